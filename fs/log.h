@@ -1,0 +1,60 @@
+/*
+ * Leveled logging to stderr, one line per message.
+ *
+ * Lines carry the journal's "<N>" priority prefix when stderr is not a
+ * terminal (systemd's journal strips it and keeps the level), and a short
+ * level word when it is. The threshold and the node tag are process-wide:
+ * the only process-wide state below main(), set once at start-up.
+ *
+ * Never split a user-visible message across calls: people grep for them.
+ */
+#ifndef OMNIFS_LOG_H
+#define OMNIFS_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* syslog(3) priorities, without pulling in <syslog.h>'s LOG_* names. */
+enum log_level {
+	LOG_LEVEL_ERR = 3,
+	LOG_LEVEL_WARNING = 4,
+	LOG_LEVEL_NOTICE = 5,
+	LOG_LEVEL_INFO = 6,
+	LOG_LEVEL_DEBUG = 7,
+};
+
+/* Messages above this level are dropped. Default: LOG_LEVEL_INFO. */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* Tag written after the program name, e.g. "n2". NULL clears it. Copied. */
+void log_set_tag(const char *tag);
+
+/* Parses "error", "warning", "notice", "info", "debug". Returns -EINVAL otherwise. */
+int log_level_parse(const char *name, enum log_level *out);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...)	log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/*
+ * Rate limiting for messages an outsider can trigger at will (malformed
+ * frames, refused keys): at most one line per interval; the next line that
+ * passes reports how many were suppressed. Caller-owned, no locking.
+ */
+struct log_ratelimit {
+	uint64_t interval_ms; /* minimum gap between two logged lines */
+	uint64_t last_ms;     /* when the last line was logged */
+	uint64_t suppressed;  /* lines dropped since then */
+	bool primed;	      /* false until the first line */
+};
+
+/* True if a line may be logged at now_ms; *suppressed gets the number of
+ * lines dropped since the previous one (and the counter restarts). */
+bool log_ratelimit_pass(struct log_ratelimit *rl, uint64_t now_ms, uint64_t *suppressed);
+
+#endif /* OMNIFS_LOG_H */
