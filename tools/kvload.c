@@ -35,7 +35,7 @@ struct load {
 	atomic_uint_fast64_t next;
 	atomic_uint_fast64_t ok, failed, rofs, timedout;
 	double deadline;
-	double *lat;	  /* latencies of acknowledged puts, up to max_lat */
+	double *lat; /* latencies of acknowledged puts, up to max_lat */
 	size_t max_lat;
 	atomic_uint_fast64_t n_lat;
 };
