@@ -26,23 +26,23 @@
 
 #include <rocksdb/c.h>
 
-#define IDENTITY_MAGIC	"omnifsLG" /* 8 bytes: this dir is an omnifs consensus log */
-#define IDENTITY_LEN	20	   /* magic, u32 format, u64 cluster id */
-#define ENC_VERSION	1	   /* first byte of each encoded ballot and stop-sign */
-#define BALLOT_ENC_LEN	21	   /* version, u32 config_id, u32 n, u32 priority, u64 pid */
-#define SS_ENC_FIXED	21	   /* version, config_id, n_nodes, read_q, write_q, metadata_len */
-#define SS_ENC_MAX	(SS_ENC_FIXED + 8 * OPX_MAX_NODES + OPX_MAX_METADATA_LEN)
-#define LOG_CF		"log"
+#define IDENTITY_MAGIC "omnifsLG" /* 8 bytes: this dir is an omnifs consensus log */
+#define IDENTITY_LEN   20	  /* magic, u32 format, u64 cluster id */
+#define ENC_VERSION    1	  /* first byte of each encoded ballot and stop-sign */
+#define BALLOT_ENC_LEN 21	  /* version, u32 config_id, u32 n, u32 priority, u64 pid */
+#define SS_ENC_FIXED   21	  /* version, config_id, n_nodes, read_q, write_q, metadata_len */
+#define SS_ENC_MAX     (SS_ENC_FIXED + 8 * OPX_MAX_NODES + OPX_MAX_METADATA_LEN)
+#define LOG_CF	       "log"
 
 /* Keys of the default column family. */
-#define K_IDENTITY	"identity"
-#define K_PROMISE	"promise"
-#define K_ACCEPTED	"accepted_round"
-#define K_DECIDED	"decided_idx"
-#define K_COMPACTED	"compacted_idx"
-#define K_TRIMMED	"trimmed_idx"
-#define K_STOPSIGN	"stopsign"
-#define K_SNAPSHOT	"snapshot"
+#define K_IDENTITY  "identity"
+#define K_PROMISE   "promise"
+#define K_ACCEPTED  "accepted_round"
+#define K_DECIDED   "decided_idx"
+#define K_COMPACTED "compacted_idx"
+#define K_TRIMMED   "trimmed_idx"
+#define K_STOPSIGN  "stopsign"
+#define K_SNAPSHOT  "snapshot"
 
 struct opx_rocks {
 	rocksdb_t *db;
@@ -101,7 +101,8 @@ static uint64_t get_be64(const char *p)
 	return v;
 }
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_msg(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void set_msg(char *buf, size_t len, const char *fmt, ...)
 {
@@ -286,8 +287,7 @@ static int wb_append(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct
 	return 0;
 }
 
-static void wb_delete_log(rocksdb_writebatch_t *wb, struct opx_rocks *r, uint64_t from,
-			  uint64_t to)
+static void wb_delete_log(rocksdb_writebatch_t *wb, struct opx_rocks *r, uint64_t from, uint64_t to)
 {
 	if (from >= to)
 		return;
@@ -354,7 +354,8 @@ static int add_op(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct op
 		return 0;
 	case OPX_OP_SET_STOPSIGN:
 		if (!op->u.ss) {
-			rocksdb_writebatch_delete_cf(wb, r->cf_meta, K_STOPSIGN, strlen(K_STOPSIGN));
+			rocksdb_writebatch_delete_cf(wb, r->cf_meta, K_STOPSIGN,
+						     strlen(K_STOPSIGN));
 			return 0;
 		} else {
 			size_t len = ss_encode(buf, op->u.ss);
@@ -368,7 +369,8 @@ static int add_op(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct op
 		}
 	case OPX_OP_SET_SNAPSHOT:
 		if (!op->u.snapshot.data)
-			rocksdb_writebatch_delete_cf(wb, r->cf_meta, K_SNAPSHOT, strlen(K_SNAPSHOT));
+			rocksdb_writebatch_delete_cf(wb, r->cf_meta, K_SNAPSHOT,
+						     strlen(K_SNAPSHOT));
 		else
 			wb_put_snapshot(wb, r, op->u.snapshot.data, op->u.snapshot.len);
 		return 0;

@@ -225,7 +225,8 @@ static void test_storage_rocksdb_append_on_prefix_truncates(void **state)
 	expect_entries(f, 0, 1, want3);
 
 	/* A gap is refused and the whole batch with it. */
-	struct opx_storage_op ops[2] = {{.type = OPX_OP_SET_DECIDED_IDX}, {.type = OPX_OP_APPEND_ON_PREFIX}};
+	struct opx_storage_op ops[2] = {{.type = OPX_OP_SET_DECIDED_IDX},
+					{.type = OPX_OP_APPEND_ON_PREFIX}};
 	ops[0].u.idx = 1;
 	ops[1].u.append.from_idx = 3;
 	assert_int_equal(write_ops(f, ops, 2), -EINVAL);
@@ -394,8 +395,9 @@ static void test_storage_rocksdb_snapshot(void **state)
 	struct fixture *f = *state;
 	open_store(f);
 	static const uint8_t data[] = "snapshot bytes\0with a nul";
-	struct opx_storage_op ops[3] = {
-		{.type = OPX_OP_TRIM}, {.type = OPX_OP_SET_COMPACTED_IDX}, {.type = OPX_OP_SET_SNAPSHOT}};
+	struct opx_storage_op ops[3] = {{.type = OPX_OP_TRIM},
+					{.type = OPX_OP_SET_COMPACTED_IDX},
+					{.type = OPX_OP_SET_SNAPSHOT}};
 	ops[0].u.idx = 4;
 	ops[1].u.idx = 4;
 	ops[2].u.snapshot.data = data;
@@ -449,7 +451,8 @@ static void test_storage_rocksdb_persists(void **state)
 	assert_int_equal(load(f).log_end, 0);
 }
 
-static void expect_refused(struct fixture *f, uint64_t cluster, int rc_want, const char *const *words)
+static void expect_refused(struct fixture *f, uint64_t cluster, int rc_want,
+			   const char *const *words)
 {
 	char err[512];
 	struct opx_rocks *r = (void *)f;
@@ -757,8 +760,8 @@ static void test_storage_rocksdb_crash_keeps_acknowledged_writes(void **state)
 
 		open_store(f);
 		struct opx_storage_state s = load(f);
-		printf("# round %d: killed after %" PRIu64 " acknowledged, recovered log_end %" PRIu64
-		       "\n",
+		printf("# round %d: killed after %" PRIu64
+		       " acknowledged, recovered log_end %" PRIu64 "\n",
 		       round, acked, s.log_end);
 		/* Every acknowledged batch, at most one more (it may have
 		 * reached the disk before the kill), and each batch whole. */
@@ -810,8 +813,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_refuses_corrupt, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_storage_rocksdb_crash_keeps_acknowledged_writes,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_storage_rocksdb_crash_keeps_acknowledged_writes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
