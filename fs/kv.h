@@ -161,6 +161,17 @@ struct kv_result {
 int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len, bool sync,
 	     struct kv_result *res);
 
+/*
+ * Makes every apply so far durable (fsyncs the write-ahead log). Applying
+ * with sync false and calling this once per batch of entries is group
+ * commit. After a machine crash, unsynced applies may be lost (whole, and
+ * only the last ones), so the applied index goes back and the replica
+ * replays those entries: the consensus log must therefore never be trimmed
+ * past an applied index that has not been synced. Returns 0, -EIO, -ENOSPC.
+ * Writer thread.
+ */
+int kv_sync(struct kv_store *s);
+
 /* --- reads ----------------------------------------------------------------------- */
 
 /* A consistent read view: one RocksDB snapshot of the live state at one

@@ -109,6 +109,13 @@ bool kv__split_value(const char *raw, size_t len, uint64_t *version, const char 
 	return true;
 }
 
+int kv_sync(struct kv_store *s)
+{
+	char *e = NULL;
+	rocksdb_flush_wal(s->db, 1, &e);
+	return e ? kv__rocks_fail(s, "sync", e) : 0;
+}
+
 const char *kv_errmsg(const struct kv_store *s)
 {
 	return s->errmsg;

@@ -359,9 +359,9 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 	pr.cursor_len = prev_len;
 	pr.complete = flags & CHUNK_FLAG_LAST;
 	progress_put(s, wb, &pr);
-	/* Not synced: a lost chunk is lost with its progress, and is asked for
-	 * again; finish syncs everything before the switch. */
-	rc = kv__write(s, wb, false, "import: chunk");
+	/* Synced, so the progress a restarted receiver reports is on disk
+	 * with its data (one fsync per chunk is cheap at chunk sizes). */
+	rc = kv__write(s, wb, true, "import: chunk");
 	rocksdb_writebatch_destroy(wb);
 	return rc;
 out_bad:

@@ -14,7 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <rocksdb/c.h>
 
@@ -521,6 +526,107 @@ static void test_kv_apply_refuses_foreign(void **state)
 	expect_refused(p, KVT_CLUSTER, -EINVAL, "is not an omnifs KV state");
 }
 
+/* --- a write that fails -------------------------------------------------------- */
+
+#define BIG_LEN (2u * 1024 * 1024)
+
+static void big_entry(uint8_t **buf, size_t *len)
+{
+	struct kv_txn t;
+	char *big = malloc(BIG_LEN);
+	assert_non_null(big);
+	memset(big, 'x', BIG_LEN);
+	kv_txn_init(&t, 1, 1);
+	assert_int_equal(kv_txn_add_put(&t, "big", 3, big, BIG_LEN), 0);
+	assert_int_equal(kv_txn_add_put(&t, "small", 5, "s", 1), 0);
+	assert_int_equal(kv_txn_encode(&t, buf, len), 0);
+	kv_txn_free(&t);
+	free(big);
+}
+
+/* Caps file sizes a little above the largest file in dir, so that the next
+ * big write fails in the middle (EFBIG: what a full disk looks like to
+ * RocksDB, without needing one). */
+static int cap_file_size(const char *dir)
+{
+	off_t largest = 0;
+	char p[600];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		struct stat sb;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (!stat(p, &sb) && sb.st_size > largest)
+			largest = sb.st_size;
+	}
+	closedir(d);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl))
+		return -1;
+	rl.rlim_cur = (rlim_t)largest + 64 * 1024;
+	signal(SIGXFSZ, SIG_IGN);
+	return setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+/* In a child: the apply fails, says so, and changes nothing in memory. */
+static int failing_apply_child(const char *path, const uint8_t *buf, size_t len)
+{
+	struct kv_store *s;
+	struct kv_result r;
+	char err[KV_ERR_MAX];
+	if (kv_open(&s, path, KVT_CLUSTER, err, sizeof(err)))
+		return 10;
+	if (cap_file_size(path))
+		return 11;
+	int rc = kv_apply(s, 1, buf, len, true, &r);
+	if (rc != -EIO && rc != -ENOSPC)
+		return 12;
+	if (kv_applied_idx(s) != 1 || !kv_errmsg(s)[0])
+		return 13;
+	printf("# failed apply: %d %s\n", rc, kv_errmsg(s));
+	fflush(stdout);
+	kv_close(&s);
+	return 0;
+}
+
+static void test_kv_apply_failed_write_writes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf;
+	size_t len;
+	struct kv_result r;
+
+	put1(f->s, 0, 0, "a", "1", KV_APPLIED);
+	big_entry(&buf, &len);
+	kv_close(&f->s);
+	fflush(stdout);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(failing_apply_child(f->path, buf, len));
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("child: status %#x", status);
+
+	/* After the restart nothing of it is there, and it replays. */
+	f->s = kvt_open(f->path);
+	assert_int_equal(kv_applied_idx(f->s), 1);
+	check_value(f->s, "a", "1", 0);
+	check_value(f->s, "small", NULL, 0);
+	assert_int_equal(kv_get(f->s, "big", 3, NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(kv_apply(f->s, 1, buf, len, true, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED);
+	check_value(f->s, "small", "s", 1);
+	size_t vlen;
+	assert_int_equal(kv_get(f->s, "big", 3, NULL, &vlen, NULL), 0);
+	assert_int_equal(vlen, BIG_LEN);
+	assert_int_equal(kv_sync(f->s), 0);
+	free(buf);
+}
+
 /* --- determinism ---------------------------------------------------------------- */
 
 /* A random transaction over a small key space, so guards both hold and fail
@@ -654,6 +760,7 @@ int main(void)
 		T(test_kv_apply_views_and_iterators),
 		T(test_kv_apply_persists),
 		T(test_kv_apply_refuses_foreign),
+		T(test_kv_apply_failed_write_writes_nothing),
 		T(test_kv_apply_deterministic_digest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <dirent.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,6 +640,94 @@ static void test_storage_rocksdb_refuses_corrupt(void **state)
 	expect_refused(f, CLUSTER, -EIO, none);
 }
 
+/* --- a write that fails ------------------------------------------------------------ */
+
+#define BIG_LEN (2u * 1024 * 1024)
+
+/* Caps file sizes a little above the largest file in dir, so that the next
+ * big write fails in the middle (EFBIG: what a full disk looks like to
+ * RocksDB, without needing one). */
+static int cap_file_size(const char *dir)
+{
+	off_t largest = 0;
+	char p[600];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		struct stat sb;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (!stat(p, &sb) && sb.st_size > largest)
+			largest = sb.st_size;
+	}
+	closedir(d);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl))
+		return -1;
+	rl.rlim_cur = (rlim_t)largest + 64 * 1024;
+	signal(SIGXFSZ, SIG_IGN);
+	return setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+static int failing_write_child(const char *path)
+{
+	struct opx_rocks *r;
+	char err[512];
+	if (opx_rocks_open(&r, path, CLUSTER, err, sizeof(err)))
+		return 10;
+	struct opx_storage st = opx_rocks_storage(r);
+	if (cap_file_size(path))
+		return 11;
+	uint8_t *big = calloc(1, BIG_LEN);
+	if (!big)
+		return 12;
+	struct opx_entry e = {.data = big, .len = BIG_LEN};
+	struct opx_storage_op ops[2] = {{.type = OPX_OP_APPEND_ENTRIES},
+					{.type = OPX_OP_SET_DECIDED_IDX}};
+	ops[0].u.append.entries = &e;
+	ops[0].u.append.n = 1;
+	ops[1].u.idx = 2;
+	int rc = st.ops->write_atomically(st.impl, ops, 2);
+	free(big);
+	if (rc != -EIO && rc != -ENOSPC)
+		return 13;
+	printf("# failed write: %d %s\n", rc, opx_rocks_errmsg(r));
+	fflush(stdout);
+	/* The in-memory end did not move either. */
+	struct opx_storage_state s;
+	if (st.ops->load(st.impl, &s) || s.log_end != 1)
+		return 14;
+	opx_rocks_close(&r);
+	return 0;
+}
+
+static void test_storage_rocksdb_failed_write_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	open_store(f);
+	append_tagged(f, "a", 1);
+	set_idx(f, OPX_OP_SET_DECIDED_IDX, 1);
+	opx_rocks_close(&f->r);
+	fflush(stdout);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(failing_write_child(f->path));
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("child: status %#x", status);
+	open_store(f);
+	struct opx_storage_state s = load(f);
+	assert_int_equal(s.log_end, 1);
+	assert_int_equal(s.decided_idx, 1);
+	const char *want[] = {"a0"};
+	expect_entries(f, 0, 1, want);
+	append_tagged(f, "b", 1);
+	assert_int_equal(load(f).log_end, 2);
+}
+
 /* --- crash test ------------------------------------------------------------- */
 
 static uint64_t seed_from_env(void)
@@ -813,6 +903,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_refuses_corrupt, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_storage_rocksdb_failed_write_changes_nothing,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_storage_rocksdb_crash_keeps_acknowledged_writes, setup, teardown),
 	};
