@@ -302,8 +302,8 @@ static bool take(const uint8_t **p, const uint8_t *end, uint32_t max, const uint
 
 int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 {
-	const uint8_t *p = chunk, *end = p + len, *after, *k, *v;
-	uint32_t after_len, n, klen, vlen;
+	const uint8_t *p = chunk, *end = p + len, *after, *k = NULL, *v = NULL;
+	uint32_t after_len, n, klen = 0, vlen = 0;
 	struct progress pr;
 
 	int rc = progress_load(s, &pr);
