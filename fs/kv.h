@@ -209,6 +209,15 @@ int kv_iter_next(struct kv_iter *it, const uint8_t **key, size_t *key_len, const
 void kv_iter_close(struct kv_iter **it);
 
 /*
+ * The highest sequence of node_id processed (applied or
+ * conflicted) in the view's state, into *seq. A proposer restarting
+ * without its own record of sequences continues above it (plus whatever it
+ * may still have had in flight). Returns 0, -ENOENT if node_id never
+ * proposed (or is 0), -EIO.
+ */
+int kv_view_dedup_hwm(struct kv_view *v, uint64_t node_id, uint64_t *seq);
+
+/*
  * SHA-256 over the whole replicated state of the view, in key order: every
  * (key, version, value), the dedup table, and the applied index. Equal on
  * every node at the same applied index. Returns 0, -EIO, -ENOMEM.

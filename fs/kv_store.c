@@ -529,6 +529,35 @@ int kv_get(struct kv_store *s, const void *key, size_t key_len, void **value, si
 	return rc;
 }
 
+int kv_view_dedup_hwm(struct kv_view *v, uint64_t node_id, uint64_t *seq)
+{
+	uint8_t k[9];
+	char *e = NULL;
+	size_t len;
+	struct kv__dedup d;
+	if (!node_id)
+		return -ENOENT;
+	k[0] = KV__NS_DEDUP;
+	kv__put_be64(k + 1, node_id);
+	char *raw = rocksdb_get_cf(v->s->db, v->ropts, v->cf, (const char *)k, sizeof(k), &len, &e);
+	if (e) {
+		log_err("kv: read %s: %s", v->s->path, e);
+		rocksdb_free(e);
+		return -EIO;
+	}
+	if (!raw)
+		return -ENOENT;
+	bool ok = kv__dedup_decode(raw, len, &d);
+	rocksdb_free(raw);
+	if (!ok) {
+		log_err("kv: %s: corrupt dedup record of n%llu", v->s->path,
+			(unsigned long long)node_id);
+		return -EIO;
+	}
+	*seq = d.hwm;
+	return 0;
+}
+
 struct kv_iter {
 	struct kv_view *v;
 	rocksdb_iterator_t *it;

@@ -307,6 +307,18 @@ static void test_kv_apply_dedup(void **state)
 	put1(s, 7, 1000 + 65 + 64, "i", "x", KV_DUPLICATE);
 	check_value(s, "i", "f", kv_applied_idx(s) - 2);
 
+	/* The high-water marks a restarting proposer can read back. */
+	struct kv_view *v;
+	uint64_t seq = 0;
+	assert_int_equal(kv_view_open(s, &v), 0);
+	assert_int_equal(kv_view_dedup_hwm(v, 5, &seq), 0);
+	assert_int_equal(seq, hi);
+	assert_int_equal(kv_view_dedup_hwm(v, 6, &seq), 0);
+	assert_int_equal(seq, 10);
+	assert_int_equal(kv_view_dedup_hwm(v, 8, &seq), -ENOENT);
+	assert_int_equal(kv_view_dedup_hwm(v, 0, &seq), -ENOENT);
+	kv_view_close(&v);
+
 	/* The table survives a restart. */
 	reopen(f);
 	s = f->s;
