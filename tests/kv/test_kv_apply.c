@@ -451,6 +451,7 @@ static void test_kv_apply_views_and_iterators(void **state)
 		assert_memory_equal(vv, want[i], vlen);
 	}
 	assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 0);
+	assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 0); /* stays at the end */
 	kv_iter_close(&it);
 	assert_null(it);
 	assert_int_equal(kv_iter_open(v, "d/", 2, "d/b0", 4, &it), 0);
