@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl.h"
 
@@ -47,24 +48,38 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Each client keeps one connection, as a long-lived application would;
+ * after an error it reconnects. */
 static void *client_main(void *arg)
 {
 	struct load *L = arg;
 	char key[256], err[512];
+	int fd = -1;
 	for (;;) {
 		uint64_t i = atomic_fetch_add(&L->next, 1);
-		if (i >= L->count || (L->seconds > 0 && now_s() > L->deadline))
+		if (i >= L->count || (L->seconds > 0 && now_s() > L->deadline)) {
+			if (fd >= 0)
+				close(fd);
 			return NULL;
+		}
 		snprintf(key, sizeof(key), "%s%llu", L->prefix, (unsigned long long)i);
 		char *argv[] = {"kv-put", key, L->value};
 		uint32_t status;
 		char *body;
 		size_t len;
 		double t0 = now_s();
-		int rc = ctl_call(L->sock, 3, argv, 60000, &status, &body, &len, err, sizeof(err));
+		if (fd < 0)
+			fd = ctl_connect(L->sock, err, sizeof(err));
+		int rc = fd < 0 ? fd
+				: ctl_request(fd, 3, argv, 60000, &status, &body, &len, err,
+					      sizeof(err));
 		double dt = now_s() - t0;
 		if (rc == 0)
 			free(body);
+		else if (fd >= 0) {
+			close(fd);
+			fd = -1;
+		}
 		if (rc == 0 && status == 0) {
 			atomic_fetch_add(&L->ok, 1);
 			uint64_t slot = atomic_fetch_add(&L->n_lat, 1);
