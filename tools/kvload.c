@@ -2,9 +2,10 @@
  * omnifs-kvload: a load generator for the replicated KV, through omnifsd's
  * control socket (the same path `omnifsctl kv put` takes).
  *
- *   omnifs-kvload -s SOCKET [-n COUNT] [-c CLIENTS] [-b VALUE_BYTES] [-p PREFIX]
- *                 [-l LEDGER] [-d SECONDS]
+ *   omnifs-kvload -s SOCKET[,SOCKET...] [-n COUNT] [-c CLIENTS] [-b VALUE_BYTES]
+ *                 [-p PREFIX] [-l LEDGER] [-d SECONDS]
  *
+ * Client thread k talks to socket k mod the number of sockets.
  * CLIENTS threads each put keys PREFIX<i> (i = thread, thread + CLIENTS, ...)
  * until COUNT puts were made or SECONDS passed. Every acknowledged put is
  * appended to LEDGER ("key\n"), so a test can check afterwards that nothing
@@ -24,7 +25,8 @@
 #include "ctl.h"
 
 struct load {
-	const char *sock;
+	char *socks[16];
+	unsigned n_socks;
 	const char *prefix;
 	unsigned clients;
 	uint64_t count;
@@ -50,9 +52,16 @@ static double now_s(void)
 
 /* Each client keeps one connection, as a long-lived application would;
  * after an error it reconnects. */
+struct client {
+	struct load *L;
+	unsigned id;
+};
+
 static void *client_main(void *arg)
 {
-	struct load *L = arg;
+	struct client *c = arg;
+	struct load *L = c->L;
+	const char *sock = L->socks[c->id % L->n_socks];
 	char key[256], err[512];
 	int fd = -1;
 	for (;;) {
@@ -69,7 +78,7 @@ static void *client_main(void *arg)
 		size_t len;
 		double t0 = now_s();
 		if (fd < 0)
-			fd = ctl_connect(L->sock, err, sizeof(err));
+			fd = ctl_connect(sock, err, sizeof(err));
 		int rc = fd < 0 ? fd
 				: ctl_request(fd, 3, argv, 60000, &status, &body, &len, err,
 					      sizeof(err));
@@ -115,7 +124,9 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "s:n:c:b:p:l:d:h")) != -1) {
 		switch (opt) {
 		case 's':
-			L.sock = optarg;
+			for (char *tok = strtok(optarg, ","); tok && L.n_socks < 16;
+			     tok = strtok(NULL, ","))
+				L.socks[L.n_socks++] = tok;
 			break;
 		case 'n':
 			L.count = strtoull(optarg, NULL, 10);
@@ -141,7 +152,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!L.sock || L.clients == 0 || L.clients > 1024 || L.value_len == 0 ||
+	if (L.n_socks == 0 || L.clients == 0 || L.clients > 1024 || L.value_len == 0 ||
 	    L.value_len > (1u << 20)) {
 		fprintf(stderr, "omnifs-kvload: need -s SOCKET, 1..1024 clients, 1..1048576 "
 				"value bytes\n");
@@ -162,10 +173,13 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&L.ledger_lock, NULL);
 
 	pthread_t *t = calloc(L.clients, sizeof(*t));
+	struct client *cs = calloc(L.clients, sizeof(*cs));
 	double t0 = now_s();
 	L.deadline = t0 + L.seconds;
-	for (unsigned i = 0; i < L.clients; i++)
-		pthread_create(&t[i], NULL, client_main, &L);
+	for (unsigned i = 0; i < L.clients; i++) {
+		cs[i] = (struct client){.L = &L, .id = i};
+		pthread_create(&t[i], NULL, client_main, &cs[i]);
+	}
 	for (unsigned i = 0; i < L.clients; i++)
 		pthread_join(t[i], NULL);
 	double elapsed = now_s() - t0;
@@ -186,5 +200,6 @@ int main(int argc, char **argv)
 	free(L.lat);
 	free(L.value);
 	free(t);
+	free(cs);
 	return atomic_load(&L.ok) > 0 ? 0 : 1;
 }
