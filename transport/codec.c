@@ -406,15 +406,15 @@ static bool rbool(struct rd *r)
 	return v == 1;
 }
 
-static void *alloc_scratch(struct rd *r, size_t n)
+/* reserve: what may still be allocated after this, counted into need on failure. */
+static void *alloc_scratch(struct rd *r, size_t n, size_t reserve)
 {
 	const size_t a = alignof(max_align_t);
 	size_t start = (r->scratch_used + a - 1) & ~(a - 1);
 	if (r->err)
 		return NULL;
 	if (start > r->scratch_len || n > r->scratch_len - start) {
-		/* Room for this and for a stop-sign that may follow. */
-		r->scratch_need = start + n + a + sizeof(struct opx_stopsign);
+		r->scratch_need = start + n + reserve;
 		r->err = -ENOBUFS;
 		return NULL;
 	}
@@ -459,7 +459,8 @@ static const struct opx_entry *rentries(struct rd *r, uint32_t *count)
 	}
 	if (n == 0)
 		return NULL;
-	struct opx_entry *e = alloc_scratch(r, (size_t)n * sizeof(*e));
+	struct opx_entry *e = alloc_scratch(r, (size_t)n * sizeof(*e),
+					    alignof(max_align_t) + sizeof(struct opx_stopsign));
 	if (!e)
 		return NULL;
 	for (uint32_t i = 0; i < n; i++)
@@ -478,7 +479,7 @@ static const struct opx_stopsign *rstopsign(struct rd *r)
 			r->err = -EBADMSG;
 		return NULL;
 	}
-	struct opx_stopsign *ss = alloc_scratch(r, sizeof(*ss));
+	struct opx_stopsign *ss = alloc_scratch(r, sizeof(*ss), 0);
 	if (!ss)
 		return NULL;
 	struct opx_cluster_config *c = &ss->next;

@@ -34,8 +34,8 @@ void tp_key_to_z85(const uint8_t *key, char *out)
 	zmq_z85_encode(out, key, TP_KEY_LEN);
 }
 
-int tp_keyfile_write(const char *path, const char *name, const char *pub_z85,
-		     const char *sec_z85, int overwrite, char *err, size_t err_len)
+int tp_keyfile_write(const char *path, const char *name, const char *pub_z85, const char *sec_z85,
+		     int overwrite, char *err, size_t err_len)
 {
 	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
 	int fd = open(path, flags, 0600);
@@ -88,8 +88,8 @@ static int find_value(const char *text, const char *key, char *out, size_t out_l
 				v++;
 				while (v < stop && (*v == ' ' || *v == '\t'))
 					v++;
-				while (stop > v && (stop[-1] == ' ' || stop[-1] == '\t' ||
-						    stop[-1] == '\r'))
+				while (stop > v &&
+				       (stop[-1] == ' ' || stop[-1] == '\t' || stop[-1] == '\r'))
 					stop--;
 				size_t vlen = (size_t)(stop - v);
 				if (vlen >= out_len)

@@ -32,8 +32,8 @@ int tp_key_generate(char *pub_z85, char *sec_z85);
  * Refuses to overwrite an existing file (-EEXIST) unless overwrite is set.
  * Other errors: -errno of the failing call. err gets one line on failure.
  */
-int tp_keyfile_write(const char *path, const char *name, const char *pub_z85,
-		     const char *sec_z85, int overwrite, char *err, size_t err_len);
+int tp_keyfile_write(const char *path, const char *name, const char *pub_z85, const char *sec_z85,
+		     int overwrite, char *err, size_t err_len);
 
 /*
  * Loads the keypair at path into pub and sec (binary, TP_KEY_LEN bytes each).

@@ -9,10 +9,10 @@
 #include "log.h"
 #include "transport.h"
 
-#define TP__EVENT_CAP	 256		/* queued link events */
-#define TP__RID_LEN	 9		/* routing id: 'N' + node id, u64 little-endian */
+#define TP__EVENT_CAP	 256 /* queued link events */
+#define TP__RID_LEN	 9   /* routing id: 'N' + node id, u64 little-endian */
 #define TP__ZAP_DOMAIN	 "omnifs"
-#define TP__USER_ID_LEN	 24		/* decimal node id as the ZAP user id */
+#define TP__USER_ID_LEN	 24 /* decimal node id as the ZAP user id */
 #define TP__RATELIMIT_MS 5000
 
 struct tp_peer {

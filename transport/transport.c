@@ -23,7 +23,7 @@
 #define TP__DEF_HB_IVL_MS      1000
 #define TP__DEF_HB_TIMEOUT_MS  5000
 #define TP__DEF_MAX_FRAME      (80u * 1024 * 1024) /* a 64 MiB entry and its envelope */
-#define TP__RECV_BATCH_INVALID 64 /* bad frames skipped per tp_recv call */
+#define TP__RECV_BATCH_INVALID 64		   /* bad frames skipped per tp_recv call */
 
 uint64_t tp_now_ms(void)
 {
@@ -89,13 +89,15 @@ struct tp *tp_new(const struct tp_config *cfg, char *err, size_t err_len)
 {
 	if (cfg->node_id == 0 || cfg->n_peers > TP_MAX_PEERS || !cfg->listen[0] ||
 	    strnlen(cfg->listen, TP_ENDPOINT_MAX) == TP_ENDPOINT_MAX) {
-		snprintf(err, err_len, "transport: bad config (node id 0, no listen address or "
-				       "too many peers)");
+		snprintf(err, err_len,
+			 "transport: bad config (node id 0, no listen address or "
+			 "too many peers)");
 		return NULL;
 	}
 	if (!cfg->plaintext && !zmq_has("curve")) {
-		snprintf(err, err_len, "transport: libzmq was built without CURVE; install a "
-				       "libzmq with libsodium or set plaintext = true");
+		snprintf(err, err_len,
+			 "transport: libzmq was built without CURVE; install a "
+			 "libzmq with libsodium or set plaintext = true");
 		return NULL;
 	}
 	struct tp *t = calloc(1, sizeof(*t));
@@ -266,8 +268,8 @@ int tp_send_msg(struct tp *t, const struct opx_msg *m)
 	return send_frame(t, p, &msg);
 }
 
-int tp_send_app(struct tp *t, uint64_t to, uint32_t config_id, uint16_t app_type,
-		const void *data, size_t len)
+int tp_send_app(struct tp *t, uint64_t to, uint32_t config_id, uint16_t app_type, const void *data,
+		size_t len)
 {
 	struct tp_peer *p = tp__peer_find(t, to);
 	if (!p)
@@ -295,8 +297,9 @@ static void frame_rejected(struct tp *t, uint64_t peer, const char *what)
 {
 	uint64_t suppressed;
 	if (log_ratelimit_pass(&t->rl_frame, tp_now_ms(), &suppressed))
-		log_warn("transport: dropped a frame from n%llu: %s (%llu similar lines suppressed)",
-			 (unsigned long long)peer, what, (unsigned long long)suppressed);
+		log_warn(
+			"transport: dropped a frame from n%llu: %s (%llu similar lines suppressed)",
+			(unsigned long long)peer, what, (unsigned long long)suppressed);
 }
 
 /* Decodes t->body into out, growing the scratch area once if it must. */
@@ -328,8 +331,7 @@ static int take_envelope(struct tp *t)
 	if (zmq_msg_recv(&t->rid, t->router, ZMQ_DONTWAIT) < 0)
 		return -EAGAIN;
 	bool more = zmq_msg_more(&t->rid);
-	if (more && zmq_msg_recv(&t->body, t->router, ZMQ_DONTWAIT) >= 0 &&
-	    !zmq_msg_more(&t->body))
+	if (more && zmq_msg_recv(&t->body, t->router, ZMQ_DONTWAIT) >= 0 && !zmq_msg_more(&t->body))
 		return 1;
 	/* Not exactly two parts: drain what is left of this message. */
 	while (more) {
@@ -382,9 +384,10 @@ static int check_frame(struct tp *t, struct tp_frame *out)
 	}
 	if (rc) {
 		p->st.malformed++;
-		frame_rejected(t, id, rc == -EPROTONOSUPPORT ? "unsupported wire version"
-			       : rc == -ENOMEM		     ? "out of memory"
-							     : "malformed");
+		frame_rejected(t, id,
+			       rc == -EPROTONOSUPPORT ? "unsupported wire version"
+			       : rc == -ENOMEM	      ? "out of memory"
+						      : "malformed");
 		return rc;
 	}
 	if (out->hdr.from != id) {

@@ -36,8 +36,8 @@
 #include "codec.h"
 #include "keyfile.h"
 
-#define TP_MAX_PEERS	 64  /* = OPX_MAX_NODES */
-#define TP_ENDPOINT_MAX	 280 /* "tcp://" + host:port + NUL */
+#define TP_MAX_PEERS	 64	   /* = OPX_MAX_NODES */
+#define TP_ENDPOINT_MAX	 280	   /* "tcp://" + host:port + NUL */
 #define TP_POLL_ITEMS(n) ((n) + 2) /* poll items for n peers: ROUTER, ZAP, one monitor each */
 
 struct tp_peer_config {
@@ -119,8 +119,8 @@ void tp_service(struct tp *t);
 int tp_send_msg(struct tp *t, const struct opx_msg *m);
 
 /* As tp_send_msg for an application frame; data borrowed (copied). */
-int tp_send_app(struct tp *t, uint64_t to, uint32_t config_id, uint16_t app_type,
-		const void *data, size_t len);
+int tp_send_app(struct tp *t, uint64_t to, uint32_t config_id, uint16_t app_type, const void *data,
+		size_t len);
 
 /*
  * Receives the next valid frame, never blocking. 0 with *out filled; -EAGAIN
