@@ -114,6 +114,7 @@ static void read_monitor(struct tp *t, struct tp_peer *p)
 		zmq_msg_close(&m);
 
 		uint64_t suppressed;
+		char note[64];
 		switch (event) {
 		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
 			tp__peer_set_up(t, p, true, "connected");
@@ -125,13 +126,14 @@ static void read_monitor(struct tp *t, struct tp_peer *p)
 		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 			if (log_ratelimit_pass(&t->rl_link, tp_now_ms(), &suppressed))
-				log_warn("transport: handshake with n%llu at %s failed (%s): check "
-					 "that its public key in our config and ours in its config "
-					 "match the key files (%llu similar lines suppressed)",
-					 (unsigned long long)p->cfg.id, p->cfg.endpoint,
-					 event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "refused"
-										  : "protocol",
-					 (unsigned long long)suppressed);
+				log_warn(
+					"transport: handshake with n%llu at %s failed (%s); if it "
+					"persists, check that its public key in our config and ours "
+					"in its config match the key files%s",
+					(unsigned long long)p->cfg.id, p->cfg.endpoint,
+					event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "our key refused"
+										 : "protocol error",
+					tp__suppressed(suppressed, note, sizeof(note)));
 			tp__peer_set_up(t, p, false, "handshake failed");
 			break;
 		default:

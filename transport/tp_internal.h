@@ -46,6 +46,9 @@ struct tp {
 	struct log_ratelimit rl_frame, rl_zap, rl_link;
 };
 
+/* transport.c: " (N similar lines suppressed)" when N > 0, else "". Returns buf. */
+const char *tp__suppressed(uint64_t n, char *buf, size_t cap);
+
 /* peer.c */
 struct tp_peer *tp__peer_find(struct tp *t, uint64_t id);
 struct tp_peer *tp__peer_by_key(struct tp *t, const uint8_t *key);

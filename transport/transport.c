@@ -293,13 +293,21 @@ int tp_send_app(struct tp *t, uint64_t to, uint32_t config_id, uint16_t app_type
 	return send_frame(t, p, &msg);
 }
 
+const char *tp__suppressed(uint64_t n, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (n)
+		snprintf(buf, cap, " (%llu similar lines suppressed)", (unsigned long long)n);
+	return buf;
+}
+
 static void frame_rejected(struct tp *t, uint64_t peer, const char *what)
 {
 	uint64_t suppressed;
+	char note[64];
 	if (log_ratelimit_pass(&t->rl_frame, tp_now_ms(), &suppressed))
-		log_warn(
-			"transport: dropped a frame from n%llu: %s (%llu similar lines suppressed)",
-			(unsigned long long)peer, what, (unsigned long long)suppressed);
+		log_warn("transport: dropped a frame from n%llu: %s%s", (unsigned long long)peer,
+			 what, tp__suppressed(suppressed, note, sizeof(note)));
 }
 
 /* Decodes t->body into out, growing the scratch area once if it must. */

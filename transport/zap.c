@@ -82,11 +82,12 @@ static void answer(struct tp *t, zmq_msg_t *parts, int n)
 		t->st.zap_accepted++;
 	} else {
 		uint64_t suppressed;
+		char note[64];
 		t->st.zap_refused++;
 		if (log_ratelimit_pass(&t->rl_zap, tp_now_ms(), &suppressed))
-			log_warn("transport: refused connection from %s with CURVE key %s: %s "
-				 "(%llu similar lines suppressed)",
-				 addr, key_z85, text, (unsigned long long)suppressed);
+			log_warn("transport: refused connection from %s with CURVE key %s: %s%s",
+				 addr, key_z85, text,
+				 tp__suppressed(suppressed, note, sizeof(note)));
 	}
 
 	/* Reply: version, request id, status code, status text, user id, metadata. */
