@@ -255,7 +255,7 @@ int tp_add_peer(struct tp *t, const struct tp_peer_config *pc)
 		return -ENOSPC;
 	memset(p, 0, sizeof(*p));
 	p->cfg = *pc;
-	char err[256];
+	char err[512];
 	int rc = tp__peer_open(t, p, err, sizeof(err));
 	if (rc) {
 		log_err("transport: %s", err);

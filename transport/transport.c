@@ -116,7 +116,7 @@ struct tp *tp_new(const struct tp_config *cfg, char *err, size_t err_len)
 		snprintf(err, err_len, "transport: zmq_ctx_new: %s", zmq_strerror(errno));
 		goto out_free;
 	}
-	char sub[256];
+	char sub[512];
 	/* The ZAP handler must be bound before the ROUTER takes its first handshake. */
 	if (!t->cfg.plaintext && tp__zap_open(t, sub, sizeof(sub))) {
 		snprintf(err, err_len, "transport: %s", sub);
