@@ -259,7 +259,7 @@ int tp_add_peer(struct tp *t, const struct tp_peer_config *pc)
 	int rc = tp__peer_open(t, p, err, sizeof(err));
 	if (rc) {
 		log_err("transport: %s", err);
-		return rc == -EINVAL ? rc : -EINVAL;
+		return rc;
 	}
 	p->in_use = true;
 	return 0;
@@ -287,13 +287,14 @@ int tp_set_fault(struct tp *t, uint64_t peer, bool drop_out, bool drop_in)
 	}
 	if (!found && peer)
 		return -ENOENT;
-	if (drop_out || drop_in)
-		log_notice("transport: fault: dropping %s%s%s n%llu%s", drop_out ? "to" : "",
-			   drop_out && drop_in ? " and " : "", drop_in ? "from" : "",
-			   (unsigned long long)peer, peer ? "" : " (every peer)");
+	char who[32];
+	if (peer)
+		snprintf(who, sizeof(who), "n%llu", (unsigned long long)peer);
 	else
-		log_notice("transport: fault cleared for %s n%llu", peer ? "" : "every peer",
-			   (unsigned long long)peer);
+		snprintf(who, sizeof(who), "every peer");
+	log_notice("transport: fault switch for %s: %s, %s", who,
+		   drop_out ? "dropping outgoing" : "outgoing passes",
+		   drop_in ? "dropping incoming" : "incoming passes");
 	return 0;
 }
 

@@ -86,7 +86,11 @@ void tp_destroy(struct tp **t);
 /* The endpoint the ROUTER is bound to, port resolved ("tcp://127.0.0.1:40123"). Owned by t. */
 const char *tp_endpoint(const struct tp *t);
 
-/* Adds a peer (copied) and connects to it. -EEXIST, -EINVAL (own id, bad endpoint), -ENOSPC. */
+/*
+ * Adds a peer (copied) and connects to it (in the background: an absent peer
+ * is not an error). -EEXIST, -EINVAL (own id, bad endpoint), -ENOSPC, or the
+ * -errno of the failing ZeroMQ call.
+ */
 int tp_add_peer(struct tp *t, const struct tp_peer_config *p);
 
 /* Disconnects and forgets a peer; its frames are then refused. -ENOENT if unknown. */

@@ -542,6 +542,7 @@ static void test_transport_plaintext_and_bad_config(void **state)
 	struct mesh *m = mesh_new(2, true);
 	send_hb(m, 0, 2, 9);
 	expect_hb(m, 1, 1, 9);
+	wait_event(m, 0, TP_EVENT_UP, 2); /* n1 never heard n2: its connection says so */
 	char err[256];
 	struct tp_config c;
 	base_config(m, 0, &c);
