@@ -11,7 +11,7 @@ static int endpoint(char *out, const char *address)
 	return (n < 0 || n >= TP_ENDPOINT_MAX) ? -EINVAL : 0;
 }
 
-int tp_config_from_cfg(struct tp_config *tc, const struct cfg *c, char *err, size_t err_len)
+int tp_config_from_cfg(const struct cfg *c, struct tp_config *tc, char *err, size_t err_len)
 {
 	memset(tc, 0, sizeof(*tc));
 	tc->node_id = c->node_id;

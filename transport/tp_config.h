@@ -20,6 +20,6 @@
  * secret_key_file, and silence_ms = 4 election timeouts. Tuning fields stay 0
  * (defaults). 0, or a negative errno with one line in err.
  */
-int tp_config_from_cfg(struct tp_config *tc, const struct cfg *c, char *err, size_t err_len);
+int tp_config_from_cfg(const struct cfg *c, struct tp_config *tc, char *err, size_t err_len);
 
 #endif /* OMNIFS_TP_CONFIG_H */

@@ -38,7 +38,7 @@ static void test_tp_config_from_cfg_curve(void **state)
 	assert_non_null(c);
 	assert_non_null(tc);
 	assert_int_equal(cfg_parse_string(c, text, "t.conf", err, sizeof(err)), 0);
-	assert_int_equal(tp_config_from_cfg(tc, c, err, sizeof(err)), 0);
+	assert_int_equal(tp_config_from_cfg(c, tc, err, sizeof(err)), 0);
 	assert_int_equal(tc->node_id, 1);
 	assert_int_equal(tc->cluster_id, cfg_cluster_hash("tpcfg"));
 	assert_false(tc->plaintext);
@@ -59,7 +59,7 @@ static void test_tp_config_from_cfg_curve(void **state)
 
 	/* A key file others can read stops the node with a message naming it. */
 	assert_int_equal(chmod(key_path, 0644), 0);
-	assert_int_equal(tp_config_from_cfg(tc, c, err, sizeof(err)), -EPERM);
+	assert_int_equal(tp_config_from_cfg(c, tc, err, sizeof(err)), -EPERM);
 	assert_non_null(strstr(err, key_path));
 
 	unlink(key_path);
@@ -78,7 +78,7 @@ static void test_tp_config_from_cfg_plaintext(void **state)
 	struct tp_config *tc = malloc(sizeof(*tc));
 	char err[512];
 	assert_int_equal(cfg_parse_string(c, text, "p.conf", err, sizeof(err)), 0);
-	assert_int_equal(tp_config_from_cfg(tc, c, err, sizeof(err)), 0);
+	assert_int_equal(tp_config_from_cfg(c, tc, err, sizeof(err)), 0);
 	assert_true(tc->plaintext);
 	assert_string_equal(tc->listen, "tcp://0.0.0.0:7202");
 	assert_int_equal(tc->n_peers, 1);
