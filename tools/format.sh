@@ -2,7 +2,7 @@
 # Checks (default) or fixes (--fix) the C formatting against .clang-format.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files '*.c' '*.h')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 [ ${#files[@]} -gt 0 ] || exit 0
 if [ "${1:-}" = "--fix" ]; then
 	clang-format -i "${files[@]}"

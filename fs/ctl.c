@@ -1,0 +1,455 @@
+/*
+ * The control socket, server and client. See ctl.h.
+ *
+ * The server thread only accepts; each connection gets a detached worker
+ * thread that reads one request, runs the handler and writes the answer.
+ * Stopping closes the listener (which ends accept) and waits until every
+ * worker has finished, so the handler's context may be freed afterwards.
+ */
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct ctl_server {
+	int listen_fd;
+	int stop_pipe[2]; /* written once to wake the accept loop */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	ctl_handler_fn fn;
+	void *ctx;
+	pthread_t thread;
+	pthread_mutex_t lock; /* protects n_workers */
+	pthread_cond_t idle;  /* signalled when n_workers drops */
+	unsigned n_workers;
+};
+
+struct worker {
+	struct ctl_server *s;
+	int fd;
+};
+
+int ctl_buf_append(struct ctl_buf *b, const void *data, size_t len)
+{
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		char *p = realloc(b->data, cap);
+		if (!p)
+			return -ENOMEM;
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int ctl_buf_printf(struct ctl_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	char *tmp = malloc((size_t)n + 1);
+	if (!tmp)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	int rc = ctl_buf_append(b, tmp, (size_t)n);
+	free(tmp);
+	return rc;
+}
+
+void ctl_buf_free(struct ctl_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Reads or writes exactly len bytes before deadline_ms. 0 or -errno. */
+static int io_full(int fd, void *buf, size_t len, bool writing, uint64_t deadline_ms)
+{
+	char *p = buf;
+	while (len > 0) {
+		uint64_t now = now_ms();
+		if (now >= deadline_ms)
+			return -ETIMEDOUT;
+		struct pollfd pfd = {.fd = fd, .events = writing ? POLLOUT : POLLIN};
+		int pr = poll(&pfd, 1, (int)(deadline_ms - now));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return -errno;
+		if (pr == 0)
+			return -ETIMEDOUT;
+		ssize_t n = writing ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Splits a request into NUL-ended arguments. Returns argc or -EBADMSG. */
+static int split_args(char *req, size_t len, char **argv)
+{
+	int argc = 0;
+	size_t start = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (req[i] != '\0')
+			continue;
+		if (argc == CTL_MAX_ARGS)
+			return -EBADMSG;
+		argv[argc++] = req + start;
+		start = i + 1;
+	}
+	if (start != len || argc == 0)
+		return -EBADMSG;
+	return argc;
+}
+
+/* Requests must arrive promptly; a command may then take as long as it needs. */
+#define CTL__IO_TIMEOUT_MS 5000
+
+static void serve_one(struct ctl_server *s, int fd)
+{
+	unsigned char hdr[8];
+	char *req = NULL;
+	struct ctl_buf out = {0};
+	uint32_t status;
+
+	if (io_full(fd, hdr, 4, false, now_ms() + CTL__IO_TIMEOUT_MS) != 0)
+		goto out;
+	uint32_t len = get_u32(hdr);
+	if (len == 0 || len > CTL_MAX_REQUEST) {
+		status = EMSGSIZE;
+		ctl_buf_printf(&out, "request of %u bytes: expected 1 to %u\n", len,
+			       CTL_MAX_REQUEST);
+		goto reply;
+	}
+	req = malloc(len);
+	if (!req)
+		goto out;
+	if (io_full(fd, req, len, false, now_ms() + CTL__IO_TIMEOUT_MS) != 0)
+		goto out;
+	char *argv[CTL_MAX_ARGS + 1];
+	int argc = split_args(req, len, argv);
+	if (argc < 0) {
+		status = EBADMSG;
+		ctl_buf_printf(&out, "malformed request: expected NUL-ended arguments\n");
+		goto reply;
+	}
+	argv[argc] = NULL;
+	status = (uint32_t)s->fn(s->ctx, argc, argv, &out);
+reply:
+	put_u32(hdr, status);
+	put_u32(hdr + 4, (uint32_t)out.len);
+	if (io_full(fd, hdr, 8, true, now_ms() + CTL__IO_TIMEOUT_MS) == 0 && out.len)
+		io_full(fd, out.data, out.len, true, now_ms() + CTL__IO_TIMEOUT_MS);
+out:
+	free(req);
+	ctl_buf_free(&out);
+	close(fd);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct ctl_server *s = w->s;
+	serve_one(s, w->fd);
+	free(w);
+	pthread_mutex_lock(&s->lock);
+	s->n_workers--;
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void spawn_worker(struct ctl_server *s, int fd)
+{
+	pthread_mutex_lock(&s->lock);
+	bool full = s->n_workers >= CTL_MAX_CLIENTS;
+	if (!full)
+		s->n_workers++;
+	pthread_mutex_unlock(&s->lock);
+	if (full) {
+		log_warn("control: %u commands already running, refusing another", CTL_MAX_CLIENTS);
+		close(fd);
+		return;
+	}
+	struct worker *w = malloc(sizeof(*w));
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!w || (w->s = s, w->fd = fd, pthread_create(&t, &attr, worker_main, w) != 0)) {
+		free(w);
+		close(fd);
+		pthread_mutex_lock(&s->lock);
+		s->n_workers--;
+		pthread_cond_broadcast(&s->idle);
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static void *accept_main(void *arg)
+{
+	struct ctl_server *s = arg;
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = s->listen_fd, .events = POLLIN},
+					{.fd = s->stop_pipe[0], .events = POLLIN}};
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("control: poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (pfd[1].revents)
+			return NULL;
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+				log_warn("control: accept: %s", strerror(errno));
+			continue;
+		}
+		spawn_worker(s, fd);
+	}
+}
+
+static int fill_addr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+/* True if a live process accepts connections on path. */
+static bool socket_is_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	close(fd);
+	return live;
+}
+
+struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *ctx, char *err,
+				    size_t err_len)
+{
+	struct sockaddr_un sa;
+	if (fill_addr(&sa, path) != 0) {
+		snprintf(err, err_len, "control socket path %s is too long (at most %zu bytes)",
+			 path, sizeof(sa.sun_path) - 1);
+		return NULL;
+	}
+	struct ctl_server *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	s->fn = fn;
+	s->ctx = ctx;
+	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
+
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->listen_fd < 0) {
+		snprintf(err, err_len, "control socket: %s", strerror(errno));
+		goto out_free;
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, err_len,
+				 "control socket %s exists and is not a socket: remove it or set "
+				 "[node] control_socket elsewhere",
+				 path);
+			goto out_close;
+		}
+		if (socket_is_live(&sa)) {
+			snprintf(err, err_len,
+				 "control socket %s is in use: another omnifsd runs with this "
+				 "config (stop it first)",
+				 path);
+			goto out_close;
+		}
+		unlink(path); /* left by a daemon that died */
+	}
+	mode_t old = umask(077);
+	int rc = bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	int bind_errno = errno;
+	umask(old);
+	if (rc != 0) {
+		snprintf(err, err_len, "cannot bind control socket %s: %s", path,
+			 strerror(bind_errno));
+		goto out_close;
+	}
+	if (listen(s->listen_fd, 16) != 0 || pipe2(s->stop_pipe, O_CLOEXEC) != 0) {
+		snprintf(err, err_len, "control socket %s: %s", path, strerror(errno));
+		goto out_unlink;
+	}
+	if (pthread_create(&s->thread, NULL, accept_main, s) != 0) {
+		snprintf(err, err_len, "control socket: cannot start its thread");
+		goto out_unlink;
+	}
+	return s;
+
+out_unlink:
+	unlink(path);
+out_close:
+	close(s->listen_fd);
+	if (s->stop_pipe[0] >= 0) {
+		close(s->stop_pipe[0]);
+		close(s->stop_pipe[1]);
+	}
+out_free:
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->idle);
+	free(s);
+	return NULL;
+}
+
+void ctl_server_stop(struct ctl_server **sp)
+{
+	struct ctl_server *s = *sp;
+	if (!s)
+		return;
+	*sp = NULL;
+	ssize_t ignored = write(s->stop_pipe[1], "x", 1);
+	(void)ignored;
+	pthread_join(s->thread, NULL);
+	close(s->listen_fd);
+	unlink(s->path);
+	pthread_mutex_lock(&s->lock);
+	while (s->n_workers > 0)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	close(s->stop_pipe[0]);
+	close(s->stop_pipe[1]);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->idle);
+	free(s);
+}
+
+int ctl_call(const char *path, int argc, char **argv, uint32_t timeout_ms, uint32_t *status,
+	     char **body, size_t *body_len, char *err, size_t err_len)
+{
+	struct sockaddr_un sa;
+	*body = NULL;
+	*body_len = 0;
+	if (fill_addr(&sa, path) != 0) {
+		snprintf(err, err_len, "control socket path %s is too long", path);
+		return -ENAMETOOLONG;
+	}
+	size_t len = 0;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if (len > CTL_MAX_REQUEST || argc > CTL_MAX_ARGS) {
+		snprintf(err, err_len, "request too large");
+		return -EMSGSIZE;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, err_len, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	int rc;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		rc = -errno;
+		snprintf(err, err_len, "cannot reach omnifsd at %s: %s (is the daemon running?)",
+			 path, strerror(errno));
+		goto out;
+	}
+	uint64_t deadline = now_ms() + timeout_ms;
+	unsigned char *req = malloc(4 + len);
+	if (!req) {
+		rc = -ENOMEM;
+		snprintf(err, err_len, "out of memory");
+		goto out;
+	}
+	put_u32(req, (uint32_t)len);
+	size_t off = 4;
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]) + 1;
+		memcpy(req + off, argv[i], n);
+		off += n;
+	}
+	rc = io_full(fd, req, off, true, deadline);
+	free(req);
+	unsigned char hdr[8];
+	if (rc == 0)
+		rc = io_full(fd, hdr, 8, false, deadline);
+	if (rc != 0) {
+		snprintf(err, err_len, "talking to omnifsd at %s: %s", path, strerror(-rc));
+		goto out;
+	}
+	*status = get_u32(hdr);
+	uint32_t blen = get_u32(hdr + 4);
+	*body = malloc((size_t)blen + 1);
+	if (!*body) {
+		rc = -ENOMEM;
+		snprintf(err, err_len, "out of memory");
+		goto out;
+	}
+	rc = io_full(fd, *body, blen, false, deadline);
+	if (rc != 0) {
+		free(*body);
+		*body = NULL;
+		snprintf(err, err_len, "reading omnifsd's answer: %s", strerror(-rc));
+		goto out;
+	}
+	(*body)[blen] = '\0';
+	*body_len = blen;
+out:
+	close(fd);
+	return rc;
+}

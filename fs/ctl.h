@@ -1,0 +1,62 @@
+/*
+ * The control socket: how omnifsctl talks to the local omnifsd.
+ *
+ * A unix stream socket, mode 0600 (root only unless the admin changes it).
+ * One request per connection, binary-safe framing:
+ *   request:  u32 len, then len bytes: the arguments, each ended by a NUL
+ *   response: u32 status (0 or a positive errno), u32 len, then len bytes
+ * All integers little-endian. The body is text, JSON or a raw value, as the
+ * command says. The server runs each connection on its own thread (at most
+ * CTL_MAX_CLIENTS at once) because some commands wait for consensus.
+ */
+#ifndef OMNIFS_CTL_H
+#define OMNIFS_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTL_MAX_REQUEST (8u << 20) /* bytes of arguments in one request */
+#define CTL_MAX_ARGS	16
+#define CTL_MAX_CLIENTS 256
+
+/* A growable response body. */
+struct ctl_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+int ctl_buf_append(struct ctl_buf *b, const void *data, size_t len);
+int ctl_buf_printf(struct ctl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctl_buf_free(struct ctl_buf *b);
+
+/*
+ * Runs one command. argv[0] is the command; args are borrowed for the call.
+ * Writes the body into out; returns 0 or a positive errno for the client.
+ * Called from the connection's thread: must be thread-safe.
+ */
+typedef int (*ctl_handler_fn)(void *ctx, int argc, char **argv, struct ctl_buf *out);
+
+struct ctl_server;
+
+/*
+ * Binds path (removing a stale socket left by a dead daemon; refusing, with
+ * -EADDRINUSE, one a live daemon still answers on) and starts accepting.
+ * Returns NULL with a message in err on failure.
+ */
+struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *ctx, char *err,
+				    size_t err_len);
+
+/* Stops accepting, waits for running commands, removes the socket. */
+void ctl_server_stop(struct ctl_server **s);
+
+/*
+ * Client side: sends argv to the daemon at path and waits up to timeout_ms
+ * for the answer. *status gets the daemon's status; *body a malloc'd,
+ * NUL-terminated body (the caller frees it) of *body_len bytes.
+ * Returns 0, or a negative errno with a message in err (cannot connect...).
+ */
+int ctl_call(const char *path, int argc, char **argv, uint32_t timeout_ms, uint32_t *status,
+	     char **body, size_t *body_len, char *err, size_t err_len);
+
+#endif /* OMNIFS_CTL_H */

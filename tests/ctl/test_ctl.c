@@ -1,0 +1,180 @@
+/*
+ * The control socket: requests and answers pass whole and binary-safe, the
+ * socket is private (0600), a stale socket is replaced, a live one refused,
+ * and malformed requests get an error instead of reaching the handler.
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+struct fixture {
+	char dir[40];
+	char path[60];
+	struct ctl_server *srv;
+	int calls;
+};
+
+/* Echoes its arguments joined by '|'; "fail" answers ENOENT with a message. */
+static int echo_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
+{
+	struct fixture *f = ctx;
+	f->calls++;
+	if (strcmp(argv[0], "fail") == 0) {
+		ctl_buf_printf(out, "no such thing\n");
+		return ENOENT;
+	}
+	for (int i = 0; i < argc; i++)
+		ctl_buf_printf(out, "%s%s", i ? "|" : "", argv[i]);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/omnifs-ctl-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/ctl.sock", f->dir);
+	char err[256];
+	f->srv = ctl_server_start(f->path, echo_handler, f, err, sizeof(err));
+	assert_non_null(f->srv);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	ctl_server_stop(&f->srv);
+	assert_null(f->srv);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void test_ctl_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = {"kv-put", "key with spaces", "line1\nline2"};
+	uint32_t status;
+	char *body, err[256];
+	size_t len;
+	assert_int_equal(ctl_call(f->path, 3, argv, 2000, &status, &body, &len, err, sizeof(err)),
+			 0);
+	assert_int_equal(status, 0);
+	assert_string_equal(body, "kv-put|key with spaces|line1\nline2");
+	assert_int_equal(len, strlen(body));
+	free(body);
+}
+
+static void test_ctl_error_status(void **state)
+{
+	struct fixture *f = *state;
+	char *argv[] = {"fail"};
+	uint32_t status;
+	char *body, err[256];
+	size_t len;
+	assert_int_equal(ctl_call(f->path, 1, argv, 2000, &status, &body, &len, err, sizeof(err)),
+			 0);
+	assert_int_equal(status, ENOENT);
+	assert_string_equal(body, "no such thing\n");
+	free(body);
+}
+
+static void test_ctl_socket_is_private(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 077, 0);
+}
+
+static void test_ctl_refuses_a_live_socket(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct ctl_server *other = ctl_server_start(f->path, echo_handler, f, err, sizeof(err));
+	assert_null(other);
+	assert_non_null(strstr(err, "is in use"));
+}
+
+static void test_ctl_replaces_a_stale_socket(void **state)
+{
+	struct fixture *f = *state;
+	char stale[100], err[256];
+	snprintf(stale, sizeof(stale), "%s/stale.sock", f->dir);
+	/* A socket file nobody listens on, as a killed daemon leaves behind. */
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", stale);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	struct ctl_server *s = ctl_server_start(stale, echo_handler, f, err, sizeof(err));
+	assert_non_null(s);
+	ctl_server_stop(&s);
+	assert_int_equal(access(stale, F_OK), -1); /* removed on stop */
+}
+
+static void test_ctl_rejects_malformed_requests(void **state)
+{
+	struct fixture *f = *state;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* 3 bytes of arguments without the closing NUL */
+	unsigned char req[] = {3, 0, 0, 0, 'a', 'b', 'c'};
+	assert_int_equal(write(fd, req, sizeof(req)), (ssize_t)sizeof(req));
+	unsigned char hdr[8];
+	assert_int_equal(read(fd, hdr, 8), 8);
+	assert_int_equal(hdr[0], EBADMSG);
+	close(fd);
+	assert_int_equal(f->calls, 0);
+
+	/* an absurd length is refused before anything is allocated */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	unsigned char huge[] = {0xff, 0xff, 0xff, 0x7f};
+	assert_int_equal(write(fd, huge, sizeof(huge)), 4);
+	assert_int_equal(read(fd, hdr, 8), 8);
+	assert_int_equal(hdr[0], EMSGSIZE);
+	close(fd);
+	assert_int_equal(f->calls, 0);
+}
+
+static void test_ctl_client_reports_missing_daemon(void **state)
+{
+	char *argv[] = {"status"};
+	uint32_t status;
+	char *body, err[256];
+	size_t len;
+	int rc = ctl_call("/nonexistent/ctl.sock", 1, argv, 1000, &status, &body, &len, err,
+			  sizeof(err));
+	assert_int_equal(rc, -ENOENT);
+	assert_non_null(strstr(err, "is the daemon running?"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_ctl_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_error_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_socket_is_private, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_refuses_a_live_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_replaces_a_stale_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_rejects_malformed_requests, setup,
+						teardown),
+		cmocka_unit_test(test_ctl_client_reports_missing_daemon),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,177 @@
+/*
+ * omnifsctl: the admin tool. Talks to the local omnifsd over its control
+ * socket (fs/ctl.h); the daemon does the work, this program only frames the
+ * arguments and prints the answer.
+ *
+ * Exit status: 0 success, 1 the daemon refused or failed the command,
+ * 2 bad usage, 3 the daemon could not be reached.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl.h"
+
+#define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: omnifsctl [-c CONFIG | -s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
+		   "\n"
+		   "Commands:\n"
+		   "  status [--json]          node, role, leader, ballot, indexes, peers, quorum\n"
+		   "  barrier                  wait until this node has applied everything the\n"
+		   "                           leader had decided (a fresh read follows)\n"
+		   "  kv get KEY               print KEY's value\n"
+		   "  kv put KEY VALUE         set KEY (VALUE '-' reads standard input)\n"
+		   "  kv del KEY               delete KEY\n"
+		   "  kv list [PREFIX]         list keys, one per line\n"
+		   "  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
+		   "\n"
+		   "Options:\n"
+		   "  -c CONFIG   the node's config file (default " DEFAULT_CONFIG ")\n"
+		   "  -s SOCKET   the control socket (default: from the config)\n"
+		   "  -t SECONDS  how long to wait for an answer (default 30)\n");
+}
+
+/* Reads all of standard input into a malloc'd, NUL-terminated buffer. */
+static char *read_stdin(size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		if (n + 1 == cap) {
+			char *p = realloc(buf, cap * 2);
+			if (!p) {
+				free(buf);
+				return NULL;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		size_t r = fread(buf + n, 1, cap - n - 1, stdin);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (buf) {
+		buf[n] = '\0';
+		*len = n;
+	}
+	return buf;
+}
+
+/* `kv list` answers NUL-separated keys: print one per line. */
+static void print_body(const char *cmd, const char *body, size_t len)
+{
+	if (strcmp(cmd, "kv-list") == 0) {
+		for (size_t i = 0; i < len; i++)
+			putchar(body[i] == '\0' ? '\n' : body[i]);
+		return;
+	}
+	fwrite(body, 1, len, stdout);
+}
+
+int main(int argc, char **argv)
+{
+	const char *config = NULL, *sock = NULL;
+	unsigned timeout_s = 30;
+	int opt;
+	while ((opt = getopt(argc, argv, "+c:s:t:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 't':
+			timeout_s = (unsigned)strtoul(optarg, NULL, 10);
+			if (timeout_s == 0) {
+				fprintf(stderr, "omnifsctl: -t takes a number of seconds >= 1\n");
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	static struct cfg cfg;
+	char err[CFG_ERR_MAX + 256];
+	if (!sock) {
+		if (cfg_load(&cfg, config ? config : DEFAULT_CONFIG, err, sizeof(err)) != 0) {
+			fprintf(stderr, "omnifsctl: %s\n(use -c CONFIG or -s SOCKET)\n", err);
+			return 3;
+		}
+		sock = cfg.control_socket;
+	}
+
+	/* The wire command: "kv get" becomes "kv-get", other words pass as they are. */
+	char *args[CTL_MAX_ARGS];
+	char cmd[32];
+	int nargs = 0;
+	char *cmd_word = argv[optind];
+	int rest = optind + 1;
+	if (strcmp(cmd_word, "kv") == 0 || strcmp(cmd_word, "debug") == 0) {
+		if (rest >= argc) {
+			usage(stderr);
+			return 2;
+		}
+		snprintf(cmd, sizeof(cmd), "%s-%s", cmd_word, argv[rest++]);
+	} else {
+		snprintf(cmd, sizeof(cmd), "%s", cmd_word);
+	}
+	args[nargs++] = cmd;
+	char *stdin_value = NULL;
+	for (int i = rest; i < argc; i++) {
+		if (nargs == CTL_MAX_ARGS) {
+			fprintf(stderr, "omnifsctl: too many arguments\n");
+			return 2;
+		}
+		if (strcmp(cmd, "kv-put") == 0 && i == argc - 1 && strcmp(argv[i], "-") == 0) {
+			size_t n;
+			stdin_value = read_stdin(&n);
+			if (!stdin_value || strlen(stdin_value) != n) {
+				fprintf(stderr, "omnifsctl: cannot read a text value from stdin\n");
+				return 2;
+			}
+			args[nargs++] = stdin_value;
+			continue;
+		}
+		args[nargs++] = argv[i];
+	}
+
+	uint32_t status;
+	char *body;
+	size_t body_len;
+	int rc = ctl_call(sock, nargs, args, timeout_s * 1000, &status, &body, &body_len, err,
+			  sizeof(err));
+	free(stdin_value);
+	if (rc != 0) {
+		fprintf(stderr, "omnifsctl: %s\n", err);
+		return 3;
+	}
+	if (status != 0) {
+		fprintf(stderr, "omnifsctl: %s: %s%s%s", cmd, strerror((int)status),
+			body_len ? ": " : "\n", body_len ? body : "");
+		if (body_len && body[body_len - 1] != '\n')
+			fputc('\n', stderr);
+		free(body);
+		return status == EINVAL ? 2 : 1;
+	}
+	print_body(cmd, body, body_len);
+	free(body);
+	return 0;
+}
