@@ -24,6 +24,7 @@
 #define TP__DEF_HB_TIMEOUT_MS  5000
 #define TP__DEF_MAX_FRAME      (80u * 1024 * 1024) /* a 64 MiB entry and its envelope */
 #define TP__RECV_BATCH_INVALID 64		   /* bad frames skipped per tp_recv call */
+#define TP__SCRATCH_KEEP       (1u << 20)	   /* decode scratch kept between frames */
 
 uint64_t tp_now_ms(void)
 {
@@ -419,6 +420,12 @@ static int check_frame(struct tp *t, struct tp_frame *out)
 
 int tp_recv(struct tp *t, struct tp_frame *out)
 {
+	/* The previous frame is released now: do not keep a huge scratch area around. */
+	if (t->scratch.cap > TP__SCRATCH_KEEP) {
+		free(t->scratch.buf);
+		t->scratch.buf = NULL;
+		t->scratch.cap = 0;
+	}
 	for (int tries = 0; tries < TP__RECV_BATCH_INVALID; tries++) {
 		int rc = take_envelope(t);
 		if (rc == -EAGAIN) {
