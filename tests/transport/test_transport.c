@@ -215,6 +215,37 @@ static void test_transport_two_nodes_exchange_every_type(void **state)
 	assert_int_equal(f.app.len, sizeof(chunk));
 	assert_memory_equal(f.app.data, chunk, sizeof(chunk));
 
+	/* Many entries (a large decode scratch area) and a large entry, twice each. */
+	const uint32_t n_many = 70000;
+	struct opx_entry *many = calloc(n_many, sizeof(*many));
+	uint8_t *big = malloc(4u << 20);
+	assert_non_null(many);
+	assert_non_null(big);
+	for (uint32_t k = 0; k < n_many; k++) {
+		many[k].data = (const uint8_t *)&n_many;
+		many[k].len = k % 5;
+	}
+	memset(big, 0x5a, 4u << 20);
+	struct opx_entry one = {.data = big, .len = 4u << 20};
+	for (int round = 0; round < 2; round++) {
+		struct opx_msg pf = {.to = 1, .type = OPX_MSG_PROPOSAL_FORWARD};
+		pf.u.proposal_forward.entries = many;
+		pf.u.proposal_forward.n_entries = n_many;
+		assert_int_equal(tp_send_msg(m->n[1].tp, &pf), 0);
+		pf.from = 2;
+		recv_one(m, 0, &f);
+		assert_true(samples_msg_equal(&pf, &f.msg));
+		pf.u.proposal_forward.entries = &one;
+		pf.u.proposal_forward.n_entries = 1;
+		pf.from = 0;
+		assert_int_equal(tp_send_msg(m->n[1].tp, &pf), 0);
+		pf.from = 2;
+		recv_one(m, 0, &f);
+		assert_true(samples_msg_equal(&pf, &f.msg));
+	}
+	free(many);
+	free(big);
+
 	wait_event(m, 0, TP_EVENT_UP, 2);
 	wait_event(m, 1, TP_EVENT_UP, 1);
 	struct tp_peer_stats st = pstats(m, 1, 1);
