@@ -2,13 +2,15 @@
  * Transport benchmark: message rate and round-trip latency between two nodes
  * on loopback, for 100 B and 64 KiB messages, through
  *   - plain ZeroMQ (one DEALER -> ROUTER connection, no codec): the baseline,
+ *   - the same with CURVE (what libzmq's encryption costs by itself),
  *   - the omnifs mesh in plaintext,
  *   - the omnifs mesh with CURVE,
  * all measured in the same run, so the ratio to the baseline is meaningful.
  *
- *   ninja -C build/release && build/release/tools/bench_transport [-q]
+ *   ninja -C build/release && build/release/tools/bench_transport [-q] [-o NAME]
  *
- * -q runs a tenth of the messages (a quick check). Each node runs in its own
+ * -q runs a tenth of the messages (a quick check); -o zmq|zmq-curve|plain|curve
+ * runs one transport alone (for perf record). Each node runs in its own
  * thread with its own ZeroMQ context (one I/O thread each), as two daemons
  * would. Mesh messages are AcceptDecide frames carrying one entry of the
  * given size (about 90 bytes of header and envelope on top); baseline
@@ -99,16 +101,29 @@ static void *raw_server(void *arg)
 	return NULL;
 }
 
-static void bench_raw(size_t size, size_t n_rate, size_t n_lat, struct result *r)
+static void keypair(uint8_t *pub, uint8_t *sec);
+
+static void bench_raw(size_t size, size_t n_rate, size_t n_lat, bool curve, struct result *r)
 {
 	struct raw_peer srv = {.ctx = zmq_ctx_new()};
 	void *cctx = zmq_ctx_new();
 	srv.router = zmq_socket(srv.ctx, ZMQ_ROUTER);
 	void *dealer = zmq_socket(cctx, ZMQ_DEALER);
-	int zero = 0, hwm = 10000;
+	int zero = 0, one = 1, hwm = 10000;
 	zmq_setsockopt(srv.router, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(dealer, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(dealer, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	if (curve) {
+		/* CURVE without a ZAP handler: libzmq admits any client key. */
+		uint8_t spub[TP_KEY_LEN], ssec[TP_KEY_LEN], cpub[TP_KEY_LEN], csec[TP_KEY_LEN];
+		keypair(spub, ssec);
+		keypair(cpub, csec);
+		zmq_setsockopt(srv.router, ZMQ_CURVE_SERVER, &one, sizeof(one));
+		zmq_setsockopt(srv.router, ZMQ_CURVE_SECRETKEY, ssec, TP_KEY_LEN);
+		zmq_setsockopt(dealer, ZMQ_CURVE_SERVERKEY, spub, TP_KEY_LEN);
+		zmq_setsockopt(dealer, ZMQ_CURVE_PUBLICKEY, cpub, TP_KEY_LEN);
+		zmq_setsockopt(dealer, ZMQ_CURVE_SECRETKEY, csec, TP_KEY_LEN);
+	}
 	if (zmq_bind(srv.router, "tcp://127.0.0.1:*") != 0)
 		die("raw bind", errno);
 	char ep[256];
@@ -302,11 +317,17 @@ static void row(const char *size, const char *name, const struct result *r,
 int main(int argc, char **argv)
 {
 	int scale = 1;
-	if (argc > 1 && strcmp(argv[1], "-q") == 0)
-		scale = 10;
-	else if (argc > 1) {
-		fprintf(stderr, "usage: %s [-q]\n", argv[0]);
-		return 2;
+	const char *only = NULL; /* run one transport alone (for profiling) */
+	int opt;
+	while ((opt = getopt(argc, argv, "qo:")) != -1) {
+		if (opt == 'q') {
+			scale = 10;
+		} else if (opt == 'o') {
+			only = optarg;
+		} else {
+			fprintf(stderr, "usage: %s [-q] [-o zmq|zmq-curve|plain|curve]\n", argv[0]);
+			return 2;
+		}
 	}
 	log_set_level(LOG_LEVEL_ERR);
 	struct {
@@ -327,13 +348,21 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		size_t n_rate = cases[k].n_rate / (size_t)scale;
 		size_t n_lat = cases[k].n_lat / (size_t)scale;
-		struct result raw, plain, curve;
-		bench_raw(cases[k].size, n_rate, n_lat, &raw);
-		bench_mesh(cases[k].size, n_rate, n_lat, true, &plain);
-		bench_mesh(cases[k].size, n_rate, n_lat, false, &curve);
-		row(cases[k].label, "zmq DEALER->ROUTER", &raw, &raw);
-		row(cases[k].label, "mesh plaintext", &plain, &raw);
-		row(cases[k].label, "mesh CURVE", &curve, &raw);
+		struct result res[4] = {0};
+		const char *names[4] = {"zmq DEALER->ROUTER", "zmq + CURVE", "mesh plaintext",
+					"mesh CURVE"};
+		const char *keys[4] = {"zmq", "zmq-curve", "plain", "curve"};
+		for (int v = 0; v < 4; v++) {
+			if (only && strcmp(only, keys[v]) != 0)
+				continue;
+			if (v < 2)
+				bench_raw(cases[k].size, n_rate, n_lat, v == 1, &res[v]);
+			else
+				bench_mesh(cases[k].size, n_rate, n_lat, v == 2, &res[v]);
+		}
+		for (int v = 0; v < 4; v++)
+			if (!only || strcmp(only, keys[v]) == 0)
+				row(cases[k].label, names[v], &res[v], only ? &res[v] : &res[0]);
 		fflush(stdout);
 	}
 	return 0;
