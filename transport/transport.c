@@ -16,15 +16,17 @@
 #include <string.h>
 #include <time.h>
 
-#define TP__DEF_SNDHWM	       1000
-#define TP__DEF_RCVHWM	       10000
-#define TP__DEF_RECONNECT_MS   100
-#define TP__DEF_RECONNECT_MAX  5000
-#define TP__DEF_HB_IVL_MS      1000
-#define TP__DEF_HB_TIMEOUT_MS  5000
-#define TP__DEF_MAX_FRAME      (80u * 1024 * 1024) /* a 64 MiB entry and its envelope */
-#define TP__RECV_BATCH_INVALID 64		   /* bad frames skipped per tp_recv call */
-#define TP__SCRATCH_KEEP       (1u << 20)	   /* decode scratch kept between frames */
+#define TP__DEF_SNDHWM	      1000
+#define TP__DEF_RCVHWM	      10000
+#define TP__DEF_RECONNECT_MS  100
+#define TP__DEF_RECONNECT_MAX 5000
+#define TP__DEF_HB_IVL_MS     1000
+#define TP__DEF_HB_TIMEOUT_MS 5000
+/* Above a full log sync of what [compaction] lets the log retain (about 64 MiB applied plus a
+ * 64 MiB entry): a legitimate frame over the limit would cut the link on every resend. */
+#define TP__DEF_MAX_FRAME      (512u * 1024 * 1024)
+#define TP__RECV_BATCH_INVALID 64	  /* bad frames skipped per tp_recv call */
+#define TP__SCRATCH_KEEP       (1u << 20) /* decode scratch kept between frames */
 
 uint64_t tp_now_ms(void)
 {
@@ -244,6 +246,19 @@ static int send_frame(struct tp *t, struct tp_peer *p, zmq_msg_t *msg)
 	return 0;
 }
 
+/* Our own frame over the limit: the peer would drop the link, so do not send it. Say so. */
+static int too_big(struct tp *t, const char *what, size_t len, uint64_t to)
+{
+	uint64_t suppressed;
+	char note[64];
+	if (log_ratelimit_pass(&t->rl_link, tp_now_ms(), &suppressed))
+		log_warn("transport: not sending a %zu-byte %s to n%llu: over the %zu-byte frame "
+			 "limit%s",
+			 len, what, (unsigned long long)to, t->cfg.max_frame_len,
+			 tp__suppressed(suppressed, note, sizeof(note)));
+	return -EMSGSIZE;
+}
+
 int tp_send_msg(struct tp *t, const struct opx_msg *m)
 {
 	struct tp_peer *p = tp__peer_find(t, m->to);
@@ -256,7 +271,7 @@ int tp_send_msg(struct tp *t, const struct opx_msg *m)
 	if (rc)
 		return rc;
 	if (need > t->cfg.max_frame_len)
-		return -EMSGSIZE;
+		return too_big(t, opx_msg_type_name(copy.type), need, m->to);
 	zmq_msg_t msg;
 	if (zmq_msg_init_size(&msg, need) != 0)
 		return -ENOMEM;
@@ -279,7 +294,7 @@ int tp_send_app(struct tp *t, uint64_t to, uint32_t config_id, uint16_t app_type
 	if (!need)
 		return -EINVAL;
 	if (need > t->cfg.max_frame_len)
-		return -EMSGSIZE;
+		return too_big(t, "app frame", need, to);
 	zmq_msg_t msg;
 	if (zmq_msg_init_size(&msg, need) != 0)
 		return -ENOMEM;

@@ -67,7 +67,7 @@ struct tp_config {
 	int heartbeat_ivl_ms;	  /* ZMTP heartbeat period [1000] */
 	int heartbeat_timeout_ms; /* link declared dead after this silence [5000] */
 	uint32_t silence_ms;	  /* peer unheard this long is reported down [0: never] */
-	size_t max_frame_len;	  /* larger incoming frames drop the link [80 MiB] */
+	size_t max_frame_len;	  /* larger incoming frames drop the link [512 MiB] */
 };
 
 struct tp;

@@ -586,6 +586,31 @@ static void test_transport_plaintext_and_bad_config(void **state)
 	assert_int_equal(tp_add_peer(m->n[0].tp, &self), -EINVAL);
 	struct tp_peer_config dup = peer_of(&m->n[1]);
 	assert_int_equal(tp_add_peer(m->n[0].tp, &dup), -EEXIST);
+
+	/* A frame limit: we do not send over it, and a peer's oversized frame is not delivered. */
+	tp_destroy(&m->n[0].tp);
+	base_config(m, 0, &c);
+	c.max_frame_len = 4096;
+	c.n_peers = 1;
+	c.peers[0] = peer_of(&m->n[1]);
+	node_start(m, 0, &c);
+	uint8_t *big = calloc(1, 5000);
+	assert_non_null(big);
+	assert_int_equal(tp_send_app(m->n[0].tp, 2, 1, 1, big, 5000), -EMSGSIZE);
+	assert_int_equal(tp_send_app(m->n[1].tp, 1, 1, 1, big, 5000), 0);
+	uint64_t deadline = tp_now_ms() + DEADLINE_MS;
+	struct tp_frame f;
+	uint32_t round = 1;
+	for (;;) {
+		send_hb(m, 1, 1, round++);
+		pump(m);
+		if (tp_recv(m->n[0].tp, &f) == 0)
+			break;
+		if (past(deadline))
+			fail_msg("n1 heard nothing after the oversized frame");
+	}
+	assert_false(f.is_app); /* the first frame through is a heartbeat, not the big one */
+	free(big);
 	mesh_destroy(m);
 }
 
