@@ -145,13 +145,13 @@ enum opx_item_kind {
 
 struct opx_item {
 	enum opx_item_kind kind;
-	uint64_t idx;		   /* DECIDED, UNDECIDED, STOPSIGN: its log index */
-	struct opx_entry entry;	   /* DECIDED, UNDECIDED */
-	uint64_t compacted_idx;	   /* TRIMMED, SNAPSHOTTED */
-	const uint8_t *snapshot;   /* SNAPSHOTTED */
-	uint32_t snapshot_len;	   /* SNAPSHOTTED */
+	uint64_t idx;		       /* DECIDED, UNDECIDED, STOPSIGN: its log index */
+	struct opx_entry entry;	       /* DECIDED, UNDECIDED */
+	uint64_t compacted_idx;	       /* TRIMMED, SNAPSHOTTED */
+	const uint8_t *snapshot;       /* SNAPSHOTTED */
+	uint32_t snapshot_len;	       /* SNAPSHOTTED */
 	const struct opx_stopsign *ss; /* STOPSIGN */
-	bool ss_decided;	   /* STOPSIGN */
+	bool ss_decided;	       /* STOPSIGN */
 };
 
 /* The result of a read; owns every byte its items point to. Zero-initialise;
@@ -184,15 +184,15 @@ enum opx_phase {
 
 struct opx_peer_status {
 	opx_node_id pid;
-	bool heard_last_round;	   /* replied to the last heartbeat round */
-	uint64_t accepted_idx;	   /* leader's view; 0 on followers */
+	bool heard_last_round; /* replied to the last heartbeat round */
+	uint64_t accepted_idx; /* leader's view; 0 on followers */
 };
 
 struct opx_status {
 	opx_node_id pid;
 	enum opx_role role;
 	enum opx_phase phase;
-	struct opx_ballot promise;   /* whom this node follows */
+	struct opx_ballot promise;    /* whom this node follows */
 	struct opx_ballot ble_leader; /* BLE's current leader ballot */
 	bool quorum_connected;
 	uint64_t decided_idx;

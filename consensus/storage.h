@@ -24,9 +24,9 @@ enum opx_storage_op_type {
 	OPX_OP_SET_DECIDED_IDX = 4,
 	OPX_OP_SET_ACCEPTED_ROUND = 5,
 	OPX_OP_SET_COMPACTED_IDX = 6,
-	OPX_OP_TRIM = 7,	  /* delete stored entries with index < idx */
-	OPX_OP_SET_STOPSIGN = 8,  /* ss may be NULL: remove the stored one */
-	OPX_OP_SET_SNAPSHOT = 9,  /* data may be NULL: remove the stored one */
+	OPX_OP_TRIM = 7,	 /* delete stored entries with index < idx */
+	OPX_OP_SET_STOPSIGN = 8, /* ss may be NULL: remove the stored one */
+	OPX_OP_SET_SNAPSHOT = 9, /* data may be NULL: remove the stored one */
 };
 
 /* One operation. Pointers are borrowed for the duration of write_atomically. */

@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OPX_MAX_NODES	      64		   /* members in one configuration */
-#define OPX_MAX_ENTRY_LEN     (64u * 1024 * 1024) /* bytes in one log entry */
-#define OPX_MAX_METADATA_LEN  4096		   /* bytes of stop-sign metadata */
+#define OPX_MAX_NODES	     64			 /* members in one configuration */
+#define OPX_MAX_ENTRY_LEN    (64u * 1024 * 1024) /* bytes in one log entry */
+#define OPX_MAX_METADATA_LEN 4096		 /* bytes of stop-sign metadata */
 
 /* Node ids are >= 1; 0 means "none". */
 typedef uint64_t opx_node_id;
