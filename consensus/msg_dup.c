@@ -29,8 +29,7 @@ static size_t log_sync_size(const struct opx_log_sync *ls)
 }
 
 /* Copies e[0..n) to *cursor and returns the copy's array. */
-static const struct opx_entry *copy_entries(const struct opx_entry *e, uint32_t n,
-					    uint8_t **cursor)
+static const struct opx_entry *copy_entries(const struct opx_entry *e, uint32_t n, uint8_t **cursor)
 {
 	struct opx_entry *arr = (struct opx_entry *)(void *)*cursor;
 	*cursor += ALIGN8((size_t)n * sizeof(*e));

@@ -80,7 +80,8 @@ int opx_new(struct opx **out, const struct opx_config *cfg, struct opx_storage s
 	rc = st.ops->load(st.impl, s);
 	if (rc || s->compacted_idx > s->log_end ||
 	    s->decided_idx > s->log_end + (s->has_stopsign ? 1 : 0)) {
-		set_err(err, err_len, rc ? "storage: load failed" : "storage: inconsistent indexes");
+		set_err(err, err_len,
+			rc ? "storage: load failed" : "storage: inconsistent indexes");
 		rc = rc ? -EIO : -EIO;
 		goto fail;
 	}
@@ -598,7 +599,8 @@ int opx_read_entries(struct opx *px, uint64_t from, uint64_t to, struct opx_read
 			if (!(it = read_push(out)))
 				goto nomem;
 			it->idx = from + i;
-			it->kind = it->idx < px->decided_idx ? OPX_ITEM_DECIDED : OPX_ITEM_UNDECIDED;
+			it->kind =
+				it->idx < px->decided_idx ? OPX_ITEM_DECIDED : OPX_ITEM_UNDECIDED;
 			it->entry = out->entries.entries[i];
 		}
 	}

@@ -33,7 +33,7 @@ struct batch {
 	struct {
 		size_t off;
 		uint32_t len;
-	} *ents;
+	} * ents;
 	uint32_t n, cap_ents;
 };
 
@@ -56,9 +56,9 @@ struct out_ref {
 struct lpeer {
 	enum promise_state prom;
 	struct promise_meta meta;
-	struct opx_seq seq;	  /* last number sent to it */
-	uint64_t accepted_idx;	  /* its log length as last reported in this round */
-	struct out_ref pending;	  /* a queued AcceptDecide/Decide to it */
+	struct opx_seq seq;	/* last number sent to it */
+	uint64_t accepted_idx;	/* its log length as last reported in this round */
+	struct out_ref pending; /* a queued AcceptDecide/Decide to it */
 };
 
 /* Ballot Leader Election state (spec §4.1), all volatile. */
@@ -95,14 +95,14 @@ struct opx {
 	uint64_t accepted_idx; /* stored entries + compacted + (1 if a stop-sign) */
 	uint64_t compacted_idx;
 	bool has_snapshot;
-	struct opx_stopsign *ss; /* stored stop-sign or NULL, owned */
+	struct opx_stopsign *ss;	 /* stored stop-sign or NULL, owned */
 	struct opx_stopsign *reconf_out; /* what opx_is_reconfigured returned */
 
 	/* Sequence Paxos, volatile */
-	struct batch batch;	/* entries not yet written */
-	struct batch buffered;	/* proposals waiting for a leader */
+	struct batch batch;    /* entries not yet written */
+	struct batch buffered; /* proposals waiting for a leader */
 	struct opx_stopsign *buffered_ss;
-	struct opx_seq cur_seq; /* follower: last accept-phase number from the leader */
+	struct opx_seq cur_seq;		/* follower: last accept-phase number from the leader */
 	struct opx_msg *cached_promise; /* follower: for resending, one block, owned */
 	struct out_ref pending_accepted;
 
@@ -141,8 +141,7 @@ int px_write(struct opx *px, const struct opx_storage_op *ops, size_t n);
 
 /* outbox.c: a queued message, or NULL if memory ran out (then the message
  * is lost, which the protocol tolerates: resends repair it). */
-struct opx_msg *out_push(struct opx *px, struct outbox *ob, opx_node_id to,
-			 enum opx_msg_type type);
+struct opx_msg *out_push(struct opx *px, struct outbox *ob, opx_node_id to, enum opx_msg_type type);
 struct opx_msg *out_push_dup(struct opx *px, const struct opx_msg *m);
 int out_own(struct outbox *ob, void *p);
 void out_clear(struct outbox *ob);

@@ -9,8 +9,7 @@
  */
 #include "omnipaxos_int.h"
 
-struct opx_msg *out_push(struct opx *px, struct outbox *ob, opx_node_id to,
-			 enum opx_msg_type type)
+struct opx_msg *out_push(struct opx *px, struct outbox *ob, opx_node_id to, enum opx_msg_type type)
 {
 	if (ob->n == ob->cap) {
 		uint32_t cap = ob->cap ? ob->cap * 2 : 64;

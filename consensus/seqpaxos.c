@@ -511,8 +511,7 @@ int sp_handle_prepare(struct opx *px, uint32_t from, const struct opx_msg *m)
 {
 	const struct opx_msg_prepare *p = &m->u.prepare;
 	int c = opx_ballot_cmp(&px->promise, &p->n);
-	if (!(c < 0 || (c == 0 && px->phase == OPX_PHASE_RECOVER &&
-			px->role == OPX_ROLE_FOLLOWER)))
+	if (!(c < 0 || (c == 0 && px->phase == OPX_PHASE_RECOVER && px->role == OPX_ROLE_FOLLOWER)))
 		return 0;
 	if (p->decided_idx > p->accepted_idx) {
 		px->dropped++;

@@ -32,8 +32,8 @@ static bool seq_expected(struct opx *px, const struct opx_seq *s, opx_node_id fr
 		px->cur_seq = *s;
 		return true;
 	}
-	bool outdated = s->session < c->session ||
-			(s->session == c->session && s->counter <= c->counter);
+	bool outdated =
+		s->session < c->session || (s->session == c->session && s->counter <= c->counter);
 	if (!outdated)
 		sp_reconnected(px, from);
 	return false;

@@ -389,8 +389,8 @@ int sp_leader_resend(struct opx *px)
 			if (i == px->me || p->prom != PROMISED)
 				continue;
 			if (decided) {
-				struct opx_msg *m = out_push(px, &px->out_sp,
-							     px->cfg.cluster.nodes[i], OPX_MSG_DECIDE);
+				struct opx_msg *m = out_push(
+					px, &px->out_sp, px->cfg.cluster.nodes[i], OPX_MSG_DECIDE);
 				if (!m)
 					continue;
 				m->u.decide.n = px->n_leader;

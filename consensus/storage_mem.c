@@ -189,8 +189,8 @@ static int mem_write(void *impl, const struct opx_storage_op *ops, size_t n_ops)
 	struct opx_storage_mem *sm = impl;
 	struct mem_state *s = &sm->live;
 	sm->writes++;
-	if (sm->fail_at && (sm->writes == sm->fail_at ||
-			    (sm->fail_persistent && sm->writes > sm->fail_at)))
+	if (sm->fail_at &&
+	    (sm->writes == sm->fail_at || (sm->fail_persistent && sm->writes > sm->fail_at)))
 		return -EIO;
 
 	/* validate, count what will be appended, copy the bytes */
