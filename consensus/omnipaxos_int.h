@@ -169,7 +169,7 @@ struct lsync_tmp {
 	uint8_t *snap;
 };
 int sp_create_log_sync(struct opx *px, uint64_t common_prefix, uint64_t other_decided,
-		       struct lsync_tmp *t);
+		       uint64_t other_acc, struct lsync_tmp *t);
 void sp_lsync_free(struct lsync_tmp *t);
 int sp_sync_log(struct opx *px, const struct opx_ballot *acc_round, uint64_t decided,
 		const struct opx_log_sync *ls, uint64_t *new_acc);

@@ -212,44 +212,45 @@ int sp_make_snapshot(struct opx *px, uint64_t to, uint8_t **out, uint32_t *out_l
 
 /* Spec §5.6 create_log_sync. Fills t (free with sp_lsync_free). */
 int sp_create_log_sync(struct opx *px, uint64_t common_prefix, uint64_t other_decided,
-		       struct lsync_tmp *t)
+		       uint64_t other_acc, struct lsync_tmp *t)
 {
 	memset(t, 0, sizeof(*t));
 	uint64_t log_end = px_log_end(px);
 	int rc;
 	if (px->cfg.snapshot && px->decided_idx > common_prefix) {
+		/* Deliberately always Complete, never Delta: a Delta is only right
+		 * on top of the receiver's state at exactly other_decided, and a
+		 * duplicated or delayed Promise makes the sender believe an old
+		 * value; merging a delta onto the wrong base corrupts the
+		 * application state silently. A Complete snapshot has no base. */
 		uint64_t d = px->decided_idx - (px_ss_decided(px) ? 1 : 0);
 		uint64_t c = px->compacted_idx;
-		if (other_decided <= c) {
-			if (c < d) {
+		(void)other_decided;
+		if (c < d) {
+			if (c > 0 && !px->has_snapshot)
+				rc = -ENOENT; /* trimmed without a snapshot: no base */
+			else
 				rc = sp_make_snapshot(px, d, &t->snap, &t->ls.snapshot_len);
-			} else if (px->has_snapshot) {
-				rc = px->st.ops->get_snapshot(px->st.impl, &t->snap,
-							      &t->ls.snapshot_len);
-			} else {
-				rc = other_decided < c ? -ENOENT : 0;
-			}
-			if (rc)
-				goto fail;
-			if (t->snap)
-				t->ls.snapshot_kind = OPX_SNAPSHOT_COMPLETE;
+		} else if (px->has_snapshot) {
+			rc = px->st.ops->get_snapshot(px->st.impl, &t->snap, &t->ls.snapshot_len);
 		} else {
-			struct opx_entry_list l = {0};
-			rc = sp_get_entries(px, other_decided, d, &l);
-			if (rc)
-				goto fail;
-			rc = px->cfg.snapshot->create(px->cfg.snapshot_ctx, l.entries, l.n,
-						      &t->snap, &t->ls.snapshot_len);
-			opx_entry_list_clear(&l);
-			if (rc)
-				goto fail;
-			t->ls.snapshot_kind = OPX_SNAPSHOT_DELTA;
+			rc = c > 0 ? -ENOENT : 0;
 		}
+		if (rc)
+			goto fail;
+		if (t->snap)
+			t->ls.snapshot_kind = OPX_SNAPSHOT_COMPLETE;
 		t->ls.snapshot = t->snap;
 		t->ls.sync_idx = d;
 	} else {
 		if (common_prefix > log_end)
 			common_prefix = log_end;
+		/* Without snapshots a prefix below my compacted index cannot be
+		 * sent. Trimming needs every member to have accepted up to the
+		 * trim index, and those entries are decided, so a log at least
+		 * that long already holds them: sync from there. */
+		if (common_prefix < px->compacted_idx && other_acc >= px->compacted_idx)
+			common_prefix = px->compacted_idx;
 		t->ls.sync_idx = common_prefix;
 	}
 	rc = sp_get_entries(px, t->ls.sync_idx, log_end, &t->ents);
@@ -511,7 +512,11 @@ int sp_handle_prepare(struct opx *px, uint32_t from, const struct opx_msg *m)
 {
 	const struct opx_msg_prepare *p = &m->u.prepare;
 	int c = opx_ballot_cmp(&px->promise, &p->n);
-	if (!(c < 0 || (c == 0 && px->phase == OPX_PHASE_RECOVER && px->role == OPX_ROLE_FOLLOWER)))
+	/* Beyond the reference, a follower also re-promises the ballot it
+	 * follows when in Accept: its leader sends Prepare only to nodes it
+	 * believes unpromised (e.g. after a duplicated PrepareReq), and would
+	 * otherwise never replicate to this node again. */
+	if (!(c < 0 || (c == 0 && px->role == OPX_ROLE_FOLLOWER && px->phase != OPX_PHASE_NONE)))
 		return 0;
 	if (p->decided_idx > p->accepted_idx) {
 		px->dropped++;
@@ -525,11 +530,11 @@ int sp_handle_prepare(struct opx *px, uint32_t from, const struct opx_msg *m)
 	struct lsync_tmp t;
 	bool has_ls = false;
 	if (opx_ballot_cmp(&px->accepted_round, &p->n_accepted) > 0) {
-		rc = sp_create_log_sync(px, p->decided_idx, p->decided_idx, &t);
+		rc = sp_create_log_sync(px, p->decided_idx, p->decided_idx, p->accepted_idx, &t);
 		has_ls = true;
 	} else if (opx_ballot_eq(&px->accepted_round, &p->n_accepted) &&
 		   px->accepted_idx > p->accepted_idx) {
-		rc = sp_create_log_sync(px, p->accepted_idx, p->decided_idx, &t);
+		rc = sp_create_log_sync(px, p->accepted_idx, p->decided_idx, p->accepted_idx, &t);
 		has_ls = true;
 	}
 	if (rc) {

@@ -81,7 +81,12 @@ static int update_decided(struct opx *px, uint64_t d, bool *grew)
 static int handle_accept_sync(struct opx *px, const struct opx_msg *m)
 {
 	const struct opx_msg_accept_sync *as = &m->u.accept_sync;
-	if (px->phase != OPX_PHASE_PREPARE || !valid_ballot(px, &as->n))
+	/* Beyond the reference, a newer sync session of my leader also
+	 * replaces the current one in Accept: the leader answers every
+	 * Promise (resent ones too) with a new session and numbers all later
+	 * messages in it, so ignoring it would only cause another re-sync. */
+	bool newer = px->phase == OPX_PHASE_ACCEPT && as->seq.session > px->cur_seq.session;
+	if ((px->phase != OPX_PHASE_PREPARE && !newer) || !valid_ballot(px, &as->n))
 		return 0;
 	uint64_t new_acc = 0;
 	int rc = sp_sync_log(px, &as->n, as->decided_idx, &as->log_sync, &new_acc);
@@ -91,6 +96,9 @@ static int handle_accept_sync(struct opx *px, const struct opx_msg *m)
 	}
 	if (rc)
 		return rc;
+	/* Batched entries were never acknowledged and the sync carries the
+	 * leader's log from before this session: they are superseded. */
+	batch_reset(&px->batch);
 	free(px->cached_promise);
 	px->cached_promise = NULL;
 	px->phase = OPX_PHASE_ACCEPT;

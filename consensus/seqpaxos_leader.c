@@ -98,7 +98,7 @@ static int send_accsync(struct opx *px, uint32_t f)
 	if (fdec > valid)
 		fdec = valid;
 	struct lsync_tmp t;
-	int rc = sp_create_log_sync(px, valid, fdec, &t);
+	int rc = sp_create_log_sync(px, valid, fdec, p->meta.accepted_idx, &t);
 	if (rc) {
 		px->dropped++; /* cannot sync it now; it will ask again */
 		return rc == -ENOENT ? 0 : rc;
@@ -362,9 +362,20 @@ int sp_leader_handle(struct opx *px, uint32_t from, const struct opx_msg *m)
 			return 0;
 		return handle_accepted(px, from, m);
 	case OPX_MSG_PREPARE_REQ:
-		if (px->role != OPX_ROLE_LEADER || px->phase == OPX_PHASE_NONE ||
-		    opx_ballot_cmp(&m->u.prepare_req.n, &px->n_leader) > 0)
+		if (px->role != OPX_ROLE_LEADER || px->phase == OPX_PHASE_NONE)
 			return 0;
+		if (opx_ballot_cmp(&m->u.prepare_req.n, &px->n_leader) > 0) {
+			/* Beyond the reference: a node recovering with a promise
+			 * above my ballot (its own failed attempt to lead) can
+			 * never follow me, and BLE will not replace a happy
+			 * leader. Lead again with a ballot above its promise. */
+			if (px->phase != OPX_PHASE_ACCEPT)
+				return 0;
+			px->ble.current.n = m->u.prepare_req.n.n + 1;
+			px->ble.leader = px->ble.current;
+			struct opx_ballot b = px->ble.current;
+			return sp_handle_leader(px, &b);
+		}
 		px->peers[from].prom = NOT_PROMISED;
 		px->peers[from].pending.epoch = 0;
 		sp_send_prepare(px, from);
@@ -407,6 +418,17 @@ int sp_leader_resend(struct opx *px)
 				out_push_dup(px, &m);
 			}
 		}
+	}
+	if (px->phase == OPX_PHASE_ACCEPT && !px->ss) {
+		/* Beyond the reference: a Decide with the next number to every
+		 * follower. One that missed the last messages (lost, or
+		 * overtaken by a re-sync) sees a gap and re-syncs; otherwise an
+		 * idle cluster would leave it behind until the next proposal.
+		 * Never the current number: a follower that missed an
+		 * AcceptDecide would take it as in sequence. */
+		for (uint32_t i = 0; i < px_n(px); i++)
+			if (i != px->me && px->peers[i].prom == PROMISED)
+				send_decide(px, i);
 	}
 	if (px->phase == OPX_PHASE_PREPARE || px->phase == OPX_PHASE_ACCEPT)
 		for (uint32_t i = 0; i < px_n(px); i++)

@@ -15,22 +15,22 @@
 #include <string.h>
 
 /* Fails the test with the simulator's report if a safety check tripped. */
-#define assert_sim_ok(s)                                                                  \
-	do {                                                                              \
-		const char *e__ = sim_error(s);                                           \
-		if (e__)                                                                  \
-			fail_msg("safety: %s", e__);                                      \
+#define assert_sim_ok(s)                             \
+	do {                                         \
+		const char *e__ = sim_error(s);      \
+		if (e__)                             \
+			fail_msg("safety: %s", e__); \
 	} while (0)
 
 /* Runs until pred holds, failing the test otherwise. */
-#define run_until(s, pred, arg, ticks)                                                    \
-	do {                                                                              \
-		if (!sim_run_until((s), (pred), (arg), (ticks))) {                        \
-			assert_sim_ok(s);                                                 \
-			fail_msg("not within %llu ticks: %s (tick %llu)",                 \
-				 (unsigned long long)(ticks), #pred,                      \
-				 (unsigned long long)sim_now_ticks(s));                   \
-		}                                                                         \
+#define run_until(s, pred, arg, ticks)                                    \
+	do {                                                              \
+		if (!sim_run_until((s), (pred), (arg), (ticks))) {        \
+			assert_sim_ok(s);                                 \
+			fail_msg("not within %llu ticks: %s (tick %llu)", \
+				 (unsigned long long)(ticks), #pred,      \
+				 (unsigned long long)sim_now_ticks(s));   \
+		}                                                         \
 	} while (0)
 
 static inline bool has_leader(struct sim *s, void *arg)

@@ -23,9 +23,9 @@ struct node {
 	struct opx *px;
 	struct opx_storage_mem *st;
 	uint64_t incarnation;
-	uint64_t checked;   /* decided entries [0, checked) verified */
-	uint64_t last_dec;  /* decided index at the last check (this incarnation) */
-	uint64_t appended;  /* entries appended at this node */
+	uint64_t checked;  /* decided entries [0, checked) verified */
+	uint64_t last_dec; /* decided index at the last check (this incarnation) */
+	uint64_t appended; /* entries appended at this node */
 };
 
 struct sim {
@@ -53,6 +53,7 @@ struct sim {
 	struct opx_ballot *leaders;
 	size_t n_leaders, cap_leaders;
 	uint64_t delivered, net_bytes;
+	FILE *trace;
 	uint64_t appended;
 };
 
@@ -213,7 +214,8 @@ static void check_node(struct sim *s, uint32_t i)
 		for (size_t k = 0; k < s->n_leaders; k++) {
 			if (opx_ballot_cmp(&s->leaders[k], &st.promise) == 0) {
 				seen = true;
-				if (s->leaders[k].pid != s->o.ids[i] || st.promise.pid != s->o.ids[i])
+				if (s->leaders[k].pid != s->o.ids[i] ||
+				    st.promise.pid != s->o.ids[i])
 					violation(s, "two leaders with one ballot", i, 0);
 			}
 		}
@@ -283,6 +285,67 @@ static void check_node(struct sim *s, uint32_t i)
 }
 
 /* ---- event queue: a binary heap on (time, seq) ---- */
+
+static void trace_msg(struct sim *s, const struct opx_msg *m)
+{
+	const struct opx_msg *x = m;
+	fprintf(s->trace, "t%llu %llu->%llu %s", (unsigned long long)s->now,
+		(unsigned long long)x->from, (unsigned long long)x->to, opx_msg_type_name(x->type));
+	switch (x->type) {
+	case OPX_MSG_PREPARE:
+		fprintf(s->trace, " n=%u.%llu dec=%llu acc=%llu", x->u.prepare.n.n,
+			(unsigned long long)x->u.prepare.n.pid,
+			(unsigned long long)x->u.prepare.decided_idx,
+			(unsigned long long)x->u.prepare.accepted_idx);
+		break;
+	case OPX_MSG_PROMISE:
+		fprintf(s->trace, " n=%u dec=%llu acc=%llu ls=%d", x->u.promise.n.n,
+			(unsigned long long)x->u.promise.decided_idx,
+			(unsigned long long)x->u.promise.accepted_idx, x->u.promise.has_log_sync);
+		break;
+	case OPX_MSG_ACCEPT_SYNC:
+		fprintf(s->trace, " n=%u seq=%llu.%llu dec=%llu sync=%llu+%u snap=%d",
+			x->u.accept_sync.n.n, (unsigned long long)x->u.accept_sync.seq.session,
+			(unsigned long long)x->u.accept_sync.seq.counter,
+			(unsigned long long)x->u.accept_sync.decided_idx,
+			(unsigned long long)x->u.accept_sync.log_sync.sync_idx,
+			x->u.accept_sync.log_sync.n_suffix,
+			x->u.accept_sync.log_sync.snapshot_kind);
+		break;
+	case OPX_MSG_ACCEPT_DECIDE:
+		fprintf(s->trace, " n=%u seq=%llu.%llu dec=%llu +%u", x->u.accept_decide.n.n,
+			(unsigned long long)x->u.accept_decide.seq.session,
+			(unsigned long long)x->u.accept_decide.seq.counter,
+			(unsigned long long)x->u.accept_decide.decided_idx,
+			x->u.accept_decide.n_entries);
+		break;
+	case OPX_MSG_DECIDE:
+		fprintf(s->trace, " n=%u seq=%llu.%llu dec=%llu", x->u.decide.n.n,
+			(unsigned long long)x->u.decide.seq.session,
+			(unsigned long long)x->u.decide.seq.counter,
+			(unsigned long long)x->u.decide.decided_idx);
+		break;
+	case OPX_MSG_ACCEPTED:
+		fprintf(s->trace, " n=%u acc=%llu", x->u.accepted.n.n,
+			(unsigned long long)x->u.accepted.accepted_idx);
+		break;
+	case OPX_MSG_COMPACTION:
+		fprintf(s->trace, " kind=%d idx=%llu", x->u.compaction.kind,
+			(unsigned long long)x->u.compaction.idx);
+		break;
+	default:
+		break;
+	}
+	struct opx *px = s->nodes[sim_index_of(s, m->to)].px;
+	fprintf(s->trace, " | dst dec=%llu acc=%llu cmp=%llu\n",
+		(unsigned long long)opx_decided_idx(px), (unsigned long long)opx_accepted_idx(px),
+		(unsigned long long)opx_compacted_idx(px));
+}
+
+void sim_set_trace(struct sim *s, void *f)
+{
+	s->trace = f;
+}
 
 static bool ev_less(const struct ev *a, const struct ev *b)
 {
@@ -533,6 +596,8 @@ bool sim_step(struct sim *s)
 		struct node *nd = &s->nodes[e.to];
 		if (nd->px && nd->incarnation == e.incarnation) {
 			s->delivered++;
+			if (s->trace)
+				trace_msg(s, e.m);
 			after_call(s, e.to, opx_handle_incoming(nd->px, e.m));
 		}
 		free(e.m);
@@ -789,4 +854,34 @@ uint64_t sim_delivered(const struct sim *s)
 uint64_t sim_net_entry_bytes(const struct sim *s)
 {
 	return s->net_bytes;
+}
+
+void sim_dump(const struct sim *s, void *fp)
+{
+	FILE *f = fp;
+	fprintf(f, "tick %llu, decided anywhere %llu, events queued %zu\n",
+		(unsigned long long)(s->now / s->o.tick_len), (unsigned long long)s->n_dec,
+		s->n_ev);
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		if (!s->nodes[i].px) {
+			fprintf(f, "  n%llu down\n", (unsigned long long)s->o.ids[i]);
+			continue;
+		}
+		struct opx_status st;
+		opx_get_status(s->nodes[i].px, &st);
+		fprintf(f,
+			"  n%llu %s/%d prom b%u.%u.%llu ble b%u.%u.%llu qc=%d dec=%llu acc=%llu "
+			"cmp=%llu dropped=%llu links:",
+			(unsigned long long)st.pid, st.role == OPX_ROLE_LEADER ? "L" : "F",
+			(int)st.phase, st.promise.n, st.promise.priority,
+			(unsigned long long)st.promise.pid, st.ble_leader.n, st.ble_leader.priority,
+			(unsigned long long)st.ble_leader.pid, st.quorum_connected,
+			(unsigned long long)st.decided_idx, (unsigned long long)st.accepted_idx,
+			(unsigned long long)st.compacted_idx, (unsigned long long)st.dropped_msgs);
+		for (uint32_t k = 0; k < st.n_peers; k++)
+			fprintf(f, " %llu:%d/%llu", (unsigned long long)st.peers[k].pid,
+				st.peers[k].heard_last_round,
+				(unsigned long long)st.peers[k].accepted_idx);
+		fprintf(f, "\n");
+	}
 }

@@ -42,13 +42,13 @@ struct sim_net {
 };
 
 struct sim_opts {
-	uint32_t n;			      /* nodes, 2..OPX_MAX_NODES */
-	opx_node_id ids[OPX_MAX_NODES];	      /* 0: ids are 1..n */
-	uint32_t priorities[OPX_MAX_NODES];   /* leader priority of each node */
-	uint32_t read_quorum, write_quorum;   /* 0: majority */
+	uint32_t n;			    /* nodes, 2..OPX_MAX_NODES */
+	opx_node_id ids[OPX_MAX_NODES];	    /* 0: ids are 1..n */
+	uint32_t priorities[OPX_MAX_NODES]; /* leader priority of each node */
+	uint32_t read_quorum, write_quorum; /* 0: majority */
 	uint32_t election_ticks, resend_ticks, flush_ticks, batch_size;
-	bool snapshots;	  /* give the cores snapshot ops */
-	bool manual_sync; /* storage syncs only when a node's messages leave */
+	bool snapshots;	   /* give the cores snapshot ops */
+	bool manual_sync;  /* storage syncs only when a node's messages leave */
 	uint32_t tick_len; /* time units per tick, >= 2 */
 	struct sim_net net;
 	uint64_t seed;
@@ -137,5 +137,12 @@ uint64_t sim_net_entry_bytes(const struct sim *s);
  * so merging a delta twice or missing one is visible. */
 extern const struct opx_snapshot_ops sim_snapshot_ops;
 uint64_t sim_entry_hash(const uint8_t *data, uint32_t len);
+
+/* Traces every delivered message to f (a FILE *), NULL: off. */
+void sim_set_trace(struct sim *s, void *f);
+
+/* Writes one line per node (role, phase, ballots, indexes, links) to f,
+ * a FILE * (void * keeps stdio out of this header). */
+void sim_dump(const struct sim *s, void *f);
 
 #endif /* OMNIFS_SIM_H */
