@@ -147,8 +147,7 @@ void sim_sched_run(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_result 
 	sim_sched_run_log(seed, chaos_ticks, r, NULL);
 }
 
-void sim_sched_run_log(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_result *r,
-		       void *log)
+void sim_sched_run_log(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_result *r, void *log)
 {
 	memset(r, 0, sizeof(*r));
 	struct sim_opts o;

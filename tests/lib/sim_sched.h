@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 /* Liveness bounds after healing, in election rounds (ticks x election). */
-#define SIM_SCHED_STABLE_ROUNDS	 60 /* until one leader, all following it */
-#define SIM_SCHED_DECIDE_ROUNDS	 40 /* until the probes are decided */
+#define SIM_SCHED_STABLE_ROUNDS 60 /* until one leader, all following it */
+#define SIM_SCHED_DECIDE_ROUNDS 40 /* until the probes are decided */
 
 struct sim_sched_result {
 	bool ok;
@@ -31,7 +31,6 @@ struct sim_sched_result {
 /* Runs the schedule of `seed`; chaos_ticks of faults (0: default 150). */
 void sim_sched_run(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_result *r);
 /* The same, and on failure dumps the cluster to log (a FILE *) if not NULL. */
-void sim_sched_run_log(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_result *r,
-		       void *log);
+void sim_sched_run_log(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_result *r, void *log);
 
 #endif /* OMNIFS_SIM_SCHED_H */
