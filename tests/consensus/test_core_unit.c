@@ -504,8 +504,8 @@ static void fill_ents(uint64_t first)
  * failure stopped the instance and left storage either as before or as
  * after a successful run.
  */
-static void atomic_loop(struct opx *(*setup)(struct opx_storage_mem **),
-			int (*step)(struct opx *), const char *what)
+static void atomic_loop(struct opx *(*setup)(struct opx_storage_mem **), int (*step)(struct opx *),
+			const char *what)
 {
 	struct snapshot_of_storage before, after_ok, now;
 	struct opx_storage_mem *sm;
