@@ -235,6 +235,12 @@ static void check_node(struct sim *s, uint32_t i)
 	}
 	if (st.decided_idx <= nd->checked)
 		return;
+	if (s->o.fast) {
+		nd->checked = st.decided_idx;
+		if (st.decided_idx > s->n_dec)
+			s->n_dec = st.decided_idx;
+		return;
+	}
 	struct opx_read r = {0};
 	int rc = opx_read_entries(px, nd->checked, st.decided_idx, &r);
 	if (rc) {

@@ -50,6 +50,7 @@ struct sim_opts {
 	bool snapshots;	   /* give the cores snapshot ops */
 	bool manual_sync;  /* storage syncs only when a node's messages leave */
 	uint32_t tick_len; /* time units per tick, >= 2 */
+	bool fast;	   /* benchmarks: skip reading back decided entries */
 	struct sim_net net;
 	uint64_t seed;
 };
