@@ -484,17 +484,20 @@ static struct opx *promised_follower(struct opx_storage_mem **smp)
 	return px;
 }
 
-static struct opx_entry ents[8];
-static uint8_t ent_buf[8][16];
+/* Eight 16-byte entries with values first, first + 1, ... in caller memory. */
+struct ents8 {
+	struct opx_entry e[8];
+	uint8_t buf[8][16];
+};
 
-static void fill_ents(uint64_t first)
+static void fill_ents(struct ents8 *x, uint64_t first)
 {
 	for (int i = 0; i < 8; i++) {
-		memset(ent_buf[i], 0, 16);
+		memset(x->buf[i], 0, 16);
 		uint64_t v = first + (uint64_t)i;
-		memcpy(ent_buf[i], &v, 8);
-		ents[i].data = ent_buf[i];
-		ents[i].len = 16;
+		memcpy(x->buf[i], &v, 8);
+		x->e[i].data = x->buf[i];
+		x->e[i].len = 16;
 	}
 }
 
@@ -548,12 +551,13 @@ static void atomic_loop(struct opx *(*setup)(struct opx_storage_mem **), int (*s
 
 static int step_accept_sync(struct opx *px)
 {
-	fill_ents(100);
+	struct ents8 x;
+	fill_ents(&x, 100);
 	struct opx_msg m = {.from = 2, .to = 1, .config_id = 1, .type = OPX_MSG_ACCEPT_SYNC};
 	m.u.accept_sync.n = ballot(5, 0, 2);
 	m.u.accept_sync.seq = (struct opx_seq){1, 1};
 	m.u.accept_sync.decided_idx = 3;
-	m.u.accept_sync.log_sync.suffix = ents;
+	m.u.accept_sync.log_sync.suffix = x.e;
 	m.u.accept_sync.log_sync.n_suffix = 5;
 	return opx_handle_incoming(px, &m);
 }
@@ -569,12 +573,13 @@ static struct opx *synced_follower(struct opx_storage_mem **smp)
 
 static int step_accept_decide(struct opx *px)
 {
-	fill_ents(200);
+	struct ents8 x;
+	fill_ents(&x, 200);
 	struct opx_msg m = {.from = 2, .to = 1, .config_id = 1, .type = OPX_MSG_ACCEPT_DECIDE};
 	m.u.accept_decide.n = ballot(5, 0, 2);
 	m.u.accept_decide.seq = (struct opx_seq){1, 2};
 	m.u.accept_decide.decided_idx = 7; /* covers entries it brings */
-	m.u.accept_decide.entries = ents;
+	m.u.accept_decide.entries = x.e;
 	m.u.accept_decide.n_entries = 3;
 	return opx_handle_incoming(px, &m);
 }
@@ -609,13 +614,14 @@ static struct opx *preparing_leader(struct opx_storage_mem **smp)
 
 static int step_majority_promises(struct opx *px)
 {
-	fill_ents(300);
-	static uint8_t snap[16];
-	uint64_t four = 4, x = 0;
+	struct ents8 x;
+	fill_ents(&x, 300);
+	uint8_t snap[16];
+	uint64_t four = 4, h = 0;
 	for (int i = 0; i < 4; i++)
-		x ^= sim_entry_hash(ent_buf[i], 16);
+		h ^= sim_entry_hash(x.buf[i], 16);
 	memcpy(snap, &four, 8);
-	memcpy(snap + 8, &x, 8);
+	memcpy(snap + 8, &h, 8);
 	struct opx_msg m = {.from = 2, .to = 1, .config_id = 1, .type = OPX_MSG_PROMISE};
 	m.u.promise.n = opx_promise(px);
 	m.u.promise.n_accepted = ballot(1, 0, 3);
@@ -626,7 +632,7 @@ static int step_majority_promises(struct opx *px)
 	m.u.promise.log_sync.snapshot = snap;
 	m.u.promise.log_sync.snapshot_len = 16;
 	m.u.promise.log_sync.sync_idx = 4;
-	m.u.promise.log_sync.suffix = ents + 4;
+	m.u.promise.log_sync.suffix = x.e + 4;
 	m.u.promise.log_sync.n_suffix = 2;
 	int rc = opx_handle_incoming(px, &m);
 	if (rc == 0) {

@@ -26,6 +26,7 @@ struct node {
 	uint64_t checked;  /* decided entries [0, checked) verified */
 	uint64_t last_dec; /* decided index at the last check (this incarnation) */
 	uint64_t appended; /* entries appended at this node */
+	bool crash_next;   /* crash inside the next call */
 };
 
 struct sim {
@@ -472,6 +473,11 @@ static int after_call(struct sim *s, uint32_t i, int rc)
 		sim_crash(s, i, true);
 		return rc;
 	}
+	if (nd->crash_next) {
+		nd->crash_next = false;
+		sim_crash(s, i, true); /* the outbox dies with the node */
+		return rc;
+	}
 	if (s->o.manual_sync)
 		opx_storage_mem_sync(nd->st);
 	const struct opx_msg *out;
@@ -501,6 +507,7 @@ void sim_opts_default(struct sim_opts *o, uint32_t n)
 static int start_node(struct sim *s, uint32_t i)
 {
 	struct node *nd = &s->nodes[i];
+	nd->crash_next = false;
 	struct opx_config c = s->cfg;
 	c.pid = s->o.ids[i];
 	c.leader_priority = s->o.priorities[i];
@@ -735,6 +742,11 @@ void sim_crash(struct sim *s, uint32_t i, bool lose_unsynced)
 	if (lose_unsynced)
 		opx_storage_mem_crash(s->nodes[i].st);
 	s->nodes[i].incarnation++; /* messages in flight to it are lost */
+}
+
+void sim_crash_in_next_call(struct sim *s, uint32_t i)
+{
+	s->nodes[i].crash_next = true;
 }
 
 int sim_restart(struct sim *s, uint32_t i)

@@ -113,8 +113,10 @@ static void chaos_tick(struct sim *s, const struct sim_opts *o)
 		if (a != b)
 			sim_connect(s, a, b, true);
 	} else if (roll < 630) {
-		if (sim_up(s, a))
-			sim_crash(s, a, o->manual_sync && pick(s, 2));
+		if (sim_up(s, a) && o->manual_sync && pick(s, 2))
+			sim_crash_in_next_call(s, a);
+		else if (sim_up(s, a))
+			sim_crash(s, a, o->manual_sync);
 	} else if (roll < 700) {
 		if (!sim_up(s, a))
 			sim_restart(s, a);
