@@ -722,7 +722,7 @@ static void test_scenario_crash_before_sync(void **state)
 	append_n(s, (uint32_t)l, 5);
 	wait_all_decided(s, 5, 20);
 	/* the follower dies while accepting the next entries */
-	sim_crash_in_next_call(s, f);
+	sim_crash_in_next_call(s, f, true);
 	append_n(s, (uint32_t)l, 5);
 	while (sim_up(s, f))
 		assert_true(sim_step(s));
@@ -731,7 +731,7 @@ static void test_scenario_crash_before_sync(void **state)
 	wait_all_decided(s, 10, 40);
 	/* the leader dies inside an append: the entry was written, not synced */
 	uint64_t before = sim_max_decided(s);
-	sim_crash_in_next_call(s, (uint32_t)l);
+	sim_crash_in_next_call(s, (uint32_t)l, true);
 	assert_int_equal(sim_append(s, (uint32_t)l, 16), 0);
 	assert_false(sim_up(s, (uint32_t)l));
 	assert_int_equal(sim_restart(s, (uint32_t)l), 0);

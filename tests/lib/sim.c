@@ -469,6 +469,9 @@ static int after_call(struct sim *s, uint32_t i, int rc)
 	if (!nd->px)
 		return rc;
 	if (rc == -EIO) {
+		if (s->trace)
+			fprintf(s->trace, "n%llu: fail-stop at t%llu\n",
+				(unsigned long long)s->o.ids[i], (unsigned long long)s->now);
 		s->fail_stops++;
 		sim_crash(s, i, true);
 		return rc;
@@ -516,8 +519,12 @@ static int start_node(struct sim *s, uint32_t i)
 	nd->checked = 0;
 	nd->last_dec = 0;
 	int rc = opx_new(&nd->px, &c, opx_storage_mem_storage(nd->st), err, sizeof(err));
-	if (rc)
+	if (rc) {
+		if (s->trace)
+			fprintf(s->trace, "n%llu: restart failed: %s\n", (unsigned long long)c.pid,
+				err);
 		return rc;
+	}
 	return after_call(s, i, 0);
 }
 
@@ -744,9 +751,9 @@ void sim_crash(struct sim *s, uint32_t i, bool lose_unsynced)
 	s->nodes[i].incarnation++; /* messages in flight to it are lost */
 }
 
-void sim_crash_in_next_call(struct sim *s, uint32_t i)
+void sim_crash_in_next_call(struct sim *s, uint32_t i, bool on)
 {
-	s->nodes[i].crash_next = true;
+	s->nodes[i].crash_next = on;
 }
 
 int sim_restart(struct sim *s, uint32_t i)

@@ -105,8 +105,8 @@ void sim_crash(struct sim *s, uint32_t i, bool lose_unsynced);
 int sim_restart(struct sim *s, uint32_t i);
 /* Node i crashes inside its next call into the core: after the core has
  * written to storage but before those writes are synced (manual sync) and
- * before its messages leave. Models a crash before fsync. */
-void sim_crash_in_next_call(struct sim *s, uint32_t i);
+ * before its messages leave. Models a crash before fsync. on=false cancels. */
+void sim_crash_in_next_call(struct sim *s, uint32_t i, bool on);
 /* The nth storage write of node i from now fails (see storage_mem.h). */
 void sim_fail_write(struct sim *s, uint32_t i, uint64_t nth, bool persistent);
 /* Fail-stops seen so far (a core returned -EIO; the node was crashed). */

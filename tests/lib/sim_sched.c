@@ -114,7 +114,7 @@ static void chaos_tick(struct sim *s, const struct sim_opts *o)
 			sim_connect(s, a, b, true);
 	} else if (roll < 630) {
 		if (sim_up(s, a) && o->manual_sync && pick(s, 2))
-			sim_crash_in_next_call(s, a);
+			sim_crash_in_next_call(s, a, true);
 		else if (sim_up(s, a))
 			sim_crash(s, a, o->manual_sync);
 	} else if (roll < 700) {
@@ -183,8 +183,10 @@ void sim_sched_run_log(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_res
 		sim_set_net(s, &calm);
 		for (uint32_t i = 0; i < sim_n(s); i++) {
 			sim_fail_write(s, i, 0, false);
+			sim_crash_in_next_call(s, i, false);
 			if (!sim_up(s, i))
-				sim_restart(s, i);
+				if (sim_restart(s, i) && log)
+					fprintf(log, "restart of %u failed\n", i);
 		}
 		uint64_t rounds = (uint64_t)o.election_ticks;
 		ok = settle(s, &o, SIM_SCHED_STABLE_ROUNDS * rounds + 4 * o.resend_ticks);
