@@ -308,6 +308,12 @@ int sp_sync_log(struct opx *px, const struct opx_ballot *acc_round, uint64_t dec
 	uint64_t dec = decided < acc ? decided : acc;
 	if (dec < px->decided_idx)
 		dec = px->decided_idx;
+	/* A snapshot only ever holds decided entries: whoever sent one had
+	 * decided up to its index, even if the decided index that came with
+	 * it is older (a Promise that was recorded before a PrepareReq reset
+	 * the promiser's state). */
+	if (ls && ls->snapshot_kind != OPX_SNAPSHOT_NONE && dec < ls->sync_idx)
+		dec = ls->sync_idx;
 
 	if (ls && ls->snapshot_kind == OPX_SNAPSHOT_COMPLETE) {
 		snap = (uint8_t *)ls->snapshot;

@@ -37,6 +37,13 @@ static void test_random_schedules(void **state)
 	uint64_t n = 1000;
 	if (getenv("OMNIFS_SCHEDULES"))
 		n = strtoull(getenv("OMNIFS_SCHEDULES"), NULL, 0);
+	/* seeds that once failed in soak runs (tools/omnifs-sim) */
+	static const uint64_t regressions[] = {
+		1883226042800639ull, 1883226042822585ull, /* crash pending at heal */
+		1883226124595447ull, 1883226124642135ull, /* snapshot above decided */
+	};
+	for (size_t i = 0; i < sizeof(regressions) / sizeof(regressions[0]); i++)
+		run_seed(regressions[i], &failures);
 	for (uint64_t i = 0; i < n; i++)
 		run_seed(1000003 * (i + 1), &failures);
 	/* one fresh seed per run, printed before it runs */
