@@ -32,7 +32,8 @@
  * (the core), which frees them.
  */
 struct opx_snapshot_ops {
-	/* A snapshot of entries, in log order. Returns 0 or a negative errno. */
+	/* A snapshot of entries, in log order (n may be 0). Returns 0 or a
+	 * negative errno. */
 	int (*create)(void *ctx, const struct opx_entry *entries, uint32_t n, uint8_t **out,
 		      uint32_t *out_len);
 	/* base folded with the later delta. Returns 0 or a negative errno. */
@@ -75,6 +76,9 @@ int opx_config_validate(const struct opx_config *cfg, char *err, size_t err_len)
  * forwards it to its leader, or buffers it while no leader is known.
  * Returns 0, -ESHUTDOWN if a stop-sign is stored (the configuration is
  * ending), -E2BIG over OPX_MAX_ENTRY_LEN, -ENOMEM, or -EIO.
+ * 0 is no promise of a decision: a forwarded proposal, or one accepted by a
+ * leader that is then replaced, can be lost (as in the reference). The
+ * application retries until it reads the entry back as decided.
  */
 int opx_append(struct opx *px, const void *data, uint32_t len);
 
