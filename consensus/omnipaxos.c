@@ -403,11 +403,20 @@ int opx_tick(struct opx *px)
 	}
 	if (++px->flush_clock >= px->cfg.flush_ticks) {
 		px->flush_clock = 0;
-		if (in_leader_phase(px, OPX_PHASE_ACCEPT))
-			rc = sp_leader_flush(px);
-		else if (px->role == OPX_ROLE_FOLLOWER)
-			rc = sp_follower_flush(px);
+		rc = opx_flush_batch(px);
 	}
+	return px->failed ? -EIO : rc;
+}
+
+int opx_flush_batch(struct opx *px)
+{
+	if (px->failed)
+		return -EIO;
+	int rc = 0;
+	if (in_leader_phase(px, OPX_PHASE_ACCEPT))
+		rc = sp_leader_flush(px);
+	else if (px->role == OPX_ROLE_FOLLOWER)
+		rc = sp_follower_flush(px);
 	return px->failed ? -EIO : rc;
 }
 

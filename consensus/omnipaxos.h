@@ -51,6 +51,14 @@ struct opx_config {
 	uint32_t leader_priority;
 	const struct opx_snapshot_ops *snapshot; /* NULL: snapshots disabled */
 	void *snapshot_ctx;
+	/*
+	 * false (the reference behaviour): a log sync replaces the decided
+	 * entries a follower lacks by a snapshot whenever snapshots are on.
+	 * true: it ships the entries while they are stored and uses a snapshot
+	 * only for what is compacted away; for applications whose snapshots are
+	 * costly to install (a state transfer) compared with a few entries.
+	 */
+	bool snapshot_only_when_compacted;
 };
 
 struct opx;
@@ -88,6 +96,15 @@ int opx_handle_incoming(struct opx *px, const struct opx_msg *m);
 
 /* Advances the logical clock by one tick. Returns 0, -ENOMEM or -EIO. */
 int opx_tick(struct opx *px);
+
+/*
+ * Writes the batch now, as the flush timer would: a leader in the Accept
+ * phase replicates it, a follower acknowledges it. An application that
+ * appends many entries per turn calls this once at the end of the turn to
+ * get them all into one synced write (group commit) without waiting for the
+ * timer. Returns 0, -ENOMEM or -EIO.
+ */
+int opx_flush_batch(struct opx *px);
 
 /*
  * The messages to send, Sequence Paxos first, then BLE. *out points into the

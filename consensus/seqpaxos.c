@@ -217,7 +217,12 @@ int sp_create_log_sync(struct opx *px, uint64_t common_prefix, uint64_t other_de
 	memset(t, 0, sizeof(*t));
 	uint64_t log_end = px_log_end(px);
 	int rc;
-	if (px->cfg.snapshot && px->decided_idx > common_prefix) {
+	/* Snapshots replace decided entries in a sync (spec §5.6), unless the
+	 * application asked to ship entries whenever they are still stored. */
+	bool use_snapshot =
+		px->cfg.snapshot && px->decided_idx > common_prefix &&
+		(!px->cfg.snapshot_only_when_compacted || common_prefix < px->compacted_idx);
+	if (use_snapshot) {
 		/* Deliberately always Complete, never Delta: a Delta is only right
 		 * on top of the receiver's state at exactly other_decided, and a
 		 * duplicated or delayed Promise makes the sender believe an old

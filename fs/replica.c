@@ -62,6 +62,7 @@ static void opx_config_from_cfg(const struct cfg *c, struct opx_config *oc)
 	oc->batch_size = c->batch_size;
 	oc->leader_priority = c->leader_priority;
 	oc->snapshot = &replica_snapshot_ops;
+	oc->snapshot_only_when_compacted = true;
 }
 
 static void publish_view(struct replica *r, uint64_t now)
@@ -322,7 +323,7 @@ static int open_transport(struct replica *r, char *err, size_t err_len)
 		snprintf(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
-	int rc = tp_config_from_cfg(tc, &r->cfg, err, err_len);
+	int rc = tp_config_from_cfg(&r->cfg, tc, err, err_len);
 	if (rc == 0) {
 		r->tp = tp_new(tc, err, err_len);
 		if (!r->tp)
