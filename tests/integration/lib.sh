@@ -32,8 +32,9 @@ cleanup() {
 		[ -n "${PIDS[$i]:-}" ] && kill -9 "${PIDS[$i]}" 2>/dev/null
 	done
 	wait 2>/dev/null
-	for m in "$T"/mnt/*; do
-		[ -d "$m" ] && mountpoint -q "$m" && fusermount3 -u -z "$m"
+	# From /proc/mounts: a dead daemon's mount fails stat(2), so test -d would miss it.
+	awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts | while read -r m; do
+		fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m"
 	done
 	if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/node*/log 2>/dev/null; then
 		log "sanitizer reports in daemon logs:"
