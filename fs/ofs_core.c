@@ -130,7 +130,7 @@ int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct ofs_txn *t, vo
 			break;
 		if (t.n == 0)
 			break; /* nothing to change */
-		rc = o->st.commit(o->st.ctx, &t);
+		rc = ofs_commit_errno(o->st.commit(o->st.ctx, &t));
 		if (rc == 0) {
 			ofs_count(o, &o->stats.commits, 1);
 			break;
@@ -145,7 +145,7 @@ int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct ofs_txn *t, vo
 		}
 	}
 	ofs_txn_close(&t);
-	return ofs_commit_errno(rc);
+	return rc;
 }
 
 struct usage_sum {
@@ -303,6 +303,7 @@ void ofs_lookup_ref(struct ofs *o, uint64_t ino)
 
 void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
 {
+	bool free_it = false;
 	pthread_mutex_lock(&o->lock);
 	struct onode *n = table_find(o, ino);
 	if (n) {
@@ -314,9 +315,19 @@ void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
 		} else {
 			n->nlookup -= nlookup;
 		}
+		if (n->orphan && n->nlookup == 0 && n->nopen == 0) {
+			n->orphan = false;
+			free_it = true;
+		}
 		maybe_free(o, n);
 	}
 	pthread_mutex_unlock(&o->lock);
+	if (free_it) {
+		int rc = ofs_free_inode(o, ino);
+		if (rc)
+			log_warn("fs: inode %llu: cannot free the unlinked file yet: %s",
+				 (unsigned long long)ino, strerror(-rc));
+	}
 }
 
 uint64_t ofs_nlookup(struct ofs *o, uint64_t ino)

@@ -17,7 +17,8 @@
  *
  * Open-but-unlinked files: unlink of a file open on this node keeps the
  * inode with an orphan mark ("F o <ino>" = this node's id); the last release
- * on this node frees it; ofs_bootstrap frees marks left by a crash. Handles
+ * on this node frees it (or the kernel's forget, for a file replaced by a
+ * rename while the kernel still knew it, see drop_link in ofs_ops.c); ofs_bootstrap frees marks left by a crash. Handles
  * on other nodes are not known here: if another node unlinks a file this
  * node has open, reads here see it gone (ENOENT/ESTALE), as on NFS.
  */
@@ -462,12 +463,11 @@ int ofs_op_release(struct ofs *o, struct ofs_file *f)
 		pthread_mutex_lock(&o->lock);
 		n->nopen--;
 		bool last = n->nopen == 0;
-		bool orphan = last && n->orphan;
-		if (last) {
+		bool orphan = last && n->orphan && n->nlookup == 0; /* else freed at forget */
+		if (orphan)
 			n->orphan = false;
-			if (rc) /* a failed final commit: nothing will retry it */
-				drop_buffer(n);
-		}
+		if (last && rc) /* a failed final commit: nothing will retry it */
+			drop_buffer(n);
 		n->ref++;
 		pthread_mutex_unlock(&o->lock);
 		pthread_mutex_unlock(&n->mu);

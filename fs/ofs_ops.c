@@ -450,9 +450,13 @@ int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *new
 
 /* Drops one link of a (already guarded, version-checked by the caller) in t.
  * At zero links the inode goes, unless it is open on this node: then it
- * becomes an orphan, freed at its last release here. */
+ * becomes an orphan, freed at its last release here. A file replaced by
+ * rename is also kept while the kernel here still knows it (lookup count):
+ * a reader that looked the name up just before the rename then opens the
+ * old file instead of failing with ENOENT on a name that always existed.
+ * It is freed at the kernel's forget. */
 static int drop_link(struct ofs *o, struct ofs_txn *t, struct ofs_attr *a, int64_t now,
-		     bool *orphaned)
+		     bool keep_if_known, bool *orphaned)
 {
 	struct ofs_key k;
 	bool dir = S_ISDIR(a->mode);
@@ -463,7 +467,7 @@ static int drop_link(struct ofs *o, struct ofs_txn *t, struct ofs_attr *a, int64
 		ofs_put_attr(t, a);
 		return 0;
 	}
-	if (!dir && ofs_is_open(o, a->ino)) {
+	if (!dir && (ofs_is_open(o, a->ino) || (keep_if_known && ofs_nlookup(o, a->ino) > 0))) {
 		uint8_t v[8];
 		ofs_put_attr(t, a);
 		ofs_key_orphan(&k, a->ino);
@@ -555,7 +559,7 @@ static int build_unlink(struct ofs *o, struct ofs_txn *t, void *arg)
 	pa.mtime_ns = pa.ctime_ns = now;
 	pa.change++;
 	ofs_put_attr(t, &pa);
-	return drop_link(o, t, &a, now, &u->orphaned);
+	return drop_link(o, t, &a, now, false, &u->orphaned);
 }
 
 static int do_unlink(struct ofs *o, uint64_t parent, const char *name, bool dir)
@@ -744,7 +748,7 @@ static int build_rename(struct ofs *o, struct ofs_txn *t, void *arg)
 		size_t di = (size_t)(da - s.a);
 		s.keep[di] = false;
 		r->victim = dino;
-		rc = drop_link(o, t, da, now, &r->orphaned);
+		rc = drop_link(o, t, da, now, true, &r->orphaned);
 		if (rc)
 			return rc;
 	}
