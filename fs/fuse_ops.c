@@ -687,6 +687,7 @@ void ofs_destroy(struct ofs **op)
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->iq_lock);
 	pthread_cond_destroy(&o->iq_cond);
+	free(o->backend);
 	free(o);
 	*op = NULL;
 }

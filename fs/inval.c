@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv.h"
 #include "log.h"
 #include "ofs_int.h"
 
@@ -72,44 +73,58 @@ bool ofs_inval_pop(struct ofs *o, struct inval_item **item)
 	return it != NULL;
 }
 
-void ofs_on_applied(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here)
+/* Queues what a write (PUT, DELETE, DELETE_PREFIX) of key makes stale. */
+static void inval_key(struct ofs *o, bool prefix, const void *key, size_t len)
+{
+	uint64_t ino, parent, block;
+	const char *name;
+	size_t nlen;
+	switch (ofs_key_kind(key, len)) {
+	case OFS_K_INODE:
+	case OFS_K_SYMLINK:
+	case OFS_K_XATTR:
+		if (ofs_key_parse_ino(key, len, &ino) == 0 && ofs_nlookup(o, ino) > 0)
+			ofs_inval_queue(o, ino, NULL, 0);
+		break;
+	case OFS_K_BLOCK:
+		/* A prefix drop (truncation) has no block number. */
+		if (prefix && ofs_key_parse_ino(key, len, &ino) == 0 && ofs_nlookup(o, ino) > 0)
+			ofs_inval_queue(o, ino, NULL, 0);
+		else if (ofs_key_parse_block(key, len, &ino, &block) == 0 &&
+			 ofs_nlookup(o, ino) > 0)
+			ofs_inval_queue(o, ino, NULL, 0);
+		break;
+	case OFS_K_DIRENT:
+		if (!prefix && ofs_key_parse_dirent(key, len, &parent, &name, &nlen) == 0 &&
+		    ofs_nlookup(o, parent) > 0)
+			ofs_inval_queue(o, parent, name, nlen);
+		break;
+	default:
+		break;
+	}
+}
+
+void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here)
+{
+	if (proposed_here)
+		return;
+	for (uint32_t i = 0; i < t->n_ops; i++) {
+		const struct kv_op *op = &t->ops[i];
+		if (op->type == KV_OP_PUT || op->type == KV_OP_DELETE ||
+		    op->type == KV_OP_DELETE_PREFIX)
+			inval_key(o, op->type == KV_OP_DELETE_PREFIX, op->key, op->key_len);
+	}
+}
+
+void ofs_on_applied_txn(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here)
 {
 	if (proposed_here)
 		return;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct ofs_txn_op *op = &t->ops[i];
-		if (op->type == OFS_GUARD_ABSENT || op->type == OFS_GUARD_VERSION)
-			continue;
-		const void *key = op->key.b;
-		size_t len = op->key.len;
-		uint64_t ino, parent, block;
-		const char *name;
-		size_t nlen;
-		switch (ofs_key_kind(key, len)) {
-		case OFS_K_INODE:
-		case OFS_K_SYMLINK:
-		case OFS_K_XATTR:
-			if (ofs_key_parse_ino(key, len, &ino) == 0 && ofs_nlookup(o, ino) > 0)
-				ofs_inval_queue(o, ino, NULL, 0);
-			break;
-		case OFS_K_BLOCK:
-			/* the inode key changes in the same entry; a prefix drop has
-			 * no block number */
-			if (op->type == OFS_OP_DELETE_PREFIX &&
-			    ofs_key_parse_ino(key, len, &ino) == 0 && ofs_nlookup(o, ino) > 0)
-				ofs_inval_queue(o, ino, NULL, 0);
-			else if (ofs_key_parse_block(key, len, &ino, &block) == 0 &&
-				 ofs_nlookup(o, ino) > 0)
-				ofs_inval_queue(o, ino, NULL, 0);
-			break;
-		case OFS_K_DIRENT:
-			if (ofs_key_parse_dirent(key, len, &parent, &name, &nlen) == 0 &&
-			    ofs_nlookup(o, parent) > 0)
-				ofs_inval_queue(o, parent, name, nlen);
-			break;
-		default:
-			break;
-		}
+		if (op->type == OFS_OP_PUT || op->type == OFS_OP_DELETE ||
+		    op->type == OFS_OP_DELETE_PREFIX)
+			inval_key(o, op->type == OFS_OP_DELETE_PREFIX, op->key.b, op->key.len);
 	}
 }
 

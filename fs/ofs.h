@@ -24,6 +24,26 @@
 
 struct cfg;
 struct ofs;
+struct kv_txn;
+struct kv_result;
+struct kv_store;
+
+/*
+ * How the filesystem reaches the replicated KV. omnifsd fills it from the
+ * replica: propose = replica_propose (blocks until the entry is applied on
+ * this node; 0 with res filled, or -EROFS no quorum known, -ETIMEDOUT not
+ * decided within the wait, -ESHUTDOWN), kv = replica_kv (reads of the
+ * applied state), can_write optional (0, or -EROFS when this node knows it
+ * has no quorum: open for writing then fails at once). The transactions the
+ * filesystem proposes carry no proposal id (node 0); the replica may stamp
+ * its own. t and res are borrowed for the call.
+ */
+struct ofs_backend {
+	void *ctx;
+	int (*propose)(void *ctx, const struct kv_txn *t, struct kv_result *res);
+	struct kv_store *kv;
+	int (*can_write)(void *ctx);
+};
 
 struct ofs_config {
 	uint64_t node_id;	 /* 1..65535: high bits of the inode numbers this node makes */
@@ -53,6 +73,23 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c);
  * created now).
  */
 struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store);
+
+/* ofs_new over a backend (copied into the ofs; b->ctx and b->kv must outlive it). */
+struct ofs *ofs_new_on_backend(const struct ofs_config *cfg, const struct ofs_backend *b);
+
+/* Fills s with reads from b->kv and commits through b->propose. b is borrowed
+ * and must outlive s. */
+void ofs_store_bind_backend(struct ofs_store *s, struct ofs_backend *b);
+
+/*
+ * A single-node backend without consensus: each proposal is applied at once
+ * to the kv_store at path (created if missing) at the next index. For tests
+ * and ofs_local_mount. Fills *b. Returns 0 or kv_open's error (message in err).
+ */
+struct ofs_local_backend;
+int ofs_local_backend_open(struct ofs_local_backend **out, const char *path, uint64_t cluster_id,
+			   struct ofs_backend *b, char *err, size_t err_len);
+void ofs_local_backend_close(struct ofs_local_backend **lb);
 
 /*
  * Mounts at mountpoint (copied) with allow_other and default_permissions and
@@ -96,7 +133,9 @@ void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx);
  * the inodes and names the entry touched (attributes, page cache, dentries),
  * issued later by the invalidation thread. t is borrowed for the call.
  */
-void ofs_on_applied(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here);
+void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
+/* The same for a transaction of the filesystem's own type (ofs_store_mem's hook). */
+void ofs_on_applied_txn(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here);
 
 /* Counters for status output and tests. */
 struct ofs_stats {

@@ -496,6 +496,27 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
 	oc->write_buffer = (uint64_t)c->fs_write_buffer_mb << 20;
 }
 
+struct ofs *ofs_new_on_backend(const struct ofs_config *cfg, const struct ofs_backend *b)
+{
+	struct ofs_backend *copy = malloc(sizeof(*copy));
+	if (!copy) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	*copy = *b;
+	struct ofs_store st;
+	ofs_store_bind_backend(&st, copy);
+	struct ofs *o = ofs_new(cfg, &st);
+	if (!o) {
+		int e = errno;
+		free(copy);
+		errno = e;
+		return NULL;
+	}
+	o->backend = copy;
+	return o;
+}
+
 struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store)
 {
 	if (cfg->node_id == 0 || cfg->node_id > 0xffff || !store->get || !store->scan ||

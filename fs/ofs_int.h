@@ -92,6 +92,7 @@ struct inval_item {
 struct ofs {
 	struct ofs_config cfg;
 	struct ofs_store st;
+	struct ofs_backend *backend; /* ofs_new_on_backend's copy, owned; else NULL */
 
 	pthread_mutex_t lock;		     /* see the top of this file */
 	struct onode *table[OFS_TABLE_SIZE]; /* under lock */

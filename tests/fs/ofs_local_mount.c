@@ -2,25 +2,28 @@
  * ofs_local_mount: mounts omnifs on one node without consensus, for tests
  * and for trying the filesystem with shell tools.
  *
- *   ofs_local_mount MOUNTPOINT [--max-file-mb N] [--max-total-mb N]
+ *   ofs_local_mount MOUNTPOINT [DATADIR] [--max-file-mb N] [--max-total-mb N]
  *                   [--max-inodes N] [--write-buffer-mb N] [--debug]
  *
- * Every transaction is applied at once to an in-memory store (ofs_store_mem):
- * the state lives as long as the process. Runs in the foreground until
- * SIGTERM/SIGINT or an unmount (fusermount3 -u), then exits 0.
+ * With DATADIR, every transaction is applied at once to the replicated KV's
+ * store in DATADIR (RocksDB, kept across runs) at the next index, as one
+ * node of a cluster would apply it after consensus; without, to an
+ * in-memory store that lives as long as the process. Runs in the foreground
+ * until SIGTERM/SIGINT or an unmount (fusermount3 -u), then exits 0.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 #include "ofs.h"
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ofs_local_mount MOUNTPOINT [--max-file-mb N] [--max-total-mb N] "
-			"[--max-inodes N] [--write-buffer-mb N] [--debug]\n");
+	fprintf(stderr, "usage: ofs_local_mount MOUNTPOINT [DATADIR] [--max-file-mb N] "
+			"[--max-total-mb N] [--max-inodes N] [--write-buffer-mb N] [--debug]\n");
 	return 2;
 }
 
@@ -30,7 +33,13 @@ int main(int argc, char **argv)
 		return usage();
 	struct ofs_config oc;
 	ofs_config_defaults(&oc, 1);
-	for (int i = 2; i < argc; i++) {
+	const char *datadir = NULL;
+	int first = 2;
+	if (argc > 2 && strncmp(argv[2], "--", 2) != 0) {
+		datadir = argv[2];
+		first = 3;
+	}
+	for (int i = first; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--debug") == 0) {
 			oc.debug = true;
@@ -51,15 +60,31 @@ int main(int argc, char **argv)
 			return usage();
 	}
 	log_set_tag("n1");
-	struct ofs_store_mem *mem = ofs_store_mem_new();
-	if (!mem)
-		return 1;
-	struct ofs_store st;
-	ofs_store_mem_bind(mem, &st);
-	struct ofs *o = ofs_new(&oc, &st);
+	struct ofs_store_mem *mem = NULL;
+	struct ofs_local_backend *lb = NULL;
+	struct ofs *o;
+	if (datadir) {
+		struct ofs_backend b;
+		char err[512];
+		int orc = ofs_local_backend_open(&lb, datadir, cfg_cluster_hash("local"), &b, err,
+						 sizeof(err));
+		if (orc) {
+			fprintf(stderr, "ofs_local_mount: %s\n", err);
+			return 1;
+		}
+		o = ofs_new_on_backend(&oc, &b);
+	} else {
+		mem = ofs_store_mem_new();
+		if (!mem)
+			return 1;
+		struct ofs_store st;
+		ofs_store_mem_bind(mem, &st);
+		o = ofs_new(&oc, &st);
+	}
 	if (!o) {
 		fprintf(stderr, "ofs_local_mount: cannot create the filesystem: %s\n",
 			strerror(errno));
+		ofs_local_backend_close(&lb);
 		ofs_store_mem_destroy(&mem);
 		return 1;
 	}
@@ -69,6 +94,7 @@ int main(int argc, char **argv)
 		ofs_unmount(o);
 	}
 	ofs_destroy(&o);
+	ofs_local_backend_close(&lb);
 	ofs_store_mem_destroy(&mem);
 	return rc ? 1 : 0;
 }

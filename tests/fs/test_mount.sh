@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Mounts omnifs on one node (ofs_local_mount: no consensus, in-memory store)
+# Mounts omnifs on one node (ofs_local_mount: no consensus; the replicated
+# KV's RocksDB store in a temporary dir, each transaction applied at once)
 # and runs everyday shell workflows on it, then the same workflow on a local
 # directory, and compares the two trees: content (diff -r), and type, mode,
 # owner, size, link count and mtime of every entry. Then checks errno
@@ -52,7 +53,7 @@ start_mount() {
 	shift
 	MNT=$TMP/$name
 	mkdir -p "$MNT"
-	"$BIN" "$MNT" "$@" >"$TMP/$name.log" 2>&1 &
+	"$BIN" "$MNT" "$TMP/$name.data" "$@" >"$TMP/$name.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
 	MOUNTS+=("$MNT")

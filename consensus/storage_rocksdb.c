@@ -1,0 +1,845 @@
+/*
+ * OmniPaxos storage on RocksDB (see storage_rocksdb.h for the layout).
+ *
+ * Every mutation is one WriteBatch written with sync on, so a call that
+ * returned 0 survives a crash of the process or the machine, and a batch is
+ * either wholly there after a crash or not at all. Scalars use this file's
+ * own fixed-width little-endian encodings and are validated when read back:
+ * a value that does not decode is reported as -EIO with its name, never
+ * trusted. Errors from RocksDB (a malloc'd string through errptr) are copied
+ * into errmsg and freed.
+ *
+ * It deliberately keeps no cache of the scalars: the core reads them once at
+ * start (load) and keeps its own. Only the bounds of the stored log (trimmed
+ * index and log_end) are kept in memory, because appends need them.
+ */
+#include "storage_rocksdb.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <rocksdb/c.h>
+
+#define IDENTITY_MAGIC "omnifsLG" /* 8 bytes: this dir is an omnifs consensus log */
+#define IDENTITY_LEN   20	  /* magic, u32 format, u64 cluster id */
+#define ENC_VERSION    1	  /* first byte of each encoded ballot and stop-sign */
+#define BALLOT_ENC_LEN 21	  /* version, u32 config_id, u32 n, u32 priority, u64 pid */
+#define SS_ENC_FIXED   21	  /* version, config_id, n_nodes, read_q, write_q, metadata_len */
+#define SS_ENC_MAX     (SS_ENC_FIXED + 8 * OPX_MAX_NODES + OPX_MAX_METADATA_LEN)
+#define LOG_CF	       "log"
+
+/* Keys of the default column family. */
+#define K_IDENTITY  "identity"
+#define K_PROMISE   "promise"
+#define K_ACCEPTED  "accepted_round"
+#define K_DECIDED   "decided_idx"
+#define K_COMPACTED "compacted_idx"
+#define K_TRIMMED   "trimmed_idx"
+#define K_STOPSIGN  "stopsign"
+#define K_SNAPSHOT  "snapshot"
+
+struct opx_rocks {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_writeoptions_t *wopts; /* sync on */
+	rocksdb_readoptions_t *ropts;
+	rocksdb_column_family_handle_t *cf_meta; /* "default": identity and scalars */
+	rocksdb_column_family_handle_t *cf_log;	 /* "log": entries by big-endian index */
+	/* Stored entries are exactly [trimmed, log_end). */
+	uint64_t trimmed;
+	uint64_t log_end;
+	char *path;
+	char errmsg[256];
+};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Log keys: big-endian, so RocksDB's bytewise order is index order. */
+static void put_be64(char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (char)(uint8_t)(v >> (8 * (7 - i)));
+}
+
+static uint64_t get_be64(const char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (uint8_t)p[i];
+	return v;
+}
+
+static void set_msg(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_msg(char *buf, size_t len, const char *fmt, ...)
+{
+	if (!buf || !len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* Takes a RocksDB error string (freed here) and keeps it in errmsg. */
+static int rocks_fail(struct opx_rocks *r, const char *what, char *e)
+{
+	int rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
+	set_msg(r->errmsg, sizeof(r->errmsg), "%s: %s", what, e);
+	rocksdb_free(e);
+	return rc;
+}
+
+static int corrupt(struct opx_rocks *r, const char *what)
+{
+	set_msg(r->errmsg, sizeof(r->errmsg), "%s: corrupt %s", r->path, what);
+	return -EIO;
+}
+
+/* --- encodings ------------------------------------------------------------ */
+
+static void ballot_encode(uint8_t *p, const struct opx_ballot *b)
+{
+	p[0] = ENC_VERSION;
+	put_le32(p + 1, b->config_id);
+	put_le32(p + 5, b->n);
+	put_le32(p + 9, b->priority);
+	put_le64(p + 13, b->pid);
+}
+
+static bool ballot_decode(const char *v, size_t len, struct opx_ballot *b)
+{
+	const uint8_t *p = (const uint8_t *)v;
+	if (len != BALLOT_ENC_LEN || p[0] != ENC_VERSION)
+		return false;
+	b->config_id = get_le32(p + 1);
+	b->n = get_le32(p + 5);
+	b->priority = get_le32(p + 9);
+	b->pid = get_le64(p + 13);
+	return true;
+}
+
+/* Returns the encoded length, or 0 if ss is out of range (never stored). */
+static size_t ss_encode(uint8_t *p, const struct opx_stopsign *ss)
+{
+	if (ss->next.n_nodes > OPX_MAX_NODES || ss->metadata_len > OPX_MAX_METADATA_LEN)
+		return 0;
+	p[0] = ENC_VERSION;
+	put_le32(p + 1, ss->next.config_id);
+	put_le32(p + 5, ss->next.n_nodes);
+	put_le32(p + 9, ss->next.read_quorum);
+	put_le32(p + 13, ss->next.write_quorum);
+	put_le32(p + 17, ss->metadata_len);
+	size_t off = SS_ENC_FIXED;
+	for (uint32_t i = 0; i < ss->next.n_nodes; i++, off += 8)
+		put_le64(p + off, ss->next.nodes[i]);
+	if (ss->metadata_len)
+		memcpy(p + off, ss->metadata, ss->metadata_len);
+	return off + ss->metadata_len;
+}
+
+static bool ss_decode(const char *v, size_t len, struct opx_stopsign *ss)
+{
+	const uint8_t *p = (const uint8_t *)v;
+	if (len < SS_ENC_FIXED || p[0] != ENC_VERSION)
+		return false;
+	memset(ss, 0, sizeof(*ss));
+	ss->next.config_id = get_le32(p + 1);
+	ss->next.n_nodes = get_le32(p + 5);
+	ss->next.read_quorum = get_le32(p + 9);
+	ss->next.write_quorum = get_le32(p + 13);
+	ss->metadata_len = get_le32(p + 17);
+	if (ss->next.n_nodes > OPX_MAX_NODES || ss->metadata_len > OPX_MAX_METADATA_LEN)
+		return false;
+	size_t off = SS_ENC_FIXED;
+	if (len != off + 8 * (size_t)ss->next.n_nodes + ss->metadata_len)
+		return false;
+	for (uint32_t i = 0; i < ss->next.n_nodes; i++, off += 8)
+		ss->next.nodes[i] = get_le64(p + off);
+	if (ss->metadata_len)
+		memcpy(ss->metadata, p + off, ss->metadata_len);
+	return true;
+}
+
+/* --- reading scalars ------------------------------------------------------ */
+
+/* *val gets RocksDB's malloc'd value (free with rocksdb_free) or NULL if the
+ * key is absent. Returns 0 or -EIO/-ENOSPC. */
+static int meta_get(struct opx_rocks *r, const char *key, char **val, size_t *len)
+{
+	char *e = NULL;
+	*val = rocksdb_get_cf(r->db, r->ropts, r->cf_meta, key, strlen(key), len, &e);
+	if (e)
+		return rocks_fail(r, "read", e);
+	return 0;
+}
+
+/* An index scalar: *idx = 0 if absent. */
+static int meta_get_idx(struct opx_rocks *r, const char *key, uint64_t *idx)
+{
+	char *v;
+	size_t len;
+	int rc = meta_get(r, key, &v, &len);
+	if (rc)
+		return rc;
+	*idx = 0;
+	if (!v)
+		return 0;
+	bool ok = len == 8;
+	if (ok)
+		*idx = get_le64((const uint8_t *)v);
+	rocksdb_free(v);
+	return ok ? 0 : corrupt(r, key);
+}
+
+static int meta_get_ballot(struct opx_rocks *r, const char *key, bool *has, struct opx_ballot *b)
+{
+	char *v;
+	size_t len;
+	int rc = meta_get(r, key, &v, &len);
+	if (rc)
+		return rc;
+	memset(b, 0, sizeof(*b));
+	*has = v != NULL;
+	if (!v)
+		return 0;
+	bool ok = ballot_decode(v, len, b);
+	rocksdb_free(v);
+	return ok ? 0 : corrupt(r, key);
+}
+
+/* --- the vtable ------------------------------------------------------------ */
+
+static void wb_put_meta(rocksdb_writebatch_t *wb, struct opx_rocks *r, const char *key,
+			const void *v, size_t len)
+{
+	rocksdb_writebatch_put_cf(wb, r->cf_meta, key, strlen(key), v, len);
+}
+
+static void wb_put_idx(rocksdb_writebatch_t *wb, struct opx_rocks *r, const char *key, uint64_t v)
+{
+	uint8_t b[8];
+	put_le64(b, v);
+	wb_put_meta(wb, r, key, b, sizeof(b));
+}
+
+/* The snapshot is stored after a version byte, so an empty snapshot is a
+ * non-empty value and a stray value is recognised. */
+static void wb_put_snapshot(rocksdb_writebatch_t *wb, struct opx_rocks *r, const uint8_t *data,
+			    uint32_t len)
+{
+	static const char ver = ENC_VERSION;
+	const char *parts[2] = {&ver, (const char *)data};
+	size_t lens[2] = {1, len};
+	const char *key = K_SNAPSHOT;
+	size_t klen = strlen(key);
+	rocksdb_writebatch_putv_cf(wb, r->cf_meta, 1, &key, &klen, 2, parts, lens);
+}
+
+/* Puts entries at *end, *end + 1, ... Returns 0 or -EINVAL (too long). */
+static int wb_append(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct opx_entry *es,
+		     uint32_t n, uint64_t *end)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (es[i].len > OPX_MAX_ENTRY_LEN || (es[i].len && !es[i].data)) {
+			set_msg(r->errmsg, sizeof(r->errmsg), "write: bad entry for @%llu",
+				(unsigned long long)*end);
+			return -EINVAL;
+		}
+		char k[8];
+		put_be64(k, *end);
+		rocksdb_writebatch_put_cf(wb, r->cf_log, k, 8, (const char *)es[i].data, es[i].len);
+		(*end)++;
+	}
+	return 0;
+}
+
+static void wb_delete_log(rocksdb_writebatch_t *wb, struct opx_rocks *r, uint64_t from, uint64_t to)
+{
+	if (from >= to)
+		return;
+	char a[8], b[8];
+	put_be64(a, from);
+	put_be64(b, to);
+	rocksdb_writebatch_delete_range_cf(wb, r->cf_log, a, 8, b, 8);
+}
+
+static int add_op(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct opx_storage_op *op,
+		  uint64_t *trimmed, uint64_t *end)
+{
+	uint8_t buf[SS_ENC_MAX];
+
+	switch (op->type) {
+	case OPX_OP_APPEND_ENTRIES:
+		return wb_append(wb, r, op->u.append.entries, op->u.append.n, end);
+	case OPX_OP_APPEND_ON_PREFIX: {
+		uint64_t from = op->u.append.from_idx;
+		const struct opx_entry *es = op->u.append.entries;
+		uint32_t n = op->u.append.n;
+		if (from > *end) {
+			set_msg(r->errmsg, sizeof(r->errmsg),
+				"write: append on prefix @%llu would leave a gap after @%llu",
+				(unsigned long long)from, (unsigned long long)*end);
+			return -EINVAL;
+		}
+		/* Entries below the trimmed index are covered by the snapshot:
+		 * storing them again would break [trimmed, log_end). */
+		if (from < *trimmed) {
+			uint64_t skip = *trimmed - from;
+			if (skip > n)
+				skip = n;
+			es += skip;
+			n -= (uint32_t)skip;
+			from = *trimmed;
+		}
+		wb_delete_log(wb, r, from, *end);
+		*end = from;
+		return wb_append(wb, r, es, n, end);
+	}
+	case OPX_OP_SET_PROMISE:
+		ballot_encode(buf, &op->u.ballot);
+		wb_put_meta(wb, r, K_PROMISE, buf, BALLOT_ENC_LEN);
+		return 0;
+	case OPX_OP_SET_ACCEPTED_ROUND:
+		ballot_encode(buf, &op->u.ballot);
+		wb_put_meta(wb, r, K_ACCEPTED, buf, BALLOT_ENC_LEN);
+		return 0;
+	case OPX_OP_SET_DECIDED_IDX:
+		wb_put_idx(wb, r, K_DECIDED, op->u.idx);
+		return 0;
+	case OPX_OP_SET_COMPACTED_IDX:
+		wb_put_idx(wb, r, K_COMPACTED, op->u.idx);
+		return 0;
+	case OPX_OP_TRIM:
+		if (op->u.idx <= *trimmed)
+			return 0;
+		wb_delete_log(wb, r, *trimmed, op->u.idx);
+		*trimmed = op->u.idx;
+		if (*end < *trimmed)
+			*end = *trimmed;
+		wb_put_idx(wb, r, K_TRIMMED, *trimmed);
+		return 0;
+	case OPX_OP_SET_STOPSIGN:
+		if (!op->u.ss) {
+			rocksdb_writebatch_delete_cf(wb, r->cf_meta, K_STOPSIGN,
+						     strlen(K_STOPSIGN));
+			return 0;
+		} else {
+			size_t len = ss_encode(buf, op->u.ss);
+			if (!len) {
+				set_msg(r->errmsg, sizeof(r->errmsg),
+					"write: stop-sign out of range");
+				return -EINVAL;
+			}
+			wb_put_meta(wb, r, K_STOPSIGN, buf, len);
+			return 0;
+		}
+	case OPX_OP_SET_SNAPSHOT:
+		if (!op->u.snapshot.data)
+			rocksdb_writebatch_delete_cf(wb, r->cf_meta, K_SNAPSHOT,
+						     strlen(K_SNAPSHOT));
+		else
+			wb_put_snapshot(wb, r, op->u.snapshot.data, op->u.snapshot.len);
+		return 0;
+	}
+	set_msg(r->errmsg, sizeof(r->errmsg), "write: unknown operation %d", (int)op->type);
+	return -EINVAL;
+}
+
+static int rocks_write_atomically(void *impl, const struct opx_storage_op *ops, size_t n)
+{
+	struct opx_rocks *r = impl;
+	uint64_t trimmed = r->trimmed, end = r->log_end;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	int rc = 0;
+
+	if (!wb)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = add_op(wb, r, &ops[i], &trimmed, &end);
+	if (!rc) {
+		char *e = NULL;
+		rocksdb_write(r->db, r->wopts, wb, &e);
+		if (e)
+			rc = rocks_fail(r, "write", e);
+	}
+	rocksdb_writebatch_destroy(wb);
+	if (!rc) {
+		r->trimmed = trimmed;
+		r->log_end = end;
+	}
+	return rc;
+}
+
+static int rocks_load(void *impl, struct opx_storage_state *st)
+{
+	struct opx_rocks *r = impl;
+	char *v;
+	size_t len;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = meta_get_ballot(r, K_PROMISE, &st->has_promise, &st->promise);
+	if (!rc)
+		rc = meta_get_ballot(r, K_ACCEPTED, &st->has_accepted_round, &st->accepted_round);
+	if (!rc)
+		rc = meta_get_idx(r, K_DECIDED, &st->decided_idx);
+	if (!rc)
+		rc = meta_get_idx(r, K_COMPACTED, &st->compacted_idx);
+	if (!rc)
+		rc = meta_get(r, K_STOPSIGN, &v, &len);
+	if (rc)
+		return rc;
+	if (v) {
+		bool ok = ss_decode(v, len, &st->stopsign);
+		rocksdb_free(v);
+		if (!ok)
+			return corrupt(r, K_STOPSIGN);
+		st->has_stopsign = true;
+	}
+	rc = meta_get(r, K_SNAPSHOT, &v, &len);
+	if (rc)
+		return rc;
+	st->has_snapshot = v != NULL;
+	bool snap_ok = !v || (len >= 1 && v[0] == ENC_VERSION);
+	rocksdb_free(v);
+	if (!snap_ok)
+		return corrupt(r, K_SNAPSHOT);
+	st->log_end = r->log_end;
+	return 0;
+}
+
+static void list_truncate(struct opx_entry_list *l, uint32_t n)
+{
+	while (l->n > n) {
+		l->n--;
+		free((void *)l->entries[l->n].data);
+	}
+}
+
+static int rocks_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_entry_list *out)
+{
+	struct opx_rocks *r = impl;
+	uint32_t n0 = out->n;
+	int rc = 0;
+
+	if (from >= to || from < r->trimmed || to > r->log_end)
+		return 0;
+	char k[8];
+	put_be64(k, from);
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ropts, r->cf_log);
+	if (!it)
+		return -ENOMEM;
+	rocksdb_iter_seek(it, k, 8);
+	for (uint64_t i = from; i < to; i++, rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *key = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &klen) : NULL;
+		if (!key || klen != 8 || get_be64(key) != i) {
+			char *e = NULL;
+			rocksdb_iter_get_error(it, &e);
+			if (e) {
+				rc = rocks_fail(r, "read", e);
+			} else {
+				set_msg(r->errmsg, sizeof(r->errmsg),
+					"%s: corrupt log: entry @%llu missing", r->path,
+					(unsigned long long)i);
+				rc = -EIO;
+			}
+			break;
+		}
+		const char *val = rocksdb_iter_value(it, &vlen);
+		if (vlen > OPX_MAX_ENTRY_LEN) {
+			rc = corrupt(r, "log entry (too long)");
+			break;
+		}
+		rc = opx_entry_list_push(out, val, (uint32_t)vlen);
+		if (rc)
+			break;
+	}
+	rocksdb_iter_destroy(it);
+	if (rc)
+		list_truncate(out, n0);
+	return rc;
+}
+
+static int rocks_get_snapshot(void *impl, uint8_t **data, uint32_t *len)
+{
+	struct opx_rocks *r = impl;
+	char *v;
+	size_t vlen;
+	int rc = meta_get(r, K_SNAPSHOT, &v, &vlen);
+
+	*data = NULL;
+	*len = 0;
+	if (rc || !v)
+		return rc;
+	if (vlen < 1 || vlen - 1 > UINT32_MAX || v[0] != ENC_VERSION) {
+		rocksdb_free(v);
+		return corrupt(r, K_SNAPSHOT);
+	}
+	vlen--;
+	*data = malloc(vlen ? vlen : 1);
+	if (!*data) {
+		rocksdb_free(v);
+		return -ENOMEM;
+	}
+	memcpy(*data, v + 1, vlen);
+	*len = (uint32_t)vlen;
+	rocksdb_free(v);
+	return 0;
+}
+
+static const struct opx_storage_ops rocks_ops = {
+	.version = OPX_STORAGE_VERSION,
+	.write_atomically = rocks_write_atomically,
+	.load = rocks_load,
+	.get_entries = rocks_get_entries,
+	.get_snapshot = rocks_get_snapshot,
+};
+
+struct opx_storage opx_rocks_storage(struct opx_rocks *r)
+{
+	struct opx_storage st = {.ops = &rocks_ops, .impl = r};
+	return st;
+}
+
+const char *opx_rocks_errmsg(const struct opx_rocks *r)
+{
+	return r->errmsg;
+}
+
+/* --- opening ---------------------------------------------------------------- */
+
+/* mkdir -p. Returns 0 or a negative errno. */
+static int mkdir_p(const char *path)
+{
+	char *p = strdup(path);
+	int rc = 0;
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+enum dir_kind { DIR_NEW, DIR_DB, DIR_OTHER };
+
+/* What is at path: nothing or an empty dir (DIR_NEW), a RocksDB (DIR_DB), or
+ * anything else. Returns 0 or a negative errno (message in err). */
+static int probe_dir(const char *path, enum dir_kind *kind, char *err, size_t err_len)
+{
+	struct stat sb;
+	if (stat(path, &sb)) {
+		if (errno != ENOENT) {
+			int rc = -errno;
+			set_msg(err, err_len, "%s: %s", path, strerror(errno));
+			return rc;
+		}
+		*kind = DIR_NEW;
+		int rc = mkdir_p(path);
+		if (rc)
+			set_msg(err, err_len, "%s: cannot create: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		*kind = DIR_OTHER;
+		return 0;
+	}
+	DIR *d = opendir(path);
+	if (!d) {
+		int rc = -errno;
+		set_msg(err, err_len, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	bool empty = true, current = false;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		empty = false;
+		if (!strcmp(de->d_name, "CURRENT"))
+			current = true;
+	}
+	closedir(d);
+	*kind = empty ? DIR_NEW : current ? DIR_DB : DIR_OTHER;
+	return 0;
+}
+
+static int refuse_not_log(const char *path, const char *why, char *err, size_t err_len)
+{
+	set_msg(err, err_len,
+		"%s is not an omnifs consensus log (%s): point data_dir at this cluster's data, or move it away",
+		path, why);
+	return -EINVAL;
+}
+
+/* The existing database must have exactly our column families. */
+static int check_cfs(struct opx_rocks *r, char *err, size_t err_len)
+{
+	char *e = NULL;
+	size_t n = 0;
+	char **names = rocksdb_list_column_families(r->opts, r->path, &n, &e);
+	if (e) {
+		set_msg(err, err_len, "%s: cannot open the consensus log (corrupt?): %s", r->path,
+			e);
+		rocksdb_free(e);
+		/* RocksDB allocates the (empty) list even when it fails. */
+		if (names)
+			rocksdb_list_column_families_destroy(names, n);
+		return -EIO;
+	}
+	bool has_default = false, has_log = false, other = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(names[i], "default"))
+			has_default = true;
+		else if (!strcmp(names[i], LOG_CF))
+			has_log = true;
+		else
+			other = true;
+	}
+	rocksdb_list_column_families_destroy(names, n);
+	if (!has_default || !has_log || other)
+		return refuse_not_log(r->path, "a RocksDB database with other column families", err,
+				      err_len);
+	return 0;
+}
+
+static bool cf_empty(struct opx_rocks *r, rocksdb_column_family_handle_t *cf)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ropts, cf);
+	rocksdb_iter_seek_to_first(it);
+	bool empty = !rocksdb_iter_valid(it);
+	rocksdb_iter_destroy(it);
+	return empty;
+}
+
+static int write_identity(struct opx_rocks *r, uint64_t cluster_id, char *err, size_t err_len)
+{
+	uint8_t v[IDENTITY_LEN];
+	char *e = NULL;
+	memcpy(v, IDENTITY_MAGIC, 8);
+	put_le32(v + 8, OPX_ROCKS_FORMAT);
+	put_le64(v + 12, cluster_id);
+	rocksdb_put_cf(r->db, r->wopts, r->cf_meta, K_IDENTITY, strlen(K_IDENTITY), (const char *)v,
+		       sizeof(v), &e);
+	if (e) {
+		int rc = rocks_fail(r, "write identity", e);
+		set_msg(err, err_len, "%s: %s", r->path, r->errmsg);
+		return rc;
+	}
+	return 0;
+}
+
+static int check_identity(struct opx_rocks *r, uint64_t cluster_id, char *err, size_t err_len)
+{
+	char *v;
+	size_t len;
+	int rc = meta_get(r, K_IDENTITY, &v, &len);
+	if (rc) {
+		set_msg(err, err_len, "%s: %s", r->path, r->errmsg);
+		return rc;
+	}
+	if (!v) {
+		/* A crash between creating the database and writing the identity
+		 * leaves it empty: finish the creation. */
+		if (cf_empty(r, r->cf_meta) && cf_empty(r, r->cf_log))
+			return write_identity(r, cluster_id, err, err_len);
+		return refuse_not_log(r->path, "no omnifs identity in it", err, err_len);
+	}
+	if (len != IDENTITY_LEN || memcmp(v, IDENTITY_MAGIC, 8)) {
+		rocksdb_free(v);
+		return refuse_not_log(r->path, "another identity in it", err, err_len);
+	}
+	uint32_t format = get_le32((const uint8_t *)v + 8);
+	uint64_t cid = get_le64((const uint8_t *)v + 12);
+	rocksdb_free(v);
+	if (format != OPX_ROCKS_FORMAT) {
+		set_msg(err, err_len,
+			"%s has consensus log format %u, this omnifs reads format %u: move it away or use a matching omnifs",
+			r->path, format, OPX_ROCKS_FORMAT);
+		return -EINVAL;
+	}
+	if (cid != cluster_id) {
+		set_msg(err, err_len,
+			"%s belongs to cluster %#llx, this node is configured for cluster %#llx: point data_dir at this cluster's data, or move the old one away",
+			r->path, (unsigned long long)cid, (unsigned long long)cluster_id);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Recovers trimmed and log_end, and checks the log starts where it should. */
+static int recover_bounds(struct opx_rocks *r, char *err, size_t err_len)
+{
+	int rc = meta_get_idx(r, K_TRIMMED, &r->trimmed);
+	if (rc)
+		goto out_err;
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ropts, r->cf_log);
+	size_t klen;
+	uint64_t first = 0, last = 0;
+	bool any = false, bad = false;
+	rocksdb_iter_seek_to_first(it);
+	if (rocksdb_iter_valid(it)) {
+		const char *k = rocksdb_iter_key(it, &klen);
+		bad |= klen != 8;
+		first = bad ? 0 : get_be64(k);
+		rocksdb_iter_seek_to_last(it);
+		k = rocksdb_iter_key(it, &klen);
+		bad |= klen != 8;
+		last = bad ? 0 : get_be64(k);
+		any = true;
+	}
+	char *e = NULL;
+	rocksdb_iter_get_error(it, &e);
+	rocksdb_iter_destroy(it);
+	if (e) {
+		rc = rocks_fail(r, "read", e);
+		goto out_err;
+	}
+	if (bad || (any && first != r->trimmed)) {
+		rc = corrupt(r, "log (keys do not start at the trimmed index)");
+		goto out_err;
+	}
+	r->log_end = any ? last + 1 : r->trimmed;
+	return 0;
+out_err:
+	set_msg(err, err_len, "%s", r->errmsg);
+	return rc;
+}
+
+int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id, char *err,
+		   size_t err_len)
+{
+	enum dir_kind kind;
+	int rc;
+
+	set_msg(err, err_len, "%s", "");
+	*out = NULL;
+	struct opx_rocks *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->path = strdup(path);
+	r->opts = rocksdb_options_create();
+	r->wopts = rocksdb_writeoptions_create();
+	r->ropts = rocksdb_readoptions_create();
+	if (!r->path || !r->opts || !r->wopts || !r->ropts) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	rocksdb_writeoptions_set_sync(r->wopts, 1);
+	rocksdb_readoptions_set_verify_checksums(r->ropts, 1);
+	rocksdb_options_set_paranoid_checks(r->opts, 1);
+	rocksdb_options_set_keep_log_file_num(r->opts, 4);
+
+	rc = probe_dir(path, &kind, err, err_len);
+	if (rc)
+		goto out_free;
+	if (kind == DIR_OTHER) {
+		rc = refuse_not_log(path, "it holds other files and no database", err, err_len);
+		goto out_free;
+	}
+	if (kind == DIR_DB) {
+		rc = check_cfs(r, err, err_len);
+		if (rc)
+			goto out_free;
+	} else {
+		rocksdb_options_set_create_if_missing(r->opts, 1);
+		rocksdb_options_set_create_missing_column_families(r->opts, 1);
+	}
+
+	const char *names[2] = {"default", LOG_CF};
+	const rocksdb_options_t *cf_opts[2] = {r->opts, r->opts};
+	rocksdb_column_family_handle_t *cfs[2] = {NULL, NULL};
+	char *e = NULL;
+	r->db = rocksdb_open_column_families(r->opts, path, 2, names, cf_opts, cfs, &e);
+	if (e) {
+		rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
+		set_msg(err, err_len, "%s: cannot open the consensus log: %s", path, e);
+		rocksdb_free(e);
+		goto out_free;
+	}
+	r->cf_meta = cfs[0];
+	r->cf_log = cfs[1];
+
+	if (kind == DIR_NEW)
+		rc = write_identity(r, cluster_id, err, err_len);
+	else
+		rc = check_identity(r, cluster_id, err, err_len);
+	if (!rc)
+		rc = recover_bounds(r, err, err_len);
+	if (rc)
+		goto out_free;
+	r->errmsg[0] = '\0';
+	*out = r;
+	return 0;
+out_free:
+	opx_rocks_close(&r);
+	return rc;
+}
+
+void opx_rocks_close(struct opx_rocks **rp)
+{
+	struct opx_rocks *r = *rp;
+	if (!r)
+		return;
+	if (r->cf_meta)
+		rocksdb_column_family_handle_destroy(r->cf_meta);
+	if (r->cf_log)
+		rocksdb_column_family_handle_destroy(r->cf_log);
+	if (r->db)
+		rocksdb_close(r->db);
+	if (r->ropts)
+		rocksdb_readoptions_destroy(r->ropts);
+	if (r->wopts)
+		rocksdb_writeoptions_destroy(r->wopts);
+	if (r->opts)
+		rocksdb_options_destroy(r->opts);
+	free(r->path);
+	free(r);
+	*rp = NULL;
+}

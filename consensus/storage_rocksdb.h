@@ -1,0 +1,54 @@
+/*
+ * The RocksDB implementation of the OmniPaxos storage vtable (storage.h,
+ * spec §6): the consensus log of one node, in <data_dir>/log.
+ *
+ * Layout: the default column family holds the data dir's identity (magic,
+ * format version, cluster id) and the scalars (promise, accepted round,
+ * decided and compacted index, trimmed index, stop-sign, snapshot); the "log"
+ * column family holds the entries under 8-byte big-endian absolute indexes,
+ * so iteration order is index order. Stored entries are always exactly the
+ * indexes [trimmed, log_end); log_end is kept in memory and recovered on open.
+ * Each write_atomically is one synced WriteBatch.
+ *
+ * This is not a general-purpose database: it stores what the core gives it
+ * and checks only what it needs to stay coherent. It does no locking: one
+ * thread (the replica's) uses an instance at a time. It is a separate library
+ * (consensus_rocksdb) so the pure core keeps no dependency.
+ */
+#ifndef OMNIFS_OPX_STORAGE_ROCKSDB_H
+#define OMNIFS_OPX_STORAGE_ROCKSDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage.h"
+
+/* On-disk format of the log data dir; a dir of another format is refused. */
+#define OPX_ROCKS_FORMAT 1
+
+struct opx_rocks;
+
+/*
+ * Opens the consensus log at path, creating the directory (and parents) and a
+ * fresh log bound to cluster_id if it is missing or empty. An existing log is
+ * opened only if it was created with the same cluster id and format; a
+ * directory that holds something else, or a corrupt log, is refused.
+ * Returns 0 and *out, or -EINVAL (refused: foreign, other format, not a log),
+ * -EIO (RocksDB error, corrupt data), -ENOSPC or -ENOMEM, with a one-line
+ * reason naming the path in err (always NUL-terminated when err_len > 0).
+ * path is copied.
+ */
+int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id, char *err,
+		   size_t err_len);
+
+/* Closes the database, frees the object and NULLs *r. NULL is a no-op. */
+void opx_rocks_close(struct opx_rocks **r);
+
+/* The vtable bound to r; valid while r is open. */
+struct opx_storage opx_rocks_storage(struct opx_rocks *r);
+
+/* The reason for the last failed call on r ("" if none). Valid until the
+ * next call on r. */
+const char *opx_rocks_errmsg(const struct opx_rocks *r);
+
+#endif /* OMNIFS_OPX_STORAGE_ROCKSDB_H */

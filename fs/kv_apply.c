@@ -1,0 +1,295 @@
+/*
+ * Applying decided log entries to the replicated KV, deterministically.
+ *
+ * One entry becomes one WriteBatch: the transaction's writes (if its guards
+ * hold and its proposal id is new), the proposer's dedup record, and the new
+ * applied index. Whatever happens to the transaction (applied, conflict,
+ * duplicate, malformed) the applied index advances, so every node walks the
+ * same log to the same state. Only storage failures write nothing.
+ *
+ * Every decision reads only the entry and the state before it: never the
+ * clock, the node id or anything local. Reads here see the latest state
+ * because this thread is the only writer.
+ *
+ * Dedup: per proposer node a high-water mark (highest sequence processed) and
+ * a window of KV_DEDUP_WINDOW bits for the sequences just below it. A
+ * sequence in the window and marked, or below the window, is a duplicate.
+ */
+#include "kv.h"
+#include "kv_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- dedup records --------------------------------------------------------------- */
+
+void kv__dedup_encode(uint8_t *p, const struct kv__dedup *d)
+{
+	p[0] = 1;
+	kv__put_le64(p + 1, d->hwm);
+	for (int i = 0; i < KV__DEDUP_WORDS; i++)
+		kv__put_le64(p + 9 + 8 * i, d->window[i]);
+}
+
+bool kv__dedup_decode(const char *raw, size_t len, struct kv__dedup *d)
+{
+	const uint8_t *p = (const uint8_t *)raw;
+	if (len != KV__DEDUP_LEN || p[0] != 1)
+		return false;
+	d->hwm = kv__get_le64(p + 1);
+	for (int i = 0; i < KV__DEDUP_WORDS; i++)
+		d->window[i] = kv__get_le64(p + 9 + 8 * i);
+	/* The high-water mark itself is always marked. */
+	return d->window[0] & 1;
+}
+
+bool kv__dedup_seen(const struct kv__dedup *d, uint64_t seq)
+{
+	if (seq > d->hwm)
+		return false;
+	uint64_t dist = d->hwm - seq;
+	if (dist >= KV_DEDUP_WINDOW)
+		return true;
+	return (d->window[dist / 64] >> (dist % 64)) & 1;
+}
+
+void kv__dedup_mark(struct kv__dedup *d, uint64_t seq)
+{
+	if (seq > d->hwm) {
+		/* Every remembered sequence moves shift places further away. */
+		uint64_t shift = seq - d->hwm;
+		if (shift >= KV_DEDUP_WINDOW) {
+			memset(d->window, 0, sizeof(d->window));
+		} else {
+			int ws = (int)(shift / 64), bs = (int)(shift % 64);
+			for (int i = KV__DEDUP_WORDS - 1; i >= 0; i--) {
+				uint64_t w = 0;
+				if (i - ws >= 0)
+					w = d->window[i - ws] << bs;
+				if (bs && i - ws - 1 >= 0)
+					w |= d->window[i - ws - 1] >> (64 - bs);
+				d->window[i] = w;
+			}
+		}
+		d->hwm = seq;
+		d->window[0] |= 1;
+		return;
+	}
+	uint64_t dist = d->hwm - seq;
+	d->window[dist / 64] |= 1ull << (dist % 64);
+}
+
+/* --- apply ---------------------------------------------------------------------- */
+
+/* Loads node's dedup record from the live state; *has false if none. */
+static int dedup_load(struct kv_store *s, uint64_t node, struct kv__dedup *d, bool *has)
+{
+	uint8_t k[9];
+	char *e = NULL;
+	size_t len;
+	k[0] = KV__NS_DEDUP;
+	kv__put_be64(k + 1, node);
+	char *raw = rocksdb_get_cf(s->db, s->ropts, s->cf_state[s->active], (const char *)k,
+				   sizeof(k), &len, &e);
+	memset(d, 0, sizeof(*d));
+	*has = raw != NULL;
+	if (e)
+		return kv__rocks_fail(s, "apply: read dedup", e);
+	if (!raw)
+		return 0;
+	bool ok = kv__dedup_decode(raw, len, d);
+	rocksdb_free(raw);
+	if (!ok) {
+		kv__set_errmsg(s, "%s: corrupt dedup record of n%llu", s->path,
+			       (unsigned long long)node);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void dedup_put(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t node,
+		      const struct kv__dedup *d)
+{
+	uint8_t k[9], v[KV__DEDUP_LEN];
+	k[0] = KV__NS_DEDUP;
+	kv__put_be64(k + 1, node);
+	kv__dedup_encode(v, d);
+	rocksdb_writebatch_put_cf(wb, s->cf_state[s->active], (const char *)k, sizeof(k),
+				  (const char *)v, sizeof(v));
+}
+
+/* Checks one guard against the live state: 1 holds, 0 fails, <0 error. */
+static int guard_holds(struct kv_store *s, const struct kv_op *op)
+{
+	uint8_t k[KV__STATE_KEY_MAX];
+	char *e = NULL;
+	k[0] = KV__NS_KEY;
+	memcpy(k + 1, op->key, op->key_len);
+	rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->db, s->ropts, s->cf_state[s->active],
+							    (const char *)k, op->key_len + 1, &e);
+	if (e)
+		return kv__rocks_fail(s, "apply: read guard", e);
+	bool present = ps != NULL;
+	uint64_t version = 0;
+	if (ps) {
+		size_t len;
+		const char *raw = rocksdb_pinnableslice_value(ps, &len), *val;
+		size_t vlen;
+		bool ok = kv__split_value(raw, len, &version, &val, &vlen);
+		rocksdb_pinnableslice_destroy(ps);
+		if (!ok) {
+			kv__set_errmsg(s, "%s: corrupt value (%zu bytes)", s->path, len);
+			return -EIO;
+		}
+	}
+	switch (op->type) {
+	case KV_OP_GUARD_ABSENT:
+		return !present;
+	case KV_OP_GUARD_PRESENT:
+		return present;
+	case KV_OP_GUARD_VERSION:
+		return present && version == op->version;
+	default:
+		return 1;
+	}
+}
+
+/* The smallest key greater than every key starting with p[0..len): p with
+ * its last non-0xff byte incremented and the rest dropped. *out_len 0 if
+ * there is none (p is all 0xff). */
+static void prefix_end(const uint8_t *p, size_t len, uint8_t *out, size_t *out_len)
+{
+	while (len && p[len - 1] == 0xff)
+		len--;
+	memcpy(out, p, len);
+	if (len)
+		out[len - 1]++;
+	*out_len = len;
+}
+
+static void add_writes(struct kv_store *s, rocksdb_writebatch_t *wb, const struct kv_txn *t,
+		       uint64_t log_idx)
+{
+	rocksdb_column_family_handle_t *cf = s->cf_state[s->active];
+	static const char ns = KV__NS_KEY;
+	uint8_t ver[KV__VERSION_LEN];
+	uint8_t a[KV__STATE_KEY_MAX], b[KV__STATE_KEY_MAX];
+	size_t blen;
+
+	kv__put_le64(ver, log_idx);
+	for (uint32_t i = 0; i < t->n_ops; i++) {
+		const struct kv_op *op = &t->ops[i];
+		const char *kparts[2] = {&ns, (const char *)op->key};
+		size_t klens[2] = {1, op->key_len};
+		switch (op->type) {
+		case KV_OP_PUT: {
+			const char *vparts[2] = {(const char *)ver, (const char *)op->value};
+			size_t vlens[2] = {sizeof(ver), op->value_len};
+			rocksdb_writebatch_putv_cf(wb, cf, 2, kparts, klens, 2, vparts, vlens);
+			break;
+		}
+		case KV_OP_DELETE:
+			rocksdb_writebatch_deletev_cf(wb, cf, 2, kparts, klens);
+			break;
+		case KV_OP_DELETE_PREFIX:
+			a[0] = KV__NS_KEY;
+			memcpy(a + 1, op->key, op->key_len);
+			/* The namespace byte is never 0xff, so the end exists. */
+			prefix_end(a, op->key_len + 1, b, &blen);
+			rocksdb_writebatch_delete_range_cf(wb, cf, (const char *)a, op->key_len + 1,
+							   (const char *)b, blen);
+			break;
+		default:
+			break; /* guards write nothing */
+		}
+	}
+}
+
+int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len, bool sync,
+	     struct kv_result *res)
+{
+	uint64_t applied = atomic_load(&s->applied);
+	struct kv_txn t;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->log_idx = log_idx;
+	if (log_idx < applied) {
+		res->status = KV_STALE;
+		return 0;
+	}
+	if (log_idx > applied) {
+		kv__set_errmsg(s, "apply: @%llu would leave a gap after @%llu",
+			       (unsigned long long)log_idx, (unsigned long long)applied);
+		return -EINVAL;
+	}
+	rc = kv_txn_decode(&t, entry, len);
+	if (rc == -ENOMEM)
+		return rc;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	if (!wb) {
+		kv_txn_free(&t);
+		return -ENOMEM;
+	}
+	if (rc == -EBADMSG) {
+		res->status = KV_MALFORMED;
+		res->error = -EBADMSG;
+		if (!kv__txn_peek_id(entry, len, &res->node_id, &res->seq))
+			res->node_id = res->seq = 0;
+		rc = 0;
+		goto out_index;
+	}
+	res->node_id = t.node_id;
+	res->seq = t.seq;
+
+	struct kv__dedup d;
+	bool has = false;
+	if (t.node_id) {
+		rc = dedup_load(s, t.node_id, &d, &has);
+		if (rc)
+			goto out_free;
+		if (has && kv__dedup_seen(&d, t.seq)) {
+			res->status = KV_DUPLICATE;
+			goto out_index;
+		}
+	}
+	res->status = KV_APPLIED;
+	for (uint32_t i = 0; i < t.n_ops; i++) {
+		if (t.ops[i].type < KV_OP_GUARD_ABSENT)
+			continue;
+		rc = guard_holds(s, &t.ops[i]);
+		if (rc < 0)
+			goto out_free;
+		if (!rc) {
+			res->status = KV_CONFLICT;
+			res->conflict_op = i;
+			break;
+		}
+	}
+	rc = 0;
+	if (res->status == KV_APPLIED)
+		add_writes(s, wb, &t, log_idx);
+	if (t.node_id) {
+		if (!has) {
+			/* The first sequence seen from this node. */
+			d.hwm = t.seq;
+			d.window[0] = 1;
+		} else {
+			kv__dedup_mark(&d, t.seq);
+		}
+		dedup_put(s, wb, t.node_id, &d);
+	}
+out_index:;
+	uint8_t idx[8];
+	kv__put_le64(idx, log_idx + 1);
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
+				  (const char *)idx, sizeof(idx));
+	rc = kv__write(s, wb, sync, "apply");
+	if (!rc)
+		atomic_store(&s->applied, log_idx + 1);
+out_free:
+	rocksdb_writebatch_destroy(wb);
+	kv_txn_free(&t);
+	return rc;
+}

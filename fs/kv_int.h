@@ -1,0 +1,129 @@
+/*
+ * Private to the kv_*.c files: the store object, the on-disk layout and the
+ * small encoding helpers they share. Nothing outside fs/kv_*.c includes it.
+ *
+ * Layout of <data_dir>/state (RocksDB):
+ * - "default" column family (meta): "identity" (magic, format, cluster id),
+ *   "active" (1 byte: which state column family is live), "applied" (u64:
+ *   entries [0, applied) are applied), "import" (progress of a state
+ *   transfer in progress, if any).
+ * - "state0" and "state1": two copies of room for the replicated state; one
+ *   is live, the other is the staging area of an import. Keys carry a
+ *   namespace byte: 'k' + user key -> u64 version + value; 'd' + u64 BE node
+ *   id -> dedup record. The namespace keeps user keys apart from the dedup
+ *   table while both travel in a state transfer and enter the digest.
+ * All integers little-endian except the node id in dedup keys (big-endian,
+ * so the table sorts by node).
+ */
+#ifndef OMNIFS_KV_INT_H
+#define OMNIFS_KV_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rocksdb/c.h>
+
+#include "kv.h"
+
+#define KV__NS_DEDUP	  'd'
+#define KV__NS_KEY	  'k'
+#define KV__VERSION_LEN	  8				/* u64 prefix of a stored value */
+#define KV__DEDUP_WORDS	  (KV_DEDUP_WINDOW / 64)	/* u64 words of the window */
+#define KV__DEDUP_LEN	  (1 + 8 + 8 * KV__DEDUP_WORDS) /* version, hwm, window */
+#define KV__STATE_KEY_MAX (1 + KV_MAX_KEY_LEN)		/* namespace + key */
+
+#define KV__M_IDENTITY "identity"
+#define KV__M_ACTIVE   "active"
+#define KV__M_APPLIED  "applied"
+#define KV__M_IMPORT   "import"
+
+struct kv_store {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_writeoptions_t *wsync;	 /* sync on */
+	rocksdb_writeoptions_t *wnosync; /* sync off */
+	rocksdb_readoptions_t *ropts;	 /* latest state (writer's reads) */
+	rocksdb_column_family_handle_t *cf_meta;
+	rocksdb_column_family_handle_t *cf_state[2];
+	int active;		  /* writer thread's copy of "active"; readers read the DB */
+	_Atomic uint64_t applied; /* written by the writer thread, read by any */
+	char *path;
+	char errmsg[256]; /* writer calls only */
+};
+
+struct kv_view {
+	struct kv_store *s;
+	const rocksdb_snapshot_t *snap;
+	rocksdb_readoptions_t *ropts; /* reads at snap */
+	rocksdb_column_family_handle_t *cf;
+	uint64_t applied;
+};
+
+/* One dedup record: bit d of window is set if sequence hwm - d was processed. */
+struct kv__dedup {
+	uint64_t hwm;
+	uint64_t window[KV__DEDUP_WORDS];
+};
+
+static inline void kv__put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void kv__put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t kv__get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline uint64_t kv__get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline void kv__put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * (7 - i)));
+}
+
+/* snprintf into s->errmsg. */
+void kv__set_errmsg(struct kv_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Keeps a RocksDB error string (freed here) as "what: text" in errmsg and
+ * returns -ENOSPC if the disk is full, else -EIO. */
+int kv__rocks_fail(struct kv_store *s, const char *what, char *e);
+/* Writes wb with sync on or off. Returns 0, -EIO or -ENOSPC. */
+int kv__write(struct kv_store *s, rocksdb_writebatch_t *wb, bool sync, const char *what);
+/* Reads a u64 meta value at ropts (0 if absent). -EIO if it does not decode. */
+int kv__meta_get_u64(struct kv_store *s, rocksdb_readoptions_t *ropts, const char *key, uint64_t *v,
+		     bool *found);
+
+/* A stored user value: its version and bytes. False if too short. */
+bool kv__split_value(const char *raw, size_t len, uint64_t *version, const char **val,
+		     size_t *val_len);
+
+void kv__dedup_encode(uint8_t *p, const struct kv__dedup *d);
+bool kv__dedup_decode(const char *raw, size_t len, struct kv__dedup *d);
+/* True if seq was processed or lies below the window. */
+bool kv__dedup_seen(const struct kv__dedup *d, uint64_t seq);
+/* Records seq (which must not be seen). */
+void kv__dedup_mark(struct kv__dedup *d, uint64_t seq);
+
+/* The proposal id of an entry whose body may be malformed. False if even
+ * the header does not decode. */
+bool kv__txn_peek_id(const void *entry, size_t len, uint64_t *node_id, uint64_t *seq);
+
+#endif /* OMNIFS_KV_INT_H */

@@ -1,0 +1,659 @@
+/*
+ * The replicated KV's database: opening <data_dir>/state (identity, format
+ * and cluster checks), the shared error and meta helpers, and the read side
+ * (views, point reads, prefix iterators).
+ *
+ * A view pins one RocksDB snapshot and reads the "active" pointer and the
+ * applied index under it, so it sees one state at one applied index even
+ * while the writer applies entries or switches to an imported state. It
+ * deliberately caches nothing across views: RocksDB is the only copy.
+ */
+#include "kv.h"
+#include "kv_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+#define IDENTITY_MAGIC "omnifsKV" /* 8 bytes: this dir is an omnifs KV state */
+#define IDENTITY_LEN   20	  /* magic, u32 format, u64 cluster id */
+
+static const char *const cf_names[3] = {"default", "state0", "state1"};
+
+static void set_msg(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_msg(char *buf, size_t len, const char *fmt, ...)
+{
+	if (!buf || !len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+void kv__set_errmsg(struct kv_store *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+int kv__rocks_fail(struct kv_store *s, const char *what, char *e)
+{
+	int rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
+	kv__set_errmsg(s, "%s: %s", what, e);
+	rocksdb_free(e);
+	return rc;
+}
+
+int kv__write(struct kv_store *s, rocksdb_writebatch_t *wb, bool sync, const char *what)
+{
+	char *e = NULL;
+	rocksdb_write(s->db, sync ? s->wsync : s->wnosync, wb, &e);
+	return e ? kv__rocks_fail(s, what, e) : 0;
+}
+
+/* Reads a u64 meta value at ropts; errors go to msg (the writer's errmsg or
+ * a reader's own buffer). */
+static int meta_u64(struct kv_store *s, rocksdb_readoptions_t *ropts, const char *key, uint64_t *v,
+		    bool *found, char *msg, size_t msg_len)
+{
+	char *e = NULL;
+	size_t len;
+	char *raw = rocksdb_get_cf(s->db, ropts, s->cf_meta, key, strlen(key), &len, &e);
+	*v = 0;
+	if (found)
+		*found = raw != NULL;
+	if (e) {
+		int rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
+		set_msg(msg, msg_len, "read: %s", e);
+		rocksdb_free(e);
+		return rc;
+	}
+	if (!raw)
+		return 0;
+	bool ok = len == 8;
+	if (ok)
+		*v = kv__get_le64((const uint8_t *)raw);
+	rocksdb_free(raw);
+	if (!ok) {
+		set_msg(msg, msg_len, "%s: corrupt %s", s->path, key);
+		return -EIO;
+	}
+	return 0;
+}
+
+int kv__meta_get_u64(struct kv_store *s, rocksdb_readoptions_t *ropts, const char *key, uint64_t *v,
+		     bool *found)
+{
+	return meta_u64(s, ropts, key, v, found, s->errmsg, sizeof(s->errmsg));
+}
+
+bool kv__split_value(const char *raw, size_t len, uint64_t *version, const char **val,
+		     size_t *val_len)
+{
+	if (len < KV__VERSION_LEN)
+		return false;
+	*version = kv__get_le64((const uint8_t *)raw);
+	*val = raw + KV__VERSION_LEN;
+	*val_len = len - KV__VERSION_LEN;
+	return true;
+}
+
+int kv_sync(struct kv_store *s)
+{
+	char *e = NULL;
+	rocksdb_flush_wal(s->db, 1, &e);
+	return e ? kv__rocks_fail(s, "sync", e) : 0;
+}
+
+const char *kv_errmsg(const struct kv_store *s)
+{
+	return s->errmsg;
+}
+
+uint64_t kv_applied_idx(struct kv_store *s)
+{
+	return atomic_load(&s->applied);
+}
+
+/* --- opening ---------------------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+	char *p = strdup(path);
+	int rc = 0;
+	if (!p)
+		return -ENOMEM;
+	for (char *c = p + 1;; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char saved = *c;
+		*c = '\0';
+		if (mkdir(p, 0700) && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*c = saved;
+		if (!saved)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+enum dir_kind { DIR_NEW, DIR_DB, DIR_OTHER };
+
+/* What is at path: nothing or an empty dir (created if missing), a RocksDB
+ * database, or anything else. */
+static int probe_dir(const char *path, enum dir_kind *kind, char *err, size_t err_len)
+{
+	struct stat sb;
+	if (stat(path, &sb)) {
+		int rc = -errno;
+		if (rc != -ENOENT) {
+			set_msg(err, err_len, "%s: %s", path, strerror(-rc));
+			return rc;
+		}
+		*kind = DIR_NEW;
+		rc = mkdir_p(path);
+		if (rc)
+			set_msg(err, err_len, "%s: cannot create: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		*kind = DIR_OTHER;
+		return 0;
+	}
+	DIR *d = opendir(path);
+	if (!d) {
+		int rc = -errno;
+		set_msg(err, err_len, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	bool empty = true, current = false;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		empty = false;
+		current |= !strcmp(de->d_name, "CURRENT");
+	}
+	closedir(d);
+	*kind = empty ? DIR_NEW : current ? DIR_DB : DIR_OTHER;
+	return 0;
+}
+
+static int refuse_not_state(const char *path, const char *why, char *err, size_t err_len)
+{
+	set_msg(err, err_len,
+		"%s is not an omnifs KV state (%s): point data_dir at this cluster's data, or move it away",
+		path, why);
+	return -EINVAL;
+}
+
+static int check_cfs(struct kv_store *s, char *err, size_t err_len)
+{
+	char *e = NULL;
+	size_t n = 0;
+	char **names = rocksdb_list_column_families(s->opts, s->path, &n, &e);
+	if (e) {
+		set_msg(err, err_len, "%s: cannot open the KV state (corrupt?): %s", s->path, e);
+		rocksdb_free(e);
+		if (names)
+			rocksdb_list_column_families_destroy(names, n);
+		return -EIO;
+	}
+	unsigned seen = 0;
+	bool other = false;
+	for (size_t i = 0; i < n; i++) {
+		bool known = false;
+		for (unsigned k = 0; k < 3; k++) {
+			if (!strcmp(names[i], cf_names[k])) {
+				seen |= 1u << k;
+				known = true;
+			}
+		}
+		other |= !known;
+	}
+	rocksdb_list_column_families_destroy(names, n);
+	if (seen != 7 || other)
+		return refuse_not_state(s->path, "a RocksDB database with other column families",
+					err, err_len);
+	return 0;
+}
+
+static bool cf_empty(struct kv_store *s, rocksdb_column_family_handle_t *cf)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, cf);
+	rocksdb_iter_seek_to_first(it);
+	bool empty = !rocksdb_iter_valid(it);
+	rocksdb_iter_destroy(it);
+	return empty;
+}
+
+/* A fresh state: identity, active = 0, applied = 0, in one synced batch. */
+static int create_state(struct kv_store *s, uint64_t cluster_id, char *err, size_t err_len)
+{
+	uint8_t id[IDENTITY_LEN], zero8[8] = {0}, zero1 = 0;
+	memcpy(id, IDENTITY_MAGIC, 8);
+	kv__put_le32(id + 8, KV_FORMAT);
+	kv__put_le64(id + 12, cluster_id);
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_IDENTITY, strlen(KV__M_IDENTITY),
+				  (const char *)id, sizeof(id));
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_ACTIVE, strlen(KV__M_ACTIVE),
+				  (const char *)&zero1, 1);
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
+				  (const char *)zero8, 8);
+	int rc = kv__write(s, wb, true, "create");
+	rocksdb_writebatch_destroy(wb);
+	if (rc)
+		set_msg(err, err_len, "%s: %s", s->path, s->errmsg);
+	return rc;
+}
+
+static int check_identity(struct kv_store *s, uint64_t cluster_id, char *err, size_t err_len)
+{
+	char *e = NULL;
+	size_t len;
+	char *v = rocksdb_get_cf(s->db, s->ropts, s->cf_meta, KV__M_IDENTITY,
+				 strlen(KV__M_IDENTITY), &len, &e);
+	if (e) {
+		int rc = kv__rocks_fail(s, "read", e);
+		set_msg(err, err_len, "%s: %s", s->path, s->errmsg);
+		return rc;
+	}
+	if (!v) {
+		/* A crash while creating leaves an empty database: finish it. */
+		if (cf_empty(s, s->cf_meta) && cf_empty(s, s->cf_state[0]) &&
+		    cf_empty(s, s->cf_state[1]))
+			return create_state(s, cluster_id, err, err_len);
+		return refuse_not_state(s->path, "no omnifs identity in it", err, err_len);
+	}
+	if (len != IDENTITY_LEN || memcmp(v, IDENTITY_MAGIC, 8)) {
+		rocksdb_free(v);
+		return refuse_not_state(s->path, "another identity in it", err, err_len);
+	}
+	uint32_t format = kv__get_le32((const uint8_t *)v + 8);
+	uint64_t cid = kv__get_le64((const uint8_t *)v + 12);
+	rocksdb_free(v);
+	if (format != KV_FORMAT) {
+		set_msg(err, err_len,
+			"%s has KV state format %u, this omnifs reads format %u: move it away or use a matching omnifs",
+			s->path, format, KV_FORMAT);
+		return -EINVAL;
+	}
+	if (cid != cluster_id) {
+		set_msg(err, err_len,
+			"%s belongs to cluster %#llx, this node is configured for cluster %#llx: point data_dir at this cluster's data, or move the old one away",
+			s->path, (unsigned long long)cid, (unsigned long long)cluster_id);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Reads "active" (0 or 1) at ropts; errors go to msg. */
+static int read_active(struct kv_store *s, rocksdb_readoptions_t *ropts, int *active, char *msg,
+		       size_t msg_len)
+{
+	char *e = NULL;
+	size_t len;
+	char *v = rocksdb_get_cf(s->db, ropts, s->cf_meta, KV__M_ACTIVE, strlen(KV__M_ACTIVE), &len,
+				 &e);
+	if (e) {
+		int rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
+		set_msg(msg, msg_len, "read: %s", e);
+		rocksdb_free(e);
+		return rc;
+	}
+	bool ok = v && len == 1 && (v[0] == 0 || v[0] == 1);
+	*active = ok ? v[0] : 0;
+	rocksdb_free(v);
+	if (!ok) {
+		set_msg(msg, msg_len, "%s: corrupt active state pointer", s->path);
+		return -EIO;
+	}
+	return 0;
+}
+
+int kv_open(struct kv_store **out, const char *path, uint64_t cluster_id, char *err, size_t err_len)
+{
+	enum dir_kind kind;
+	int rc;
+
+	set_msg(err, err_len, "%s", "");
+	*out = NULL;
+	struct kv_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->path = strdup(path);
+	s->opts = rocksdb_options_create();
+	s->wsync = rocksdb_writeoptions_create();
+	s->wnosync = rocksdb_writeoptions_create();
+	s->ropts = rocksdb_readoptions_create();
+	if (!s->path || !s->opts || !s->wsync || !s->wnosync || !s->ropts) {
+		rc = -ENOMEM;
+		goto out_close;
+	}
+	rocksdb_writeoptions_set_sync(s->wsync, 1);
+	rocksdb_readoptions_set_verify_checksums(s->ropts, 1);
+	rocksdb_options_set_paranoid_checks(s->opts, 1);
+	rocksdb_options_set_keep_log_file_num(s->opts, 4);
+
+	rc = probe_dir(path, &kind, err, err_len);
+	if (rc)
+		goto out_close;
+	if (kind == DIR_OTHER) {
+		rc = refuse_not_state(path, "it holds other files and no database", err, err_len);
+		goto out_close;
+	}
+	if (kind == DIR_DB) {
+		rc = check_cfs(s, err, err_len);
+		if (rc)
+			goto out_close;
+	} else {
+		rocksdb_options_set_create_if_missing(s->opts, 1);
+		rocksdb_options_set_create_missing_column_families(s->opts, 1);
+	}
+
+	const rocksdb_options_t *cf_opts[3] = {s->opts, s->opts, s->opts};
+	rocksdb_column_family_handle_t *cfs[3] = {NULL, NULL, NULL};
+	char *e = NULL;
+	s->db = rocksdb_open_column_families(s->opts, path, 3, cf_names, cf_opts, cfs, &e);
+	if (e) {
+		rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
+		set_msg(err, err_len, "%s: cannot open the KV state: %s", path, e);
+		rocksdb_free(e);
+		goto out_close;
+	}
+	s->cf_meta = cfs[0];
+	s->cf_state[0] = cfs[1];
+	s->cf_state[1] = cfs[2];
+
+	rc = kind == DIR_NEW ? create_state(s, cluster_id, err, err_len)
+			     : check_identity(s, cluster_id, err, err_len);
+	if (rc)
+		goto out_close;
+	uint64_t applied;
+	rc = read_active(s, s->ropts, &s->active, s->errmsg, sizeof(s->errmsg));
+	if (!rc)
+		rc = kv__meta_get_u64(s, s->ropts, KV__M_APPLIED, &applied, NULL);
+	if (rc) {
+		set_msg(err, err_len, "%s", s->errmsg);
+		goto out_close;
+	}
+	atomic_store(&s->applied, applied);
+	s->errmsg[0] = '\0';
+	*out = s;
+	return 0;
+out_close:
+	kv_close(&s);
+	return rc;
+}
+
+void kv_close(struct kv_store **sp)
+{
+	struct kv_store *s = *sp;
+	if (!s)
+		return;
+	if (s->cf_meta)
+		rocksdb_column_family_handle_destroy(s->cf_meta);
+	for (int i = 0; i < 2; i++)
+		if (s->cf_state[i])
+			rocksdb_column_family_handle_destroy(s->cf_state[i]);
+	if (s->db)
+		rocksdb_close(s->db);
+	if (s->ropts)
+		rocksdb_readoptions_destroy(s->ropts);
+	if (s->wsync)
+		rocksdb_writeoptions_destroy(s->wsync);
+	if (s->wnosync)
+		rocksdb_writeoptions_destroy(s->wnosync);
+	if (s->opts)
+		rocksdb_options_destroy(s->opts);
+	free(s->path);
+	free(s);
+	*sp = NULL;
+}
+
+/* --- views and reads ----------------------------------------------------------- */
+
+int kv_view_open(struct kv_store *s, struct kv_view **out)
+{
+	struct kv_view *v = calloc(1, sizeof(*v));
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
+	v->s = s;
+	v->ropts = rocksdb_readoptions_create();
+	if (!v->ropts) {
+		free(v);
+		return -ENOMEM;
+	}
+	v->snap = rocksdb_create_snapshot(s->db);
+	rocksdb_readoptions_set_snapshot(v->ropts, v->snap);
+	rocksdb_readoptions_set_verify_checksums(v->ropts, 1);
+	/* errmsg belongs to the writer: a reader's failure is logged instead. */
+	char msg[256];
+	int active;
+	int rc = read_active(s, v->ropts, &active, msg, sizeof(msg));
+	if (!rc)
+		rc = meta_u64(s, v->ropts, KV__M_APPLIED, &v->applied, NULL, msg, sizeof(msg));
+	if (rc) {
+		log_err("kv: view: %s", msg);
+		kv_view_close(&v);
+		return rc;
+	}
+	v->cf = s->cf_state[active];
+	*out = v;
+	return 0;
+}
+
+void kv_view_close(struct kv_view **vp)
+{
+	struct kv_view *v = *vp;
+	if (!v)
+		return;
+	if (v->snap)
+		rocksdb_release_snapshot(v->s->db, v->snap);
+	rocksdb_readoptions_destroy(v->ropts);
+	free(v);
+	*vp = NULL;
+}
+
+uint64_t kv_view_applied_idx(const struct kv_view *v)
+{
+	return v->applied;
+}
+
+int kv_view_get(struct kv_view *v, const void *key, size_t key_len, void **value, size_t *value_len,
+		uint64_t *version)
+{
+	uint8_t k[KV__STATE_KEY_MAX];
+	if (!key_len || key_len > KV_MAX_KEY_LEN)
+		return -ENOENT; /* such a key can never be stored */
+	k[0] = KV__NS_KEY;
+	memcpy(k + 1, key, key_len);
+	char *e = NULL;
+	size_t len;
+	char *raw =
+		rocksdb_get_cf(v->s->db, v->ropts, v->cf, (const char *)k, key_len + 1, &len, &e);
+	if (e) {
+		log_err("kv: read %s: %s", v->s->path, e);
+		rocksdb_free(e);
+		return -EIO;
+	}
+	if (!raw)
+		return -ENOENT;
+	uint64_t ver;
+	const char *val;
+	size_t vlen;
+	if (!kv__split_value(raw, len, &ver, &val, &vlen)) {
+		rocksdb_free(raw);
+		log_err("kv: %s: corrupt value (%zu bytes)", v->s->path, len);
+		return -EIO;
+	}
+	/* The value moves to the front of RocksDB's malloc'd copy, which the
+	 * caller then frees with free() (rocksdb_free is free). */
+	memmove(raw, val, vlen);
+	if (version)
+		*version = ver;
+	if (value_len)
+		*value_len = vlen;
+	if (value)
+		*value = raw;
+	else
+		rocksdb_free(raw);
+	return 0;
+}
+
+int kv_get(struct kv_store *s, const void *key, size_t key_len, void **value, size_t *value_len,
+	   uint64_t *version)
+{
+	struct kv_view *v;
+	int rc = kv_view_open(s, &v);
+	if (rc)
+		return rc;
+	rc = kv_view_get(v, key, key_len, value, value_len, version);
+	kv_view_close(&v);
+	return rc;
+}
+
+int kv_view_dedup_hwm(struct kv_view *v, uint64_t node_id, uint64_t *seq)
+{
+	uint8_t k[9];
+	char *e = NULL;
+	size_t len;
+	struct kv__dedup d;
+	if (!node_id)
+		return -ENOENT;
+	k[0] = KV__NS_DEDUP;
+	kv__put_be64(k + 1, node_id);
+	char *raw = rocksdb_get_cf(v->s->db, v->ropts, v->cf, (const char *)k, sizeof(k), &len, &e);
+	if (e) {
+		log_err("kv: read %s: %s", v->s->path, e);
+		rocksdb_free(e);
+		return -EIO;
+	}
+	if (!raw)
+		return -ENOENT;
+	bool ok = kv__dedup_decode(raw, len, &d);
+	rocksdb_free(raw);
+	if (!ok) {
+		log_err("kv: %s: corrupt dedup record of n%llu", v->s->path,
+			(unsigned long long)node_id);
+		return -EIO;
+	}
+	*seq = d.hwm;
+	return 0;
+}
+
+struct kv_iter {
+	struct kv_view *v;
+	rocksdb_iterator_t *it;
+	uint8_t *prefix; /* namespace + prefix */
+	size_t prefix_len;
+	bool started;
+};
+
+int kv_iter_open(struct kv_view *v, const void *prefix, size_t prefix_len, const void *start,
+		 size_t start_len, struct kv_iter **out)
+{
+	*out = NULL;
+	if (prefix_len > KV_MAX_KEY_LEN || start_len > KV_MAX_KEY_LEN)
+		return -EINVAL;
+	struct kv_iter *it = calloc(1, sizeof(*it));
+	uint8_t *seek = malloc(1 + (start_len > prefix_len ? start_len : prefix_len));
+	if (!it || !seek)
+		goto out_nomem;
+	it->prefix = malloc(1 + prefix_len);
+	if (!it->prefix)
+		goto out_nomem;
+	it->prefix[0] = KV__NS_KEY;
+	if (prefix_len)
+		memcpy(it->prefix + 1, prefix, prefix_len);
+	it->prefix_len = 1 + prefix_len;
+	it->v = v;
+	it->it = rocksdb_create_iterator_cf(v->s->db, v->ropts, v->cf);
+	if (!it->it)
+		goto out_nomem;
+	/* Seek to the larger of prefix and start. */
+	size_t seek_len = it->prefix_len;
+	memcpy(seek, it->prefix, it->prefix_len);
+	if (start) {
+		int c = memcmp(start, it->prefix + 1,
+			       start_len < prefix_len ? start_len : prefix_len);
+		if (c > 0 || (c == 0 && start_len > prefix_len)) {
+			memcpy(seek + 1, start, start_len);
+			seek_len = 1 + start_len;
+		}
+	}
+	rocksdb_iter_seek(it->it, (const char *)seek, seek_len);
+	free(seek);
+	*out = it;
+	return 0;
+out_nomem:
+	free(seek);
+	kv_iter_close(&it);
+	return -ENOMEM;
+}
+
+int kv_iter_next(struct kv_iter *it, const uint8_t **key, size_t *key_len, const uint8_t **value,
+		 size_t *value_len, uint64_t *version)
+{
+	if (it->started)
+		rocksdb_iter_next(it->it);
+	it->started = true;
+	if (!rocksdb_iter_valid(it->it)) {
+		char *e = NULL;
+		rocksdb_iter_get_error(it->it, &e);
+		if (e) {
+			log_err("kv: iterate %s: %s", it->v->s->path, e);
+			rocksdb_free(e);
+			return -EIO;
+		}
+		return 0;
+	}
+	size_t klen, rlen;
+	const char *k = rocksdb_iter_key(it->it, &klen);
+	if (klen < it->prefix_len || memcmp(k, it->prefix, it->prefix_len))
+		return 0;
+	const char *raw = rocksdb_iter_value(it->it, &rlen), *val;
+	uint64_t ver;
+	size_t vlen;
+	if (!kv__split_value(raw, rlen, &ver, &val, &vlen)) {
+		log_err("kv: %s: corrupt value (%zu bytes)", it->v->s->path, rlen);
+		return -EIO;
+	}
+	*key = (const uint8_t *)k + 1;
+	*key_len = klen - 1;
+	if (value)
+		*value = (const uint8_t *)val;
+	if (value_len)
+		*value_len = vlen;
+	if (version)
+		*version = ver;
+	return 1;
+}
+
+void kv_iter_close(struct kv_iter **itp)
+{
+	struct kv_iter *it = *itp;
+	if (!it)
+		return;
+	if (it->it)
+		rocksdb_iter_destroy(it->it);
+	free(it->prefix);
+	free(it);
+	*itp = NULL;
+}

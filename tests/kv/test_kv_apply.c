@@ -1,0 +1,779 @@
+/*
+ * Applying transactions to the replicated KV: every operation, each guard
+ * holding and failing (a conflict writes only the index and the dedup
+ * record), exactly-once by proposal id (duplicates, out-of-order ids in the
+ * window, ids below it, node 0), DELETE_PREFIX, malformed entries, stale and
+ * gapped indexes, read views and prefix iterators, persistence across
+ * close/open, refusal of foreign/other-format/garbage dirs, and determinism:
+ * two stores fed the same seeded random log have equal digests, a different
+ * log gives a different one.
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include "kv.h"
+#include "kvt.h"
+
+struct fixture {
+	char dir[256];
+	char path[300]; /* dir/state */
+	struct kv_store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f || kvt_mkdtemp(f->dir, sizeof(f->dir))) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/state", f->dir);
+	f->s = kvt_open(f->path);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	kv_close(&f->s);
+	kvt_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+	kv_close(&f->s);
+	assert_null(f->s);
+	f->s = kvt_open(f->path);
+}
+
+static void check_value(struct kv_store *s, const char *key, const char *want, uint64_t version)
+{
+	uint64_t ver = 0;
+	char *v = kvt_get(s, key, &ver);
+	if (!want) {
+		if (v)
+			fail_msg("%s: expected absent, got '%s'", key, v);
+		return;
+	}
+	if (!v)
+		fail_msg("%s: expected '%s', absent", key, want);
+	assert_string_equal(v, want);
+	assert_int_equal(ver, version);
+	free(v);
+}
+
+static void put1(struct kv_store *s, uint64_t node, uint64_t seq, const char *k, const char *v,
+		 enum kv_status want)
+{
+	struct kv_txn t;
+	struct kv_result r;
+	kv_txn_init(&t, node, seq);
+	assert_int_equal(kv_txn_add_put(&t, k, strlen(k), v, strlen(v)), 0);
+	assert_int_equal(kvt_apply(s, &t, &r), 0);
+	assert_int_equal(r.status, want);
+	assert_int_equal(r.node_id, node);
+	assert_int_equal(r.seq, seq);
+}
+
+static void test_kv_apply_put_get_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_store *s = f->s;
+	struct kv_txn t;
+	struct kv_result r;
+
+	assert_int_equal(kv_applied_idx(s), 0);
+	kv_txn_init(&t, 1, 1);
+	assert_int_equal(kv_txn_add_put(&t, "a", 1, "1", 1), 0);
+	assert_int_equal(kv_txn_add_put(&t, "b", 1, "2", 1), 0);
+	assert_int_equal(kv_txn_add_put(&t, "e", 1, NULL, 0), 0);
+	assert_int_equal(kvt_apply(s, &t, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED);
+	assert_int_equal(r.log_idx, 0);
+	assert_int_equal(kv_applied_idx(s), 1);
+	check_value(s, "a", "1", 0);
+	check_value(s, "b", "2", 0);
+	check_value(s, "e", "", 0); /* present and empty */
+	check_value(s, "c", NULL, 0);
+
+	kv_txn_init(&t, 1, 2);
+	assert_int_equal(kv_txn_add_put(&t, "a", 1, "three", 5), 0);
+	assert_int_equal(kv_txn_add_delete(&t, "b", 1), 0);
+	assert_int_equal(kv_txn_add_delete(&t, "never", 5), 0);
+	assert_int_equal(kvt_apply(s, &t, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED);
+	check_value(s, "a", "three", 1);
+	check_value(s, "b", NULL, 0);
+	check_value(s, "e", "", 0);
+
+	/* Writes land in list order: put then delete is a delete, and a put
+	 * after a DELETE_PREFIX that covers it survives. */
+	kv_txn_init(&t, 1, 3);
+	assert_int_equal(kv_txn_add_put(&t, "x", 1, "1", 1), 0);
+	assert_int_equal(kv_txn_add_delete(&t, "x", 1), 0);
+	assert_int_equal(kv_txn_add_put(&t, "p/1", 3, "old", 3), 0);
+	assert_int_equal(kv_txn_add_delete_prefix(&t, "p/", 2), 0);
+	assert_int_equal(kv_txn_add_put(&t, "p/2", 3, "new", 3), 0);
+	assert_int_equal(kvt_apply(s, &t, &r), 0);
+	check_value(s, "x", NULL, 0);
+	check_value(s, "p/1", NULL, 0);
+	check_value(s, "p/2", "new", 2);
+
+	/* NULL outputs are allowed. */
+	assert_int_equal(kv_get(s, "a", 1, NULL, NULL, NULL), 0);
+	assert_int_equal(kv_get(s, "zz", 2, NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(kv_applied_idx(s), 3);
+}
+
+static void test_kv_apply_delete_prefix(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_store *s = f->s;
+	const char *keys[] = {"f1", "f1/", "f1/0", "f1/1", "f1/1/deep", "f10", "f2/0", "f0"};
+	struct kv_txn t;
+	struct kv_result r;
+	kv_txn_init(&t, 0, 0);
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(kv_txn_add_put(&t, keys[i], strlen(keys[i]), "v", 1), 0);
+	assert_int_equal(kv_txn_add_put(&t, "\xff\xff", 2, "v", 1), 0);
+	assert_int_equal(kv_txn_add_put(&t, "\xff\xff\x01", 3, "v", 1), 0);
+	assert_int_equal(kv_txn_add_put(&t, "\xff\xfe\xff", 3, "v", 1), 0);
+	assert_int_equal(kvt_apply(s, &t, &r), 0);
+
+	kv_txn_init(&t, 0, 0);
+	assert_int_equal(kv_txn_add_delete_prefix(&t, "f1/", 3), 0);
+	assert_int_equal(kv_txn_add_delete_prefix(&t, "\xff\xff", 2), 0);
+	assert_int_equal(kvt_apply(s, &t, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED);
+	check_value(s, "f1", "v", 0);
+	check_value(s, "f1/", NULL, 0);
+	check_value(s, "f1/0", NULL, 0);
+	check_value(s, "f1/1", NULL, 0);
+	check_value(s, "f1/1/deep", NULL, 0);
+	check_value(s, "f10", "v", 0);
+	check_value(s, "f2/0", "v", 0);
+	check_value(s, "f0", "v", 0);
+	assert_int_equal(kv_get(s, "\xff\xff", 2, NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(kv_get(s, "\xff\xff\x01", 3, NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(kv_get(s, "\xff\xfe\xff", 3, NULL, NULL, NULL), 0);
+
+	/* Keys written afterwards under the prefix are there. */
+	put1(s, 0, 0, "f1/9", "again", KV_APPLIED);
+	check_value(s, "f1/9", "again", 2);
+}
+
+static void test_kv_apply_guards(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_store *s = f->s;
+	struct kv_txn t;
+	struct kv_result r;
+
+	put1(s, 0, 0, "k", "v0", KV_APPLIED); /* k at version 0 */
+	put1(s, 0, 0, "k", "v1", KV_APPLIED); /* k at version 1 */
+
+	struct {
+		enum kv_op_type type;
+		const char *key;
+		uint64_t version;
+		bool holds;
+	} cases[] = {
+		{KV_OP_GUARD_ABSENT, "nope", 0, true}, {KV_OP_GUARD_ABSENT, "k", 0, false},
+		{KV_OP_GUARD_PRESENT, "k", 0, true},   {KV_OP_GUARD_PRESENT, "nope", 0, false},
+		{KV_OP_GUARD_VERSION, "k", 1, true},   {KV_OP_GUARD_VERSION, "k", 0, false},
+		{KV_OP_GUARD_VERSION, "k", 2, false},  {KV_OP_GUARD_VERSION, "nope", 0, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t idx = kv_applied_idx(s);
+		char val[16];
+		snprintf(val, sizeof(val), "w%zu", i);
+		kv_txn_init(&t, 9, 100 + i);
+		/* The write comes first: guards bind wherever they sit. */
+		assert_int_equal(kv_txn_add_put(&t, "w", 1, val, strlen(val)), 0);
+		assert_int_equal(kv_txn_add_guard_present(&t, "k", 1), 0);
+		const char *k = cases[i].key;
+		int rc = cases[i].type == KV_OP_GUARD_ABSENT
+				 ? kv_txn_add_guard_absent(&t, k, strlen(k))
+			 : cases[i].type == KV_OP_GUARD_PRESENT
+				 ? kv_txn_add_guard_present(&t, k, strlen(k))
+				 : kv_txn_add_guard_version(&t, k, strlen(k), cases[i].version);
+		assert_int_equal(rc, 0);
+		uint8_t before[KV_DIGEST_LEN], after[KV_DIGEST_LEN];
+		char *prev = kvt_get(s, "w", NULL);
+		assert_int_equal(kv_digest(s, before), 0);
+		assert_int_equal(kvt_apply(s, &t, &r), 0);
+		assert_int_equal(kv_applied_idx(s), idx + 1);
+		if (cases[i].holds) {
+			assert_int_equal(r.status, KV_APPLIED);
+			check_value(s, "w", val, idx);
+		} else {
+			assert_int_equal(r.status, KV_CONFLICT);
+			assert_int_equal(r.conflict_op, 2);
+			assert_int_equal(r.error, 0);
+			char *now = kvt_get(s, "w", NULL);
+			if (prev)
+				assert_string_equal(now, prev);
+			else
+				assert_null(now);
+			free(now);
+			/* The index and the dedup record changed, nothing else: a
+			 * retry of the id is a duplicate. */
+			assert_int_equal(kv_digest(s, after), 0);
+			assert_memory_not_equal(before, after, KV_DIGEST_LEN);
+			kv_txn_init(&t, 9, 100 + i);
+			assert_int_equal(kv_txn_add_put(&t, "w", 1, "retry", 5), 0);
+			assert_int_equal(kvt_apply(s, &t, &r), 0);
+			assert_int_equal(r.status, KV_DUPLICATE);
+			now = kvt_get(s, "w", NULL);
+			assert_true(!now || strcmp(now, "retry"));
+			free(now);
+		}
+		free(prev);
+	}
+
+	/* The first failing guard is the one reported. */
+	kv_txn_init(&t, 0, 0);
+	assert_int_equal(kv_txn_add_guard_present(&t, "k", 1), 0);
+	assert_int_equal(kv_txn_add_guard_absent(&t, "k", 1), 0);
+	assert_int_equal(kv_txn_add_guard_present(&t, "nope", 4), 0);
+	assert_int_equal(kvt_apply(s, &t, &r), 0);
+	assert_int_equal(r.status, KV_CONFLICT);
+	assert_int_equal(r.conflict_op, 1);
+}
+
+static void test_kv_apply_dedup(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_store *s = f->s;
+
+	put1(s, 5, 10, "a", "first", KV_APPLIED);
+	put1(s, 5, 10, "a", "again", KV_DUPLICATE);
+	check_value(s, "a", "first", 0);
+	assert_int_equal(kv_applied_idx(s), 2); /* a duplicate still advances */
+
+	/* Out of order within the window. */
+	put1(s, 5, 13, "b", "13", KV_APPLIED);
+	put1(s, 5, 11, "c", "11", KV_APPLIED);
+	put1(s, 5, 12, "d", "12", KV_APPLIED);
+	put1(s, 5, 11, "c", "x", KV_DUPLICATE);
+	put1(s, 5, 13, "b", "x", KV_DUPLICATE);
+	check_value(s, "c", "11", 3);
+
+	/* Other nodes have their own sequences; node 0 is never deduplicated. */
+	put1(s, 6, 10, "e", "n6", KV_APPLIED);
+	put1(s, 0, 10, "z", "1", KV_APPLIED);
+	put1(s, 0, 10, "z", "2", KV_APPLIED);
+	check_value(s, "z", "2", 9);
+
+	/* Jump far ahead: the window follows the high-water mark. */
+	uint64_t hi = 13 + 5000;
+	put1(s, 5, hi, "f", "hi", KV_APPLIED);
+	put1(s, 5, hi - KV_DEDUP_WINDOW, "g", "below", KV_DUPLICATE);
+	put1(s, 5, 14, "g", "old", KV_DUPLICATE);
+	put1(s, 5, hi - KV_DEDUP_WINDOW + 1, "g", "edge", KV_APPLIED);
+	put1(s, 5, hi - KV_DEDUP_WINDOW + 1, "g", "x", KV_DUPLICATE);
+	put1(s, 5, hi - 1, "h", "in", KV_APPLIED);
+	put1(s, 5, hi, "f", "x", KV_DUPLICATE);
+
+	/* Small steps keep what the window still covers: 64 and 65 apart,
+	 * across word boundaries of the bitmap. */
+	put1(s, 7, 1000, "i", "a", KV_APPLIED);
+	put1(s, 7, 1064, "i", "b", KV_APPLIED);
+	put1(s, 7, 1065, "i", "c", KV_APPLIED);
+	put1(s, 7, 1000, "i", "x", KV_DUPLICATE);
+	put1(s, 7, 1064, "i", "x", KV_DUPLICATE);
+	put1(s, 7, 1001, "i", "d", KV_APPLIED);
+	/* A shift of 1023: 1064 falls out of the window, 1065 stays marked. */
+	put1(s, 7, 1065 + KV_DEDUP_WINDOW - 1, "i", "e", KV_APPLIED);
+	put1(s, 7, 1064, "i", "x", KV_DUPLICATE);
+	put1(s, 7, 1065, "i", "x", KV_DUPLICATE);
+	put1(s, 7, 1066, "i", "x2", KV_APPLIED);
+	put1(s, 7, 1000 + 65 + 64, "i", "f", KV_APPLIED);
+	put1(s, 7, 1000 + 65 + 64, "i", "x", KV_DUPLICATE);
+	check_value(s, "i", "f", kv_applied_idx(s) - 2);
+
+	/* The high-water marks a restarting proposer can read back. */
+	struct kv_view *v;
+	uint64_t seq = 0;
+	assert_int_equal(kv_view_open(s, &v), 0);
+	assert_int_equal(kv_view_dedup_hwm(v, 5, &seq), 0);
+	assert_int_equal(seq, hi);
+	assert_int_equal(kv_view_dedup_hwm(v, 6, &seq), 0);
+	assert_int_equal(seq, 10);
+	assert_int_equal(kv_view_dedup_hwm(v, 8, &seq), -ENOENT);
+	assert_int_equal(kv_view_dedup_hwm(v, 0, &seq), -ENOENT);
+	kv_view_close(&v);
+
+	/* The table survives a restart. */
+	reopen(f);
+	s = f->s;
+	put1(s, 5, 10, "a", "x", KV_DUPLICATE);
+	put1(s, 5, hi - 2, "j", "new", KV_APPLIED);
+	put1(s, 6, 10, "e", "x", KV_DUPLICATE);
+	put1(s, 6, 9, "e", "n6-9", KV_APPLIED);
+}
+
+static void test_kv_apply_malformed_stale_gap(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_store *s = f->s;
+	struct kv_result r;
+
+	put1(s, 0, 0, "a", "1", KV_APPLIED);
+	uint8_t before[KV_DIGEST_LEN], after[KV_DIGEST_LEN];
+	assert_int_equal(kv_digest(s, before), 0);
+	assert_int_equal(kv_apply(s, 1, "garbage", 7, true, &r), 0);
+	assert_int_equal(r.status, KV_MALFORMED);
+	assert_int_equal(r.error, -EBADMSG);
+	assert_int_equal(r.node_id, 0);
+	assert_int_equal(kv_applied_idx(s), 2);
+
+	/* A valid header with a broken body still names its proposal. */
+	struct kv_txn t;
+	uint8_t *buf;
+	size_t len;
+	kv_txn_init(&t, 4, 44);
+	assert_int_equal(kv_txn_add_put(&t, "b", 1, "2", 1), 0);
+	assert_int_equal(kv_txn_encode(&t, &buf, &len), 0);
+	kv_txn_free(&t);
+	assert_int_equal(kv_apply(s, 2, buf, len - 1, false, &r), 0);
+	assert_int_equal(r.status, KV_MALFORMED);
+	assert_int_equal(r.node_id, 4);
+	assert_int_equal(r.seq, 44);
+	check_value(s, "b", NULL, 0);
+	/* ... and is not recorded: the intact entry applies. */
+	assert_int_equal(kv_apply(s, 3, buf, len, false, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED);
+	check_value(s, "b", "2", 3);
+
+	/* Already applied: nothing happens. A gap is refused. */
+	assert_int_equal(kv_digest(s, before), 0);
+	assert_int_equal(kv_apply(s, 1, buf, len, false, &r), 0);
+	assert_int_equal(r.status, KV_STALE);
+	assert_int_equal(kv_apply(s, 9, buf, len, false, &r), -EINVAL);
+	assert_non_null(strstr(kv_errmsg(s), "gap"));
+	assert_int_equal(kv_digest(s, after), 0);
+	assert_memory_equal(before, after, KV_DIGEST_LEN);
+	assert_int_equal(kv_applied_idx(s), 4);
+	free(buf);
+}
+
+static void test_kv_apply_views_and_iterators(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_store *s = f->s;
+	const char *keys[] = {"d/a", "d/b", "d/c", "d0", "c", "d/b/x"};
+	for (size_t i = 0; i < 6; i++)
+		put1(s, 0, 0, keys[i], keys[i], KV_APPLIED);
+
+	struct kv_view *v;
+	assert_int_equal(kv_view_open(s, &v), 0);
+	assert_int_equal(kv_view_applied_idx(v), 6);
+	/* Later writes are not seen by the view. */
+	put1(s, 0, 0, "d/a", "changed", KV_APPLIED);
+	put1(s, 0, 0, "d/aa", "new", KV_APPLIED);
+	void *val;
+	size_t len;
+	uint64_t ver;
+	assert_int_equal(kv_view_get(v, "d/a", 3, &val, &len, &ver), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(val, "d/a", 3);
+	assert_int_equal(ver, 0);
+	free(val);
+	assert_int_equal(kv_view_get(v, "d/aa", 4, NULL, NULL, NULL), -ENOENT);
+
+	/* Prefix listing in key order, from a start key. */
+	struct kv_iter *it;
+	const uint8_t *k, *vv;
+	size_t klen, vlen;
+	const char *want[] = {"d/a", "d/b", "d/b/x", "d/c"};
+	assert_int_equal(kv_iter_open(v, "d/", 2, NULL, 0, &it), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 1);
+		assert_int_equal(klen, strlen(want[i]));
+		assert_memory_equal(k, want[i], klen);
+		assert_memory_equal(vv, want[i], vlen);
+	}
+	assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 0);
+	kv_iter_close(&it);
+	assert_null(it);
+	assert_int_equal(kv_iter_open(v, "d/", 2, "d/b0", 4, &it), 0);
+	assert_int_equal(kv_iter_next(it, &k, &klen, NULL, NULL, NULL), 1);
+	assert_memory_equal(k, "d/c", 3);
+	assert_int_equal(kv_iter_next(it, &k, &klen, NULL, NULL, NULL), 0);
+	kv_iter_close(&it);
+	/* A start before the prefix starts at the prefix. */
+	assert_int_equal(kv_iter_open(v, "d/", 2, "a", 1, &it), 0);
+	assert_int_equal(kv_iter_next(it, &k, &klen, NULL, NULL, NULL), 1);
+	assert_memory_equal(k, "d/a", 3);
+	kv_iter_close(&it);
+	/* The empty prefix lists everything. */
+	assert_int_equal(kv_iter_open(v, NULL, 0, NULL, 0, &it), 0);
+	int n = 0;
+	while (kv_iter_next(it, &k, &klen, NULL, NULL, NULL) == 1)
+		n++;
+	assert_int_equal(n, 6);
+	kv_iter_close(&it);
+	kv_view_close(&v);
+	assert_null(v);
+
+	/* A new view sees the new state. */
+	assert_int_equal(kv_view_open(s, &v), 0);
+	assert_int_equal(kv_view_applied_idx(v), 8);
+	assert_int_equal(kv_iter_open(v, "d/a", 3, NULL, 0, &it), 0);
+	assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 1);
+	assert_memory_equal(vv, "changed", 7);
+	assert_int_equal(ver, 6);
+	assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 1);
+	assert_memory_equal(k, "d/aa", 4);
+	assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 0);
+	kv_iter_close(&it);
+	kv_view_close(&v);
+}
+
+static void test_kv_apply_persists(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_result r;
+	put1(f->s, 3, 1, "a", "1", KV_APPLIED);
+	put1(f->s, 3, 2, "b", "2", KV_APPLIED);
+	struct kv_txn t;
+	uint8_t *buf;
+	size_t len;
+	kv_txn_init(&t, 3, 3);
+	assert_int_equal(kv_txn_add_delete(&t, "a", 1), 0);
+	assert_int_equal(kv_txn_encode(&t, &buf, &len), 0);
+	kv_txn_free(&t);
+	assert_int_equal(kv_apply(f->s, 2, buf, len, true, &r), 0);
+	free(buf);
+	uint8_t before[KV_DIGEST_LEN], after[KV_DIGEST_LEN];
+	assert_int_equal(kv_digest(f->s, before), 0);
+	reopen(f);
+	assert_int_equal(kv_applied_idx(f->s), 3);
+	assert_int_equal(kv_digest(f->s, after), 0);
+	assert_memory_equal(before, after, KV_DIGEST_LEN);
+	check_value(f->s, "a", NULL, 0);
+	check_value(f->s, "b", "2", 1);
+	put1(f->s, 3, 2, "b", "x", KV_DUPLICATE);
+
+	/* The directory is created with its parents. */
+	kv_close(&f->s);
+	snprintf(f->path, sizeof(f->path), "%s/a/b/state", f->dir);
+	f->s = kvt_open(f->path);
+	assert_int_equal(kv_applied_idx(f->s), 0);
+}
+
+static void expect_refused(const char *path, uint64_t cluster, int want_rc, const char *word)
+{
+	struct kv_store *s = (void *)path;
+	char err[KV_ERR_MAX];
+	int rc = kv_open(&s, path, cluster, err, sizeof(err));
+	if (rc != want_rc)
+		fail_msg("kv_open gave %d (%s), expected %d", rc, err, want_rc);
+	assert_null(s);
+	assert_non_null(strstr(err, path));
+	if (word && !strstr(err, word))
+		fail_msg("'%s' not in '%s'", word, err);
+}
+
+static void test_kv_apply_refuses_foreign(void **state)
+{
+	struct fixture *f = *state;
+	put1(f->s, 0, 0, "a", "1", KV_APPLIED);
+	kv_close(&f->s);
+	expect_refused(f->path, 0x42, -EINVAL, "belongs to cluster 0xc1c1c1c1c1c1c1c1");
+	expect_refused(f->path, 0x42, -EINVAL, "configured for cluster 0x42");
+
+	/* Another format. */
+	rocksdb_options_t *o = rocksdb_options_create();
+	const char *names[3] = {"default", "state0", "state1"};
+	const rocksdb_options_t *cfo[3] = {o, o, o};
+	rocksdb_column_family_handle_t *cfs[3];
+	char *e = NULL;
+	rocksdb_t *db = rocksdb_open_column_families(o, f->path, 3, names, cfo, cfs, &e);
+	assert_null(e);
+	uint8_t id[20] = "omnifsKV";
+	id[8] = 7;
+	memset(id + 12, 0xc1, 8);
+	rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
+	rocksdb_put_cf(db, w, cfs[0], "identity", 8, (const char *)id, sizeof(id), &e);
+	assert_null(e);
+	rocksdb_writeoptions_destroy(w);
+	for (int i = 0; i < 3; i++)
+		rocksdb_column_family_handle_destroy(cfs[i]);
+	rocksdb_close(db);
+	expect_refused(f->path, KVT_CLUSTER, -EINVAL, "format 7");
+
+	/* A directory with other things in it, and another RocksDB. */
+	char p[400];
+	snprintf(p, sizeof(p), "%s/other", f->dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/other/file", f->dir);
+	FILE *fp = fopen(p, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	snprintf(p, sizeof(p), "%s/other", f->dir);
+	expect_refused(p, KVT_CLUSTER, -EINVAL, "is not an omnifs KV state");
+	snprintf(p, sizeof(p), "%s/plain", f->dir);
+	rocksdb_options_set_create_if_missing(o, 1);
+	db = rocksdb_open(o, p, &e);
+	assert_null(e);
+	rocksdb_close(db);
+	rocksdb_options_destroy(o);
+	expect_refused(p, KVT_CLUSTER, -EINVAL, "is not an omnifs KV state");
+}
+
+/* --- a write that fails -------------------------------------------------------- */
+
+#define BIG_LEN (2u * 1024 * 1024)
+
+static void big_entry(uint8_t **buf, size_t *len)
+{
+	struct kv_txn t;
+	char *big = malloc(BIG_LEN);
+	assert_non_null(big);
+	memset(big, 'x', BIG_LEN);
+	kv_txn_init(&t, 1, 1);
+	assert_int_equal(kv_txn_add_put(&t, "big", 3, big, BIG_LEN), 0);
+	assert_int_equal(kv_txn_add_put(&t, "small", 5, "s", 1), 0);
+	assert_int_equal(kv_txn_encode(&t, buf, len), 0);
+	kv_txn_free(&t);
+	free(big);
+}
+
+/* Caps file sizes a little above the largest file in dir, so that the next
+ * big write fails in the middle (EFBIG: what a full disk looks like to
+ * RocksDB, without needing one). */
+static int cap_file_size(const char *dir)
+{
+	off_t largest = 0;
+	char p[600];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		struct stat sb;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (!stat(p, &sb) && sb.st_size > largest)
+			largest = sb.st_size;
+	}
+	closedir(d);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl))
+		return -1;
+	rl.rlim_cur = (rlim_t)largest + 64 * 1024;
+	signal(SIGXFSZ, SIG_IGN);
+	return setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+/* In a child: the apply fails, says so, and changes nothing in memory. */
+static int failing_apply_child(const char *path, const uint8_t *buf, size_t len)
+{
+	struct kv_store *s;
+	struct kv_result r;
+	char err[KV_ERR_MAX];
+	if (kv_open(&s, path, KVT_CLUSTER, err, sizeof(err)))
+		return 10;
+	if (cap_file_size(path))
+		return 11;
+	int rc = kv_apply(s, 1, buf, len, true, &r);
+	if (rc != -EIO && rc != -ENOSPC)
+		return 12;
+	if (kv_applied_idx(s) != 1 || !kv_errmsg(s)[0])
+		return 13;
+	printf("# failed apply: %d %s\n", rc, kv_errmsg(s));
+	fflush(stdout);
+	kv_close(&s);
+	return 0;
+}
+
+static void test_kv_apply_failed_write_writes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf;
+	size_t len;
+	struct kv_result r;
+
+	put1(f->s, 0, 0, "a", "1", KV_APPLIED);
+	big_entry(&buf, &len);
+	kv_close(&f->s);
+	fflush(stdout);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(failing_apply_child(f->path, buf, len));
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("child: status %#x", status);
+
+	/* After the restart nothing of it is there, and it replays. */
+	f->s = kvt_open(f->path);
+	assert_int_equal(kv_applied_idx(f->s), 1);
+	check_value(f->s, "a", "1", 0);
+	check_value(f->s, "small", NULL, 0);
+	assert_int_equal(kv_get(f->s, "big", 3, NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(kv_apply(f->s, 1, buf, len, true, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED);
+	check_value(f->s, "small", "s", 1);
+	size_t vlen;
+	assert_int_equal(kv_get(f->s, "big", 3, NULL, &vlen, NULL), 0);
+	assert_int_equal(vlen, BIG_LEN);
+	assert_int_equal(kv_sync(f->s), 0);
+	free(buf);
+}
+
+/* --- determinism ---------------------------------------------------------------- */
+
+/* A random transaction over a small key space, so guards both hold and fail
+ * and prefixes overlap. */
+static void random_txn(uint64_t *x, uint64_t idx, uint8_t **buf, size_t *len)
+{
+	struct kv_txn t;
+	char k[16], v[64];
+	uint64_t node = kvt_rand(x) % 4; /* 0: no id */
+	uint64_t seq = kvt_rand(x) % 64;
+	kv_txn_init(&t, node, seq);
+	int n = (int)(kvt_rand(x) % 6);
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "%c/%u", 'a' + (int)(kvt_rand(x) % 3),
+			 (unsigned)(kvt_rand(x) % 8));
+		switch (kvt_rand(x) % 8) {
+		case 0:
+			assert_int_equal(kv_txn_add_delete(&t, k, strlen(k)), 0);
+			break;
+		case 1:
+			assert_int_equal(kv_txn_add_delete_prefix(&t, k, 2), 0);
+			break;
+		case 2:
+			assert_int_equal(kv_txn_add_guard_absent(&t, k, strlen(k)), 0);
+			break;
+		case 3:
+			assert_int_equal(
+				kv_txn_add_guard_version(&t, k, strlen(k), idx - kvt_rand(x) % 4),
+				0);
+			break;
+		default: {
+			int vl = snprintf(v, sizeof(v), "v%llu-%d", (unsigned long long)idx, i);
+			assert_int_equal(kv_txn_add_put(&t, k, strlen(k), v, (size_t)vl), 0);
+		}
+		}
+	}
+	assert_int_equal(kv_txn_encode(&t, buf, len), 0);
+	kv_txn_free(&t);
+}
+
+static void feed(struct kv_store *s, uint64_t seed, int n, int change_at, int *counts)
+{
+	uint64_t x = seed;
+	for (int i = 0; i < n; i++) {
+		uint8_t *buf;
+		size_t len;
+		struct kv_result r;
+		random_txn(&x, (uint64_t)i, &buf, &len);
+		if (i == change_at) {
+			/* Another entry here: a key nothing else touches. */
+			struct kv_txn t;
+			free(buf);
+			kv_txn_init(&t, 0, 0);
+			assert_int_equal(kv_txn_add_put(&t, "zz", 2, "changed", 7), 0);
+			assert_int_equal(kv_txn_encode(&t, &buf, &len), 0);
+			kv_txn_free(&t);
+		}
+		assert_int_equal(kv_apply(s, (uint64_t)i, buf, len, false, &r), 0);
+		if (counts)
+			counts[r.status]++;
+		free(buf);
+	}
+}
+
+static void test_kv_apply_deterministic_digest(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t seed = kvt_seed();
+	const int n = 600;
+	int counts[5] = {0};
+	char other[400];
+	uint8_t da[KV_DIGEST_LEN], db[KV_DIGEST_LEN], dc[KV_DIGEST_LEN];
+	char ha[65], hb[65];
+
+	feed(f->s, seed, n, -1, counts);
+	printf("# applied %d conflict %d duplicate %d malformed %d\n", counts[KV_APPLIED],
+	       counts[KV_CONFLICT], counts[KV_DUPLICATE], counts[KV_MALFORMED]);
+	/* The log exercises every outcome, or the test proves little. */
+	assert_true(counts[KV_APPLIED] > 0 && counts[KV_CONFLICT] > 0 && counts[KV_DUPLICATE] > 0);
+	assert_int_equal(kv_digest(f->s, da), 0);
+
+	/* Another store, restarted halfway, fed the same log. */
+	snprintf(other, sizeof(other), "%s/other", f->dir);
+	struct kv_store *b = kvt_open(other);
+	uint64_t x = seed;
+	for (int i = 0; i < n; i++) {
+		uint8_t *buf;
+		size_t len;
+		struct kv_result r;
+		random_txn(&x, (uint64_t)i, &buf, &len);
+		assert_int_equal(kv_apply(b, (uint64_t)i, buf, len, i % 50 == 0, &r), 0);
+		free(buf);
+		if (i == n / 2) {
+			kv_close(&b);
+			b = kvt_open(other);
+		}
+	}
+	assert_int_equal(kv_digest(b, db), 0);
+	kv_digest_hex(da, ha);
+	kv_digest_hex(db, hb);
+	printf("# digest %s\n", ha);
+	assert_string_equal(ha, hb);
+	kv_close(&b);
+
+	/* One entry different: another digest. */
+	snprintf(other, sizeof(other), "%s/third", f->dir);
+	b = kvt_open(other);
+	feed(b, seed, n, n / 3, NULL);
+	assert_int_equal(kv_digest(b, dc), 0);
+	assert_memory_not_equal(da, dc, KV_DIGEST_LEN);
+	kv_close(&b);
+
+	/* The same state at another applied index: another digest too. */
+	struct kv_txn t;
+	struct kv_result r;
+	kv_txn_init(&t, 0, 0);
+	assert_int_equal(kvt_apply(f->s, &t, &r), 0);
+	assert_int_equal(kv_digest(f->s, dc), 0);
+	assert_memory_not_equal(da, dc, KV_DIGEST_LEN);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_kv_apply_put_get_delete),
+		T(test_kv_apply_delete_prefix),
+		T(test_kv_apply_guards),
+		T(test_kv_apply_dedup),
+		T(test_kv_apply_malformed_stale_gap),
+		T(test_kv_apply_views_and_iterators),
+		T(test_kv_apply_persists),
+		T(test_kv_apply_refuses_foreign),
+		T(test_kv_apply_failed_write_writes_nothing),
+		T(test_kv_apply_deterministic_digest),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
