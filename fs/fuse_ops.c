@@ -337,7 +337,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -ofs_op_flush(ofs_of(req), file_of(fi)));
+	fuse_reply_err(req, -ofs_flush_ino(ofs_of(req), ino));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -100,7 +100,10 @@ int ofs_read_dirent(struct ofs *o, uint64_t parent, const char *name, size_t len
 	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &vlen, &ver);
 	if (rc)
 		return rc == -ENOENT ? -ENOENT : -EIO;
-	rc = ofs_dirent_decode(val, vlen, child, dtype);
+	uint8_t dt;
+	rc = ofs_dirent_decode(val, vlen, child, &dt);
+	if (dtype)
+		*dtype = dt;
 	free(val);
 	if (rc)
 		return -EIO;

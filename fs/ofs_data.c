@@ -261,6 +261,7 @@ static int open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **o
 	f->n = n;
 	f->ino = ino;
 	f->flags = flags;
+	f->dirtied = (flags & O_TRUNC) && wants_write(flags);
 	*out = f;
 	return 0;
 }
@@ -431,6 +432,7 @@ ssize_t ofs_op_write(struct ofs *o, struct ofs_file *f, const void *buf, size_t 
 			goto out_unlock;
 		done += chunk;
 	}
+	f->dirtied = true;
 	pthread_mutex_lock(&o->lock);
 	n->dirty = true;
 	if (end > n->wend)
@@ -443,9 +445,12 @@ out_unlock:
 	return rc ? rc : (ssize_t)size;
 }
 
+/* Commits the buffer of f's file if f wrote to it: a reader's close must
+ * not publish another handle's half-written file. The last release commits
+ * whatever is left, and fsync commits regardless (ofs_flush_ino). */
 int ofs_op_flush(struct ofs *o, struct ofs_file *f)
 {
-	if (!f->n)
+	if (!f->n || !f->dirtied)
 		return 0;
 	pthread_mutex_lock(&f->n->mu);
 	int rc = commit_locked(o, f->n);
@@ -458,7 +463,14 @@ int ofs_op_release(struct ofs *o, struct ofs_file *f)
 	int rc = 0;
 	struct onode *n = f->n;
 	if (n) {
-		rc = ofs_op_flush(o, f);
+		pthread_mutex_lock(&o->lock);
+		bool only = n->nopen == 1;
+		pthread_mutex_unlock(&o->lock);
+		if (only || f->dirtied) {
+			pthread_mutex_lock(&n->mu);
+			rc = commit_locked(o, n);
+			pthread_mutex_unlock(&n->mu);
+		}
 		pthread_mutex_lock(&n->mu);
 		pthread_mutex_lock(&o->lock);
 		n->nopen--;

@@ -64,8 +64,9 @@ struct onode {
 struct ofs_file {
 	struct onode *n; /* regular files (NULL for dirs and virtual files) */
 	uint64_t ino;
-	int flags;  /* open(2) flags */
-	char *vbuf; /* virtual files: content rendered at open */
+	int flags;    /* open(2) flags */
+	bool dirtied; /* wrote or truncated through this handle: its flush commits */
+	char *vbuf;   /* virtual files: content rendered at open */
 	size_t vlen;
 	struct ofs_dirent_list *dir; /* directories: listing taken at opendir */
 };

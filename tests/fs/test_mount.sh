@@ -65,6 +65,14 @@ start_mount() {
 	fail "$name not mounted within 10 s"
 }
 
+# stop_mount NAME: unmounts $TMP/NAME and waits for its daemon to exit.
+stop_mount() {
+	local pid=${PIDS[-1]}
+	fusermount3 -u "$TMP/$1" || fail "unmount $1"
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	fail "ofs_local_mount of $1 did not exit after unmount"
+}
+
 expect_errno() { # expect_errno ERRNO_NAME python-statement
 	python3 - "$1" "$2" <<'EOF' || exit 1
 import errno, os, sys, ctypes
@@ -316,5 +324,22 @@ g.seek(12345)
 assert g.read(10) == bytes(10)
 " || fail "1 GiB file"
 pass "a 1 GiB (sparse) file with max_file_size_mb = 1024"
+
+# State survives a restart: unmount, mount the same data dir again.
+cd /
+start_mount persist
+P=$MNT
+mkdir -p "$P/d/e" && echo kept >"$P/d/e/f" && ln -s e/f "$P/d/l" && setfattr -n user.k -v v "$P/d/e/f"
+exec 4<"$P/d/e/f" # open and unlinked at the stop: freed at the next start
+rm "$P/d/e/f.tmp" 2>/dev/null || true
+cp "$P/d/e/f" "$P/d/e/g" && rm "$P/d/e/f"
+exec 4<&-
+stop_mount persist
+start_mount persist
+[ "$(cat "$P/d/l" 2>/dev/null || cat "$P/d/e/g")" = kept ] || fail "content after restart"
+[ "$(cat "$P/d/e/g")" = kept ] || fail "copy after restart"
+[ ! -e "$P/d/e/f" ] || fail "unlinked file back after restart"
+[ "$(stat -c %i "$P")" = 1 ] || fail "root inode"
+pass "state survives unmount and remount"
 
 echo "# all mount tests passed"
