@@ -355,6 +355,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	f->ino = ino;
+	f->fresh = true;
 	fi->fh = (uintptr_t)f;
 	if (fuse_reply_open(req, fi) != 0)
 		ofs_op_release(o, f);
@@ -364,14 +365,15 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 {
 	struct ofs *o = ofs_of(req);
 	struct ofs_file *f = file_of(fi);
-	if (off == 0 && f->ino != OFS_VINO_DIR) {
-		/* rewinddir: a fresh listing */
+	if (off == 0 && f->ino != OFS_VINO_DIR && !f->fresh) {
+		/* rewinddir: a fresh listing (the first read uses opendir's) */
 		struct ofs_dirent_list *l;
 		if (ofs_op_opendir(o, f->ino, &l) == 0) {
 			ofs_dirent_list_free(f->dir);
 			f->dir = l;
 		}
 	}
+	f->fresh = false;
 	char *buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);

@@ -69,6 +69,7 @@ struct ofs_file {
 	char *vbuf;   /* virtual files: content rendered at open */
 	size_t vlen;
 	struct ofs_dirent_list *dir; /* directories: listing taken at opendir */
+	bool fresh;		     /* dir not read yet: no new listing at offset 0 */
 };
 
 struct ofs_dirent_item {
