@@ -44,7 +44,16 @@ int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id
 /* Closes the database, frees the object and NULLs *r. NULL is a no-op. */
 void opx_rocks_close(struct opx_rocks **r);
 
-/* The vtable bound to r; valid while r is open. */
+/*
+ * The vtable bound to r; valid while r is open. Beyond storage.h's
+ * contract: write_atomically returns -EINVAL (nothing written, reason in
+ * errmsg) for an operation it cannot store coherently: APPEND_ON_PREFIX with
+ * from_idx beyond the end of the log (a gap), an entry over
+ * OPX_MAX_ENTRY_LEN, a stop-sign out of range, an unknown type.
+ * APPEND_ON_PREFIX below the trimmed index stores only the entries at or
+ * above it (the rest are covered by the snapshot). TRIM past the end moves
+ * the end there (as the reference's memory storage does).
+ */
 struct opx_storage opx_rocks_storage(struct opx_rocks *r);
 
 /* The reason for the last failed call on r ("" if none). Valid until the

@@ -16,7 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_kind { KEY_U64_ID, KEY_U32, KEY_STRING, KEY_PATH, KEY_BOOL, KEY_LEVEL, KEY_ADDRESS };
+enum key_kind {
+	KEY_U64_ID,
+	KEY_U32,
+	KEY_MIB,
+	KEY_STRING,
+	KEY_PATH,
+	KEY_BOOL,
+	KEY_LEVEL,
+	KEY_ADDRESS
+};
 
 struct key_spec {
 	const char *section;
@@ -58,6 +67,12 @@ static const struct key_spec keys[] = {
 	 "a number of nodes, 0 (majority) to the cluster size"},
 	{"consensus", "write_quorum", KEY_U32, FIELD(write_quorum), 0, CFG_MAX_PEERS,
 	 "a number of nodes, 0 (majority) to the cluster size"},
+	{"compaction", "max_entries", KEY_U32, FIELD(compact_max_entries), 100, 100000000,
+	 "a number of entries, 100 to 100000000"},
+	{"compaction", "max_bytes_mb", KEY_MIB, FIELD(compact_max_bytes), 1, 1048576,
+	 "mebibytes, 1 to 1048576"},
+	{"compaction", "retain_entries", KEY_U32, FIELD(compact_retain_entries), 0, 100000000,
+	 "a number of entries, 0 to 100000000"},
 	{"security", "plaintext", KEY_BOOL, FIELD(plaintext), 0, 0, "true or false"},
 	{"security", "secret_key_file", KEY_PATH, FIELD(secret_key_file), 0, 0, "an absolute path"},
 	{"fs", "max_file_size_mb", KEY_U32, FIELD(fs_max_file_size_mb), 1, 1048576,
@@ -196,6 +211,11 @@ static int set_value(struct parse_state *ps, const struct key_spec *k, const cha
 		if (!parse_u64(value, &v) || v < k->min || v > k->max)
 			goto bad;
 		*(uint32_t *)(void *)field = (uint32_t)v;
+		return 0;
+	case KEY_MIB:
+		if (!parse_u64(value, &v) || v < k->min || v > k->max)
+			goto bad;
+		*(uint64_t *)(void *)field = v << 20;
 		return 0;
 	case KEY_STRING:
 		if (!cluster_name_ok(value))
@@ -366,6 +386,9 @@ static void set_defaults(struct cfg *c)
 	c->flush_timeout_ms = 10;
 	c->commit_timeout_ms = 5000;
 	c->batch_size = 64;
+	c->compact_max_entries = 20000;
+	c->compact_max_bytes = 64ull << 20;
+	c->compact_retain_entries = 1000;
 	c->fs_max_file_size_mb = 64;
 	c->fs_max_total_size_mb = 10240;
 	c->fs_max_inodes = 1000000;
@@ -420,6 +443,9 @@ static int finish(struct parse_state *ps)
 		     "[timing] election, resend and flush timeouts must each be at least "
 		     "tick_ms = %u",
 		     c->tick_ms);
+	else if (c->compact_retain_entries >= c->compact_max_entries)
+		fail(ps, "[compaction] retain_entries = %u must be below max_entries = %u",
+		     c->compact_retain_entries, c->compact_max_entries);
 	else if (!c->plaintext && c->secret_key_file[0] == '\0')
 		fail(ps, "[security] secret_key_file is missing: give this node's keypair "
 			 "(omnifsctl keygen), or set plaintext = true to run unencrypted");

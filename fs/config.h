@@ -59,6 +59,11 @@ struct cfg {
 	uint32_t read_quorum;	  /* flexible quorum, 0 = majority */
 	uint32_t write_quorum;	  /* flexible quorum, 0 = majority */
 
+	/* [compaction]: when the log is compacted (replica_apply.c) */
+	uint32_t compact_max_entries;	 /* compact once this many entries are retained */
+	uint64_t compact_max_bytes;	 /* ... or this many bytes were applied since */
+	uint32_t compact_retain_entries; /* entries kept below the applied index */
+
 	/* [security] */
 	bool plaintext;			/* true only if asked for: no CURVE at all */
 	char secret_key_file[PATH_MAX]; /* this node's keypair; required unless plaintext */

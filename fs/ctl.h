@@ -17,7 +17,7 @@
 
 #define CTL_MAX_REQUEST (8u << 20) /* bytes of arguments in one request */
 #define CTL_MAX_ARGS	16
-#define CTL_MAX_CLIENTS 16
+#define CTL_MAX_CLIENTS 256
 
 /* A growable response body. */
 struct ctl_buf {

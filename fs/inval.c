@@ -116,6 +116,11 @@ void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool pr
 	}
 }
 
+void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here)
+{
+	ofs_on_applied(ctx, idx, t, proposed_here);
+}
+
 void ofs_on_applied_txn(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here)
 {
 	if (proposed_here)

@@ -564,6 +564,7 @@ struct kv_iter {
 	uint8_t *prefix; /* namespace + prefix */
 	size_t prefix_len;
 	bool started;
+	bool done; /* reached the end: never move the RocksDB iterator again */
 };
 
 int kv_iter_open(struct kv_view *v, const void *prefix, size_t prefix_len, const void *start,
@@ -611,9 +612,12 @@ out_nomem:
 int kv_iter_next(struct kv_iter *it, const uint8_t **key, size_t *key_len, const uint8_t **value,
 		 size_t *value_len, uint64_t *version)
 {
+	if (it->done)
+		return 0;
 	if (it->started)
 		rocksdb_iter_next(it->it);
 	it->started = true;
+	it->done = true; /* until an item proves otherwise */
 	if (!rocksdb_iter_valid(it->it)) {
 		char *e = NULL;
 		rocksdb_iter_get_error(it->it, &e);
@@ -635,6 +639,7 @@ int kv_iter_next(struct kv_iter *it, const uint8_t **key, size_t *key_len, const
 		log_err("kv: %s: corrupt value (%zu bytes)", it->v->s->path, rlen);
 		return -EIO;
 	}
+	it->done = false;
 	*key = (const uint8_t *)k + 1;
 	*key_len = klen - 1;
 	if (value)

@@ -134,6 +134,9 @@ void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx);
  * issued later by the invalidation thread. t is borrowed for the call.
  */
 void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
+/* ofs_on_applied with the replica's hook signature (replica_apply_hook):
+ * replica_set_apply_hook(r, ofs_apply_hook, ofs). ctx is the struct ofs. */
+void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here);
 /* The same for a transaction of the filesystem's own type (ofs_store_mem's hook). */
 void ofs_on_applied_txn(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here);
 

@@ -40,6 +40,10 @@ static const char good[] = "[node]\n"
 			   "leader_priority = 7\n"
 			   "read_quorum = 2\n"
 			   "write_quorum = 2\n"
+			   "[compaction]\n"
+			   "max_entries = 5000\n"
+			   "max_bytes_mb = 8\n"
+			   "retain_entries = 100\n"
 			   "[security]\n"
 			   "secret_key_file = /etc/omnifs/node2.key\n"
 			   "[fs]\n"
@@ -79,6 +83,9 @@ static void test_config_reads_every_field(void **state)
 	assert_int_equal(c.leader_priority, 7);
 	assert_int_equal(c.read_quorum, 2);
 	assert_int_equal(c.write_quorum, 2);
+	assert_int_equal(c.compact_max_entries, 5000);
+	assert_int_equal(c.compact_max_bytes, 8u << 20);
+	assert_int_equal(c.compact_retain_entries, 100);
 	assert_false(c.plaintext);
 	assert_string_equal(c.secret_key_file, "/etc/omnifs/node2.key");
 	assert_int_equal(c.fs_max_file_size_mb, 1024);
@@ -108,6 +115,9 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.leader_priority, 0);
 	assert_int_equal(c.read_quorum, 0);
 	assert_int_equal(c.write_quorum, 0);
+	assert_int_equal(c.compact_max_entries, 20000);
+	assert_int_equal(c.compact_max_bytes, 64u << 20);
+	assert_int_equal(c.compact_retain_entries, 1000);
 	assert_true(c.plaintext);
 	assert_int_equal(c.fs_max_file_size_mb, 64);
 	assert_int_equal(c.fs_max_total_size_mb, 10240);
@@ -203,6 +213,11 @@ static const struct bad_case bad_cases[] = {
 	/* a timeout shorter than the tick */
 	{BASE_NODE BASE_PEERS PLAIN "[timing]\ntick_ms = 50\nflush_timeout_ms = 10\n",
 	 "must each be at least tick_ms = 50"},
+	/* compaction that would keep more than it compacts */
+	{BASE_NODE BASE_PEERS PLAIN "[compaction]\nmax_entries = 500\nretain_entries = 500\n",
+	 "[compaction] retain_entries = 500 must be below max_entries = 500"},
+	{BASE_NODE BASE_PEERS PLAIN "[compaction]\nmax_bytes_mb = 0\n",
+	 "x.conf:12: [compaction] max_bytes_mb = '0': expected mebibytes"},
 	/* bad key, key for an unknown peer */
 	{BASE_NODE BASE_PEERS PLAIN "[peer_keys]\n2 = short\n",
 	 "x.conf:12: [peer_keys] 2: expected a 40-character Z85 public key"},

@@ -307,6 +307,13 @@ static void test_kv_apply_dedup(void **state)
 	put1(s, 7, 1000 + 65 + 64, "i", "x", KV_DUPLICATE);
 	check_value(s, "i", "f", kv_applied_idx(s) - 2);
 
+	/* A marked sequence carried across a word of the window. */
+	put1(s, 8, 2000, "j", "a", KV_APPLIED);
+	put1(s, 8, 2063, "j", "b", KV_APPLIED);
+	put1(s, 8, 2064, "j", "c", KV_APPLIED);
+	put1(s, 8, 2000, "j", "x", KV_DUPLICATE);
+	put1(s, 8, 2063, "j", "x", KV_DUPLICATE);
+
 	/* The high-water marks a restarting proposer can read back. */
 	struct kv_view *v;
 	uint64_t seq = 0;
@@ -315,7 +322,7 @@ static void test_kv_apply_dedup(void **state)
 	assert_int_equal(seq, hi);
 	assert_int_equal(kv_view_dedup_hwm(v, 6, &seq), 0);
 	assert_int_equal(seq, 10);
-	assert_int_equal(kv_view_dedup_hwm(v, 8, &seq), -ENOENT);
+	assert_int_equal(kv_view_dedup_hwm(v, 12, &seq), -ENOENT);
 	assert_int_equal(kv_view_dedup_hwm(v, 0, &seq), -ENOENT);
 	kv_view_close(&v);
 
@@ -326,6 +333,40 @@ static void test_kv_apply_dedup(void **state)
 	put1(s, 5, hi - 2, "j", "new", KV_APPLIED);
 	put1(s, 6, 10, "e", "x", KV_DUPLICATE);
 	put1(s, 6, 9, "e", "n6-9", KV_APPLIED);
+}
+
+/* Exactly-once against a model: random sequences of one proposer, jumping
+ * ahead and falling back, each reported DUPLICATE iff the model says so. */
+static void test_kv_apply_dedup_model(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t x = kvt_seed();
+	enum { MAX_SEQ = 20000 };
+	bool *seen = calloc(MAX_SEQ, sizeof(*seen));
+	uint64_t hwm = 0, base = 1500;
+	bool any = false;
+	int dups = 0;
+	assert_non_null(seen);
+	for (int i = 0; i < 3000; i++) {
+		uint64_t r = kvt_rand(&x);
+		if (r % 50 == 0 && base + 700 < MAX_SEQ - 200)
+			base += r % 700; /* sometimes a jump */
+		uint64_t seq = base - 1400 + (r >> 8) % 1500;
+		bool dup = any && seq <= hwm && (hwm - seq >= KV_DEDUP_WINDOW || seen[seq]);
+		put1(f->s, 11, seq, "m", "v", dup ? KV_DUPLICATE : KV_APPLIED);
+		dups += dup;
+		if (!dup) {
+			seen[seq] = true;
+			if (!any || seq > hwm)
+				hwm = seq;
+			any = true;
+		}
+		if (base < MAX_SEQ - 200)
+			base++;
+	}
+	printf("# %d of 3000 duplicates\n", dups);
+	assert_true(dups > 100 && dups < 2900);
+	free(seen);
 }
 
 static void test_kv_apply_malformed_stale_gap(void **state)
@@ -410,6 +451,7 @@ static void test_kv_apply_views_and_iterators(void **state)
 		assert_memory_equal(vv, want[i], vlen);
 	}
 	assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 0);
+	assert_int_equal(kv_iter_next(it, &k, &klen, &vv, &vlen, &ver), 0); /* stays at the end */
 	kv_iter_close(&it);
 	assert_null(it);
 	assert_int_equal(kv_iter_open(v, "d/", 2, "d/b0", 4, &it), 0);
@@ -768,6 +810,7 @@ int main(void)
 		T(test_kv_apply_delete_prefix),
 		T(test_kv_apply_guards),
 		T(test_kv_apply_dedup),
+		T(test_kv_apply_dedup_model),
 		T(test_kv_apply_malformed_stale_gap),
 		T(test_kv_apply_views_and_iterators),
 		T(test_kv_apply_persists),

@@ -9,6 +9,9 @@
 #include "test.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,15 +84,17 @@ static void apply_source(struct kv_store *s, uint64_t from, uint64_t to)
 	}
 }
 
-/* Puts the receiver's own, different state in place. */
+/* Applies n entries of the receiver's own, different log: entry i puts
+ * b-only/<i>. */
 static void receiver_state(struct kv_store *s, int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct kv_txn t;
 		struct kv_result r;
 		char k[32];
-		snprintf(k, sizeof(k), "b-only/%d", i);
-		kv_txn_init(&t, 9, (uint64_t)i);
+		uint64_t idx = kv_applied_idx(s);
+		snprintf(k, sizeof(k), "b-only/%llu", (unsigned long long)idx);
+		kv_txn_init(&t, 9, idx);
 		assert_int_equal(kv_txn_add_put(&t, k, strlen(k), "mine", 4), 0);
 		assert_int_equal(kvt_apply(s, &t, &r), 0);
 	}
@@ -221,6 +226,113 @@ static void test_kv_transfer_export_import_resume(void **state)
 	assert_memory_equal(da, db, KV_DIGEST_LEN);
 }
 
+/* --- readers during the switch ------------------------------------------------------ */
+
+struct reader {
+	struct kv_store *s;
+	atomic_int stop;
+	atomic_int checks; /* views checked so far */
+	atomic_int seen_old, seen_new;
+	char failure[256]; /* empty while every view was whole */
+};
+
+static bool has(struct kv_view *v, const char *k)
+{
+	return kv_view_get(v, k, strlen(k), NULL, NULL, NULL) == 0;
+}
+
+/* Each view must be wholly the receiver's old state at its applied index
+ * (b-only/<applied-1> there, b-only/<applied> not, nothing of the source) or
+ * wholly the source's state at its applied index (key/<applied-1> there,
+ * key/<applied> not, nothing of the old one). */
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	char k[32];
+	while (!atomic_load(&rd->stop)) {
+		struct kv_view *v;
+		if (kv_view_open(rd->s, &v)) {
+			snprintf(rd->failure, sizeof(rd->failure), "view open failed");
+			break;
+		}
+		uint64_t a = kv_view_applied_idx(v);
+		char k2[32];
+		snprintf(k, sizeof(k), "b-only/%llu", (unsigned long long)(a - 1));
+		snprintf(k2, sizeof(k2), "b-only/%llu", (unsigned long long)a);
+		bool old = has(v, k) && !has(v, k2) && !has(v, "key/0000");
+		snprintf(k, sizeof(k), "key/%04llu", (unsigned long long)(a - 1));
+		snprintf(k2, sizeof(k2), "key/%04llu", (unsigned long long)a);
+		bool new = has(v, k) && !has(v, k2) && has(v, "key/0000") && !has(v, "b-only/0");
+		kv_view_close(&v);
+		if (old == new) {
+			snprintf(rd->failure, sizeof(rd->failure), "a mixed view at @%llu",
+				 (unsigned long long)a);
+			break;
+		}
+		atomic_fetch_add(old ? &rd->seen_old : &rd->seen_new, 1);
+		atomic_fetch_add(&rd->checks, 1);
+	}
+	return NULL;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits until the reader has checked `more` further views (or failed). */
+static void wait_checks(struct reader *rd, int more)
+{
+	int target = atomic_load(&rd->checks) + more;
+	uint64_t deadline = now_ms() + 30000;
+	while (atomic_load(&rd->checks) < target && !rd->failure[0]) {
+		if (now_ms() > deadline)
+			fail_msg("reader made no progress");
+		sched_yield();
+	}
+}
+
+static void test_kv_transfer_readers_never_see_a_mix(void **state)
+{
+	struct fixture *f = *state;
+	struct reader rd = {.s = f->b};
+	pthread_t th;
+
+	apply_source(f->a, 0, 200);
+	receiver_state(f->b, 5);
+	assert_int_equal(pthread_create(&th, NULL, reader_main, &rd), 0);
+	wait_checks(&rd, 1);
+
+	struct kv_view *va;
+	assert_int_equal(kv_view_open(f->a, &va), 0);
+	assert_int_equal(kv_import_begin(f->b, 200), 0);
+	bool last = false;
+	while (!last) {
+		size_t clen;
+		assert_int_equal(send_next(va, f->b, 256, &last, &clen), 0);
+		receiver_state(f->b, 1); /* the live state keeps moving meanwhile */
+	}
+	kv_view_close(&va);
+	/* The receiver applied past nothing the source has: 5 + chunks < 200. */
+	assert_true(kv_applied_idx(f->b) < 200);
+	wait_checks(&rd, 2);
+	assert_int_equal(kv_import_finish(f->b), 0);
+	wait_checks(&rd, 2);
+	/* And the log goes on on top of the imported state. */
+	apply_source(f->b, 200, 230);
+	wait_checks(&rd, 2);
+	atomic_store(&rd.stop, 1);
+	pthread_join(th, NULL);
+	printf("# reader: %d views of the old state, %d of the new\n", atomic_load(&rd.seen_old),
+	       atomic_load(&rd.seen_new));
+	if (rd.failure[0])
+		fail_msg("reader: %s", rd.failure);
+	assert_true(atomic_load(&rd.seen_old) > 0);
+	assert_true(atomic_load(&rd.seen_new) > 0);
+}
+
 static void test_kv_transfer_refuses_bad_chunks(void **state)
 {
 	struct fixture *f = *state;
@@ -347,6 +459,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_kv_transfer_export_import_resume),
+		T(test_kv_transfer_readers_never_see_a_mix),
 		T(test_kv_transfer_refuses_bad_chunks),
 		T(test_kv_transfer_empty_state),
 	};

@@ -1,0 +1,205 @@
+/*
+ * omnifsd: one node of an omnifs cluster.
+ *
+ * Reads the config, starts the replica (consensus log, KV state, transport),
+ * the control socket and, unless told not to, the FUSE mount; then runs until
+ * SIGTERM or SIGINT and shuts down in reverse order. Runs in the foreground,
+ * logging to stderr (the journal under systemd, Type=notify).
+ *
+ * Exit status: 0 after a clean stop, 1 when the node failed (a storage
+ * error: fail-stop, systemd restarts it and it recovers from disk), 2 for a
+ * bad command line or config, 3 when it could not start (data dir, ports,
+ * mountpoint...).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "log.h"
+#include "replica.h"
+#include "sdnotify.h"
+
+#define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
+
+struct daemon {
+	struct cfg cfg;
+	struct replica *replica;
+	struct ctl_server *ctl;
+	bool mount;
+	atomic_bool stopping;
+	pthread_t notifier;
+	sigset_t signals; /* handled by the main thread only */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config]\n"
+		   "\n"
+		   "  -c, --config FILE   the node's config (default " DEFAULT_CONFIG ")\n"
+		   "      --no-mount      run the replicated KV only, without FUSE\n"
+		   "      --check-config  validate the config file and exit\n"
+		   "  -V, --version       print the version and exit\n");
+}
+
+static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
+{
+	struct daemon *d = ctx;
+	return replica_control(d->replica, argc, argv, out);
+}
+
+/*
+ * Tells systemd how the node is doing, every half second: READY=1 once the
+ * node has caught up with the cluster (or, without quorum, after a bounded
+ * wait, saying so), STATUS= with role, leader and lag. Also notices a
+ * fail-stopped replica and ends the daemon.
+ */
+static void *notifier_main(void *arg)
+{
+	struct daemon *d = arg;
+	bool ready = false;
+	uint64_t waited_ms = 0;
+	const uint64_t ready_wait_ms = 10ull * d->cfg.election_timeout_ms + 5000;
+	char line[256];
+	while (!atomic_load(&d->stopping)) {
+		if (replica_has_failed(d->replica)) {
+			sdn_status("failed: storage error, restarting recovers from disk");
+			kill(getpid(), SIGTERM);
+			return NULL;
+		}
+		replica_status_line(d->replica, line, sizeof(line));
+		if (!ready && replica_is_caught_up(d->replica)) {
+			sdn_notify("READY=1");
+			log_notice("omnifsd: ready: %s", line);
+			ready = true;
+		} else if (!ready && waited_ms >= ready_wait_ms) {
+			sdn_notify("READY=1");
+			log_warn("omnifsd: not caught up after %llu ms (%s): serving reads of "
+				 "local state",
+				 (unsigned long long)waited_ms, line);
+			ready = true;
+		}
+		sdn_status("%s", line);
+		struct timespec ts = {0, 500 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		waited_ms += 500;
+	}
+	return NULL;
+}
+
+static int wait_for_signal(struct daemon *d)
+{
+	int sig;
+	while (sigwait(&d->signals, &sig) == 0) {
+		if (sig == SIGTERM || sig == SIGINT)
+			return sig;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	const char *config = DEFAULT_CONFIG;
+	bool check_only = false;
+	d.mount = true;
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"no-mount", no_argument, NULL, 'n'},
+		{"check-config", no_argument, NULL, 'k'}, {"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'n':
+			d.mount = false;
+			break;
+		case 'k':
+			check_only = true;
+			break;
+		case 'V':
+			printf("omnifsd %s\n", OMNIFS_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	char err[CFG_ERR_MAX + 256];
+	if (cfg_load(&d.cfg, config, err, sizeof(err)) != 0) {
+		log_err("omnifsd: %s", err);
+		return 2;
+	}
+	if (check_only) {
+		printf("%s: ok (node %llu of cluster %s, %zu members)\n", config,
+		       (unsigned long long)d.cfg.node_id, d.cfg.cluster, d.cfg.n_peers);
+		return 0;
+	}
+	char tag[24];
+	snprintf(tag, sizeof(tag), "n%llu", (unsigned long long)d.cfg.node_id);
+	log_set_tag(tag);
+	log_set_level(d.cfg.log_level);
+	if (d.mount && d.cfg.mountpoint[0] == '\0') {
+		log_notice("omnifsd: no [node] mountpoint in %s: running the replicated KV only",
+			   config);
+		d.mount = false;
+	}
+
+	/* Signals go to the main thread only: block them before any thread starts. */
+	sigemptyset(&d.signals);
+	sigaddset(&d.signals, SIGTERM);
+	sigaddset(&d.signals, SIGINT);
+	sigaddset(&d.signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &d.signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int status = 0;
+	if (replica_start(&d.replica, &d.cfg, err, sizeof(err)) != 0) {
+		log_err("omnifsd: cannot start: %s", err);
+		return 3;
+	}
+	d.ctl = ctl_server_start(d.cfg.control_socket, control_handler, &d, err, sizeof(err));
+	if (!d.ctl) {
+		log_err("omnifsd: cannot start: %s", err);
+		status = 3;
+		goto out_replica;
+	}
+	if (pthread_create(&d.notifier, NULL, notifier_main, &d) != 0) {
+		log_err("omnifsd: cannot start the notifier thread");
+		status = 3;
+		goto out_ctl;
+	}
+
+	int sig = wait_for_signal(&d);
+	log_notice("omnifsd: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sdn_notify("STOPPING=1");
+	atomic_store(&d.stopping, true);
+	pthread_join(d.notifier, NULL);
+	if (replica_has_failed(d.replica))
+		status = 1;
+out_ctl:
+	ctl_server_stop(&d.ctl);
+out_replica:
+	replica_stop(&d.replica);
+	log_notice("omnifsd: stopped");
+	return status;
+}

@@ -1,0 +1,260 @@
+/*
+ * Proposals waiting for their entry to be applied. See proposals.h.
+ *
+ * Memory: a proposal has two references, the waiter's and the table's. The
+ * table's is dropped by the replica thread when it completes, fails or
+ * expires the proposal; the waiter's when it returns. Whoever drops the last
+ * frees it, so the replica thread may use a proposal's entry bytes until it
+ * finishes the proposal, whatever the waiter does.
+ */
+#include "proposals.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t proposals_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int proposals_init(struct proposals *p, int wake_fd, uint64_t first_seq, unsigned max_in_flight)
+{
+	*p = (struct proposals){
+		.wake_fd = wake_fd, .next_seq = first_seq, .max_in_flight = max_in_flight};
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	int rc = pthread_cond_init(&p->changed, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc != 0)
+		return -rc;
+	return -pthread_mutex_init(&p->lock, NULL);
+}
+
+static void release(struct proposal *pr)
+{
+	if (--pr->refs == 0) {
+		free(pr->entry);
+		free(pr);
+	}
+}
+
+/* Under the lock: marks pr done with rc (and res if rc is 0) and drops the
+ * table's reference. */
+static void finish(struct proposals *p, struct proposal *pr, int rc, const struct kv_result *res)
+{
+	pr->done = true;
+	pr->rc = rc;
+	if (res)
+		pr->res = *res;
+	p->n_in_flight--;
+	release(pr);
+}
+
+/* Under the lock: removes pr from the singly linked list at *head. */
+static void unlink_from(struct proposal **head, struct proposal *pr)
+{
+	for (struct proposal **pp = head; *pp; pp = &(*pp)->next) {
+		if (*pp == pr) {
+			*pp = pr->next;
+			pr->next = NULL;
+			return;
+		}
+	}
+}
+
+static void fail_list(struct proposals *p, struct proposal **head, int rc)
+{
+	while (*head) {
+		struct proposal *pr = *head;
+		*head = pr->next;
+		pr->next = NULL;
+		finish(p, pr, rc, NULL);
+	}
+}
+
+void proposals_close(struct proposals *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->closed = true;
+	fail_list(p, &p->queue_head, -ESHUTDOWN);
+	p->queue_tail = NULL;
+	fail_list(p, &p->in_flight, -ESHUTDOWN);
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void proposals_destroy(struct proposals *p)
+{
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->changed);
+}
+
+static void wake_replica(struct proposals *p)
+{
+	uint64_t one = 1;
+	ssize_t n = write(p->wake_fd, &one, sizeof(one));
+	(void)n; /* a full eventfd counter is still a pending wake-up */
+}
+
+/* The waiter gives the replica thread this long past the deadline to answer
+ * before giving up by itself (a stuck replica thread must not hang callers). */
+#define PROPOSALS__GRACE_MS 2000
+
+int proposals_submit(struct proposals *p, proposals_encode_fn encode, void *ctx,
+		     uint32_t timeout_ms, struct kv_result *res)
+{
+	struct proposal *pr = calloc(1, sizeof(*pr));
+	if (!pr)
+		return -ENOMEM;
+	uint64_t deadline = proposals_now_ms() + timeout_ms;
+	struct timespec abs = {.tv_sec = (time_t)((deadline + PROPOSALS__GRACE_MS) / 1000),
+			       .tv_nsec =
+				       (long)((deadline + PROPOSALS__GRACE_MS) % 1000) * 1000000};
+
+	pthread_mutex_lock(&p->lock);
+	/* Bounded in flight: the KV's dedup window must cover every retry. */
+	while (!p->closed && p->n_in_flight >= p->max_in_flight) {
+		if (pthread_cond_timedwait(&p->changed, &p->lock, &abs) == ETIMEDOUT) {
+			pthread_mutex_unlock(&p->lock);
+			free(pr);
+			return -ETIMEDOUT;
+		}
+	}
+	if (p->closed) {
+		pthread_mutex_unlock(&p->lock);
+		free(pr);
+		return -ESHUTDOWN;
+	}
+	pr->seq = p->next_seq++;
+	p->n_in_flight++;
+	pthread_mutex_unlock(&p->lock);
+
+	int rc = encode(ctx, pr->seq, &pr->entry, &pr->len);
+	pthread_mutex_lock(&p->lock);
+	if (rc != 0 || p->closed) {
+		p->n_in_flight--;
+		pthread_cond_broadcast(&p->changed);
+		pthread_mutex_unlock(&p->lock);
+		free(pr->entry);
+		free(pr);
+		return rc != 0 ? rc : -ESHUTDOWN;
+	}
+	pr->deadline_ms = deadline;
+	pr->refs = 2;
+	if (p->queue_tail)
+		p->queue_tail->next = pr;
+	else
+		p->queue_head = pr;
+	p->queue_tail = pr;
+	pthread_mutex_unlock(&p->lock);
+	wake_replica(p);
+
+	pthread_mutex_lock(&p->lock);
+	while (!pr->done) {
+		if (pthread_cond_timedwait(&p->changed, &p->lock, &abs) == ETIMEDOUT && !pr->done) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	if (pr->done) {
+		rc = pr->rc;
+		if (rc == 0)
+			*res = pr->res;
+	}
+	release(pr);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+size_t proposals_take_queued(struct proposals *p, struct proposal **out, size_t cap)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&p->lock);
+	while (p->queue_head && n < cap) {
+		struct proposal *pr = p->queue_head;
+		p->queue_head = pr->next;
+		if (!p->queue_head)
+			p->queue_tail = NULL;
+		pr->next = p->in_flight;
+		p->in_flight = pr;
+		pr->appended = true;
+		out[n++] = pr;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+void proposals_complete(struct proposals *p, const struct kv_result *res)
+{
+	pthread_mutex_lock(&p->lock);
+	for (struct proposal *pr = p->in_flight; pr; pr = pr->next) {
+		if (pr->seq == res->seq) {
+			unlink_from(&p->in_flight, pr);
+			finish(p, pr, 0, res);
+			pthread_cond_broadcast(&p->changed);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void proposals_fail_queued(struct proposals *p, int rc)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->queue_head) {
+		fail_list(p, &p->queue_head, rc);
+		p->queue_tail = NULL;
+		pthread_cond_broadcast(&p->changed);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void proposals_expire(struct proposals *p, uint64_t now_ms)
+{
+	bool any = false;
+	pthread_mutex_lock(&p->lock);
+	struct proposal **lists[] = {&p->queue_head, &p->in_flight};
+	for (size_t l = 0; l < 2; l++) {
+		struct proposal **pp = lists[l];
+		while (*pp) {
+			struct proposal *pr = *pp;
+			if (pr->deadline_ms > now_ms) {
+				pp = &pr->next;
+				continue;
+			}
+			*pp = pr->next;
+			pr->next = NULL;
+			finish(p, pr, -ETIMEDOUT, NULL);
+			any = true;
+		}
+	}
+	p->queue_tail = NULL;
+	for (struct proposal *pr = p->queue_head; pr; pr = pr->next)
+		p->queue_tail = pr;
+	if (any)
+		pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void proposals_for_each_in_flight(struct proposals *p,
+				  void (*fn)(void *ctx, const struct proposal *pr), void *ctx)
+{
+	pthread_mutex_lock(&p->lock);
+	for (struct proposal *pr = p->in_flight; pr; pr = pr->next)
+		fn(ctx, pr);
+	pthread_mutex_unlock(&p->lock);
+}
+
+unsigned proposals_in_flight(struct proposals *p)
+{
+	pthread_mutex_lock(&p->lock);
+	unsigned n = p->n_in_flight;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}

@@ -1,0 +1,96 @@
+/*
+ * Proposals waiting for their entry to be applied: the hand-off between the
+ * threads that propose (FUSE workers, control commands) and the replica
+ * thread.
+ *
+ * A proposer calls proposals_submit: the entry is queued, the replica thread
+ * is woken (through the eventfd given at init), and the proposer sleeps until
+ * the replica completes it or its deadline passes. The replica thread takes
+ * queued entries (proposals_take_queued), appends them to the log and, when
+ * it applies an entry carrying this node's id, completes the waiter
+ * (proposals_complete). After a leader change it re-appends everything still
+ * in flight with the same id (proposals_for_each_in_flight): the KV's
+ * dedup table applies each id at most once.
+ *
+ * One mutex protects everything here; it is never held while calling out.
+ */
+#ifndef OMNIFS_PROPOSALS_H
+#define OMNIFS_PROPOSALS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv.h"
+
+struct proposal {
+	uint64_t seq;	/* this node's sequence number for it */
+	uint8_t *entry; /* the encoded log entry (owned) */
+	size_t len;
+	uint64_t deadline_ms; /* CLOCK_MONOTONIC ms: fail with -ETIMEDOUT after */
+	int rc;		      /* result, valid once done */
+	struct kv_result res; /* what applying it did, valid once done with rc 0 */
+	bool done;
+	bool appended;	       /* handed to the core at least once */
+	unsigned refs;	       /* the waiter and the table each hold one */
+	struct proposal *next; /* in the queue or the in-flight list */
+};
+
+/* Builds the entry for a sequence number; returns 0 or -errno. Called under
+ * no lock, before the proposal is visible to the replica thread. */
+typedef int (*proposals_encode_fn)(void *ctx, uint64_t seq, uint8_t **entry, size_t *len);
+
+struct proposals {
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* broadcast on every completion and on room */
+	int wake_fd;		/* eventfd of the replica thread */
+	uint64_t next_seq;
+	unsigned max_in_flight;
+	unsigned n_in_flight;			  /* queued + appended, not yet done */
+	struct proposal *queue_head, *queue_tail; /* submitted, not yet taken */
+	struct proposal *in_flight;		  /* taken, not yet done */
+	bool closed;				  /* replica stopping: refuse */
+};
+
+/* first_seq: sequences start above anything this node used before. */
+int proposals_init(struct proposals *p, int wake_fd, uint64_t first_seq, unsigned max_in_flight);
+/* Fails every waiter with -ESHUTDOWN and refuses new ones. */
+void proposals_close(struct proposals *p);
+/* After close, once no proposer can be inside submit any more. */
+void proposals_destroy(struct proposals *p);
+
+/*
+ * Queues an entry built by encode and waits until it is applied or fails.
+ * Returns 0 with *res filled, or -ETIMEDOUT, -ESHUTDOWN, -EROFS (failed by
+ * the replica), -ENOMEM, ...
+ */
+int proposals_submit(struct proposals *p, proposals_encode_fn encode, void *ctx,
+		     uint32_t timeout_ms, struct kv_result *res);
+
+/* Replica thread: moves up to cap queued proposals to in-flight and puts
+ * them in out, oldest first. They stay valid until the replica thread itself
+ * completes, fails or expires them. Returns the count. */
+size_t proposals_take_queued(struct proposals *p, struct proposal **out, size_t cap);
+
+/* Replica thread: the entry with res->seq was applied with this result. */
+void proposals_complete(struct proposals *p, const struct kv_result *res);
+
+/* Replica thread: fails queued (not yet appended) proposals with rc,
+ * e.g. -EROFS when this node knows it has no quorum. */
+void proposals_fail_queued(struct proposals *p, int rc);
+
+/* Replica thread: fails proposals whose deadline passed with -ETIMEDOUT. */
+void proposals_expire(struct proposals *p, uint64_t now_ms);
+
+/* Replica thread: calls fn for every in-flight proposal (to re-append),
+ * newest first, under the lock: fn must not call back into p. */
+void proposals_for_each_in_flight(struct proposals *p,
+				  void (*fn)(void *ctx, const struct proposal *pr), void *ctx);
+
+/* Counts for status. */
+unsigned proposals_in_flight(struct proposals *p);
+
+uint64_t proposals_now_ms(void);
+
+#endif /* OMNIFS_PROPOSALS_H */

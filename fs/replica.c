@@ -1,0 +1,536 @@
+/*
+ * The replica: lifecycle and the loop of the replica thread. See replica.h.
+ *
+ * One turn: poll the sockets and the wake-up eventfd until the next tick;
+ * feed incoming frames to the core (or to the state transfer); take queued
+ * proposals and append them; tick on schedule; flush the core's batch so
+ * everything appended this turn goes to disk in one synced write (group
+ * commit); send what the core wants sent; apply newly decided entries and
+ * wake their proposers; then housekeeping (expired proposals, compaction,
+ * state transfer, status, watchdog).
+ */
+#include "replica_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "log.h"
+#include "sdnotify.h"
+#include "tp_config.h"
+
+/* Proposals in flight per node: well inside the KV's dedup window, so every
+ * retry of an in-flight proposal is still recognised. */
+#define REPLICA__MAX_IN_FLIGHT (KV_DEDUP_WINDOW / 2)
+/* Proposals appended per turn, so one turn stays short. */
+#define REPLICA__TAKE_PER_TURN 1024
+
+void replica_fail(struct replica *r, const char *what, int rc)
+{
+	if (atomic_exchange(&r->failed, true))
+		return;
+	log_err("replica: %s: %s; stopping this node (restart it to recover from disk)", what,
+		strerror(-rc));
+	atomic_store(&r->stop, true);
+}
+
+static uint32_t ticks_of(uint32_t ms, uint32_t tick_ms)
+{
+	uint32_t t = (ms + tick_ms - 1) / tick_ms;
+	return t ? t : 1;
+}
+
+static void opx_config_from_cfg(const struct cfg *c, struct opx_config *oc)
+{
+	memset(oc, 0, sizeof(*oc));
+	oc->cluster.config_id = 1;
+	oc->cluster.n_nodes = (uint32_t)c->n_peers;
+	for (size_t i = 0; i < c->n_peers; i++)
+		oc->cluster.nodes[i] = c->peers[i].id;
+	oc->cluster.read_quorum = c->read_quorum;
+	oc->cluster.write_quorum = c->write_quorum;
+	oc->pid = c->node_id;
+	oc->election_ticks = ticks_of(c->election_timeout_ms, c->tick_ms);
+	oc->resend_ticks = ticks_of(c->resend_timeout_ms, c->tick_ms);
+	oc->flush_ticks = ticks_of(c->flush_timeout_ms, c->tick_ms);
+	oc->batch_size = c->batch_size;
+	oc->leader_priority = c->leader_priority;
+	oc->snapshot = &replica_snapshot_ops;
+}
+
+static void publish_view(struct replica *r, uint64_t now)
+{
+	struct replica_view v;
+	memset(&v, 0, sizeof(v));
+	opx_get_status(r->px, &v.opx);
+	v.applied_idx = r->applied_idx;
+	v.leader = opx_current_leader(r->px, &v.accept_phase);
+	v.quorum_connected = opx_is_quorum_connected(r->px);
+	v.transferring = r->xfer.active;
+	v.xfer_bytes = r->xfer.bytes;
+	v.caught_up = v.accept_phase && !r->xfer.active && r->applied_idx >= v.opx.decided_idx;
+	v.proposals_in_flight = proposals_in_flight(&r->props);
+	for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
+		tp_peer_stats(r->tp, v.opx.peers[i].pid, &v.peer_stats[i]);
+	v.now_ms = now;
+	pthread_mutex_lock(&r->view_lock);
+	r->view = v;
+	pthread_mutex_unlock(&r->view_lock);
+}
+
+/* Carries out a control request posted by another thread. */
+static void serve_ctl_request(struct replica *r)
+{
+	pthread_mutex_lock(&r->ctl_lock);
+	if (r->ctl_req.pending) {
+		r->ctl_req.rc = tp_set_fault(r->tp, r->ctl_req.peer, r->ctl_req.drop_out,
+					     r->ctl_req.drop_in);
+		r->ctl_req.pending = false;
+		pthread_cond_broadcast(&r->ctl_done);
+	}
+	pthread_mutex_unlock(&r->ctl_lock);
+}
+
+static void append_one(struct replica *r, const uint8_t *entry, size_t len)
+{
+	int rc = opx_append(r->px, entry, (uint32_t)len);
+	if (rc == -EIO)
+		replica_fail(r, "appending to the log", rc);
+	/* -ESHUTDOWN (configuration ending) and others: the proposal times out. */
+}
+
+static void reappend_cb(void *ctx, const struct proposal *pr)
+{
+	struct replica *r = ctx;
+	append_one(r, pr->entry, pr->len);
+}
+
+/*
+ * Proposals: fail them at once if this node knows it cannot reach a
+ * majority (but not during the first rounds after start, when nobody has
+ * been heard yet); otherwise append them. After a leader change, proposals
+ * in flight may have been lost with the old leader: append them again with
+ * the same ids (the KV applies each id at most once).
+ */
+static void handle_proposals(struct replica *r, uint64_t now)
+{
+	uint64_t grace = 3ull * r->cfg.election_timeout_ms;
+	if (!opx_is_quorum_connected(r->px) && now - r->start_ms > grace) {
+		proposals_fail_queued(&r->props, -EROFS);
+		return;
+	}
+	struct opx_ballot promise = opx_promise(r->px);
+	if (!opx_ballot_eq(&promise, &r->last_promise)) {
+		bool had_leader = r->last_promise.pid != 0;
+		r->last_promise = promise;
+		if (had_leader)
+			proposals_for_each_in_flight(&r->props, reappend_cb, r);
+	}
+	struct proposal *taken[64];
+	size_t total = 0, n;
+	while (total < REPLICA__TAKE_PER_TURN &&
+	       (n = proposals_take_queued(&r->props, taken, 64)) > 0) {
+		for (size_t i = 0; i < n; i++)
+			append_one(r, taken[i]->entry, taken[i]->len);
+		total += n;
+	}
+}
+
+static void handle_incoming(struct replica *r, uint64_t now)
+{
+	struct tp_frame f;
+	while (tp_recv(r->tp, &f) == 0) {
+		if (f.is_app) {
+			replica_xfer_on_app(r, &f, now);
+			continue;
+		}
+		int rc = opx_handle_incoming(r->px, &f.msg);
+		if (rc == -EIO) {
+			replica_fail(r, "handling a consensus message", rc);
+			return;
+		}
+	}
+	struct tp_event ev;
+	while (tp_next_event(r->tp, &ev) == 0) {
+		if (ev.type == TP_EVENT_UP) {
+			log_info("replica: link to n%llu is up", (unsigned long long)ev.peer);
+			opx_reconnected(r->px, ev.peer);
+		} else {
+			log_info("replica: link to n%llu is down", (unsigned long long)ev.peer);
+		}
+	}
+}
+
+static void send_outgoing(struct replica *r)
+{
+	const struct opx_msg *out;
+	size_t n = opx_take_outgoing(r->px, &out);
+	for (size_t i = 0; i < n; i++) {
+		int rc = tp_send_msg(r->tp, &out[i]);
+		if (rc != 0 && rc != -EAGAIN)
+			log_debug("replica: sending %s to n%llu: %s",
+				  opx_msg_type_name(out[i].type), (unsigned long long)out[i].to,
+				  strerror(-rc));
+	}
+}
+
+static void tick_due(struct replica *r, uint64_t now)
+{
+	if (now < r->next_tick_ms)
+		return;
+	/* After a long stall, do not replay every missed tick in a burst. */
+	if (now - r->next_tick_ms > 10ull * r->cfg.tick_ms)
+		r->next_tick_ms = now;
+	while (now >= r->next_tick_ms) {
+		int rc = opx_tick(r->px);
+		if (rc == -EIO) {
+			replica_fail(r, "ticking the consensus core", rc);
+			return;
+		}
+		r->next_tick_ms += r->cfg.tick_ms;
+	}
+}
+
+static void watchdog(struct replica *r, uint64_t now)
+{
+	if (r->watchdog_ms && now - r->last_watchdog_ms >= r->watchdog_ms / 2) {
+		sdn_notify("WATCHDOG=1");
+		r->last_watchdog_ms = now;
+	}
+}
+
+static void one_turn(struct replica *r)
+{
+	zmq_pollitem_t items[TP_POLL_ITEMS(TP_MAX_PEERS) + 1];
+	int n = tp_poll_items(r->tp, items, TP_POLL_ITEMS(TP_MAX_PEERS));
+	if (n < 0) {
+		replica_fail(r, "polling the transport", n);
+		return;
+	}
+	items[n] = (zmq_pollitem_t){.fd = r->wake_fd, .events = ZMQ_POLLIN};
+	uint64_t now = proposals_now_ms();
+	long timeout = r->next_tick_ms > now ? (long)(r->next_tick_ms - now) : 0;
+	if (zmq_poll(items, n + 1, timeout) < 0 && zmq_errno() != EINTR) {
+		replica_fail(r, "zmq_poll", -zmq_errno());
+		return;
+	}
+	if (items[n].revents & ZMQ_POLLIN) {
+		uint64_t count;
+		ssize_t got = read(r->wake_fd, &count, sizeof(count));
+		(void)got;
+	}
+	now = proposals_now_ms();
+	serve_ctl_request(r);
+	handle_incoming(r, now);
+	handle_proposals(r, now);
+	tick_due(r, now);
+	int rc = opx_flush_batch(r->px);
+	if (rc == -EIO)
+		replica_fail(r, "writing the log", rc);
+	send_outgoing(r);
+	rc = replica_apply_decided(r);
+	if (rc != 0)
+		replica_fail(r, "applying decided entries", rc);
+	send_outgoing(r); /* compaction and state transfer may have queued messages */
+	proposals_expire(&r->props, now);
+	replica_maybe_compact(r);
+	replica_xfer_step(r, now);
+	publish_view(r, now);
+	watchdog(r, now);
+}
+
+static void *replica_main(void *arg)
+{
+	struct replica *r = arg;
+	while (!atomic_load(&r->stop))
+		one_turn(r);
+	proposals_close(&r->props);
+	/* A control request posted too late is answered with -ESHUTDOWN. */
+	pthread_mutex_lock(&r->ctl_lock);
+	pthread_cond_broadcast(&r->ctl_done);
+	pthread_mutex_unlock(&r->ctl_lock);
+	return NULL;
+}
+
+/* Every node's data dir holds log/ and state/; refuse what is not a dir. */
+static int prepare_data_dir(const char *dir, char *err, size_t err_len)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(err, err_len, "data_dir %s exists and is not a directory", dir);
+			return -ENOTDIR;
+		}
+		return 0;
+	}
+	if (errno != ENOENT || mkdir(dir, 0700) != 0) {
+		snprintf(err, err_len, "cannot create data_dir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int open_stores(struct replica *r, char *err, size_t err_len)
+{
+	char path[PATH_MAX + 16];
+	int rc = prepare_data_dir(r->cfg.data_dir, err, err_len);
+	if (rc != 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/log", r->cfg.data_dir);
+	rc = opx_rocks_open(&r->log, path, r->cfg.cluster_id, err, err_len);
+	if (rc != 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/state", r->cfg.data_dir);
+	rc = kv_open(&r->kv, path, r->cfg.cluster_id, err, err_len);
+	if (rc != 0)
+		return rc;
+	r->applied_idx = kv_applied_idx(r->kv);
+	return 0;
+}
+
+static int open_core(struct replica *r, char *err, size_t err_len)
+{
+	struct opx_config oc;
+	opx_config_from_cfg(&r->cfg, &oc);
+	oc.snapshot_ctx = r;
+	int rc = opx_new(&r->px, &oc, opx_rocks_storage(r->log), err, err_len);
+	if (rc != 0)
+		return rc;
+	/* The state may trail the log (it is written unsynced; the log is the
+	 * truth) but never lead it past what the log can replay. */
+	if (r->applied_idx < opx_compacted_idx(r->px))
+		replica_xfer_start(r, opx_compacted_idx(r->px));
+	return 0;
+}
+
+static int open_transport(struct replica *r, char *err, size_t err_len)
+{
+	struct tp_config *tc = calloc(1, sizeof(*tc));
+	if (!tc) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	int rc = tp_config_from_cfg(&r->cfg, tc, err, err_len);
+	if (rc == 0) {
+		r->tp = tp_new(tc, err, err_len);
+		if (!r->tp)
+			rc = -EIO;
+	}
+	memset(tc, 0, sizeof(*tc)); /* the secret key */
+	free(tc);
+	return rc;
+}
+
+/*
+ * Proposal sequences must never repeat, across restarts too, or a new
+ * proposal could be taken for a retry of an old one that is still
+ * undecided in some log. So each start takes a new epoch, stored durably in
+ * <data_dir>/proposer-epoch, and sequences are epoch << 32 | counter. (An
+ * old proposal decided after a restart then falls below the KV's dedup window
+ * and is not applied: its proposer died with the old process.)
+ */
+static int next_epoch(struct replica *r, uint64_t *epoch, char *err, size_t err_len)
+{
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/proposer-epoch", r->cfg.data_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unsigned long long last = 0;
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%llu", &last) != 1) {
+			fclose(f);
+			snprintf(err, err_len, "%s is corrupt: expected a number", path);
+			return -EINVAL;
+		}
+		fclose(f);
+	}
+	*epoch = last + 1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto fail;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)*epoch);
+	if (write(fd, buf, (size_t)n) != n || fsync(fd) != 0) {
+		close(fd);
+		goto fail;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0)
+		goto fail;
+	int dfd = open(r->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+fail:
+	snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+	return errno == ENOSPC ? -ENOSPC : -EIO;
+}
+
+int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t err_len)
+{
+	struct replica *r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
+	r->cfg = *cfg;
+	r->wake_fd = -1;
+	pthread_mutex_init(&r->view_lock, NULL);
+	pthread_mutex_init(&r->ctl_lock, NULL);
+	pthread_cond_init(&r->ctl_done, NULL);
+
+	int rc = open_stores(r, err, err_len);
+	if (rc == 0)
+		rc = open_core(r, err, err_len);
+	if (rc == 0)
+		rc = open_transport(r, err, err_len);
+	if (rc == 0) {
+		r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (r->wake_fd < 0) {
+			rc = -errno;
+			snprintf(err, err_len, "eventfd: %s", strerror(errno));
+		}
+	}
+	uint64_t epoch = 0;
+	if (rc == 0)
+		rc = next_epoch(r, &epoch, err, err_len);
+	if (rc == 0)
+		rc = proposals_init(&r->props, r->wake_fd, epoch << 32, REPLICA__MAX_IN_FLIGHT);
+	if (rc != 0)
+		goto out_close;
+
+	r->start_ms = proposals_now_ms();
+	r->next_tick_ms = r->start_ms;
+	r->watchdog_ms = sdn_watchdog_ms();
+	r->last_promise = opx_promise(r->px);
+	publish_view(r, r->start_ms);
+	rc = -pthread_create(&r->thread, NULL, replica_main, r);
+	if (rc != 0) {
+		snprintf(err, err_len, "cannot start the replica thread: %s", strerror(-rc));
+		proposals_destroy(&r->props);
+		goto out_close;
+	}
+	log_notice("replica: n%llu of cluster %s started: %u members, applied @%llu, "
+		   "decided @%llu",
+		   (unsigned long long)cfg->node_id, cfg->cluster, (unsigned)cfg->n_peers,
+		   (unsigned long long)r->applied_idx, (unsigned long long)opx_decided_idx(r->px));
+	*out = r;
+	return 0;
+
+out_close:
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+	tp_destroy(&r->tp);
+	opx_destroy(&r->px);
+	kv_close(&r->kv);
+	opx_rocks_close(&r->log);
+	pthread_mutex_destroy(&r->view_lock);
+	pthread_mutex_destroy(&r->ctl_lock);
+	pthread_cond_destroy(&r->ctl_done);
+	free(r);
+	return rc;
+}
+
+void replica_stop(struct replica **rp)
+{
+	struct replica *r = *rp;
+	if (!r)
+		return;
+	*rp = NULL;
+	atomic_store(&r->stop, true);
+	uint64_t one = 1;
+	ssize_t n = write(r->wake_fd, &one, sizeof(one));
+	(void)n;
+	pthread_join(r->thread, NULL);
+	replica_exports_close(r);
+	proposals_destroy(&r->props);
+	close(r->wake_fd);
+	tp_destroy(&r->tp);
+	opx_destroy(&r->px);
+	kv_close(&r->kv);
+	opx_rocks_close(&r->log);
+	pthread_mutex_destroy(&r->view_lock);
+	pthread_mutex_destroy(&r->ctl_lock);
+	pthread_cond_destroy(&r->ctl_done);
+	free(r);
+}
+
+bool replica_has_failed(struct replica *r)
+{
+	return atomic_load(&r->failed);
+}
+
+struct kv_store *replica_kv(struct replica *r)
+{
+	return r->kv;
+}
+
+void replica_set_apply_hook(struct replica *r, replica_apply_hook fn, void *ctx)
+{
+	r->hook_ctx = ctx;
+	r->hook = fn;
+}
+
+struct encode_ctx {
+	const struct kv_txn *txn;
+	uint64_t node;
+};
+
+/* Encodes a shallow copy of the caller's transaction carrying our id. */
+static int encode_txn(void *ctx, uint64_t seq, uint8_t **entry, size_t *len)
+{
+	struct encode_ctx *ec = ctx;
+	struct kv_txn t = *ec->txn;
+	t.node_id = ec->node;
+	t.seq = seq;
+	return kv_txn_encode(&t, entry, len);
+}
+
+int replica_propose(struct replica *r, const struct kv_txn *txn, struct kv_result *res)
+{
+	struct encode_ctx ec = {.txn = txn, .node = r->cfg.node_id};
+	return proposals_submit(&r->props, encode_txn, &ec, r->cfg.commit_timeout_ms, res);
+}
+
+int replica_barrier(struct replica *r)
+{
+	struct kv_txn empty;
+	kv_txn_init(&empty, 0, 0);
+	struct kv_result res;
+	int rc = replica_propose(r, &empty, &res);
+	kv_txn_free(&empty);
+	return rc;
+}
+
+bool replica_is_caught_up(struct replica *r)
+{
+	pthread_mutex_lock(&r->view_lock);
+	bool up = r->view.caught_up;
+	pthread_mutex_unlock(&r->view_lock);
+	return up;
+}
+
+int replica_set_fault(struct replica *r, uint64_t peer, bool drop_out, bool drop_in)
+{
+	pthread_mutex_lock(&r->ctl_lock);
+	while (r->ctl_req.pending)
+		pthread_cond_wait(&r->ctl_done, &r->ctl_lock);
+	r->ctl_req = (struct replica_ctl_request){
+		.pending = true, .peer = peer, .drop_out = drop_out, .drop_in = drop_in};
+	uint64_t one = 1;
+	ssize_t n = write(r->wake_fd, &one, sizeof(one));
+	(void)n;
+	while (r->ctl_req.pending && !atomic_load(&r->stop))
+		pthread_cond_wait(&r->ctl_done, &r->ctl_lock);
+	int rc = r->ctl_req.pending ? -ESHUTDOWN : r->ctl_req.rc;
+	pthread_mutex_unlock(&r->ctl_lock);
+	return rc;
+}

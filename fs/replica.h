@@ -1,0 +1,95 @@
+/*
+ * The replica: one node of the replicated KV. It owns the OmniPaxos core,
+ * the ZeroMQ transport, the consensus log (<data_dir>/log) and the KV state
+ * (<data_dir>/state), all on one thread, the replica thread. Each turn it
+ * polls the sockets up to the next tick, feeds incoming messages to the core,
+ * appends queued proposals (many per synced write: group commit), ticks on
+ * schedule, sends what the core wants sent, and applies newly decided
+ * entries, in log order, to the KV state; then it wakes the proposers whose
+ * entries were applied.
+ *
+ * Other threads (FUSE workers, the control socket) propose through
+ * replica_propose, which is thread-safe and blocks until the entry is
+ * applied on this node or fails. Reads go straight to the KV store
+ * (replica_kv), which is safe from any thread.
+ */
+#ifndef OMNIFS_REPLICA_H
+#define OMNIFS_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct kv_store;
+struct kv_txn;
+struct kv_result;
+struct ctl_buf;
+struct replica;
+
+/*
+ * Opens the data dir (creating it on first start), the transport and the
+ * core, and starts the replica thread. Refuses a data dir of another cluster
+ * or format, a corrupt one, or one in use by another process. cfg is copied.
+ * Returns 0 or a negative errno with a one-line reason in err.
+ */
+int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t err_len);
+
+/* Stops the thread (pending proposals fail with -ESHUTDOWN), closes
+ * everything, frees the replica and NULLs *r. */
+void replica_stop(struct replica **r);
+
+/*
+ * Proposes txn and waits until it is applied on this node. The replica gives
+ * the transaction its proposal id (this node, next sequence); the caller
+ * keeps ownership of txn. On 0, *res says whether it applied or which guard
+ * failed (a conflict). Errors:
+ *   -EROFS      this node knows it cannot reach a majority (returned at once)
+ *   -ETIMEDOUT  not applied within [timing] commit_timeout_ms; the outcome is
+ *               unknown (it may still be applied later, at most once)
+ *   -ESHUTDOWN  the replica is stopping
+ *   -E2BIG, -ENOMEM, -EIO
+ */
+int replica_propose(struct replica *r, const struct kv_txn *txn, struct kv_result *res);
+
+/*
+ * A fresh-read barrier: returns once this node has applied everything the
+ * leader had decided when the call was made (it proposes an empty entry and
+ * waits for it). Same errors as replica_propose.
+ */
+int replica_barrier(struct replica *r);
+
+/* The KV state, for reads from any thread. Valid until replica_stop. */
+struct kv_store *replica_kv(struct replica *r);
+
+/*
+ * Called on the replica thread after each applied entry, with the decoded
+ * transaction (borrowed for the call) and whether this node proposed it. The
+ * filesystem uses it to invalidate kernel caches. It must not block on the
+ * replica (no replica_propose from inside).
+ */
+typedef void (*replica_apply_hook)(void *ctx, uint64_t idx, const struct kv_txn *txn,
+				   bool proposed_here);
+void replica_set_apply_hook(struct replica *r, replica_apply_hook fn, void *ctx);
+
+/* Runs a control command (status, kv-*, barrier, debug-fault); see ctl.h. */
+int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *out);
+
+/* The status as JSON (the same as `omnifsctl status --json`). */
+int replica_status_json(struct replica *r, struct ctl_buf *out);
+
+/* Fault injection: drop traffic to (drop_out) and/or from (drop_in) peer, 0 = all. */
+int replica_set_fault(struct replica *r, uint64_t peer, bool drop_out, bool drop_in);
+
+/* True once the replica stopped itself after a storage failure (fail-stop):
+ * the daemon must exit non-zero and be restarted, recovering from disk. */
+bool replica_has_failed(struct replica *r);
+
+/* A one-line status for systemd's STATUS= and logs. */
+void replica_status_line(struct replica *r, char *buf, size_t len);
+
+/* True once this node has caught up with the decided index it last heard. */
+bool replica_is_caught_up(struct replica *r);
+
+#endif /* OMNIFS_REPLICA_H */

@@ -1,0 +1,171 @@
+/*
+ * Applying decided entries to the KV, and compacting the log.
+ *
+ * Entries are read from the core in log order and applied one by one (each
+ * apply is one RocksDB batch holding the change and the new applied index).
+ * An entry this node proposed completes its proposer. The KV state is
+ * written without fsync: the synced log is the truth and a restart replays
+ * it from the applied index. So before the log is compacted past an index,
+ * the KV is synced up to there.
+ *
+ * Snapshots: the KV state itself is what a snapshot of the log would hold,
+ * so the snapshot the core keeps and ships is only a marker: the number of
+ * entries it covers (8 bytes). A follower that receives one (it is behind
+ * the compacted index) fetches the state by chunked state transfer
+ * (replica_xfer.c) instead of one giant message, then goes on applying the
+ * log from there.
+ */
+#include "replica_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+#include "log.h"
+
+/* Entries applied per turn at most, so proposals and heartbeats keep flowing
+ * while a node catches up. */
+#define APPLY__PER_TURN 4096
+
+static int marker_new(uint64_t count, uint8_t **out, uint32_t *len)
+{
+	uint8_t *m = malloc(8);
+	if (!m)
+		return -ENOMEM;
+	for (int i = 0; i < 8; i++)
+		m[i] = (uint8_t)(count >> (8 * i));
+	*out = m;
+	*len = 8;
+	return 0;
+}
+
+static uint64_t marker_count(const uint8_t *m, uint32_t len)
+{
+	uint64_t v = 0;
+	if (len != 8)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)m[i] << (8 * i);
+	return v;
+}
+
+static int snap_create(void *ctx, const struct opx_entry *entries, uint32_t n, uint8_t **out,
+		       uint32_t *out_len)
+{
+	return marker_new(n, out, out_len);
+}
+
+/* A delta always continues its base (spec §5.6): the counts add up. */
+static int snap_merge(void *ctx, const uint8_t *base, uint32_t base_len, const uint8_t *delta,
+		      uint32_t delta_len, uint8_t **out, uint32_t *out_len)
+{
+	return marker_new(marker_count(base, base_len) + marker_count(delta, delta_len), out,
+			  out_len);
+}
+
+const struct opx_snapshot_ops replica_snapshot_ops = {
+	.create = snap_create,
+	.merge = snap_merge,
+};
+
+static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *e)
+{
+	struct kv_result res;
+	int rc = kv_apply(r->kv, idx, e->data, e->len, false, &res);
+	if (rc != 0)
+		return rc; /* storage failure: nothing was written */
+	r->applied_idx = idx + 1;
+	r->bytes_since_compaction += e->len;
+	bool mine = res.node_id == r->cfg.node_id;
+	/* A duplicate is a retry of an entry applied earlier, whose proposer was
+	 * completed then: there is nobody left to tell. */
+	if (mine && res.status != KV_DUPLICATE)
+		proposals_complete(&r->props, &res);
+	if (r->hook && (res.status == KV_APPLIED)) {
+		struct kv_txn t;
+		if (kv_txn_decode(&t, e->data, e->len) == 0) {
+			r->hook(r->hook_ctx, idx, &t, mine);
+			kv_txn_free(&t);
+		}
+	}
+	return 0;
+}
+
+int replica_apply_decided(struct replica *r)
+{
+	if (r->xfer.active)
+		return 0;
+	uint64_t decided = opx_decided_idx(r->px);
+	if (r->applied_idx >= decided)
+		return 0;
+	uint64_t to = decided - r->applied_idx > APPLY__PER_TURN ? r->applied_idx + APPLY__PER_TURN
+								 : decided;
+	struct opx_read rd = {0};
+	int rc = opx_read_entries(r->px, r->applied_idx, to, &rd);
+	if (rc != 0)
+		return rc;
+	for (uint32_t i = 0; i < rd.n && rc == 0; i++) {
+		const struct opx_item *it = &rd.items[i];
+		switch (it->kind) {
+		case OPX_ITEM_DECIDED:
+			if (it->idx == r->applied_idx)
+				rc = apply_entry(r, it->idx, &it->entry);
+			break;
+		case OPX_ITEM_SNAPSHOTTED:
+		case OPX_ITEM_TRIMMED:
+			if (it->compacted_idx > r->applied_idx) {
+				/* The entries we need are compacted away everywhere we
+				 * could read them: fetch the state instead. */
+				replica_xfer_start(r, it->compacted_idx);
+				i = rd.n;
+			}
+			break;
+		case OPX_ITEM_STOPSIGN:
+			if (it->ss_decided && it->idx == r->applied_idx) {
+				log_notice("replica: configuration %u ended by a stop-sign @%llu",
+					   it->ss->next.config_id - 1, (unsigned long long)it->idx);
+				r->applied_idx = it->idx + 1;
+			}
+			break;
+		case OPX_ITEM_UNDECIDED:
+			break;
+		}
+	}
+	opx_read_free(&rd);
+	return rc;
+}
+
+/*
+ * Compaction policy: once the log holds more than [compaction] max_entries
+ * decided entries (or max_bytes of them) beyond the compacted index, compact
+ * it locally up to the applied index minus retain_entries, so followers that
+ * are only slightly behind still catch up from the log.
+ */
+void replica_maybe_compact(struct replica *r)
+{
+	uint64_t compacted = opx_compacted_idx(r->px);
+	uint64_t retain = r->cfg.compact_retain_entries;
+	if (r->applied_idx <= compacted + retain)
+		return;
+	bool over_entries = r->applied_idx - compacted > r->cfg.compact_max_entries;
+	bool over_bytes = r->bytes_since_compaction > r->cfg.compact_max_bytes;
+	if (!over_entries && !over_bytes)
+		return;
+	uint64_t target = r->applied_idx - retain;
+	int rc = kv_sync(r->kv);
+	if (rc != 0) {
+		replica_fail(r, "syncing the KV state before compaction", rc);
+		return;
+	}
+	rc = opx_snapshot(r->px, true, target, true);
+	if (rc == -EIO) {
+		replica_fail(r, "compacting the log", rc);
+		return;
+	}
+	if (rc == 0) {
+		log_info("replica: log compacted to @%llu (applied @%llu)",
+			 (unsigned long long)target, (unsigned long long)r->applied_idx);
+		r->bytes_since_compaction = 0;
+	}
+}

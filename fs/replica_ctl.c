@@ -1,0 +1,332 @@
+/*
+ * Control commands of the replica (run on the control socket's threads) and
+ * its status, as text and JSON.
+ *
+ * Status comes from the view the replica thread publishes every turn, so a
+ * status call never touches the core or the sockets. `kv` commands work on
+ * the user namespace of the KV (keys prefixed "u/"), apart from the
+ * filesystem's keys, so scripts cannot corrupt the tree.
+ */
+#include "replica_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "kv.h"
+
+#define USER_PREFIX "u/"
+
+static void get_view(struct replica *r, struct replica_view *v)
+{
+	pthread_mutex_lock(&r->view_lock);
+	*v = r->view;
+	pthread_mutex_unlock(&r->view_lock);
+}
+
+static const char *role_name(const struct replica_view *v)
+{
+	if (v->opx.role == OPX_ROLE_LEADER)
+		return v->accept_phase ? "leader" : "candidate";
+	return v->leader ? "follower" : "no-leader";
+}
+
+static const char *phase_name(enum opx_phase p)
+{
+	switch (p) {
+	case OPX_PHASE_PREPARE:
+		return "prepare";
+	case OPX_PHASE_ACCEPT:
+		return "accept";
+	case OPX_PHASE_RECOVER:
+		return "recover";
+	default:
+		return "none";
+	}
+}
+
+/* Milliseconds since the peer was last heard, or -1 if never. */
+static long long heard_ago(const struct replica_view *v, uint32_t i)
+{
+	uint64_t last = v->peer_stats[i].last_heard_ms;
+	return last ? (long long)(v->now_ms - last) : -1;
+}
+
+/* Entries the peer trails the leader's decided index by (leader's view only). */
+static long long peer_lag(const struct replica_view *v, uint32_t i)
+{
+	if (v->opx.role != OPX_ROLE_LEADER)
+		return -1;
+	uint64_t acc = v->opx.peers[i].accepted_idx;
+	return acc >= v->opx.decided_idx ? 0 : (long long)(v->opx.decided_idx - acc);
+}
+
+static const char *peer_address(struct replica *r, uint64_t id)
+{
+	const struct cfg_peer *p = cfg_find_peer(&r->cfg, id);
+	return p ? p->address : "?";
+}
+
+static void status_json(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
+{
+	const struct opx_ballot *b = &v->opx.promise;
+	ctl_buf_printf(out,
+		       "{\"node\":%llu,\"cluster\":\"%s\",\"role\":\"%s\",\"phase\":\"%s\","
+		       "\"leader\":%llu,\"ballot\":\"%u.%u.%llu\",\"quorum\":%s,"
+		       "\"caught_up\":%s,\"decided_idx\":%llu,\"applied_idx\":%llu,"
+		       "\"accepted_idx\":%llu,\"compacted_idx\":%llu,"
+		       "\"state_transfer\":%s,\"proposals_in_flight\":%u,\"peers\":[",
+		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
+		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
+		       (unsigned long long)b->pid, v->quorum_connected ? "true" : "false",
+		       v->caught_up ? "true" : "false", (unsigned long long)v->opx.decided_idx,
+		       (unsigned long long)v->applied_idx, (unsigned long long)v->opx.accepted_idx,
+		       (unsigned long long)v->opx.compacted_idx, v->transferring ? "true" : "false",
+		       v->proposals_in_flight);
+	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
+		const struct opx_peer_status *p = &v->opx.peers[i];
+		const struct tp_peer_stats *s = &v->peer_stats[i];
+		ctl_buf_printf(out,
+			       "%s{\"id\":%llu,\"address\":\"%s\",\"reachable\":%s,"
+			       "\"last_heard_ms_ago\":%lld,\"lag\":%lld,\"tx_frames\":%llu,"
+			       "\"rx_frames\":%llu,\"dropped\":%llu,\"malformed\":%llu}",
+			       i ? "," : "", (unsigned long long)p->pid, peer_address(r, p->pid),
+			       p->heard_last_round ? "true" : "false", heard_ago(v, i),
+			       peer_lag(v, i), (unsigned long long)s->tx_frames,
+			       (unsigned long long)s->rx_frames,
+			       (unsigned long long)(s->dropped_full + s->fault_out + s->fault_in),
+			       (unsigned long long)s->malformed);
+	}
+	ctl_buf_printf(out, "]}\n");
+}
+
+static void status_text(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
+{
+	const struct opx_ballot *b = &v->opx.promise;
+	ctl_buf_printf(out,
+		       "node:        n%llu (cluster %s)\n"
+		       "role:        %s (phase %s)\n"
+		       "leader:      n%llu, ballot b%u.%u.%llu\n"
+		       "quorum:      %s\n"
+		       "decided:     @%llu\n"
+		       "applied:     @%llu%s\n"
+		       "compacted:   @%llu\n"
+		       "in flight:   %u proposals\n"
+		       "peers:\n",
+		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
+		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
+		       (unsigned long long)b->pid,
+		       v->quorum_connected ? "yes" : "no (writes fail with EROFS)",
+		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->applied_idx,
+		       v->transferring ? " (state transfer in progress)" : "",
+		       (unsigned long long)v->opx.compacted_idx, v->proposals_in_flight);
+	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
+		const struct opx_peer_status *p = &v->opx.peers[i];
+		long long ago = heard_ago(v, i), lag = peer_lag(v, i);
+		char ago_s[32], lag_s[32];
+		if (ago < 0)
+			snprintf(ago_s, sizeof(ago_s), "never");
+		else
+			snprintf(ago_s, sizeof(ago_s), "%lld ms ago", ago);
+		if (lag < 0)
+			snprintf(lag_s, sizeof(lag_s), "-");
+		else
+			snprintf(lag_s, sizeof(lag_s), "%lld", lag);
+		ctl_buf_printf(out, "  n%-4llu %-22s %-11s heard %-12s lag %s\n",
+			       (unsigned long long)p->pid, peer_address(r, p->pid),
+			       p->heard_last_round ? "reachable" : "unreachable", ago_s, lag_s);
+	}
+}
+
+void replica_status_line(struct replica *r, char *buf, size_t len)
+{
+	struct replica_view v;
+	get_view(r, &v);
+	snprintf(buf, len, "%s, leader n%llu, applied @%llu of @%llu%s%s", role_name(&v),
+		 (unsigned long long)v.leader, (unsigned long long)v.applied_idx,
+		 (unsigned long long)v.opx.decided_idx, v.quorum_connected ? "" : ", NO QUORUM",
+		 v.transferring ? ", state transfer" : "");
+}
+
+int replica_status_json(struct replica *r, struct ctl_buf *out)
+{
+	struct replica_view v;
+	get_view(r, &v);
+	status_json(r, &v, out);
+	return 0;
+}
+
+static int user_key(const char *key, char *buf, size_t len, struct ctl_buf *out)
+{
+	if (key[0] == '\0' || strlen(key) + sizeof(USER_PREFIX) > len) {
+		ctl_buf_printf(out, "keys are 1 to %zu bytes\n", len - sizeof(USER_PREFIX));
+		return EINVAL;
+	}
+	snprintf(buf, len, "%s%s", USER_PREFIX, key);
+	return 0;
+}
+
+/* Maps a proposal's outcome to the control status. */
+static int propose_status(int rc, struct ctl_buf *out)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case -EROFS:
+		ctl_buf_printf(out, "this node cannot reach a majority of the cluster\n");
+		return EROFS;
+	case -ETIMEDOUT:
+		ctl_buf_printf(out, "not decided within commit_timeout_ms; it may still be "
+				    "applied later\n");
+		return ETIMEDOUT;
+	default:
+		return -rc;
+	}
+}
+
+static int kv_put_or_del(struct replica *r, const char *key, const char *value, struct ctl_buf *out)
+{
+	char k[1024];
+	int st = user_key(key, k, sizeof(k), out);
+	if (st)
+		return st;
+	struct kv_txn t;
+	kv_txn_init(&t, 0, 0);
+	int rc;
+	if (value) {
+		rc = kv_txn_add_put(&t, k, strlen(k), value, strlen(value));
+	} else {
+		rc = kv_txn_add_guard_present(&t, k, strlen(k));
+		if (rc == 0)
+			rc = kv_txn_add_delete(&t, k, strlen(k));
+	}
+	struct kv_result res;
+	if (rc == 0)
+		rc = replica_propose(r, &t, &res);
+	kv_txn_free(&t);
+	if (rc == 0 && !value && res.status == KV_CONFLICT) {
+		ctl_buf_printf(out, "no key '%s'\n", key);
+		return ENOENT;
+	}
+	return propose_status(rc, out);
+}
+
+static int kv_get_cmd(struct replica *r, const char *key, struct ctl_buf *out)
+{
+	char k[1024];
+	int st = user_key(key, k, sizeof(k), out);
+	if (st)
+		return st;
+	void *val;
+	size_t len;
+	uint64_t version;
+	int rc = kv_get(r->kv, k, strlen(k), &val, &len, &version);
+	if (rc == -ENOENT) {
+		ctl_buf_printf(out, "no key '%s'\n", key);
+		return ENOENT;
+	}
+	if (rc != 0)
+		return -rc;
+	rc = ctl_buf_append(out, val, len);
+	free(val);
+	return -rc;
+}
+
+/* Keys under the prefix, each followed by a NUL (omnifsctl prints lines). */
+static int kv_list_cmd(struct replica *r, const char *prefix, struct ctl_buf *out)
+{
+	char k[1024];
+	snprintf(k, sizeof(k), "%s%s", USER_PREFIX, prefix ? prefix : "");
+	struct kv_view *v;
+	struct kv_iter *it;
+	int rc = kv_view_open(r->kv, &v);
+	if (rc != 0)
+		return -rc;
+	rc = kv_iter_open(v, k, strlen(k), NULL, 0, &it);
+	if (rc == 0) {
+		const uint8_t *key, *val;
+		size_t key_len, val_len;
+		uint64_t version;
+		size_t skip = sizeof(USER_PREFIX) - 1;
+		while ((rc = kv_iter_next(it, &key, &key_len, &val, &val_len, &version)) == 1) {
+			rc = ctl_buf_append(out, key + skip, key_len - skip);
+			if (rc == 0)
+				rc = ctl_buf_append(out, "", 1);
+			if (rc != 0)
+				break;
+		}
+		kv_iter_close(&it);
+	}
+	kv_view_close(&v);
+	return rc < 0 ? -rc : 0;
+}
+
+static int fault_cmd(struct replica *r, const char *peer_s, const char *mode, struct ctl_buf *out)
+{
+	char *end;
+	unsigned long long peer = strtoull(peer_s, &end, 10);
+	bool in = strcmp(mode, "in") == 0 || strcmp(mode, "both") == 0;
+	bool outd = strcmp(mode, "out") == 0 || strcmp(mode, "both") == 0;
+	if (*end || (!in && !outd && strcmp(mode, "none") != 0)) {
+		ctl_buf_printf(out, "usage: debug fault PEER in|out|both|none (PEER 0 = all)\n");
+		return EINVAL;
+	}
+	int rc = replica_set_fault(r, peer, outd, in);
+	if (rc == -ENOENT)
+		ctl_buf_printf(out, "no peer n%llu\n", peer);
+	return -rc;
+}
+
+/* "APPLIED_IDX DIGEST": the state's SHA-256 at one applied index. Two nodes
+ * at the same applied index must print the same line. */
+static int digest_cmd(struct replica *r, struct ctl_buf *out)
+{
+	struct kv_view *v;
+	int rc = kv_view_open(r->kv, &v);
+	if (rc != 0)
+		return -rc;
+	uint8_t d[KV_DIGEST_LEN];
+	char hex[2 * KV_DIGEST_LEN + 1];
+	rc = kv_view_digest(v, d);
+	if (rc == 0) {
+		kv_digest_hex(d, hex);
+		ctl_buf_printf(out, "%llu %s\n", (unsigned long long)kv_view_applied_idx(v), hex);
+	}
+	kv_view_close(&v);
+	return -rc;
+}
+
+int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *out)
+{
+	const char *cmd = argv[0];
+	if (strcmp(cmd, "status") == 0 && argc <= 2) {
+		struct replica_view v;
+		get_view(r, &v);
+		if (argc == 2 && strcmp(argv[1], "--json") == 0)
+			status_json(r, &v, out);
+		else if (argc == 1)
+			status_text(r, &v, out);
+		else
+			goto usage;
+		return 0;
+	}
+	if (strcmp(cmd, "barrier") == 0 && argc == 1)
+		return propose_status(replica_barrier(r), out);
+	if (strcmp(cmd, "kv-get") == 0 && argc == 2)
+		return kv_get_cmd(r, argv[1], out);
+	if (strcmp(cmd, "kv-put") == 0 && argc == 3)
+		return kv_put_or_del(r, argv[1], argv[2], out);
+	if (strcmp(cmd, "kv-del") == 0 && argc == 2)
+		return kv_put_or_del(r, argv[1], NULL, out);
+	if (strcmp(cmd, "kv-list") == 0 && argc <= 2)
+		return kv_list_cmd(r, argc == 2 ? argv[1] : NULL, out);
+	if (strcmp(cmd, "digest") == 0 && argc == 1)
+		return digest_cmd(r, out);
+	if (strcmp(cmd, "debug-fault") == 0 && argc == 3)
+		return fault_cmd(r, argv[1], argv[2], out);
+usage:
+	ctl_buf_printf(out, "unknown command or wrong arguments: see omnifsctl -h\n");
+	return EINVAL;
+}
