@@ -15,8 +15,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -575,10 +577,41 @@ static const struct fuse_lowlevel_ops ofs_ll_ops = {
 	.fallocate = op_fallocate,
 };
 
+/* A directory that is not already a mount point (a stale FUSE mount left by
+ * a killed daemon answers ENOTCONN). */
+static int check_mountpoint(const char *path)
+{
+	struct stat st, up;
+	char parent[PATH_MAX];
+	if (stat(path, &st) != 0) {
+		int e = errno;
+		if (e == ENOTCONN) {
+			log_err("fs: %s is a stale mount (a daemon died): run fusermount3 -u -z %s",
+				path, path);
+			return -EBUSY;
+		}
+		log_err("fs: mountpoint %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("fs: mountpoint %s is not a directory", path);
+		return -ENOTDIR;
+	}
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	if (stat(parent, &up) == 0 && up.st_dev != st.st_dev) {
+		log_err("fs: %s is already a mount point", path);
+		return -EBUSY;
+	}
+	return 0;
+}
+
 int ofs_mount(struct ofs *o, const char *mountpoint)
 {
 	if (o->mounted)
 		return -EBUSY;
+	int rc = check_mountpoint(mountpoint);
+	if (rc)
+		return rc;
 	char *argv[] = {"omnifs", "-o",
 			"allow_other,default_permissions,fsname=omnifs,subtype=omnifs", "-d", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o->cfg.debug ? 4 : 3, argv);
@@ -596,7 +629,7 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 		goto out_destroy_session;
 	}
 	o->mounted = true;
-	int rc = ofs_inval_start(o);
+	rc = ofs_inval_start(o);
 	if (rc) {
 		log_err("fs: cannot start the invalidation thread: %s", strerror(-rc));
 		ofs_unmount(o);

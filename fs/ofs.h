@@ -93,8 +93,9 @@ void ofs_local_backend_close(struct ofs_local_backend **lb);
 
 /*
  * Mounts at mountpoint (copied) with allow_other and default_permissions and
- * starts the invalidation thread. 0 or -errno (-EBUSY: already mounted there,
- * -EIO: libfuse could not set up the session; details logged).
+ * starts the invalidation thread. 0 or -errno, reason logged: -EBUSY already
+ * a mount point (or a stale one), -ENOENT/-ENOTDIR no such directory, -EIO
+ * libfuse could not set up the session or mount.
  */
 int ofs_mount(struct ofs *o, const char *mountpoint);
 

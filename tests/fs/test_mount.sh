@@ -342,4 +342,24 @@ start_mount persist
 [ "$(stat -c %i "$P")" = 1 ] || fail "root inode"
 pass "state survives unmount and remount"
 
+# A second daemon on a mounted directory refuses to start.
+if timeout 20 "$BIN" "$P" >"$TMP/dup.out" 2>&1; then fail "mounted twice on $P"; fi
+grep -q 'already a mount point' "$TMP/dup.out" || fail "no clear message: $(cat "$TMP/dup.out")"
+pass "a mountpoint in use is refused"
+
+# Every daemon stops cleanly on unmount, and none logged an error or a
+# sanitizer report.
+cd /
+for m in "${MOUNTS[@]}"; do
+	mountpoint -q "$m" && { fusermount3 -u "$m" || fail "unmount $m"; }
+done
+for p in "${PIDS[@]}"; do
+	for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$p" 2>/dev/null && fail "ofs_local_mount $p still running after unmount"
+done
+if grep -E 'ERROR|runtime error|LeakSanitizer|<3>' "$TMP"/*.log | grep -v 'failed to unmount'; then
+	fail "errors in the daemon logs"
+fi
+pass "daemons stopped cleanly, logs clean"
+
 echo "# all mount tests passed"
