@@ -134,6 +134,7 @@ int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct ofs_txn *t, vo
 		if (t.n == 0)
 			break; /* nothing to change */
 		rc = ofs_commit_errno(o->st.commit(o->st.ctx, &t));
+		__atomic_store_n(&o->erofs_seen, rc == -EROFS, __ATOMIC_RELAXED);
 		if (rc == 0) {
 			ofs_count(o, &o->stats.commits, 1);
 			break;

@@ -36,9 +36,26 @@ static bool wants_write(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY;
 }
 
+/*
+ * Opening for writing fails at once on a node that knows it has no quorum.
+ * The store may say so itself (can_write); otherwise, once a commit has come
+ * back -EROFS, each open for writing probes with an empty transaction, which
+ * the replica refuses at once while it knows it is cut off, and which clears
+ * the mark when it goes through. With a quorum, opens cost no round.
+ */
 static int can_write(struct ofs *o)
 {
-	return o->st.can_write ? o->st.can_write(o->st.ctx) : 0;
+	if (o->st.can_write)
+		return o->st.can_write(o->st.ctx);
+	if (!__atomic_load_n(&o->erofs_seen, __ATOMIC_RELAXED))
+		return 0;
+	struct ofs_txn t;
+	ofs_txn_init(&t);
+	int rc = ofs_commit_errno(o->st.commit(o->st.ctx, &t));
+	ofs_txn_close(&t);
+	if (rc == 0)
+		__atomic_store_n(&o->erofs_seen, false, __ATOMIC_RELAXED);
+	return rc == -EAGAIN ? 0 : rc;
 }
 
 static struct dblock *find_block(struct onode *n, uint64_t no)

@@ -100,6 +100,8 @@ struct ofs {
 	struct onode *table[OFS_TABLE_SIZE]; /* under lock */
 	struct ofs_stats stats;		     /* under lock */
 
+	bool erofs_seen; /* the last commit failed with -EROFS (atomic) */
+
 	ofs_status_fn status_fn; /* set before mounting */
 	void *status_ctx;
 

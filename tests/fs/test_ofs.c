@@ -436,6 +436,18 @@ static void test_ofs_backend_errors_reach_the_caller(void **state)
 	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
 			 -EIO);
 	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "d", &a), -ENOENT);
+	/* once cut off, opening for writing fails at once, reading still works;
+	 * the probe that finds the quorum back clears it */
+	uint64_t rino = mkfile(f->n2, f, OFS_ROOT_INO, "r", "ro");
+	struct ofs_file *rh;
+	ofs_store_mem_fail_next(f->mem, 2, -EROFS);
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
+			 -EROFS);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_WRONLY, &rh), -EROFS);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_RDONLY, &rh), 0);
+	assert_int_equal(ofs_op_release(f->n2, rh), 0);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_RDWR, &rh), 0);
+	assert_int_equal(ofs_op_release(f->n2, rh), 0);
 	/* a write whose commit fails reports it at close */
 	uint64_t ino = mkfile(f->n2, f, OFS_ROOT_INO, "f", "v1");
 	struct ofs_file *h;
