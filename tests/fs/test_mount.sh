@@ -65,12 +65,19 @@ start_mount() {
 	fail "$name not mounted within 10 s"
 }
 
-# stop_mount NAME: unmounts $TMP/NAME and waits for its daemon to exit.
+# stop_mount NAME: stops the last daemon started (NAME) with SIGTERM, as
+# systemd does, and waits for it to unmount and exit.
 stop_mount() {
 	local pid=${PIDS[-1]}
-	fusermount3 -u "$TMP/$1" || fail "unmount $1"
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	fail "ofs_local_mount of $1 did not exit after unmount"
+	kill -TERM "$pid"
+	for _ in $(seq 100); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			mountpoint -q "$TMP/$1" && fail "$1 still mounted after SIGTERM"
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "ofs_local_mount of $1 did not exit on SIGTERM"
 }
 
 expect_errno() { # expect_errno ERRNO_NAME python-statement
@@ -340,7 +347,7 @@ start_mount persist
 [ "$(cat "$P/d/e/g")" = kept ] || fail "copy after restart"
 [ ! -e "$P/d/e/f" ] || fail "unlinked file back after restart"
 [ "$(stat -c %i "$P")" = 1 ] || fail "root inode"
-pass "state survives unmount and remount"
+pass "state survives SIGTERM and a new mount"
 
 # A second daemon on a mounted directory refuses to start.
 if timeout 20 "$BIN" "$P" >"$TMP/dup.out" 2>&1; then fail "mounted twice on $P"; fi
