@@ -630,8 +630,10 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 	}
 	o->mounted = true;
 	rc = ofs_inval_start(o);
+	if (rc == 0)
+		rc = ofs_reaper_start(o);
 	if (rc) {
-		log_err("fs: cannot start the invalidation thread: %s", strerror(-rc));
+		log_err("fs: cannot start a thread: %s", strerror(-rc));
 		ofs_unmount(o);
 		return rc;
 	}
@@ -687,6 +689,7 @@ int ofs_unmount(struct ofs *o)
 	if (!o->se)
 		return 0;
 	ofs_flush_all(o);
+	ofs_reaper_stop(o);
 	ofs_inval_stop(o);
 	if (o->mounted) {
 		fuse_session_unmount(o->se);
@@ -722,6 +725,8 @@ void ofs_destroy(struct ofs **op)
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->iq_lock);
 	pthread_cond_destroy(&o->iq_cond);
+	pthread_mutex_destroy(&o->reap_lock);
+	pthread_cond_destroy(&o->reap_cond);
 	free(o->backend);
 	free(o);
 	*op = NULL;

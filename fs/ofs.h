@@ -46,20 +46,21 @@ struct ofs_backend {
 };
 
 struct ofs_config {
-	uint64_t node_id;	 /* 1..65535: high bits of the inode numbers this node makes */
-	uint64_t max_file_size;	 /* bytes; EFBIG beyond */
-	uint64_t max_total_size; /* bytes, sum of file sizes; ENOSPC beyond */
-	uint64_t max_inodes;	 /* ENOSPC beyond */
-	uint64_t write_buffer;	 /* buffered bytes per open file before an early commit */
-	uint32_t max_depth;	 /* directory nesting below the root; ENAMETOOLONG beyond */
-	uint32_t retries;	 /* commits retried after a failed guard before EAGAIN */
-	double entry_timeout_s;	 /* kernel dentry cache */
-	double attr_timeout_s;	 /* kernel attribute cache */
-	bool debug;		 /* libfuse's -d: log every request */
+	uint64_t node_id;	  /* 1..65535: high bits of the inode numbers this node makes */
+	uint64_t max_file_size;	  /* bytes; EFBIG beyond */
+	uint64_t max_total_size;  /* bytes, sum of file sizes; ENOSPC beyond */
+	uint64_t max_inodes;	  /* ENOSPC beyond */
+	uint64_t write_buffer;	  /* buffered bytes per open file before an early commit */
+	uint32_t max_depth;	  /* directory nesting below the root; ENAMETOOLONG beyond */
+	uint32_t retries;	  /* commits retried after a failed guard before EAGAIN */
+	uint32_t orphan_grace_ms; /* unlinked files stay readable elsewhere this long */
+	double entry_timeout_s;	  /* kernel dentry cache */
+	double attr_timeout_s;	  /* kernel attribute cache */
+	bool debug;		  /* libfuse's -d: log every request */
 };
 
 /* Defaults: 64 MiB files, 10 GiB total, 10^6 inodes, 4 MiB buffer, depth
- * 256, 64 retries, 1 s timeouts. */
+ * 256, 64 retries, 2 s grace for unlinked files, 1 s timeouts. */
 void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id);
 /* Defaults overridden by the [fs] section and node id of a parsed config. */
 void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c);

@@ -1,5 +1,6 @@
 /*
  * The core of the filesystem: creation and bootstrap (root, orphans), the
+ * reaper of unlinked files,
  * retrying commit loop, inode number allocation and usage accounting in the
  * per-node record, and the node-local inode table (lookup and open counts).
  *
@@ -307,7 +308,6 @@ void ofs_lookup_ref(struct ofs *o, uint64_t ino)
 
 void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
 {
-	bool free_it = false;
 	pthread_mutex_lock(&o->lock);
 	struct onode *n = table_find(o, ino);
 	if (n) {
@@ -319,19 +319,9 @@ void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
 		} else {
 			n->nlookup -= nlookup;
 		}
-		if (n->orphan && n->nlookup == 0 && n->nopen == 0) {
-			n->orphan = false;
-			free_it = true;
-		}
 		maybe_free(o, n);
 	}
 	pthread_mutex_unlock(&o->lock);
-	if (free_it) {
-		int rc = ofs_free_inode(o, ino);
-		if (rc)
-			log_warn("fs: inode %llu: cannot free the unlinked file yet: %s",
-				 (unsigned long long)ino, strerror(-rc));
-	}
 }
 
 uint64_t ofs_nlookup(struct ofs *o, uint64_t ino)
@@ -354,59 +344,6 @@ bool ofs_is_open(struct ofs *o, uint64_t ino)
 	return open;
 }
 
-void ofs_mark_orphan(struct ofs *o, uint64_t ino)
-{
-	pthread_mutex_lock(&o->lock);
-	struct onode *n = table_find(o, ino);
-	if (n)
-		n->orphan = true;
-	pthread_mutex_unlock(&o->lock);
-}
-
-struct free_arg {
-	uint64_t ino;
-};
-
-static int build_free(struct ofs *o, struct ofs_txn *t, void *arg)
-{
-	struct free_arg *fa = arg;
-	struct ofs_attr a;
-	uint64_t ver;
-	struct ofs_key k;
-	int rc = ofs_read_attr(o, fa->ino, &a, &ver);
-	if (rc == -ENOENT) {
-		ofs_key_orphan(&k, fa->ino);
-		ofs_txn_delete(t, &k); /* a stale mark only */
-		return 0;
-	}
-	if (rc)
-		return rc;
-	if (a.nlink > 0) {
-		ofs_key_orphan(&k, fa->ino); /* linked again meanwhile: keep it */
-		ofs_txn_delete(t, &k);
-		return 0;
-	}
-	ofs_key_inode(&k, fa->ino);
-	ofs_txn_guard_version(t, &k, ver);
-	ofs_txn_delete(t, &k);
-	ofs_key_block_prefix(&k, fa->ino);
-	ofs_txn_delete_prefix(t, &k);
-	ofs_key_xattr_prefix(&k, fa->ino);
-	ofs_txn_delete_prefix(t, &k);
-	ofs_key_symlink(&k, fa->ino);
-	ofs_txn_delete(t, &k);
-	ofs_key_orphan(&k, fa->ino);
-	ofs_txn_delete(t, &k);
-	int64_t bytes = S_ISREG(a.mode) ? (int64_t)a.size : 0;
-	return ofs_noderec_update(o, t, -bytes, -1, NULL);
-}
-
-int ofs_free_inode(struct ofs *o, uint64_t ino)
-{
-	struct free_arg fa = {ino};
-	return ofs_run_txn(o, build_free, &fa);
-}
-
 static int build_root(struct ofs *o, struct ofs_txn *t, void *arg)
 {
 	struct ofs_attr a;
@@ -426,32 +363,150 @@ static int build_root(struct ofs *o, struct ofs_txn *t, void *arg)
 	return 0;
 }
 
-struct orphan_scan {
+/* --- the reaper ---------------------------------------------------------------- */
+
+#define REAP_BATCH 256
+
+struct reap {
 	uint64_t node;
-	uint64_t *inos;
-	size_t n, cap;
+	int64_t before_ns; /* marks at or before this time are due */
+	uint64_t inos[REAP_BATCH];
+	size_t n;
+	bool more; /* the scan stopped at a full batch */
 };
 
 static int collect_orphan(void *arg, const void *key, size_t key_len, const void *val,
 			  size_t val_len, uint64_t version)
 {
-	struct orphan_scan *s = arg;
-	uint64_t ino;
-	uint64_t owner;
-	if (ofs_key_parse_ino(key, key_len, &ino) || ofs_orphan_decode(val, val_len, &owner))
+	struct reap *r = arg;
+	uint64_t ino, owner;
+	int64_t at;
+	if (ofs_key_parse_ino(key, key_len, &ino) || ofs_orphan_decode(val, val_len, &owner, &at))
 		return 0;
-	if (owner != s->node)
+	if (owner != r->node || at > r->before_ns)
 		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		uint64_t *p = realloc(s->inos, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		s->inos = p;
-		s->cap = cap;
+	if (r->n == REAP_BATCH) {
+		r->more = true;
+		return 1;
 	}
-	s->inos[s->n++] = ino;
+	r->inos[r->n++] = ino;
 	return 0;
+}
+
+static int build_reap(struct ofs *o, struct ofs_txn *t, void *arg)
+{
+	struct reap *r = arg;
+	int64_t bytes = 0, inodes = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		uint64_t ino = r->inos[i];
+		struct ofs_attr a;
+		uint64_t ver;
+		struct ofs_key k;
+		int rc = ofs_read_attr(o, ino, &a, &ver);
+		ofs_key_orphan(&k, ino);
+		ofs_txn_delete(t, &k);
+		if (rc == -ENOENT)
+			continue; /* a stale mark only */
+		if (rc)
+			return rc;
+		if (a.nlink > 0)
+			continue; /* never happens: link() refuses nlink 0; keep the inode */
+		ofs_key_inode(&k, ino);
+		ofs_txn_guard_version(t, &k, ver); /* a last write elsewhere: redo */
+		ofs_txn_delete(t, &k);
+		ofs_key_block_prefix(&k, ino);
+		ofs_txn_delete_prefix(t, &k);
+		ofs_key_xattr_prefix(&k, ino);
+		ofs_txn_delete_prefix(t, &k);
+		bytes += S_ISREG(a.mode) ? (int64_t)a.size : 0;
+		inodes++;
+	}
+	return ofs_noderec_update(o, t, -bytes, -inodes, NULL);
+}
+
+int ofs_reap(struct ofs *o, int64_t now_ns)
+{
+	struct ofs_key p;
+	ofs_key_orphan_prefix(&p);
+	struct reap *r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	int total = 0, rc = 0;
+	do {
+		r->node = o->cfg.node_id;
+		r->before_ns = now_ns - (int64_t)o->cfg.orphan_grace_ms * 1000000;
+		r->n = 0;
+		r->more = false;
+		rc = o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, collect_orphan, r);
+		if (rc)
+			break;
+		/* still open or known to the kernel here: not yet */
+		size_t keep = 0;
+		for (size_t i = 0; i < r->n; i++) {
+			uint64_t ino = r->inos[i];
+			pthread_mutex_lock(&o->lock);
+			struct onode *n = table_find(o, ino);
+			bool busy = n && (n->nopen || n->nlookup || n->dirty);
+			pthread_mutex_unlock(&o->lock);
+			if (!busy)
+				r->inos[keep++] = ino;
+		}
+		bool progress = keep > 0;
+		r->n = keep;
+		if (!progress)
+			break;
+		rc = ofs_run_txn(o, build_reap, r);
+		if (rc)
+			break;
+		total += (int)keep;
+		if (keep < REAP_BATCH)
+			break; /* busy ones filled the batch: come back next round */
+	} while (r->more);
+	free(r);
+	return rc ? rc : total;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct ofs *o = arg;
+	pthread_mutex_lock(&o->reap_lock);
+	while (!o->reap_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&o->reap_cond, &o->reap_lock, &ts);
+		if (o->reap_stop)
+			break;
+		pthread_mutex_unlock(&o->reap_lock);
+		int rc = ofs_reap(o, ofs_now_ns());
+		if (rc < 0 && rc != -EROFS)
+			log_warn("fs: freeing unlinked files: %s", strerror(-rc));
+		pthread_mutex_lock(&o->reap_lock);
+	}
+	pthread_mutex_unlock(&o->reap_lock);
+	return NULL;
+}
+
+int ofs_reaper_start(struct ofs *o)
+{
+	o->reap_stop = false;
+	int rc = pthread_create(&o->reap_thread, NULL, reaper_main, o);
+	if (rc)
+		return -rc;
+	o->reap_running = true;
+	return 0;
+}
+
+void ofs_reaper_stop(struct ofs *o)
+{
+	if (!o->reap_running)
+		return;
+	pthread_mutex_lock(&o->reap_lock);
+	o->reap_stop = true;
+	pthread_cond_signal(&o->reap_cond);
+	pthread_mutex_unlock(&o->reap_lock);
+	pthread_join(o->reap_thread, NULL);
+	o->reap_running = false;
 }
 
 int ofs_bootstrap(struct ofs *o)
@@ -461,19 +516,14 @@ int ofs_bootstrap(struct ofs *o)
 		log_err("fs: cannot create the root directory: %s", strerror(-rc));
 		return rc;
 	}
-	struct orphan_scan s = {.node = o->cfg.node_id};
-	struct ofs_key p;
-	ofs_key_orphan_prefix(&p);
-	rc = o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, collect_orphan, &s);
-	for (size_t i = 0; rc == 0 && i < s.n; i++) {
-		log_info("fs: freeing inode %llu, unlinked while open before the last stop",
-			 (unsigned long long)s.inos[i]);
-		int frc = ofs_free_inode(o, s.inos[i]);
-		if (frc)
-			log_warn("fs: inode %llu: cannot free it yet: %s",
-				 (unsigned long long)s.inos[i], strerror(-frc));
-	}
-	free(s.inos);
+	/* Nothing is open or known to a kernel here yet: every mark of this
+	 * node is free to go (files unlinked before a stop or a crash). */
+	rc = ofs_reap(o, INT64_MAX);
+	if (rc > 0)
+		log_info("fs: freed %d files unlinked before the last stop", rc);
+	else if (rc < 0)
+		log_warn("fs: cannot free files unlinked before the last stop yet: %s",
+			 strerror(-rc));
 	return 0;
 }
 
@@ -487,6 +537,7 @@ void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id)
 	oc->write_buffer = UINT64_C(4) << 20;
 	oc->max_depth = 256;
 	oc->retries = 64;
+	oc->orphan_grace_ms = 2000;
 	oc->entry_timeout_s = 1.0;
 	oc->attr_timeout_s = 1.0;
 }
@@ -540,6 +591,8 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store)
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->iq_lock, NULL);
 	pthread_cond_init(&o->iq_cond, NULL);
+	pthread_mutex_init(&o->reap_lock, NULL);
+	pthread_cond_init(&o->reap_cond, NULL);
 	int rc = ofs_bootstrap(o);
 	if (rc) {
 		ofs_destroy(&o);

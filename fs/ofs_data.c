@@ -15,12 +15,12 @@
  * transaction that writes the new ones. A buffer larger than write_buffer is
  * committed early (other nodes then see a partial file until close).
  *
- * Open-but-unlinked files: unlink of a file open on this node keeps the
- * inode with an orphan mark ("F o <ino>" = this node's id); the last release
- * on this node frees it (or the kernel's forget, for a file replaced by a
- * rename while the kernel still knew it, see drop_link in ofs_ops.c); ofs_bootstrap frees marks left by a crash. Handles
- * on other nodes are not known here: if another node unlinks a file this
- * node has open, reads here see it gone (ENOENT/ESTALE), as on NFS.
+ * Open-but-unlinked files: a regular file left without links keeps its
+ * inode and data under an orphan mark of the node that unlinked it; that
+ * node's reaper frees it once no handle is open on it there, its kernel has
+ * forgotten it, and a grace period (2 s) has passed, so handles open on
+ * other nodes (which that node cannot see) keep reading it for at least that
+ * long; later their reads fail with ESTALE, as on NFS. See ofs_reap.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -290,7 +290,7 @@ int ofs_op_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **f)
 	struct ofs_attr a;
 	int rc = ofs_read_attr(o, ino, &a, NULL);
 	if (rc)
-		return rc;
+		return rc == -ENOENT ? -ESTALE : rc; /* see ofs_op_getattr */
 	if (S_ISDIR(a.mode))
 		return -EISDIR;
 	if (!S_ISREG(a.mode))
@@ -491,21 +491,11 @@ int ofs_op_release(struct ofs *o, struct ofs_file *f)
 		pthread_mutex_lock(&n->mu);
 		pthread_mutex_lock(&o->lock);
 		n->nopen--;
-		bool last = n->nopen == 0;
-		bool orphan = last && n->orphan && n->nlookup == 0; /* else freed at forget */
-		if (orphan)
-			n->orphan = false;
-		if (last && rc) /* a failed final commit: nothing will retry it */
+		if (n->nopen == 0 && rc) /* a failed final commit: nothing will retry it */
 			drop_buffer(n);
 		n->ref++;
 		pthread_mutex_unlock(&o->lock);
 		pthread_mutex_unlock(&n->mu);
-		if (orphan) {
-			int frc = ofs_free_inode(o, f->ino);
-			if (frc)
-				log_warn("fs: inode %llu: cannot free the unlinked file yet: %s",
-					 (unsigned long long)f->ino, strerror(-frc));
-		}
 		ofs_onode_put(o, n);
 	}
 	free(f->vbuf);

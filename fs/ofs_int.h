@@ -49,7 +49,6 @@ struct onode {
 	uint64_t nlookup; /* kernel references (lookup/create replies minus forgets) */
 	uint32_t nopen;	  /* open file handles on this node */
 	uint32_t ref;	  /* threads using this struct right now */
-	bool orphan;	  /* unlinked while open here: freed at the last release */
 	struct onode *next;
 	/* under mu */
 	pthread_mutex_t mu;
@@ -120,6 +119,13 @@ struct ofs {
 	bool iq_stop;
 	bool iq_running;
 	pthread_t iq_thread;
+
+	/* the reaper of unlinked files (ofs_core.c) */
+	pthread_mutex_t reap_lock;
+	pthread_cond_t reap_cond;
+	bool reap_stop; /* under reap_lock */
+	bool reap_running;
+	pthread_t reap_thread;
 };
 
 /* Caller credentials for new inodes. */
@@ -169,9 +175,16 @@ void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup);
 uint64_t ofs_nlookup(struct ofs *o, uint64_t ino);
 /* Is ino open on this node (an unlink must keep it as an orphan)? */
 bool ofs_is_open(struct ofs *o, uint64_t ino);
-void ofs_mark_orphan(struct ofs *o, uint64_t ino);
-/* Deletes an inode with no links left: all its keys, usage, orphan mark. */
-int ofs_free_inode(struct ofs *o, uint64_t ino);
+/*
+ * Frees this node's orphans (files left without links) marked at least
+ * orphan_grace_ms before now_ns that are neither open here nor known to the
+ * kernel here: inode, data, xattrs, mark and usage, up to 256 per
+ * transaction. Returns how many were freed or -errno. The reaper thread
+ * (started with the mount) calls it every second.
+ */
+int ofs_reap(struct ofs *o, int64_t now_ns);
+int ofs_reaper_start(struct ofs *o);
+void ofs_reaper_stop(struct ofs *o);
 /* Creates the root if missing; removes this node's orphans. */
 int ofs_bootstrap(struct ofs *o);
 void ofs_count(struct ofs *o, uint64_t *counter, uint64_t n);

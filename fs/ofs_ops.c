@@ -57,13 +57,18 @@ int ofs_op_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_a
 	return 0;
 }
 
+/* An inode the kernel asks about by number but that is gone was removed by
+ * another node (this node keeps its own unlinked files while the kernel
+ * knows them). ESTALE, as NFS says it, makes the kernel redo the path lookup
+ * once with revalidation: a stat or open that raced with a rename over the
+ * file on another node then finds the new file instead of failing. */
 int ofs_op_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
 {
 	if (ofs_ino_is_virtual(ino))
 		return ofs_virt_getattr(o, ino, out);
 	int rc = ofs_read_attr(o, ino, out, NULL);
 	if (rc)
-		return rc;
+		return rc == -ENOENT ? -ESTALE : rc;
 	ofs_overlay_attr(o, out);
 	return 0;
 }
@@ -449,14 +454,12 @@ int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *new
 /* --- removing entries ------------------------------------------------------ */
 
 /* Drops one link of a (already guarded, version-checked by the caller) in t.
- * At zero links the inode goes, unless it is open on this node: then it
- * becomes an orphan, freed at its last release here. A file replaced by
- * rename is also kept while the kernel here still knows it (lookup count):
- * a reader that looked the name up just before the rename then opens the
- * old file instead of failing with ENOENT on a name that always existed.
- * It is freed at the kernel's forget. */
-static int drop_link(struct ofs *o, struct ofs_txn *t, struct ofs_attr *a, int64_t now,
-		     bool keep_if_known, bool *orphaned)
+ * A regular file left without links is not deleted at once but marked an
+ * orphan of this node: its data stays for handles still open on it, here
+ * or on other nodes (which this node cannot see), and this node's reaper
+ * frees it once it is neither open nor known to the kernel here and the
+ * grace period has passed (ofs_reap). Other inodes go at once. */
+static int drop_link(struct ofs *o, struct ofs_txn *t, struct ofs_attr *a, int64_t now)
 {
 	struct ofs_key k;
 	bool dir = S_ISDIR(a->mode);
@@ -467,27 +470,23 @@ static int drop_link(struct ofs *o, struct ofs_txn *t, struct ofs_attr *a, int64
 		ofs_put_attr(t, a);
 		return 0;
 	}
-	if (!dir && (ofs_is_open(o, a->ino) || (keep_if_known && ofs_nlookup(o, a->ino) > 0))) {
-		uint8_t v[8];
+	if (S_ISREG(a->mode)) {
+		uint8_t v[OFS_ORPHAN_LEN];
 		ofs_put_attr(t, a);
 		ofs_key_orphan(&k, a->ino);
-		ofs_orphan_encode(o->cfg.node_id, v);
+		ofs_orphan_encode(o->cfg.node_id, now, v);
 		ofs_txn_put(t, &k, v, sizeof(v));
-		*orphaned = true;
 		return 0;
 	}
 	ofs_key_inode(&k, a->ino);
 	ofs_txn_delete(t, &k);
-	ofs_key_block_prefix(&k, a->ino);
-	ofs_txn_delete_prefix(t, &k);
 	ofs_key_xattr_prefix(&k, a->ino);
 	ofs_txn_delete_prefix(t, &k);
 	if (S_ISLNK(a->mode)) {
 		ofs_key_symlink(&k, a->ino);
 		ofs_txn_delete(t, &k);
 	}
-	int64_t bytes = S_ISREG(a->mode) ? (int64_t)a->size : 0;
-	return ofs_noderec_update(o, t, -bytes, -1, NULL);
+	return ofs_noderec_update(o, t, 0, -1, NULL);
 }
 
 struct has_any {
@@ -516,7 +515,6 @@ struct unlink_arg {
 	const char *name;
 	size_t len;
 	bool dir; /* rmdir */
-	bool orphaned;
 	uint64_t child;
 };
 
@@ -526,7 +524,6 @@ static int build_unlink(struct ofs *o, struct ofs_txn *t, void *arg)
 	struct ofs_attr pa, a;
 	uint64_t pver, dver, ver;
 	uint8_t dtype;
-	u->orphaned = false;
 	int rc = read_parent(o, u->parent, &pa, &pver);
 	if (rc)
 		return rc;
@@ -559,7 +556,7 @@ static int build_unlink(struct ofs *o, struct ofs_txn *t, void *arg)
 	pa.mtime_ns = pa.ctime_ns = now;
 	pa.change++;
 	ofs_put_attr(t, &pa);
-	return drop_link(o, t, &a, now, false, &u->orphaned);
+	return drop_link(o, t, &a, now);
 }
 
 static int do_unlink(struct ofs *o, uint64_t parent, const char *name, bool dir)
@@ -573,11 +570,8 @@ static int do_unlink(struct ofs *o, uint64_t parent, const char *name, bool dir)
 		return -EINVAL;
 	if (dir && strcmp(name, "..") == 0)
 		return -ENOTEMPTY;
-	struct unlink_arg u = {parent, name, len, dir, false, 0};
-	int rc = ofs_run_txn(o, build_unlink, &u);
-	if (rc == 0 && u.orphaned)
-		ofs_mark_orphan(o, u.child);
-	return rc;
+	struct unlink_arg u = {parent, name, len, dir, 0};
+	return ofs_run_txn(o, build_unlink, &u);
 }
 
 int ofs_op_unlink(struct ofs *o, uint64_t parent, const char *name)
@@ -621,8 +615,6 @@ struct rename_arg {
 	const char *name, *newname;
 	size_t len, newlen;
 	unsigned flags;
-	bool orphaned;
-	uint64_t victim;
 };
 
 static int build_rename(struct ofs *o, struct ofs_txn *t, void *arg)
@@ -634,7 +626,6 @@ static int build_rename(struct ofs *o, struct ofs_txn *t, void *arg)
 	uint8_t sdt, ddt = 0;
 	struct ofs_key k;
 	uint8_t dv[OFS_DIRENT_LEN];
-	r->orphaned = false;
 	int rc = rn_get(o, &s, r->parent, &pa);
 	if (rc)
 		return rc;
@@ -747,8 +738,7 @@ static int build_rename(struct ofs *o, struct ofs_txn *t, void *arg)
 			npa->nlink--;
 		size_t di = (size_t)(da - s.a);
 		s.keep[di] = false;
-		r->victim = dino;
-		rc = drop_link(o, t, da, now, true, &r->orphaned);
+		rc = drop_link(o, t, da, now);
 		if (rc)
 			return rc;
 	}
@@ -775,11 +765,8 @@ int ofs_op_rename(struct ofs *o, uint64_t parent, const char *name, uint64_t new
 	if (is_vdir_name(parent, name) || is_vdir_name(newparent, newname) ||
 	    ofs_ino_is_virtual(parent) || ofs_ino_is_virtual(newparent))
 		return -EROFS;
-	struct rename_arg r = {parent, newparent, name, newname, len, newlen, flags, false, 0};
-	rc = ofs_run_txn(o, build_rename, &r);
-	if (rc == 0 && r.orphaned)
-		ofs_mark_orphan(o, r.victim);
-	return rc;
+	struct rename_arg r = {parent, newparent, name, newname, len, newlen, flags};
+	return ofs_run_txn(o, build_rename, &r);
 }
 
 int ofs_op_readlink(struct ofs *o, uint64_t ino, char *buf, size_t cap)
@@ -861,7 +848,7 @@ int ofs_op_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out)
 	struct ofs_attr a;
 	int rc = ofs_read_attr(o, ino, &a, NULL);
 	if (rc)
-		return rc;
+		return rc == -ENOENT ? -ESTALE : rc;
 	if (!S_ISDIR(a.mode))
 		return -ENOTDIR;
 	struct ofs_dirent_list *l = calloc(1, sizeof(*l));

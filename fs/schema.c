@@ -299,16 +299,18 @@ int ofs_noderec_decode(struct ofs_noderec *n, const void *val, size_t len)
 	return 0;
 }
 
-void ofs_orphan_encode(uint64_t node_id, uint8_t out[8])
+void ofs_orphan_encode(uint64_t node_id, int64_t at_ns, uint8_t out[OFS_ORPHAN_LEN])
 {
 	put_le64(out, node_id);
+	put_le64(out + 8, (uint64_t)at_ns);
 }
 
-int ofs_orphan_decode(const void *val, size_t len, uint64_t *node_id)
+int ofs_orphan_decode(const void *val, size_t len, uint64_t *node_id, int64_t *at_ns)
 {
-	if (len != 8)
+	if (len != OFS_ORPHAN_LEN)
 		return -EBADMSG;
 	*node_id = get_le64(val);
+	*at_ns = (int64_t)get_le64((const uint8_t *)val + 8);
 	return 0;
 }
 

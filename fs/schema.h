@@ -13,7 +13,7 @@
  *   F l <ino:8>                   symlink target
  *   F x <ino:8> <name>            extended attribute value
  *   F n <node:8>                  per-node record: inode counter and usage
- *   F o <ino:8>                   orphan: unlinked but still open on a node
+ *   F o <ino:8>                   orphan: no links left, freed later -> node, time
  *
  * Block size: 64 KiB. A block is the unit a write replicates: a 4 KiB write
  * into a large file sends one block, not the file. Smaller blocks would cut
@@ -122,9 +122,10 @@ int ofs_dirent_decode(const void *val, size_t len, uint64_t *child, uint8_t *dty
 void ofs_noderec_encode(const struct ofs_noderec *n, uint8_t out[OFS_NODEREC_LEN]);
 int ofs_noderec_decode(struct ofs_noderec *n, const void *val, size_t len);
 
-/* Orphan marks hold the id of the node that keeps the file open. */
-void ofs_orphan_encode(uint64_t node_id, uint8_t out[8]);
-int ofs_orphan_decode(const void *val, size_t len, uint64_t *node_id);
+/* Orphan marks: the node that unlinked the file (and frees it) and when. */
+#define OFS_ORPHAN_LEN 16u
+void ofs_orphan_encode(uint64_t node_id, int64_t at_ns, uint8_t out[OFS_ORPHAN_LEN]);
+int ofs_orphan_decode(const void *val, size_t len, uint64_t *node_id, int64_t *at_ns);
 
 /* DT_* of a mode's file type. */
 uint8_t ofs_mode_dtype(uint32_t mode);

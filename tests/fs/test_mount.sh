@@ -309,6 +309,9 @@ T=$MNT
 if head -c 2000000 /dev/zero >"$T/fill" 2>"$TMP/err"; then fail "2 MB written into 1 MiB"; fi
 grep -q 'No space left' "$TMP/err" || fail "ENOSPC expected, got: $(cat "$TMP/err")"
 rm -f "$T/fill"
+# unlinked files are freed after a grace period (2 s)
+for _ in $(seq 100); do [ "$(stat -f -c %d "$T")" -eq 19 ] && break; sleep 0.1; done
+[ "$(stat -f -c %d "$T")" -eq 19 ] || fail "the unlinked file was not freed: $(stat -f -c %d "$T") free"
 n=0
 for i in $(seq 30); do { : >"$T/f$i"; } 2>/dev/null && n=$((n + 1)); done
 [ $n -eq 19 ] || fail "created $n files with max_inodes 20 (root included), expected 19"

@@ -329,8 +329,16 @@ static void test_ofs_open_unlinked_file_stays_readable(void **state)
 	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), 0);
 	assert_int_equal(a.nlink, 0);
 	assert_int_equal(ofs_op_release(f->n1, h), 0);
-	/* freed at the last release: inode, data and orphan mark gone */
-	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), -ENOENT);
+	/* kept for the grace period (handles on other nodes), then freed:
+	 * inode, data, orphan mark and usage */
+	assert_int_equal(ofs_reap(f->n1, ofs_now_ns()), 0);
+	assert_int_equal(ofs_op_getattr(f->n2, ino, &a), 0);
+	assert_int_equal(ofs_reap(f->n2, INT64_MAX), 0); /* not node 2's to free */
+	ofs_lookup_ref(f->n1, ino);			 /* the kernel here knows it */
+	assert_int_equal(ofs_reap(f->n1, INT64_MAX), 0);
+	ofs_forget(f->n1, ino, 1);
+	assert_int_equal(ofs_reap(f->n1, INT64_MAX), 1);
+	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), -ESTALE);
 	assert_int_equal(ofs_store_mem_count(f->mem), before);
 }
 
@@ -407,7 +415,7 @@ static void test_ofs_remove_errors(void **state)
 	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "none"), -ENOENT);
 	assert_int_equal(ofs_op_unlink(f->n2, d.ino, "in"), 0);
 	assert_int_equal(ofs_op_rmdir(f->n2, OFS_ROOT_INO, "d"), 0);
-	assert_int_equal(ofs_op_getattr(f->n1, d.ino, &s), -ENOENT);
+	assert_int_equal(ofs_op_getattr(f->n1, d.ino, &s), -ESTALE);
 	char name[300];
 	memset(name, 'n', sizeof(name));
 	name[256] = '\0';
@@ -488,8 +496,10 @@ static void test_ofs_limits(void **state)
 	assert_int_equal(ofs_op_statfs(f->n2, &s), 0);
 	assert_int_equal(s.ffree, 0);
 	assert_int_equal(s.bfree, (100000 / 4096) - (90000 + 4095) / 4096);
-	/* freeing on one node makes room for the other */
+	/* freeing on one node makes room for the other (once reaped) */
 	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "f"), 0);
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "j", S_IFREG, 0, &f->cr, &a), -ENOSPC);
+	assert_int_equal(ofs_reap(f->n2, INT64_MAX), 1);
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "j", S_IFREG, 0, &f->cr, &a), 0);
 	free(buf);
 }

@@ -87,6 +87,23 @@ rm "$B/g"
 wait_for "A sees B's unlink" test ! -e "$A/g"
 pass "xattrs and unlink across nodes"
 
+# Rename atomicity across nodes: while A replaces cfg by write-tmp+rename,
+# readers on B never see it missing or partial.
+seq 1 3000 >"$A/cfg"
+wait_for "cfg on B" test -e "$B/cfg"
+(for i in $(seq 100); do seq 1 3000 >"$A/cfg.tmp" && mv "$A/cfg.tmp" "$A/cfg"; done) &
+W=$!
+bad=0
+reads=0
+while kill -0 $W 2>/dev/null && [ $reads -lt 2000 ]; do
+	n=$(wc -l <"$B/cfg" 2>/dev/null || echo missing)
+	[ "$n" = 3000 ] || bad=$((bad + 1))
+	reads=$((reads + 1))
+done
+wait $W
+[ $bad -eq 0 ] || fail "B saw cfg missing or partial $bad times in $reads reads"
+pass "rename on A is atomic for readers on B ($reads reads)"
+
 won=0
 for i in $(seq 40); do
 	r=$( (mkdir "$A/x$i" 2>/dev/null && echo a) & (mkdir "$B/x$i" 2>/dev/null && echo b) & wait)
