@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "ofs_int.h"
@@ -358,6 +359,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	f->ino = ino;
 	f->fresh = true;
+	ofs_file_track(o, f);
 	fi->fh = (uintptr_t)f;
 	if (fuse_reply_open(req, fi) != 0)
 		ofs_op_release(o, f);
@@ -577,6 +579,8 @@ static const struct fuse_lowlevel_ops ofs_ll_ops = {
 	.fallocate = op_fallocate,
 };
 
+static void *waker_main(void *arg);
+
 /* A directory that is not already a mount point (a stale FUSE mount left by
  * a killed daemon answers ENOTCONN). */
 static int check_mountpoint(const char *path)
@@ -632,6 +636,12 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 	rc = ofs_inval_start(o);
 	if (rc == 0)
 		rc = ofs_reaper_start(o);
+	if (rc == 0 && pipe2(o->wake_pipe, O_CLOEXEC) != 0)
+		rc = -errno;
+	if (rc == 0) {
+		rc = -pthread_create(&o->waker, NULL, waker_main, o);
+		o->waker_running = rc == 0;
+	}
 	if (rc) {
 		log_err("fs: cannot start a thread: %s", strerror(-rc));
 		ofs_unmount(o);
@@ -653,8 +663,6 @@ int ofs_run(struct ofs *o)
 {
 	if (!o->mounted)
 		return -EINVAL;
-	o->run_thread = pthread_self();
-	__atomic_store_n(&o->run_started, 1, __ATOMIC_SEQ_CST);
 	/* SIGTERM, SIGINT, SIGHUP end the loop, unless the process has its own
 	 * handlers (libfuse installs its only over default dispositions). */
 	bool handlers = fuse_set_signal_handlers(o->se) == 0;
@@ -667,10 +675,28 @@ int ofs_run(struct ofs *o)
 	fuse_loop_cfg_destroy(lc);
 	if (handlers)
 		fuse_remove_signal_handlers(o->se);
-	__atomic_store_n(&o->run_started, 0, __ATOMIC_SEQ_CST);
 	if (rc < 0)
 		return rc;
 	return 0; /* > 0: ended by a signal, a normal stop */
+}
+
+/*
+ * The loop's workers wait in read(2) on /dev/fuse and look at the exit flag
+ * after each request, so stopping means sending one: a statfs on the
+ * mountpoint (never cached by the kernel). It may block until the request is
+ * served or the connection goes away at unmount, so it runs on this thread,
+ * which ofs_stop wakes with one byte on a pipe (async-signal-safe, and
+ * independent of what the caller did with signal masks).
+ */
+static void *waker_main(void *arg)
+{
+	struct ofs *o = arg;
+	char c;
+	while (read(o->wake_pipe[0], &c, 1) == 1 && c == 'w') {
+		struct statvfs sv;
+		(void)statvfs(o->mountpoint, &sv);
+	}
+	return NULL;
 }
 
 void ofs_stop(struct ofs *o)
@@ -678,10 +704,11 @@ void ofs_stop(struct ofs *o)
 	if (!o->se)
 		return;
 	fuse_session_exit(o->se);
-	/* Wake the loop, which may be waiting for a request that never comes. */
-	if (__atomic_exchange_n(&o->run_started, 0, __ATOMIC_SEQ_CST) &&
-	    !pthread_equal(o->run_thread, pthread_self()))
-		pthread_kill(o->run_thread, SIGTERM);
+	if (o->waker_running) {
+		char c = 'w';
+		ssize_t n = write(o->wake_pipe[1], &c, 1);
+		(void)n;
+	}
 }
 
 int ofs_unmount(struct ofs *o)
@@ -692,9 +719,21 @@ int ofs_unmount(struct ofs *o)
 	ofs_reaper_stop(o);
 	ofs_inval_stop(o);
 	if (o->mounted) {
-		fuse_session_unmount(o->se);
+		fuse_session_unmount(o->se); /* fails a statfs of the waker, if pending */
 		o->mounted = false;
 		log_info("fs: unmounted %s", o->mountpoint ? o->mountpoint : "");
+	}
+	if (o->waker_running) {
+		char c = 'q';
+		ssize_t n = write(o->wake_pipe[1], &c, 1);
+		(void)n;
+		pthread_join(o->waker, NULL);
+		o->waker_running = false;
+	}
+	if (o->wake_pipe[0] >= 0) {
+		close(o->wake_pipe[0]);
+		close(o->wake_pipe[1]);
+		o->wake_pipe[0] = o->wake_pipe[1] = -1;
 	}
 	fuse_session_destroy(o->se);
 	o->se = NULL;
@@ -710,6 +749,13 @@ void ofs_destroy(struct ofs **op)
 		return;
 	ofs_unmount(o);
 	ofs_inval_stop(o);
+	while (o->files) {
+		struct ofs_file *f = o->files;
+		o->files = f->next;
+		free(f->vbuf);
+		ofs_dirent_list_free(f->dir);
+		free(f);
+	}
 	for (size_t s = 0; s < OFS_TABLE_SIZE; s++) {
 		struct onode *n = o->table[s];
 		while (n) {

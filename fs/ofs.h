@@ -104,7 +104,10 @@ int ofs_mount(struct ofs *o, const char *mountpoint);
  * external unmount. Returns 0, or -errno if the loop failed. */
 int ofs_run(struct ofs *o);
 
-/* Asks ofs_run to return. Async-signal-safe; any thread. */
+/* Asks ofs_run to return: sets libfuse's exit flag and has a helper thread
+ * wake the loop with a statfs on the mountpoint. Async-signal-safe, never
+ * blocks; any thread. SIGTERM, SIGINT and SIGHUP also end ofs_run when they
+ * are not blocked and have no other handler (libfuse's handlers). */
 void ofs_stop(struct ofs *o);
 
 /* Unmounts (idempotent). Buffered writes of files still open are committed

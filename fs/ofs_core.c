@@ -588,6 +588,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store)
 	if (o->cfg.write_buffer < OFS_BLOCK_SIZE)
 		o->cfg.write_buffer = OFS_BLOCK_SIZE;
 	o->st = *store;
+	o->wake_pipe[0] = o->wake_pipe[1] = -1;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->iq_lock, NULL);
 	pthread_cond_init(&o->iq_cond, NULL);

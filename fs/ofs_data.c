@@ -279,6 +279,7 @@ static int open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **o
 	f->ino = ino;
 	f->flags = flags;
 	f->dirtied = (flags & O_TRUNC) && wants_write(flags);
+	ofs_file_track(o, f);
 	*out = f;
 	return 0;
 }
@@ -475,10 +476,35 @@ int ofs_op_flush(struct ofs *o, struct ofs_file *f)
 	return rc;
 }
 
+void ofs_file_track(struct ofs *o, struct ofs_file *f)
+{
+	pthread_mutex_lock(&o->lock);
+	f->prev = NULL;
+	f->next = o->files;
+	if (o->files)
+		o->files->prev = f;
+	o->files = f;
+	pthread_mutex_unlock(&o->lock);
+}
+
+static void file_untrack(struct ofs *o, struct ofs_file *f)
+{
+	pthread_mutex_lock(&o->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (o->files == f)
+		o->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+	pthread_mutex_unlock(&o->lock);
+}
+
 int ofs_op_release(struct ofs *o, struct ofs_file *f)
 {
 	int rc = 0;
 	struct onode *n = f->n;
+	file_untrack(o, f);
 	if (n) {
 		pthread_mutex_lock(&o->lock);
 		bool only = n->nopen == 1;

@@ -67,8 +67,9 @@ struct ofs_file {
 	bool dirtied; /* wrote or truncated through this handle: its flush commits */
 	char *vbuf;   /* virtual files: content rendered at open */
 	size_t vlen;
-	struct ofs_dirent_list *dir; /* directories: listing taken at opendir */
-	bool fresh;		     /* dir not read yet: no new listing at offset 0 */
+	struct ofs_dirent_list *dir;  /* directories: listing taken at opendir */
+	bool fresh;		      /* dir not read yet: no new listing at offset 0 */
+	struct ofs_file *prev, *next; /* ofs.files, under ofs.lock */
 };
 
 struct ofs_dirent_item {
@@ -98,6 +99,8 @@ struct ofs {
 	pthread_mutex_t lock;		     /* see the top of this file */
 	struct onode *table[OFS_TABLE_SIZE]; /* under lock */
 	struct ofs_stats stats;		     /* under lock */
+	struct ofs_file *files; /* open handles, under lock: freed by ofs_destroy if the
+				 * kernel never released them (stopped mid-use) */
 
 	bool erofs_seen; /* the last commit failed with -EROFS (atomic) */
 
@@ -108,8 +111,9 @@ struct ofs {
 	struct fuse_session *se;
 	char *mountpoint;
 	bool mounted;
-	pthread_t run_thread;
-	volatile int run_started;
+	int wake_pipe[2]; /* ofs_stop -> waker thread; -1 when closed */
+	pthread_t waker;
+	bool waker_running;
 
 	/* invalidation queue (inval.c) */
 	pthread_mutex_t iq_lock;
@@ -218,6 +222,9 @@ struct ofs_statfs {
 	uint64_t bsize, blocks, bfree, files, ffree, namemax;
 };
 int ofs_op_statfs(struct ofs *o, struct ofs_statfs *s);
+
+/* Registers a new handle (released by ofs_op_release or ofs_destroy). */
+void ofs_file_track(struct ofs *o, struct ofs_file *f);
 
 /* ofs_data.c: open files, buffered writes, commits */
 int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,

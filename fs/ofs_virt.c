@@ -109,6 +109,7 @@ int ofs_virt_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out)
 	}
 	f->ino = ino;
 	f->flags = flags;
+	ofs_file_track(o, f);
 	*out = f;
 	return 0;
 }

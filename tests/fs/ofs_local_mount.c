@@ -12,6 +12,8 @@
  * until SIGTERM/SIGINT or an unmount (fusermount3 -u), then exits 0.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,22 @@
 #include "config.h"
 #include "log.h"
 #include "ofs.h"
+
+/* As omnifsd does: signals are blocked everywhere and one thread takes them
+ * and stops the filesystem through ofs_stop. */
+struct stopper {
+	sigset_t set;
+	struct ofs *o;
+};
+
+static void *stop_on_signal(void *arg)
+{
+	struct stopper *s = arg;
+	int sig;
+	if (sigwait(&s->set, &sig) == 0 && sig != SIGUSR1)
+		ofs_stop(s->o);
+	return NULL;
+}
 
 static int usage(void)
 {
@@ -88,11 +106,21 @@ int main(int argc, char **argv)
 		ofs_store_mem_destroy(&mem);
 		return 1;
 	}
+	struct stopper s = {.o = o};
+	sigemptyset(&s.set);
+	sigaddset(&s.set, SIGTERM);
+	sigaddset(&s.set, SIGINT);
+	sigaddset(&s.set, SIGHUP);
+	sigaddset(&s.set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &s.set, NULL);
+	pthread_t stopper;
+	pthread_create(&stopper, NULL, stop_on_signal, &s);
 	int rc = ofs_mount(o, argv[1]);
-	if (rc == 0) {
+	if (rc == 0)
 		rc = ofs_run(o);
-		ofs_unmount(o);
-	}
+	ofs_unmount(o);
+	pthread_kill(stopper, SIGUSR1); /* ended by an unmount: release the stopper */
+	pthread_join(stopper, NULL);
 	ofs_destroy(&o);
 	ofs_local_backend_close(&lb);
 	ofs_store_mem_destroy(&mem);
