@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -691,10 +692,20 @@ int ofs_run(struct ofs *o)
 static void *waker_main(void *arg)
 {
 	struct ofs *o = arg;
-	char c;
-	while (read(o->wake_pipe[0], &c, 1) == 1 && c == 'w') {
-		struct statvfs sv;
-		(void)statvfs(o->mountpoint, &sv);
+	bool woken = false;
+	for (;;) {
+		struct pollfd pfd = {.fd = o->wake_pipe[0], .events = POLLIN};
+		int n = poll(&pfd, 1, 1000);
+		char c = 0;
+		if (n > 0 && read(o->wake_pipe[0], &c, 1) == 1 && c == 'q')
+			break;
+		/* Also libfuse's own signal handlers, when a signal lands on a
+		 * thread outside the loop, only set the exit flag: look at it. */
+		if (c == 'w' || (!woken && fuse_session_exited(o->se))) {
+			struct statvfs sv;
+			woken = true;
+			(void)statvfs(o->mountpoint, &sv);
+		}
 	}
 	return NULL;
 }

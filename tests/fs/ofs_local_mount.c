@@ -78,6 +78,15 @@ int main(int argc, char **argv)
 			return usage();
 	}
 	log_set_tag("n1");
+	/* Before any thread starts (RocksDB has its own): every thread inherits
+	 * the mask, so the signals go to the stopper only. */
+	struct stopper s = {.o = NULL};
+	sigemptyset(&s.set);
+	sigaddset(&s.set, SIGTERM);
+	sigaddset(&s.set, SIGINT);
+	sigaddset(&s.set, SIGHUP);
+	sigaddset(&s.set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &s.set, NULL);
 	struct ofs_store_mem *mem = NULL;
 	struct ofs_local_backend *lb = NULL;
 	struct ofs *o;
@@ -106,13 +115,7 @@ int main(int argc, char **argv)
 		ofs_store_mem_destroy(&mem);
 		return 1;
 	}
-	struct stopper s = {.o = o};
-	sigemptyset(&s.set);
-	sigaddset(&s.set, SIGTERM);
-	sigaddset(&s.set, SIGINT);
-	sigaddset(&s.set, SIGHUP);
-	sigaddset(&s.set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &s.set, NULL);
+	s.o = o;
 	pthread_t stopper;
 	pthread_create(&stopper, NULL, stop_on_signal, &s);
 	int rc = ofs_mount(o, argv[1]);
