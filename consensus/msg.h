@@ -160,4 +160,12 @@ struct opx_msg {
 /* "AcceptSync", ... for logs and traces; "?" for an unknown type. */
 const char *opx_msg_type_name(enum opx_msg_type type);
 
+/*
+ * A deep copy of m in one malloc'd block: the message and everything its
+ * pointers reach. Release it with free(). NULL if memory ran out. Lets a
+ * holder keep a message past the lifetime of what it points into (a cached
+ * Promise, a simulated network).
+ */
+struct opx_msg *opx_msg_dup(const struct opx_msg *m);
+
 #endif /* OMNIFS_OPX_MSG_H */

@@ -32,7 +32,8 @@
  * (the core), which frees them.
  */
 struct opx_snapshot_ops {
-	/* A snapshot of entries, in log order. Returns 0 or a negative errno. */
+	/* A snapshot of entries, in log order (n may be 0). Returns 0 or a
+	 * negative errno. */
 	int (*create)(void *ctx, const struct opx_entry *entries, uint32_t n, uint8_t **out,
 		      uint32_t *out_len);
 	/* base folded with the later delta. Returns 0 or a negative errno. */
@@ -50,6 +51,14 @@ struct opx_config {
 	uint32_t leader_priority;
 	const struct opx_snapshot_ops *snapshot; /* NULL: snapshots disabled */
 	void *snapshot_ctx;
+	/*
+	 * false (the reference behaviour): a log sync replaces the decided
+	 * entries a follower lacks by a snapshot whenever snapshots are on.
+	 * true: it ships the entries while they are stored and uses a snapshot
+	 * only for what is compacted away; for applications whose snapshots are
+	 * costly to install (a state transfer) compared with a few entries.
+	 */
+	bool snapshot_only_when_compacted;
 };
 
 struct opx;
@@ -75,6 +84,9 @@ int opx_config_validate(const struct opx_config *cfg, char *err, size_t err_len)
  * forwards it to its leader, or buffers it while no leader is known.
  * Returns 0, -ESHUTDOWN if a stop-sign is stored (the configuration is
  * ending), -E2BIG over OPX_MAX_ENTRY_LEN, -ENOMEM, or -EIO.
+ * 0 is no promise of a decision: a forwarded proposal, or one accepted by a
+ * leader that is then replaced, can be lost (as in the reference). The
+ * application retries until it reads the entry back as decided.
  */
 int opx_append(struct opx *px, const void *data, uint32_t len);
 
@@ -84,6 +96,15 @@ int opx_handle_incoming(struct opx *px, const struct opx_msg *m);
 
 /* Advances the logical clock by one tick. Returns 0, -ENOMEM or -EIO. */
 int opx_tick(struct opx *px);
+
+/*
+ * Writes the batch now, as the flush timer would: a leader in the Accept
+ * phase replicates it, a follower acknowledges it. An application that
+ * appends many entries per turn calls this once at the end of the turn to
+ * get them all into one synced write (group commit) without waiting for the
+ * timer. Returns 0, -ENOMEM or -EIO.
+ */
+int opx_flush_batch(struct opx *px);
 
 /*
  * The messages to send, Sequence Paxos first, then BLE. *out points into the

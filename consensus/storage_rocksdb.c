@@ -3,7 +3,13 @@
  *
  * Every mutation is one WriteBatch written with sync on, so a call that
  * returned 0 survives a crash of the process or the machine, and a batch is
- * either wholly there after a crash or not at all. Scalars use this file's
+ * either wholly there after a crash or not at all. One exception: a batch
+ * that only moves the decided index is written without fsync. Safety never
+ * rests on a node remembering what was decided (decided entries are accepted
+ * by a quorum, which is synced, and a new leader decides them again), so a
+ * decided index lost in a machine crash merely comes back lower; and the
+ * next synced write makes it durable anyway, since RocksDB's log is in order.
+ * That saves one fsync per decision on every node. Scalars use this file's
  * own fixed-width little-endian encodings and are validated when read back:
  * a value that does not decode is reported as -EIO with its name, never
  * trusted. Errors from RocksDB (a malloc'd string through errptr) are copied
@@ -47,7 +53,8 @@
 struct opx_rocks {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
-	rocksdb_writeoptions_t *wopts; /* sync on */
+	rocksdb_writeoptions_t *wopts;	      /* sync on */
+	rocksdb_writeoptions_t *wopts_nosync; /* for the decided index alone */
 	rocksdb_readoptions_t *ropts;
 	rocksdb_column_family_handle_t *cf_meta; /* "default": identity and scalars */
 	rocksdb_column_family_handle_t *cf_log;	 /* "log": entries by big-endian index */
@@ -390,9 +397,12 @@ static int rocks_write_atomically(void *impl, const struct opx_storage_op *ops, 
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = add_op(wb, r, &ops[i], &trimmed, &end);
+	bool only_decided = n > 0;
+	for (size_t i = 0; i < n; i++)
+		only_decided = only_decided && ops[i].type == OPX_OP_SET_DECIDED_IDX;
 	if (!rc) {
 		char *e = NULL;
-		rocksdb_write(r->db, r->wopts, wb, &e);
+		rocksdb_write(r->db, only_decided ? r->wopts_nosync : r->wopts, wb, &e);
 		if (e)
 			rc = rocks_fail(r, "write", e);
 	}
@@ -766,8 +776,9 @@ int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id
 	r->path = strdup(path);
 	r->opts = rocksdb_options_create();
 	r->wopts = rocksdb_writeoptions_create();
+	r->wopts_nosync = rocksdb_writeoptions_create();
 	r->ropts = rocksdb_readoptions_create();
-	if (!r->path || !r->opts || !r->wopts || !r->ropts) {
+	if (!r->path || !r->opts || !r->wopts || !r->wopts_nosync || !r->ropts) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
@@ -837,6 +848,8 @@ void opx_rocks_close(struct opx_rocks **rp)
 		rocksdb_readoptions_destroy(r->ropts);
 	if (r->wopts)
 		rocksdb_writeoptions_destroy(r->wopts);
+	if (r->wopts_nosync)
+		rocksdb_writeoptions_destroy(r->wopts_nosync);
 	if (r->opts)
 		rocksdb_options_destroy(r->opts);
 	free(r->path);

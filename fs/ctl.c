@@ -150,24 +150,28 @@ static int split_args(char *req, size_t len, char **argv)
 	return argc;
 }
 
-/* Requests must arrive promptly; a command may then take as long as it needs. */
-#define CTL__IO_TIMEOUT_MS 5000
+/* A request must arrive within this long once its first byte did; an idle
+ * connection between requests may wait this long too. */
+#define CTL__IO_TIMEOUT_MS   5000
+#define CTL__IDLE_TIMEOUT_MS 600000
 
-static void serve_one(struct ctl_server *s, int fd)
+/* Serves one request. Returns 0 to keep the connection, -1 to close it. */
+static int serve_request(struct ctl_server *s, int fd)
 {
 	unsigned char hdr[8];
 	char *req = NULL;
 	struct ctl_buf out = {0};
 	uint32_t status;
+	int keep = -1;
 
-	if (io_full(fd, hdr, 4, false, now_ms() + CTL__IO_TIMEOUT_MS) != 0)
+	if (io_full(fd, hdr, 4, false, now_ms() + CTL__IDLE_TIMEOUT_MS) != 0)
 		goto out;
 	uint32_t len = get_u32(hdr);
 	if (len == 0 || len > CTL_MAX_REQUEST) {
 		status = EMSGSIZE;
 		ctl_buf_printf(&out, "request of %u bytes: expected 1 to %u\n", len,
 			       CTL_MAX_REQUEST);
-		goto reply;
+		goto reply; /* the stream is out of step: close after replying */
 	}
 	req = malloc(len);
 	if (!req)
@@ -183,14 +187,24 @@ static void serve_one(struct ctl_server *s, int fd)
 	}
 	argv[argc] = NULL;
 	status = (uint32_t)s->fn(s->ctx, argc, argv, &out);
+	keep = 0;
 reply:
 	put_u32(hdr, status);
 	put_u32(hdr + 4, (uint32_t)out.len);
-	if (io_full(fd, hdr, 8, true, now_ms() + CTL__IO_TIMEOUT_MS) == 0 && out.len)
-		io_full(fd, out.data, out.len, true, now_ms() + CTL__IO_TIMEOUT_MS);
+	if (io_full(fd, hdr, 8, true, now_ms() + CTL__IO_TIMEOUT_MS) != 0 ||
+	    (out.len && io_full(fd, out.data, out.len, true, now_ms() + CTL__IO_TIMEOUT_MS) != 0))
+		keep = -1;
 out:
 	free(req);
 	ctl_buf_free(&out);
+	return keep;
+}
+
+/* A connection may carry many requests, one after the other. */
+static void serve_one(struct ctl_server *s, int fd)
+{
+	while (serve_request(s, fd) == 0)
+		;
 	close(fd);
 }
 
@@ -380,41 +394,45 @@ void ctl_server_stop(struct ctl_server **sp)
 	free(s);
 }
 
-int ctl_call(const char *path, int argc, char **argv, uint32_t timeout_ms, uint32_t *status,
-	     char **body, size_t *body_len, char *err, size_t err_len)
+int ctl_connect(const char *path, char *err, size_t err_len)
 {
 	struct sockaddr_un sa;
-	*body = NULL;
-	*body_len = 0;
 	if (fill_addr(&sa, path) != 0) {
 		snprintf(err, err_len, "control socket path %s is too long", path);
 		return -ENAMETOOLONG;
-	}
-	size_t len = 0;
-	for (int i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	if (len > CTL_MAX_REQUEST || argc > CTL_MAX_ARGS) {
-		snprintf(err, err_len, "request too large");
-		return -EMSGSIZE;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(err, err_len, "socket: %s", strerror(errno));
 		return -errno;
 	}
-	int rc;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		rc = -errno;
+		int e = errno;
 		snprintf(err, err_len, "cannot reach omnifsd at %s: %s (is the daemon running?)",
-			 path, strerror(errno));
-		goto out;
+			 path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int ctl_request(int fd, int argc, char **argv, uint32_t timeout_ms, uint32_t *status, char **body,
+		size_t *body_len, char *err, size_t err_len)
+{
+	*body = NULL;
+	*body_len = 0;
+	size_t len = 0;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if (len > CTL_MAX_REQUEST || argc > CTL_MAX_ARGS || argc < 1) {
+		snprintf(err, err_len, "request too large");
+		return -EMSGSIZE;
 	}
 	uint64_t deadline = now_ms() + timeout_ms;
 	unsigned char *req = malloc(4 + len);
 	if (!req) {
-		rc = -ENOMEM;
 		snprintf(err, err_len, "out of memory");
-		goto out;
+		return -ENOMEM;
 	}
 	put_u32(req, (uint32_t)len);
 	size_t off = 4;
@@ -423,33 +441,43 @@ int ctl_call(const char *path, int argc, char **argv, uint32_t timeout_ms, uint3
 		memcpy(req + off, argv[i], n);
 		off += n;
 	}
-	rc = io_full(fd, req, off, true, deadline);
+	int rc = io_full(fd, req, off, true, deadline);
 	free(req);
 	unsigned char hdr[8];
 	if (rc == 0)
 		rc = io_full(fd, hdr, 8, false, deadline);
 	if (rc != 0) {
-		snprintf(err, err_len, "talking to omnifsd at %s: %s", path, strerror(-rc));
-		goto out;
+		snprintf(err, err_len, "talking to omnifsd: %s", strerror(-rc));
+		return rc;
 	}
 	*status = get_u32(hdr);
 	uint32_t blen = get_u32(hdr + 4);
 	*body = malloc((size_t)blen + 1);
 	if (!*body) {
-		rc = -ENOMEM;
 		snprintf(err, err_len, "out of memory");
-		goto out;
+		return -ENOMEM;
 	}
 	rc = io_full(fd, *body, blen, false, deadline);
 	if (rc != 0) {
 		free(*body);
 		*body = NULL;
 		snprintf(err, err_len, "reading omnifsd's answer: %s", strerror(-rc));
-		goto out;
+		return rc;
 	}
 	(*body)[blen] = '\0';
 	*body_len = blen;
-out:
+	return 0;
+}
+
+int ctl_call(const char *path, int argc, char **argv, uint32_t timeout_ms, uint32_t *status,
+	     char **body, size_t *body_len, char *err, size_t err_len)
+{
+	*body = NULL;
+	*body_len = 0;
+	int fd = ctl_connect(path, err, err_len);
+	if (fd < 0)
+		return fd;
+	int rc = ctl_request(fd, argc, argv, timeout_ms, status, body, body_len, err, err_len);
 	close(fd);
 	return rc;
 }

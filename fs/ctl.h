@@ -2,7 +2,7 @@
  * The control socket: how omnifsctl talks to the local omnifsd.
  *
  * A unix stream socket, mode 0600 (root only unless the admin changes it).
- * One request per connection, binary-safe framing:
+ * Requests on a connection are served one after the other; binary-safe framing:
  *   request:  u32 len, then len bytes: the arguments, each ended by a NUL
  *   response: u32 status (0 or a positive errno), u32 len, then len bytes
  * All integers little-endian. The body is text, JSON or a raw value, as the
@@ -58,5 +58,14 @@ void ctl_server_stop(struct ctl_server **s);
  */
 int ctl_call(const char *path, int argc, char **argv, uint32_t timeout_ms, uint32_t *status,
 	     char **body, size_t *body_len, char *err, size_t err_len);
+
+/* A connection for several requests: the fd, or a negative errno with a
+ * message in err. Close it with close(2). */
+int ctl_connect(const char *path, char *err, size_t err_len);
+
+/* One request on a connection from ctl_connect; as ctl_call otherwise. After
+ * an error the connection is out of step: close it. */
+int ctl_request(int fd, int argc, char **argv, uint32_t timeout_ms, uint32_t *status, char **body,
+		size_t *body_len, char *err, size_t err_len);
 
 #endif /* OMNIFS_CTL_H */

@@ -62,6 +62,7 @@ static void opx_config_from_cfg(const struct cfg *c, struct opx_config *oc)
 	oc->batch_size = c->batch_size;
 	oc->leader_priority = c->leader_priority;
 	oc->snapshot = &replica_snapshot_ops;
+	oc->snapshot_only_when_compacted = true;
 }
 
 static void publish_view(struct replica *r, uint64_t now)
@@ -118,10 +119,16 @@ static void reappend_cb(void *ctx, const struct proposal *pr)
  * in flight may have been lost with the old leader: append them again with
  * the same ids (the KV applies each id at most once).
  */
+/* Nobody has been heard yet during the first rounds after start: not knowing
+ * of a quorum then is no reason to refuse writes. */
+static bool knows_no_quorum(struct replica *r, bool quorum_connected, uint64_t now)
+{
+	return !quorum_connected && now - r->start_ms > 3ull * r->cfg.election_timeout_ms;
+}
+
 static void handle_proposals(struct replica *r, uint64_t now)
 {
-	uint64_t grace = 3ull * r->cfg.election_timeout_ms;
-	if (!opx_is_quorum_connected(r->px) && now - r->start_ms > grace) {
+	if (knows_no_quorum(r, opx_is_quorum_connected(r->px), now)) {
 		proposals_fail_queued(&r->props, -EROFS);
 		return;
 	}
@@ -337,7 +344,7 @@ static int open_transport(struct replica *r, char *err, size_t err_len)
  */
 static int next_epoch(struct replica *r, uint64_t *epoch, char *err, size_t err_len)
 {
-	char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 64];
 	snprintf(path, sizeof(path), "%s/proposer-epoch", r->cfg.data_dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	unsigned long long last = 0;
@@ -508,6 +515,14 @@ int replica_barrier(struct replica *r)
 	int rc = replica_propose(r, &empty, &res);
 	kv_txn_free(&empty);
 	return rc;
+}
+
+int replica_can_write(struct replica *r)
+{
+	pthread_mutex_lock(&r->view_lock);
+	bool qc = r->view.quorum_connected;
+	pthread_mutex_unlock(&r->view_lock);
+	return knows_no_quorum(r, qc, proposals_now_ms()) ? -EROFS : 0;
 }
 
 bool replica_is_caught_up(struct replica *r)

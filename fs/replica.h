@@ -60,6 +60,13 @@ int replica_propose(struct replica *r, const struct kv_txn *txn, struct kv_resul
  */
 int replica_barrier(struct replica *r);
 
+/* -EROFS if this node knows it cannot reach a majority (writes through it
+ * would fail at once), else 0. Any thread. */
+int replica_can_write(struct replica *r);
+
+/* The members as JSON: id, address, reachable, last heard, this node. */
+int replica_members_json(struct replica *r, struct ctl_buf *out);
+
 /* The KV state, for reads from any thread. Valid until replica_stop. */
 struct kv_store *replica_kv(struct replica *r);
 

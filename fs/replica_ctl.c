@@ -140,6 +140,33 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 	}
 }
 
+int replica_members_json(struct replica *r, struct ctl_buf *out)
+{
+	struct replica_view v;
+	get_view(r, &v);
+	ctl_buf_printf(out, "{\"cluster\":\"%s\",\"self\":%llu,\"leader\":%llu,\"members\":[",
+		       r->cfg.cluster, (unsigned long long)r->cfg.node_id,
+		       (unsigned long long)v.leader);
+	for (size_t i = 0; i < r->cfg.n_peers; i++) {
+		const struct cfg_peer *p = &r->cfg.peers[i];
+		bool self = p->id == r->cfg.node_id, reachable = self;
+		long long ago = self ? 0 : -1;
+		for (uint32_t j = 0; j < v.opx.n_peers; j++) {
+			if (v.opx.peers[j].pid == p->id) {
+				reachable = v.opx.peers[j].heard_last_round;
+				ago = heard_ago(&v, j);
+			}
+		}
+		ctl_buf_printf(out,
+			       "%s{\"id\":%llu,\"address\":\"%s\",\"self\":%s,\"reachable\":%s,"
+			       "\"last_heard_ms_ago\":%lld}",
+			       i ? "," : "", (unsigned long long)p->id, p->address,
+			       self ? "true" : "false", reachable ? "true" : "false", ago);
+	}
+	ctl_buf_printf(out, "]}\n");
+	return 0;
+}
+
 void replica_status_line(struct replica *r, char *buf, size_t len)
 {
 	struct replica_view v;

@@ -2,9 +2,10 @@
  * omnifs-kvload: a load generator for the replicated KV, through omnifsd's
  * control socket (the same path `omnifsctl kv put` takes).
  *
- *   omnifs-kvload -s SOCKET [-n COUNT] [-c CLIENTS] [-b VALUE_BYTES] [-p PREFIX]
- *                 [-l LEDGER] [-d SECONDS]
+ *   omnifs-kvload -s SOCKET[,SOCKET...] [-n COUNT] [-c CLIENTS] [-b VALUE_BYTES]
+ *                 [-p PREFIX] [-l LEDGER] [-d SECONDS]
  *
+ * Client thread k talks to socket k mod the number of sockets.
  * CLIENTS threads each put keys PREFIX<i> (i = thread, thread + CLIENTS, ...)
  * until COUNT puts were made or SECONDS passed. Every acknowledged put is
  * appended to LEDGER ("key\n"), so a test can check afterwards that nothing
@@ -19,11 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl.h"
 
 struct load {
-	const char *sock;
+	char *socks[16];
+	unsigned n_socks;
 	const char *prefix;
 	unsigned clients;
 	uint64_t count;
@@ -47,24 +50,45 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Each client keeps one connection, as a long-lived application would;
+ * after an error it reconnects. */
+struct client {
+	struct load *L;
+	unsigned id;
+};
+
 static void *client_main(void *arg)
 {
-	struct load *L = arg;
+	struct client *c = arg;
+	struct load *L = c->L;
+	const char *sock = L->socks[c->id % L->n_socks];
 	char key[256], err[512];
+	int fd = -1;
 	for (;;) {
 		uint64_t i = atomic_fetch_add(&L->next, 1);
-		if (i >= L->count || (L->seconds > 0 && now_s() > L->deadline))
+		if (i >= L->count || (L->seconds > 0 && now_s() > L->deadline)) {
+			if (fd >= 0)
+				close(fd);
 			return NULL;
+		}
 		snprintf(key, sizeof(key), "%s%llu", L->prefix, (unsigned long long)i);
 		char *argv[] = {"kv-put", key, L->value};
 		uint32_t status;
 		char *body;
 		size_t len;
 		double t0 = now_s();
-		int rc = ctl_call(L->sock, 3, argv, 60000, &status, &body, &len, err, sizeof(err));
+		if (fd < 0)
+			fd = ctl_connect(sock, err, sizeof(err));
+		int rc = fd < 0 ? fd
+				: ctl_request(fd, 3, argv, 60000, &status, &body, &len, err,
+					      sizeof(err));
 		double dt = now_s() - t0;
 		if (rc == 0)
 			free(body);
+		else if (fd >= 0) {
+			close(fd);
+			fd = -1;
+		}
 		if (rc == 0 && status == 0) {
 			atomic_fetch_add(&L->ok, 1);
 			uint64_t slot = atomic_fetch_add(&L->n_lat, 1);
@@ -100,7 +124,9 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "s:n:c:b:p:l:d:h")) != -1) {
 		switch (opt) {
 		case 's':
-			L.sock = optarg;
+			for (char *tok = strtok(optarg, ","); tok && L.n_socks < 16;
+			     tok = strtok(NULL, ","))
+				L.socks[L.n_socks++] = tok;
 			break;
 		case 'n':
 			L.count = strtoull(optarg, NULL, 10);
@@ -126,7 +152,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!L.sock || L.clients == 0 || L.clients > 1024 || L.value_len == 0 ||
+	if (L.n_socks == 0 || L.clients == 0 || L.clients > 1024 || L.value_len == 0 ||
 	    L.value_len > (1u << 20)) {
 		fprintf(stderr, "omnifs-kvload: need -s SOCKET, 1..1024 clients, 1..1048576 "
 				"value bytes\n");
@@ -147,10 +173,13 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&L.ledger_lock, NULL);
 
 	pthread_t *t = calloc(L.clients, sizeof(*t));
+	struct client *cs = calloc(L.clients, sizeof(*cs));
 	double t0 = now_s();
 	L.deadline = t0 + L.seconds;
-	for (unsigned i = 0; i < L.clients; i++)
-		pthread_create(&t[i], NULL, client_main, &L);
+	for (unsigned i = 0; i < L.clients; i++) {
+		cs[i] = (struct client){.L = &L, .id = i};
+		pthread_create(&t[i], NULL, client_main, &cs[i]);
+	}
 	for (unsigned i = 0; i < L.clients; i++)
 		pthread_join(t[i], NULL);
 	double elapsed = now_s() - t0;
@@ -171,5 +200,6 @@ int main(int argc, char **argv)
 	free(L.lat);
 	free(L.value);
 	free(t);
+	free(cs);
 	return atomic_load(&L.ok) > 0 ? 0 : 1;
 }

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "keygen.h"
 
 #define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
 
@@ -106,6 +107,10 @@ int main(int argc, char **argv)
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
+	}
+	if (strcmp(argv[optind], "keygen") == 0) {
+		optind++;
+		return keygen_main(argc - optind + 1, argv + optind - 1);
 	}
 
 	static struct cfg cfg;

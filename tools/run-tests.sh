@@ -15,6 +15,8 @@ tools/build.sh release
 
 status=0
 meson test -C build/asan --print-errorlogs --num-processes 2 "$@" || status=$?
+# The full run also fuzzes the wire decoder for a bounded time (tools/fuzz.sh).
+[ $# -gt 0 ] || tools/fuzz.sh || status=1
 
 # One closing line: "N passed, N failed, N skipped". Where root and /dev/fuse
 # are available (as in CI) a skipped test is a missing test and fails the run.

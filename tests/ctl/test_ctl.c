@@ -76,6 +76,29 @@ static void test_ctl_round_trip(void **state)
 	free(body);
 }
 
+static void test_ctl_many_requests_on_one_connection(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	int fd = ctl_connect(f->path, err, sizeof(err));
+	assert_true(fd >= 0);
+	for (int i = 0; i < 3; i++) {
+		char n[8];
+		snprintf(n, sizeof(n), "%d", i);
+		char *argv[] = {"echo", n};
+		uint32_t status;
+		char *body, expect[16];
+		size_t len;
+		assert_int_equal(
+			ctl_request(fd, 2, argv, 2000, &status, &body, &len, err, sizeof(err)), 0);
+		snprintf(expect, sizeof(expect), "echo|%d", i);
+		assert_string_equal(body, expect);
+		free(body);
+	}
+	close(fd);
+	assert_int_equal(f->calls, 3);
+}
+
 static void test_ctl_error_status(void **state)
 {
 	struct fixture *f = *state;
@@ -168,6 +191,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ctl_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_many_requests_on_one_connection, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_error_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_socket_is_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_refuses_a_live_socket, setup, teardown),

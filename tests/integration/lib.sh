@@ -71,7 +71,7 @@ cluster_init() {
 	for i in $(seq 1 "$N"); do
 		mkdir -p "$T/node$i" "$T/mnt/node$i"
 		if [ "$mode" = curve ]; then
-			"$KEYGEN" -o "$T/node$i" "node$i" >/dev/null
+			"$KEYGEN" -d "$T/node$i" "node$i" >/dev/null
 		fi
 	done
 	for i in $(seq 1 "$N"); do
@@ -104,7 +104,7 @@ write_config() {
 			echo "[peer_keys]"
 			for j in $(seq 1 "$N"); do
 				[ "$j" = "$i" ] && continue
-				echo "$j = $(sed -n 's/^public-key = //p' "$T/node$j/node$j.key")"
+				echo "$j = $(cat "$T/node$j/node$j.pub")"
 			done
 		else
 			echo "plaintext = true"

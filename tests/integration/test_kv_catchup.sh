@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A node stopped while 50,000 entries are written and the log compacted past
+# them catches up by a chunked state transfer when it comes back, and then
+# holds exactly the same state as the others.
+. "$(dirname "$0")/lib.sh"
+
+EXTRA_CONFIG="[compaction]\nmax_entries = 5000\nretain_entries = 500"
+cluster_init 3 plaintext
+for i in 1 2 3; do start_node "$i"; done
+for i in 1 2 3; do wait_until 20 has_leader "$i"; done
+ctl 1 kv put first 1
+ctl 3 barrier
+stop_node 3
+log "n3 stopped at applied @$(ctl 1 digest | cut -d' ' -f1)"
+
+"$OMNIFS_BUILD/tools/omnifs-kvload" -s "$T/node1/ctl.sock" -n 50000 -c 32 -b 100 -p bulk/ |
+	tee "$T/load.out"
+grep -q "puts 50000 ok 0 failed" "$T/load.out" || fail "not every put of the bulk load succeeded"
+compacted=$(status_field 1 compacted_idx)
+[ "$compacted" -gt 40000 ] || fail "n1's log was not compacted (compacted_idx $compacted)"
+log "n1 compacted its log to @$compacted"
+
+start_node 3
+caught_up() { [ "$(status_field 3 caught_up)" = True ]; }
+wait_until 120 caught_up
+grep -q "state transfer done" "$T/node3/log" || fail "n3 did not catch up by state transfer"
+ctl 1 kv put last 1
+for i in 1 2 3; do ctl "$i" barrier; done
+same_digest() { [ "$(ctl 1 digest)" = "$(ctl 3 digest)" ] && [ "$(ctl 2 digest)" = "$(ctl 3 digest)" ]; }
+wait_until 30 same_digest
+[ "$(ctl 3 kv list bulk/ | wc -l)" = 50000 ] || fail "n3 does not list the 50,000 keys"
+log "n3 caught up by state transfer: $(grep 'state transfer done' "$T/node3/log" | tail -1)"
+for i in 1 2 3; do stop_node "$i"; done
+log "PASS"

@@ -1,0 +1,922 @@
+/*
+ * The deterministic cluster simulator (see sim.h). One file on purpose: the
+ * event queue, the network model, node lifecycle and the safety checker are
+ * small and only make sense together. It does not print; tests report
+ * sim_error() and the seed.
+ */
+#include "sim.h"
+#include "storage_mem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ev {
+	uint64_t time, seq;
+	uint32_t to, from;
+	uint64_t incarnation; /* of the receiver when sent */
+	struct opx_msg *m;    /* one block, owned */
+};
+
+struct node {
+	struct opx *px;
+	struct opx_storage_mem *st;
+	uint64_t incarnation;
+	uint64_t checked;  /* decided entries [0, checked) verified */
+	uint64_t last_dec; /* decided index at the last check (this incarnation) */
+	uint64_t appended; /* entries appended at this node */
+	bool crash_next;   /* crash inside the next call */
+};
+
+struct sim {
+	struct sim_opts o;
+	struct opx_config cfg; /* node 0's; pid patched per node */
+	struct node nodes[OPX_MAX_NODES];
+	bool cut[OPX_MAX_NODES][OPX_MAX_NODES]; /* cut[a][b]: a -> b down */
+	uint64_t fifo[OPX_MAX_NODES][OPX_MAX_NODES];
+	uint64_t tick_at[OPX_MAX_NODES]; /* next tick of each node */
+	struct sim_net net;
+	uint64_t rng;
+	uint64_t now, seq;
+	struct ev *heap;
+	size_t n_ev, cap_ev;
+	sim_filter_fn filter;
+	void *filter_ctx;
+	char err[256];
+	bool failed;
+	uint64_t fail_stops;
+	/* the decided log as first seen on any node */
+	uint64_t *hash;
+	uint64_t *prefix_xor; /* prefix_xor[i] = xor of hash[0..i) */
+	uint64_t n_dec, cap_dec;
+	/* ballots seen in (Leader, Accept) */
+	struct opx_ballot *leaders;
+	size_t n_leaders, cap_leaders;
+	uint64_t delivered, net_bytes;
+	FILE *trace;
+	uint64_t appended;
+};
+
+/* ---- PRNG: splitmix64, enough for schedules and fully deterministic ---- */
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t sim_rand(struct sim *s)
+{
+	return splitmix(&s->rng);
+}
+
+static bool chance(struct sim *s, uint32_t pm)
+{
+	return pm && sim_rand(s) % 1000 < pm;
+}
+
+/* ---- entries and snapshots ---- */
+
+uint64_t sim_entry_hash(const uint8_t *data, uint32_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (uint32_t i = 0; i < len; i++) {
+		h ^= data[i];
+		h *= 0x100000001b3ull;
+	}
+	return h | 1; /* never 0: 0 means "none" */
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static int snap_create(void *ctx, const struct opx_entry *e, uint32_t n, uint8_t **out,
+		       uint32_t *out_len)
+{
+	(void)ctx;
+	uint64_t x = 0;
+	for (uint32_t i = 0; i < n; i++)
+		x ^= sim_entry_hash(e[i].data, e[i].len);
+	*out = malloc(16);
+	if (!*out)
+		return -ENOMEM;
+	put64(*out, n);
+	put64(*out + 8, x);
+	*out_len = 16;
+	return 0;
+}
+
+static int snap_merge(void *ctx, const uint8_t *base, uint32_t base_len, const uint8_t *delta,
+		      uint32_t delta_len, uint8_t **out, uint32_t *out_len)
+{
+	(void)ctx;
+	if (base_len != 16 || delta_len != 16)
+		return -EINVAL;
+	*out = malloc(16);
+	if (!*out)
+		return -ENOMEM;
+	put64(*out, get64(base) + get64(delta));
+	put64(*out + 8, get64(base + 8) ^ get64(delta + 8));
+	*out_len = 16;
+	return 0;
+}
+
+const struct opx_snapshot_ops sim_snapshot_ops = {.create = snap_create, .merge = snap_merge};
+
+/* ---- safety checker ---- */
+
+static void violation(struct sim *s, const char *what, uint32_t i, uint64_t idx)
+{
+	if (s->failed)
+		return;
+	s->failed = true;
+	snprintf(s->err, sizeof(s->err), "seed %llu, tick %llu, node %llu, index %llu: %s",
+		 (unsigned long long)s->o.seed, (unsigned long long)(s->now / s->o.tick_len),
+		 (unsigned long long)s->o.ids[i], (unsigned long long)idx, what);
+}
+
+static bool record_grow(struct sim *s, uint64_t want)
+{
+	if (want <= s->cap_dec)
+		return true;
+	uint64_t cap = s->cap_dec ? s->cap_dec : 1024;
+	while (cap < want)
+		cap *= 2;
+	uint64_t *h = realloc(s->hash, cap * sizeof(*h));
+	if (!h)
+		return false;
+	s->hash = h;
+	uint64_t *p = realloc(s->prefix_xor, (cap + 1) * sizeof(*p));
+	if (!p)
+		return false;
+	s->prefix_xor = p;
+	s->cap_dec = cap;
+	return true;
+}
+
+/* Node i decided hash h at idx: it must match what anyone decided there. */
+static void check_decided(struct sim *s, uint32_t i, uint64_t idx, uint64_t h)
+{
+	if (idx < s->n_dec) {
+		if (s->hash[idx] != h)
+			violation(s, "two nodes decided different entries", i, idx);
+		return;
+	}
+	if (idx != s->n_dec) {
+		violation(s, "checker lost track of the decided log", i, idx);
+		return;
+	}
+	if (!record_grow(s, idx + 1)) {
+		violation(s, "out of memory", i, idx);
+		return;
+	}
+	if (idx == 0)
+		s->prefix_xor[0] = 0;
+	s->hash[idx] = h;
+	s->prefix_xor[idx + 1] = s->prefix_xor[idx] ^ h;
+	s->n_dec = idx + 1;
+}
+
+static bool proposed(const struct sim *s, const struct opx_entry *e)
+{
+	if (e->len < 16)
+		return false;
+	uint64_t node = get64(e->data), k = get64(e->data + 8);
+	return node < s->o.n && k < s->nodes[node].appended;
+}
+
+static void check_node(struct sim *s, uint32_t i)
+{
+	struct node *nd = &s->nodes[i];
+	struct opx *px = nd->px;
+	if (!px || s->failed)
+		return;
+	/* the few fields needed, without opx_get_status (hot in benchmarks) */
+	struct {
+		uint64_t compacted_idx, decided_idx, accepted_idx;
+		struct opx_ballot promise;
+		bool leading; /* (Leader, Accept): following my own ballot, accepting */
+	} st;
+	bool acc;
+	st.compacted_idx = opx_compacted_idx(px);
+	st.decided_idx = opx_decided_idx(px);
+	st.accepted_idx = opx_accepted_idx(px);
+	st.promise = opx_promise(px);
+	st.leading = opx_current_leader(px, &acc) == s->o.ids[i] && acc;
+	if (st.compacted_idx > st.decided_idx || st.decided_idx > st.accepted_idx)
+		violation(s, "compacted <= decided <= accepted broken", i, st.decided_idx);
+	if (st.decided_idx < nd->last_dec)
+		violation(s, "decided index went back", i, st.decided_idx);
+	nd->last_dec = st.decided_idx;
+	if (st.leading) {
+		bool seen = false;
+		for (size_t k = 0; k < s->n_leaders; k++) {
+			if (opx_ballot_cmp(&s->leaders[k], &st.promise) == 0) {
+				seen = true;
+				if (s->leaders[k].pid != s->o.ids[i] ||
+				    st.promise.pid != s->o.ids[i])
+					violation(s, "two leaders with one ballot", i, 0);
+			}
+		}
+		if (!seen) {
+			if (s->n_leaders == s->cap_leaders) {
+				size_t cap = s->cap_leaders ? s->cap_leaders * 2 : 16;
+				struct opx_ballot *b = realloc(s->leaders, cap * sizeof(*b));
+				if (!b) {
+					violation(s, "out of memory", i, 0);
+					return;
+				}
+				s->leaders = b;
+				s->cap_leaders = cap;
+			}
+			s->leaders[s->n_leaders++] = st.promise;
+		}
+	}
+	if (st.decided_idx <= nd->checked)
+		return;
+	if (s->o.fast) {
+		nd->checked = st.decided_idx;
+		if (st.decided_idx > s->n_dec)
+			s->n_dec = st.decided_idx;
+		return;
+	}
+	struct opx_read r = {0};
+	int rc = opx_read_entries(px, nd->checked, st.decided_idx, &r);
+	if (rc) {
+		violation(s, "cannot read decided entries", i, nd->checked);
+		return;
+	}
+	uint64_t next = nd->checked;
+	for (uint32_t k = 0; k < r.n && !s->failed; k++) {
+		const struct opx_item *it = &r.items[k];
+		switch (it->kind) {
+		case OPX_ITEM_SNAPSHOTTED:
+			if (s->o.snapshots && it->compacted_idx <= s->n_dec &&
+			    (it->snapshot_len != 16 || get64(it->snapshot) != it->compacted_idx ||
+			     get64(it->snapshot + 8) != s->prefix_xor[it->compacted_idx]))
+				violation(s, "snapshot differs from the decided prefix", i,
+					  it->compacted_idx);
+			next = it->compacted_idx;
+			break;
+		case OPX_ITEM_TRIMMED:
+			next = it->compacted_idx;
+			break;
+		case OPX_ITEM_DECIDED:
+			if (it->idx != next)
+				violation(s, "read returned a gap", i, it->idx);
+			if (!proposed(s, &it->entry))
+				violation(s, "decided an entry nobody proposed", i, it->idx);
+			check_decided(s, i, it->idx, sim_entry_hash(it->entry.data, it->entry.len));
+			next = it->idx + 1;
+			break;
+		case OPX_ITEM_STOPSIGN:
+			if (!it->ss_decided || it->idx != next) {
+				violation(s, "bad stop-sign item in the decided range", i, it->idx);
+				break;
+			}
+			check_decided(s, i, it->idx,
+				      sim_entry_hash(it->ss->metadata, it->ss->metadata_len) ^
+					      it->ss->next.config_id);
+			next = it->idx + 1;
+			break;
+		default:
+			violation(s, "undecided item in the decided range", i, it->idx);
+		}
+	}
+	opx_read_free(&r);
+	if (!s->failed && next != st.decided_idx)
+		violation(s, "read of the decided range came up short", i, next);
+	nd->checked = next;
+}
+
+/* ---- event queue: a binary heap on (time, seq) ---- */
+
+static void trace_msg(struct sim *s, const struct opx_msg *m)
+{
+	const struct opx_msg *x = m;
+	fprintf(s->trace, "t%llu %llu->%llu %s", (unsigned long long)s->now,
+		(unsigned long long)x->from, (unsigned long long)x->to, opx_msg_type_name(x->type));
+	switch (x->type) {
+	case OPX_MSG_PREPARE:
+		fprintf(s->trace, " n=%u.%llu dec=%llu acc=%llu", x->u.prepare.n.n,
+			(unsigned long long)x->u.prepare.n.pid,
+			(unsigned long long)x->u.prepare.decided_idx,
+			(unsigned long long)x->u.prepare.accepted_idx);
+		break;
+	case OPX_MSG_PROMISE:
+		fprintf(s->trace, " n=%u dec=%llu acc=%llu ls=%d", x->u.promise.n.n,
+			(unsigned long long)x->u.promise.decided_idx,
+			(unsigned long long)x->u.promise.accepted_idx, x->u.promise.has_log_sync);
+		break;
+	case OPX_MSG_ACCEPT_SYNC:
+		fprintf(s->trace, " n=%u seq=%llu.%llu dec=%llu sync=%llu+%u snap=%d",
+			x->u.accept_sync.n.n, (unsigned long long)x->u.accept_sync.seq.session,
+			(unsigned long long)x->u.accept_sync.seq.counter,
+			(unsigned long long)x->u.accept_sync.decided_idx,
+			(unsigned long long)x->u.accept_sync.log_sync.sync_idx,
+			x->u.accept_sync.log_sync.n_suffix,
+			x->u.accept_sync.log_sync.snapshot_kind);
+		break;
+	case OPX_MSG_ACCEPT_DECIDE:
+		fprintf(s->trace, " n=%u seq=%llu.%llu dec=%llu +%u", x->u.accept_decide.n.n,
+			(unsigned long long)x->u.accept_decide.seq.session,
+			(unsigned long long)x->u.accept_decide.seq.counter,
+			(unsigned long long)x->u.accept_decide.decided_idx,
+			x->u.accept_decide.n_entries);
+		break;
+	case OPX_MSG_DECIDE:
+		fprintf(s->trace, " n=%u seq=%llu.%llu dec=%llu", x->u.decide.n.n,
+			(unsigned long long)x->u.decide.seq.session,
+			(unsigned long long)x->u.decide.seq.counter,
+			(unsigned long long)x->u.decide.decided_idx);
+		break;
+	case OPX_MSG_ACCEPTED:
+		fprintf(s->trace, " n=%u acc=%llu", x->u.accepted.n.n,
+			(unsigned long long)x->u.accepted.accepted_idx);
+		break;
+	case OPX_MSG_COMPACTION:
+		fprintf(s->trace, " kind=%d idx=%llu", x->u.compaction.kind,
+			(unsigned long long)x->u.compaction.idx);
+		break;
+	default:
+		break;
+	}
+	struct opx *px = s->nodes[sim_index_of(s, m->to)].px;
+	fprintf(s->trace, " | dst dec=%llu acc=%llu cmp=%llu\n",
+		(unsigned long long)opx_decided_idx(px), (unsigned long long)opx_accepted_idx(px),
+		(unsigned long long)opx_compacted_idx(px));
+}
+
+void sim_set_trace(struct sim *s, void *f)
+{
+	s->trace = f;
+}
+
+static bool ev_less(const struct ev *a, const struct ev *b)
+{
+	return a->time != b->time ? a->time < b->time : a->seq < b->seq;
+}
+
+static void heap_push(struct sim *s, struct ev e)
+{
+	if (s->n_ev == s->cap_ev) {
+		size_t cap = s->cap_ev ? s->cap_ev * 2 : 256;
+		struct ev *h = realloc(s->heap, cap * sizeof(*h));
+		if (!h) {
+			free(e.m); /* lost, as a network may lose it */
+			return;
+		}
+		s->heap = h;
+		s->cap_ev = cap;
+	}
+	size_t i = s->n_ev++;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (!ev_less(&e, &s->heap[p]))
+			break;
+		s->heap[i] = s->heap[p];
+		i = p;
+	}
+	s->heap[i] = e;
+}
+
+static struct ev heap_pop(struct sim *s)
+{
+	struct ev top = s->heap[0];
+	struct ev last = s->heap[--s->n_ev];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= s->n_ev)
+			break;
+		if (c + 1 < s->n_ev && ev_less(&s->heap[c + 1], &s->heap[c]))
+			c++;
+		if (!ev_less(&s->heap[c], &last))
+			break;
+		s->heap[i] = s->heap[c];
+		i = c;
+	}
+	if (s->n_ev)
+		s->heap[i] = last;
+	return top;
+}
+
+/* ---- network ---- */
+
+static uint64_t entry_bytes(const struct opx_msg *m)
+{
+	uint64_t b = 0;
+	const struct opx_entry *e = NULL;
+	uint32_t n = 0;
+	if (m->type == OPX_MSG_ACCEPT_DECIDE) {
+		e = m->u.accept_decide.entries;
+		n = m->u.accept_decide.n_entries;
+	} else if (m->type == OPX_MSG_ACCEPT_SYNC) {
+		e = m->u.accept_sync.log_sync.suffix;
+		n = m->u.accept_sync.log_sync.n_suffix;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		b += e[i].len;
+	return b;
+}
+
+static void send_one(struct sim *s, uint32_t from, const struct opx_msg *m)
+{
+	int to = sim_index_of(s, m->to);
+	if (to < 0 || s->cut[from][to] || chance(s, s->net.drop_pm))
+		return;
+	if (s->filter && !s->filter(s->filter_ctx, m))
+		return;
+	int copies = chance(s, s->net.dup_pm) ? 2 : 1;
+	for (int c = 0; c < copies; c++) {
+		struct opx_msg *d = opx_msg_dup(m);
+		if (!d)
+			return;
+		s->net_bytes += entry_bytes(m);
+		uint32_t span = s->net.delay_max > s->net.delay_min
+					? s->net.delay_max - s->net.delay_min + 1
+					: 1;
+		uint64_t t = s->now + s->net.delay_min + sim_rand(s) % span;
+		if (t <= s->now)
+			t = s->now + 1;
+		if (!chance(s, s->net.reorder_pm)) {
+			if (t < s->fifo[from][to])
+				t = s->fifo[from][to];
+			s->fifo[from][to] = t;
+		}
+		struct ev e = {.time = t,
+			       .seq = s->seq++,
+			       .to = (uint32_t)to,
+			       .from = from,
+			       .incarnation = s->nodes[to].incarnation,
+			       .m = d};
+		heap_push(s, e);
+	}
+}
+
+static void node_down(struct sim *s, uint32_t i)
+{
+	opx_destroy(&s->nodes[i].px);
+}
+
+/* After every call into node i: fail-stop on -EIO, make writes durable,
+ * send the outbox, check safety. */
+static int after_call(struct sim *s, uint32_t i, int rc)
+{
+	struct node *nd = &s->nodes[i];
+	if (!nd->px)
+		return rc;
+	if (rc == -EIO) {
+		if (s->trace)
+			fprintf(s->trace, "n%llu: fail-stop at t%llu\n",
+				(unsigned long long)s->o.ids[i], (unsigned long long)s->now);
+		s->fail_stops++;
+		sim_crash(s, i, true);
+		return rc;
+	}
+	if (nd->crash_next) {
+		nd->crash_next = false;
+		sim_crash(s, i, true); /* the outbox dies with the node */
+		return rc;
+	}
+	if (s->o.manual_sync)
+		opx_storage_mem_sync(nd->st);
+	const struct opx_msg *out;
+	size_t n = opx_take_outgoing(nd->px, &out);
+	for (size_t k = 0; k < n; k++)
+		send_one(s, i, &out[k]);
+	check_node(s, i);
+	return rc;
+}
+
+/* ---- lifecycle ---- */
+
+void sim_opts_default(struct sim_opts *o, uint32_t n)
+{
+	memset(o, 0, sizeof(*o));
+	o->n = n;
+	o->election_ticks = 1;
+	o->resend_ticks = 4;
+	o->flush_ticks = 2;
+	o->batch_size = 1;
+	o->tick_len = 10;
+	o->net.delay_min = 1;
+	o->net.delay_max = 3;
+	o->seed = 1;
+}
+
+static int start_node(struct sim *s, uint32_t i)
+{
+	struct node *nd = &s->nodes[i];
+	nd->crash_next = false;
+	struct opx_config c = s->cfg;
+	c.pid = s->o.ids[i];
+	c.leader_priority = s->o.priorities[i];
+	char err[128];
+	nd->incarnation++;
+	nd->checked = 0;
+	nd->last_dec = 0;
+	int rc = opx_new(&nd->px, &c, opx_storage_mem_storage(nd->st), err, sizeof(err));
+	if (rc) {
+		if (s->trace)
+			fprintf(s->trace, "n%llu: restart failed: %s\n", (unsigned long long)c.pid,
+				err);
+		return rc;
+	}
+	return after_call(s, i, 0);
+}
+
+struct sim *sim_new(const struct sim_opts *o)
+{
+	if (o->n < 2 || o->n > OPX_MAX_NODES || o->tick_len < 2)
+		return NULL;
+	struct sim *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->o = *o;
+	for (uint32_t i = 0; i < o->n; i++)
+		if (!s->o.ids[i])
+			s->o.ids[i] = i + 1;
+	s->net = o->net;
+	s->rng = o->seed;
+	for (uint32_t i = 0; i < o->n; i++)
+		s->tick_at[i] = 1 + i % o->tick_len; /* staggered */
+	struct opx_cluster_config *cc = &s->cfg.cluster;
+	cc->config_id = 1;
+	cc->n_nodes = o->n;
+	memcpy(cc->nodes, s->o.ids, sizeof(cc->nodes));
+	cc->read_quorum = o->read_quorum;
+	cc->write_quorum = o->write_quorum;
+	s->cfg.election_ticks = o->election_ticks;
+	s->cfg.resend_ticks = o->resend_ticks;
+	s->cfg.flush_ticks = o->flush_ticks;
+	s->cfg.batch_size = o->batch_size;
+	s->cfg.snapshot = o->snapshots ? &sim_snapshot_ops : NULL;
+	for (uint32_t i = 0; i < o->n; i++) {
+		s->nodes[i].st = opx_storage_mem_new();
+		if (!s->nodes[i].st)
+			goto fail;
+		if (o->manual_sync && opx_storage_mem_set_manual_sync(s->nodes[i].st, true))
+			goto fail;
+	}
+	for (uint32_t i = 0; i < o->n; i++)
+		if (start_node(s, i))
+			goto fail;
+	return s;
+fail:
+	sim_destroy(&s);
+	return NULL;
+}
+
+void sim_destroy(struct sim **ps)
+{
+	struct sim *s = *ps;
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		opx_destroy(&s->nodes[i].px);
+		opx_storage_mem_destroy(&s->nodes[i].st);
+	}
+	for (size_t k = 0; k < s->n_ev; k++)
+		free(s->heap[k].m);
+	free(s->heap);
+	free(s->hash);
+	free(s->prefix_xor);
+	free(s->leaders);
+	free(s);
+	*ps = NULL;
+}
+
+/* ---- running ---- */
+
+/* The next tick due; ties go to the lower index. */
+static uint64_t next_tick(const struct sim *s, uint32_t *who)
+{
+	uint64_t best = UINT64_MAX;
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		if (s->tick_at[i] < best) {
+			best = s->tick_at[i];
+			*who = i;
+		}
+	}
+	return best;
+}
+
+bool sim_step(struct sim *s)
+{
+	if (s->failed)
+		return false;
+	uint32_t who = 0;
+	uint64_t tt = next_tick(s, &who);
+	if (s->n_ev && s->heap[0].time <= tt) {
+		struct ev e = heap_pop(s);
+		s->now = e.time;
+		struct node *nd = &s->nodes[e.to];
+		if (nd->px && nd->incarnation == e.incarnation) {
+			s->delivered++;
+			if (s->trace)
+				trace_msg(s, e.m);
+			after_call(s, e.to, opx_handle_incoming(nd->px, e.m));
+		}
+		free(e.m);
+	} else {
+		s->now = tt;
+		s->tick_at[who] += s->o.tick_len;
+		if (s->nodes[who].px)
+			after_call(s, who, opx_tick(s->nodes[who].px));
+	}
+	return !s->failed;
+}
+
+bool sim_run_ticks(struct sim *s, uint64_t ticks)
+{
+	uint64_t end = s->now + ticks * s->o.tick_len;
+	while (s->now < end)
+		if (!sim_step(s))
+			return false;
+	return true;
+}
+
+bool sim_run_until(struct sim *s, bool (*pred)(struct sim *s, void *arg), void *arg,
+		   uint64_t max_ticks)
+{
+	uint64_t end = s->now + max_ticks * s->o.tick_len;
+	while (!pred(s, arg)) {
+		if (s->now >= end || !sim_step(s))
+			return false;
+	}
+	return !s->failed;
+}
+
+const char *sim_error(const struct sim *s)
+{
+	return s->failed ? s->err : NULL;
+}
+
+/* ---- accessors and faults ---- */
+
+uint32_t sim_n(const struct sim *s)
+{
+	return s->o.n;
+}
+
+opx_node_id sim_id(const struct sim *s, uint32_t i)
+{
+	return s->o.ids[i];
+}
+
+int sim_index_of(const struct sim *s, opx_node_id id)
+{
+	for (uint32_t i = 0; i < s->o.n; i++)
+		if (s->o.ids[i] == id)
+			return (int)i;
+	return -1;
+}
+
+bool sim_up(const struct sim *s, uint32_t i)
+{
+	return s->nodes[i].px != NULL;
+}
+
+struct opx *sim_core(struct sim *s, uint32_t i)
+{
+	return s->nodes[i].px;
+}
+
+struct opx_storage_mem *sim_storage(struct sim *s, uint32_t i)
+{
+	return s->nodes[i].st;
+}
+
+uint64_t sim_now_ticks(const struct sim *s)
+{
+	return s->now / s->o.tick_len;
+}
+
+uint64_t sim_seed(const struct sim *s)
+{
+	return s->o.seed;
+}
+
+void sim_set_net(struct sim *s, const struct sim_net *net)
+{
+	s->net = *net;
+}
+
+void sim_cut(struct sim *s, uint32_t a, uint32_t b, bool both_ways)
+{
+	s->cut[a][b] = true;
+	if (both_ways)
+		s->cut[b][a] = true;
+}
+
+void sim_connect(struct sim *s, uint32_t a, uint32_t b, bool both_ways)
+{
+	s->cut[a][b] = false;
+	if (both_ways)
+		s->cut[b][a] = false;
+}
+
+void sim_isolate(struct sim *s, uint32_t i)
+{
+	for (uint32_t k = 0; k < s->o.n; k++)
+		if (k != i)
+			sim_cut(s, i, k, true);
+}
+
+void sim_heal(struct sim *s)
+{
+	memset(s->cut, 0, sizeof(s->cut));
+	s->net = s->o.net;
+}
+
+bool sim_link_up(const struct sim *s, uint32_t a, uint32_t b)
+{
+	return !s->cut[a][b];
+}
+
+void sim_set_filter(struct sim *s, sim_filter_fn fn, void *ctx)
+{
+	s->filter = fn;
+	s->filter_ctx = ctx;
+}
+
+void sim_crash(struct sim *s, uint32_t i, bool lose_unsynced)
+{
+	node_down(s, i);
+	if (lose_unsynced)
+		opx_storage_mem_crash(s->nodes[i].st);
+	s->nodes[i].incarnation++; /* messages in flight to it are lost */
+}
+
+void sim_crash_in_next_call(struct sim *s, uint32_t i, bool on)
+{
+	s->nodes[i].crash_next = on;
+}
+
+int sim_restart(struct sim *s, uint32_t i)
+{
+	if (s->nodes[i].px)
+		return -EALREADY;
+	return start_node(s, i);
+}
+
+void sim_fail_write(struct sim *s, uint32_t i, uint64_t nth, bool persistent)
+{
+	opx_storage_mem_fail_write(s->nodes[i].st, nth, persistent);
+}
+
+uint64_t sim_fail_stops(const struct sim *s)
+{
+	return s->fail_stops;
+}
+
+int sim_append(struct sim *s, uint32_t i, uint32_t len)
+{
+	struct node *nd = &s->nodes[i];
+	if (!nd->px)
+		return -ENODEV;
+	uint8_t buf[4096];
+	if (len < 16)
+		len = 16;
+	if (len > sizeof(buf))
+		len = sizeof(buf);
+	put64(buf, i);
+	put64(buf + 8, nd->appended);
+	for (uint32_t k = 16; k < len; k++)
+		buf[k] = (uint8_t)(k ^ nd->appended);
+	nd->appended++; /* before the call: a decided entry is proposed */
+	s->appended++;
+	return after_call(s, i, opx_append(nd->px, buf, len));
+}
+
+int sim_trim(struct sim *s, uint32_t i, bool has_idx, uint64_t idx)
+{
+	if (!s->nodes[i].px)
+		return -ENODEV;
+	return after_call(s, i, opx_trim(s->nodes[i].px, has_idx, idx));
+}
+
+int sim_snapshot(struct sim *s, uint32_t i, bool has_idx, uint64_t idx, bool local_only)
+{
+	if (!s->nodes[i].px)
+		return -ENODEV;
+	return after_call(s, i, opx_snapshot(s->nodes[i].px, has_idx, idx, local_only));
+}
+
+int sim_reconfigure(struct sim *s, uint32_t i, const struct opx_cluster_config *next,
+		    const uint8_t *md, uint32_t md_len)
+{
+	if (!s->nodes[i].px)
+		return -ENODEV;
+	return after_call(s, i, opx_reconfigure(s->nodes[i].px, next, md, md_len));
+}
+
+int sim_try_become_leader(struct sim *s, uint32_t i)
+{
+	if (!s->nodes[i].px)
+		return -ENODEV;
+	return after_call(s, i, opx_try_become_leader(s->nodes[i].px));
+}
+
+void sim_reconnected(struct sim *s, uint32_t i, opx_node_id peer)
+{
+	if (!s->nodes[i].px)
+		return;
+	opx_reconnected(s->nodes[i].px, peer);
+	after_call(s, i, 0);
+}
+
+int sim_leader(const struct sim *s)
+{
+	int best = -1;
+	struct opx_ballot bb = {0};
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		if (!s->nodes[i].px)
+			continue;
+		struct opx_status st;
+		opx_get_status(s->nodes[i].px, &st);
+		if (st.role != OPX_ROLE_LEADER || st.phase != OPX_PHASE_ACCEPT)
+			continue;
+		if (best < 0 || opx_ballot_cmp(&st.promise, &bb) > 0) {
+			best = (int)i;
+			bb = st.promise;
+		}
+	}
+	return best;
+}
+
+uint64_t sim_max_decided(const struct sim *s)
+{
+	return s->n_dec;
+}
+
+uint64_t sim_appended(const struct sim *s)
+{
+	return s->appended;
+}
+
+bool sim_all_decided(const struct sim *s, uint64_t idx)
+{
+	for (uint32_t i = 0; i < s->o.n; i++)
+		if (s->nodes[i].px && opx_decided_idx(s->nodes[i].px) < idx)
+			return false;
+	return true;
+}
+
+uint64_t sim_decided_hash(const struct sim *s, uint64_t idx)
+{
+	return idx < s->n_dec ? s->hash[idx] : 0;
+}
+
+uint64_t sim_delivered(const struct sim *s)
+{
+	return s->delivered;
+}
+
+uint64_t sim_net_entry_bytes(const struct sim *s)
+{
+	return s->net_bytes;
+}
+
+void sim_dump(const struct sim *s, void *fp)
+{
+	FILE *f = fp;
+	fprintf(f, "tick %llu, decided anywhere %llu, events queued %zu\n",
+		(unsigned long long)(s->now / s->o.tick_len), (unsigned long long)s->n_dec,
+		s->n_ev);
+	for (uint32_t i = 0; i < s->o.n; i++) {
+		if (!s->nodes[i].px) {
+			fprintf(f, "  n%llu down\n", (unsigned long long)s->o.ids[i]);
+			continue;
+		}
+		struct opx_status st;
+		opx_get_status(s->nodes[i].px, &st);
+		fprintf(f,
+			"  n%llu %s/%d prom b%u.%u.%llu ble b%u.%u.%llu qc=%d dec=%llu acc=%llu "
+			"cmp=%llu dropped=%llu links:",
+			(unsigned long long)st.pid, st.role == OPX_ROLE_LEADER ? "L" : "F",
+			(int)st.phase, st.promise.n, st.promise.priority,
+			(unsigned long long)st.promise.pid, st.ble_leader.n, st.ble_leader.priority,
+			(unsigned long long)st.ble_leader.pid, st.quorum_connected,
+			(unsigned long long)st.decided_idx, (unsigned long long)st.accepted_idx,
+			(unsigned long long)st.compacted_idx, (unsigned long long)st.dropped_msgs);
+		for (uint32_t k = 0; k < st.n_peers; k++)
+			fprintf(f, " %llu:%d/%llu", (unsigned long long)st.peers[k].pid,
+				st.peers[k].heard_last_round,
+				(unsigned long long)st.peers[k].accepted_idx);
+		fprintf(f, "\n");
+	}
+}

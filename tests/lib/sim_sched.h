@@ -1,0 +1,36 @@
+/*
+ * Randomised fault schedules on the simulator, shared by the 'sim' test
+ * suite and the soak runner (tools/omnifs_sim). A seed fixes everything:
+ * cluster size and ids, quorums, timeouts, batching, snapshots, network
+ * quality, and the fault script (link cuts, crashes with and without loss of
+ * unsynced writes, restarts, storage failures, compaction, leader
+ * takeovers). After the chaos phase the network heals and every node
+ * restarts; then a stable leader must appear and fresh entries appended at
+ * every node must be decided everywhere, within stated bounds.
+ */
+#ifndef OMNIFS_SIM_SCHED_H
+#define OMNIFS_SIM_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Liveness bounds after healing, in election rounds (ticks x election). */
+#define SIM_SCHED_STABLE_ROUNDS 60 /* until one leader, all following it */
+#define SIM_SCHED_DECIDE_ROUNDS 40 /* until the probes are decided */
+
+struct sim_sched_result {
+	bool ok;
+	char err[320];
+	uint64_t ticks;
+	uint64_t appended;
+	uint64_t decided;
+	uint64_t fail_stops;
+	uint64_t delivered;
+};
+
+/* Runs the schedule of `seed`; chaos_ticks of faults (0: default 150). */
+void sim_sched_run(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_result *r);
+/* The same, and on failure dumps the cluster to log (a FILE *) if not NULL. */
+void sim_sched_run_log(uint64_t seed, uint32_t chaos_ticks, struct sim_sched_result *r, void *log);
+
+#endif /* OMNIFS_SIM_SCHED_H */

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Benchmark of the replicated KV: puts/s and latency p50/p99 on a 3-node
+# omnifs cluster on loopback (release build, CURVE on, every write synced to
+# disk), for 1, 16 and 64 concurrent clients and 256 B and 4 KiB values; and
+# the same workload, in the same run, against a 3-member etcd cluster on
+# loopback (Debian's etcd-server, through its JSON gateway). Prints a table
+# with the ratio. Clients are spread over the three nodes in both systems.
+#
+#   tools/bench-kv.sh [SECONDS_PER_CELL]      (default 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-5}"
+tools/install-deps.sh >/dev/null
+tools/build.sh release >/dev/null
+B="$PWD/build/release"
+export OMNIFS_BUILD="$B"
+. tests/integration/lib.sh
+
+# omnifs: 3 nodes, CURVE, defaults otherwise.
+ELECTION_MS=200
+cluster_init 3
+for i in 1 2 3; do start_node "$i"; done
+for i in 1 2 3; do wait_until 20 has_leader "$i"; done
+socks="$T/node1/ctl.sock,$T/node2/ctl.sock,$T/node3/ctl.sock"
+
+# etcd: 3 members on loopback.
+read -r -a EP <<<"$(free_ports 6)"
+cluster=""
+for i in 1 2 3; do cluster+="${cluster:+,}e$i=http://127.0.0.1:${EP[$((i + 2))]}"; done
+ETCD_PIDS=()
+for i in 1 2 3; do
+	etcd --name "e$i" --data-dir "$T/etcd$i" \
+		--listen-client-urls "http://127.0.0.1:${EP[$((i - 1))]}" \
+		--advertise-client-urls "http://127.0.0.1:${EP[$((i - 1))]}" \
+		--listen-peer-urls "http://127.0.0.1:${EP[$((i + 2))]}" \
+		--initial-advertise-peer-urls "http://127.0.0.1:${EP[$((i + 2))]}" \
+		--initial-cluster "$cluster" --initial-cluster-state new \
+		--initial-cluster-token "bench-$$" >"$T/etcd$i.log" 2>&1 &
+	ETCD_PIDS+=($!)
+done
+trap 'kill -9 "${ETCD_PIDS[@]}" 2>/dev/null; cleanup' EXIT
+urls="http://127.0.0.1:${EP[0]},http://127.0.0.1:${EP[1]},http://127.0.0.1:${EP[2]}"
+etcd_healthy() { curl -sf "http://127.0.0.1:${EP[0]}/health" | grep -q '"health":"true"'; }
+wait_until 30 etcd_healthy
+
+field() { sed -n "s/.*: \([0-9]*\) puts\/s, p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms/\\$1/p"; }
+printf '%-8s %-6s | %10s %8s %8s | %10s %8s %8s | %6s\n' clients value \
+	"omnifs/s" "p50 ms" "p99 ms" "etcd/s" "p50 ms" "p99 ms" ratio
+for size in 256 4096; do
+	for c in 1 16 64; do
+		o=$("$B/tools/omnifs-kvload" -s "$socks" -c "$c" -b "$size" -d "$secs" -p "o$c.$size/")
+		e=$("$B/tools/omnifs-etcdload" -u "$urls" -c "$c" -b "$size" -d "$secs" -p "e$c.$size/")
+		or=$(echo "$o" | field 1) op50=$(echo "$o" | field 2) op99=$(echo "$o" | field 3)
+		er=$(echo "$e" | field 1) ep50=$(echo "$e" | field 2) ep99=$(echo "$e" | field 3)
+		ratio=$(python3 -c "print(f'{$or / max($er, 1):.2f}x')")
+		printf '%-8s %-6s | %10s %8s %8s | %10s %8s %8s | %6s\n' "$c" "$size" \
+			"$or" "$op50" "$op99" "$er" "$ep50" "$ep99" "$ratio"
+	done
+done

@@ -1,0 +1,310 @@
+/*
+ * The peer table: one slot per configured peer with its DEALER, the monitor
+ * that reports the DEALER's connection events, its counters and its fault
+ * switch; plus the link-event queue the replica drains with tp_next_event.
+ *
+ * A peer is "up" once its DEALER completed a handshake or a valid frame from
+ * it arrived, and "down" when the DEALER lost its connection or (silence_ms)
+ * nothing was heard for too long. Only changes are reported, so events
+ * alternate per peer. Sockets are not shared: the owner thread calls all this.
+ */
+#include "tp_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int tp__setopt_int(void *s, int opt, int v)
+{
+	return zmq_setsockopt(s, opt, &v, sizeof(v)) ? -errno : 0;
+}
+
+void tp__rid_encode(uint64_t id, uint8_t *rid)
+{
+	/* Routing ids starting with a zero byte are reserved by ZeroMQ: lead with 'N'. */
+	rid[0] = 'N';
+	for (int i = 0; i < 8; i++)
+		rid[1 + i] = (uint8_t)(id >> (8 * i));
+}
+
+uint64_t tp__rid_decode(const uint8_t *rid, size_t len)
+{
+	if (len != TP__RID_LEN || rid[0] != 'N')
+		return 0;
+	uint64_t id = 0;
+	for (int i = 7; i >= 0; i--)
+		id = id << 8 | rid[1 + i];
+	return id;
+}
+
+struct tp_peer *tp__peer_find(struct tp *t, uint64_t id)
+{
+	if (id == 0)
+		return NULL;
+	for (size_t i = 0; i < TP_MAX_PEERS; i++)
+		if (t->peers[i].in_use && t->peers[i].cfg.id == id)
+			return &t->peers[i];
+	return NULL;
+}
+
+struct tp_peer *tp__peer_by_key(struct tp *t, const uint8_t *key)
+{
+	for (size_t i = 0; i < TP_MAX_PEERS; i++)
+		if (t->peers[i].in_use && !memcmp(t->peers[i].cfg.public_key, key, TP_KEY_LEN))
+			return &t->peers[i];
+	return NULL;
+}
+
+static void push_event(struct tp *t, enum tp_event_type type, uint64_t peer)
+{
+	if (t->ev_len == TP__EVENT_CAP) {
+		t->st.events_lost++;
+		return;
+	}
+	struct tp_event *ev = &t->events[(t->ev_head + t->ev_len) % TP__EVENT_CAP];
+	ev->type = type;
+	ev->peer = peer;
+	t->ev_len++;
+}
+
+int tp_next_event(struct tp *t, struct tp_event *ev)
+{
+	if (!t->ev_len)
+		tp_service(t);
+	if (!t->ev_len)
+		return -EAGAIN;
+	*ev = t->events[t->ev_head];
+	t->ev_head = (t->ev_head + 1) % TP__EVENT_CAP;
+	t->ev_len--;
+	return 0;
+}
+
+void tp__peer_set_up(struct tp *t, struct tp_peer *p, bool up, const char *why)
+{
+	if (up)
+		p->alive_ms = tp_now_ms();
+	if (p->up == up)
+		return;
+	p->up = up;
+	p->st.up = up;
+	log_info("transport: link to n%llu %s (%s)", (unsigned long long)p->cfg.id,
+		 up ? "up" : "down", why);
+	push_event(t, up ? TP_EVENT_UP : TP_EVENT_DOWN, p->cfg.id);
+}
+
+/* Reads the DEALER's monitor: [u16 event, u32 value][endpoint]. */
+static void read_monitor(struct tp *t, struct tp_peer *p)
+{
+	for (;;) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, p->monitor, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		uint16_t event = 0;
+		if (zmq_msg_size(&m) >= 6)
+			memcpy(&event, zmq_msg_data(&m), sizeof(event)); /* host order by design */
+		while (zmq_msg_more(&m)) {
+			zmq_msg_close(&m);
+			zmq_msg_init(&m);
+			if (zmq_msg_recv(&m, p->monitor, ZMQ_DONTWAIT) < 0)
+				break;
+		}
+		zmq_msg_close(&m);
+
+		uint64_t suppressed;
+		char note[64];
+		switch (event) {
+		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+			tp__peer_set_up(t, p, true, "connected");
+			break;
+		case ZMQ_EVENT_DISCONNECTED:
+			tp__peer_set_up(t, p, false, "disconnected");
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+			if (log_ratelimit_pass(&t->rl_link, tp_now_ms(), &suppressed))
+				log_warn(
+					"transport: handshake with n%llu at %s failed (%s); if it "
+					"persists, check that its public key in our config and ours "
+					"in its config match the key files%s",
+					(unsigned long long)p->cfg.id, p->cfg.endpoint,
+					event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "our key refused"
+										 : "protocol error",
+					tp__suppressed(suppressed, note, sizeof(note)));
+			tp__peer_set_up(t, p, false, "handshake failed");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+void tp__peers_service(struct tp *t, uint64_t now_ms)
+{
+	for (size_t i = 0; i < TP_MAX_PEERS; i++) {
+		struct tp_peer *p = &t->peers[i];
+		if (!p->in_use)
+			continue;
+		read_monitor(t, p);
+		if (t->cfg.silence_ms && p->up && now_ms - p->alive_ms > t->cfg.silence_ms)
+			tp__peer_set_up(t, p, false, "silent");
+	}
+}
+
+static int dealer_options(struct tp *t, struct tp_peer *p)
+{
+	const struct tp_config *c = &t->cfg;
+	uint8_t rid[TP__RID_LEN];
+	tp__rid_encode(c->node_id, rid);
+	int rc = zmq_setsockopt(p->dealer, ZMQ_ROUTING_ID, rid, sizeof(rid)) ? -errno : 0;
+	rc = rc ? rc : tp__setopt_int(p->dealer, ZMQ_LINGER, 0);
+	rc = rc ? rc : tp__setopt_int(p->dealer, ZMQ_SNDHWM, c->sndhwm);
+	rc = rc ? rc : tp__setopt_int(p->dealer, ZMQ_RECONNECT_IVL, c->reconnect_ivl_ms);
+	rc = rc ? rc : tp__setopt_int(p->dealer, ZMQ_RECONNECT_IVL_MAX, c->reconnect_ivl_max_ms);
+	rc = rc ? rc : tp__setopt_int(p->dealer, ZMQ_HEARTBEAT_IVL, c->heartbeat_ivl_ms);
+	rc = rc ? rc : tp__setopt_int(p->dealer, ZMQ_HEARTBEAT_TIMEOUT, c->heartbeat_timeout_ms);
+	rc = rc ? rc : tp__setopt_int(p->dealer, ZMQ_HEARTBEAT_TTL, c->heartbeat_timeout_ms);
+	if (!rc && strchr(p->cfg.endpoint, '['))
+		rc = tp__setopt_int(p->dealer, ZMQ_IPV6, 1);
+	if (!rc && !c->plaintext) {
+		if (zmq_setsockopt(p->dealer, ZMQ_CURVE_SERVERKEY, p->cfg.public_key, TP_KEY_LEN) ||
+		    zmq_setsockopt(p->dealer, ZMQ_CURVE_PUBLICKEY, c->public_key, TP_KEY_LEN) ||
+		    zmq_setsockopt(p->dealer, ZMQ_CURVE_SECRETKEY, c->secret_key, TP_KEY_LEN))
+			rc = -errno;
+	}
+	return rc;
+}
+
+int tp__peer_open(struct tp *t, struct tp_peer *p, char *err, size_t err_len)
+{
+	snprintf(p->user_id, sizeof(p->user_id), "%llu", (unsigned long long)p->cfg.id);
+	p->dealer = zmq_socket(t->ctx, ZMQ_DEALER);
+	if (!p->dealer)
+		goto fail;
+	int rc = dealer_options(t, p);
+	if (rc) {
+		errno = -rc;
+		goto fail_close_dealer;
+	}
+	char mon[64];
+	snprintf(mon, sizeof(mon), "inproc://tp-monitor-%llu-%u", (unsigned long long)p->cfg.id,
+		 t->monitor_seq++);
+	if (zmq_socket_monitor(p->dealer, mon,
+			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+		goto fail_close_dealer;
+	p->monitor = zmq_socket(t->ctx, ZMQ_PAIR);
+	if (!p->monitor)
+		goto fail_stop_monitor;
+	if (tp__setopt_int(p->monitor, ZMQ_LINGER, 0) || zmq_connect(p->monitor, mon) != 0)
+		goto fail_close_monitor;
+	if (zmq_connect(p->dealer, p->cfg.endpoint) != 0)
+		goto fail_close_monitor;
+	return 0;
+
+fail_close_monitor:
+	rc = errno;
+	zmq_close(p->monitor);
+	p->monitor = NULL;
+	errno = rc;
+fail_stop_monitor:
+	rc = errno;
+	zmq_socket_monitor(p->dealer, NULL, 0);
+	errno = rc;
+fail_close_dealer:
+	rc = errno;
+	zmq_close(p->dealer);
+	p->dealer = NULL;
+	errno = rc;
+fail:
+	rc = errno ? errno : EINVAL;
+	snprintf(err, err_len, "peer n%llu at %s: %s", (unsigned long long)p->cfg.id,
+		 p->cfg.endpoint, zmq_strerror(rc));
+	return -rc;
+}
+
+void tp__peer_close(struct tp_peer *p)
+{
+	if (p->dealer)
+		zmq_socket_monitor(p->dealer, NULL, 0);
+	if (p->monitor)
+		zmq_close(p->monitor);
+	if (p->dealer)
+		zmq_close(p->dealer);
+	p->monitor = p->dealer = NULL;
+	p->in_use = false;
+}
+
+int tp_add_peer(struct tp *t, const struct tp_peer_config *pc)
+{
+	if (pc->id == 0 || pc->id == t->cfg.node_id ||
+	    strnlen(pc->endpoint, TP_ENDPOINT_MAX) == TP_ENDPOINT_MAX || !pc->endpoint[0])
+		return -EINVAL;
+	if (tp__peer_find(t, pc->id))
+		return -EEXIST;
+	struct tp_peer *p = NULL;
+	for (size_t i = 0; i < TP_MAX_PEERS && !p; i++)
+		if (!t->peers[i].in_use)
+			p = &t->peers[i];
+	if (!p)
+		return -ENOSPC;
+	memset(p, 0, sizeof(*p));
+	p->cfg = *pc;
+	char err[512];
+	int rc = tp__peer_open(t, p, err, sizeof(err));
+	if (rc) {
+		log_err("transport: %s", err);
+		return rc;
+	}
+	p->in_use = true;
+	return 0;
+}
+
+int tp_remove_peer(struct tp *t, uint64_t id)
+{
+	struct tp_peer *p = tp__peer_find(t, id);
+	if (!p)
+		return -ENOENT;
+	tp__peer_close(p);
+	return 0;
+}
+
+int tp_set_fault(struct tp *t, uint64_t peer, bool drop_out, bool drop_in)
+{
+	bool found = false;
+	for (size_t i = 0; i < TP_MAX_PEERS; i++) {
+		struct tp_peer *p = &t->peers[i];
+		if (!p->in_use || (peer && p->cfg.id != peer))
+			continue;
+		p->drop_out = drop_out;
+		p->drop_in = drop_in;
+		found = true;
+	}
+	if (!found && peer)
+		return -ENOENT;
+	char who[32];
+	if (peer)
+		snprintf(who, sizeof(who), "n%llu", (unsigned long long)peer);
+	else
+		snprintf(who, sizeof(who), "every peer");
+	log_notice("transport: fault switch for %s: %s, %s", who,
+		   drop_out ? "dropping outgoing" : "outgoing passes",
+		   drop_in ? "dropping incoming" : "incoming passes");
+	return 0;
+}
+
+int tp_peer_stats(const struct tp *t, uint64_t peer, struct tp_peer_stats *st)
+{
+	for (size_t i = 0; i < TP_MAX_PEERS; i++) {
+		if (t->peers[i].in_use && t->peers[i].cfg.id == peer) {
+			*st = t->peers[i].st;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

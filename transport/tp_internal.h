@@ -1,0 +1,67 @@
+/*
+ * Private state of the transport, shared by transport.c (lifecycle, send,
+ * receive), peer.c (peer slots, DEALERs, link events) and zap.c (the ZAP
+ * handler). Nothing outside transport/ includes this.
+ */
+#ifndef OMNIFS_TP_INTERNAL_H
+#define OMNIFS_TP_INTERNAL_H
+
+#include "log.h"
+#include "transport.h"
+
+#define TP__EVENT_CAP	 256 /* queued link events */
+#define TP__RID_LEN	 9   /* routing id: 'N' + node id, u64 little-endian */
+#define TP__ZAP_DOMAIN	 "omnifs"
+#define TP__USER_ID_LEN	 24 /* decimal node id as the ZAP user id */
+#define TP__RATELIMIT_MS 5000
+
+struct tp_peer {
+	bool in_use;
+	struct tp_peer_config cfg;
+	char user_id[TP__USER_ID_LEN]; /* what ZAP answers for its key */
+	void *dealer;		       /* our sending socket towards it */
+	void *monitor;		       /* PAIR receiving the DEALER's socket events */
+	bool up;		       /* last reported state */
+	uint64_t alive_ms;	       /* last frame heard or link up, for silence_ms */
+	bool drop_out, drop_in;	       /* fault switch */
+	struct tp_peer_stats st;
+};
+
+struct tp {
+	struct tp_config cfg;
+	void *ctx;
+	void *router;
+	void *zap; /* REP on inproc://zeromq.zap.01; NULL when plaintext */
+	char endpoint[TP_ENDPOINT_MAX];
+	struct tp_peer peers[TP_MAX_PEERS];
+	unsigned monitor_seq; /* makes monitor endpoints unique */
+
+	zmq_msg_t rid, body; /* the frame tp_recv last returned borrows body */
+	struct tp_scratch scratch;
+
+	struct tp_event events[TP__EVENT_CAP];
+	unsigned ev_head, ev_len;
+
+	struct tp_stats st;
+	struct log_ratelimit rl_frame, rl_zap, rl_link;
+};
+
+/* transport.c: " (N similar lines suppressed)" when N > 0, else "". Returns buf. */
+const char *tp__suppressed(uint64_t n, char *buf, size_t cap);
+
+/* peer.c */
+struct tp_peer *tp__peer_find(struct tp *t, uint64_t id);
+struct tp_peer *tp__peer_by_key(struct tp *t, const uint8_t *key);
+int tp__peer_open(struct tp *t, struct tp_peer *p, char *err, size_t err_len);
+void tp__peer_close(struct tp_peer *p);
+void tp__peer_set_up(struct tp *t, struct tp_peer *p, bool up, const char *why);
+void tp__peers_service(struct tp *t, uint64_t now_ms);
+void tp__rid_encode(uint64_t id, uint8_t *rid);
+uint64_t tp__rid_decode(const uint8_t *rid, size_t len);
+int tp__setopt_int(void *s, int opt, int v);
+
+/* zap.c */
+int tp__zap_open(struct tp *t, char *err, size_t err_len);
+void tp__zap_serve(struct tp *t);
+
+#endif /* OMNIFS_TP_INTERNAL_H */

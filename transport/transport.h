@@ -1,0 +1,188 @@
+/*
+ * The ZeroMQ peer mesh between omnifs nodes (zguide's Harmony pattern).
+ *
+ * Each node binds one ROUTER for everything it receives and keeps one DEALER
+ * per peer for what it sends, with the DEALER's routing id set to our node id
+ * before it connects; the receiving ROUTER therefore knows who sent a frame
+ * without trusting the frame. ROUTER_HANDOVER lets a restarted peer's new
+ * connection replace its old one at once. Sends never block: a full per-peer
+ * queue drops the frame and counts it (OmniPaxos resends on its own tick).
+ *
+ * Security: unless the config says plaintext, every link uses CURVE. The
+ * ROUTER is a CURVE server that accepts only the public keys of configured
+ * peers, through a ZAP handler served on this same thread; each DEALER
+ * authenticates the peer's ROUTER by its public key. A frame is delivered only
+ * if its header's cluster id is ours, its sender equals the routing id, and
+ * (CURVE) the routing id belongs to the key that authenticated the link.
+ *
+ * Threads: a struct tp and all its sockets belong to one thread (the replica
+ * thread). It polls them together with its own fds through tp_poll_items().
+ * Each tp has its own ZeroMQ context, so one process can host many nodes
+ * (tests do) and each node's ZAP handler sees only its own handshakes.
+ *
+ * Not here: message semantics (the consensus core), retries (OmniPaxos
+ * resends), the config file (tp_config is plain data; tp_config_from_cfg in
+ * tp_config.h fills it from struct cfg).
+ */
+#ifndef OMNIFS_TRANSPORT_H
+#define OMNIFS_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "codec.h"
+#include "keyfile.h"
+
+#define TP_MAX_PEERS	 64	   /* = OPX_MAX_NODES */
+#define TP_ENDPOINT_MAX	 280	   /* "tcp://" + host:port + NUL */
+#define TP_POLL_ITEMS(n) ((n) + 2) /* poll items for n peers: ROUTER, ZAP, one monitor each */
+
+struct tp_peer_config {
+	uint64_t id;			/* >= 1, not our own id */
+	char endpoint[TP_ENDPOINT_MAX]; /* where its ROUTER listens, "tcp://host:port" */
+	uint8_t public_key[TP_KEY_LEN]; /* its CURVE public key; ignored when plaintext */
+};
+
+/*
+ * Everything the transport needs, as plain data. Zero tuning fields take the
+ * defaults in brackets.
+ */
+struct tp_config {
+	uint64_t node_id;
+	uint64_t cluster_id;
+	char listen[TP_ENDPOINT_MAX]; /* "tcp://host:port"; port "*" picks a free one */
+	bool plaintext;		      /* no CURVE at all: only if the config asks */
+	uint8_t public_key[TP_KEY_LEN];
+	uint8_t secret_key[TP_KEY_LEN];
+	size_t n_peers; /* peers to mesh with now; tp_add_peer adds more later */
+	struct tp_peer_config peers[TP_MAX_PEERS];
+
+	int sndhwm;		  /* frames queued per peer before drops [1000] */
+	int rcvhwm;		  /* frames queued on the ROUTER [10000] */
+	int reconnect_ivl_ms;	  /* first reconnect attempt [100] */
+	int reconnect_ivl_max_ms; /* reconnect back-off cap [5000] */
+	int heartbeat_ivl_ms;	  /* ZMTP heartbeat period [1000] */
+	int heartbeat_timeout_ms; /* link declared dead after this silence [5000] */
+	uint32_t silence_ms;	  /* peer unheard this long is reported down [0: never] */
+	size_t max_frame_len;	  /* larger incoming frames drop the link [512 MiB] */
+};
+
+struct tp;
+
+/*
+ * Creates the node: context, ZAP handler, ROUTER bound to cfg->listen, one
+ * DEALER per configured peer. cfg is copied (the secret key is wiped from the
+ * copy on destroy). Returns NULL with one line in err on failure. Logs a
+ * warning when plaintext.
+ */
+struct tp *tp_new(const struct tp_config *cfg, char *err, size_t err_len);
+
+/* Closes every socket (linger 0: queued frames are dropped), the context, frees *t; NULLs it. */
+void tp_destroy(struct tp **t);
+
+/* The endpoint the ROUTER is bound to, port resolved ("tcp://127.0.0.1:40123"). Owned by t. */
+const char *tp_endpoint(const struct tp *t);
+
+/*
+ * Adds a peer (copied) and connects to it (in the background: an absent peer
+ * is not an error). -EEXIST, -EINVAL (own id, bad endpoint), -ENOSPC, or the
+ * -errno of the failing ZeroMQ call.
+ */
+int tp_add_peer(struct tp *t, const struct tp_peer_config *p);
+
+/* Disconnects and forgets a peer; its frames are then refused. -ENOENT if unknown. */
+int tp_remove_peer(struct tp *t, uint64_t id);
+
+/*
+ * Fills items[0..) with what to poll (ROUTER, ZAP handler, per-peer monitors)
+ * and returns how many, or -ENOBUFS if cap < TP_POLL_ITEMS(peers). The caller
+ * appends its own items, zmq_polls, then calls tp_recv until -EAGAIN and
+ * tp_next_event until -EAGAIN. Refill after tp_add_peer/tp_remove_peer.
+ */
+int tp_poll_items(struct tp *t, zmq_pollitem_t *items, size_t cap);
+
+/* Convenience for tools and tests: zmq_poll on t's items alone. >0 ready, 0 timeout, <0 error. */
+int tp_poll(struct tp *t, long timeout_ms);
+
+/*
+ * Housekeeping without receiving: answers ZAP requests, reads link events,
+ * reports peers silent for silence_ms. tp_recv does this when it finds no frame.
+ */
+void tp_service(struct tp *t);
+
+/*
+ * Sends m (borrowed; copied into the frame) to m->to. The header's sender is
+ * always our node id. Never blocks. 0: queued (or dropped by the fault
+ * switch, as the network would); -EAGAIN: the peer's queue is full and the
+ * frame was dropped (counted); -ENOENT: no such peer; -EINVAL: m cannot be
+ * encoded; -EMSGSIZE: frame over max_frame_len; -ENOMEM.
+ */
+int tp_send_msg(struct tp *t, const struct opx_msg *m);
+
+/* As tp_send_msg for an application frame; data borrowed (copied). */
+int tp_send_app(struct tp *t, uint64_t to, uint32_t config_id, uint16_t app_type, const void *data,
+		size_t len);
+
+/*
+ * Receives the next valid frame, never blocking. 0 with *out filled; -EAGAIN
+ * when nothing is waiting. Frames that fail any check are dropped, counted
+ * and logged (rate-limited) and never returned. *out borrows memory owned by
+ * t: valid until the next tp_recv or tp_destroy.
+ */
+int tp_recv(struct tp *t, struct tp_frame *out);
+
+enum tp_event_type {
+	TP_EVENT_UP = 1,   /* link to the peer (re)established or first frame after silence */
+	TP_EVENT_DOWN = 2, /* connection lost or peer silent for silence_ms */
+};
+
+struct tp_event {
+	enum tp_event_type type;
+	uint64_t peer;
+};
+
+/*
+ * The next link event, 0 or -EAGAIN. On TP_EVENT_UP the replica calls
+ * opx_reconnected(peer). Events alternate per peer (up, down, up, ...).
+ */
+int tp_next_event(struct tp *t, struct tp_event *ev);
+
+/*
+ * Fault injection: drop everything sent to (drop_out) and/or received from
+ * (drop_in) peer; peer 0 means every peer. Dropped frames are counted, not
+ * reported as errors. -ENOENT if peer is unknown.
+ */
+int tp_set_fault(struct tp *t, uint64_t peer, bool drop_out, bool drop_in);
+
+struct tp_peer_stats {
+	uint64_t tx_frames, tx_bytes; /* handed to ZeroMQ */
+	uint64_t rx_frames, rx_bytes; /* delivered by tp_recv */
+	uint64_t dropped_full;	      /* send queue full */
+	uint64_t fault_out, fault_in; /* dropped by tp_set_fault */
+	uint64_t malformed;	      /* frames from this peer that failed a check */
+	uint64_t last_heard_ms;	      /* CLOCK_MONOTONIC ms of the last frame, 0: never */
+	bool up;		      /* as last reported by an event */
+};
+
+/* Counters of one peer. -ENOENT if unknown. */
+int tp_peer_stats(const struct tp *t, uint64_t peer, struct tp_peer_stats *st);
+
+/* Counters of frames not attributable to a configured peer. */
+struct tp_stats {
+	uint64_t unknown_sender; /* routing id of no configured peer */
+	uint64_t spoofed;	 /* header sender or key owner disagrees with the routing id */
+	uint64_t wrong_cluster;	 /* another cluster's frames */
+	uint64_t zap_refused;	 /* handshakes refused (unknown public key) */
+	uint64_t zap_accepted;
+	uint64_t events_lost; /* event queue overflow */
+};
+
+void tp_stats(const struct tp *t, struct tp_stats *st);
+
+/* CLOCK_MONOTONIC in milliseconds, the clock of last_heard_ms and silence_ms. */
+uint64_t tp_now_ms(void);
+
+#endif /* OMNIFS_TRANSPORT_H */

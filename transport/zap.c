@@ -1,0 +1,133 @@
+/*
+ * The ZAP handler (ZeroMQ RFC 27): libzmq asks it, over
+ * inproc://zeromq.zap.01 in this node's context, whether a CURVE client key
+ * may connect to our ROUTER. It admits exactly the public keys of configured
+ * peers and names each admitted connection with the peer's id as ZAP user
+ * id, which tp_recv later compares with the routing id the frame arrived
+ * under. Everything else gets status 400 and a rate-limited log line naming
+ * the key and the address.
+ *
+ * It runs on the owner thread: its REP socket is one of tp_poll_items and
+ * tp_service answers pending requests. A handshake waits for that answer, so
+ * a node that stops polling accepts no new links (its existing ones carry on).
+ */
+#include "tp_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ZAP__MAX_PARTS 8 /* version, id, domain, address, routing id, mechanism, key */
+
+int tp__zap_open(struct tp *t, char *err, size_t err_len)
+{
+	t->zap = zmq_socket(t->ctx, ZMQ_REP);
+	if (!t->zap || tp__setopt_int(t->zap, ZMQ_LINGER, 0) ||
+	    zmq_bind(t->zap, "inproc://zeromq.zap.01") != 0) {
+		snprintf(err, err_len, "ZAP handler: %s", zmq_strerror(errno));
+		if (t->zap)
+			zmq_close(t->zap);
+		t->zap = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool part_is(zmq_msg_t *m, const char *s)
+{
+	size_t n = strlen(s);
+	return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), s, n) == 0;
+}
+
+static void send_part(void *s, const void *data, size_t len, bool more)
+{
+	/* A REP socket after a request never blocks on send; failure leaves the handshake pending, which libzmq times out. */
+	zmq_send(s, data, len, more ? ZMQ_SNDMORE : 0);
+}
+
+/* Copies a part into a NUL-terminated printable string for log lines. */
+static void part_text(zmq_msg_t *m, char *out, size_t cap)
+{
+	size_t n = zmq_msg_size(m);
+	if (n >= cap)
+		n = cap - 1;
+	const char *d = zmq_msg_data(m);
+	for (size_t i = 0; i < n; i++)
+		out[i] = (d[i] >= 0x20 && d[i] < 0x7f) ? d[i] : '?';
+	out[n] = '\0';
+}
+
+static void answer(struct tp *t, zmq_msg_t *parts, int n)
+{
+	const char *status = "400", *text = "malformed request";
+	const char *user = "";
+	struct tp_peer *p = NULL;
+	char key_z85[TP_KEY_Z85_LEN + 1] = "-";
+	char addr[64] = "?";
+
+	if (n >= 7 && part_is(&parts[0], "1.0") && part_is(&parts[5], "CURVE") &&
+	    zmq_msg_size(&parts[6]) == TP_KEY_LEN) {
+		part_text(&parts[3], addr, sizeof(addr));
+		tp_key_to_z85(zmq_msg_data(&parts[6]), key_z85);
+		p = tp__peer_by_key(t, zmq_msg_data(&parts[6]));
+		if (p) {
+			status = "200";
+			text = "OK";
+			user = p->user_id;
+		} else {
+			text = "public key not in the peer list";
+		}
+	}
+	if (p) {
+		t->st.zap_accepted++;
+	} else {
+		uint64_t suppressed;
+		char note[64];
+		t->st.zap_refused++;
+		if (log_ratelimit_pass(&t->rl_zap, tp_now_ms(), &suppressed))
+			log_warn("transport: refused connection from %s with CURVE key %s: %s%s",
+				 addr, key_z85, text,
+				 tp__suppressed(suppressed, note, sizeof(note)));
+	}
+
+	/* Reply: version, request id, status code, status text, user id, metadata. */
+	send_part(t->zap, "1.0", 3, true);
+	if (n >= 2)
+		send_part(t->zap, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), true);
+	else
+		send_part(t->zap, "", 0, true);
+	send_part(t->zap, status, 3, true);
+	send_part(t->zap, text, strlen(text), true);
+	send_part(t->zap, user, strlen(user), true);
+	send_part(t->zap, "", 0, false);
+}
+
+void tp__zap_serve(struct tp *t)
+{
+	if (!t->zap)
+		return;
+	for (;;) {
+		zmq_msg_t parts[ZAP__MAX_PARTS];
+		int n = 0;
+		bool more = true;
+		while (more) {
+			zmq_msg_t m;
+			zmq_msg_init(&m);
+			if (zmq_msg_recv(&m, t->zap, ZMQ_DONTWAIT) < 0) {
+				zmq_msg_close(&m);
+				if (n == 0)
+					return;
+				/* A request arrives whole: a missing part cannot happen. */
+				break;
+			}
+			more = zmq_msg_more(&m);
+			if (n < ZAP__MAX_PARTS)
+				parts[n++] = m; /* ownership moves into parts */
+			else
+				zmq_msg_close(&m);
+		}
+		answer(t, parts, n);
+		for (int i = 0; i < n; i++)
+			zmq_msg_close(&parts[i]);
+	}
+}
