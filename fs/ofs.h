@@ -34,9 +34,10 @@ struct kv_store;
  * this node; 0 with res filled, or -EROFS no quorum known, -ETIMEDOUT not
  * decided within the wait, -ESHUTDOWN), kv = replica_kv (reads of the
  * applied state), can_write optional (0, or -EROFS when this node knows it
- * has no quorum: open for writing then fails at once). The transactions the
- * filesystem proposes carry no proposal id (node 0); the replica may stamp
- * its own. t and res are borrowed for the call.
+ * has no quorum: open for writing then fails at once; without it, opens for
+ * writing probe with an empty transaction after a commit met -EROFS). The
+ * transactions the filesystem proposes carry no proposal id (node 0); the
+ * replica stamps its own. t and res are borrowed for the call.
  */
 struct ofs_backend {
 	void *ctx;
@@ -68,10 +69,10 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c);
 /*
  * Creates the filesystem over store (copied; its ctx must outlive the ofs).
  * Creates the root directory if the store has none (guarded: exactly one
- * node's creation wins) and deletes the orphans this node left behind (files
- * unlinked while open when the node stopped). Returns NULL on failure with
- * the reason logged; errno set (-EROFS if the root is missing and cannot be
- * created now).
+ * node's creation wins; this commits, so on a fresh cluster it waits for a
+ * leader) and frees the unlinked files this node left behind. Returns NULL
+ * on failure with the reason logged and errno set (EROFS, ETIMEDOUT: the
+ * root is missing and cannot be created yet; try again later).
  */
 struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store);
 
@@ -94,7 +95,7 @@ void ofs_local_backend_close(struct ofs_local_backend **lb);
 
 /*
  * Mounts at mountpoint (copied) with allow_other and default_permissions and
- * starts the invalidation thread. 0 or -errno, reason logged: -EBUSY already
+ * starts the helper threads (invalidation, reaper of unlinked files, waker). 0 or -errno, reason logged: -EBUSY already
  * a mount point (or a stale one), -ENOENT/-ENOTDIR no such directory, -EIO
  * libfuse could not set up the session or mount.
  */
