@@ -75,6 +75,13 @@ static const struct key_spec keys[] = {
 	 "a number of entries, 0 to 100000000"},
 	{"security", "plaintext", KEY_BOOL, FIELD(plaintext), 0, 0, "true or false"},
 	{"security", "secret_key_file", KEY_PATH, FIELD(secret_key_file), 0, 0, "an absolute path"},
+	{"fs", "max_file_size_mb", KEY_U32, FIELD(fs_max_file_size_mb), 1, 1048576,
+	 "MiB, 1 to 1048576"},
+	{"fs", "max_total_size_mb", KEY_U32, FIELD(fs_max_total_size_mb), 1, UINT32_MAX,
+	 "MiB, 1 to 4294967295"},
+	{"fs", "max_inodes", KEY_U32, FIELD(fs_max_inodes), 16, UINT32_MAX,
+	 "a number of inodes, 16 to 4294967295"},
+	{"fs", "write_buffer_mb", KEY_U32, FIELD(fs_write_buffer_mb), 1, 32, "MiB, 1 to 32"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -382,6 +389,10 @@ static void set_defaults(struct cfg *c)
 	c->compact_max_entries = 20000;
 	c->compact_max_bytes = 64ull << 20;
 	c->compact_retain_entries = 1000;
+	c->fs_max_file_size_mb = 64;
+	c->fs_max_total_size_mb = 10240;
+	c->fs_max_inodes = 1000000;
+	c->fs_write_buffer_mb = 4;
 }
 
 static bool was_seen(const struct parse_state *ps, const char *section, const char *name)

@@ -67,6 +67,12 @@ struct cfg {
 	/* [security] */
 	bool plaintext;			/* true only if asked for: no CURVE at all */
 	char secret_key_file[PATH_MAX]; /* this node's keypair; required unless plaintext */
+
+	/* [fs]: limits of the filesystem, the same on every node */
+	uint32_t fs_max_file_size_mb;  /* largest regular file, default 64 */
+	uint32_t fs_max_total_size_mb; /* sum of all file sizes, default 10240 */
+	uint32_t fs_max_inodes;	       /* files, dirs and links, default 1000000 */
+	uint32_t fs_write_buffer_mb;   /* buffered writes per open file before a flush, default 4 */
 };
 
 /*

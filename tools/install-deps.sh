@@ -15,6 +15,8 @@ packages=(
 	iproute2 iptables procps psmisc python3 systemd
 	# benchmarks: the etcd comparison of the KV benchmark
 	etcd-server libcurl4-openssl-dev
+	# tests: xattrs on the mount (setfattr, getfattr)
+	attr
 )
 
 missing=()

@@ -45,7 +45,12 @@ static const char good[] = "[node]\n"
 			   "max_bytes_mb = 8\n"
 			   "retain_entries = 100\n"
 			   "[security]\n"
-			   "secret_key_file = /etc/omnifs/node2.key\n";
+			   "secret_key_file = /etc/omnifs/node2.key\n"
+			   "[fs]\n"
+			   "max_file_size_mb = 1024\n"
+			   "max_total_size_mb = 20000\n"
+			   "max_inodes = 5000\n"
+			   "write_buffer_mb = 8\n";
 
 static void test_config_reads_every_field(void **state)
 {
@@ -83,6 +88,10 @@ static void test_config_reads_every_field(void **state)
 	assert_int_equal(c.compact_retain_entries, 100);
 	assert_false(c.plaintext);
 	assert_string_equal(c.secret_key_file, "/etc/omnifs/node2.key");
+	assert_int_equal(c.fs_max_file_size_mb, 1024);
+	assert_int_equal(c.fs_max_total_size_mb, 20000);
+	assert_int_equal(c.fs_max_inodes, 5000);
+	assert_int_equal(c.fs_write_buffer_mb, 8);
 }
 
 static void test_config_defaults(void **state)
@@ -110,6 +119,10 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.compact_max_bytes, 64u << 20);
 	assert_int_equal(c.compact_retain_entries, 1000);
 	assert_true(c.plaintext);
+	assert_int_equal(c.fs_max_file_size_mb, 64);
+	assert_int_equal(c.fs_max_total_size_mb, 10240);
+	assert_int_equal(c.fs_max_inodes, 1000000);
+	assert_int_equal(c.fs_write_buffer_mb, 4);
 }
 
 static void test_config_example_file_parses(void **state)
@@ -217,6 +230,13 @@ static const struct bad_case bad_cases[] = {
 	 "x.conf:5: [node] log_level = 'loud': expected one of error"},
 	{BASE_NODE "[peers]\nzero = 127.0.0.1:7101\n" PLAIN,
 	 "x.conf:6: [peers] 'zero': expected a node id from 1 to 65535 as the key"},
+	/* filesystem limits out of range */
+	{BASE_NODE BASE_PEERS PLAIN "[fs]\nmax_file_size_mb = 0\n",
+	 "x.conf:12: [fs] max_file_size_mb = '0': expected MiB, 1 to 1048576"},
+	{BASE_NODE BASE_PEERS PLAIN "[fs]\nmax_inodes = 3\n",
+	 "x.conf:12: [fs] max_inodes = '3': expected a number of inodes"},
+	{BASE_NODE BASE_PEERS PLAIN "[fs]\nwrite_buffer_mb = 64\n",
+	 "x.conf:12: [fs] write_buffer_mb = '64': expected MiB, 1 to 32"},
 };
 
 static void test_config_rejects_malformed_files(void **state)

@@ -1,0 +1,790 @@
+/*
+ * The libfuse low-level adapter: the struct fuse_lowlevel_ops table, thin
+ * handlers that turn requests into ofs_op_* calls and results into replies,
+ * and the mount/run/stop/unmount lifecycle.
+ *
+ * Each handler answers exactly once, after its change is applied locally
+ * (the ofs_op_* call blocks on the commit), and holds no lock while replying.
+ * Lookup counts: every successful entry reply adds one (counted before the
+ * reply so a quick forget cannot underflow, undone if the reply fails);
+ * readdirplus counts only entries that fit, never "." and "..". Does not
+ * parse command lines: the daemon passes a mountpoint and a struct ofs.
+ */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 14)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ofs_int.h"
+
+#define MAX_READ (1u << 20)
+
+static struct ofs *ofs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct ofs_file *file_of(struct fuse_file_info *fi)
+{
+	return (struct ofs_file *)(uintptr_t)fi->fh;
+}
+
+static void to_stat(const struct ofs_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blksize = OFS_BLOCK_SIZE;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	st->st_atim.tv_sec = a->atime_ns / 1000000000;
+	st->st_atim.tv_nsec = a->atime_ns % 1000000000;
+	st->st_mtim.tv_sec = a->mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = a->mtime_ns % 1000000000;
+	st->st_ctim.tv_sec = a->ctime_ns / 1000000000;
+	st->st_ctim.tv_nsec = a->ctime_ns % 1000000000;
+	/* times before 1970 keep tv_nsec in [0, 1e9) */
+	if (st->st_atim.tv_nsec < 0) {
+		st->st_atim.tv_sec--;
+		st->st_atim.tv_nsec += 1000000000;
+	}
+	if (st->st_mtim.tv_nsec < 0) {
+		st->st_mtim.tv_sec--;
+		st->st_mtim.tv_nsec += 1000000000;
+	}
+	if (st->st_ctim.tv_nsec < 0) {
+		st->st_ctim.tv_sec--;
+		st->st_ctim.tv_nsec += 1000000000;
+	}
+}
+
+static void fill_entry(struct ofs *o, const struct ofs_attr *a, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = a->ino;
+	e->generation = 0; /* inode numbers are never reused */
+	to_stat(a, &e->attr);
+	bool virt = ofs_ino_is_virtual(a->ino);
+	e->attr_timeout = virt ? 0 : o->cfg.attr_timeout_s;
+	e->entry_timeout = virt ? 0 : o->cfg.entry_timeout_s;
+}
+
+static void reply_entry(fuse_req_t req, int rc, const struct ofs_attr *a)
+{
+	struct ofs *o = ofs_of(req);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct fuse_entry_param e;
+	fill_entry(o, a, &e);
+	ofs_lookup_ref(o, a->ino);
+	if (fuse_reply_entry(req, &e) != 0)
+		ofs_forget(o, a->ino, 1);
+}
+
+static void reply_attr(fuse_req_t req, int rc, const struct ofs_attr *a)
+{
+	struct ofs *o = ofs_of(req);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct stat st;
+	to_stat(a, &st);
+	fuse_reply_attr(req, &st, ofs_ino_is_virtual(a->ino) ? 0 : o->cfg.attr_timeout_s);
+}
+
+static struct ofs_cred cred_of(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct ofs_cred cr = {c->uid, c->gid};
+	return cr;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* O_TRUNC reaches open, so the truncation can be committed lazily
+	 * with the new content (no setattr(size=0) round first). */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* No writeback cache: write() must reach the node's buffer, which
+	 * flush/fsync commit. */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ofs_attr a;
+	int rc = ofs_op_lookup(ofs_of(req), parent, name, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	ofs_forget(ofs_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		ofs_forget(ofs_of(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs_attr a;
+	int rc = ofs_op_getattr(ofs_of(req), ino, &a);
+	reply_attr(req, rc, &a);
+}
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct ofs_setattr sa = {0};
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.mask |= OFS_SET_MODE;
+		sa.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa.mask |= OFS_SET_UID;
+		sa.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa.mask |= OFS_SET_GID;
+		sa.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		sa.mask |= OFS_SET_SIZE;
+		sa.size = attr->st_size < 0 ? 0 : (uint64_t)attr->st_size;
+		if (attr->st_size < 0) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		sa.mask |= OFS_SET_ATIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME) {
+		sa.mask |= OFS_SET_ATIME;
+		sa.atime_ns = ts_ns(&attr->st_atim);
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		sa.mask |= OFS_SET_MTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME) {
+		sa.mask |= OFS_SET_MTIME;
+		sa.mtime_ns = ts_ns(&attr->st_mtim);
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		sa.mask |= OFS_SET_CTIME;
+		sa.ctime_ns = ts_ns(&attr->st_ctim);
+	}
+	struct ofs_attr a;
+	int rc = ofs_op_setattr(ofs_of(req), ino, &sa, &a);
+	reply_attr(req, rc, &a);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[OFS_SYMLINK_MAX + 1];
+	int rc = ofs_op_readlink(ofs_of(req), ino, buf, sizeof(buf));
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct ofs_cred cr = cred_of(req);
+	struct ofs_attr a;
+	int rc = ofs_op_mknod(ofs_of(req), parent, name, mode, (uint32_t)rdev, &cr, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct ofs_cred cr = cred_of(req);
+	struct ofs_attr a;
+	int rc = ofs_op_mknod(ofs_of(req), parent, name, S_IFDIR | (mode & 07777), 0, &cr, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct ofs_cred cr = cred_of(req);
+	struct ofs_attr a;
+	int rc = ofs_op_symlink(ofs_of(req), parent, name, link, &cr, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct ofs_attr a;
+	int rc = ofs_op_link(ofs_of(req), ino, newparent, newname, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -ofs_op_unlink(ofs_of(req), parent, name));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -ofs_op_rmdir(ofs_of(req), parent, name));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, -ofs_op_rename(ofs_of(req), parent, name, newparent, newname, flags));
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs *o = ofs_of(req);
+	struct ofs_file *f;
+	int rc = ofs_op_open(o, ino, fi->flags, &f);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = ofs_ino_is_virtual(ino);
+	fi->keep_cache = 0; /* drop cached pages at open: never older than the store */
+	if (fuse_reply_open(req, fi) != 0)
+		ofs_op_release(o, f);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct ofs *o = ofs_of(req);
+	struct ofs_cred cr = cred_of(req);
+	struct ofs_attr a;
+	struct ofs_file *f;
+	int rc = ofs_op_create(o, parent, name, mode, fi->flags, &cr, &a, &f);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct fuse_entry_param e;
+	fill_entry(o, &a, &e);
+	fi->fh = (uintptr_t)f;
+	ofs_lookup_ref(o, a.ino);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		ofs_op_release(o, f);
+		ofs_forget(o, a.ino, 1);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	if (size > MAX_READ)
+		size = MAX_READ;
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t n = ofs_op_read(ofs_of(req), file_of(fi), buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	ssize_t n = ofs_op_write(ofs_of(req), file_of(fi), buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -ofs_op_flush(ofs_of(req), file_of(fi)));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -ofs_op_release(ofs_of(req), file_of(fi)));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -ofs_flush_ino(ofs_of(req), ino));
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs *o = ofs_of(req);
+	struct ofs_file *f = calloc(1, sizeof(*f));
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int rc = ofs_op_opendir(o, ino, &f->dir);
+	if (rc) {
+		free(f);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	f->ino = ino;
+	f->fresh = true;
+	ofs_file_track(o, f);
+	fi->fh = (uintptr_t)f;
+	if (fuse_reply_open(req, fi) != 0)
+		ofs_op_release(o, f);
+}
+
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct ofs *o = ofs_of(req);
+	struct ofs_file *f = file_of(fi);
+	if (off == 0 && f->ino != OFS_VINO_DIR && !f->fresh) {
+		/* rewinddir: a fresh listing (the first read uses opendir's) */
+		struct ofs_dirent_list *l;
+		if (ofs_op_opendir(o, f->ino, &l) == 0) {
+			ofs_dirent_list_free(f->dir);
+			f->dir = l;
+		}
+	}
+	f->fresh = false;
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	struct ofs_dirent_list *l = f->dir;
+	for (size_t i = off < 0 ? 0 : (size_t)off; i < l->n; i++) {
+		struct ofs_dirent_item *it = &l->items[i];
+		size_t want;
+		if (!plus) {
+			struct stat st = {0};
+			st.st_ino = it->ino;
+			st.st_mode = (mode_t)DTTOIF(it->dtype);
+			want = fuse_add_direntry(req, buf + used, size - used, it->name, &st,
+						 (off_t)(i + 1));
+			if (want > size - used)
+				break;
+			used += want;
+			continue;
+		}
+		struct fuse_entry_param e;
+		bool dot = strcmp(it->name, ".") == 0 || strcmp(it->name, "..") == 0;
+		struct ofs_attr a;
+		if (dot || ofs_op_getattr(o, it->ino, &a) != 0) {
+			/* no lookup for these: the kernel only takes the name */
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = it->ino;
+			e.attr.st_mode = (mode_t)DTTOIF(it->dtype);
+			want = fuse_add_direntry_plus(req, buf + used, size - used, it->name, &e,
+						      (off_t)(i + 1));
+			if (want > size - used)
+				break;
+			used += want;
+			continue;
+		}
+		fill_entry(o, &a, &e);
+		want = fuse_add_direntry_plus(req, buf + used, size - used, it->name, &e,
+					      (off_t)(i + 1));
+		if (want > size - used)
+			break; /* did not fit: not counted */
+		ofs_lookup_ref(o, a.ino);
+		used += want;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	ofs_op_release(ofs_of(req), file_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	/* Directory changes are committed before their requests return. */
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ofs_statfs s;
+	int rc = ofs_op_statfs(ofs_of(req), &s);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct statvfs sv = {0};
+	sv.f_bsize = s.bsize;
+	sv.f_frsize = s.bsize;
+	sv.f_blocks = s.blocks;
+	sv.f_bfree = s.bfree;
+	sv.f_bavail = s.bfree;
+	sv.f_files = s.files;
+	sv.f_ffree = s.ffree;
+	sv.f_favail = s.ffree;
+	sv.f_namemax = s.namemax;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	fuse_reply_err(req, -ofs_op_setxattr(ofs_of(req), ino, name, value, size, flags));
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *buf = NULL;
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	int rc = ofs_op_getxattr(ofs_of(req), ino, name, buf, size);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)rc);
+	else
+		fuse_reply_buf(req, buf, (size_t)rc);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *buf = NULL;
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	int rc = ofs_op_listxattr(ofs_of(req), ino, buf, size);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)rc);
+	else
+		fuse_reply_buf(req, buf, (size_t)rc);
+	free(buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, -ofs_op_removexattr(ofs_of(req), ino, name));
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	/* default_permissions: the kernel checked the mode bits already. */
+	struct ofs_attr a;
+	int rc = ofs_op_getattr(ofs_of(req), ino, &a);
+	if (rc == 0 && (mask & W_OK) && ofs_ino_is_virtual(ino))
+		rc = -EROFS;
+	fuse_reply_err(req, -rc);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			 struct fuse_file_info *fi)
+{
+	if (offset < 0 || length <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_err(req, -ofs_op_fallocate(ofs_of(req), file_of(fi), mode, (uint64_t)offset,
+					      (uint64_t)length));
+}
+
+static const struct fuse_lowlevel_ops ofs_ll_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.access = op_access,
+	.fallocate = op_fallocate,
+};
+
+static void *waker_main(void *arg);
+
+/* A directory that is not already a mount point (a stale FUSE mount left by
+ * a killed daemon answers ENOTCONN). */
+static int check_mountpoint(const char *path)
+{
+	struct stat st, up;
+	char parent[PATH_MAX];
+	if (stat(path, &st) != 0) {
+		int e = errno;
+		if (e == ENOTCONN) {
+			log_err("fs: %s is a stale mount (a daemon died): run fusermount3 -u -z %s",
+				path, path);
+			return -EBUSY;
+		}
+		log_err("fs: mountpoint %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("fs: mountpoint %s is not a directory", path);
+		return -ENOTDIR;
+	}
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	if (stat(parent, &up) == 0 && up.st_dev != st.st_dev) {
+		log_err("fs: %s is already a mount point", path);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int ofs_mount(struct ofs *o, const char *mountpoint)
+{
+	if (o->mounted)
+		return -EBUSY;
+	int rc = check_mountpoint(mountpoint);
+	if (rc)
+		return rc;
+	char *argv[] = {"omnifs", "-o",
+			"allow_other,default_permissions,fsname=omnifs,subtype=omnifs", "-d", NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(o->cfg.debug ? 4 : 3, argv);
+	o->mountpoint = strdup(mountpoint);
+	if (!o->mountpoint)
+		return -ENOMEM;
+	o->se = fuse_session_new(&args, &ofs_ll_ops, sizeof(ofs_ll_ops), o);
+	fuse_opt_free_args(&args);
+	if (!o->se) {
+		log_err("fs: cannot create the FUSE session");
+		goto out_free_mountpoint;
+	}
+	if (fuse_session_mount(o->se, mountpoint) != 0) {
+		log_err("fs: cannot mount on %s (see the message above)", mountpoint);
+		goto out_destroy_session;
+	}
+	o->mounted = true;
+	rc = ofs_inval_start(o);
+	if (rc == 0)
+		rc = ofs_reaper_start(o);
+	if (rc == 0 && pipe2(o->wake_pipe, O_CLOEXEC) != 0)
+		rc = -errno;
+	if (rc == 0) {
+		rc = -pthread_create(&o->waker, NULL, waker_main, o);
+		o->waker_running = rc == 0;
+	}
+	if (rc) {
+		log_err("fs: cannot start a thread: %s", strerror(-rc));
+		ofs_unmount(o);
+		return rc;
+	}
+	log_info("fs: mounted on %s", mountpoint);
+	return 0;
+
+out_destroy_session:
+	fuse_session_destroy(o->se);
+	o->se = NULL;
+out_free_mountpoint:
+	free(o->mountpoint);
+	o->mountpoint = NULL;
+	return -EIO;
+}
+
+int ofs_run(struct ofs *o)
+{
+	if (!o->mounted)
+		return -EINVAL;
+	/* SIGTERM, SIGINT, SIGHUP end the loop, unless the process has its own
+	 * handlers (libfuse installs its only over default dispositions). */
+	bool handlers = fuse_set_signal_handlers(o->se) == 0;
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	fuse_loop_cfg_set_idle_threads(lc, 4);
+	int rc = fuse_session_loop_mt(o->se, lc);
+	fuse_loop_cfg_destroy(lc);
+	if (handlers)
+		fuse_remove_signal_handlers(o->se);
+	if (rc < 0)
+		return rc;
+	return 0; /* > 0: ended by a signal, a normal stop */
+}
+
+/*
+ * The loop's workers wait in read(2) on /dev/fuse and look at the exit flag
+ * after each request, so stopping means sending one: a statfs on the
+ * mountpoint (never cached by the kernel). It may block until the request is
+ * served or the connection goes away at unmount, so it runs on this thread,
+ * which ofs_stop wakes with one byte on a pipe (async-signal-safe, and
+ * independent of what the caller did with signal masks).
+ */
+static void *waker_main(void *arg)
+{
+	struct ofs *o = arg;
+	bool woken = false;
+	for (;;) {
+		struct pollfd pfd = {.fd = o->wake_pipe[0], .events = POLLIN};
+		int n = poll(&pfd, 1, 1000);
+		char c = 0;
+		if (n > 0 && read(o->wake_pipe[0], &c, 1) == 1 && c == 'q')
+			break;
+		/* Also libfuse's own signal handlers, when a signal lands on a
+		 * thread outside the loop, only set the exit flag: look at it. */
+		if (c == 'w' || (!woken && fuse_session_exited(o->se))) {
+			struct statvfs sv;
+			woken = true;
+			(void)statvfs(o->mountpoint, &sv);
+		}
+	}
+	return NULL;
+}
+
+void ofs_stop(struct ofs *o)
+{
+	if (!o->se)
+		return;
+	fuse_session_exit(o->se);
+	if (o->waker_running) {
+		char c = 'w';
+		ssize_t n = write(o->wake_pipe[1], &c, 1);
+		(void)n;
+	}
+}
+
+int ofs_unmount(struct ofs *o)
+{
+	if (!o->se)
+		return 0;
+	ofs_flush_all(o);
+	ofs_reaper_stop(o);
+	ofs_inval_stop(o);
+	if (o->mounted) {
+		fuse_session_unmount(o->se); /* fails a statfs of the waker, if pending */
+		o->mounted = false;
+		log_info("fs: unmounted %s", o->mountpoint ? o->mountpoint : "");
+	}
+	if (o->waker_running) {
+		char c = 'q';
+		ssize_t n = write(o->wake_pipe[1], &c, 1);
+		(void)n;
+		pthread_join(o->waker, NULL);
+		o->waker_running = false;
+	}
+	if (o->wake_pipe[0] >= 0) {
+		close(o->wake_pipe[0]);
+		close(o->wake_pipe[1]);
+		o->wake_pipe[0] = o->wake_pipe[1] = -1;
+	}
+	fuse_session_destroy(o->se);
+	o->se = NULL;
+	free(o->mountpoint);
+	o->mountpoint = NULL;
+	return 0;
+}
+
+void ofs_destroy(struct ofs **op)
+{
+	struct ofs *o = *op;
+	if (!o)
+		return;
+	ofs_unmount(o);
+	ofs_inval_stop(o);
+	while (o->files) {
+		struct ofs_file *f = o->files;
+		o->files = f->next;
+		free(f->vbuf);
+		ofs_dirent_list_free(f->dir);
+		free(f);
+	}
+	for (size_t s = 0; s < OFS_TABLE_SIZE; s++) {
+		struct onode *n = o->table[s];
+		while (n) {
+			struct onode *next = n->next;
+			for (size_t i = 0; i < n->nblk; i++)
+				free(n->blk[i]);
+			free(n->blk);
+			pthread_mutex_destroy(&n->mu);
+			free(n);
+			n = next;
+		}
+	}
+	pthread_mutex_destroy(&o->lock);
+	pthread_mutex_destroy(&o->iq_lock);
+	pthread_cond_destroy(&o->iq_cond);
+	pthread_mutex_destroy(&o->reap_lock);
+	pthread_cond_destroy(&o->reap_cond);
+	free(o->backend);
+	free(o);
+	*op = NULL;
+}

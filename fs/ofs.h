@@ -1,0 +1,158 @@
+/*
+ * omnifs's FUSE filesystem: the public API omnifsd uses.
+ *
+ * The filesystem is a client of the replicated KV (see ofs_store.h): every
+ * operation reads the node's applied state, builds one guarded transaction,
+ * commits it and waits for the local apply; a failed guard (another node
+ * changed the same thing first) means re-read and retry, a bounded number of
+ * times. Lookup counts, open files and buffered writes are node-local and
+ * never replicated. This header does not parse command lines or config
+ * files: the daemon does, and fills struct ofs_config.
+ *
+ * Lifecycle, all from one thread unless said otherwise:
+ *   ofs_new -> ofs_mount -> ofs_run (blocks; ofs_stop from any thread or a
+ *   signal handler ends it) -> ofs_unmount -> ofs_destroy.
+ */
+#ifndef OMNIFS_OFS_H
+#define OMNIFS_OFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ofs_store.h"
+
+struct cfg;
+struct ofs;
+struct kv_txn;
+struct kv_result;
+struct kv_store;
+
+/*
+ * How the filesystem reaches the replicated KV. omnifsd fills it from the
+ * replica: propose = replica_propose (blocks until the entry is applied on
+ * this node; 0 with res filled, or -EROFS no quorum known, -ETIMEDOUT not
+ * decided within the wait, -ESHUTDOWN), kv = replica_kv (reads of the
+ * applied state), can_write optional (0, or -EROFS when this node knows it
+ * has no quorum: open for writing then fails at once; without it, opens for
+ * writing probe with an empty transaction after a commit met -EROFS). The
+ * transactions the filesystem proposes carry no proposal id (node 0); the
+ * replica stamps its own. t and res are borrowed for the call.
+ */
+struct ofs_backend {
+	void *ctx;
+	int (*propose)(void *ctx, const struct kv_txn *t, struct kv_result *res);
+	struct kv_store *kv;
+	int (*can_write)(void *ctx);
+};
+
+struct ofs_config {
+	uint64_t node_id;	  /* 1..65535: high bits of the inode numbers this node makes */
+	uint64_t max_file_size;	  /* bytes; EFBIG beyond */
+	uint64_t max_total_size;  /* bytes, sum of file sizes; ENOSPC beyond */
+	uint64_t max_inodes;	  /* ENOSPC beyond */
+	uint64_t write_buffer;	  /* buffered bytes per open file before an early commit */
+	uint32_t max_depth;	  /* directory nesting below the root; ENAMETOOLONG beyond */
+	uint32_t retries;	  /* commits retried after a failed guard before EAGAIN */
+	uint32_t orphan_grace_ms; /* unlinked files stay readable elsewhere this long */
+	double entry_timeout_s;	  /* kernel dentry cache */
+	double attr_timeout_s;	  /* kernel attribute cache */
+	bool debug;		  /* libfuse's -d: log every request */
+};
+
+/* Defaults: 64 MiB files, 10 GiB total, 10^6 inodes, 4 MiB buffer, depth
+ * 256, 64 retries, 2 s grace for unlinked files, 1 s timeouts. */
+void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id);
+/* Defaults overridden by the [fs] section and node id of a parsed config. */
+void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c);
+
+/*
+ * Creates the filesystem over store (copied; its ctx must outlive the ofs).
+ * Creates the root directory if the store has none (guarded: exactly one
+ * node's creation wins; this commits, so on a fresh cluster it waits for a
+ * leader) and frees the unlinked files this node left behind. Returns NULL
+ * on failure with the reason logged and errno set (EROFS, ETIMEDOUT: the
+ * root is missing and cannot be created yet; try again later).
+ */
+struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store);
+
+/* ofs_new over a backend (copied into the ofs; b->ctx and b->kv must outlive it). */
+struct ofs *ofs_new_on_backend(const struct ofs_config *cfg, const struct ofs_backend *b);
+
+/* Fills s with reads from b->kv and commits through b->propose. b is borrowed
+ * and must outlive s. */
+void ofs_store_bind_backend(struct ofs_store *s, struct ofs_backend *b);
+
+/*
+ * A single-node backend without consensus: each proposal is applied at once
+ * to the kv_store at path (created if missing) at the next index. For tests
+ * and ofs_local_mount. Fills *b. Returns 0 or kv_open's error (message in err).
+ */
+struct ofs_local_backend;
+int ofs_local_backend_open(struct ofs_local_backend **out, const char *path, uint64_t cluster_id,
+			   struct ofs_backend *b, char *err, size_t err_len);
+void ofs_local_backend_close(struct ofs_local_backend **lb);
+
+/*
+ * Mounts at mountpoint (copied) with allow_other and default_permissions and
+ * starts the helper threads (invalidation, reaper of unlinked files, waker). 0 or -errno, reason logged: -EBUSY already
+ * a mount point (or a stale one), -ENOENT/-ENOTDIR no such directory, -EIO
+ * libfuse could not set up the session or mount.
+ */
+int ofs_mount(struct ofs *o, const char *mountpoint);
+
+/* Serves requests with libfuse's multi-threaded loop until ofs_stop or an
+ * external unmount. Returns 0, or -errno if the loop failed. */
+int ofs_run(struct ofs *o);
+
+/* Asks ofs_run to return: sets libfuse's exit flag and has a helper thread
+ * wake the loop with a statfs on the mountpoint. Async-signal-safe, never
+ * blocks; any thread. SIGTERM, SIGINT and SIGHUP also end ofs_run when they
+ * are not blocked and have no other handler (libfuse's handlers). */
+void ofs_stop(struct ofs *o);
+
+/* Unmounts (idempotent). Buffered writes of files still open are committed
+ * first, best effort. */
+int ofs_unmount(struct ofs *o);
+
+/* Frees everything; *o becomes NULL. Unmounts if still mounted. */
+void ofs_destroy(struct ofs **o);
+
+/*
+ * The reserved, read-only directory /.omnifs/ holds status.json and
+ * members.json. Their content comes from fn, called at open and stat time on
+ * a FUSE thread: it writes up to cap bytes of JSON into buf and returns the
+ * length, or -errno (-ENOSPC if cap is too small: it is called again with a
+ * bigger buffer, up to 1 MiB). Without a source the files hold "{}".
+ */
+enum ofs_status_file {
+	OFS_STATUS_JSON,
+	OFS_MEMBERS_JSON,
+};
+typedef int (*ofs_status_fn)(void *ctx, enum ofs_status_file which, char *buf, size_t cap);
+void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx);
+
+/*
+ * The apply hook: call it for every applied entry, in log order, from the
+ * thread that applies (it only queues work and never blocks on FUSE). For
+ * entries proposed on other nodes it queues kernel cache invalidations for
+ * the inodes and names the entry touched (attributes, page cache, dentries),
+ * issued later by the invalidation thread. t is borrowed for the call.
+ */
+void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
+/* ofs_on_applied with the replica's hook signature (replica_apply_hook):
+ * replica_set_apply_hook(r, ofs_apply_hook, ofs). ctx is the struct ofs. */
+void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here);
+/* The same for a transaction of the filesystem's own type (ofs_store_mem's hook). */
+void ofs_on_applied_txn(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here);
+
+/* Counters for status output and tests. */
+struct ofs_stats {
+	uint64_t commits;	/* transactions applied */
+	uint64_t conflicts;	/* commits that failed a guard and were retried */
+	uint64_t invals_queued; /* kernel invalidations queued by ofs_on_applied */
+	uint64_t invals_sent;	/* ... and issued to the kernel */
+};
+void ofs_get_stats(struct ofs *o, struct ofs_stats *st);
+
+#endif /* OMNIFS_OFS_H */

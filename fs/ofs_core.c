@@ -1,0 +1,617 @@
+/*
+ * The core of the filesystem: creation and bootstrap (root, orphans), the
+ * reaper of unlinked files,
+ * retrying commit loop, inode number allocation and usage accounting in the
+ * per-node record, and the node-local inode table (lookup and open counts).
+ *
+ * Inode numbers: node id << 48 | counter, the counter kept in the node's own
+ * record in the replicated state ("F n <node>"). Only this node writes that
+ * record, so two nodes never race for a number; two threads of one node that
+ * race fail each other's guard and retry. The new inode key is guarded absent
+ * too, so a number is never handed out twice even if a record were lost.
+ * Numbers are never reused, so generation stays 0.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "ofs_int.h"
+
+uint64_t ofs_ino_make(uint64_t node, uint64_t counter)
+{
+	if (node == 0 || node > 0xffff || counter == 0 || counter > OFS_INO_COUNTER_MAX)
+		return 0;
+	return node << OFS_INO_NODE_SHIFT | counter;
+}
+
+uint64_t ofs_ino_node(uint64_t ino)
+{
+	return ino >> OFS_INO_NODE_SHIFT;
+}
+
+bool ofs_ino_is_virtual(uint64_t ino)
+{
+	return ino == OFS_VINO_DIR || ino == OFS_VINO_STATUS || ino == OFS_VINO_MEMBERS;
+}
+
+int64_t ofs_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void ofs_count(struct ofs *o, uint64_t *counter, uint64_t n)
+{
+	pthread_mutex_lock(&o->lock);
+	*counter += n;
+	pthread_mutex_unlock(&o->lock);
+}
+
+int ofs_commit_errno(int rc)
+{
+	switch (rc) {
+	case 0:
+	case -EROFS:
+	case -ETIMEDOUT:
+	case -ENOMEM:
+	case -EAGAIN:
+		return rc;
+	case -ESHUTDOWN:
+		return -EIO;
+	default:
+		return rc < 0 ? -EIO : rc;
+	}
+}
+
+int ofs_read_attr(struct ofs *o, uint64_t ino, struct ofs_attr *a, uint64_t *version)
+{
+	struct ofs_key k;
+	void *val;
+	size_t len;
+	uint64_t ver;
+	ofs_key_inode(&k, ino);
+	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &len, &ver);
+	if (rc)
+		return rc == -ENOENT ? -ENOENT : -EIO;
+	rc = ofs_attr_decode(a, ino, val, len);
+	free(val);
+	if (rc) {
+		log_err("fs: inode %llu: malformed attributes in the store",
+			(unsigned long long)ino);
+		return -EIO;
+	}
+	if (version)
+		*version = ver;
+	return 0;
+}
+
+int ofs_read_dirent(struct ofs *o, uint64_t parent, const char *name, size_t len, uint64_t *child,
+		    uint8_t *dtype, uint64_t *version)
+{
+	struct ofs_key k;
+	void *val;
+	size_t vlen;
+	uint64_t ver;
+	ofs_key_dirent(&k, parent, name, len);
+	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &vlen, &ver);
+	if (rc)
+		return rc == -ENOENT ? -ENOENT : -EIO;
+	uint8_t dt;
+	rc = ofs_dirent_decode(val, vlen, child, &dt);
+	if (dtype)
+		*dtype = dt;
+	free(val);
+	if (rc)
+		return -EIO;
+	if (version)
+		*version = ver;
+	return 0;
+}
+
+void ofs_put_attr(struct ofs_txn *t, const struct ofs_attr *a)
+{
+	struct ofs_key k;
+	uint8_t v[OFS_ATTR_LEN];
+	ofs_key_inode(&k, a->ino);
+	ofs_attr_encode(a, v);
+	ofs_txn_put(t, &k, v, sizeof(v));
+}
+
+int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct ofs_txn *t, void *arg), void *arg)
+{
+	struct ofs_txn t;
+	int rc;
+	ofs_txn_init(&t);
+	for (uint32_t attempt = 0;; attempt++) {
+		ofs_txn_reset(&t);
+		rc = build(o, &t, arg);
+		if (rc)
+			break;
+		if (t.n == 0)
+			break; /* nothing to change */
+		rc = ofs_commit_errno(o->st.commit(o->st.ctx, &t));
+		__atomic_store_n(&o->erofs_seen, rc == -EROFS, __ATOMIC_RELAXED);
+		if (rc == 0) {
+			ofs_count(o, &o->stats.commits, 1);
+			break;
+		}
+		if (rc != -EAGAIN)
+			break;
+		ofs_count(o, &o->stats.conflicts, 1);
+		if (attempt >= o->cfg.retries) {
+			log_warn("fs: a change failed its guards %u times in a row; giving up",
+				 attempt + 1);
+			break;
+		}
+	}
+	ofs_txn_close(&t);
+	return rc;
+}
+
+struct usage_sum {
+	int64_t bytes, inodes;
+};
+
+static int sum_node(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		    uint64_t version)
+{
+	struct usage_sum *u = arg;
+	struct ofs_noderec r;
+	if (ofs_noderec_decode(&r, val, val_len) == 0) {
+		u->bytes += r.bytes;
+		u->inodes += r.inodes;
+	}
+	return 0;
+}
+
+int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes)
+{
+	struct ofs_key p;
+	struct usage_sum u = {0, 1}; /* the root counts as one inode */
+	ofs_key_node_prefix(&p);
+	int rc = o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, sum_node, &u);
+	if (rc)
+		return -EIO;
+	*bytes = u.bytes < 0 ? 0 : u.bytes;
+	*inodes = u.inodes < 1 ? 1 : u.inodes;
+	return 0;
+}
+
+int ofs_noderec_update(struct ofs *o, struct ofs_txn *t, int64_t dbytes, int64_t dinodes,
+		       uint64_t *ino_out)
+{
+	struct ofs_key k;
+	struct ofs_noderec r = {1, 0, 0};
+	void *val;
+	size_t len;
+	uint64_t ver;
+	ofs_key_node(&k, o->cfg.node_id);
+	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &len, &ver);
+	if (rc == 0) {
+		rc = ofs_noderec_decode(&r, val, len);
+		free(val);
+		if (rc)
+			return -EIO;
+		ofs_txn_guard_version(t, &k, ver);
+	} else if (rc == -ENOENT) {
+		ofs_txn_guard_absent(t, &k);
+	} else {
+		return -EIO;
+	}
+	if (dbytes > 0 || dinodes > 0) {
+		int64_t ub, ui;
+		if (ofs_usage(o, &ub, &ui))
+			return -EIO;
+		if (dbytes > 0 && (uint64_t)(ub + dbytes) > o->cfg.max_total_size)
+			return -ENOSPC;
+		if (dinodes > 0 && (uint64_t)(ui + dinodes) > o->cfg.max_inodes)
+			return -ENOSPC;
+	}
+	if (ino_out) {
+		*ino_out = ofs_ino_make(o->cfg.node_id, r.next);
+		if (*ino_out == 0)
+			return -ENOSPC; /* 2^48 inodes made by this node */
+		r.next++;
+		struct ofs_key ik;
+		ofs_key_inode(&ik, *ino_out);
+		ofs_txn_guard_absent(t, &ik);
+	}
+	r.bytes += dbytes;
+	r.inodes += dinodes;
+	uint8_t v[OFS_NODEREC_LEN];
+	ofs_noderec_encode(&r, v);
+	ofs_txn_put(t, &k, v, sizeof(v));
+	return 0;
+}
+
+static size_t slot_of(uint64_t ino)
+{
+	return (size_t)((ino ^ (ino >> OFS_INO_NODE_SHIFT) ^ (ino >> 17)) % OFS_TABLE_SIZE);
+}
+
+static struct onode *table_find(struct ofs *o, uint64_t ino)
+{
+	for (struct onode *n = o->table[slot_of(ino)]; n; n = n->next)
+		if (n->ino == ino)
+			return n;
+	return NULL;
+}
+
+static struct onode *table_add(struct ofs *o, uint64_t ino)
+{
+	struct onode *n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->ino = ino;
+	pthread_mutex_init(&n->mu, NULL);
+	size_t s = slot_of(ino);
+	n->next = o->table[s];
+	o->table[s] = n;
+	return n;
+}
+
+/* Frees n if nothing refers to it any more. Called with o->lock held. */
+static void maybe_free(struct ofs *o, struct onode *n)
+{
+	if (n->ref || n->nlookup || n->nopen || n->dirty)
+		return;
+	struct onode **pp = &o->table[slot_of(n->ino)];
+	while (*pp != n)
+		pp = &(*pp)->next;
+	*pp = n->next;
+	for (size_t i = 0; i < n->nblk; i++)
+		free(n->blk[i]);
+	free(n->blk);
+	pthread_mutex_destroy(&n->mu);
+	free(n);
+}
+
+struct onode *ofs_onode_get(struct ofs *o, uint64_t ino, bool create)
+{
+	pthread_mutex_lock(&o->lock);
+	struct onode *n = table_find(o, ino);
+	if (!n && create)
+		n = table_add(o, ino);
+	if (n)
+		n->ref++;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+void ofs_onode_put(struct ofs *o, struct onode *n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&o->lock);
+	n->ref--;
+	maybe_free(o, n);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void ofs_lookup_ref(struct ofs *o, uint64_t ino)
+{
+	if (ino == OFS_ROOT_INO || ofs_ino_is_virtual(ino))
+		return; /* never freed: no need to count */
+	pthread_mutex_lock(&o->lock);
+	struct onode *n = table_find(o, ino);
+	if (!n)
+		n = table_add(o, ino);
+	if (n)
+		n->nlookup++;
+	pthread_mutex_unlock(&o->lock);
+}
+
+void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
+{
+	pthread_mutex_lock(&o->lock);
+	struct onode *n = table_find(o, ino);
+	if (n) {
+		if (n->nlookup < nlookup) {
+			log_err("fs: forget of %llu by %llu exceeds its lookup count %llu",
+				(unsigned long long)ino, (unsigned long long)nlookup,
+				(unsigned long long)n->nlookup);
+			n->nlookup = 0;
+		} else {
+			n->nlookup -= nlookup;
+		}
+		maybe_free(o, n);
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
+uint64_t ofs_nlookup(struct ofs *o, uint64_t ino)
+{
+	if (ino == OFS_ROOT_INO)
+		return 1;
+	pthread_mutex_lock(&o->lock);
+	struct onode *n = table_find(o, ino);
+	uint64_t v = n ? n->nlookup : 0;
+	pthread_mutex_unlock(&o->lock);
+	return v;
+}
+
+bool ofs_is_open(struct ofs *o, uint64_t ino)
+{
+	pthread_mutex_lock(&o->lock);
+	struct onode *n = table_find(o, ino);
+	bool open = n && n->nopen > 0;
+	pthread_mutex_unlock(&o->lock);
+	return open;
+}
+
+static int build_root(struct ofs *o, struct ofs_txn *t, void *arg)
+{
+	struct ofs_attr a;
+	if (ofs_read_attr(o, OFS_ROOT_INO, &a, NULL) == 0)
+		return 0; /* there already: empty txn, nothing to do */
+	int64_t now = ofs_now_ns();
+	memset(&a, 0, sizeof(a));
+	a.ino = OFS_ROOT_INO;
+	a.mode = S_IFDIR | 0755;
+	a.nlink = 2;
+	a.atime_ns = a.mtime_ns = a.ctime_ns = now;
+	a.parent = OFS_ROOT_INO;
+	struct ofs_key k;
+	ofs_key_inode(&k, OFS_ROOT_INO);
+	ofs_txn_guard_absent(t, &k);
+	ofs_put_attr(t, &a);
+	return 0;
+}
+
+/* --- the reaper ---------------------------------------------------------------- */
+
+#define REAP_BATCH 256
+
+struct reap {
+	uint64_t node;
+	int64_t before_ns; /* marks at or before this time are due */
+	uint64_t inos[REAP_BATCH];
+	size_t n;
+	bool more; /* the scan stopped at a full batch */
+};
+
+static int collect_orphan(void *arg, const void *key, size_t key_len, const void *val,
+			  size_t val_len, uint64_t version)
+{
+	struct reap *r = arg;
+	uint64_t ino, owner;
+	int64_t at;
+	if (ofs_key_parse_ino(key, key_len, &ino) || ofs_orphan_decode(val, val_len, &owner, &at))
+		return 0;
+	if (owner != r->node || at > r->before_ns)
+		return 0;
+	if (r->n == REAP_BATCH) {
+		r->more = true;
+		return 1;
+	}
+	r->inos[r->n++] = ino;
+	return 0;
+}
+
+static int build_reap(struct ofs *o, struct ofs_txn *t, void *arg)
+{
+	struct reap *r = arg;
+	int64_t bytes = 0, inodes = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		uint64_t ino = r->inos[i];
+		struct ofs_attr a;
+		uint64_t ver;
+		struct ofs_key k;
+		int rc = ofs_read_attr(o, ino, &a, &ver);
+		ofs_key_orphan(&k, ino);
+		ofs_txn_delete(t, &k);
+		if (rc == -ENOENT)
+			continue; /* a stale mark only */
+		if (rc)
+			return rc;
+		if (a.nlink > 0)
+			continue; /* never happens: link() refuses nlink 0; keep the inode */
+		ofs_key_inode(&k, ino);
+		ofs_txn_guard_version(t, &k, ver); /* a last write elsewhere: redo */
+		ofs_txn_delete(t, &k);
+		ofs_key_block_prefix(&k, ino);
+		ofs_txn_delete_prefix(t, &k);
+		ofs_key_xattr_prefix(&k, ino);
+		ofs_txn_delete_prefix(t, &k);
+		bytes += S_ISREG(a.mode) ? (int64_t)a.size : 0;
+		inodes++;
+	}
+	return ofs_noderec_update(o, t, -bytes, -inodes, NULL);
+}
+
+int ofs_reap(struct ofs *o, int64_t now_ns)
+{
+	struct ofs_key p;
+	ofs_key_orphan_prefix(&p);
+	struct reap *r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	int total = 0, rc = 0;
+	do {
+		r->node = o->cfg.node_id;
+		r->before_ns = now_ns - (int64_t)o->cfg.orphan_grace_ms * 1000000;
+		r->n = 0;
+		r->more = false;
+		rc = o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, collect_orphan, r);
+		if (rc)
+			break;
+		/* still open or known to the kernel here: not yet */
+		size_t keep = 0;
+		for (size_t i = 0; i < r->n; i++) {
+			uint64_t ino = r->inos[i];
+			pthread_mutex_lock(&o->lock);
+			struct onode *n = table_find(o, ino);
+			bool busy = n && (n->nopen || n->nlookup || n->dirty);
+			pthread_mutex_unlock(&o->lock);
+			if (!busy)
+				r->inos[keep++] = ino;
+		}
+		bool progress = keep > 0;
+		r->n = keep;
+		if (!progress)
+			break;
+		rc = ofs_run_txn(o, build_reap, r);
+		if (rc)
+			break;
+		total += (int)keep;
+		if (keep < REAP_BATCH)
+			break; /* busy ones filled the batch: come back next round */
+	} while (r->more);
+	free(r);
+	return rc ? rc : total;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct ofs *o = arg;
+	pthread_mutex_lock(&o->reap_lock);
+	while (!o->reap_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&o->reap_cond, &o->reap_lock, &ts);
+		if (o->reap_stop)
+			break;
+		pthread_mutex_unlock(&o->reap_lock);
+		int rc = ofs_reap(o, ofs_now_ns());
+		if (rc < 0 && rc != -EROFS)
+			log_warn("fs: freeing unlinked files: %s", strerror(-rc));
+		pthread_mutex_lock(&o->reap_lock);
+	}
+	pthread_mutex_unlock(&o->reap_lock);
+	return NULL;
+}
+
+int ofs_reaper_start(struct ofs *o)
+{
+	o->reap_stop = false;
+	int rc = pthread_create(&o->reap_thread, NULL, reaper_main, o);
+	if (rc)
+		return -rc;
+	o->reap_running = true;
+	return 0;
+}
+
+void ofs_reaper_stop(struct ofs *o)
+{
+	if (!o->reap_running)
+		return;
+	pthread_mutex_lock(&o->reap_lock);
+	o->reap_stop = true;
+	pthread_cond_signal(&o->reap_cond);
+	pthread_mutex_unlock(&o->reap_lock);
+	pthread_join(o->reap_thread, NULL);
+	o->reap_running = false;
+}
+
+int ofs_bootstrap(struct ofs *o)
+{
+	int rc = ofs_run_txn(o, build_root, NULL);
+	if (rc) {
+		log_err("fs: cannot create the root directory: %s", strerror(-rc));
+		return rc;
+	}
+	/* Nothing is open or known to a kernel here yet: every mark of this
+	 * node is free to go (files unlinked before a stop or a crash). */
+	rc = ofs_reap(o, INT64_MAX);
+	if (rc > 0)
+		log_info("fs: freed %d files unlinked before the last stop", rc);
+	else if (rc < 0)
+		log_warn("fs: cannot free files unlinked before the last stop yet: %s",
+			 strerror(-rc));
+	return 0;
+}
+
+void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id)
+{
+	memset(oc, 0, sizeof(*oc));
+	oc->node_id = node_id;
+	oc->max_file_size = UINT64_C(64) << 20;
+	oc->max_total_size = UINT64_C(10240) << 20;
+	oc->max_inodes = 1000000;
+	oc->write_buffer = UINT64_C(4) << 20;
+	oc->max_depth = 256;
+	oc->retries = 64;
+	oc->orphan_grace_ms = 2000;
+	oc->entry_timeout_s = 1.0;
+	oc->attr_timeout_s = 1.0;
+}
+
+void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
+{
+	ofs_config_defaults(oc, c->node_id);
+	oc->max_file_size = (uint64_t)c->fs_max_file_size_mb << 20;
+	oc->max_total_size = (uint64_t)c->fs_max_total_size_mb << 20;
+	oc->max_inodes = c->fs_max_inodes;
+	oc->write_buffer = (uint64_t)c->fs_write_buffer_mb << 20;
+}
+
+struct ofs *ofs_new_on_backend(const struct ofs_config *cfg, const struct ofs_backend *b)
+{
+	struct ofs_backend *copy = malloc(sizeof(*copy));
+	if (!copy) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	*copy = *b;
+	struct ofs_store st;
+	ofs_store_bind_backend(&st, copy);
+	struct ofs *o = ofs_new(cfg, &st);
+	if (!o) {
+		int e = errno;
+		free(copy);
+		errno = e;
+		return NULL;
+	}
+	o->backend = copy;
+	return o;
+}
+
+struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store)
+{
+	if (cfg->node_id == 0 || cfg->node_id > 0xffff || !store->get || !store->scan ||
+	    !store->commit) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct ofs *o = calloc(1, sizeof(*o));
+	if (!o) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	o->cfg = *cfg;
+	if (o->cfg.write_buffer < OFS_BLOCK_SIZE)
+		o->cfg.write_buffer = OFS_BLOCK_SIZE;
+	o->st = *store;
+	o->wake_pipe[0] = o->wake_pipe[1] = -1;
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_mutex_init(&o->iq_lock, NULL);
+	pthread_cond_init(&o->iq_cond, NULL);
+	pthread_mutex_init(&o->reap_lock, NULL);
+	pthread_cond_init(&o->reap_cond, NULL);
+	int rc = ofs_bootstrap(o);
+	if (rc) {
+		ofs_destroy(&o);
+		errno = -rc;
+		return NULL;
+	}
+	return o;
+}
+
+void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx)
+{
+	o->status_fn = fn;
+	o->status_ctx = ctx;
+}
+
+void ofs_get_stats(struct ofs *o, struct ofs_stats *st)
+{
+	pthread_mutex_lock(&o->lock);
+	*st = o->stats;
+	pthread_mutex_unlock(&o->lock);
+}

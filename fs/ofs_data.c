@@ -1,0 +1,550 @@
+/*
+ * File data: open, create, read, buffered write, and the commit of buffered
+ * writes at flush/fsync/release.
+ *
+ * Writes are buffered per inode on this node (every handle of the file on
+ * the node shares the buffer, so a second reader here sees them at once) in
+ * 64 KiB blocks, each remembering the byte range [lo, hi) that is newer than
+ * the store. A commit reads each touched block from the store, lays the new
+ * bytes over it, and puts the blocks, the new size and mtime in ONE
+ * transaction guarded by the inode's version: a concurrent change from
+ * another node fails the guard and the commit is redone on top of it. So a
+ * file written and closed appears whole on other nodes at close, and writing
+ * 4 KiB into a big file replicates one block. O_TRUNC is lazy: open marks the
+ * buffer "truncated" and the commit drops the old blocks in the same
+ * transaction that writes the new ones. A buffer larger than write_buffer is
+ * committed early (other nodes then see a partial file until close).
+ *
+ * Open-but-unlinked files: a regular file left without links keeps its
+ * inode and data under an orphan mark of the node that unlinked it; that
+ * node's reaper frees it once no handle is open on it there, its kernel has
+ * forgotten it, and a grace period (2 s) has passed, so handles open on
+ * other nodes (which that node cannot see) keep reading it for at least that
+ * long; later their reads fail with ESTALE, as on NFS. See ofs_reap.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "ofs_int.h"
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
+
+/*
+ * Opening for writing fails at once on a node that knows it has no quorum.
+ * The store may say so itself (can_write); otherwise, once a commit has come
+ * back -EROFS, each open for writing probes with an empty transaction, which
+ * the replica refuses at once while it knows it is cut off, and which clears
+ * the mark when it goes through. With a quorum, opens cost no round.
+ */
+static int can_write(struct ofs *o)
+{
+	if (o->st.can_write)
+		return o->st.can_write(o->st.ctx);
+	if (!__atomic_load_n(&o->erofs_seen, __ATOMIC_RELAXED))
+		return 0;
+	struct ofs_txn t;
+	ofs_txn_init(&t);
+	int rc = ofs_commit_errno(o->st.commit(o->st.ctx, &t));
+	ofs_txn_close(&t);
+	if (rc == 0)
+		__atomic_store_n(&o->erofs_seen, false, __ATOMIC_RELAXED);
+	return rc == -EAGAIN ? 0 : rc;
+}
+
+static struct dblock *find_block(struct onode *n, uint64_t no)
+{
+	for (size_t i = n->nblk; i-- > 0;)
+		if (n->blk[i]->no == no)
+			return n->blk[i];
+	return NULL;
+}
+
+static void drop_buffer(struct onode *n)
+{
+	for (size_t i = 0; i < n->nblk; i++)
+		free(n->blk[i]);
+	n->nblk = 0;
+	n->trunc = false;
+	n->wend = 0;
+	n->dirty = false;
+}
+
+/* The stored bytes of block no (zeros past what is stored). */
+static int load_block(struct ofs *o, uint64_t ino, uint64_t no, uint8_t *out)
+{
+	struct ofs_key k;
+	void *val;
+	size_t len;
+	uint64_t ver;
+	ofs_key_block(&k, ino, no);
+	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &len, &ver);
+	if (rc == -ENOENT) {
+		memset(out, 0, OFS_BLOCK_SIZE);
+		return 0;
+	}
+	if (rc)
+		return -EIO;
+	if (len > OFS_BLOCK_SIZE)
+		len = OFS_BLOCK_SIZE;
+	memcpy(out, val, len);
+	memset(out + len, 0, OFS_BLOCK_SIZE - len);
+	free(val);
+	return 0;
+}
+
+/* The block as this node sees it: the store (unless truncated) under the
+ * buffered bytes. */
+static int view_block(struct ofs *o, struct onode *n, uint64_t no, uint8_t *out)
+{
+	struct dblock *b = find_block(n, no);
+	if (n->trunc)
+		memset(out, 0, OFS_BLOCK_SIZE);
+	else if (!b || b->lo > 0 || b->hi < OFS_BLOCK_SIZE) {
+		int rc = load_block(o, n->ino, no, out);
+		if (rc)
+			return rc;
+	}
+	if (b)
+		memcpy(out + b->lo, b->data + b->lo, b->hi - b->lo);
+	return 0;
+}
+
+static uint64_t view_size(const struct onode *n, uint64_t stored)
+{
+	uint64_t base = n->trunc ? 0 : stored;
+	return n->wend > base ? n->wend : base;
+}
+
+void ofs_overlay_attr(struct ofs *o, struct ofs_attr *a)
+{
+	if (!S_ISREG(a->mode))
+		return;
+	struct onode *n = ofs_onode_get(o, a->ino, false);
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->mu);
+	if (n->dirty)
+		a->size = view_size(n, a->size);
+	pthread_mutex_unlock(&n->mu);
+	ofs_onode_put(o, n);
+}
+
+struct commit_arg {
+	struct onode *n;
+	uint8_t *scratch; /* one block */
+};
+
+static int build_commit(struct ofs *o, struct ofs_txn *t, void *arg)
+{
+	struct commit_arg *c = arg;
+	struct onode *n = c->n;
+	struct ofs_attr a;
+	uint64_t ver;
+	struct ofs_key k;
+	int rc = ofs_read_attr(o, n->ino, &a, &ver);
+	if (rc)
+		return rc == -ENOENT ? -ESTALE : rc;
+	uint64_t size = view_size(n, a.size);
+	if (size > o->cfg.max_file_size)
+		return -EFBIG;
+	if (n->trunc) {
+		ofs_key_block_prefix(&k, n->ino);
+		ofs_txn_delete_prefix(t, &k);
+	}
+	for (size_t i = 0; i < n->nblk; i++) {
+		struct dblock *b = n->blk[i];
+		uint64_t start = b->no * OFS_BLOCK_SIZE;
+		if (start >= size)
+			continue;
+		uint64_t len = size - start < OFS_BLOCK_SIZE ? size - start : OFS_BLOCK_SIZE;
+		rc = view_block(o, n, b->no, c->scratch);
+		if (rc)
+			return rc;
+		ofs_key_block(&k, n->ino, b->no);
+		ofs_txn_put(t, &k, c->scratch, len);
+	}
+	if (size < a.size && !n->trunc)
+		log_err("fs: inode %llu: buffered size below the stored one",
+			(unsigned long long)n->ino);
+	int64_t dbytes = (int64_t)size - (int64_t)a.size;
+	if (dbytes) {
+		rc = ofs_noderec_update(o, t, dbytes, 0, NULL);
+		if (rc)
+			return rc;
+	}
+	int64_t now = ofs_now_ns();
+	a.size = size;
+	a.mtime_ns = a.ctime_ns = now;
+	a.change++;
+	ofs_key_inode(&k, n->ino);
+	ofs_txn_guard_version(t, &k, ver);
+	ofs_put_attr(t, &a);
+	return 0;
+}
+
+/* Commits n's buffer. Called with n->mu held. */
+static int commit_locked(struct ofs *o, struct onode *n)
+{
+	if (!n->dirty)
+		return 0;
+	struct commit_arg c = {n, malloc(OFS_BLOCK_SIZE)};
+	if (!c.scratch)
+		return -ENOMEM;
+	int rc = ofs_run_txn(o, build_commit, &c);
+	free(c.scratch);
+	if (rc == 0 || rc == -ESTALE) {
+		/* ESTALE: the file is gone everywhere; its buffer has nowhere to go */
+		pthread_mutex_lock(&o->lock);
+		drop_buffer(n);
+		pthread_mutex_unlock(&o->lock);
+	}
+	return rc;
+}
+
+int ofs_flush_ino(struct ofs *o, uint64_t ino)
+{
+	struct onode *n = ofs_onode_get(o, ino, false);
+	if (!n)
+		return 0;
+	pthread_mutex_lock(&n->mu);
+	int rc = commit_locked(o, n);
+	pthread_mutex_unlock(&n->mu);
+	ofs_onode_put(o, n);
+	return rc;
+}
+
+void ofs_flush_all(struct ofs *o)
+{
+	for (size_t s = 0; s < OFS_TABLE_SIZE; s++) {
+		for (;;) {
+			uint64_t ino = 0;
+			pthread_mutex_lock(&o->lock);
+			for (struct onode *n = o->table[s]; n; n = n->next)
+				if (n->dirty) {
+					ino = n->ino;
+					break;
+				}
+			pthread_mutex_unlock(&o->lock);
+			if (!ino)
+				break;
+			int rc = ofs_flush_ino(o, ino);
+			if (rc) {
+				log_err("fs: inode %llu: buffered writes lost at unmount: %s",
+					(unsigned long long)ino, strerror(-rc));
+				struct onode *n = ofs_onode_get(o, ino, false);
+				if (n) {
+					pthread_mutex_lock(&n->mu);
+					pthread_mutex_lock(&o->lock);
+					drop_buffer(n);
+					pthread_mutex_unlock(&o->lock);
+					pthread_mutex_unlock(&n->mu);
+					ofs_onode_put(o, n);
+				}
+			}
+		}
+	}
+}
+
+static int open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out)
+{
+	struct ofs_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	struct onode *n = ofs_onode_get(o, ino, true);
+	if (!n) {
+		free(f);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&o->lock);
+	n->nopen++;
+	n->ref--; /* the open count holds it from now on */
+	pthread_mutex_unlock(&o->lock);
+	if ((flags & O_TRUNC) && wants_write(flags)) {
+		pthread_mutex_lock(&n->mu);
+		pthread_mutex_lock(&o->lock);
+		drop_buffer(n);
+		n->trunc = true;
+		n->dirty = true;
+		pthread_mutex_unlock(&o->lock);
+		pthread_mutex_unlock(&n->mu);
+	}
+	f->n = n;
+	f->ino = ino;
+	f->flags = flags;
+	f->dirtied = (flags & O_TRUNC) && wants_write(flags);
+	ofs_file_track(o, f);
+	*out = f;
+	return 0;
+}
+
+int ofs_op_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **f)
+{
+	if (ofs_ino_is_virtual(ino))
+		return ofs_virt_open(o, ino, flags, f);
+	struct ofs_attr a;
+	int rc = ofs_read_attr(o, ino, &a, NULL);
+	if (rc)
+		return rc == -ENOENT ? -ESTALE : rc; /* see ofs_op_getattr */
+	if (S_ISDIR(a.mode))
+		return -EISDIR;
+	if (!S_ISREG(a.mode))
+		return -EINVAL; /* the kernel opens devices and fifos itself */
+	if (wants_write(flags)) {
+		rc = can_write(o);
+		if (rc)
+			return rc;
+	}
+	return open_node(o, ino, flags, f);
+}
+
+int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,
+		  const struct ofs_cred *cr, struct ofs_attr *out, struct ofs_file **f)
+{
+	int rc = ofs_op_mknod(o, parent, name, S_IFREG | (mode & 07777), 0, cr, out);
+	if (rc)
+		return rc;
+	return open_node(o, out->ino, flags & ~O_TRUNC, f);
+}
+
+ssize_t ofs_op_read(struct ofs *o, struct ofs_file *f, void *buf, size_t size, uint64_t off)
+{
+	if (f->vbuf || (!f->n && ofs_ino_is_virtual(f->ino))) {
+		if (off >= f->vlen)
+			return 0;
+		size_t n = f->vlen - off < size ? f->vlen - off : size;
+		memcpy(buf, f->vbuf + off, n);
+		return (ssize_t)n;
+	}
+	struct onode *n = f->n;
+	struct ofs_attr a;
+	int rc = ofs_read_attr(o, f->ino, &a, NULL);
+	if (rc)
+		return rc == -ENOENT ? -ESTALE : rc;
+	uint8_t *blk = malloc(OFS_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->mu);
+	uint64_t fsize = n->dirty ? view_size(n, a.size) : a.size;
+	size_t done = 0;
+	if (off < fsize) {
+		if (size > fsize - off)
+			size = (size_t)(fsize - off);
+		while (done < size) {
+			uint64_t pos = off + done;
+			uint64_t no = pos / OFS_BLOCK_SIZE;
+			size_t in = (size_t)(pos % OFS_BLOCK_SIZE);
+			size_t chunk = OFS_BLOCK_SIZE - in;
+			if (chunk > size - done)
+				chunk = size - done;
+			rc = n->dirty ? view_block(o, n, no, blk) : load_block(o, f->ino, no, blk);
+			if (rc)
+				break;
+			memcpy((uint8_t *)buf + done, blk + in, chunk);
+			done += chunk;
+		}
+	}
+	pthread_mutex_unlock(&n->mu);
+	free(blk);
+	return rc ? rc : (ssize_t)done;
+}
+
+static size_t dirty_bytes(const struct onode *n)
+{
+	return n->nblk * (size_t)OFS_BLOCK_SIZE;
+}
+
+/* Writes [s, e) of block no from src into the buffer. */
+static int buffer_write(struct ofs *o, struct onode *n, uint64_t no, uint32_t s, uint32_t e,
+			const uint8_t *src)
+{
+	struct dblock *b = find_block(n, no);
+	if (!b) {
+		if (n->nblk == n->capblk) {
+			size_t cap = n->capblk ? n->capblk * 2 : 16;
+			struct dblock **p = realloc(n->blk, cap * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			n->blk = p;
+			n->capblk = cap;
+		}
+		b = malloc(sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		b->no = no;
+		b->lo = s;
+		b->hi = e;
+		n->blk[n->nblk++] = b;
+	} else if (e < b->lo || s > b->hi) {
+		/* Disjoint from the buffered range: fill the gap with what is
+		 * stored now, so one range per block stays exact. */
+		uint8_t *tmp = malloc(OFS_BLOCK_SIZE);
+		if (!tmp)
+			return -ENOMEM;
+		int rc = 0;
+		if (n->trunc)
+			memset(tmp, 0, OFS_BLOCK_SIZE);
+		else
+			rc = load_block(o, n->ino, no, tmp);
+		if (rc) {
+			free(tmp);
+			return rc;
+		}
+		uint32_t glo = e < b->lo ? e : b->hi, ghi = e < b->lo ? b->lo : s;
+		memcpy(b->data + glo, tmp + glo, ghi - glo);
+		free(tmp);
+		b->lo = s < b->lo ? s : b->lo;
+		b->hi = e > b->hi ? e : b->hi;
+	} else {
+		b->lo = s < b->lo ? s : b->lo;
+		b->hi = e > b->hi ? e : b->hi;
+	}
+	memcpy(b->data + s, src, e - s);
+	return 0;
+}
+
+ssize_t ofs_op_write(struct ofs *o, struct ofs_file *f, const void *buf, size_t size, uint64_t off)
+{
+	if (!f->n)
+		return -EBADF;
+	if (size == 0)
+		return 0;
+	if (off >= o->cfg.max_file_size || size > o->cfg.max_file_size - off)
+		return -EFBIG;
+	struct onode *n = f->n;
+	struct ofs_attr a;
+	int rc = ofs_read_attr(o, f->ino, &a, NULL);
+	if (rc)
+		return rc == -ENOENT ? -ESTALE : rc;
+	pthread_mutex_lock(&n->mu);
+	uint64_t end = off + size;
+	uint64_t cur = view_size(n, a.size);
+	if (end > cur) {
+		/* Fail early on a full filesystem rather than at close: usage with
+		 * this file at its new size instead of its stored one. */
+		int64_t ub, ui;
+		rc = ofs_usage(o, &ub, &ui);
+		if (rc == 0 &&
+		    (uint64_t)ub - (a.size < (uint64_t)ub ? a.size : (uint64_t)ub) + end >
+			    o->cfg.max_total_size)
+			rc = -ENOSPC;
+		if (rc)
+			goto out_unlock;
+	}
+	size_t done = 0;
+	while (done < size) {
+		uint64_t pos = off + done;
+		uint64_t no = pos / OFS_BLOCK_SIZE;
+		uint32_t s = (uint32_t)(pos % OFS_BLOCK_SIZE);
+		size_t chunk = OFS_BLOCK_SIZE - s;
+		if (chunk > size - done)
+			chunk = size - done;
+		rc = buffer_write(o, n, no, s, s + (uint32_t)chunk, (const uint8_t *)buf + done);
+		if (rc)
+			goto out_unlock;
+		done += chunk;
+	}
+	f->dirtied = true;
+	pthread_mutex_lock(&o->lock);
+	n->dirty = true;
+	if (end > n->wend)
+		n->wend = end;
+	pthread_mutex_unlock(&o->lock);
+	if (dirty_bytes(n) >= o->cfg.write_buffer)
+		rc = commit_locked(o, n);
+out_unlock:
+	pthread_mutex_unlock(&n->mu);
+	return rc ? rc : (ssize_t)size;
+}
+
+/* Commits the buffer of f's file if f wrote to it: a reader's close must
+ * not publish another handle's half-written file. The last release commits
+ * whatever is left, and fsync commits regardless (ofs_flush_ino). */
+int ofs_op_flush(struct ofs *o, struct ofs_file *f)
+{
+	if (!f->n || !f->dirtied)
+		return 0;
+	pthread_mutex_lock(&f->n->mu);
+	int rc = commit_locked(o, f->n);
+	pthread_mutex_unlock(&f->n->mu);
+	return rc;
+}
+
+void ofs_file_track(struct ofs *o, struct ofs_file *f)
+{
+	pthread_mutex_lock(&o->lock);
+	f->prev = NULL;
+	f->next = o->files;
+	if (o->files)
+		o->files->prev = f;
+	o->files = f;
+	pthread_mutex_unlock(&o->lock);
+}
+
+static void file_untrack(struct ofs *o, struct ofs_file *f)
+{
+	pthread_mutex_lock(&o->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (o->files == f)
+		o->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+	pthread_mutex_unlock(&o->lock);
+}
+
+int ofs_op_release(struct ofs *o, struct ofs_file *f)
+{
+	int rc = 0;
+	struct onode *n = f->n;
+	file_untrack(o, f);
+	if (n) {
+		pthread_mutex_lock(&o->lock);
+		bool only = n->nopen == 1;
+		pthread_mutex_unlock(&o->lock);
+		if (only || f->dirtied) {
+			pthread_mutex_lock(&n->mu);
+			rc = commit_locked(o, n);
+			pthread_mutex_unlock(&n->mu);
+		}
+		pthread_mutex_lock(&n->mu);
+		pthread_mutex_lock(&o->lock);
+		n->nopen--;
+		if (n->nopen == 0 && rc) /* a failed final commit: nothing will retry it */
+			drop_buffer(n);
+		n->ref++;
+		pthread_mutex_unlock(&o->lock);
+		pthread_mutex_unlock(&n->mu);
+		ofs_onode_put(o, n);
+	}
+	free(f->vbuf);
+	ofs_dirent_list_free(f->dir);
+	free(f);
+	return rc;
+}
+
+int ofs_op_fallocate(struct ofs *o, struct ofs_file *f, int mode, uint64_t off, uint64_t len)
+{
+	if (mode != 0)
+		return -EOPNOTSUPP;
+	if (!f->n)
+		return -EBADF;
+	if (off + len > o->cfg.max_file_size || off + len < off)
+		return -EFBIG;
+	struct ofs_attr a;
+	int rc = ofs_op_getattr(o, f->ino, &a);
+	if (rc)
+		return rc;
+	if (off + len <= a.size)
+		return 0;
+	/* Blocks are allocated on write; growing the size is all mode 0 owes. */
+	struct ofs_setattr sa = {.mask = OFS_SET_SIZE, .size = off + len};
+	return ofs_op_setattr(o, f->ino, &sa, &a);
+}

@@ -1,0 +1,263 @@
+/*
+ * Internals of the filesystem shared by its files: struct ofs, the node-local
+ * inode table (lookup counts, open counts, write buffers), and the operations
+ * as plain functions returning 0 or -errno, independent of FUSE so unit tests
+ * can drive them without a mount. fuse_ops.c is a thin adapter over these.
+ *
+ * Locks, in the order they may be taken:
+ *   struct onode.mu   one open file's write buffer; held across its commit
+ *   struct ofs.lock   the inode table, counts, counters; never held across
+ *                     a commit, a KV read or a fuse_reply_* call
+ *   struct ofs.iq_lock  the invalidation queue (leaf)
+ */
+#ifndef OMNIFS_OFS_INT_H
+#define OMNIFS_OFS_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ofs.h"
+#include "schema.h"
+
+/* Inode numbers: node id in the high 16 bits, a per-node counter below.
+ * Node id 0 is reserved: the root and the virtual /.omnifs files. */
+#define OFS_INO_NODE_SHIFT  48
+#define OFS_INO_COUNTER_MAX ((UINT64_C(1) << OFS_INO_NODE_SHIFT) - 1)
+#define OFS_VINO_DIR	    2u /* /.omnifs */
+#define OFS_VINO_STATUS	    3u /* /.omnifs/status.json */
+#define OFS_VINO_MEMBERS    4u /* /.omnifs/members.json */
+#define OFS_VDIR_NAME	    ".omnifs"
+
+/* ino of counter value c on node id node, or 0 if out of range. */
+uint64_t ofs_ino_make(uint64_t node, uint64_t counter);
+uint64_t ofs_ino_node(uint64_t ino);
+bool ofs_ino_is_virtual(uint64_t ino);
+
+/* One buffered block: bytes [lo, hi) of data are newer than the store. */
+struct dblock {
+	uint64_t no;
+	uint32_t lo, hi;
+	uint8_t data[OFS_BLOCK_SIZE];
+};
+
+struct onode {
+	uint64_t ino;
+	/* under ofs.lock */
+	uint64_t nlookup; /* kernel references (lookup/create replies minus forgets) */
+	uint32_t nopen;	  /* open file handles on this node */
+	uint32_t ref;	  /* threads using this struct right now */
+	struct onode *next;
+	/* under mu */
+	pthread_mutex_t mu;
+	bool trunc;	     /* O_TRUNC pending: the stored content counts as empty */
+	uint64_t wend;	     /* end offset of buffered writes, 0 if none */
+	struct dblock **blk; /* buffered blocks, unordered */
+	size_t nblk, capblk;
+	bool dirty; /* trunc or blocks pending */
+};
+
+/* An open file or directory (fuse_file_info.fh). */
+struct ofs_file {
+	struct onode *n; /* regular files (NULL for dirs and virtual files) */
+	uint64_t ino;
+	int flags;    /* open(2) flags */
+	bool dirtied; /* wrote or truncated through this handle: its flush commits */
+	char *vbuf;   /* virtual files: content rendered at open */
+	size_t vlen;
+	struct ofs_dirent_list *dir;  /* directories: listing taken at opendir */
+	bool fresh;		      /* dir not read yet: no new listing at offset 0 */
+	struct ofs_file *prev, *next; /* ofs.files, under ofs.lock */
+};
+
+struct ofs_dirent_item {
+	uint64_t ino;
+	uint8_t dtype;
+	char *name;
+};
+
+struct ofs_dirent_list {
+	struct ofs_dirent_item *items; /* ".", "..", then entries in key order */
+	size_t n, cap;
+};
+
+struct inval_item {
+	uint64_t ino; /* inode to invalidate, or parent of name */
+	char *name;   /* NULL: inode; else the entry name (owned) */
+	struct inval_item *next;
+};
+
+#define OFS_TABLE_SIZE 4096
+
+struct ofs {
+	struct ofs_config cfg;
+	struct ofs_store st;
+	struct ofs_backend *backend; /* ofs_new_on_backend's copy, owned; else NULL */
+
+	pthread_mutex_t lock;		     /* see the top of this file */
+	struct onode *table[OFS_TABLE_SIZE]; /* under lock */
+	struct ofs_stats stats;		     /* under lock */
+	struct ofs_file *files; /* open handles, under lock: freed by ofs_destroy if the
+				 * kernel never released them (stopped mid-use) */
+
+	bool erofs_seen; /* the last commit failed with -EROFS (atomic) */
+
+	ofs_status_fn status_fn; /* set before mounting */
+	void *status_ctx;
+
+	/* FUSE side (fuse_ops.c) */
+	struct fuse_session *se;
+	char *mountpoint;
+	bool mounted;
+	int wake_pipe[2]; /* ofs_stop -> waker thread; -1 when closed */
+	pthread_t waker;
+	bool waker_running;
+
+	/* invalidation queue (inval.c) */
+	pthread_mutex_t iq_lock;
+	pthread_cond_t iq_cond;
+	struct inval_item *iq_head, *iq_tail; /* under iq_lock */
+	size_t iq_len;
+	bool iq_stop;
+	bool iq_running;
+	pthread_t iq_thread;
+
+	/* the reaper of unlinked files (ofs_core.c) */
+	pthread_mutex_t reap_lock;
+	pthread_cond_t reap_cond;
+	bool reap_stop; /* under reap_lock */
+	bool reap_running;
+	pthread_t reap_thread;
+};
+
+/* Caller credentials for new inodes. */
+struct ofs_cred {
+	uint32_t uid, gid;
+};
+
+/* Fields of setattr to change; the rest are ignored. */
+#define OFS_SET_MODE	  (1u << 0)
+#define OFS_SET_UID	  (1u << 1)
+#define OFS_SET_GID	  (1u << 2)
+#define OFS_SET_SIZE	  (1u << 3)
+#define OFS_SET_ATIME	  (1u << 4)
+#define OFS_SET_MTIME	  (1u << 5)
+#define OFS_SET_ATIME_NOW (1u << 6)
+#define OFS_SET_MTIME_NOW (1u << 7)
+#define OFS_SET_CTIME	  (1u << 8)
+
+struct ofs_setattr {
+	unsigned mask;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t atime_ns, mtime_ns, ctime_ns;
+};
+
+/* ofs_core.c */
+int64_t ofs_now_ns(void);
+int ofs_read_attr(struct ofs *o, uint64_t ino, struct ofs_attr *a, uint64_t *version);
+int ofs_read_dirent(struct ofs *o, uint64_t parent, const char *name, size_t len, uint64_t *child,
+		    uint8_t *dtype, uint64_t *version);
+void ofs_put_attr(struct ofs_txn *t, const struct ofs_attr *a);
+/* Runs build(o, t, arg) and commits, retrying on a failed guard. */
+int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct ofs_txn *t, void *arg),
+		void *arg);
+/* Usage of the whole cluster as this node sees it. */
+int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes);
+/* Adds to this node's record in t (read, guard, put). *ino_out, if not NULL,
+ * receives a fresh inode number. */
+int ofs_noderec_update(struct ofs *o, struct ofs_txn *t, int64_t dbytes, int64_t dinodes,
+		       uint64_t *ino_out);
+/* Node-local inode table. onode_get takes a reference (creating the entry if
+ * create), onode_put drops it and frees an unused entry. */
+struct onode *ofs_onode_get(struct ofs *o, uint64_t ino, bool create);
+void ofs_onode_put(struct ofs *o, struct onode *n);
+void ofs_lookup_ref(struct ofs *o, uint64_t ino); /* +1 kernel reference */
+void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup);
+uint64_t ofs_nlookup(struct ofs *o, uint64_t ino);
+/* Is ino open on this node (an unlink must keep it as an orphan)? */
+bool ofs_is_open(struct ofs *o, uint64_t ino);
+/*
+ * Frees this node's orphans (files left without links) marked at least
+ * orphan_grace_ms before now_ns that are neither open here nor known to the
+ * kernel here: inode, data, xattrs, mark and usage, up to 256 per
+ * transaction. Returns how many were freed or -errno. The reaper thread
+ * (started with the mount) calls it every second.
+ */
+int ofs_reap(struct ofs *o, int64_t now_ns);
+int ofs_reaper_start(struct ofs *o);
+void ofs_reaper_stop(struct ofs *o);
+/* Creates the root if missing; removes this node's orphans. */
+int ofs_bootstrap(struct ofs *o);
+void ofs_count(struct ofs *o, uint64_t *counter, uint64_t n);
+
+/* ofs_ops.c: namespace, attributes, xattrs */
+int ofs_op_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
+int ofs_op_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out);
+int ofs_op_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa, struct ofs_attr *out);
+int ofs_op_mknod(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, uint32_t rdev,
+		 const struct ofs_cred *cr, struct ofs_attr *out);
+int ofs_op_symlink(struct ofs *o, uint64_t parent, const char *name, const char *target,
+		   const struct ofs_cred *cr, struct ofs_attr *out);
+int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *newname,
+		struct ofs_attr *out);
+int ofs_op_unlink(struct ofs *o, uint64_t parent, const char *name);
+int ofs_op_rmdir(struct ofs *o, uint64_t parent, const char *name);
+int ofs_op_rename(struct ofs *o, uint64_t parent, const char *name, uint64_t newparent,
+		  const char *newname, unsigned flags);
+/* Copies the target into buf (cap bytes, NUL-terminated); returns its length. */
+int ofs_op_readlink(struct ofs *o, uint64_t ino, char *buf, size_t cap);
+int ofs_op_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out);
+void ofs_dirent_list_free(struct ofs_dirent_list *l);
+int ofs_op_setxattr(struct ofs *o, uint64_t ino, const char *name, const void *val, size_t len,
+		    int flags);
+/* Value into buf; returns its length. cap 0 asks for the length only. -ERANGE if
+ * cap is too small, -ENODATA if absent. */
+int ofs_op_getxattr(struct ofs *o, uint64_t ino, const char *name, void *buf, size_t cap);
+int ofs_op_listxattr(struct ofs *o, uint64_t ino, char *buf, size_t cap);
+int ofs_op_removexattr(struct ofs *o, uint64_t ino, const char *name);
+struct ofs_statfs {
+	uint64_t bsize, blocks, bfree, files, ffree, namemax;
+};
+int ofs_op_statfs(struct ofs *o, struct ofs_statfs *s);
+
+/* Registers a new handle (released by ofs_op_release or ofs_destroy). */
+void ofs_file_track(struct ofs *o, struct ofs_file *f);
+
+/* ofs_data.c: open files, buffered writes, commits */
+int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,
+		  const struct ofs_cred *cr, struct ofs_attr *out, struct ofs_file **f);
+int ofs_op_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **f);
+ssize_t ofs_op_read(struct ofs *o, struct ofs_file *f, void *buf, size_t size, uint64_t off);
+ssize_t ofs_op_write(struct ofs *o, struct ofs_file *f, const void *buf, size_t size, uint64_t off);
+int ofs_op_flush(struct ofs *o, struct ofs_file *f);
+int ofs_op_release(struct ofs *o, struct ofs_file *f);
+int ofs_op_fallocate(struct ofs *o, struct ofs_file *f, int mode, uint64_t off, uint64_t len);
+/* Commits ino's buffered writes if it has any (setattr, fsync, unmount). */
+int ofs_flush_ino(struct ofs *o, uint64_t ino);
+/* Size of ino as this node sees it, buffered writes included. */
+void ofs_overlay_attr(struct ofs *o, struct ofs_attr *a);
+void ofs_flush_all(struct ofs *o);
+
+/* ofs_virt.c: /.omnifs */
+int ofs_virt_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
+int ofs_virt_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out);
+int ofs_virt_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **f);
+int ofs_virt_opendir(struct ofs *o, struct ofs_dirent_list **out);
+int ofs_dirent_list_add(struct ofs_dirent_list *l, uint64_t ino, uint8_t dtype, const char *name,
+			size_t len);
+
+/* inval.c */
+int ofs_inval_start(struct ofs *o);
+void ofs_inval_stop(struct ofs *o);
+void ofs_inval_queue(struct ofs *o, uint64_t ino, const char *name, size_t name_len);
+/* Pops one queued item (tests); returns false if the queue is empty. The
+ * caller frees item->name and item. */
+bool ofs_inval_pop(struct ofs *o, struct inval_item **item);
+
+/* errno for the caller of a failed commit */
+int ofs_commit_errno(int rc);
+
+#endif /* OMNIFS_OFS_INT_H */

@@ -1,0 +1,131 @@
+/*
+ * ofs_local_mount: mounts omnifs on one node without consensus, for tests
+ * and for trying the filesystem with shell tools.
+ *
+ *   ofs_local_mount MOUNTPOINT [DATADIR] [--max-file-mb N] [--max-total-mb N]
+ *                   [--max-inodes N] [--write-buffer-mb N] [--debug]
+ *
+ * With DATADIR, every transaction is applied at once to the replicated KV's
+ * store in DATADIR (RocksDB, kept across runs) at the next index, as one
+ * node of a cluster would apply it after consensus; without, to an
+ * in-memory store that lives as long as the process. Runs in the foreground
+ * until SIGTERM/SIGINT or an unmount (fusermount3 -u), then exits 0.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "ofs.h"
+
+/* As omnifsd does: signals are blocked everywhere and one thread takes them
+ * and stops the filesystem through ofs_stop. */
+struct stopper {
+	sigset_t set;
+	struct ofs *o;
+};
+
+static void *stop_on_signal(void *arg)
+{
+	struct stopper *s = arg;
+	int sig;
+	if (sigwait(&s->set, &sig) == 0 && sig != SIGUSR1)
+		ofs_stop(s->o);
+	return NULL;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: ofs_local_mount MOUNTPOINT [DATADIR] [--max-file-mb N] "
+			"[--max-total-mb N] [--max-inodes N] [--write-buffer-mb N] [--debug]\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	struct ofs_config oc;
+	ofs_config_defaults(&oc, 1);
+	const char *datadir = NULL;
+	int first = 2;
+	if (argc > 2 && strncmp(argv[2], "--", 2) != 0) {
+		datadir = argv[2];
+		first = 3;
+	}
+	for (int i = first; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--debug") == 0) {
+			oc.debug = true;
+			continue;
+		}
+		if (i + 1 >= argc)
+			return usage();
+		uint64_t v = strtoull(argv[++i], NULL, 10);
+		if (strcmp(a, "--max-file-mb") == 0)
+			oc.max_file_size = v << 20;
+		else if (strcmp(a, "--max-total-mb") == 0)
+			oc.max_total_size = v << 20;
+		else if (strcmp(a, "--max-inodes") == 0)
+			oc.max_inodes = v;
+		else if (strcmp(a, "--write-buffer-mb") == 0)
+			oc.write_buffer = v << 20;
+		else
+			return usage();
+	}
+	log_set_tag("n1");
+	/* Before any thread starts (RocksDB has its own): every thread inherits
+	 * the mask, so the signals go to the stopper only. */
+	struct stopper s = {.o = NULL};
+	sigemptyset(&s.set);
+	sigaddset(&s.set, SIGTERM);
+	sigaddset(&s.set, SIGINT);
+	sigaddset(&s.set, SIGHUP);
+	sigaddset(&s.set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &s.set, NULL);
+	struct ofs_store_mem *mem = NULL;
+	struct ofs_local_backend *lb = NULL;
+	struct ofs *o;
+	if (datadir) {
+		struct ofs_backend b;
+		char err[512];
+		int orc = ofs_local_backend_open(&lb, datadir, cfg_cluster_hash("local"), &b, err,
+						 sizeof(err));
+		if (orc) {
+			fprintf(stderr, "ofs_local_mount: %s\n", err);
+			return 1;
+		}
+		o = ofs_new_on_backend(&oc, &b);
+	} else {
+		mem = ofs_store_mem_new();
+		if (!mem)
+			return 1;
+		struct ofs_store st;
+		ofs_store_mem_bind(mem, &st);
+		o = ofs_new(&oc, &st);
+	}
+	if (!o) {
+		fprintf(stderr, "ofs_local_mount: cannot create the filesystem: %s\n",
+			strerror(errno));
+		ofs_local_backend_close(&lb);
+		ofs_store_mem_destroy(&mem);
+		return 1;
+	}
+	s.o = o;
+	pthread_t stopper;
+	pthread_create(&stopper, NULL, stop_on_signal, &s);
+	int rc = ofs_mount(o, argv[1]);
+	if (rc == 0)
+		rc = ofs_run(o);
+	ofs_unmount(o);
+	pthread_kill(stopper, SIGUSR1); /* ended by an unmount: release the stopper */
+	pthread_join(stopper, NULL);
+	ofs_destroy(&o);
+	ofs_local_backend_close(&lb);
+	ofs_store_mem_destroy(&mem);
+	return rc ? 1 : 0;
+}

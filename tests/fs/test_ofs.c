@@ -1,0 +1,705 @@
+/*
+ * The filesystem's operations without a mount: two struct ofs with different
+ * node ids over one store behave like two nodes at the same applied state.
+ * Covers what users rely on: one winner for concurrent creates, inode
+ * numbers that never collide or repeat, buffered writes invisible elsewhere
+ * until close and then whole, lazy O_TRUNC, one block replicated for a small
+ * write, open-unlinked files, errors from the backend, limits, invalidation
+ * of kernel caches for other nodes' changes, and the same over the real KV.
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "ofs_int.h"
+
+/* A store that runs a callback once, just before the next commit reaches
+ * the shared store: "another node got there first". */
+struct race_store {
+	struct ofs_store inner;
+	void (*before)(void *arg);
+	void *arg;
+	int commits;
+};
+
+static int race_get(void *ctx, const void *k, size_t kl, void **v, size_t *vl, uint64_t *ver)
+{
+	struct race_store *r = ctx;
+	return r->inner.get(r->inner.ctx, k, kl, v, vl, ver);
+}
+
+static int race_scan(void *ctx, const void *p, size_t pl, const void *a, size_t al, ofs_scan_fn fn,
+		     void *arg)
+{
+	struct race_store *r = ctx;
+	return r->inner.scan(r->inner.ctx, p, pl, a, al, fn, arg);
+}
+
+static int race_commit(void *ctx, const struct ofs_txn *t)
+{
+	struct race_store *r = ctx;
+	void (*before)(void *) = r->before;
+	r->before = NULL;
+	if (before)
+		before(r->arg);
+	r->commits++;
+	return r->inner.commit(r->inner.ctx, t);
+}
+
+struct fx {
+	struct ofs_store_mem *mem;
+	struct ofs_store st;
+	struct race_store race; /* node 1 commits through this */
+	struct ofs *n1, *n2;
+	struct ofs_cred cr;
+	/* the last committed txn's counts (mem hook) */
+	size_t last_block_puts;
+	size_t last_ops;
+};
+
+static void count_hook(void *arg, uint64_t idx, const struct ofs_txn *t)
+{
+	struct fx *f = arg;
+	f->last_block_puts = 0;
+	f->last_ops = t->n;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->ops[i].type == OFS_OP_PUT &&
+		    ofs_key_kind(t->ops[i].key.b, t->ops[i].key.len) == OFS_K_BLOCK)
+			f->last_block_puts++;
+}
+
+static struct ofs *make_node(struct ofs_store *st, uint64_t id, void (*tune)(struct ofs_config *))
+{
+	struct ofs_config c;
+	ofs_config_defaults(&c, id);
+	if (tune)
+		tune(&c);
+	struct ofs *o = ofs_new(&c, st);
+	assert_non_null(o);
+	return o;
+}
+
+static int setup_with(void **state, void (*tune)(struct ofs_config *))
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->mem = ofs_store_mem_new();
+	ofs_store_mem_bind(f->mem, &f->st);
+	ofs_store_mem_set_hook(f->mem, count_hook, f);
+	f->race.inner = f->st;
+	struct ofs_store rs = {&f->race, race_get, race_scan, race_commit, NULL};
+	f->n1 = make_node(&rs, 1, tune);
+	f->n2 = make_node(&f->st, 2, tune);
+	f->cr.uid = 1000;
+	f->cr.gid = 100;
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+static void tiny(struct ofs_config *c)
+{
+	c->max_inodes = 5;
+	c->max_total_size = 100000;
+	c->max_file_size = 70000;
+}
+
+static int setup_tiny(void **state)
+{
+	return setup_with(state, tiny);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	ofs_destroy(&f->n1);
+	ofs_destroy(&f->n2);
+	assert_null(f->n1);
+	ofs_store_mem_destroy(&f->mem);
+	free(f);
+	return 0;
+}
+
+static uint64_t mkfile(struct ofs *o, struct fx *f, uint64_t parent, const char *name,
+		       const char *content)
+{
+	struct ofs_attr a;
+	struct ofs_file *h;
+	assert_int_equal(ofs_op_create(o, parent, name, 0644, O_WRONLY, &f->cr, &a, &h), 0);
+	if (content)
+		assert_int_equal(ofs_op_write(o, h, content, strlen(content), 0),
+				 (ssize_t)strlen(content));
+	assert_int_equal(ofs_op_release(o, h), 0);
+	return a.ino;
+}
+
+static void expect_content(struct ofs *o, uint64_t ino, const char *want)
+{
+	struct ofs_file *h;
+	char buf[256] = {0};
+	assert_int_equal(ofs_op_open(o, ino, O_RDONLY, &h), 0);
+	ssize_t n = ofs_op_read(o, h, buf, sizeof(buf) - 1, 0);
+	assert_int_equal(n, (ssize_t)strlen(want));
+	assert_string_equal(buf, want);
+	assert_int_equal(ofs_op_release(o, h), 0);
+}
+
+static void test_ofs_root_exists_once(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a, b;
+	assert_int_equal(ofs_op_getattr(f->n1, OFS_ROOT_INO, &a), 0);
+	assert_int_equal(ofs_op_getattr(f->n2, OFS_ROOT_INO, &b), 0);
+	assert_true(S_ISDIR(a.mode));
+	assert_int_equal(a.ctime_ns, b.ctime_ns); /* the same root, not two */
+	assert_int_equal(a.nlink, 2);
+}
+
+static void n2_mkdir_x(void *arg)
+{
+	struct fx *f = arg;
+	struct ofs_attr a;
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "x", S_IFDIR | 0755, 0, &f->cr, &a), 0);
+}
+
+static void test_ofs_concurrent_mkdir_one_winner(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	f->race.before = n2_mkdir_x; /* node 2 commits between node 1's read and commit */
+	f->race.arg = f;
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "x", S_IFDIR | 0755, 0, &f->cr, &a),
+			 -EEXIST);
+	struct ofs_stats st;
+	ofs_get_stats(f->n1, &st);
+	assert_true(st.conflicts >= 1);
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "x", &a), 0);
+	assert_int_equal(ofs_ino_node(a.ino), 2);
+	assert_int_equal(ofs_op_getattr(f->n1, OFS_ROOT_INO, &a), 0);
+	assert_int_equal(a.nlink, 3); /* counted once */
+}
+
+static void n2_create_y(void *arg)
+{
+	struct fx *f = arg;
+	mkfile(f->n2, f, OFS_ROOT_INO, "y", "from node 2");
+}
+
+static void test_ofs_create_in_same_dir_retries(void **state)
+{
+	struct fx *f = *state;
+	f->race.before = n2_create_y; /* changes the parent node 1 guarded */
+	f->race.arg = f;
+	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "z", "from node 1");
+	struct ofs_attr a;
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "z", &a), 0);
+	assert_int_equal(a.ino, ino);
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "y", &a), 0);
+	expect_content(f->n2, ino, "from node 1");
+}
+
+static void test_ofs_inode_numbers_never_repeat(void **state)
+{
+	struct fx *f = *state;
+	uint64_t seen[40];
+	size_t n = 0;
+	char name[16];
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "a%d", i);
+		seen[n++] = mkfile(f->n1, f, OFS_ROOT_INO, name, NULL);
+		snprintf(name, sizeof(name), "b%d", i);
+		seen[n++] = mkfile(f->n2, f, OFS_ROOT_INO, name, NULL);
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "a%d", i);
+		assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, name), 0);
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		seen[n++] = mkfile(f->n1, f, OFS_ROOT_INO, name, NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		assert_true(ofs_ino_node(seen[i]) == 1 || ofs_ino_node(seen[i]) == 2);
+		for (size_t j = i + 1; j < n; j++)
+			assert_int_not_equal(seen[i], seen[j]);
+	}
+}
+
+static void test_ofs_writes_appear_whole_at_close(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "cfg", "old content");
+	struct ofs_file *w;
+	struct ofs_attr a;
+	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY | O_TRUNC, &w), 0);
+	/* lazy O_TRUNC: nothing committed yet, other nodes still see the old file */
+	expect_content(f->n2, ino, "old content");
+	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), 0);
+	assert_int_equal(a.size, 0); /* ... while this node sees its own truncation */
+	assert_int_equal(ofs_op_write(f->n1, w, "new", 3, 0), 3);
+	assert_int_equal(ofs_op_write(f->n1, w, " content!", 9, 3), 9);
+	/* read-your-writes on the node; closing a reader publishes nothing */
+	expect_content(f->n1, ino, "new content!");
+	expect_content(f->n2, ino, "old content");
+	assert_int_equal(ofs_op_flush(f->n1, w), 0);
+	expect_content(f->n2, ino, "new content!");
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	assert_int_equal(ofs_op_getattr(f->n2, ino, &a), 0);
+	assert_int_equal(a.size, 12);
+}
+
+static void test_ofs_small_write_replicates_one_block(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	struct ofs_file *h;
+	size_t big = 16 * OFS_BLOCK_SIZE;
+	char *buf = malloc(big);
+	memset(buf, 'a', big);
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "big", 0644, O_RDWR, &f->cr, &a, &h),
+			 0);
+	assert_int_equal(ofs_op_write(f->n1, h, buf, big, 0), (ssize_t)big);
+	assert_int_equal(ofs_op_flush(f->n1, h), 0);
+	assert_int_equal(f->last_block_puts, 16);
+	assert_int_equal(ofs_op_write(f->n1, h, "ZZZZ", 4, 5 * OFS_BLOCK_SIZE + 100), 4);
+	assert_int_equal(ofs_op_flush(f->n1, h), 0);
+	assert_int_equal(f->last_block_puts, 1);
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	/* node 2 reads the merged block: old bytes around the new ones */
+	assert_int_equal(ofs_op_open(f->n2, a.ino, O_RDONLY, &h), 0);
+	char got[8];
+	assert_int_equal(ofs_op_read(f->n2, h, got, 8, 5 * OFS_BLOCK_SIZE + 98), 8);
+	assert_memory_equal(got, "aaZZZZaa", 8);
+	assert_int_equal(ofs_op_release(f->n2, h), 0);
+	free(buf);
+}
+
+static void n2_append_to_shared(void *arg)
+{
+	struct fx *f = arg;
+	struct ofs_attr a;
+	struct ofs_file *h;
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "shared", &a), 0);
+	assert_int_equal(ofs_op_open(f->n2, a.ino, O_WRONLY, &h), 0);
+	assert_int_equal(ofs_op_write(f->n2, h, "2222", 4, 4), 4);
+	assert_int_equal(ofs_op_release(f->n2, h), 0);
+}
+
+static void test_ofs_concurrent_writes_merge(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "shared", "....");
+	struct ofs_file *h;
+	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY, &h), 0);
+	assert_int_equal(ofs_op_write(f->n1, h, "11", 2, 0), 2);
+	f->race.before = n2_append_to_shared; /* node 2 commits first */
+	f->race.arg = f;
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	expect_content(f->n2, ino, "11..2222"); /* node 1's commit redone on top */
+}
+
+static void test_ofs_open_unlinked_file_stays_readable(void **state)
+{
+	struct fx *f = *state;
+	mkfile(f->n1, f, OFS_ROOT_INO, "other", NULL); /* node 1's record exists from here */
+	size_t before = ofs_store_mem_count(f->mem);
+	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "ghost", "boo");
+	struct ofs_file *h;
+	struct ofs_attr a;
+	assert_int_equal(ofs_op_open(f->n1, ino, O_RDWR, &h), 0);
+	assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, "ghost"), 0);
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "ghost", &a), -ENOENT);
+	char buf[8] = {0};
+	assert_int_equal(ofs_op_read(f->n1, h, buf, sizeof(buf), 0), 3);
+	assert_string_equal(buf, "boo");
+	assert_int_equal(ofs_op_write(f->n1, h, "!", 1, 3), 1);
+	assert_int_equal(ofs_op_flush(f->n1, h), 0);
+	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), 0);
+	assert_int_equal(a.nlink, 0);
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	/* kept for the grace period (handles on other nodes), then freed:
+	 * inode, data, orphan mark and usage */
+	assert_int_equal(ofs_reap(f->n1, ofs_now_ns()), 0);
+	assert_int_equal(ofs_op_getattr(f->n2, ino, &a), 0);
+	assert_int_equal(ofs_reap(f->n2, INT64_MAX), 0); /* not node 2's to free */
+	ofs_lookup_ref(f->n1, ino);			 /* the kernel here knows it */
+	assert_int_equal(ofs_reap(f->n1, INT64_MAX), 0);
+	ofs_forget(f->n1, ino, 1);
+	assert_int_equal(ofs_reap(f->n1, INT64_MAX), 1);
+	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), -ESTALE);
+	assert_int_equal(ofs_store_mem_count(f->mem), before);
+}
+
+static void test_ofs_hard_links_count(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a, d;
+	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "f", "x");
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &d), 0);
+	assert_int_equal(ofs_op_link(f->n2, ino, d.ino, "g", &a), 0);
+	assert_int_equal(a.nlink, 2);
+	assert_int_equal(ofs_op_link(f->n2, d.ino, OFS_ROOT_INO, "dd", &a), -EPERM);
+	assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, "f"), 0);
+	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), 0);
+	assert_int_equal(a.nlink, 1);
+	expect_content(f->n2, ino, "x");
+	/* rename onto another link of the same inode: nothing happens */
+	assert_int_equal(ofs_op_link(f->n1, ino, d.ino, "h", &a), 0);
+	assert_int_equal(ofs_op_rename(f->n1, d.ino, "g", d.ino, "h", 0), 0);
+	assert_int_equal(ofs_op_lookup(f->n1, d.ino, "g", &a), 0);
+	assert_int_equal(a.nlink, 2);
+}
+
+static void test_ofs_rename_rules(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a, b, c, r;
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "a", S_IFDIR | 0755, 0, &f->cr, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->n1, a.ino, "b", S_IFDIR | 0755, 0, &f->cr, &b), 0);
+	assert_int_equal(ofs_op_mknod(f->n1, b.ino, "c", S_IFDIR | 0755, 0, &f->cr, &c), 0);
+	/* into its own subtree */
+	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "a", c.ino, "a", 0), -EINVAL);
+	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "a", a.ino, "x", 0), -EINVAL);
+	/* over a non-empty dir, over a file, file over dir */
+	uint64_t fino = mkfile(f->n1, f, OFS_ROOT_INO, "f", "F");
+	assert_int_equal(ofs_op_rename(f->n2, b.ino, "c", OFS_ROOT_INO, "a", 0), -ENOTEMPTY);
+	assert_int_equal(ofs_op_rename(f->n2, b.ino, "c", OFS_ROOT_INO, "f", 0), -ENOTDIR);
+	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "f", a.ino, "b", 0), -EISDIR);
+	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "f", a.ino, "nf", RENAME_NOREPLACE), 0);
+	assert_int_equal(ofs_op_rename(f->n2, a.ino, "nf", a.ino, "b", RENAME_NOREPLACE), -EEXIST);
+	/* exchange a file and a dir across parents: link counts follow */
+	assert_int_equal(ofs_op_rename(f->n2, a.ino, "nf", b.ino, "c", RENAME_EXCHANGE), 0);
+	assert_int_equal(ofs_op_lookup(f->n1, a.ino, "nf", &r), 0);
+	assert_int_equal(r.ino, c.ino);
+	assert_int_equal(r.parent, a.ino);
+	assert_int_equal(ofs_op_lookup(f->n1, b.ino, "c", &r), 0);
+	assert_int_equal(r.ino, fino);
+	assert_int_equal(ofs_op_getattr(f->n1, a.ino, &r), 0);
+	assert_int_equal(r.nlink, 4); /* ., b, nf */
+	assert_int_equal(ofs_op_getattr(f->n1, b.ino, &r), 0);
+	assert_int_equal(r.nlink, 2);
+	/* a dir over an empty dir; the moved dir's ".." follows */
+	assert_int_equal(ofs_op_rename(f->n1, a.ino, "nf", OFS_ROOT_INO, "top", 0), 0);
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "e", S_IFDIR | 0755, 0, &f->cr, &r), 0);
+	assert_int_equal(ofs_op_rename(f->n1, OFS_ROOT_INO, "top", OFS_ROOT_INO, "e", 0), 0);
+	assert_int_equal(ofs_op_getattr(f->n1, c.ino, &r), 0);
+	assert_int_equal(r.parent, OFS_ROOT_INO);
+	assert_int_equal(ofs_op_getattr(f->n1, OFS_ROOT_INO, &r), 0);
+	assert_int_equal(r.nlink, 4); /* ., a, e */
+	assert_int_equal(ofs_op_rename(f->n1, OFS_ROOT_INO, ".omnifs", OFS_ROOT_INO, "o", 0),
+			 -EROFS);
+	assert_int_equal(ofs_op_rename(f->n1, OFS_ROOT_INO, "e", OFS_ROOT_INO, "o", 4), -EINVAL);
+}
+
+static void test_ofs_remove_errors(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr d, s;
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "d", S_IFDIR | 0700, 0, &f->cr, &d), 0);
+	mkfile(f->n1, f, d.ino, "in", NULL);
+	assert_int_equal(ofs_op_rmdir(f->n2, OFS_ROOT_INO, "d"), -ENOTEMPTY);
+	assert_int_equal(ofs_op_rmdir(f->n2, d.ino, "in"), -ENOTDIR);
+	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "d"), -EISDIR);
+	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "none"), -ENOENT);
+	assert_int_equal(ofs_op_unlink(f->n2, d.ino, "in"), 0);
+	assert_int_equal(ofs_op_rmdir(f->n2, OFS_ROOT_INO, "d"), 0);
+	assert_int_equal(ofs_op_getattr(f->n1, d.ino, &s), -ESTALE);
+	char name[300];
+	memset(name, 'n', sizeof(name));
+	name[256] = '\0';
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, name, S_IFREG | 0644, 0, &f->cr, &s),
+			 -ENAMETOOLONG);
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, name, &s), -ENAMETOOLONG);
+	name[255] = '\0';
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, name, S_IFREG | 0644, 0, &f->cr, &s), 0);
+	assert_int_equal(
+		ofs_op_mknod(f->n1, OFS_ROOT_INO, ".omnifs", S_IFDIR | 0755, 0, &f->cr, &s),
+		-EEXIST);
+}
+
+static void test_ofs_backend_errors_reach_the_caller(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	ofs_store_mem_fail_next(f->mem, 1, -EROFS);
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
+			 -EROFS);
+	ofs_store_mem_fail_next(f->mem, 1, -ETIMEDOUT);
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
+			 -ETIMEDOUT);
+	ofs_store_mem_fail_next(f->mem, 1, -ESHUTDOWN);
+	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "x"), -ENOENT); /* read first */
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
+			 -EIO);
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "d", &a), -ENOENT);
+	/* once cut off, opening for writing fails at once, reading still works;
+	 * the probe that finds the quorum back clears it */
+	uint64_t rino = mkfile(f->n2, f, OFS_ROOT_INO, "r", "ro");
+	struct ofs_file *rh;
+	ofs_store_mem_fail_next(f->mem, 2, -EROFS);
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
+			 -EROFS);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_WRONLY, &rh), -EROFS);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_RDONLY, &rh), 0);
+	assert_int_equal(ofs_op_release(f->n2, rh), 0);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_RDWR, &rh), 0);
+	assert_int_equal(ofs_op_release(f->n2, rh), 0);
+	/* a write whose commit fails reports it at close */
+	uint64_t ino = mkfile(f->n2, f, OFS_ROOT_INO, "f", "v1");
+	struct ofs_file *h;
+	assert_int_equal(ofs_op_open(f->n2, ino, O_WRONLY | O_TRUNC, &h), 0);
+	assert_int_equal(ofs_op_write(f->n2, h, "v2", 2, 0), 2);
+	ofs_store_mem_fail_next(f->mem, 1, -EROFS);
+	assert_int_equal(ofs_op_flush(f->n2, h), -EROFS);
+	assert_int_equal(ofs_op_release(f->n2, h), 0); /* the retry at release works */
+	expect_content(f->n1, ino, "v2");
+}
+
+static void test_ofs_limits(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	struct ofs_file *h;
+	struct ofs_statfs s;
+	assert_int_equal(ofs_op_statfs(f->n1, &s), 0);
+	assert_int_equal(s.files, 5);
+	assert_int_equal(s.ffree, 4); /* the root */
+	assert_int_equal(s.namemax, 255);
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "f", 0644, O_RDWR, &f->cr, &a, &h), 0);
+	char *buf = calloc(1, 80000);
+	assert_int_equal(ofs_op_write(f->n1, h, buf, 80000, 0), -EFBIG);
+	assert_int_equal(ofs_op_write(f->n1, h, buf, 60000, 0), 60000);
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	assert_int_equal(ofs_op_create(f->n2, OFS_ROOT_INO, "g", 0644, O_RDWR, &f->cr, &a, &h), 0);
+	assert_int_equal(ofs_op_write(f->n2, h, buf, 50000, 0), -ENOSPC); /* 110000 > 100000 */
+	assert_int_equal(ofs_op_write(f->n2, h, buf, 30000, 0), 30000);
+	assert_int_equal(ofs_op_release(f->n2, h), 0);
+	struct ofs_setattr sa = {.mask = OFS_SET_SIZE, .size = 90000};
+	assert_int_equal(ofs_op_setattr(f->n2, a.ino, &sa, &a), -EFBIG);
+	sa.size = 50000;
+	assert_int_equal(ofs_op_setattr(f->n2, a.ino, &sa, &a), -ENOSPC);
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "h", S_IFREG, 0, &f->cr, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "i", S_IFREG, 0, &f->cr, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "j", S_IFREG, 0, &f->cr, &a), -ENOSPC);
+	assert_int_equal(ofs_op_statfs(f->n2, &s), 0);
+	assert_int_equal(s.ffree, 0);
+	assert_int_equal(s.bfree, (100000 / 4096) - (90000 + 4095) / 4096);
+	/* freeing on one node makes room for the other (once reaped) */
+	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "f"), 0);
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "j", S_IFREG, 0, &f->cr, &a), -ENOSPC);
+	assert_int_equal(ofs_reap(f->n2, INT64_MAX), 1);
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "j", S_IFREG, 0, &f->cr, &a), 0);
+	free(buf);
+}
+
+static void test_ofs_truncate_and_sparse(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	struct ofs_file *h;
+	size_t n = 3 * OFS_BLOCK_SIZE;
+	char *buf = malloc(n);
+	memset(buf, 'q', n);
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "t", 0644, O_RDWR, &f->cr, &a, &h), 0);
+	assert_int_equal(ofs_op_write(f->n1, h, buf, n, 0), (ssize_t)n);
+	assert_int_equal(ofs_op_flush(f->n1, h), 0);
+	struct ofs_setattr sa = {.mask = OFS_SET_SIZE, .size = 100};
+	assert_int_equal(ofs_op_setattr(f->n1, a.ino, &sa, &a), 0);
+	sa.size = 2 * OFS_BLOCK_SIZE; /* grow again: the old bytes must not come back */
+	assert_int_equal(ofs_op_setattr(f->n1, a.ino, &sa, &a), 0);
+	memset(buf, 'x', n);
+	assert_int_equal(ofs_op_read(f->n1, h, buf, n, 0), (ssize_t)(2 * OFS_BLOCK_SIZE));
+	for (size_t i = 0; i < 2 * OFS_BLOCK_SIZE; i++)
+		if (buf[i] != (i < 100 ? 'q' : 0))
+			fail_msg("byte %zu is %d", i, buf[i]);
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	free(buf);
+}
+
+static void test_ofs_xattrs(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "f", NULL);
+	char buf[64];
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.a", "1", 1, XATTR_REPLACE), -ENODATA);
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.a", "1", 1, XATTR_CREATE), 0);
+	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.a", "2", 1, XATTR_CREATE), -EEXIST);
+	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.a", "22", 2, XATTR_REPLACE), 0);
+	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.b", "", 0, 0), 0);
+	assert_int_equal(ofs_op_getxattr(f->n1, ino, "user.a", NULL, 0), 2);
+	assert_int_equal(ofs_op_getxattr(f->n1, ino, "user.a", buf, 1), -ERANGE);
+	assert_int_equal(ofs_op_getxattr(f->n1, ino, "user.a", buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "22", 2);
+	assert_int_equal(ofs_op_listxattr(f->n1, ino, NULL, 0), 14);
+	assert_int_equal(ofs_op_listxattr(f->n1, ino, buf, 5), -ERANGE);
+	assert_int_equal(ofs_op_listxattr(f->n1, ino, buf, sizeof(buf)), 14);
+	assert_memory_equal(buf, "user.a\0user.b\0", 14);
+	assert_int_equal(ofs_op_removexattr(f->n1, ino, "user.a"), 0);
+	assert_int_equal(ofs_op_removexattr(f->n1, ino, "user.a"), -ENODATA);
+	assert_int_equal(ofs_op_getxattr(f->n2, ino, "user.a", buf, sizeof(buf)), -ENODATA);
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "system.posix_acl_access", "x", 1, 0),
+			 -EOPNOTSUPP);
+}
+
+static void test_ofs_invalidates_for_other_nodes_only(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ino = mkfile(f->n2, f, OFS_ROOT_INO, "watched", "1");
+	struct ofs_attr a;
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "watched", &a), 0);
+	ofs_lookup_ref(f->n1, a.ino); /* the kernel on node 1 knows it */
+	/* node 2's next change, fed to node 1's apply hook */
+	struct ofs_txn t;
+	ofs_txn_init(&t);
+	struct ofs_key k;
+	ofs_key_inode(&k, ino);
+	ofs_txn_put(&t, &k, "x", 1);
+	ofs_key_dirent(&k, OFS_ROOT_INO, "other", 5);
+	ofs_txn_delete(&t, &k);
+	ofs_key_block(&k, ino + 1, 0); /* an inode node 1's kernel never saw */
+	ofs_txn_put(&t, &k, "x", 1);
+	ofs_on_applied_txn(f->n1, 10, &t, true);
+	struct inval_item *it;
+	assert_false(ofs_inval_pop(f->n1, &it)); /* own entries: nothing */
+	ofs_on_applied_txn(f->n1, 11, &t, false);
+	assert_true(ofs_inval_pop(f->n1, &it));
+	assert_int_equal(it->ino, ino);
+	assert_null(it->name);
+	free(it);
+	assert_true(ofs_inval_pop(f->n1, &it));
+	assert_int_equal(it->ino, OFS_ROOT_INO);
+	assert_string_equal(it->name, "other");
+	free(it->name);
+	free(it);
+	assert_false(ofs_inval_pop(f->n1, &it));
+	ofs_forget(f->n1, ino, 1);
+	ofs_on_applied_txn(f->n1, 12, &t, false);
+	assert_true(ofs_inval_pop(f->n1, &it)); /* only the root's entry now */
+	assert_int_equal(it->ino, OFS_ROOT_INO);
+	free(it->name);
+	free(it);
+	assert_false(ofs_inval_pop(f->n1, &it));
+	ofs_txn_close(&t);
+}
+
+static int render(void *ctx, enum ofs_status_file which, char *buf, size_t cap)
+{
+	const char *s = which == OFS_STATUS_JSON ? "{\"role\":\"leader\"}" : "[1,2,3]";
+	size_t n = strlen(s);
+	if (n > cap)
+		return -ENOSPC;
+	memcpy(buf, s, n);
+	return (int)n;
+}
+
+static void test_ofs_status_files(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	struct ofs_file *h;
+	struct ofs_dirent_list *l;
+	char buf[64] = {0};
+	ofs_set_status_source(f->n1, render, NULL);
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, ".omnifs", &a), 0);
+	assert_int_equal(ofs_op_lookup(f->n1, a.ino, "status.json", &a), 0);
+	assert_int_equal(a.size, 17);
+	assert_int_equal(ofs_op_open(f->n1, a.ino, O_RDONLY, &h), 0);
+	assert_int_equal(ofs_op_read(f->n1, h, buf, sizeof(buf), 0), 17);
+	assert_string_equal(buf, "{\"role\":\"leader\"}");
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	assert_int_equal(ofs_op_open(f->n1, a.ino, O_WRONLY, &h), -EROFS);
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_VINO_DIR, "x", S_IFREG, 0, &f->cr, &a), -EROFS);
+	assert_int_equal(ofs_op_opendir(f->n1, OFS_ROOT_INO, &l), 0);
+	assert_int_equal(l->n, 3);
+	assert_string_equal(l->items[2].name, ".omnifs");
+	ofs_dirent_list_free(l);
+}
+
+/* The same filesystem over the replicated KV's store, through the local
+ * backend: guards, versions and prefixes as kv_apply implements them. */
+static void test_ofs_over_the_kv(void **state)
+{
+	char dir[] = "/tmp/omnifs-fs-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct ofs_local_backend *lb;
+	struct ofs_backend b;
+	char err[512];
+	assert_int_equal(ofs_local_backend_open(&lb, dir, 77, &b, err, sizeof(err)), 0);
+	struct ofs_config c;
+	ofs_config_defaults(&c, 1);
+	struct ofs *o1 = ofs_new_on_backend(&c, &b);
+	c.node_id = 2;
+	struct ofs *o2 = ofs_new_on_backend(&c, &b);
+	assert_non_null(o1);
+	assert_non_null(o2);
+	struct fx f = {.cr = {0, 0}};
+	struct ofs_attr a;
+	assert_int_equal(ofs_op_mknod(o1, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f.cr, &a), 0);
+	assert_int_equal(ofs_op_mknod(o2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f.cr, &a),
+			 -EEXIST);
+	uint64_t ino = mkfile(o2, &f, a.ino, "f", "over rocksdb");
+	expect_content(o1, ino, "over rocksdb");
+	struct ofs_file *h;
+	assert_int_equal(ofs_op_open(o1, ino, O_WRONLY | O_TRUNC, &h), 0);
+	assert_int_equal(ofs_op_write(o1, h, "new", 3, 0), 3);
+	assert_int_equal(ofs_op_release(o1, h), 0);
+	expect_content(o2, ino, "new");
+	assert_int_equal(ofs_op_rename(o2, a.ino, "f", OFS_ROOT_INO, "g", 0), 0);
+	assert_int_equal(ofs_op_unlink(o1, OFS_ROOT_INO, "g"), 0);
+	assert_int_equal(ofs_op_rmdir(o1, OFS_ROOT_INO, "d"), 0);
+	struct ofs_dirent_list *l;
+	assert_int_equal(ofs_op_opendir(o2, OFS_ROOT_INO, &l), 0);
+	assert_int_equal(l->n, 3); /* ., .., .omnifs */
+	ofs_dirent_list_free(l);
+	ofs_destroy(&o1);
+	ofs_destroy(&o2);
+	ofs_local_backend_close(&lb);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_ofs_root_exists_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_concurrent_mkdir_one_winner, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_create_in_same_dir_retries, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_inode_numbers_never_repeat, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_writes_appear_whole_at_close, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_small_write_replicates_one_block, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_concurrent_writes_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_open_unlinked_file_stays_readable, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_hard_links_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_rename_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_remove_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_backend_errors_reach_the_caller, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_limits, setup_tiny, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_truncate_and_sparse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_xattrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_invalidates_for_other_nodes_only, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_status_files, setup, teardown),
+		cmocka_unit_test(test_ofs_over_the_kv),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
