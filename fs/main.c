@@ -24,7 +24,9 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "kv.h"
 #include "log.h"
+#include "ofs.h"
 #include "replica.h"
 #include "sdnotify.h"
 
@@ -34,6 +36,7 @@ struct daemon {
 	struct cfg cfg;
 	struct replica *replica;
 	struct ctl_server *ctl;
+	struct ofs *ofs;
 	bool mount;
 	atomic_bool stopping;
 	pthread_t notifier;
@@ -54,6 +57,88 @@ static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out
 {
 	struct daemon *d = ctx;
 	return replica_control(d->replica, argc, argv, out);
+}
+
+/* The filesystem's way to the replica (struct ofs_backend). */
+static int fs_propose(void *ctx, const struct kv_txn *t, struct kv_result *res)
+{
+	return replica_propose(ctx, t, res);
+}
+
+static int fs_can_write(void *ctx)
+{
+	return replica_can_write(ctx);
+}
+
+/* /.omnifs/status.json and members.json: the same JSON as omnifsctl. */
+static int fs_status(void *ctx, enum ofs_status_file which, char *buf, size_t cap)
+{
+	struct daemon *d = ctx;
+	struct ctl_buf b = {0};
+	int rc = which == OFS_STATUS_JSON ? replica_status_json(d->replica, &b)
+					  : replica_members_json(d->replica, &b);
+	if (rc == 0 && b.len > cap)
+		rc = -ENOSPC;
+	else if (rc == 0) {
+		memcpy(buf, b.data, b.len);
+		rc = (int)b.len;
+	}
+	ctl_buf_free(&b);
+	return rc;
+}
+
+/*
+ * Builds the filesystem over the replica and mounts it. Creating the root on
+ * a fresh cluster needs a quorum: wait for one (a node may start before the
+ * others), but give up on a signal.
+ */
+static int start_fs(struct daemon *d)
+{
+	struct ofs_config oc;
+	ofs_config_from_cfg(&oc, &d->cfg);
+	struct ofs_backend b = {.ctx = d->replica,
+				.propose = fs_propose,
+				.kv = replica_kv(d->replica),
+				.can_write = fs_can_write};
+	bool told = false;
+	while (!(d->ofs = ofs_new_on_backend(&oc, &b))) {
+		if (!told)
+			log_notice("omnifsd: waiting for a quorum to set up the filesystem");
+		told = true;
+		sigset_t pending;
+		sigpending(&pending);
+		if (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))
+			return -EINTR;
+		struct timespec ts = {1, 0};
+		nanosleep(&ts, NULL);
+	}
+	replica_set_apply_hook(d->replica, ofs_apply_hook, d->ofs);
+	ofs_set_status_source(d->ofs, fs_status, d);
+	int rc = ofs_mount(d->ofs, d->cfg.mountpoint);
+	if (rc != 0) {
+		replica_set_apply_hook(d->replica, NULL, NULL);
+		ofs_destroy(&d->ofs);
+		return rc;
+	}
+	log_notice("omnifsd: mounted at %s", d->cfg.mountpoint);
+	return 0;
+}
+
+/* With a mount, the main thread serves FUSE; this thread waits for the
+ * signal that ends it. */
+static void *signal_main(void *arg)
+{
+	struct daemon *d = arg;
+	int sig;
+	while (sigwait(&d->signals, &sig) == 0) {
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_notice("omnifsd: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			atomic_store(&d->stopping, true);
+			ofs_stop(d->ofs);
+			return NULL;
+		}
+	}
+	return NULL;
 }
 
 /*
@@ -189,10 +274,36 @@ int main(int argc, char **argv)
 		goto out_ctl;
 	}
 
-	int sig = wait_for_signal(&d);
-	log_notice("omnifsd: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	sdn_notify("STOPPING=1");
-	atomic_store(&d.stopping, true);
+	if (d.mount) {
+		int rc = start_fs(&d);
+		if (rc != 0) {
+			log_err("omnifsd: cannot mount at %s: %s", d.cfg.mountpoint, strerror(-rc));
+			status = rc == -EINTR ? 0 : 3;
+			atomic_store(&d.stopping, true);
+			pthread_join(d.notifier, NULL);
+			goto out_ctl;
+		}
+		pthread_t sigthread;
+		pthread_create(&sigthread, NULL, signal_main, &d);
+		int run = ofs_run(d.ofs);
+		if (!atomic_load(&d.stopping))
+			log_warn("omnifsd: the mount at %s ended (%s): stopping", d.cfg.mountpoint,
+				 run ? strerror(-run) : "unmounted from outside");
+		sdn_notify("STOPPING=1");
+		if (!atomic_load(&d.stopping)) {
+			atomic_store(&d.stopping, true);
+			pthread_kill(sigthread, SIGTERM);
+		}
+		pthread_join(sigthread, NULL);
+		ofs_unmount(d.ofs);
+		replica_set_apply_hook(d.replica, NULL, NULL);
+		ofs_destroy(&d.ofs);
+	} else {
+		int sig = wait_for_signal(&d);
+		log_notice("omnifsd: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		sdn_notify("STOPPING=1");
+		atomic_store(&d.stopping, true);
+	}
 	pthread_join(d.notifier, NULL);
 	if (replica_has_failed(d.replica))
 		status = 1;

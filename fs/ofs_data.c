@@ -472,6 +472,12 @@ int ofs_op_flush(struct ofs *o, struct ofs_file *f)
 		return 0;
 	pthread_mutex_lock(&f->n->mu);
 	int rc = commit_locked(o, f->n);
+	/* This handle's changes are out. Its RELEASE comes later, asynchronously,
+	 * possibly after the same file was opened again with O_TRUNC: it must not
+	 * commit that new handle's truncation on its own (other nodes would see
+	 * an empty file until the new handle's close). */
+	if (rc == 0)
+		f->dirtied = false;
 	pthread_mutex_unlock(&f->n->mu);
 	return rc;
 }
@@ -506,15 +512,16 @@ int ofs_op_release(struct ofs *o, struct ofs_file *f)
 	struct onode *n = f->n;
 	file_untrack(o, f);
 	if (n) {
+		/* Decide under n->mu: an open with O_TRUNC that races with this
+		 * release marks the buffer under n->mu too, so either it counts in
+		 * nopen here (and this is not the last handle) or its truncation
+		 * comes after this commit, never inside it. */
+		pthread_mutex_lock(&n->mu);
 		pthread_mutex_lock(&o->lock);
 		bool only = n->nopen == 1;
 		pthread_mutex_unlock(&o->lock);
-		if (only || f->dirtied) {
-			pthread_mutex_lock(&n->mu);
+		if (only || f->dirtied)
 			rc = commit_locked(o, n);
-			pthread_mutex_unlock(&n->mu);
-		}
-		pthread_mutex_lock(&n->mu);
 		pthread_mutex_lock(&o->lock);
 		n->nopen--;
 		if (n->nopen == 0 && rc) /* a failed final commit: nothing will retry it */

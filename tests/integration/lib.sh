@@ -128,11 +128,16 @@ stop_node() {
 	PIDS[$i]=""
 }
 
+# kill_node I: kill -9, then what the systemd unit's ExecStopPost does: lazily
+# unmount the dead daemon's mount, so the node can be started again.
 kill_node() {
 	local i=$1
 	kill -9 "${PIDS[$i]}"
 	wait "${PIDS[$i]}" 2>/dev/null || true
 	PIDS[$i]=""
+	if grep -q " $T/mnt/node$i " /proc/mounts; then
+		fusermount3 -u -z "$T/mnt/node$i"
+	fi
 }
 
 ctl() {
@@ -163,3 +168,53 @@ has_leader() { [ "$(status_field "$1" leader)" != 0 ] && [ "$(status_field "$1" 
 
 # leader_id I: the leader node I follows.
 leader_id() { status_field "$1" leader; }
+
+# fs_cluster N [plaintext]: N daemons with mounts, M1..MN set to the mounts.
+fs_cluster() {
+	MOUNT=1
+	cluster_init "$@"
+	local i
+	for i in $(seq 1 "$N"); do start_node "$i"; done
+	for i in $(seq 1 "$N"); do
+		wait_until 30 mountpoint -q "$T/mnt/node$i"
+		wait_until 20 has_leader "$i"
+		eval "M$i=\$T/mnt/node$i"
+	done
+}
+
+# tree_listing DIR: every entry with type, mode, owner, mtime, link count,
+# symlink target and content hash: what must be equal on every node. (One
+# python process: a stat and a hash per file from the shell would dominate.)
+tree_listing() {
+	python3 - "$1" <<'PY'
+import hashlib, os, stat, sys
+root = sys.argv[1]
+out = []
+for d, dirs, files in os.walk(root):
+    if d == root and ".omnifs" in dirs:
+        dirs.remove(".omnifs")
+    for name in dirs + files:
+        p = os.path.join(d, name)
+        st = os.lstat(p)
+        line = "%s %o %o %d:%d %d %d" % (os.path.relpath(p, root), stat.S_IFMT(st.st_mode),
+                                        stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                                        st.st_mtime_ns // 10**9, st.st_nlink)
+        if stat.S_ISLNK(st.st_mode):
+            line += " -> " + os.readlink(p)
+        elif stat.S_ISREG(st.st_mode):
+            with open(p, "rb") as f:
+                line += " " + hashlib.md5(f.read()).hexdigest()
+        out.append(line)
+print("\n".join(sorted(out)))
+PY
+}
+
+# same_trees DIR...: true if every DIR lists the same as the first.
+same_trees() {
+	local first
+	first=$(tree_listing "$1")
+	shift
+	for d in "$@"; do
+		[ "$(tree_listing "$d")" = "$first" ] || return 1
+	done
+}
