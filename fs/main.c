@@ -305,8 +305,14 @@ int main(int argc, char **argv)
 		atomic_store(&d.stopping, true);
 	}
 	pthread_join(d.notifier, NULL);
-	if (replica_has_failed(d.replica))
-		status = 1;
+	if (replica_has_failed(d.replica)) {
+		/* The stores hit an error: closing RocksDB now may abort inside it,
+		 * and nothing more may be written. Leave at once; a restart
+		 * recovers from what is on disk. */
+		ctl_server_stop(&d.ctl);
+		log_err("omnifsd: stopped after a storage failure: fix the cause, then restart");
+		_exit(1);
+	}
 out_ctl:
 	ctl_server_stop(&d.ctl);
 out_replica:

@@ -35,8 +35,12 @@ void replica_fail(struct replica *r, const char *what, int rc)
 {
 	if (atomic_exchange(&r->failed, true))
 		return;
-	log_err("replica: %s: %s; stopping this node (restart it to recover from disk)", what,
-		strerror(-rc));
+	/* The stores keep the cause (a full disk, a RocksDB error): say it. */
+	const char *log_cause = r->log ? opx_rocks_errmsg(r->log) : "";
+	const char *kv_cause = r->kv ? kv_errmsg(r->kv) : "";
+	log_err("replica: %s: %s%s%s%s%s; stopping this node (restart it to recover from disk)",
+		what, strerror(-rc), log_cause[0] ? "; log store: " : "", log_cause,
+		kv_cause[0] ? "; state store: " : "", kv_cause);
 	atomic_store(&r->stop, true);
 }
 

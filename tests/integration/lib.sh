@@ -15,6 +15,7 @@ T="$(mktemp -d "${TMPDIR:-/tmp}/omnifs-it.XXXXXX")"
 N=0
 declare -a PIDS=()
 declare -a PORTS=()
+declare -a CLEANUP_HOOKS=() # commands cleanup runs first (e.g. unmount a test's tmpfs)
 # Sanitizers: a report fails the test (daemon logs are scanned at the end).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -28,6 +29,7 @@ fail() {
 cleanup() {
 	local rc=$?
 	set +e
+	for h in "${CLEANUP_HOOKS[@]}"; do eval "$h"; done
 	for i in "${!PIDS[@]}"; do
 		[ -n "${PIDS[$i]:-}" ] && kill -9 "${PIDS[$i]}" 2>/dev/null
 	done
