@@ -385,6 +385,21 @@ fail:
 	return errno == ENOSPC ? -ENOSPC : -EIO;
 }
 
+/* Closes whatever replica_start opened, in reverse order, and frees r. */
+static void free_replica(struct replica *r)
+{
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+	tp_destroy(&r->tp);
+	opx_destroy(&r->px);
+	kv_close(&r->kv);
+	opx_rocks_close(&r->log);
+	pthread_mutex_destroy(&r->view_lock);
+	pthread_mutex_destroy(&r->ctl_lock);
+	pthread_cond_destroy(&r->ctl_done);
+	free(r);
+}
+
 int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t err_len)
 {
 	struct replica *r = calloc(1, sizeof(*r));
@@ -437,16 +452,7 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 	return 0;
 
 out_close:
-	if (r->wake_fd >= 0)
-		close(r->wake_fd);
-	tp_destroy(&r->tp);
-	opx_destroy(&r->px);
-	kv_close(&r->kv);
-	opx_rocks_close(&r->log);
-	pthread_mutex_destroy(&r->view_lock);
-	pthread_mutex_destroy(&r->ctl_lock);
-	pthread_cond_destroy(&r->ctl_done);
-	free(r);
+	free_replica(r);
 	return rc;
 }
 
@@ -463,15 +469,7 @@ void replica_stop(struct replica **rp)
 	pthread_join(r->thread, NULL);
 	replica_exports_close(r);
 	proposals_destroy(&r->props);
-	close(r->wake_fd);
-	tp_destroy(&r->tp);
-	opx_destroy(&r->px);
-	kv_close(&r->kv);
-	opx_rocks_close(&r->log);
-	pthread_mutex_destroy(&r->view_lock);
-	pthread_mutex_destroy(&r->ctl_lock);
-	pthread_cond_destroy(&r->ctl_done);
-	free(r);
+	free_replica(r);
 }
 
 bool replica_has_failed(struct replica *r)
