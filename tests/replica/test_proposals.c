@@ -1,0 +1,174 @@
+/*
+ * The hand-off between proposers and the replica thread (fs/proposals.c):
+ * a proposer wakes the replica through the eventfd and gets the result the
+ * replica completes it with; a proposal the replica fails or lets expire
+ * fails its proposer; sequences grow; close fails everyone with ESHUTDOWN;
+ * in-flight proposals are bounded.
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "proposals.h"
+
+struct fixture {
+	struct proposals p;
+	int efd;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(f->efd >= 0);
+	assert_int_equal(proposals_init(&f->p, f->efd, 100, 4), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	proposals_close(&f->p);
+	proposals_destroy(&f->p);
+	close(f->efd);
+	free(f);
+	return 0;
+}
+
+static int encode_seq(void *ctx, uint64_t seq, uint8_t **entry, size_t *len)
+{
+	*entry = malloc(8);
+	memcpy(*entry, &seq, 8);
+	*len = 8;
+	return 0;
+}
+
+struct submitter {
+	struct proposals *p;
+	uint32_t timeout_ms;
+	int rc;
+	struct kv_result res;
+	pthread_t t;
+};
+
+static void *submit_main(void *arg)
+{
+	struct submitter *s = arg;
+	s->rc = proposals_submit(s->p, encode_seq, NULL, s->timeout_ms, &s->res);
+	return NULL;
+}
+
+static void start(struct submitter *s, struct proposals *p, uint32_t timeout_ms)
+{
+	*s = (struct submitter){.p = p, .timeout_ms = timeout_ms};
+	pthread_create(&s->t, NULL, submit_main, s);
+}
+
+/* Waits (bounded) until n proposals are queued, as the replica thread would
+ * after a wake-up, and takes them. */
+static size_t take(struct fixture *f, struct proposal **out, size_t n)
+{
+	size_t got = 0;
+	for (int i = 0; i < 2000 && got < n; i++) {
+		got += proposals_take_queued(&f->p, out + got, n - got);
+		if (got < n)
+			usleep(1000);
+	}
+	return got;
+}
+
+static void test_proposals_complete_wakes_the_proposer(void **state)
+{
+	struct fixture *f = *state;
+	struct submitter s;
+	start(&s, &f->p, 10000);
+	struct proposal *pr[1];
+	assert_int_equal(take(f, pr, 1), 1);
+	uint64_t wake;
+	assert_int_equal(read(f->efd, &wake, 8), 8); /* the replica was woken */
+	uint64_t seq;
+	memcpy(&seq, pr[0]->entry, 8);
+	assert_int_equal(seq, 100); /* the encoder got the proposal's sequence */
+	assert_int_equal(pr[0]->seq, 100);
+	struct kv_result res = {.status = KV_CONFLICT, .seq = 100, .conflict_op = 2};
+	proposals_complete(&f->p, &res);
+	pthread_join(s.t, NULL);
+	assert_int_equal(s.rc, 0);
+	assert_int_equal(s.res.status, KV_CONFLICT);
+	assert_int_equal(s.res.conflict_op, 2);
+	assert_int_equal(proposals_in_flight(&f->p), 0);
+}
+
+static void test_proposals_fail_queued_and_expire(void **state)
+{
+	struct fixture *f = *state;
+	struct submitter a, b;
+	start(&a, &f->p, 10000);
+	for (int i = 0; i < 2000 && f->p.queue_head == NULL; i++)
+		usleep(1000);
+	proposals_fail_queued(&f->p, -EROFS);
+	pthread_join(a.t, NULL);
+	assert_int_equal(a.rc, -EROFS);
+
+	start(&b, &f->p, 50);
+	struct proposal *pr[1];
+	assert_int_equal(take(f, pr, 1), 1);
+	uint64_t seq = pr[0]->seq; /* pr[0] is freed once the replica expires it */
+	/* Appended but never applied: the replica expires it at its deadline. */
+	usleep(100 * 1000);
+	proposals_expire(&f->p, proposals_now_ms());
+	pthread_join(b.t, NULL);
+	assert_int_equal(b.rc, -ETIMEDOUT);
+	/* A late result for it finds nobody, and harms nothing. */
+	struct kv_result res = {.status = KV_APPLIED, .seq = seq};
+	proposals_complete(&f->p, &res);
+	assert_int_equal(proposals_in_flight(&f->p), 0);
+}
+
+static void count_cb(void *ctx, const struct proposal *pr)
+{
+	(*(int *)ctx)++;
+}
+
+static void test_proposals_bounded_and_closed(void **state)
+{
+	struct fixture *f = *state;
+	struct submitter s[5];
+	for (int i = 0; i < 5; i++)
+		start(&s[i], &f->p, 10000);
+	struct proposal *pr[5];
+	/* max_in_flight is 4: the fifth waits for room. */
+	assert_int_equal(take(f, pr, 4), 4);
+	usleep(50 * 1000);
+	assert_int_equal(proposals_take_queued(&f->p, pr + 4, 1), 0);
+	int n = 0;
+	proposals_for_each_in_flight(&f->p, count_cb, &n);
+	assert_int_equal(n, 4);
+	for (int i = 1; i < 4; i++)
+		assert_true(pr[i]->seq > pr[i - 1]->seq);
+	proposals_close(&f->p);
+	for (int i = 0; i < 5; i++) {
+		pthread_join(s[i].t, NULL);
+		assert_int_equal(s[i].rc, -ESHUTDOWN);
+	}
+	struct kv_result r;
+	assert_int_equal(proposals_submit(&f->p, encode_seq, NULL, 1000, &r), -ESHUTDOWN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_proposals_complete_wakes_the_proposer, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_proposals_fail_queued_and_expire, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_proposals_bounded_and_closed, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
