@@ -9,38 +9,8 @@
 # with its mount gone and nothing acknowledged lost; killed with -9, the
 # unit's ExecStopPost line removes the dead mount and the node restarts.
 . "$(dirname "$0")/lib.sh"
-
-UNIT="$OMNIFS_BUILD/systemd/omnifsd@.service" # as configured for install
+. "$(dirname "$0")/unit.sh"
 INSTANCE=node3
-WATCHDOG_USEC=2000000
-[ -f "$UNIT" ] || fail "no configured unit at $UNIT"
-
-# unit_cmd KEY: the unit's KEY= command line (ExecStart, ExecStopPost) for
-# instance $INSTANCE, one argument per line, with the unit's /etc/omnifs/
-# mapped to $T/etc/ and its binary to the built one. systemd would also
-# expand ${VAR}, a lone $VAR word, $$, backslash escapes and %-specifiers
-# other than %i; the line is refused if it holds any, so what runs here is
-# what systemd runs.
-unit_cmd() {
-	python3 - "$UNIT" "$1" "$INSTANCE" "$T/etc/" "$OMNIFSD" <<'PY'
-import re, shlex, sys
-unit, key, inst, etc, daemon = sys.argv[1:]
-lines = [l[len(key) + 1:] for l in open(unit).read().splitlines() if l.startswith(key + "=")]
-if len(lines) != 1:
-    sys.exit("%s: expected one %s= line, found %d" % (unit, key, len(lines)))
-line = lines[0]
-if re.search(r"\$\$|\$\{|\\|%[^i]", line):
-    sys.exit("%s=: holds what systemd would expand differently from sh: %s" % (key, line))
-line = line.lstrip("-@:+!")
-argv = shlex.split(line)
-if any(re.fullmatch(r"\$\w+", a) for a in argv):
-    sys.exit("%s=: a lone $VAR word would be expanded by systemd" % key)
-argv = [a.replace("%i", inst).replace("/etc/omnifs/", etc) for a in argv]
-if argv[0].endswith("/omnifsd"):
-    argv[0] = daemon
-print("\n".join(argv))
-PY
-}
 
 log "systemd-analyze verify"
 mkdir -p "$T/units" "$T/etc"
@@ -67,40 +37,17 @@ grep -q '^WatchdogSec=' "$UNIT" || fail "the unit sets no WatchdogSec="
 
 MOUNT=1 cluster_init 3
 ln -s "$T/node3/omnifs.conf" "$T/etc/$INSTANCE.conf"
-mapfile -t START < <(unit_cmd ExecStart)
-mapfile -t STOPPOST < <(unit_cmd ExecStopPost)
-[ "${START[0]}" = "$OMNIFSD" ] || fail "ExecStart does not run omnifsd: ${START[*]}"
+mapfile -t START < <(unit_cmd ExecStart "$INSTANCE" "$T/etc")
+mapfile -t STOPPOST < <(unit_cmd ExecStopPost "$INSTANCE" "$T/etc")
+[ "${START[0]:-}" = "$OMNIFSD" ] || fail "ExecStart does not run omnifsd: ${START[*]}"
+[ "${#STOPPOST[@]}" -gt 0 ] || fail "no ExecStopPost= line to run"
 log "ExecStart here: ${START[*]}"
 
-# The notify socket: every datagram, one line each, with the time it came
-# and, for READY=1, whether node 3's mount was there at that moment.
-python3 - "$T/notify.sock" "$T/notify.log" "$T/mnt/node3" <<'PY' &
-import os, socket, sys, time
-path, out, mnt = sys.argv[1:]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(path)
-with open(out, "a", buffering=1) as f:
-    while True:
-        msg = s.recv(4096).decode(errors="replace")
-        t = time.time()
-        extra = ""
-        if "READY=1" in msg.split("\n"):
-            with open("/proc/mounts") as m:
-                extra = " mounted=%s" % any(l.split()[1] == mnt for l in m)
-        for part in msg.split("\n"):
-            f.write("%.3f %s%s\n" % (t, part, extra if part == "READY=1" else ""))
-PY
-PIDS[9]=$!
-wait_until 10 test -S "$T/notify.sock"
-
-# start_unit: node 3 as systemd starts it (WATCHDOG_PID is the main pid).
-start_unit() {
+notify_listen 9 "$T/notify.sock" "$T/notify.log" "$T/mnt/node3"
+# start_unit3: node 3 as the unit starts it.
+start_unit3() {
 	NOTIFY_MARK=$(wc -l <"$T/notify.log")
-	(
-		export NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC WATCHDOG_PID=$BASHPID
-		exec "${START[@]}"
-	) >>"$T/node3/log" 2>&1 &
-	PIDS[3]=$!
+	start_unit 3 "$T/notify.sock" "${START[@]}" >>"$T/node3/log" 2>&1
 }
 # notes: the notify lines since the last start.
 notes() { tail -n +"$((NOTIFY_MARK + 1))" "$T/notify.log"; }
@@ -117,7 +64,7 @@ ctl 1 barrier
 written=$(status_field 1 decided_idx)
 log "nodes 1 and 2 decided @$written"
 
-start_unit
+start_unit3
 wait_until 60 ready
 notes | grep ' READY=1 ' | grep -q 'mounted=True' || fail "READY=1 came before the mount"
 # The STATUS= after READY=1 was sampled before it: what node 3 had applied.
@@ -147,7 +94,7 @@ notes | grep -q ' STOPPING=1$' || fail "no STOPPING=1 on SIGTERM"
 ! grep -q " $T/mnt/node3 " /proc/mounts || fail "the mount is still there after the stop"
 log "SIGTERM: STOPPING=1, exit 0, unmounted"
 
-start_unit
+start_unit3
 wait_until 60 ready
 for f in $(seq 1 10); do
 	[ "$(cat "$T/mnt/node3/acked-$f")" = "acked $f" ] || fail "acked-$f lost over a restart"
@@ -163,7 +110,7 @@ grep -q " $T/mnt/node3 " /proc/mounts || fail "no dead mount left by kill -9 (no
 "${STOPPOST[@]}" || fail "ExecStopPost failed: ${STOPPOST[*]}"
 ! grep -q " $T/mnt/node3 " /proc/mounts || fail "ExecStopPost left the dead mount"
 log "kill -9: ExecStopPost removed the dead mount"
-start_unit
+start_unit3
 wait_until 60 ready
 [ "$(cat "$T/mnt/node3/after-restart")" = after ] || fail "after-restart lost over kill -9"
 [ "$(cat "$T/mnt/node2/after-restart")" = after ] || fail "node 2 does not show after-restart"
