@@ -38,6 +38,7 @@ struct daemon {
 	struct ctl_server *ctl;
 	struct ofs *ofs;
 	bool mount;
+	atomic_bool mounted; /* READY=1 waits for it when mounting */
 	atomic_bool stopping;
 	pthread_t notifier;
 	sigset_t signals; /* handled by the main thread only */
@@ -143,8 +144,11 @@ static void *signal_main(void *arg)
 
 /*
  * Tells systemd how the node is doing, every half second: READY=1 once the
- * node has caught up with the cluster (or, without quorum, after a bounded
- * wait, saying so), STATUS= with role, leader and lag. Also notices a
+ * filesystem is mounted (units ordered after omnifsd rely on the tree being
+ * there) and the node has caught up with the cluster (or, without quorum,
+ * after a bounded wait, saying so), STATUS= with role, leader and lag. The
+ * STATUS= sent right after READY=1 was sampled before it, so it shows what
+ * the node had applied when it declared itself ready. Also notices a
  * fail-stopped replica and ends the daemon.
  */
 static void *notifier_main(void *arg)
@@ -161,11 +165,12 @@ static void *notifier_main(void *arg)
 			return NULL;
 		}
 		replica_status_line(d->replica, line, sizeof(line));
-		if (!ready && replica_is_caught_up(d->replica)) {
+		bool serving = !d->mount || atomic_load(&d->mounted);
+		if (!ready && serving && replica_is_caught_up(d->replica)) {
 			sdn_notify("READY=1");
 			log_notice("omnifsd: ready: %s", line);
 			ready = true;
-		} else if (!ready && waited_ms >= ready_wait_ms) {
+		} else if (!ready && serving && waited_ms >= ready_wait_ms) {
 			sdn_notify("READY=1");
 			log_warn("omnifsd: not caught up after %llu ms (%s): serving reads of "
 				 "local state",
@@ -283,6 +288,7 @@ int main(int argc, char **argv)
 			pthread_join(d.notifier, NULL);
 			goto out_ctl;
 		}
+		atomic_store(&d.mounted, true);
 		pthread_t sigthread;
 		pthread_create(&sigthread, NULL, signal_main, &d);
 		int run = ofs_run(d.ofs);

@@ -17,6 +17,8 @@ packages=(
 	etcd-server libcurl4-openssl-dev
 	# tests: xattrs on the mount (setfattr, getfattr)
 	attr
+	# tests: the man pages render without warnings (man -l)
+	man-db groff-base
 )
 
 missing=()

@@ -5,9 +5,10 @@
 #
 # For each node it writes OUTDIR/node<ID>/omnifs.conf and its CURVE keypair
 # OUTDIR/node<ID>/node<ID>.key (mode 0600): copy the folder of node N to
-# machine N as /etc/omnifs/omnifs.conf and /etc/omnifs/keys/node<N>.key, then
-# `systemctl enable --now omnifsd@omnifs`. Every config lists every member and
-# the public keys of the others. Nothing is overwritten: OUTDIR must not exist.
+# machine N as /etc/omnifs/omnifs.conf and /etc/omnifs/keys/node<N>.key, create
+# the mountpoint, then `systemctl enable --now omnifsd@omnifs`. Every config
+# lists every member and the public keys of the others. Nothing is
+# overwritten: OUTDIR must not exist.
 set -euo pipefail
 
 usage() {
@@ -48,7 +49,11 @@ done
 mkdir -p "$out"
 for id in "${ids[@]}"; do
 	mkdir -m 0700 "$out/node$id"
-	"$keygen" -d "$out/node$id" "node$id" >/dev/null
+	# keygen's hints name its own paths, not the installed ones: shown on failure only
+	if ! msg=$("$keygen" -d "$out/node$id" "node$id" 2>&1 >/dev/null); then
+		echo "$msg" >&2
+		exit 1
+	fi
 done
 for n in "${!ids[@]}"; do
 	id=${ids[$n]}
@@ -79,4 +84,4 @@ for n in "${!ids[@]}"; do
 	echo "  node $id (${addrs[$n]}): install -D -m 0644 node$id/omnifs.conf /etc/omnifs/omnifs.conf"
 	echo "          install -D -m 0600 node$id/node$id.key /etc/omnifs/keys/node$id.key"
 done
-echo "then on each: systemctl enable --now omnifsd@omnifs"
+echo "then on each: mkdir -p $mountpoint && systemctl enable --now omnifsd@omnifs"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The README's three-machine walkthrough, with three folders standing in for
+# the three machines' roots: omnifs-bootstrap on "machine 1", its folders
+# copied out, the install lines it prints run on each machine, the mountpoint
+# made, the unit started (ExecStart as written, under a notify socket). Every
+# node says READY=1 mounted, `omnifsctl status` shows a leader and a quorum,
+# and a file written on one machine is read on the others.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/unit.sh"
+
+BOOTSTRAP="$(cd "$(dirname "$0")/../.." && pwd)/tools/omnifs-bootstrap.sh"
+export PATH="$OMNIFS_BUILD/tools:$PATH" # omnifs-keygen, as when installed
+
+# machine N's root: where its /etc/omnifs, /var/lib/omnifs and /srv/omnifs are.
+root() { echo "$T/m$1"; }
+# on_machine N: stdin with machine N's absolute paths moved under its root.
+on_machine() {
+	sed -e "s|/etc/omnifs/|$(root "$1")/etc/omnifs/|g" -e "s|/var/lib/omnifs|$(root "$1")/var/lib/omnifs|g" \
+		-e "s|/srv/omnifs|$(root "$1")/srv/omnifs|g"
+}
+
+read -r -a PORTS <<<"$(free_ports 3)"
+# On machine 1.
+(cd "$T" && "$BOOTSTRAP" -c walk -o walk 1=127.0.0.1:"${PORTS[0]}" 2=127.0.0.1:"${PORTS[1]}" \
+	3=127.0.0.1:"${PORTS[2]}") >"$T/bootstrap.out" 2>&1 || { cat "$T/bootstrap.out"; fail "bootstrap failed"; }
+cat "$T/bootstrap.out"
+
+for n in 1 2 3; do
+	r=$(root "$n")
+	# "copy walk/nodeN/ to machine N" (scp -r walk/node2 10.0.0.2:)
+	mkdir -p "$r/root"
+	cp -a "$T/walk/node$n" "$r/root/"
+	# the two install lines printed for node N, run in the copied folder's parent
+	grep -o "install -D -m [0-7]* node$n/.*" "$T/bootstrap.out" >"$T/install$n.sh"
+	[ "$(wc -l <"$T/install$n.sh")" = 2 ] || fail "bootstrap printed no install lines for node $n"
+	(cd "$r/root" && on_machine "$n" <"$T/install$n.sh" | sh -e) || fail "install lines for node $n"
+	# What the printed "mkdir -p MOUNTPOINT" and the unit's StateDirectory= (mode 0700) do.
+	grep -o "mkdir -p [^ ]*" "$T/bootstrap.out" | on_machine "$n" | sh -e
+	mkdir -m 0700 -p "$r/var/lib/omnifs"
+	# The config names machine paths: here they are under the machine's root.
+	on_machine "$n" <"$r/etc/omnifs/omnifs.conf" >"$T/conf" && mv "$T/conf" "$r/etc/omnifs/omnifs.conf"
+	[ "$(stat -c %a "$r/etc/omnifs/keys/node$n.key")" = 600 ] || fail "node $n's key is not 0600"
+done
+
+# systemctl enable --now omnifsd@omnifs, on each machine.
+for n in 1 2 3; do
+	r=$(root "$n")
+	mapfile -t start < <(unit_cmd ExecStart omnifs "$r/etc/omnifs")
+	[ "${start[0]:-}" = "$OMNIFSD" ] || fail "no ExecStart for machine $n"
+	notify_listen $((10 + n)) "$T/notify$n.sock" "$T/notify$n.log" "$r/srv/omnifs"
+	mkdir -p "$T/node$n" # lib.sh shows $T/node*/log on failure
+	start_unit "$n" "$T/notify$n.sock" "${start[@]}" >>"$T/node$n/log" 2>&1
+done
+for n in 1 2 3; do
+	wait_until 60 grep -q ' READY=1 mounted=True' "$T/notify$n.log"
+done
+log "READY=1 and mounted on the three machines"
+
+# systemctl status shows the STATUS= line; omnifsctl status the details.
+for n in 1 2 3; do
+	grep -o 'STATUS=.*' "$T/notify$n.log" | tail -1
+	st() { "$OMNIFSCTL" -c "$(root "$n")/etc/omnifs/omnifs.conf" status --json; }
+	quorum() { st | python3 -c 'import json, sys; s = json.load(sys.stdin); sys.exit(not (s["quorum"] and s["leader"]))'; }
+	wait_until 20 quorum
+done
+"$OMNIFSCTL" -c "$(root 2)/etc/omnifs/omnifs.conf" status
+
+echo "shared" >"$(root 1)/srv/omnifs/hello"
+for n in 2 3; do
+	wait_until 10 grep -qx shared "$(root "$n")/srv/omnifs/hello"
+done
+log "a file written on machine 1 is read on machines 2 and 3"
+for n in 1 2 3; do
+	kill -TERM "${PIDS[$n]}"
+	wait "${PIDS[$n]}" || fail "machine $n's omnifsd exited $? on SIGTERM"
+	PIDS[$n]=""
+done
+log "PASS"

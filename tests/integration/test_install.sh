@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `meson install --destdir` puts every file where the README says (programs,
+# the systemd unit pointing at the installed omnifsd, the example config,
+# three man pages that render without warnings); the installed programs
+# work together (omnifs-bootstrap finds omnifs-keygen beside it, omnifsd
+# accepts the configs it writes and the example); `ninja uninstall` removes
+# exactly what was installed, never a config or a data dir.
+. "$(dirname "$0")/lib.sh"
+
+D="$T/root"
+# meson install and uninstall record in the build dir's install log: keep the
+# one of a real install from this build dir, if any.
+LOGF="$OMNIFS_BUILD/meson-logs/install-log.txt"
+[ -f "$LOGF" ] && cp "$LOGF" "$T/install-log.saved"
+restore_log() { [ -f "$T/install-log.saved" ] && cp "$T/install-log.saved" "$LOGF"; return 0; }
+trap 'rc=$?; restore_log; (exit $rc); cleanup' EXIT
+
+meson install -C "$OMNIFS_BUILD" --destdir "$D" --no-rebuild --quiet >"$T/install.out" 2>&1 ||
+	{ cat "$T/install.out"; fail "meson install failed"; }
+read -r prefix sbindir bindir sysconfdir mandir < <(meson introspect --buildoptions "$OMNIFS_BUILD" |
+	python3 -c 'import json, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(*(o[k] for k in ("prefix", "sbindir", "bindir", "sysconfdir", "mandir")))')
+abs() { case "$1" in /*) echo "$1" ;; *) echo "$prefix/$1" ;; esac; }
+sbin=$(abs "$sbindir") bin=$(abs "$bindir") etc=$(abs "$sysconfdir") man=$(abs "$mandir")
+log "prefix $prefix: sbin $sbin, bin $bin, config $etc/omnifs, man $man"
+
+for f in "$sbin/omnifsd" "$sbin/omnifsctl" "$bin/omnifs-keygen" "$bin/omnifs-bootstrap"; do
+	[ -x "$D$f" ] || fail "$f is not installed (or not executable)"
+done
+unit="$prefix/lib/systemd/system/omnifsd@.service"
+[ -f "$D$unit" ] || fail "$unit is not installed"
+grep -q "^ExecStart=$sbin/omnifsd -c " "$D$unit" || fail "the unit does not start $sbin/omnifsd"
+[ -f "$D$etc/omnifs/omnifs.conf.example" ] || fail "$etc/omnifs/omnifs.conf.example is not installed"
+pages=("$man/man8/omnifsd.8" "$man/man8/omnifsctl.8" "$man/man5/omnifs.conf.5")
+for p in "${pages[@]}"; do
+	[ -f "$D$p" ] || fail "$p is not installed"
+done
+installed=$(cd "$D" && find . ! -type d | sort | sed 's|^\.||')
+log "installed: $(echo "$installed" | tr '\n' ' ')"
+
+# Every page renders, with groff's warnings on, without a word on stderr.
+for p in "${pages[@]}"; do
+	MANWIDTH=80 man -l --warnings "$D$p" >"$T/page.txt" 2>"$T/page.err" || fail "man -l $p failed"
+	[ ! -s "$T/page.err" ] || { cat "$T/page.err"; fail "man -l --warnings $p warns"; }
+	grep -q '^NAME' "$T/page.txt" && grep -q '^SEE ALSO' "$T/page.txt" ||
+		fail "$p renders without NAME or SEE ALSO"
+done
+# The installed unit, with its Documentation= pages found among the
+# installed ones. verify checks that ExecStart's binary exists, so a copy
+# points at the installed one under $D.
+sed "s|^ExecStart=$sbin/|ExecStart=$D$sbin/|" "$D$unit" >"$T/omnifsd@.service"
+MANPATH="$D$man" systemd-analyze verify "$T/omnifsd@.service" >"$T/verify.out" 2>&1 ||
+	{ cat "$T/verify.out"; fail "systemd-analyze verify rejects the installed unit"; }
+[ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify warns"; }
+
+# The installed programs work together.
+"$D$sbin/omnifsd" --check-config -c "$D$etc/omnifs/omnifs.conf.example" >/dev/null ||
+	fail "omnifsd rejects the installed example config"
+"$D$bin/omnifs-bootstrap" -c it -o "$T/boot" 1=127.0.0.1:7101 2=127.0.0.1:7102 3=127.0.0.1:7103 \
+	>"$T/boot.out" 2>&1 || { cat "$T/boot.out"; fail "the installed omnifs-bootstrap failed"; }
+for i in 1 2 3; do
+	"$D$sbin/omnifsd" --check-config -c "$T/boot/node$i/omnifs.conf" >/dev/null ||
+		fail "omnifsd rejects node $i's config from omnifs-bootstrap"
+	[ "$(stat -c %a "$T/boot/node$i/node$i.key")" = 600 ] || fail "node $i's key is not mode 0600"
+done
+"$D$sbin/omnifsctl" -h | grep -q 'barrier' || fail "the installed omnifsctl does not run"
+
+# Uninstall: what was installed goes, the admin's config and data stay.
+echo "# the real config" >"$D$etc/omnifs/omnifs.conf"
+mkdir -p "$D/var/lib/omnifs/log"
+echo data >"$D/var/lib/omnifs/log/000001.log"
+ninja -C "$OMNIFS_BUILD" uninstall >"$T/uninstall.out" 2>&1 ||
+	{ cat "$T/uninstall.out"; fail "ninja uninstall failed"; }
+left=$(cd "$D" && find . ! -type d | sort | sed 's|^\.||')
+expected=$(printf '%s\n' "$etc/omnifs/omnifs.conf" /var/lib/omnifs/log/000001.log | sort)
+[ "$left" = "$expected" ] || { echo "$left"; fail "uninstall left or took the wrong files"; }
+log "uninstall removed the installed files and kept the config and the data dir"
+log "PASS"
