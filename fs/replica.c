@@ -118,21 +118,30 @@ static void reappend_cb(void *ctx, const struct proposal *pr)
 
 /*
  * Proposals: fail them at once if this node knows it cannot reach a
- * majority (but not during the first rounds after start, when nobody has
- * been heard yet); otherwise append them. After a leader change, proposals
- * in flight may have been lost with the old leader: append them again with
- * the same ids (the KV applies each id at most once).
+ * majority; otherwise append them. After a leader change, proposals in
+ * flight may have been lost with the old leader: append them again with the
+ * same ids (the KV applies each id at most once).
  */
-/* Nobody has been heard yet during the first rounds after start: not knowing
- * of a quorum then is no reason to refuse writes. */
-static bool knows_no_quorum(struct replica *r, bool quorum_connected, uint64_t now)
+
+/*
+ * "Knows it cannot reach a majority": no quorum in any heartbeat round for
+ * two election timeouts in a row. One missed round is not enough: a loop
+ * turn held up by a long synced write (a 4 MiB commit on a busy disk) can
+ * make a healthy leader miss a round, and failing writes with EROFS then
+ * would be a lie. At start, the clock runs from the start (nobody has been
+ * heard yet). Any thread: last_qc_ms is atomic.
+ */
+static bool knows_no_quorum(struct replica *r, uint64_t now)
 {
-	return !quorum_connected && now - r->start_ms > 3ull * r->cfg.election_timeout_ms;
+	uint64_t since = atomic_load(&r->last_qc_ms);
+	return now > since && now - since > 2ull * r->cfg.election_timeout_ms;
 }
 
 static void handle_proposals(struct replica *r, uint64_t now)
 {
-	if (knows_no_quorum(r, opx_is_quorum_connected(r->px), now)) {
+	if (opx_is_quorum_connected(r->px))
+		atomic_store(&r->last_qc_ms, now);
+	if (knows_no_quorum(r, now)) {
 		proposals_fail_queued(&r->props, -EROFS);
 		return;
 	}
@@ -434,6 +443,8 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 		goto out_close;
 
 	r->start_ms = proposals_now_ms();
+	/* Nobody has been heard yet: give the first rounds a chance. */
+	atomic_store(&r->last_qc_ms, r->start_ms + r->cfg.election_timeout_ms);
 	r->next_tick_ms = r->start_ms;
 	r->watchdog_ms = sdn_watchdog_ms();
 	r->last_promise = opx_promise(r->px);
@@ -521,10 +532,7 @@ int replica_barrier(struct replica *r)
 
 int replica_can_write(struct replica *r)
 {
-	pthread_mutex_lock(&r->view_lock);
-	bool qc = r->view.quorum_connected;
-	pthread_mutex_unlock(&r->view_lock);
-	return knows_no_quorum(r, qc, proposals_now_ms()) ? -EROFS : 0;
+	return knows_no_quorum(r, proposals_now_ms()) ? -EROFS : 0;
 }
 
 bool replica_is_caught_up(struct replica *r)
