@@ -462,7 +462,8 @@ static void print_table(struct bench *b, struct target *t, size_t n_targets)
 			printf(" | -\n");
 	}
 	printf("small: %u files of 4 KiB; large: %u MiB in 1 MiB writes then fsync and close,"
-	       " read in 1 MiB reads (large rows: latency of one 1 MiB write or read)\n",
+	       " read in 1 MiB reads (large rows: latency of one 1 MiB write or read);"
+	       " last column: ratio of the rates\n",
 	       b->files, b->large_mib);
 	if (b->cache_drop_failed)
 		printf("note: the page cache could NOT be dropped before the large reads (not root?):"
