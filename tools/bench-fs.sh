@@ -40,6 +40,7 @@ LOCAL="$(mktemp -d /var/tmp/omnifs-fsbench.XXXXXX)"
 # On failure the daemon logs are kept (lib.sh's cleanup deletes $T).
 on_exit() {
 	local rc=$?
+	set +e # errexit would leave at the first failing step, skipping the cleanup
 	rm -rf "$LOCAL"
 	if [ $rc -ne 0 ] && ls "$T"/node*/log >/dev/null 2>&1; then
 		mkdir -p "$LOCAL.logs"
