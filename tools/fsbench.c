@@ -1,0 +1,587 @@
+/*
+ * omnifs-fsbench: a filesystem benchmark that runs the same single-threaded
+ * workloads on an omnifs mount and on a local directory, in one run, and
+ * prints one table with the ratio omnifs/local.
+ *
+ *   omnifs-fsbench [-n FILES] [-m MIB] [-R OTHER_MOUNT] [-o small|large]
+ *                  OMNIFS_DIR LOCAL_DIR
+ *
+ * Small files (FILES, default 2000, 4 KiB each), one phase per operation:
+ *   create   open(O_CREAT|O_EXCL) + write 4 KiB + close, each syscall timed
+ *            on its own as well as together;
+ *   stat     stat(2), once the kernel's 1 s attribute and entry caches of
+ *            omnifs have expired for every file (so the daemon answers);
+ *   read     open + read to EOF + close (the data was just written: warm);
+ *   rename   rename(2) over an existing (empty) file;
+ *   unlink   unlink(2).
+ * Large file (MIB, default 256): open(O_CREAT|O_TRUNC), MIB writes of 1 MiB,
+ * fsync, close, timed together (fsync so the local figure is the disk's, not
+ * the page cache's); then sync and drop the page cache (needs root: without
+ * it the table says so) and read it back in 1 MiB reads. With -R, the file is
+ * also read through OTHER_MOUNT (another node's mount of the same cluster),
+ * once its full size is visible there.
+ *
+ * Latencies are per syscall (CLOCK_MONOTONIC around each call); ops/s is the
+ * number of operations over the time spent in them. Every read is checked
+ * against what was written. Each target gets a fresh fsbench.PID directory,
+ * removed at the end; after the omnifs workloads the benchmark waits (bounded)
+ * until the filesystem has freed the unlinked files, so that work does not
+ * spill into the next measurement. -o runs only one of the two workloads.
+ * It asserts nothing about speed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SMALL_LEN   4096
+#define LARGE_CHUNK (1024 * 1024)
+
+enum row {
+	ROW_CREATE_OPEN,
+	ROW_CREATE_WRITE,
+	ROW_CREATE_CLOSE,
+	ROW_CREATE,
+	ROW_STAT,
+	ROW_READ,
+	ROW_RENAME,
+	ROW_UNLINK,
+	ROW_LARGE_WRITE,
+	ROW_LARGE_READ,
+	ROW_LARGE_READ_OTHER,
+	ROW_COUNT,
+};
+
+static const char *const row_names[ROW_COUNT] = {
+	[ROW_CREATE_OPEN] = "small  create: open(O_CREAT)",
+	[ROW_CREATE_WRITE] = "small  create: write 4 KiB",
+	[ROW_CREATE_CLOSE] = "small  create: close",
+	[ROW_CREATE] = "small  create+write+close",
+	[ROW_STAT] = "small  stat (caches expired)",
+	[ROW_READ] = "small  open+read 4 KiB+close",
+	[ROW_RENAME] = "small  rename over existing",
+	[ROW_UNLINK] = "small  unlink",
+	[ROW_LARGE_WRITE] = "large  write+fsync+close MiB/s",
+	[ROW_LARGE_READ] = "large  read, cache dropped MiB/s",
+	[ROW_LARGE_READ_OTHER] = "large  read via other node MiB/s",
+};
+
+/* One row of one target: latencies in seconds (owned), and for the large
+ * rows the throughput. */
+struct series {
+	double *lat;
+	size_t n, cap;
+	double busy_s;
+	double mib_s; /* large rows only; 0 when not measured */
+};
+
+struct target {
+	const char *label;
+	const char *dir;
+	char work[4096]; /* DIR/fsbench.PID */
+	struct series rows[ROW_COUNT];
+};
+
+struct bench {
+	unsigned files;
+	unsigned large_mib;
+	const char *other_mount;
+	bool cache_dropped;
+	bool cache_drop_failed;
+	char small_buf[SMALL_LEN];
+	char *large_buf; /* LARGE_CHUNK bytes, owned */
+	char *read_buf;	 /* LARGE_CHUNK bytes, owned */
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const char *path)
+{
+	fprintf(stderr, "omnifs-fsbench: %s %s: %s\n", what, path, strerror(errno));
+	exit(1);
+}
+
+static void add(struct series *s, double lat)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		double *p = realloc(s->lat, cap * sizeof(*p));
+		if (!p) {
+			fprintf(stderr, "omnifs-fsbench: out of memory\n");
+			exit(1);
+		}
+		s->lat = p;
+		s->cap = cap;
+	}
+	s->lat[s->n++] = lat;
+	s->busy_s += lat;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile; sorts s->lat in place. */
+static double percentile(struct series *s, double q)
+{
+	size_t k;
+
+	qsort(s->lat, s->n, sizeof(*s->lat), cmp_double);
+	k = (size_t)(q * (double)s->n);
+	if ((double)k < q * (double)s->n)
+		k++;
+	return s->lat[k ? k - 1 : 0];
+}
+
+static void path_of(char *out, size_t cap, const char *dir, const char *name, unsigned i)
+{
+	if ((size_t)snprintf(out, cap, "%s/%s%u", dir, name, i) >= cap) {
+		fprintf(stderr, "omnifs-fsbench: path too long under %s\n", dir);
+		exit(1);
+	}
+}
+
+static void stamp(char *buf, uint64_t v)
+{
+	memcpy(buf, &v, sizeof(v));
+}
+
+static bool stamped(const char *buf, uint64_t v)
+{
+	return memcmp(buf, &v, sizeof(v)) == 0;
+}
+
+/* Waits until DIR's filesystem has as many free inodes as FREE_INODES (the
+ * count before the workload): omnifs frees an unlinked file's data 2 s after
+ * its last use, by a transaction of its own. Bounded; says so if it gives up. */
+static void wait_freed(const char *dir, unsigned long free_inodes)
+{
+	double deadline = now_s() + 30;
+	struct statvfs sv;
+
+	while (now_s() < deadline) {
+		if (statvfs(dir, &sv) != 0)
+			die("statvfs", dir);
+		if (sv.f_ffree >= free_inodes)
+			return;
+		usleep(50 * 1000);
+	}
+	fprintf(stderr, "omnifs-fsbench: note: %s had not freed every inode after 30 s\n", dir);
+}
+
+static void small_workload(struct bench *b, struct target *t)
+{
+	char p[4200], q[4200];
+	ssize_t got;
+	double t0, t1, t2, t3, end_create, wait_s;
+	unsigned i;
+	int fd;
+
+	for (i = 0; i < b->files; i++) {
+		path_of(p, sizeof(p), t->work, "f", i);
+		stamp(b->small_buf, i);
+		t0 = now_s();
+		fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644);
+		t1 = now_s();
+		if (fd < 0)
+			die("create", p);
+		if (write(fd, b->small_buf, SMALL_LEN) != SMALL_LEN)
+			die("write", p);
+		t2 = now_s();
+		if (close(fd) != 0)
+			die("close", p);
+		t3 = now_s();
+		add(&t->rows[ROW_CREATE_OPEN], t1 - t0);
+		add(&t->rows[ROW_CREATE_WRITE], t2 - t1);
+		add(&t->rows[ROW_CREATE_CLOSE], t3 - t2);
+		add(&t->rows[ROW_CREATE], t3 - t0);
+	}
+	end_create = now_s();
+
+	/* omnifs hands the kernel 1 s attribute and entry timeouts: past them a
+	 * stat goes to the daemon, which is the case worth measuring. */
+	wait_s = end_create + 1.1 - now_s();
+	if (wait_s > 0)
+		usleep((useconds_t)(wait_s * 1e6));
+	for (i = 0; i < b->files; i++) {
+		struct stat st;
+
+		path_of(p, sizeof(p), t->work, "f", i);
+		t0 = now_s();
+		if (stat(p, &st) != 0)
+			die("stat", p);
+		t1 = now_s();
+		if (st.st_size != SMALL_LEN) {
+			fprintf(stderr, "omnifs-fsbench: %s has size %lld, wrote %d\n", p,
+				(long long)st.st_size, SMALL_LEN);
+			exit(1);
+		}
+		add(&t->rows[ROW_STAT], t1 - t0);
+	}
+
+	for (i = 0; i < b->files; i++) {
+		size_t total = 0;
+
+		path_of(p, sizeof(p), t->work, "f", i);
+		t0 = now_s();
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			die("open", p);
+		while ((got = read(fd, b->read_buf + total, LARGE_CHUNK - total)) > 0)
+			total += (size_t)got;
+		if (got < 0)
+			die("read", p);
+		if (close(fd) != 0)
+			die("close", p);
+		t1 = now_s();
+		if (total != SMALL_LEN || !stamped(b->read_buf, i) ||
+		    memcmp(b->read_buf + 8, b->small_buf + 8, SMALL_LEN - 8) != 0) {
+			fprintf(stderr,
+				"omnifs-fsbench: %s: read %zu bytes, not what was written\n", p,
+				total);
+			exit(1);
+		}
+		add(&t->rows[ROW_READ], t1 - t0);
+	}
+
+	/* The files renamed over: empty, made outside the timings. */
+	for (i = 0; i < b->files; i++) {
+		path_of(q, sizeof(q), t->work, "g", i);
+		fd = open(q, O_CREAT | O_EXCL | O_WRONLY, 0644);
+		if (fd < 0)
+			die("create", q);
+		if (close(fd) != 0)
+			die("close", q);
+	}
+	for (i = 0; i < b->files; i++) {
+		path_of(p, sizeof(p), t->work, "f", i);
+		path_of(q, sizeof(q), t->work, "g", i);
+		t0 = now_s();
+		if (rename(p, q) != 0)
+			die("rename", p);
+		t1 = now_s();
+		add(&t->rows[ROW_RENAME], t1 - t0);
+	}
+	for (i = 0; i < b->files; i++) {
+		path_of(q, sizeof(q), t->work, "g", i);
+		t0 = now_s();
+		if (unlink(q) != 0)
+			die("unlink", q);
+		t1 = now_s();
+		add(&t->rows[ROW_UNLINK], t1 - t0);
+	}
+}
+
+/* sync, then drop the page cache (dentries and inodes too): the read that
+ * follows comes from the disk, for omnifs through RocksDB. Needs root. */
+static void drop_caches(struct bench *b)
+{
+	int fd;
+
+	sync();
+	fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	if (fd < 0 || write(fd, "3\n", 2) != 2) {
+		b->cache_drop_failed = true;
+	} else {
+		b->cache_dropped = true;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Reads PATH in 1 MiB reads into ROW, checking each chunk's stamp. */
+static void large_read(struct bench *b, const char *path, struct series *row)
+{
+	uint64_t chunk = 0;
+	double t0, t1, start;
+	ssize_t got;
+	int fd;
+
+	start = now_s();
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		die("open", path);
+	for (;;) {
+		size_t total = 0;
+
+		t0 = now_s();
+		while (total < LARGE_CHUNK &&
+		       (got = read(fd, b->read_buf + total, LARGE_CHUNK - total)) > 0)
+			total += (size_t)got;
+		t1 = now_s();
+		if (got < 0)
+			die("read", path);
+		if (total == 0)
+			break;
+		if (total != LARGE_CHUNK || !stamped(b->read_buf, chunk) ||
+		    memcmp(b->read_buf + 8, b->large_buf + 8, LARGE_CHUNK - 8) != 0) {
+			fprintf(stderr,
+				"omnifs-fsbench: %s: MiB %llu differs from what was written\n",
+				path, (unsigned long long)chunk);
+			exit(1);
+		}
+		add(row, t1 - t0);
+		chunk++;
+	}
+	if (close(fd) != 0)
+		die("close", path);
+	if (chunk != b->large_mib) {
+		fprintf(stderr, "omnifs-fsbench: %s: read %llu MiB, wrote %u\n", path,
+			(unsigned long long)chunk, b->large_mib);
+		exit(1);
+	}
+	row->mib_s = (double)b->large_mib / (now_s() - start);
+}
+
+/* Polls PATH until it has SIZE bytes (it is being replicated there). */
+static void wait_size(const char *path, off_t size)
+{
+	double deadline = now_s() + 60;
+	struct stat st;
+
+	while (now_s() < deadline) {
+		if (stat(path, &st) == 0 && st.st_size == size)
+			return;
+		usleep(50 * 1000);
+	}
+	fprintf(stderr, "omnifs-fsbench: %s did not reach %lld bytes within 60 s\n", path,
+		(long long)size);
+	exit(1);
+}
+
+static void large_workload(struct bench *b, struct target *t, bool other)
+{
+	struct series *w = &t->rows[ROW_LARGE_WRITE];
+	char p[4200];
+	double t0, t1, start;
+	unsigned k;
+	int fd;
+
+	path_of(p, sizeof(p), t->work, "large", 0);
+	start = now_s();
+	fd = open(p, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+	if (fd < 0)
+		die("create", p);
+	for (k = 0; k < b->large_mib; k++) {
+		stamp(b->large_buf, k);
+		t0 = now_s();
+		if (write(fd, b->large_buf, LARGE_CHUNK) != LARGE_CHUNK)
+			die("write", p);
+		t1 = now_s();
+		add(w, t1 - t0);
+	}
+	if (fsync(fd) != 0)
+		die("fsync", p);
+	if (close(fd) != 0)
+		die("close", p);
+	w->mib_s = (double)b->large_mib / (now_s() - start);
+
+	drop_caches(b);
+	large_read(b, p, &t->rows[ROW_LARGE_READ]);
+
+	if (other) {
+		char o[4200];
+		char *base = strrchr(t->work, '/');
+
+		if ((size_t)snprintf(o, sizeof(o), "%s%s/large0", b->other_mount, base) >=
+		    sizeof(o)) {
+			fprintf(stderr, "omnifs-fsbench: path too long under %s\n", b->other_mount);
+			exit(1);
+		}
+		wait_size(o, (off_t)b->large_mib * LARGE_CHUNK);
+		drop_caches(b);
+		large_read(b, o, &t->rows[ROW_LARGE_READ_OTHER]);
+	}
+	if (unlink(p) != 0)
+		die("unlink", p);
+}
+
+static void fmt_rate(char *out, size_t cap, struct series *s, bool large)
+{
+	if (large ? s->mib_s <= 0 : s->n == 0)
+		snprintf(out, cap, "-");
+	else
+		snprintf(out, cap, "%.0f", large ? s->mib_s : (double)s->n / s->busy_s);
+}
+
+static void fmt_lat(char *out, size_t cap, struct series *s, double q)
+{
+	if (s->n == 0)
+		snprintf(out, cap, "-");
+	else
+		snprintf(out, cap, "%.1f", percentile(s, q) * 1e6);
+}
+
+static void print_table(struct bench *b, struct target *t, size_t n_targets)
+{
+	char c[3][32];
+	size_t r, k;
+
+	printf("%-33s", "");
+	for (k = 0; k < n_targets; k++)
+		printf(" | %-28s", t[k].label);
+	printf(" |\n%-33s", "operation");
+	for (k = 0; k < n_targets; k++)
+		printf(" | %9s %8s %9s", "ops/s", "p50 us", "p99 us");
+	printf(" | %s/%s\n", t[0].label, t[1].label);
+	for (r = 0; r < ROW_COUNT; r++) {
+		bool large = r >= ROW_LARGE_WRITE;
+		double v[2] = {0, 0};
+
+		if (t[0].rows[r].n == 0 && t[1].rows[r].n == 0)
+			continue;
+		printf("%-33s", row_names[r]);
+		for (k = 0; k < n_targets; k++) {
+			struct series *s = &t[k].rows[r];
+
+			fmt_rate(c[0], sizeof(c[0]), s, large);
+			fmt_lat(c[1], sizeof(c[1]), s, 0.50);
+			fmt_lat(c[2], sizeof(c[2]), s, 0.99);
+			printf(" | %9s %8s %9s", c[0], c[1], c[2]);
+			if (k < 2)
+				v[k] = large ? s->mib_s : (s->n ? (double)s->n / s->busy_s : 0);
+		}
+		if (v[0] > 0 && v[1] > 0)
+			printf(" | %.3fx\n", v[0] / v[1]);
+		else
+			printf(" | -\n");
+	}
+	printf("small: %u files of 4 KiB; large: %u MiB in 1 MiB writes then fsync and close,"
+	       " read in 1 MiB reads (large rows: latency of one 1 MiB write or read);"
+	       " last column: ratio of the rates\n",
+	       b->files, b->large_mib);
+	if (b->cache_drop_failed)
+		printf("note: the page cache could NOT be dropped before the large reads (not root?):"
+		       " they may have been served from memory\n");
+	else if (b->cache_dropped)
+		printf("page cache dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before each large"
+		       " read\n");
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: omnifs-fsbench [-n FILES] [-m MIB] [-R OTHER_MOUNT] [-o small|large]\n"
+		"                      OMNIFS_DIR LOCAL_DIR\n");
+	exit(2);
+}
+
+static unsigned parse_count(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v == 0 || v > 1000000)
+		usage();
+	return (unsigned)v;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = {.files = 2000, .large_mib = 256};
+	struct target t[2];
+	struct statvfs sv;
+	unsigned long free_inodes;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	size_t i;
+	bool small = true, large = true;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "n:m:R:o:h")) != -1) {
+		switch (opt) {
+		case 'n':
+			b.files = parse_count(optarg);
+			break;
+		case 'm':
+			b.large_mib = parse_count(optarg);
+			break;
+		case 'R':
+			b.other_mount = optarg;
+			break;
+		case 'o':
+			small = strcmp(optarg, "small") == 0;
+			large = strcmp(optarg, "large") == 0;
+			if (!small && !large)
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc - optind != 2)
+		usage();
+	memset(t, 0, sizeof(t));
+	t[0].label = "omnifs";
+	t[0].dir = argv[optind];
+	t[1].label = "local";
+	t[1].dir = argv[optind + 1];
+
+	/* Incompressible content, so neither side gains from compression;
+	 * each chunk and file also carries its number in its first 8 bytes. */
+	b.large_buf = malloc(LARGE_CHUNK);
+	b.read_buf = malloc(LARGE_CHUNK);
+	if (!b.large_buf || !b.read_buf) {
+		fprintf(stderr, "omnifs-fsbench: out of memory\n");
+		return 1;
+	}
+	for (i = 0; i < LARGE_CHUNK; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		b.large_buf[i] = (char)(x >> 32);
+	}
+	memcpy(b.small_buf, b.large_buf, SMALL_LEN);
+
+	for (i = 0; i < 2; i++) {
+		if ((size_t)snprintf(t[i].work, sizeof(t[i].work), "%s/fsbench.%ld", t[i].dir,
+				     (long)getpid()) >= sizeof(t[i].work)) {
+			fprintf(stderr, "omnifs-fsbench: path too long: %s\n", t[i].dir);
+			return 1;
+		}
+		if (mkdir(t[i].work, 0755) != 0)
+			die("mkdir", t[i].work);
+	}
+	if (statvfs(t[0].dir, &sv) != 0)
+		die("statvfs", t[0].dir);
+	free_inodes = sv.f_ffree;
+
+	/* Local first, so omnifs's deferred frees never run during a local phase. */
+	if (small) {
+		small_workload(&b, &t[1]);
+		small_workload(&b, &t[0]);
+		wait_freed(t[0].dir, free_inodes - 1);
+	}
+	if (large) {
+		large_workload(&b, &t[1], false);
+		large_workload(&b, &t[0], b.other_mount != NULL);
+		wait_freed(t[0].dir, free_inodes - 1);
+	}
+
+	for (i = 0; i < 2; i++)
+		if (rmdir(t[i].work) != 0)
+			die("rmdir", t[i].work);
+	print_table(&b, t, 2);
+	for (i = 0; i < 2; i++)
+		for (size_t r = 0; r < ROW_COUNT; r++)
+			free(t[i].rows[r].lat);
+	free(b.large_buf);
+	free(b.read_buf);
+	return 0;
+}
