@@ -38,7 +38,7 @@ for i in 1 2 3; do
 		--initial-cluster-token "bench-$$" >"$T/etcd$i.log" 2>&1 &
 	ETCD_PIDS+=($!)
 done
-trap 'kill -9 "${ETCD_PIDS[@]}" 2>/dev/null; cleanup' EXIT
+CLEANUP_HOOKS+=('kill -9 "${ETCD_PIDS[@]}" 2>/dev/null; wait "${ETCD_PIDS[@]}" 2>/dev/null')
 urls="http://127.0.0.1:${EP[0]},http://127.0.0.1:${EP[1]},http://127.0.0.1:${EP[2]}"
 etcd_healthy() { curl -sf "http://127.0.0.1:${EP[0]}/health" | grep -q '"health":"true"'; }
 wait_until 30 etcd_healthy
