@@ -117,13 +117,6 @@ static void reappend_cb(void *ctx, const struct proposal *pr)
 }
 
 /*
- * Proposals: fail them at once if this node knows it cannot reach a
- * majority; otherwise append them. After a leader change, proposals in
- * flight may have been lost with the old leader: append them again with the
- * same ids (the KV applies each id at most once).
- */
-
-/*
  * "Knows it cannot reach a majority": no quorum in any heartbeat round for
  * two election timeouts in a row. One missed round is not enough: a loop
  * turn held up by a long synced write (a 4 MiB commit on a busy disk) can
@@ -137,6 +130,12 @@ static bool knows_no_quorum(struct replica *r, uint64_t now)
 	return now > since && now - since > 2ull * r->cfg.election_timeout_ms;
 }
 
+/*
+ * Proposals: fail them at once if this node knows it cannot reach a
+ * majority; otherwise append them. After a leader change, proposals in
+ * flight may have been lost with the old leader: append them again with the
+ * same ids (the KV applies each id at most once).
+ */
 static void handle_proposals(struct replica *r, uint64_t now)
 {
 	if (opx_is_quorum_connected(r->px))
