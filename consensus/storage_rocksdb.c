@@ -21,6 +21,8 @@
  */
 #include "storage_rocksdb.h"
 
+#include "rocks_dir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -553,73 +555,6 @@ const char *opx_rocks_errmsg(const struct opx_rocks *r)
 
 /* --- opening ---------------------------------------------------------------- */
 
-/* mkdir -p. Returns 0 or a negative errno. */
-static int mkdir_p(const char *path)
-{
-	char *p = strdup(path);
-	int rc = 0;
-	if (!p)
-		return -ENOMEM;
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
-enum dir_kind { DIR_NEW, DIR_DB, DIR_OTHER };
-
-/* What is at path: nothing or an empty dir (DIR_NEW), a RocksDB (DIR_DB), or
- * anything else. Returns 0 or a negative errno (message in err). */
-static int probe_dir(const char *path, enum dir_kind *kind, char *err, size_t err_len)
-{
-	struct stat sb;
-	if (stat(path, &sb)) {
-		if (errno != ENOENT) {
-			int rc = -errno;
-			set_msg(err, err_len, "%s: %s", path, strerror(errno));
-			return rc;
-		}
-		*kind = DIR_NEW;
-		int rc = mkdir_p(path);
-		if (rc)
-			set_msg(err, err_len, "%s: cannot create: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (!S_ISDIR(sb.st_mode)) {
-		*kind = DIR_OTHER;
-		return 0;
-	}
-	DIR *d = opendir(path);
-	if (!d) {
-		int rc = -errno;
-		set_msg(err, err_len, "%s: %s", path, strerror(errno));
-		return rc;
-	}
-	bool empty = true, current = false;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		empty = false;
-		if (!strcmp(de->d_name, "CURRENT"))
-			current = true;
-	}
-	closedir(d);
-	*kind = empty ? DIR_NEW : current ? DIR_DB : DIR_OTHER;
-	return 0;
-}
-
 static int refuse_not_log(const char *path, const char *why, char *err, size_t err_len)
 {
 	set_msg(err, err_len,
@@ -765,7 +700,7 @@ out_err:
 int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id, char *err,
 		   size_t err_len)
 {
-	enum dir_kind kind;
+	enum rocks_dir_kind kind;
 	int rc;
 
 	set_msg(err, err_len, "%s", "");
@@ -787,14 +722,14 @@ int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id
 	rocksdb_options_set_paranoid_checks(r->opts, 1);
 	rocksdb_options_set_keep_log_file_num(r->opts, 4);
 
-	rc = probe_dir(path, &kind, err, err_len);
+	rc = rocks_dir_probe(path, &kind, err, err_len);
 	if (rc)
 		goto out_free;
-	if (kind == DIR_OTHER) {
+	if (kind == ROCKS_DIR_OTHER) {
 		rc = refuse_not_log(path, "it holds other files and no database", err, err_len);
 		goto out_free;
 	}
-	if (kind == DIR_DB) {
+	if (kind == ROCKS_DIR_DB) {
 		rc = check_cfs(r, err, err_len);
 		if (rc)
 			goto out_free;
@@ -817,7 +752,7 @@ int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id
 	r->cf_meta = cfs[0];
 	r->cf_log = cfs[1];
 
-	if (kind == DIR_NEW)
+	if (kind == ROCKS_DIR_NEW)
 		rc = write_identity(r, cluster_id, err, err_len);
 	else
 		rc = check_identity(r, cluster_id, err, err_len);

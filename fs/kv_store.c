@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "rocks_dir.h"
 
 #define IDENTITY_MAGIC "omnifsKV" /* 8 bytes: this dir is an omnifs KV state */
 #define IDENTITY_LEN   20	  /* magic, u32 format, u64 cluster id */
@@ -127,71 +128,6 @@ uint64_t kv_applied_idx(struct kv_store *s)
 }
 
 /* --- opening ---------------------------------------------------------------------- */
-
-static int mkdir_p(const char *path)
-{
-	char *p = strdup(path);
-	int rc = 0;
-	if (!p)
-		return -ENOMEM;
-	for (char *c = p + 1;; c++) {
-		if (*c != '/' && *c != '\0')
-			continue;
-		char saved = *c;
-		*c = '\0';
-		if (mkdir(p, 0700) && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*c = saved;
-		if (!saved)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
-enum dir_kind { DIR_NEW, DIR_DB, DIR_OTHER };
-
-/* What is at path: nothing or an empty dir (created if missing), a RocksDB
- * database, or anything else. */
-static int probe_dir(const char *path, enum dir_kind *kind, char *err, size_t err_len)
-{
-	struct stat sb;
-	if (stat(path, &sb)) {
-		int rc = -errno;
-		if (rc != -ENOENT) {
-			set_msg(err, err_len, "%s: %s", path, strerror(-rc));
-			return rc;
-		}
-		*kind = DIR_NEW;
-		rc = mkdir_p(path);
-		if (rc)
-			set_msg(err, err_len, "%s: cannot create: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (!S_ISDIR(sb.st_mode)) {
-		*kind = DIR_OTHER;
-		return 0;
-	}
-	DIR *d = opendir(path);
-	if (!d) {
-		int rc = -errno;
-		set_msg(err, err_len, "%s: %s", path, strerror(-rc));
-		return rc;
-	}
-	bool empty = true, current = false;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		empty = false;
-		current |= !strcmp(de->d_name, "CURRENT");
-	}
-	closedir(d);
-	*kind = empty ? DIR_NEW : current ? DIR_DB : DIR_OTHER;
-	return 0;
-}
 
 static int refuse_not_state(const char *path, const char *why, char *err, size_t err_len)
 {
@@ -328,7 +264,7 @@ static int read_active(struct kv_store *s, rocksdb_readoptions_t *ropts, int *ac
 
 int kv_open(struct kv_store **out, const char *path, uint64_t cluster_id, char *err, size_t err_len)
 {
-	enum dir_kind kind;
+	enum rocks_dir_kind kind;
 	int rc;
 
 	set_msg(err, err_len, "%s", "");
@@ -350,14 +286,14 @@ int kv_open(struct kv_store **out, const char *path, uint64_t cluster_id, char *
 	rocksdb_options_set_paranoid_checks(s->opts, 1);
 	rocksdb_options_set_keep_log_file_num(s->opts, 4);
 
-	rc = probe_dir(path, &kind, err, err_len);
+	rc = rocks_dir_probe(path, &kind, err, err_len);
 	if (rc)
 		goto out_close;
-	if (kind == DIR_OTHER) {
+	if (kind == ROCKS_DIR_OTHER) {
 		rc = refuse_not_state(path, "it holds other files and no database", err, err_len);
 		goto out_close;
 	}
-	if (kind == DIR_DB) {
+	if (kind == ROCKS_DIR_DB) {
 		rc = check_cfs(s, err, err_len);
 		if (rc)
 			goto out_close;
@@ -380,8 +316,8 @@ int kv_open(struct kv_store **out, const char *path, uint64_t cluster_id, char *
 	s->cf_state[0] = cfs[1];
 	s->cf_state[1] = cfs[2];
 
-	rc = kind == DIR_NEW ? create_state(s, cluster_id, err, err_len)
-			     : check_identity(s, cluster_id, err, err_len);
+	rc = kind == ROCKS_DIR_NEW ? create_state(s, cluster_id, err, err_len)
+				   : check_identity(s, cluster_id, err, err_len);
 	if (rc)
 		goto out_close;
 	uint64_t applied;
