@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadstats.h"
+
 struct load {
 	char *urls[16];
 	unsigned n_urls;
@@ -33,13 +35,6 @@ struct load {
 	double *lat;
 	size_t max_lat;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static char *base64(const unsigned char *in, size_t len)
 {
@@ -88,7 +83,7 @@ static void *client_main(void *arg)
 	char *body = malloc(body_cap);
 	for (;;) {
 		uint64_t i = atomic_fetch_add(&L->next, 1);
-		if (i >= L->count || (L->seconds > 0 && now_s() > L->deadline))
+		if (i >= L->count || (L->seconds > 0 && load_now_s() > L->deadline))
 			break;
 		char key[256];
 		snprintf(key, sizeof(key), "%s%llu", L->prefix, (unsigned long long)i);
@@ -96,9 +91,9 @@ static void *client_main(void *arg)
 		snprintf(body, body_cap, "{\"key\":\"%s\",\"value\":\"%s\"}", kb, L->value_b64);
 		free(kb);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		double t0 = now_s();
+		double t0 = load_now_s();
 		CURLcode rc = curl_easy_perform(h);
-		double dt = now_s() - t0;
+		double dt = load_now_s() - t0;
 		long code = 0;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 		if (rc == CURLE_OK && code == 200) {
@@ -114,12 +109,6 @@ static void *client_main(void *arg)
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 	return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -173,7 +162,7 @@ int main(int argc, char **argv)
 
 	pthread_t *t = calloc(L.clients, sizeof(*t));
 	struct client *cs = calloc(L.clients, sizeof(*cs));
-	double t0 = now_s();
+	double t0 = load_now_s();
 	L.deadline = t0 + L.seconds;
 	for (unsigned i = 0; i < L.clients; i++) {
 		cs[i] = (struct client){.L = &L, .id = i};
@@ -181,16 +170,11 @@ int main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < L.clients; i++)
 		pthread_join(t[i], NULL);
-	double elapsed = now_s() - t0;
+	double elapsed = load_now_s() - t0;
 	uint64_t n = atomic_load(&L.n_lat);
 	if (n > L.max_lat)
 		n = L.max_lat;
-	qsort(L.lat, n, sizeof(double), cmp_double);
-	printf("puts %llu ok %llu failed (0 EROFS, 0 ETIMEDOUT) in %.2f s: %.0f puts/s, "
-	       "p50 %.2f ms, p99 %.2f ms\n",
-	       (unsigned long long)atomic_load(&L.ok), (unsigned long long)atomic_load(&L.failed),
-	       elapsed, (double)atomic_load(&L.ok) / elapsed, n ? L.lat[n / 2] * 1e3 : 0,
-	       n ? L.lat[(n * 99) / 100] * 1e3 : 0);
+	load_report(atomic_load(&L.ok), atomic_load(&L.failed), 0, 0, elapsed, L.lat, n);
 	curl_global_cleanup();
 	free(L.lat);
 	free(L.value_b64);

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadstats.h"
+
 #include "ctl.h"
 
 struct load {
@@ -43,13 +45,6 @@ struct load {
 	atomic_uint_fast64_t n_lat;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Each client keeps one connection, as a long-lived application would;
  * after an error it reconnects. */
 struct client {
@@ -66,7 +61,7 @@ static void *client_main(void *arg)
 	int fd = -1;
 	for (;;) {
 		uint64_t i = atomic_fetch_add(&L->next, 1);
-		if (i >= L->count || (L->seconds > 0 && now_s() > L->deadline)) {
+		if (i >= L->count || (L->seconds > 0 && load_now_s() > L->deadline)) {
 			if (fd >= 0)
 				close(fd);
 			return NULL;
@@ -76,13 +71,13 @@ static void *client_main(void *arg)
 		uint32_t status;
 		char *body;
 		size_t len;
-		double t0 = now_s();
+		double t0 = load_now_s();
 		if (fd < 0)
 			fd = ctl_connect(sock, err, sizeof(err));
 		int rc = fd < 0 ? fd
 				: ctl_request(fd, 3, argv, 60000, &status, &body, &len, err,
 					      sizeof(err));
-		double dt = now_s() - t0;
+		double dt = load_now_s() - t0;
 		if (rc == 0)
 			free(body);
 		else if (fd >= 0) {
@@ -108,12 +103,6 @@ static void *client_main(void *arg)
 				atomic_fetch_add(&L->timedout, 1);
 		}
 	}
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -174,7 +163,7 @@ int main(int argc, char **argv)
 
 	pthread_t *t = calloc(L.clients, sizeof(*t));
 	struct client *cs = calloc(L.clients, sizeof(*cs));
-	double t0 = now_s();
+	double t0 = load_now_s();
 	L.deadline = t0 + L.seconds;
 	for (unsigned i = 0; i < L.clients; i++) {
 		cs[i] = (struct client){.L = &L, .id = i};
@@ -182,19 +171,13 @@ int main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < L.clients; i++)
 		pthread_join(t[i], NULL);
-	double elapsed = now_s() - t0;
+	double elapsed = load_now_s() - t0;
 
 	uint64_t n = atomic_load(&L.n_lat);
 	if (n > L.max_lat)
 		n = L.max_lat;
-	qsort(L.lat, n, sizeof(double), cmp_double);
-	double p50 = n ? L.lat[n / 2] * 1e3 : 0, p99 = n ? L.lat[(n * 99) / 100] * 1e3 : 0;
-	printf("puts %llu ok %llu failed (%llu EROFS, %llu ETIMEDOUT) in %.2f s: %.0f puts/s, "
-	       "p50 %.2f ms, p99 %.2f ms\n",
-	       (unsigned long long)atomic_load(&L.ok), (unsigned long long)atomic_load(&L.failed),
-	       (unsigned long long)atomic_load(&L.rofs),
-	       (unsigned long long)atomic_load(&L.timedout), elapsed,
-	       (double)atomic_load(&L.ok) / elapsed, p50, p99);
+	load_report(atomic_load(&L.ok), atomic_load(&L.failed), atomic_load(&L.rofs),
+		    atomic_load(&L.timedout), elapsed, L.lat, n);
 	if (L.ledger)
 		fclose(L.ledger);
 	free(L.lat);
