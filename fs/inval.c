@@ -8,8 +8,7 @@
  * these calls must not run in the path of a related request or under a lock
  * such a request needs (the kernel may wait on that request): the queue
  * keeps them off every FUSE handler and off the apply thread, and no lock is
- * held while notifying. Inodes the kernel does not know (lookup count 0 on
- * this node) are skipped: it has nothing cached for them.
+ * held while notifying.
  *
  * Does not invalidate for entries proposed on this node: the kernel saw
  * those changes through the requests that made them.
@@ -73,7 +72,15 @@ bool ofs_inval_pop(struct ofs *o, struct inval_item **item)
 	return it != NULL;
 }
 
-/* Queues what a write (PUT, DELETE, DELETE_PREFIX) of key makes stale. */
+/*
+ * Queues what a write (PUT, DELETE, DELETE_PREFIX) of key makes stale. Every
+ * touched inode and name is invalidated, known to the kernel or not: a
+ * lookup may be in flight, its reply built from the state before this entry
+ * and not yet counted; skipping the inode because its lookup count is still 0
+ * would let that stale reply sit in the kernel's cache for attr_timeout (a
+ * reader on this node then saw a file just written elsewhere as empty). For
+ * an inode the kernel does not know, the notification is a cheap -ENOENT.
+ */
 static void inval_key(struct ofs *o, bool prefix, const void *key, size_t len)
 {
 	uint64_t ino, parent, block;
@@ -83,20 +90,18 @@ static void inval_key(struct ofs *o, bool prefix, const void *key, size_t len)
 	case OFS_K_INODE:
 	case OFS_K_SYMLINK:
 	case OFS_K_XATTR:
-		if (ofs_key_parse_ino(key, len, &ino) == 0 && ofs_nlookup(o, ino) > 0)
+		if (ofs_key_parse_ino(key, len, &ino) == 0)
 			ofs_inval_queue(o, ino, NULL, 0);
 		break;
 	case OFS_K_BLOCK:
 		/* A prefix drop (truncation) has no block number. */
-		if (prefix && ofs_key_parse_ino(key, len, &ino) == 0 && ofs_nlookup(o, ino) > 0)
+		if (prefix && ofs_key_parse_ino(key, len, &ino) == 0)
 			ofs_inval_queue(o, ino, NULL, 0);
-		else if (ofs_key_parse_block(key, len, &ino, &block) == 0 &&
-			 ofs_nlookup(o, ino) > 0)
+		else if (ofs_key_parse_block(key, len, &ino, &block) == 0)
 			ofs_inval_queue(o, ino, NULL, 0);
 		break;
 	case OFS_K_DIRENT:
-		if (!prefix && ofs_key_parse_dirent(key, len, &parent, &name, &nlen) == 0 &&
-		    ofs_nlookup(o, parent) > 0)
+		if (!prefix && ofs_key_parse_dirent(key, len, &parent, &name, &nlen) == 0)
 			ofs_inval_queue(o, parent, name, nlen);
 		break;
 	default:

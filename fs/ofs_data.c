@@ -72,6 +72,7 @@ static void drop_buffer(struct onode *n)
 		free(n->blk[i]);
 	n->nblk = 0;
 	n->trunc = false;
+	n->trunc_owner = NULL;
 	n->wend = 0;
 	n->dirty = false;
 }
@@ -271,6 +272,7 @@ static int open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **o
 		pthread_mutex_lock(&o->lock);
 		drop_buffer(n);
 		n->trunc = true;
+		n->trunc_owner = f;
 		n->dirty = true;
 		pthread_mutex_unlock(&o->lock);
 		pthread_mutex_unlock(&n->mu);
@@ -466,11 +468,27 @@ out_unlock:
 /* Commits the buffer of f's file if f wrote to it: a reader's close must
  * not publish another handle's half-written file. The last release commits
  * whatever is left, and fsync commits regardless (ofs_flush_ino). */
+/*
+ * Whether a flush or release of handle f may commit n's buffer now. A pending
+ * O_TRUNC belongs to the handle that opened with it: until that handle
+ * writes and closes, no other handle's close (a reader's, or a late RELEASE
+ * of the previous writer, which the kernel sends asynchronously) may publish
+ * the truncated file. Called with n->mu held.
+ */
+static bool may_commit(const struct onode *n, const struct ofs_file *f)
+{
+	return !(n->trunc && n->trunc_owner && n->trunc_owner != f);
+}
+
 int ofs_op_flush(struct ofs *o, struct ofs_file *f)
 {
 	if (!f->n || !f->dirtied)
 		return 0;
 	pthread_mutex_lock(&f->n->mu);
+	if (!may_commit(f->n, f)) {
+		pthread_mutex_unlock(&f->n->mu);
+		return 0;
+	}
 	int rc = commit_locked(o, f->n);
 	/* This handle's changes are out. Its RELEASE comes later, asynchronously,
 	 * possibly after the same file was opened again with O_TRUNC: it must not
@@ -520,8 +538,10 @@ int ofs_op_release(struct ofs *o, struct ofs_file *f)
 		pthread_mutex_lock(&o->lock);
 		bool only = n->nopen == 1;
 		pthread_mutex_unlock(&o->lock);
-		if (only || f->dirtied)
+		if ((only || f->dirtied) && may_commit(n, f))
 			rc = commit_locked(o, n);
+		if (n->trunc_owner == f)
+			n->trunc_owner = NULL; /* the owner is gone: the next close commits */
 		pthread_mutex_lock(&o->lock);
 		n->nopen--;
 		if (n->nopen == 0 && rc) /* a failed final commit: nothing will retry it */

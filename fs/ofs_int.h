@@ -52,9 +52,10 @@ struct onode {
 	struct onode *next;
 	/* under mu */
 	pthread_mutex_t mu;
-	bool trunc;	     /* O_TRUNC pending: the stored content counts as empty */
-	uint64_t wend;	     /* end offset of buffered writes, 0 if none */
-	struct dblock **blk; /* buffered blocks, unordered */
+	bool trunc; /* O_TRUNC pending: the stored content counts as empty */
+	const struct ofs_file *trunc_owner; /* the handle that opened with O_TRUNC */
+	uint64_t wend;			    /* end offset of buffered writes, 0 if none */
+	struct dblock **blk;		    /* buffered blocks, unordered */
 	size_t nblk, capblk;
 	bool dirty; /* trunc or blocks pending */
 };
