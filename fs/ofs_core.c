@@ -324,17 +324,6 @@ void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
 	pthread_mutex_unlock(&o->lock);
 }
 
-uint64_t ofs_nlookup(struct ofs *o, uint64_t ino)
-{
-	if (ino == OFS_ROOT_INO)
-		return 1;
-	pthread_mutex_lock(&o->lock);
-	struct onode *n = table_find(o, ino);
-	uint64_t v = n ? n->nlookup : 0;
-	pthread_mutex_unlock(&o->lock);
-	return v;
-}
-
 bool ofs_is_open(struct ofs *o, uint64_t ino)
 {
 	pthread_mutex_lock(&o->lock);

@@ -177,7 +177,6 @@ struct onode *ofs_onode_get(struct ofs *o, uint64_t ino, bool create);
 void ofs_onode_put(struct ofs *o, struct onode *n);
 void ofs_lookup_ref(struct ofs *o, uint64_t ino); /* +1 kernel reference */
 void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup);
-uint64_t ofs_nlookup(struct ofs *o, uint64_t ino);
 /* Is ino open on this node (an unlink must keep it as an orphan)? */
 bool ofs_is_open(struct ofs *o, uint64_t ino);
 /*
