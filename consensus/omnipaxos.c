@@ -476,6 +476,23 @@ bool opx_is_quorum_connected(const struct opx *px)
 	return px->ble.qc;
 }
 
+/* Tells every other member to compact as this node did (spec §7.2, §7.3). */
+static void broadcast_compaction(struct opx *px, enum opx_compaction_kind kind, bool has_idx,
+				 uint64_t idx)
+{
+	for (uint32_t i = 0; i < px_n(px); i++) {
+		if (i == px->me)
+			continue;
+		struct opx_msg *m =
+			out_push(px, &px->out_sp, px->cfg.cluster.nodes[i], OPX_MSG_COMPACTION);
+		if (!m)
+			continue;
+		m->u.compaction.kind = kind;
+		m->u.compaction.has_idx = has_idx;
+		m->u.compaction.idx = idx;
+	}
+}
+
 int opx_trim(struct opx *px, bool has_idx, uint64_t idx)
 {
 	if (px->failed)
@@ -496,17 +513,7 @@ int opx_trim(struct opx *px, bool has_idx, uint64_t idx)
 	int rc = sp_try_trim(px, idx);
 	if (rc)
 		return rc;
-	for (uint32_t i = 0; i < px_n(px); i++) {
-		if (i == px->me)
-			continue;
-		struct opx_msg *m =
-			out_push(px, &px->out_sp, px->cfg.cluster.nodes[i], OPX_MSG_COMPACTION);
-		if (!m)
-			continue;
-		m->u.compaction.kind = OPX_COMPACTION_TRIM;
-		m->u.compaction.has_idx = true;
-		m->u.compaction.idx = idx;
-	}
+	broadcast_compaction(px, OPX_COMPACTION_TRIM, true, idx);
 	return 0;
 }
 
@@ -517,17 +524,7 @@ int opx_snapshot(struct opx *px, bool has_idx, uint64_t idx, bool local_only)
 	int rc = sp_snapshot(px, has_idx, idx);
 	if (rc || local_only)
 		return rc;
-	for (uint32_t i = 0; i < px_n(px); i++) {
-		if (i == px->me)
-			continue;
-		struct opx_msg *m =
-			out_push(px, &px->out_sp, px->cfg.cluster.nodes[i], OPX_MSG_COMPACTION);
-		if (!m)
-			continue;
-		m->u.compaction.kind = OPX_COMPACTION_SNAPSHOT;
-		m->u.compaction.has_idx = has_idx;
-		m->u.compaction.idx = idx;
-	}
+	broadcast_compaction(px, OPX_COMPACTION_SNAPSHOT, has_idx, idx);
 	return 0;
 }
 
