@@ -56,6 +56,17 @@ void opx_rocks_close(struct opx_rocks **r);
  */
 struct opx_storage opx_rocks_storage(struct opx_rocks *r);
 
+/*
+ * Each configuration of the cluster (a stop-sign ends one) runs its own log.
+ * config_id: the configuration this log belongs to (1 if none was recorded).
+ * reset: empties the log and every stored scalar and binds it to config_id,
+ * in one synced batch; only for a log whose configuration is over (its
+ * stop-sign decided). The vtable stays valid; no core may be using it.
+ * Both return 0, -EIO (reason in errmsg), -ENOSPC or -ENOMEM.
+ */
+int opx_rocks_config_id(struct opx_rocks *r, uint32_t *config_id);
+int opx_rocks_reset(struct opx_rocks *r, uint32_t config_id);
+
 /* The reason for the last failed call on r ("" if none). Valid until the
  * next call on r. */
 const char *opx_rocks_errmsg(const struct opx_rocks *r);

@@ -50,6 +50,7 @@ static const struct key_spec keys[] = {
 	{"node", "control_socket", KEY_PATH, FIELD(control_socket), 0, 0, "an absolute path"},
 	{"node", "log_level", KEY_LEVEL, FIELD(log_level), 0, 0,
 	 "one of error, warning, notice, info, debug"},
+	{"node", "join", KEY_BOOL, FIELD(join), 0, 0, "true or false"},
 	{"timing", "tick_ms", KEY_U32, FIELD(tick_ms), 1, 1000, "milliseconds, 1 to 1000"},
 	{"timing", "election_timeout_ms", KEY_U32, FIELD(election_timeout_ms), 1, 600000,
 	 "milliseconds, 1 to 600000"},
@@ -558,4 +559,9 @@ const struct cfg_peer *cfg_find_peer(const struct cfg *c, uint64_t id)
 {
 	int slot = find_peer_slot(c, id);
 	return slot < 0 ? NULL : &c->peers[slot];
+}
+
+bool cfg_key_is_valid(const char *z85)
+{
+	return z85_key_ok(z85);
 }

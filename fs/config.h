@@ -41,6 +41,7 @@ struct cfg {
 	char mountpoint[PATH_MAX]; /* "" = run without a FUSE mount (KV only) */
 	char control_socket[PATH_MAX]; /* default: <data_dir>/control.sock */
 	enum log_level log_level;      /* default: info */
+	bool join; /* joins a running cluster instead of forming one from [peers] */
 
 	/* [peers]: every member, this node included, id = host:port */
 	size_t n_peers;
@@ -90,6 +91,9 @@ const struct cfg_peer *cfg_find_peer(const struct cfg *c, uint64_t id);
 
 /* 64-bit FNV-1a of the cluster name, never 0. */
 uint64_t cfg_cluster_hash(const char *name);
+
+/* A 40-character Z85 CURVE public key. */
+bool cfg_key_is_valid(const char *z85);
 
 /* Checks "host:port" (host: IPv4, [IPv6] or a DNS name; port 1..65535). */
 bool cfg_address_is_valid(const char *address);

@@ -146,7 +146,8 @@ static void *signal_main(void *arg)
  * Tells systemd how the node is doing, every half second: READY=1 once the
  * filesystem is mounted (units ordered after omnifsd rely on the tree being
  * there) and the node has caught up with the cluster (or, without quorum,
- * after a bounded wait, saying so), STATUS= with role, leader and lag. The
+ * after a bounded wait, saying so; a node waiting to be added to the cluster
+ * is not ready before it is added and caught up), STATUS= with role, leader and lag. The
  * STATUS= sent right after READY=1 was sampled before it, so it shows what
  * the node had applied when it declared itself ready. Also notices a
  * fail-stopped replica and ends the daemon.
@@ -170,7 +171,8 @@ static void *notifier_main(void *arg)
 			sdn_notify("READY=1");
 			log_notice("omnifsd: ready: %s", line);
 			ready = true;
-		} else if (!ready && serving && waited_ms >= ready_wait_ms) {
+		} else if (!ready && serving && waited_ms >= ready_wait_ms &&
+			   !replica_is_joining(d->replica)) {
 			sdn_notify("READY=1");
 			log_warn("omnifsd: not caught up after %llu ms (%s): serving reads of "
 				 "local state",

@@ -215,6 +215,16 @@ void proposals_fail_queued(struct proposals *p, int rc)
 	pthread_mutex_unlock(&p->lock);
 }
 
+void proposals_fail_all(struct proposals *p, int rc)
+{
+	pthread_mutex_lock(&p->lock);
+	fail_list(p, &p->queue_head, rc);
+	p->queue_tail = NULL;
+	fail_list(p, &p->in_flight, rc);
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
 void proposals_expire(struct proposals *p, uint64_t now_ms)
 {
 	bool any = false;

@@ -80,6 +80,10 @@ void proposals_complete(struct proposals *p, const struct kv_result *res);
  * e.g. -EROFS when this node knows it has no quorum. */
 void proposals_fail_queued(struct proposals *p, int rc);
 
+/* Replica thread: fails every proposal, queued or in flight, with rc (this
+ * node left the cluster: none of them can be decided through it any more). */
+void proposals_fail_all(struct proposals *p, int rc);
+
 /* Replica thread: fails proposals whose deadline passed with -ETIMEDOUT. */
 void proposals_expire(struct proposals *p, uint64_t now_ms);
 

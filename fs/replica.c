@@ -50,15 +50,16 @@ static uint32_t ticks_of(uint32_t ms, uint32_t tick_ms)
 	return t ? t : 1;
 }
 
-static void opx_config_from_cfg(const struct cfg *c, struct opx_config *oc)
+/* The core's configuration: the members in m, the tuning in c. */
+static void opx_config_of(const struct membership *m, const struct cfg *c, struct opx_config *oc)
 {
 	memset(oc, 0, sizeof(*oc));
-	oc->cluster.config_id = 1;
-	oc->cluster.n_nodes = (uint32_t)c->n_peers;
-	for (size_t i = 0; i < c->n_peers; i++)
-		oc->cluster.nodes[i] = c->peers[i].id;
-	oc->cluster.read_quorum = c->read_quorum;
-	oc->cluster.write_quorum = c->write_quorum;
+	oc->cluster.config_id = m->config_id;
+	oc->cluster.n_nodes = (uint32_t)m->n;
+	for (size_t i = 0; i < m->n; i++)
+		oc->cluster.nodes[i] = m->peers[i].id;
+	oc->cluster.read_quorum = m->read_quorum;
+	oc->cluster.write_quorum = m->write_quorum;
 	oc->pid = c->node_id;
 	oc->election_ticks = ticks_of(c->election_timeout_ms, c->tick_ms);
 	oc->resend_ticks = ticks_of(c->resend_timeout_ms, c->tick_ms);
@@ -73,12 +74,23 @@ static void publish_view(struct replica *r, uint64_t now)
 {
 	struct replica_view v;
 	memset(&v, 0, sizeof(v));
-	opx_get_status(r->px, &v.opx);
+	v.mode = r->mode;
+	v.config_id = r->members.config_id;
+	v.base = r->members.base;
 	v.applied_idx = r->applied_idx;
-	v.leader = opx_current_leader(r->px, &v.accept_phase);
-	v.quorum_connected = opx_is_quorum_connected(r->px);
 	v.transferring = r->xfer.active;
 	v.xfer_bytes = r->xfer.bytes;
+	if (r->px) {
+		opx_get_status(r->px, &v.opx);
+		v.leader = opx_current_leader(r->px, &v.accept_phase);
+		v.quorum_connected = opx_is_quorum_connected(r->px);
+		/* Indexes as the rest of omnifs counts them: global. */
+		v.opx.decided_idx += v.base;
+		v.opx.accepted_idx += v.base;
+		v.opx.compacted_idx += v.base;
+		for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
+			v.opx.peers[i].accepted_idx += v.base;
+	}
 	v.caught_up = v.accept_phase && !r->xfer.active && r->applied_idx >= v.opx.decided_idx;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
 	for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
@@ -94,8 +106,11 @@ static void serve_ctl_request(struct replica *r)
 {
 	pthread_mutex_lock(&r->ctl_lock);
 	if (r->ctl_req.pending) {
-		r->ctl_req.rc = tp_set_fault(r->tp, r->ctl_req.peer, r->ctl_req.drop_out,
-					     r->ctl_req.drop_in);
+		if (r->ctl_req.kind == REPLICA_CTL_RECONFIGURE)
+			r->ctl_req.rc = replica_reconfigure_now(r, r->ctl_req.next);
+		else
+			r->ctl_req.rc = tp_set_fault(r->tp, r->ctl_req.peer, r->ctl_req.drop_out,
+						     r->ctl_req.drop_in);
 		r->ctl_req.pending = false;
 		pthread_cond_broadcast(&r->ctl_done);
 	}
@@ -116,6 +131,11 @@ static void reappend_cb(void *ctx, const struct proposal *pr)
 	append_one(r, pr->entry, pr->len);
 }
 
+void replica_reappend_in_flight(struct replica *r)
+{
+	proposals_for_each_in_flight(&r->props, reappend_cb, r);
+}
+
 /*
  * "Knows it cannot reach a majority": no quorum in any heartbeat round for
  * two election timeouts in a row. One missed round is not enough: a loop
@@ -126,6 +146,8 @@ static void reappend_cb(void *ctx, const struct proposal *pr)
  */
 static bool knows_no_quorum(struct replica *r, uint64_t now)
 {
+	if (atomic_load(&r->mode) != REPLICA_MEMBER)
+		return true;
 	uint64_t since = atomic_load(&r->last_qc_ms);
 	return now > since && now - since > 2ull * r->cfg.election_timeout_ms;
 }
@@ -138,6 +160,11 @@ static bool knows_no_quorum(struct replica *r, uint64_t now)
  */
 static void handle_proposals(struct replica *r, uint64_t now)
 {
+	if (r->mode != REPLICA_MEMBER) {
+		/* Removed, or not added yet: nothing can be decided through us. */
+		proposals_fail_queued(&r->props, -EROFS);
+		return;
+	}
 	if (opx_is_quorum_connected(r->px))
 		atomic_store(&r->last_qc_ms, now);
 	if (knows_no_quorum(r, now)) {
@@ -166,9 +193,11 @@ static void handle_incoming(struct replica *r, uint64_t now)
 	struct tp_frame f;
 	while (tp_recv(r->tp, &f) == 0) {
 		if (f.is_app) {
-			replica_xfer_on_app(r, &f, now);
+			replica_members_on_app(r, &f, now);
 			continue;
 		}
+		if (!replica_msg_is_current(r, &f.msg, now))
+			continue;
 		int rc = opx_handle_incoming(r->px, &f.msg);
 		if (rc == -EIO) {
 			replica_fail(r, "handling a consensus message", rc);
@@ -179,7 +208,8 @@ static void handle_incoming(struct replica *r, uint64_t now)
 	while (tp_next_event(r->tp, &ev) == 0) {
 		if (ev.type == TP_EVENT_UP) {
 			log_info("replica: link to n%llu is up", (unsigned long long)ev.peer);
-			opx_reconnected(r->px, ev.peer);
+			if (r->px)
+				opx_reconnected(r->px, ev.peer);
 		} else {
 			log_info("replica: link to n%llu is down", (unsigned long long)ev.peer);
 		}
@@ -188,6 +218,8 @@ static void handle_incoming(struct replica *r, uint64_t now)
 
 static void send_outgoing(struct replica *r)
 {
+	if (!r->px)
+		return;
 	const struct opx_msg *out;
 	size_t n = opx_take_outgoing(r->px, &out);
 	for (size_t i = 0; i < n; i++) {
@@ -207,7 +239,7 @@ static void tick_due(struct replica *r, uint64_t now)
 	if (now - r->next_tick_ms > 10ull * r->cfg.tick_ms)
 		r->next_tick_ms = now;
 	while (now >= r->next_tick_ms) {
-		int rc = opx_tick(r->px);
+		int rc = r->px ? opx_tick(r->px) : 0;
 		if (rc == -EIO) {
 			replica_fail(r, "ticking the consensus core", rc);
 			return;
@@ -249,7 +281,7 @@ static void one_turn(struct replica *r)
 	handle_incoming(r, now);
 	handle_proposals(r, now);
 	tick_due(r, now);
-	int rc = opx_flush_batch(r->px);
+	int rc = r->px ? opx_flush_batch(r->px) : 0;
 	if (rc == -EIO)
 		replica_fail(r, "writing the log", rc);
 	send_outgoing(r);
@@ -257,6 +289,7 @@ static void one_turn(struct replica *r)
 	if (rc != 0)
 		replica_fail(r, "applying decided entries", rc);
 	send_outgoing(r); /* compaction and state transfer may have queued messages */
+	replica_members_step(r, now);
 	proposals_expire(&r->props, now);
 	replica_maybe_compact(r);
 	replica_xfer_step(r, now);
@@ -295,14 +328,15 @@ static int prepare_data_dir(const char *dir, char *err, size_t err_len)
 	return 0;
 }
 
+/*
+ * The state first: it says (with <data_dir>/membership) which configuration
+ * this node runs; the log is opened for that configuration, and only if this
+ * node is a member of it.
+ */
 static int open_stores(struct replica *r, char *err, size_t err_len)
 {
 	char path[PATH_MAX + 16];
 	int rc = prepare_data_dir(r->cfg.data_dir, err, err_len);
-	if (rc != 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/log", r->cfg.data_dir);
-	rc = opx_rocks_open(&r->log, path, r->cfg.cluster_id, err, err_len);
 	if (rc != 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/state", r->cfg.data_dir);
@@ -310,21 +344,33 @@ static int open_stores(struct replica *r, char *err, size_t err_len)
 	if (rc != 0)
 		return rc;
 	r->applied_idx = kv_applied_idx(r->kv);
-	return 0;
+	/* The listen address comes from the config file, whatever the
+	 * membership says later. */
+	const struct cfg_peer *self = cfg_find_peer(&r->cfg, r->cfg.node_id);
+	if (!r->cfg.listen[0] && self)
+		snprintf(r->cfg.listen, sizeof(r->cfg.listen), "%s", self->address);
+	rc = replica_members_load(r, err, err_len);
+	if (rc == 0 && r->mode == REPLICA_MEMBER)
+		rc = replica_log_open(r, err, err_len);
+	return rc;
 }
 
-static int open_core(struct replica *r, char *err, size_t err_len)
+int replica_core_open(struct replica *r, char *err, size_t err_len)
 {
 	struct opx_config oc;
-	opx_config_from_cfg(&r->cfg, &oc);
+	opx_config_of(&r->members, &r->cfg, &oc);
 	oc.snapshot_ctx = r;
 	int rc = opx_new(&r->px, &oc, opx_rocks_storage(r->log), err, err_len);
 	if (rc != 0)
 		return rc;
+	/* A new core has heard nobody yet: give the first rounds a chance. */
+	atomic_store(&r->last_qc_ms, proposals_now_ms() + r->cfg.election_timeout_ms);
 	/* The state may trail the log (it is written unsynced; the log is the
-	 * truth) but never lead it past what the log can replay. */
-	if (r->applied_idx < opx_compacted_idx(r->px))
-		replica_xfer_start(r, opx_compacted_idx(r->px));
+	 * truth) but never lead it past what the log can replay; a node new to
+	 * the configuration has no state at its base yet. */
+	uint64_t first = r->members.base + opx_compacted_idx(r->px);
+	if (r->applied_idx < first)
+		replica_xfer_start(r, first);
 	return 0;
 }
 
@@ -400,9 +446,12 @@ static void free_replica(struct replica *r)
 		close(r->wake_fd);
 	tp_destroy(&r->tp);
 	opx_destroy(&r->px);
+	free(r->entering);
+	free(r->heard);
 	kv_close(&r->kv);
 	opx_rocks_close(&r->log);
 	pthread_mutex_destroy(&r->view_lock);
+	pthread_mutex_destroy(&r->members_lock);
 	pthread_mutex_destroy(&r->ctl_lock);
 	pthread_cond_destroy(&r->ctl_done);
 	free(r);
@@ -418,12 +467,14 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 	r->cfg = *cfg;
 	r->wake_fd = -1;
 	pthread_mutex_init(&r->view_lock, NULL);
+	pthread_mutex_init(&r->members_lock, NULL);
 	pthread_mutex_init(&r->ctl_lock, NULL);
+	r->rl_members.interval_ms = 30000;
 	pthread_cond_init(&r->ctl_done, NULL);
 
 	int rc = open_stores(r, err, err_len);
-	if (rc == 0)
-		rc = open_core(r, err, err_len);
+	if (rc == 0 && r->mode == REPLICA_MEMBER)
+		rc = replica_core_open(r, err, err_len);
 	if (rc == 0)
 		rc = open_transport(r, err, err_len);
 	if (rc == 0) {
@@ -443,10 +494,10 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 
 	r->start_ms = proposals_now_ms();
 	/* Nobody has been heard yet: give the first rounds a chance. */
-	atomic_store(&r->last_qc_ms, r->start_ms + r->cfg.election_timeout_ms);
 	r->next_tick_ms = r->start_ms;
 	r->watchdog_ms = sdn_watchdog_ms();
-	r->last_promise = opx_promise(r->px);
+	if (r->px)
+		r->last_promise = opx_promise(r->px);
 	publish_view(r, r->start_ms);
 	rc = -pthread_create(&r->thread, NULL, replica_main, r);
 	if (rc != 0) {
@@ -454,10 +505,13 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 		proposals_destroy(&r->props);
 		goto out_close;
 	}
-	log_notice("replica: n%llu of cluster %s started: %u members, applied @%llu, "
-		   "decided @%llu",
-		   (unsigned long long)cfg->node_id, cfg->cluster, (unsigned)cfg->n_peers,
-		   (unsigned long long)r->applied_idx, (unsigned long long)opx_decided_idx(r->px));
+	static const char *const modes[] = {"member", "waiting to be added ([node] join)",
+					    "removed from the cluster: no writes"};
+	log_notice("replica: n%llu of cluster %s started: configuration %u, %u members, %s, "
+		   "applied @%llu, decided @%llu",
+		   (unsigned long long)cfg->node_id, cfg->cluster, r->members.config_id,
+		   (unsigned)r->members.n, modes[r->mode], (unsigned long long)r->applied_idx,
+		   (unsigned long long)(r->px ? r->members.base + opx_decided_idx(r->px) : 0));
 	*out = r;
 	return 0;
 
@@ -534,6 +588,11 @@ int replica_can_write(struct replica *r)
 	return knows_no_quorum(r, proposals_now_ms()) ? -EROFS : 0;
 }
 
+bool replica_is_joining(struct replica *r)
+{
+	return atomic_load(&r->mode) == REPLICA_JOINING;
+}
+
 bool replica_is_caught_up(struct replica *r)
 {
 	pthread_mutex_lock(&r->view_lock);
@@ -542,19 +601,35 @@ bool replica_is_caught_up(struct replica *r)
 	return up;
 }
 
-int replica_set_fault(struct replica *r, uint64_t peer, bool drop_out, bool drop_in)
+/* Runs req on the replica thread (which owns the core and the transport)
+ * and returns its result. */
+static int run_on_replica_thread(struct replica *r, const struct replica_ctl_request *req)
 {
 	pthread_mutex_lock(&r->ctl_lock);
 	while (r->ctl_req.pending)
 		pthread_cond_wait(&r->ctl_done, &r->ctl_lock);
-	r->ctl_req = (struct replica_ctl_request){
-		.pending = true, .peer = peer, .drop_out = drop_out, .drop_in = drop_in};
+	r->ctl_req = *req;
+	r->ctl_req.pending = true;
 	uint64_t one = 1;
 	ssize_t n = write(r->wake_fd, &one, sizeof(one));
 	(void)n;
 	while (r->ctl_req.pending && !atomic_load(&r->stop))
 		pthread_cond_wait(&r->ctl_done, &r->ctl_lock);
 	int rc = r->ctl_req.pending ? -ESHUTDOWN : r->ctl_req.rc;
+	r->ctl_req.pending = false;
 	pthread_mutex_unlock(&r->ctl_lock);
 	return rc;
+}
+
+int replica_set_fault(struct replica *r, uint64_t peer, bool drop_out, bool drop_in)
+{
+	struct replica_ctl_request req = {
+		.kind = REPLICA_CTL_FAULT, .peer = peer, .drop_out = drop_out, .drop_in = drop_in};
+	return run_on_replica_thread(r, &req);
+}
+
+int replica_propose_membership(struct replica *r, const struct membership *next)
+{
+	struct replica_ctl_request req = {.kind = REPLICA_CTL_RECONFIGURE, .next = next};
+	return run_on_replica_thread(r, &req);
 }

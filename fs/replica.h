@@ -96,6 +96,9 @@ bool replica_has_failed(struct replica *r);
 /* A one-line status for systemd's STATUS= and logs. */
 void replica_status_line(struct replica *r, char *buf, size_t len);
 
+/* True while this node ([node] join) waits to be added to the cluster. */
+bool replica_is_joining(struct replica *r);
+
 /* True once this node has caught up with the decided index it last heard. */
 bool replica_is_caught_up(struct replica *r);
 

@@ -92,40 +92,51 @@ static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *
 	return 0;
 }
 
+/*
+ * Applies what is decided and not yet applied. The core counts its own log
+ * from 0; omnifs counts globally: local index i is global base + i.
+ */
 int replica_apply_decided(struct replica *r)
 {
-	if (r->xfer.active)
+	if (r->xfer.active || !r->px)
 		return 0;
-	uint64_t decided = opx_decided_idx(r->px);
-	if (r->applied_idx >= decided)
+	uint64_t base = r->members.base;
+	if (r->applied_idx < base) {
+		/* New to this configuration: the state at its base comes first. */
+		replica_xfer_start(r, base);
 		return 0;
-	uint64_t to = decided - r->applied_idx > APPLY__PER_TURN ? r->applied_idx + APPLY__PER_TURN
-								 : decided;
+	}
+	uint64_t from = r->applied_idx - base, decided = opx_decided_idx(r->px);
+	if (from >= decided)
+		return 0;
+	uint64_t to = decided - from > APPLY__PER_TURN ? from + APPLY__PER_TURN : decided;
 	struct opx_read rd = {0};
-	int rc = opx_read_entries(r->px, r->applied_idx, to, &rd);
+	int rc = opx_read_entries(r->px, from, to, &rd);
 	if (rc != 0)
 		return rc;
 	for (uint32_t i = 0; i < rd.n && rc == 0; i++) {
 		const struct opx_item *it = &rd.items[i];
+		bool next = it->idx + base == r->applied_idx;
 		switch (it->kind) {
 		case OPX_ITEM_DECIDED:
-			if (it->idx == r->applied_idx)
-				rc = apply_entry(r, it->idx, &it->entry);
+			if (next)
+				rc = apply_entry(r, it->idx + base, &it->entry);
 			break;
 		case OPX_ITEM_SNAPSHOTTED:
 		case OPX_ITEM_TRIMMED:
-			if (it->compacted_idx > r->applied_idx) {
+			if (it->compacted_idx + base > r->applied_idx) {
 				/* The entries we need are compacted away everywhere we
 				 * could read them: fetch the state instead. */
-				replica_xfer_start(r, it->compacted_idx);
+				replica_xfer_start(r, it->compacted_idx + base);
 				i = rd.n;
 			}
 			break;
 		case OPX_ITEM_STOPSIGN:
-			if (it->ss_decided && it->idx == r->applied_idx) {
-				log_notice("replica: configuration %u ended by a stop-sign @%llu",
-					   it->ss->next.config_id - 1, (unsigned long long)it->idx);
-				r->applied_idx = it->idx + 1;
+			/* The last entry of this configuration: the next one
+			 * starts after this turn (replica_members.c). */
+			if (it->ss_decided && next) {
+				rc = replica_stopsign_applied(r, it->ss, it->idx + base);
+				i = rd.n;
 			}
 			break;
 		case OPX_ITEM_UNDECIDED:
@@ -144,15 +155,18 @@ int replica_apply_decided(struct replica *r)
  */
 void replica_maybe_compact(struct replica *r)
 {
+	if (!r->px || r->applied_idx < r->members.base)
+		return;
+	uint64_t applied = r->applied_idx - r->members.base; /* in the core's count */
 	uint64_t compacted = opx_compacted_idx(r->px);
 	uint64_t retain = r->cfg.compact_retain_entries;
-	if (r->applied_idx <= compacted + retain)
+	if (applied <= compacted + retain)
 		return;
-	bool over_entries = r->applied_idx - compacted > r->cfg.compact_max_entries;
+	bool over_entries = applied - compacted > r->cfg.compact_max_entries;
 	bool over_bytes = r->bytes_since_compaction > r->cfg.compact_max_bytes;
 	if (!over_entries && !over_bytes)
 		return;
-	uint64_t target = r->applied_idx - retain;
+	uint64_t target = applied - retain;
 	int rc = kv_sync(r->kv);
 	if (rc != 0) {
 		replica_fail(r, "syncing the KV state before compaction", rc);
@@ -165,7 +179,8 @@ void replica_maybe_compact(struct replica *r)
 	}
 	if (rc == 0) {
 		log_info("replica: log compacted to @%llu (applied @%llu)",
-			 (unsigned long long)target, (unsigned long long)r->applied_idx);
+			 (unsigned long long)(target + r->members.base),
+			 (unsigned long long)r->applied_idx);
 		r->bytes_since_compaction = 0;
 	}
 }

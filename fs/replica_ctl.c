@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "kv.h"
@@ -26,8 +27,24 @@ static void get_view(struct replica *r, struct replica_view *v)
 	pthread_mutex_unlock(&r->view_lock);
 }
 
+/* A copy of the member table (malloc'd; NULL when out of memory). */
+static struct membership *members_copy(struct replica *r)
+{
+	struct membership *m = malloc(sizeof(*m));
+	if (!m)
+		return NULL;
+	pthread_mutex_lock(&r->members_lock);
+	*m = r->members;
+	pthread_mutex_unlock(&r->members_lock);
+	return m;
+}
+
 static const char *role_name(const struct replica_view *v)
 {
+	if (v->mode == REPLICA_REMOVED)
+		return "removed";
+	if (v->mode == REPLICA_JOINING)
+		return "joining";
 	if (v->opx.role == OPX_ROLE_LEADER)
 		return v->accept_phase ? "leader" : "candidate";
 	return v->leader ? "follower" : "no-leader";
@@ -63,28 +80,32 @@ static long long peer_lag(const struct replica_view *v, uint32_t i)
 	return acc >= v->opx.decided_idx ? 0 : (long long)(v->opx.decided_idx - acc);
 }
 
-static const char *peer_address(struct replica *r, uint64_t id)
+static const char *peer_address(const struct membership *m, uint64_t id)
 {
-	const struct cfg_peer *p = cfg_find_peer(&r->cfg, id);
+	const struct cfg_peer *p = m ? membership_find(m, id) : NULL;
 	return p ? p->address : "?";
 }
 
 static void status_json(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
 {
+	struct membership *m = members_copy(r);
 	const struct opx_ballot *b = &v->opx.promise;
 	ctl_buf_printf(out,
 		       "{\"node\":%llu,\"cluster\":\"%s\",\"role\":\"%s\",\"phase\":\"%s\","
 		       "\"leader\":%llu,\"ballot\":\"%u.%u.%llu\",\"quorum\":%s,"
 		       "\"caught_up\":%s,\"decided_idx\":%llu,\"applied_idx\":%llu,"
 		       "\"accepted_idx\":%llu,\"compacted_idx\":%llu,"
-		       "\"state_transfer\":%s,\"proposals_in_flight\":%u,\"peers\":[",
+		       "\"state_transfer\":%s,\"proposals_in_flight\":%u,\"config_id\":%u,"
+		       "\"removed\":%s,\"joining\":%s,\"peers\":[",
 		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
 		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
 		       (unsigned long long)b->pid, v->quorum_connected ? "true" : "false",
 		       v->caught_up ? "true" : "false", (unsigned long long)v->opx.decided_idx,
 		       (unsigned long long)v->applied_idx, (unsigned long long)v->opx.accepted_idx,
 		       (unsigned long long)v->opx.compacted_idx, v->transferring ? "true" : "false",
-		       v->proposals_in_flight);
+		       v->proposals_in_flight, v->config_id,
+		       v->mode == REPLICA_REMOVED ? "true" : "false",
+		       v->mode == REPLICA_JOINING ? "true" : "false");
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];
 		const struct tp_peer_stats *s = &v->peer_stats[i];
@@ -92,7 +113,7 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 			       "%s{\"id\":%llu,\"address\":\"%s\",\"reachable\":%s,"
 			       "\"last_heard_ms_ago\":%lld,\"lag\":%lld,\"tx_frames\":%llu,"
 			       "\"rx_frames\":%llu,\"dropped\":%llu,\"malformed\":%llu}",
-			       i ? "," : "", (unsigned long long)p->pid, peer_address(r, p->pid),
+			       i ? "," : "", (unsigned long long)p->pid, peer_address(m, p->pid),
 			       p->heard_last_round ? "true" : "false", heard_ago(v, i),
 			       peer_lag(v, i), (unsigned long long)s->tx_frames,
 			       (unsigned long long)s->rx_frames,
@@ -100,11 +121,22 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 			       (unsigned long long)s->malformed);
 	}
 	ctl_buf_printf(out, "]}\n");
+	free(m);
 }
 
 static void status_text(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
 {
 	const struct opx_ballot *b = &v->opx.promise;
+	struct membership *m = members_copy(r);
+	char ids[256] = "?";
+	if (m)
+		membership_ids(m, ids, sizeof(ids));
+	if (v->mode == REPLICA_REMOVED)
+		ctl_buf_printf(out, "removed:     this node was removed from the cluster by a "
+				    "membership change; it takes no writes\n");
+	if (v->mode == REPLICA_JOINING)
+		ctl_buf_printf(out, "joining:     waiting to be added (omnifsctl member add on a "
+				    "member)\n");
 	ctl_buf_printf(out,
 		       "node:        n%llu (cluster %s)\n"
 		       "role:        %s (phase %s)\n"
@@ -114,6 +146,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       "applied:     @%llu%s\n"
 		       "compacted:   @%llu\n"
 		       "in flight:   %u proposals\n"
+		       "members:     %s (configuration %u)\n"
 		       "peers:\n",
 		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
 		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
@@ -121,7 +154,8 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       v->quorum_connected ? "yes" : "no (writes fail with EROFS)",
 		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->applied_idx,
 		       v->transferring ? " (state transfer in progress)" : "",
-		       (unsigned long long)v->opx.compacted_idx, v->proposals_in_flight);
+		       (unsigned long long)v->opx.compacted_idx, v->proposals_in_flight, ids,
+		       v->config_id);
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];
 		long long ago = heard_ago(v, i), lag = peer_lag(v, i);
@@ -135,20 +169,26 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		else
 			snprintf(lag_s, sizeof(lag_s), "%lld", lag);
 		ctl_buf_printf(out, "  n%-4llu %-22s %-11s heard %-12s lag %s\n",
-			       (unsigned long long)p->pid, peer_address(r, p->pid),
+			       (unsigned long long)p->pid, peer_address(m, p->pid),
 			       p->heard_last_round ? "reachable" : "unreachable", ago_s, lag_s);
 	}
+	free(m);
 }
 
 int replica_members_json(struct replica *r, struct ctl_buf *out)
 {
 	struct replica_view v;
 	get_view(r, &v);
-	ctl_buf_printf(out, "{\"cluster\":\"%s\",\"self\":%llu,\"leader\":%llu,\"members\":[",
+	struct membership *m = members_copy(r);
+	if (!m)
+		return -ENOMEM;
+	ctl_buf_printf(out,
+		       "{\"cluster\":\"%s\",\"self\":%llu,\"leader\":%llu,\"config_id\":%u,"
+		       "\"members\":[",
 		       r->cfg.cluster, (unsigned long long)r->cfg.node_id,
-		       (unsigned long long)v.leader);
-	for (size_t i = 0; i < r->cfg.n_peers; i++) {
-		const struct cfg_peer *p = &r->cfg.peers[i];
+		       (unsigned long long)v.leader, m->config_id);
+	for (size_t i = 0; i < m->n; i++) {
+		const struct cfg_peer *p = &m->peers[i];
 		bool self = p->id == r->cfg.node_id, reachable = self;
 		long long ago = self ? 0 : -1;
 		for (uint32_t j = 0; j < v.opx.n_peers; j++) {
@@ -164,6 +204,7 @@ int replica_members_json(struct replica *r, struct ctl_buf *out)
 			       self ? "true" : "false", reachable ? "true" : "false", ago);
 	}
 	ctl_buf_printf(out, "]}\n");
+	free(m);
 	return 0;
 }
 
@@ -171,6 +212,15 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 {
 	struct replica_view v;
 	get_view(r, &v);
+	if (v.mode == REPLICA_REMOVED) {
+		snprintf(buf, len, "removed from the cluster (configuration %u): no writes",
+			 v.config_id);
+		return;
+	}
+	if (v.mode == REPLICA_JOINING) {
+		snprintf(buf, len, "waiting to be added to the cluster (omnifsctl member add)");
+		return;
+	}
 	snprintf(buf, len, "%s, leader n%llu, applied @%llu of @%llu%s%s", role_name(&v),
 		 (unsigned long long)v.leader, (unsigned long long)v.applied_idx,
 		 (unsigned long long)v.opx.decided_idx, v.quorum_connected ? "" : ", NO QUORUM",
@@ -196,13 +246,18 @@ static int user_key(const char *key, char *buf, size_t len, struct ctl_buf *out)
 }
 
 /* Maps a proposal's outcome to the control status. */
-static int propose_status(int rc, struct ctl_buf *out)
+static int propose_status(struct replica *r, int rc, struct ctl_buf *out)
 {
 	switch (rc) {
 	case 0:
 		return 0;
 	case -EROFS:
-		ctl_buf_printf(out, "this node cannot reach a majority of the cluster\n");
+		if (atomic_load(&r->mode) == REPLICA_REMOVED)
+			ctl_buf_printf(out, "this node was removed from the cluster\n");
+		else if (atomic_load(&r->mode) == REPLICA_JOINING)
+			ctl_buf_printf(out, "this node has not been added to the cluster yet\n");
+		else
+			ctl_buf_printf(out, "this node cannot reach a majority of the cluster\n");
 		return EROFS;
 	case -ETIMEDOUT:
 		ctl_buf_printf(out, "not decided within commit_timeout_ms; it may still be "
@@ -237,7 +292,7 @@ static int kv_put_or_del(struct replica *r, const char *key, const char *value, 
 		ctl_buf_printf(out, "no key '%s'\n", key);
 		return ENOENT;
 	}
-	return propose_status(rc, out);
+	return propose_status(r, rc, out);
 }
 
 static int kv_get_cmd(struct replica *r, const char *key, struct ctl_buf *out)
@@ -325,6 +380,147 @@ static int digest_cmd(struct replica *r, struct ctl_buf *out)
 	return -rc;
 }
 
+static int member_list(struct replica *r, bool json, struct ctl_buf *out)
+{
+	struct membership *m = members_copy(r);
+	if (!m)
+		return ENOMEM;
+	if (json)
+		ctl_buf_printf(out, "{\"config_id\":%u,\"members\":[", m->config_id);
+	else
+		ctl_buf_printf(out, "configuration %u\n", m->config_id);
+	for (size_t i = 0; i < m->n; i++) {
+		const struct cfg_peer *p = &m->peers[i];
+		const char *key = p->public_key[0] ? p->public_key : "-";
+		if (json)
+			ctl_buf_printf(out,
+				       "%s{\"id\":%llu,\"address\":\"%s\",\"public_key\":\"%s\"}",
+				       i ? "," : "", (unsigned long long)p->id, p->address, key);
+		else
+			ctl_buf_printf(out, "n%llu %s %s%s\n", (unsigned long long)p->id,
+				       p->address, key,
+				       p->id == r->cfg.node_id ? " (this node)" : "");
+	}
+	if (json)
+		ctl_buf_printf(out, "]}\n");
+	free(m);
+	return 0;
+}
+
+static bool parse_id(const char *s, uint64_t *id)
+{
+	char *end;
+	if (*s < '1' || *s > '9')
+		return false;
+	errno = 0;
+	*id = strtoull(s, &end, 10);
+	return !errno && !*end;
+}
+
+/* Waits until this node runs configuration config_id (or a later one). */
+static int wait_config(struct replica *r, uint32_t config_id, struct ctl_buf *out)
+{
+	uint64_t wait_ms = 4ull * r->cfg.commit_timeout_ms;
+	if (wait_ms < 20000)
+		wait_ms = 20000;
+	for (uint64_t waited = 0; waited < wait_ms; waited += 20) {
+		struct replica_view v;
+		get_view(r, &v);
+		if (v.config_id >= config_id) {
+			struct membership *m = members_copy(r);
+			char ids[256] = "?";
+			if (m)
+				membership_ids(m, ids, sizeof(ids));
+			ctl_buf_printf(out, "configuration %u: members %s\n", v.config_id, ids);
+			free(m);
+			return 0;
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	ctl_buf_printf(out,
+		       "configuration %u was proposed but is not running here yet (no "
+		       "quorum?): see `omnifsctl member list` before trying again\n",
+		       config_id);
+	return ETIMEDOUT;
+}
+
+/*
+ * member add ID HOST:PORT [KEY] | remove ID | replace OLD ID HOST:PORT [KEY]:
+ * one stop-sign with the next member table; returns once this node runs it.
+ */
+static int member_change(struct replica *r, int argc, char **argv, struct ctl_buf *out)
+{
+	const char *cmd = argv[0];
+	uint64_t remove_id = 0;
+	struct cfg_peer add = {0};
+	int first_add = 0;
+	if (strcmp(cmd, "member-remove") == 0 && argc == 2) {
+		if (!parse_id(argv[1], &remove_id))
+			goto usage;
+	} else if (strcmp(cmd, "member-add") == 0 && (argc == 3 || argc == 4)) {
+		first_add = 1;
+	} else if (strcmp(cmd, "member-replace") == 0 && (argc == 4 || argc == 5)) {
+		if (!parse_id(argv[1], &remove_id))
+			goto usage;
+		first_add = 2;
+	} else {
+		goto usage;
+	}
+	if (first_add) {
+		if (!parse_id(argv[first_add], &add.id))
+			goto usage;
+		snprintf(add.address, sizeof(add.address), "%s", argv[first_add + 1]);
+		if (argc > first_add + 2)
+			snprintf(add.public_key, sizeof(add.public_key), "%s", argv[first_add + 2]);
+	}
+	if (atomic_load(&r->mode) != REPLICA_MEMBER) {
+		ctl_buf_printf(out,
+			       "this node is not a member of the cluster: run it on a member\n");
+		return EROFS;
+	}
+	struct membership *cur = members_copy(r), *next = malloc(sizeof(*next));
+	char err[300];
+	int rc = cur && next ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = membership_next(next, cur, remove_id, first_add ? &add : NULL,
+				     r->cfg.plaintext, err, sizeof(err));
+	if (rc == -EINVAL)
+		ctl_buf_printf(out, "%s\n", err);
+	if (rc == 0)
+		rc = replica_propose_membership(r, next);
+	int st = -rc;
+	switch (rc) {
+	case 0:
+		st = wait_config(r, next->config_id, out);
+		break;
+	case -EALREADY:
+		ctl_buf_printf(out,
+			       "a membership change is in progress: wait for it, then retry\n");
+		st = EBUSY;
+		break;
+	case -ESTALE:
+		ctl_buf_printf(out, "the membership changed meanwhile: see `omnifsctl member "
+				    "list` and retry\n");
+		st = EAGAIN;
+		break;
+	case -E2BIG:
+		ctl_buf_printf(out, "the member table is too large for one stop-sign\n");
+		break;
+	case -EROFS:
+		ctl_buf_printf(out,
+			       "this node is not a member of the cluster: run it on a member\n");
+		break;
+	}
+	free(cur);
+	free(next);
+	return st;
+usage:
+	ctl_buf_printf(out, "usage: member add ID HOST:PORT [KEY] | member remove ID | member "
+			    "replace OLD_ID NEW_ID HOST:PORT [KEY]\n");
+	return EINVAL;
+}
+
 int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *out)
 {
 	const char *cmd = argv[0];
@@ -340,7 +536,7 @@ int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *ou
 		return 0;
 	}
 	if (strcmp(cmd, "barrier") == 0 && argc == 1)
-		return propose_status(replica_barrier(r), out);
+		return propose_status(r, replica_barrier(r), out);
 	if (strcmp(cmd, "kv-get") == 0 && argc == 2)
 		return kv_get_cmd(r, argv[1], out);
 	if (strcmp(cmd, "kv-put") == 0 && argc == 3)
@@ -351,6 +547,13 @@ int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *ou
 		return kv_list_cmd(r, argc == 2 ? argv[1] : NULL, out);
 	if (strcmp(cmd, "digest") == 0 && argc == 1)
 		return digest_cmd(r, out);
+	if (strcmp(cmd, "member-list") == 0 && argc <= 2) {
+		if (argc == 2 && strcmp(argv[1], "--json") != 0)
+			goto usage;
+		return member_list(r, argc == 2, out);
+	}
+	if (strncmp(cmd, "member-", 7) == 0)
+		return member_change(r, argc, argv, out);
 	if (strcmp(cmd, "debug-fault") == 0 && argc == 3)
 		return fault_cmd(r, argv[1], argv[2], out);
 usage:

@@ -12,6 +12,8 @@
 #include <stdatomic.h>
 
 #include "config.h"
+#include "log.h"
+#include "membership.h"
 #include "omnipaxos.h"
 #include "proposals.h"
 #include "replica.h"
@@ -22,6 +24,15 @@
 enum replica_app_type {
 	REPLICA_APP_XFER_REQ = 1,   /* state transfer: "send me the next chunk" */
 	REPLICA_APP_XFER_CHUNK = 2, /* state transfer: a chunk of KV state */
+	REPLICA_APP_JOIN = 3,	    /* "I am here: which configuration runs now?" */
+	REPLICA_APP_MEMBERS = 4,    /* a member table: the configuration running now */
+};
+
+/* What this node is to the cluster. */
+enum replica_mode {
+	REPLICA_MEMBER = 0,  /* runs the current configuration's core */
+	REPLICA_JOINING = 1, /* [node] join: waiting to be added (no core yet) */
+	REPLICA_REMOVED = 2, /* a membership change removed it: no core, no writes */
 };
 
 /* What the replica thread publishes for other threads (status, READY). */
@@ -36,6 +47,9 @@ struct replica_view {
 	uint64_t xfer_bytes;
 	unsigned proposals_in_flight;
 	struct tp_peer_stats peer_stats[OPX_MAX_NODES]; /* by position in opx.peers */
+	enum replica_mode mode;
+	uint32_t config_id;
+	uint64_t base; /* global index of the configuration's log index 0 */
 	uint64_t now_ms;
 };
 
@@ -43,9 +57,18 @@ struct replica_view {
  * single-threaded): posted under ctl_lock, answered through ctl_done. */
 struct replica_ctl_request {
 	bool pending;
-	uint64_t peer;
+	enum { REPLICA_CTL_FAULT, REPLICA_CTL_RECONFIGURE } kind;
+	uint64_t peer; /* FAULT */
 	bool drop_out, drop_in;
+	const struct membership *next; /* RECONFIGURE: the next configuration */
 	int rc;
+};
+
+/* A peer that left the membership: kept in the transport a little longer,
+ * so it can still learn that it was removed. */
+struct replica_departing {
+	opx_node_id id;
+	uint64_t until_ms;
 };
 
 /* A state transfer in progress (receiving side). */
@@ -82,6 +105,13 @@ struct replica {
 	replica_apply_hook hook;
 	void *hook_ctx;
 
+	/* The configuration this node runs. Written by the replica thread under
+	 * members_lock (other threads read it under the lock); cfg.peers and the
+	 * quorums mirror it, for the replica thread. */
+	pthread_mutex_t members_lock;
+	struct membership members;
+	_Atomic enum replica_mode mode; /* written by the replica thread */
+
 	/* replica thread only */
 	uint64_t applied_idx; /* entries applied to the KV (a count) */
 	uint64_t bytes_since_compaction;
@@ -94,6 +124,14 @@ struct replica {
 	uint64_t watchdog_ms;
 	struct replica_xfer xfer;
 	struct replica_export exports[OPX_MAX_NODES];
+	struct membership *entering;	 /* decided next configuration, entered after apply */
+	struct membership *heard;	 /* a newer configuration a peer told us about */
+	uint64_t heard_ms;		 /* when */
+	uint64_t last_join_ms;		 /* JOINING: last JOIN sent */
+	uint64_t told_ms[OPX_MAX_NODES]; /* last MEMBERS sent to a stale peer, by slot */
+	opx_node_id told_id[OPX_MAX_NODES];
+	struct replica_departing departing[OPX_MAX_NODES];
+	struct log_ratelimit rl_members; /* lines peers can trigger */
 
 	/* published for other threads */
 	pthread_mutex_t view_lock;
@@ -115,7 +153,21 @@ void replica_xfer_step(struct replica *r, uint64_t now_ms);
 void replica_xfer_on_app(struct replica *r, const struct tp_frame *f, uint64_t now_ms);
 void replica_exports_close(struct replica *r);
 
+/* replica_members.c */
+int replica_members_load(struct replica *r, char *err, size_t err_len);
+int replica_log_open(struct replica *r, char *err, size_t err_len);
+int replica_stopsign_applied(struct replica *r, const struct opx_stopsign *ss, uint64_t idx);
+void replica_enter_config(struct replica *r, const struct membership *next, uint64_t now);
+bool replica_msg_is_current(struct replica *r, const struct opx_msg *m, uint64_t now);
+void replica_members_on_app(struct replica *r, const struct tp_frame *f, uint64_t now);
+void replica_members_step(struct replica *r, uint64_t now);
+int replica_reconfigure_now(struct replica *r, const struct membership *next);
+
 /* replica.c */
 void replica_fail(struct replica *r, const char *what, int rc);
+int replica_core_open(struct replica *r, char *err, size_t err_len);
+void replica_reappend_in_flight(struct replica *r);
+/* Proposes the next configuration (a stop-sign), from another thread. */
+int replica_propose_membership(struct replica *r, const struct membership *next);
 
 #endif /* OMNIFS_REPLICA_INT_H */

@@ -65,7 +65,7 @@ static uint32_t get_u32(const uint8_t *p)
 static opx_node_id pick_source(struct replica *r)
 {
 	bool accept;
-	opx_node_id leader = opx_current_leader(r->px, &accept);
+	opx_node_id leader = r->px ? opx_current_leader(r->px, &accept) : 0;
 	if (leader && leader != r->cfg.node_id && r->xfer.attempts < 3)
 		return leader;
 	size_t n = r->cfg.n_peers;
@@ -118,7 +118,8 @@ static void send_request(struct replica *r, uint64_t now)
 		put_u32(req + 16, (uint32_t)cursor.len);
 		if (cursor.len)
 			memcpy(req + XFER__HDR_REQ, cursor.data, cursor.len);
-		tp_send_app(r->tp, r->xfer.source, 1, REPLICA_APP_XFER_REQ, req, len);
+		tp_send_app(r->tp, r->xfer.source, r->members.config_id, REPLICA_APP_XFER_REQ, req,
+			    len);
 		free(req);
 	}
 	free(cursor.data);
@@ -130,8 +131,8 @@ void replica_xfer_start(struct replica *r, uint64_t need_idx)
 	if (r->xfer.active && need_idx <= r->xfer.need_idx)
 		return;
 	if (!r->xfer.active)
-		log_notice("replica: the log is compacted past applied @%llu: fetching the state "
-			   "(at least @%llu) from a peer",
+		log_notice("replica: the log this node can read starts past applied @%llu: "
+			   "fetching the state (at least @%llu) from a peer",
 			   (unsigned long long)r->applied_idx, (unsigned long long)need_idx);
 	r->xfer.active = true;
 	r->xfer.need_idx = need_idx;
@@ -225,7 +226,7 @@ static void reply(struct replica *r, opx_node_id to, uint8_t status, uint64_t sr
 	put_u64(msg + 1, src_idx);
 	if (chunk && chunk->len)
 		memcpy(msg + XFER__HDR_CHUNK, chunk->data, chunk->len);
-	tp_send_app(r->tp, to, 1, REPLICA_APP_XFER_CHUNK, msg, len);
+	tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_XFER_CHUNK, msg, len);
 	free(msg);
 }
 

@@ -30,6 +30,12 @@ static void usage(FILE *f)
 		   "  kv put KEY VALUE         set KEY (VALUE '-' reads standard input)\n"
 		   "  kv del KEY               delete KEY\n"
 		   "  kv list [PREFIX]         list keys, one per line\n"
+		   "  member list [--json]     the members of the current configuration\n"
+		   "  member add ID HOST:PORT [KEY]\n"
+		   "                           add node ID (KEY: its Z85 public key)\n"
+		   "  member remove ID         remove node ID\n"
+		   "  member replace OLD ID HOST:PORT [KEY]\n"
+		   "                           replace node OLD (e.g. dead) by a new node ID\n"
 		   "  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
 		   "\n"
 		   "Options:\n"
@@ -129,7 +135,8 @@ int main(int argc, char **argv)
 	int nargs = 0;
 	char *cmd_word = argv[optind];
 	int rest = optind + 1;
-	if (strcmp(cmd_word, "kv") == 0 || strcmp(cmd_word, "debug") == 0) {
+	if (strcmp(cmd_word, "kv") == 0 || strcmp(cmd_word, "debug") == 0 ||
+	    strcmp(cmd_word, "member") == 0) {
 		if (rest >= argc) {
 			usage(stderr);
 			return 2;

@@ -11,6 +11,17 @@ static int endpoint(char *out, const char *address)
 	return (n < 0 || n >= TP_ENDPOINT_MAX) ? -EINVAL : 0;
 }
 
+int tp_peer_from_cfg(const struct cfg_peer *p, bool plaintext, struct tp_peer_config *tp)
+{
+	memset(tp, 0, sizeof(*tp));
+	tp->id = p->id;
+	if (endpoint(tp->endpoint, p->address))
+		return -EINVAL;
+	if (!plaintext && tp_key_from_z85(p->public_key, tp->public_key))
+		return -EKEYREJECTED;
+	return 0;
+}
+
 int tp_config_from_cfg(const struct cfg *c, struct tp_config *tc, char *err, size_t err_len)
 {
 	memset(tc, 0, sizeof(*tc));
@@ -35,16 +46,11 @@ int tp_config_from_cfg(const struct cfg *c, struct tp_config *tc, char *err, siz
 			continue;
 		if (tc->n_peers == TP_MAX_PEERS)
 			break;
-		struct tp_peer_config *tp = &tc->peers[tc->n_peers];
-		tp->id = p->id;
-		if (endpoint(tp->endpoint, p->address)) {
-			snprintf(err, err_len, "%s: peer %llu: address too long", c->path,
-				 (unsigned long long)p->id);
-			return -EINVAL;
-		}
-		if (!c->plaintext && tp_key_from_z85(p->public_key, tp->public_key)) {
-			snprintf(err, err_len, "%s: [peer_keys] %llu: not a Z85 public key",
-				 c->path, (unsigned long long)p->id);
+		int rc = tp_peer_from_cfg(p, c->plaintext, &tc->peers[tc->n_peers]);
+		if (rc) {
+			snprintf(err, err_len, "%s: peer %llu: %s", c->path,
+				 (unsigned long long)p->id,
+				 rc == -EINVAL ? "address too long" : "not a Z85 public key");
 			return -EINVAL;
 		}
 		tc->n_peers++;

@@ -22,4 +22,8 @@
  */
 int tp_config_from_cfg(const struct cfg *c, struct tp_config *tc, char *err, size_t err_len);
 
+/* One member as the transport wants it: 0, -EINVAL (address too long) or
+ * -EKEYREJECTED (not a Z85 key; plaintext ignores the key). */
+int tp_peer_from_cfg(const struct cfg_peer *p, bool plaintext, struct tp_peer_config *tp);
+
 #endif /* OMNIFS_TP_CONFIG_H */
