@@ -138,36 +138,34 @@ void replica_reappend_in_flight(struct replica *r)
 
 /*
  * "Knows it cannot reach a majority": no quorum in any heartbeat round for
- * two election timeouts in a row. One missed round is not enough: a loop
- * turn held up by a long synced write (a 4 MiB commit on a busy disk) can
- * make a healthy leader miss a round, and failing writes with EROFS then
- * would be a lie. At start, the clock runs from the start (nobody has been
- * heard yet). Any thread: last_qc_ms is atomic.
+ * three rounds in a row, counted in ticks of the core's clock rather than in
+ * wall time. A loop turn held up (a long synced write, a loaded machine) can
+ * make a healthy node miss a round; after such a stall the missed ticks are
+ * replayed in a short burst (tick_due) that costs at most one round, so a
+ * stall alone never adds up to three, and failing writes with EROFS then
+ * would be a lie. Any thread: the count is atomic.
  */
-static bool knows_no_quorum(struct replica *r, uint64_t now)
+static bool knows_no_quorum(struct replica *r)
 {
 	if (atomic_load(&r->mode) != REPLICA_MEMBER)
 		return true;
-	uint64_t since = atomic_load(&r->last_qc_ms);
-	return now > since && now - since > 2ull * r->cfg.election_timeout_ms;
+	uint32_t rounds = ticks_of(r->cfg.election_timeout_ms, r->cfg.tick_ms);
+	return atomic_load(&r->ticks_without_qc) > 3ull * rounds;
 }
 
 /*
  * Proposals: fail them at once if this node knows it cannot reach a
- * majority; otherwise append them. After a leader change, proposals in
- * flight may have been lost with the old leader: append them again with the
- * same ids (the KV applies each id at most once).
+ * majority; hold them while the last heartbeat round had no quorum (until
+ * it is back, or known lost: then they fail with EROFS rather than time
+ * out); otherwise append them. After a leader change, proposals in flight
+ * may have been lost with the old leader: append them again with the same
+ * ids (the KV applies each id at most once).
  */
 static void handle_proposals(struct replica *r, uint64_t now)
 {
-	if (r->mode != REPLICA_MEMBER) {
-		/* Removed, or not added yet: nothing can be decided through us. */
-		proposals_fail_queued(&r->props, -EROFS);
-		return;
-	}
-	if (opx_is_quorum_connected(r->px))
-		atomic_store(&r->last_qc_ms, now);
-	if (knows_no_quorum(r, now)) {
+	if (knows_no_quorum(r)) {
+		/* Also when removed, or not added yet: nothing can be decided
+		 * through this node. */
 		proposals_fail_queued(&r->props, -EROFS);
 		return;
 	}
@@ -178,6 +176,8 @@ static void handle_proposals(struct replica *r, uint64_t now)
 		if (had_leader)
 			proposals_for_each_in_flight(&r->props, reappend_cb, r);
 	}
+	if (!opx_is_quorum_connected(r->px))
+		return;
 	struct proposal *taken[64];
 	size_t total = 0, n;
 	while (total < REPLICA__TAKE_PER_TURN &&
@@ -244,6 +244,10 @@ static void tick_due(struct replica *r, uint64_t now)
 			replica_fail(r, "ticking the consensus core", rc);
 			return;
 		}
+		if (r->px && opx_is_quorum_connected(r->px))
+			atomic_store(&r->ticks_without_qc, 0);
+		else
+			atomic_fetch_add(&r->ticks_without_qc, 1);
 		r->next_tick_ms += r->cfg.tick_ms;
 	}
 }
@@ -363,8 +367,7 @@ int replica_core_open(struct replica *r, char *err, size_t err_len)
 	int rc = opx_new(&r->px, &oc, opx_rocks_storage(r->log), err, err_len);
 	if (rc != 0)
 		return rc;
-	/* A new core has heard nobody yet: give the first rounds a chance. */
-	atomic_store(&r->last_qc_ms, proposals_now_ms() + r->cfg.election_timeout_ms);
+	atomic_store(&r->ticks_without_qc, 0); /* a new core: nobody heard yet */
 	/* The state may trail the log (it is written unsynced; the log is the
 	 * truth) but never lead it past what the log can replay; a node new to
 	 * the configuration has no state at its base yet. */
@@ -382,6 +385,8 @@ static int open_transport(struct replica *r, char *err, size_t err_len)
 		return -ENOMEM;
 	}
 	int rc = tp_config_from_cfg(&r->cfg, tc, err, err_len);
+	if (r->mode == REPLICA_REMOVED)
+		tc->n_peers = 0; /* the members refuse it anyway */
 	if (rc == 0) {
 		r->tp = tp_new(tc, err, err_len);
 		if (!r->tp)
@@ -585,7 +590,7 @@ int replica_barrier(struct replica *r)
 
 int replica_can_write(struct replica *r)
 {
-	return knows_no_quorum(r, proposals_now_ms()) ? -EROFS : 0;
+	return knows_no_quorum(r) ? -EROFS : 0;
 }
 
 bool replica_is_joining(struct replica *r)

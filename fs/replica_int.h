@@ -118,7 +118,7 @@ struct replica {
 	opx_node_id last_leader;
 	struct opx_ballot last_promise;
 	uint64_t start_ms;
-	atomic_uint_fast64_t last_qc_ms; /* last turn this node was quorum-connected */
+	atomic_uint_fast64_t ticks_without_qc; /* ticks since the core last had a quorum */
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
 	uint64_t watchdog_ms;

@@ -346,9 +346,18 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 	}
 	opx_destroy(&r->px);
 	set_members(r, next);
-	update_transport(r, old, next, now);
+	bool member = membership_find(next, r->cfg.node_id) != NULL;
+	if (member) {
+		update_transport(r, old, next, now);
+	} else {
+		/* Nothing more to say to anyone, once the last messages of the
+		 * old configuration are out. */
+		for (size_t i = 0; i < old->n; i++)
+			if (old->peers[i].id != r->cfg.node_id)
+				depart(r, old->peers[i].id, now);
+	}
 	membership_ids(next, ids, sizeof(ids));
-	if (membership_find(next, r->cfg.node_id)) {
+	if (member) {
 		rc = start_member(r);
 		if (rc != 0) {
 			replica_fail(r, "starting the new configuration", rc);
@@ -368,7 +377,7 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 			 next->config_id, ids, (unsigned long long)r->cfg.node_id);
 	}
 	/* New members learn the table from us at once instead of asking. */
-	for (size_t i = 0; i < next->n; i++)
+	for (size_t i = 0; member && i < next->n; i++)
 		if (next->peers[i].id != r->cfg.node_id && !membership_find(old, next->peers[i].id))
 			tell(r, next->peers[i].id, now);
 	free(old);

@@ -425,6 +425,44 @@ static void test_storage_rocksdb_snapshot(void **state)
 	expect_snapshot(f, NULL, 0);
 }
 
+/* A configuration's log is emptied for the next one, in one batch, and
+ * remembers which configuration it belongs to. */
+static void test_storage_rocksdb_reset_for_next_configuration(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t cid = 0;
+	open_store(f);
+	assert_int_equal(opx_rocks_config_id(f->r, &cid), 0);
+	assert_int_equal(cid, 1); /* a log that never recorded one */
+	append_tagged(f, "a", 5);
+	set_idx(f, OPX_OP_SET_DECIDED_IDX, 5);
+	set_idx(f, OPX_OP_TRIM, 2);
+	struct opx_stopsign ss = {.next = {.config_id = 2, .n_nodes = 2, .nodes = {1, 2}}};
+	struct opx_storage_op op = {.type = OPX_OP_SET_STOPSIGN};
+	op.u.ss = &ss;
+	assert_int_equal(write_ops(f, &op, 1), 0);
+
+	assert_int_equal(opx_rocks_reset(f->r, 2), 0);
+	reopen(f);
+	assert_int_equal(opx_rocks_config_id(f->r, &cid), 0);
+	assert_int_equal(cid, 2);
+	struct opx_storage_state s = load(f);
+	assert_false(s.has_promise);
+	assert_false(s.has_accepted_round);
+	assert_false(s.has_stopsign);
+	assert_false(s.has_snapshot);
+	assert_int_equal(s.decided_idx, 0);
+	assert_int_equal(s.compacted_idx, 0);
+	assert_int_equal(s.log_end, 0);
+	expect_entries(f, 0, 5, NULL);
+	/* The new configuration's log starts again at index 0. */
+	append_tagged(f, "b", 2);
+	const char *want[] = {"b0", "b1"};
+	expect_entries(f, 0, 2, want);
+	reopen(f);
+	expect_entries(f, 0, 2, want);
+}
+
 static void test_storage_rocksdb_persists(void **state)
 {
 	struct fixture *f = *state;
@@ -895,6 +933,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_stopsign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_persists, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storage_rocksdb_reset_for_next_configuration,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_refuses_other_cluster, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_refuses_other_format, setup,
