@@ -446,6 +446,22 @@ static int wait_config(struct replica *r, uint32_t config_id, struct ctl_buf *ou
 }
 
 /*
+ * Proposals are deduplicated by (node id, sequence), and the state remembers
+ * every id that ever proposed: a new node reusing such an id would start its
+ * sequences over and see its writes taken for old duplicates.
+ */
+static bool ever_proposed(struct replica *r, uint64_t id)
+{
+	struct kv_view *v;
+	uint64_t seq;
+	if (kv_view_open(r->kv, &v) != 0)
+		return false;
+	bool seen = kv_view_dedup_hwm(v, id, &seq) == 0;
+	kv_view_close(&v);
+	return seen;
+}
+
+/*
  * member add ID HOST:PORT [KEY] | remove ID | replace OLD ID HOST:PORT [KEY]:
  * one stop-sign with the next member table; returns once this node runs it.
  */
@@ -478,6 +494,13 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 		ctl_buf_printf(out,
 			       "this node is not a member of the cluster: run it on a member\n");
 		return EROFS;
+	}
+	if (first_add && ever_proposed(r, add.id)) {
+		ctl_buf_printf(out,
+			       "n%llu was a member before: a new node needs an id never used in "
+			       "this cluster\n",
+			       (unsigned long long)add.id);
+		return EEXIST;
 	}
 	struct membership *cur = members_copy(r), *next = malloc(sizeof(*next));
 	char err[300];
