@@ -49,7 +49,7 @@ struct cfg {
 
 	/* [timing], all in milliseconds */
 	uint32_t tick_ms;	      /* the consensus clock, default 10 */
-	uint32_t election_timeout_ms; /* one heartbeat round, default 100 */
+	uint32_t election_timeout_ms; /* one heartbeat round, default 200 */
 	uint32_t resend_timeout_ms;   /* resend of unanswered messages, default 500 */
 	uint32_t flush_timeout_ms;    /* forced flush of a partial batch, default 10 */
 	uint32_t commit_timeout_ms;   /* a write not decided by then fails, default 5000 */

@@ -143,14 +143,17 @@ void replica_reappend_in_flight(struct replica *r)
  * make a healthy node miss a round; after such a stall the missed ticks are
  * replayed in a short burst (tick_due) that costs at most one round, so a
  * stall alone never adds up to three, and failing writes with EROFS then
- * would be a lie. Any thread: the count is atomic.
+ * would be a lie. Before a new core first had a quorum, the wait is ten
+ * rounds: peers reconnect to a restarted node with a back-off. Any thread:
+ * the counts are atomic.
  */
 static bool knows_no_quorum(struct replica *r)
 {
 	if (atomic_load(&r->mode) != REPLICA_MEMBER)
 		return true;
-	uint32_t rounds = ticks_of(r->cfg.election_timeout_ms, r->cfg.tick_ms);
-	return atomic_load(&r->ticks_without_qc) > 3ull * rounds;
+	uint64_t round = ticks_of(r->cfg.election_timeout_ms, r->cfg.tick_ms);
+	uint64_t rounds = atomic_load(&r->had_qc) ? 3 : 10;
+	return atomic_load(&r->ticks_without_qc) > rounds * round;
 }
 
 /*
@@ -176,8 +179,8 @@ static void handle_proposals(struct replica *r, uint64_t now)
 		if (had_leader)
 			proposals_for_each_in_flight(&r->props, reappend_cb, r);
 	}
-	if (!opx_is_quorum_connected(r->px))
-		return;
+	if (!opx_is_quorum_connected(r->px) && atomic_load(&r->had_qc))
+		return; /* lost it: wait for it, or for knowing it is gone */
 	struct proposal *taken[64];
 	size_t total = 0, n;
 	while (total < REPLICA__TAKE_PER_TURN &&
@@ -244,10 +247,12 @@ static void tick_due(struct replica *r, uint64_t now)
 			replica_fail(r, "ticking the consensus core", rc);
 			return;
 		}
-		if (r->px && opx_is_quorum_connected(r->px))
+		if (r->px && opx_is_quorum_connected(r->px)) {
 			atomic_store(&r->ticks_without_qc, 0);
-		else
+			atomic_store(&r->had_qc, true);
+		} else {
 			atomic_fetch_add(&r->ticks_without_qc, 1);
+		}
 		r->next_tick_ms += r->cfg.tick_ms;
 	}
 }
@@ -368,6 +373,7 @@ int replica_core_open(struct replica *r, char *err, size_t err_len)
 	if (rc != 0)
 		return rc;
 	atomic_store(&r->ticks_without_qc, 0); /* a new core: nobody heard yet */
+	atomic_store(&r->had_qc, false);
 	/* The state may trail the log (it is written unsynced; the log is the
 	 * truth) but never lead it past what the log can replay; a node new to
 	 * the configuration has no state at its base yet. */

@@ -119,6 +119,7 @@ struct replica {
 	struct opx_ballot last_promise;
 	uint64_t start_ms;
 	atomic_uint_fast64_t ticks_without_qc; /* ticks since the core last had a quorum */
+	atomic_bool had_qc;		       /* the core had a quorum once */
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
 	uint64_t watchdog_ms;
