@@ -418,14 +418,28 @@ static bool parse_id(const char *s, uint64_t *id)
 }
 
 /* Waits until this node runs configuration config_id (or a later one). */
-static int wait_config(struct replica *r, uint32_t config_id, struct ctl_buf *out)
+/*
+ * Waits until this node runs the next configuration (or a later one). A
+ * stop-sign forwarded to a leader that is just being replaced is lost, as
+ * any forwarded proposal is: propose it again now and then (a leader that
+ * already holds one ignores the copy; once the configuration changed, the
+ * replica refuses it as stale).
+ */
+static int wait_config(struct replica *r, const struct membership *next, struct ctl_buf *out)
 {
+	uint32_t config_id = next->config_id;
 	uint64_t wait_ms = 4ull * r->cfg.commit_timeout_ms;
+	uint64_t again_ms = 4ull * r->cfg.election_timeout_ms;
 	if (wait_ms < 20000)
 		wait_ms = 20000;
+	uint64_t next_again = again_ms;
 	for (uint64_t waited = 0; waited < wait_ms; waited += 20) {
 		struct replica_view v;
 		get_view(r, &v);
+		if (waited >= next_again && v.config_id < config_id) {
+			replica_propose_membership(r, next);
+			next_again = waited + again_ms;
+		}
 		if (v.config_id >= config_id) {
 			struct membership *m = members_copy(r);
 			char ids[256] = "?";
@@ -515,7 +529,7 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	int st = -rc;
 	switch (rc) {
 	case 0:
-		st = wait_config(r, next->config_id, out);
+		st = wait_config(r, next, out);
 		break;
 	case -EALREADY:
 		ctl_buf_printf(out,

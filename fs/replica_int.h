@@ -125,10 +125,11 @@ struct replica {
 	uint64_t watchdog_ms;
 	struct replica_xfer xfer;
 	struct replica_export exports[OPX_MAX_NODES];
-	struct membership *entering;	 /* decided next configuration, entered after apply */
-	struct membership *heard;	 /* a newer configuration a peer told us about */
-	uint64_t heard_ms;		 /* when */
-	uint64_t last_join_ms;		 /* JOINING: last JOIN sent */
+	struct membership *entering; /* decided next configuration, entered after apply */
+	struct membership *heard;    /* a newer configuration a peer told us about */
+	bool imported;	       /* a state transfer just finished: its member table may be newer */
+	uint64_t heard_ms;     /* when */
+	uint64_t last_join_ms; /* JOINING: last JOIN sent */
 	uint64_t told_ms[OPX_MAX_NODES]; /* last MEMBERS sent to a stale peer, by slot */
 	opx_node_id told_id[OPX_MAX_NODES];
 	struct replica_departing departing[OPX_MAX_NODES];

@@ -148,9 +148,9 @@ int replica_log_open(struct replica *r, char *err, size_t err_len)
 	uint32_t log_config;
 	rc = opx_rocks_config_id(r->log, &log_config);
 	if (rc == 0 && log_config < r->members.config_id) {
-		log_notice(
-			"replica: configuration %u is over: starting the log of configuration %u",
-			log_config, r->members.config_id);
+		log_notice("replica: starting the log of configuration %u (the log was "
+			   "configuration %u's)",
+			   r->members.config_id, log_config);
 		rc = opx_rocks_reset(r->log, r->members.config_id);
 	}
 	if (rc != 0) {
@@ -292,8 +292,8 @@ static void update_transport(struct replica *r, const struct membership *old,
 		if (q && !was_joining && strcmp(p->address, q->address) == 0 &&
 		    strcmp(p->public_key, q->public_key) == 0)
 			continue;
-		if (q)
-			tp_remove_peer(r->tp, p->id);
+		/* Also drops a link kept for a departing peer that is back. */
+		tp_remove_peer(r->tp, p->id);
 		add_peer(r, p);
 	}
 	for (size_t i = 0; i < old->n; i++) {
@@ -383,6 +383,23 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 	free(old);
 }
 
+static void after_import(struct replica *r, uint64_t now)
+{
+	struct membership *m = malloc(sizeof(*m));
+	char err[256];
+	if (!m)
+		return;
+	if (state_members(r, m, err, sizeof(err)) == 0 && m->config_id > r->members.config_id &&
+	    r->mode == REPLICA_MEMBER) {
+		/* The state came from a node already past this configuration's
+		 * end: our log of it can no longer be applied. */
+		log_notice("replica: the transferred state is already in configuration %u",
+			   m->config_id);
+		replica_enter_config(r, m, now);
+	}
+	free(m);
+}
+
 bool replica_msg_is_current(struct replica *r, const struct opx_msg *m, uint64_t now)
 {
 	if (r->mode == REPLICA_MEMBER && m->config_id == r->members.config_id)
@@ -465,14 +482,22 @@ static void maybe_jump(struct replica *r, uint64_t now)
 	if (r->mode == REPLICA_MEMBER && now - r->heard_ms < grace)
 		return;
 	r->heard = NULL;
-	log_notice("replica: a peer runs configuration %u, this node %u: moving to it",
-		   m->config_id, r->members.config_id);
+	if (r->mode == REPLICA_JOINING)
+		log_notice("replica: added to the cluster in configuration %u", m->config_id);
+	else
+		log_notice("replica: the cluster runs configuration %u, this node still %u: "
+			   "moving to it",
+			   m->config_id, r->members.config_id);
 	replica_enter_config(r, m, now);
 	free(m);
 }
 
 void replica_members_step(struct replica *r, uint64_t now)
 {
+	if (r->imported) {
+		r->imported = false;
+		after_import(r, now);
+	}
 	if (r->entering) {
 		struct membership *next = r->entering;
 		r->entering = NULL;

@@ -89,6 +89,7 @@ static void finish_import(struct replica *r)
 		   (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
 		   (unsigned long long)r->xfer.source);
 	r->xfer.active = false;
+	r->imported = true; /* its member table may be newer than ours */
 }
 
 static void send_request(struct replica *r, uint64_t now)
