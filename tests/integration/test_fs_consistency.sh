@@ -21,6 +21,20 @@ def content(n):
     return (line * (SIZE // len(line) + 1))[:SIZE]
 with open(a, "wb") as f:
     f.write(content(0))
+# The file was created empty (open(O_CREAT) is its own change) and filled at
+# close: until B has applied the close, B rightly sees it empty. The rewrites
+# start once B has the first content; from then on B must never see less.
+deadline = time.time() + 20
+while True:
+    try:
+        with open(b, "rb") as f:
+            if f.read() == content(0):
+                break
+    except FileNotFoundError:
+        pass
+    if time.time() > deadline:
+        sys.exit("B never saw the first content")
+    time.sleep(0.01)
 stop = time.time() + 6
 bad = []
 reads = 0
