@@ -782,6 +782,7 @@ void ofs_destroy(struct ofs **op)
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->iq_lock);
 	pthread_cond_destroy(&o->iq_cond);
+	pthread_cond_destroy(&o->iq_done_cond);
 	pthread_mutex_destroy(&o->reap_lock);
 	pthread_cond_destroy(&o->reap_cond);
 	free(o->backend);

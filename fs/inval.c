@@ -18,6 +18,7 @@
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kv.h"
 #include "log.h"
@@ -51,6 +52,7 @@ void ofs_inval_queue(struct ofs *o, uint64_t ino, const char *name, size_t name_
 		o->iq_head = it;
 	o->iq_tail = it;
 	o->iq_len++;
+	o->iq_queued++;
 	pthread_cond_signal(&o->iq_cond);
 	pthread_mutex_unlock(&o->iq_lock);
 	ofs_count(o, &o->stats.invals_queued, 1);
@@ -169,9 +171,32 @@ static void *inval_main(void *arg)
 			ofs_count(o, &o->stats.invals_sent, 1);
 			free(it->name);
 			free(it);
+			pthread_mutex_lock(&o->iq_lock);
+			o->iq_done++;
+			pthread_cond_broadcast(&o->iq_done_cond);
+			pthread_mutex_unlock(&o->iq_lock);
 		}
 	}
 	return NULL;
+}
+
+int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&o->iq_lock);
+	uint64_t target = o->iq_queued;
+	while (o->iq_done < target && o->iq_running && rc == 0)
+		rc = pthread_cond_timedwait(&o->iq_done_cond, &o->iq_lock, &until);
+	pthread_mutex_unlock(&o->iq_lock);
+	return rc == ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
 int ofs_inval_start(struct ofs *o)

@@ -57,7 +57,12 @@ static void usage(FILE *f)
 static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
 {
 	struct daemon *d = ctx;
-	return replica_control(d->replica, argc, argv, out);
+	int rc = replica_control(d->replica, argc, argv, out);
+	/* A barrier promises fresh reads, also through the mount: the kernel
+	 * must have dropped what it cached of the changes applied so far. */
+	if (rc == 0 && strcmp(argv[0], "barrier") == 0 && atomic_load(&d->mounted) && d->ofs)
+		ofs_wait_invalidations(d->ofs, 5000);
+	return rc;
 }
 
 /* The filesystem's way to the replica (struct ofs_backend). */

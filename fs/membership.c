@@ -64,13 +64,15 @@ int membership_encode(const struct membership *m, char *buf, size_t cap, size_t 
 	return 0;
 }
 
-static int bad(char *err, size_t err_len, const char *fmt, ...)
+/* Writes the reason into err and returns rc. */
+__attribute__((format(printf, 4, 5))) static int reason(int rc, char *err, size_t err_len,
+							const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err, err_len, fmt, ap);
 	va_end(ap);
-	return -EBADMSG;
+	return rc;
 }
 
 /* A decimal number filling the whole token, without sign or leading junk. */
@@ -95,17 +97,21 @@ static int parse_node(struct membership *m, char *args, unsigned line, char *err
 	char *key = strtok_r(NULL, " ", &save);
 	uint64_t id;
 	if (!id_s || !addr || !key || strtok_r(NULL, " ", &save))
-		return bad(err, err_len, "line %u: expected 'node ID HOST:PORT KEY'", line);
+		return reason(-EBADMSG, err, err_len, "line %u: expected 'node ID HOST:PORT KEY'",
+			      line);
 	if (!parse_u64(id_s, UINT64_MAX, &id) || id == 0)
-		return bad(err, err_len, "line %u: node id must be >= 1", line);
+		return reason(-EBADMSG, err, err_len, "line %u: node id must be >= 1", line);
 	if (m->n == CFG_MAX_PEERS)
-		return bad(err, err_len, "more than %d members", CFG_MAX_PEERS);
+		return reason(-EBADMSG, err, err_len, "more than %d members", CFG_MAX_PEERS);
 	if (membership_find(m, id))
-		return bad(err, err_len, "line %u: n%" PRIu64 " listed twice", line, id);
+		return reason(-EBADMSG, err, err_len, "line %u: n%" PRIu64 " listed twice", line,
+			      id);
 	if (strlen(addr) >= CFG_ADDR_MAX || !cfg_address_is_valid(addr))
-		return bad(err, err_len, "line %u: bad address for n%" PRIu64, line, id);
+		return reason(-EBADMSG, err, err_len, "line %u: bad address for n%" PRIu64, line,
+			      id);
 	if (strcmp(key, "-") != 0 && !cfg_key_is_valid(key))
-		return bad(err, err_len, "line %u: bad public key for n%" PRIu64, line, id);
+		return reason(-EBADMSG, err, err_len, "line %u: bad public key for n%" PRIu64, line,
+			      id);
 	struct cfg_peer *p = &m->peers[m->n++];
 	memset(p, 0, sizeof(*p));
 	p->id = id;
@@ -119,7 +125,7 @@ static int parse_line(struct membership *m, char *line, unsigned no, char *err, 
 {
 	char *sp = strchr(line, ' ');
 	if (!sp)
-		return bad(err, err_len, "line %u: expected 'NAME VALUE'", no);
+		return reason(-EBADMSG, err, err_len, "line %u: expected 'NAME VALUE'", no);
 	*sp = '\0';
 	char *val = sp + 1;
 	uint64_t v;
@@ -146,14 +152,14 @@ static int parse_line(struct membership *m, char *line, unsigned no, char *err, 
 			}
 		}
 	}
-	return bad(err, err_len, "line %u: bad '%s' line", no, line);
+	return reason(-EBADMSG, err, err_len, "line %u: bad '%s' line", no, line);
 }
 
 int membership_decode(struct membership *m, const void *data, size_t len, char *err, size_t err_len)
 {
 	memset(m, 0, sizeof(*m));
 	if (len == 0 || len >= MEMBERSHIP_ENC_MAX)
-		return bad(err, err_len, "member table of %zu bytes", len);
+		return reason(-EBADMSG, err, err_len, "member table of %zu bytes", len);
 	char *text = malloc(len + 1);
 	if (!text)
 		return -ENOMEM;
@@ -161,34 +167,25 @@ int membership_decode(struct membership *m, const void *data, size_t len, char *
 	text[len] = '\0';
 	int rc = 0;
 	if (strlen(text) != len || text[len - 1] != '\n')
-		rc = bad(err, err_len, "member table is not newline-terminated text");
+		rc = reason(-EBADMSG, err, err_len, "member table is not newline-terminated text");
 	char *save = NULL;
 	unsigned no = 0;
 	for (char *line = strtok_r(text, "\n", &save); rc == 0 && line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		if (++no == 1) {
 			if (strcmp(line, MAGIC_LINE) != 0)
-				rc = bad(err, err_len, "not a member table (first line '%s')",
-					 line);
+				rc = reason(-EBADMSG, err, err_len,
+					    "not a member table (first line '%s')", line);
 			continue;
 		}
 		rc = parse_line(m, line, no, err, err_len);
 	}
 	free(text);
 	if (rc == 0 && (m->config_id == 0 || m->n == 0))
-		rc = bad(err, err_len, "member table without a config id or members");
+		rc = reason(-EBADMSG, err, err_len, "member table without a config id or members");
 	if (rc == 0)
 		qsort(m->peers, m->n, sizeof(m->peers[0]), cmp_peer);
 	return rc;
-}
-
-static int say(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
 }
 
 int membership_next(struct membership *next, const struct membership *cur, uint64_t remove_id,
@@ -203,25 +200,28 @@ int membership_next(struct membership *next, const struct membership *cur, uint6
 		while (i < next->n && next->peers[i].id != remove_id)
 			i++;
 		if (i == next->n)
-			return say(err, err_len, "n%" PRIu64 " is not a member", remove_id);
+			return reason(-EINVAL, err, err_len, "n%" PRIu64 " is not a member",
+				      remove_id);
 		memmove(&next->peers[i], &next->peers[i + 1],
 			(next->n - i - 1) * sizeof(next->peers[0]));
 		next->n--;
 	}
 	if (add) {
 		if (add->id == 0)
-			return say(err, err_len, "node ids are >= 1");
+			return reason(-EINVAL, err, err_len, "node ids are >= 1");
 		if (membership_find(next, add->id) || membership_find(cur, add->id))
-			return say(err, err_len, "n%" PRIu64 " is already a member", add->id);
+			return reason(-EINVAL, err, err_len, "n%" PRIu64 " is already a member",
+				      add->id);
 		if (!cfg_address_is_valid(add->address))
-			return say(err, err_len, "'%s' is not HOST:PORT", add->address);
+			return reason(-EINVAL, err, err_len, "'%s' is not HOST:PORT", add->address);
 		if (!plaintext && !cfg_key_is_valid(add->public_key))
-			return say(err, err_len,
-				   "n%" PRIu64 " needs its 40-character Z85 public key (the "
-				   "public-key line of its key file)",
-				   add->id);
+			return reason(-EINVAL, err, err_len,
+				      "n%" PRIu64 " needs its 40-character Z85 public key (the "
+				      "public-key line of its key file)",
+				      add->id);
 		if (next->n == CFG_MAX_PEERS)
-			return say(err, err_len, "a cluster has at most %d members", CFG_MAX_PEERS);
+			return reason(-EINVAL, err, err_len, "a cluster has at most %d members",
+				      CFG_MAX_PEERS);
 		next->peers[next->n] = *add;
 		if (plaintext)
 			next->peers[next->n].public_key[0] = '\0';
@@ -229,11 +229,11 @@ int membership_next(struct membership *next, const struct membership *cur, uint6
 		qsort(next->peers, next->n, sizeof(next->peers[0]), cmp_peer);
 	}
 	if (next->n < 2)
-		return say(err, err_len, "a cluster needs at least 2 members");
+		return reason(-EINVAL, err, err_len, "a cluster needs at least 2 members");
 	char buf[MEMBERSHIP_ENC_MAX];
 	size_t len;
 	if (membership_encode(next, buf, sizeof(buf), &len) != 0)
-		return say(err, err_len, "the member table does not fit");
+		return reason(-EINVAL, err, err_len, "the member table does not fit");
 	return 0;
 }
 

@@ -155,4 +155,11 @@ struct ofs_stats {
 };
 void ofs_get_stats(struct ofs *o, struct ofs_stats *st);
 
+/*
+ * Waits (at most timeout_ms) until the kernel caches have been told about
+ * every change from other nodes applied so far, so reads through the mount
+ * show them: `omnifsctl barrier` ends with it. 0 or -ETIMEDOUT.
+ */
+int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms);
+
 #endif /* OMNIFS_OFS_H */

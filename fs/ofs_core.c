@@ -581,6 +581,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store)
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->iq_lock, NULL);
 	pthread_cond_init(&o->iq_cond, NULL);
+	pthread_cond_init(&o->iq_done_cond, NULL);
 	pthread_mutex_init(&o->reap_lock, NULL);
 	pthread_cond_init(&o->reap_cond, NULL);
 	int rc = ofs_bootstrap(o);

@@ -119,8 +119,10 @@ struct ofs {
 	/* invalidation queue (inval.c) */
 	pthread_mutex_t iq_lock;
 	pthread_cond_t iq_cond;
+	pthread_cond_t iq_done_cond;	      /* signalled as items are done */
 	struct inval_item *iq_head, *iq_tail; /* under iq_lock */
 	size_t iq_len;
+	uint64_t iq_queued, iq_done; /* items ever queued and ever done, under iq_lock */
 	bool iq_stop;
 	bool iq_running;
 	pthread_t iq_thread;

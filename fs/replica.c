@@ -293,14 +293,22 @@ static void one_turn(struct replica *r)
 	int rc = r->px ? opx_flush_batch(r->px) : 0;
 	if (rc == -EIO)
 		replica_fail(r, "writing the log", rc);
+	/* After a storage failure, touch no store again: RocksDB refuses (or
+	 * asserts on) writes after a failed one; the daemon exits. */
+	if (atomic_load(&r->failed))
+		return;
 	send_outgoing(r);
 	rc = replica_apply_decided(r);
 	if (rc != 0)
 		replica_fail(r, "applying decided entries", rc);
+	if (atomic_load(&r->failed))
+		return;
 	send_outgoing(r); /* compaction and state transfer may have queued messages */
 	replica_members_step(r, now);
 	proposals_expire(&r->props, now);
 	replica_maybe_compact(r);
+	if (atomic_load(&r->failed))
+		return;
 	replica_xfer_step(r, now);
 	publish_view(r, now);
 	watchdog(r, now);

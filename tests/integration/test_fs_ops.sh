@@ -23,12 +23,14 @@ check "create + write"
 echo more >>"$M1/file"
 check "append"
 truncate -s 3 "$M1/file"
+ctl 2 barrier # reads on another node follow its replication lag
 [ "$(cat "$M2/file")" = hel ] || fail "truncate not seen on B"
 check "truncate"
 chmod 0640 "$M1/file"
 chown 1234:5678 "$M1/file"
 check "chmod + chown"
 touch -d "2020-01-02 03:04:05" "$M1/file"
+ctl 3 barrier
 [ "$(stat -c %Y "$M3/file")" = "$(date -d '2020-01-02 03:04:05' +%s)" ] || fail "mtime not seen on C"
 check "utimens"
 mkdir -p "$M1/d1/d2/d3"
@@ -40,6 +42,7 @@ check "rename a directory"
 echo old >"$M1/target"
 echo new >"$M1/source"
 mv "$M1/source" "$M1/target"
+ctl 2 barrier
 [ "$(cat "$M2/target")" = new ] || fail "rename over a file not seen"
 check "rename over a file"
 echo a >"$M1/xa"
@@ -51,20 +54,26 @@ RENAME_EXCHANGE = 2
 if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), RENAME_EXCHANGE) != 0:
     sys.exit("renameat2(RENAME_EXCHANGE): " + os.strerror(ctypes.get_errno()))
 PY
+ctl 3 barrier
 [ "$(cat "$M3/xa")" = b ] && [ "$(cat "$M3/xb")" = a ] || fail "RENAME_EXCHANGE not seen on C"
 check "RENAME_EXCHANGE"
 ln -s d1/renamed "$M1/link"
+ctl 2 barrier
 [ "$(readlink "$M2/link")" = d1/renamed ] || fail "symlink not seen"
 check "symlink"
 ln "$M1/d1/renamed" "$M1/hard"
+ctl 2 barrier
 [ "$(stat -c %h "$M2/hard")" = 2 ] || fail "hard link count on B"
 check "hard link"
 setfattr -n user.color -v blue "$M1/hard"
+ctl 3 barrier
 [ "$(getfattr --only-values -n user.color "$M3/d1/renamed")" = blue ] || fail "xattr not seen on C"
 setfattr -x user.color "$M1/hard"
+ctl 2 barrier
 getfattr -n user.color "$M2/hard" 2>/dev/null && fail "removed xattr still on B"
 check "xattrs"
 rm "$M1/hard"
+ctl 2 barrier
 [ "$(stat -c %h "$M2/d1/renamed")" = 1 ] || fail "link count after unlink on B"
 rmdir "$M1/moved/d3"
 check "unlink + rmdir"

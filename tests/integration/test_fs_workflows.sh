@@ -7,6 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 
 fs_cluster 3
+# Each step on another node first waits for that node to have applied what
+# the leader decided (a read trails the leader by the replication lag).
+synced() { for i in 1 2 3; do ctl "$i" barrier; done; }
 src="$T/src"
 mkdir -p "$src/etc/app/conf.d" "$src/etc/other"
 for i in 1 2 3 4 5; do printf 'key%d = value %d\n' "$i" "$i" >"$src/etc/app/conf.d/$i.conf"; done
@@ -20,8 +23,10 @@ echo "utf8" >"$src/etc/other/größe-日本.conf"
 
 cp -a "$src/etc" "$M1/"
 log "cp -a on A"
+synced
 mkdir -p "$M2/etc/new/deep/er"
 mv "$M2/etc/other" "$M2/etc/new/other"
+synced
 mv "$M3/etc/app/conf.d/5.conf" "$M3/etc/app/conf.d/five.conf"
 sed -i 's/value 4/changed 4/' "$M1/etc/app/conf.d/4.conf"
 echo "appended = 1" >>"$M2/etc/app/conf.d/3.conf"
@@ -36,6 +41,7 @@ tar -C "$M3/restored" -xpf "$T/tree.tar"
 # The extracted tree equals the source (tar -p keeps owners, modes, times).
 diff <(tree_listing "$src") <(tree_listing "$M3/restored") >&2 ||
 	fail "tar x -p did not reproduce the source tree"
+synced
 tar -C "$M2" -cf "$T/from-mount.tar" etc
 tar -tf "$T/from-mount.tar" | grep -q "etc/app/conf.d/five.conf" || fail "tar c from the mount"
 log "tar x and c"
