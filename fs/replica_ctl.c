@@ -509,13 +509,6 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 			       "this node is not a member of the cluster: run it on a member\n");
 		return EROFS;
 	}
-	if (first_add && ever_proposed(r, add.id)) {
-		ctl_buf_printf(out,
-			       "n%llu was a member before: a new node needs an id never used in "
-			       "this cluster\n",
-			       (unsigned long long)add.id);
-		return EEXIST;
-	}
 	struct membership *cur = members_copy(r), *next = malloc(sizeof(*next));
 	char err[300];
 	int rc = cur && next ? 0 : -ENOMEM;
@@ -524,6 +517,13 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 				     r->cfg.plaintext, err, sizeof(err));
 	if (rc == -EINVAL)
 		ctl_buf_printf(out, "%s\n", err);
+	if (rc == 0 && first_add && ever_proposed(r, add.id)) {
+		ctl_buf_printf(out,
+			       "n%llu was a member before: a new node needs an id never used in "
+			       "this cluster\n",
+			       (unsigned long long)add.id);
+		rc = -EEXIST;
+	}
 	if (rc == 0)
 		rc = replica_propose_membership(r, next);
 	int st = -rc;

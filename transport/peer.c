@@ -92,6 +92,43 @@ void tp__peer_set_up(struct tp *t, struct tp_peer *p, bool up, const char *why)
 	push_event(t, up ? TP_EVENT_UP : TP_EVENT_DOWN, p->cfg.id);
 }
 
+/*
+ * libzmq does not dial again after a refused handshake: the DEALER stays
+ * dead. But a refusal can end (a peer that did not know our key yet learns
+ * it when we both join a new configuration), so the DEALER is made anew
+ * after a back-off from reconnect_ivl_ms to reconnect_ivl_max_ms.
+ */
+static void schedule_redial(struct tp *t, struct tp_peer *p)
+{
+	uint32_t lo = (uint32_t)t->cfg.reconnect_ivl_ms, hi = (uint32_t)t->cfg.reconnect_ivl_max_ms;
+	p->redial_ms = p->redial_ms ? p->redial_ms * 2 : lo;
+	if (p->redial_ms > hi)
+		p->redial_ms = hi;
+	p->redial_at_ms = tp_now_ms() + p->redial_ms;
+}
+
+static void close_sockets(struct tp_peer *p)
+{
+	if (p->dealer)
+		zmq_socket_monitor(p->dealer, NULL, 0);
+	if (p->monitor)
+		zmq_close(p->monitor);
+	if (p->dealer)
+		zmq_close(p->dealer);
+	p->monitor = p->dealer = NULL;
+}
+
+static void redial(struct tp *t, struct tp_peer *p)
+{
+	char err[512];
+	p->redial_at_ms = 0;
+	close_sockets(p);
+	if (tp__peer_open(t, p, err, sizeof(err)) != 0) {
+		log_err("transport: dialing again: %s", err);
+		schedule_redial(t, p);
+	}
+}
+
 /* Reads the DEALER's monitor: [u16 event, u32 value][endpoint]. */
 static void read_monitor(struct tp *t, struct tp_peer *p)
 {
@@ -118,6 +155,7 @@ static void read_monitor(struct tp *t, struct tp_peer *p)
 		switch (event) {
 		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
 			tp__peer_set_up(t, p, true, "connected");
+			p->redial_ms = 0;
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
 			tp__peer_set_up(t, p, false, "disconnected");
@@ -135,6 +173,8 @@ static void read_monitor(struct tp *t, struct tp_peer *p)
 										 : "protocol error",
 					tp__suppressed(suppressed, note, sizeof(note)));
 			tp__peer_set_up(t, p, false, "handshake failed");
+			if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+				schedule_redial(t, p);
 			break;
 		default:
 			break;
@@ -149,6 +189,8 @@ void tp__peers_service(struct tp *t, uint64_t now_ms)
 		if (!p->in_use)
 			continue;
 		read_monitor(t, p);
+		if (p->redial_at_ms && now_ms >= p->redial_at_ms)
+			redial(t, p);
 		if (t->cfg.silence_ms && p->up && now_ms - p->alive_ms > t->cfg.silence_ms)
 			tp__peer_set_up(t, p, false, "silent");
 	}
@@ -230,13 +272,7 @@ fail:
 
 void tp__peer_close(struct tp_peer *p)
 {
-	if (p->dealer)
-		zmq_socket_monitor(p->dealer, NULL, 0);
-	if (p->monitor)
-		zmq_close(p->monitor);
-	if (p->dealer)
-		zmq_close(p->dealer);
-	p->monitor = p->dealer = NULL;
+	close_sockets(p);
 	p->in_use = false;
 }
 

@@ -24,6 +24,8 @@ struct tp_peer {
 	bool up;		       /* last reported state */
 	uint64_t alive_ms;	       /* last frame heard or link up, for silence_ms */
 	bool drop_out, drop_in;	       /* fault switch */
+	uint64_t redial_at_ms;	       /* after a refused handshake: dial again then (0: no) */
+	uint32_t redial_ms;	       /* the back-off of those redials */
 	struct tp_peer_stats st;
 };
 

@@ -405,6 +405,52 @@ static void test_transport_unknown_key_refused(void **state)
 }
 
 /*
+ * A peer that refused our key (it did not know it yet) and then learns it
+ * hears us: the refused connection is dialled again (libzmq alone would
+ * leave it dead). Membership changes depend on this: a node that joins
+ * later learns the keys of those that joined before it.
+ */
+static void test_transport_refused_key_admitted_later(void **state)
+{
+	struct mesh *m = mesh_new(1, false);
+	m->n[1].id = 2;
+	keypair(&m->n[1]);
+	struct tp_config c;
+	base_config(m, 1, &c);
+	c.n_peers = 1;
+	c.peers[0] = peer_of(&m->n[0]);
+	node_start(m, 1, &c);
+	uint64_t deadline = tp_now_ms() + DEADLINE_MS;
+	while (gstats(m, 0).zap_refused < 1) {
+		if (past(deadline))
+			fail_msg("n1 never refused n2's key");
+		pump(m);
+	}
+	struct tp_peer_config p = peer_of(&m->n[1]);
+	assert_int_equal(tp_add_peer(m->n[0].tp, &p), 0);
+	deadline = tp_now_ms() + DEADLINE_MS;
+	struct tp_frame f;
+	for (uint32_t round = 1;; round++) {
+		/* Until the new connection is up, sends may find no room. */
+		struct opx_msg msg = {
+			.from = 2, .to = 1, .config_id = 1, .type = OPX_MSG_HB_REQUEST};
+		msg.u.hb_request.round = round;
+		int rc = tp_send_msg(m->n[1].tp, &msg);
+		assert_true(rc == 0 || rc == -EAGAIN);
+		for (int k = 0; k < 20; k++) {
+			pump(m);
+			if (tp_recv(m->n[0].tp, &f) == 0) {
+				assert_int_equal(f.msg.from, 2);
+				mesh_destroy(m);
+				return;
+			}
+		}
+		if (past(deadline))
+			fail_msg("n1 never heard n2 after learning its key");
+	}
+}
+
+/*
  * Plaintext: frames from another cluster, with another sender in the header,
  * addressed elsewhere, malformed, or from an unlisted routing id are dropped
  * and counted; the valid frame behind them is the first one delivered.
@@ -622,6 +668,7 @@ int main(void)
 		cmocka_unit_test(test_transport_three_nodes_all_pairs),
 		cmocka_unit_test(test_transport_restarted_peer_heard_again),
 		cmocka_unit_test(test_transport_unknown_key_refused),
+		cmocka_unit_test(test_transport_refused_key_admitted_later),
 		cmocka_unit_test(test_transport_rejects_foreign_and_spoofed_frames),
 		cmocka_unit_test(test_transport_key_must_match_routing_id),
 		cmocka_unit_test(test_transport_full_queue_drops),
