@@ -4,7 +4,12 @@
 # copied out, the install lines it prints run on each machine, the mountpoint
 # made, the unit started (ExecStart as written, under a notify socket). Every
 # node says READY=1 mounted, `omnifsctl status` shows a leader and a quorum,
-# and a file written on one machine is read on the others.
+# and a file written on one machine is read on the others. Then, on machine 1,
+# `omnifs-bootstrap --add` prepares a fourth node from machine 1's config: a
+# config omnifsd accepts, with join = true, the members' addresses and keys
+# and the new node's, its key file 0600, and the `omnifsctl member add` line
+# with its public key; a taken id, a bad spec and an existing folder are
+# refused.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/unit.sh"
 
@@ -70,6 +75,45 @@ for n in 2 3; do
 	wait_until 10 grep -qx shared "$(root "$n")/srv/omnifs/hello"
 done
 log "a file written on machine 1 is read on machines 2 and 3"
+
+# omnifs-bootstrap --add on machine 1, from its installed config, with omnifsd
+# on PATH (as /usr/sbin is for root) so it checks the configs it reads and writes.
+export PATH="$OMNIFS_BUILD/fs:$PATH"
+P4=$(free_ports 1)
+conf1="$(root 1)/etc/omnifs/omnifs.conf"
+bootstrap_m1() { (cd "$(root 1)/root" && "$BOOTSTRAP" "$@" "$conf1"); }
+bootstrap_m1 --add 4=127.0.0.1:"$P4" -o add4 >"$T/add.out" 2>&1 || { cat "$T/add.out"; fail "bootstrap --add failed"; }
+cat "$T/add.out"
+a="$(root 1)/root/add4/node4"
+"$OMNIFSD" -c "$a/omnifs.conf" --check-config | grep -F "node 4 of cluster walk, 4 members" ||
+	fail "omnifsd does not accept node 4's config as a 4-member config of cluster walk"
+grep -qx "join = true" "$a/omnifs.conf" || fail "node 4's config does not set join = true"
+[ "$(stat -c %a "$a/node4.key")" = 600 ] || fail "node 4's key is not 0600"
+for n in 1 2 3; do
+	grep -qxF "$n = 127.0.0.1:${PORTS[$((n - 1))]}" "$a/omnifs.conf" || fail "node 4's [peers] lacks node $n"
+	grep -qxF "$n = $(cat "$T/walk/node$n/node$n.pub")" "$a/omnifs.conf" || fail "node 4's [peer_keys] lacks node $n's key"
+done
+grep -qxF "4 = 127.0.0.1:$P4" "$a/omnifs.conf" || fail "node 4's [peers] lacks itself"
+[ "$(grep -c '^4 = ' "$a/omnifs.conf")" = 1 ] || fail "node 4's config lists its own public key"
+grep -qxF "secret_key_file = /etc/omnifs/keys/node4.key" "$a/omnifs.conf" || fail "node 4's key path"
+grep -qxF "  omnifsctl member add 4 127.0.0.1:$P4 '$(cat "$a/node4.pub")'" "$T/add.out" ||
+	fail "bootstrap --add printed no member add line with node 4's public key"
+[ "$(grep -c "install -D -m [0-7]* node4/" "$T/add.out")" = 2 ] || fail "bootstrap --add printed no install lines"
+grep -q "mkdir -p /srv/omnifs && systemctl enable --now --no-block omnifsd@omnifs" "$T/add.out" ||
+	fail "bootstrap --add printed no start line"
+# refused: an id already a member, a bad spec, an existing folder
+refused() {
+	local expect=$1
+	shift
+	if bootstrap_m1 "$@" >"$T/refused.out" 2>&1; then fail "bootstrap $* succeeded"; fi
+	grep -qF "$expect" "$T/refused.out" || { cat "$T/refused.out"; fail "bootstrap $*: no '$expect'"; }
+}
+refused "node 2 is already in [peers]" --add 2=127.0.0.1:1 -o add2
+refused "expected ID=HOST:PORT" --add 5 -o add5
+refused "add4 exists" --add 5=127.0.0.1:1 -o add4
+for d in add2 add5; do [ ! -e "$(root 1)/root/$d" ] || fail "a refused bootstrap --add wrote $d"; done
+log "bootstrap --add prepared node 4 and refused a taken id, a bad spec and an existing folder"
+
 for n in 1 2 3; do
 	kill -TERM "${PIDS[$n]}"
 	wait "${PIDS[$n]}" || fail "machine $n's omnifsd exited $? on SIGTERM"
