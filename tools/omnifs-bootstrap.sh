@@ -15,13 +15,15 @@
 # --add, run on a member (CONFIG: its config, default /etc/omnifs/omnifs.conf):
 # writes the same two files for the one new node, with join = true, the
 # cluster's name, [timing], [compaction], [fs] and batch_size from CONFIG, the
-# members of CONFIG's [peers] and their keys plus the new node, and prints
-# the commands for the new machine and the `omnifsctl member add` to run on a
-# member. Nothing is overwritten: OUTDIR must not exist.
+# members and their keys plus the new node, and prints the commands for the
+# new machine and the `omnifsctl member add` to run on a member. The members
+# are the running node's (`omnifsctl member list`), or CONFIG's [peers] and
+# [peer_keys] if it does not answer. Nothing is overwritten: OUTDIR must not
+# exist.
 set -euo pipefail
 
 usage() {
-	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 die() {
@@ -142,16 +144,35 @@ if [ -n "$add" ]; then
 	done < <(ini_values "$config")
 	{ [ -n "$cluster" ] && [ -n "$own_id" ] && [ ${#peer_ids[@]} -ge 2 ]; } ||
 		die "$config: no [node] id and cluster or no [peers]: not a member's config"
+	source="$config's [peers] (node $own_id did not answer omnifsctl)"
+	# [peers] is what formed the cluster; membership changes since are in
+	# the running node's member list ("n<ID> <address> <key or -> ...").
+	omnifsctl=$(find_prog omnifsctl ../sbin ../tools)
+	if [ -n "$omnifsctl" ] && live=$("$omnifsctl" -c "$config" -t 5 member list 2>/dev/null); then
+		peer_ids=()
+		peer_addr=()
+		peer_key=()
+		while read -r name a k _; do
+			[[ "$name" =~ ^n([0-9]+)$ ]] || continue
+			peer_ids+=("${BASH_REMATCH[1]}")
+			peer_addr[${BASH_REMATCH[1]}]=$a
+			[ "$k" = - ] || peer_key[${BASH_REMATCH[1]}]=$k
+		done <<<"$live"
+		[ ${#peer_ids[@]} -ge 1 ] || die "node $own_id's member list names no member: $live"
+		source="node $own_id's member list, ${live%%$'\n'*}"
+	fi
 	for p in "${peer_ids[@]}"; do
-		[ "$p" = "$id" ] && die "node $id is already in [peers] of $config (${peer_addr[$p]}): choose a new id"
-		[ "${peer_addr[$p]}" = "$addr" ] && die "$addr is already node $p's address in $config"
+		[ "$p" = "$id" ] && die "node $id is already a member (${peer_addr[$p]}, from $source): choose a new id"
+		[ "${peer_addr[$p]}" = "$addr" ] && die "$addr is already node $p's address (from $source)"
 	done
 	if [ "$plaintext" = false ]; then
-		[ -r "$key_file" ] || die "cannot read $config's secret_key_file '$key_file' (run as root?)"
-		peer_key[$own_id]=$(sed -n 's/^[ \t]*public-key[ \t]*=[ \t]*\([^ \t]*\)[ \t]*$/\1/p' "$key_file")
-		[ ${#peer_key[$own_id]} = 40 ] || die "$key_file holds no public-key line"
+		if [ -z "${peer_key[$own_id]:-}" ]; then
+			[ -r "$key_file" ] || die "cannot read $config's secret_key_file '$key_file' (run as root?)"
+			peer_key[$own_id]=$(sed -n 's/^[ \t]*public-key[ \t]*=[ \t]*\([^ \t]*\)[ \t]*$/\1/p' "$key_file")
+			[ ${#peer_key[$own_id]} = 40 ] || die "$key_file holds no public-key line"
+		fi
 		for p in "${peer_ids[@]}"; do
-			[ -n "${peer_key[$p]:-}" ] || die "$config has no [peer_keys] entry for node $p"
+			[ -n "${peer_key[$p]:-}" ] || die "no public key for node $p (from $source)"
 		done
 	fi
 
@@ -206,7 +227,8 @@ if [ -n "$add" ]; then
 
 	members=$(IFS=,; echo "${peer_ids[*]}")
 	host=${addr%:*}
-	echo "omnifs-bootstrap: wrote node $id's config${pub:+ and keypair} under $out, to join cluster $cluster (members $members, from $config)"
+	echo "omnifs-bootstrap: wrote node $id's config${pub:+ and keypair} under $out, to join cluster $cluster"
+	echo "  members $members, from $source"
 	$quorums && echo "  note: [consensus] read_quorum and write_quorum are not copied: they depend on the cluster's size"
 	echo "on the new machine ($host), in the folder that holds node$id/ (scp -r $dir $host:):"
 	echo "  install -D -m 0644 node$id/omnifs.conf /etc/omnifs/omnifs.conf"
