@@ -76,6 +76,33 @@ refused() {
 }
 
 is_caught_up() { [ "$(status_field "$1" caught_up)" = True ]; }
+# peers_reachable I: node I hears every other member of its configuration.
+peers_reachable() {
+	ctl "$1" status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+sys.exit(0 if s["peers"] and all(p["reachable"] for p in s["peers"]) else 1)'
+}
+# reachable I...: each of nodes I... hears every other member within 10 s.
+reachable() {
+	local i
+	for i in "$@"; do
+		if ! (wait_until 10 peers_reachable "$i"); then
+			ctl "$i" status
+			fail "n$i does not hear every member of its configuration"
+		fi
+	done
+}
+# writable I...: each of nodes I... acknowledges a put within 15 s (a new
+# configuration elects its leader first). A member that cannot write fails.
+writable() {
+	local i
+	for i in "$@"; do
+		if ! (wait_until 15 ctl_quiet "$i" kv put "probe/n$i" "$(member_ids "$i")"); then
+			fail "n$i, a member, cannot write: $(ctl "$i" kv put "probe/n$i" 1 2>&1)"
+		fi
+	done
+}
 is_removed() { [ "$(status_field "$1" removed)" = True ]; }
 # on_config I CSV: node I's membership is exactly CSV.
 on_config() { [ "$(member_ids "$1" | cut -d' ' -f2)" = "$2" ]; }
@@ -116,7 +143,9 @@ acked_at_least() { [ "$(acked)" -ge "$1" ]; }
 more_acks() { wait_until 60 acked_at_least $(($(acked) + $1)); }
 more_acks 20
 
-# a) Grow to 5 members.
+# a) Grow to 5 members. Node 5's config lists nodes 1 to 3 only, as
+# omnifs-bootstrap --add writes it on a member whose config predates node 4:
+# node 5 learns node 4's address and key from the cluster.
 join_init 4 curve 1 2 3
 join_init 5 curve 1 2 3
 start_node 4
@@ -124,12 +153,19 @@ start_node 5
 change 1 1,2,3,4 add 4 "$(node_addr 4)" "$(node_pub 4)"
 wait_until 60 is_caught_up 4
 wait_until 20 on_config 4 1,2,3,4
+log "n4 caught up: $(ctl 4 digest)"
+reachable 1 2 3 4
+writable 1 2 3 4
 more_acks 10
 change 2 1,2,3,4,5 add 5 "$(node_addr 5)" "$(node_pub 5)"
 wait_until 60 is_caught_up 5
 for i in 1 2 3 4 5; do wait_until 20 on_config "$i" 1,2,3,4,5; done
+log "n5 caught up: $(ctl 5 digest)"
+reachable 1 2 3 4 5
+writable 1 2 3 4 5
 set_writers 1 2 3 4 5
 more_acks 20
+log "puts through all five acknowledged"
 refused 3 "n4 is already a member" add 4 "$(node_addr 4)" "$(node_pub 4)"
 for i in 1 2 3 4 5; do check_member_list "$i" 1 2 3 4 5; done
 log "5 members, $(acked) puts acknowledged so far"
@@ -152,6 +188,8 @@ change "$runner" "$(csv "${members[@]}")" remove "$victim"
 removed=("$victim")
 for i in "${members[@]}"; do wait_until 20 on_config "$i" "$(csv "${members[@]}")"; done
 wait_until 20 has_leader "${members[0]}"
+reachable "${members[@]}"
+writable "${members[@]}"
 more_acks 10
 
 leader=$(leader_id "${members[0]}")
@@ -161,6 +199,8 @@ change "$runner" "$(csv "${members[@]}")" remove "$leader"
 removed+=("$leader")
 for i in "${members[@]}"; do wait_until 20 on_config "$i" "$(csv "${members[@]}")"; done
 for i in "${members[@]}"; do wait_until 20 has_leader "$i"; done
+reachable "${members[@]}"
+writable "${members[@]}"
 log "leader n$leader removed; members ${members[*]}, leader n$(leader_id "${members[0]}")"
 more_acks 20
 touch "$T/writer.stop"
@@ -219,6 +259,8 @@ wait "$replacing" || fail "member replace $dead 6 failed"
 members+=(6)
 wait_until 60 is_caught_up 6
 for i in "${members[@]}"; do wait_until 20 on_config "$i" "$(csv "${members[@]}")"; done
+reachable "${members[@]}"
+writable "${members[@]}"
 for i in "${members[@]}"; do ctl "$i" kv put "b/from$i" "$i" || fail "n$i refused a put after the replace"; done
 for i in "${members[@]}"; do ctl "$i" barrier; done
 for i in "${members[@]}"; do
