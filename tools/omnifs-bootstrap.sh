@@ -1,24 +1,52 @@
 #!/usr/bin/env bash
-# omnifs-bootstrap: everything a new cluster needs, for every node at once.
+# omnifs-bootstrap: the configs and keys of a new cluster, or of one node to
+# add to a running cluster.
 #
 #   omnifs-bootstrap -c CLUSTER -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] ID=HOST:PORT...
+#   omnifs-bootstrap --add ID=HOST:PORT -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] [CONFIG]
 #
-# For each node it writes OUTDIR/node<ID>/omnifs.conf and its CURVE keypair
-# OUTDIR/node<ID>/node<ID>.key (mode 0600): copy the folder of node N to
-# machine N as /etc/omnifs/omnifs.conf and /etc/omnifs/keys/node<N>.key, create
-# the mountpoint, then `systemctl enable --now omnifsd@omnifs`. Every config
-# lists every member and the public keys of the others. Nothing is
-# overwritten: OUTDIR must not exist.
+# New cluster: for each node it writes OUTDIR/node<ID>/omnifs.conf and its
+# CURVE keypair OUTDIR/node<ID>/node<ID>.key (mode 0600): copy the folder of
+# node N to machine N as /etc/omnifs/omnifs.conf and
+# /etc/omnifs/keys/node<N>.key, create the mountpoint, then `systemctl enable
+# --now omnifsd@omnifs`. Every config lists every member and the public keys
+# of the others.
+#
+# --add, run on a member (CONFIG: its config, default /etc/omnifs/omnifs.conf):
+# writes the same two files for the one new node, with join = true, the
+# cluster's name, [timing], [compaction], [fs] and batch_size from CONFIG, the
+# members and their keys plus the new node, and prints the commands for the
+# new machine and the `omnifsctl member add` to run on a member. The members
+# are the running node's (`omnifsctl member list`), or CONFIG's [peers] and
+# [peer_keys] if it does not answer. Nothing is overwritten: OUTDIR must not
+# exist.
 set -euo pipefail
 
 usage() {
-	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
+die() {
+	echo "omnifs-bootstrap: $*" >&2
+	exit 1
+}
 
-cluster="" out="" mountpoint="/srv/omnifs" data_dir="/var/lib/omnifs"
-while getopts "c:o:m:D:h" opt; do
+# getopts knows no long options: --add SPEC becomes -a SPEC.
+args=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--add) [ $# -ge 2 ] || usage; args+=(-a "$2"); shift 2 ;;
+	--add=*) args+=(-a "${1#--add=}"); shift ;;
+	--help) usage ;;
+	*) args+=("$1"); shift ;;
+	esac
+done
+set -- "${args[@]}"
+
+add="" cluster="" out="" mountpoint="/srv/omnifs" data_dir="/var/lib/omnifs"
+while getopts "a:c:o:m:D:h" opt; do
 	case "$opt" in
+	a) add=$OPTARG ;;
 	c) cluster=$OPTARG ;;
 	o) out=$OPTARG ;;
 	m) mountpoint=$OPTARG ;;
@@ -27,33 +55,205 @@ while getopts "c:o:m:D:h" opt; do
 	esac
 done
 shift $((OPTIND - 1))
-[ -n "$cluster" ] && [ -n "$out" ] && [ $# -ge 2 ] || usage
-[ -e "$out" ] && { echo "omnifs-bootstrap: $out exists: choose a new folder" >&2; exit 1; }
+if [ -n "$add" ]; then
+	[ -z "$cluster" ] || die "--add takes the cluster's name from the member's config: drop -c"
+	{ [ -n "$out" ] && [ $# -le 1 ]; } || usage
+else
+	{ [ -n "$cluster" ] && [ -n "$out" ] && [ $# -ge 2 ]; } || usage
+fi
 
-keygen=""
-for k in "$(dirname "$0")/omnifs-keygen" "$(command -v omnifs-keygen || true)"; do
-	[ -n "$k" ] && [ -x "$k" ] && keygen=$k && break
-done
-[ -n "$keygen" ] || { echo "omnifs-bootstrap: omnifs-keygen not found" >&2; exit 1; }
-
-ids=() addrs=()
-for spec in "$@"; do
-	if ! [[ "$spec" =~ ^([0-9]+)=([^=]+:[0-9]+)$ ]]; then
-		echo "omnifs-bootstrap: '$spec': expected ID=HOST:PORT, e.g. 1=10.0.0.1:7100" >&2
+# parse_spec SPEC: sets spec_id and spec_addr, or exits.
+parse_spec() {
+	if ! [[ "$1" =~ ^([0-9]+)=([^=]+:[0-9]+)$ ]] || [ "${#BASH_REMATCH[1]}" -gt 5 ] ||
+		[ "${BASH_REMATCH[1]}" -lt 1 ] || [ "${BASH_REMATCH[1]}" -gt 65535 ]; then
+		echo "omnifs-bootstrap: '$1': expected ID=HOST:PORT with ID from 1 to 65535, e.g. 1=10.0.0.1:7100" >&2
 		exit 2
 	fi
-	ids+=("${BASH_REMATCH[1]}")
-	addrs+=("${BASH_REMATCH[2]}")
+	spec_id=$((10#${BASH_REMATCH[1]}))
+	spec_addr=${BASH_REMATCH[2]}
+}
+
+# find_prog NAME DIR...: the first executable NAME beside this script, in a
+# DIR relative to it, or on PATH; "" if none.
+find_prog() {
+	local name=$1 here d
+	here=$(dirname "$0")
+	shift
+	for d in "$here" "$@"; do
+		[ -x "$here/$d/$name" ] && { echo "$here/$d/$name"; return; }
+	done
+	command -v "$name" || true
+}
+
+keygen=$(find_prog omnifs-keygen .)
+[ -n "$keygen" ] || die "omnifs-keygen not found"
+
+# new_keypair DIR ID: DIR/node<ID>.key (0600) and DIR/node<ID>.pub.
+new_keypair() {
+	local msg
+	mkdir -m 0700 "$1"
+	# keygen's hints name its own paths, not the installed ones: shown on failure only
+	if ! msg=$("$keygen" -d "$1" "node$2" 2>&1 >/dev/null); then
+		echo "$msg" >&2
+		exit 1
+	fi
+}
+
+# ini_values FILE: "section<TAB>key<TAB>value" for every key of an INI file,
+# read the way omnifsd reads it (libinih: '=' or ':' separates, '#' and ';'
+# start a comment line, ' ;' an inline comment).
+ini_values() {
+	awk '
+	function trim(s) { sub(/^[ \t\r]+/, "", s); sub(/[ \t\r]+$/, "", s); return s }
+	{
+		line = trim($0)
+		if (line == "" || line ~ /^[#;]/) next
+		if (line ~ /^\[/) { sec = trim(substr(line, 2, index(line, "]") - 2)); next }
+		eq = match(line, /[=:]/)
+		if (!eq) next
+		val = substr(line, eq + 1)
+		sub(/[ \t]+;.*$/, "", val)
+		printf "%s\t%s\t%s\n", sec, trim(substr(line, 1, eq - 1)), trim(val)
+	}' "$1"
+}
+
+if [ -n "$add" ]; then
+	parse_spec "$add"
+	id=$spec_id addr=$spec_addr
+	config=${1:-/etc/omnifs/omnifs.conf}
+	[ -r "$config" ] || die "cannot read $config: give a member's config (default /etc/omnifs/omnifs.conf)"
+	[ -e "$out" ] && die "$out exists: choose a new folder"
+	omnifsd=$(find_prog omnifsd ../sbin ../fs)
+	if [ -n "$omnifsd" ] && ! msg=$("$omnifsd" -c "$config" --check-config 2>&1); then
+		die "$config is not a valid config: $msg"
+	fi
+
+	declare -A peer_addr=() peer_key=()
+	peer_ids=() copied=() own_id="" plaintext=false key_file="" quorums=false
+	while IFS=$'\t' read -r sec key val; do
+		case "$sec/$key" in
+		node/id) own_id=$val ;;
+		node/cluster) cluster=$val ;;
+		peers/*) peer_ids+=("$key") && peer_addr[$key]=$val ;;
+		peer_keys/*) peer_key[$key]=$val ;;
+		security/plaintext) [[ "$val" =~ ^(true|yes)$ ]] && plaintext=true ;;
+		security/secret_key_file) key_file=$val ;;
+		timing/* | compaction/* | fs/* | consensus/batch_size) copied+=("$sec	$key = $val") ;;
+		consensus/read_quorum | consensus/write_quorum) quorums=true ;;
+		esac
+	done < <(ini_values "$config")
+	{ [ -n "$cluster" ] && [ -n "$own_id" ] && [ ${#peer_ids[@]} -ge 2 ]; } ||
+		die "$config: no [node] id and cluster or no [peers]: not a member's config"
+	source="$config's [peers] (node $own_id did not answer omnifsctl)"
+	# [peers] is what formed the cluster; membership changes since are in
+	# the running node's member list ("n<ID> <address> <key or -> ...").
+	omnifsctl=$(find_prog omnifsctl ../sbin ../tools)
+	if [ -n "$omnifsctl" ] && live=$("$omnifsctl" -c "$config" -t 5 member list 2>/dev/null); then
+		peer_ids=()
+		peer_addr=()
+		peer_key=()
+		while read -r name a k _; do
+			[[ "$name" =~ ^n([0-9]+)$ ]] || continue
+			peer_ids+=("${BASH_REMATCH[1]}")
+			peer_addr[${BASH_REMATCH[1]}]=$a
+			[ "$k" = - ] || peer_key[${BASH_REMATCH[1]}]=$k
+		done <<<"$live"
+		[ ${#peer_ids[@]} -ge 1 ] || die "node $own_id's member list names no member: $live"
+		source="node $own_id's member list, ${live%%$'\n'*}"
+	fi
+	for p in "${peer_ids[@]}"; do
+		[ "$p" = "$id" ] && die "node $id is already a member (${peer_addr[$p]}, from $source): choose a new id"
+		[ "${peer_addr[$p]}" = "$addr" ] && die "$addr is already node $p's address (from $source)"
+	done
+	if [ "$plaintext" = false ]; then
+		if [ -z "${peer_key[$own_id]:-}" ]; then
+			[ -r "$key_file" ] || die "cannot read $config's secret_key_file '$key_file' (run as root?)"
+			peer_key[$own_id]=$(sed -n 's/^[ \t]*public-key[ \t]*=[ \t]*\([^ \t]*\)[ \t]*$/\1/p' "$key_file")
+			[ ${#peer_key[$own_id]} = 40 ] || die "$key_file holds no public-key line"
+		fi
+		for p in "${peer_ids[@]}"; do
+			[ -n "${peer_key[$p]:-}" ] || die "no public key for node $p (from $source)"
+		done
+	fi
+
+	mkdir -p "$out"
+	dir="$out/node$id"
+	if [ "$plaintext" = false ]; then
+		new_keypair "$dir" "$id"
+		pub=$(cat "$dir/node$id.pub")
+	else
+		mkdir -m 0700 "$dir"
+		pub=""
+	fi
+	{
+		echo "# omnifs node $id joining cluster $cluster (written by omnifs-bootstrap --add)"
+		echo "[node]"
+		echo "id = $id"
+		echo "cluster = $cluster"
+		echo "data_dir = $data_dir"
+		echo "mountpoint = $mountpoint"
+		echo "# Being added to a running cluster: takes the membership and the state"
+		echo "# from the members below; ignored once $data_dir holds state."
+		echo "join = true"
+		echo
+		echo "[peers]"
+		for p in "${peer_ids[@]}"; do echo "$p = ${peer_addr[$p]}"; done
+		echo "$id = $addr"
+		if [ "$plaintext" = false ]; then
+			echo
+			echo "[peer_keys]"
+			for p in "${peer_ids[@]}"; do echo "$p = ${peer_key[$p]}"; done
+		fi
+		# The members' shared settings, so every node times and limits alike.
+		for sec in timing consensus compaction fs; do
+			first=true
+			for line in "${copied[@]}"; do
+				[ "${line%%	*}" = "$sec" ] || continue
+				$first && printf '\n[%s]\n' "$sec" && first=false
+				echo "${line#*	}"
+			done
+		done
+		echo
+		echo "[security]"
+		if [ "$plaintext" = false ]; then
+			echo "secret_key_file = /etc/omnifs/keys/node$id.key"
+		else
+			echo "plaintext = true"
+		fi
+	} >"$dir/omnifs.conf"
+	if [ -n "$omnifsd" ] && ! msg=$("$omnifsd" -c "$dir/omnifs.conf" --check-config 2>&1); then
+		die "the config written for node $id does not check: $msg"
+	fi
+
+	members=$(IFS=,; echo "${peer_ids[*]}")
+	host=${addr%:*}
+	echo "omnifs-bootstrap: wrote node $id's config${pub:+ and keypair} under $out, to join cluster $cluster"
+	echo "  members $members, from $source"
+	$quorums && echo "  note: [consensus] read_quorum and write_quorum are not copied: they depend on the cluster's size"
+	echo "on the new machine ($host), in the folder that holds node$id/ (scp -r $dir $host:):"
+	echo "  install -D -m 0644 node$id/omnifs.conf /etc/omnifs/omnifs.conf"
+	[ -n "$pub" ] && echo "  install -D -m 0600 node$id/node$id.key /etc/omnifs/keys/node$id.key"
+	echo "  mkdir -p $mountpoint && systemctl enable --now --no-block omnifsd@omnifs"
+	echo "then on any member (returns once node $id is a member):"
+	# Z85 keys hold shell characters ($, #, &, <...) but never a single quote.
+	add_cmd="omnifsctl member add $id $addr"
+	[ -n "$pub" ] && add_cmd+=" '$pub'"
+	echo "  $add_cmd"
+	echo "node $id serves the tree once it has caught up (on it: omnifsctl status; omnifsctl member list)"
+	exit 0
+fi
+
+[ -e "$out" ] && die "$out exists: choose a new folder"
+ids=() addrs=()
+for spec in "$@"; do
+	parse_spec "$spec"
+	ids+=("$spec_id")
+	addrs+=("$spec_addr")
 done
 
 mkdir -p "$out"
 for id in "${ids[@]}"; do
-	mkdir -m 0700 "$out/node$id"
-	# keygen's hints name its own paths, not the installed ones: shown on failure only
-	if ! msg=$("$keygen" -d "$out/node$id" "node$id" 2>&1 >/dev/null); then
-		echo "$msg" >&2
-		exit 1
-	fi
+	new_keypair "$out/node$id" "$id"
 done
 for n in "${!ids[@]}"; do
 	id=${ids[$n]}

@@ -22,6 +22,7 @@ static const char good[] = "[node]\n"
 			   "mountpoint = /srv/omnifs\n"
 			   "control_socket = /run/omnifs/ctl.sock\n"
 			   "log_level = debug\n"
+			   "join = true\n"
 			   "[peers]\n"
 			   "1 = 10.0.0.1:7101\n"
 			   "2 = 10.0.0.2:7102\n"
@@ -66,6 +67,7 @@ static void test_config_reads_every_field(void **state)
 	assert_string_equal(c.mountpoint, "/srv/omnifs");
 	assert_string_equal(c.control_socket, "/run/omnifs/ctl.sock");
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
+	assert_true(c.join);
 	assert_int_equal(c.n_peers, 3);
 	assert_int_equal(c.peers[0].id, 1);
 	assert_string_equal(c.peers[0].address, "10.0.0.1:7101");
@@ -106,6 +108,7 @@ static void test_config_defaults(void **state)
 	assert_string_equal(c.mountpoint, "");		 /* KV only */
 	assert_string_equal(c.control_socket, "/d/control.sock");
 	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
+	assert_false(c.join); /* a new node forms the cluster with its peers */
 	assert_int_equal(c.tick_ms, 10);
 	assert_int_equal(c.election_timeout_ms, 200);
 	assert_int_equal(c.resend_timeout_ms, 500);
@@ -226,6 +229,10 @@ static const struct bad_case bad_cases[] = {
 	/* bad boolean, bad log level, bad peer id key */
 	{BASE_NODE BASE_PEERS "[security]\nplaintext = maybe\n",
 	 "x.conf:10: [security] plaintext = 'maybe': expected true or false"},
+	{BASE_NODE "join = 1\n" BASE_PEERS PLAIN,
+	 "x.conf:5: [node] join = '1': expected true or false"},
+	{BASE_NODE "join = false\njoin = true\n" BASE_PEERS PLAIN,
+	 "x.conf:6: [node] join is set twice"},
 	{BASE_NODE "log_level = loud\n" BASE_PEERS PLAIN,
 	 "x.conf:5: [node] log_level = 'loud': expected one of error"},
 	{BASE_NODE "[peers]\nzero = 127.0.0.1:7101\n" PLAIN,

@@ -82,9 +82,11 @@ cluster_init() {
 	done
 }
 
-# write_config I MODE: node I's config, listing nodes 1..N.
+# write_config I MODE: node I's config, listing nodes 1..N (or $MEMBERS, ids
+# separated by spaces); join = true if JOIN=1.
 write_config() {
 	local i=$1 mode=$2 j
+	local members=${MEMBERS:-$(seq 1 "$N")}
 	{
 		echo "[node]"
 		echo "id = $i"
@@ -93,8 +95,9 @@ write_config() {
 		[ "${MOUNT:-0}" = 1 ] && echo "mountpoint = $T/mnt/node$i"
 		echo "control_socket = $T/node$i/ctl.sock"
 		echo "log_level = ${LOG_LEVEL:-info}"
+		[ "${JOIN:-0}" = 1 ] && echo "join = true"
 		echo "[peers]"
-		for j in $(seq 1 "$N"); do echo "$j = 127.0.0.1:${PORTS[$((j - 1))]}"; done
+		for j in $members; do echo "$j = $(node_addr "$j")"; done
 		echo "[timing]"
 		echo "tick_ms = ${TICK_MS:-10}"
 		echo "election_timeout_ms = ${ELECTION_MS:-100}"
@@ -105,14 +108,33 @@ write_config() {
 		if [ "$mode" = curve ]; then
 			echo "secret_key_file = $T/node$i/node$i.key"
 			echo "[peer_keys]"
-			for j in $(seq 1 "$N"); do
+			for j in $members; do
 				[ "$j" = "$i" ] && continue
-				echo "$j = $(cat "$T/node$j/node$j.pub")"
+				echo "$j = $(node_pub "$j")"
 			done
 		else
 			echo "plaintext = true"
 		fi
 	} >"$T/node$i/omnifs.conf"
+}
+
+# node_addr I, node_pub I: node I's address and CURVE public key.
+node_addr() { echo "127.0.0.1:${PORTS[$(($1 - 1))]}"; }
+node_pub() { cat "$T/node$1/node$1.pub"; }
+
+# join_init I MODE MEMBER...: a port, keys and a config with join = true for
+# a node I that is to be added to the running cluster of MEMBER... (what
+# omnifs-bootstrap --add writes: the members and itself in [peers], the
+# members' keys).
+join_init() {
+	local i=$1 mode=$2
+	shift 2
+	PORTS[i - 1]=$(free_ports 1)
+	mkdir -p "$T/node$i" "$T/mnt/node$i"
+	if [ "$mode" = curve ]; then
+		"$KEYGEN" -d "$T/node$i" "node$i" >/dev/null
+	fi
+	MEMBERS="$* $i" JOIN=1 write_config "$i" "$mode"
 }
 
 start_node() {
@@ -163,6 +185,16 @@ wait_until() {
 	until "$@"; do
 		[ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for: $*"
 		sleep 0.05
+	done
+}
+
+# digests_agree I...: nodes I... report the same applied index and state digest.
+digests_agree() {
+	local first i
+	first=$(ctl "$1" digest)
+	shift
+	for i in "$@"; do
+		[ "$(ctl "$i" digest)" = "$first" ] || return 1
 	done
 }
 
