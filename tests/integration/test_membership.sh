@@ -205,7 +205,8 @@ log "leader n$leader removed; members ${members[*]}, leader n$(leader_id "${memb
 more_acks 20
 touch "$T/writer.stop"
 wait "$WRITER" || fail "the writer failed"
-log "writer stopped: $(acked) puts acknowledged, $(grep -c . "$T/writer.err" || true) refused or failed"
+log "writer stopped: $(acked) puts acknowledged, $(grep -c . "$T/writer.err" || true) refused or failed:"
+sort "$T/writer.err" | uniq -c | sort -rn | head -5
 
 # verify_acked I...: every acknowledged put is on nodes I... with its value,
 # and their digests agree.
