@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "kv.h"
@@ -257,6 +258,32 @@ static void tick_due(struct replica *r, uint64_t now)
 	}
 }
 
+/*
+ * A node stops itself (fail-stop, like any storage failure) before its disk
+ * is full rather than when a write fails: RocksDB's background work after a
+ * failed write on a full disk is not to be trusted (its own checks abort the
+ * process in some builds). The reserve is an eighth of the filesystem, at
+ * most 64 MiB: room for a turn's writes and RocksDB's own.
+ */
+static bool disk_nearly_full(struct replica *r)
+{
+	struct statvfs sv;
+	if (statvfs(r->cfg.data_dir, &sv) != 0)
+		return false; /* the stores report their own errors */
+	uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	uint64_t reserve = total / 8 < (64u << 20) ? total / 8 : (64u << 20);
+	if (avail >= reserve)
+		return false;
+	char what[PATH_MAX + 128];
+	snprintf(what, sizeof(what),
+		 "the data dir %s has %llu KiB free, under its reserve of %llu KiB",
+		 r->cfg.data_dir, (unsigned long long)(avail >> 10),
+		 (unsigned long long)(reserve >> 10));
+	replica_fail(r, what, -ENOSPC);
+	return true;
+}
+
 static void watchdog(struct replica *r, uint64_t now)
 {
 	if (r->watchdog_ms && now - r->last_watchdog_ms >= r->watchdog_ms / 2) {
@@ -287,6 +314,8 @@ static void one_turn(struct replica *r)
 	}
 	now = proposals_now_ms();
 	serve_ctl_request(r);
+	if (disk_nearly_full(r))
+		return;
 	handle_incoming(r, now);
 	handle_proposals(r, now);
 	tick_due(r, now);

@@ -45,7 +45,8 @@ mount -t tmpfs -o size=24m omnifs-test-full "$T/node3/data"
 CLEANUP_HOOKS+=("umount -l '$T/node3/data' 2>/dev/null")
 for i in 1 2 3; do start_node "$i"; done
 for i in 1 2 3; do wait_until 20 has_leader "$i"; done
-# Fill node 3's disk with writes (values of 64 KiB) until it stops itself.
+# Fill node 3's disk with writes (values of 64 KiB) until it stops itself
+# (before the disk is quite full: it keeps a reserve).
 big=$(head -c 60000 /dev/zero | tr '\0' 'x')
 acked=0
 for k in $(seq 1 2000); do
