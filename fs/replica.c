@@ -167,6 +167,10 @@ static bool knows_no_quorum(struct replica *r)
  */
 static void handle_proposals(struct replica *r, uint64_t now)
 {
+	/* Moving to a newer configuration (replica_members.c): its core takes
+	 * them, its peers answer; this one's may no longer. */
+	if (r->heard && r->mode == REPLICA_MEMBER)
+		return;
 	if (knows_no_quorum(r)) {
 		/* Also when removed, or not added yet: nothing can be decided
 		 * through this node. */
