@@ -157,10 +157,9 @@ static void expect_entries(struct fixture *f, uint64_t from, uint64_t to, const 
 	opx_entry_list_clear(&l);
 }
 
-static void test_storage_rocksdb_fresh_store_is_empty(void **state)
+/* Nothing stored: no scalar, no entry in [0, to). */
+static void expect_empty(struct fixture *f, uint64_t to)
 {
-	struct fixture *f = *state;
-	open_store(f);
 	struct opx_storage_state s = load(f);
 	assert_false(s.has_promise);
 	assert_false(s.has_accepted_round);
@@ -169,7 +168,14 @@ static void test_storage_rocksdb_fresh_store_is_empty(void **state)
 	assert_int_equal(s.decided_idx, 0);
 	assert_int_equal(s.compacted_idx, 0);
 	assert_int_equal(s.log_end, 0);
-	expect_entries(f, 0, 1, NULL);
+	expect_entries(f, 0, to, NULL);
+}
+
+static void test_storage_rocksdb_fresh_store_is_empty(void **state)
+{
+	struct fixture *f = *state;
+	open_store(f);
+	expect_empty(f, 1);
 	uint8_t *snap = (uint8_t *)1;
 	uint32_t len = 7;
 	assert_int_equal(f->st.ops->get_snapshot(f->st.impl, &snap, &len), 0);
@@ -446,15 +452,7 @@ static void test_storage_rocksdb_reset_for_next_configuration(void **state)
 	reopen(f);
 	assert_int_equal(opx_rocks_config_id(f->r, &cid), 0);
 	assert_int_equal(cid, 2);
-	struct opx_storage_state s = load(f);
-	assert_false(s.has_promise);
-	assert_false(s.has_accepted_round);
-	assert_false(s.has_stopsign);
-	assert_false(s.has_snapshot);
-	assert_int_equal(s.decided_idx, 0);
-	assert_int_equal(s.compacted_idx, 0);
-	assert_int_equal(s.log_end, 0);
-	expect_entries(f, 0, 5, NULL);
+	expect_empty(f, 5);
 	/* The new configuration's log starts again at index 0. */
 	append_tagged(f, "b", 2);
 	const char *want[] = {"b0", "b1"};
