@@ -18,6 +18,23 @@
 # switch: machines 1 and 2 go on writing, machine 3 serves reads and fails
 # writes with EROFS; plugged back, it catches up.
 #
+# Then the README's "Adding, removing and replacing a machine", as written,
+# on two more namespaces on the switch (its 10.0.0.4 and 10.0.0.5), with the
+# same stand-ins: `omnifs-bootstrap --add` on machine 1, node4/ copied, the
+# install block on machine 4, `member add` on machine 1 with the key
+# omnifs-bootstrap printed in place of the README's placeholder (the README's
+# line so filled in must be the printed one), `member list` on every member.
+# Machine 4 says READY=1 mounted only once added and serves the whole tree,
+# a file written on machine 2 just before the change included; its write is
+# read on machine 1. `member remove 2`: machine 2 says it was removed and
+# fails writes with EROFS; the README's `systemctl disable --now` stops it
+# (SIGTERM, exit 0, unmounted). Machine 5 is prepared as machine 4 was,
+# machine 3 is killed (-9, then the unit's ExecStopPost), and `member
+# replace` runs on machine 4: machine 5 serves the tree, and members 1, 4
+# and 5 are healthy, list the same members, read each other's writes and
+# reach the same digest. omnifsctl lines run as written, with the machine's
+# config for their default /etc/omnifs/omnifs.conf.
+#
 # Machines are entered with `nsenter --net=` only: a mount namespace per
 # machine (which `ip netns exec` makes at every call) would hide the FUSE
 # mounts from the test and from the next command on the same machine.
@@ -28,10 +45,10 @@ SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 README="$SRC/README.md"
 SECTION="Running a cluster on three machines"
 
-# omnifs as installed: omnifs-bootstrap and omnifs-keygen on the PATH.
+# omnifs as installed: omnifs-bootstrap, omnifs-keygen, omnifsctl and omnifsd on the PATH.
 mkdir -p "$T/bin"
 ln -s "$SRC/tools/omnifs-bootstrap.sh" "$T/bin/omnifs-bootstrap"
-export PATH="$T/bin:$OMNIFS_BUILD/tools:$PATH"
+export PATH="$T/bin:$OMNIFS_BUILD/tools:$OMNIFS_BUILD/fs:$PATH"
 
 NET="omnifs$$" # namespace names: unique per run, so a leftover never collides
 SWITCH="$NET-sw"
@@ -65,32 +82,81 @@ on() {
 	nsenter --net="/run/netns/$NET-m$n" -- "$@"
 }
 
-# run_on N DIR LINE: a README command line on machine N, in DIR.
-run_on() {
-	local n=$1 dir=$2 line=$3
-	log "machine $n: $line"
-	(cd "$dir" && on "$n" sh -ec "$(paths "$n" <<<"$line")") || fail "on machine $n: $line"
+# What a machine's /etc/omnifs/omnifs.conf is to omnifsctl run without -c:
+# here the machine's config is under its folder, so a README line calling
+# omnifsctl gets it named (after paths, like any machine path).
+STANDINS='omnifsctl() { command omnifsctl -c /etc/omnifs/omnifs.conf "$@"; }'
+
+# with_keys: stdin with each 'PUBLIC-KEY-OF-NODE-I' placeholder replaced by
+# $KEY_I, node I's public key; a placeholder with no key fails.
+with_keys() {
+	perl -pe 's/PUBLIC-KEY-OF-NODE-(\d+)/
+		defined $ENV{"KEY_$1"} ? $ENV{"KEY_$1"} : die "no public key known for node $1\n"/ge'
 }
 
-# readme_block K: the K-th sh code block of the README's walkthrough section.
+# run_on N DIR LINE: a README command line on machine N, in DIR; what it
+# printed is shown and left in $T/out.
+run_on() {
+	local n=$1 dir=$2 line=$3 script
+	log "machine $n: $line"
+	# Keys go in after paths: a Z85 key may hold what looks like a path.
+	script=$(paths "$n" <<<"$STANDINS
+$line" | with_keys) || fail "on machine $n: $line"
+	if ! (cd "$dir" && on "$n" sh -ec "$script") >"$T/out" 2>&1; then
+		cat "$T/out"
+		fail "on machine $n: $line"
+	fi
+	cat "$T/out"
+}
+
+# readme_part TITLE: the README's text under the heading TITLE (any level),
+# up to the next heading (a '#' line inside a code block is no heading).
+readme_part() {
+	python3 - "$README" "$1" <<'PY'
+import sys
+path, title = sys.argv[1:]
+part, inside, fence = None, False, False
+for line in open(path).read().splitlines(keepends=True):
+    if line.startswith("```"):
+        fence = not fence
+    heading = not fence and line.startswith("#")
+    if heading and inside:
+        break
+    if heading and line.lstrip("#").strip() == title:
+        inside, part = True, ""
+    elif inside:
+        part += line
+if part is None:
+    sys.exit("%s: no heading '%s'" % (path, title))
+print(part, end="")
+PY
+}
+
+# readme_block TITLE K: the K-th sh code block under the README's heading TITLE.
 readme_block() {
-	python3 - "$README" "$SECTION" "$1" <<'PY'
+	readme_part "$1" >"$T/part" || return 1
+	python3 - "$T/part" "$2" <<'PY'
 import re, sys
-path, title, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
-m = re.search(r"^## %s\n(.*?)(?=^## |\Z)" % re.escape(title), open(path).read(), re.M | re.S)
-if not m:
-    sys.exit("%s: no section '## %s'" % (path, title))
-blocks = re.findall(r"^```sh\n(.*?)^```", m.group(1), re.M | re.S)
+path, k = sys.argv[1], int(sys.argv[2])
+blocks = re.findall(r"^```sh\n(.*?)^```", open(path).read(), re.M | re.S)
 if len(blocks) < k:
-    sys.exit("%s: section '%s' has %d sh blocks, expected at least %d" % (path, title, len(blocks), k))
+    sys.exit("README: %d sh blocks under that heading, expected at least %d" % (len(blocks), k))
 print(blocks[k - 1], end="")
 PY
+}
+
+# load_block ARRAY TITLE K: that block's lines into ARRAY; none fails the test.
+load_block() {
+	local -n lines=$1
+	readme_block "$2" "$3" >"$T/block" || fail "README: no sh block $3 under '$2'"
+	mapfile -t lines <"$T/block"
+	[ ${#lines[@]} -gt 0 ] || fail "README: sh block $3 under '$2' is empty"
 }
 
 # machine_of HOST: the machine whose address HOST is.
 machine_of() {
 	local n
-	for n in "${MACHINES[@]}"; do
+	for n in "${!ADDR[@]}"; do
 		[ "${ADDR[$n]}" = "$1" ] && { echo "$n"; return; }
 	done
 	fail "no machine has address $1"
@@ -160,6 +226,33 @@ start_unit_on() {
 		>>"$T/node$n/log" 2>&1
 }
 
+# stop_unit_on N: what systemd does to stop it: SIGTERM to the main process,
+# which must exit 0 (a failed stop would leave the unit failed) and unmount.
+stop_unit_on() {
+	local n=$1 rc=0
+	kill -TERM "${PIDS[$n]}"
+	wait "${PIDS[$n]}" || rc=$?
+	PIDS[n]=""
+	[ $rc = 0 ] || fail "machine $n's omnifsd exited $rc on SIGTERM"
+	! grep -q " $(root "$n")/srv/omnifs " /proc/mounts || fail "machine $n still mounted after stop"
+}
+
+# kill_unit_on N: machine N dies (kill -9); then what systemd does next, the
+# unit's ExecStopPost= line, which takes the dead daemon's mount away.
+kill_unit_on() {
+	local n=$1 mnt
+	local -a post
+	mnt=" $(root "$n")/srv/omnifs "
+	kill -9 "${PIDS[$n]}"
+	wait "${PIDS[$n]}" 2>/dev/null || true
+	PIDS[n]=""
+	grep -q "$mnt" /proc/mounts || fail "machine $n: no dead mount after kill -9"
+	mapfile -t post < <(unit_cmd ExecStopPost omnifs "$(root "$n")/etc/omnifs")
+	[ ${#post[@]} -gt 0 ] || fail "no ExecStopPost for machine $n"
+	on "$n" "${post[@]}" || fail "machine $n: ExecStopPost failed"
+	! grep -q "$mnt" /proc/mounts || fail "machine $n: ExecStopPost left the dead mount"
+}
+
 ready() { grep -q ' READY=1 mounted=True' "$T/notify$1.log"; }
 # status_line N: what systemctl status shows of the daemon: its last STATUS=.
 status_line() { sed -n 's/^[0-9.]* STATUS=//p' "$T/notify$1.log" | tail -1; }
@@ -186,6 +279,17 @@ systemctl_on() {
 		start_unit_on "$n" "$inst"
 		[ $block = 0 ] || wait_until 120 ready "$n" # TimeoutStartSec=
 		;;
+	disable)
+		for a in "${@:2:$#-2}"; do
+			case "$a" in
+			--now) now=1 ;;
+			*) fail "README: systemctl $*: no stand-in for $a" ;;
+			esac
+		done
+		log "machine $n: systemctl $*"
+		[ $now = 1 ] || return 0 # disable alone stops nothing before the next boot
+		stop_unit_on "$n"
+		;;
 	status)
 		[ $# = 2 ] || fail "README: systemctl $*: expected systemctl status UNIT"
 		log "machine $n: systemctl $*: Status: \"$(status_line "$n")\""
@@ -194,19 +298,21 @@ systemctl_on() {
 	esac
 }
 
-# install_machine N: the README's second block on machine N, in the folder
-# that holds nodeN/ (/root/omnifs-prod on machine 1, root's home on the others).
+# install_machine N NODE LINE...: an install block of the README (the same
+# shape for the first machines and an added one) on machine N, with NODE, the
+# block's name for the node ("nodeN", "node4"), read as nodeN (N this
+# machine), in the folder that holds nodeN/ (/root/omnifs-prod on machine 1,
+# root's home on the others).
 install_machine() {
-	local n=$1 dir line
-	local -a block w
-	mapfile -t block < <(readme_block 2)
-	[ ${#block[@]} -gt 0 ] || fail "README: no second code block in '$SECTION'"
+	local n=$1 name=$2 dir line
+	local -a w
+	shift 2
 	dir=$(find "$(root "$n")/root" -maxdepth 2 -type d -name "node$n" -printf '%h\n')
 	if [ -z "$dir" ] || [ "$(wc -l <<<"$dir")" != 1 ]; then
 		fail "machine $n: no single node$n/ folder: $dir"
 	fi
-	for line in "${block[@]}"; do
-		line=${line//nodeN/node$n}
+	for line in "$@"; do
+		line=${line//"$name"/node$n}
 		read -r -a w <<<"${line%%#*}"
 		[ ${#w[@]} -gt 0 ] || continue
 		case "${w[0]}" in
@@ -232,9 +338,132 @@ has_text() { [ "$(on "$1" cat "$(paths "$1" <<<"$2")" 2>/dev/null)" = "$3" ]; }
 # prints N LINE TEXT: the command LINE (machine paths) prints TEXT on machine N.
 prints() { [ "$(on "$1" sh -c "$(paths "$1" <<<"$2")" 2>/dev/null)" = "$3" ]; }
 
+# csv I...: the ids sorted, comma-separated, as omnifsctl prints members.
+csv() { printf '%s\n' "$@" | sort -n | paste -sd, -; }
+# pub_of N: node N's public key, from the key file installed on machine N.
+pub_of() {
+	sed -n 's/^[ \t]*public-key[ \t]*=[ \t]*\([^ \t]*\)[ \t]*$/\1/p' \
+		"$(root "$1")/etc/omnifs/keys/node$1.key"
+}
+listening() { on "$1" ss -Hltn | grep -qF " ${ADDR[$1]}:${PORT[$1]} "; }
+# csv_without X I...: csv of I... less X.
+csv_without() {
+	local x=$1 m
+	shift
+	for m in "$@"; do [ "$m" = "$x" ] || echo "$m"; done | sort -n | paste -sd, -
+}
+
+# bootstrap_add LINE: the README's `omnifs-bootstrap --add` LINE on machine
+# FIRST, which reads the member's /etc/omnifs/omnifs.conf by default: named
+# here, so that paths moves it under the machine's folder. It must take the
+# members from the running node, and print node ID's `member add` line with
+# its public key: KEY_ID, for the README's placeholder.
+bootstrap_add() {
+	local line=$1 cmd id key
+	[[ "$line" =~ --add\ ([0-9]+)= ]] || fail "README: '$line': no ID=HOST:PORT"
+	id=${BASH_REMATCH[1]}
+	cmd=${line%%#*}
+	cmd=${cmd%"${cmd##*[! ]}"}
+	[[ "$cmd" == *.conf ]] || cmd+=" /etc/omnifs/omnifs.conf"
+	run_on "$FIRST" "$(root "$FIRST")/root" "$cmd"
+	cp "$T/out" "$T/add$id.out"
+	grep -qF "members $(csv "${MEMBERS[@]}"), from node $FIRST's member list" "$T/out" ||
+		fail "omnifs-bootstrap --add: not the members $(csv "${MEMBERS[@]}") from node $FIRST"
+	key=$(sed -n "s/^ *omnifsctl member add $id ${ADDR[$id]}:${PORT[$id]} '\(.*\)'\$/\1/p" "$T/out")
+	[ -n "$key" ] || fail "omnifs-bootstrap --add printed no member add line for node $id"
+	export "KEY_$id=$key"
+}
+
+# as_repl LINE: a line of the README's addition of node NEW, for node REPL
+# (its id, address, folder and host): the README shows --add for node NEW
+# only and says to prepare the replacement with it.
+as_repl() {
+	local l=$1
+	l=${l//"$NEW=${ADDR[NEW]}:${PORT[NEW]}"/"$REPL=${ADDR[REPL]}:${PORT[REPL]}"}
+	l=${l//"${ADDR[NEW]}:"/"${ADDR[REPL]}:"}
+	l=${l//"node$NEW"/"node$REPL"}
+	l=${l//"add$NEW"/"add$REPL"}
+	echo "$l"
+}
+
+# prepare N: the README's first block on machine FIRST for node N, then its
+# install block on machine N: node N started, waiting to be added.
+prepare() {
+	local n=$1 line
+	local -a w
+	for line in "${ADD1[@]}"; do
+		[ "$n" = "$NEW" ] || line=$(as_repl "$line")
+		read -r -a w <<<"${line%%#*}"
+		[ ${#w[@]} -gt 0 ] || continue
+		case "${w[0]}" in
+		omnifs-bootstrap) bootstrap_add "$line" ;;
+		scp) scp_copy "$FIRST" "${w[@]:1}" ;;
+		*) fail "README, on machine $FIRST: '$line': no stand-in for this command" ;;
+		esac
+	done
+	install_machine "$n" "node$NEW" "${ADD2[@]}"
+	[ "$(pub_of "$n")" = "$(printenv "KEY_$n")" ] ||
+		fail "machine $n: the key installed is not the one omnifs-bootstrap --add printed"
+	wait_until 10 listening "$n"
+	wait_until 10 status_is "$n" 's["joining"]'
+	log "machine $n: omnifsd up on ${ADDR[$n]}:${PORT[$n]}, waiting to be added"
+}
+
+# change_on N LINE CSV: the README's `omnifsctl member ...` LINE on machine N
+# prints the new configuration, with members CSV, as the README's comment
+# does when it shows the answer.
+change_on() {
+	local n=$1 line=$2 want=$3
+	if [[ "$line" =~ \#\ configuration\ N:\ members\ ([0-9,]+) ]]; then
+		[ "${BASH_REMATCH[1]}" = "$want" ] || fail "README: '$line': the members after it are $want"
+	fi
+	run_on "$n" "$(root "$n")/root" "$line"
+	grep -Eqx "configuration [0-9]+: members $want" "$T/out" ||
+		fail "machine $n: '$line' did not print 'configuration N: members $want'"
+	IFS=, read -r -a MEMBERS <<<"$want"
+}
+
+# member_list_on N LINE: the README's `omnifsctl member list` LINE on machine
+# N names every member with its address and public key, itself marked; what
+# it says, less the mark, in $T/listN.
+member_list_on() {
+	local n=$1 line=$2 m
+	run_on "$n" "$(root "$n")/root" "$line"
+	head -1 "$T/out" | grep -Eqx 'configuration [0-9]+' ||
+		fail "machine $n: member list does not start with its configuration"
+	for m in "${MEMBERS[@]}"; do
+		printf 'n%s %s:%s %s%s\n' "$m" "${ADDR[$m]}" "${PORT[$m]}" "$(pub_of "$m")" \
+			"$([ "$m" = "$n" ] && echo ' (this node)')"
+	done | sort -V >"$T/list.expected"
+	tail -n +2 "$T/out" | sort -V | diff "$T/list.expected" - ||
+		fail "machine $n: member list not of members $(csv "${MEMBERS[@]}") (- expected, + printed)"
+	{ head -1 "$T/out" && tail -n +2 "$T/out" | sed 's/ (this node)$//' | sort -V; } >"$T/list$n"
+}
+# member_lists_agree LINE: LINE on every member, each listing the same.
+member_lists_agree() {
+	local m
+	for m in "${MEMBERS[@]}"; do
+		member_list_on "$m" "$1"
+		cmp -s "$T/list${MEMBERS[0]}" "$T/list$m" ||
+			fail "machines ${MEMBERS[0]} and $m list other members"
+	done
+}
+
+mount_of() { echo "$(root "$1")/srv/omnifs"; }
+# serves_tree N: machine N is READY=1 mounted and shows the tree machine FIRST shows.
+serves_tree() {
+	wait_until 60 ready "$1"
+	wait_until 10 same_trees "$(mount_of "$FIRST")" "$(mount_of "$1")"
+}
+digest_on() { on "$1" "$OMNIFSCTL" -c "$(root "$1")/etc/omnifs/omnifs.conf" digest; }
+digests_agree_on() {
+	local m first
+	first=$(digest_on "$1")
+	for m in "${@:2}"; do [ "$(digest_on "$m")" = "$first" ] || return 1; done
+}
+
 # --- The README, block 1, on machine 1: omnifs-bootstrap, then scp.
-mapfile -t BLOCK1 < <(readme_block 1)
-[ ${#BLOCK1[@]} -gt 0 ] || fail "README: no first code block in '$SECTION'"
+load_block BLOCK1 "$SECTION" 1
 boot=$(printf '%s\n' "${BLOCK1[@]}" | grep '^omnifs-bootstrap ') ||
 	fail "README: no omnifs-bootstrap line in '$SECTION'"
 for w in $boot; do
@@ -262,18 +491,17 @@ for line in "${BLOCK1[@]}"; do
 done
 
 # --- Block 2, on each machine.
-for n in "${MACHINES[@]}"; do install_machine "$n"; done
+load_block BLOCK2 "$SECTION" 2
+for n in "${MACHINES[@]}"; do install_machine "$n" nodeN "${BLOCK2[@]}"; done
 for n in "${MACHINES[@]}"; do wait_until 60 ready "$n"; done
 log "READY=1 and mounted on machines ${MACHINES[*]}"
+# Each daemon listens on its README address, in its own machine's network stack.
 for n in "${MACHINES[@]}"; do
-	# Each daemon listens on its README address, in its own machine's network stack.
-	on "$n" ss -Hltn | grep -qF " ${ADDR[$n]}:${PORT[$n]} " ||
-		fail "machine $n: omnifsd does not listen on ${ADDR[$n]}:${PORT[$n]}"
+	listening "$n" || fail "machine $n: omnifsd does not listen on ${ADDR[$n]}:${PORT[$n]}"
 done
 
 # --- Block 3, on any machine: status, then hello written on one, read on the others.
-mapfile -t BLOCK3 < <(readme_block 3)
-[ ${#BLOCK3[@]} -gt 0 ] || fail "README: no third code block in '$SECTION'"
+load_block BLOCK3 "$SECTION" 3
 for n in "${MACHINES[@]}"; do
 	for line in "${BLOCK3[@]}"; do
 		read -r -a w <<<"${line%%#*}"
@@ -352,11 +580,139 @@ wait_until 10 has_text "$FIRST" /srv/omnifs/back back
 [ ! -e "$(paths "$FIRST" <<</srv/omnifs/from-cut)" ] || fail "a write refused with EROFS was applied"
 log "machine $CUT caught up and writes again"
 
-# systemctl stop: SIGTERM, the daemon unmounts and exits 0.
-for n in "${MACHINES[@]}"; do
-	kill -TERM "${PIDS[$n]}"
-	wait "${PIDS[$n]}" || fail "machine $n's omnifsd exited $? on SIGTERM"
-	PIDS[n]=""
-	! grep -q " $(root "$n")/srv/omnifs " /proc/mounts || fail "machine $n still mounted after stop"
+# === "Adding, removing and replacing a machine", as written, on the running
+# cluster: machine NEW (10.0.0.4) added, machine GONE (2) removed and
+# stopped, machine DEAD (3) killed and replaced by machine REPL (10.0.0.5).
+SUB="Adding, removing and replacing a machine"
+declare -a ADD1=() ADD2=() ADD3=() ADD4=()
+load_block ADD1 "$SUB" 1 # on machine 1: omnifs-bootstrap --add, scp
+load_block ADD2 "$SUB" 2 # on the new machine: install, start
+load_block ADD3 "$SUB" 3 # on any member: member add, member list
+load_block ADD4 "$SUB" 4 # member remove, member replace
+readme_part "$SUB" >"$T/sub" || fail "README: no '$SUB'"
+
+line=$(printf '%s\n' "${ADD1[@]}" | grep '^omnifs-bootstrap --add ') ||
+	fail "README: no omnifs-bootstrap --add line under '$SUB'"
+[[ "$line" =~ --add\ ([0-9]+)=([0-9.]+):([0-9]+) ]] || fail "README: '$line': no ID=HOST:PORT"
+NEW=${BASH_REMATCH[1]}
+ADDR[NEW]=${BASH_REMATCH[2]}
+PORT[NEW]=${BASH_REMATCH[3]}
+line=$(printf '%s\n' "${ADD4[@]}" | grep '^omnifsctl member remove ') ||
+	fail "README: no member remove line under '$SUB'"
+[[ "$line" =~ remove\ ([0-9]+) ]] || fail "README: '$line': no id"
+GONE=${BASH_REMATCH[1]}
+line=$(printf '%s\n' "${ADD4[@]}" | grep '^omnifsctl member replace ') ||
+	fail "README: no member replace line under '$SUB'"
+[[ "$line" =~ replace\ ([0-9]+)\ ([0-9]+)\ ([0-9.]+):([0-9]+) ]] ||
+	fail "README: '$line': expected member replace OLD ID HOST:PORT"
+DEAD=${BASH_REMATCH[1]}
+REPL=${BASH_REMATCH[2]}
+ADDR[REPL]=${BASH_REMATCH[3]}
+PORT[REPL]=${BASH_REMATCH[4]}
+if [ "$GONE" = "$FIRST" ] || [ "$DEAD" = "$FIRST" ]; then
+	fail "README: machine $FIRST, where the additions are prepared, is removed or replaced"
+fi
+make_machine "$NEW"
+make_machine "$REPL"
+MEMBERS=("${MACHINES[@]}")
+log "machines $NEW and $REPL: addresses ${ADDR[NEW]} and ${ADDR[REPL]} on switch $SWITCH"
+
+# --- Block 1 on machine 1, block 2 on machine NEW.
+prepare "$NEW"
+
+# --- Block 3, on members: member add, then member list on every member.
+for line in "${ADD3[@]}"; do
+	read -r -a w <<<"${line%%#*}"
+	[ ${#w[@]} -gt 0 ] || continue
+	case "${w[*]:0:3}" in
+	"omnifsctl member add")
+		# The README's line, its key filled in, is the one omnifs-bootstrap printed.
+		cmd=${line%%#*}
+		cmd=$(with_keys <<<"${cmd%"${cmd##*[! ]}"}") || fail "README: '$line': no key for it"
+		grep -qxF "  $cmd" "$T/add$NEW.out" ||
+			fail "README: '$line' is not what omnifs-bootstrap --add printed (above)"
+		# Written on a member right before the change: node NEW must get it too.
+		W=${MACHINES[1]}
+		write_on "$W" /srv/omnifs/before-add "from-$W" || fail "a write on machine $W failed"
+		# Not added yet, it formed no cluster of its own: not ready.
+		! ready "$NEW" || fail "machine $NEW said READY=1 before it was added"
+		status_is "$NEW" 's["joining"]' || fail "machine $NEW is no longer waiting to be added"
+		change_on "$FIRST" "$line" "$(csv "${MEMBERS[@]}" "$NEW")"
+		serves_tree "$NEW"
+		;;
+	"omnifsctl member list")
+		LIST=$line
+		member_lists_agree "$line"
+		;;
+	*) fail "README, on a member: '$line': no stand-in for this command" ;;
+	esac
 done
+has_text "$NEW" /srv/omnifs/hello hello || fail "machine $NEW does not serve the hello file"
+has_text "$NEW" /srv/omnifs/before-add "from-$W" ||
+	fail "machine $NEW does not serve the file written on machine $W before it was added"
+write_on "$NEW" /srv/omnifs/from-new "from-$NEW" || fail "a write on machine $NEW failed"
+wait_until 10 has_text "$FIRST" /srv/omnifs/from-new "from-$NEW"
+log "machine $NEW added: READY=1 mounted, serves the tree, its write is read on machine $FIRST"
+
+# The command the README gives to stop a removed node, in its prose.
+stop_cmd=$(perl -0777 -ne 'print "$1\n" while /`(systemctl [^`]+)`/g' "$T/sub")
+if [ -z "$stop_cmd" ] || [ "$(wc -l <<<"$stop_cmd")" != 1 ]; then
+	fail "README: expected one systemctl command under '$SUB', found: $stop_cmd"
+fi
+
+# --- Block 4: member remove, then member replace of a dead machine.
+for line in "${ADD4[@]}"; do
+	read -r -a w <<<"${line%%#*}"
+	[ ${#w[@]} -gt 0 ] || continue
+	case "${w[*]:0:3}" in
+	"omnifsctl member remove")
+		change_on "$FIRST" "$line" "$(csv_without "$GONE" "${MEMBERS[@]}")"
+		# Removed, it keeps running: it says so and refuses writes.
+		wait_until 20 status_is "$GONE" 's["removed"]'
+		if err=$(write_on "$GONE" /srv/omnifs/from-removed x 2>&1); then
+			fail "a write on removed machine $GONE succeeded"
+		fi
+		[[ "$err" == *"Read-only file system"* ]] ||
+			fail "machine $GONE: write failed with '$err', not EROFS"
+		on "$GONE" "$OMNIFSCTL" -c "$(root "$GONE")/etc/omnifs/omnifs.conf" status >"$T/status" ||
+			fail "machine $GONE: omnifsctl status failed"
+		cat "$T/status"
+		grep -q "removed from the cluster" "$T/status" ||
+			fail "machine $GONE's status does not say it was removed"
+		read -r -a w <<<"$stop_cmd"
+		[ "${w[0]}" = systemctl ] || fail "README: '$stop_cmd': no stand-in"
+		systemctl_on "$GONE" "${w[@]:1}"
+		[ -z "${PIDS[$GONE]}" ] || fail "README: '$stop_cmd' does not stop the node"
+		log "machine $GONE removed: refuses writes ($err), says so, stopped"
+		;;
+	"omnifsctl member replace")
+		prepare "$REPL"
+		log "machine $DEAD dies"
+		kill_unit_on "$DEAD"
+		# On a live member: the one that joined.
+		change_on "$NEW" "$line" "$(csv_without "$DEAD" "${MEMBERS[@]}" "$REPL")"
+		serves_tree "$REPL"
+		log "machine $REPL replaced machine $DEAD: READY=1 mounted, serves the tree"
+		;;
+	*) fail "README, on a member: '$line': no stand-in for this command" ;;
+	esac
+done
+
+# --- The members left: healthy, the same members and state, each one's write read on the others.
+for m in "${MEMBERS[@]}"; do wait_until 20 status_is "$m" "$HEALTHY"; done
+[ -n "${LIST:-}" ] || fail "README: no omnifsctl member list line under '$SUB'"
+member_lists_agree "$LIST"
+for m in "${MEMBERS[@]}"; do
+	write_on "$m" "/srv/omnifs/last-from-$m" "m$m" || fail "a write on machine $m failed"
+done
+for m in "${MEMBERS[@]}"; do
+	for o in "${MEMBERS[@]}"; do wait_until 10 has_text "$o" "/srv/omnifs/last-from-$m" "m$m"; done
+done
+wait_until 20 digests_agree_on "${MEMBERS[@]}"
+mapfile -t mounts < <(for m in "${MEMBERS[@]}"; do mount_of "$m"; done)
+wait_until 10 same_trees "${mounts[@]}"
+log "members $(csv "${MEMBERS[@]}"): same member list, digest $(digest_on "$FIRST"), each write read"
+
+# systemctl stop: SIGTERM, the daemon unmounts and exits 0.
+for m in "${MEMBERS[@]}"; do stop_unit_on "$m"; done
 log "PASS"
