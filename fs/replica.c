@@ -91,6 +91,11 @@ static void publish_view(struct replica *r, uint64_t now)
 		v.opx.compacted_idx += v.base;
 		for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
 			v.opx.peers[i].accepted_idx += v.base;
+	} else {
+		/* No core (removed, or waiting to be added): what this node knows
+		 * is decided is what its configuration ended with. */
+		v.opx.pid = r->cfg.node_id;
+		v.opx.decided_idx = v.opx.accepted_idx = v.opx.compacted_idx = v.base;
 	}
 	v.caught_up = v.accept_phase && !r->xfer.active && r->applied_idx >= v.opx.decided_idx;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
