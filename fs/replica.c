@@ -415,6 +415,11 @@ int replica_core_open(struct replica *r, char *err, size_t err_len)
 	struct opx_config oc;
 	opx_config_of(&r->members, &r->cfg, &oc);
 	oc.snapshot_ctx = r;
+	/* Ballots of a new configuration all start equal, and ties go to the
+	 * higher priority: prefer a node that has the state at its base over
+	 * one that must fetch it first (a new member), whose reads would lag.
+	 * Doubling keeps the order the config file's priorities give. */
+	oc.leader_priority = 2 * r->cfg.leader_priority + (r->applied_idx >= r->members.base);
 	int rc = opx_new(&r->px, &oc, opx_rocks_storage(r->log), err, err_len);
 	if (rc != 0)
 		return rc;
