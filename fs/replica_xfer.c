@@ -236,6 +236,9 @@ static void on_request(struct replica *r, opx_node_id from, const uint8_t *p, ui
 {
 	if (len < XFER__HDR_REQ || len - XFER__HDR_REQ != get_u32(p + 16))
 		return;
+	/* State goes to members only (not to a node removed a moment ago). */
+	if (!membership_find(&r->members, from))
+		return;
 	uint64_t need = get_u64(p), want_src = get_u64(p + 8);
 	const uint8_t *cursor = p + XFER__HDR_REQ;
 	size_t cursor_len = len - XFER__HDR_REQ;
