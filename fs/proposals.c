@@ -81,12 +81,9 @@ static void fail_list(struct proposals *p, struct proposal **head, int rc)
 void proposals_close(struct proposals *p)
 {
 	pthread_mutex_lock(&p->lock);
-	p->closed = true;
-	fail_list(p, &p->queue_head, -ESHUTDOWN);
-	p->queue_tail = NULL;
-	fail_list(p, &p->in_flight, -ESHUTDOWN);
-	pthread_cond_broadcast(&p->changed);
+	p->closed = true; /* no new submissions from here on */
 	pthread_mutex_unlock(&p->lock);
+	proposals_fail_all(p, -ESHUTDOWN);
 }
 
 void proposals_destroy(struct proposals *p)

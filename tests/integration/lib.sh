@@ -82,6 +82,15 @@ cluster_init() {
 	done
 }
 
+# cluster_up N [plaintext]: cluster_init, then every node started and
+# following a leader with a quorum.
+cluster_up() {
+	cluster_init "$@"
+	local i
+	for i in $(seq 1 "$N"); do start_node "$i"; done
+	for i in $(seq 1 "$N"); do wait_until 20 has_leader "$i"; done
+}
+
 # write_config I MODE: node I's config, listing nodes 1..N (or $MEMBERS, ids
 # separated by spaces); join = true if JOIN=1.
 write_config() {

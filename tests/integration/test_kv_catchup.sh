@@ -5,9 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 EXTRA_CONFIG="[compaction]\nmax_entries = 5000\nretain_entries = 500"
-cluster_init 3 plaintext
-for i in 1 2 3; do start_node "$i"; done
-for i in 1 2 3; do wait_until 20 has_leader "$i"; done
+cluster_up 3 plaintext
 ctl 1 kv put first 1
 ctl 3 barrier
 stop_node 3

@@ -37,9 +37,7 @@ decided_within() {
 }
 
 # --- quorum loss, 5 nodes ----------------------------------------------------
-cluster_init 5 plaintext
-for i in 1 2 3 4 5; do start_node "$i"; done
-for i in 1 2 3 4 5; do wait_until 20 has_leader "$i"; done
+cluster_up 5 plaintext
 ctl 1 kv put warmup 1
 C=$(leader_id 1)
 A=$(((C % 5) + 1))
@@ -60,9 +58,7 @@ rm -rf "$T"/node* "$T"/mnt
 PIDS=()
 
 # --- chained, 3 nodes ----------------------------------------------------------
-cluster_init 3 plaintext
-for i in 1 2 3; do start_node "$i"; done
-for i in 1 2 3; do wait_until 20 has_leader "$i"; done
+cluster_up 3 plaintext
 ctl 1 kv put warmup 1
 B=$(leader_id 1)
 C=$(((B % 3) + 1))

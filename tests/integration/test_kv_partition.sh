@@ -4,9 +4,7 @@
 # writing; after healing, the minority converges to the same state.
 . "$(dirname "$0")/lib.sh"
 
-cluster_init 3 plaintext
-for i in 1 2 3; do start_node "$i"; done
-for i in 1 2 3; do wait_until 20 has_leader "$i"; done
+cluster_up 3 plaintext
 ctl 1 kv put before-cut 1
 for i in 1 2 3; do ctl "$i" barrier; done
 

@@ -14,9 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 
 ELECTION_MS=200
-cluster_init 3
-for i in 1 2 3; do start_node "$i"; done
-for i in 1 2 3; do wait_until 20 has_leader "$i"; done
+cluster_up 3
 log "leader: n$(leader_id 1)"
 
 # csv ID...: the ids sorted, comma-separated ("1,2,5"), as omnifsctl prints them.

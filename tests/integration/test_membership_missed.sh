@@ -11,9 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 ELECTION_MS=200
-cluster_init 3
-for i in 1 2 3; do start_node "$i"; done
-for i in 1 2 3; do wait_until 20 has_leader "$i"; done
+cluster_up 3
 for k in $(seq 1 20); do ctl 1 kv put "a/$k" "$k" >/dev/null; done
 
 log "stopping n3; adding n4 while it is down"
