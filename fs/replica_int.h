@@ -64,11 +64,12 @@ struct replica_ctl_request {
 	int rc;
 };
 
-/* A peer that left the membership: kept in the transport a little longer,
- * so it can still learn that it was removed. */
+/* A peer that left the membership, kept in the transport so it can still
+ * learn that it was removed (replica_members.c, depart). */
 struct replica_departing {
 	opx_node_id id;
-	uint64_t until_ms;
+	uint64_t since_ms;
+	uint64_t until_ms; /* UINT64_MAX: until room is needed */
 };
 
 /* A state transfer in progress (receiving side). */

@@ -38,7 +38,8 @@
 
 #define JOIN__EVERY_MS	   1000	 /* JOINING: how often to ask the peers */
 #define TELL__EVERY_MS	   500	 /* at most one MEMBERS per stale peer this often */
-#define DEPARTING__KEEP_MS 10000 /* a removed peer stays reachable this long */
+#define DEPARTED__KEEP	   16	 /* removed peers a member keeps telling, at most */
+#define DEPARTING__KEEP_MS 10000 /* a removed node keeps its old peers this long */
 
 static void set_members(struct replica *r, const struct membership *m)
 {
@@ -245,15 +246,41 @@ static void tell(struct replica *r, opx_node_id to, uint64_t now)
 		tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_MEMBERS, buf, len);
 }
 
-static void depart(struct replica *r, opx_node_id id, uint64_t now)
+/*
+ * A peer that left stays in the transport until `until` (UINT64_MAX: for as
+ * long as there is room for it): a member keeps the nodes it removed, so one
+ * that was down during the change learns it was removed when it returns
+ * (it gets the member table and nothing else: no consensus message from it
+ * reaches the core, no state goes to it). The oldest is let go first.
+ */
+static void depart(struct replica *r, opx_node_id id, uint64_t now, uint64_t until)
 {
+	struct replica_departing *slot = NULL, *free_slot = NULL, *oldest = NULL;
+	size_t kept = 0;
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
-		if (r->departing[i].id == 0 || r->departing[i].id == id) {
-			r->departing[i] = (struct replica_departing){id, now + DEPARTING__KEEP_MS};
-			return;
+		struct replica_departing *d = &r->departing[i];
+		if (d->id == id) {
+			slot = d;
+		} else if (!d->id) {
+			free_slot = free_slot ? free_slot : d;
+		} else {
+			kept++;
+			if (!oldest || d->since_ms < oldest->since_ms)
+				oldest = d;
 		}
 	}
-	tp_remove_peer(r->tp, id); /* no room to wait: let it go now */
+	if (!slot && (kept >= DEPARTED__KEEP || !free_slot)) {
+		if (!oldest) {
+			tp_remove_peer(r->tp, id);
+			return;
+		}
+		tp_remove_peer(r->tp, oldest->id); /* room for the newer one */
+		oldest->id = 0;
+		free_slot = oldest;
+	}
+	if (!slot)
+		slot = free_slot;
+	*slot = (struct replica_departing){.id = id, .since_ms = now, .until_ms = until};
 }
 
 static void undepart(struct replica *r, opx_node_id id)
@@ -275,7 +302,7 @@ static void add_peer(struct replica *r, const struct cfg_peer *p)
 }
 
 /*
- * Meshes with the new members; peers that left stay a little (departing).
+ * Meshes with the new members; peers that left stay (depart).
  * A node that was waiting to be added reconnects to everyone: the peers
  * refused its key until then, and libzmq does not retry a connection whose
  * handshake was refused.
@@ -299,7 +326,7 @@ static void update_transport(struct replica *r, const struct membership *old,
 	for (size_t i = 0; i < old->n; i++) {
 		const struct cfg_peer *q = &old->peers[i];
 		if (q->id != r->cfg.node_id && !membership_find(next, q->id))
-			depart(r, q->id, now);
+			depart(r, q->id, now, UINT64_MAX);
 	}
 }
 
@@ -354,7 +381,7 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 		 * old configuration are out. */
 		for (size_t i = 0; i < old->n; i++)
 			if (old->peers[i].id != r->cfg.node_id)
-				depart(r, old->peers[i].id, now);
+				depart(r, old->peers[i].id, now, now + DEPARTING__KEEP_MS);
 	}
 	membership_ids(next, ids, sizeof(ids));
 	if (member) {
