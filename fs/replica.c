@@ -114,6 +114,9 @@ static void serve_ctl_request(struct replica *r)
 	if (r->ctl_req.pending) {
 		if (r->ctl_req.kind == REPLICA_CTL_RECONFIGURE)
 			r->ctl_req.rc = replica_reconfigure_now(r, r->ctl_req.next);
+		else if (r->ctl_req.kind == REPLICA_CTL_KEY_SEEN)
+			r->ctl_req.rc =
+				tp_key_refused_since(r->tp, r->ctl_req.key, tp_now_ms() - 60000);
 		else
 			r->ctl_req.rc = tp_set_fault(r->tp, r->ctl_req.peer, r->ctl_req.drop_out,
 						     r->ctl_req.drop_in);
@@ -693,5 +696,12 @@ int replica_set_fault(struct replica *r, uint64_t peer, bool drop_out, bool drop
 int replica_propose_membership(struct replica *r, const struct membership *next)
 {
 	struct replica_ctl_request req = {.kind = REPLICA_CTL_RECONFIGURE, .next = next};
+	return run_on_replica_thread(r, &req);
+}
+
+int replica_key_seen(struct replica *r, const uint8_t *key)
+{
+	struct replica_ctl_request req = {.kind = REPLICA_CTL_KEY_SEEN};
+	memcpy(req.key, key, TP_KEY_LEN);
 	return run_on_replica_thread(r, &req);
 }

@@ -476,6 +476,35 @@ static bool ever_proposed(struct replica *r, uint64_t id)
 }
 
 /*
+ * A wrong key would make a member that can never connect, and the members
+ * cannot check a key before the change (they refuse unknown ones). But a
+ * node that is to join is running and dialling us with its key, and the
+ * transport remembers the keys it refused: ask for it, for up to 5 s (the
+ * node may be starting). -ENOTCONN with the reason in out if never seen.
+ */
+static int check_key_seen(struct replica *r, const struct cfg_peer *add, struct ctl_buf *out)
+{
+	uint8_t key[TP_KEY_LEN];
+	if (tp_key_from_z85(add->public_key, key) != 0)
+		return 0; /* membership_next has refused it already */
+	for (int waited = 0; waited <= 5000; waited += 200) {
+		int seen = replica_key_seen(r, key);
+		if (seen < 0)
+			return seen;
+		if (seen)
+			return 0;
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	ctl_buf_printf(out,
+		       "no node has tried to connect here with key %s in the last minute: start "
+		       "n%llu first (with join = true it waits to be added) and check that the key "
+		       "is the public-key line of its key file\n",
+		       add->public_key, (unsigned long long)add->id);
+	return -ENOTCONN;
+}
+
+/*
  * member add ID HOST:PORT [KEY] | remove ID | replace OLD ID HOST:PORT [KEY]:
  * one stop-sign with the next member table; returns once this node runs it.
  */
@@ -517,6 +546,8 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 				     r->cfg.plaintext, err, sizeof(err));
 	if (rc == -EINVAL)
 		ctl_buf_printf(out, "%s\n", err);
+	if (rc == 0 && first_add && !r->cfg.plaintext)
+		rc = check_key_seen(r, &add, out);
 	if (rc == 0 && first_add && ever_proposed(r, add.id)) {
 		ctl_buf_printf(out,
 			       "n%llu was a member before: a new node needs an id never used in "

@@ -57,10 +57,11 @@ struct replica_view {
  * single-threaded): posted under ctl_lock, answered through ctl_done. */
 struct replica_ctl_request {
 	bool pending;
-	enum { REPLICA_CTL_FAULT, REPLICA_CTL_RECONFIGURE } kind;
+	enum { REPLICA_CTL_FAULT, REPLICA_CTL_RECONFIGURE, REPLICA_CTL_KEY_SEEN } kind;
 	uint64_t peer; /* FAULT */
 	bool drop_out, drop_in;
 	const struct membership *next; /* RECONFIGURE: the next configuration */
+	uint8_t key[TP_KEY_LEN];       /* KEY_SEEN: a CURVE public key */
 	int rc;
 };
 
@@ -172,5 +173,8 @@ int replica_core_open(struct replica *r, char *err, size_t err_len);
 void replica_reappend_in_flight(struct replica *r);
 /* Proposes the next configuration (a stop-sign), from another thread. */
 int replica_propose_membership(struct replica *r, const struct membership *next);
+/* 1 if a node tried to connect with this key in the last minute (refused:
+ * not a member's), else 0; from another thread. */
+int replica_key_seen(struct replica *r, const uint8_t *key);
 
 #endif /* OMNIFS_REPLICA_INT_H */

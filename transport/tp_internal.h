@@ -9,6 +9,7 @@
 #include "log.h"
 #include "transport.h"
 
+#define TP__REFUSED_KEYS 16  /* refused keys remembered (tp_key_refused_since) */
 #define TP__EVENT_CAP	 256 /* queued link events */
 #define TP__RID_LEN	 9   /* routing id: 'N' + node id, u64 little-endian */
 #define TP__ZAP_DOMAIN	 "omnifs"
@@ -46,6 +47,12 @@ struct tp {
 
 	struct tp_stats st;
 	struct log_ratelimit rl_frame, rl_zap, rl_link;
+	/* The last keys refused by ZAP, newest at refused_next - 1 (a ring). */
+	struct {
+		uint8_t key[TP_KEY_LEN];
+		uint64_t ms;
+	} refused[TP__REFUSED_KEYS];
+	unsigned refused_next;
 };
 
 /* transport.c: " (N similar lines suppressed)" when N > 0, else "". Returns buf. */

@@ -182,6 +182,10 @@ struct tp_stats {
 
 void tp_stats(const struct tp *t, struct tp_stats *st);
 
+/* True if a connection with this CURVE public key was refused (not a peer's
+ * key) at or after since_ms: the node holding it is running and reaching us. */
+bool tp_key_refused_since(const struct tp *t, const uint8_t *key, uint64_t since_ms);
+
 /* CLOCK_MONOTONIC in milliseconds, the clock of last_heard_ms and silence_ms. */
 uint64_t tp_now_ms(void);
 

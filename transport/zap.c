@@ -84,6 +84,11 @@ static void answer(struct tp *t, zmq_msg_t *parts, int n)
 		uint64_t suppressed;
 		char note[64];
 		t->st.zap_refused++;
+		if (n >= 7 && zmq_msg_size(&parts[6]) == TP_KEY_LEN) {
+			unsigned slot = t->refused_next++ % TP__REFUSED_KEYS;
+			memcpy(t->refused[slot].key, zmq_msg_data(&parts[6]), TP_KEY_LEN);
+			t->refused[slot].ms = tp_now_ms();
+		}
 		if (log_ratelimit_pass(&t->rl_zap, tp_now_ms(), &suppressed))
 			log_warn("transport: refused connection from %s with CURVE key %s: %s%s",
 				 addr, key_z85, text,
@@ -100,6 +105,15 @@ static void answer(struct tp *t, zmq_msg_t *parts, int n)
 	send_part(t->zap, text, strlen(text), true);
 	send_part(t->zap, user, strlen(user), true);
 	send_part(t->zap, "", 0, false);
+}
+
+bool tp_key_refused_since(const struct tp *t, const uint8_t *key, uint64_t since_ms)
+{
+	for (unsigned i = 0; i < TP__REFUSED_KEYS; i++)
+		if (t->refused[i].ms && t->refused[i].ms >= since_ms &&
+		    !memcmp(t->refused[i].key, key, TP_KEY_LEN))
+			return true;
+	return false;
 }
 
 void tp__zap_serve(struct tp *t)

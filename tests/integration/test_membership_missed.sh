@@ -7,7 +7,8 @@
 # writes and agrees with the others. A member removed while it was down
 # (node 2, in the second part) comes back well after the change, learns from
 # the members that it was removed, says so and refuses writes, and disturbs
-# nobody.
+# nobody. Adding a node that is not running (no connection with its key was
+# seen) is refused.
 . "$(dirname "$0")/lib.sh"
 
 ELECTION_MS=200
@@ -49,5 +50,12 @@ ctl 4 kv put d/after2 1 || fail "put after n2 came back"
 for i in 1 3 4; do ctl "$i" barrier; done
 wait_until 20 digests_agree 1 3 4
 log "n2, removed while down, came back removed: $out"
+# A key no running node dials with (a typo, another node's key) is refused
+# before the change: the member would never connect.
+join_init 7 curve 1 3 4
+out=$(ctl 1 member add 7 "$(node_addr 7)" "$(node_pub 7)" 2>&1) && fail "added n7, which is not running"
+echo "$out" | grep -q "no node has tried to connect" || fail "unexpected refusal of n7: $out"
+[ "$(status_field 1 config_id)" = 3 ] || fail "the refused add changed the configuration"
+log "a key nobody dials with is refused: $out"
 for i in 1 2 3 4; do stop_node "$i"; done
 log "PASS"
