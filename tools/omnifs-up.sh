@@ -41,10 +41,13 @@ omnifs: a local 3-node cluster is up in $dir
   status:   $bin/tools/omnifsctl -c $dir/node1/omnifs.conf status
             cat $dir/mnt/node2/.omnifs/status.json
   logs:     $dir/node1/log (and node2, node3)
-  stop:     tools/omnifs-up.sh --down   (--purge also deletes the data)
+  stop:     tools/omnifs-up.sh --down   (or --purge: stop and delete the data)
 TXT
 }
 
+# "--down --purge" means --purge; anything else extra is a mistake.
+[ $# -le 1 ] || [ "$*" = "--down --purge" ] || [ "$*" = "--purge --down" ] || set -- --help
+[ $# -le 1 ] || set -- --purge
 case "${1:-}" in
 --down)
 	down
