@@ -190,7 +190,7 @@ static bool cluster_name_ok(const char *s)
 	return true;
 }
 
-static bool z85_key_ok(const char *s)
+bool cfg_key_is_valid(const char *s)
 {
 	static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				  ".-:+=^!/*?&<>()[]{}@%$#";
@@ -291,7 +291,7 @@ static void handle_peer(struct parse_state *ps, uint64_t id, const char *value)
 
 static void handle_peer_key(struct parse_state *ps, uint64_t id, const char *value)
 {
-	if (!z85_key_ok(value)) {
+	if (!cfg_key_is_valid(value)) {
 		fail(ps,
 		     "[peer_keys] %llu: expected a 40-character Z85 public key "
 		     "(omnifsctl keygen writes one)",
@@ -559,9 +559,4 @@ const struct cfg_peer *cfg_find_peer(const struct cfg *c, uint64_t id)
 {
 	int slot = find_peer_slot(c, id);
 	return slot < 0 ? NULL : &c->peers[slot];
-}
-
-bool cfg_key_is_valid(const char *z85)
-{
-	return z85_key_ok(z85);
 }
