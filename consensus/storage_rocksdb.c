@@ -51,7 +51,7 @@
 #define K_TRIMMED   "trimmed_idx"
 #define K_STOPSIGN  "stopsign"
 #define K_SNAPSHOT  "snapshot"
-#define K_CONFIG    "config_id" /* absent: 1, the first configuration */
+#define K_CONFIG    "config_id" /* an index scalar; absent: 1, the first configuration */
 
 struct opx_rocks {
 	rocksdb_t *db;
@@ -795,19 +795,14 @@ void opx_rocks_close(struct opx_rocks **rp)
 
 int opx_rocks_config_id(struct opx_rocks *r, uint32_t *config_id)
 {
-	char *v;
-	size_t len;
-	int rc = meta_get(r, K_CONFIG, &v, &len);
+	uint64_t v;
+	int rc = meta_get_idx(r, K_CONFIG, &v);
 	if (rc)
 		return rc;
-	*config_id = 1;
-	if (!v)
-		return 0;
-	bool ok = len == 4 && get_le32((const uint8_t *)v) >= 1;
-	if (ok)
-		*config_id = get_le32((const uint8_t *)v);
-	rocksdb_free(v);
-	return ok ? 0 : corrupt(r, K_CONFIG);
+	if (v > UINT32_MAX)
+		return corrupt(r, K_CONFIG);
+	*config_id = v ? (uint32_t)v : 1;
+	return 0;
 }
 
 int opx_rocks_reset(struct opx_rocks *r, uint32_t config_id)
@@ -817,15 +812,10 @@ int opx_rocks_reset(struct opx_rocks *r, uint32_t config_id)
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	if (!wb)
 		return -ENOMEM;
-	char lo[8], hi[8];
-	put_be64(lo, 0);
-	memset(hi, 0xff, sizeof(hi));
-	rocksdb_writebatch_delete_range_cf(wb, r->cf_log, lo, sizeof(lo), hi, sizeof(hi));
+	wb_delete_log(wb, r, r->trimmed, r->log_end);
 	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
 		rocksdb_writebatch_delete_cf(wb, r->cf_meta, scalars[i], strlen(scalars[i]));
-	uint8_t id[4];
-	put_le32(id, config_id);
-	wb_put_meta(wb, r, K_CONFIG, id, sizeof(id));
+	wb_put_idx(wb, r, K_CONFIG, config_id);
 	char *e = NULL;
 	rocksdb_write(r->db, r->wopts, wb, &e);
 	rocksdb_writebatch_destroy(wb);
