@@ -5,14 +5,14 @@
 #include "membership.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "atomic_file.h"
 
 #define MAGIC_LINE "omnifs-membership 1"
 #define FILE_NAME  "membership"
@@ -291,36 +291,11 @@ int membership_file_read(const char *data_dir, struct membership *m, char *err, 
 int membership_file_write(const char *data_dir, const struct membership *m, char *err,
 			  size_t err_len)
 {
-	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
 	char buf[MEMBERSHIP_ENC_MAX];
 	size_t len;
-	snprintf(path, sizeof(path), "%s/" FILE_NAME, data_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int rc = membership_encode(m, buf, sizeof(buf), &len);
-	if (rc != 0) {
+	if (membership_encode(m, buf, sizeof(buf), &len) != 0) {
 		snprintf(err, err_len, "member table too large");
-		return rc;
+		return -ENOSPC;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto fail;
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		goto fail;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0)
-		goto fail;
-	int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-fail:
-	rc = errno == ENOSPC ? -ENOSPC : -EIO;
-	snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
-	return rc;
+	return atomic_file_write(data_dir, FILE_NAME, buf, len, err, err_len);
 }

@@ -12,7 +12,6 @@
 #include "replica_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "kv.h"
 #include "log.h"
 #include "sdnotify.h"
@@ -467,9 +467,8 @@ static int open_transport(struct replica *r, char *err, size_t err_len)
  */
 static int next_epoch(struct replica *r, uint64_t *epoch, char *err, size_t err_len)
 {
-	char path[PATH_MAX + 32], tmp[PATH_MAX + 64];
+	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/proposer-epoch", r->cfg.data_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	unsigned long long last = 0;
 	FILE *f = fopen(path, "re");
 	if (f) {
@@ -481,27 +480,9 @@ static int next_epoch(struct replica *r, uint64_t *epoch, char *err, size_t err_
 		fclose(f);
 	}
 	*epoch = last + 1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto fail;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)*epoch);
-	if (write(fd, buf, (size_t)n) != n || fsync(fd) != 0) {
-		close(fd);
-		goto fail;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0)
-		goto fail;
-	int dfd = open(r->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-fail:
-	snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
-	return errno == ENOSPC ? -ENOSPC : -EIO;
+	return atomic_file_write(r->cfg.data_dir, "proposer-epoch", buf, (size_t)n, err, err_len);
 }
 
 /* Closes whatever replica_start opened, in reverse order, and frees r. */
