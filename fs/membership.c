@@ -237,19 +237,6 @@ int membership_next(struct membership *next, const struct membership *cur, uint6
 	return 0;
 }
 
-bool membership_same_members(const struct membership *a, const struct membership *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++) {
-		const struct cfg_peer *p = &a->peers[i], *q = &b->peers[i];
-		if (p->id != q->id || strcmp(p->address, q->address) != 0 ||
-		    strcmp(p->public_key, q->public_key) != 0)
-			return false;
-	}
-	return true;
-}
-
 void membership_ids(const struct membership *m, char *buf, size_t len)
 {
 	size_t off = 0;

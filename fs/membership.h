@@ -69,9 +69,6 @@ int membership_decode(struct membership *m, const void *data, size_t len, char *
 int membership_next(struct membership *next, const struct membership *cur, uint64_t remove_id,
 		    const struct cfg_peer *add, bool plaintext, char *err, size_t err_len);
 
-/* True if both list the same members with the same addresses and keys. */
-bool membership_same_members(const struct membership *a, const struct membership *b);
-
 /* Members as "1,2,3" into buf. */
 void membership_ids(const struct membership *m, char *buf, size_t len);
 
