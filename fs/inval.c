@@ -18,7 +18,6 @@
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kv.h"
 #include "log.h"
@@ -182,14 +181,8 @@ static void *inval_main(void *arg)
 
 int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	int64_t end = ofs_now_ns() + (int64_t)timeout_ms * 1000000;
+	struct timespec until = {.tv_sec = end / 1000000000, .tv_nsec = end % 1000000000};
 	int rc = 0;
 	pthread_mutex_lock(&o->iq_lock);
 	uint64_t target = o->iq_queued;
