@@ -402,11 +402,6 @@ static int open_stores(struct replica *r, char *err, size_t err_len)
 	if (rc != 0)
 		return rc;
 	r->applied_idx = kv_applied_idx(r->kv);
-	/* The listen address comes from the config file, whatever the
-	 * membership says later. */
-	const struct cfg_peer *self = cfg_find_peer(&r->cfg, r->cfg.node_id);
-	if (!r->cfg.listen[0] && self)
-		snprintf(r->cfg.listen, sizeof(r->cfg.listen), "%s", self->address);
 	rc = replica_members_load(r, err, err_len);
 	if (rc == 0 && r->mode == REPLICA_MEMBER)
 		rc = replica_log_open(r, err, err_len);
@@ -444,9 +439,20 @@ static int open_transport(struct replica *r, char *err, size_t err_len)
 		snprintf(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
+	/* Listen address and keys from the config file; the peers are the
+	 * members of the configuration this node runs (none once removed: the
+	 * members refuse it anyway). */
 	int rc = tp_config_from_cfg(&r->cfg, tc, err, err_len);
-	if (r->mode == REPLICA_REMOVED)
-		tc->n_peers = 0; /* the members refuse it anyway */
+	tc->n_peers = 0;
+	for (size_t i = 0; rc == 0 && r->mode != REPLICA_REMOVED && i < r->members.n; i++) {
+		const struct cfg_peer *p = &r->members.peers[i];
+		if (p->id == r->cfg.node_id)
+			continue;
+		rc = tp_peer_from_cfg(p, r->cfg.plaintext, &tc->peers[tc->n_peers++]);
+		if (rc != 0)
+			snprintf(err, err_len, "member n%llu at %s: unusable address or key",
+				 (unsigned long long)p->id, p->address);
+	}
 	if (rc == 0) {
 		r->tp = tp_new(tc, err, err_len);
 		if (!r->tp)

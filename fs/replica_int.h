@@ -107,9 +107,9 @@ struct replica {
 	replica_apply_hook hook;
 	void *hook_ctx;
 
-	/* The configuration this node runs. Written by the replica thread under
-	 * members_lock (other threads read it under the lock); cfg.peers and the
-	 * quorums mirror it, for the replica thread. */
+	/* The configuration this node runs (cfg.peers stays the config file's:
+	 * the first configuration, and whom a joining node asks). Written by the
+	 * replica thread under members_lock; other threads read it under it. */
 	pthread_mutex_t members_lock;
 	struct membership members;
 	_Atomic enum replica_mode mode; /* written by the replica thread */
@@ -127,11 +127,12 @@ struct replica {
 	uint64_t watchdog_ms;
 	struct replica_xfer xfer;
 	struct replica_export exports[OPX_MAX_NODES];
-	struct membership *entering; /* decided next configuration, entered after apply */
-	struct membership *heard;    /* a newer configuration a peer told us about */
-	bool imported;	       /* a state transfer just finished: its member table may be newer */
-	uint64_t heard_ms;     /* when */
-	uint64_t last_join_ms; /* JOINING: last JOIN sent */
+	/* A configuration to enter after this turn: a decided stop-sign's, or
+	 * that of a state just transferred. */
+	struct membership *entering;
+	struct membership *heard;	 /* a newer configuration a peer told us about */
+	uint64_t heard_ms;		 /* when */
+	uint64_t last_join_ms;		 /* JOINING: last JOIN sent */
 	uint64_t told_ms[OPX_MAX_NODES]; /* last MEMBERS sent to a stale peer, by slot */
 	opx_node_id told_id[OPX_MAX_NODES];
 	struct replica_departing departing[OPX_MAX_NODES];
@@ -165,6 +166,7 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 bool replica_msg_is_current(struct replica *r, const struct opx_msg *m, uint64_t now);
 void replica_members_on_app(struct replica *r, const struct tp_frame *f, uint64_t now);
 void replica_members_step(struct replica *r, uint64_t now);
+void replica_members_after_import(struct replica *r);
 int replica_reconfigure_now(struct replica *r, const struct membership *next);
 
 /* replica.c */

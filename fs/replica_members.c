@@ -46,10 +46,6 @@ static void set_members(struct replica *r, const struct membership *m)
 	pthread_mutex_lock(&r->members_lock);
 	r->members = *m;
 	pthread_mutex_unlock(&r->members_lock);
-	memcpy(r->cfg.peers, m->peers, m->n * sizeof(m->peers[0]));
-	r->cfg.n_peers = m->n;
-	r->cfg.read_quorum = m->read_quorum;
-	r->cfg.write_quorum = m->write_quorum;
 }
 
 /* The member table the applied state holds: 0, -ENOENT or an error. */
@@ -302,21 +298,19 @@ static void add_peer(struct replica *r, const struct cfg_peer *p)
 }
 
 /*
- * Meshes with the new members; peers that left stay (depart).
- * A node that was waiting to be added reconnects to everyone: the peers
- * refused its key until then, and libzmq does not retry a connection whose
- * handshake was refused.
+ * Meshes with the new members; peers that left stay (depart). Peers that
+ * refused our key (we were not a member yet) are dialled again at once.
  */
 static void update_transport(struct replica *r, const struct membership *old,
 			     const struct membership *next, uint64_t now)
 {
-	bool was_joining = old->config_id == 0;
+	tp_redial_refused(r->tp);
 	for (size_t i = 0; i < next->n; i++) {
 		const struct cfg_peer *p = &next->peers[i], *q = membership_find(old, p->id);
 		if (p->id == r->cfg.node_id)
 			continue;
 		undepart(r, p->id);
-		if (q && !was_joining && strcmp(p->address, q->address) == 0 &&
+		if (q && strcmp(p->address, q->address) == 0 &&
 		    strcmp(p->public_key, q->public_key) == 0)
 			continue;
 		/* Also drops a link kept for a departing peer that is back. */
@@ -410,21 +404,22 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 	free(old);
 }
 
-static void after_import(struct replica *r, uint64_t now)
+void replica_members_after_import(struct replica *r)
 {
 	struct membership *m = malloc(sizeof(*m));
 	char err[256];
 	if (!m)
 		return;
-	if (state_members(r, m, err, sizeof(err)) == 0 && m->config_id > r->members.config_id &&
-	    r->mode == REPLICA_MEMBER) {
-		/* The state came from a node already past this configuration's
-		 * end: our log of it can no longer be applied. */
-		log_notice("replica: the transferred state is already in configuration %u",
-			   m->config_id);
-		replica_enter_config(r, m, now);
+	if (state_members(r, m, err, sizeof(err)) != 0 || m->config_id <= r->members.config_id) {
+		free(m);
+		return;
 	}
-	free(m);
+	/* The state came from a node already past this configuration's end:
+	 * our log of it can no longer be applied. Entered after this turn, as
+	 * a decided stop-sign is. */
+	log_notice("replica: the transferred state is already in configuration %u", m->config_id);
+	free(r->entering);
+	r->entering = m;
 }
 
 bool replica_msg_is_current(struct replica *r, const struct opx_msg *m, uint64_t now)
@@ -521,10 +516,6 @@ static void maybe_jump(struct replica *r, uint64_t now)
 
 void replica_members_step(struct replica *r, uint64_t now)
 {
-	if (r->imported) {
-		r->imported = false;
-		after_import(r, now);
-	}
 	if (r->entering) {
 		struct membership *next = r->entering;
 		r->entering = NULL;

@@ -68,9 +68,9 @@ static opx_node_id pick_source(struct replica *r)
 	opx_node_id leader = r->px ? opx_current_leader(r->px, &accept) : 0;
 	if (leader && leader != r->cfg.node_id && r->xfer.attempts < 3)
 		return leader;
-	size_t n = r->cfg.n_peers;
+	size_t n = r->members.n;
 	for (size_t k = 0; k < n; k++) {
-		const struct cfg_peer *p = &r->cfg.peers[(r->xfer.attempts + k) % n];
+		const struct cfg_peer *p = &r->members.peers[(r->xfer.attempts + k) % n];
 		if (p->id != r->cfg.node_id)
 			return p->id;
 	}
@@ -89,7 +89,7 @@ static void finish_import(struct replica *r)
 		   (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
 		   (unsigned long long)r->xfer.source);
 	r->xfer.active = false;
-	r->imported = true; /* its member table may be newer than ours */
+	replica_members_after_import(r); /* its member table may be newer than ours */
 }
 
 static void send_request(struct replica *r, uint64_t now)

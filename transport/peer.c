@@ -301,6 +301,13 @@ int tp_add_peer(struct tp *t, const struct tp_peer_config *pc)
 	return 0;
 }
 
+void tp_redial_refused(struct tp *t)
+{
+	for (size_t i = 0; i < TP_MAX_PEERS; i++)
+		if (t->peers[i].in_use && t->peers[i].redial_at_ms)
+			t->peers[i].redial_at_ms = tp_now_ms();
+}
+
 int tp_remove_peer(struct tp *t, uint64_t id)
 {
 	struct tp_peer *p = tp__peer_find(t, id);

@@ -97,6 +97,12 @@ int tp_add_peer(struct tp *t, const struct tp_peer_config *p);
 int tp_remove_peer(struct tp *t, uint64_t id);
 
 /*
+ * Dials at once, instead of after their back-off, the peers that refused our
+ * key: for when they may know it now (we joined their configuration).
+ */
+void tp_redial_refused(struct tp *t);
+
+/*
  * Fills items[0..) with what to poll (ROUTER, ZAP handler, per-peer monitors)
  * and returns how many, or -ENOBUFS if cap < TP_POLL_ITEMS(peers). The caller
  * appends its own items, zmq_polls, then calls tp_recv until -EAGAIN and
