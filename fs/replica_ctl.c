@@ -407,6 +407,12 @@ static int member_list(struct replica *r, bool json, struct ctl_buf *out)
 	return 0;
 }
 
+static void pause_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
 static bool parse_id(const char *s, uint64_t *id)
 {
 	char *end;
@@ -417,7 +423,6 @@ static bool parse_id(const char *s, uint64_t *id)
 	return !errno && !*end;
 }
 
-/* Waits until this node runs configuration config_id (or a later one). */
 /*
  * Waits until this node runs the next configuration (or a later one). A
  * stop-sign forwarded to a leader that is just being replaced is lost, as
@@ -441,16 +446,14 @@ static int wait_config(struct replica *r, const struct membership *next, struct 
 			next_again = waited + again_ms;
 		}
 		if (v.config_id >= config_id) {
-			struct membership *m = members_copy(r);
-			char ids[256] = "?";
-			if (m)
-				membership_ids(m, ids, sizeof(ids));
+			char ids[256];
+			pthread_mutex_lock(&r->members_lock);
+			membership_ids(&r->members, ids, sizeof(ids));
+			pthread_mutex_unlock(&r->members_lock);
 			ctl_buf_printf(out, "configuration %u: members %s\n", v.config_id, ids);
-			free(m);
 			return 0;
 		}
-		struct timespec ts = {0, 20 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+		pause_ms(20);
 	}
 	ctl_buf_printf(out,
 		       "configuration %u was proposed but is not running here yet (no "
@@ -493,8 +496,7 @@ static int check_key_seen(struct replica *r, const struct cfg_peer *add, struct 
 			return seen;
 		if (seen)
 			return 0;
-		struct timespec ts = {0, 200 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+		pause_ms(200);
 	}
 	ctl_buf_printf(out,
 		       "no node has tried to connect here with key %s in the last minute: start "
@@ -546,8 +548,6 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 				     r->cfg.plaintext, err, sizeof(err));
 	if (rc == -EINVAL)
 		ctl_buf_printf(out, "%s\n", err);
-	if (rc == 0 && first_add && !r->cfg.plaintext)
-		rc = check_key_seen(r, &add, out);
 	if (rc == 0 && first_add && ever_proposed(r, add.id)) {
 		ctl_buf_printf(out,
 			       "n%llu was a member before: a new node needs an id never used in "
@@ -555,6 +555,8 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 			       (unsigned long long)add.id);
 		rc = -EEXIST;
 	}
+	if (rc == 0 && first_add && !r->cfg.plaintext) /* the slow check last */
+		rc = check_key_seen(r, &add, out);
 	if (rc == 0)
 		rc = replica_propose_membership(r, next);
 	int st = -rc;
