@@ -29,6 +29,8 @@
 /* Proposals in flight per node: well inside the KV's dedup window, so every
  * retry of an in-flight proposal is still recognised. */
 #define REPLICA__MAX_IN_FLIGHT (KV_DEDUP_WINDOW / 2)
+/* How often the free space of the data dir is looked at. */
+#define REPLICA__DISK_CHECK_MS 10
 /* Proposals appended per turn, so one turn stays short. */
 #define REPLICA__TAKE_PER_TURN 1024
 
@@ -275,10 +277,15 @@ static void tick_due(struct replica *r, uint64_t now)
  * is full rather than when a write fails: RocksDB's background work after a
  * failed write on a full disk is not to be trusted (its own checks abort the
  * process in some builds). The reserve is an eighth of the filesystem, at
- * most 64 MiB: room for a turn's writes and RocksDB's own.
+ * most 64 MiB: room for the writes of the turns between two looks (every
+ * REPLICA__DISK_CHECK_MS, not every turn: the loop turns thousands of times a second
+ * under load) and RocksDB's own.
  */
-static bool disk_nearly_full(struct replica *r)
+static bool disk_nearly_full(struct replica *r, uint64_t now)
 {
+	if (now - r->disk_checked_ms < REPLICA__DISK_CHECK_MS)
+		return false;
+	r->disk_checked_ms = now;
 	struct statvfs sv;
 	if (statvfs(r->cfg.data_dir, &sv) != 0)
 		return false; /* the stores report their own errors */
@@ -326,7 +333,7 @@ static void one_turn(struct replica *r)
 	}
 	now = proposals_now_ms();
 	serve_ctl_request(r);
-	if (disk_nearly_full(r))
+	if (disk_nearly_full(r, now))
 		return;
 	handle_incoming(r, now);
 	handle_proposals(r, now);
@@ -545,7 +552,6 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 		goto out_close;
 
 	r->start_ms = proposals_now_ms();
-	/* Nobody has been heard yet: give the first rounds a chance. */
 	r->next_tick_ms = r->start_ms;
 	r->watchdog_ms = sdn_watchdog_ms();
 	if (r->px)

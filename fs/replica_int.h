@@ -124,6 +124,7 @@ struct replica {
 	atomic_bool had_qc;		       /* the core had a quorum once */
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
+	uint64_t disk_checked_ms; /* last look at the data dir's free space */
 	uint64_t watchdog_ms;
 	struct replica_xfer xfer;
 	struct replica_export exports[OPX_MAX_NODES];
