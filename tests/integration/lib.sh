@@ -66,16 +66,21 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 }
 
+# node_dirs I MODE: node I's folder, mountpoint and (curve) keypair.
+node_dirs() {
+	mkdir -p "$T/node$1" "$T/mnt/node$1"
+	if [ "$2" = curve ]; then
+		"$KEYGEN" -d "$T/node$1" "node$1" >/dev/null
+	fi
+}
+
 # cluster_init N [plaintext]: configs and keys for nodes 1..N.
 cluster_init() {
 	N=$1
 	local mode="${2:-curve}"
 	read -r -a PORTS <<<"$(free_ports "$N")"
 	for i in $(seq 1 "$N"); do
-		mkdir -p "$T/node$i" "$T/mnt/node$i"
-		if [ "$mode" = curve ]; then
-			"$KEYGEN" -d "$T/node$i" "node$i" >/dev/null
-		fi
+		node_dirs "$i" "$mode"
 	done
 	for i in $(seq 1 "$N"); do
 		write_config "$i" "$mode"
@@ -139,10 +144,7 @@ join_init() {
 	local i=$1 mode=$2
 	shift 2
 	PORTS[i - 1]=$(free_ports 1)
-	mkdir -p "$T/node$i" "$T/mnt/node$i"
-	if [ "$mode" = curve ]; then
-		"$KEYGEN" -d "$T/node$i" "node$i" >/dev/null
-	fi
+	node_dirs "$i" "$mode"
 	MEMBERS="$* $i" JOIN=1 write_config "$i" "$mode"
 }
 
