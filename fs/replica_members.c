@@ -407,7 +407,7 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 void replica_members_after_import(struct replica *r)
 {
 	struct membership *m = malloc(sizeof(*m));
-	char err[256];
+	char err[PATH_MAX + 512]; /* names the data dir */
 	if (!m)
 		return;
 	if (state_members(r, m, err, sizeof(err)) != 0 || m->config_id <= r->members.config_id) {
