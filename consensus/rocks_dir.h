@@ -2,7 +2,7 @@
  * What a RocksDB store finds at its path before opening it: nothing (it
  * creates the directory), a database, or something else it must refuse.
  * Shared by the consensus log (storage_rocksdb.c) and the KV state
- * (fs/kv_store.c), which each check their own identity afterwards.
+ * (fs/kv/kv_store.c), which each check their own identity afterwards.
  */
 #ifndef OMNIFS_ROCKS_DIR_H
 #define OMNIFS_ROCKS_DIR_H

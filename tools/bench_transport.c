@@ -29,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "transport.h"
 
 #define WINDOW	  256
@@ -329,7 +328,6 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	log_set_level(LOG_LEVEL_ERR);
 	struct {
 		size_t size;
 		const char *label;

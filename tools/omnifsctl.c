@@ -1,6 +1,6 @@
 /*
  * omnifsctl: the admin tool. Talks to the local omnifsd over its control
- * socket (fs/ctl.h); the daemon does the work, this program only frames the
+ * socket (fs/base/ctl.h); the daemon does the work, this program only frames the
  * arguments and prints the answer.
  *
  * Exit status: 0 success, 1 the daemon refused or failed the command,

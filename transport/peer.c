@@ -87,8 +87,8 @@ void tp__peer_set_up(struct tp *t, struct tp_peer *p, bool up, const char *why)
 		return;
 	p->up = up;
 	p->st.up = up;
-	log_info("transport: link to n%llu %s (%s)", (unsigned long long)p->cfg.id,
-		 up ? "up" : "down", why);
+	tp__log(t, TP_LOG_INFO, "transport: link to n%llu %s (%s)", (unsigned long long)p->cfg.id,
+		up ? "up" : "down", why);
 	push_event(t, up ? TP_EVENT_UP : TP_EVENT_DOWN, p->cfg.id);
 }
 
@@ -124,7 +124,7 @@ static void redial(struct tp *t, struct tp_peer *p)
 	p->redial_at_ms = 0;
 	close_sockets(p);
 	if (tp__peer_open(t, p, err, sizeof(err)) != 0) {
-		log_err("transport: dialing again: %s", err);
+		tp__log(t, TP_LOG_ERR, "transport: dialing again: %s", err);
 		schedule_redial(t, p);
 	}
 }
@@ -150,8 +150,6 @@ static void read_monitor(struct tp *t, struct tp_peer *p)
 		}
 		zmq_msg_close(&m);
 
-		uint64_t suppressed;
-		char note[64];
 		switch (event) {
 		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
 			tp__peer_set_up(t, p, true, "connected");
@@ -163,15 +161,14 @@ static void read_monitor(struct tp *t, struct tp_peer *p)
 		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
 		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-			if (log_ratelimit_pass(&t->rl_link, tp_now_ms(), &suppressed))
-				log_warn(
-					"transport: handshake with n%llu at %s failed (%s); if it "
-					"persists, check that its public key in our config and ours "
-					"in its config match the key files%s",
-					(unsigned long long)p->cfg.id, p->cfg.endpoint,
-					event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "our key refused"
-										 : "protocol error",
-					tp__suppressed(suppressed, note, sizeof(note)));
+			tp__log_limited(
+				t, &t->rl_link, TP_LOG_WARNING,
+				"transport: handshake with n%llu at %s failed (%s); if it persists, "
+				"check that its public key in our config and ours in its config "
+				"match the key files",
+				(unsigned long long)p->cfg.id, p->cfg.endpoint,
+				event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "our key refused"
+									 : "protocol error");
 			tp__peer_set_up(t, p, false, "handshake failed");
 			if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 				schedule_redial(t, p);
@@ -294,7 +291,7 @@ int tp_add_peer(struct tp *t, const struct tp_peer_config *pc)
 	char err[512];
 	int rc = tp__peer_open(t, p, err, sizeof(err));
 	if (rc) {
-		log_err("transport: %s", err);
+		tp__log(t, TP_LOG_ERR, "transport: %s", err);
 		return rc;
 	}
 	p->in_use = true;
@@ -335,9 +332,9 @@ int tp_set_fault(struct tp *t, uint64_t peer, bool drop_out, bool drop_in)
 		snprintf(who, sizeof(who), "n%llu", (unsigned long long)peer);
 	else
 		snprintf(who, sizeof(who), "every peer");
-	log_notice("transport: fault switch for %s: %s, %s", who,
-		   drop_out ? "dropping outgoing" : "outgoing passes",
-		   drop_in ? "dropping incoming" : "incoming passes");
+	tp__log(t, TP_LOG_NOTICE, "transport: fault switch for %s: %s, %s", who,
+		drop_out ? "dropping outgoing" : "outgoing passes",
+		drop_in ? "dropping incoming" : "incoming passes");
 	return 0;
 }
 

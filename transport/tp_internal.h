@@ -6,7 +6,6 @@
 #ifndef OMNIFS_TP_INTERNAL_H
 #define OMNIFS_TP_INTERNAL_H
 
-#include "log.h"
 #include "transport.h"
 
 #define TP__REFUSED_KEYS 16  /* refused keys remembered (tp_key_refused_since) */
@@ -15,6 +14,13 @@
 #define TP__ZAP_DOMAIN	 "omnifs"
 #define TP__USER_ID_LEN	 24 /* decimal node id as the ZAP user id */
 #define TP__RATELIMIT_MS 5000
+
+/* At most one line per TP__RATELIMIT_MS (tp_log.c). */
+struct tp__ratelimit {
+	uint64_t last_ms;    /* when the last line went out */
+	uint64_t suppressed; /* lines dropped since */
+	bool primed;	     /* false until the first line */
+};
 
 struct tp_peer {
 	bool in_use;
@@ -46,7 +52,7 @@ struct tp {
 	unsigned ev_head, ev_len;
 
 	struct tp_stats st;
-	struct log_ratelimit rl_frame, rl_zap, rl_link;
+	struct tp__ratelimit rl_frame, rl_zap, rl_link;
 	/* The last keys refused by ZAP, newest at refused_next - 1 (a ring). */
 	struct {
 		uint8_t key[TP_KEY_LEN];
@@ -55,8 +61,11 @@ struct tp {
 	unsigned refused_next;
 };
 
-/* transport.c: " (N similar lines suppressed)" when N > 0, else "". Returns buf. */
-const char *tp__suppressed(uint64_t n, char *buf, size_t cap);
+/* tp_log.c: a line to the config's log callback (none: dropped), printf-style;
+ * the limited form passes rl's rate limit first and notes what it dropped. */
+void tp__log(struct tp *t, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tp__log_limited(struct tp *t, struct tp__ratelimit *rl, int level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* peer.c */
 struct tp_peer *tp__peer_find(struct tp *t, uint64_t id);

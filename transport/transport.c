@@ -110,7 +110,6 @@ struct tp *tp_new(const struct tp_config *cfg, char *err, size_t err_len)
 	}
 	t->cfg = *cfg;
 	apply_defaults(&t->cfg);
-	t->rl_frame.interval_ms = t->rl_zap.interval_ms = t->rl_link.interval_ms = TP__RATELIMIT_MS;
 	zmq_msg_init(&t->rid);
 	zmq_msg_init(&t->body);
 
@@ -141,12 +140,13 @@ struct tp *tp_new(const struct tp_config *cfg, char *err, size_t err_len)
 		}
 	}
 	if (t->cfg.plaintext)
-		log_warn("transport: plaintext: links to and from n%llu are neither encrypted nor "
-			 "authenticated ([security] plaintext = true)",
-			 (unsigned long long)cfg->node_id);
-	log_info("transport: n%llu listening on %s, %s, %zu peers",
-		 (unsigned long long)cfg->node_id, t->endpoint,
-		 t->cfg.plaintext ? "plaintext" : "CURVE", cfg->n_peers);
+		tp__log(t, TP_LOG_WARNING,
+			"transport: plaintext: links to and from n%llu are neither encrypted nor "
+			"authenticated ([security] plaintext = true)",
+			(unsigned long long)cfg->node_id);
+	tp__log(t, TP_LOG_INFO, "transport: n%llu listening on %s, %s, %zu peers",
+		(unsigned long long)cfg->node_id, t->endpoint,
+		t->cfg.plaintext ? "plaintext" : "CURVE", cfg->n_peers);
 	return t;
 
 out_close:
@@ -249,13 +249,10 @@ static int send_frame(struct tp *t, struct tp_peer *p, zmq_msg_t *msg)
 /* Our own frame over the limit: the peer would drop the link, so do not send it. Say so. */
 static int too_big(struct tp *t, const char *what, size_t len, uint64_t to)
 {
-	uint64_t suppressed;
-	char note[64];
-	if (log_ratelimit_pass(&t->rl_link, tp_now_ms(), &suppressed))
-		log_warn("transport: not sending a %zu-byte %s to n%llu: over the %zu-byte frame "
-			 "limit%s",
-			 len, what, (unsigned long long)to, t->cfg.max_frame_len,
-			 tp__suppressed(suppressed, note, sizeof(note)));
+	tp__log_limited(t, &t->rl_link, TP_LOG_WARNING,
+			"transport: not sending a %zu-byte %s to n%llu: over the %zu-byte frame "
+			"limit",
+			len, what, (unsigned long long)to, t->cfg.max_frame_len);
 	return -EMSGSIZE;
 }
 
@@ -309,21 +306,11 @@ int tp_send_app(struct tp *t, uint64_t to, uint32_t config_id, uint16_t app_type
 	return send_frame(t, p, &msg);
 }
 
-const char *tp__suppressed(uint64_t n, char *buf, size_t cap)
-{
-	buf[0] = '\0';
-	if (n)
-		snprintf(buf, cap, " (%llu similar lines suppressed)", (unsigned long long)n);
-	return buf;
-}
-
 static void frame_rejected(struct tp *t, uint64_t peer, const char *what)
 {
-	uint64_t suppressed;
-	char note[64];
-	if (log_ratelimit_pass(&t->rl_frame, tp_now_ms(), &suppressed))
-		log_warn("transport: dropped a frame from n%llu: %s%s", (unsigned long long)peer,
-			 what, tp__suppressed(suppressed, note, sizeof(note)));
+	tp__log_limited(t, &t->rl_frame, TP_LOG_WARNING,
+			"transport: dropped a frame from n%llu: %s", (unsigned long long)peer,
+			what);
 }
 
 /* Decodes t->body into out, growing the scratch area once if it must. */

@@ -21,8 +21,9 @@
  * (tests do) and each node's ZAP handler sees only its own handshakes.
  *
  * Not here: message semantics (the consensus core), retries (OmniPaxos
- * resends), the config file (tp_config is plain data; tp_config_from_cfg in
- * tp_config.h fills it from struct cfg).
+ * resends), the config file and the daemon's logger: tp_config is plain data
+ * with an optional log callback (the replica fills it from struct cfg,
+ * fs/replica/tp_config.h). transport/ includes nothing from fs/.
  */
 #ifndef OMNIFS_TRANSPORT_H
 #define OMNIFS_TRANSPORT_H
@@ -50,6 +51,20 @@ struct tp_peer_config {
  * Everything the transport needs, as plain data. Zero tuning fields take the
  * defaults in brackets.
  */
+/*
+ * Where the transport's log lines go: an optional callback with a syslog(3)
+ * priority and one finished line (borrowed for the call). Called on the
+ * thread that called into the transport. Without one the transport is silent
+ * and reports through return values and tp_stats only.
+ */
+enum tp_log_level {
+	TP_LOG_ERR = 3,
+	TP_LOG_WARNING = 4,
+	TP_LOG_NOTICE = 5,
+	TP_LOG_INFO = 6,
+};
+typedef void (*tp_log_fn)(void *ctx, int level, const char *line);
+
 struct tp_config {
 	uint64_t node_id;
 	uint64_t cluster_id;
@@ -68,6 +83,9 @@ struct tp_config {
 	int heartbeat_timeout_ms; /* link declared dead after this silence [5000] */
 	uint32_t silence_ms;	  /* peer unheard this long is reported down [0: never] */
 	size_t max_frame_len;	  /* larger incoming frames drop the link [512 MiB] */
+
+	tp_log_fn log; /* optional, see above */
+	void *log_ctx;
 };
 
 struct tp;

@@ -81,18 +81,15 @@ static void answer(struct tp *t, zmq_msg_t *parts, int n)
 	if (p) {
 		t->st.zap_accepted++;
 	} else {
-		uint64_t suppressed;
-		char note[64];
 		t->st.zap_refused++;
 		if (n >= 7 && zmq_msg_size(&parts[6]) == TP_KEY_LEN) {
 			unsigned slot = t->refused_next++ % TP__REFUSED_KEYS;
 			memcpy(t->refused[slot].key, zmq_msg_data(&parts[6]), TP_KEY_LEN);
 			t->refused[slot].ms = tp_now_ms();
 		}
-		if (log_ratelimit_pass(&t->rl_zap, tp_now_ms(), &suppressed))
-			log_warn("transport: refused connection from %s with CURVE key %s: %s%s",
-				 addr, key_z85, text,
-				 tp__suppressed(suppressed, note, sizeof(note)));
+		tp__log_limited(t, &t->rl_zap, TP_LOG_WARNING,
+				"transport: refused connection from %s with CURVE key %s: %s", addr,
+				key_z85, text);
 	}
 
 	/* Reply: version, request id, status code, status text, user id, metadata. */

@@ -1,5 +1,5 @@
 /*
- * Member tables (fs/membership.c): they come from the network (stop-sign
+ * Member tables (fs/replica/membership.c): they come from the network (stop-sign
  * metadata, MEMBERS frames) and from disk, so decoding must take exactly
  * what encoding makes and refuse everything else; and the next
  * configuration must follow the one-node-per-change rules.

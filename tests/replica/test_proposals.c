@@ -1,5 +1,5 @@
 /*
- * The hand-off between proposers and the replica thread (fs/proposals.c):
+ * The hand-off between proposers and the replica thread (fs/replica/proposals.c):
  * a proposer wakes the replica through the eventfd and gets the result the
  * replica completes it with; a proposal the replica fails or lets expire
  * fails its proposer; sequences grow; close fails everyone with ESHUTDOWN;

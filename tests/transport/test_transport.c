@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "samples.h"
 #include "transport.h"
 
@@ -662,7 +661,6 @@ static void test_transport_plaintext_and_bad_config(void **state)
 
 int main(void)
 {
-	log_set_level(LOG_LEVEL_WARNING);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transport_two_nodes_exchange_every_type),
 		cmocka_unit_test(test_transport_three_nodes_all_pairs),

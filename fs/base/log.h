@@ -35,6 +35,11 @@ int log_level_parse(const char *name, enum log_level *out);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A log callback for the libraries below the daemon (consensus/, transport/),
+ * which take one instead of linking this logger: one finished line at a
+ * syslog(3) priority. ctx is unused. */
+void log_line(void *ctx, int level, const char *line);
+
 #define log_err(...)	log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)

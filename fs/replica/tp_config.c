@@ -1,5 +1,6 @@
 /* struct cfg -> struct tp_config (see tp_config.h). */
 #include "tp_config.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ int tp_config_from_cfg(const struct cfg *c, struct tp_config *tc, char *err, siz
 	tc->cluster_id = c->cluster_id;
 	tc->plaintext = c->plaintext;
 	tc->silence_ms = 4 * c->election_timeout_ms;
+	tc->log = log_line;
 
 	const char *listen = c->listen;
 	if (!listen[0]) {

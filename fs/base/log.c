@@ -71,6 +71,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	errno = saved_errno;
 }
 
+void log_line(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	log_msg((enum log_level)level, "%s", line);
+}
+
 bool log_ratelimit_pass(struct log_ratelimit *rl, uint64_t now_ms, uint64_t *suppressed)
 {
 	if (rl->primed && now_ms - rl->last_ms < rl->interval_ms) {

@@ -17,8 +17,9 @@
 /*
  * node_id, cluster_id, listen ("tcp://" + [node] listen or our own [peers]
  * address), every other peer with its key, plaintext, the keypair from
- * secret_key_file, and silence_ms = 4 election timeouts. Tuning fields stay 0
- * (defaults). 0, or a negative errno with one line in err.
+ * secret_key_file, silence_ms = 4 election timeouts, and the daemon's logger
+ * (log_line). Tuning fields stay 0 (defaults). 0, or a negative errno with one
+ * line in err.
  */
 int tp_config_from_cfg(const struct cfg *c, struct tp_config *tc, char *err, size_t err_len);
 
