@@ -21,6 +21,8 @@
  */
 #include "storage_rocksdb.h"
 
+#include "byteorder.h"
+
 #include "rocks_dir.h"
 
 #include <dirent.h>
@@ -67,49 +69,6 @@ struct opx_rocks {
 	char *path;
 	char errmsg[256];
 };
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* Log keys: big-endian, so RocksDB's bytewise order is index order. */
-static void put_be64(char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (char)(uint8_t)(v >> (8 * (7 - i)));
-}
-
-static uint64_t get_be64(const char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | (uint8_t)p[i];
-	return v;
-}
 
 static void set_msg(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -290,7 +249,7 @@ static int wb_append(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct
 			return -EINVAL;
 		}
 		char k[8];
-		put_be64(k, *end);
+		put_be64((uint8_t *)k, *end);
 		rocksdb_writebatch_put_cf(wb, r->cf_log, k, 8, (const char *)es[i].data, es[i].len);
 		(*end)++;
 	}
@@ -302,8 +261,8 @@ static void wb_delete_log(rocksdb_writebatch_t *wb, struct opx_rocks *r, uint64_
 	if (from >= to)
 		return;
 	char a[8], b[8];
-	put_be64(a, from);
-	put_be64(b, to);
+	put_be64((uint8_t *)a, from);
+	put_be64((uint8_t *)b, to);
 	rocksdb_writebatch_delete_range_cf(wb, r->cf_log, a, 8, b, 8);
 }
 
@@ -472,7 +431,7 @@ static int rocks_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_
 	if (from >= to || from < r->trimmed || to > r->log_end)
 		return 0;
 	char k[8];
-	put_be64(k, from);
+	put_be64((uint8_t *)k, from);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ropts, r->cf_log);
 	if (!it)
 		return -ENOMEM;
@@ -480,7 +439,7 @@ static int rocks_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_
 	for (uint64_t i = from; i < to; i++, rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *key = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &klen) : NULL;
-		if (!key || klen != 8 || get_be64(key) != i) {
+		if (!key || klen != 8 || get_be64((const uint8_t *)key) != i) {
 			char *e = NULL;
 			rocksdb_iter_get_error(it, &e);
 			if (e) {
@@ -673,11 +632,11 @@ static int recover_bounds(struct opx_rocks *r, char *err, size_t err_len)
 	if (rocksdb_iter_valid(it)) {
 		const char *k = rocksdb_iter_key(it, &klen);
 		bad |= klen != 8;
-		first = bad ? 0 : get_be64(k);
+		first = bad ? 0 : get_be64((const uint8_t *)k);
 		rocksdb_iter_seek_to_last(it);
 		k = rocksdb_iter_key(it, &klen);
 		bad |= klen != 8;
-		last = bad ? 0 : get_be64(k);
+		last = bad ? 0 : get_be64((const uint8_t *)k);
 		any = true;
 	}
 	char *e = NULL;

@@ -24,6 +24,7 @@
 
 #include <rocksdb/c.h>
 
+#include "byteorder.h"
 #include "kv.h"
 
 #define KV__NS_DEDUP	  'd'
@@ -66,39 +67,13 @@ struct kv__dedup {
 	uint64_t window[KV__DEDUP_WORDS];
 };
 
-static inline void kv__put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void kv__put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t kv__get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline uint64_t kv__get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline void kv__put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * (7 - i)));
-}
+/* The older names of the byte-order helpers, for the files not yet using
+ * byteorder.h's directly. */
+#define kv__put_le32 put_le32
+#define kv__put_le64 put_le64
+#define kv__get_le32 get_le32
+#define kv__get_le64 get_le64
+#define kv__put_be64 put_be64
 
 /* snprintf into s->errmsg. */
 void kv__set_errmsg(struct kv_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -115,6 +90,7 @@ int kv__meta_get_u64(struct kv_store *s, rocksdb_readoptions_t *ropts, const cha
 bool kv__split_value(const char *raw, size_t len, uint64_t *version, const char **val,
 		     size_t *val_len);
 
+/* kv_dedup.c: a dedup record's value (KV__DEDUP_LEN bytes) and window. */
 void kv__dedup_encode(uint8_t *p, const struct kv__dedup *d);
 bool kv__dedup_decode(const char *raw, size_t len, struct kv__dedup *d);
 /* True if seq was processed or lies below the window. */

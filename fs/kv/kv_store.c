@@ -84,7 +84,7 @@ static int meta_u64(struct kv_store *s, rocksdb_readoptions_t *ropts, const char
 		return 0;
 	bool ok = len == 8;
 	if (ok)
-		*v = kv__get_le64((const uint8_t *)raw);
+		*v = get_le64((const uint8_t *)raw);
 	rocksdb_free(raw);
 	if (!ok) {
 		set_msg(msg, msg_len, "%s: corrupt %s", s->path, key);
@@ -104,7 +104,7 @@ bool kv__split_value(const char *raw, size_t len, uint64_t *version, const char 
 {
 	if (len < KV__VERSION_LEN)
 		return false;
-	*version = kv__get_le64((const uint8_t *)raw);
+	*version = get_le64((const uint8_t *)raw);
 	*val = raw + KV__VERSION_LEN;
 	*val_len = len - KV__VERSION_LEN;
 	return true;
@@ -182,8 +182,8 @@ static int create_state(struct kv_store *s, uint64_t cluster_id, char *err, size
 {
 	uint8_t id[IDENTITY_LEN], zero8[8] = {0}, zero1 = 0;
 	memcpy(id, IDENTITY_MAGIC, 8);
-	kv__put_le32(id + 8, KV_FORMAT);
-	kv__put_le64(id + 12, cluster_id);
+	put_le32(id + 8, KV_FORMAT);
+	put_le64(id + 12, cluster_id);
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_IDENTITY, strlen(KV__M_IDENTITY),
 				  (const char *)id, sizeof(id));
@@ -220,8 +220,8 @@ static int check_identity(struct kv_store *s, uint64_t cluster_id, char *err, si
 		rocksdb_free(v);
 		return refuse_not_state(s->path, "another identity in it", err, err_len);
 	}
-	uint32_t format = kv__get_le32((const uint8_t *)v + 8);
-	uint64_t cid = kv__get_le64((const uint8_t *)v + 12);
+	uint32_t format = get_le32((const uint8_t *)v + 8);
+	uint64_t cid = get_le64((const uint8_t *)v + 12);
 	rocksdb_free(v);
 	if (format != KV_FORMAT) {
 		set_msg(err, err_len,
@@ -474,7 +474,7 @@ int kv_view_dedup_hwm(struct kv_view *v, uint64_t node_id, uint64_t *seq)
 	if (!node_id)
 		return -ENOENT;
 	k[0] = KV__NS_DEDUP;
-	kv__put_be64(k + 1, node_id);
+	put_be64(k + 1, node_id);
 	char *raw = rocksdb_get_cf(v->s->db, v->ropts, v->cf, (const char *)k, sizeof(k), &len, &e);
 	if (e) {
 		log_err("kv: read %s: %s", v->s->path, e);
