@@ -42,7 +42,7 @@ int kv_view_digest(struct kv_view *v, uint8_t out[KV_DIGEST_LEN])
 	rocksdb_iter_get_error(it, &e);
 	rocksdb_iter_destroy(it);
 	if (e) {
-		log_err("kv: digest %s: %s", v->s->path, e);
+		log_err("kv: %s: digest: %s", v->s->path, e);
 		rocksdb_free(e);
 		rc = -EIO;
 	}

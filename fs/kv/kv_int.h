@@ -26,6 +26,7 @@
 
 #include "byteorder.h"
 #include "kv.h"
+#include "rocks_util.h"
 
 #define KV__NS_DEDUP	  'd'
 #define KV__NS_KEY	  'k'
@@ -34,23 +35,21 @@
 #define KV__DEDUP_LEN	  (1 + 8 + 8 * KV__DEDUP_WORDS) /* version, hwm, window */
 #define KV__STATE_KEY_MAX (1 + KV_MAX_KEY_LEN)		/* namespace + key */
 
-#define KV__M_IDENTITY "identity"
-#define KV__M_ACTIVE   "active"
-#define KV__M_APPLIED  "applied"
-#define KV__M_IMPORT   "import"
+#define KV__M_ACTIVE  "active"
+#define KV__M_APPLIED "applied"
+#define KV__M_IMPORT  "import"
 
 struct kv_store {
+	struct rocks_db rdb; /* owns the database, its options and column families */
+	/* Shortcuts into rdb, set once by kv_open. */
 	rocksdb_t *db;
-	rocksdb_options_t *opts;
-	rocksdb_writeoptions_t *wsync;	 /* sync on */
-	rocksdb_writeoptions_t *wnosync; /* sync off */
-	rocksdb_readoptions_t *ropts;	 /* latest state (writer's reads) */
+	rocksdb_readoptions_t *ropts; /* latest state (writer's reads) */
 	rocksdb_column_family_handle_t *cf_meta;
 	rocksdb_column_family_handle_t *cf_state[2];
 	int active;		  /* writer thread's copy of "active"; readers read the DB */
 	_Atomic uint64_t applied; /* written by the writer thread, read by any */
 	char *path;
-	char errmsg[256]; /* writer calls only */
+	char errmsg[256]; /* writer calls only; "what: cause", without the path */
 };
 
 struct kv_view {
@@ -78,7 +77,7 @@ struct kv__dedup {
 /* snprintf into s->errmsg. */
 void kv__set_errmsg(struct kv_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Keeps a RocksDB error string (freed here) as "what: text" in errmsg and
- * returns -ENOSPC if the disk is full, else -EIO. */
+ * returns -ENOSPC if the disk is full, else -EIO (rocks_error). */
 int kv__rocks_fail(struct kv_store *s, const char *what, char *e);
 /* Writes wb with sync on or off. Returns 0, -EIO or -ENOSPC. */
 int kv__write(struct kv_store *s, rocksdb_writebatch_t *wb, bool sync, const char *what);

@@ -118,7 +118,7 @@ int kv_export_chunk(struct kv_view *v, const void *after, size_t after_len, size
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *val = rocksdb_iter_value(it, &vlen);
 		if (klen > KV__STATE_KEY_MAX) {
-			log_err("kv: export %s: corrupt key (%zu bytes)", v->s->path, klen);
+			log_err("kv: %s: export: corrupt key (%zu bytes)", v->s->path, klen);
 			rc = -EIO;
 			break;
 		}
@@ -139,7 +139,7 @@ int kv_export_chunk(struct kv_view *v, const void *after, size_t after_len, size
 		*last = !rocksdb_iter_valid(it);
 		rocksdb_iter_get_error(it, &e);
 		if (e) {
-			log_err("kv: export %s: %s", v->s->path, e);
+			log_err("kv: %s: export: %s", v->s->path, e);
 			rocksdb_free(e);
 			rc = -EIO;
 		}
@@ -201,7 +201,7 @@ static int progress_load(struct kv_store *s, struct progress *p)
 		memcpy(p->cursor, r + 14, p->cursor_len);
 	rocksdb_free(raw);
 	if (!ok) {
-		kv__set_errmsg(s, "%s: corrupt import progress", s->path);
+		kv__set_errmsg(s, "corrupt import progress");
 		return -EIO;
 	}
 	p->has = true;
