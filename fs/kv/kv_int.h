@@ -1,9 +1,9 @@
 /*
  * Private to the kv_*.c files: the store object, the on-disk layout and the
- * small encoding helpers they share. Nothing outside fs/kv_*.c includes it.
+ * dedup record they share. Nothing outside fs/kv_*.c includes it.
  *
  * Layout of <data_dir>/state (RocksDB):
- * - "default" column family (meta): "identity" (magic, format, cluster id),
+ * - "default" column family (meta): "identity" (rocks_util.c's record),
  *   "active" (1 byte: which state column family is live), "applied" (u64:
  *   entries [0, applied) are applied), "import" (progress of a state
  *   transfer in progress, if any).

@@ -1,7 +1,8 @@
 /*
- * The replicated KV's database: opening <data_dir>/state (identity, format
- * and cluster checks), the shared error and meta helpers, and the read side
- * (views, point reads, prefix iterators).
+ * The replicated KV's database: opening <data_dir>/state (rocks_util checks
+ * its identity, format and cluster; this file creates a fresh state), the
+ * shared error and meta helpers, and the read side (views, point reads,
+ * prefix iterators).
  *
  * A view pins one RocksDB snapshot and reads the "active" pointer and the
  * applied index under it, so it sees one state at one applied index even
