@@ -9,6 +9,8 @@
  */
 #include "omnipaxos_int.h"
 
+#include <assert.h>
+
 static void set_err(char *err, size_t err_len, const char *why)
 {
 	if (!err || !err_len)
@@ -18,6 +20,33 @@ static void set_err(char *err, size_t err_len, const char *why)
 		l = err_len - 1;
 	memcpy(err, why, l);
 	err[l] = 0;
+}
+
+/*
+ * The core's own invariants, checked at the end of every public call that may
+ * change its state; storage writes are checked in px_write before they
+ * happen. Compiled out with NDEBUG only (the release build keeps asserts:
+ * about ten integer and ballot comparisons per call, lost in the noise of
+ * bench-consensus). Nothing here comes from outside: messages and the loaded
+ * state are validated (opx_new refuses contradicting indexes), never asserted.
+ */
+static void invariants(struct opx *px)
+{
+#ifndef NDEBUG
+	if (px->failed)
+		return; /* stopped mid-call: the cache may be half updated, and is dead */
+	assert(px->compacted_idx <= px->decided_idx);
+	assert(px->decided_idx <= px->accepted_idx);
+	assert(px->decided_idx >= px->inv_decided_idx);
+	assert(opx_ballot_cmp(&px->promise, &px->inv_promise) >= 0);
+	assert(opx_ballot_cmp(&px->accepted_round, &px->inv_accepted_round) >= 0);
+	assert(opx_ballot_cmp(&px->accepted_round, &px->promise) <= 0);
+	assert(px->role != OPX_ROLE_LEADER ||
+	       (opx_ballot_eq(&px->n_leader, &px->promise) && px->n_leader.pid == px->cfg.pid));
+#endif
+	px->inv_decided_idx = px->decided_idx;
+	px->inv_promise = px->promise;
+	px->inv_accepted_round = px->accepted_round;
 }
 
 int opx_config_validate(const struct opx_config *cfg, char *err, size_t err_len)
@@ -78,7 +107,7 @@ int opx_new(struct opx **out, const struct opx_config *cfg, struct opx_storage s
 
 	memset(s, 0, sizeof(*s));
 	rc = st.ops->load(st.impl, s);
-	if (rc || s->compacted_idx > s->log_end ||
+	if (rc || s->compacted_idx > s->log_end || s->compacted_idx > s->decided_idx ||
 	    s->decided_idx > s->log_end + (s->has_stopsign ? 1 : 0)) {
 		set_err(err, err_len,
 			rc ? "storage: load failed" : "storage: inconsistent indexes");
@@ -120,6 +149,7 @@ int opx_new(struct opx **out, const struct opx_config *cfg, struct opx_storage s
 	}
 	ble_start_round(px);
 	free(s);
+	invariants(px);
 	*out = px;
 	return 0;
 fail:
@@ -179,7 +209,7 @@ static int propose(struct opx *px, const struct opx_entry *e, uint32_t n, bool f
 	return 0;
 }
 
-int opx_append(struct opx *px, const void *data, uint32_t len)
+static int append(struct opx *px, const void *data, uint32_t len)
 {
 	if (px->failed)
 		return -EIO;
@@ -187,6 +217,13 @@ int opx_append(struct opx *px, const void *data, uint32_t len)
 		return -E2BIG;
 	struct opx_entry e = {.data = data, .len = len};
 	return propose(px, &e, 1, false);
+}
+
+int opx_append(struct opx *px, const void *data, uint32_t len)
+{
+	int rc = append(px, data, len);
+	invariants(px);
+	return rc;
 }
 
 static int propose_stopsign(struct opx *px, const struct opx_stopsign *ss, bool forwarded)
@@ -215,8 +252,8 @@ static int propose_stopsign(struct opx *px, const struct opx_stopsign *ss, bool 
 	return 0;
 }
 
-int opx_reconfigure(struct opx *px, const struct opx_cluster_config *next, const uint8_t *metadata,
-		    uint32_t metadata_len)
+static int reconfigure(struct opx *px, const struct opx_cluster_config *next,
+		       const uint8_t *metadata, uint32_t metadata_len)
 {
 	if (px->failed)
 		return -EIO;
@@ -234,6 +271,14 @@ int opx_reconfigure(struct opx *px, const struct opx_cluster_config *next, const
 		memcpy(ss->metadata, metadata, metadata_len);
 	int rc = propose_stopsign(px, ss, false);
 	free(ss);
+	return rc;
+}
+
+int opx_reconfigure(struct opx *px, const struct opx_cluster_config *next, const uint8_t *metadata,
+		    uint32_t metadata_len)
+{
+	int rc = reconfigure(px, next, metadata, metadata_len);
+	invariants(px);
 	return rc;
 }
 
@@ -330,7 +375,7 @@ static bool valid_msg(const struct opx *px, const struct opx_msg *m)
 	return ballot_ok(px, b, must);
 }
 
-int opx_handle_incoming(struct opx *px, const struct opx_msg *m)
+static int handle_incoming(struct opx *px, const struct opx_msg *m)
 {
 	if (px->failed)
 		return -EIO;
@@ -382,7 +427,14 @@ int opx_handle_incoming(struct opx *px, const struct opx_msg *m)
 	return px->failed ? -EIO : rc;
 }
 
-int opx_tick(struct opx *px)
+int opx_handle_incoming(struct opx *px, const struct opx_msg *m)
+{
+	int rc = handle_incoming(px, m);
+	invariants(px);
+	return rc;
+}
+
+static int tick(struct opx *px)
 {
 	if (px->failed)
 		return -EIO;
@@ -408,7 +460,14 @@ int opx_tick(struct opx *px)
 	return px->failed ? -EIO : rc;
 }
 
-int opx_flush_batch(struct opx *px)
+int opx_tick(struct opx *px)
+{
+	int rc = tick(px);
+	invariants(px);
+	return rc;
+}
+
+static int flush_batch(struct opx *px)
 {
 	if (px->failed)
 		return -EIO;
@@ -418,6 +477,13 @@ int opx_flush_batch(struct opx *px)
 	else if (px->role == OPX_ROLE_FOLLOWER)
 		rc = sp_follower_flush(px);
 	return px->failed ? -EIO : rc;
+}
+
+int opx_flush_batch(struct opx *px)
+{
+	int rc = flush_batch(px);
+	invariants(px);
+	return rc;
 }
 
 size_t opx_take_outgoing(struct opx *px, const struct opx_msg **out)
@@ -438,10 +504,16 @@ size_t opx_take_outgoing(struct opx *px, const struct opx_msg **out)
 	return px->taken.n;
 }
 
-void opx_reconnected(struct opx *px, opx_node_id pid)
+static void reconnected(struct opx *px, opx_node_id pid)
 {
 	if (!px->failed)
 		sp_reconnected(px, pid);
+}
+
+void opx_reconnected(struct opx *px, opx_node_id pid)
+{
+	reconnected(px, pid);
+	invariants(px);
 }
 
 uint64_t opx_decided_idx(const struct opx *px)
@@ -471,6 +543,11 @@ struct opx_ballot opx_promise(const struct opx *px)
 	return px->promise;
 }
 
+bool opx_is_leader(const struct opx *px)
+{
+	return px->role == OPX_ROLE_LEADER;
+}
+
 bool opx_is_quorum_connected(const struct opx *px)
 {
 	return px->ble.qc;
@@ -493,7 +570,7 @@ static void broadcast_compaction(struct opx *px, enum opx_compaction_kind kind, 
 	}
 }
 
-int opx_trim(struct opx *px, bool has_idx, uint64_t idx)
+static int trim(struct opx *px, bool has_idx, uint64_t idx)
 {
 	if (px->failed)
 		return -EIO;
@@ -517,7 +594,14 @@ int opx_trim(struct opx *px, bool has_idx, uint64_t idx)
 	return 0;
 }
 
-int opx_snapshot(struct opx *px, bool has_idx, uint64_t idx, bool local_only)
+int opx_trim(struct opx *px, bool has_idx, uint64_t idx)
+{
+	int rc = trim(px, has_idx, idx);
+	invariants(px);
+	return rc;
+}
+
+static int snapshot(struct opx *px, bool has_idx, uint64_t idx, bool local_only)
 {
 	if (px->failed)
 		return -EIO;
@@ -528,12 +612,19 @@ int opx_snapshot(struct opx *px, bool has_idx, uint64_t idx, bool local_only)
 	return 0;
 }
 
+int opx_snapshot(struct opx *px, bool has_idx, uint64_t idx, bool local_only)
+{
+	int rc = snapshot(px, has_idx, idx, local_only);
+	invariants(px);
+	return rc;
+}
+
 const struct opx_stopsign *opx_is_reconfigured(const struct opx *px)
 {
 	return px_ss_decided(px) ? px->ss : NULL;
 }
 
-int opx_try_become_leader(struct opx *px)
+static int try_become_leader(struct opx *px)
 {
 	if (px->failed)
 		return -EIO;
@@ -541,6 +632,13 @@ int opx_try_become_leader(struct opx *px)
 	struct opx_ballot b = px->ble.current;
 	int rc = sp_handle_leader(px, &b);
 	return px->failed ? -EIO : rc;
+}
+
+int opx_try_become_leader(struct opx *px)
+{
+	int rc = try_become_leader(px);
+	invariants(px);
+	return rc;
 }
 
 /* ---- reads (spec §7.5) ---- */

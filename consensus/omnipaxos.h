@@ -124,6 +124,9 @@ uint64_t opx_compacted_idx(const struct opx *px);
  * the Accept phase. Reflects Sequence Paxos' promise, not BLE (spec §8). */
 opx_node_id opx_current_leader(const struct opx *px, bool *accept_phase);
 struct opx_ballot opx_promise(const struct opx *px);
+/* True if this node leads (Sequence Paxos role Leader, in any phase) the
+ * ballot it is promised to (opx_promise). */
+bool opx_is_leader(const struct opx *px);
 
 /* True if in the last complete heartbeat round this node heard from enough
  * peers to form a read quorum with itself: without it, it cannot take part

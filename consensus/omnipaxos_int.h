@@ -115,6 +115,10 @@ struct opx {
 	/* outgoing */
 	struct outbox out_sp, out_ble, taken;
 	uint64_t out_epoch;
+
+	/* What invariants() (omnipaxos.c) saw last: none of it may go back. */
+	struct opx_ballot inv_promise, inv_accepted_round;
+	uint64_t inv_decided_idx;
 };
 
 /* ---- helpers shared by all files (seqpaxos.c unless said otherwise) ---- */

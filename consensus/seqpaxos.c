@@ -12,6 +12,8 @@
  */
 #include "omnipaxos_int.h"
 
+#include <assert.h>
+
 uint32_t px_slot(const struct opx *px, opx_node_id pid)
 {
 	for (uint32_t i = 0; i < px_n(px); i++)
@@ -45,10 +47,40 @@ uint64_t px_log_end(const struct opx *px)
 	return px->accepted_idx - (px->ss ? 1 : 0);
 }
 
+/* Debug builds: a write never takes the promise, the accepted round or the
+ * decided or compacted index back, and never compacts past what is decided
+ * (after this write). The cache is not updated yet: it holds the old values. */
+static void assert_write_goes_forward(const struct opx *px, const struct opx_storage_op *ops,
+				      size_t n)
+{
+#ifndef NDEBUG
+	uint64_t decided = px->decided_idx;
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].type == OPX_OP_SET_DECIDED_IDX) {
+			assert(ops[i].u.idx >= px->decided_idx);
+			decided = ops[i].u.idx;
+		}
+	for (size_t i = 0; i < n; i++) {
+		const struct opx_storage_op *op = &ops[i];
+		if (op->type == OPX_OP_SET_PROMISE)
+			assert(opx_ballot_cmp(&op->u.ballot, &px->promise) >= 0);
+		if (op->type == OPX_OP_SET_ACCEPTED_ROUND)
+			assert(opx_ballot_cmp(&op->u.ballot, &px->accepted_round) >= 0);
+		if (op->type == OPX_OP_SET_COMPACTED_IDX)
+			assert(op->u.idx >= px->compacted_idx && op->u.idx <= decided);
+		if (op->type == OPX_OP_TRIM)
+			assert(op->u.idx <= decided);
+	}
+#else
+	(void)px, (void)ops, (void)n;
+#endif
+}
+
 int px_write(struct opx *px, const struct opx_storage_op *ops, size_t n)
 {
 	if (px->failed)
 		return -EIO;
+	assert_write_goes_forward(px, ops, n);
 	int rc = px->st.ops->write_atomically(px->st.impl, ops, n);
 	if (rc) {
 		px->failed = true;

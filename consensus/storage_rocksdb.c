@@ -21,29 +21,28 @@
  */
 #include "storage_rocksdb.h"
 
-#include "rocks_dir.h"
+#include "byteorder.h"
+#include "rocks_util.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <rocksdb/c.h>
 
-#define IDENTITY_MAGIC "omnifsLG" /* 8 bytes: this dir is an omnifs consensus log */
-#define IDENTITY_LEN   20	  /* magic, u32 format, u64 cluster id */
-#define ENC_VERSION    1	  /* first byte of each encoded ballot and stop-sign */
-#define BALLOT_ENC_LEN 21	  /* version, u32 config_id, u32 n, u32 priority, u64 pid */
-#define SS_ENC_FIXED   21	  /* version, config_id, n_nodes, read_q, write_q, metadata_len */
+#define ENC_VERSION    1  /* first byte of each encoded ballot and stop-sign */
+#define BALLOT_ENC_LEN 21 /* version, u32 config_id, u32 n, u32 priority, u64 pid */
+#define SS_ENC_FIXED   21 /* version, config_id, n_nodes, read_q, write_q, metadata_len */
 #define SS_ENC_MAX     (SS_ENC_FIXED + 8 * OPX_MAX_NODES + OPX_MAX_METADATA_LEN)
-#define LOG_CF	       "log"
 
-/* Keys of the default column family. */
-#define K_IDENTITY  "identity"
+/* The column families: "default" (identity and scalars) and "log" (entries
+ * by big-endian index). */
+#define CF_META 0
+#define CF_LOG	1
+
+/* Keys of the default column family (and "identity", see rocks_util.c). */
 #define K_PROMISE   "promise"
 #define K_ACCEPTED  "accepted_round"
 #define K_DECIDED   "decided_idx"
@@ -54,88 +53,31 @@
 #define K_CONFIG    "config_id" /* an index scalar; absent: 1, the first configuration */
 
 struct opx_rocks {
-	rocksdb_t *db;
-	rocksdb_options_t *opts;
-	rocksdb_writeoptions_t *wopts;	      /* sync on */
-	rocksdb_writeoptions_t *wopts_nosync; /* for the decided index alone */
-	rocksdb_readoptions_t *ropts;
-	rocksdb_column_family_handle_t *cf_meta; /* "default": identity and scalars */
-	rocksdb_column_family_handle_t *cf_log;	 /* "log": entries by big-endian index */
+	struct rocks_db rdb;
 	/* Stored entries are exactly [trimmed, log_end). */
 	uint64_t trimmed;
 	uint64_t log_end;
-	char *path;
-	char errmsg[256];
+	char errmsg[256]; /* "what: cause", without the path: callers add it */
 };
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* Log keys: big-endian, so RocksDB's bytewise order is index order. */
-static void put_be64(char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (char)(uint8_t)(v >> (8 * (7 - i)));
-}
-
-static uint64_t get_be64(const char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | (uint8_t)p[i];
-	return v;
-}
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-	if (!buf || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
+static const char *const cf_names[2] = {"default", "log"};
+static const struct rocks_kind log_kind = {
+	.name = "consensus log",
+	.magic = "omnifsLG",
+	.format = OPX_ROCKS_FORMAT,
+	.cf_names = cf_names,
+	.n_cfs = 2,
+};
 
 /* Takes a RocksDB error string (freed here) and keeps it in errmsg. */
 static int rocks_fail(struct opx_rocks *r, const char *what, char *e)
 {
-	int rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
-	set_msg(r->errmsg, sizeof(r->errmsg), "%s: %s", what, e);
-	rocksdb_free(e);
-	return rc;
+	return rocks_error(e, r->errmsg, sizeof(r->errmsg), what);
 }
 
 static int corrupt(struct opx_rocks *r, const char *what)
 {
-	set_msg(r->errmsg, sizeof(r->errmsg), "%s: corrupt %s", r->path, what);
+	rocks_msg(r->errmsg, sizeof(r->errmsg), "corrupt %s", what);
 	return -EIO;
 }
 
@@ -211,7 +153,8 @@ static bool ss_decode(const char *v, size_t len, struct opx_stopsign *ss)
 static int meta_get(struct opx_rocks *r, const char *key, char **val, size_t *len)
 {
 	char *e = NULL;
-	*val = rocksdb_get_cf(r->db, r->ropts, r->cf_meta, key, strlen(key), len, &e);
+	*val = rocksdb_get_cf(r->rdb.db, r->rdb.ropts, r->rdb.cfs[CF_META], key, strlen(key), len,
+			      &e);
 	if (e)
 		return rocks_fail(r, "read", e);
 	return 0;
@@ -256,7 +199,7 @@ static int meta_get_ballot(struct opx_rocks *r, const char *key, bool *has, stru
 static void wb_put_meta(rocksdb_writebatch_t *wb, struct opx_rocks *r, const char *key,
 			const void *v, size_t len)
 {
-	rocksdb_writebatch_put_cf(wb, r->cf_meta, key, strlen(key), v, len);
+	rocksdb_writebatch_put_cf(wb, r->rdb.cfs[CF_META], key, strlen(key), v, len);
 }
 
 static void wb_put_idx(rocksdb_writebatch_t *wb, struct opx_rocks *r, const char *key, uint64_t v)
@@ -276,7 +219,7 @@ static void wb_put_snapshot(rocksdb_writebatch_t *wb, struct opx_rocks *r, const
 	size_t lens[2] = {1, len};
 	const char *key = K_SNAPSHOT;
 	size_t klen = strlen(key);
-	rocksdb_writebatch_putv_cf(wb, r->cf_meta, 1, &key, &klen, 2, parts, lens);
+	rocksdb_writebatch_putv_cf(wb, r->rdb.cfs[CF_META], 1, &key, &klen, 2, parts, lens);
 }
 
 /* Puts entries at *end, *end + 1, ... Returns 0 or -EINVAL (too long). */
@@ -285,13 +228,14 @@ static int wb_append(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct
 {
 	for (uint32_t i = 0; i < n; i++) {
 		if (es[i].len > OPX_MAX_ENTRY_LEN || (es[i].len && !es[i].data)) {
-			set_msg(r->errmsg, sizeof(r->errmsg), "write: bad entry for @%llu",
-				(unsigned long long)*end);
+			rocks_msg(r->errmsg, sizeof(r->errmsg), "write: bad entry for @%llu",
+				  (unsigned long long)*end);
 			return -EINVAL;
 		}
 		char k[8];
-		put_be64(k, *end);
-		rocksdb_writebatch_put_cf(wb, r->cf_log, k, 8, (const char *)es[i].data, es[i].len);
+		put_be64((uint8_t *)k, *end);
+		rocksdb_writebatch_put_cf(wb, r->rdb.cfs[CF_LOG], k, 8, (const char *)es[i].data,
+					  es[i].len);
 		(*end)++;
 	}
 	return 0;
@@ -302,9 +246,9 @@ static void wb_delete_log(rocksdb_writebatch_t *wb, struct opx_rocks *r, uint64_
 	if (from >= to)
 		return;
 	char a[8], b[8];
-	put_be64(a, from);
-	put_be64(b, to);
-	rocksdb_writebatch_delete_range_cf(wb, r->cf_log, a, 8, b, 8);
+	put_be64((uint8_t *)a, from);
+	put_be64((uint8_t *)b, to);
+	rocksdb_writebatch_delete_range_cf(wb, r->rdb.cfs[CF_LOG], a, 8, b, 8);
 }
 
 static int add_op(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct opx_storage_op *op,
@@ -320,9 +264,9 @@ static int add_op(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct op
 		const struct opx_entry *es = op->u.append.entries;
 		uint32_t n = op->u.append.n;
 		if (from > *end) {
-			set_msg(r->errmsg, sizeof(r->errmsg),
-				"write: append on prefix @%llu would leave a gap after @%llu",
-				(unsigned long long)from, (unsigned long long)*end);
+			rocks_msg(r->errmsg, sizeof(r->errmsg),
+				  "write: append on prefix @%llu would leave a gap after @%llu",
+				  (unsigned long long)from, (unsigned long long)*end);
 			return -EINVAL;
 		}
 		/* Entries below the trimmed index are covered by the snapshot:
@@ -364,14 +308,14 @@ static int add_op(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct op
 		return 0;
 	case OPX_OP_SET_STOPSIGN:
 		if (!op->u.ss) {
-			rocksdb_writebatch_delete_cf(wb, r->cf_meta, K_STOPSIGN,
+			rocksdb_writebatch_delete_cf(wb, r->rdb.cfs[CF_META], K_STOPSIGN,
 						     strlen(K_STOPSIGN));
 			return 0;
 		} else {
 			size_t len = ss_encode(buf, op->u.ss);
 			if (!len) {
-				set_msg(r->errmsg, sizeof(r->errmsg),
-					"write: stop-sign out of range");
+				rocks_msg(r->errmsg, sizeof(r->errmsg),
+					  "write: stop-sign out of range");
 				return -EINVAL;
 			}
 			wb_put_meta(wb, r, K_STOPSIGN, buf, len);
@@ -379,13 +323,13 @@ static int add_op(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct op
 		}
 	case OPX_OP_SET_SNAPSHOT:
 		if (!op->u.snapshot.data)
-			rocksdb_writebatch_delete_cf(wb, r->cf_meta, K_SNAPSHOT,
+			rocksdb_writebatch_delete_cf(wb, r->rdb.cfs[CF_META], K_SNAPSHOT,
 						     strlen(K_SNAPSHOT));
 		else
 			wb_put_snapshot(wb, r, op->u.snapshot.data, op->u.snapshot.len);
 		return 0;
 	}
-	set_msg(r->errmsg, sizeof(r->errmsg), "write: unknown operation %d", (int)op->type);
+	rocks_msg(r->errmsg, sizeof(r->errmsg), "write: unknown operation %d", (int)op->type);
 	return -EINVAL;
 }
 
@@ -405,7 +349,7 @@ static int rocks_write_atomically(void *impl, const struct opx_storage_op *ops, 
 		only_decided = only_decided && ops[i].type == OPX_OP_SET_DECIDED_IDX;
 	if (!rc) {
 		char *e = NULL;
-		rocksdb_write(r->db, only_decided ? r->wopts_nosync : r->wopts, wb, &e);
+		rocksdb_write(r->rdb.db, only_decided ? r->rdb.wnosync : r->rdb.wsync, wb, &e);
 		if (e)
 			rc = rocks_fail(r, "write", e);
 	}
@@ -472,23 +416,24 @@ static int rocks_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_
 	if (from >= to || from < r->trimmed || to > r->log_end)
 		return 0;
 	char k[8];
-	put_be64(k, from);
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ropts, r->cf_log);
+	put_be64((uint8_t *)k, from);
+	rocksdb_iterator_t *it =
+		rocksdb_create_iterator_cf(r->rdb.db, r->rdb.ropts, r->rdb.cfs[CF_LOG]);
 	if (!it)
 		return -ENOMEM;
 	rocksdb_iter_seek(it, k, 8);
 	for (uint64_t i = from; i < to; i++, rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *key = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &klen) : NULL;
-		if (!key || klen != 8 || get_be64(key) != i) {
+		if (!key || klen != 8 || get_be64((const uint8_t *)key) != i) {
 			char *e = NULL;
 			rocksdb_iter_get_error(it, &e);
 			if (e) {
 				rc = rocks_fail(r, "read", e);
 			} else {
-				set_msg(r->errmsg, sizeof(r->errmsg),
-					"%s: corrupt log: entry @%llu missing", r->path,
-					(unsigned long long)i);
+				rocks_msg(r->errmsg, sizeof(r->errmsg),
+					  "corrupt log: entry @%llu missing",
+					  (unsigned long long)i);
 				rc = -EIO;
 			}
 			break;
@@ -556,116 +501,27 @@ const char *opx_rocks_errmsg(const struct opx_rocks *r)
 
 /* --- opening ---------------------------------------------------------------- */
 
-static int refuse_not_log(const char *path, const char *why, char *err, size_t err_len)
+/* A new log: its identity, alone, synced. */
+static int write_identity(struct opx_rocks *r, uint64_t cluster_id)
 {
-	set_msg(err, err_len,
-		"%s is not an omnifs consensus log (%s): point data_dir at this cluster's data, or move it away",
-		path, why);
-	return -EINVAL;
-}
-
-/* The existing database must have exactly our column families. */
-static int check_cfs(struct opx_rocks *r, char *err, size_t err_len)
-{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	if (!wb)
+		return -ENOMEM;
+	rocks_identity_put(&r->rdb, wb, &log_kind, cluster_id);
 	char *e = NULL;
-	size_t n = 0;
-	char **names = rocksdb_list_column_families(r->opts, r->path, &n, &e);
-	if (e) {
-		set_msg(err, err_len, "%s: cannot open the consensus log (corrupt?): %s", r->path,
-			e);
-		rocksdb_free(e);
-		/* RocksDB allocates the (empty) list even when it fails. */
-		if (names)
-			rocksdb_list_column_families_destroy(names, n);
-		return -EIO;
-	}
-	bool has_default = false, has_log = false, other = false;
-	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(names[i], "default"))
-			has_default = true;
-		else if (!strcmp(names[i], LOG_CF))
-			has_log = true;
-		else
-			other = true;
-	}
-	rocksdb_list_column_families_destroy(names, n);
-	if (!has_default || !has_log || other)
-		return refuse_not_log(r->path, "a RocksDB database with other column families", err,
-				      err_len);
-	return 0;
-}
-
-static bool cf_empty(struct opx_rocks *r, rocksdb_column_family_handle_t *cf)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ropts, cf);
-	rocksdb_iter_seek_to_first(it);
-	bool empty = !rocksdb_iter_valid(it);
-	rocksdb_iter_destroy(it);
-	return empty;
-}
-
-static int write_identity(struct opx_rocks *r, uint64_t cluster_id, char *err, size_t err_len)
-{
-	uint8_t v[IDENTITY_LEN];
-	char *e = NULL;
-	memcpy(v, IDENTITY_MAGIC, 8);
-	put_le32(v + 8, OPX_ROCKS_FORMAT);
-	put_le64(v + 12, cluster_id);
-	rocksdb_put_cf(r->db, r->wopts, r->cf_meta, K_IDENTITY, strlen(K_IDENTITY), (const char *)v,
-		       sizeof(v), &e);
-	if (e) {
-		int rc = rocks_fail(r, "write identity", e);
-		set_msg(err, err_len, "%s: %s", r->path, r->errmsg);
-		return rc;
-	}
-	return 0;
-}
-
-static int check_identity(struct opx_rocks *r, uint64_t cluster_id, char *err, size_t err_len)
-{
-	char *v;
-	size_t len;
-	int rc = meta_get(r, K_IDENTITY, &v, &len);
-	if (rc) {
-		set_msg(err, err_len, "%s: %s", r->path, r->errmsg);
-		return rc;
-	}
-	if (!v) {
-		/* A crash between creating the database and writing the identity
-		 * leaves it empty: finish the creation. */
-		if (cf_empty(r, r->cf_meta) && cf_empty(r, r->cf_log))
-			return write_identity(r, cluster_id, err, err_len);
-		return refuse_not_log(r->path, "no omnifs identity in it", err, err_len);
-	}
-	if (len != IDENTITY_LEN || memcmp(v, IDENTITY_MAGIC, 8)) {
-		rocksdb_free(v);
-		return refuse_not_log(r->path, "another identity in it", err, err_len);
-	}
-	uint32_t format = get_le32((const uint8_t *)v + 8);
-	uint64_t cid = get_le64((const uint8_t *)v + 12);
-	rocksdb_free(v);
-	if (format != OPX_ROCKS_FORMAT) {
-		set_msg(err, err_len,
-			"%s has consensus log format %u, this omnifs reads format %u: move it away or use a matching omnifs",
-			r->path, format, OPX_ROCKS_FORMAT);
-		return -EINVAL;
-	}
-	if (cid != cluster_id) {
-		set_msg(err, err_len,
-			"%s belongs to cluster %#llx, this node is configured for cluster %#llx: point data_dir at this cluster's data, or move the old one away",
-			r->path, (unsigned long long)cid, (unsigned long long)cluster_id);
-		return -EINVAL;
-	}
-	return 0;
+	rocksdb_write(r->rdb.db, r->rdb.wsync, wb, &e);
+	rocksdb_writebatch_destroy(wb);
+	return e ? rocks_fail(r, "write identity", e) : 0;
 }
 
 /* Recovers trimmed and log_end, and checks the log starts where it should. */
-static int recover_bounds(struct opx_rocks *r, char *err, size_t err_len)
+static int recover_bounds(struct opx_rocks *r)
 {
 	int rc = meta_get_idx(r, K_TRIMMED, &r->trimmed);
 	if (rc)
-		goto out_err;
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, r->ropts, r->cf_log);
+		return rc;
+	rocksdb_iterator_t *it =
+		rocksdb_create_iterator_cf(r->rdb.db, r->rdb.ropts, r->rdb.cfs[CF_LOG]);
 	size_t klen;
 	uint64_t first = 0, last = 0;
 	bool any = false, bad = false;
@@ -673,94 +529,45 @@ static int recover_bounds(struct opx_rocks *r, char *err, size_t err_len)
 	if (rocksdb_iter_valid(it)) {
 		const char *k = rocksdb_iter_key(it, &klen);
 		bad |= klen != 8;
-		first = bad ? 0 : get_be64(k);
+		first = bad ? 0 : get_be64((const uint8_t *)k);
 		rocksdb_iter_seek_to_last(it);
 		k = rocksdb_iter_key(it, &klen);
 		bad |= klen != 8;
-		last = bad ? 0 : get_be64(k);
+		last = bad ? 0 : get_be64((const uint8_t *)k);
 		any = true;
 	}
 	char *e = NULL;
 	rocksdb_iter_get_error(it, &e);
 	rocksdb_iter_destroy(it);
-	if (e) {
-		rc = rocks_fail(r, "read", e);
-		goto out_err;
-	}
-	if (bad || (any && first != r->trimmed)) {
-		rc = corrupt(r, "log (keys do not start at the trimmed index)");
-		goto out_err;
-	}
+	if (e)
+		return rocks_fail(r, "read", e);
+	if (bad || (any && first != r->trimmed))
+		return corrupt(r, "log (keys do not start at the trimmed index)");
 	r->log_end = any ? last + 1 : r->trimmed;
 	return 0;
-out_err:
-	set_msg(err, err_len, "%s", r->errmsg);
-	return rc;
 }
 
 int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id, char *err,
 		   size_t err_len)
 {
-	enum rocks_dir_kind kind;
+	bool fresh;
 	int rc;
 
-	set_msg(err, err_len, "%s", "");
+	rocks_msg(err, err_len, "%s", "");
 	*out = NULL;
 	struct opx_rocks *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	r->path = strdup(path);
-	r->opts = rocksdb_options_create();
-	r->wopts = rocksdb_writeoptions_create();
-	r->wopts_nosync = rocksdb_writeoptions_create();
-	r->ropts = rocksdb_readoptions_create();
-	if (!r->path || !r->opts || !r->wopts || !r->wopts_nosync || !r->ropts) {
-		rc = -ENOMEM;
-		goto out_free;
-	}
-	rocksdb_writeoptions_set_sync(r->wopts, 1);
-	rocksdb_readoptions_set_verify_checksums(r->ropts, 1);
-	rocksdb_options_set_paranoid_checks(r->opts, 1);
-	rocksdb_options_set_keep_log_file_num(r->opts, 4);
-
-	rc = rocks_dir_probe(path, &kind, err, err_len);
+	rc = rocks_db_open(&r->rdb, path, &log_kind, cluster_id, &fresh, err, err_len);
 	if (rc)
 		goto out_free;
-	if (kind == ROCKS_DIR_OTHER) {
-		rc = refuse_not_log(path, "it holds other files and no database", err, err_len);
-		goto out_free;
-	}
-	if (kind == ROCKS_DIR_DB) {
-		rc = check_cfs(r, err, err_len);
-		if (rc)
-			goto out_free;
-	} else {
-		rocksdb_options_set_create_if_missing(r->opts, 1);
-		rocksdb_options_set_create_missing_column_families(r->opts, 1);
-	}
-
-	const char *names[2] = {"default", LOG_CF};
-	const rocksdb_options_t *cf_opts[2] = {r->opts, r->opts};
-	rocksdb_column_family_handle_t *cfs[2] = {NULL, NULL};
-	char *e = NULL;
-	r->db = rocksdb_open_column_families(r->opts, path, 2, names, cf_opts, cfs, &e);
-	if (e) {
-		rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
-		set_msg(err, err_len, "%s: cannot open the consensus log: %s", path, e);
-		rocksdb_free(e);
-		goto out_free;
-	}
-	r->cf_meta = cfs[0];
-	r->cf_log = cfs[1];
-
-	if (kind == ROCKS_DIR_NEW)
-		rc = write_identity(r, cluster_id, err, err_len);
-	else
-		rc = check_identity(r, cluster_id, err, err_len);
+	rc = fresh ? write_identity(r, cluster_id) : 0;
 	if (!rc)
-		rc = recover_bounds(r, err, err_len);
-	if (rc)
+		rc = recover_bounds(r);
+	if (rc) {
+		rocks_msg(err, err_len, "%s: %s", path, r->errmsg);
 		goto out_free;
+	}
 	r->errmsg[0] = '\0';
 	*out = r;
 	return 0;
@@ -774,21 +581,7 @@ void opx_rocks_close(struct opx_rocks **rp)
 	struct opx_rocks *r = *rp;
 	if (!r)
 		return;
-	if (r->cf_meta)
-		rocksdb_column_family_handle_destroy(r->cf_meta);
-	if (r->cf_log)
-		rocksdb_column_family_handle_destroy(r->cf_log);
-	if (r->db)
-		rocksdb_close(r->db);
-	if (r->ropts)
-		rocksdb_readoptions_destroy(r->ropts);
-	if (r->wopts)
-		rocksdb_writeoptions_destroy(r->wopts);
-	if (r->wopts_nosync)
-		rocksdb_writeoptions_destroy(r->wopts_nosync);
-	if (r->opts)
-		rocksdb_options_destroy(r->opts);
-	free(r->path);
+	rocks_db_close(&r->rdb);
 	free(r);
 	*rp = NULL;
 }
@@ -814,10 +607,11 @@ int opx_rocks_reset(struct opx_rocks *r, uint32_t config_id)
 		return -ENOMEM;
 	wb_delete_log(wb, r, r->trimmed, r->log_end);
 	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
-		rocksdb_writebatch_delete_cf(wb, r->cf_meta, scalars[i], strlen(scalars[i]));
+		rocksdb_writebatch_delete_cf(wb, r->rdb.cfs[CF_META], scalars[i],
+					     strlen(scalars[i]));
 	wb_put_idx(wb, r, K_CONFIG, config_id);
 	char *e = NULL;
-	rocksdb_write(r->db, r->wopts, wb, &e);
+	rocksdb_write(r->rdb.db, r->rdb.wsync, wb, &e);
 	rocksdb_writebatch_destroy(wb);
 	if (e)
 		return rocks_fail(r, "reset", e);

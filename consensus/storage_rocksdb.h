@@ -67,7 +67,8 @@ struct opx_storage opx_rocks_storage(struct opx_rocks *r);
 int opx_rocks_config_id(struct opx_rocks *r, uint32_t *config_id);
 int opx_rocks_reset(struct opx_rocks *r, uint32_t config_id);
 
-/* The reason for the last failed call on r ("" if none). Valid until the
+/* The reason for the last failed call on r ("" if none), as "what: cause"
+ * without the store's path (the caller says which store). Valid until the
  * next call on r. */
 const char *opx_rocks_errmsg(const struct opx_rocks *r);
 

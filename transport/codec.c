@@ -10,51 +10,12 @@
  */
 #include "codec.h"
 
+#include "byteorder.h"
+
 #include <errno.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- little-endian primitives ---- */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* ---- writer: counts when p is NULL ---- */
 
@@ -74,14 +35,14 @@ static void w8(struct wr *w, uint8_t v)
 static void w32(struct wr *w, uint32_t v)
 {
 	if (w->p)
-		put32(w->p + w->off, v);
+		put_le32(w->p + w->off, v);
 	w->off += 4;
 }
 
 static void w64(struct wr *w, uint64_t v)
 {
 	if (w->p)
-		put64(w->p + w->off, v);
+		put_le64(w->p + w->off, v);
 	w->off += 8;
 }
 
@@ -270,15 +231,15 @@ static void wpayload(struct wr *w, const struct opx_msg *m)
 static void whdr(uint8_t *p, uint8_t type, uint64_t cluster_id, uint64_t from, uint64_t to,
 		 uint32_t config_id, uint32_t payload_len)
 {
-	put32(p, TP_WIRE_MAGIC);
+	put_le32(p, TP_WIRE_MAGIC);
 	p[4] = TP_WIRE_VERSION;
 	p[5] = type;
-	put16(p + 6, 0);
-	put64(p + 8, cluster_id);
-	put64(p + 16, from);
-	put64(p + 24, to);
-	put32(p + 32, config_id);
-	put32(p + 36, payload_len);
+	put_le16(p + 6, 0);
+	put_le64(p + 8, cluster_id);
+	put_le64(p + 16, from);
+	put_le64(p + 24, to);
+	put_le32(p + 32, config_id);
+	put_le32(p + 36, payload_len);
 }
 
 int tp_encoded_len(const struct opx_msg *m, size_t *len)
@@ -348,7 +309,7 @@ int tp_encode_app(uint64_t cluster_id, uint64_t from, uint64_t to, uint32_t conf
 	if (cap < need)
 		return -ENOBUFS;
 	whdr(buf, TP_FRAME_APP, cluster_id, from, to, config_id, (uint32_t)(need - TP_HDR_LEN));
-	put16(buf + TP_HDR_LEN, app->app_type);
+	put_le16(buf + TP_HDR_LEN, app->app_type);
 	if (app->len)
 		memcpy(buf + TP_HDR_LEN + 2, app->data, app->len);
 	return 0;
@@ -389,13 +350,13 @@ static uint8_t r8(struct rd *r)
 static uint32_t r32(struct rd *r)
 {
 	const uint8_t *p = take(r, 4);
-	return p ? get32(p) : 0;
+	return p ? get_le32(p) : 0;
 }
 
 static uint64_t r64(struct rd *r)
 {
 	const uint8_t *p = take(r, 8);
-	return p ? get64(p) : 0;
+	return p ? get_le64(p) : 0;
 }
 
 static bool rbool(struct rd *r)
@@ -627,19 +588,19 @@ size_t tp_decode_scratch_len(size_t frame_len)
 
 int tp_decode_hdr(const uint8_t *frame, size_t len, struct tp_hdr *hdr)
 {
-	if (len < TP_HDR_LEN || get32(frame) != TP_WIRE_MAGIC)
+	if (len < TP_HDR_LEN || get_le32(frame) != TP_WIRE_MAGIC)
 		return -EBADMSG;
 	hdr->version = frame[4];
 	if (hdr->version != TP_WIRE_VERSION)
 		return -EPROTONOSUPPORT;
 	hdr->type = frame[5];
-	if (get16(frame + 6) != 0)
+	if (get_le16(frame + 6) != 0)
 		return -EBADMSG;
-	hdr->cluster_id = get64(frame + 8);
-	hdr->from = get64(frame + 16);
-	hdr->to = get64(frame + 24);
-	hdr->config_id = get32(frame + 32);
-	hdr->payload_len = get32(frame + 36);
+	hdr->cluster_id = get_le64(frame + 8);
+	hdr->from = get_le64(frame + 16);
+	hdr->to = get_le64(frame + 24);
+	hdr->config_id = get_le32(frame + 32);
+	hdr->payload_len = get_le32(frame + 36);
 	if ((size_t)hdr->payload_len != len - TP_HDR_LEN)
 		return -EBADMSG;
 	return 0;
@@ -665,7 +626,7 @@ int tp_decode(const uint8_t *frame, size_t len, uint64_t cluster_id, struct tp_s
 		const uint8_t *t = take(&r, 2);
 		if (!t)
 			return -EBADMSG;
-		out->app.app_type = get16(t);
+		out->app.app_type = get_le16(t);
 		out->app.len = (uint32_t)(r.len - r.off);
 		out->app.data = out->app.len ? r.p + r.off : NULL;
 		return 0;

@@ -31,10 +31,10 @@ int kv_view_digest(struct kv_view *v, uint8_t out[KV_DIGEST_LEN])
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *val = rocksdb_iter_value(it, &vlen);
-		kv__put_le32(n, (uint32_t)klen);
+		put_le32(n, (uint32_t)klen);
 		kv_sha256_update(&c, n, 4);
 		kv_sha256_update(&c, k, klen);
-		kv__put_le32(n, (uint32_t)vlen);
+		put_le32(n, (uint32_t)vlen);
 		kv_sha256_update(&c, n, 4);
 		kv_sha256_update(&c, val, vlen);
 	}
@@ -42,12 +42,12 @@ int kv_view_digest(struct kv_view *v, uint8_t out[KV_DIGEST_LEN])
 	rocksdb_iter_get_error(it, &e);
 	rocksdb_iter_destroy(it);
 	if (e) {
-		log_err("kv: digest %s: %s", v->s->path, e);
+		log_err("kv: %s: digest: %s", v->s->path, e);
 		rocksdb_free(e);
 		rc = -EIO;
 	}
 	kv_sha256_update(&c, "applied", 7);
-	kv__put_le64(n, v->applied);
+	put_le64(n, v->applied);
 	kv_sha256_update(&c, n, 8);
 	kv_sha256_final(&c, out);
 	return rc;

@@ -1,9 +1,9 @@
 /*
  * Private to the kv_*.c files: the store object, the on-disk layout and the
- * small encoding helpers they share. Nothing outside fs/kv_*.c includes it.
+ * dedup record they share. Nothing outside fs/kv_*.c includes it.
  *
  * Layout of <data_dir>/state (RocksDB):
- * - "default" column family (meta): "identity" (magic, format, cluster id),
+ * - "default" column family (meta): "identity" (rocks_util.c's record),
  *   "active" (1 byte: which state column family is live), "applied" (u64:
  *   entries [0, applied) are applied), "import" (progress of a state
  *   transfer in progress, if any).
@@ -24,7 +24,9 @@
 
 #include <rocksdb/c.h>
 
+#include "byteorder.h"
 #include "kv.h"
+#include "rocks_util.h"
 
 #define KV__NS_DEDUP	  'd'
 #define KV__NS_KEY	  'k'
@@ -33,23 +35,21 @@
 #define KV__DEDUP_LEN	  (1 + 8 + 8 * KV__DEDUP_WORDS) /* version, hwm, window */
 #define KV__STATE_KEY_MAX (1 + KV_MAX_KEY_LEN)		/* namespace + key */
 
-#define KV__M_IDENTITY "identity"
-#define KV__M_ACTIVE   "active"
-#define KV__M_APPLIED  "applied"
-#define KV__M_IMPORT   "import"
+#define KV__M_ACTIVE  "active"
+#define KV__M_APPLIED "applied"
+#define KV__M_IMPORT  "import"
 
 struct kv_store {
+	struct rocks_db rdb; /* owns the database, its options and column families */
+	/* Shortcuts into rdb, set once by kv_open. */
 	rocksdb_t *db;
-	rocksdb_options_t *opts;
-	rocksdb_writeoptions_t *wsync;	 /* sync on */
-	rocksdb_writeoptions_t *wnosync; /* sync off */
-	rocksdb_readoptions_t *ropts;	 /* latest state (writer's reads) */
+	rocksdb_readoptions_t *ropts; /* latest state (writer's reads) */
 	rocksdb_column_family_handle_t *cf_meta;
 	rocksdb_column_family_handle_t *cf_state[2];
 	int active;		  /* writer thread's copy of "active"; readers read the DB */
 	_Atomic uint64_t applied; /* written by the writer thread, read by any */
 	char *path;
-	char errmsg[256]; /* writer calls only */
+	char errmsg[256]; /* writer calls only; "what: cause", without the path */
 };
 
 struct kv_view {
@@ -66,44 +66,18 @@ struct kv__dedup {
 	uint64_t window[KV__DEDUP_WORDS];
 };
 
-static inline void kv__put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void kv__put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t kv__get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline uint64_t kv__get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline void kv__put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * (7 - i)));
-}
+/* The older names of the byte-order helpers, for the files not yet using
+ * byteorder.h's directly. */
+#define kv__put_le32 put_le32
+#define kv__put_le64 put_le64
+#define kv__get_le32 get_le32
+#define kv__get_le64 get_le64
+#define kv__put_be64 put_be64
 
 /* snprintf into s->errmsg. */
 void kv__set_errmsg(struct kv_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Keeps a RocksDB error string (freed here) as "what: text" in errmsg and
- * returns -ENOSPC if the disk is full, else -EIO. */
+ * returns -ENOSPC if the disk is full, else -EIO (rocks_error). */
 int kv__rocks_fail(struct kv_store *s, const char *what, char *e);
 /* Writes wb with sync on or off. Returns 0, -EIO or -ENOSPC. */
 int kv__write(struct kv_store *s, rocksdb_writebatch_t *wb, bool sync, const char *what);
@@ -115,6 +89,7 @@ int kv__meta_get_u64(struct kv_store *s, rocksdb_readoptions_t *ropts, const cha
 bool kv__split_value(const char *raw, size_t len, uint64_t *version, const char **val,
 		     size_t *val_len);
 
+/* kv_dedup.c: a dedup record's value (KV__DEDUP_LEN bytes) and window. */
 void kv__dedup_encode(uint8_t *p, const struct kv__dedup *d);
 bool kv__dedup_decode(const char *raw, size_t len, struct kv__dedup *d);
 /* True if seq was processed or lies below the window. */

@@ -1,7 +1,8 @@
 /*
- * The replicated KV's database: opening <data_dir>/state (identity, format
- * and cluster checks), the shared error and meta helpers, and the read side
- * (views, point reads, prefix iterators).
+ * The replicated KV's database: opening <data_dir>/state (rocks_util checks
+ * its identity, format and cluster; this file creates a fresh state), the
+ * shared error and meta helpers, and the read side (views, point reads,
+ * prefix iterators).
  *
  * A view pins one RocksDB snapshot and reads the "active" pointer and the
  * applied index under it, so it sees one state at one applied index even
@@ -11,34 +12,22 @@
 #include "kv.h"
 #include "kv_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "log.h"
-#include "rocks_dir.h"
-
-#define IDENTITY_MAGIC "omnifsKV" /* 8 bytes: this dir is an omnifs KV state */
-#define IDENTITY_LEN   20	  /* magic, u32 format, u64 cluster id */
 
 static const char *const cf_names[3] = {"default", "state0", "state1"};
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-	if (!buf || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
+static const struct rocks_kind state_kind = {
+	.name = "KV state",
+	.magic = "omnifsKV",
+	.format = KV_FORMAT,
+	.cf_names = cf_names,
+	.n_cfs = 3,
+};
 
 void kv__set_errmsg(struct kv_store *s, const char *fmt, ...)
 {
@@ -50,16 +39,13 @@ void kv__set_errmsg(struct kv_store *s, const char *fmt, ...)
 
 int kv__rocks_fail(struct kv_store *s, const char *what, char *e)
 {
-	int rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
-	kv__set_errmsg(s, "%s: %s", what, e);
-	rocksdb_free(e);
-	return rc;
+	return rocks_error(e, s->errmsg, sizeof(s->errmsg), what);
 }
 
 int kv__write(struct kv_store *s, rocksdb_writebatch_t *wb, bool sync, const char *what)
 {
 	char *e = NULL;
-	rocksdb_write(s->db, sync ? s->wsync : s->wnosync, wb, &e);
+	rocksdb_write(s->db, sync ? s->rdb.wsync : s->rdb.wnosync, wb, &e);
 	return e ? kv__rocks_fail(s, what, e) : 0;
 }
 
@@ -74,20 +60,16 @@ static int meta_u64(struct kv_store *s, rocksdb_readoptions_t *ropts, const char
 	*v = 0;
 	if (found)
 		*found = raw != NULL;
-	if (e) {
-		int rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
-		set_msg(msg, msg_len, "read: %s", e);
-		rocksdb_free(e);
-		return rc;
-	}
+	if (e)
+		return rocks_error(e, msg, msg_len, "read");
 	if (!raw)
 		return 0;
 	bool ok = len == 8;
 	if (ok)
-		*v = kv__get_le64((const uint8_t *)raw);
+		*v = get_le64((const uint8_t *)raw);
 	rocksdb_free(raw);
 	if (!ok) {
-		set_msg(msg, msg_len, "%s: corrupt %s", s->path, key);
+		rocks_msg(msg, msg_len, "corrupt %s", key);
 		return -EIO;
 	}
 	return 0;
@@ -104,7 +86,7 @@ bool kv__split_value(const char *raw, size_t len, uint64_t *version, const char 
 {
 	if (len < KV__VERSION_LEN)
 		return false;
-	*version = kv__get_le64((const uint8_t *)raw);
+	*version = get_le64((const uint8_t *)raw);
 	*val = raw + KV__VERSION_LEN;
 	*val_len = len - KV__VERSION_LEN;
 	return true;
@@ -129,113 +111,21 @@ uint64_t kv_applied_idx(struct kv_store *s)
 
 /* --- opening ---------------------------------------------------------------------- */
 
-static int refuse_not_state(const char *path, const char *why, char *err, size_t err_len)
-{
-	set_msg(err, err_len,
-		"%s is not an omnifs KV state (%s): point data_dir at this cluster's data, or move it away",
-		path, why);
-	return -EINVAL;
-}
-
-static int check_cfs(struct kv_store *s, char *err, size_t err_len)
-{
-	char *e = NULL;
-	size_t n = 0;
-	char **names = rocksdb_list_column_families(s->opts, s->path, &n, &e);
-	if (e) {
-		set_msg(err, err_len, "%s: cannot open the KV state (corrupt?): %s", s->path, e);
-		rocksdb_free(e);
-		if (names)
-			rocksdb_list_column_families_destroy(names, n);
-		return -EIO;
-	}
-	unsigned seen = 0;
-	bool other = false;
-	for (size_t i = 0; i < n; i++) {
-		bool known = false;
-		for (unsigned k = 0; k < 3; k++) {
-			if (!strcmp(names[i], cf_names[k])) {
-				seen |= 1u << k;
-				known = true;
-			}
-		}
-		other |= !known;
-	}
-	rocksdb_list_column_families_destroy(names, n);
-	if (seen != 7 || other)
-		return refuse_not_state(s->path, "a RocksDB database with other column families",
-					err, err_len);
-	return 0;
-}
-
-static bool cf_empty(struct kv_store *s, rocksdb_column_family_handle_t *cf)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, cf);
-	rocksdb_iter_seek_to_first(it);
-	bool empty = !rocksdb_iter_valid(it);
-	rocksdb_iter_destroy(it);
-	return empty;
-}
-
 /* A fresh state: identity, active = 0, applied = 0, in one synced batch. */
-static int create_state(struct kv_store *s, uint64_t cluster_id, char *err, size_t err_len)
+static int create_state(struct kv_store *s, uint64_t cluster_id)
 {
-	uint8_t id[IDENTITY_LEN], zero8[8] = {0}, zero1 = 0;
-	memcpy(id, IDENTITY_MAGIC, 8);
-	kv__put_le32(id + 8, KV_FORMAT);
-	kv__put_le64(id + 12, cluster_id);
+	uint8_t zero8[8] = {0}, zero1 = 0;
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_IDENTITY, strlen(KV__M_IDENTITY),
-				  (const char *)id, sizeof(id));
+	if (!wb)
+		return -ENOMEM;
+	rocks_identity_put(&s->rdb, wb, &state_kind, cluster_id);
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_ACTIVE, strlen(KV__M_ACTIVE),
 				  (const char *)&zero1, 1);
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
 				  (const char *)zero8, 8);
 	int rc = kv__write(s, wb, true, "create");
 	rocksdb_writebatch_destroy(wb);
-	if (rc)
-		set_msg(err, err_len, "%s: %s", s->path, s->errmsg);
 	return rc;
-}
-
-static int check_identity(struct kv_store *s, uint64_t cluster_id, char *err, size_t err_len)
-{
-	char *e = NULL;
-	size_t len;
-	char *v = rocksdb_get_cf(s->db, s->ropts, s->cf_meta, KV__M_IDENTITY,
-				 strlen(KV__M_IDENTITY), &len, &e);
-	if (e) {
-		int rc = kv__rocks_fail(s, "read", e);
-		set_msg(err, err_len, "%s: %s", s->path, s->errmsg);
-		return rc;
-	}
-	if (!v) {
-		/* A crash while creating leaves an empty database: finish it. */
-		if (cf_empty(s, s->cf_meta) && cf_empty(s, s->cf_state[0]) &&
-		    cf_empty(s, s->cf_state[1]))
-			return create_state(s, cluster_id, err, err_len);
-		return refuse_not_state(s->path, "no omnifs identity in it", err, err_len);
-	}
-	if (len != IDENTITY_LEN || memcmp(v, IDENTITY_MAGIC, 8)) {
-		rocksdb_free(v);
-		return refuse_not_state(s->path, "another identity in it", err, err_len);
-	}
-	uint32_t format = kv__get_le32((const uint8_t *)v + 8);
-	uint64_t cid = kv__get_le64((const uint8_t *)v + 12);
-	rocksdb_free(v);
-	if (format != KV_FORMAT) {
-		set_msg(err, err_len,
-			"%s has KV state format %u, this omnifs reads format %u: move it away or use a matching omnifs",
-			s->path, format, KV_FORMAT);
-		return -EINVAL;
-	}
-	if (cid != cluster_id) {
-		set_msg(err, err_len,
-			"%s belongs to cluster %#llx, this node is configured for cluster %#llx: point data_dir at this cluster's data, or move the old one away",
-			s->path, (unsigned long long)cid, (unsigned long long)cluster_id);
-		return -EINVAL;
-	}
-	return 0;
 }
 
 /* Reads "active" (0 or 1) at ropts; errors go to msg. */
@@ -246,17 +136,13 @@ static int read_active(struct kv_store *s, rocksdb_readoptions_t *ropts, int *ac
 	size_t len;
 	char *v = rocksdb_get_cf(s->db, ropts, s->cf_meta, KV__M_ACTIVE, strlen(KV__M_ACTIVE), &len,
 				 &e);
-	if (e) {
-		int rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
-		set_msg(msg, msg_len, "read: %s", e);
-		rocksdb_free(e);
-		return rc;
-	}
+	if (e)
+		return rocks_error(e, msg, msg_len, "read");
 	bool ok = v && len == 1 && (v[0] == 0 || v[0] == 1);
 	*active = ok ? v[0] : 0;
 	rocksdb_free(v);
 	if (!ok) {
-		set_msg(msg, msg_len, "%s: corrupt active state pointer", s->path);
+		rocks_msg(msg, msg_len, "corrupt active state pointer");
 		return -EIO;
 	}
 	return 0;
@@ -264,68 +150,36 @@ static int read_active(struct kv_store *s, rocksdb_readoptions_t *ropts, int *ac
 
 int kv_open(struct kv_store **out, const char *path, uint64_t cluster_id, char *err, size_t err_len)
 {
-	enum rocks_dir_kind kind;
+	bool fresh;
 	int rc;
 
-	set_msg(err, err_len, "%s", "");
+	rocks_msg(err, err_len, "%s", "");
 	*out = NULL;
 	struct kv_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->path = strdup(path);
-	s->opts = rocksdb_options_create();
-	s->wsync = rocksdb_writeoptions_create();
-	s->wnosync = rocksdb_writeoptions_create();
-	s->ropts = rocksdb_readoptions_create();
-	if (!s->path || !s->opts || !s->wsync || !s->wnosync || !s->ropts) {
+	if (!s->path) {
 		rc = -ENOMEM;
 		goto out_close;
 	}
-	rocksdb_writeoptions_set_sync(s->wsync, 1);
-	rocksdb_readoptions_set_verify_checksums(s->ropts, 1);
-	rocksdb_options_set_paranoid_checks(s->opts, 1);
-	rocksdb_options_set_keep_log_file_num(s->opts, 4);
-
-	rc = rocks_dir_probe(path, &kind, err, err_len);
+	rc = rocks_db_open(&s->rdb, path, &state_kind, cluster_id, &fresh, err, err_len);
 	if (rc)
 		goto out_close;
-	if (kind == ROCKS_DIR_OTHER) {
-		rc = refuse_not_state(path, "it holds other files and no database", err, err_len);
-		goto out_close;
-	}
-	if (kind == ROCKS_DIR_DB) {
-		rc = check_cfs(s, err, err_len);
-		if (rc)
-			goto out_close;
-	} else {
-		rocksdb_options_set_create_if_missing(s->opts, 1);
-		rocksdb_options_set_create_missing_column_families(s->opts, 1);
-	}
+	s->db = s->rdb.db;
+	s->ropts = s->rdb.ropts;
+	s->cf_meta = s->rdb.cfs[0];
+	s->cf_state[0] = s->rdb.cfs[1];
+	s->cf_state[1] = s->rdb.cfs[2];
 
-	const rocksdb_options_t *cf_opts[3] = {s->opts, s->opts, s->opts};
-	rocksdb_column_family_handle_t *cfs[3] = {NULL, NULL, NULL};
-	char *e = NULL;
-	s->db = rocksdb_open_column_families(s->opts, path, 3, cf_names, cf_opts, cfs, &e);
-	if (e) {
-		rc = strstr(e, "No space left on device") ? -ENOSPC : -EIO;
-		set_msg(err, err_len, "%s: cannot open the KV state: %s", path, e);
-		rocksdb_free(e);
-		goto out_close;
-	}
-	s->cf_meta = cfs[0];
-	s->cf_state[0] = cfs[1];
-	s->cf_state[1] = cfs[2];
-
-	rc = kind == ROCKS_DIR_NEW ? create_state(s, cluster_id, err, err_len)
-				   : check_identity(s, cluster_id, err, err_len);
-	if (rc)
-		goto out_close;
 	uint64_t applied;
-	rc = read_active(s, s->ropts, &s->active, s->errmsg, sizeof(s->errmsg));
+	rc = fresh ? create_state(s, cluster_id) : 0;
+	if (!rc)
+		rc = read_active(s, s->ropts, &s->active, s->errmsg, sizeof(s->errmsg));
 	if (!rc)
 		rc = kv__meta_get_u64(s, s->ropts, KV__M_APPLIED, &applied, NULL);
 	if (rc) {
-		set_msg(err, err_len, "%s", s->errmsg);
+		rocks_msg(err, err_len, "%s: %s", path, s->errmsg);
 		goto out_close;
 	}
 	atomic_store(&s->applied, applied);
@@ -342,21 +196,7 @@ void kv_close(struct kv_store **sp)
 	struct kv_store *s = *sp;
 	if (!s)
 		return;
-	if (s->cf_meta)
-		rocksdb_column_family_handle_destroy(s->cf_meta);
-	for (int i = 0; i < 2; i++)
-		if (s->cf_state[i])
-			rocksdb_column_family_handle_destroy(s->cf_state[i]);
-	if (s->db)
-		rocksdb_close(s->db);
-	if (s->ropts)
-		rocksdb_readoptions_destroy(s->ropts);
-	if (s->wsync)
-		rocksdb_writeoptions_destroy(s->wsync);
-	if (s->wnosync)
-		rocksdb_writeoptions_destroy(s->wnosync);
-	if (s->opts)
-		rocksdb_options_destroy(s->opts);
+	rocks_db_close(&s->rdb);
 	free(s->path);
 	free(s);
 	*sp = NULL;
@@ -386,7 +226,7 @@ int kv_view_open(struct kv_store *s, struct kv_view **out)
 	if (!rc)
 		rc = meta_u64(s, v->ropts, KV__M_APPLIED, &v->applied, NULL, msg, sizeof(msg));
 	if (rc) {
-		log_err("kv: view: %s", msg);
+		log_err("kv: %s: view: %s", s->path, msg);
 		kv_view_close(&v);
 		return rc;
 	}
@@ -425,7 +265,7 @@ int kv_view_get(struct kv_view *v, const void *key, size_t key_len, void **value
 	char *raw =
 		rocksdb_get_cf(v->s->db, v->ropts, v->cf, (const char *)k, key_len + 1, &len, &e);
 	if (e) {
-		log_err("kv: read %s: %s", v->s->path, e);
+		log_err("kv: %s: read: %s", v->s->path, e);
 		rocksdb_free(e);
 		return -EIO;
 	}
@@ -474,10 +314,10 @@ int kv_view_dedup_hwm(struct kv_view *v, uint64_t node_id, uint64_t *seq)
 	if (!node_id)
 		return -ENOENT;
 	k[0] = KV__NS_DEDUP;
-	kv__put_be64(k + 1, node_id);
+	put_be64(k + 1, node_id);
 	char *raw = rocksdb_get_cf(v->s->db, v->ropts, v->cf, (const char *)k, sizeof(k), &len, &e);
 	if (e) {
-		log_err("kv: read %s: %s", v->s->path, e);
+		log_err("kv: %s: read: %s", v->s->path, e);
 		rocksdb_free(e);
 		return -EIO;
 	}
@@ -558,7 +398,7 @@ int kv_iter_next(struct kv_iter *it, const uint8_t **key, size_t *key_len, const
 		char *e = NULL;
 		rocksdb_iter_get_error(it->it, &e);
 		if (e) {
-			log_err("kv: iterate %s: %s", it->v->s->path, e);
+			log_err("kv: %s: iterate: %s", it->v->s->path, e);
 			rocksdb_free(e);
 			return -EIO;
 		}

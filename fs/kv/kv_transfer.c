@@ -58,7 +58,7 @@ static int grow(struct growbuf *b, size_t more)
 
 static void put_bytes(struct growbuf *b, const void *data, size_t len)
 {
-	kv__put_le32(b->p + b->len, (uint32_t)len);
+	put_le32(b->p + b->len, (uint32_t)len);
 	if (len)
 		memcpy(b->p + b->len + 4, data, len);
 	b->len += 4 + len;
@@ -91,7 +91,7 @@ int kv_export_chunk(struct kv_view *v, const void *after, size_t after_len, size
 		return rc;
 	b.p[0] = CHUNK_VERSION;
 	b.p[1] = 0;
-	kv__put_le64(b.p + 2, v->applied);
+	put_le64(b.p + 2, v->applied);
 	b.len = 10;
 	put_bytes(&b, after, after_len);
 	size_t count_at = b.len;
@@ -118,7 +118,7 @@ int kv_export_chunk(struct kv_view *v, const void *after, size_t after_len, size
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *val = rocksdb_iter_value(it, &vlen);
 		if (klen > KV__STATE_KEY_MAX) {
-			log_err("kv: export %s: corrupt key (%zu bytes)", v->s->path, klen);
+			log_err("kv: %s: export: corrupt key (%zu bytes)", v->s->path, klen);
 			rc = -EIO;
 			break;
 		}
@@ -139,7 +139,7 @@ int kv_export_chunk(struct kv_view *v, const void *after, size_t after_len, size
 		*last = !rocksdb_iter_valid(it);
 		rocksdb_iter_get_error(it, &e);
 		if (e) {
-			log_err("kv: export %s: %s", v->s->path, e);
+			log_err("kv: %s: export: %s", v->s->path, e);
 			rocksdb_free(e);
 			rc = -EIO;
 		}
@@ -162,7 +162,7 @@ int kv_export_chunk(struct kv_view *v, const void *after, size_t after_len, size
 	memcpy(next->data, last_key, last_len);
 	next->len = last_len;
 	b.p[1] = *last ? CHUNK_FLAG_LAST : 0;
-	kv__put_le32(b.p + count_at, n);
+	put_le32(b.p + count_at, n);
 	chunk->data = b.p;
 	chunk->len = b.len;
 	return 0;
@@ -193,15 +193,15 @@ static int progress_load(struct kv_store *s, struct progress *p)
 	bool ok = len >= 14 && r[0] == PROGRESS_VERSION && r[1] <= 1;
 	if (ok) {
 		p->complete = r[1];
-		p->src = kv__get_le64(r + 2);
-		p->cursor_len = kv__get_le32(r + 10);
+		p->src = get_le64(r + 2);
+		p->cursor_len = get_le32(r + 10);
 		ok = p->cursor_len <= KV__STATE_KEY_MAX && len == 14 + p->cursor_len;
 	}
 	if (ok)
 		memcpy(p->cursor, r + 14, p->cursor_len);
 	rocksdb_free(raw);
 	if (!ok) {
-		kv__set_errmsg(s, "%s: corrupt import progress", s->path);
+		kv__set_errmsg(s, "corrupt import progress");
 		return -EIO;
 	}
 	p->has = true;
@@ -213,8 +213,8 @@ static void progress_put(struct kv_store *s, rocksdb_writebatch_t *wb, const str
 	uint8_t r[14 + KV__STATE_KEY_MAX];
 	r[0] = PROGRESS_VERSION;
 	r[1] = p->complete;
-	kv__put_le64(r + 2, p->src);
-	kv__put_le32(r + 10, (uint32_t)p->cursor_len);
+	put_le64(r + 2, p->src);
+	put_le32(r + 10, (uint32_t)p->cursor_len);
 	memcpy(r + 14, p->cursor, p->cursor_len);
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_IMPORT, strlen(KV__M_IMPORT),
 				  (const char *)r, 14 + p->cursor_len);
@@ -291,7 +291,7 @@ static bool take(const uint8_t **p, const uint8_t *end, uint32_t max, const uint
 {
 	if (end - *p < 4)
 		return false;
-	uint32_t len = kv__get_le32(*p);
+	uint32_t len = get_le32(*p);
 	if (len > max || (size_t)(end - *p - 4) < len)
 		return false;
 	*bytes = *p + 4;
@@ -316,11 +316,11 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 	if (!chunk || len < CHUNK_HDR_MIN || p[0] != CHUNK_VERSION || (p[1] & ~CHUNK_FLAG_LAST))
 		goto out_bad;
 	uint8_t flags = p[1];
-	uint64_t src = kv__get_le64(p + 2);
+	uint64_t src = get_le64(p + 2);
 	p += 10;
 	if (!take(&p, end, KV__STATE_KEY_MAX, &after, &after_len) || end - p < 4)
 		goto out_bad;
-	n = kv__get_le32(p);
+	n = get_le32(p);
 	p += 4;
 	if (n > (size_t)(end - p) / 8)
 		goto out_bad;
@@ -387,7 +387,7 @@ int kv_import_finish(struct kv_store *s)
 	}
 	int old = s->active;
 	uint8_t act = (uint8_t)(1 - old), idx[8];
-	kv__put_le64(idx, p.src);
+	put_le64(idx, p.src);
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	if (!wb)
 		return -ENOMEM;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "kv.h"
 #include "log.h"
 
@@ -33,8 +34,7 @@ static int marker_new(uint64_t count, uint8_t **out, uint32_t *len)
 	uint8_t *m = malloc(8);
 	if (!m)
 		return -ENOMEM;
-	for (int i = 0; i < 8; i++)
-		m[i] = (uint8_t)(count >> (8 * i));
+	put_le64(m, count);
 	*out = m;
 	*len = 8;
 	return 0;
@@ -42,12 +42,7 @@ static int marker_new(uint64_t count, uint8_t **out, uint32_t *len)
 
 static uint64_t marker_count(const uint8_t *m, uint32_t len)
 {
-	uint64_t v = 0;
-	if (len != 8)
-		return 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)m[i] << (8 * i);
-	return v;
+	return len == 8 ? get_le64(m) : 0;
 }
 
 static int snap_create(void *ctx, const struct opx_entry *entries, uint32_t n, uint8_t **out,

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "kv.h"
 #include "log.h"
 
@@ -35,31 +36,6 @@
 #define XFER__NOT_READY 1
 #define XFER__HDR_REQ	20
 #define XFER__HDR_CHUNK 9
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* The leader if it is another node, else the peers in turn. */
 static opx_node_id pick_source(struct replica *r)
@@ -114,9 +90,9 @@ static void send_request(struct replica *r, uint64_t now)
 	size_t len = XFER__HDR_REQ + cursor.len;
 	uint8_t *req = malloc(len);
 	if (req) {
-		put_u64(req, r->xfer.need_idx);
-		put_u64(req + 8, src_idx);
-		put_u32(req + 16, (uint32_t)cursor.len);
+		put_le64(req, r->xfer.need_idx);
+		put_le64(req + 8, src_idx);
+		put_le32(req + 16, (uint32_t)cursor.len);
 		if (cursor.len)
 			memcpy(req + XFER__HDR_REQ, cursor.data, cursor.len);
 		tp_send_app(r->tp, r->xfer.source, r->members.config_id, REPLICA_APP_XFER_REQ, req,
@@ -169,7 +145,7 @@ static void on_chunk(struct replica *r, opx_node_id from, const uint8_t *p, uint
 	if (!r->xfer.active || from != r->xfer.source || len < XFER__HDR_CHUNK)
 		return;
 	uint8_t status = p[0];
-	uint64_t src_idx = get_u64(p + 1);
+	uint64_t src_idx = get_le64(p + 1);
 	if (status != XFER__STATUS_OK || src_idx < r->xfer.need_idx) {
 		/* This source is not far enough: the next step asks another. */
 		r->xfer.attempts++;
@@ -224,7 +200,7 @@ static void reply(struct replica *r, opx_node_id to, uint8_t status, uint64_t sr
 	if (!msg)
 		return;
 	msg[0] = status;
-	put_u64(msg + 1, src_idx);
+	put_le64(msg + 1, src_idx);
 	if (chunk && chunk->len)
 		memcpy(msg + XFER__HDR_CHUNK, chunk->data, chunk->len);
 	tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_XFER_CHUNK, msg, len);
@@ -234,12 +210,12 @@ static void reply(struct replica *r, opx_node_id to, uint8_t status, uint64_t sr
 static void on_request(struct replica *r, opx_node_id from, const uint8_t *p, uint32_t len,
 		       uint64_t now)
 {
-	if (len < XFER__HDR_REQ || len - XFER__HDR_REQ != get_u32(p + 16))
+	if (len < XFER__HDR_REQ || len - XFER__HDR_REQ != get_le32(p + 16))
 		return;
 	/* State goes to members only (not to a node removed a moment ago). */
 	if (!membership_find(&r->members, from))
 		return;
-	uint64_t need = get_u64(p), want_src = get_u64(p + 8);
+	uint64_t need = get_le64(p), want_src = get_le64(p + 8);
 	const uint8_t *cursor = p + XFER__HDR_REQ;
 	size_t cursor_len = len - XFER__HDR_REQ;
 	if (r->applied_idx < need) {

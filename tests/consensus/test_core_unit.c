@@ -397,6 +397,31 @@ static void test_core_read_entries(void **state)
 	opx_storage_mem_destroy(&sm);
 }
 
+/* A loaded state whose indexes contradict each other is refused (storage
+ * is validated, never asserted on): compacted past decided, decided past
+ * the log. */
+static void test_core_refuses_inconsistent_storage(void **state)
+{
+	(void)state;
+	for (int bad = 0; bad < 2; bad++) {
+		struct opx_storage_mem *sm = opx_storage_mem_new();
+		struct opx_storage st = opx_storage_mem_storage(sm);
+		mem_put(st, 10, 0);
+		struct opx_storage_op ops[2] = {
+			{.type = OPX_OP_SET_DECIDED_IDX, .u.idx = bad ? 11 : 3},
+			{.type = OPX_OP_SET_COMPACTED_IDX, .u.idx = bad ? 0 : 5},
+		};
+		assert_int_equal(st.ops->write_atomically(st.impl, ops, 2), 0);
+		struct opx_config c = cfg3(1);
+		struct opx *px = (void *)sm;
+		char err[128];
+		assert_int_equal(opx_new(&px, &c, st, err, sizeof(err)), -EIO);
+		assert_null(px);
+		assert_string_equal(err, "storage: inconsistent indexes");
+		opx_storage_mem_destroy(&sm);
+	}
+}
+
 /* Malformed messages are dropped and counted, never asserted on. */
 static void test_core_malformed_dropped(void **state)
 {
@@ -686,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_core_msg_dup),
 		cmocka_unit_test(test_core_read),
 		cmocka_unit_test(test_core_read_entries),
+		cmocka_unit_test(test_core_refuses_inconsistent_storage),
 		cmocka_unit_test(test_core_malformed_dropped),
 		cmocka_unit_test(test_core_atomic_accept_sync),
 		cmocka_unit_test(test_core_atomic_accept_decide),

@@ -29,6 +29,11 @@ struct node {
 	bool crash_next;   /* crash inside the next call */
 };
 
+struct sim_led {
+	struct opx_ballot ballot;
+	uint32_t node;
+};
+
 struct sim {
 	struct sim_opts o;
 	struct opx_config cfg; /* node 0's; pid patched per node */
@@ -50,8 +55,8 @@ struct sim {
 	uint64_t *hash;
 	uint64_t *prefix_xor; /* prefix_xor[i] = xor of hash[0..i) */
 	uint64_t n_dec, cap_dec;
-	/* ballots seen in (Leader, Accept) */
-	struct opx_ballot *leaders;
+	/* every ballot a node led, and which node led it */
+	struct sim_led *leaders;
 	size_t n_leaders, cap_leaders;
 	uint64_t delivered, net_bytes;
 	FILE *trace;
@@ -197,6 +202,30 @@ static bool proposed(const struct sim *s, const struct opx_entry *e)
 	return node < s->o.n && k < s->nodes[node].appended;
 }
 
+/* Node i leads ballot b: no other node may ever have led b (the history
+ * holds every ballot led so far, across crashes). */
+static void check_leader(struct sim *s, uint32_t i, const struct opx_ballot *b)
+{
+	for (size_t k = 0; k < s->n_leaders; k++) {
+		if (!opx_ballot_eq(&s->leaders[k].ballot, b))
+			continue;
+		if (s->leaders[k].node != i)
+			violation(s, "two leaders with one ballot", i, 0);
+		return;
+	}
+	if (s->n_leaders == s->cap_leaders) {
+		size_t cap = s->cap_leaders ? s->cap_leaders * 2 : 16;
+		struct sim_led *l = realloc(s->leaders, cap * sizeof(*l));
+		if (!l) {
+			violation(s, "out of memory", i, 0);
+			return;
+		}
+		s->leaders = l;
+		s->cap_leaders = cap;
+	}
+	s->leaders[s->n_leaders++] = (struct sim_led){.ballot = *b, .node = i};
+}
+
 static void check_node(struct sim *s, uint32_t i)
 {
 	struct node *nd = &s->nodes[i];
@@ -207,43 +236,20 @@ static void check_node(struct sim *s, uint32_t i)
 	struct {
 		uint64_t compacted_idx, decided_idx, accepted_idx;
 		struct opx_ballot promise;
-		bool leading; /* (Leader, Accept): following my own ballot, accepting */
+		bool leading; /* role Leader (any phase) of the ballot it is promised to */
 	} st;
-	bool acc;
 	st.compacted_idx = opx_compacted_idx(px);
 	st.decided_idx = opx_decided_idx(px);
 	st.accepted_idx = opx_accepted_idx(px);
 	st.promise = opx_promise(px);
-	st.leading = opx_current_leader(px, &acc) == s->o.ids[i] && acc;
+	st.leading = opx_is_leader(px);
 	if (st.compacted_idx > st.decided_idx || st.decided_idx > st.accepted_idx)
 		violation(s, "compacted <= decided <= accepted broken", i, st.decided_idx);
 	if (st.decided_idx < nd->last_dec)
 		violation(s, "decided index went back", i, st.decided_idx);
 	nd->last_dec = st.decided_idx;
-	if (st.leading) {
-		bool seen = false;
-		for (size_t k = 0; k < s->n_leaders; k++) {
-			if (opx_ballot_cmp(&s->leaders[k], &st.promise) == 0) {
-				seen = true;
-				if (s->leaders[k].pid != s->o.ids[i] ||
-				    st.promise.pid != s->o.ids[i])
-					violation(s, "two leaders with one ballot", i, 0);
-			}
-		}
-		if (!seen) {
-			if (s->n_leaders == s->cap_leaders) {
-				size_t cap = s->cap_leaders ? s->cap_leaders * 2 : 16;
-				struct opx_ballot *b = realloc(s->leaders, cap * sizeof(*b));
-				if (!b) {
-					violation(s, "out of memory", i, 0);
-					return;
-				}
-				s->leaders = b;
-				s->cap_leaders = cap;
-			}
-			s->leaders[s->n_leaders++] = st.promise;
-		}
-	}
+	if (st.leading)
+		check_leader(s, i, &st.promise);
 	if (st.decided_idx <= nd->checked)
 		return;
 	if (s->o.fast) {

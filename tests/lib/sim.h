@@ -18,8 +18,8 @@
  * After every event the simulator checks safety: a decided index holds the
  * same entry on every node that ever decides it (also across crashes),
  * decided entries were proposed, a node's decided index never shrinks while
- * it runs, compacted <= decided <= accepted, and at most one node reaches
- * (Leader, Accept) with a given ballot. The first violation stops the run
+ * it runs, compacted <= decided <= accepted, and no two nodes ever lead
+ * (role Leader, any phase) the same ballot. The first violation stops the run
  * and is reported by sim_error(). Liveness is checked by the tests with
  * sim_run_until() and an explicit bound in ticks.
  */

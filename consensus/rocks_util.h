@@ -1,0 +1,71 @@
+/*
+ * The RocksDB plumbing shared by the consensus log (storage_rocksdb.c) and
+ * the KV state (fs/kv/kv_store.c): opening a store's directory with its
+ * column families, its identity record (what kind of store, which format,
+ * which cluster), and RocksDB's error strings. It knows nothing of either
+ * store's layout beyond the identity.
+ *
+ * A store is opened only if its directory is missing or empty (a new store),
+ * or holds a database with exactly the kind's column families and the kind's
+ * identity for this cluster and format. Anything else is refused untouched,
+ * with a message that says what was found and what to do.
+ */
+#ifndef OMNIFS_ROCKS_UTIL_H
+#define OMNIFS_ROCKS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rocksdb/c.h>
+
+#define ROCKS_MAX_CFS 3
+
+/* What a kind of store is. */
+struct rocks_kind {
+	const char *name;	     /* in messages: "consensus log", "KV state" */
+	const char *magic;	     /* 8 bytes that open its identity record */
+	uint32_t format;	     /* the on-disk format this build reads and writes */
+	const char *const *cf_names; /* cf_names[0] is "default": it holds the identity */
+	size_t n_cfs;		     /* at most ROCKS_MAX_CFS */
+};
+
+/* An open store: the database, its options and its column families (in the
+ * order of the kind's cf_names). Owned by the store that opened it. */
+struct rocks_db {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_writeoptions_t *wsync;	 /* sync on */
+	rocksdb_writeoptions_t *wnosync; /* sync off */
+	rocksdb_readoptions_t *ropts;	 /* latest state, checksums verified */
+	rocksdb_column_family_handle_t *cfs[ROCKS_MAX_CFS];
+	size_t n_cfs;
+};
+
+/*
+ * Opens the store of kind k at path (creating the directory, with parents,
+ * if missing) and checks its identity. *fresh is true if the store holds
+ * nothing yet (new, or a creation cut short by a crash): the caller then
+ * writes rocks_identity_put() and its first records in one synced batch.
+ * Returns 0, or a negative errno with "path: ..." in err (-EINVAL: another
+ * kind, format or cluster, or not a store at all; -EIO: unreadable; -ENOSPC;
+ * -ENOMEM); on failure d is closed. path is copied.
+ */
+int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind *k,
+		  uint64_t cluster_id, bool *fresh, char *err, size_t err_len);
+/* Closes what rocks_db_open opened (any part of it) and zeroes d. */
+void rocks_db_close(struct rocks_db *d);
+
+/* Puts the identity record of kind k for cluster_id into wb. */
+void rocks_identity_put(const struct rocks_db *d, rocksdb_writebatch_t *wb,
+			const struct rocks_kind *k, uint64_t cluster_id);
+
+/* Takes a RocksDB error string e (freed here) and writes "what: e" into msg.
+ * Returns -ENOSPC if the disk is full, else -EIO. */
+int rocks_error(char *e, char *msg, size_t msg_len, const char *what);
+
+/* snprintf into msg; does nothing if msg is NULL or msg_len 0. */
+void rocks_msg(char *msg, size_t msg_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif /* OMNIFS_ROCKS_UTIL_H */
