@@ -476,6 +476,12 @@ uint64_t rcl_wait_leader(struct rcl *c, uint32_t timeout_ms)
 	return leader;
 }
 
+uint64_t rcl_applied_idx(struct rcl *c, uint64_t id)
+{
+	struct replica *r = rcl_replica(c, id);
+	return r ? kv_applied_idx(replica_kv(r)) : 0;
+}
+
 int rcl_digest(struct rcl *c, uint64_t id, char hex[65], uint64_t *applied_idx)
 {
 	struct replica *r = rcl_replica(c, id);

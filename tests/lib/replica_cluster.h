@@ -179,6 +179,11 @@ int rcl_control(struct rcl *c, uint64_t id, char *out, size_t out_len, const cha
  */
 int rcl_cut(struct rcl *c, uint64_t id, bool cut);
 
+/* Entries node id's state has applied (kv_applied_idx), or 0 if it is not
+ * running. Fresher than the status' applied_idx, which the replica thread
+ * publishes at the end of its turn: a proposer is woken before that. */
+uint64_t rcl_applied_idx(struct rcl *c, uint64_t id);
+
 /* Node id's state digest and applied index, from one view. 0 or an error. */
 int rcl_digest(struct rcl *c, uint64_t id, char hex[65], uint64_t *applied_idx);
 

@@ -147,13 +147,6 @@ static bool compacted_past(struct rcl *c, void *arg)
 	return rcl_status(c, w->id, &st) == 0 && st.compacted_idx > w->idx;
 }
 
-static uint64_t applied_idx(struct rcl *c, uint64_t id)
-{
-	struct rcl_status st;
-	assert_int_equal(rcl_status(c, id, &st), 0);
-	return st.applied_idx;
-}
-
 /* A node of 1..n that is neither a nor b. */
 static uint64_t other_than(uint64_t n, uint64_t a, uint64_t b)
 {
@@ -274,7 +267,7 @@ static void test_replica_cluster_leader_restart(void **state)
 						      PUT_WAIT_MS),
 					 0);
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
-	uint64_t target = applied_idx(c, leader);
+	uint64_t target = rcl_applied_idx(c, leader);
 	step("40 puts through the two left, both at @%llu", (unsigned long long)target);
 
 	assert_int_equal(rcl_start(c, old), 0);
@@ -307,7 +300,7 @@ static void test_replica_cluster_state_transfer(void **state)
 	uint64_t cut = other_than(3, leader, 0), kept = other_than(3, leader, cut);
 	assert_int_equal(rcl_put_many(c, cut, "a/", 0, 5, 1, PUT_WAIT_MS), 0);
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
-	uint64_t before = applied_idx(c, cut);
+	uint64_t before = rcl_applied_idx(c, cut);
 
 	assert_int_equal(rcl_cut(c, cut, true), 0);
 	step("n%llu cut off at @%llu", (unsigned long long)cut, (unsigned long long)before);
@@ -319,10 +312,10 @@ static void test_replica_cluster_state_transfer(void **state)
 	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, compacted_past, &kw,
 			     "the other follower to compact its log past the cut-off node"));
 	struct rcl_status st;
+	assert_int_equal(rcl_applied_idx(c, cut), before); /* it really was cut off */
 	assert_int_equal(rcl_status(c, cut, &st), 0);
-	assert_int_equal(st.applied_idx, before); /* it really was cut off */
 	assert_int_equal(st.state_transfers, 0);
-	uint64_t target = applied_idx(c, leader);
+	uint64_t target = rcl_applied_idx(c, leader);
 	step("300 puts while cut; leader at @%llu", (unsigned long long)target);
 
 	assert_int_equal(rcl_cut(c, cut, false), 0);
@@ -339,9 +332,9 @@ static void test_replica_cluster_state_transfer(void **state)
 	assert_int_equal(rcl_put_retry(c, cut, "c/after", "v", PUT_WAIT_MS), 0);
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
 	/* The transferred state is on its disk: a restart starts from it. */
-	target = applied_idx(c, leader);
+	target = rcl_applied_idx(c, leader);
 	assert_int_equal(rcl_restart(c, cut), 0);
-	assert_true(applied_idx(c, cut) >= target);
+	assert_true(rcl_applied_idx(c, cut) >= target);
 	w.idx = target;
 	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, is_caught_up, &w,
 			     "the node to catch up after its restart"));
@@ -466,7 +459,7 @@ static void test_replica_cluster_membership(void **state)
 	assert_int_equal(rcl_put(c, 4, "a/early", "v"), -EROFS);
 	const struct rcl_node *n4 = rcl_node(c, 4);
 	change(c, 1, "1,2,3,4", "member-add", "4", n4->address, n4->public_key);
-	struct want w = {.id = 4, .idx = applied_idx(c, 1), .config_id = 2};
+	struct want w = {.id = 4, .idx = rcl_applied_idx(c, 1), .config_id = 2};
 	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, caught_up_by_transfer, &w,
 			     "n4 to catch up by state transfer in configuration 2"));
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
@@ -555,7 +548,7 @@ static void test_replica_cluster_replace(void **state)
 	snprintf(want, sizeof(want), ": members %s\n", left);
 	assert_non_null(strstr(out, want));
 
-	struct want w = {.id = 4, .idx = applied_idx(c, runner), .config_id = 2};
+	struct want w = {.id = 4, .idx = rcl_applied_idx(c, runner), .config_id = 2};
 	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, caught_up_by_transfer, &w,
 			     "n4 to catch up by state transfer in configuration 2"));
 	assert_true(rcl_wait_leader(c, ELECTION_WAIT_MS) != 0);
