@@ -8,6 +8,8 @@
  *
  * Every wait polls with a deadline; a timeout prints every node's status.
  * Progress lines on stderr start with "# " and the time since the test began.
+ * OMNIFS_TEST_FILTER runs the tests whose names match a glob;
+ * OMNIFS_TEST_LOG_LEVEL (default notice) sets the replicas' log level.
  */
 #include "test.h"
 
@@ -564,6 +566,10 @@ static void test_replica_cluster_replace(void **state)
 
 int main(void)
 {
+	/* One test alone: OMNIFS_TEST_FILTER='*state_transfer' (a glob). */
+	const char *filter = getenv("OMNIFS_TEST_FILTER");
+	if (filter)
+		cmocka_set_test_filter(filter);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_replica_cluster_writes_everywhere, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_leader_restart, teardown),
