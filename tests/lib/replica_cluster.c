@@ -97,6 +97,11 @@ static void remove_tree(const char *root)
 	nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static struct rcl_node *node_of(struct rcl *c, uint64_t id)
+{
+	return id >= 1 && id <= c->n ? c->nodes[id] : NULL;
+}
+
 /* An appending snprintf into a fixed buffer; the caller checks *len < cap. */
 static void add(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -174,8 +179,9 @@ static int make_node(struct rcl *c, uint64_t id, uint16_t port)
 		return -ENAMETOOLONG;
 	snprintf(nd->address, sizeof(nd->address), "127.0.0.1:%u", (unsigned)port);
 	if (mkdir(nd->dir, 0700) != 0) {
-		fprintf(stderr, "rcl: mkdir %s: %s\n", nd->dir, strerror(errno));
-		return -errno;
+		int rc = -errno;
+		fprintf(stderr, "rcl: mkdir %s: %s\n", nd->dir, strerror(-rc));
+		return rc;
 	}
 	if (c->opt.plaintext)
 		return 0;
@@ -258,6 +264,9 @@ uint64_t rcl_add_joiner(struct rcl *c, const uint64_t *members, size_t n_members
 {
 	if (c->n >= RCL_MAX_NODES || n_members >= RCL_MAX_NODES)
 		return 0;
+	for (size_t i = 0; i < n_members; i++)
+		if (!node_of(c, members[i]))
+			return 0;
 	uint64_t id = c->n + 1, ids[RCL_MAX_NODES];
 	uint16_t port;
 	int rc = free_ports(&port, 1);
@@ -270,11 +279,6 @@ uint64_t rcl_add_joiner(struct rcl *c, const uint64_t *members, size_t n_members
 	if (rc == 0)
 		rc = make_config(c, c->nodes[id], ids, n_members + 1, true);
 	return rc == 0 ? id : 0;
-}
-
-static struct rcl_node *node_of(struct rcl *c, uint64_t id)
-{
-	return id >= 1 && id <= c->n ? c->nodes[id] : NULL;
 }
 
 const struct rcl_node *rcl_node(struct rcl *c, uint64_t id)

@@ -36,7 +36,7 @@ struct kv_store;
  * written next to them (rcl_new with opt NULL: all defaults). */
 struct rcl_options {
 	bool plaintext;			 /* default: CURVE */
-	uint32_t tick_ms;		 /* 5 */
+	uint32_t tick_ms;		 /* 5; the flush timeout too */
 	uint32_t election_timeout_ms;	 /* 100 */
 	uint32_t resend_timeout_ms;	 /* 100 */
 	uint32_t commit_timeout_ms;	 /* 5000 */
@@ -108,6 +108,7 @@ int rcl_restart(struct rcl *c, uint64_t id);
 
 /* The running replica of node id, or NULL. */
 struct replica *rcl_replica(struct rcl *c, uint64_t id);
+/* Node id (borrowed, valid until rcl_destroy), or NULL. */
 const struct rcl_node *rcl_node(struct rcl *c, uint64_t id);
 
 /* Node id's status; -ESRCH if it is not running, -EBADMSG if a field is
