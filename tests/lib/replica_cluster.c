@@ -546,8 +546,11 @@ bool rcl_wait_same_state(struct rcl *c, uint32_t timeout_ms)
 int rcl_put(struct rcl *c, uint64_t id, const char *key, const char *value)
 {
 	struct replica *r = rcl_replica(c, id);
-	if (!r)
-		return -ESRCH;
+	return r ? rcl_replica_put(r, key, value) : -ESRCH;
+}
+
+int rcl_replica_put(struct replica *r, const char *key, const char *value)
+{
 	struct kv_txn t;
 	struct kv_result res;
 	kv_txn_init(&t, 0, 0);

@@ -144,6 +144,10 @@ bool rcl_wait_same_state(struct rcl *c, uint32_t timeout_ms);
  * value are NUL-terminated strings (the NUL is not stored). */
 int rcl_put(struct rcl *c, uint64_t id, const char *key, const char *value);
 
+/* As rcl_put, through a replica the caller holds (from rcl_replica): for
+ * threads that must not look at the cluster while the test changes it. */
+int rcl_replica_put(struct replica *r, const char *key, const char *value);
+
 /* As rcl_put, trying again on -EROFS and -ETIMEDOUT (a leader change; the
  * put is idempotent) until timeout_ms pass. */
 int rcl_put_retry(struct rcl *c, uint64_t id, const char *key, const char *value,

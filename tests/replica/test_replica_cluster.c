@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,14 @@ static struct rcl *up(void **state, size_t n, const struct rcl_options *opt, uin
 	return c;
 }
 
+/* A writer the teardown stops if a failed assertion left it running. */
+struct acked_writer;
+static struct acked_writer *live_writer;
+static void writer_stop(struct acked_writer **wp);
+
 static int teardown(void **state)
 {
+	writer_stop(&live_writer); /* before the replicas it writes through go */
 	struct rcl *c = *state;
 	rcl_destroy(&c);
 	*state = NULL;
@@ -190,6 +197,123 @@ static void write_through_all(struct rcl *c, size_t n, unsigned count)
 		pthread_join(w[i].thread, NULL);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(w[i].rc, 0);
+}
+
+/* --- a writer that records what was acknowledged ----------------------------------- */
+
+/*
+ * One put at a time, through nodes 1..3 in turn, until stopped; a put that
+ * returned 0 (acknowledged) is recorded, others (refused by a removed node,
+ * no quorum during a change, timed out) are counted. What the membership
+ * script's writer does: afterwards, every acknowledged put must be there.
+ */
+struct acked_writer {
+	pthread_t thread;
+	struct replica *r[3]; /* taken before the thread starts: it never looks at the cluster */
+	atomic_bool stop;
+	pthread_mutex_t lock; /* guards what follows */
+	unsigned *acked;      /* key numbers acknowledged, in order */
+	size_t n_acked, cap;
+	unsigned refused[4]; /* EROFS, ETIMEDOUT, ESHUTDOWN, other */
+};
+
+static void *acked_writes(void *arg)
+{
+	struct acked_writer *w = arg;
+	for (unsigned k = 0; !atomic_load(&w->stop); k++) {
+		char key[32], value[32];
+		snprintf(key, sizeof(key), "w/%u", k);
+		snprintf(value, sizeof(value), "v%u.n%u", k, k % 3 + 1);
+		int rc = rcl_replica_put(w->r[k % 3], key, value);
+		pthread_mutex_lock(&w->lock);
+		if (rc == 0 && w->n_acked == w->cap) {
+			size_t cap = w->cap ? 2 * w->cap : 256;
+			unsigned *a = realloc(w->acked, cap * sizeof(*a));
+			if (a) {
+				w->acked = a;
+				w->cap = cap;
+			}
+		}
+		if (rc == 0 && w->n_acked < w->cap)
+			w->acked[w->n_acked++] = k;
+		else if (rc != 0)
+			w->refused[rc == -EROFS	      ? 0
+				   : rc == -ETIMEDOUT ? 1
+				   : rc == -ESHUTDOWN ? 2
+						      : 3]++;
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+static struct acked_writer *writer_start(struct rcl *c)
+{
+	struct acked_writer *w = calloc(1, sizeof(*w));
+	assert_non_null(w);
+	for (uint64_t id = 1; id <= 3; id++)
+		w->r[id - 1] = rcl_replica(c, id);
+	pthread_mutex_init(&w->lock, NULL);
+	assert_int_equal(pthread_create(&w->thread, NULL, acked_writes, w), 0);
+	live_writer = w;
+	return w;
+}
+
+/* Stops the thread after its current put; what it recorded stays. */
+static void writer_halt(struct acked_writer *w)
+{
+	if (!atomic_exchange(&w->stop, true))
+		pthread_join(w->thread, NULL);
+}
+
+static void writer_stop(struct acked_writer **wp)
+{
+	struct acked_writer *w = *wp;
+	if (!w)
+		return;
+	*wp = NULL;
+	live_writer = NULL;
+	writer_halt(w);
+	pthread_mutex_destroy(&w->lock);
+	free(w->acked);
+	free(w);
+}
+
+static size_t writer_acked(struct acked_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	size_t n = w->n_acked;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+struct acks_want {
+	struct acked_writer *w;
+	size_t n;
+};
+
+static bool has_acks(struct rcl *c, void *arg)
+{
+	struct acks_want *a = arg;
+	return writer_acked(a->w) >= a->n;
+}
+
+/* Waits for n more acknowledged puts: writes go on through the change. */
+static void more_acks(struct rcl *c, struct acked_writer *w, size_t n)
+{
+	struct acks_want a = {.w = w, .n = writer_acked(w) + n};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, has_acks, &a, "more acknowledged puts"));
+}
+
+/* Every put the writer had acknowledged is on node id with its value. */
+static void expect_acked(struct rcl *c, struct acked_writer *w, uint64_t id)
+{
+	for (size_t i = 0; i < w->n_acked; i++) {
+		unsigned k = w->acked[i];
+		char key[32], value[32];
+		snprintf(key, sizeof(key), "w/%u", k);
+		snprintf(value, sizeof(value), "v%u.n%u", k, k % 3 + 1);
+		expect_kv(c, id, key, value, NULL);
+	}
 }
 
 /* --- the tests ------------------------------------------------------------------------ */
@@ -444,13 +568,17 @@ static void refuses_writes(struct rcl *c, uint64_t gone, uint64_t member)
  * `member add` admits a fourth node started with join = true, which gets
  * the state by transfer and takes writes; `member remove` of a follower,
  * then of the leader, leaves nodes that say they were removed and refuse
- * writes with EROFS, while the members left keep one state.
+ * writes with EROFS. Meanwhile a writer puts keys through nodes 1..3 in
+ * turn: writes go on through every change, and every acknowledged put is on
+ * the members left, whose states and member lists agree.
  */
 static void test_replica_cluster_membership(void **state)
 {
 	uint64_t leader;
 	struct rcl *c = up(state, 3, NULL, &leader);
 	assert_int_equal(rcl_put_many(c, 1, "a/", 0, 20, 4, PUT_WAIT_MS), 0);
+	struct acked_writer *w = writer_start(c);
+	more_acks(c, w, 10);
 
 	const uint64_t first[] = {1, 2, 3};
 	uint64_t id4 = rcl_add_joiner(c, first, 3);
@@ -461,18 +589,17 @@ static void test_replica_cluster_membership(void **state)
 	assert_int_equal(rcl_put(c, 4, "a/early", "v"), -EROFS);
 	const struct rcl_node *n4 = rcl_node(c, 4);
 	change(c, 1, "1,2,3,4", "member-add", "4", n4->address, n4->public_key);
-	struct want w = {.id = 4, .idx = rcl_applied_idx(c, 1), .config_id = 2};
-	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, caught_up_by_transfer, &w,
+	struct want cw = {.id = 4, .idx = rcl_applied_idx(c, 1), .config_id = 2};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, caught_up_by_transfer, &cw,
 			     "n4 to catch up by state transfer in configuration 2"));
-	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
 	expect_keys(c, 4, 1, "a/", 0, 20);
 	step("n4 added and caught up by state transfer");
 	leader = rcl_wait_leader(c, ELECTION_WAIT_MS);
 	assert_true(leader != 0);
 	writable(c, "four");
-	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
 	char list[4096];
 	same_member_lists(c, 4, list, sizeof(list));
+	more_acks(c, w, 10);
 
 	/* What the membership script checks is refused. */
 	char out[1024];
@@ -492,7 +619,7 @@ static void test_replica_cluster_membership(void **state)
 	leader = rcl_wait_leader(c, ELECTION_WAIT_MS);
 	assert_true(leader != 0);
 	writable(c, "three");
-	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+	more_acks(c, w, 10);
 
 	/* The two that stay: runner runs the command, last is the other. */
 	runner = other_than(4, leader, victim);
@@ -509,7 +636,16 @@ static void test_replica_cluster_membership(void **state)
 	uint64_t now_leader = rcl_wait_leader(c, ELECTION_WAIT_MS);
 	assert_true(now_leader == runner || now_leader == last);
 	writable(c, "two");
+	more_acks(c, w, 10);
+
+	writer_halt(w);
+	step("writer stopped: %zu puts acknowledged; refused: %u EROFS, %u ETIMEDOUT, %u "
+	     "ESHUTDOWN, %u other",
+	     w->n_acked, w->refused[0], w->refused[1], w->refused[2], w->refused[3]);
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+	expect_acked(c, w, runner);
+	expect_acked(c, w, last);
+	writer_stop(&live_writer);
 	expect_keys(c, runner, last, "a/", 0, 20);
 	same_member_lists(c, runner, list, sizeof(list));
 	assert_false(listed(list, victim));
@@ -564,6 +700,70 @@ static void test_replica_cluster_replace(void **state)
 	step("n4 replaced n%llu: %s", (unsigned long long)dead, list);
 }
 
+/*
+ * Changes a node missed while it was stopped: a member down while a node
+ * was added comes back in the old configuration, learns the new one from
+ * its peers, moves to it and fetches the state; a member removed while it
+ * was down comes back, learns it was removed and refuses writes. Adding a
+ * node that never dialled the members is refused (test_membership_missed.sh).
+ */
+static void test_replica_cluster_membership_missed(void **state)
+{
+	uint64_t leader;
+	struct rcl *c = up(state, 3, NULL, &leader);
+	uint64_t down = other_than(3, leader, 0), other = other_than(3, leader, down);
+	assert_int_equal(rcl_put_many(c, leader, "a/", 0, 20, 4, PUT_WAIT_MS), 0);
+	rcl_stop(c, down);
+	const uint64_t first[] = {1, 2, 3};
+	assert_int_equal(rcl_add_joiner(c, first, 3), 4);
+	assert_int_equal(rcl_start(c, 4), 0);
+	const struct rcl_node *n4 = rcl_node(c, 4);
+	change(c, leader, "1,2,3,4", "member-add", "4", n4->address, n4->public_key);
+	assert_int_equal(rcl_put_many(c, other, "b/", 0, 20, 4, PUT_WAIT_MS), 0);
+	step("n4 added and 20 puts while n%llu was down", (unsigned long long)down);
+
+	assert_int_equal(rcl_start(c, down), 0);
+	struct want w = {.id = down, .idx = rcl_applied_idx(c, other), .config_id = 2};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, caught_up_by_transfer, &w,
+			     "the node that missed the change to move to configuration 2"));
+	assert_int_equal(rcl_put_retry(c, down, "c/from-down", "v", PUT_WAIT_MS), 0);
+	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+	expect_keys(c, down, other, "b/", 0, 20);
+	step("n%llu moved to configuration 2 by state transfer", (unsigned long long)down);
+
+	/* Removed while down. */
+	leader = rcl_wait_leader(c, ELECTION_WAIT_MS);
+	assert_true(leader != 0);
+	uint64_t gone = other_than(3, leader, down);
+	char id_s[16], left[32];
+	rcl_stop(c, gone);
+	snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)gone);
+	snprintf(left, sizeof(left), "%s", gone == 1 ? "2,3,4" : gone == 2 ? "1,3,4" : "1,2,4");
+	change(c, leader, left, "member-remove", id_s, NULL, NULL);
+	assert_int_equal(rcl_put_retry(c, 4, "d/after", "v", PUT_WAIT_MS), 0);
+	assert_int_equal(rcl_start(c, gone), 0);
+	refuses_writes(c, gone, leader);
+	assert_int_equal(rcl_put_retry(c, 4, "d/after-back", "v", PUT_WAIT_MS), 0);
+	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+
+	/* No node dialled with this key: the change would make a member that
+	 * never connects, so it is refused and nothing changes. */
+	const uint64_t members[] = {leader, down, 4};
+	assert_int_equal(rcl_add_joiner(c, members, 3), 5);
+	const struct rcl_node *n5 = rcl_node(c, 5);
+	char out[1024];
+	int st = rcl_control(c, leader, out, sizeof(out), "member-add", "5", n5->address,
+			     n5->public_key, NULL);
+	if (st == 0 || !strstr(out, "no node has tried to connect"))
+		fprintf(stderr, "member-add 5 (not running): status %d: %s", st, out);
+	assert_int_equal(st, ENOTCONN);
+	assert_non_null(strstr(out, "no node has tried to connect"));
+	struct rcl_status ls;
+	assert_int_equal(rcl_status(c, leader, &ls), 0);
+	assert_int_equal(ls.config_id, 3);
+	step("adding n5, which never ran, refused: %.*s", (int)strcspn(out, "\n"), out);
+}
+
 int main(void)
 {
 	/* One test alone: OMNIFS_TEST_FILTER='*state_transfer' (a glob). */
@@ -575,6 +775,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_replica_cluster_leader_restart, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_state_transfer, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_membership, teardown),
+		cmocka_unit_test_teardown(test_replica_cluster_membership_missed, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_replace, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
