@@ -133,20 +133,23 @@ static bool is_removed(struct rcl *c, void *arg)
 
 /* Caught up in configuration w->config_id (or later), applied @w->idx or
  * more. */
+static bool caught_up(struct rcl *c, const struct want *w, struct rcl_status *st)
+{
+	return rcl_status(c, w->id, st) == 0 && st->caught_up && st->applied_idx >= w->idx &&
+	       st->config_id >= w->config_id;
+}
+
 static bool is_caught_up(struct rcl *c, void *arg)
 {
-	struct want *w = arg;
 	struct rcl_status st;
-	return rcl_status(c, w->id, &st) == 0 && st.caught_up && st.applied_idx >= w->idx &&
-	       st.config_id >= w->config_id;
+	return caught_up(c, arg, &st);
 }
 
 /* Caught up as is_caught_up, and by a state transfer. */
 static bool caught_up_by_transfer(struct rcl *c, void *arg)
 {
-	struct want *w = arg;
 	struct rcl_status st;
-	return is_caught_up(c, arg) && rcl_status(c, w->id, &st) == 0 && st.state_transfers >= 1;
+	return caught_up(c, arg, &st) && st.state_transfers >= 1;
 }
 
 static bool compacted_past(struct rcl *c, void *arg)
