@@ -95,7 +95,8 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 		       "\"leader\":%llu,\"ballot\":\"%u.%u.%llu\",\"quorum\":%s,"
 		       "\"caught_up\":%s,\"decided_idx\":%llu,\"applied_idx\":%llu,"
 		       "\"accepted_idx\":%llu,\"compacted_idx\":%llu,"
-		       "\"state_transfer\":%s,\"proposals_in_flight\":%u,\"config_id\":%u,"
+		       "\"state_transfer\":%s,\"state_transfers\":%llu,"
+		       "\"proposals_in_flight\":%u,\"config_id\":%u,"
 		       "\"removed\":%s,\"joining\":%s,\"peers\":[",
 		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
 		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
@@ -103,8 +104,8 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 		       v->caught_up ? "true" : "false", (unsigned long long)v->opx.decided_idx,
 		       (unsigned long long)v->applied_idx, (unsigned long long)v->opx.accepted_idx,
 		       (unsigned long long)v->opx.compacted_idx, v->transferring ? "true" : "false",
-		       v->proposals_in_flight, v->config_id,
-		       v->mode == REPLICA_REMOVED ? "true" : "false",
+		       (unsigned long long)atomic_load(&r->xfers_done), v->proposals_in_flight,
+		       v->config_id, v->mode == REPLICA_REMOVED ? "true" : "false",
 		       v->mode == REPLICA_JOINING ? "true" : "false");
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];

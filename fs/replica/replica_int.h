@@ -103,6 +103,8 @@ struct replica {
 	pthread_t thread;
 	atomic_bool stop;
 	atomic_bool failed; /* fail-stop: storage failed, the daemon must exit */
+	/* State transfers this node completed since it started (status). */
+	atomic_uint_fast64_t xfers_done;
 	struct proposals props;
 	replica_apply_hook hook;
 	void *hook_ctx;

@@ -65,6 +65,7 @@ static void finish_import(struct replica *r)
 		   (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
 		   (unsigned long long)r->xfer.source);
 	r->xfer.active = false;
+	atomic_fetch_add(&r->xfers_done, 1);
 	replica_members_after_import(r); /* its member table may be newer than ours */
 }
 
