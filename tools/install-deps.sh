@@ -13,6 +13,8 @@ packages=(
 	fuse3
 	# tests: network namespaces, link cuts, systemd unit checks
 	iproute2 iptables procps psmisc python3 systemd
+	# tests: Debian 12 machines with systemd as PID 1 (tests/lib/machines.sh)
+	debootstrap systemd-container
 	# benchmarks: the etcd comparison of the KV benchmark
 	etcd-server libcurl4-openssl-dev
 	# tests: xattrs on the mount (setfattr, getfattr)

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The README's "Running a cluster on three machines", as written, on three
+# Debian 12 machines with systemd as PID 1 (tests/lib/machines.sh: booted with
+# systemd-nspawn, each in its own network namespace with the README's
+# address, omnifs installed as `meson install --prefix=/usr` puts it).
+#
+# Every line of the README's blocks runs on its machine as written: the real
+# `systemctl enable --now --no-block omnifsd@omnifs`, the real
+# `systemctl status`, `omnifsctl status`, the file written on one machine and
+# read on the others. Only `scp` has a stand-in (a copy between the machines'
+# roots: the machines run no ssh). Then what systemd promises about the unit:
+# each is active (Type=notify: READY=1 only once mounted and caught up), its
+# status line has the README's shape, the journal holds the daemon's lines,
+# nothing was restarted and no unit failed.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/readme.sh"
+. "$(dirname "$0")/../lib/machines.sh"
+
+SECTION="Running a cluster on three machines"
+MX_DIR="$T/machines"
+CLEANUP_HOOKS+=(machines_down)
+declare -a ADDR=() MACHINES=()
+
+# run_on N DIR LINE: a README line on machine N, in DIR, as written; what it
+# printed is shown and left in $T/out.
+run_on() {
+	log "machine $1: $3"
+	if ! on_machine "$1" sh -ec "cd $2 && $3" >"$T/out" 2>&1; then
+		cat "$T/out"
+		fail "on machine $1: $3"
+	fi
+	cat "$T/out"
+}
+
+# scp_on N -r SRC HOST:: the stand-in for scp, a copy into HOST's /root.
+scp_on() {
+	local n=$1 to m
+	[ $# = 4 ] && [ "$2" = -r ] && [[ "$4" == *: ]] || fail "README: scp ${*:2}: expected scp -r SRC HOST:"
+	for m in "${MACHINES[@]}"; do [ "${ADDR[$m]}" = "${4%:}" ] && to=$m; done
+	[ -n "${to:-}" ] || fail "README: scp to ${4%:}: no such machine"
+	log "machine $n: scp ${*:2} (a copy into machine $to's /root)"
+	machine_copy "$n" "$3" "$to" /root/
+}
+
+unit_active() { [ "$(on_machine "$1" systemctl is-active omnifsd@omnifs)" = active ]; }
+mounted() { on_machine "$1" findmnt -n -o FSTYPE /srv/omnifs | grep -qx fuse.omnifs; }
+healthy() {
+	on_machine "$1" omnifsctl status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+sys.exit(not (s["quorum"] and s["leader"] and all(p["reachable"] for p in s["peers"])))'
+}
+reads_hello() { [ "$(on_machine "$1" cat /srv/omnifs/hello 2>/dev/null)" = hello ]; }
+
+# --- The machines, from the README's omnifs-bootstrap line.
+load_block BLOCK1 "$SECTION" 1
+load_block BLOCK2 "$SECTION" 2
+load_block BLOCK3 "$SECTION" 3
+boot=$(printf '%s\n' "${BLOCK1[@]}" | grep '^omnifs-bootstrap ') ||
+	fail "README: no omnifs-bootstrap line in '$SECTION'"
+for w in $boot; do
+	if [[ "$w" =~ ^([0-9]+)=([0-9.]+):([0-9]+)$ ]]; then
+		MACHINES+=("${BASH_REMATCH[1]}")
+		ADDR[BASH_REMATCH[1]]=${BASH_REMATCH[2]}
+	fi
+done
+[ ${#MACHINES[@]} = 3 ] || fail "README: expected three members in: $boot"
+
+machines_prepare
+for n in "${MACHINES[@]}"; do machine_boot "$n" "${ADDR[$n]}"; done
+log "machines ${MACHINES[*]} booted with systemd as PID 1: ${ADDR[*]}"
+FIRST=${MACHINES[0]}
+
+# --- Block 1 on the first machine: omnifs-bootstrap, then scp.
+for line in "${BLOCK1[@]}"; do
+	read -r -a w <<<"${line%%#*}"
+	[ ${#w[@]} -gt 0 ] || continue
+	case "${w[0]}" in
+	omnifs-bootstrap) run_on "$FIRST" /root "$line" ;;
+	scp) scp_on "$FIRST" "${w[@]:1}" ;;
+	*) fail "README, on machine $FIRST: '$line': no stand-in for this command" ;;
+	esac
+done
+
+# --- Block 2 on every machine, in the folder that holds nodeN/, as written.
+for n in "${MACHINES[@]}"; do
+	dir=$(on_machine "$n" find /root -maxdepth 2 -type d -name "node$n" -printf '%h\n')
+	[ -n "$dir" ] && [ "$(wc -l <<<"$dir")" = 1 ] || fail "machine $n: no single node$n/ folder"
+	for line in "${BLOCK2[@]}"; do
+		[ -n "${line%%#*}" ] || continue
+		run_on "$n" "$dir" "${line//nodeN/node$n}"
+	done
+	[ "$(on_machine "$n" stat -c %a "/etc/omnifs/keys/node$n.key")" = 600 ] ||
+		fail "machine $n: its key is not 0600"
+done
+
+# Type=notify: active means READY=1, which omnifsd sends once mounted and
+# caught up (or after its bounded wait, which a healthy cluster never needs).
+for n in "${MACHINES[@]}"; do
+	wait_until 120 unit_active "$n"
+	mounted "$n" || fail "machine $n: omnifsd@omnifs is active but /srv/omnifs is no omnifs mount"
+done
+log "omnifsd@omnifs is active and mounted on every machine"
+
+# --- Block 3, as written: systemctl status, omnifsctl status, a file.
+for n in "${MACHINES[@]}"; do wait_until 30 healthy "$n"; done
+for line in "${BLOCK3[@]}"; do
+	read -r -a w <<<"${line%%#*}"
+	[ ${#w[@]} -gt 0 ] || continue
+	case "${w[0]}" in
+	systemctl)
+		for n in "${MACHINES[@]}"; do
+			log "machine $n: ${line%%#*}"
+			# status exits 0 only for an active unit.
+			on_machine "$n" ${line%%#*} --no-pager >"$T/out" 2>&1 ||
+				{ cat "$T/out"; fail "machine $n: '${line%%#*}' failed"; }
+			cat "$T/out"
+			grep -Eq '^ *Status: "(leader|follower), leader n[0-9]+, applied @[0-9]+ of @[0-9]+"$' \
+				"$T/out" || fail "machine $n: no status line of the README's shape"
+			grep -q 'Active: active (running)' "$T/out" || fail "machine $n: not active (running)"
+		done
+		;;
+	omnifsctl)
+		for n in "${MACHINES[@]}"; do
+			run_on "$n" /root "${line%%#*}"
+			grep -q '^quorum: *yes' "$T/out" || fail "machine $n: omnifsctl status: no quorum"
+		done
+		;;
+	echo)
+		run_on "$FIRST" /root "${line%%#*}"
+		for n in "${MACHINES[@]:1}"; do
+			wait_until 10 reads_hello "$n"
+			log "machine $n: cat /srv/omnifs/hello: hello"
+		done
+		;;
+	*) fail "README: '$line': no stand-in for this command" ;;
+	esac
+done
+
+# --- READY means current: a unit ordered after omnifsd@omnifs (the README's
+# After= and Requires=) finds the tree as it is, not as the node left it.
+# The last machine is stopped, the tree changes without it, then a unit that
+# reads the tree is started there: it pulls omnifsd@omnifs in and runs only
+# once the daemon said READY=1.
+LAST=${MACHINES[-1]}
+on_machine "$LAST" systemctl stop omnifsd@omnifs
+on_machine "$FIRST" sh -c 'echo while-you-were-away >/srv/omnifs/hello'
+machine_sh "$LAST" 'cat >/etc/systemd/system/reader.service <<EOF
+[Unit]
+After=omnifsd@omnifs.service
+Requires=omnifsd@omnifs.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "cat /srv/omnifs/hello >/root/seen"
+EOF
+systemctl daemon-reload
+systemctl start reader.service'
+seen=$(on_machine "$LAST" cat /root/seen)
+[ "$seen" = while-you-were-away ] ||
+	fail "machine $LAST: a unit ordered after omnifsd@omnifs read '$seen', not the current file"
+log "machine $LAST: a unit ordered after omnifsd@omnifs read the file as changed while it was down"
+
+# --- What systemd saw: no restart, no failed unit, the daemon's lines in the journal.
+for n in "${MACHINES[@]}"; do
+	restarts=$(on_machine "$n" systemctl show -P NRestarts omnifsd@omnifs)
+	[ "$restarts" = 0 ] || fail "machine $n: omnifsd@omnifs was restarted $restarts times"
+	[ -z "$(on_machine "$n" systemctl list-units --failed --plain --no-legend)" ] ||
+		fail "machine $n: failed units: $(on_machine "$n" systemctl --failed --no-pager)"
+	on_machine "$n" journalctl -u omnifsd@omnifs --no-pager -o cat >"$T/journal$n"
+	grep -q 'transport: n[0-9]* listening on' "$T/journal$n" ||
+		fail "machine $n: the journal has no line of omnifsd's"
+	log "machine $n: journalctl -u omnifsd@omnifs (last lines):"
+	on_machine "$n" journalctl -u omnifsd@omnifs --no-pager -n 4
+done
+log "PASS: the README's three-machine walkthrough under systemd as PID 1"
