@@ -274,7 +274,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = ofs_ino_is_virtual(ino);
-	fi->keep_cache = 0; /* drop cached pages at open: never older than the store */
+	fi->keep_cache = 0; /* drop cached pages at open: never older than the KV */
 	if (fuse_reply_open(req, fi) != 0)
 		ofs_op_release(o, f);
 }

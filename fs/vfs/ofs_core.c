@@ -83,8 +83,7 @@ int ofs_read_attr(struct ofs *o, uint64_t ino, struct ofs_attr *a, uint64_t *ver
 	rc = ofs_attr_decode(a, ino, val, len);
 	free(val);
 	if (rc) {
-		log_err("fs: inode %llu: malformed attributes in the store",
-			(unsigned long long)ino);
+		log_err("fs: inode %llu: malformed attributes in the KV", (unsigned long long)ino);
 		return -EIO;
 	}
 	if (version)
@@ -386,6 +385,26 @@ static int collect_orphan(void *arg, const void *key, size_t key_len, const void
 	return 0;
 }
 
+/* Drops ino's inode, data and xattrs, guarded by the inode's version read
+ * (ver): a last write elsewhere fails it and the batch is redone. */
+static int add_free_inode(struct kv_txn *t, uint64_t ino, uint64_t ver)
+{
+	struct ofs_key k;
+	ofs_key_inode(&k, ino);
+	int rc = ofs_add_guard_version(t, &k, ver);
+	if (rc)
+		return rc;
+	rc = ofs_add_delete(t, &k);
+	if (rc)
+		return rc;
+	ofs_key_block_prefix(&k, ino);
+	rc = ofs_add_delete_prefix(t, &k);
+	if (rc)
+		return rc;
+	ofs_key_xattr_prefix(&k, ino);
+	return ofs_add_delete_prefix(t, &k);
+}
+
 static int build_reap(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct reap *r = arg;
@@ -398,24 +417,16 @@ static int build_reap(struct ofs *o, struct kv_txn *t, void *arg)
 		int rc = ofs_read_attr(o, ino, &a, &ver);
 		if (rc && rc != -ENOENT)
 			return rc;
+		bool gone = rc == -ENOENT; /* a stale mark only */
 		ofs_key_orphan(&k, ino);
-		int arc = ofs_add_delete(t, &k);
-		if (arc)
-			return arc;
-		if (rc == -ENOENT)
-			continue; /* a stale mark only */
+		rc = ofs_add_delete(t, &k);
+		if (rc)
+			return rc;
+		if (gone)
+			continue;
 		if (a.nlink > 0)
 			continue; /* never happens: link() refuses nlink 0; keep the inode */
-		ofs_key_inode(&k, ino);
-		rc = ofs_add_guard_version(t, &k, ver); /* a last write elsewhere: redo */
-		if (!rc)
-			rc = ofs_add_delete(t, &k);
-		ofs_key_block_prefix(&k, ino);
-		if (!rc)
-			rc = ofs_add_delete_prefix(t, &k);
-		ofs_key_xattr_prefix(&k, ino);
-		if (!rc)
-			rc = ofs_add_delete_prefix(t, &k);
+		rc = add_free_inode(t, ino, ver);
 		if (rc)
 			return rc;
 		bytes += S_ISREG(a.mode) ? (int64_t)a.size : 0;

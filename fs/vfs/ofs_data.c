@@ -5,7 +5,7 @@
  * Writes are buffered per inode on this node (every handle of the file on
  * the node shares the buffer, so a second reader here sees them at once) in
  * 64 KiB blocks, each remembering the byte range [lo, hi) that is newer than
- * the store. A commit reads each touched block from the store, lays the new
+ * the KV. A commit reads each touched block from the KV, lays the new
  * bytes over it, and puts the blocks, the new size and mtime in ONE
  * transaction guarded by the inode's version: a concurrent change from
  * another node fails the guard and the commit is redone on top of it. So a
@@ -39,7 +39,7 @@ static bool wants_write(int flags)
 
 /*
  * Opening for writing fails at once on a node that knows it has no quorum.
- * The store may say so itself (can_write); otherwise, once a commit has come
+ * The backend may say so itself (can_write); otherwise, once a commit has come
  * back -EROFS, each open for writing probes with an empty transaction, which
  * the replica refuses at once while it knows it is cut off, and which clears
  * the mark when it goes through. With a quorum, opens cost no round.
@@ -101,7 +101,7 @@ static int load_block(struct ofs *o, uint64_t ino, uint64_t no, uint8_t *out)
 	return 0;
 }
 
-/* The block as this node sees it: the store (unless truncated) under the
+/* The block as this node sees it: the KV (unless truncated) under the
  * buffered bytes. */
 static int view_block(struct ofs *o, struct onode *n, uint64_t no, uint8_t *out)
 {

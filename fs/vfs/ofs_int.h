@@ -43,7 +43,7 @@ uint64_t ofs_ino_make(uint64_t node, uint64_t counter);
 uint64_t ofs_ino_node(uint64_t ino);
 bool ofs_ino_is_virtual(uint64_t ino);
 
-/* One buffered block: bytes [lo, hi) of data are newer than the store. */
+/* One buffered block: bytes [lo, hi) of data are newer than the KV. */
 struct dblock {
 	uint64_t no;
 	uint32_t lo, hi;
