@@ -107,7 +107,7 @@ static int start_fs(struct daemon *d)
 				.kv = replica_kv(d->replica),
 				.can_write = fs_can_write};
 	bool told = false;
-	while (!(d->ofs = ofs_new_on_backend(&oc, &b))) {
+	while (!(d->ofs = ofs_new(&oc, &b))) {
 		if (!told)
 			log_notice("omnifsd: waiting for a quorum to set up the filesystem");
 		told = true;

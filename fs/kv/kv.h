@@ -162,6 +162,20 @@ int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len
 	     struct kv_result *res);
 
 /*
+ * kv_apply in two halves, for a caller that decodes the entry itself (the
+ * replica decodes each entry once and hands the same struct kv_txn to its
+ * apply hook). kv_apply_txn applies t (borrowed: decoded by kv_txn_decode,
+ * or built) at log_idx; kv_apply_malformed records an entry that did not
+ * decode (entry borrowed, only to read the proposal id if the header is
+ * readable): KV_MALFORMED, and nothing but the index advances. Both check
+ * for stale and gap first and return as kv_apply does.
+ */
+int kv_apply_txn(struct kv_store *s, uint64_t log_idx, const struct kv_txn *t, bool sync,
+		 struct kv_result *res);
+int kv_apply_malformed(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len,
+		       bool sync, struct kv_result *res);
+
+/*
  * Makes every apply so far durable (fsyncs the write-ahead log). Applying
  * with sync false and calling this once per batch of entries is group
  * commit. After a machine crash, unsynced applies may be lost (whole, and

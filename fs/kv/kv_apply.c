@@ -148,13 +148,11 @@ static void add_writes(struct kv_store *s, rocksdb_writebatch_t *wb, const struc
 	}
 }
 
-int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len, bool sync,
-	     struct kv_result *res)
+/* Stale and gap checks shared by the entry points: 1 if the entry is the
+ * next one (go on), 0 if it is stale (res says so), -EINVAL on a gap. */
+static int check_next(struct kv_store *s, uint64_t log_idx, struct kv_result *res)
 {
 	uint64_t applied = atomic_load(&s->applied);
-	struct kv_txn t;
-	int rc;
-
 	memset(res, 0, sizeof(*res));
 	res->log_idx = log_idx;
 	if (log_idx < applied) {
@@ -166,72 +164,107 @@ int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len
 			       (unsigned long long)log_idx, (unsigned long long)applied);
 		return -EINVAL;
 	}
-	rc = kv_txn_decode(&t, entry, len);
-	if (rc == -ENOMEM)
+	return 1;
+}
+
+/* Writes wb plus applied = log_idx + 1; destroys wb. */
+static int finish(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t log_idx, bool sync)
+{
+	uint8_t idx[8];
+	kv__put_le64(idx, log_idx + 1);
+	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
+				  (const char *)idx, sizeof(idx));
+	int rc = kv__write(s, wb, sync, "apply");
+	if (!rc)
+		atomic_store(&s->applied, log_idx + 1);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+int kv_apply_txn(struct kv_store *s, uint64_t log_idx, const struct kv_txn *t, bool sync,
+		 struct kv_result *res)
+{
+	int rc = check_next(s, log_idx, res);
+	if (rc <= 0)
 		return rc;
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	if (!wb) {
-		kv_txn_free(&t);
+	if (!wb)
 		return -ENOMEM;
-	}
-	if (rc == -EBADMSG) {
-		res->status = KV_MALFORMED;
-		res->error = -EBADMSG;
-		if (!kv__txn_peek_id(entry, len, &res->node_id, &res->seq))
-			res->node_id = res->seq = 0;
-		rc = 0;
-		goto out_index;
-	}
-	res->node_id = t.node_id;
-	res->seq = t.seq;
+	res->node_id = t->node_id;
+	res->seq = t->seq;
 
 	struct kv__dedup d;
 	bool has = false;
-	if (t.node_id) {
-		rc = dedup_load(s, t.node_id, &d, &has);
+	if (t->node_id) {
+		rc = dedup_load(s, t->node_id, &d, &has);
 		if (rc)
-			goto out_free;
-		if (has && kv__dedup_seen(&d, t.seq)) {
+			goto out_destroy;
+		if (has && kv__dedup_seen(&d, t->seq)) {
 			res->status = KV_DUPLICATE;
-			goto out_index;
+			return finish(s, wb, log_idx, sync);
 		}
 	}
 	res->status = KV_APPLIED;
-	for (uint32_t i = 0; i < t.n_ops; i++) {
-		if (t.ops[i].type < KV_OP_GUARD_ABSENT)
+	for (uint32_t i = 0; i < t->n_ops; i++) {
+		if (t->ops[i].type < KV_OP_GUARD_ABSENT)
 			continue;
-		rc = guard_holds(s, &t.ops[i]);
+		rc = guard_holds(s, &t->ops[i]);
 		if (rc < 0)
-			goto out_free;
+			goto out_destroy;
 		if (!rc) {
 			res->status = KV_CONFLICT;
 			res->conflict_op = i;
 			break;
 		}
 	}
-	rc = 0;
 	if (res->status == KV_APPLIED)
-		add_writes(s, wb, &t, log_idx);
-	if (t.node_id) {
+		add_writes(s, wb, t, log_idx);
+	if (t->node_id) {
 		if (!has) {
 			/* The first sequence seen from this node. */
-			d.hwm = t.seq;
+			d.hwm = t->seq;
 			d.window[0] = 1;
 		} else {
-			kv__dedup_mark(&d, t.seq);
+			kv__dedup_mark(&d, t->seq);
 		}
-		dedup_put(s, wb, t.node_id, &d);
+		dedup_put(s, wb, t->node_id, &d);
 	}
-out_index:;
-	uint8_t idx[8];
-	kv__put_le64(idx, log_idx + 1);
-	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
-				  (const char *)idx, sizeof(idx));
-	rc = kv__write(s, wb, sync, "apply");
-	if (!rc)
-		atomic_store(&s->applied, log_idx + 1);
-out_free:
+	return finish(s, wb, log_idx, sync);
+out_destroy:
 	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+int kv_apply_malformed(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len,
+		       bool sync, struct kv_result *res)
+{
+	int rc = check_next(s, log_idx, res);
+	if (rc <= 0)
+		return rc;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	if (!wb)
+		return -ENOMEM;
+	res->status = KV_MALFORMED;
+	res->error = -EBADMSG;
+	if (!kv__txn_peek_id(entry, len, &res->node_id, &res->seq))
+		res->node_id = res->seq = 0;
+	return finish(s, wb, log_idx, sync);
+}
+
+int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len, bool sync,
+	     struct kv_result *res)
+{
+	struct kv_txn t;
+	/* Stale and gap first: an entry already applied is not even decoded. */
+	int rc = check_next(s, log_idx, res);
+	if (rc <= 0)
+		return rc;
+	rc = kv_txn_decode(&t, entry, len);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == -EBADMSG)
+		return kv_apply_malformed(s, log_idx, entry, len, sync, res);
+	rc = kv_apply_txn(s, log_idx, &t, sync, res);
 	kv_txn_free(&t);
 	return rc;
 }

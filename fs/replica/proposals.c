@@ -103,7 +103,7 @@ static void wake_replica(struct proposals *p)
  * before giving up by itself (a stuck replica thread must not hang callers). */
 #define PROPOSALS__GRACE_MS 2000
 
-int proposals_submit(struct proposals *p, proposals_encode_fn encode, void *ctx,
+int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t node_id,
 		     uint32_t timeout_ms, struct kv_result *res)
 {
 	struct proposal *pr = calloc(1, sizeof(*pr));
@@ -132,7 +132,10 @@ int proposals_submit(struct proposals *p, proposals_encode_fn encode, void *ctx,
 	p->n_in_flight++;
 	pthread_mutex_unlock(&p->lock);
 
-	int rc = encode(ctx, pr->seq, &pr->entry, &pr->len);
+	struct kv_txn stamped = *txn; /* shallow: the same operations, this proposal's id */
+	stamped.node_id = node_id;
+	stamped.seq = pr->seq;
+	int rc = kv_txn_encode(&stamped, &pr->entry, &pr->len);
 	pthread_mutex_lock(&p->lock);
 	if (rc != 0 || p->closed) {
 		p->n_in_flight--;

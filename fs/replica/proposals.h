@@ -37,10 +37,6 @@ struct proposal {
 	struct proposal *next; /* in the queue or the in-flight list */
 };
 
-/* Builds the entry for a sequence number; returns 0 or -errno. Called under
- * no lock, before the proposal is visible to the replica thread. */
-typedef int (*proposals_encode_fn)(void *ctx, uint64_t seq, uint8_t **entry, size_t *len);
-
 struct proposals {
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* broadcast on every completion and on room */
@@ -61,11 +57,14 @@ void proposals_close(struct proposals *p);
 void proposals_destroy(struct proposals *p);
 
 /*
- * Queues an entry built by encode and waits until it is applied or fails.
- * Returns 0 with *res filled, or -ETIMEDOUT, -ESHUTDOWN, -EROFS (failed by
- * the replica), -ENOMEM, ...
+ * Queues txn (borrowed for the call) as the log entry of proposal
+ * (node_id, the next sequence) and waits until it is applied or fails. The
+ * sequence is taken under the lock, the entry encoded outside it (so two
+ * proposers may queue out of sequence order; the KV's dedup window does not
+ * mind). txn's own id is ignored. Returns 0 with *res filled, or
+ * -ETIMEDOUT, -ESHUTDOWN, -EROFS (failed by the replica), -ENOMEM, ...
  */
-int proposals_submit(struct proposals *p, proposals_encode_fn encode, void *ctx,
+int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t node_id,
 		     uint32_t timeout_ms, struct kv_result *res);
 
 /* Replica thread: moves up to cap queued proposals to in-flight and puts

@@ -610,25 +610,9 @@ void replica_set_apply_hook(struct replica *r, replica_apply_hook fn, void *ctx)
 	r->hook = fn;
 }
 
-struct encode_ctx {
-	const struct kv_txn *txn;
-	uint64_t node;
-};
-
-/* Encodes a shallow copy of the caller's transaction carrying our id. */
-static int encode_txn(void *ctx, uint64_t seq, uint8_t **entry, size_t *len)
-{
-	struct encode_ctx *ec = ctx;
-	struct kv_txn t = *ec->txn;
-	t.node_id = ec->node;
-	t.seq = seq;
-	return kv_txn_encode(&t, entry, len);
-}
-
 int replica_propose(struct replica *r, const struct kv_txn *txn, struct kv_result *res)
 {
-	struct encode_ctx ec = {.txn = txn, .node = r->cfg.node_id};
-	return proposals_submit(&r->props, encode_txn, &ec, r->cfg.commit_timeout_ms, res);
+	return proposals_submit(&r->props, txn, r->cfg.node_id, r->cfg.commit_timeout_ms, res);
 }
 
 int replica_barrier(struct replica *r)

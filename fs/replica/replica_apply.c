@@ -64,12 +64,25 @@ const struct opx_snapshot_ops replica_snapshot_ops = {
 	.merge = snap_merge,
 };
 
+/*
+ * Decodes the entry once: the KV applies that transaction and the apply hook
+ * reads the same one. An entry that does not decode is recorded as
+ * KV_MALFORMED (only the index advances), as every node does.
+ */
 static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *e)
 {
 	struct kv_result res;
-	int rc = kv_apply(r->kv, idx, e->data, e->len, false, &res);
+	struct kv_txn t;
+	int rc = kv_txn_decode(&t, e->data, e->len);
+	if (rc == -ENOMEM)
+		return rc;
+	bool decoded = rc == 0;
+	if (decoded)
+		rc = kv_apply_txn(r->kv, idx, &t, false, &res);
+	else
+		rc = kv_apply_malformed(r->kv, idx, e->data, e->len, false, &res);
 	if (rc != 0)
-		return rc; /* storage failure: nothing was written */
+		goto out_free; /* storage failure: nothing was written */
 	r->applied_idx = idx + 1;
 	r->bytes_since_compaction += e->len;
 	bool mine = res.node_id == r->cfg.node_id;
@@ -77,14 +90,11 @@ static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *
 	 * completed then: there is nobody left to tell. */
 	if (mine && res.status != KV_DUPLICATE)
 		proposals_complete(&r->props, &res);
-	if (r->hook && (res.status == KV_APPLIED)) {
-		struct kv_txn t;
-		if (kv_txn_decode(&t, e->data, e->len) == 0) {
-			r->hook(r->hook_ctx, idx, &t, mine);
-			kv_txn_free(&t);
-		}
-	}
-	return 0;
+	if (r->hook && res.status == KV_APPLIED)
+		r->hook(r->hook_ctx, idx, &t, mine);
+out_free:
+	kv_txn_free(&t);
+	return rc;
 }
 
 /*

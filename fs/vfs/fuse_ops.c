@@ -274,7 +274,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = ofs_ino_is_virtual(ino);
-	fi->keep_cache = 0; /* drop cached pages at open: never older than the store */
+	fi->keep_cache = 0; /* drop cached pages at open: never older than the KV */
 	if (fuse_reply_open(req, fi) != 0)
 		ofs_op_release(o, f);
 }
@@ -751,41 +751,4 @@ int ofs_unmount(struct ofs *o)
 	free(o->mountpoint);
 	o->mountpoint = NULL;
 	return 0;
-}
-
-void ofs_destroy(struct ofs **op)
-{
-	struct ofs *o = *op;
-	if (!o)
-		return;
-	ofs_unmount(o);
-	ofs_inval_stop(o);
-	while (o->files) {
-		struct ofs_file *f = o->files;
-		o->files = f->next;
-		free(f->vbuf);
-		ofs_dirent_list_free(f->dir);
-		free(f);
-	}
-	for (size_t s = 0; s < OFS_TABLE_SIZE; s++) {
-		struct onode *n = o->table[s];
-		while (n) {
-			struct onode *next = n->next;
-			for (size_t i = 0; i < n->nblk; i++)
-				free(n->blk[i]);
-			free(n->blk);
-			pthread_mutex_destroy(&n->mu);
-			free(n);
-			n = next;
-		}
-	}
-	pthread_mutex_destroy(&o->lock);
-	pthread_mutex_destroy(&o->iq_lock);
-	pthread_cond_destroy(&o->iq_cond);
-	pthread_cond_destroy(&o->iq_done_cond);
-	pthread_mutex_destroy(&o->reap_lock);
-	pthread_cond_destroy(&o->reap_cond);
-	free(o->backend);
-	free(o);
-	*op = NULL;
 }

@@ -1,26 +1,23 @@
 /*
- * Kernel cache invalidation for changes applied from other nodes.
+ * Kernel cache invalidation for changes applied from other nodes: the queue.
  *
- * ofs_on_applied runs on the thread that applies log entries. It only
- * decodes the keys the entry touched and queues (inode) or (parent, name)
- * items; a dedicated thread pops them and calls
- * fuse_lowlevel_notify_inval_inode/_entry. The libfuse header warns that
- * these calls must not run in the path of a related request or under a lock
- * such a request needs (the kernel may wait on that request): the queue
+ * ofs_on_applied runs on the thread that applies log entries, with the
+ * transaction the replica decoded once for the KV. It only reads the keys
+ * the entry touched and queues (inode) or (parent, name) items; the thread
+ * in fuse_inval.c pops them and tells the kernel. The libfuse header warns
+ * that those calls must not run in the path of a related request or under a
+ * lock such a request needs (the kernel may wait on that request): the queue
  * keeps them off every FUSE handler and off the apply thread, and no lock is
- * held while notifying.
+ * held while notifying. Nothing here calls libfuse.
  *
  * Does not invalidate for entries proposed on this node: the kernel saw
  * those changes through the requests that made them.
  */
-#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 14)
 #include <errno.h>
-#include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kv.h"
-#include "log.h"
 #include "ofs_int.h"
 
 #define IQ_MAX 65536 /* past this, queue whole inodes only: a burst must not eat memory */
@@ -127,58 +124,6 @@ void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool propos
 	ofs_on_applied(ctx, idx, t, proposed_here);
 }
 
-void ofs_on_applied_txn(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here)
-{
-	if (proposed_here)
-		return;
-	for (size_t i = 0; i < t->n; i++) {
-		const struct ofs_txn_op *op = &t->ops[i];
-		if (op->type == OFS_OP_PUT || op->type == OFS_OP_DELETE ||
-		    op->type == OFS_OP_DELETE_PREFIX)
-			inval_key(o, op->type == OFS_OP_DELETE_PREFIX, op->key.b, op->key.len);
-	}
-}
-
-static void *inval_main(void *arg)
-{
-	struct ofs *o = arg;
-	for (;;) {
-		pthread_mutex_lock(&o->iq_lock);
-		while (!o->iq_head && !o->iq_stop)
-			pthread_cond_wait(&o->iq_cond, &o->iq_lock);
-		bool stop = o->iq_stop;
-		pthread_mutex_unlock(&o->iq_lock);
-		if (stop)
-			break;
-		struct inval_item *it;
-		uint64_t last_ino = 0;
-		while (ofs_inval_pop(o, &it)) {
-			int rc;
-			if (it->name)
-				rc = fuse_lowlevel_notify_inval_entry(o->se, it->ino, it->name,
-								      strlen(it->name));
-			else if (it->ino == last_ino)
-				rc = 0; /* consecutive duplicates from one entry */
-			else
-				rc = fuse_lowlevel_notify_inval_inode(o->se, it->ino, 0, 0);
-			if (!it->name)
-				last_ino = it->ino;
-			/* -ENOENT: the kernel has already dropped it; fine */
-			if (rc && rc != -ENOENT)
-				log_debug("fs: invalidation of %llu failed: %s",
-					  (unsigned long long)it->ino, strerror(-rc));
-			ofs_count(o, &o->stats.invals_sent, 1);
-			free(it->name);
-			free(it);
-			pthread_mutex_lock(&o->iq_lock);
-			o->iq_done++;
-			pthread_cond_broadcast(&o->iq_done_cond);
-			pthread_mutex_unlock(&o->iq_lock);
-		}
-	}
-	return NULL;
-}
-
 int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms)
 {
 	int64_t end = ofs_now_ns() + (int64_t)timeout_ms * 1000000;
@@ -192,26 +137,8 @@ int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms)
 	return rc == ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
-int ofs_inval_start(struct ofs *o)
+void ofs_inval_drain(struct ofs *o)
 {
-	o->iq_stop = false;
-	int rc = pthread_create(&o->iq_thread, NULL, inval_main, o);
-	if (rc)
-		return -rc;
-	o->iq_running = true;
-	return 0;
-}
-
-void ofs_inval_stop(struct ofs *o)
-{
-	if (o->iq_running) {
-		pthread_mutex_lock(&o->iq_lock);
-		o->iq_stop = true;
-		pthread_cond_signal(&o->iq_cond);
-		pthread_mutex_unlock(&o->iq_lock);
-		pthread_join(o->iq_thread, NULL);
-		o->iq_running = false;
-	}
 	struct inval_item *it;
 	while (ofs_inval_pop(o, &it)) {
 		free(it->name);

@@ -1,17 +1,25 @@
 /*
  * omnifs's FUSE filesystem: the public API omnifsd uses.
  *
- * The filesystem is a client of the replicated KV (see ofs_store.h): every
- * operation reads the node's applied state, builds one guarded transaction,
- * commits it and waits for the local apply; a failed guard (another node
- * changed the same thing first) means re-read and retry, a bounded number of
- * times. Lookup counts, open files and buffered writes are node-local and
+ * The filesystem is a client of the replicated KV (kv.h), reached through
+ * one struct ofs_backend. Every operation reads the node's applied state
+ * (backend kv), builds one guarded struct kv_txn (the KV's own transaction,
+ * keys laid out by schema.h) and hands it to the backend's propose, which
+ * returns once the entry is applied here; a failed guard (KV_CONFLICT:
+ * another node changed the same thing first) means re-read and rebuild, a
+ * bounded number of times. On every node the replica decodes each decided
+ * entry once, applies that transaction to the KV and passes the same one to
+ * ofs_apply_hook, which queues kernel cache invalidations for other nodes'
+ * changes. Lookup counts, open files and buffered writes are node-local and
  * never replicated. This header does not parse command lines or config
  * files: the daemon does, and fills struct ofs_config.
  *
  * Lifecycle, all from one thread unless said otherwise:
  *   ofs_new -> ofs_mount -> ofs_run (blocks; ofs_stop from any thread or a
  *   signal handler ends it) -> ofs_unmount -> ofs_destroy.
+ * ofs_mount, ofs_run, ofs_stop and ofs_unmount are the FUSE adapter
+ * (fuse_ops.c, libfuse); everything else works without libfuse, so the
+ * operations can be driven without a mount (omnifs_vfs_core).
  */
 #ifndef OMNIFS_OFS_H
 #define OMNIFS_OFS_H
@@ -19,8 +27,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "ofs_store.h"
 
 struct cfg;
 struct ofs;
@@ -67,31 +73,15 @@ void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id);
 void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c);
 
 /*
- * Creates the filesystem over store (copied; its ctx must outlive the ofs).
- * Creates the root directory if the store has none (guarded: exactly one
- * node's creation wins; this commits, so on a fresh cluster it waits for a
- * leader) and frees the unlinked files this node left behind. Returns NULL
- * on failure with the reason logged and errno set (EROFS, ETIMEDOUT: the
- * root is missing and cannot be created yet; try again later).
+ * Creates the filesystem over backend b (copied into the ofs; b->ctx and
+ * b->kv must outlive it). Creates the root directory if the KV has none
+ * (guarded: exactly one node's creation wins; this commits, so on a fresh
+ * cluster it waits for a leader) and frees the unlinked files this node
+ * left behind. Returns NULL on failure with the reason logged and errno set
+ * (EINVAL: bad node id or backend; EROFS, ETIMEDOUT: the root is missing and
+ * cannot be created yet; try again later).
  */
-struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store);
-
-/* ofs_new over a backend (copied into the ofs; b->ctx and b->kv must outlive it). */
-struct ofs *ofs_new_on_backend(const struct ofs_config *cfg, const struct ofs_backend *b);
-
-/* Fills s with reads from b->kv and commits through b->propose. b is borrowed
- * and must outlive s. */
-void ofs_store_bind_backend(struct ofs_store *s, struct ofs_backend *b);
-
-/*
- * A single-node backend without consensus: each proposal is applied at once
- * to the kv_store at path (created if missing) at the next index. For tests
- * and ofs_local_mount. Fills *b. Returns 0 or kv_open's error (message in err).
- */
-struct ofs_local_backend;
-int ofs_local_backend_open(struct ofs_local_backend **out, const char *path, uint64_t cluster_id,
-			   struct ofs_backend *b, char *err, size_t err_len);
-void ofs_local_backend_close(struct ofs_local_backend **lb);
+struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b);
 
 /*
  * Mounts at mountpoint (copied) with allow_other and default_permissions and
@@ -115,7 +105,8 @@ void ofs_stop(struct ofs *o);
  * first, best effort. */
 int ofs_unmount(struct ofs *o);
 
-/* Frees everything; *o becomes NULL. Unmounts if still mounted. */
+/* Frees everything; *o becomes NULL. A mounted filesystem must be unmounted
+ * first (ofs_unmount): the FUSE side is the adapter's to tear down. */
 void ofs_destroy(struct ofs **o);
 
 /*
@@ -143,8 +134,6 @@ void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool pr
 /* ofs_on_applied with the replica's hook signature (replica_apply_hook):
  * replica_set_apply_hook(r, ofs_apply_hook, ofs). ctx is the struct ofs. */
 void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here);
-/* The same for a transaction of the filesystem's own type (ofs_store_mem's hook). */
-void ofs_on_applied_txn(struct ofs *o, uint64_t idx, const struct ofs_txn *t, bool proposed_here);
 
 /* Counters for status output and tests. */
 struct ofs_stats {

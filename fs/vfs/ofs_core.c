@@ -11,6 +11,7 @@
  * too, so a number is never handed out twice even if a record were lost.
  * Numbers are never reused, so generation stays 0.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "kv.h"
 #include "log.h"
 #include "ofs_int.h"
 
@@ -75,14 +77,13 @@ int ofs_read_attr(struct ofs *o, uint64_t ino, struct ofs_attr *a, uint64_t *ver
 	size_t len;
 	uint64_t ver;
 	ofs_key_inode(&k, ino);
-	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &len, &ver);
+	int rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
 	if (rc)
 		return rc == -ENOENT ? -ENOENT : -EIO;
 	rc = ofs_attr_decode(a, ino, val, len);
 	free(val);
 	if (rc) {
-		log_err("fs: inode %llu: malformed attributes in the store",
-			(unsigned long long)ino);
+		log_err("fs: inode %llu: malformed attributes in the KV", (unsigned long long)ino);
 		return -EIO;
 	}
 	if (version)
@@ -98,7 +99,7 @@ int ofs_read_dirent(struct ofs *o, uint64_t parent, const char *name, size_t len
 	size_t vlen;
 	uint64_t ver;
 	ofs_key_dirent(&k, parent, name, len);
-	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &vlen, &ver);
+	int rc = ofs_kv_get(o, k.b, k.len, &val, &vlen, &ver);
 	if (rc)
 		return rc == -ENOENT ? -ENOENT : -EIO;
 	uint8_t dt;
@@ -113,28 +114,28 @@ int ofs_read_dirent(struct ofs *o, uint64_t parent, const char *name, size_t len
 	return 0;
 }
 
-void ofs_put_attr(struct ofs_txn *t, const struct ofs_attr *a)
+int ofs_put_attr(struct kv_txn *t, const struct ofs_attr *a)
 {
 	struct ofs_key k;
 	uint8_t v[OFS_ATTR_LEN];
 	ofs_key_inode(&k, a->ino);
 	ofs_attr_encode(a, v);
-	ofs_txn_put(t, &k, v, sizeof(v));
+	return ofs_add_put(t, &k, v, sizeof(v));
 }
 
-int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct ofs_txn *t, void *arg), void *arg)
+int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg), void *arg)
 {
-	struct ofs_txn t;
+	struct kv_txn t;
 	int rc;
-	ofs_txn_init(&t);
+	kv_txn_init(&t, 0, 0); /* no proposal id: the replica stamps its own */
 	for (uint32_t attempt = 0;; attempt++) {
-		ofs_txn_reset(&t);
+		kv_txn_free(&t); /* empty again for this attempt */
 		rc = build(o, &t, arg);
 		if (rc)
 			break;
-		if (t.n == 0)
+		if (t.n_ops == 0)
 			break; /* nothing to change */
-		rc = ofs_commit_errno(o->st.commit(o->st.ctx, &t));
+		rc = ofs_commit_errno(ofs_commit(o, &t));
 		__atomic_store_n(&o->erofs_seen, rc == -EROFS, __ATOMIC_RELAXED);
 		if (rc == 0) {
 			ofs_count(o, &o->stats.commits, 1);
@@ -149,7 +150,7 @@ int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct ofs_txn *t, vo
 			break;
 		}
 	}
-	ofs_txn_close(&t);
+	kv_txn_free(&t);
 	return rc;
 }
 
@@ -174,7 +175,7 @@ int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes)
 	struct ofs_key p;
 	struct usage_sum u = {0, 1}; /* the root counts as one inode */
 	ofs_key_node_prefix(&p);
-	int rc = o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, sum_node, &u);
+	int rc = ofs_kv_scan(o, p.b, p.len, NULL, 0, sum_node, &u);
 	if (rc)
 		return -EIO;
 	*bytes = u.bytes < 0 ? 0 : u.bytes;
@@ -182,7 +183,7 @@ int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes)
 	return 0;
 }
 
-int ofs_noderec_update(struct ofs *o, struct ofs_txn *t, int64_t dbytes, int64_t dinodes,
+int ofs_noderec_update(struct ofs *o, struct kv_txn *t, int64_t dbytes, int64_t dinodes,
 		       uint64_t *ino_out)
 {
 	struct ofs_key k;
@@ -191,18 +192,20 @@ int ofs_noderec_update(struct ofs *o, struct ofs_txn *t, int64_t dbytes, int64_t
 	size_t len;
 	uint64_t ver;
 	ofs_key_node(&k, o->cfg.node_id);
-	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &len, &ver);
+	int rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
 	if (rc == 0) {
 		rc = ofs_noderec_decode(&r, val, len);
 		free(val);
 		if (rc)
 			return -EIO;
-		ofs_txn_guard_version(t, &k, ver);
+		rc = ofs_add_guard_version(t, &k, ver);
 	} else if (rc == -ENOENT) {
-		ofs_txn_guard_absent(t, &k);
+		rc = ofs_add_guard_absent(t, &k);
 	} else {
 		return -EIO;
 	}
+	if (rc)
+		return rc;
 	if (dbytes > 0 || dinodes > 0) {
 		int64_t ub, ui;
 		if (ofs_usage(o, &ub, &ui))
@@ -219,14 +222,15 @@ int ofs_noderec_update(struct ofs *o, struct ofs_txn *t, int64_t dbytes, int64_t
 		r.next++;
 		struct ofs_key ik;
 		ofs_key_inode(&ik, *ino_out);
-		ofs_txn_guard_absent(t, &ik);
+		rc = ofs_add_guard_absent(t, &ik);
+		if (rc)
+			return rc;
 	}
 	r.bytes += dbytes;
 	r.inodes += dinodes;
 	uint8_t v[OFS_NODEREC_LEN];
 	ofs_noderec_encode(&r, v);
-	ofs_txn_put(t, &k, v, sizeof(v));
-	return 0;
+	return ofs_add_put(t, &k, v, sizeof(v));
 }
 
 static size_t slot_of(uint64_t ino)
@@ -333,7 +337,7 @@ bool ofs_is_open(struct ofs *o, uint64_t ino)
 	return open;
 }
 
-static int build_root(struct ofs *o, struct ofs_txn *t, void *arg)
+static int build_root(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct ofs_attr a;
 	if (ofs_read_attr(o, OFS_ROOT_INO, &a, NULL) == 0)
@@ -347,9 +351,8 @@ static int build_root(struct ofs *o, struct ofs_txn *t, void *arg)
 	a.parent = OFS_ROOT_INO;
 	struct ofs_key k;
 	ofs_key_inode(&k, OFS_ROOT_INO);
-	ofs_txn_guard_absent(t, &k);
-	ofs_put_attr(t, &a);
-	return 0;
+	int rc = ofs_add_guard_absent(t, &k);
+	return rc ? rc : ofs_put_attr(t, &a);
 }
 
 /* --- the reaper ---------------------------------------------------------------- */
@@ -382,7 +385,27 @@ static int collect_orphan(void *arg, const void *key, size_t key_len, const void
 	return 0;
 }
 
-static int build_reap(struct ofs *o, struct ofs_txn *t, void *arg)
+/* Drops ino's inode, data and xattrs, guarded by the inode's version read
+ * (ver): a last write elsewhere fails it and the batch is redone. */
+static int add_free_inode(struct kv_txn *t, uint64_t ino, uint64_t ver)
+{
+	struct ofs_key k;
+	ofs_key_inode(&k, ino);
+	int rc = ofs_add_guard_version(t, &k, ver);
+	if (rc)
+		return rc;
+	rc = ofs_add_delete(t, &k);
+	if (rc)
+		return rc;
+	ofs_key_block_prefix(&k, ino);
+	rc = ofs_add_delete_prefix(t, &k);
+	if (rc)
+		return rc;
+	ofs_key_xattr_prefix(&k, ino);
+	return ofs_add_delete_prefix(t, &k);
+}
+
+static int build_reap(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct reap *r = arg;
 	int64_t bytes = 0, inodes = 0;
@@ -392,21 +415,20 @@ static int build_reap(struct ofs *o, struct ofs_txn *t, void *arg)
 		uint64_t ver;
 		struct ofs_key k;
 		int rc = ofs_read_attr(o, ino, &a, &ver);
+		if (rc && rc != -ENOENT)
+			return rc;
+		bool gone = rc == -ENOENT; /* a stale mark only */
 		ofs_key_orphan(&k, ino);
-		ofs_txn_delete(t, &k);
-		if (rc == -ENOENT)
-			continue; /* a stale mark only */
+		rc = ofs_add_delete(t, &k);
 		if (rc)
 			return rc;
+		if (gone)
+			continue;
 		if (a.nlink > 0)
 			continue; /* never happens: link() refuses nlink 0; keep the inode */
-		ofs_key_inode(&k, ino);
-		ofs_txn_guard_version(t, &k, ver); /* a last write elsewhere: redo */
-		ofs_txn_delete(t, &k);
-		ofs_key_block_prefix(&k, ino);
-		ofs_txn_delete_prefix(t, &k);
-		ofs_key_xattr_prefix(&k, ino);
-		ofs_txn_delete_prefix(t, &k);
+		rc = add_free_inode(t, ino, ver);
+		if (rc)
+			return rc;
 		bytes += S_ISREG(a.mode) ? (int64_t)a.size : 0;
 		inodes++;
 	}
@@ -426,7 +448,7 @@ int ofs_reap(struct ofs *o, int64_t now_ns)
 		r->before_ns = now_ns - (int64_t)o->cfg.orphan_grace_ms * 1000000;
 		r->n = 0;
 		r->more = false;
-		rc = o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, collect_orphan, r);
+		rc = ofs_kv_scan(o, p.b, p.len, NULL, 0, collect_orphan, r);
 		if (rc)
 			break;
 		/* still open or known to the kernel here: not yet */
@@ -540,31 +562,9 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
 	oc->write_buffer = (uint64_t)c->fs_write_buffer_mb << 20;
 }
 
-struct ofs *ofs_new_on_backend(const struct ofs_config *cfg, const struct ofs_backend *b)
+struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
 {
-	struct ofs_backend *copy = malloc(sizeof(*copy));
-	if (!copy) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	*copy = *b;
-	struct ofs_store st;
-	ofs_store_bind_backend(&st, copy);
-	struct ofs *o = ofs_new(cfg, &st);
-	if (!o) {
-		int e = errno;
-		free(copy);
-		errno = e;
-		return NULL;
-	}
-	o->backend = copy;
-	return o;
-}
-
-struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store)
-{
-	if (cfg->node_id == 0 || cfg->node_id > 0xffff || !store->get || !store->scan ||
-	    !store->commit) {
+	if (cfg->node_id == 0 || cfg->node_id > 0xffff || !b->propose || !b->kv) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -576,7 +576,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store)
 	o->cfg = *cfg;
 	if (o->cfg.write_buffer < OFS_BLOCK_SIZE)
 		o->cfg.write_buffer = OFS_BLOCK_SIZE;
-	o->st = *store;
+	o->b = *b;
 	o->wake_pipe[0] = o->wake_pipe[1] = -1;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->iq_lock, NULL);
@@ -591,6 +591,45 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_store *store)
 		return NULL;
 	}
 	return o;
+}
+
+/* The core's teardown: the FUSE side (session, mount, waker and
+ * invalidation threads) is ofs_unmount's, done before. */
+void ofs_destroy(struct ofs **op)
+{
+	struct ofs *o = *op;
+	if (!o)
+		return;
+	assert(!o->se); /* ofs_unmount first */
+	ofs_reaper_stop(o);
+	ofs_inval_drain(o);
+	while (o->files) {
+		struct ofs_file *f = o->files;
+		o->files = f->next;
+		free(f->vbuf);
+		ofs_dirent_list_free(f->dir);
+		free(f);
+	}
+	for (size_t s = 0; s < OFS_TABLE_SIZE; s++) {
+		struct onode *n = o->table[s];
+		while (n) {
+			struct onode *next = n->next;
+			for (size_t i = 0; i < n->nblk; i++)
+				free(n->blk[i]);
+			free(n->blk);
+			pthread_mutex_destroy(&n->mu);
+			free(n);
+			n = next;
+		}
+	}
+	pthread_mutex_destroy(&o->lock);
+	pthread_mutex_destroy(&o->iq_lock);
+	pthread_cond_destroy(&o->iq_cond);
+	pthread_cond_destroy(&o->iq_done_cond);
+	pthread_mutex_destroy(&o->reap_lock);
+	pthread_cond_destroy(&o->reap_cond);
+	free(o);
+	*op = NULL;
 }
 
 void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx)

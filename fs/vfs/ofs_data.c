@@ -5,7 +5,7 @@
  * Writes are buffered per inode on this node (every handle of the file on
  * the node shares the buffer, so a second reader here sees them at once) in
  * 64 KiB blocks, each remembering the byte range [lo, hi) that is newer than
- * the store. A commit reads each touched block from the store, lays the new
+ * the KV. A commit reads each touched block from the KV, lays the new
  * bytes over it, and puts the blocks, the new size and mtime in ONE
  * transaction guarded by the inode's version: a concurrent change from
  * another node fails the guard and the commit is redone on top of it. So a
@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kv.h"
 #include "log.h"
 #include "ofs_int.h"
 
@@ -38,21 +39,21 @@ static bool wants_write(int flags)
 
 /*
  * Opening for writing fails at once on a node that knows it has no quorum.
- * The store may say so itself (can_write); otherwise, once a commit has come
+ * The backend may say so itself (can_write); otherwise, once a commit has come
  * back -EROFS, each open for writing probes with an empty transaction, which
  * the replica refuses at once while it knows it is cut off, and which clears
  * the mark when it goes through. With a quorum, opens cost no round.
  */
 static int can_write(struct ofs *o)
 {
-	if (o->st.can_write)
-		return o->st.can_write(o->st.ctx);
+	if (o->b.can_write)
+		return o->b.can_write(o->b.ctx);
 	if (!__atomic_load_n(&o->erofs_seen, __ATOMIC_RELAXED))
 		return 0;
-	struct ofs_txn t;
-	ofs_txn_init(&t);
-	int rc = ofs_commit_errno(o->st.commit(o->st.ctx, &t));
-	ofs_txn_close(&t);
+	struct kv_txn t;
+	kv_txn_init(&t, 0, 0);
+	int rc = ofs_commit_errno(ofs_commit(o, &t));
+	kv_txn_free(&t);
 	if (rc == 0)
 		__atomic_store_n(&o->erofs_seen, false, __ATOMIC_RELAXED);
 	return rc == -EAGAIN ? 0 : rc;
@@ -85,7 +86,7 @@ static int load_block(struct ofs *o, uint64_t ino, uint64_t no, uint8_t *out)
 	size_t len;
 	uint64_t ver;
 	ofs_key_block(&k, ino, no);
-	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &len, &ver);
+	int rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
 	if (rc == -ENOENT) {
 		memset(out, 0, OFS_BLOCK_SIZE);
 		return 0;
@@ -100,7 +101,7 @@ static int load_block(struct ofs *o, uint64_t ino, uint64_t no, uint8_t *out)
 	return 0;
 }
 
-/* The block as this node sees it: the store (unless truncated) under the
+/* The block as this node sees it: the KV (unless truncated) under the
  * buffered bytes. */
 static int view_block(struct ofs *o, struct onode *n, uint64_t no, uint8_t *out)
 {
@@ -142,7 +143,7 @@ struct commit_arg {
 	uint8_t *scratch; /* one block */
 };
 
-static int build_commit(struct ofs *o, struct ofs_txn *t, void *arg)
+static int build_commit(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct commit_arg *c = arg;
 	struct onode *n = c->n;
@@ -157,7 +158,9 @@ static int build_commit(struct ofs *o, struct ofs_txn *t, void *arg)
 		return -EFBIG;
 	if (n->trunc) {
 		ofs_key_block_prefix(&k, n->ino);
-		ofs_txn_delete_prefix(t, &k);
+		rc = ofs_add_delete_prefix(t, &k);
+		if (rc)
+			return rc;
 	}
 	for (size_t i = 0; i < n->nblk; i++) {
 		struct dblock *b = n->blk[i];
@@ -169,7 +172,9 @@ static int build_commit(struct ofs *o, struct ofs_txn *t, void *arg)
 		if (rc)
 			return rc;
 		ofs_key_block(&k, n->ino, b->no);
-		ofs_txn_put(t, &k, c->scratch, len);
+		rc = ofs_add_put(t, &k, c->scratch, len);
+		if (rc)
+			return rc;
 	}
 	if (size < a.size && !n->trunc)
 		log_err("fs: inode %llu: buffered size below the stored one",
@@ -185,9 +190,8 @@ static int build_commit(struct ofs *o, struct ofs_txn *t, void *arg)
 	a.mtime_ns = a.ctime_ns = now;
 	a.change++;
 	ofs_key_inode(&k, n->ino);
-	ofs_txn_guard_version(t, &k, ver);
-	ofs_put_attr(t, &a);
-	return 0;
+	rc = ofs_add_guard_version(t, &k, ver);
+	return rc ? rc : ofs_put_attr(t, &a);
 }
 
 /* Commits n's buffer. Called with n->mu held. */

@@ -4,6 +4,13 @@
  * as plain functions returning 0 or -errno, independent of FUSE so unit tests
  * can drive them without a mount. fuse_ops.c is a thin adapter over these.
  *
+ * One path for a change: an operation runs ofs_run_txn with a build
+ * function, which reads the applied state (ofs_kv_get, ofs_kv_scan) and adds
+ * guards and writes to a struct kv_txn (ofs_add_*, schema keys); ofs_commit
+ * hands that transaction to the backend's propose and maps the KV's answer;
+ * a failed guard rebuilds from scratch. Only the files fuse_ops.c and
+ * fuse_inval.c call libfuse; the rest builds as omnifs_vfs_core without it.
+ *
  * Locks, in the order they may be taken:
  *   struct onode.mu   one open file's write buffer; held across its commit
  *   struct ofs.lock   the inode table, counts, counters; never held across
@@ -36,7 +43,7 @@ uint64_t ofs_ino_make(uint64_t node, uint64_t counter);
 uint64_t ofs_ino_node(uint64_t ino);
 bool ofs_ino_is_virtual(uint64_t ino);
 
-/* One buffered block: bytes [lo, hi) of data are newer than the store. */
+/* One buffered block: bytes [lo, hi) of data are newer than the KV. */
 struct dblock {
 	uint64_t no;
 	uint32_t lo, hi;
@@ -94,8 +101,7 @@ struct inval_item {
 
 struct ofs {
 	struct ofs_config cfg;
-	struct ofs_store st;
-	struct ofs_backend *backend; /* ofs_new_on_backend's copy, owned; else NULL */
+	struct ofs_backend b; /* ofs_new's copy */
 
 	pthread_mutex_t lock;		     /* see the top of this file */
 	struct onode *table[OFS_TABLE_SIZE]; /* under lock */
@@ -158,20 +164,52 @@ struct ofs_setattr {
 	int64_t atime_ns, mtime_ns, ctime_ns;
 };
 
+/* ofs_kv.c: reads of the applied state and commits (see its top) */
+struct kv_txn;
+/* Called once per key of a scan, in key order. key and val are borrowed for the
+ * call. Return 0 to go on, 1 to stop early, or a negative errno to abort. */
+typedef int (*ofs_scan_fn)(void *arg, const void *key, size_t key_len, const void *val,
+			   size_t val_len, uint64_t version);
+/* Reads key: on success *val is malloc'ed (the caller frees it), *len and
+ * *version are set. -ENOENT if absent, -ENOMEM, -EIO. Any thread. */
+int ofs_kv_get(struct ofs *o, const void *key, size_t key_len, void **val, size_t *len,
+	       uint64_t *version);
+/* Calls fn for every key that starts with prefix and is > after (if
+ * after_len > 0), in order, on one view. Returns 0, fn's negative result,
+ * -ENOMEM or -EIO. */
+int ofs_kv_scan(struct ofs *o, const void *prefix, size_t prefix_len, const void *after,
+		size_t after_len, ofs_scan_fn fn, void *arg);
+/* Proposes t (borrowed) and returns once it is applied here: 0 applied,
+ * -EAGAIN a guard failed (nothing written), -EIO another status, or the
+ * backend's error (-EROFS, -ETIMEDOUT, -ESHUTDOWN, -ENOMEM). */
+int ofs_commit(struct ofs *o, const struct kv_txn *t);
+/* kv_txn_add_* with a schema key (copied, value too): 0, -ENOMEM, or -EFBIG
+ * if the transaction would be over the KV's limits. On error t is unchanged,
+ * so the caller must give up on it: an operation left out is a wrong
+ * transaction. */
+#define OFS__MUST_CHECK __attribute__((warn_unused_result))
+OFS__MUST_CHECK int ofs_add_put(struct kv_txn *t, const struct ofs_key *k, const void *val,
+				size_t len);
+OFS__MUST_CHECK int ofs_add_delete(struct kv_txn *t, const struct ofs_key *k);
+OFS__MUST_CHECK int ofs_add_delete_prefix(struct kv_txn *t, const struct ofs_key *prefix);
+OFS__MUST_CHECK int ofs_add_guard_absent(struct kv_txn *t, const struct ofs_key *k);
+OFS__MUST_CHECK int ofs_add_guard_version(struct kv_txn *t, const struct ofs_key *k,
+					  uint64_t version);
+
 /* ofs_core.c */
 int64_t ofs_now_ns(void);
 int ofs_read_attr(struct ofs *o, uint64_t ino, struct ofs_attr *a, uint64_t *version);
 int ofs_read_dirent(struct ofs *o, uint64_t parent, const char *name, size_t len, uint64_t *child,
 		    uint8_t *dtype, uint64_t *version);
-void ofs_put_attr(struct ofs_txn *t, const struct ofs_attr *a);
-/* Runs build(o, t, arg) and commits, retrying on a failed guard. */
-int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct ofs_txn *t, void *arg),
-		void *arg);
+OFS__MUST_CHECK int ofs_put_attr(struct kv_txn *t, const struct ofs_attr *a);
+/* Runs build(o, t, arg) on an empty transaction and commits it, retrying
+ * from an empty one on a failed guard. An empty result commits nothing. */
+int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg), void *arg);
 /* Usage of the whole cluster as this node sees it. */
 int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes);
 /* Adds to this node's record in t (read, guard, put). *ino_out, if not NULL,
  * receives a fresh inode number. */
-int ofs_noderec_update(struct ofs *o, struct ofs_txn *t, int64_t dbytes, int64_t dinodes,
+int ofs_noderec_update(struct ofs *o, struct kv_txn *t, int64_t dbytes, int64_t dinodes,
 		       uint64_t *ino_out);
 /* Node-local inode table. onode_get takes a reference (creating the entry if
  * create), onode_put drops it and frees an unused entry. */
@@ -251,13 +289,18 @@ int ofs_virt_opendir(struct ofs *o, struct ofs_dirent_list **out);
 int ofs_dirent_list_add(struct ofs_dirent_list *l, uint64_t ino, uint8_t dtype, const char *name,
 			size_t len);
 
-/* inval.c */
-int ofs_inval_start(struct ofs *o);
-void ofs_inval_stop(struct ofs *o);
+/* inval.c: the queue (no FUSE) */
 void ofs_inval_queue(struct ofs *o, uint64_t ino, const char *name, size_t name_len);
-/* Pops one queued item (tests); returns false if the queue is empty. The
+/* Pops one queued item (the thread, tests); false if the queue is empty. The
  * caller frees item->name and item. */
 bool ofs_inval_pop(struct ofs *o, struct inval_item **item);
+/* Frees every queued item (teardown). */
+void ofs_inval_drain(struct ofs *o);
+
+/* fuse_inval.c: the thread that tells the kernel, started by ofs_mount and
+ * stopped (then the queue drained) by ofs_unmount */
+int ofs_inval_start(struct ofs *o);
+void ofs_inval_stop(struct ofs *o);
 
 /* errno for the caller of a failed commit */
 int ofs_commit_errno(int rc);

@@ -85,7 +85,7 @@ struct setattr_arg {
  * blocks past the end and cuts the last one, so that growing again later
  * reads zeros. */
 struct trunc_scan {
-	struct ofs_txn *t;
+	struct kv_txn *t;
 	uint64_t first_dead; /* first block entirely past the end */
 	uint64_t cut_block;  /* block to cut, or UINT64_MAX */
 	uint32_t cut_len;
@@ -101,13 +101,13 @@ static int trunc_block(void *arg, const void *key, size_t key_len, const void *v
 	struct ofs_key k;
 	ofs_key_block(&k, ino, blk);
 	if (blk >= ts->first_dead)
-		ofs_txn_delete(ts->t, &k);
-	else if (blk == ts->cut_block && val_len > ts->cut_len)
-		ofs_txn_put(ts->t, &k, val, ts->cut_len);
+		return ofs_add_delete(ts->t, &k);
+	if (blk == ts->cut_block && val_len > ts->cut_len)
+		return ofs_add_put(ts->t, &k, val, ts->cut_len);
 	return 0;
 }
 
-static int shrink_data(struct ofs *o, struct ofs_txn *t, uint64_t ino, uint64_t newsize)
+static int shrink_data(struct ofs *o, struct kv_txn *t, uint64_t ino, uint64_t newsize)
 {
 	struct trunc_scan ts = {t, (newsize + OFS_BLOCK_SIZE - 1) / OFS_BLOCK_SIZE, UINT64_MAX, 0};
 	if (newsize % OFS_BLOCK_SIZE) {
@@ -116,19 +116,17 @@ static int shrink_data(struct ofs *o, struct ofs_txn *t, uint64_t ino, uint64_t 
 	}
 	struct ofs_key p, from;
 	ofs_key_block_prefix(&p, ino);
-	if (newsize == 0) {
-		ofs_txn_delete_prefix(t, &p);
-		return 0;
-	}
+	if (newsize == 0)
+		return ofs_add_delete_prefix(t, &p);
 	uint64_t start = newsize / OFS_BLOCK_SIZE;
-	if (start == 0) {
-		return o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, trunc_block, &ts) ? -EIO : 0;
-	}
+	/* The scan returns trunc_block's error (-ENOMEM, -EFBIG) or its own. */
+	if (start == 0)
+		return ofs_kv_scan(o, p.b, p.len, NULL, 0, trunc_block, &ts);
 	ofs_key_block(&from, ino, start - 1); /* scan from start onwards */
-	return o->st.scan(o->st.ctx, p.b, p.len, from.b, from.len, trunc_block, &ts) ? -EIO : 0;
+	return ofs_kv_scan(o, p.b, p.len, from.b, from.len, trunc_block, &ts);
 }
 
-static int build_setattr(struct ofs *o, struct ofs_txn *t, void *arg)
+static int build_setattr(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct setattr_arg *s = arg;
 	const struct ofs_setattr *sa = s->sa;
@@ -174,8 +172,12 @@ static int build_setattr(struct ofs *o, struct ofs_txn *t, void *arg)
 	a.change++;
 	struct ofs_key k;
 	ofs_key_inode(&k, s->ino);
-	ofs_txn_guard_version(t, &k, ver);
-	ofs_put_attr(t, &a);
+	rc = ofs_add_guard_version(t, &k, ver);
+	if (rc)
+		return rc;
+	rc = ofs_put_attr(t, &a);
+	if (rc)
+		return rc;
 	if (dbytes) {
 		rc = ofs_noderec_update(o, t, dbytes, 0, NULL);
 		if (rc)
@@ -222,7 +224,7 @@ static int read_parent(struct ofs *o, uint64_t parent, struct ofs_attr *pa, uint
 
 /* Depth of dir below the root (root: 0), following parent fields; guards
  * every directory on the way so a concurrent move of one of them retries. */
-static int dir_depth(struct ofs *o, struct ofs_txn *t, uint64_t dir, uint32_t *depth,
+static int dir_depth(struct ofs *o, struct kv_txn *t, uint64_t dir, uint32_t *depth,
 		     uint64_t stop_at)
 {
 	uint32_t d = 0;
@@ -237,7 +239,9 @@ static int dir_depth(struct ofs *o, struct ofs_txn *t, uint64_t dir, uint32_t *d
 		if (t) {
 			struct ofs_key k;
 			ofs_key_inode(&k, dir);
-			ofs_txn_guard_version(t, &k, ver);
+			rc = ofs_add_guard_version(t, &k, ver);
+			if (rc)
+				return rc;
 		}
 		dir = a.parent;
 		if (++d > o->cfg.max_depth + 1 || dir == 0)
@@ -258,7 +262,7 @@ struct mknod_arg {
 	struct ofs_attr out;
 };
 
-static int build_mknod(struct ofs *o, struct ofs_txn *t, void *arg)
+static int build_mknod(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct mknod_arg *m = arg;
 	struct ofs_attr pa;
@@ -305,24 +309,36 @@ static int build_mknod(struct ofs *o, struct ofs_txn *t, void *arg)
 		struct ofs_key k;
 		a.size = strlen(m->target);
 		ofs_key_symlink(&k, ino);
-		ofs_txn_put(t, &k, m->target, a.size);
+		rc = ofs_add_put(t, &k, m->target, a.size);
+		if (rc)
+			return rc;
 	}
-	ofs_put_attr(t, &a);
+	rc = ofs_put_attr(t, &a);
+	if (rc)
+		return rc;
 
 	struct ofs_key k;
 	uint8_t dv[OFS_DIRENT_LEN];
 	ofs_key_dirent(&k, m->parent, m->name, m->len);
-	ofs_txn_guard_absent(t, &k);
+	rc = ofs_add_guard_absent(t, &k);
+	if (rc)
+		return rc;
 	ofs_dirent_encode(ino, ofs_mode_dtype(m->mode), dv);
-	ofs_txn_put(t, &k, dv, sizeof(dv));
+	rc = ofs_add_put(t, &k, dv, sizeof(dv));
+	if (rc)
+		return rc;
 
 	ofs_key_inode(&k, m->parent);
-	ofs_txn_guard_version(t, &k, pver);
+	rc = ofs_add_guard_version(t, &k, pver);
+	if (rc)
+		return rc;
 	if (S_ISDIR(m->mode))
 		pa.nlink++;
 	pa.mtime_ns = pa.ctime_ns = now;
 	pa.change++;
-	ofs_put_attr(t, &pa);
+	rc = ofs_put_attr(t, &pa);
+	if (rc)
+		return rc;
 	m->out = a;
 	return 0;
 }
@@ -385,7 +401,7 @@ struct link_arg {
 	struct ofs_attr out;
 };
 
-static int build_link(struct ofs *o, struct ofs_txn *t, void *arg)
+static int build_link(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct link_arg *l = arg;
 	struct ofs_attr pa, a;
@@ -411,21 +427,33 @@ static int build_link(struct ofs *o, struct ofs_txn *t, void *arg)
 	struct ofs_key k;
 	uint8_t dv[OFS_DIRENT_LEN];
 	ofs_key_dirent(&k, l->parent, l->name, l->len);
-	ofs_txn_guard_absent(t, &k);
+	rc = ofs_add_guard_absent(t, &k);
+	if (rc)
+		return rc;
 	ofs_dirent_encode(l->ino, ofs_mode_dtype(a.mode), dv);
-	ofs_txn_put(t, &k, dv, sizeof(dv));
+	rc = ofs_add_put(t, &k, dv, sizeof(dv));
+	if (rc)
+		return rc;
 	ofs_key_inode(&k, l->ino);
-	ofs_txn_guard_version(t, &k, ver);
+	rc = ofs_add_guard_version(t, &k, ver);
+	if (rc)
+		return rc;
 	a.nlink++;
 	a.ctime_ns = now;
 	a.change++;
-	ofs_put_attr(t, &a);
+	rc = ofs_put_attr(t, &a);
+	if (rc)
+		return rc;
 	if (l->parent != l->ino) {
 		ofs_key_inode(&k, l->parent);
-		ofs_txn_guard_version(t, &k, pver);
+		rc = ofs_add_guard_version(t, &k, pver);
+		if (rc)
+			return rc;
 		pa.mtime_ns = pa.ctime_ns = now;
 		pa.change++;
-		ofs_put_attr(t, &pa);
+		rc = ofs_put_attr(t, &pa);
+		if (rc)
+			return rc;
 	}
 	l->out = a;
 	return 0;
@@ -459,32 +487,38 @@ int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *new
  * or on other nodes (which this node cannot see), and this node's reaper
  * frees it once it is neither open nor known to the kernel here and the
  * grace period has passed (ofs_reap). Other inodes go at once. */
-static int drop_link(struct ofs *o, struct ofs_txn *t, struct ofs_attr *a, int64_t now)
+static int drop_link(struct ofs *o, struct kv_txn *t, struct ofs_attr *a, int64_t now)
 {
 	struct ofs_key k;
 	bool dir = S_ISDIR(a->mode);
 	a->nlink = dir ? 0 : a->nlink - 1;
 	a->ctime_ns = now;
 	a->change++;
-	if (a->nlink > 0) {
-		ofs_put_attr(t, a);
-		return 0;
-	}
+	if (a->nlink > 0)
+		return ofs_put_attr(t, a);
 	if (S_ISREG(a->mode)) {
 		uint8_t v[OFS_ORPHAN_LEN];
-		ofs_put_attr(t, a);
+		int rc = ofs_put_attr(t, a);
+		if (rc)
+			return rc;
 		ofs_key_orphan(&k, a->ino);
 		ofs_orphan_encode(o->cfg.node_id, now, v);
-		ofs_txn_put(t, &k, v, sizeof(v));
-		return 0;
+		return ofs_add_put(t, &k, v, sizeof(v));
 	}
+	int rc;
 	ofs_key_inode(&k, a->ino);
-	ofs_txn_delete(t, &k);
+	rc = ofs_add_delete(t, &k);
+	if (rc)
+		return rc;
 	ofs_key_xattr_prefix(&k, a->ino);
-	ofs_txn_delete_prefix(t, &k);
+	rc = ofs_add_delete_prefix(t, &k);
+	if (rc)
+		return rc;
 	if (S_ISLNK(a->mode)) {
 		ofs_key_symlink(&k, a->ino);
-		ofs_txn_delete(t, &k);
+		rc = ofs_add_delete(t, &k);
+		if (rc)
+			return rc;
 	}
 	return ofs_noderec_update(o, t, 0, -1, NULL);
 }
@@ -505,7 +539,7 @@ static int dir_is_empty(struct ofs *o, uint64_t dir)
 	struct ofs_key p;
 	struct has_any h = {false};
 	ofs_key_dir_prefix(&p, dir);
-	if (o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, note_any, &h))
+	if (ofs_kv_scan(o, p.b, p.len, NULL, 0, note_any, &h))
 		return -EIO;
 	return h.found ? -ENOTEMPTY : 0;
 }
@@ -518,7 +552,7 @@ struct unlink_arg {
 	uint64_t child;
 };
 
-static int build_unlink(struct ofs *o, struct ofs_txn *t, void *arg)
+static int build_unlink(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct unlink_arg *u = arg;
 	struct ofs_attr pa, a;
@@ -545,17 +579,27 @@ static int build_unlink(struct ofs *o, struct ofs_txn *t, void *arg)
 	int64_t now = ofs_now_ns();
 	struct ofs_key k;
 	ofs_key_dirent(&k, u->parent, u->name, u->len);
-	ofs_txn_guard_version(t, &k, dver);
-	ofs_txn_delete(t, &k);
+	rc = ofs_add_guard_version(t, &k, dver);
+	if (rc)
+		return rc;
+	rc = ofs_add_delete(t, &k);
+	if (rc)
+		return rc;
 	ofs_key_inode(&k, u->child);
-	ofs_txn_guard_version(t, &k, ver);
+	rc = ofs_add_guard_version(t, &k, ver);
+	if (rc)
+		return rc;
 	ofs_key_inode(&k, u->parent);
-	ofs_txn_guard_version(t, &k, pver);
+	rc = ofs_add_guard_version(t, &k, pver);
+	if (rc)
+		return rc;
 	if (u->dir)
 		pa.nlink--;
 	pa.mtime_ns = pa.ctime_ns = now;
 	pa.change++;
-	ofs_put_attr(t, &pa);
+	rc = ofs_put_attr(t, &pa);
+	if (rc)
+		return rc;
 	return drop_link(o, t, &a, now);
 }
 
@@ -617,7 +661,7 @@ struct rename_arg {
 	unsigned flags;
 };
 
-static int build_rename(struct ofs *o, struct ofs_txn *t, void *arg)
+static int build_rename(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct rename_arg *r = arg;
 	struct rn_set s = {.n = 0};
@@ -688,28 +732,38 @@ static int build_rename(struct ofs *o, struct ofs_txn *t, void *arg)
 
 	int64_t now = ofs_now_ns();
 	ofs_key_dirent(&k, r->parent, r->name, r->len);
-	ofs_txn_guard_version(t, &k, sdver);
+	rc = ofs_add_guard_version(t, &k, sdver);
+	if (rc)
+		return rc;
 	ofs_key_dirent(&k, r->newparent, r->newname, r->newlen);
 	if (dst_exists)
-		ofs_txn_guard_version(t, &k, ddver);
+		rc = ofs_add_guard_version(t, &k, ddver);
 	else
-		ofs_txn_guard_absent(t, &k);
+		rc = ofs_add_guard_absent(t, &k);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < s.n; i++) {
 		ofs_key_inode(&k, s.a[i].ino);
-		ofs_txn_guard_version(t, &k, s.ver[i]);
+		rc = ofs_add_guard_version(t, &k, s.ver[i]);
+		if (rc)
+			return rc;
 	}
 
 	/* entries */
 	ofs_key_dirent(&k, r->parent, r->name, r->len);
 	if (exchange) {
 		ofs_dirent_encode(dino, ddt, dv);
-		ofs_txn_put(t, &k, dv, sizeof(dv));
+		rc = ofs_add_put(t, &k, dv, sizeof(dv));
 	} else {
-		ofs_txn_delete(t, &k);
+		rc = ofs_add_delete(t, &k);
 	}
+	if (rc)
+		return rc;
 	ofs_key_dirent(&k, r->newparent, r->newname, r->newlen);
 	ofs_dirent_encode(sino, sdt, dv);
-	ofs_txn_put(t, &k, dv, sizeof(dv));
+	rc = ofs_add_put(t, &k, dv, sizeof(dv));
+	if (rc)
+		return rc;
 
 	/* link counts of the parents, parent fields of moved directories */
 	if (r->parent != r->newparent) {
@@ -742,9 +796,13 @@ static int build_rename(struct ofs *o, struct ofs_txn *t, void *arg)
 		if (rc)
 			return rc;
 	}
-	for (size_t i = 0; i < s.n; i++)
-		if (s.keep[i])
-			ofs_put_attr(t, &s.a[i]);
+	for (size_t i = 0; i < s.n; i++) {
+		if (!s.keep[i])
+			continue;
+		rc = ofs_put_attr(t, &s.a[i]);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -778,7 +836,7 @@ int ofs_op_readlink(struct ofs *o, uint64_t ino, char *buf, size_t cap)
 	if (ofs_ino_is_virtual(ino))
 		return -EINVAL;
 	ofs_key_symlink(&k, ino);
-	int rc = o->st.get(o->st.ctx, k.b, k.len, &val, &len, &ver);
+	int rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
 	if (rc == -ENOENT) {
 		struct ofs_attr a;
 		rc = ofs_read_attr(o, ino, &a, NULL);
@@ -863,7 +921,7 @@ int ofs_op_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out)
 	if (!rc) {
 		struct ofs_key p;
 		ofs_key_dir_prefix(&p, ino);
-		rc = o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, list_entry, l);
+		rc = ofs_kv_scan(o, p.b, p.len, NULL, 0, list_entry, l);
 		if (rc && rc != -ENOMEM)
 			rc = -EIO;
 	}
@@ -901,7 +959,7 @@ struct xattr_arg {
 	bool remove;
 };
 
-static int build_xattr(struct ofs *o, struct ofs_txn *t, void *arg)
+static int build_xattr(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	struct xattr_arg *x = arg;
 	struct ofs_attr a;
@@ -913,7 +971,7 @@ static int build_xattr(struct ofs *o, struct ofs_txn *t, void *arg)
 	if (rc)
 		return rc;
 	ofs_key_xattr(&k, x->ino, x->name, x->len);
-	rc = o->st.get(o->st.ctx, k.b, k.len, &old, &olen, &xver);
+	rc = ofs_kv_get(o, k.b, k.len, &old, &olen, &xver);
 	if (rc == 0)
 		free(old);
 	else if (rc != -ENOENT)
@@ -926,18 +984,26 @@ static int build_xattr(struct ofs *o, struct ofs_txn *t, void *arg)
 	if ((x->flags & XATTR_REPLACE) && !exists)
 		return -ENODATA;
 	if (exists)
-		ofs_txn_guard_version(t, &k, xver);
+		rc = ofs_add_guard_version(t, &k, xver);
 	else
-		ofs_txn_guard_absent(t, &k);
+		rc = ofs_add_guard_absent(t, &k);
+	if (rc)
+		return rc;
 	if (x->remove)
-		ofs_txn_delete(t, &k);
+		rc = ofs_add_delete(t, &k);
 	else
-		ofs_txn_put(t, &k, x->val, x->val_len);
+		rc = ofs_add_put(t, &k, x->val, x->val_len);
+	if (rc)
+		return rc;
 	ofs_key_inode(&k, x->ino);
-	ofs_txn_guard_version(t, &k, ver);
+	rc = ofs_add_guard_version(t, &k, ver);
+	if (rc)
+		return rc;
 	a.ctime_ns = ofs_now_ns();
 	a.change++;
-	ofs_put_attr(t, &a);
+	rc = ofs_put_attr(t, &a);
+	if (rc)
+		return rc;
 	return 0;
 }
 
@@ -983,7 +1049,7 @@ int ofs_op_getxattr(struct ofs *o, uint64_t ino, const char *name, void *buf, si
 	if (rc)
 		return rc == -EOPNOTSUPP ? -ENODATA : rc;
 	ofs_key_xattr(&k, ino, name, nlen);
-	rc = o->st.get(o->st.ctx, k.b, k.len, &val, &len, &ver);
+	rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
 	if (rc == -ENOENT) {
 		struct ofs_attr a;
 		rc = ofs_read_attr(o, ino, &a, NULL);
@@ -1032,7 +1098,7 @@ int ofs_op_listxattr(struct ofs *o, uint64_t ino, char *buf, size_t cap)
 	struct ofs_key p;
 	struct xlist x = {buf, cap, 0};
 	ofs_key_xattr_prefix(&p, ino);
-	if (o->st.scan(o->st.ctx, p.b, p.len, NULL, 0, list_xattr, &x))
+	if (ofs_kv_scan(o, p.b, p.len, NULL, 0, list_xattr, &x))
 		return -EIO;
 	if (cap && x.len > cap)
 		return -ERANGE;

@@ -5,13 +5,14 @@
  *   ofs_local_mount MOUNTPOINT [DATADIR] [--max-file-mb N] [--max-total-mb N]
  *                   [--max-inodes N] [--write-buffer-mb N] [--debug]
  *
- * With DATADIR, every transaction is applied at once to the replicated KV's
- * store in DATADIR (RocksDB, kept across runs) at the next index, as one
- * node of a cluster would apply it after consensus; without, to an
- * in-memory store that lives as long as the process. Runs in the foreground
- * until SIGTERM/SIGINT or an unmount (fusermount3 -u), then exits 0.
+ * Every transaction is applied at once to the replicated KV's store at the
+ * next index (local_backend.h), as one node of a cluster would apply it
+ * after consensus: in DATADIR (RocksDB, kept across runs), or without one
+ * in a temp dir removed at exit. Runs in the foreground until SIGTERM/SIGINT
+ * or an unmount (fusermount3 -u), then exits 0.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "local_backend.h"
 #include "log.h"
 #include "ofs.h"
 
@@ -36,6 +38,11 @@ static void *stop_on_signal(void *arg)
 	if (sigwait(&s->set, &sig) == 0 && sig != SIGUSR1)
 		ofs_stop(s->o);
 	return NULL;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(p);
 }
 
 static int usage(void)
@@ -87,45 +94,48 @@ int main(int argc, char **argv)
 	sigaddset(&s.set, SIGHUP);
 	sigaddset(&s.set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &s.set, NULL);
-	struct ofs_store_mem *mem = NULL;
-	struct ofs_local_backend *lb = NULL;
-	struct ofs *o;
-	if (datadir) {
-		struct ofs_backend b;
-		char err[512];
-		int orc = ofs_local_backend_open(&lb, datadir, cfg_cluster_hash("local"), &b, err,
-						 sizeof(err));
-		if (orc) {
-			fprintf(stderr, "ofs_local_mount: %s\n", err);
+	char tmpdir[64] = "";
+	if (!datadir) {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(tmpdir, sizeof(tmpdir), "%s/omnifs-local-XXXXXX",
+			 tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(tmpdir)) {
+			fprintf(stderr, "ofs_local_mount: %s: %s\n", tmpdir, strerror(errno));
 			return 1;
 		}
-		o = ofs_new_on_backend(&oc, &b);
-	} else {
-		mem = ofs_store_mem_new();
-		if (!mem)
-			return 1;
-		struct ofs_store st;
-		ofs_store_mem_bind(mem, &st);
-		o = ofs_new(&oc, &st);
+		datadir = tmpdir;
 	}
+	struct ofs_local_backend *lb = NULL;
+	struct ofs_backend b;
+	struct ofs *o = NULL;
+	char err[512];
+	int rc = ofs_local_backend_open(&lb, datadir, cfg_cluster_hash("local"), &b, err,
+					sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ofs_local_mount: %s\n", err);
+		goto out_rmdir;
+	}
+	o = ofs_new(&oc, &b);
 	if (!o) {
 		fprintf(stderr, "ofs_local_mount: cannot create the filesystem: %s\n",
 			strerror(errno));
-		ofs_local_backend_close(&lb);
-		ofs_store_mem_destroy(&mem);
-		return 1;
+		rc = 1;
+		goto out_close;
 	}
 	s.o = o;
 	pthread_t stopper;
 	pthread_create(&stopper, NULL, stop_on_signal, &s);
-	int rc = ofs_mount(o, argv[1]);
+	rc = ofs_mount(o, argv[1]);
 	if (rc == 0)
 		rc = ofs_run(o);
 	ofs_unmount(o);
 	pthread_kill(stopper, SIGUSR1); /* ended by an unmount: release the stopper */
 	pthread_join(stopper, NULL);
 	ofs_destroy(&o);
+out_close:
 	ofs_local_backend_close(&lb);
-	ofs_store_mem_destroy(&mem);
+out_rmdir:
+	if (tmpdir[0])
+		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return rc ? 1 : 0;
 }

@@ -5,23 +5,29 @@
  *
  *   ofs_pair_mount MOUNT1 MOUNT2
  *
- * Nodes 1 and 2 share an in-memory store, as if every entry were applied on
- * both at once. Each commit is tagged with its node, and the store's apply
- * hook feeds it to the other node's ofs_on_applied_txn as a remote change.
- * Kernel cache timeouts are 60 s, so a node sees the other's change quickly
- * only through invalidation. Runs until both are unmounted.
+ * Nodes 1 and 2 share one local backend (local_backend.h: the real KV in a
+ * temp dir, removed at exit), as if every entry were applied on both at
+ * once. Each node proposes through its own propose, which tags the entry
+ * with the node and, once it is applied, feeds the transaction to both
+ * nodes' ofs_on_applied as the replica's apply hook would: a remote change
+ * for the other node, its own for the proposer. Kernel cache timeouts are
+ * 60 s, so a node sees the other's change quickly only through
+ * invalidation. Runs until both are unmounted.
  *
  * OFS_PAIR_NO_INVAL=1 turns invalidation off (test_pair.sh then fails: the
  * check that the test can fail); OFS_PAIR_DEBUG=1 logs every request.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv.h"
+#include "local_backend.h"
 #include "log.h"
-#include "ofs_int.h"
+#include "ofs.h"
 
 struct pair;
 
@@ -33,44 +39,31 @@ struct node {
 };
 
 struct pair {
-	pthread_mutex_t commit_lock; /* one commit at a time, so the hook knows whose */
-	uint64_t proposer;	     /* under commit_lock */
-	struct ofs_store_mem *mem;
-	struct ofs_store inner;
+	pthread_mutex_t commit_lock; /* one proposal at a time, so the hook knows whose */
+	bool hook_on;		     /* under commit_lock: both nodes exist */
+	struct ofs_local_backend *lb;
+	struct ofs_backend kv;
 	struct node n[2];
 };
 
-static int pair_get(void *ctx, const void *k, size_t kl, void **v, size_t *vl, uint64_t *ver)
+static int pair_propose(void *ctx, const struct kv_txn *t, struct kv_result *res)
 {
 	struct node *n = ctx;
-	return n->p->inner.get(n->p->inner.ctx, k, kl, v, vl, ver);
-}
-
-static int pair_scan(void *ctx, const void *pr, size_t pl, const void *a, size_t al, ofs_scan_fn fn,
-		     void *arg)
-{
-	struct node *n = ctx;
-	return n->p->inner.scan(n->p->inner.ctx, pr, pl, a, al, fn, arg);
-}
-
-static int pair_commit(void *ctx, const struct ofs_txn *t)
-{
-	struct node *n = ctx;
-	pthread_mutex_lock(&n->p->commit_lock);
-	n->p->proposer = n->id;
-	int rc = n->p->inner.commit(n->p->inner.ctx, t);
-	pthread_mutex_unlock(&n->p->commit_lock);
+	struct pair *p = n->p;
+	pthread_mutex_lock(&p->commit_lock);
+	int rc = p->kv.propose(p->kv.ctx, t, res);
+	if (rc == 0 && res->status == KV_APPLIED && p->hook_on && !getenv("OFS_PAIR_NO_INVAL"))
+		for (int i = 0; i < 2; i++)
+			ofs_on_applied(p->n[i].o, res->log_idx, t, &p->n[i] == n);
+	pthread_mutex_unlock(&p->commit_lock);
 	return rc;
 }
 
-static void hook(void *arg, uint64_t idx, const struct ofs_txn *t)
+static void set_hook(struct pair *p, bool on)
 {
-	struct pair *p = arg;
-	if (getenv("OFS_PAIR_NO_INVAL"))
-		return;
-	for (int i = 0; i < 2; i++)
-		if (p->n[i].o)
-			ofs_on_applied_txn(p->n[i].o, idx, t, p->n[i].id == p->proposer);
+	pthread_mutex_lock(&p->commit_lock);
+	p->hook_on = on;
+	pthread_mutex_unlock(&p->commit_lock);
 }
 
 static void *run(void *arg)
@@ -83,6 +76,11 @@ static void *run(void *arg)
 	return NULL;
 }
 
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -91,11 +89,18 @@ int main(int argc, char **argv)
 	}
 	static struct pair p; /* main's own: lives as long as the process */
 	pthread_mutex_init(&p.commit_lock, NULL);
-	p.mem = ofs_store_mem_new();
-	if (!p.mem)
+	char dir[64], err[512];
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/omnifs-pair-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "ofs_pair_mount: %s: %s\n", dir, strerror(errno));
 		return 1;
-	ofs_store_mem_bind(p.mem, &p.inner);
-	int rc = 0;
+	}
+	int rc = ofs_local_backend_open(&p.lb, dir, 1, &p.kv, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ofs_pair_mount: %s\n", err);
+		goto out_rmdir;
+	}
 	for (int i = 0; i < 2 && rc == 0; i++) {
 		struct node *n = &p.n[i];
 		n->p = &p;
@@ -105,8 +110,8 @@ int main(int argc, char **argv)
 		c.entry_timeout_s = 60;
 		c.attr_timeout_s = 60;
 		c.debug = getenv("OFS_PAIR_DEBUG") != NULL;
-		struct ofs_store st = {n, pair_get, pair_scan, pair_commit, NULL};
-		struct ofs *o = ofs_new(&c, &st);
+		struct ofs_backend b = {.ctx = n, .propose = pair_propose, .kv = p.kv.kv};
+		struct ofs *o = ofs_new(&c, &b);
 		if (!o || ofs_mount(o, argv[1 + i]) != 0) {
 			fprintf(stderr, "ofs_pair_mount: cannot mount node %d\n", i + 1);
 			ofs_destroy(&o);
@@ -115,17 +120,19 @@ int main(int argc, char **argv)
 		}
 		n->o = o;
 	}
-	ofs_store_mem_set_hook(p.mem, hook, &p);
+	set_hook(&p, rc == 0);
 	for (int i = 0; i < 2 && rc == 0; i++)
 		pthread_create(&p.n[i].thread, NULL, run, &p.n[i]);
 	for (int i = 0; i < 2 && rc == 0; i++)
 		pthread_join(p.n[i].thread, NULL);
-	ofs_store_mem_set_hook(p.mem, NULL, NULL);
+	set_hook(&p, false);
 	for (int i = 0; i < 2; i++) {
 		if (p.n[i].o)
 			ofs_unmount(p.n[i].o);
 		ofs_destroy(&p.n[i].o);
 	}
-	ofs_store_mem_destroy(&p.mem);
-	return rc;
+	ofs_local_backend_close(&p.lb);
+out_rmdir:
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return rc ? 1 : 0;
 }

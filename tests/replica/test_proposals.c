@@ -41,12 +41,17 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int encode_seq(void *ctx, uint64_t seq, uint8_t **entry, size_t *len)
+#define NODE 7
+
+/* The proposal id its queued entry carries. */
+static uint64_t entry_seq(const struct proposal *pr)
 {
-	*entry = malloc(8);
-	memcpy(*entry, &seq, 8);
-	*len = 8;
-	return 0;
+	struct kv_txn t;
+	assert_int_equal(kv_txn_decode(&t, pr->entry, pr->len), 0);
+	assert_int_equal(t.node_id, NODE);
+	uint64_t seq = t.seq;
+	kv_txn_free(&t);
+	return seq;
 }
 
 struct submitter {
@@ -60,7 +65,10 @@ struct submitter {
 static void *submit_main(void *arg)
 {
 	struct submitter *s = arg;
-	s->rc = proposals_submit(s->p, encode_seq, NULL, s->timeout_ms, &s->res);
+	struct kv_txn empty;
+	kv_txn_init(&empty, 0, 0);
+	s->rc = proposals_submit(s->p, &empty, NODE, s->timeout_ms, &s->res);
+	kv_txn_free(&empty);
 	return NULL;
 }
 
@@ -92,9 +100,7 @@ static void test_proposals_complete_wakes_the_proposer(void **state)
 	assert_int_equal(take(f, pr, 1), 1);
 	uint64_t wake;
 	assert_int_equal(read(f->efd, &wake, 8), 8); /* the replica was woken */
-	uint64_t seq;
-	memcpy(&seq, pr[0]->entry, 8);
-	assert_int_equal(seq, 100); /* the encoder got the proposal's sequence */
+	assert_int_equal(entry_seq(pr[0]), 100);     /* the entry carries the proposal's id */
 	assert_int_equal(pr[0]->seq, 100);
 	struct kv_result res = {.status = KV_CONFLICT, .seq = 100, .conflict_op = 2};
 	proposals_complete(&f->p, &res);
@@ -154,8 +160,10 @@ static void test_proposals_bounded_and_closed(void **state)
 	 * its sequence under the lock but encodes outside it, so another may
 	 * queue first; the KV's dedup window does not care about order. */
 	uint64_t seqs[4];
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		seqs[i] = pr[i]->seq;
+		assert_int_equal(entry_seq(pr[i]), seqs[i]);
+	}
 	for (int i = 0; i < 4; i++)
 		for (int j = i + 1; j < 4; j++)
 			assert_true(seqs[i] != seqs[j]);
@@ -165,7 +173,10 @@ static void test_proposals_bounded_and_closed(void **state)
 		assert_int_equal(s[i].rc, -ESHUTDOWN);
 	}
 	struct kv_result r;
-	assert_int_equal(proposals_submit(&f->p, encode_seq, NULL, 1000, &r), -ESHUTDOWN);
+	struct kv_txn empty;
+	kv_txn_init(&empty, 0, 0);
+	assert_int_equal(proposals_submit(&f->p, &empty, NODE, 1000, &r), -ESHUTDOWN);
+	kv_txn_free(&empty);
 }
 
 int main(void)

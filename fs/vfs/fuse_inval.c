@@ -1,0 +1,77 @@
+/*
+ * The invalidation thread: pops what inval.c queued for changes from other
+ * nodes and tells the kernel through fuse_lowlevel_notify_inval_inode and
+ * _entry, holding no lock while it does (see inval.c for why it is a
+ * thread). Started by ofs_mount, stopped by ofs_unmount.
+ */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 14)
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "ofs_int.h"
+
+static void *inval_main(void *arg)
+{
+	struct ofs *o = arg;
+	for (;;) {
+		pthread_mutex_lock(&o->iq_lock);
+		while (!o->iq_head && !o->iq_stop)
+			pthread_cond_wait(&o->iq_cond, &o->iq_lock);
+		bool stop = o->iq_stop;
+		pthread_mutex_unlock(&o->iq_lock);
+		if (stop)
+			break;
+		struct inval_item *it;
+		uint64_t last_ino = 0;
+		while (ofs_inval_pop(o, &it)) {
+			int rc;
+			if (it->name)
+				rc = fuse_lowlevel_notify_inval_entry(o->se, it->ino, it->name,
+								      strlen(it->name));
+			else if (it->ino == last_ino)
+				rc = 0; /* consecutive duplicates from one entry */
+			else
+				rc = fuse_lowlevel_notify_inval_inode(o->se, it->ino, 0, 0);
+			if (!it->name)
+				last_ino = it->ino;
+			/* -ENOENT: the kernel has already dropped it; fine */
+			if (rc && rc != -ENOENT)
+				log_debug("fs: invalidation of %llu failed: %s",
+					  (unsigned long long)it->ino, strerror(-rc));
+			ofs_count(o, &o->stats.invals_sent, 1);
+			free(it->name);
+			free(it);
+			pthread_mutex_lock(&o->iq_lock);
+			o->iq_done++;
+			pthread_cond_broadcast(&o->iq_done_cond);
+			pthread_mutex_unlock(&o->iq_lock);
+		}
+	}
+	return NULL;
+}
+
+int ofs_inval_start(struct ofs *o)
+{
+	o->iq_stop = false;
+	int rc = pthread_create(&o->iq_thread, NULL, inval_main, o);
+	if (rc)
+		return -rc;
+	o->iq_running = true;
+	return 0;
+}
+
+void ofs_inval_stop(struct ofs *o)
+{
+	if (o->iq_running) {
+		pthread_mutex_lock(&o->iq_lock);
+		o->iq_stop = true;
+		pthread_cond_signal(&o->iq_cond);
+		pthread_mutex_unlock(&o->iq_lock);
+		pthread_join(o->iq_thread, NULL);
+		o->iq_running = false;
+	}
+	ofs_inval_drain(o);
+}

@@ -1,0 +1,113 @@
+/*
+ * The filesystem's one door to the replicated KV: reads of the node's
+ * applied state (kv_get, and one kv_view per scan) and commits of the
+ * struct kv_txn an operation built, through the backend's propose.
+ *
+ * A commit maps the KV's answer to what the operations handle: KV_APPLIED is
+ * 0, KV_CONFLICT -EAGAIN (a guard failed: re-read and rebuild), any other
+ * status -EIO; the backend's own errors (-EROFS, -ETIMEDOUT, -ESHUTDOWN)
+ * pass through. The transactions carry no proposal id (node 0): the replica
+ * stamps its own. The add helpers are the KV's builder with the schema's
+ * keys, and -EFBIG where the KV says a transaction would be over its limits
+ * (-EINVAL). Does not retry: ofs_run_txn (ofs_core.c) does.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+#include "log.h"
+#include "ofs_int.h"
+
+int ofs_kv_get(struct ofs *o, const void *key, size_t key_len, void **val, size_t *len,
+	       uint64_t *version)
+{
+	int rc = kv_get(o->b.kv, key, key_len, val, len, version);
+	return rc == -ENOENT || rc == 0 || rc == -ENOMEM ? rc : -EIO;
+}
+
+int ofs_kv_scan(struct ofs *o, const void *prefix, size_t prefix_len, const void *after,
+		size_t after_len, ofs_scan_fn fn, void *arg)
+{
+	struct kv_view *v;
+	struct kv_iter *it;
+	int rc = kv_view_open(o->b.kv, &v);
+	if (rc)
+		return rc == -ENOMEM ? rc : -EIO;
+	rc = kv_iter_open(v, prefix, prefix_len, after_len ? after : NULL, after_len, &it);
+	if (rc) {
+		kv_view_close(&v);
+		return rc == -ENOMEM ? rc : -EIO;
+	}
+	for (;;) {
+		const uint8_t *k, *val;
+		size_t kl, vl;
+		uint64_t ver;
+		rc = kv_iter_next(it, &k, &kl, &val, &vl, &ver);
+		if (rc <= 0) {
+			rc = rc < 0 ? -EIO : 0;
+			break;
+		}
+		if (after_len && kl == after_len && memcmp(k, after, kl) == 0)
+			continue; /* strictly after */
+		rc = fn(arg, k, kl, val, vl, ver);
+		if (rc) {
+			rc = rc < 0 ? rc : 0;
+			break;
+		}
+	}
+	kv_iter_close(&it);
+	kv_view_close(&v);
+	return rc;
+}
+
+int ofs_commit(struct ofs *o, const struct kv_txn *t)
+{
+	struct kv_result res;
+	memset(&res, 0, sizeof(res));
+	int rc = o->b.propose(o->b.ctx, t, &res);
+	if (rc)
+		return rc;
+	switch (res.status) {
+	case KV_APPLIED:
+		return 0;
+	case KV_CONFLICT:
+		return -EAGAIN;
+	default:
+		log_err("fs: a transaction came back with status %d (error %d)", (int)res.status,
+			res.error);
+		return -EIO;
+	}
+}
+
+/* The KV refuses an add with -EINVAL only for its limits here: the keys the
+ * schema makes are never empty nor longer than KV_MAX_KEY_LEN. */
+static int add_rc(int rc)
+{
+	return rc == -EINVAL ? -EFBIG : rc;
+}
+
+int ofs_add_put(struct kv_txn *t, const struct ofs_key *k, const void *val, size_t len)
+{
+	return add_rc(kv_txn_add_put(t, k->b, k->len, val, len));
+}
+
+int ofs_add_delete(struct kv_txn *t, const struct ofs_key *k)
+{
+	return add_rc(kv_txn_add_delete(t, k->b, k->len));
+}
+
+int ofs_add_delete_prefix(struct kv_txn *t, const struct ofs_key *prefix)
+{
+	return add_rc(kv_txn_add_delete_prefix(t, prefix->b, prefix->len));
+}
+
+int ofs_add_guard_absent(struct kv_txn *t, const struct ofs_key *k)
+{
+	return add_rc(kv_txn_add_guard_absent(t, k->b, k->len));
+}
+
+int ofs_add_guard_version(struct kv_txn *t, const struct ofs_key *k, uint64_t version)
+{
+	return add_rc(kv_txn_add_guard_version(t, k->b, k->len, version));
+}
