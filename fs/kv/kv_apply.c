@@ -31,7 +31,7 @@ static int dedup_load(struct kv_store *s, uint64_t node, struct kv__dedup *d, bo
 	char *e = NULL;
 	size_t len;
 	k[0] = KV__NS_DEDUP;
-	kv__put_be64(k + 1, node);
+	put_be64(k + 1, node);
 	char *raw = rocksdb_get_cf(s->db, s->ropts, s->cf_state[s->active], (const char *)k,
 				   sizeof(k), &len, &e);
 	memset(d, 0, sizeof(*d));
@@ -43,8 +43,7 @@ static int dedup_load(struct kv_store *s, uint64_t node, struct kv__dedup *d, bo
 	bool ok = kv__dedup_decode(raw, len, d);
 	rocksdb_free(raw);
 	if (!ok) {
-		kv__set_errmsg(s, "%s: corrupt dedup record of n%llu", s->path,
-			       (unsigned long long)node);
+		kv__set_errmsg(s, "apply: corrupt dedup record of n%llu", (unsigned long long)node);
 		return -EIO;
 	}
 	return 0;
@@ -55,7 +54,7 @@ static void dedup_put(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t nod
 {
 	uint8_t k[9], v[KV__DEDUP_LEN];
 	k[0] = KV__NS_DEDUP;
-	kv__put_be64(k + 1, node);
+	put_be64(k + 1, node);
 	kv__dedup_encode(v, d);
 	rocksdb_writebatch_put_cf(wb, s->cf_state[s->active], (const char *)k, sizeof(k),
 				  (const char *)v, sizeof(v));
@@ -81,7 +80,7 @@ static int guard_holds(struct kv_store *s, const struct kv_op *op)
 		bool ok = kv__split_value(raw, len, &version, &val, &vlen);
 		rocksdb_pinnableslice_destroy(ps);
 		if (!ok) {
-			kv__set_errmsg(s, "%s: corrupt value (%zu bytes)", s->path, len);
+			kv__set_errmsg(s, "apply: corrupt value (%zu bytes)", len);
 			return -EIO;
 		}
 	}
@@ -119,7 +118,7 @@ static void add_writes(struct kv_store *s, rocksdb_writebatch_t *wb, const struc
 	uint8_t a[KV__STATE_KEY_MAX], b[KV__STATE_KEY_MAX];
 	size_t blen;
 
-	kv__put_le64(ver, log_idx);
+	put_le64(ver, log_idx);
 	for (uint32_t i = 0; i < t->n_ops; i++) {
 		const struct kv_op *op = &t->ops[i];
 		const char *kparts[2] = {&ns, (const char *)op->key};
@@ -171,7 +170,7 @@ static int check_next(struct kv_store *s, uint64_t log_idx, struct kv_result *re
 static int finish(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t log_idx, bool sync)
 {
 	uint8_t idx[8];
-	kv__put_le64(idx, log_idx + 1);
+	put_le64(idx, log_idx + 1);
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
 				  (const char *)idx, sizeof(idx));
 	int rc = kv__write(s, wb, sync, "apply");

@@ -66,14 +66,6 @@ struct kv__dedup {
 	uint64_t window[KV__DEDUP_WORDS];
 };
 
-/* The older names of the byte-order helpers, for the files not yet using
- * byteorder.h's directly. */
-#define kv__put_le32 put_le32
-#define kv__put_le64 put_le64
-#define kv__get_le32 get_le32
-#define kv__get_le64 get_le64
-#define kv__put_be64 put_be64
-
 /* snprintf into s->errmsg. */
 void kv__set_errmsg(struct kv_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Keeps a RocksDB error string (freed here) as "what: text" in errmsg and

@@ -128,23 +128,23 @@ int kv_txn_encode(const struct kv_txn *t, uint8_t **out, size_t *len)
 	uint8_t *p = b;
 	*p++ = KV_TXN_VERSION;
 	*p++ = 0;
-	kv__put_le64(p, t->node_id);
-	kv__put_le64(p + 8, t->seq);
-	kv__put_le32(p + 16, t->n_ops);
+	put_le64(p, t->node_id);
+	put_le64(p + 8, t->seq);
+	put_le32(p + 16, t->n_ops);
 	p += 20;
 	for (uint32_t i = 0; i < t->n_ops; i++) {
 		const struct kv_op *op = &t->ops[i];
 		*p++ = (uint8_t)op->type;
-		kv__put_le32(p, op->key_len);
+		put_le32(p, op->key_len);
 		memcpy(p + 4, op->key, op->key_len);
 		p += 4 + op->key_len;
 		if (op->type == KV_OP_PUT) {
-			kv__put_le32(p, op->value_len);
+			put_le32(p, op->value_len);
 			if (op->value_len)
 				memcpy(p + 4, op->value, op->value_len);
 			p += 4 + op->value_len;
 		} else if (op->type == KV_OP_GUARD_VERSION) {
-			kv__put_le64(p, op->version);
+			put_le64(p, op->version);
 			p += 8;
 		}
 	}
@@ -158,8 +158,8 @@ bool kv__txn_peek_id(const void *entry, size_t len, uint64_t *node_id, uint64_t 
 	const uint8_t *p = entry;
 	if (len < HDR_LEN || p[0] != KV_TXN_VERSION || p[1] != 0)
 		return false;
-	*node_id = kv__get_le64(p + 2);
-	*seq = kv__get_le64(p + 10);
+	*node_id = get_le64(p + 2);
+	*seq = get_le64(p + 10);
 	return true;
 }
 
@@ -169,7 +169,7 @@ static bool take_bytes(const uint8_t **p, const uint8_t *end, uint32_t max, cons
 {
 	if (end - *p < 4)
 		return false;
-	uint32_t len = kv__get_le32(*p);
+	uint32_t len = get_le32(*p);
 	*p += 4;
 	if (len > max || (size_t)(end - *p) < len)
 		return false;
@@ -187,7 +187,7 @@ int kv_txn_decode(struct kv_txn *t, const void *entry, size_t len)
 	memset(t, 0, sizeof(*t));
 	if (!entry || len > KV_MAX_TXN_LEN || !kv__txn_peek_id(entry, len, &node, &seq))
 		return -EBADMSG;
-	uint32_t n = kv__get_le32(p + 18);
+	uint32_t n = get_le32(p + 18);
 	p += HDR_LEN;
 	if (n > KV_MAX_OPS || n > (size_t)(end - p) / MIN_OP_LEN)
 		return -EBADMSG;
@@ -210,7 +210,7 @@ int kv_txn_decode(struct kv_txn *t, const void *entry, size_t len)
 		} else if (op->type == KV_OP_GUARD_VERSION) {
 			if (end - p < 8)
 				goto out_bad;
-			op->version = kv__get_le64(p);
+			op->version = get_le64(p);
 			p += 8;
 		}
 	}
