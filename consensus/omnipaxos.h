@@ -17,6 +17,12 @@
  * Errors: 0 or a negative errno. -EIO from any call means a storage write
  * failed: the instance is stopped (every later call returns -EIO) and the
  * application must close it and recover from storage (fail-stop, spec §6).
+ *
+ * Layer: consensus/, the lowest. The core uses libc only (no I/O, clock,
+ * threads or randomness: tests/checks/check_core_purity.sh); its RocksDB
+ * storage (storage_rocksdb.h) and the RocksDB helper the KV shares
+ * (rocks_util.h) are libraries of their own beside it. Nothing here includes
+ * anything from fs/ or transport/.
  */
 #ifndef OMNIFS_OMNIPAXOS_H
 #define OMNIFS_OMNIPAXOS_H

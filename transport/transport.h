@@ -23,7 +23,10 @@
  * Not here: message semantics (the consensus core), retries (OmniPaxos
  * resends), the config file and the daemon's logger: tp_config is plain data
  * with an optional log callback (the replica fills it from struct cfg,
- * fs/replica/tp_config.h). transport/ includes nothing from fs/.
+ * fs/replica/tp_config.h).
+ *
+ * Layer: transport/. It uses consensus/'s message types (the codec encodes
+ * them) and libzmq; it includes nothing from fs/. The replica drives it.
  */
 #ifndef OMNIFS_TRANSPORT_H
 #define OMNIFS_TRANSPORT_H

@@ -7,6 +7,12 @@
  * the only process-wide state below main(), set once at start-up.
  *
  * Never split a user-visible message across calls: people grep for them.
+ *
+ * Layer: fs/base/, the daemon's basics (this logger, the config file in
+ * config.h, the control socket in ctl.h, sd_notify, atomic small files). Every
+ * fs/ layer and the admin tools may use it; it uses nothing else of omnifs.
+ * consensus/ and transport/ do not link it: they take a log callback, which
+ * log_line serves.
  */
 #ifndef OMNIFS_LOG_H
 #define OMNIFS_LOG_H

@@ -20,8 +20,13 @@
  *
  * This header is all other parts need; the files behind it:
  * kv_txn.c (builder and encoding), kv_store.c (open, views, reads),
- * kv_apply.c (apply and dedup), kv_transfer.c (export/import),
- * kv_digest.c and kv_sha256.c (state digest).
+ * kv_apply.c (apply), kv_dedup.c (the exactly-once table), kv_transfer.c
+ * (export/import), kv_digest.c and kv_sha256.c (state digest).
+ *
+ * Layer: fs/kv/, the lowest of fs/. It uses fs/base/ (logging) and
+ * consensus/'s RocksDB helper (rocks_util.h) and byteorder.h; the replica
+ * (which applies) and the filesystem (which reads and builds transactions)
+ * use it, never the other way.
  */
 #ifndef OMNIFS_KV_H
 #define OMNIFS_KV_H

@@ -20,6 +20,10 @@
  * ofs_mount, ofs_run, ofs_stop and ofs_unmount are the FUSE adapter
  * (fuse_ops.c, libfuse); everything else works without libfuse, so the
  * operations can be driven without a mount (omnifs_vfs_core).
+ *
+ * Layer: fs/vfs/, below only main.c. It uses fs/kv/ (transactions and reads),
+ * fs/base/ (logging, the config's [fs] section) and libfuse, and never the
+ * replica: omnifsd wires the backend and the apply hook to it.
  */
 #ifndef OMNIFS_OFS_H
 #define OMNIFS_OFS_H
