@@ -46,3 +46,18 @@ load_block() {
 	mapfile -t lines <"$T/block"
 	[ ${#lines[@]} -gt 0 ] || fail "README: sh block $3 under '$2' is empty"
 }
+
+# readme_machines LINE: the members of the README's omnifs-bootstrap LINE
+# (ID=HOST:PORT words) into the caller's arrays MACHINES (the ids, in order),
+# ADDR and PORT (by id); three are expected.
+readme_machines() {
+	local w
+	for w in $1; do
+		if [[ "$w" =~ ^([0-9]+)=([0-9.]+):([0-9]+)$ ]]; then
+			MACHINES+=("${BASH_REMATCH[1]}")
+			ADDR[BASH_REMATCH[1]]=${BASH_REMATCH[2]}
+			PORT[BASH_REMATCH[1]]=${BASH_REMATCH[3]}
+		fi
+	done
+	[ ${#MACHINES[@]} = 3 ] || fail "README: expected three members in: $1"
+}

@@ -19,7 +19,7 @@
 SECTION="Running a cluster on three machines"
 MX_DIR="$T/machines"
 CLEANUP_HOOKS+=(machines_down)
-declare -a ADDR=() MACHINES=()
+declare -a ADDR=() PORT=() MACHINES=()
 
 # run_on N DIR LINE: a README line on machine N, in DIR, as written; what it
 # printed is shown and left in $T/out.
@@ -58,13 +58,7 @@ load_block BLOCK2 "$SECTION" 2
 load_block BLOCK3 "$SECTION" 3
 boot=$(printf '%s\n' "${BLOCK1[@]}" | grep '^omnifs-bootstrap ') ||
 	fail "README: no omnifs-bootstrap line in '$SECTION'"
-for w in $boot; do
-	if [[ "$w" =~ ^([0-9]+)=([0-9.]+):([0-9]+)$ ]]; then
-		MACHINES+=("${BASH_REMATCH[1]}")
-		ADDR[BASH_REMATCH[1]]=${BASH_REMATCH[2]}
-	fi
-done
-[ ${#MACHINES[@]} = 3 ] || fail "README: expected three members in: $boot"
+readme_machines "$boot"
 
 machines_prepare
 for n in "${MACHINES[@]}"; do machine_boot "$n" "${ADDR[$n]}"; done

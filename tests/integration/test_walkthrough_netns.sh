@@ -41,6 +41,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/unit.sh"
 . "$(dirname "$0")/readme.sh"
+. "$(dirname "$0")/../lib/netns.sh"
 
 SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 SECTION="Running a cluster on three machines"
@@ -121,9 +122,7 @@ machine_of() {
 # The switch: a bridge in a namespace of its own.
 make_switch() {
 	NETNS+=("$SWITCH")
-	ip netns add "$SWITCH"
-	ip -n "$SWITCH" link add br0 type bridge
-	ip -n "$SWITCH" link set br0 up
+	netns_switch "$SWITCH"
 }
 
 # make_machine N: machine N's namespace, cabled to the switch (port mN) with
@@ -132,12 +131,7 @@ make_machine() {
 	local n=$1 ns="$NET-m$1"
 	[ -n "${ADDR[$n]:-}" ] || fail "no address for machine $n"
 	NETNS+=("$ns")
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-	ip link add eth0 netns "$ns" type veth peer name "m$n" netns "$SWITCH"
-	ip -n "$SWITCH" link set "m$n" master br0 up
-	ip -n "$ns" addr add "${ADDR[$n]}/24" dev eth0
-	ip -n "$ns" link set eth0 up
+	netns_machine "$SWITCH" "$ns" "m$n" "${ADDR[$n]}"
 	[ "$(on "$n" ip -4 -o addr show scope global | awk '{ print $4 }')" = "${ADDR[$n]}/24" ] ||
 		fail "machine $n does not have ${ADDR[$n]}/24 alone"
 	mkdir -p "$(root "$n")/root"
@@ -422,14 +416,7 @@ digests_agree_on() {
 load_block BLOCK1 "$SECTION" 1
 boot=$(printf '%s\n' "${BLOCK1[@]}" | grep '^omnifs-bootstrap ') ||
 	fail "README: no omnifs-bootstrap line in '$SECTION'"
-for w in $boot; do
-	if [[ "$w" =~ ^([0-9]+)=([0-9.]+):([0-9]+)$ ]]; then
-		MACHINES+=("${BASH_REMATCH[1]}")
-		ADDR[BASH_REMATCH[1]]=${BASH_REMATCH[2]}
-		PORT[BASH_REMATCH[1]]=${BASH_REMATCH[3]}
-	fi
-done
-[ ${#MACHINES[@]} = 3 ] || fail "README: expected three members in: $boot"
+readme_machines "$boot"
 
 make_switch
 for n in "${MACHINES[@]}"; do make_machine "$n"; done

@@ -28,6 +28,7 @@ MX_PACKAGES+=,libsystemd0,iproute2,procps,psmisc,less
 MX_BOOT_TIMEOUT=90 # seconds for a machine to reach running (or degraded)
 
 : "${OMNIFS_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+. "$OMNIFS_SRC/tests/lib/netns.sh"
 : "${MX_NAME:=omx$$}"
 declare -a MX_MACHINES=() # the machine numbers booted (or being booted)
 
@@ -100,9 +101,7 @@ machines_prepare() {
 	MX_ROOT=$(mx_root) || exit 1
 	mx_install_omnifs "$MX_DIR/omnifs"
 	echo "$MX_NAME" >"$MX_DIR/name"
-	ip netns add "$MX_NAME-sw"
-	ip -n "$MX_NAME-sw" link add br0 type bridge
-	ip -n "$MX_NAME-sw" link set br0 up
+	netns_switch "$MX_NAME-sw"
 }
 
 mx_ns() { echo "$MX_NAME-m$1"; }
@@ -127,12 +126,7 @@ machine_boot() {
 	mount -t overlay overlay \
 		-o "lowerdir=$MX_DIR/omnifs:$MX_ROOT,upperdir=$d/upper,workdir=$d/work" "$d/root"
 	echo "m$n" >"$d/root/etc/hostname"
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
-	ip link add eth0 netns "$ns" type veth peer name "m$n" netns "$MX_NAME-sw"
-	ip -n "$MX_NAME-sw" link set "m$n" master br0 up
-	ip -n "$ns" addr add "$addr/24" dev eth0
-	ip -n "$ns" link set eth0 up
+	netns_machine "$MX_NAME-sw" "$ns" "m$n" "$addr"
 	setsid systemd-nspawn --quiet -D "$d/root" --machine="$MX_NAME-m$n" --register=no \
 		--keep-unit --bind=/dev/fuse --network-namespace-path="/run/netns/$ns" \
 		--console=read-only -b </dev/null >"$d/console.log" 2>&1 &
