@@ -10,8 +10,10 @@
  *
  * Other threads (FUSE workers, the control socket) propose through
  * replica_propose, which is thread-safe and blocks until the entry is
- * applied on this node or fails. Reads go straight to the KV store
- * (replica_kv), which is safe from any thread.
+ * applied on this node or fails. What else they ask of the replica thread
+ * (fault switches, membership changes, the apply hook) is queued for it and
+ * waited for; status comes from a view it publishes each turn. Reads go
+ * straight to the KV store (replica_kv), which is safe from any thread.
  */
 #ifndef OMNIFS_REPLICA_H
 #define OMNIFS_REPLICA_H
