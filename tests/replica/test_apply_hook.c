@@ -11,7 +11,6 @@
  * loopback. Under ThreadSanitizer (build/tsan) a hook handed over without
  * synchronisation is also reported as a race.
  */
-#define _XOPEN_SOURCE 700
 #include "test.h"
 
 #include <errno.h>
@@ -50,9 +49,6 @@ struct fixture {
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
 	return remove(path);
 }
 
@@ -125,8 +121,6 @@ static int teardown(void **state)
 
 static void hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here)
 {
-	(void)idx;
-	(void)proposed_here;
 	struct hook_state *h = ctx;
 	pthread_mutex_lock(&h->mu);
 	h->calls++;
