@@ -32,16 +32,26 @@
 
 #define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
 
+/*
+ * Threads: the main thread (start, the FUSE loop, stop), the notifier, the
+ * signal thread (with a mount), the control socket's workers, and those of
+ * the layers below. Who may touch what here:
+ */
 struct daemon {
+	/* Set before the first other thread starts, then only read. */
 	struct cfg cfg;
-	struct replica *replica;
-	struct ctl_server *ctl;
-	struct ofs *ofs;
 	bool mount;
+	sigset_t signals; /* blocked everywhere, taken with sigwait */
+	struct replica *replica;
+	/* The main thread's. */
+	struct ctl_server *ctl;
+	pthread_t notifier;
+	/* Written by the main thread while mounted is false. Other threads read
+	 * it once they have seen mounted true: it stays valid until the control
+	 * server and the signal thread are stopped and the FUSE loop has ended. */
+	struct ofs *ofs;
 	atomic_bool mounted; /* READY=1 waits for it when mounting */
 	atomic_bool stopping;
-	pthread_t notifier;
-	sigset_t signals; /* handled by the main thread only */
 };
 
 static void usage(FILE *f)
@@ -59,8 +69,9 @@ static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out
 	struct daemon *d = ctx;
 	int rc = replica_control(d->replica, argc, argv, out);
 	/* A barrier promises fresh reads, also through the mount: the kernel
-	 * must have dropped what it cached of the changes applied so far. */
-	if (rc == 0 && strcmp(argv[0], "barrier") == 0 && atomic_load(&d->mounted) && d->ofs)
+	 * must have dropped what it cached of the changes applied so far.
+	 * (d->ofs stays valid while this runs: see struct daemon.) */
+	if (rc == 0 && strcmp(argv[0], "barrier") == 0 && atomic_load(&d->mounted))
 		ofs_wait_invalidations(d->ofs, 5000);
 	return rc;
 }
@@ -118,10 +129,14 @@ static int start_fs(struct daemon *d)
 		struct timespec ts = {1, 0};
 		nanosleep(&ts, NULL);
 	}
-	replica_set_apply_hook(d->replica, ofs_apply_hook, d->ofs);
+	/* Returns once the replica thread calls it: no change applied from
+	 * here on misses its invalidation. */
+	int rc = replica_set_apply_hook(d->replica, ofs_apply_hook, d->ofs);
 	ofs_set_status_source(d->ofs, fs_status, d);
-	int rc = ofs_mount(d->ofs, d->cfg.mountpoint);
+	if (rc == 0)
+		rc = ofs_mount(d->ofs, d->cfg.mountpoint);
 	if (rc != 0) {
+		/* Returns once the hook can no longer run: the ofs may go. */
 		replica_set_apply_hook(d->replica, NULL, NULL);
 		ofs_destroy(&d->ofs);
 		return rc;
@@ -145,6 +160,36 @@ static void *signal_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * Serves the mounted filesystem on this thread until a signal or an
+ * unmount from outside, then takes it down: first everything that may
+ * still use d->ofs from another thread (the signal thread, the control
+ * socket's workers, the replica's apply hook), then the mount itself.
+ */
+static void serve_fs(struct daemon *d)
+{
+	pthread_t sigthread;
+	if (pthread_create(&sigthread, NULL, signal_main, d) != 0) {
+		log_err("omnifsd: cannot start the signal thread: stopping");
+	} else {
+		atomic_store(&d->mounted, true);
+		int run = ofs_run(d->ofs);
+		if (!atomic_load(&d->stopping)) {
+			log_warn("omnifsd: the mount at %s ended (%s): stopping", d->cfg.mountpoint,
+				 run ? strerror(-run) : "unmounted from outside");
+			atomic_store(&d->stopping, true);
+			pthread_kill(sigthread, SIGTERM);
+		}
+		pthread_join(sigthread, NULL);
+	}
+	sdn_notify("STOPPING=1");
+	atomic_store(&d->stopping, true);
+	ctl_server_stop(&d->ctl);
+	replica_set_apply_hook(d->replica, NULL, NULL);
+	ofs_unmount(d->ofs);
+	ofs_destroy(&d->ofs);
 }
 
 /*
@@ -288,35 +333,18 @@ int main(int argc, char **argv)
 
 	if (d.mount) {
 		int rc = start_fs(&d);
-		if (rc != 0) {
+		if (rc == 0) {
+			serve_fs(&d);
+		} else if (!replica_has_failed(d.replica)) {
 			log_err("omnifsd: cannot mount at %s: %s", d.cfg.mountpoint, strerror(-rc));
 			status = rc == -EINTR ? 0 : 3;
-			atomic_store(&d.stopping, true);
-			pthread_join(d.notifier, NULL);
-			goto out_ctl;
 		}
-		atomic_store(&d.mounted, true);
-		pthread_t sigthread;
-		pthread_create(&sigthread, NULL, signal_main, &d);
-		int run = ofs_run(d.ofs);
-		if (!atomic_load(&d.stopping))
-			log_warn("omnifsd: the mount at %s ended (%s): stopping", d.cfg.mountpoint,
-				 run ? strerror(-run) : "unmounted from outside");
-		sdn_notify("STOPPING=1");
-		if (!atomic_load(&d.stopping)) {
-			atomic_store(&d.stopping, true);
-			pthread_kill(sigthread, SIGTERM);
-		}
-		pthread_join(sigthread, NULL);
-		ofs_unmount(d.ofs);
-		replica_set_apply_hook(d.replica, NULL, NULL);
-		ofs_destroy(&d.ofs);
 	} else {
 		int sig = wait_for_signal(&d);
 		log_notice("omnifsd: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 		sdn_notify("STOPPING=1");
-		atomic_store(&d.stopping, true);
 	}
+	atomic_store(&d.stopping, true);
 	pthread_join(d.notifier, NULL);
 	if (replica_has_failed(d.replica)) {
 		/* The stores hit an error: closing RocksDB now may abort inside it,

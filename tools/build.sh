@@ -2,6 +2,8 @@
 # Configures (once) and builds one flavour:
 #   tools/build.sh asan      debug + AddressSanitizer/UBSan, in build/asan (tests run here)
 #   tools/build.sh release   optimized, in build/release (benchmarks, the local cluster)
+#   tools/build.sh tsan      debug + ThreadSanitizer, in build/tsan (data races; TSan and
+#                            ASan cannot share a build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour="${1:-asan}"
@@ -9,7 +11,8 @@ dir="build/$flavour"
 case "$flavour" in
 asan) opts=(-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false) ;;
 release) opts=(-Dbuildtype=release -Db_ndebug=false) ;;
-*) echo "usage: $0 asan|release" >&2; exit 2 ;;
+tsan) opts=(-Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false) ;;
+*) echo "usage: $0 asan|release|tsan" >&2; exit 2 ;;
 esac
 if [ ! -f "$dir/build.ninja" ]; then
 	meson setup "$dir" "${opts[@]}" >/dev/null

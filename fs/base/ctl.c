@@ -3,8 +3,10 @@
  *
  * The server thread only accepts; each connection gets a detached worker
  * thread that reads one request, runs the handler and writes the answer.
- * Stopping closes the listener (which ends accept) and waits until every
- * worker has finished, so the handler's context may be freed afterwards.
+ * Stopping closes the listener (which ends accept), makes workers waiting
+ * for a request close their connection, and waits until every worker has
+ * finished (a running command first), so the handler's context may be freed
+ * afterwards.
  */
 #include "ctl.h"
 
@@ -25,14 +27,16 @@
 
 #include "log.h"
 
+/* Threads: everything but n_workers is set before the accept thread starts
+ * and only read until ctl_server_stop has joined it and seen n_workers 0. */
 struct ctl_server {
 	int listen_fd;
-	int stop_pipe[2]; /* written once to wake the accept loop */
+	int stop_pipe[2]; /* written once: wakes the accept loop and idle workers */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	ctl_handler_fn fn;
 	void *ctx;
 	pthread_t thread;
-	pthread_mutex_t lock; /* protects n_workers */
+	pthread_mutex_t lock; /* protects n_workers (a leaf: nothing else is locked under it) */
 	pthread_cond_t idle;  /* signalled when n_workers drops */
 	unsigned n_workers;
 };
@@ -92,22 +96,27 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Reads or writes exactly len bytes before deadline_ms. 0 or -errno. */
-static int io_full(int fd, void *buf, size_t len, bool writing, uint64_t deadline_ms)
+/* Reads or writes exactly len bytes before deadline_ms. 0 or -errno;
+ * -ECANCELED as soon as stop_fd (if >= 0: the server's stop pipe) is
+ * readable, so a stopping server does not wait for idle clients. */
+static int io_full(int fd, void *buf, size_t len, bool writing, uint64_t deadline_ms, int stop_fd)
 {
 	char *p = buf;
 	while (len > 0) {
 		uint64_t now = now_ms();
 		if (now >= deadline_ms)
 			return -ETIMEDOUT;
-		struct pollfd pfd = {.fd = fd, .events = writing ? POLLOUT : POLLIN};
-		int pr = poll(&pfd, 1, (int)(deadline_ms - now));
+		struct pollfd pfd[2] = {{.fd = fd, .events = writing ? POLLOUT : POLLIN},
+					{.fd = stop_fd, .events = POLLIN}};
+		int pr = poll(pfd, stop_fd >= 0 ? 2 : 1, (int)(deadline_ms - now));
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr < 0)
 			return -errno;
 		if (pr == 0)
 			return -ETIMEDOUT;
+		if (stop_fd >= 0 && pfd[1].revents)
+			return -ECANCELED;
 		ssize_t n = writing ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -158,13 +167,14 @@ static int split_args(char *req, size_t len, char **argv)
 /* Serves one request. Returns 0 to keep the connection, -1 to close it. */
 static int serve_request(struct ctl_server *s, int fd)
 {
+	int stop = s->stop_pipe[0];
 	unsigned char hdr[8];
 	char *req = NULL;
 	struct ctl_buf out = {0};
 	uint32_t status;
 	int keep = -1;
 
-	if (io_full(fd, hdr, 4, false, now_ms() + CTL__IDLE_TIMEOUT_MS) != 0)
+	if (io_full(fd, hdr, 4, false, now_ms() + CTL__IDLE_TIMEOUT_MS, stop) != 0)
 		goto out;
 	uint32_t len = get_u32(hdr);
 	if (len == 0 || len > CTL_MAX_REQUEST) {
@@ -176,7 +186,7 @@ static int serve_request(struct ctl_server *s, int fd)
 	req = malloc(len);
 	if (!req)
 		goto out;
-	if (io_full(fd, req, len, false, now_ms() + CTL__IO_TIMEOUT_MS) != 0)
+	if (io_full(fd, req, len, false, now_ms() + CTL__IO_TIMEOUT_MS, stop) != 0)
 		goto out;
 	char *argv[CTL_MAX_ARGS + 1];
 	int argc = split_args(req, len, argv);
@@ -191,8 +201,10 @@ static int serve_request(struct ctl_server *s, int fd)
 reply:
 	put_u32(hdr, status);
 	put_u32(hdr + 4, (uint32_t)out.len);
-	if (io_full(fd, hdr, 8, true, now_ms() + CTL__IO_TIMEOUT_MS) != 0 ||
-	    (out.len && io_full(fd, out.data, out.len, true, now_ms() + CTL__IO_TIMEOUT_MS) != 0))
+	/* The answer goes out even when stopping: the command has run. */
+	if (io_full(fd, hdr, 8, true, now_ms() + CTL__IO_TIMEOUT_MS, -1) != 0 ||
+	    (out.len &&
+	     io_full(fd, out.data, out.len, true, now_ms() + CTL__IO_TIMEOUT_MS, -1) != 0))
 		keep = -1;
 out:
 	free(req);
@@ -441,11 +453,11 @@ int ctl_request(int fd, int argc, char **argv, uint32_t timeout_ms, uint32_t *st
 		memcpy(req + off, argv[i], n);
 		off += n;
 	}
-	int rc = io_full(fd, req, off, true, deadline);
+	int rc = io_full(fd, req, off, true, deadline, -1);
 	free(req);
 	unsigned char hdr[8];
 	if (rc == 0)
-		rc = io_full(fd, hdr, 8, false, deadline);
+		rc = io_full(fd, hdr, 8, false, deadline, -1);
 	if (rc != 0) {
 		snprintf(err, err_len, "talking to omnifsd: %s", strerror(-rc));
 		return rc;
@@ -457,7 +469,7 @@ int ctl_request(int fd, int argc, char **argv, uint32_t timeout_ms, uint32_t *st
 		snprintf(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
-	rc = io_full(fd, *body, blen, false, deadline);
+	rc = io_full(fd, *body, blen, false, deadline, -1);
 	if (rc != 0) {
 		free(*body);
 		*body = NULL;

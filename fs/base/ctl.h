@@ -47,7 +47,8 @@ struct ctl_server;
 struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *ctx, char *err,
 				    size_t err_len);
 
-/* Stops accepting, waits for running commands, removes the socket. */
+/* Stops accepting, closes connections waiting for a request, waits for
+ * running commands (their answers go out), removes the socket. */
 void ctl_server_stop(struct ctl_server **s);
 
 /*

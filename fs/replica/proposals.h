@@ -12,7 +12,9 @@
  * in flight with the same id (proposals_for_each_in_flight): the KV's
  * dedup table applies each id at most once.
  *
- * One mutex protects everything here; it is never held while calling out.
+ * One mutex protects everything here; it is never held while calling out,
+ * but for the callback of proposals_for_each_in_flight (the replica thread
+ * appending to the core, which takes no lock of omnifs).
  */
 #ifndef OMNIFS_PROPOSALS_H
 #define OMNIFS_PROPOSALS_H

@@ -109,22 +109,48 @@ static void publish_view(struct replica *r, uint64_t now)
 	pthread_mutex_unlock(&r->view_lock);
 }
 
-/* Carries out a control request posted by another thread. */
-static void serve_ctl_request(struct replica *r)
+/* Carries out one request posted by another thread. */
+static int serve_one(struct replica *r, const struct replica_ctl_request *req)
+{
+	switch (req->kind) {
+	case REPLICA_CTL_RECONFIGURE:
+		return replica_reconfigure_now(r, req->next);
+	case REPLICA_CTL_KEY_SEEN:
+		return tp_key_refused_since(r->tp, req->key, tp_now_ms() - 60000);
+	case REPLICA_CTL_APPLY_HOOK:
+		/* Between two applies: the old hook is not running now, and
+		 * from here on only the new one is called. */
+		r->hook = req->hook;
+		r->hook_ctx = req->hook_ctx;
+		return 0;
+	case REPLICA_CTL_FAULT:
+		break;
+	}
+	return tp_set_fault(r->tp, req->peer, req->drop_out, req->drop_in);
+}
+
+/*
+ * Serves the requests queued so far. They are taken off the queue under
+ * ctl_lock and carried out without it (a reconfiguration writes the log);
+ * their callers wait for done, so the memory stays theirs and valid.
+ */
+static void serve_ctl_requests(struct replica *r)
 {
 	pthread_mutex_lock(&r->ctl_lock);
-	if (r->ctl_req.pending) {
-		if (r->ctl_req.kind == REPLICA_CTL_RECONFIGURE)
-			r->ctl_req.rc = replica_reconfigure_now(r, r->ctl_req.next);
-		else if (r->ctl_req.kind == REPLICA_CTL_KEY_SEEN)
-			r->ctl_req.rc =
-				tp_key_refused_since(r->tp, r->ctl_req.key, tp_now_ms() - 60000);
-		else
-			r->ctl_req.rc = tp_set_fault(r->tp, r->ctl_req.peer, r->ctl_req.drop_out,
-						     r->ctl_req.drop_in);
-		r->ctl_req.pending = false;
-		pthread_cond_broadcast(&r->ctl_done);
+	struct replica_ctl_request *reqs = r->ctl_queue;
+	r->ctl_queue = NULL;
+	pthread_mutex_unlock(&r->ctl_lock);
+	if (!reqs)
+		return;
+	for (struct replica_ctl_request *q = reqs; q; q = q->next_req)
+		q->rc = serve_one(r, q);
+	pthread_mutex_lock(&r->ctl_lock);
+	for (struct replica_ctl_request *q = reqs; q;) {
+		struct replica_ctl_request *next = q->next_req;
+		q->done = true; /* from here on q may be gone: its caller returns */
+		q = next;
 	}
+	pthread_cond_broadcast(&r->ctl_done);
 	pthread_mutex_unlock(&r->ctl_lock);
 }
 
@@ -332,7 +358,7 @@ static void one_turn(struct replica *r)
 		(void)got;
 	}
 	now = proposals_now_ms();
-	serve_ctl_request(r);
+	serve_ctl_requests(r);
 	if (disk_nearly_full(r, now))
 		return;
 	handle_incoming(r, now);
@@ -368,8 +394,11 @@ static void *replica_main(void *arg)
 	while (!atomic_load(&r->stop))
 		one_turn(r);
 	proposals_close(&r->props);
-	/* A control request posted too late is answered with -ESHUTDOWN. */
+	/* Requests queued too late are never served: their callers return
+	 * -ESHUTDOWN (and an apply hook is certainly not running any more). */
 	pthread_mutex_lock(&r->ctl_lock);
+	r->ctl_closed = true;
+	r->ctl_queue = NULL; /* their callers take them back */
 	pthread_cond_broadcast(&r->ctl_done);
 	pthread_mutex_unlock(&r->ctl_lock);
 	return NULL;
@@ -557,19 +586,24 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 	if (r->px)
 		r->last_promise = opx_promise(r->px);
 	publish_view(r, r->start_ms);
+	/* Said once the thread runs, but read before: from then on the core,
+	 * the members and the counts are the thread's. */
+	static const char *const modes[] = {"member", "waiting to be added ([node] join)",
+					    "removed from the cluster: no writes"};
+	char started[256];
+	snprintf(started, sizeof(started),
+		 "configuration %u, %u members, %s, applied @%llu, decided @%llu",
+		 r->members.config_id, (unsigned)r->members.n, modes[r->mode],
+		 (unsigned long long)r->applied_idx,
+		 (unsigned long long)(r->px ? r->members.base + opx_decided_idx(r->px) : 0));
 	rc = -pthread_create(&r->thread, NULL, replica_main, r);
 	if (rc != 0) {
 		snprintf(err, err_len, "cannot start the replica thread: %s", strerror(-rc));
 		proposals_destroy(&r->props);
 		goto out_close;
 	}
-	static const char *const modes[] = {"member", "waiting to be added ([node] join)",
-					    "removed from the cluster: no writes"};
-	log_notice("replica: n%llu of cluster %s started: configuration %u, %u members, %s, "
-		   "applied @%llu, decided @%llu",
-		   (unsigned long long)cfg->node_id, cfg->cluster, r->members.config_id,
-		   (unsigned)r->members.n, modes[r->mode], (unsigned long long)r->applied_idx,
-		   (unsigned long long)(r->px ? r->members.base + opx_decided_idx(r->px) : 0));
+	log_notice("replica: n%llu of cluster %s started: %s", (unsigned long long)cfg->node_id,
+		   cfg->cluster, started);
 	*out = r;
 	return 0;
 
@@ -602,12 +636,6 @@ bool replica_has_failed(struct replica *r)
 struct kv_store *replica_kv(struct replica *r)
 {
 	return r->kv;
-}
-
-void replica_set_apply_hook(struct replica *r, replica_apply_hook fn, void *ctx)
-{
-	r->hook_ctx = ctx;
-	r->hook = fn;
 }
 
 int replica_propose(struct replica *r, const struct kv_txn *txn, struct kv_result *res)
@@ -643,24 +671,41 @@ bool replica_is_caught_up(struct replica *r)
 	return up;
 }
 
-/* Runs req on the replica thread (which owns the core and the transport)
- * and returns its result. */
-static int run_on_replica_thread(struct replica *r, const struct replica_ctl_request *req)
+/*
+ * Runs req (the caller's, filled but for the queue fields) on the replica
+ * thread, which owns the core, the transport and the apply hook, and returns
+ * its result; -ESHUTDOWN if the thread has left its loop before serving it.
+ * Waits at most for the current loop turn (or, once stop is set, for the
+ * last one). Never from the replica thread itself.
+ */
+static int run_on_replica_thread(struct replica *r, struct replica_ctl_request *req)
 {
+	req->done = false;
+	req->next_req = NULL;
 	pthread_mutex_lock(&r->ctl_lock);
-	while (r->ctl_req.pending)
-		pthread_cond_wait(&r->ctl_done, &r->ctl_lock);
-	r->ctl_req = *req;
-	r->ctl_req.pending = true;
+	if (r->ctl_closed) {
+		pthread_mutex_unlock(&r->ctl_lock);
+		return -ESHUTDOWN;
+	}
+	struct replica_ctl_request **tail = &r->ctl_queue;
+	while (*tail)
+		tail = &(*tail)->next_req;
+	*tail = req;
 	uint64_t one = 1;
 	ssize_t n = write(r->wake_fd, &one, sizeof(one));
-	(void)n;
-	while (r->ctl_req.pending && !atomic_load(&r->stop))
+	(void)n; /* a full eventfd counter is still a pending wake-up */
+	while (!req->done && !r->ctl_closed)
 		pthread_cond_wait(&r->ctl_done, &r->ctl_lock);
-	int rc = r->ctl_req.pending ? -ESHUTDOWN : r->ctl_req.rc;
-	r->ctl_req.pending = false;
+	int rc = req->done ? req->rc : -ESHUTDOWN;
 	pthread_mutex_unlock(&r->ctl_lock);
 	return rc;
+}
+
+int replica_set_apply_hook(struct replica *r, replica_apply_hook fn, void *ctx)
+{
+	struct replica_ctl_request req = {
+		.kind = REPLICA_CTL_APPLY_HOOK, .hook = fn, .hook_ctx = ctx};
+	return run_on_replica_thread(r, &req);
 }
 
 int replica_set_fault(struct replica *r, uint64_t peer, bool drop_out, bool drop_in)

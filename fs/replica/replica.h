@@ -10,8 +10,10 @@
  *
  * Other threads (FUSE workers, the control socket) propose through
  * replica_propose, which is thread-safe and blocks until the entry is
- * applied on this node or fails. Reads go straight to the KV store
- * (replica_kv), which is safe from any thread.
+ * applied on this node or fails. What else they ask of the replica thread
+ * (fault switches, membership changes, the apply hook) is queued for it and
+ * waited for; status comes from a view it publishes each turn. Reads go
+ * straight to the KV store (replica_kv), which is safe from any thread.
  */
 #ifndef OMNIFS_REPLICA_H
 #define OMNIFS_REPLICA_H
@@ -74,11 +76,25 @@ struct kv_store *replica_kv(struct replica *r);
  * Called on the replica thread after each applied entry, with the decoded
  * transaction (borrowed for the call) and whether this node proposed it. The
  * filesystem uses it to invalidate kernel caches. It must not block on the
- * replica (no replica_propose from inside).
+ * replica (no replica_propose, no replica_set_apply_hook from inside).
  */
-typedef void (*replica_apply_hook)(void *ctx, uint64_t idx, const struct kv_txn *txn,
+typedef void (*replica_apply_hook)(void *ctx, uint64_t idx, const struct kv_txn *t,
 				   bool proposed_here);
-void replica_set_apply_hook(struct replica *r, replica_apply_hook fn, void *ctx);
+
+/*
+ * Installs fn (NULL: none) with ctx as the apply hook, replacing the one
+ * before. The hook belongs to the replica thread: the request is queued for
+ * it, and the call returns once the thread has taken it between two applied
+ * entries, so
+ *   - on return the previous hook is not running and is never called again:
+ *     after replica_set_apply_hook(r, NULL, NULL) its ctx may be freed;
+ *   - fn is called for every entry applied after the return (0).
+ * Returns 0, or -ESHUTDOWN if the replica thread has stopped (fail-stop, or
+ * replica_stop): then no hook runs any more either, the old one included,
+ * and the call returns at once. Waits for at most one loop turn otherwise.
+ * Any thread but the replica thread (never from inside a hook).
+ */
+int replica_set_apply_hook(struct replica *r, replica_apply_hook fn, void *ctx);
 
 /* Runs a control command (status, kv-*, barrier, debug-fault); see ctl.h. */
 int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *out);

@@ -3,7 +3,18 @@
  * replica_apply.c (applying decided entries, compaction), replica_xfer.c
  * (state transfer) and replica_ctl.c (control commands and status).
  *
- * Threads: everything not under a lock below belongs to the replica thread.
+ * Threads: every field of struct replica is one of
+ *   - set by replica_start before the replica thread starts, then only read
+ *     (cfg, wake_fd, kv: the pointer; the store is thread-safe);
+ *   - the replica thread's own (the core, the transport, the stores' writes,
+ *     the apply hook, the counters marked so): other threads reach it only
+ *     through a request on ctl_queue or a proposal (proposals.h);
+ *   - atomic (stop, failed, mode, ticks_without_qc, had_qc);
+ *   - under exactly one of the locks below (members_lock, view_lock,
+ *     ctl_lock), or the proposals' lock (proposals.h). Lock order: there is
+ *     none to keep, as each is a leaf: no other lock of omnifs is taken
+ *     while one is held. (proposals_for_each_in_flight holds the proposals'
+ *     lock across opx_append, which takes none of them.)
  */
 #ifndef OMNIFS_REPLICA_INT_H
 #define OMNIFS_REPLICA_INT_H
@@ -53,16 +64,30 @@ struct replica_view {
 	uint64_t now_ms;
 };
 
-/* A control request only the replica thread may carry out (the transport is
- * single-threaded): posted under ctl_lock, answered through ctl_done. */
+/*
+ * Work only the replica thread may do (it owns the core and the transport,
+ * and the apply hook is its own), asked for by another thread: the caller
+ * queues the request (its own memory) under ctl_lock, wakes the loop and
+ * waits on ctl_done until the replica thread marks it done, or until the
+ * thread has left its loop (then the request was never served: -ESHUTDOWN).
+ * See run_on_replica_thread in replica.c.
+ */
 struct replica_ctl_request {
-	bool pending;
-	enum { REPLICA_CTL_FAULT, REPLICA_CTL_RECONFIGURE, REPLICA_CTL_KEY_SEEN } kind;
+	enum {
+		REPLICA_CTL_FAULT,
+		REPLICA_CTL_RECONFIGURE,
+		REPLICA_CTL_KEY_SEEN,
+		REPLICA_CTL_APPLY_HOOK,
+	} kind;
 	uint64_t peer; /* FAULT */
 	bool drop_out, drop_in;
 	const struct membership *next; /* RECONFIGURE: the next configuration */
 	uint8_t key[TP_KEY_LEN];       /* KEY_SEEN: a CURVE public key */
-	int rc;
+	replica_apply_hook hook;       /* APPLY_HOOK: the new hook (NULL: none) */
+	void *hook_ctx;
+	int rc; /* the result, once done */
+	bool done;
+	struct replica_ctl_request *next_req; /* in replica.ctl_queue */
 };
 
 /* A peer that left the membership, kept in the transport so it can still
@@ -106,6 +131,8 @@ struct replica {
 	/* State transfers this node completed since it started (status). */
 	atomic_uint_fast64_t xfers_done;
 	struct proposals props;
+	/* replica thread only: installed and cleared through ctl_queue
+	 * (replica_set_apply_hook), called by apply_entry */
 	replica_apply_hook hook;
 	void *hook_ctx;
 
@@ -145,9 +172,11 @@ struct replica {
 	pthread_mutex_t view_lock;
 	struct replica_view view;
 
+	/* requests for the replica thread (struct replica_ctl_request) */
 	pthread_mutex_t ctl_lock;
-	pthread_cond_t ctl_done;
-	struct replica_ctl_request ctl_req;
+	pthread_cond_t ctl_done;	       /* broadcast when requests are done */
+	struct replica_ctl_request *ctl_queue; /* under ctl_lock, oldest first */
+	bool ctl_closed; /* under ctl_lock: the thread left its loop, none is served */
 };
 
 /* replica_apply.c */

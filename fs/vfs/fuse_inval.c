@@ -53,25 +53,36 @@ static void *inval_main(void *arg)
 	return NULL;
 }
 
+/* iq_running is read by ofs_wait_invalidations on other threads (a control
+ * command): written under iq_lock. iq_thread is the mounting thread's. */
 int ofs_inval_start(struct ofs *o)
 {
+	pthread_mutex_lock(&o->iq_lock);
 	o->iq_stop = false;
+	pthread_mutex_unlock(&o->iq_lock);
 	int rc = pthread_create(&o->iq_thread, NULL, inval_main, o);
 	if (rc)
 		return -rc;
+	pthread_mutex_lock(&o->iq_lock);
 	o->iq_running = true;
+	pthread_mutex_unlock(&o->iq_lock);
 	return 0;
 }
 
 void ofs_inval_stop(struct ofs *o)
 {
-	if (o->iq_running) {
-		pthread_mutex_lock(&o->iq_lock);
-		o->iq_stop = true;
-		pthread_cond_signal(&o->iq_cond);
-		pthread_mutex_unlock(&o->iq_lock);
+	pthread_mutex_lock(&o->iq_lock);
+	bool running = o->iq_running;
+	o->iq_stop = true;
+	pthread_cond_signal(&o->iq_cond);
+	pthread_mutex_unlock(&o->iq_lock);
+	if (running) {
 		pthread_join(o->iq_thread, NULL);
+		pthread_mutex_lock(&o->iq_lock);
 		o->iq_running = false;
+		/* A barrier waiting for items that will never be sent. */
+		pthread_cond_broadcast(&o->iq_done_cond);
+		pthread_mutex_unlock(&o->iq_lock);
 	}
 	ofs_inval_drain(o);
 }

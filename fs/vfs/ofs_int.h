@@ -16,6 +16,12 @@
  *   struct ofs.lock   the inode table, counts, counters; never held across
  *                     a commit, a KV read or a fuse_reply_* call
  *   struct ofs.iq_lock  the invalidation queue (leaf)
+ *   struct ofs.reap_lock  the reaper's stop flag (leaf, never with another)
+ *
+ * Threads: FUSE workers, the invalidation thread (inval.c), the reaper
+ * (ofs_core.c) and the waker (fuse_ops.c), plus the apply hook on the
+ * replica thread (ofs_on_applied: iq_lock and lock only). Fields not under
+ * a lock are set before those threads start and only read after.
  */
 #ifndef OMNIFS_OFS_INT_H
 #define OMNIFS_OFS_INT_H
@@ -64,7 +70,8 @@ struct onode {
 	uint64_t wend;			    /* end offset of buffered writes, 0 if none */
 	struct dblock **blk;		    /* buffered blocks, unordered */
 	size_t nblk, capblk;
-	bool dirty; /* trunc or blocks pending */
+	bool dirty; /* trunc or blocks pending; written under mu and ofs.lock
+		     * both, so either one is enough to read it */
 };
 
 /* An open file or directory (fuse_file_info.fh). */
@@ -114,7 +121,9 @@ struct ofs {
 	ofs_status_fn status_fn; /* set before mounting */
 	void *status_ctx;
 
-	/* FUSE side (fuse_ops.c) */
+	/* FUSE side (fuse_ops.c): the mounting thread's, set by ofs_mount
+	 * before the helper threads and the loop start, cleared by
+	 * ofs_unmount once they have stopped; ofs_stop only reads. */
 	struct fuse_session *se;
 	char *mountpoint;
 	bool mounted;
@@ -129,9 +138,9 @@ struct ofs {
 	struct inval_item *iq_head, *iq_tail; /* under iq_lock */
 	size_t iq_len;
 	uint64_t iq_queued, iq_done; /* items ever queued and ever done, under iq_lock */
-	bool iq_stop;
-	bool iq_running;
-	pthread_t iq_thread;
+	bool iq_stop;		     /* under iq_lock */
+	bool iq_running;	     /* under iq_lock (ofs_wait_invalidations reads it) */
+	pthread_t iq_thread;	     /* the mounting thread's */
 
 	/* the reaper of unlinked files (ofs_core.c) */
 	pthread_mutex_t reap_lock;

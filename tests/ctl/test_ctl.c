@@ -1,7 +1,8 @@
 /*
  * The control socket: requests and answers pass whole and binary-safe, the
  * socket is private (0600), a stale socket is replaced, a live one refused,
- * and malformed requests get an error instead of reaching the handler.
+ * malformed requests get an error instead of reaching the handler, and
+ * stopping does not wait for a client that keeps its connection idle.
  */
 #include "test.h"
 
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -187,6 +189,37 @@ static void test_ctl_client_reports_missing_daemon(void **state)
 	assert_non_null(strstr(err, "is the daemon running?"));
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A client that keeps a connection open between requests (kvload does)
+ * must not hold up a stopping daemon for the idle timeout (10 minutes). */
+static void test_ctl_stop_closes_idle_connections(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	int fd = ctl_connect(f->path, err, sizeof(err));
+	assert_true(fd >= 0);
+	char *argv[] = {"echo"};
+	uint32_t status;
+	char *body;
+	size_t len;
+	assert_int_equal(ctl_request(fd, 1, argv, 2000, &status, &body, &len, err, sizeof(err)), 0);
+	free(body);
+	uint64_t t0 = now_ms();
+	ctl_server_stop(&f->srv);
+	uint64_t took = now_ms() - t0;
+	char c;
+	ssize_t n = read(fd, &c, 1); /* the server closed its end */
+	close(fd);
+	assert_true(took < 5000);
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +233,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ctl_rejects_malformed_requests, setup,
 						teardown),
 		cmocka_unit_test(test_ctl_client_reports_missing_daemon),
+		cmocka_unit_test_setup_teardown(test_ctl_stop_closes_idle_connections, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

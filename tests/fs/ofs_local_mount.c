@@ -122,15 +122,18 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_close;
 	}
-	s.o = o;
-	pthread_t stopper;
-	pthread_create(&stopper, NULL, stop_on_signal, &s);
 	rc = ofs_mount(o, argv[1]);
-	if (rc == 0)
+	if (rc == 0) {
+		/* Only while mounted, as omnifsd: ofs_stop reads what ofs_mount
+		 * sets and ofs_unmount clears (a signal meanwhile stays pending). */
+		s.o = o;
+		pthread_t stopper;
+		pthread_create(&stopper, NULL, stop_on_signal, &s);
 		rc = ofs_run(o);
+		pthread_kill(stopper, SIGUSR1); /* ended by an unmount: release the stopper */
+		pthread_join(stopper, NULL);
+	}
 	ofs_unmount(o);
-	pthread_kill(stopper, SIGUSR1); /* ended by an unmount: release the stopper */
-	pthread_join(stopper, NULL);
 	ofs_destroy(&o);
 out_close:
 	ofs_local_backend_close(&lb);

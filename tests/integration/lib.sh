@@ -19,6 +19,10 @@ declare -a CLEANUP_HOOKS=() # commands cleanup runs first (e.g. unmount a test's
 # Sanitizers: a report fails the test (daemon logs are scanned at the end).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# ThreadSanitizer (build/tsan): every report is logged, the daemon goes on;
+# the suppressions name third-party frames only (see the file).
+export TSAN_OPTIONS="${TSAN_OPTIONS:-suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tsan.supp}"
+SANITIZER_REPORT='ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:'
 
 log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
 fail() {
@@ -38,9 +42,9 @@ cleanup() {
 	awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts | while read -r m; do
 		fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m"
 	done
-	if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/node*/log 2>/dev/null; then
+	if grep -l -E "$SANITIZER_REPORT" "$T"/node*/log 2>/dev/null; then
 		log "sanitizer reports in daemon logs:"
-		grep -h -A20 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T"/node*/log | head -80
+		grep -h -A40 -E "$SANITIZER_REPORT" "$T"/node*/log | head -200
 		rc=1
 	fi
 	if [ $rc -ne 0 ]; then

@@ -648,6 +648,7 @@ static int failing_apply_child(const char *path, const uint8_t *buf, size_t len)
 
 static void test_kv_apply_failed_write_writes_nothing(void **state)
 {
+	TEST_SKIP_FORK_UNDER_TSAN();
 	struct fixture *f = *state;
 	uint8_t *buf;
 	size_t len;

@@ -91,6 +91,15 @@ static size_t take(struct fixture *f, struct proposal **out, size_t n)
 	return got;
 }
 
+/* Whether a proposal is queued (read under the lock, as the replica would). */
+static bool queued(struct fixture *f)
+{
+	pthread_mutex_lock(&f->p.lock);
+	bool any = f->p.queue_head != NULL;
+	pthread_mutex_unlock(&f->p.lock);
+	return any;
+}
+
 static void test_proposals_complete_wakes_the_proposer(void **state)
 {
 	struct fixture *f = *state;
@@ -116,7 +125,7 @@ static void test_proposals_fail_queued_and_expire(void **state)
 	struct fixture *f = *state;
 	struct submitter a, b;
 	start(&a, &f->p, 10000);
-	for (int i = 0; i < 2000 && f->p.queue_head == NULL; i++)
+	for (int i = 0; i < 2000 && !queued(f); i++)
 		usleep(1000);
 	proposals_fail_queued(&f->p, -EROFS);
 	pthread_join(a.t, NULL);

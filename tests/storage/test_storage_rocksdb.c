@@ -740,6 +740,7 @@ static int failing_write_child(const char *path)
 
 static void test_storage_rocksdb_failed_write_changes_nothing(void **state)
 {
+	TEST_SKIP_FORK_UNDER_TSAN();
 	struct fixture *f = *state;
 	open_store(f);
 	append_tagged(f, "a", 1);
@@ -874,6 +875,7 @@ static uint64_t crash_round(const char *path, uint64_t target)
 
 static void test_storage_rocksdb_crash_keeps_acknowledged_writes(void **state)
 {
+	TEST_SKIP_FORK_UNDER_TSAN();
 	struct fixture *f = *state;
 	uint64_t x = seed_from_env() | 1;
 	uint64_t acked_total = 0;
