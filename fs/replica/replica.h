@@ -14,6 +14,11 @@
  * (fault switches, membership changes, the apply hook) is queued for it and
  * waited for; status comes from a view it publishes each turn. Reads go
  * straight to the KV store (replica_kv), which is safe from any thread.
+ *
+ * Layer: fs/replica/. It uses the consensus core and its RocksDB log
+ * (consensus/), the transport (transport/; tp_config.c fills its plain config
+ * from struct cfg), the KV (fs/kv/) and fs/base/. Only main.c uses it; the
+ * filesystem never does (it sees a propose function and the apply hook).
  */
 #ifndef OMNIFS_REPLICA_H
 #define OMNIFS_REPLICA_H
