@@ -582,6 +582,7 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
 	oc->max_inodes = c->fs_max_inodes;
 	oc->write_buffer = (uint64_t)c->fs_write_buffer_mb << 20;
 	oc->inval_queue_max = c->fs_inval_queue_max;
+	oc->entry_timeout_s = oc->attr_timeout_s = c->fs_kernel_cache_ms / 1000.0;
 }
 
 struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
