@@ -194,6 +194,8 @@ static int fs_status(void *ctx, enum ofs_status_file which, char *buf, size_t ca
 	struct ctl_buf b = {0};
 	int rc = which == OFS_STATUS_JSON ? replica_status_json(d->replica, &b)
 					  : replica_members_json(d->replica, &b);
+	if (rc == 0 && which == OFS_STATUS_JSON)
+		fs_status_lines(d, true, &b); /* as `status --json` shows it */
 	if (rc == 0 && b.len > cap)
 		rc = -ENOSPC;
 	else if (rc == 0) {
