@@ -129,11 +129,18 @@ void ofs_on_state_replaced(struct ofs *o)
 
 bool ofs_inval_pop(struct ofs *o, struct inval_item **item)
 {
-	/* An OFS_INVAL_ALL item costs no memory while pending: allocate it here,
-	 * outside the lock, in case one is. */
-	struct inval_item *all = calloc(1, sizeof(*all));
+	struct inval_item *all = NULL, *it;
 	pthread_mutex_lock(&o->iq_lock);
-	struct inval_item *it = o->iq_head;
+	/* A pending OFS_INVAL_ALL costs no memory until it is taken: allocate
+	 * its item outside the lock, then look again. */
+	while (o->iq_all_covers > 0 && !all) {
+		pthread_mutex_unlock(&o->iq_lock);
+		all = calloc(1, sizeof(*all));
+		pthread_mutex_lock(&o->iq_lock);
+		if (!all)
+			break;
+	}
+	it = o->iq_head;
 	if (o->iq_all_covers > 0 && all) {
 		/* The queue is empty while one is pending (collapse_locked). */
 		all->kind = OFS_INVAL_ALL;
@@ -149,7 +156,7 @@ bool ofs_inval_pop(struct ofs *o, struct inval_item **item)
 		it->next = NULL;
 	}
 	pthread_mutex_unlock(&o->iq_lock);
-	free(all);
+	free(all); /* taken by another popper meanwhile */
 	*item = it;
 	return it != NULL;
 }
