@@ -13,7 +13,7 @@
  * The queue is bounded (cfg.inval_queue_max, B) and never drops a change,
  * since a barrier promises the kernel was told of every one. It degrades:
  * from B items on, a name is queued as its whole directory (OFS_INVAL_DIR,
- * one per run of names in one directory); from 2B on, or when memory runs
+ * one queued per directory at a time); from 2B on, or when memory runs
  * out, the queue collapses into one OFS_INVAL_ALL, which stands for every
  * item it replaces and for every change queued until the thread takes it. A
  * state transfer queues OFS_INVAL_ALL too: anything may have changed.
@@ -50,20 +50,37 @@ static void collapse_locked(struct ofs *o, uint64_t more)
 	}
 	o->iq_head = o->iq_tail = NULL;
 	o->iq_len = 0;
+	memset(o->iq_dirs, 0, sizeof(o->iq_dirs));
 	o->iq_all_covers += covers;
 	pthread_cond_signal(&o->iq_cond);
 }
 
-/* Appends it under iq_lock, merging it into the tail if that says the same. */
+static size_t dir_slot(uint64_t ino)
+{
+	return (size_t)((ino ^ (ino >> 17) ^ (ino >> 48)) % OFS_IQ_DIR_SLOTS);
+}
+
+/*
+ * Appends it under iq_lock, merged into an item still queued that says the
+ * same: the tail, or for a directory the one pending for it (each costs a
+ * scan of the directory; a flood of creates in one directory must not queue
+ * one per create). Merging into an earlier item is fine: the thread tells
+ * the kernel after every change it stands for was applied.
+ */
 static void append_locked(struct ofs *o, struct inval_item *it)
 {
-	struct inval_item *tail = o->iq_tail;
-	if (tail && tail->kind == it->kind && tail->ino == it->ino &&
-	    (it->kind == OFS_INVAL_INODE || it->kind == OFS_INVAL_DIR)) {
-		tail->covers += it->covers;
+	struct inval_item *tail = o->iq_tail, *same = NULL;
+	if (it->kind == OFS_INVAL_DIR)
+		same = o->iq_dirs[dir_slot(it->ino)];
+	else if (tail && it->kind == OFS_INVAL_INODE)
+		same = tail;
+	if (same && same->kind == it->kind && same->ino == it->ino) {
+		same->covers += it->covers;
 		free_item(it);
 		return;
 	}
+	if (it->kind == OFS_INVAL_DIR)
+		o->iq_dirs[dir_slot(it->ino)] = it;
 	if (tail)
 		tail->next = it;
 	else
@@ -154,6 +171,8 @@ bool ofs_inval_pop(struct ofs *o, struct inval_item **item)
 			o->iq_tail = NULL;
 		o->iq_len--;
 		it->next = NULL;
+		if (o->iq_dirs[dir_slot(it->ino)] == it)
+			o->iq_dirs[dir_slot(it->ino)] = NULL;
 	}
 	pthread_mutex_unlock(&o->iq_lock);
 	free(all); /* taken by another popper meanwhile */

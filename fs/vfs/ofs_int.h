@@ -119,7 +119,8 @@ struct inval_item {
 	struct inval_item *next;
 };
 
-#define OFS_TABLE_SIZE 4096
+#define OFS_TABLE_SIZE	 4096
+#define OFS_IQ_DIR_SLOTS 64
 
 struct ofs {
 	struct ofs_config cfg;
@@ -155,9 +156,11 @@ struct ofs {
 	uint64_t iq_queued, iq_done; /* changes ever queued and ever done, under iq_lock */
 	uint64_t iq_all_covers;	     /* under iq_lock: > 0 while an OFS_INVAL_ALL is
 				      * pending, the changes it accounts for */
-	bool iq_stop;		     /* under iq_lock */
-	bool iq_running;	     /* under iq_lock (ofs_wait_invalidations reads it) */
-	pthread_t iq_thread;	     /* the mounting thread's */
+	struct inval_item *iq_dirs[OFS_IQ_DIR_SLOTS]; /* under iq_lock: queued OFS_INVAL_DIR
+						       * items by directory (a cache) */
+	bool iq_stop;				      /* under iq_lock */
+	bool iq_running;     /* under iq_lock (ofs_wait_invalidations reads it) */
+	pthread_t iq_thread; /* the mounting thread's */
 
 	/* the reaper of unlinked files (ofs_core.c) */
 	pthread_mutex_t reap_lock;

@@ -742,16 +742,23 @@ static void test_ofs_invalidation_degrades_never_drops(void **state)
 	assert_int_equal(it->ino, d.ino);
 	assert_int_equal(it->covers, 3);
 	assert_null(it->next);
+	/* ... and for a name in it after another change: still one */
+	feed_puts(f, 0, 500, 1);
+	feed_puts(f, d.ino, 0, 1);
+	assert_int_equal(it->covers, 4);
+	assert_int_equal(it->next->kind, OFS_INVAL_INODE);
+	assert_null(it->next->next);
 
 	/* Past twice the bound: one "everything" for all of it and for what
 	 * comes until the thread takes it. */
 	feed_puts(f, 0, 1000, 9);
 	ofs_get_stats(f->n1, &st);
-	assert_int_equal(st.invals_queued, 16);
+	assert_int_equal(st.invals_queued, 18);
+	assert_int_equal(st.invals_coarse, 4);
 	assert_int_equal(st.invals_overflow, 1);
 	assert_true(ofs_inval_pop(f->n1, &it));
 	assert_int_equal(it->kind, OFS_INVAL_ALL);
-	assert_int_equal(it->covers, 16); /* every change queued: none dropped */
+	assert_int_equal(it->covers, 18); /* every change queued: none dropped */
 	struct told told = {.n = 0};
 	assert_int_equal(ofs_inval_expand(f->n1, it, record, &told), 0);
 	assert_true(was_told(&told, OFS_ROOT_INO, NULL));
