@@ -164,8 +164,10 @@ void ofs_get_stats(struct ofs *o, struct ofs_stats *st);
 
 /*
  * Waits (at most timeout_ms) until the kernel caches have been told about
- * every change from other nodes applied so far, so reads through the mount
- * show them: `omnifsctl barrier` ends with it. 0 or -ETIMEDOUT.
+ * every change from other nodes applied so far, and every state replaced
+ * (each at least as coarsely as the queue had room for), so reads through
+ * the mount show them: `omnifsctl barrier` ends with it. 0 (at once without
+ * a mount) or -ETIMEDOUT.
  */
 int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms);
 
