@@ -64,15 +64,115 @@ static void usage(FILE *f)
 		   "  -V, --version       print the version and exit\n");
 }
 
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+#define BARRIER_DEFAULT_MS 30000u /* omnifsctl's default wait */
+
+/*
+ * barrier [TIMEOUT_MS] (omnifsctl passes its -t): succeeds once this node has
+ * applied everything the leader had decided when it was called AND, with a
+ * mount, the kernel was told of every change applied so far, so reads
+ * through the mount are fresh. Both phases count against one deadline:
+ * ETIMEDOUT if they do not finish within it.
+ * (d->ofs stays valid while this runs: see struct daemon.)
+ */
+static int barrier_cmd(struct daemon *d, int argc, char **argv, struct ctl_buf *out)
+{
+	uint32_t timeout_ms = BARRIER_DEFAULT_MS;
+	if (argc == 2) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(argv[1], &end, 10);
+		if (errno || *end || end == argv[1] || v < 1 || v > 86400000) {
+			ctl_buf_printf(out, "usage: barrier [TIMEOUT_MS], 1 to 86400000\n");
+			return EINVAL;
+		}
+		timeout_ms = (uint32_t)v;
+	}
+	uint64_t deadline = monotonic_ms() + timeout_ms;
+	int rc = replica_barrier_within(d->replica, timeout_ms);
+	switch (rc) {
+	case 0:
+		break;
+	case -ETIMEDOUT:
+		ctl_buf_printf(out,
+			       "this node had not applied everything decided within %u ms (is the "
+			       "leader reachable?)\n",
+			       timeout_ms);
+		return ETIMEDOUT;
+	case -EROFS:
+		ctl_buf_printf(out, "%s\n",
+			       replica_is_joining(d->replica)
+				       ? "this node has not been added to the cluster yet"
+				       : "this node cannot reach a majority of the cluster");
+		return EROFS;
+	default:
+		ctl_buf_printf(out, "%s\n", strerror(-rc));
+		return -rc;
+	}
+	if (!atomic_load(&d->mounted))
+		return 0;
+	uint64_t now = monotonic_ms();
+	unsigned left_ms = now < deadline ? (unsigned)(deadline - now) : 0;
+	if (ofs_wait_invalidations(d->ofs, left_ms) != 0) {
+		ctl_buf_printf(out,
+			       "applied, but the kernel was not told of every change within %u ms: "
+			       "the mount may still show older data\n",
+			       timeout_ms);
+		return ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Status also shows the mount's kernel cache invalidations: how often they
+ * had to turn coarse (never dropped). */
+static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
+{
+	struct ofs_stats st;
+	ofs_get_stats(d->ofs, &st);
+	if (json) {
+		/* Spliced into the replica's object ("...}\n"): cut at its
+		 * closing brace. */
+		while (out->len && out->data[out->len - 1] != '}')
+			out->len--;
+		if (out->len == 0)
+			return;
+		out->len--;
+		ctl_buf_printf(
+			out,
+			",\"invals_queued\":%llu,\"invals_sent\":%llu,\"invals_coarse\":%llu,"
+			"\"invals_overflow\":%llu,\"invals_replaced\":%llu,"
+			"\"invals_all_sent\":%llu}\n",
+			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_sent,
+			(unsigned long long)st.invals_coarse,
+			(unsigned long long)st.invals_overflow,
+			(unsigned long long)st.invals_replaced,
+			(unsigned long long)st.invals_all_sent);
+	} else {
+		ctl_buf_printf(
+			out,
+			"invalidations: %llu queued, %llu sent; coarser: %llu names as "
+			"directories, %llu overflows and %llu state transfers as everything\n",
+			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_sent,
+			(unsigned long long)st.invals_coarse,
+			(unsigned long long)st.invals_overflow,
+			(unsigned long long)st.invals_replaced);
+	}
+}
+
 static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
 {
 	struct daemon *d = ctx;
+	if (strcmp(argv[0], "barrier") == 0 && argc <= 2)
+		return barrier_cmd(d, argc, argv, out);
 	int rc = replica_control(d->replica, argc, argv, out);
-	/* A barrier promises fresh reads, also through the mount: the kernel
-	 * must have dropped what it cached of the changes applied so far.
-	 * (d->ofs stays valid while this runs: see struct daemon.) */
-	if (rc == 0 && strcmp(argv[0], "barrier") == 0 && atomic_load(&d->mounted))
-		ofs_wait_invalidations(d->ofs, 5000);
+	if (rc == 0 && strcmp(argv[0], "status") == 0 && atomic_load(&d->mounted))
+		fs_status_lines(d, argc == 2, out);
 	return rc;
 }
 
@@ -94,6 +194,8 @@ static int fs_status(void *ctx, enum ofs_status_file which, char *buf, size_t ca
 	struct ctl_buf b = {0};
 	int rc = which == OFS_STATUS_JSON ? replica_status_json(d->replica, &b)
 					  : replica_members_json(d->replica, &b);
+	if (rc == 0 && which == OFS_STATUS_JSON)
+		fs_status_lines(d, true, &b); /* as `status --json` shows it */
 	if (rc == 0 && b.len > cap)
 		rc = -ENOSPC;
 	else if (rc == 0) {

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static void usage(FILE *f)
 		   "Commands:\n"
 		   "  status [--json]          node, role, leader, ballot, indexes, peers, quorum\n"
 		   "  barrier                  wait until this node has applied everything the\n"
-		   "                           leader had decided (a fresh read follows)\n"
+		   "                           leader had decided and its mount shows it (a\n"
+		   "                           fresh read follows); fails with ETIMEDOUT after -t\n"
 		   "  kv get KEY               print KEY's value\n"
 		   "  kv put KEY VALUE         set KEY (VALUE '-' reads standard input)\n"
 		   "  kv del KEY               delete KEY\n"
@@ -97,8 +99,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			timeout_s = (unsigned)strtoul(optarg, NULL, 10);
-			if (timeout_s == 0) {
-				fprintf(stderr, "omnifsctl: -t takes a number of seconds >= 1\n");
+			if (timeout_s == 0 || timeout_s > 86400) {
+				fprintf(stderr,
+					"omnifsctl: -t takes a number of seconds, 1 to 86400\n");
 				return 2;
 			}
 			break;
@@ -165,12 +168,27 @@ int main(int argc, char **argv)
 		args[nargs++] = argv[i];
 	}
 
+	/* The daemon's barrier keeps to -t itself and says why it did not
+	 * finish: give its answer a moment to arrive after that. */
+	char barrier_ms[16];
+	uint32_t wait_ms = timeout_s * 1000;
+	bool barrier = strcmp(cmd, "barrier") == 0 && nargs == 1;
+	if (barrier) {
+		snprintf(barrier_ms, sizeof(barrier_ms), "%u", timeout_s * 1000);
+		args[nargs++] = barrier_ms;
+		wait_ms += 2000;
+	}
+
 	uint32_t status;
 	char *body;
 	size_t body_len;
-	int rc = ctl_call(sock, nargs, args, timeout_s * 1000, &status, &body, &body_len, err,
-			  sizeof(err));
+	int rc = ctl_call(sock, nargs, args, wait_ms, &status, &body, &body_len, err, sizeof(err));
 	free(stdin_value);
+	if (rc == -ETIMEDOUT && barrier) {
+		fprintf(stderr, "omnifsctl: barrier: %s: no answer within %u s\n",
+			strerror(ETIMEDOUT), timeout_s);
+		return 1;
+	}
 	if (rc != 0) {
 		fprintf(stderr, "omnifsctl: %s\n", err);
 		return 3;

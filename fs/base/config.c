@@ -83,6 +83,12 @@ static const struct key_spec keys[] = {
 	{"fs", "max_inodes", KEY_U32, FIELD(fs_max_inodes), 16, UINT32_MAX,
 	 "a number of inodes, 16 to 4294967295"},
 	{"fs", "write_buffer_mb", KEY_U32, FIELD(fs_write_buffer_mb), 1, 32, "MiB, 1 to 32"},
+	/* For tests: a small bound makes the invalidation queue degrade without
+	 * 65536 changes; a long kernel cache makes a missed invalidation show. */
+	{"fs", "inval_queue_max", KEY_U32, FIELD(fs_inval_queue_max), 1, 16777216,
+	 "a number of invalidations, 1 to 16777216"},
+	{"fs", "kernel_cache_ms", KEY_U32, FIELD(fs_kernel_cache_ms), 0, 3600000,
+	 "milliseconds, 0 to 3600000"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -394,6 +400,8 @@ static void set_defaults(struct cfg *c)
 	c->fs_max_total_size_mb = 10240;
 	c->fs_max_inodes = 1000000;
 	c->fs_write_buffer_mb = 4;
+	c->fs_inval_queue_max = 65536;
+	c->fs_kernel_cache_ms = 1000;
 }
 
 static bool was_seen(const struct parse_state *ps, const char *section, const char *name)

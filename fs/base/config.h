@@ -74,6 +74,10 @@ struct cfg {
 	uint32_t fs_max_total_size_mb; /* sum of all file sizes, default 10240 */
 	uint32_t fs_max_inodes;	       /* files, dirs and links, default 1000000 */
 	uint32_t fs_write_buffer_mb;   /* buffered writes per open file before a flush, default 4 */
+	/* For tests, not documented for users: */
+	uint32_t fs_inval_queue_max; /* queued kernel invalidations before they turn coarse,
+				      * default 65536 */
+	uint32_t fs_kernel_cache_ms; /* kernel attribute and dentry cache, default 1000 */
 };
 
 /*

@@ -643,14 +643,19 @@ int replica_propose(struct replica *r, const struct kv_txn *txn, struct kv_resul
 	return proposals_submit(&r->props, txn, r->cfg.node_id, r->cfg.commit_timeout_ms, res);
 }
 
-int replica_barrier(struct replica *r)
+int replica_barrier_within(struct replica *r, uint32_t timeout_ms)
 {
 	struct kv_txn empty;
 	kv_txn_init(&empty, 0, 0);
 	struct kv_result res;
-	int rc = replica_propose(r, &empty, &res);
+	int rc = proposals_submit(&r->props, &empty, r->cfg.node_id, timeout_ms, &res);
 	kv_txn_free(&empty);
 	return rc;
+}
+
+int replica_barrier(struct replica *r)
+{
+	return replica_barrier_within(r, r->cfg.commit_timeout_ms);
 }
 
 int replica_can_write(struct replica *r)

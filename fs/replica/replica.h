@@ -66,6 +66,9 @@ int replica_propose(struct replica *r, const struct kv_txn *txn, struct kv_resul
  * waits for it). Same errors as replica_propose.
  */
 int replica_barrier(struct replica *r);
+/* replica_barrier waiting at most timeout_ms (instead of commit_timeout_ms)
+ * for the empty entry. */
+int replica_barrier_within(struct replica *r, uint32_t timeout_ms);
 
 /* -EROFS if this node knows it cannot reach a majority (writes through it
  * would fail at once), else 0. Any thread. */
@@ -79,7 +82,9 @@ struct kv_store *replica_kv(struct replica *r);
 
 /*
  * Called on the replica thread after each applied entry, with the decoded
- * transaction (borrowed for the call) and whether this node proposed it. The
+ * transaction (borrowed for the call) and whether this node proposed it; and
+ * with t NULL (proposed_here false) when the state was replaced wholesale up
+ * to idx (a state transfer finished): anything may have changed. The
  * filesystem uses it to invalidate kernel caches. It must not block on the
  * replica (no replica_propose, no replica_set_apply_hook from inside).
  */

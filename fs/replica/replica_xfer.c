@@ -61,6 +61,9 @@ static void finish_import(struct replica *r)
 		return;
 	}
 	r->applied_idx = kv_applied_idx(r->kv);
+	/* Every key may have changed without an entry to say which. */
+	if (r->hook)
+		r->hook(r->hook_ctx, r->applied_idx, NULL, false);
 	log_notice("replica: state transfer done: applied @%llu (%llu bytes from n%llu)",
 		   (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
 		   (unsigned long long)r->xfer.source);

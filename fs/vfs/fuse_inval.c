@@ -9,46 +9,56 @@
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "ofs_int.h"
+
+/* One notification (an ofs_inval_fn). -ENOENT: the kernel does not have it
+ * (never had, or dropped it already); fine. */
+static void notify(void *ctx, uint64_t ino, const char *name, size_t name_len)
+{
+	struct ofs *o = ctx;
+	int rc = name ? fuse_lowlevel_notify_inval_entry(o->se, ino, name, name_len)
+		      : fuse_lowlevel_notify_inval_inode(o->se, ino, 0, 0);
+	if (rc && rc != -ENOENT)
+		log_debug("fs: invalidation of %llu failed: %s", (unsigned long long)ino,
+			  strerror(-rc));
+}
 
 static void *inval_main(void *arg)
 {
 	struct ofs *o = arg;
 	for (;;) {
 		pthread_mutex_lock(&o->iq_lock);
-		while (!o->iq_head && !o->iq_stop)
+		while (!o->iq_head && !o->iq_all_covers && !o->iq_stop)
 			pthread_cond_wait(&o->iq_cond, &o->iq_lock);
 		bool stop = o->iq_stop;
 		pthread_mutex_unlock(&o->iq_lock);
 		if (stop)
 			break;
 		struct inval_item *it;
-		uint64_t last_ino = 0;
-		while (ofs_inval_pop(o, &it)) {
-			int rc;
-			if (it->name)
-				rc = fuse_lowlevel_notify_inval_entry(o->se, it->ino, it->name,
-								      strlen(it->name));
-			else if (it->ino == last_ino)
-				rc = 0; /* consecutive duplicates from one entry */
-			else
-				rc = fuse_lowlevel_notify_inval_inode(o->se, it->ino, 0, 0);
-			if (!it->name)
-				last_ino = it->ino;
-			/* -ENOENT: the kernel has already dropped it; fine */
-			if (rc && rc != -ENOENT)
-				log_debug("fs: invalidation of %llu failed: %s",
-					  (unsigned long long)it->ino, strerror(-rc));
-			ofs_count(o, &o->stats.invals_sent, 1);
-			free(it->name);
-			free(it);
-			pthread_mutex_lock(&o->iq_lock);
-			o->iq_done++;
-			pthread_cond_broadcast(&o->iq_done_cond);
-			pthread_mutex_unlock(&o->iq_lock);
+		if (!ofs_inval_pop(o, &it)) {
+			/* "everything" pending, no memory to take it: later */
+			struct timespec ts = {0, 10 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+			continue;
 		}
+		int rc = ofs_inval_expand(o, it, notify, o);
+		if (rc) {
+			/* Could not read the state for the names: not done, and
+			 * not dropped: the next pass tells everything. */
+			log_warn("fs: kernel cache invalidation: %s; invalidating everything",
+				 strerror(-rc));
+			ofs_inval_retry(o, it);
+		} else {
+			if (it->kind == OFS_INVAL_ALL)
+				ofs_count(o, &o->stats.invals_all_sent, 1);
+			ofs_count(o, &o->stats.invals_sent, 1);
+			ofs_inval_done(o, it);
+		}
+		free(it->name);
+		free(it);
 	}
 	return NULL;
 }

@@ -10,64 +10,260 @@
  * keeps them off every FUSE handler and off the apply thread, and no lock is
  * held while notifying. Nothing here calls libfuse.
  *
+ * The queue is bounded (cfg.inval_queue_max, B) and never drops a change,
+ * since a barrier promises the kernel was told of every one. It degrades:
+ * from B items on, a name is queued as its whole directory (OFS_INVAL_DIR,
+ * one queued per directory at a time); from 2B on, or when memory runs
+ * out, the queue collapses into one OFS_INVAL_ALL, which stands for every
+ * item it replaces and for every change queued until the thread takes it. A
+ * state transfer queues OFS_INVAL_ALL too: anything may have changed.
+ * Each degradation is counted in struct ofs_stats.
+ *
  * Does not invalidate for entries proposed on this node: the kernel saw
  * those changes through the requests that made them.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kv.h"
 #include "ofs_int.h"
 
-#define IQ_MAX 65536 /* past this, queue whole inodes only: a burst must not eat memory */
-
-void ofs_inval_queue(struct ofs *o, uint64_t ino, const char *name, size_t name_len)
+static void free_item(struct inval_item *it)
 {
-	struct inval_item *it = calloc(1, sizeof(*it));
-	if (!it)
-		return;
-	it->ino = ino;
-	if (name) {
-		it->name = strndup(name, name_len);
-		if (!it->name) {
-			free(it);
-			return;
-		}
+	free(it->name);
+	free(it);
+}
+
+/* Under iq_lock: the queue becomes one pending OFS_INVAL_ALL accounting for
+ * everything in it, plus `more` changes. */
+static void collapse_locked(struct ofs *o, uint64_t more)
+{
+	uint64_t covers = more;
+	struct inval_item *it = o->iq_head;
+	while (it) {
+		struct inval_item *next = it->next;
+		covers += it->covers;
+		free_item(it);
+		it = next;
 	}
-	pthread_mutex_lock(&o->iq_lock);
-	if (o->iq_len >= IQ_MAX) {
-		pthread_mutex_unlock(&o->iq_lock);
-		free(it->name);
-		free(it);
+	o->iq_head = o->iq_tail = NULL;
+	o->iq_len = 0;
+	memset(o->iq_dirs, 0, sizeof(o->iq_dirs));
+	o->iq_all_covers += covers;
+	pthread_cond_signal(&o->iq_cond);
+}
+
+static size_t dir_slot(uint64_t ino)
+{
+	return (size_t)((ino ^ (ino >> 17) ^ (ino >> 48)) % OFS_IQ_DIR_SLOTS);
+}
+
+/*
+ * Appends it under iq_lock, merged into an item still queued that says the
+ * same: the tail, or for a directory the one pending for it (each costs a
+ * scan of the directory; a flood of creates in one directory must not queue
+ * one per create). Merging into an earlier item is fine: the thread tells
+ * the kernel after every change it stands for was applied.
+ */
+static void append_locked(struct ofs *o, struct inval_item *it)
+{
+	struct inval_item *tail = o->iq_tail, *same = NULL;
+	if (it->kind == OFS_INVAL_DIR)
+		same = o->iq_dirs[dir_slot(it->ino)];
+	else if (tail && it->kind == OFS_INVAL_INODE)
+		same = tail;
+	if (same && same->kind == it->kind && same->ino == it->ino) {
+		same->covers += it->covers;
+		free_item(it);
 		return;
 	}
-	if (o->iq_tail)
-		o->iq_tail->next = it;
+	if (it->kind == OFS_INVAL_DIR)
+		o->iq_dirs[dir_slot(it->ino)] = it;
+	if (tail)
+		tail->next = it;
 	else
 		o->iq_head = it;
 	o->iq_tail = it;
 	o->iq_len++;
-	o->iq_queued++;
 	pthread_cond_signal(&o->iq_cond);
+}
+
+void ofs_inval_queue(struct ofs *o, uint64_t ino, const char *name, size_t name_len)
+{
+	size_t bound = o->cfg.inval_queue_max;
+	/* Allocated before the lock; a failure only makes it coarser. */
+	struct inval_item *it = calloc(1, sizeof(*it));
+	char *copy = name && it ? strndup(name, name_len) : NULL;
+	bool coarse = false, overflow = false;
+	pthread_mutex_lock(&o->iq_lock);
+	o->iq_queued++;
+	if (o->iq_all_covers > 0) {
+		o->iq_all_covers++; /* the pending sweep covers it */
+	} else if (!it || (name && !copy) || o->iq_len >= 2 * bound) {
+		collapse_locked(o, 1);
+		overflow = true;
+	} else {
+		it->ino = ino;
+		it->covers = 1;
+		if (!name) {
+			it->kind = OFS_INVAL_INODE;
+		} else if (o->iq_len < bound) {
+			it->kind = OFS_INVAL_ENTRY;
+			it->name = copy;
+			copy = NULL;
+		} else {
+			it->kind = OFS_INVAL_DIR;
+			coarse = true;
+		}
+		append_locked(o, it);
+		it = NULL;
+	}
 	pthread_mutex_unlock(&o->iq_lock);
-	ofs_count(o, &o->stats.invals_queued, 1);
+	free(copy);
+	free(it);
+	pthread_mutex_lock(&o->lock);
+	o->stats.invals_queued++;
+	o->stats.invals_coarse += coarse;
+	o->stats.invals_overflow += overflow;
+	pthread_mutex_unlock(&o->lock);
+}
+
+void ofs_inval_queue_all(struct ofs *o)
+{
+	pthread_mutex_lock(&o->iq_lock);
+	o->iq_queued++;
+	collapse_locked(o, 1);
+	pthread_mutex_unlock(&o->iq_lock);
+}
+
+void ofs_on_state_replaced(struct ofs *o)
+{
+	ofs_inval_queue_all(o);
+	ofs_count(o, &o->stats.invals_replaced, 1);
 }
 
 bool ofs_inval_pop(struct ofs *o, struct inval_item **item)
 {
+	struct inval_item *all = NULL, *it;
 	pthread_mutex_lock(&o->iq_lock);
-	struct inval_item *it = o->iq_head;
-	if (it) {
+	/* A pending OFS_INVAL_ALL costs no memory until it is taken: allocate
+	 * its item outside the lock, then look again. */
+	while (o->iq_all_covers > 0 && !all) {
+		pthread_mutex_unlock(&o->iq_lock);
+		all = calloc(1, sizeof(*all));
+		pthread_mutex_lock(&o->iq_lock);
+		if (!all)
+			break;
+	}
+	it = o->iq_head;
+	if (o->iq_all_covers > 0 && all) {
+		/* The queue is empty while one is pending (collapse_locked). */
+		all->kind = OFS_INVAL_ALL;
+		all->covers = o->iq_all_covers;
+		o->iq_all_covers = 0;
+		it = all;
+		all = NULL;
+	} else if (it) {
 		o->iq_head = it->next;
 		if (!o->iq_head)
 			o->iq_tail = NULL;
 		o->iq_len--;
 		it->next = NULL;
+		if (o->iq_dirs[dir_slot(it->ino)] == it)
+			o->iq_dirs[dir_slot(it->ino)] = NULL;
 	}
 	pthread_mutex_unlock(&o->iq_lock);
+	free(all); /* taken by another popper meanwhile */
 	*item = it;
 	return it != NULL;
+}
+
+void ofs_inval_done(struct ofs *o, const struct inval_item *item)
+{
+	pthread_mutex_lock(&o->iq_lock);
+	o->iq_done += item->covers;
+	pthread_cond_broadcast(&o->iq_done_cond);
+	pthread_mutex_unlock(&o->iq_lock);
+}
+
+void ofs_inval_retry(struct ofs *o, const struct inval_item *item)
+{
+	pthread_mutex_lock(&o->iq_lock);
+	collapse_locked(o, item->covers);
+	pthread_mutex_unlock(&o->iq_lock);
+}
+
+/* ofs_inval_expand: calls fn for each entry now in directory dir. */
+struct expand_dir {
+	ofs_inval_fn fn;
+	void *ctx;
+};
+
+static int expand_entry(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+			uint64_t version)
+{
+	struct expand_dir *e = arg;
+	uint64_t parent;
+	const char *name;
+	size_t nlen;
+	if (ofs_key_parse_dirent(key, key_len, &parent, &name, &nlen) == 0)
+		e->fn(e->ctx, parent, name, nlen);
+	return 0;
+}
+
+static int expand_dir(struct ofs *o, uint64_t dir, ofs_inval_fn fn, void *ctx)
+{
+	struct ofs_key p;
+	struct expand_dir e = {fn, ctx};
+	fn(ctx, dir, NULL, 0);
+	ofs_key_dir_prefix(&p, dir);
+	return ofs_kv_scan(o, p.b, p.len, NULL, 0, expand_entry, &e);
+}
+
+/*
+ * Every inode the kernel knows, and every name now in those that are
+ * directories. A name the kernel caches that is gone from the state now is
+ * not among them: its inode (known, since the name holds it) is, so a stat
+ * or open through it asks again and finds the inode as it is now.
+ */
+static int expand_all(struct ofs *o, ofs_inval_fn fn, void *ctx)
+{
+	size_t n;
+	uint64_t *inos = ofs_known_inodes(o, &n);
+	if (!inos)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct ofs_attr a;
+		int r = ofs_read_attr(o, inos[i], &a, NULL);
+		if (r == 0 && S_ISDIR(a.mode))
+			rc = expand_dir(o, inos[i], fn, ctx);
+		else if (r == 0 || r == -ENOENT)
+			fn(ctx, inos[i], NULL, 0); /* gone: the kernel must drop it too */
+		else
+			rc = r;
+	}
+	free(inos);
+	return rc;
+}
+
+int ofs_inval_expand(struct ofs *o, const struct inval_item *item, ofs_inval_fn fn, void *ctx)
+{
+	switch (item->kind) {
+	case OFS_INVAL_ENTRY:
+		fn(ctx, item->ino, item->name, strlen(item->name));
+		return 0;
+	case OFS_INVAL_INODE:
+		fn(ctx, item->ino, NULL, 0);
+		return 0;
+	case OFS_INVAL_DIR:
+		return expand_dir(o, item->ino, fn, ctx);
+	case OFS_INVAL_ALL:
+		return expand_all(o, fn, ctx);
+	}
+	return -EINVAL;
 }
 
 /*
@@ -121,7 +317,10 @@ void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool pr
 
 void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here)
 {
-	ofs_on_applied(ctx, idx, t, proposed_here);
+	if (t)
+		ofs_on_applied(ctx, idx, t, proposed_here);
+	else
+		ofs_on_state_replaced(ctx);
 }
 
 int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms)
@@ -133,15 +332,15 @@ int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms)
 	uint64_t target = o->iq_queued;
 	while (o->iq_done < target && o->iq_running && rc == 0)
 		rc = pthread_cond_timedwait(&o->iq_done_cond, &o->iq_lock, &until);
+	/* A wake-up at the deadline may still find everything done. */
+	bool done = o->iq_done >= target || !o->iq_running;
 	pthread_mutex_unlock(&o->iq_lock);
-	return rc == ETIMEDOUT ? -ETIMEDOUT : 0;
+	return done ? 0 : -ETIMEDOUT;
 }
 
 void ofs_inval_drain(struct ofs *o)
 {
 	struct inval_item *it;
-	while (ofs_inval_pop(o, &it)) {
-		free(it->name);
-		free(it);
-	}
+	while (ofs_inval_pop(o, &it))
+		free_item(it);
 }

@@ -68,10 +68,12 @@ struct ofs_config {
 	double entry_timeout_s;	  /* kernel dentry cache */
 	double attr_timeout_s;	  /* kernel attribute cache */
 	bool debug;		  /* libfuse's -d: log every request */
+	uint32_t inval_queue_max; /* queued invalidations before names turn coarse */
 };
 
 /* Defaults: 64 MiB files, 10 GiB total, 10^6 inodes, 4 MiB buffer, depth
- * 256, 64 retries, 2 s grace for unlinked files, 1 s timeouts. */
+ * 256, 64 retries, 2 s grace for unlinked files, 1 s timeouts, 65536
+ * queued invalidations. */
 void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id);
 /* Defaults overridden by the [fs] section and node id of a parsed config. */
 void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c);
@@ -137,8 +139,13 @@ void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx);
  * issued later by the invalidation thread. t is borrowed for the call.
  */
 void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
+/* Call it when the whole state was replaced (a state transfer): anything the
+ * kernel cached may be stale, so every inode it knows is invalidated, with
+ * the names in its directories. Any thread; never blocks on FUSE. */
+void ofs_on_state_replaced(struct ofs *o);
 /* ofs_on_applied with the replica's hook signature (replica_apply_hook):
- * replica_set_apply_hook(r, ofs_apply_hook, ofs). ctx is the struct ofs. */
+ * replica_set_apply_hook(r, ofs_apply_hook, ofs). ctx is the struct ofs. A
+ * NULL t is ofs_on_state_replaced. */
 void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here);
 
 /* Counters for status output and tests. */
@@ -147,13 +154,20 @@ struct ofs_stats {
 	uint64_t conflicts;	/* commits that failed a guard and were retried */
 	uint64_t invals_queued; /* kernel invalidations queued by ofs_on_applied */
 	uint64_t invals_sent;	/* ... and issued to the kernel */
+	/* Degradations, never drops (see inval.c): */
+	uint64_t invals_coarse;	  /* names queued as their whole directory: queue past its bound */
+	uint64_t invals_overflow; /* times the queue collapsed into "everything the kernel knows" */
+	uint64_t invals_replaced; /* state replaced wholesale (state transfer): "everything" too */
+	uint64_t invals_all_sent; /* "everything" sweeps issued to the kernel */
 };
 void ofs_get_stats(struct ofs *o, struct ofs_stats *st);
 
 /*
  * Waits (at most timeout_ms) until the kernel caches have been told about
- * every change from other nodes applied so far, so reads through the mount
- * show them: `omnifsctl barrier` ends with it. 0 or -ETIMEDOUT.
+ * every change from other nodes applied so far, and every state replaced
+ * (each at least as coarsely as the queue had room for), so reads through
+ * the mount show them: `omnifsctl barrier` ends with it. 0 (at once without
+ * a mount) or -ETIMEDOUT.
  */
 int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms);
 

@@ -328,6 +328,26 @@ void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
 	pthread_mutex_unlock(&o->lock);
 }
 
+uint64_t *ofs_known_inodes(struct ofs *o, size_t *n)
+{
+	pthread_mutex_lock(&o->lock);
+	size_t count = 1;
+	for (size_t s = 0; s < OFS_TABLE_SIZE; s++)
+		for (struct onode *x = o->table[s]; x; x = x->next)
+			count += x->nlookup || x->nopen;
+	uint64_t *inos = malloc(count * sizeof(*inos));
+	if (inos) {
+		*n = 0;
+		inos[(*n)++] = OFS_ROOT_INO; /* never counted: always known */
+		for (size_t s = 0; s < OFS_TABLE_SIZE; s++)
+			for (struct onode *x = o->table[s]; x; x = x->next)
+				if (x->nlookup || x->nopen)
+					inos[(*n)++] = x->ino;
+	}
+	pthread_mutex_unlock(&o->lock);
+	return inos;
+}
+
 bool ofs_is_open(struct ofs *o, uint64_t ino)
 {
 	pthread_mutex_lock(&o->lock);
@@ -551,6 +571,7 @@ void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id)
 	oc->orphan_grace_ms = 2000;
 	oc->entry_timeout_s = 1.0;
 	oc->attr_timeout_s = 1.0;
+	oc->inval_queue_max = 65536;
 }
 
 void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
@@ -560,6 +581,8 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
 	oc->max_total_size = (uint64_t)c->fs_max_total_size_mb << 20;
 	oc->max_inodes = c->fs_max_inodes;
 	oc->write_buffer = (uint64_t)c->fs_write_buffer_mb << 20;
+	oc->inval_queue_max = c->fs_inval_queue_max;
+	oc->entry_timeout_s = oc->attr_timeout_s = c->fs_kernel_cache_ms / 1000.0;
 }
 
 struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
@@ -576,6 +599,8 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
 	o->cfg = *cfg;
 	if (o->cfg.write_buffer < OFS_BLOCK_SIZE)
 		o->cfg.write_buffer = OFS_BLOCK_SIZE;
+	if (o->cfg.inval_queue_max < 1)
+		o->cfg.inval_queue_max = 1;
 	o->b = *b;
 	o->wake_pipe[0] = o->wake_pipe[1] = -1;
 	pthread_mutex_init(&o->lock, NULL);

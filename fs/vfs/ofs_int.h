@@ -98,13 +98,29 @@ struct ofs_dirent_list {
 	size_t n, cap;
 };
 
+/*
+ * What the invalidation thread tells the kernel, finest first. Past the
+ * queue's bound a name is queued as its directory's OFS_INVAL_DIR, and past
+ * twice the bound the whole queue collapses into one OFS_INVAL_ALL: coarser,
+ * never nothing (inval.c).
+ */
+enum ofs_inval_kind {
+	OFS_INVAL_ENTRY, /* the name in directory ino */
+	OFS_INVAL_INODE, /* ino's attributes and page cache */
+	OFS_INVAL_DIR,	 /* directory ino as an inode and every name now in it */
+	OFS_INVAL_ALL,	 /* every inode the kernel knows, and names in its directories */
+};
+
 struct inval_item {
-	uint64_t ino; /* inode to invalidate, or parent of name */
-	char *name;   /* NULL: inode; else the entry name (owned) */
+	enum ofs_inval_kind kind;
+	uint64_t ino;	 /* the inode, the directory, or 0 for OFS_INVAL_ALL */
+	char *name;	 /* OFS_INVAL_ENTRY: the name (owned); else NULL */
+	uint64_t covers; /* queued changes it accounts for (barrier's count) */
 	struct inval_item *next;
 };
 
-#define OFS_TABLE_SIZE 4096
+#define OFS_TABLE_SIZE	 4096
+#define OFS_IQ_DIR_SLOTS 64
 
 struct ofs {
 	struct ofs_config cfg;
@@ -137,10 +153,14 @@ struct ofs {
 	pthread_cond_t iq_done_cond;	      /* signalled as items are done */
 	struct inval_item *iq_head, *iq_tail; /* under iq_lock */
 	size_t iq_len;
-	uint64_t iq_queued, iq_done; /* items ever queued and ever done, under iq_lock */
-	bool iq_stop;		     /* under iq_lock */
-	bool iq_running;	     /* under iq_lock (ofs_wait_invalidations reads it) */
-	pthread_t iq_thread;	     /* the mounting thread's */
+	uint64_t iq_queued, iq_done; /* changes ever queued and ever done, under iq_lock */
+	uint64_t iq_all_covers;	     /* under iq_lock: > 0 while an OFS_INVAL_ALL is
+				      * pending, the changes it accounts for */
+	struct inval_item *iq_dirs[OFS_IQ_DIR_SLOTS]; /* under iq_lock: queued OFS_INVAL_DIR
+						       * items by directory (a cache) */
+	bool iq_stop;				      /* under iq_lock */
+	bool iq_running;     /* under iq_lock (ofs_wait_invalidations reads it) */
+	pthread_t iq_thread; /* the mounting thread's */
 
 	/* the reaper of unlinked files (ofs_core.c) */
 	pthread_mutex_t reap_lock;
@@ -299,12 +319,32 @@ int ofs_dirent_list_add(struct ofs_dirent_list *l, uint64_t ino, uint8_t dtype, 
 			size_t len);
 
 /* inval.c: the queue (no FUSE) */
+/* Queues the name (or, name NULL, the inode ino); coarser past the bound. */
 void ofs_inval_queue(struct ofs *o, uint64_t ino, const char *name, size_t name_len);
-/* Pops one queued item (the thread, tests); false if the queue is empty. The
- * caller frees item->name and item. */
+/* Queues OFS_INVAL_ALL (the state was replaced, or the queue overflowed). */
+void ofs_inval_queue_all(struct ofs *o);
+/* Pops one queued item (the thread, tests); false if the queue is empty. A
+ * pending OFS_INVAL_ALL comes first. The caller frees item->name and item,
+ * and reports it with ofs_inval_done once the kernel was told. */
 bool ofs_inval_pop(struct ofs *o, struct inval_item **item);
+/* Counts a popped item as done (ofs_wait_invalidations waits for this). */
+void ofs_inval_done(struct ofs *o, const struct inval_item *item);
+/* A popped item the kernel could not be told of (ofs_inval_expand failed):
+ * queued again as OFS_INVAL_ALL, still counted as not done. */
+void ofs_inval_retry(struct ofs *o, const struct inval_item *item);
 /* Frees every queued item (teardown). */
 void ofs_inval_drain(struct ofs *o);
+/* What item means for the kernel, as calls of fn (name NULL: invalidate
+ * inode ino; else the entry name of directory ino, name borrowed for the
+ * call): OFS_INVAL_DIR and OFS_INVAL_ALL read the state for the names in the
+ * directories. Runs on the invalidation thread with no lock held across fn.
+ * 0, or -ENOMEM / -EIO (the caller queues the item again, coarser). */
+typedef void (*ofs_inval_fn)(void *ctx, uint64_t ino, const char *name, size_t name_len);
+int ofs_inval_expand(struct ofs *o, const struct inval_item *item, ofs_inval_fn fn, void *ctx);
+/* ofs_core.c: the inodes the kernel knows now (looked up or open here), the
+ * root first, in a malloc'd array (the caller frees it); NULL if out of
+ * memory. */
+uint64_t *ofs_known_inodes(struct ofs *o, size_t *n);
 
 /* fuse_inval.c: the thread that tells the kernel, started by ofs_mount and
  * stopped (then the queue drained) by ofs_unmount */

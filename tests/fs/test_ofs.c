@@ -647,6 +647,150 @@ static void test_ofs_invalidates_for_other_nodes_only(void **state)
 	kv_txn_free(&t);
 }
 
+static void bound_4(struct ofs_config *c)
+{
+	c->inval_queue_max = 4;
+}
+
+static int setup_bound_4(void **state)
+{
+	return setup_with(state, bound_4);
+}
+
+/* A transaction of another node putting n keys: dirents name0.. in dir, or
+ * (dir 0) inodes first.. */
+static void feed_puts(struct fx *f, uint64_t dir, uint64_t first, int n)
+{
+	struct kv_txn t;
+	kv_txn_init(&t, 0, 0);
+	for (int i = 0; i < n; i++) {
+		struct ofs_key k;
+		char name[16];
+		snprintf(name, sizeof(name), "name%d", i);
+		if (dir)
+			ofs_key_dirent(&k, dir, name, strlen(name));
+		else
+			ofs_key_inode(&k, first + (uint64_t)i);
+		assert_int_equal(kv_txn_add_put(&t, k.b, k.len, "x", 1), 0);
+	}
+	ofs_on_applied(f->n1, 100, &t, false);
+	kv_txn_free(&t);
+}
+
+/* What an expansion asked the kernel, one "ino" or "ino/name" per call. */
+struct told {
+	char lines[64][48];
+	size_t n;
+};
+
+static void record(void *ctx, uint64_t ino, const char *name, size_t name_len)
+{
+	struct told *t = ctx;
+	assert_true(t->n < 64);
+	if (name)
+		snprintf(t->lines[t->n++], 48, "%llu/%.*s", (unsigned long long)ino, (int)name_len,
+			 name);
+	else
+		snprintf(t->lines[t->n++], 48, "%llu", (unsigned long long)ino);
+}
+
+static bool was_told(const struct told *t, uint64_t ino, const char *name)
+{
+	char want[48];
+	if (name)
+		snprintf(want, sizeof(want), "%llu/%s", (unsigned long long)ino, name);
+	else
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)ino);
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->lines[i], want) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A flood of other nodes' changes past the queue's bound (4 here) turns
+ * coarser, never into nothing: names become their whole directory, then
+ * the whole queue one "everything" that accounts for every change queued,
+ * and that tells the kernel about every inode it knows and the names in its
+ * directories. A state transfer queues "everything" too.
+ */
+static void test_ofs_invalidation_degrades_never_drops(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr d;
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &d), 0);
+	uint64_t fa = mkfile(f->n2, f, d.ino, "a", "1");
+	uint64_t fb = mkfile(f->n2, f, d.ino, "b", "2");
+	ofs_lookup_ref(f->n1, d.ino); /* node 1's kernel knows d and d/a */
+	ofs_lookup_ref(f->n1, fa);
+
+	/* Up to the bound: names as they are; past it, their directory. */
+	feed_puts(f, OFS_ROOT_INO, 0, 4);
+	feed_puts(f, d.ino, 0, 3);
+	struct ofs_stats st;
+	ofs_get_stats(f->n1, &st);
+	assert_int_equal(st.invals_queued, 7);
+	assert_int_equal(st.invals_coarse, 3);
+	assert_int_equal(st.invals_overflow, 0);
+	struct inval_item *it = f->n1->iq_head;
+	for (int i = 0; i < 4; i++, it = it->next) {
+		assert_int_equal(it->kind, OFS_INVAL_ENTRY);
+		assert_int_equal(it->ino, OFS_ROOT_INO);
+		assert_non_null(it->name);
+	}
+	assert_int_equal(it->kind, OFS_INVAL_DIR); /* one for the three names */
+	assert_int_equal(it->ino, d.ino);
+	assert_int_equal(it->covers, 3);
+	assert_null(it->next);
+	/* ... and for a name in it after another change: still one */
+	feed_puts(f, 0, 500, 1);
+	feed_puts(f, d.ino, 0, 1);
+	assert_int_equal(it->covers, 4);
+	assert_int_equal(it->next->kind, OFS_INVAL_INODE);
+	assert_null(it->next->next);
+
+	/* Past twice the bound: one "everything" for all of it and for what
+	 * comes until the thread takes it. */
+	feed_puts(f, 0, 1000, 9);
+	ofs_get_stats(f->n1, &st);
+	assert_int_equal(st.invals_queued, 18);
+	assert_int_equal(st.invals_coarse, 4);
+	assert_int_equal(st.invals_overflow, 1);
+	assert_true(ofs_inval_pop(f->n1, &it));
+	assert_int_equal(it->kind, OFS_INVAL_ALL);
+	assert_int_equal(it->covers, 18); /* every change queued: none dropped */
+	struct told told = {.n = 0};
+	assert_int_equal(ofs_inval_expand(f->n1, it, record, &told), 0);
+	assert_true(was_told(&told, OFS_ROOT_INO, NULL));
+	assert_true(was_told(&told, OFS_ROOT_INO, "d"));
+	assert_true(was_told(&told, d.ino, NULL));
+	assert_true(was_told(&told, d.ino, "a"));
+	assert_true(was_told(&told, d.ino, "b"));
+	assert_true(was_told(&told, fa, NULL));
+	assert_false(was_told(&told, fb, NULL)); /* the kernel never saw it */
+	ofs_inval_done(f->n1, it);
+	free(it);
+	assert_false(ofs_inval_pop(f->n1, &it));
+
+	/* Taken: what follows is queued as it comes again. */
+	feed_puts(f, OFS_ROOT_INO, 0, 1);
+	assert_true(ofs_inval_pop(f->n1, &it));
+	assert_int_equal(it->kind, OFS_INVAL_ENTRY);
+	assert_string_equal(it->name, "name0");
+	free(it->name);
+	free(it);
+
+	/* The replica switched to a transferred state. */
+	ofs_apply_hook(f->n1, 200, NULL, false);
+	ofs_get_stats(f->n1, &st);
+	assert_int_equal(st.invals_replaced, 1);
+	assert_true(ofs_inval_pop(f->n1, &it));
+	assert_int_equal(it->kind, OFS_INVAL_ALL);
+	assert_int_equal(it->covers, 1);
+	free(it);
+	assert_false(ofs_inval_pop(f->n1, &it));
+}
+
 static int render(void *ctx, enum ofs_status_file which, char *buf, size_t cap)
 {
 	const char *s = which == OFS_STATUS_JSON ? "{\"role\":\"leader\"}" : "[1,2,3]";
@@ -744,6 +888,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ofs_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_invalidates_for_other_nodes_only, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_invalidation_degrades_never_drops,
+						setup_bound_4, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_status_files, setup, teardown),
 		cmocka_unit_test(test_ofs_over_the_kv),
 	};
