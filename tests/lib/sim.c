@@ -23,10 +23,12 @@ struct node {
 	struct opx *px;
 	struct opx_storage_mem *st;
 	uint64_t incarnation;
-	uint64_t checked;  /* decided entries [0, checked) verified */
-	uint64_t last_dec; /* decided index at the last check (this incarnation) */
-	uint64_t appended; /* entries appended at this node */
-	bool crash_next;   /* crash inside the next call */
+	uint64_t checked;	  /* decided entries [0, checked) verified */
+	uint64_t last_dec;	  /* decided index at the last check (this incarnation) */
+	uint64_t appended;	  /* entries appended at this node */
+	bool crash_next;	  /* crash inside the next call */
+	uint64_t alloc_nth;	  /* the core's nth allocation from now fails; 0: none */
+	struct opx_storage inner; /* the node's store, behind the checking wrapper */
 };
 
 struct sim_led {
@@ -59,6 +61,7 @@ struct sim {
 	struct sim_led *leaders;
 	size_t n_leaders, cap_leaders;
 	uint64_t delivered, net_bytes;
+	uint64_t alloc_failures;
 	FILE *trace;
 	uint64_t appended;
 };
@@ -82,6 +85,116 @@ static bool chance(struct sim *s, uint32_t pm)
 {
 	return pm && sim_rand(s) % 1000 < pm;
 }
+
+/* ---- allocation failures ----
+ *
+ * Executables that link the simulator wrap malloc, calloc and realloc
+ * (tests/lib/meson.build: -Wl,--wrap=...), so the pure core needs no seam of
+ * its own. The wrappers fail only while armed, and the simulator arms them
+ * only around one call into one node's core, counting that node's
+ * allocations down; one process runs one simulated call at a time. */
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+static struct {
+	uint64_t countdown; /* this allocation fails when it reaches 0 */
+	bool fired;
+} alloc_fault;
+
+static bool alloc_fails(void)
+{
+	if (!alloc_fault.countdown || --alloc_fault.countdown)
+		return false;
+	alloc_fault.fired = true;
+	return true;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	return alloc_fails() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return alloc_fails() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	return alloc_fails() ? NULL : __real_realloc(p, n);
+}
+
+static void alloc_arm(struct sim *s, uint32_t i)
+{
+	alloc_fault.countdown = s->nodes[i].alloc_nth;
+	alloc_fault.fired = false;
+}
+
+/* Ends the armed window; returns rc so that a call can be wrapped. */
+static int alloc_disarm(struct sim *s, uint32_t i, int rc)
+{
+	s->nodes[i].alloc_nth = alloc_fault.countdown;
+	if (alloc_fault.fired)
+		s->alloc_failures++;
+	alloc_fault.countdown = 0;
+	alloc_fault.fired = false;
+	return rc;
+}
+
+/* A call into node i's core with its allocation faults armed. */
+#define CORE_CALL(s, i, call) (alloc_arm((s), (i)), alloc_disarm((s), (i), (call)))
+
+/* ---- the store each core sees: the node's own, wrapped ----
+ *
+ * Allocation faults are paused while storage writes and loads: a store that
+ * runs out of memory fails the write, which is a fail-stop, and storage
+ * failures are injected on their own (sim_fail_write). Reads stay armed:
+ * the core must cope with a read that fails. */
+
+static int store_write(void *impl, const struct opx_storage_op *ops, size_t n)
+{
+	const struct opx_storage *in = impl;
+	uint64_t saved = alloc_fault.countdown;
+	alloc_fault.countdown = 0;
+	int rc = in->ops->write_atomically(in->impl, ops, n);
+	alloc_fault.countdown = saved;
+	return rc;
+}
+
+static int store_load(void *impl, struct opx_storage_state *st)
+{
+	const struct opx_storage *in = impl;
+	uint64_t saved = alloc_fault.countdown;
+	alloc_fault.countdown = 0;
+	int rc = in->ops->load(in->impl, st);
+	alloc_fault.countdown = saved;
+	return rc;
+}
+
+static int store_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_entry_list *out)
+{
+	const struct opx_storage *in = impl;
+	return in->ops->get_entries(in->impl, from, to, out);
+}
+
+static int store_get_snapshot(void *impl, uint8_t **data, uint32_t *len)
+{
+	const struct opx_storage *in = impl;
+	return in->ops->get_snapshot(in->impl, data, len);
+}
+
+static const struct opx_storage_ops store_ops = {
+	.version = OPX_STORAGE_VERSION,
+	.write_atomically = store_write,
+	.load = store_load,
+	.get_entries = store_get_entries,
+	.get_snapshot = store_get_snapshot,
+};
 
 /* ---- entries and snapshots ---- */
 
@@ -534,7 +647,9 @@ static int start_node(struct sim *s, uint32_t i)
 	nd->incarnation++;
 	nd->checked = 0;
 	nd->last_dec = 0;
-	int rc = opx_new(&nd->px, &c, opx_storage_mem_storage(nd->st), err, sizeof(err));
+	nd->inner = opx_storage_mem_storage(nd->st);
+	struct opx_storage st = {.ops = &store_ops, .impl = &nd->inner};
+	int rc = opx_new(&nd->px, &c, st, err, sizeof(err));
 	if (rc) {
 		if (s->trace)
 			fprintf(s->trace, "n%llu: restart failed: %s\n", (unsigned long long)c.pid,
@@ -634,14 +749,14 @@ bool sim_step(struct sim *s)
 			s->delivered++;
 			if (s->trace)
 				trace_msg(s, e.m);
-			after_call(s, e.to, opx_handle_incoming(nd->px, e.m));
+			after_call(s, e.to, CORE_CALL(s, e.to, opx_handle_incoming(nd->px, e.m)));
 		}
 		free(e.m);
 	} else {
 		s->now = tt;
 		s->tick_at[who] += s->o.tick_len;
 		if (s->nodes[who].px)
-			after_call(s, who, opx_tick(s->nodes[who].px));
+			after_call(s, who, CORE_CALL(s, who, opx_tick(s->nodes[who].px)));
 	}
 	return !s->failed;
 }
@@ -784,6 +899,16 @@ void sim_fail_write(struct sim *s, uint32_t i, uint64_t nth, bool persistent)
 	opx_storage_mem_fail_write(s->nodes[i].st, nth, persistent);
 }
 
+void sim_fail_alloc(struct sim *s, uint32_t i, uint64_t nth)
+{
+	s->nodes[i].alloc_nth = nth;
+}
+
+uint64_t sim_alloc_failures(const struct sim *s)
+{
+	return s->alloc_failures;
+}
+
 uint64_t sim_fail_stops(const struct sim *s)
 {
 	return s->fail_stops;
@@ -805,21 +930,22 @@ int sim_append(struct sim *s, uint32_t i, uint32_t len)
 		buf[k] = (uint8_t)(k ^ nd->appended);
 	nd->appended++; /* before the call: a decided entry is proposed */
 	s->appended++;
-	return after_call(s, i, opx_append(nd->px, buf, len));
+	return after_call(s, i, CORE_CALL(s, i, opx_append(nd->px, buf, len)));
 }
 
 int sim_trim(struct sim *s, uint32_t i, bool has_idx, uint64_t idx)
 {
 	if (!s->nodes[i].px)
 		return -ENODEV;
-	return after_call(s, i, opx_trim(s->nodes[i].px, has_idx, idx));
+	return after_call(s, i, CORE_CALL(s, i, opx_trim(s->nodes[i].px, has_idx, idx)));
 }
 
 int sim_snapshot(struct sim *s, uint32_t i, bool has_idx, uint64_t idx, bool local_only)
 {
 	if (!s->nodes[i].px)
 		return -ENODEV;
-	return after_call(s, i, opx_snapshot(s->nodes[i].px, has_idx, idx, local_only));
+	return after_call(s, i,
+			  CORE_CALL(s, i, opx_snapshot(s->nodes[i].px, has_idx, idx, local_only)));
 }
 
 int sim_reconfigure(struct sim *s, uint32_t i, const struct opx_cluster_config *next,
@@ -827,22 +953,23 @@ int sim_reconfigure(struct sim *s, uint32_t i, const struct opx_cluster_config *
 {
 	if (!s->nodes[i].px)
 		return -ENODEV;
-	return after_call(s, i, opx_reconfigure(s->nodes[i].px, next, md, md_len));
+	return after_call(s, i, CORE_CALL(s, i, opx_reconfigure(s->nodes[i].px, next, md, md_len)));
 }
 
 int sim_try_become_leader(struct sim *s, uint32_t i)
 {
 	if (!s->nodes[i].px)
 		return -ENODEV;
-	return after_call(s, i, opx_try_become_leader(s->nodes[i].px));
+	return after_call(s, i, CORE_CALL(s, i, opx_try_become_leader(s->nodes[i].px)));
 }
 
 void sim_reconnected(struct sim *s, uint32_t i, opx_node_id peer)
 {
 	if (!s->nodes[i].px)
 		return;
+	alloc_arm(s, i);
 	opx_reconnected(s->nodes[i].px, peer);
-	after_call(s, i, 0);
+	after_call(s, i, alloc_disarm(s, i, 0));
 }
 
 int sim_leader(const struct sim *s)

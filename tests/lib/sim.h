@@ -109,6 +109,13 @@ int sim_restart(struct sim *s, uint32_t i);
 void sim_crash_in_next_call(struct sim *s, uint32_t i, bool on);
 /* The nth storage write of node i from now fails (see storage_mem.h). */
 void sim_fail_write(struct sim *s, uint32_t i, uint64_t nth, bool persistent);
+/* The nth allocation (malloc, calloc, realloc) node i's core makes from now
+ * fails, once (nth == 0: none). The core then loses a message or returns
+ * -ENOMEM, as it would when memory runs out. Needs the link options of
+ * tests/lib/meson.build (sim_dep carries them). */
+void sim_fail_alloc(struct sim *s, uint32_t i, uint64_t nth);
+/* Allocations failed so far by sim_fail_alloc. */
+uint64_t sim_alloc_failures(const struct sim *s);
 /* Fail-stops seen so far (a core returned -EIO; the node was crashed). */
 uint64_t sim_fail_stops(const struct sim *s);
 
