@@ -132,8 +132,11 @@ int sp_get_entries(struct opx *px, uint64_t from, uint64_t to, struct opx_entry_
 	if (from < px->compacted_idx || to > px_log_end(px))
 		return -ENOENT;
 	int rc = px->st.ops->get_entries(px->st.impl, from, to, out);
-	if (rc)
+	if (rc) {
+		/* a failed read frees the entries it copied, not the array */
+		opx_entry_list_clear(out);
 		return rc;
+	}
 	if (out->n != to - from) {
 		opx_entry_list_clear(out);
 		return -ENOENT;

@@ -131,7 +131,7 @@ static int handle_majority_promises(struct opx *px)
 			dec = px->peers[i].meta.decided_idx;
 	int rc = sp_sync_log(px, &px->n_leader, dec, ls, &new_acc);
 	if (rc && rc != -EBADMSG)
-		return rc; /* -ENOMEM: a resent Promise retries, with this log */
+		return rc; /* nothing changed; a resent Promise retries, with this log */
 	free(px->max_promise);
 	px->max_promise = NULL;
 	if (rc == -EBADMSG) {
@@ -143,11 +143,14 @@ static int handle_majority_promises(struct opx *px)
 		px->ble.leader = px->ble.current;
 		return 0;
 	}
+	/* The log is synced: from here on this node leads, whatever fails.
+	 * Staying in Prepare would weigh late promises against the log from
+	 * before the sync. Proposals buffered meanwhile are only lost if memory
+	 * runs out (as a lost forward would be; the application retries). */
+	px->phase = OPX_PHASE_ACCEPT;
 	if (!px->ss) {
-		if (px->buffered.n) {
-			struct opx_entry *e = batch_entries(&px->buffered);
-			if (!e)
-				return -ENOMEM;
+		struct opx_entry *e = px->buffered.n ? batch_entries(&px->buffered) : NULL;
+		if (e) {
 			struct opx_storage_op op = {.type = OPX_OP_APPEND_ENTRIES};
 			op.u.append.entries = e;
 			op.u.append.n = px->buffered.n;
@@ -156,18 +159,21 @@ static int handle_majority_promises(struct opx *px)
 			if (rc)
 				return rc;
 			px->accepted_idx += px->buffered.n;
+		} else if (px->buffered.n) {
+			px->dropped++;
 		}
 		batch_reset(&px->buffered);
 		if (px->buffered_ss) {
 			rc = sp_store_stopsign(px, px->buffered_ss);
-			if (rc)
+			if (rc == -ENOMEM)
+				px->dropped++;
+			else if (rc)
 				return rc;
 		}
 	}
 	batch_reset(&px->buffered);
 	free(px->buffered_ss);
 	px->buffered_ss = NULL;
-	px->phase = OPX_PHASE_ACCEPT;
 	px->peers[px->me].accepted_idx = px->accepted_idx;
 	for (uint32_t i = 0; i < px_n(px); i++) {
 		if (i == px->me || px->peers[i].prom != PROMISED)
