@@ -1076,9 +1076,9 @@ void sim_set_filter(struct sim *s, sim_filter_fn fn, void *ctx)
 void sim_crash(struct sim *s, uint32_t i, bool lose_unsynced)
 {
 	node_down(s, i);
-	if (lose_unsynced)
-		opx_storage_mem_crash(s->nodes[i].st);
-	s->nodes[i].incarnation++; /* messages in flight to it are lost */
+	if (lose_unsynced && s->nodes[i].st)
+		opx_storage_mem_crash(s->nodes[i].st); /* RocksDB syncs every write */
+	s->nodes[i].incarnation++;		       /* messages in flight to it are lost */
 }
 
 void sim_crash_in_next_call(struct sim *s, uint32_t i, bool on)
