@@ -12,16 +12,23 @@
  * Faults: per-link drop/duplicate/reorder probabilities and delays,
  * directional link cuts, crashes (volatile state lost, storage kept; in
  * manual-sync mode a "crash mid-step" also loses writes the step made before
- * its messages left), restarts and storage write failures (the node then
- * fail-stops and is restarted like a crashed one).
+ * its messages left), restarts, storage write failures (the node then
+ * fail-stops and is restarted like a crashed one) and allocation failures
+ * inside a core's calls (sim_fail_alloc). Storage is storage_mem or, with
+ * sim_opts.rocksdb_dir, RocksDB logs; with sim_opts.follow_reconfig the
+ * simulator also plays the application's part in a reconfiguration.
  *
  * After every event the simulator checks safety: a decided index holds the
- * same entry on every node that ever decides it (also across crashes),
- * decided entries were proposed, a node's decided index never shrinks while
- * it runs, compacted <= decided <= accepted, and no two nodes ever lead
- * (role Leader, any phase) the same ballot. The first violation stops the run
- * and is reported by sim_error(). Liveness is checked by the tests with
- * sim_run_until() and an explicit bound in ticks.
+ * same entry on every node that ever decides it (also across crashes and
+ * configurations), decided entries were proposed, the whole decided prefix
+ * of a node is read back after every event that wrote its store, no write
+ * replaces or drops a decided entry, a node's decided index never shrinks
+ * while it runs, its promise never goes back (across restarts too),
+ * compacted <= decided <= accepted, snapshots match the decided prefix, and
+ * no two nodes ever lead (role Leader, any phase) the same ballot. The cores
+ * assert their own invariants too (omnipaxos.c). The first violation stops
+ * the run and is reported by sim_error(). Liveness is checked by the tests
+ * with sim_run_until() and an explicit bound in ticks.
  */
 #ifndef OMNIFS_SIM_H
 #define OMNIFS_SIM_H

@@ -1,10 +1,13 @@
 /*
  * Randomised fault schedules on the simulator, shared by the 'sim' test
  * suite and the soak runner (tools/omnifs_sim). A seed fixes everything:
- * cluster size and ids, quorums, timeouts, batching, snapshots, network
- * quality, and the fault script (link cuts, crashes with and without loss of
- * unsynced writes, restarts, storage failures, compaction, leader
- * takeovers). After the chaos phase the network heals and every node
+ * cluster size (3, 5 or 7) and ids, quorums, timeouts, batching, snapshots
+ * (and snapshot_only_when_compacted, as production runs), network quality,
+ * and the fault script (link cuts, crashes with and without loss of
+ * unsynced writes, restarts, storage and allocation failures, compaction,
+ * leader takeovers, and in half the runs stop-signs, with the nodes moving
+ * to the next configuration as the application does). Chosen seeds run on
+ * RocksDB logs. After the chaos phase the network heals and every node
  * restarts; then a stable leader must appear and fresh entries appended at
  * every node must be decided everywhere, within stated bounds.
  */
