@@ -389,10 +389,14 @@ int sp_leader_handle(struct opx *px, uint32_t from, const struct opx_msg *m)
 			if (px->phase != OPX_PHASE_ACCEPT ||
 			    m->u.prepare_req.n.pid != px->cfg.cluster.nodes[from])
 				return 0;
+			struct ble saved = px->ble;
 			px->ble.current.n = m->u.prepare_req.n.n + 1;
 			px->ble.leader = px->ble.current;
 			struct opx_ballot b = px->ble.current;
-			return sp_handle_leader(px, &b);
+			int rc = sp_handle_leader(px, &b);
+			if (rc)
+				px->ble = saved; /* no Prepare went out */
+			return rc;
 		}
 		px->peers[from].prom = NOT_PROMISED;
 		px->peers[from].pending.epoch = 0;

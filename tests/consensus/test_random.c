@@ -51,7 +51,8 @@ static void test_random_schedules(void **state)
 		1883226042822585ull, /* crash pending at heal */
 		1883226124595447ull,
 		1883226124642135ull, /* snapshot above decided */
-		2301, /* leader kept Prepare after its log sync when memory ran out */
+		2301,	 /* leader kept Prepare after its log sync when memory ran out */
+		7006550, /* BLE kept a ballot whose Prepare failed for want of memory */
 	};
 	for (size_t i = 0; i < sizeof(regressions) / sizeof(regressions[0]); i++)
 		run_seed(regressions[i], &failures);
