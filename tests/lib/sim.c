@@ -177,6 +177,25 @@ static int alloc_disarm(struct sim *s, uint32_t i, int rc)
 
 static void check_write(struct node *nd, const struct opx_storage_op *ops, size_t n);
 
+/*
+ * Whether a write could change what a store returns for decided indexes, so
+ * that check_node reads the whole decided prefix back: any write to a
+ * RocksDB log (the store is what is tested there), and on storage_mem every
+ * write but the steady-state ones (entries appended at the end, the decided
+ * index, the promise), which check_write has seen and which re-reading after
+ * every one of them would make the checker quadratic in the log length.
+ */
+static bool reshapes_log(const struct node *nd, const struct opx_storage_op *ops, size_t n)
+{
+	if (nd->rocks)
+		return true;
+	for (size_t k = 0; k < n; k++)
+		if (ops[k].type != OPX_OP_APPEND_ENTRIES && ops[k].type != OPX_OP_SET_DECIDED_IDX &&
+		    ops[k].type != OPX_OP_SET_PROMISE)
+			return true;
+	return false;
+}
+
 static int store_write(void *impl, const struct opx_storage_op *ops, size_t n)
 {
 	struct node *nd = impl;
@@ -190,7 +209,7 @@ static int store_write(void *impl, const struct opx_storage_op *ops, size_t n)
 	} else {
 		check_write(nd, ops, n);
 		rc = in->ops->write_atomically(in->impl, ops, n);
-		nd->wrote = true;
+		nd->wrote = nd->wrote || reshapes_log(nd, ops, n);
 	}
 	alloc_fault.countdown = saved;
 	return rc;
@@ -433,7 +452,8 @@ static void check_node(struct sim *s, uint32_t i)
 			s->n_dec = base + st.decided_idx;
 		return;
 	}
-	/* the store was written: read the whole decided prefix again */
+	/* the store was reshaped (reshapes_log): read the whole decided
+	 * prefix again */
 	if (nd->wrote)
 		nd->checked = 0;
 	nd->wrote = false;
