@@ -23,21 +23,21 @@ static void test_regressions_alloc_failure_in_replication(void **state)
 			append_n(s, i, 20);
 			sim_fail_alloc(s, i, nth);
 		}
-		int l = wait_leader(s, 30);
+		wait_leader(s, 30);
 		assert_true(sim_run_ticks(s, 20));
 		assert_sim_ok(s);
 		hit += sim_alloc_failures(s);
 		for (uint32_t i = 0; i < 3; i++)
 			sim_fail_alloc(s, i, 0);
 		/* fresh entries at the leader are decided everywhere */
-		l = wait_leader(s, 30);
+		int l = wait_leader(s, 30);
 		uint64_t want = opx_accepted_idx(sim_core(s, (uint32_t)l)) + 3;
 		append_n(s, (uint32_t)l, 3);
 		wait_all_decided(s, want, 60);
 		assert_sim_ok(s);
 		sim_destroy(&s);
 	}
-	assert_true(hit >= 200); /* the failures did happen (213 with seed 1) */
+	assert_true(hit >= 200); /* most of the 450 armed failures did happen */
 }
 
 /*
