@@ -568,7 +568,12 @@ int sp_handle_prepare(struct opx *px, uint32_t from, const struct opx_msg *m)
 		px->dropped++;
 		return 0;
 	}
-	int rc = sp_flush_batch(px, NULL, NULL);
+	/* A leader replicates what it flushes: if it then does not promise
+	 * (no memory for the log sync below), it goes on leading, and entries
+	 * in its log that no AcceptDecide numbered would put its followers'
+	 * next batch at the wrong index. */
+	bool leading = px->role == OPX_ROLE_LEADER && px->phase == OPX_PHASE_ACCEPT;
+	int rc = leading ? sp_leader_flush(px) : sp_flush_batch(px, NULL, NULL);
 	if (rc)
 		return rc;
 	/* What to tell the new leader, decided before promising: if this node

@@ -53,6 +53,7 @@ static void test_random_schedules(void **state)
 		1883226124642135ull, /* snapshot above decided */
 		2301,	 /* leader kept Prepare after its log sync when memory ran out */
 		7006550, /* BLE kept a ballot whose Prepare failed for want of memory */
+		9027314, /* a leader flushed its batch for a Prepare it then refused */
 	};
 	for (size_t i = 0; i < sizeof(regressions) / sizeof(regressions[0]); i++)
 		run_seed(regressions[i], &failures);
