@@ -3,7 +3,9 @@
  * not reach: a failed allocation in the middle of replication, a PrepareReq
  * that reaches a stale leader through a third party, and lost Accepted
  * replies (to a stop-sign, and to the last entries before the cluster goes
- * idle). Each runs a fixed fault schedule on a fixed seed.
+ * idle); and the simulator's own move to the next configuration, which the
+ * random schedules rely on. Each runs a fixed fault schedule on a fixed
+ * seed.
  */
 #include "cluster.h"
 
@@ -153,6 +155,51 @@ static void test_regressions_idle_accepted_lost(void **state)
 	sim_destroy(&s);
 }
 
+/* The simulator's part of a reconfiguration (follow_reconfig), which the
+ * random schedules rely on: the nodes that decide the stop-sign move to the
+ * next configuration, and one that was down when it was decided, knowing
+ * nothing of it, moves there too when the new configuration reaches it. */
+static void follow_reconfig(struct sim_opts *o)
+{
+	o->follow_reconfig = true;
+}
+
+static bool in_config_2(struct sim *s, void *arg)
+{
+	(void)arg;
+	for (uint32_t i = 0; i < sim_n(s); i++)
+		if (sim_up(s, i) && sim_config_id(s, i) != 2)
+			return false;
+	int l = sim_leader(s);
+	return l >= 0 && sim_config_id(s, (uint32_t)l) == 2;
+}
+
+static void test_regressions_next_configuration(void **state)
+{
+	(void)state;
+	struct sim *s = new_sim(3, follow_reconfig);
+	uint32_t l = (uint32_t)wait_leader(s, 20);
+	append_n(s, l, 5);
+	wait_all_decided(s, 5, 20);
+	uint32_t f = l == 0 ? 1 : 0;
+	sim_crash(s, f, false);
+	struct opx_cluster_config nc = *sim_cluster(s, l);
+	nc.config_id = 2;
+	assert_int_equal(sim_reconfigure(s, l, &nc, (const uint8_t *)"next", 4), 0);
+	run_until(s, in_config_2, NULL, 60);
+	assert_int_equal(sim_config_id(s, f), 1);
+	assert_int_equal(sim_restart(s, f), 0);
+	run_until(s, in_config_2, NULL, 60);
+	/* the stop-sign is global index 5; configuration 2 starts at 6 */
+	l = (uint32_t)wait_leader(s, 20);
+	assert_int_equal(sim_base(s, l), 6);
+	append_n(s, l, 3);
+	wait_all_decided(s, 9, 40);
+	assert_int_equal(sim_configs(s), 2);
+	assert_sim_ok(s);
+	sim_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +207,7 @@ int main(void)
 		cmocka_unit_test(test_regressions_prepare_req_from_third_party),
 		cmocka_unit_test(test_regressions_stopsign_accepted_lost),
 		cmocka_unit_test(test_regressions_idle_accepted_lost),
+		cmocka_unit_test(test_regressions_next_configuration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
