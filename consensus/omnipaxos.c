@@ -628,9 +628,12 @@ static int try_become_leader(struct opx *px)
 {
 	if (px->failed)
 		return -EIO;
+	struct opx_ballot old = px->ble.current;
 	px->ble.current.n = px->promise.n + 1;
 	struct opx_ballot b = px->ble.current;
 	int rc = sp_handle_leader(px, &b);
+	if (rc)
+		px->ble.current = old; /* no Prepare went out: BLE must not claim it */
 	return px->failed ? -EIO : rc;
 }
 

@@ -132,8 +132,11 @@ int sp_get_entries(struct opx *px, uint64_t from, uint64_t to, struct opx_entry_
 	if (from < px->compacted_idx || to > px_log_end(px))
 		return -ENOENT;
 	int rc = px->st.ops->get_entries(px->st.impl, from, to, out);
-	if (rc)
+	if (rc) {
+		/* a failed read frees the entries it copied, not the array */
+		opx_entry_list_clear(out);
 		return rc;
+	}
 	if (out->n != to - from) {
 		opx_entry_list_clear(out);
 		return -ENOENT;
@@ -565,7 +568,12 @@ int sp_handle_prepare(struct opx *px, uint32_t from, const struct opx_msg *m)
 		px->dropped++;
 		return 0;
 	}
-	int rc = sp_flush_batch(px, NULL, NULL);
+	/* A leader replicates what it flushes: if it then does not promise
+	 * (no memory for the log sync below), it goes on leading, and entries
+	 * in its log that no AcceptDecide numbered would put its followers'
+	 * next batch at the wrong index. */
+	bool leading = px->role == OPX_ROLE_LEADER && px->phase == OPX_PHASE_ACCEPT;
+	int rc = leading ? sp_leader_flush(px) : sp_flush_batch(px, NULL, NULL);
 	if (rc)
 		return rc;
 	/* What to tell the new leader, decided before promising: if this node

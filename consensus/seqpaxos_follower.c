@@ -154,7 +154,11 @@ static int handle_decide(struct opx *px, const struct opx_msg *m)
 	int rc = update_decided(px, d->decided_idx, &grew);
 	if (rc)
 		return rc;
-	if (grew)
+	/* Beyond the reference: also when the leader has not decided all I
+	 * accepted. An Accepted can be lost with nothing behind it to detect
+	 * that (the last entries before the cluster goes idle); the leader's
+	 * periodic Decide then gets the answer it missed. */
+	if (grew || px->accepted_idx > d->decided_idx)
 		reply_accepted(px, &d->n, px->accepted_idx);
 	return 0;
 }
@@ -162,16 +166,28 @@ static int handle_decide(struct opx *px, const struct opx_msg *m)
 static int handle_accept_stopsign(struct opx *px, const struct opx_msg *m)
 {
 	const struct opx_msg_accept_stopsign *a = &m->u.accept_stopsign;
-	if (px->phase != OPX_PHASE_ACCEPT || !valid_ballot(px, &a->n) ||
-	    !seq_expected(px, &a->seq, m->from))
+	if (px->phase != OPX_PHASE_ACCEPT || !valid_ballot(px, &a->n))
 		return 0;
+	struct opx_seq prev = px->cur_seq;
+	if (!seq_expected(px, &a->seq, m->from)) {
+		/* Beyond the reference: the leader resends an AcceptStopSign
+		 * with the number it had (spec §5.7) until it hears Accepted;
+		 * if mine was lost, the resend looks outdated. Answer it, or
+		 * the stop-sign is never decided. */
+		if (px->ss && px->phase == OPX_PHASE_ACCEPT &&
+		    a->seq.session == px->cur_seq.session)
+			reply_accepted(px, &a->n, px->accepted_idx);
+		return 0;
+	}
 	if (!px->ss) {
 		int rc = sp_flush_batch(px, NULL, NULL);
-		if (rc)
+		if (!rc)
+			rc = sp_store_stopsign(px, a->ss);
+		if (rc) {
+			/* not taken: the resend, with this number, must be */
+			px->cur_seq = prev;
 			return rc;
-		rc = sp_store_stopsign(px, a->ss);
-		if (rc)
-			return rc;
+		}
 	}
 	reply_accepted(px, &a->n, px->accepted_idx);
 	return 0;

@@ -130,6 +130,8 @@ static int handle_majority_promises(struct opx *px)
 		if (px->peers[i].prom == PROMISED && px->peers[i].meta.decided_idx > dec)
 			dec = px->peers[i].meta.decided_idx;
 	int rc = sp_sync_log(px, &px->n_leader, dec, ls, &new_acc);
+	if (rc && rc != -EBADMSG)
+		return rc; /* nothing changed; a resent Promise retries, with this log */
 	free(px->max_promise);
 	px->max_promise = NULL;
 	if (rc == -EBADMSG) {
@@ -141,13 +143,14 @@ static int handle_majority_promises(struct opx *px)
 		px->ble.leader = px->ble.current;
 		return 0;
 	}
-	if (rc)
-		return rc;
+	/* The log is synced: from here on this node leads, whatever fails.
+	 * Staying in Prepare would weigh late promises against the log from
+	 * before the sync. Proposals buffered meanwhile are only lost if memory
+	 * runs out (as a lost forward would be; the application retries). */
+	px->phase = OPX_PHASE_ACCEPT;
 	if (!px->ss) {
-		if (px->buffered.n) {
-			struct opx_entry *e = batch_entries(&px->buffered);
-			if (!e)
-				return -ENOMEM;
+		struct opx_entry *e = px->buffered.n ? batch_entries(&px->buffered) : NULL;
+		if (e) {
 			struct opx_storage_op op = {.type = OPX_OP_APPEND_ENTRIES};
 			op.u.append.entries = e;
 			op.u.append.n = px->buffered.n;
@@ -156,18 +159,21 @@ static int handle_majority_promises(struct opx *px)
 			if (rc)
 				return rc;
 			px->accepted_idx += px->buffered.n;
+		} else if (px->buffered.n) {
+			px->dropped++;
 		}
 		batch_reset(&px->buffered);
 		if (px->buffered_ss) {
 			rc = sp_store_stopsign(px, px->buffered_ss);
-			if (rc)
+			if (rc == -ENOMEM)
+				px->dropped++;
+			else if (rc)
 				return rc;
 		}
 	}
 	batch_reset(&px->buffered);
 	free(px->buffered_ss);
 	px->buffered_ss = NULL;
-	px->phase = OPX_PHASE_ACCEPT;
 	px->peers[px->me].accepted_idx = px->accepted_idx;
 	for (uint32_t i = 0; i < px_n(px); i++) {
 		if (i == px->me || px->peers[i].prom != PROMISED)
@@ -206,18 +212,26 @@ static void send_decide(struct opx *px, uint32_t f)
  * outbox takes both) to every promised follower. */
 static void send_acceptdecide(struct opx *px, struct opx_entry *e, uint32_t n, uint8_t *buf)
 {
-	if (out_own(&px->out_sp, e) || out_own(&px->out_sp, buf)) {
-		/* lost; followers detect the gap and re-sync */
+	/* out_own frees what it cannot take; e points into buf, so neither
+	 * may go out without the other */
+	bool lost = out_own(&px->out_sp, e) != 0;
+	if (lost)
+		free(buf);
+	else
+		lost = out_own(&px->out_sp, buf) != 0;
+	if (lost)
 		px->dropped++;
-		return;
-	}
 	for (uint32_t i = 0; i < px_n(px); i++) {
 		struct lpeer *p = &px->peers[i];
 		if (i == px->me || p->prom != PROMISED)
 			continue;
-		struct opx_msg *m =
-			out_push(px, &px->out_sp, px->cfg.cluster.nodes[i], OPX_MSG_ACCEPT_DECIDE);
+		/* The number is taken even when the message is lost, so that the
+		 * follower sees a gap and re-syncs; otherwise it would append the
+		 * next batch at this batch's place. */
 		struct opx_seq s = next_seq(p);
+		struct opx_msg *m = lost ? NULL
+					 : out_push(px, &px->out_sp, px->cfg.cluster.nodes[i],
+						    OPX_MSG_ACCEPT_DECIDE);
 		if (!m)
 			continue;
 		m->u.accept_decide.n = px->n_leader;
@@ -366,15 +380,23 @@ int sp_leader_handle(struct opx *px, uint32_t from, const struct opx_msg *m)
 			return 0;
 		if (opx_ballot_cmp(&m->u.prepare_req.n, &px->n_leader) > 0) {
 			/* Beyond the reference: a node recovering with a promise
-			 * above my ballot (its own failed attempt to lead) can
+			 * above my ballot from its own failed attempt to lead can
 			 * never follow me, and BLE will not replace a happy
-			 * leader. Lead again with a ballot above its promise. */
-			if (px->phase != OPX_PHASE_ACCEPT)
+			 * leader: lead again above its promise. A promise to a
+			 * third node is left alone: that node leads above me, and
+			 * pulling its followers over would spread ballots through
+			 * third parties, which BLE exists to avoid. */
+			if (px->phase != OPX_PHASE_ACCEPT ||
+			    m->u.prepare_req.n.pid != px->cfg.cluster.nodes[from])
 				return 0;
+			struct ble saved = px->ble;
 			px->ble.current.n = m->u.prepare_req.n.n + 1;
 			px->ble.leader = px->ble.current;
 			struct opx_ballot b = px->ble.current;
-			return sp_handle_leader(px, &b);
+			int rc = sp_handle_leader(px, &b);
+			if (rc)
+				px->ble = saved; /* no Prepare went out */
+			return rc;
 		}
 		px->peers[from].prom = NOT_PROMISED;
 		px->peers[from].pending.epoch = 0;

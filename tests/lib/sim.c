@@ -6,6 +6,7 @@
  */
 #include "sim.h"
 #include "storage_mem.h"
+#include "storage_rocksdb.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,10 +24,28 @@ struct node {
 	struct opx *px;
 	struct opx_storage_mem *st;
 	uint64_t incarnation;
-	uint64_t checked;  /* decided entries [0, checked) verified */
-	uint64_t last_dec; /* decided index at the last check (this incarnation) */
-	uint64_t appended; /* entries appended at this node */
-	bool crash_next;   /* crash inside the next call */
+	uint64_t checked;	  /* decided entries [0, checked) verified */
+	uint64_t last_dec;	  /* decided index at the last check (this incarnation) */
+	uint64_t appended;	  /* entries appended at this node */
+	bool crash_next;	  /* crash inside the next call */
+	uint64_t alloc_nth;	  /* the core's nth allocation from now fails; 0: none */
+	struct opx_storage inner; /* the node's store, behind the checking wrapper */
+	struct sim *sim;	  /* for the wrapper */
+	uint32_t idx;
+	bool wrote;		       /* its store was written during this event */
+	uint32_t cfg;		       /* the configuration it runs (index in sim.configs) */
+	struct opx_ballot max_promise; /* highest promise seen in that configuration */
+	struct opx_rocks *rocks;       /* its RocksDB log (sim_opts.rocksdb_dir) or NULL */
+	uint64_t fail_nth;	       /* RocksDB: the nth write from now fails */
+	bool fail_persistent;
+	bool removed; /* not a member of the configuration it reached */
+};
+
+/* A configuration the cluster reached: its members, and the global index of
+ * its log index 0 (one past the stop-sign that ended the one before). */
+struct sim_config {
+	struct opx_cluster_config cluster;
+	uint64_t base;
 };
 
 struct sim_led {
@@ -59,6 +78,9 @@ struct sim {
 	struct sim_led *leaders;
 	size_t n_leaders, cap_leaders;
 	uint64_t delivered, net_bytes;
+	uint64_t alloc_failures;
+	struct sim_config configs[SIM_MAX_CONFIGS];
+	uint32_t n_configs;
 	FILE *trace;
 	uint64_t appended;
 };
@@ -82,6 +104,146 @@ static bool chance(struct sim *s, uint32_t pm)
 {
 	return pm && sim_rand(s) % 1000 < pm;
 }
+
+/* ---- allocation failures ----
+ *
+ * Executables that link the simulator wrap malloc, calloc and realloc
+ * (tests/lib/meson.build: -Wl,--wrap=...), so the pure core needs no seam of
+ * its own. The wrappers fail only while armed, and the simulator arms them
+ * only around one call into one node's core, counting that node's
+ * allocations down; one process runs one simulated call at a time. */
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+static struct {
+	uint64_t countdown; /* this allocation fails when it reaches 0 */
+	bool fired;
+} alloc_fault;
+
+static bool alloc_fails(void)
+{
+	if (!alloc_fault.countdown || --alloc_fault.countdown)
+		return false;
+	alloc_fault.fired = true;
+	return true;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	return alloc_fails() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	return alloc_fails() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	return alloc_fails() ? NULL : __real_realloc(p, n);
+}
+
+static void alloc_arm(struct sim *s, uint32_t i)
+{
+	alloc_fault.countdown = s->nodes[i].alloc_nth;
+	alloc_fault.fired = false;
+}
+
+/* Ends the armed window; returns rc so that a call can be wrapped. */
+static int alloc_disarm(struct sim *s, uint32_t i, int rc)
+{
+	s->nodes[i].alloc_nth = alloc_fault.countdown;
+	if (alloc_fault.fired)
+		s->alloc_failures++;
+	alloc_fault.countdown = 0;
+	alloc_fault.fired = false;
+	return rc;
+}
+
+/* A call into node i's core with its allocation faults armed. */
+#define CORE_CALL(s, i, call) (alloc_arm((s), (i)), alloc_disarm((s), (i), (call)))
+
+/* ---- the store each core sees: the node's own, wrapped ----
+ *
+ * Allocation faults are paused while storage writes and loads: a store that
+ * runs out of memory fails the write, which is a fail-stop, and storage
+ * failures are injected on their own (sim_fail_write). Reads stay armed:
+ * the core must cope with a read that fails. */
+
+static void check_write(struct node *nd, const struct opx_storage_op *ops, size_t n);
+
+/*
+ * Whether a write could change what a store returns for decided indexes, so
+ * that check_node reads the whole decided prefix back: any write to a
+ * RocksDB log (the store is what is tested there), and on storage_mem every
+ * write but the steady-state ones (entries appended at the end, the decided
+ * index, the promise), which check_write has seen and which re-reading after
+ * every one of them would make the checker quadratic in the log length.
+ */
+static bool reshapes_log(const struct node *nd, const struct opx_storage_op *ops, size_t n)
+{
+	if (nd->rocks)
+		return true;
+	for (size_t k = 0; k < n; k++)
+		if (ops[k].type != OPX_OP_APPEND_ENTRIES && ops[k].type != OPX_OP_SET_DECIDED_IDX &&
+		    ops[k].type != OPX_OP_SET_PROMISE)
+			return true;
+	return false;
+}
+
+static int store_write(void *impl, const struct opx_storage_op *ops, size_t n)
+{
+	struct node *nd = impl;
+	const struct opx_storage *in = &nd->inner;
+	uint64_t saved = alloc_fault.countdown;
+	alloc_fault.countdown = 0;
+	int rc;
+	if (nd->rocks && nd->fail_nth && --nd->fail_nth == 0) {
+		nd->fail_nth = nd->fail_persistent ? 1 : 0;
+		rc = -EIO;
+	} else {
+		check_write(nd, ops, n);
+		rc = in->ops->write_atomically(in->impl, ops, n);
+		nd->wrote = nd->wrote || reshapes_log(nd, ops, n);
+	}
+	alloc_fault.countdown = saved;
+	return rc;
+}
+
+static int store_load(void *impl, struct opx_storage_state *st)
+{
+	const struct opx_storage *in = &((struct node *)impl)->inner;
+	uint64_t saved = alloc_fault.countdown;
+	alloc_fault.countdown = 0;
+	int rc = in->ops->load(in->impl, st);
+	alloc_fault.countdown = saved;
+	return rc;
+}
+
+static int store_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_entry_list *out)
+{
+	const struct opx_storage *in = &((struct node *)impl)->inner;
+	return in->ops->get_entries(in->impl, from, to, out);
+}
+
+static int store_get_snapshot(void *impl, uint8_t **data, uint32_t *len)
+{
+	const struct opx_storage *in = &((struct node *)impl)->inner;
+	return in->ops->get_snapshot(in->impl, data, len);
+}
+
+static const struct opx_storage_ops store_ops = {
+	.version = OPX_STORAGE_VERSION,
+	.write_atomically = store_write,
+	.load = store_load,
+	.get_entries = store_get_entries,
+	.get_snapshot = store_get_snapshot,
+};
 
 /* ---- entries and snapshots ---- */
 
@@ -226,6 +388,34 @@ static void check_leader(struct sim *s, uint32_t i, const struct opx_ballot *b)
 	s->leaders[s->n_leaders++] = (struct sim_led){.ballot = *b, .node = i};
 }
 
+/* Every write that lays entries below the node's decided index must lay
+ * the entries decided there, and none may drop them: together with the
+ * re-read in check_node, the whole decided prefix is checked whenever it
+ * could change, not only as it grows. */
+static void check_write(struct node *nd, const struct opx_storage_op *ops, size_t n)
+{
+	struct sim *s = nd->sim;
+	if (!nd->px || s->failed || s->o.fast)
+		return;
+	uint64_t dec = opx_decided_idx(nd->px), base = s->configs[nd->cfg].base;
+	/* a decided stop-sign is counted in dec but is no entry */
+	uint64_t dec_entries = dec - (opx_is_reconfigured(nd->px) ? 1 : 0);
+	for (size_t k = 0; k < n; k++) {
+		const struct opx_storage_op *op = &ops[k];
+		if (op->type != OPX_OP_APPEND_ON_PREFIX)
+			continue;
+		uint64_t from = op->u.append.from_idx;
+		if (from + op->u.append.n < dec_entries)
+			violation(s, "a write drops decided entries", nd->idx, from);
+		for (uint32_t j = 0; j < op->u.append.n && from + j < dec_entries; j++) {
+			const struct opx_entry *e = &op->u.append.entries[j];
+			uint64_t g = base + from + j;
+			if (g < s->n_dec && s->hash[g] != sim_entry_hash(e->data, e->len))
+				violation(s, "a write replaces a decided entry", nd->idx, from + j);
+		}
+	}
+}
+
 static void check_node(struct sim *s, uint32_t i)
 {
 	struct node *nd = &s->nodes[i];
@@ -248,16 +438,27 @@ static void check_node(struct sim *s, uint32_t i)
 	if (st.decided_idx < nd->last_dec)
 		violation(s, "decided index went back", i, st.decided_idx);
 	nd->last_dec = st.decided_idx;
+	/* a promise is durable: it never goes back, across restarts too (what
+	 * was seen here had been synced: messages leave after the sync) */
+	if (opx_ballot_cmp(&st.promise, &nd->max_promise) < 0)
+		violation(s, "promise went back", i, st.decided_idx);
+	nd->max_promise = st.promise;
 	if (st.leading)
 		check_leader(s, i, &st.promise);
-	if (st.decided_idx <= nd->checked)
-		return;
+	uint64_t base = s->configs[nd->cfg].base;
 	if (s->o.fast) {
 		nd->checked = st.decided_idx;
-		if (st.decided_idx > s->n_dec)
-			s->n_dec = st.decided_idx;
+		if (base + st.decided_idx > s->n_dec)
+			s->n_dec = base + st.decided_idx;
 		return;
 	}
+	/* the store was reshaped (reshapes_log): read the whole decided
+	 * prefix again */
+	if (nd->wrote)
+		nd->checked = 0;
+	nd->wrote = false;
+	if (st.decided_idx <= nd->checked)
+		return;
 	struct opx_read r = {0};
 	int rc = opx_read_entries(px, nd->checked, st.decided_idx, &r);
 	if (rc) {
@@ -269,9 +470,10 @@ static void check_node(struct sim *s, uint32_t i)
 		const struct opx_item *it = &r.items[k];
 		switch (it->kind) {
 		case OPX_ITEM_SNAPSHOTTED:
-			if (s->o.snapshots && it->compacted_idx <= s->n_dec &&
+			if (s->o.snapshots && base + it->compacted_idx <= s->n_dec &&
 			    (it->snapshot_len != 16 || get64(it->snapshot) != it->compacted_idx ||
-			     get64(it->snapshot + 8) != s->prefix_xor[it->compacted_idx]))
+			     get64(it->snapshot + 8) != (s->prefix_xor[base + it->compacted_idx] ^
+							 s->prefix_xor[base])))
 				violation(s, "snapshot differs from the decided prefix", i,
 					  it->compacted_idx);
 			next = it->compacted_idx;
@@ -284,7 +486,8 @@ static void check_node(struct sim *s, uint32_t i)
 				violation(s, "read returned a gap", i, it->idx);
 			if (!proposed(s, &it->entry))
 				violation(s, "decided an entry nobody proposed", i, it->idx);
-			check_decided(s, i, it->idx, sim_entry_hash(it->entry.data, it->entry.len));
+			check_decided(s, i, base + it->idx,
+				      sim_entry_hash(it->entry.data, it->entry.len));
 			next = it->idx + 1;
 			break;
 		case OPX_ITEM_STOPSIGN:
@@ -292,7 +495,7 @@ static void check_node(struct sim *s, uint32_t i)
 				violation(s, "bad stop-sign item in the decided range", i, it->idx);
 				break;
 			}
-			check_decided(s, i, it->idx,
+			check_decided(s, i, base + it->idx,
 				      sim_entry_hash(it->ss->metadata, it->ss->metadata_len) ^
 					      it->ss->next.config_id);
 			next = it->idx + 1;
@@ -316,13 +519,15 @@ static void trace_msg(struct sim *s, const struct opx_msg *m)
 		(unsigned long long)x->from, (unsigned long long)x->to, opx_msg_type_name(x->type));
 	switch (x->type) {
 	case OPX_MSG_PREPARE:
-		fprintf(s->trace, " n=%u.%llu dec=%llu acc=%llu", x->u.prepare.n.n,
-			(unsigned long long)x->u.prepare.n.pid,
+		fprintf(s->trace, " n=%u.%llu nacc=%u.%llu dec=%llu acc=%llu", x->u.prepare.n.n,
+			(unsigned long long)x->u.prepare.n.pid, x->u.prepare.n_accepted.n,
+			(unsigned long long)x->u.prepare.n_accepted.pid,
 			(unsigned long long)x->u.prepare.decided_idx,
 			(unsigned long long)x->u.prepare.accepted_idx);
 		break;
 	case OPX_MSG_PROMISE:
-		fprintf(s->trace, " n=%u dec=%llu acc=%llu ls=%d", x->u.promise.n.n,
+		fprintf(s->trace, " n=%u nacc=%u.%llu dec=%llu acc=%llu ls=%d", x->u.promise.n.n,
+			x->u.promise.n_accepted.n, (unsigned long long)x->u.promise.n_accepted.pid,
 			(unsigned long long)x->u.promise.decided_idx,
 			(unsigned long long)x->u.promise.accepted_idx, x->u.promise.has_log_sync);
 		break;
@@ -477,6 +682,8 @@ static void node_down(struct sim *s, uint32_t i)
 	opx_destroy(&s->nodes[i].px);
 }
 
+static void next_config(struct sim *s, uint32_t i, const struct opx_stopsign *ss);
+
 /* After every call into node i: fail-stop on -EIO, make writes durable,
  * send the outbox, check safety. */
 static int after_call(struct sim *s, uint32_t i, int rc)
@@ -504,6 +711,9 @@ static int after_call(struct sim *s, uint32_t i, int rc)
 	for (size_t k = 0; k < n; k++)
 		send_one(s, i, &out[k]);
 	check_node(s, i);
+	const struct opx_stopsign *ss = nd->px ? opx_is_reconfigured(nd->px) : NULL;
+	if (s->o.follow_reconfig && ss && !s->failed)
+		next_config(s, i, ss);
 	return rc;
 }
 
@@ -523,18 +733,46 @@ void sim_opts_default(struct sim_opts *o, uint32_t n)
 	o->seed = 1;
 }
 
-static int start_node(struct sim *s, uint32_t i)
+/* Node i's store: storage_mem, or a RocksDB log under rocksdb_dir. */
+static int open_store(struct sim *s, uint32_t i)
+{
+	struct node *nd = &s->nodes[i];
+	nd->sim = s;
+	nd->idx = i;
+	if (s->o.rocksdb_dir) {
+		char path[4096], err[256];
+		snprintf(path, sizeof(path), "%s/n%llu", s->o.rocksdb_dir,
+			 (unsigned long long)s->o.ids[i]);
+		int rc = opx_rocks_open(&nd->rocks, path, 1, err, sizeof(err));
+		if (rc)
+			return rc;
+		nd->inner = opx_rocks_storage(nd->rocks);
+		return 0;
+	}
+	nd->st = opx_storage_mem_new();
+	if (!nd->st)
+		return -ENOMEM;
+	if (s->o.manual_sync && opx_storage_mem_set_manual_sync(nd->st, true))
+		return -ENOMEM;
+	nd->inner = opx_storage_mem_storage(nd->st);
+	return 0;
+}
+
+/* A new core on node i's store, in the configuration the node runs. */
+static int start_core(struct sim *s, uint32_t i)
 {
 	struct node *nd = &s->nodes[i];
 	nd->crash_next = false;
 	struct opx_config c = s->cfg;
+	c.cluster = s->configs[nd->cfg].cluster;
 	c.pid = s->o.ids[i];
 	c.leader_priority = s->o.priorities[i];
 	char err[128];
-	nd->incarnation++;
 	nd->checked = 0;
 	nd->last_dec = 0;
-	int rc = opx_new(&nd->px, &c, opx_storage_mem_storage(nd->st), err, sizeof(err));
+	nd->wrote = false;
+	struct opx_storage st = {.ops = &store_ops, .impl = nd};
+	int rc = opx_new(&nd->px, &c, st, err, sizeof(err));
 	if (rc) {
 		if (s->trace)
 			fprintf(s->trace, "n%llu: restart failed: %s\n", (unsigned long long)c.pid,
@@ -542,6 +780,99 @@ static int start_node(struct sim *s, uint32_t i)
 		return rc;
 	}
 	return after_call(s, i, 0);
+}
+
+static int start_node(struct sim *s, uint32_t i)
+{
+	s->nodes[i].incarnation++;
+	return start_core(s, i);
+}
+
+static bool is_member(const struct opx_cluster_config *c, opx_node_id id)
+{
+	for (uint32_t k = 0; k < c->n_nodes; k++)
+		if (c->nodes[k] == id)
+			return true;
+	return false;
+}
+
+/*
+ * The application's part of a reconfiguration, as fs/replica does it: node
+ * i leaves its configuration for configuration `to` (an index in configs)
+ * on an emptied log, and a new core. Messages in flight to it stay (they
+ * are routed by configuration). A node that is not a member of `to` is
+ * removed: it stays down.
+ */
+static void switch_config(struct sim *s, uint32_t i, uint32_t to)
+{
+	struct node *nd = &s->nodes[i];
+	node_down(s, i);
+	nd->cfg = to;
+	nd->max_promise = (struct opx_ballot){0};
+	if (!is_member(&s->configs[to].cluster, s->o.ids[i])) {
+		nd->removed = true;
+		return;
+	}
+	int rc;
+	if (nd->rocks) {
+		rc = opx_rocks_reset(nd->rocks, s->configs[to].cluster.config_id);
+	} else {
+		opx_storage_mem_destroy(&nd->st);
+		rc = open_store(s, i);
+	}
+	if (rc) {
+		violation(s, "cannot empty the log for the next configuration", i, 0);
+		return;
+	}
+	if (s->trace)
+		fprintf(s->trace, "n%llu: configuration %u from t%llu\n",
+			(unsigned long long)s->o.ids[i], s->configs[to].cluster.config_id,
+			(unsigned long long)s->now);
+	start_core(s, i);
+}
+
+/* Node i decided the stop-sign ss ending its configuration. */
+static void next_config(struct sim *s, uint32_t i, const struct opx_stopsign *ss)
+{
+	struct node *nd = &s->nodes[i];
+	uint32_t to = nd->cfg + 1;
+	/* the stop-sign is the last decided index; the next log starts after it */
+	uint64_t base = s->configs[nd->cfg].base + opx_decided_idx(nd->px);
+	if (to == s->n_configs) {
+		if (to == SIM_MAX_CONFIGS)
+			return; /* stays in the last one the simulator can hold */
+		s->configs[to].cluster = ss->next;
+		s->configs[to].base = base;
+		s->n_configs++;
+	} else if (s->configs[to].cluster.config_id != ss->next.config_id ||
+		   s->configs[to].base != base) {
+		violation(s, "two nodes ended a configuration differently", i, base);
+		return;
+	}
+	switch_config(s, i, to);
+}
+
+static uint32_t config_index(const struct sim *s, uint32_t config_id)
+{
+	for (uint32_t k = 0; k < s->n_configs; k++)
+		if (s->configs[k].cluster.config_id == config_id)
+			return k;
+	return UINT32_MAX;
+}
+
+/* A message across configurations (follow_reconfig), routed as the
+ * application does it: one from a later configuration makes the receiver
+ * jump to it (its own has ended: a later one exists); one from an earlier
+ * configuration makes the receiver tell the sender, which jumps. */
+static void cross_config(struct sim *s, uint32_t from, uint32_t to, const struct opx_msg *m)
+{
+	uint32_t mine = s->nodes[to].cfg, theirs = config_index(s, m->config_id);
+	if (theirs == UINT32_MAX || theirs == mine)
+		return;
+	if (theirs > mine)
+		switch_config(s, to, theirs);
+	else if (s->nodes[from].px && s->nodes[from].cfg < mine && !s->cut[to][from])
+		switch_config(s, from, mine);
 }
 
 struct sim *sim_new(const struct sim_opts *o)
@@ -559,7 +890,8 @@ struct sim *sim_new(const struct sim_opts *o)
 	s->rng = o->seed;
 	for (uint32_t i = 0; i < o->n; i++)
 		s->tick_at[i] = 1 + i % o->tick_len; /* staggered */
-	struct opx_cluster_config *cc = &s->cfg.cluster;
+	struct opx_cluster_config *cc = &s->configs[0].cluster;
+	s->n_configs = 1;
 	cc->config_id = 1;
 	cc->n_nodes = o->n;
 	memcpy(cc->nodes, s->o.ids, sizeof(cc->nodes));
@@ -570,13 +902,12 @@ struct sim *sim_new(const struct sim_opts *o)
 	s->cfg.flush_ticks = o->flush_ticks;
 	s->cfg.batch_size = o->batch_size;
 	s->cfg.snapshot = o->snapshots ? &sim_snapshot_ops : NULL;
-	for (uint32_t i = 0; i < o->n; i++) {
-		s->nodes[i].st = opx_storage_mem_new();
-		if (!s->nodes[i].st)
+	s->cfg.snapshot_only_when_compacted = o->snapshot_only_when_compacted;
+	if (o->rocksdb_dir && o->manual_sync)
+		goto fail; /* RocksDB syncs every write */
+	for (uint32_t i = 0; i < o->n; i++)
+		if (open_store(s, i))
 			goto fail;
-		if (o->manual_sync && opx_storage_mem_set_manual_sync(s->nodes[i].st, true))
-			goto fail;
-	}
 	for (uint32_t i = 0; i < o->n; i++)
 		if (start_node(s, i))
 			goto fail;
@@ -594,6 +925,7 @@ void sim_destroy(struct sim **ps)
 	for (uint32_t i = 0; i < s->o.n; i++) {
 		opx_destroy(&s->nodes[i].px);
 		opx_storage_mem_destroy(&s->nodes[i].st);
+		opx_rocks_close(&s->nodes[i].rocks);
 	}
 	for (size_t k = 0; k < s->n_ev; k++)
 		free(s->heap[k].m);
@@ -630,18 +962,20 @@ bool sim_step(struct sim *s)
 		struct ev e = heap_pop(s);
 		s->now = e.time;
 		struct node *nd = &s->nodes[e.to];
-		if (nd->px && nd->incarnation == e.incarnation) {
+		if (nd->px && nd->incarnation == e.incarnation && s->o.follow_reconfig)
+			cross_config(s, e.from, e.to, e.m);
+		if (nd->px && nd->incarnation == e.incarnation && !s->failed) {
 			s->delivered++;
 			if (s->trace)
 				trace_msg(s, e.m);
-			after_call(s, e.to, opx_handle_incoming(nd->px, e.m));
+			after_call(s, e.to, CORE_CALL(s, e.to, opx_handle_incoming(nd->px, e.m)));
 		}
 		free(e.m);
 	} else {
 		s->now = tt;
 		s->tick_at[who] += s->o.tick_len;
 		if (s->nodes[who].px)
-			after_call(s, who, opx_tick(s->nodes[who].px));
+			after_call(s, who, CORE_CALL(s, who, opx_tick(s->nodes[who].px)));
 	}
 	return !s->failed;
 }
@@ -762,9 +1096,9 @@ void sim_set_filter(struct sim *s, sim_filter_fn fn, void *ctx)
 void sim_crash(struct sim *s, uint32_t i, bool lose_unsynced)
 {
 	node_down(s, i);
-	if (lose_unsynced)
-		opx_storage_mem_crash(s->nodes[i].st);
-	s->nodes[i].incarnation++; /* messages in flight to it are lost */
+	if (lose_unsynced && s->nodes[i].st)
+		opx_storage_mem_crash(s->nodes[i].st); /* RocksDB syncs every write */
+	s->nodes[i].incarnation++;		       /* messages in flight to it are lost */
 }
 
 void sim_crash_in_next_call(struct sim *s, uint32_t i, bool on)
@@ -776,12 +1110,30 @@ int sim_restart(struct sim *s, uint32_t i)
 {
 	if (s->nodes[i].px)
 		return -EALREADY;
+	if (s->nodes[i].removed)
+		return -EPERM;
 	return start_node(s, i);
 }
 
 void sim_fail_write(struct sim *s, uint32_t i, uint64_t nth, bool persistent)
 {
-	opx_storage_mem_fail_write(s->nodes[i].st, nth, persistent);
+	struct node *nd = &s->nodes[i];
+	if (nd->rocks) {
+		nd->fail_nth = nth;
+		nd->fail_persistent = persistent;
+	} else {
+		opx_storage_mem_fail_write(nd->st, nth, persistent);
+	}
+}
+
+void sim_fail_alloc(struct sim *s, uint32_t i, uint64_t nth)
+{
+	s->nodes[i].alloc_nth = nth;
+}
+
+uint64_t sim_alloc_failures(const struct sim *s)
+{
+	return s->alloc_failures;
 }
 
 uint64_t sim_fail_stops(const struct sim *s)
@@ -805,21 +1157,22 @@ int sim_append(struct sim *s, uint32_t i, uint32_t len)
 		buf[k] = (uint8_t)(k ^ nd->appended);
 	nd->appended++; /* before the call: a decided entry is proposed */
 	s->appended++;
-	return after_call(s, i, opx_append(nd->px, buf, len));
+	return after_call(s, i, CORE_CALL(s, i, opx_append(nd->px, buf, len)));
 }
 
 int sim_trim(struct sim *s, uint32_t i, bool has_idx, uint64_t idx)
 {
 	if (!s->nodes[i].px)
 		return -ENODEV;
-	return after_call(s, i, opx_trim(s->nodes[i].px, has_idx, idx));
+	return after_call(s, i, CORE_CALL(s, i, opx_trim(s->nodes[i].px, has_idx, idx)));
 }
 
 int sim_snapshot(struct sim *s, uint32_t i, bool has_idx, uint64_t idx, bool local_only)
 {
 	if (!s->nodes[i].px)
 		return -ENODEV;
-	return after_call(s, i, opx_snapshot(s->nodes[i].px, has_idx, idx, local_only));
+	return after_call(s, i,
+			  CORE_CALL(s, i, opx_snapshot(s->nodes[i].px, has_idx, idx, local_only)));
 }
 
 int sim_reconfigure(struct sim *s, uint32_t i, const struct opx_cluster_config *next,
@@ -827,22 +1180,23 @@ int sim_reconfigure(struct sim *s, uint32_t i, const struct opx_cluster_config *
 {
 	if (!s->nodes[i].px)
 		return -ENODEV;
-	return after_call(s, i, opx_reconfigure(s->nodes[i].px, next, md, md_len));
+	return after_call(s, i, CORE_CALL(s, i, opx_reconfigure(s->nodes[i].px, next, md, md_len)));
 }
 
 int sim_try_become_leader(struct sim *s, uint32_t i)
 {
 	if (!s->nodes[i].px)
 		return -ENODEV;
-	return after_call(s, i, opx_try_become_leader(s->nodes[i].px));
+	return after_call(s, i, CORE_CALL(s, i, opx_try_become_leader(s->nodes[i].px)));
 }
 
 void sim_reconnected(struct sim *s, uint32_t i, opx_node_id peer)
 {
 	if (!s->nodes[i].px)
 		return;
+	alloc_arm(s, i);
 	opx_reconnected(s->nodes[i].px, peer);
-	after_call(s, i, 0);
+	after_call(s, i, alloc_disarm(s, i, 0));
 }
 
 int sim_leader(const struct sim *s)
@@ -856,7 +1210,10 @@ int sim_leader(const struct sim *s)
 		opx_get_status(s->nodes[i].px, &st);
 		if (st.role != OPX_ROLE_LEADER || st.phase != OPX_PHASE_ACCEPT)
 			continue;
-		if (best < 0 || opx_ballot_cmp(&st.promise, &bb) > 0) {
+		/* the latest configuration first (ballots of different ones
+		 * compare without their configuration) */
+		uint32_t bc = best < 0 ? 0 : s->nodes[best].cfg, c = s->nodes[i].cfg;
+		if (best < 0 || c > bc || (c == bc && opx_ballot_cmp(&st.promise, &bb) > 0)) {
 			best = (int)i;
 			bb = st.promise;
 		}
@@ -877,9 +1234,43 @@ uint64_t sim_appended(const struct sim *s)
 bool sim_all_decided(const struct sim *s, uint64_t idx)
 {
 	for (uint32_t i = 0; i < s->o.n; i++)
-		if (s->nodes[i].px && opx_decided_idx(s->nodes[i].px) < idx)
+		if (s->nodes[i].px &&
+		    s->configs[s->nodes[i].cfg].base + opx_decided_idx(s->nodes[i].px) < idx)
 			return false;
 	return true;
+}
+
+uint32_t sim_config_id(const struct sim *s, uint32_t i)
+{
+	return s->configs[s->nodes[i].cfg].cluster.config_id;
+}
+
+const struct opx_cluster_config *sim_cluster(const struct sim *s, uint32_t i)
+{
+	return &s->configs[s->nodes[i].cfg].cluster;
+}
+
+uint64_t sim_base(const struct sim *s, uint32_t i)
+{
+	return s->configs[s->nodes[i].cfg].base;
+}
+
+uint32_t sim_configs(const struct sim *s)
+{
+	return s->n_configs;
+}
+
+bool sim_stopsign_stored(struct sim *s, uint32_t i)
+{
+	struct opx *px = s->nodes[i].px;
+	if (!px || opx_accepted_idx(px) == 0)
+		return false;
+	struct opx_read r = {0};
+	uint64_t acc = opx_accepted_idx(px);
+	bool ss = opx_read_entries(px, acc - 1, acc, &r) == 0 && r.n &&
+		  r.items[r.n - 1].kind == OPX_ITEM_STOPSIGN;
+	opx_read_free(&r);
+	return ss;
 }
 
 uint64_t sim_decided_hash(const struct sim *s, uint64_t idx)
@@ -911,14 +1302,15 @@ void sim_dump(const struct sim *s, void *fp)
 		struct opx_status st;
 		opx_get_status(s->nodes[i].px, &st);
 		fprintf(f,
-			"  n%llu %s/%d prom b%u.%u.%llu ble b%u.%u.%llu qc=%d dec=%llu acc=%llu "
+			"  n%llu c%u %s/%d prom b%u.%u.%llu ble b%u.%u.%llu qc=%d dec=%llu acc=%llu "
 			"cmp=%llu dropped=%llu links:",
-			(unsigned long long)st.pid, st.role == OPX_ROLE_LEADER ? "L" : "F",
-			(int)st.phase, st.promise.n, st.promise.priority,
-			(unsigned long long)st.promise.pid, st.ble_leader.n, st.ble_leader.priority,
-			(unsigned long long)st.ble_leader.pid, st.quorum_connected,
-			(unsigned long long)st.decided_idx, (unsigned long long)st.accepted_idx,
-			(unsigned long long)st.compacted_idx, (unsigned long long)st.dropped_msgs);
+			(unsigned long long)st.pid, sim_config_id(s, i),
+			st.role == OPX_ROLE_LEADER ? "L" : "F", (int)st.phase, st.promise.n,
+			st.promise.priority, (unsigned long long)st.promise.pid, st.ble_leader.n,
+			st.ble_leader.priority, (unsigned long long)st.ble_leader.pid,
+			st.quorum_connected, (unsigned long long)st.decided_idx,
+			(unsigned long long)st.accepted_idx, (unsigned long long)st.compacted_idx,
+			(unsigned long long)st.dropped_msgs);
 		for (uint32_t k = 0; k < st.n_peers; k++)
 			fprintf(f, " %llu:%d/%llu", (unsigned long long)st.peers[k].pid,
 				st.peers[k].heard_last_round,

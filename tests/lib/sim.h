@@ -12,16 +12,23 @@
  * Faults: per-link drop/duplicate/reorder probabilities and delays,
  * directional link cuts, crashes (volatile state lost, storage kept; in
  * manual-sync mode a "crash mid-step" also loses writes the step made before
- * its messages left), restarts and storage write failures (the node then
- * fail-stops and is restarted like a crashed one).
+ * its messages left), restarts, storage write failures (the node then
+ * fail-stops and is restarted like a crashed one) and allocation failures
+ * inside a core's calls (sim_fail_alloc). Storage is storage_mem or, with
+ * sim_opts.rocksdb_dir, RocksDB logs; with sim_opts.follow_reconfig the
+ * simulator also plays the application's part in a reconfiguration.
  *
  * After every event the simulator checks safety: a decided index holds the
- * same entry on every node that ever decides it (also across crashes),
- * decided entries were proposed, a node's decided index never shrinks while
- * it runs, compacted <= decided <= accepted, and no two nodes ever lead
- * (role Leader, any phase) the same ballot. The first violation stops the run
- * and is reported by sim_error(). Liveness is checked by the tests with
- * sim_run_until() and an explicit bound in ticks.
+ * same entry on every node that ever decides it (also across crashes and
+ * configurations), decided entries were proposed, the whole decided prefix
+ * of a node is read back after every event that wrote its store, no write
+ * replaces or drops a decided entry, a node's decided index never shrinks
+ * while it runs, its promise never goes back (across restarts too),
+ * compacted <= decided <= accepted, snapshots match the decided prefix, and
+ * no two nodes ever lead (role Leader, any phase) the same ballot. The cores
+ * assert their own invariants too (omnipaxos.c). The first violation stops
+ * the run and is reported by sim_error(). Liveness is checked by the tests
+ * with sim_run_until() and an explicit bound in ticks.
  */
 #ifndef OMNIFS_SIM_H
 #define OMNIFS_SIM_H
@@ -47,10 +54,21 @@ struct sim_opts {
 	uint32_t priorities[OPX_MAX_NODES]; /* leader priority of each node */
 	uint32_t read_quorum, write_quorum; /* 0: majority */
 	uint32_t election_ticks, resend_ticks, flush_ticks, batch_size;
-	bool snapshots;	   /* give the cores snapshot ops */
-	bool manual_sync;  /* storage syncs only when a node's messages leave */
-	uint32_t tick_len; /* time units per tick, >= 2 */
-	bool fast;	   /* benchmarks: skip reading back decided entries */
+	bool snapshots;			   /* give the cores snapshot ops */
+	bool manual_sync;		   /* storage syncs only when a node's messages leave */
+	uint32_t tick_len;		   /* time units per tick, >= 2 */
+	bool fast;			   /* benchmarks: skip reading back decided entries */
+	bool snapshot_only_when_compacted; /* the cores' setting (omnipaxos.h) */
+	/* Act as the application on reconfiguration (fs/replica): a node whose
+	 * core decided a stop-sign starts the next configuration's core on an
+	 * emptied log; a message from a later configuration makes its receiver
+	 * jump there, one from an earlier configuration makes its sender jump.
+	 * Indexes are then global: configuration k's log index 0 is one past
+	 * the stop-sign that ended configuration k-1. */
+	bool follow_reconfig;
+	/* Non-NULL: each node's log is a RocksDB store under this directory
+	 * (storage_rocksdb.h; no manual_sync). NULL: storage_mem. */
+	const char *rocksdb_dir;
 	struct sim_net net;
 	uint64_t seed;
 };
@@ -109,6 +127,13 @@ int sim_restart(struct sim *s, uint32_t i);
 void sim_crash_in_next_call(struct sim *s, uint32_t i, bool on);
 /* The nth storage write of node i from now fails (see storage_mem.h). */
 void sim_fail_write(struct sim *s, uint32_t i, uint64_t nth, bool persistent);
+/* The nth allocation (malloc, calloc, realloc) node i's core makes from now
+ * fails, once (nth == 0: none). The core then loses a message or returns
+ * -ENOMEM, as it would when memory runs out. Needs the link options of
+ * tests/lib/meson.build (sim_dep carries them). */
+void sim_fail_alloc(struct sim *s, uint32_t i, uint64_t nth);
+/* Allocations failed so far by sim_fail_alloc. */
+uint64_t sim_alloc_failures(const struct sim *s);
 /* Fail-stops seen so far (a core returned -EIO; the node was crashed). */
 uint64_t sim_fail_stops(const struct sim *s);
 
@@ -124,13 +149,24 @@ int sim_reconfigure(struct sim *s, uint32_t i, const struct opx_cluster_config *
 int sim_try_become_leader(struct sim *s, uint32_t i);
 void sim_reconnected(struct sim *s, uint32_t i, opx_node_id peer);
 
-/* The node in (Leader, Accept) with the highest ballot, or -1. */
+/* Configurations (follow_reconfig): the one node i runs, its members, the
+ * global index of its log index 0, and how many the cluster reached. */
+#define SIM_MAX_CONFIGS 64
+uint32_t sim_config_id(const struct sim *s, uint32_t i);
+const struct opx_cluster_config *sim_cluster(const struct sim *s, uint32_t i);
+uint64_t sim_base(const struct sim *s, uint32_t i);
+uint32_t sim_configs(const struct sim *s);
+/* True if node i's core stores a stop-sign (decided or not). */
+bool sim_stopsign_stored(struct sim *s, uint32_t i);
+
+/* The node in (Leader, Accept) with the highest ballot (of the latest
+ * configuration), or -1. */
 int sim_leader(const struct sim *s);
-/* The highest index decided anywhere so far. */
+/* The highest (global) index decided anywhere so far. */
 uint64_t sim_max_decided(const struct sim *s);
 /* Entries appended through sim_append so far. */
 uint64_t sim_appended(const struct sim *s);
-/* True if every running node has decided at least idx. */
+/* True if every running node has decided at least idx (global). */
 bool sim_all_decided(const struct sim *s, uint64_t idx);
 /* Hash of the entry decided at idx (the simulator's record); 0 if none. */
 uint64_t sim_decided_hash(const struct sim *s, uint64_t idx);
