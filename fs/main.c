@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "guard.h"
 #include "kv.h"
 #include "log.h"
 #include "ofs.h"
@@ -31,12 +32,16 @@
 #include "sdnotify.h"
 
 #define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
+/* How long a start waits for a dying daemon of this node to let go of the
+ * data dir once its mount is aborted (it exits within milliseconds then). */
+#define STALE_WAIT_MS 10000
 
 struct daemon {
 	struct cfg cfg;
 	struct replica *replica;
 	struct ctl_server *ctl;
 	struct ofs *ofs;
+	struct guard guard; /* aborts the mount if we die with it (guard.c) */
 	bool mount;
 	atomic_bool mounted; /* READY=1 waits for it when mounting */
 	atomic_bool stopping;
@@ -46,11 +51,14 @@ struct daemon {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config]\n"
+	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config] [--clear-dead-mount]\n"
 		   "\n"
 		   "  -c, --config FILE   the node's config (default " DEFAULT_CONFIG ")\n"
 		   "      --no-mount      run the replicated KV only, without FUSE\n"
 		   "      --check-config  validate the config file and exit\n"
+		   "      --clear-dead-mount\n"
+		   "                      abort and unmount what a dead or dying daemon of\n"
+		   "                      this node left on its mountpoint, and exit\n"
 		   "  -V, --version       print the version and exit\n");
 }
 
@@ -206,12 +214,17 @@ int main(int argc, char **argv)
 {
 	static struct daemon d;
 	const char *config = DEFAULT_CONFIG;
-	bool check_only = false;
+	bool check_only = false, clear_only = false;
 	d.mount = true;
+	d.guard.fd = -1;
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"no-mount", no_argument, NULL, 'n'},
-		{"check-config", no_argument, NULL, 'k'}, {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},
+		{"no-mount", no_argument, NULL, 'n'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{"clear-dead-mount", no_argument, NULL, 'x'},
+		{NULL, 0, NULL, 0},
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -224,6 +237,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			check_only = true;
+			break;
+		case 'x':
+			clear_only = true;
 			break;
 		case 'V':
 			printf("omnifsd %s\n", OMNIFS_VERSION);
@@ -255,6 +271,13 @@ int main(int argc, char **argv)
 	snprintf(tag, sizeof(tag), "n%llu", (unsigned long long)d.cfg.node_id);
 	log_set_tag(tag);
 	log_set_level(d.cfg.log_level);
+	if (clear_only) {
+		/* The unit's ExecStopPost: the daemon is gone (or, after systemd's
+		 * final SIGKILL, stuck dying); leave no dead mount behind. */
+		if (d.cfg.mountpoint[0] != '\0')
+			guard_release_stale(d.cfg.mountpoint, d.cfg.data_dir, STALE_WAIT_MS);
+		return 0;
+	}
 	if (d.mount && d.cfg.mountpoint[0] == '\0') {
 		log_notice("omnifsd: no [node] mountpoint in %s: running the replicated KV only",
 			   config);
@@ -268,6 +291,19 @@ int main(int argc, char **argv)
 	sigaddset(&d.signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &d.signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
+
+	if (d.mount) {
+		/* A daemon of this node that died (or is stuck dying, its guardian
+		 * lost too) may have left its mount here: clear it, or the data dir
+		 * stays locked and the mountpoint unusable. Then the guardian,
+		 * forked now, while no thread runs and nothing is open yet. */
+		guard_release_stale(d.cfg.mountpoint, d.cfg.data_dir, STALE_WAIT_MS);
+		int rc = guard_start(&d.guard, d.cfg.mountpoint);
+		if (rc != 0) {
+			log_err("omnifsd: cannot start: the mount's guardian: %s", strerror(-rc));
+			return 3;
+		}
+	}
 
 	int status = 0;
 	if (replica_start(&d.replica, &d.cfg, err, sizeof(err)) != 0) {
@@ -296,6 +332,7 @@ int main(int argc, char **argv)
 			goto out_ctl;
 		}
 		atomic_store(&d.mounted, true);
+		guard_mounted(&d.guard);
 		pthread_t sigthread;
 		pthread_create(&sigthread, NULL, signal_main, &d);
 		int run = ofs_run(d.ofs);
@@ -309,6 +346,7 @@ int main(int argc, char **argv)
 		}
 		pthread_join(sigthread, NULL);
 		ofs_unmount(d.ofs);
+		guard_unmounted(&d.guard);
 		replica_set_apply_hook(d.replica, NULL, NULL);
 		ofs_destroy(&d.ofs);
 	} else {
