@@ -5,8 +5,10 @@
 # directory, so the killed node has local renames in flight (the kernel holds
 # the directory's lock while it waits for the daemon's answer) while the
 # changes of the other nodes make its invalidation thread wait for that same
-# lock. One daemon at a time is killed with -9 at a random moment (the leader
-# every other time); after each kill, within 2 s:
+# lock. One daemon at a time is killed at a random moment (the leader every
+# other time), with -9, or every fourth time with SIGABRT (a core dump: the
+# dumping thread waits for the others to exit, so the main thread stays);
+# after each kill, within 2 s:
 #  - the killed daemon has exited, every thread of it (none stays in the
 #    kernel waiting for a lock its dead FUSE connection holds);
 #  - every writer of that mount has come back from the kernel (an error such
@@ -138,8 +140,10 @@ for k in $(seq 1 "$KILLS"); do
 	conn=$(conn_of "$v")
 	declare -a p0=()
 	for w in $(seq 1 $WRITERS); do p0[w]=$(progress "$v" "$w"); done
+	sig=KILL
+	[ $((k % 4)) != 0 ] || sig=ABRT
 	t0=$(now_ms)
-	kill -9 "$pid"
+	kill -"$sig" "$pid"
 	# Everything let go within CLEAR_S: the daemon gone, each writer back.
 	cleared=""
 	while [ $(($(now_ms) - t0)) -lt $((CLEAR_S * 1000)) ]; do
@@ -156,7 +160,7 @@ for k in $(seq 1 "$KILLS"); do
 	done
 	if [ -z "$cleared" ]; then
 		wedged=$((wedged + 1))
-		log "kill $k: n$v ($why, pid $pid, after ${delay_ms} ms of load): WEDGED," \
+		log "kill $k: SIG$sig to n$v ($why, pid $pid, after ${delay_ms} ms of load): WEDGED," \
 			"not cleared after ${CLEAR_S} s; its threads (state, name, wait):"
 		stuck "$pid"
 		for w in $(seq 1 $WRITERS); do
@@ -166,7 +170,7 @@ for k in $(seq 1 "$KILLS"); do
 		wait_until 20 gone "$pid"
 	else
 		[ "$cleared" -le "$worst_ms" ] || worst_ms=$cleared
-		log "kill $k: n$v ($why, pid $pid, after ${delay_ms} ms of load): cleared in" \
+		log "kill $k: SIG$sig to n$v ($why, pid $pid, after ${delay_ms} ms of load): cleared in" \
 			"${cleared} ms"
 	fi
 	wait "$pid" 2>/dev/null || true
