@@ -16,13 +16,18 @@
 # then the node is started again (every other time onto the dead mount it
 # left, which the daemon must clear itself; otherwise after the lazy unmount
 # the unit's ExecStopPost does) and mounts. At the end nothing a writer was
-# told was written is lost, and the nodes' state digests agree.
+# told was written is lost, and the nodes' state digests agree. Then a few
+# clean stops (SIGTERM) under the same load: each exits 0 within 10 s (the
+# invalidation thread must not wait, at the stop, for a directory lock held
+# by a request no thread will serve any more).
 #
-# OMNIFS_KILLS (default 8) sets the number of kills; OMNIFS_SEED replays a
-# kill schedule (victims and moments), printed at the start.
+# OMNIFS_KILLS (default 8) sets the number of kills, OMNIFS_STOPS (default 2)
+# the number of stops; OMNIFS_SEED replays the schedule (victims and
+# moments), printed at the start.
 . "$(dirname "$0")/lib.sh"
 
 KILLS=${OMNIFS_KILLS:-8}
+STOPS=${OMNIFS_STOPS:-2}
 SEED=${OMNIFS_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 log "seed $SEED (OMNIFS_SEED=$SEED replays it), $KILLS kills"
 RANDOM=$SEED
@@ -185,6 +190,37 @@ for k in $(seq 1 "$KILLS"); do
 	wait_until 30 has_leader "$v"
 done
 log "$wedged of $KILLS kills wedged a mount; the others cleared within ${worst_ms} ms"
+
+# --- Clean stops under the load: exit 0 within 10 s.
+hung=0
+for s in $(seq 1 "$STOPS"); do
+	v=$((RANDOM % 3 + 1))
+	before=$(acked "$v")
+	wait_until 30 acked_above "$v" "$((before + 3))"
+	delay_ms=$((100 + RANDOM % 1400))
+	sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
+	pid=${PIDS[$v]}
+	t0=$(now_ms)
+	kill -TERM "$pid"
+	until gone "$pid" || [ $(($(now_ms) - t0)) -ge 10000 ]; do sleep 0.05; done
+	if ! gone "$pid"; then
+		hung=$((hung + 1))
+		log "stop $s: SIGTERM to n$v (pid $pid): HUNG, not gone after 10 s; its threads:"
+		stuck "$pid"
+		kill -9 "$pid" # the guardian aborts the mount
+		wait_until 20 gone "$pid"
+		wait "$pid" 2>/dev/null || true
+	else
+		rc=0
+		wait "$pid" || rc=$?
+		[ $rc = 0 ] || fail "stop $s: n$v exited $rc on SIGTERM"
+		log "stop $s: SIGTERM to n$v (pid $pid): exit 0 in $(($(now_ms) - t0)) ms"
+	fi
+	PIDS[$v]=""
+	start_node "$v"
+	wait_until 30 mountpoint -q "$T/mnt/node$v"
+	wait_until 30 has_leader "$v"
+done
 log "the guardians aborted $(cat "$T"/node*/log | grep -c 'guard: .*aborted') connections;" \
 	"starts cleared $(cat "$T"/node*/log | grep -c 'unmounted the dead mount') dead mounts"
 
@@ -225,5 +261,7 @@ done
 wait_until 20 digests_agree 1 2 3
 log "digests agree: $(ctl 1 digest)"
 [ "$wedged" = 0 ] || fail "$wedged of $KILLS kills wedged a mount"
+[ "$hung" = 0 ] || fail "$hung of $STOPS stops under load hung"
 for i in 1 2 3; do stop_node "$i"; done
-log "PASS: $KILLS kills, none wedged (worst ${worst_ms} ms), nothing acknowledged lost"
+log "PASS: $KILLS kills, none wedged (worst ${worst_ms} ms); $STOPS stops under load;" \
+	"nothing acknowledged lost"
