@@ -207,9 +207,13 @@ static void guard_main(int rfd, pid_t daemon, const char *mountpoint)
 			if (n == 0)
 				break; /* every thread of the daemon is gone */
 			for (ssize_t i = 0; i < n; i++) {
-				if (buf[i] == 'M')
+				if (buf[i] == 'M') {
 					mounted = omnifs_mount_at(mountpoint, &dev) == 1;
-				else if (buf[i] == 'U')
+					if (!mounted)
+						log_warn("omnifsd: guard: no omnifs mount on %s in "
+							 "/proc/self/mountinfo: not guarding it",
+							 mountpoint);
+				} else if (buf[i] == 'U')
 					mounted = false;
 			}
 		}
