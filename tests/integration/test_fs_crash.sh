@@ -21,12 +21,12 @@
 # invalidation thread must not wait, at the stop, for a directory lock held
 # by a request no thread will serve any more).
 #
-# OMNIFS_KILLS (default 8) sets the number of kills, OMNIFS_STOPS (default 2)
+# OMNIFS_KILLS (default 16) sets the number of kills, OMNIFS_STOPS (default 2)
 # the number of stops; OMNIFS_SEED replays the schedule (victims and
 # moments), printed at the start.
 . "$(dirname "$0")/lib.sh"
 
-KILLS=${OMNIFS_KILLS:-8}
+KILLS=${OMNIFS_KILLS:-16}
 STOPS=${OMNIFS_STOPS:-2}
 SEED=${OMNIFS_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 log "seed $SEED (OMNIFS_SEED=$SEED replays it), $KILLS kills"
