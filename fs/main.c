@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "guard.h"
 #include "kv.h"
 #include "log.h"
 #include "ofs.h"
@@ -31,6 +32,9 @@
 #include "sdnotify.h"
 
 #define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
+/* How long a start waits for a dying daemon of this node to let go of the
+ * data dir once its mount is aborted (it exits within milliseconds then). */
+#define STALE_WAIT_MS 10000
 
 /*
  * Threads: the main thread (start, the FUSE loop, stop), the notifier, the
@@ -45,6 +49,7 @@ struct daemon {
 	struct replica *replica;
 	/* The main thread's. */
 	struct ctl_server *ctl;
+	struct guard guard; /* aborts the mount if we die with it (guard.c) */
 	pthread_t notifier;
 	/* Written by the main thread while mounted is false. Other threads read
 	 * it once they have seen mounted true: it stays valid until the control
@@ -56,11 +61,14 @@ struct daemon {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config]\n"
+	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config] [--clear-dead-mount]\n"
 		   "\n"
 		   "  -c, --config FILE   the node's config (default " DEFAULT_CONFIG ")\n"
 		   "      --no-mount      run the replicated KV only, without FUSE\n"
 		   "      --check-config  validate the config file and exit\n"
+		   "      --clear-dead-mount\n"
+		   "                      abort and unmount what a dead or dying daemon of\n"
+		   "                      this node left on its mountpoint, and exit\n"
 		   "  -V, --version       print the version and exit\n");
 }
 
@@ -273,6 +281,7 @@ static void *signal_main(void *arg)
 static void serve_fs(struct daemon *d)
 {
 	pthread_t sigthread;
+	guard_mounted(&d->guard);
 	if (pthread_create(&sigthread, NULL, signal_main, d) != 0) {
 		log_err("omnifsd: cannot start the signal thread: stopping");
 	} else {
@@ -291,6 +300,7 @@ static void serve_fs(struct daemon *d)
 	ctl_server_stop(&d->ctl);
 	replica_set_apply_hook(d->replica, NULL, NULL);
 	ofs_unmount(d->ofs);
+	guard_unmounted(&d->guard);
 	ofs_destroy(&d->ofs);
 }
 
@@ -353,12 +363,17 @@ int main(int argc, char **argv)
 {
 	static struct daemon d;
 	const char *config = DEFAULT_CONFIG;
-	bool check_only = false;
+	bool check_only = false, clear_only = false;
 	d.mount = true;
+	d.guard.fd = -1;
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"no-mount", no_argument, NULL, 'n'},
-		{"check-config", no_argument, NULL, 'k'}, {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},
+		{"no-mount", no_argument, NULL, 'n'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{"clear-dead-mount", no_argument, NULL, 'x'},
+		{NULL, 0, NULL, 0},
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -371,6 +386,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			check_only = true;
+			break;
+		case 'x':
+			clear_only = true;
 			break;
 		case 'V':
 			printf("omnifsd %s\n", OMNIFS_VERSION);
@@ -402,6 +420,13 @@ int main(int argc, char **argv)
 	snprintf(tag, sizeof(tag), "n%llu", (unsigned long long)d.cfg.node_id);
 	log_set_tag(tag);
 	log_set_level(d.cfg.log_level);
+	if (clear_only) {
+		/* The unit's ExecStopPost: the daemon is gone (or, after systemd's
+		 * final SIGKILL, stuck dying); leave no dead mount behind. */
+		if (d.cfg.mountpoint[0] != '\0')
+			guard_release_stale(d.cfg.mountpoint, d.cfg.data_dir, STALE_WAIT_MS);
+		return 0;
+	}
 	if (d.mount && d.cfg.mountpoint[0] == '\0') {
 		log_notice("omnifsd: no [node] mountpoint in %s: running the replicated KV only",
 			   config);
@@ -415,6 +440,19 @@ int main(int argc, char **argv)
 	sigaddset(&d.signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &d.signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
+
+	if (d.mount) {
+		/* A daemon of this node that died (or is stuck dying, its guardian
+		 * lost too) may have left its mount here: clear it, or the data dir
+		 * stays locked and the mountpoint unusable. Then the guardian,
+		 * forked now, while no thread runs and nothing is open yet. */
+		guard_release_stale(d.cfg.mountpoint, d.cfg.data_dir, STALE_WAIT_MS);
+		int rc = guard_start(&d.guard, d.cfg.mountpoint);
+		if (rc != 0) {
+			log_err("omnifsd: cannot start: the mount's guardian: %s", strerror(-rc));
+			return 3;
+		}
+	}
 
 	int status = 0;
 	if (replica_start(&d.replica, &d.cfg, err, sizeof(err)) != 0) {

@@ -15,7 +15,30 @@ dir="${OMNIFS_LOCAL:-/var/tmp/omnifs-local}"
 bin="$repo/build/release"
 base_port="${OMNIFS_PORT:-7101}"
 
-running() { [ -f "$dir/node$1/pid" ] && kill -0 "$(cat "$dir/node$1/pid")" 2>/dev/null; }
+# running I: node I's daemon is alive: its pid names an omnifsd that is
+# neither a zombie nor dying (kill -0 succeeds on both; a daemon killed while
+# a thread of it was stuck in the kernel stays a zombie until its mount is
+# aborted).
+running() {
+	local pid st
+	pid=$(cat "$dir/node$1/pid" 2>/dev/null) || return 1
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = omnifsd ] || return 1
+	st=$(cat "/proc/$pid/status" 2>/dev/null) || return 1
+	! grep -qE '^State:[[:space:]]+[ZX]' <<<"$st" || return 1
+	! grep -qE '^CoreDumping:[[:space:]]+1' <<<"$st" || return 1
+	# A SIGKILL pending for the whole process (bit 9 of ShdPnd): dying.
+	[ $((0x$(sed -n 's/^ShdPnd:[[:space:]]*//p' <<<"$st") >> 8 & 1)) = 0 ]
+}
+
+# clear_dead_mount I: what a dead (or dying) daemon of node I left on its
+# mountpoint goes: its FUSE connection aborted (which lets a daemon stuck in
+# the kernel exit), the mount lazily unmounted. A running daemon's mount is
+# left alone.
+clear_dead_mount() {
+	[ -x "$bin/fs/omnifsd" ] && [ -f "$dir/node$1/omnifs.conf" ] || return 0
+	"$bin/fs/omnifsd" -c "$dir/node$1/omnifs.conf" --clear-dead-mount >>"$dir/node$1/log" 2>&1 ||
+		true
+}
 
 down() {
 	local i
@@ -27,8 +50,8 @@ down() {
 	for i in 1 2 3; do
 		for _ in $(seq 1 100); do running "$i" || break; sleep 0.1; done
 		running "$i" && kill -9 "$(cat "$dir/node$i/pid")"
+		clear_dead_mount "$i"
 		rm -f "$dir/node$i/pid"
-		if grep -q " $dir/mnt/node$i " /proc/mounts; then fusermount3 -u -z "$dir/mnt/node$i"; fi
 	done
 	echo "omnifs-up: the local cluster in $dir is stopped"
 }
@@ -104,7 +127,7 @@ fi
 
 for i in 1 2 3; do
 	running "$i" && continue
-	if grep -q " $dir/mnt/node$i " /proc/mounts; then fusermount3 -u -z "$dir/mnt/node$i"; fi
+	clear_dead_mount "$i"
 	setsid "$bin/fs/omnifsd" -c "$dir/node$i/omnifs.conf" >>"$dir/node$i/log" 2>&1 </dev/null &
 	echo $! >"$dir/node$i/pid"
 done

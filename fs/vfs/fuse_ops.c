@@ -688,6 +688,12 @@ int ofs_run(struct ofs *o)
  * served or the connection goes away at unmount, so it runs on this thread,
  * which ofs_stop wakes with one byte on a pipe (async-signal-safe, and
  * independent of what the caller did with signal masks).
+ *
+ * Before the exit flag, this thread stops the invalidation thread, while the
+ * workers still serve: an entry invalidation waits in the kernel for its
+ * directory's lock, which a rename or create in that directory holds until
+ * it is answered. Once the loop has ended, nothing answers it, and the join
+ * in ofs_unmount would wait forever (a SIGTERM under load hung the daemon).
  */
 static void *waker_main(void *arg)
 {
@@ -704,6 +710,8 @@ static void *waker_main(void *arg)
 		if (c == 'w' || (!woken && fuse_session_exited(o->se))) {
 			struct statvfs sv;
 			woken = true;
+			ofs_inval_stop(o);
+			fuse_session_exit(o->se);
 			(void)statvfs(o->mountpoint, &sv);
 		}
 	}
@@ -714,12 +722,14 @@ void ofs_stop(struct ofs *o)
 {
 	if (!o->se)
 		return;
-	fuse_session_exit(o->se);
-	if (o->waker_running) {
-		char c = 'w';
-		ssize_t n = write(o->wake_pipe[1], &c, 1);
-		(void)n;
+	if (!o->waker_running) {
+		fuse_session_exit(o->se);
+		return;
 	}
+	/* The waker sets the exit flag once the invalidation thread is stopped. */
+	char c = 'w';
+	ssize_t n = write(o->wake_pipe[1], &c, 1);
+	(void)n;
 }
 
 int ofs_unmount(struct ofs *o)

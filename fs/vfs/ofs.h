@@ -101,12 +101,12 @@ int ofs_mount(struct ofs *o, const char *mountpoint);
  * external unmount. Returns 0, or -errno if the loop failed. */
 int ofs_run(struct ofs *o);
 
-/* Asks ofs_run to return: sets libfuse's exit flag and has a helper thread
- * wake the loop with a statfs on the mountpoint. Async-signal-safe, never
- * blocks; any thread, between ofs_mount's return and ofs_unmount's call
- * (it reads what they set and clear). SIGTERM, SIGINT and SIGHUP also end
- * ofs_run when they are not blocked and have no other handler (libfuse's
- * handlers). */
+/* Asks ofs_run to return: has a helper thread stop the invalidations, set
+ * libfuse's exit flag and wake the loop with a statfs on the mountpoint.
+ * Async-signal-safe, never blocks; any thread, between ofs_mount's return and
+ * ofs_unmount's call (it reads what they set and clear). SIGTERM, SIGINT and
+ * SIGHUP also end ofs_run when they are not blocked and have no other handler
+ * (libfuse's handlers). */
 void ofs_stop(struct ofs *o);
 
 /* Unmounts (idempotent). Buffered writes of files still open are committed

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # omnifsd@.service as systemd runs it, on three Debian 12 machines with
 # systemd as PID 1 (tests/lib/machines.sh), under a write load:
-#  - kill -9 of the daemon (the leader, then a follower, twice each):
-#    Restart=on-failure brings the node back, mounted and serving; the dead
-#    mount never hangs a program on that machine (ExecStopPost); the writers
-#    on that machine go on once it is back;
+#  - kill -9 of the daemon (the leader, then a follower, twice each;
+#    OMNIFS_KILLS sets how many): Restart=on-failure brings the node back,
+#    mounted and serving; the dead mount never hangs a program on that
+#    machine (its guardian aborts the FUSE connection, ExecStopPost unmounts
+#    it); the writers on that machine go on once it is back. The writers
+#    create and rename files in ONE directory shared by all machines: a
+#    killed daemon's thread that invalidates another machine's change there
+#    waits for the directory's lock, held by a local rename in flight, which
+#    without the guardian kept the dead daemon from ever exiting;
 #  - SIGSTOP of the daemon (its replica loop stalls): the watchdog gets it
 #    killed and restarted;
 #  - `systemctl stop`: exit 0, the mount gone; `systemctl start` again;
@@ -60,23 +65,27 @@ done
 for n in "${MACHINES[@]}"; do wait_until 120 serving "$n"; done
 log "a cluster of 3 under systemd, serving on every machine"
 
-# --- The load: on each machine a writer that makes files (write, then
-# rename over the name: what editors and config tools do) in a folder of its
-# own, and records each one it was told is done in /root/acked (machine-local).
-# A failed write (EROFS, EIO while its node is down) is retried later.
-on_machine 1 mkdir -p /srv/omnifs/w1 /srv/omnifs/w2 /srv/omnifs/w3
+# --- The load: on each machine two writers that make files (write, then
+# rename over the name: what editors and config tools do) in the one folder
+# all machines share, and record each one they were told is done in
+# /root/acked (machine-local). A failed write (EROFS, ENOTCONN, EIO while its
+# node is down) is retried later.
+on_machine 1 mkdir -p /srv/omnifs/shared
 for n in "${MACHINES[@]}"; do
-	wait_until 10 on_machine "$n" test -d "/srv/omnifs/w$n"
-	on_machine "$n" sh -c ': >/root/acked; i=0
-		while [ ! -e /root/stop ]; do
-			i=$((i + 1))
-			if echo "m'"$n"' file $i" >/srv/omnifs/w'"$n"'/.f$i.tmp 2>/dev/null &&
-				mv /srv/omnifs/w'"$n"'/.f$i.tmp /srv/omnifs/w'"$n"'/f$i 2>/dev/null; then
-				echo $i >>/root/acked
-			else
-				sleep 0.2
-			fi
-		done' >/dev/null 2>&1 &
+	wait_until 10 on_machine "$n" test -d /srv/omnifs/shared
+	on_machine "$n" sh -c ": >/root/acked"
+	for w in a b; do
+		on_machine "$n" sh -c 'i=0; d=/srv/omnifs/shared
+			while [ ! -e /root/stop ]; do
+				i=$((i + 1))
+				f=m'"$n$w"'.f$i
+				if echo "$f" >$d/.$f.tmp 2>/dev/null && mv $d/.$f.tmp $d/$f 2>/dev/null; then
+					echo '"$w"'$i >>/root/acked
+				else
+					sleep 0.2
+				fi
+			done' >/dev/null 2>&1 &
+	done
 done
 for n in "${MACHINES[@]}"; do wait_until 20 acked_above "$n" 20; done
 log "writers running on every machine"
@@ -111,6 +120,17 @@ for k in $(seq 1 "$KILLS"); do
 	fi
 done
 
+# The guardians aborted the FUSE connection of each daemon they saw dying
+# (fusectl inside the machine; a daemon that was gone before they looked
+# needed none) and never failed to.
+aborts=0
+for n in "${MACHINES[@]}"; do
+	on_machine "$n" journalctl -u "$UNIT" --no-pager -o cat >"$T/journal$n"
+	! grep 'guard: .*failed' "$T/journal$n" || fail "machine $n: a guardian could not abort"
+	aborts=$((aborts + $(grep -c 'guard: .*aborted its FUSE connection' "$T/journal$n" || true)))
+done
+log "$KILLS kills: the guardians aborted $aborts FUSE connections"
+
 # --- The watchdog: a daemon that stops answering (SIGSTOP) is killed and
 # restarted (WatchdogSec=10, then TimeoutAbortSec=).
 pid=$(main_pid 2)
@@ -134,9 +154,10 @@ for n in "${MACHINES[@]}"; do
 	on_machine "$n" cat /root/acked >"$T/acked$n"
 	log "machine $n: $(wc -l <"$T/acked$n") files acknowledged"
 	for m in "${MACHINES[@]}"; do
-		on_machine "$m" sh -c "cd /srv/omnifs/w$n && for i in \$(cat); do
-			[ \"\$(cat f\$i)\" = \"m$n file \$i\" ] || echo \"f\$i\"; done" <"$T/acked$n" \
-			>"$T/missing" || fail "machine $m: cannot read w$n"
+		on_machine "$m" sh -c "cd /srv/omnifs/shared && for i in \$(cat); do
+			f=m$n\${i%%[0-9]*}.f\${i#[ab]}
+			[ \"\$(cat \$f)\" = \"\$f\" ] || echo \"\$f\"; done" <"$T/acked$n" \
+			>"$T/missing" || fail "machine $m: cannot read the shared folder"
 		[ ! -s "$T/missing" ] ||
 			fail "machine $m: acknowledged files of machine $n missing or wrong: $(head -5 "$T/missing")"
 	done
