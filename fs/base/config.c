@@ -232,6 +232,17 @@ static int set_value(struct parse_state *ps, const struct key_spec *k, const cha
 	case KEY_PATH:
 		if (value[0] != '/' || strlen(value) >= k->size)
 			goto bad;
+		/* libinih ends a value at " ;" only: a "# note" after a path would
+		 * silently become part of it, and a path with blanks is more
+		 * likely a comment gone wrong than a wish. */
+		if (strpbrk(value, " \t\v\f#")) {
+			fail(ps,
+			     "[%s] %s = '%s': a path may not contain whitespace or '#' (a comment "
+			     "after a value starts with ' ;', and '#' only starts a whole-line "
+			     "comment)",
+			     k->section, k->name, value);
+			return -EINVAL;
+		}
 		snprintf(field, k->size, "%s", value);
 		return 0;
 	case KEY_ADDRESS:
@@ -487,15 +498,41 @@ static int finish(struct parse_state *ps)
 	return 0;
 }
 
+/* Refuses a line libinih would cut: it reads lines into a buffer of size
+ * bytes (200 as Debian builds it) and parses the rest of a longer line as a
+ * line of its own, which reads as a syntax error on the wrong line or as a
+ * silently shortened value. Room is kept for "\r\n" and the NUL.
+ * line_len excludes the line end. */
+static bool line_fits(struct parse_state *ps, size_t line_len, int size)
+{
+	if (line_len <= (size_t)size - 3)
+		return true;
+	ps->line++;
+	fail(ps,
+	     "the line is longer than %d characters, the most the config reader takes: "
+	     "shorten it",
+	     size - 3);
+	return false;
+}
+
+static size_t content_len(const char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len;
+}
+
 static char *string_reader(char *buf, int size, void *stream)
 {
 	struct parse_state *ps = stream;
-	if (*ps->text == '\0')
+	if (*ps->text == '\0' || ps->failed)
 		return NULL;
 	const char *nl = strchr(ps->text, '\n');
 	size_t len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
-	if (len > (size_t)size - 1)
-		len = (size_t)size - 1;
+	if (!line_fits(ps, content_len(ps->text, len), size))
+		return NULL;
 	memcpy(buf, ps->text, len);
 	buf[len] = '\0';
 	ps->text += len;
@@ -506,9 +543,16 @@ static char *string_reader(char *buf, int size, void *stream)
 static char *file_reader(char *buf, int size, void *stream)
 {
 	struct parse_state *ps = stream;
+	if (ps->failed)
+		return NULL;
 	char *r = fgets(buf, size, ps->file);
-	if (r)
-		ps->line++;
+	if (!r)
+		return NULL;
+	size_t len = strlen(buf);
+	bool cut = (len == 0 || buf[len - 1] != '\n') && !feof(ps->file);
+	if (!line_fits(ps, cut ? (size_t)size : content_len(buf, len), size))
+		return NULL;
+	ps->line++;
 	return r;
 }
 

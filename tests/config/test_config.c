@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -244,6 +245,18 @@ static const struct bad_case bad_cases[] = {
 	 "x.conf:12: [fs] max_inodes = '3': expected a number of inodes"},
 	{BASE_NODE BASE_PEERS PLAIN "[fs]\nwrite_buffer_mb = 64\n",
 	 "x.conf:12: [fs] write_buffer_mb = '64': expected MiB, 1 to 32"},
+	/* a '#' after a path is no comment to libinih: refused, not taken as the path */
+	{"[node]\nid = 1\ncluster = c\ndata_dir = /var/lib/omnifs # the data\n" BASE_PEERS PLAIN,
+	 "x.conf:4: [node] data_dir = '/var/lib/omnifs # the data': a path may not contain "
+	 "whitespace or '#'"},
+	{BASE_NODE "mountpoint = /srv/omni#fs\n" BASE_PEERS PLAIN,
+	 "x.conf:5: [node] mountpoint = '/srv/omni#fs': a path may not contain"},
+	{BASE_NODE "control_socket = /run/my omnifs.sock\n" BASE_PEERS PLAIN,
+	 "x.conf:5: [node] control_socket = '/run/my omnifs.sock': a path may not contain"},
+	{BASE_NODE "control_socket = /run/x\t.sock\n" BASE_PEERS PLAIN,
+	 "x.conf:5: [node] control_socket = '/run/x\t.sock': a path may not contain"},
+	{BASE_NODE BASE_PEERS "[security]\nsecret_key_file = /etc/omnifs/k # node 1\n",
+	 "x.conf:10: [security] secret_key_file = '/etc/omnifs/k # node 1': a path may not"},
 };
 
 static void test_config_rejects_malformed_files(void **state)
@@ -256,6 +269,85 @@ static void test_config_rejects_malformed_files(void **state)
 			fail_msg("case %zu: accepted, expected error '%s'", i, bad_cases[i].expect);
 		if (!strstr(err, bad_cases[i].expect))
 			fail_msg("case %zu: error '%s' lacks '%s'", i, err, bad_cases[i].expect);
+	}
+}
+
+/* " ;" starts a comment after a value; '#' and ';' start whole-line ones. */
+static void test_config_comments(void **state)
+{
+	static const char text[] = "# a comment\n; another\n  # indented\n"
+				   "[node]\nid = 1 ; the first node\ncluster = c\n"
+				   "data_dir = /var/lib/omnifs ; the data\n" BASE_PEERS PLAIN;
+	struct cfg c;
+	char err[CFG_ERR_MAX];
+	int rc = cfg_parse_string(&c, text, "x.conf", err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.node_id, 1);
+	assert_string_equal(c.data_dir, "/var/lib/omnifs");
+}
+
+/* libinih reads lines of at most 197 characters (as Debian builds it) and
+ * parses the rest of a longer one as a line of its own: such a line is
+ * refused by its number, from a string and from a file, whatever its end. */
+static void test_config_rejects_long_lines(void **state)
+{
+	static const size_t lens[] = {198, 199, 200, 201, 400, 5000};
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (int crlf = 0; crlf < 2; crlf++) {
+			/* "data_dir = " is 11 characters of the line's lens[i] */
+			size_t dir_len = lens[i] - 11;
+			char *dir = malloc(dir_len + 1);
+			memset(dir, 'a', dir_len);
+			dir[0] = '/';
+			dir[dir_len] = '\0';
+			char *text;
+			assert_true(
+				asprintf(&text,
+					 "[node]\nid = 1\ncluster = c\ndata_dir = %s%s\n" BASE_PEERS
+						 PLAIN,
+					 dir, crlf ? "\r" : "") > 0);
+			struct cfg c;
+			char err[CFG_ERR_MAX];
+			assert_int_equal(cfg_parse_string(&c, text, "x.conf", err, sizeof(err)),
+					 -EINVAL);
+			if (!strstr(err, "x.conf:4: the line is longer than 197 characters"))
+				fail_msg("%zu: %s", lens[i], err);
+
+			char path[] = "/tmp/omnifs-config-XXXXXX";
+			int fd = mkstemp(path);
+			assert_true(fd >= 0);
+			FILE *f = fdopen(fd, "w");
+			assert_non_null(f);
+			fputs(text, f);
+			fclose(f);
+			assert_int_equal(cfg_load(&c, path, err, sizeof(err)), -EINVAL);
+			unlink(path);
+			if (!strstr(err, ":4: the line is longer than 197 characters"))
+				fail_msg("file, %zu: %s", lens[i], err);
+			free(text);
+			free(dir);
+		}
+	}
+
+	/* the longest line it takes: 197 characters, ended by \n or \r\n */
+	char dir[187];
+	memset(dir, 'b', sizeof(dir) - 1);
+	dir[0] = '/';
+	dir[sizeof(dir) - 1] = '\0';
+	for (int crlf = 0; crlf < 2; crlf++) {
+		char *text;
+		assert_true(
+			asprintf(&text,
+				 "[node]\nid = 1\ncluster = c\ndata_dir = %s%s\n" BASE_PEERS PLAIN,
+				 dir, crlf ? "\r" : "") > 0);
+		struct cfg c;
+		char err[CFG_ERR_MAX];
+		int rc = cfg_parse_string(&c, text, "x.conf", err, sizeof(err));
+		if (rc != 0)
+			fail_msg("%s", err);
+		assert_string_equal(c.data_dir, dir);
+		free(text);
 	}
 }
 
@@ -281,6 +373,8 @@ int main(void)
 		cmocka_unit_test(test_config_example_file_parses),
 		cmocka_unit_test(test_config_missing_file),
 		cmocka_unit_test(test_config_rejects_malformed_files),
+		cmocka_unit_test(test_config_comments),
+		cmocka_unit_test(test_config_rejects_long_lines),
 		cmocka_unit_test(test_config_address_validation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
