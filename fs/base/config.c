@@ -75,6 +75,8 @@ static const struct key_spec keys[] = {
 	{"compaction", "retain_entries", KEY_U32, FIELD(compact_retain_entries), 0, 100000000,
 	 "a number of entries, 0 to 100000000"},
 	{"security", "plaintext", KEY_BOOL, FIELD(plaintext), 0, 0, "true or false"},
+	{"security", "plaintext_allow_network", KEY_BOOL, FIELD(plaintext_allow_network), 0, 0,
+	 "true or false"},
 	{"security", "secret_key_file", KEY_PATH, FIELD(secret_key_file), 0, 0, "an absolute path"},
 	{"fs", "max_file_size_mb", KEY_U32, FIELD(fs_max_file_size_mb), 1, 1048576,
 	 "MiB, 1 to 1048576"},
@@ -183,6 +185,25 @@ bool cfg_address_is_valid(const char *address)
 	}
 	uint64_t port;
 	return parse_u64(colon + 1, &port) && port >= 1 && port <= 65535;
+}
+
+bool cfg_address_is_loopback(const char *address)
+{
+	if (!cfg_address_is_valid(address))
+		return false;
+	if (strncmp(address, "[::1]:", 6) == 0 || strncmp(address, "localhost:", 10) == 0)
+		return true;
+	/* 127.a.b.c: four decimal parts, the first 127 */
+	unsigned part[4];
+	char tail;
+	if (sscanf(address, "%3u.%3u.%3u.%3u%c", &part[0], &part[1], &part[2], &part[3], &tail) !=
+		    5 ||
+	    tail != ':')
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (part[i] > 255)
+			return false;
+	return part[0] == 127;
 }
 
 static bool cluster_name_ok(const char *s)
@@ -446,6 +467,9 @@ static int finish(struct parse_state *ps)
 		     (unsigned long long)c->node_id);
 	if (ps->failed)
 		return -EINVAL;
+	if (c->listen[0] == '\0')
+		snprintf(c->listen, sizeof(c->listen), "%s",
+			 c->peers[find_peer_slot(c, c->node_id)].address);
 
 	uint32_t n = (uint32_t)c->n_peers;
 	if ((c->read_quorum == 0) != (c->write_quorum == 0))
@@ -469,6 +493,15 @@ static int finish(struct parse_state *ps)
 	else if (!c->plaintext && c->secret_key_file[0] == '\0')
 		fail(ps, "[security] secret_key_file is missing: give this node's keypair "
 			 "(omnifsctl keygen), or set plaintext = true to run unencrypted");
+	else if (c->plaintext && !c->plaintext_allow_network && c->listen[0] &&
+		 !cfg_address_is_loopback(c->listen))
+		fail(ps,
+		     "[node] listen = %s with [security] plaintext = true: plaintext links are "
+		     "neither encrypted nor authenticated (whoever reaches the port can speak as "
+		     "any node), so they listen on loopback only (127.0.0.0/8, [::1], localhost). "
+		     "Use CURVE keys (secret_key_file), listen on loopback, or set [security] "
+		     "plaintext_allow_network = true on a private network you trust",
+		     c->listen);
 	if (ps->failed)
 		return -EINVAL;
 	if (!c->plaintext) {
@@ -484,9 +517,6 @@ static int finish(struct parse_state *ps)
 	}
 
 	c->cluster_id = cfg_cluster_hash(c->cluster);
-	if (c->listen[0] == '\0')
-		snprintf(c->listen, sizeof(c->listen), "%s",
-			 c->peers[find_peer_slot(c, c->node_id)].address);
 	if (c->control_socket[0] == '\0') {
 		int w = snprintf(c->control_socket, sizeof(c->control_socket), "%s/control.sock",
 				 c->data_dir);
