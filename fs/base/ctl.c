@@ -364,8 +364,11 @@ struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *c
 		snprintf(err, err_len, "cannot bind control socket %s: %s", path, strerror(errno));
 		goto out_close;
 	}
-	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-	    ((st.st_mode & 07777) != 0600 && chmod(path, 0600) != 0)) {
+	if (lstat(path, &st) != 0) {
+		snprintf(err, err_len, "control socket %s: %s", path, strerror(errno));
+		goto out_unlink;
+	}
+	if ((st.st_mode & 07777) != 0600 && chmod(path, 0600) != 0) {
 		snprintf(err, err_len, "control socket %s: cannot make it mode 0600: %s", path,
 			 strerror(errno));
 		goto out_unlink;
