@@ -3,7 +3,9 @@
  * tcp://127.0.0.1:* (no fixed ports, so parallel test runs never collide).
  * What users rely on: messages arrive intact and attributed to their sender
  * over CURVE; a restarted peer is heard again; unknown keys, spoofed senders,
- * other clusters and malformed frames never get through; a dead peer's full
+ * other clusters and malformed frames never get through; a flood of
+ * refused keys from one address does not make the node forget the key
+ * another address tried (`member add` asks for it); a dead peer's full
  * queue drops instead of blocking; the fault switch cuts exactly the chosen
  * direction; link events report up and down.
  *
