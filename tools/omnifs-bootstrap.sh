@@ -129,7 +129,7 @@ if [ -n "$add" ]; then
 	fi
 
 	declare -A peer_addr=() peer_key=()
-	peer_ids=() copied=() own_id="" plaintext=false key_file="" quorums=false
+	peer_ids=() copied=() own_id="" plaintext=false allow_network=false key_file="" quorums=false
 	while IFS=$'\t' read -r sec key val; do
 		case "$sec/$key" in
 		node/id) own_id=$val ;;
@@ -137,6 +137,7 @@ if [ -n "$add" ]; then
 		peers/*) peer_ids+=("$key") && peer_addr[$key]=$val ;;
 		peer_keys/*) peer_key[$key]=$val ;;
 		security/plaintext) [[ "$val" =~ ^(true|yes)$ ]] && plaintext=true ;;
+		security/plaintext_allow_network) [[ "$val" =~ ^(true|yes)$ ]] && allow_network=true ;;
 		security/secret_key_file) key_file=$val ;;
 		timing/* | compaction/* | fs/* | consensus/batch_size) copied+=("$sec	$key = $val") ;;
 		consensus/read_quorum | consensus/write_quorum) quorums=true ;;
@@ -219,6 +220,7 @@ if [ -n "$add" ]; then
 			echo "secret_key_file = /etc/omnifs/keys/node$id.key"
 		else
 			echo "plaintext = true"
+			if $allow_network; then echo "plaintext_allow_network = true"; fi
 		fi
 	} >"$dir/omnifs.conf"
 	if [ -n "$omnifsd" ] && ! msg=$("$omnifsd" -c "$dir/omnifs.conf" --check-config 2>&1); then

@@ -8,12 +8,14 @@
 
 #include "transport.h"
 
-#define TP__REFUSED_KEYS 16  /* refused keys remembered (tp_key_refused_since) */
-#define TP__EVENT_CAP	 256 /* queued link events */
-#define TP__RID_LEN	 9   /* routing id: 'N' + node id, u64 little-endian */
-#define TP__ZAP_DOMAIN	 "omnifs"
-#define TP__USER_ID_LEN	 24 /* decimal node id as the ZAP user id */
-#define TP__RATELIMIT_MS 5000
+#define TP__REFUSED_KEYS       64  /* refused keys remembered in all (tp_key_refused_since) */
+#define TP__REFUSED_PER_SOURCE 4   /* of them from one source address */
+#define TP__SOURCE_LEN	       48  /* a source address as ZAP gives it, NUL-ended */
+#define TP__EVENT_CAP	       256 /* queued link events */
+#define TP__RID_LEN	       9   /* routing id: 'N' + node id, u64 little-endian */
+#define TP__ZAP_DOMAIN	       "omnifs"
+#define TP__USER_ID_LEN	       24 /* decimal node id as the ZAP user id */
+#define TP__RATELIMIT_MS       5000
 
 /* At most one line per TP__RATELIMIT_MS (tp_log.c). */
 struct tp__ratelimit {
@@ -53,12 +55,13 @@ struct tp {
 
 	struct tp_stats st;
 	struct tp__ratelimit rl_frame, rl_zap, rl_link;
-	/* The last keys refused by ZAP, newest at refused_next - 1 (a ring). */
+	/* Keys refused by ZAP, by source address (zap.c says how they are
+	 * kept); ms 0 marks a free slot. */
 	struct {
 		uint8_t key[TP_KEY_LEN];
+		char source[TP__SOURCE_LEN];
 		uint64_t ms;
 	} refused[TP__REFUSED_KEYS];
-	unsigned refused_next;
 };
 
 /* tp_log.c: a line to the config's log callback (none: dropped), printf-style;

@@ -7,6 +7,15 @@
  * under. Everything else gets status 400 and a rate-limited log line naming
  * the key and the address.
  *
+ * Refused keys are remembered for tp_key_refused_since ("the node being
+ * added is running and dialling us"), by source address: one source keeps
+ * at most TP__REFUSED_PER_SOURCE keys (its own oldest make room), and when
+ * the table is full the source holding the most entries loses its oldest.
+ * Anyone who reaches the port may send any number of random keys, but from
+ * one address (or a few) it only churns its own entries and never evicts
+ * the key a real node tried from its own address. Only an attacker with as
+ * many addresses as the table has entries can still push it out.
+ *
  * It runs on the owner thread: its REP socket is one of tp_poll_items and
  * tp_service answers pending requests. A handshake waits for that answer, so
  * a node that stops polling accepts no new links (its existing ones carry on).
@@ -57,6 +66,56 @@ static void part_text(zmq_msg_t *m, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+static unsigned entries_from(const struct tp *t, const char *source, int *oldest)
+{
+	unsigned count = 0;
+	*oldest = -1;
+	for (int i = 0; i < TP__REFUSED_KEYS; i++) {
+		if (!t->refused[i].ms || strcmp(t->refused[i].source, source) != 0)
+			continue;
+		count++;
+		if (*oldest < 0 || t->refused[i].ms < t->refused[*oldest].ms)
+			*oldest = i;
+	}
+	return count;
+}
+
+/* The slot a key refused from source goes into (see the top of the file). */
+static int refused_slot(const struct tp *t, const uint8_t *key, const char *source)
+{
+	int oldest;
+	for (int i = 0; i < TP__REFUSED_KEYS; i++)
+		if (t->refused[i].ms && !memcmp(t->refused[i].key, key, TP_KEY_LEN) &&
+		    strcmp(t->refused[i].source, source) == 0)
+			return i; /* seen again: refreshed */
+	if (entries_from(t, source, &oldest) >= TP__REFUSED_PER_SOURCE)
+		return oldest;
+	for (int i = 0; i < TP__REFUSED_KEYS; i++)
+		if (!t->refused[i].ms)
+			return i;
+	/* Full: the oldest entry of the source with the most, the older on a tie. */
+	int victim = -1;
+	unsigned most = 0;
+	for (int i = 0; i < TP__REFUSED_KEYS; i++) {
+		unsigned count = entries_from(t, t->refused[i].source, &oldest);
+		if (count > most ||
+		    (count == most && t->refused[oldest].ms < t->refused[victim].ms)) {
+			most = count;
+			victim = oldest;
+		}
+	}
+	return victim;
+}
+
+static void remember_refused(struct tp *t, const uint8_t *key, const char *source)
+{
+	int slot = refused_slot(t, key, source);
+	memcpy(t->refused[slot].key, key, TP_KEY_LEN);
+	snprintf(t->refused[slot].source, sizeof(t->refused[slot].source), "%s", source);
+	uint64_t now = tp_now_ms();
+	t->refused[slot].ms = now ? now : 1; /* 0 marks a free slot */
+}
+
 static void answer(struct tp *t, zmq_msg_t *parts, int n)
 {
 	const char *status = "400", *text = "malformed request";
@@ -83,9 +142,9 @@ static void answer(struct tp *t, zmq_msg_t *parts, int n)
 	} else {
 		t->st.zap_refused++;
 		if (n >= 7 && zmq_msg_size(&parts[6]) == TP_KEY_LEN) {
-			unsigned slot = t->refused_next++ % TP__REFUSED_KEYS;
-			memcpy(t->refused[slot].key, zmq_msg_data(&parts[6]), TP_KEY_LEN);
-			t->refused[slot].ms = tp_now_ms();
+			char source[TP__SOURCE_LEN];
+			part_text(&parts[3], source, sizeof(source));
+			remember_refused(t, zmq_msg_data(&parts[6]), source);
 		}
 		tp__log_limited(t, &t->rl_zap, TP_LOG_WARNING,
 				"transport: refused connection from %s with CURVE key %s: %s", addr,

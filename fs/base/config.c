@@ -75,6 +75,8 @@ static const struct key_spec keys[] = {
 	{"compaction", "retain_entries", KEY_U32, FIELD(compact_retain_entries), 0, 100000000,
 	 "a number of entries, 0 to 100000000"},
 	{"security", "plaintext", KEY_BOOL, FIELD(plaintext), 0, 0, "true or false"},
+	{"security", "plaintext_allow_network", KEY_BOOL, FIELD(plaintext_allow_network), 0, 0,
+	 "true or false"},
 	{"security", "secret_key_file", KEY_PATH, FIELD(secret_key_file), 0, 0, "an absolute path"},
 	{"fs", "max_file_size_mb", KEY_U32, FIELD(fs_max_file_size_mb), 1, 1048576,
 	 "MiB, 1 to 1048576"},
@@ -185,6 +187,25 @@ bool cfg_address_is_valid(const char *address)
 	return parse_u64(colon + 1, &port) && port >= 1 && port <= 65535;
 }
 
+bool cfg_address_is_loopback(const char *address)
+{
+	if (!cfg_address_is_valid(address))
+		return false;
+	if (strncmp(address, "[::1]:", 6) == 0 || strncmp(address, "localhost:", 10) == 0)
+		return true;
+	/* 127.a.b.c: four decimal parts, the first 127 */
+	unsigned part[4];
+	char tail;
+	if (sscanf(address, "%3u.%3u.%3u.%3u%c", &part[0], &part[1], &part[2], &part[3], &tail) !=
+		    5 ||
+	    tail != ':')
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (part[i] > 255)
+			return false;
+	return part[0] == 127;
+}
+
 static bool cluster_name_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -232,6 +253,17 @@ static int set_value(struct parse_state *ps, const struct key_spec *k, const cha
 	case KEY_PATH:
 		if (value[0] != '/' || strlen(value) >= k->size)
 			goto bad;
+		/* libinih ends a value at " ;" only: a "# note" after a path would
+		 * silently become part of it, and a path with blanks is more
+		 * likely a comment gone wrong than a wish. */
+		if (strpbrk(value, " \t\v\f#")) {
+			fail(ps,
+			     "[%s] %s = '%s': a path may not contain whitespace or '#' (a comment "
+			     "after a value starts with ' ;', and '#' only starts a whole-line "
+			     "comment)",
+			     k->section, k->name, value);
+			return -EINVAL;
+		}
 		snprintf(field, k->size, "%s", value);
 		return 0;
 	case KEY_ADDRESS:
@@ -435,6 +467,9 @@ static int finish(struct parse_state *ps)
 		     (unsigned long long)c->node_id);
 	if (ps->failed)
 		return -EINVAL;
+	if (c->listen[0] == '\0')
+		snprintf(c->listen, sizeof(c->listen), "%s",
+			 c->peers[find_peer_slot(c, c->node_id)].address);
 
 	uint32_t n = (uint32_t)c->n_peers;
 	if ((c->read_quorum == 0) != (c->write_quorum == 0))
@@ -458,6 +493,15 @@ static int finish(struct parse_state *ps)
 	else if (!c->plaintext && c->secret_key_file[0] == '\0')
 		fail(ps, "[security] secret_key_file is missing: give this node's keypair "
 			 "(omnifsctl keygen), or set plaintext = true to run unencrypted");
+	else if (c->plaintext && !c->plaintext_allow_network && c->listen[0] &&
+		 !cfg_address_is_loopback(c->listen))
+		fail(ps,
+		     "[node] listen = %s with [security] plaintext = true: plaintext links are "
+		     "neither encrypted nor authenticated (whoever reaches the port can speak as "
+		     "any node), so they listen on loopback only (127.0.0.0/8, [::1], localhost). "
+		     "Use CURVE keys (secret_key_file), listen on loopback, or set [security] "
+		     "plaintext_allow_network = true on a private network you trust",
+		     c->listen);
 	if (ps->failed)
 		return -EINVAL;
 	if (!c->plaintext) {
@@ -473,9 +517,6 @@ static int finish(struct parse_state *ps)
 	}
 
 	c->cluster_id = cfg_cluster_hash(c->cluster);
-	if (c->listen[0] == '\0')
-		snprintf(c->listen, sizeof(c->listen), "%s",
-			 c->peers[find_peer_slot(c, c->node_id)].address);
 	if (c->control_socket[0] == '\0') {
 		int w = snprintf(c->control_socket, sizeof(c->control_socket), "%s/control.sock",
 				 c->data_dir);
@@ -487,15 +528,41 @@ static int finish(struct parse_state *ps)
 	return 0;
 }
 
+/* Refuses a line libinih would cut: it reads lines into a buffer of size
+ * bytes (200 as Debian builds it) and parses the rest of a longer line as a
+ * line of its own, which reads as a syntax error on the wrong line or as a
+ * silently shortened value. Room is kept for "\r\n" and the NUL.
+ * line_len excludes the line end. */
+static bool line_fits(struct parse_state *ps, size_t line_len, int size)
+{
+	if (line_len <= (size_t)size - 3)
+		return true;
+	ps->line++;
+	fail(ps,
+	     "the line is longer than %d characters, the most the config reader takes: "
+	     "shorten it",
+	     size - 3);
+	return false;
+}
+
+static size_t content_len(const char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len;
+}
+
 static char *string_reader(char *buf, int size, void *stream)
 {
 	struct parse_state *ps = stream;
-	if (*ps->text == '\0')
+	if (*ps->text == '\0' || ps->failed)
 		return NULL;
 	const char *nl = strchr(ps->text, '\n');
 	size_t len = nl ? (size_t)(nl - ps->text) + 1 : strlen(ps->text);
-	if (len > (size_t)size - 1)
-		len = (size_t)size - 1;
+	if (!line_fits(ps, content_len(ps->text, len), size))
+		return NULL;
 	memcpy(buf, ps->text, len);
 	buf[len] = '\0';
 	ps->text += len;
@@ -506,9 +573,16 @@ static char *string_reader(char *buf, int size, void *stream)
 static char *file_reader(char *buf, int size, void *stream)
 {
 	struct parse_state *ps = stream;
+	if (ps->failed)
+		return NULL;
 	char *r = fgets(buf, size, ps->file);
-	if (r)
-		ps->line++;
+	if (!r)
+		return NULL;
+	size_t len = strlen(buf);
+	bool cut = (len == 0 || buf[len - 1] != '\n') && !feof(ps->file);
+	if (!line_fits(ps, cut ? (size_t)size : content_len(buf, len), size))
+		return NULL;
+	ps->line++;
 	return r;
 }
 

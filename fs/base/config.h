@@ -67,6 +67,7 @@ struct cfg {
 
 	/* [security] */
 	bool plaintext;			/* true only if asked for: no CURVE at all */
+	bool plaintext_allow_network;	/* plaintext may listen beyond loopback */
 	char secret_key_file[PATH_MAX]; /* this node's keypair; required unless plaintext */
 
 	/* [fs]: limits of the filesystem, the same on every node */
@@ -101,5 +102,9 @@ bool cfg_key_is_valid(const char *z85);
 
 /* Checks "host:port" (host: IPv4, [IPv6] or a DNS name; port 1..65535). */
 bool cfg_address_is_valid(const char *address);
+
+/* True if a valid host:port names this machine only: 127.0.0.0/8, [::1] or
+ * localhost (where plaintext may listen without plaintext_allow_network). */
+bool cfg_address_is_loopback(const char *address);
 
 #endif /* OMNIFS_CONFIG_H */

@@ -350,14 +350,28 @@ struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *c
 		}
 		unlink(path); /* left by a daemon that died */
 	}
-	mode_t old = umask(077);
-	int rc = bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
-	int bind_errno = errno;
-	umask(old);
-	if (rc != 0) {
-		snprintf(err, err_len, "cannot bind control socket %s: %s", path,
-			 strerror(bind_errno));
+	/* Linux gives the bound socket the mode of the socket's own inode,
+	 * masked by the umask: set that mode first, so the socket is never
+	 * open to others, not even between bind and a chmod. Changing the
+	 * umask instead would change it for every thread of the daemon while
+	 * they create files. A umask can only narrow 0600; the chmod after
+	 * bind gives back owner bits a strange umask took. */
+	if (fchmod(s->listen_fd, 0600) != 0) {
+		snprintf(err, err_len, "control socket: fchmod: %s", strerror(errno));
 		goto out_close;
+	}
+	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		snprintf(err, err_len, "cannot bind control socket %s: %s", path, strerror(errno));
+		goto out_close;
+	}
+	if (lstat(path, &st) != 0) {
+		snprintf(err, err_len, "control socket %s: %s", path, strerror(errno));
+		goto out_unlink;
+	}
+	if ((st.st_mode & 07777) != 0600 && chmod(path, 0600) != 0) {
+		snprintf(err, err_len, "control socket %s: cannot make it mode 0600: %s", path,
+			 strerror(errno));
+		goto out_unlink;
 	}
 	if (listen(s->listen_fd, 16) != 0 || pipe2(s->stop_pipe, O_CLOEXEC) != 0) {
 		snprintf(err, err_len, "control socket %s: %s", path, strerror(errno));

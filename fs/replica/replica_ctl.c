@@ -97,7 +97,7 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 		       "\"accepted_idx\":%llu,\"compacted_idx\":%llu,"
 		       "\"state_transfer\":%s,\"state_transfers\":%llu,"
 		       "\"proposals_in_flight\":%u,\"config_id\":%u,"
-		       "\"removed\":%s,\"joining\":%s,\"peers\":[",
+		       "\"removed\":%s,\"joining\":%s,\"security\":\"%s\",\"peers\":[",
 		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
 		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
 		       (unsigned long long)b->pid, v->quorum_connected ? "true" : "false",
@@ -106,7 +106,8 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 		       (unsigned long long)v->opx.compacted_idx, v->transferring ? "true" : "false",
 		       (unsigned long long)atomic_load(&r->xfers_done), v->proposals_in_flight,
 		       v->config_id, v->mode == REPLICA_REMOVED ? "true" : "false",
-		       v->mode == REPLICA_JOINING ? "true" : "false");
+		       v->mode == REPLICA_JOINING ? "true" : "false",
+		       r->cfg.plaintext ? "plaintext" : "curve");
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];
 		const struct tp_peer_stats *s = &v->peer_stats[i];
@@ -140,6 +141,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 				    "member)\n");
 	ctl_buf_printf(out,
 		       "node:        n%llu (cluster %s)\n"
+		       "security:    %s\n"
 		       "role:        %s (phase %s)\n"
 		       "leader:      n%llu, ballot b%u.%u.%llu\n"
 		       "quorum:      %s\n"
@@ -149,9 +151,11 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       "in flight:   %u proposals\n"
 		       "members:     %s (configuration %u)\n"
 		       "peers:\n",
-		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
-		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
-		       (unsigned long long)b->pid,
+		       (unsigned long long)r->cfg.node_id, r->cfg.cluster,
+		       r->cfg.plaintext ? "plaintext (links neither encrypted nor authenticated)"
+					: "CURVE",
+		       role_name(v), phase_name(v->opx.phase), (unsigned long long)v->leader, b->n,
+		       b->priority, (unsigned long long)b->pid,
 		       v->quorum_connected ? "yes" : "no (writes fail with EROFS)",
 		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->applied_idx,
 		       v->transferring ? " (state transfer in progress)" : "",

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -138,6 +139,8 @@ static void test_config_example_file_parses(void **state)
 	if (rc != 0)
 		fail_msg("%s", err);
 	assert_int_equal(c.n_peers, 3);
+	assert_false(c.plaintext); /* what gets copied from it is CURVE */
+	assert_string_equal(c.secret_key_file, "/etc/omnifs/keys/node1.key");
 }
 
 static void test_config_missing_file(void **state)
@@ -244,6 +247,29 @@ static const struct bad_case bad_cases[] = {
 	 "x.conf:12: [fs] max_inodes = '3': expected a number of inodes"},
 	{BASE_NODE BASE_PEERS PLAIN "[fs]\nwrite_buffer_mb = 64\n",
 	 "x.conf:12: [fs] write_buffer_mb = '64': expected MiB, 1 to 32"},
+	/* plaintext listens on loopback only unless plaintext_allow_network says otherwise */
+	{BASE_NODE "listen = 0.0.0.0:7101\n" BASE_PEERS PLAIN,
+	 "x.conf: [node] listen = 0.0.0.0:7101 with [security] plaintext = true: plaintext links "
+	 "are neither encrypted nor authenticated"},
+	{BASE_NODE "[peers]\n1 = 10.0.0.1:7101\n2 = 10.0.0.2:7101\n" PLAIN,
+	 "set [security] plaintext_allow_network = true"},
+	{BASE_NODE "[peers]\n1 = node1.example.org:7101\n2 = 127.0.0.1:7102\n" PLAIN,
+	 "x.conf: [node] listen = node1.example.org:7101 with [security] plaintext = true"},
+	{BASE_NODE "listen = [::]:7101\n" BASE_PEERS PLAIN, "listen = [::]:7101 with [security]"},
+	{BASE_NODE "listen = 0.0.0.0:7101\n" BASE_PEERS PLAIN "plaintext_allow_network = maybe\n",
+	 "x.conf:12: [security] plaintext_allow_network = 'maybe': expected true or false"},
+	/* a '#' after a path is no comment to libinih: refused, not taken as the path */
+	{"[node]\nid = 1\ncluster = c\ndata_dir = /var/lib/omnifs # the data\n" BASE_PEERS PLAIN,
+	 "x.conf:4: [node] data_dir = '/var/lib/omnifs # the data': a path may not contain "
+	 "whitespace or '#'"},
+	{BASE_NODE "mountpoint = /srv/omni#fs\n" BASE_PEERS PLAIN,
+	 "x.conf:5: [node] mountpoint = '/srv/omni#fs': a path may not contain"},
+	{BASE_NODE "control_socket = /run/my omnifs.sock\n" BASE_PEERS PLAIN,
+	 "x.conf:5: [node] control_socket = '/run/my omnifs.sock': a path may not contain"},
+	{BASE_NODE "control_socket = /run/x\t.sock\n" BASE_PEERS PLAIN,
+	 "x.conf:5: [node] control_socket = '/run/x\t.sock': a path may not contain"},
+	{BASE_NODE BASE_PEERS "[security]\nsecret_key_file = /etc/omnifs/k # node 1\n",
+	 "x.conf:10: [security] secret_key_file = '/etc/omnifs/k # node 1': a path may not"},
 };
 
 static void test_config_rejects_malformed_files(void **state)
@@ -257,6 +283,122 @@ static void test_config_rejects_malformed_files(void **state)
 		if (!strstr(err, bad_cases[i].expect))
 			fail_msg("case %zu: error '%s' lacks '%s'", i, err, bad_cases[i].expect);
 	}
+}
+
+/* " ;" starts a comment after a value; '#' and ';' start whole-line ones. */
+static void test_config_comments(void **state)
+{
+	static const char text[] = "# a comment\n; another\n  # indented\n"
+				   "[node]\nid = 1 ; the first node\ncluster = c\n"
+				   "data_dir = /var/lib/omnifs ; the data\n" BASE_PEERS PLAIN;
+	struct cfg c;
+	char err[CFG_ERR_MAX];
+	int rc = cfg_parse_string(&c, text, "x.conf", err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.node_id, 1);
+	assert_string_equal(c.data_dir, "/var/lib/omnifs");
+}
+
+/* libinih reads lines of at most 197 characters (as Debian builds it) and
+ * parses the rest of a longer one as a line of its own: such a line is
+ * refused by its number, from a string and from a file, whatever its end. */
+static void test_config_rejects_long_lines(void **state)
+{
+	static const size_t lens[] = {198, 199, 200, 201, 400, 5000};
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (int crlf = 0; crlf < 2; crlf++) {
+			/* "data_dir = " is 11 characters of the line's lens[i] */
+			size_t dir_len = lens[i] - 11;
+			char *dir = malloc(dir_len + 1);
+			memset(dir, 'a', dir_len);
+			dir[0] = '/';
+			dir[dir_len] = '\0';
+			char *text;
+			assert_true(
+				asprintf(&text,
+					 "[node]\nid = 1\ncluster = c\ndata_dir = %s%s\n" BASE_PEERS
+						 PLAIN,
+					 dir, crlf ? "\r" : "") > 0);
+			struct cfg c;
+			char err[CFG_ERR_MAX];
+			assert_int_equal(cfg_parse_string(&c, text, "x.conf", err, sizeof(err)),
+					 -EINVAL);
+			if (!strstr(err, "x.conf:4: the line is longer than 197 characters"))
+				fail_msg("%zu: %s", lens[i], err);
+
+			char path[] = "/tmp/omnifs-config-XXXXXX";
+			int fd = mkstemp(path);
+			assert_true(fd >= 0);
+			FILE *f = fdopen(fd, "w");
+			assert_non_null(f);
+			fputs(text, f);
+			fclose(f);
+			assert_int_equal(cfg_load(&c, path, err, sizeof(err)), -EINVAL);
+			unlink(path);
+			if (!strstr(err, ":4: the line is longer than 197 characters"))
+				fail_msg("file, %zu: %s", lens[i], err);
+			free(text);
+			free(dir);
+		}
+	}
+
+	/* the longest line it takes: 197 characters, ended by \n or \r\n */
+	char dir[187];
+	memset(dir, 'b', sizeof(dir) - 1);
+	dir[0] = '/';
+	dir[sizeof(dir) - 1] = '\0';
+	for (int crlf = 0; crlf < 2; crlf++) {
+		char *text;
+		assert_true(
+			asprintf(&text,
+				 "[node]\nid = 1\ncluster = c\ndata_dir = %s%s\n" BASE_PEERS PLAIN,
+				 dir, crlf ? "\r" : "") > 0);
+		struct cfg c;
+		char err[CFG_ERR_MAX];
+		int rc = cfg_parse_string(&c, text, "x.conf", err, sizeof(err));
+		if (rc != 0)
+			fail_msg("%s", err);
+		assert_string_equal(c.data_dir, dir);
+		free(text);
+	}
+}
+
+/* A plaintext node may listen beyond loopback once that is named explicitly;
+ * CURVE needs no such setting. */
+static void test_config_plaintext_network(void **state)
+{
+	static const char allowed[] = BASE_NODE "listen = 0.0.0.0:7101\n" BASE_PEERS PLAIN
+						"plaintext_allow_network = true\n";
+	static const char loopback[] = BASE_NODE "listen = 127.0.0.9:7101\n" BASE_PEERS PLAIN;
+	struct cfg c;
+	char err[CFG_ERR_MAX];
+	int rc = cfg_parse_string(&c, allowed, "x.conf", err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_true(c.plaintext);
+	assert_true(c.plaintext_allow_network);
+	assert_string_equal(c.listen, "0.0.0.0:7101");
+	rc = cfg_parse_string(&c, loopback, "x.conf", err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_false(c.plaintext_allow_network);
+	assert_int_equal(cfg_parse_string(&c, good, "good.conf", err, sizeof(err)), 0);
+	assert_false(c.plaintext); /* CURVE on 0.0.0.0 */
+
+	static const char *const local[] = {"127.0.0.1:1", "127.255.0.3:7100", "[::1]:7100",
+					    "localhost:7100"};
+	static const char *const remote[] = {"0.0.0.0:7100",	      "10.0.0.1:7100",
+					     "128.0.0.1:7100",	      "[::]:7100",
+					     "127.0.0.1.nip.io:7100", "localhost.example:7100",
+					     "127.0.0.256:7100",      "[::ffff:127.0.0.1]:7100",
+					     "127.0.0:7100",	      "127.0.0.1"};
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if (!cfg_address_is_loopback(local[i]))
+			fail_msg("%s is loopback", local[i]);
+	for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+		if (cfg_address_is_loopback(remote[i]))
+			fail_msg("%s is not loopback", remote[i]);
 }
 
 static void test_config_address_validation(void **state)
@@ -281,6 +423,9 @@ int main(void)
 		cmocka_unit_test(test_config_example_file_parses),
 		cmocka_unit_test(test_config_missing_file),
 		cmocka_unit_test(test_config_rejects_malformed_files),
+		cmocka_unit_test(test_config_comments),
+		cmocka_unit_test(test_config_rejects_long_lines),
+		cmocka_unit_test(test_config_plaintext_network),
 		cmocka_unit_test(test_config_address_validation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

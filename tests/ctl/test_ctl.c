@@ -7,9 +7,11 @@
 #include "test.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +19,20 @@
 #include <unistd.h>
 
 #include "ctl.h"
+
+/* The process umask is shared by every thread, so the server must never
+ * change it: this test's own umask() replaces libc's for the whole
+ * executable (the server's library included) and counts the calls made
+ * while counting is on. */
+static int umask_calls;
+static bool umask_counting;
+
+mode_t umask(mode_t mask)
+{
+	if (umask_counting)
+		umask_calls++;
+	return (mode_t)syscall(SYS_umask, mask);
+}
 
 struct fixture {
 	char dir[40];
@@ -124,6 +140,36 @@ static void test_ctl_socket_is_private(void **state)
 	assert_int_equal(st.st_mode & 077, 0);
 }
 
+/* Under any umask the socket is exactly 0600, and starting the server
+ * never touched the umask another thread may be relying on. */
+static void test_ctl_socket_mode_ignores_the_umask(void **state)
+{
+	(void)state;
+	static const mode_t masks[] = {0, 002, 022, 077, 0277};
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		char dir[40], path[60], err[256];
+		snprintf(dir, sizeof(dir), "/tmp/omnifs-ctl-XXXXXX");
+		assert_non_null(mkdtemp(dir));
+		snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+		mode_t old = umask(masks[i]);
+		umask_calls = 0;
+		umask_counting = true;
+		struct ctl_server *srv =
+			ctl_server_start(path, echo_handler, NULL, err, sizeof(err));
+		umask_counting = false;
+		mode_t during = umask(old);
+		assert_non_null(srv);
+		assert_int_equal(umask_calls, 0);
+		assert_int_equal(during, masks[i]);
+		struct stat st;
+		assert_int_equal(stat(path, &st), 0);
+		assert_true(S_ISSOCK(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0600);
+		ctl_server_stop(&srv);
+		rmdir(dir);
+	}
+}
+
 static void test_ctl_refuses_a_live_socket(void **state)
 {
 	struct fixture *f = *state;
@@ -228,6 +274,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_error_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_socket_is_private, setup, teardown),
+		cmocka_unit_test(test_ctl_socket_mode_ignores_the_umask),
 		cmocka_unit_test_setup_teardown(test_ctl_refuses_a_live_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_replaces_a_stale_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_rejects_malformed_requests, setup,

@@ -2,6 +2,8 @@
 # Bad input gets a clear error and loses nothing:
 # - an unreadable or malformed config: exit 2, the message names the file;
 # - a data dir of another cluster: exit 3, the message names both clusters;
+# - plaintext: a warning at start, `plaintext` in status, and a listen
+#   address beyond loopback refused (exit 2) unless explicitly allowed;
 # - a full disk under the data dir: the node stops itself (fail-stop, exit 1)
 #   saying what failed, and once there is room again it restarts with every
 #   acknowledged write intact.
@@ -26,7 +28,33 @@ log "config errors: exit 2 with file, line and key"
 # --- a data dir of another cluster ---------------------------------------------
 cluster_init 3 plaintext
 start_node 1
+warned() { grep -q "plaintext: links to and from n1 are neither encrypted nor authenticated" "$T/node1/log"; }
+wait_until 10 warned
+ctl 1 status | grep -q "^security: *plaintext" || fail "status does not show plaintext: $(ctl 1 status)"
+[ "$(status_field 1 security)" = plaintext ] || fail "status --json: security is $(status_field 1 security)"
 stop_node 1
+log "plaintext: warned at start, status says plaintext"
+
+# Plaintext beyond loopback: refused at start (and by --check-config) with why.
+cp "$T/node1/omnifs.conf" "$T/node1/omnifs.conf.loopback"
+sed -i "s/^id = 1$/id = 1\nlisten = 0.0.0.0:${PORTS[0]}/" "$T/node1/omnifs.conf"
+grep -q "^listen = 0.0.0.0:" "$T/node1/omnifs.conf" || fail "the test did not set listen"
+for check in "" --check-config; do
+	set +e
+	"$OMNIFSD" $check -c "$T/node1/omnifs.conf" >/dev/null 2>"$T/err"
+	rc=$?
+	set -e
+	[ $rc = 2 ] || fail "plaintext on 0.0.0.0 ${check:-at start}: exit $rc, expected 2"
+	grep -q "listen = 0.0.0.0:${PORTS[0]} with \[security\] plaintext = true: plaintext links are neither encrypted nor authenticated" "$T/err" ||
+		fail "plaintext on 0.0.0.0: $(cat "$T/err")"
+	grep -q "plaintext_allow_network = true" "$T/err" || fail "the refusal does not name the setting"
+done
+log "plaintext on 0.0.0.0 refused: $(grep -o 'plaintext links.*' "$T/err" | cut -c1-100)"
+echo "plaintext_allow_network = true" >>"$T/node1/omnifs.conf"
+"$OMNIFSD" --check-config -c "$T/node1/omnifs.conf" >/dev/null 2>"$T/err" ||
+	fail "plaintext_allow_network = true still refused: $(cat "$T/err")"
+mv "$T/node1/omnifs.conf.loopback" "$T/node1/omnifs.conf"
+
 sed -i "s/^cluster = .*/cluster = another/" "$T/node1/omnifs.conf"
 set +e
 "$OMNIFSD" -c "$T/node1/omnifs.conf" 2>"$T/err"

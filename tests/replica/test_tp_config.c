@@ -73,11 +73,13 @@ static void test_tp_config_from_cfg_plaintext(void **state)
 	static const char text[] = "[node]\nid = 2\ncluster = c\ndata_dir = /d\n"
 				   "listen = 0.0.0.0:7202\n"
 				   "[peers]\n1 = 10.0.0.1:7201\n2 = 10.0.0.2:7202\n"
-				   "[security]\nplaintext = true\n";
+				   "[security]\nplaintext = true\nplaintext_allow_network = true\n";
 	struct cfg *c = malloc(sizeof(*c));
 	struct tp_config *tc = malloc(sizeof(*tc));
 	char err[512];
-	assert_int_equal(cfg_parse_string(c, text, "p.conf", err, sizeof(err)), 0);
+	int rc = cfg_parse_string(c, text, "p.conf", err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
 	assert_int_equal(tp_config_from_cfg(c, tc, err, sizeof(err)), 0);
 	assert_true(tc->plaintext);
 	assert_string_equal(tc->listen, "tcp://0.0.0.0:7202");

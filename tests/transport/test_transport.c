@@ -3,7 +3,9 @@
  * tcp://127.0.0.1:* (no fixed ports, so parallel test runs never collide).
  * What users rely on: messages arrive intact and attributed to their sender
  * over CURVE; a restarted peer is heard again; unknown keys, spoofed senders,
- * other clusters and malformed frames never get through; a dead peer's full
+ * other clusters and malformed frames never get through; a flood of
+ * refused keys from one address does not make the node forget the key
+ * another address tried (`member add` asks for it); a dead peer's full
  * queue drops instead of blocking; the fault switch cuts exactly the chosen
  * direction; link events report up and down.
  *
@@ -403,6 +405,67 @@ static void test_transport_unknown_key_refused(void **state)
 	mesh_destroy(m);
 }
 
+/* Waits until node 0 has refused `count` handshakes in all. */
+static void wait_refused(struct mesh *m, uint64_t count)
+{
+	uint64_t deadline = tp_now_ms() + DEADLINE_MS;
+	while (gstats(m, 0).zap_refused < count) {
+		if (past(deadline))
+			fail_msg("n1 refused %llu handshakes, expected %llu",
+				 (unsigned long long)gstats(m, 0).zap_refused,
+				 (unsigned long long)count);
+		pump(m);
+	}
+}
+
+/*
+ * The key of a node about to be added tried to connect (from 127.0.0.1);
+ * then someone floods the port with fresh random keys from another address
+ * (127.0.0.2). The node's key is still remembered as refused: `member add`
+ * relies on it.
+ */
+static void test_transport_refused_key_survives_a_flood(void **state)
+{
+	struct mesh *m = mesh_new(1, false);
+	void *ctx = zmq_ctx_new();
+	struct node real = {.id = 2};
+	keypair(&real);
+	uint64_t t0 = tp_now_ms();
+	void *s = raw_dealer(ctx, m, 2, &real);
+	wait_refused(m, 1);
+	zmq_close(s);
+	assert_true(tp_key_refused_since(m->n[0].tp, real.pub, t0));
+
+	const char *port = strrchr(m->n[0].endpoint, ':') + 1;
+	char flood_endpoint[TP_ENDPOINT_MAX];
+	snprintf(flood_endpoint, sizeof(flood_endpoint), "tcp://127.0.0.2:0;127.0.0.1:%s", port);
+	enum { FLOOD = 100 };
+	for (unsigned i = 0; i < FLOOD; i++) {
+		struct node junk;
+		keypair(&junk);
+		void *d = zmq_socket(ctx, ZMQ_DEALER);
+		assert_non_null(d);
+		int zero = 0, never = -1;
+		assert_int_equal(zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof(zero)), 0);
+		assert_int_equal(zmq_setsockopt(d, ZMQ_RECONNECT_IVL, &never, sizeof(never)), 0);
+		assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, m->n[0].pub, 32), 0);
+		assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_PUBLICKEY, junk.pub, 32), 0);
+		assert_int_equal(zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, junk.sec, 32), 0);
+		assert_int_equal(zmq_connect(d, flood_endpoint), 0);
+		wait_refused(m, 2 + i);
+		zmq_close(d);
+		/* the flood is remembered too, as far as its own share goes */
+		assert_true(tp_key_refused_since(m->n[0].tp, junk.pub, t0));
+	}
+	assert_true(tp_key_refused_since(m->n[0].tp, real.pub, t0));
+	/* a key never tried is not */
+	struct node other;
+	keypair(&other);
+	assert_false(tp_key_refused_since(m->n[0].tp, other.pub, t0));
+	zmq_ctx_term(ctx);
+	mesh_destroy(m);
+}
+
 /*
  * A peer that refused our key (it did not know it yet) and then learns it
  * hears us: the refused connection is dialled again (libzmq alone would
@@ -667,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_transport_restarted_peer_heard_again),
 		cmocka_unit_test(test_transport_unknown_key_refused),
 		cmocka_unit_test(test_transport_refused_key_admitted_later),
+		cmocka_unit_test(test_transport_refused_key_survives_a_flood),
 		cmocka_unit_test(test_transport_rejects_foreign_and_spoofed_frames),
 		cmocka_unit_test(test_transport_key_must_match_routing_id),
 		cmocka_unit_test(test_transport_full_queue_drops),
