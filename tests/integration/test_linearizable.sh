@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Linearizability under faults (tests/lin/lincheck.py) on three real omnifsd
+# processes with mounts: clients on every node read, write and
+# compare-and-set KV keys and replace files, while nodes are killed (-9) and
+# restarted and links are cut; every key's and file's history must be
+# linearizable (fresh reads: barrier, then read). About 60 s with a fixed
+# seed; LIN_SECONDS, LIN_SEED and LIN_ARGS (more lincheck.py options)
+# change that (tools/lincheck.sh runs it longer and prints the figures).
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] && [ -c /dev/fuse ] || { echo "needs root and /dev/fuse"; exit 77; }
+
+# lincheck.py runs the daemons itself (kill -9, restart); if it dies, the
+# ones it left are killed here, before lib.sh unmounts and scans the logs.
+kill_lincheck_daemons() {
+	local f
+	for f in "$T"/node*/pid; do
+		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+	done
+	true
+}
+CLEANUP_HOOKS+=(kill_lincheck_daemons)
+
+MOUNT=1 cluster_init 3
+read -r -a extra <<<"${LIN_ARGS:-}"
+python3 "$(dirname "$0")/../lin/lincheck.py" --build "$OMNIFS_BUILD" --dir "$T" \
+	--seconds "${LIN_SECONDS:-60}" --seed "${LIN_SEED:-1}" \
+	--history "$OMNIFS_BUILD/meson-logs/lincheck-history.jsonl" "${extra[@]}" ||
+	fail "lincheck found a violation or could not run (see above)"
+log "PASS"

@@ -1,0 +1,791 @@
+#!/usr/bin/env python3
+"""Jepsen-style linearizability test of omnifs on a real cluster.
+
+Runs the omnifsd daemons of a cluster whose configs are already written
+(tests/integration/lib.sh's cluster_init with MOUNT=1: <dir>/nodeI/omnifs.conf,
+its control socket, <dir>/mnt/nodeI), then for --seconds:
+
+- clients on every node: KV clients, each on one persistent control-socket
+  connection (fs/base/ctl.h), do reads, writes and compare-and-sets
+  (kv-put/kv-del --if-version) on a few keys; file clients read files and
+  replace them (write a temp file, close, rename it over the file) through the
+  node's mount;
+- a nemesis kills a node with -9 and restarts it (the leader half the time),
+  isolates a node, or cuts one link (the fault switch, `debug-fault`);
+- every operation is recorded as invoked, then ok, failed (definitely not
+  applied: EROFS, a compare-and-set's "version mismatch") or unknown
+  (a timeout, the connection or mount lost: it may or may not be applied).
+
+Then it heals everything, reads every key and file on every node, and checks
+that the history of each key and of each file is linearizable as a register
+with compare-and-set (linearize.py: unknown writes may take effect at any
+point after their invocation, or never; a "version mismatch" is checked as
+an observation that the key was not at that version).
+
+Reads: omnifs serves reads locally, and they may trail the cluster (the
+README's promise is read-your-writes and monotonic reads per node), so a
+plain local read is NOT linearizable by itself. Every read checked here is a
+fresh read: a `barrier` on the node's control socket, then the read (kv-get
+on the same connection, or open/read through the node's mount); it is
+recorded as one operation from before the barrier to after the read. Plain
+local reads are only used to pick the version a compare-and-set expects.
+
+Keys and files are used for --generation-seconds each, then the clients move
+to new ones: each history stays small enough for the search (as Jepsen's
+independent keys do), and there are more of them.
+
+Prints the operations, the histories checked and the violations; on a
+violation, the shortest window of operations that no state explains. Exit
+status 0 if there is none, 1 otherwise (or if the cluster fails to run), 2
+on bad usage. The seed fixes the choices of clients and nemesis; thread and
+network timing is not reproducible.
+"""
+
+import argparse
+import errno
+import faulthandler
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import linearize as L  # noqa: E402
+
+CTL_TIMEOUT_S = 15  # longer than the daemons' commit_timeout_ms
+T0 = time.monotonic_ns()
+
+
+def now_us():
+    return (time.monotonic_ns() - T0) // 1000
+
+
+def say(msg):
+    print("[%9.3f] %s" % (now_us() / 1e6, msg), flush=True)
+
+
+# --- the control socket ------------------------------------------------------
+
+
+class Lost(Exception):
+    """The connection broke or timed out: the outcome is unknown."""
+
+
+class Ctl:
+    """One persistent connection to a daemon's control socket."""
+
+    def __init__(self, path, timeout=CTL_TIMEOUT_S):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        try:
+            self.s.connect(path)
+        except OSError:
+            self.s.close()
+            raise
+
+    def close(self):
+        self.s.close()
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise Lost("connection closed")
+            buf += chunk
+        return buf
+
+    def call(self, *args):
+        """(status, body): status 0 or a positive errno. Raises Lost."""
+        req = b"".join(a.encode() + b"\0" for a in args)
+        try:
+            self.s.sendall(struct.pack("<I", len(req)) + req)
+            status, n = struct.unpack("<II", self._recv(8))
+            return status, self._recv(n)
+        except (OSError, socket.timeout) as e:
+            raise Lost(str(e)) from e
+
+
+def ctl_once(path, *args, timeout=10):
+    c = Ctl(path, timeout)
+    try:
+        return c.call(*args)
+    finally:
+        c.close()
+
+
+# --- the daemons -------------------------------------------------------------
+
+
+class Node:
+    def __init__(self, args, i):
+        self.i = i
+        base = os.path.join(args.dir, "node%d" % i)
+        self.conf = os.path.join(base, "omnifs.conf")
+        self.sock = os.path.join(base, "ctl.sock")
+        self.log = os.path.join(base, "log")
+        self.pidfile = os.path.join(base, "pid")
+        self.mnt = os.path.join(args.dir, "mnt", "node%d" % i)
+        self.omnifsd = os.path.join(args.build, "fs", "omnifsd")
+        self.proc = None
+
+    def start(self, deadline_s=60):
+        self.launch()
+        self.wait_ready(deadline_s)
+
+    def launch(self):
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen([self.omnifsd, "-c", self.conf], stdout=logf,
+                                         stderr=subprocess.STDOUT)
+        with open(self.pidfile, "w") as f:
+            f.write("%d\n" % self.proc.pid)
+
+    def wait_ready(self, deadline_s=60):
+        """Until it answers on its control socket and its mount is in place
+        (a new cluster's nodes mount once a quorum has created the root)."""
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError("n%d exited with %d at start (see %s)" %
+                                   (self.i, self.proc.returncode, self.log))
+            try:
+                if ctl_once(self.sock, "status", timeout=2)[0] == 0 and self.mounted():
+                    return
+            except (OSError, Lost):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("n%d did not answer and mount within %d s" % (self.i, deadline_s))
+
+    def mounted(self):
+        try:
+            with open("/proc/mounts") as f:
+                return any(line.split()[1] == self.mnt for line in f)
+        except OSError:
+            return False
+
+    def kill(self):
+        """kill -9, then what the unit's ExecStopPost does: lazily unmount."""
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            os.unlink(self.pidfile)
+        if self.mounted():
+            subprocess.run(["fusermount3", "-u", "-z", self.mnt], check=False)
+
+    def stop(self):
+        """SIGTERM; the exit status (None if it was not running)."""
+        if not self.proc:
+            return None
+        self.proc.terminate()
+        try:
+            rc = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        os.unlink(self.pidfile)
+        return rc
+
+    def up(self):
+        return self.proc is not None
+
+
+# --- the history ---------------------------------------------------------------
+
+
+class History:
+    """Every operation, appended at invocation and completed in place."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ops = []
+
+    def invoke(self, proc, key, kind, value=None, expect=None):
+        op = {"proc": proc, "key": key, "kind": kind, "value": value, "expect": expect,
+              "invoke": now_us(), "ret": None, "status": "pending", "err": ""}
+        with self.lock:
+            self.ops.append(op)
+        return op
+
+    @staticmethod
+    def complete(op, status, value=None, err=""):
+        """status: ok, fail (not applied), mismatch, unknown."""
+        op["ret"] = now_us()
+        op["status"] = status
+        op["err"] = err
+        if op["kind"] == "read" and status == "ok":
+            op["value"] = value
+
+
+FAIL_STATUSES = {errno.EROFS}  # answered at once: not applied
+# A mount whose daemon died answers these: reopen it once it is back.
+LOST_ERRNOS = {errno.ENOTCONN, errno.ECONNABORTED}
+
+
+def value_kv(body):
+    return body.decode(errors="replace")
+
+
+class Clients:
+    def __init__(self, args, nodes, hist, stop):
+        self.args, self.nodes, self.hist, self.stop = args, nodes, hist, stop
+        self.seq_lock = threading.Lock()
+        self.seq = 0
+        self.errors = []
+
+    def guarded(self, fn, *a):
+        """Runs a client; an unexpected error stops the run and is reported."""
+        try:
+            fn(*a)
+        except Exception as e:  # noqa: BLE001
+            self.errors.append("%s%r: %r" % (fn.__name__, tuple(getattr(x, "i", x) for x in a), e))
+            self.stop.set()
+
+    def unique(self, tag):
+        with self.seq_lock:
+            self.seq += 1
+            return "%s.%d" % (tag, self.seq)
+
+    def generation(self):
+        return int(now_us() / 1e6 / self.args.generation_seconds)
+
+    def kv_key(self, rng):
+        return "lin/g%d/k%d" % (self.generation(), rng.randrange(self.args.keys))
+
+    def file_name(self, rng):
+        return "lin-g%d-f%d" % (self.generation(), rng.randrange(self.args.files))
+
+    # --- KV clients on the control socket
+
+    def kv_client(self, node, cid):
+        rng = random.Random("%d/kv/%d/%d" % (self.args.seed, node.i, cid))
+        proc = "n%d-kv%d" % (node.i, cid)
+        known = {}  # key -> (version, value) last seen by this client
+        conn = None
+        while not self.stop.is_set():
+            if conn is None:
+                try:
+                    conn = Ctl(node.sock)
+                except OSError:
+                    self.stop.wait(0.1)
+                    continue
+            key = self.kv_key(rng)
+            try:
+                r = rng.random()
+                if r < self.args.read_ratio:
+                    self.kv_read(conn, proc, key, known)
+                elif r < self.args.read_ratio + (1 - self.args.read_ratio) / 3:
+                    self.kv_write(conn, proc, key, known)
+                else:
+                    self.kv_cas(conn, proc, key, known, rng)
+            except Lost:
+                conn.close()
+                conn = None
+
+    def kv_read(self, conn, proc, key, known):
+        op = self.hist.invoke(proc, key, "read")
+        try:
+            st, body = conn.call("barrier")
+            if st != 0:
+                self.hist.complete(op, "fail", err=os.strerror(st))
+                return
+            st, body = conn.call("kv-get", "--version", key)
+        except Lost:
+            self.hist.complete(op, "unknown", err="connection lost")
+            raise
+        if st == errno.ENOENT:
+            self.hist.complete(op, "ok", None)
+            known[key] = (0, None)
+        elif st == 0:
+            ver, _, val = body.partition(b"\n")
+            self.hist.complete(op, "ok", value_kv(val))
+            known[key] = (int(ver), value_kv(val))
+        else:
+            self.hist.complete(op, "fail", err=os.strerror(st))
+
+    def kv_write(self, conn, proc, key, known):
+        val = self.unique(proc)
+        op = self.hist.invoke(proc, key, "write", value=val)
+        try:
+            st, body = conn.call("kv-put", key, val)
+        except Lost:
+            self.hist.complete(op, "unknown", err="connection lost")
+            raise
+        if st == 0:
+            self.hist.complete(op, "ok")
+            known[key] = (int(body), val)
+        else:
+            self.hist.complete(op, "fail" if st in FAIL_STATUSES else "unknown",
+                               err=os.strerror(st))
+
+    def kv_cas(self, conn, proc, key, known, rng):
+        if rng.random() < 0.5 or key not in known:
+            # A local, unchecked read for a version that may still be current.
+            st, body = conn.call("kv-get", "--version", key)
+            if st == 0:
+                ver, _, val = body.partition(b"\n")
+                known[key] = (int(ver), value_kv(val))
+            elif st == errno.ENOENT:
+                known[key] = (0, None)
+        ver, expect = known.get(key, (0, None))
+        delete = ver > 0 and rng.random() < 0.15
+        new = None if delete else self.unique(proc)
+        op = self.hist.invoke(proc, key, "cas", value=new, expect=expect)
+        op["if_version"] = ver
+        try:
+            if delete:
+                st, body = conn.call("kv-del", "--if-version", str(ver), key)
+            else:
+                st, body = conn.call("kv-put", "--if-version", str(ver), key, new)
+        except Lost:
+            self.hist.complete(op, "unknown", err="connection lost")
+            raise
+        if st == 0:
+            self.hist.complete(op, "ok")
+            known[key] = (0, None) if delete else (int(body), new)
+        elif st == errno.ECANCELED:
+            self.hist.complete(op, "mismatch", err=body.decode(errors="replace").strip())
+            known.pop(key, None)
+        else:
+            self.hist.complete(op, "fail" if st in FAIL_STATUSES else "unknown",
+                               err=os.strerror(st))
+
+    # --- file clients on the mount
+
+    def open_root(self, node):
+        """A descriptor of the mount's root, or None if it is not mounted. Every
+        file operation goes through it: once the daemon dies, it fails with
+        ENOTCONN instead of reaching the empty directory under the mount."""
+        if not node.mounted():
+            return None
+        try:
+            fd = os.open(node.mnt, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return None
+        if os.fstat(fd).st_dev == os.stat(os.path.dirname(node.mnt)).st_dev:
+            os.close(fd)
+            return None
+        return fd
+
+    def fs_client(self, node, cid):
+        rng = random.Random("%d/fs/%d/%d" % (self.args.seed, node.i, cid))
+        proc = "n%d-fs%d" % (node.i, cid)
+        root = conn = None
+        while not self.stop.is_set():
+            if root is None or conn is None:
+                if root is not None:
+                    os.close(root)
+                if conn is not None:
+                    conn.close()
+                root = conn = None
+                try:
+                    conn = Ctl(node.sock)
+                    root = self.open_root(node)
+                except OSError:
+                    pass
+                if root is None:
+                    self.stop.wait(0.1)
+                    continue
+            name = self.file_name(rng)
+            try:
+                if rng.random() < self.args.read_ratio:
+                    self.fs_read(conn, root, proc, name)
+                else:
+                    self.fs_replace(root, proc, name)
+            except Lost:
+                conn.close()
+                conn = None
+            except OSError as e:
+                if e.errno not in LOST_ERRNOS:
+                    raise
+                os.close(root)
+                root = None
+        if root is not None:
+            os.close(root)
+        if conn is not None:
+            conn.close()
+
+    def fs_read(self, conn, root, proc, name):
+        op = self.hist.invoke(proc, name, "read")
+        try:
+            st, _ = conn.call("barrier")
+        except Lost:
+            self.hist.complete(op, "unknown", err="connection lost")
+            raise
+        if st != 0:
+            self.hist.complete(op, "fail", err=os.strerror(st))
+            return
+        try:
+            fd = os.open(name, os.O_RDONLY, dir_fd=root)
+        except FileNotFoundError:
+            self.hist.complete(op, "ok", None)
+            return
+        except OSError as e:
+            self.hist.complete(op, "unknown", err=os.strerror(e.errno))
+            if e.errno in LOST_ERRNOS:
+                raise
+            return
+        try:
+            data = b""
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as e:
+            self.hist.complete(op, "unknown", err=os.strerror(e.errno))
+            if e.errno in LOST_ERRNOS:
+                raise
+            return
+        finally:
+            os.close(fd)
+        self.hist.complete(op, "ok", data.decode(errors="replace"))
+
+    def fs_replace(self, root, proc, name):
+        val = self.unique(proc)
+        tmp = ".tmp-" + val
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=root)
+            try:
+                os.write(fd, val.encode())
+            finally:
+                os.close(fd)  # commits the content
+        except OSError as e:
+            if e.errno in LOST_ERRNOS:
+                raise
+            return  # the file was not touched: nothing to record
+        op = self.hist.invoke(proc, name, "write", value=val)
+        try:
+            os.rename(tmp, name, src_dir_fd=root, dst_dir_fd=root)
+        except OSError as e:
+            definite = e.errno in (errno.EROFS, errno.EAGAIN, errno.ENOENT)
+            self.hist.complete(op, "fail" if definite else "unknown",
+                               err=os.strerror(e.errno))
+            if e.errno in LOST_ERRNOS:
+                raise
+            return
+        self.hist.complete(op, "ok")
+
+
+# --- the nemesis ----------------------------------------------------------------
+
+
+class Nemesis:
+    def __init__(self, args, nodes, stop):
+        self.args, self.nodes, self.stop = args, nodes, stop
+        self.rng = random.Random("%d/nemesis" % args.seed)
+        self.counts = {"kill": 0, "isolate": 0, "cut": 0}
+        self.error = None
+
+    def leader(self):
+        for n in self.nodes:
+            if not n.up():
+                continue
+            try:
+                st, body = ctl_once(n.sock, "status", "--json")
+                if st == 0:
+                    return json.loads(body).get("leader", 0)
+            except (OSError, Lost, ValueError):
+                pass
+        return 0
+
+    def fault(self, node, peer, mode):
+        try:
+            ctl_once(node.sock, "debug-fault", str(peer), mode)
+        except (OSError, Lost):
+            pass  # a node that is down has no faults to set or clear
+
+    def heal(self):
+        for n in self.nodes:
+            if n.up():
+                self.fault(n, 0, "none")
+
+    def run(self):
+        try:
+            while not self.stop.wait(self.rng.uniform(0.5, 2.5)):
+                what = self.rng.choice(self.args.nemesis)
+                self.counts[what] += 1
+                getattr(self, what)()
+        except Exception as e:  # noqa: BLE001 (reported by the main thread)
+            self.error = e
+            self.stop.set()
+
+    def kill(self):
+        lid = self.leader()
+        if lid and self.rng.random() < 0.5:
+            n = self.nodes[lid - 1]
+        else:
+            n = self.rng.choice(self.nodes)
+        say("nemesis: kill -9 n%d%s" % (n.i, " (the leader)" if n.i == lid else ""))
+        n.kill()
+        time.sleep(self.rng.uniform(0.3, 3.0))
+        n.start()
+        say("nemesis: n%d restarted" % n.i)
+
+    def isolate(self):
+        n = self.rng.choice(self.nodes)
+        say("nemesis: isolate n%d" % n.i)
+        self.fault(n, 0, "both")
+        for o in self.nodes:
+            if o is not n:
+                self.fault(o, n.i, "both")
+        time.sleep(self.rng.uniform(0.5, 4.0))
+        self.heal()
+        say("nemesis: healed")
+
+    def cut(self):
+        a, b = self.rng.sample(self.nodes, 2)
+        mode = self.rng.choice(["both", "in", "out"])
+        say("nemesis: cut n%d-n%d (%s at n%d)" % (a.i, b.i, mode, a.i))
+        self.fault(a, b.i, mode)
+        if mode == "both":
+            self.fault(b, a.i, "both")
+        time.sleep(self.rng.uniform(0.5, 4.0))
+        self.heal()
+        say("nemesis: healed")
+
+
+# --- checking ---------------------------------------------------------------------
+
+
+def to_ops(records):
+    """The checker's ops for one key or file (the records of one history)."""
+    ops = []
+    for r in records:
+        st, kind = r["status"], r["kind"]
+        if st == "fail" or st == "pending":
+            continue
+        info = {"err": r["err"]} if r["err"] else {}
+        if "if_version" in r:
+            info["if_version"] = r["if_version"]
+        ret = r["ret"] if st != "unknown" else None
+        if kind == "read":
+            if st != "ok":
+                continue
+            op = L.Op(L.READ, value=r["value"])
+        elif kind == "write":
+            op = L.Op(L.WRITE, value=r["value"])
+        elif st == "mismatch":
+            op = L.Op(L.CASFAIL, expect=r["expect"])
+        else:
+            op = L.Op(L.CAS, value=r["value"], expect=r["expect"])
+        op.invoke, op.ret, op.proc, op.info = r["invoke"], ret, r["proc"], info
+        ops.append(op)
+    return ops
+
+
+def check_all(hist, max_steps):
+    by_key = {}
+    for r in hist.ops:
+        by_key.setdefault(r["key"], []).append(r)
+    results = {"histories": 0, "kv": 0, "files": 0, "violations": [], "inconclusive": [],
+               "max_ops": 0}
+    for key in sorted(by_key):
+        ops = to_ops(by_key[key])
+        results["histories"] += 1
+        results["kv" if key.startswith("lin/") else "files"] += 1
+        results["max_ops"] = max(results["max_ops"], len(ops))
+        try:
+            ok = L.check(ops, None, max_steps)
+        except L.Budget:
+            results["inconclusive"].append(key)
+            continue
+        if not ok:
+            results["violations"].append((key, L.minimal_window(ops, None)))
+    return results
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+def final_reads(clients, nodes, hist, keys, files):
+    """Reads every key and file on every node (fresh reads, recorded)."""
+    for n in nodes:
+        conn = Ctl(n.sock)
+        proc = "final-n%d" % n.i
+        for k in sorted(keys):
+            clients.kv_read(conn, proc, k, {})
+        root = clients.open_root(n)
+        if root is None:
+            raise RuntimeError("n%d has no mount at the end" % n.i)
+        for f in sorted(files):
+            clients.fs_read(conn, root, proc, f)
+        os.close(root)
+        conn.close()
+
+
+def wait_quorum(node, deadline_s=30):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            st, body = ctl_once(node.sock, "status", "--json")
+            s = json.loads(body) if st == 0 else {}
+            if s.get("quorum") and s.get("leader"):
+                return
+        except (OSError, Lost, ValueError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("n%d has no leader with a quorum after %d s" % (node.i, deadline_s))
+
+
+def digests_agree(nodes, deadline_s=30):
+    """Every node at the same applied index and state digest (a barrier is
+    an entry itself: barriers first, then poll the digests alone)."""
+    for n in nodes:
+        ctl_once(n.sock, "barrier")
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        ds = set()
+        for n in nodes:
+            ds.add(ctl_once(n.sock, "digest")[1])
+        if len(ds) == 1:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", required=True, help="the build dir (fs/omnifsd)")
+    ap.add_argument("--dir", required=True, help="the cluster dir (nodeI/omnifs.conf, mnt/nodeI)")
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kv-clients", type=int, default=2, help="per node")
+    ap.add_argument("--fs-clients", type=int, default=1, help="per node")
+    ap.add_argument("--keys", type=int, default=2, help="KV keys per generation")
+    ap.add_argument("--files", type=int, default=2, help="files per generation")
+    ap.add_argument("--generation-seconds", type=float, default=5)
+    ap.add_argument("--read-ratio", type=float, default=0.4)
+    ap.add_argument("--nemesis", default="kill,isolate,cut",
+                    help="comma-separated: kill, isolate, cut; 'none' for none")
+    ap.add_argument("--max-steps", type=int, default=2_000_000, help="search budget per history")
+    ap.add_argument("--history", help="write every operation here (JSON lines)")
+    args = ap.parse_args()
+    args.nemesis = [] if args.nemesis == "none" else args.nemesis.split(",")
+    for w in args.nemesis:
+        if w not in ("kill", "isolate", "cut"):
+            ap.error("unknown nemesis %r" % w)
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1: every thread's stack
+    nodes = [Node(args, i) for i in range(1, args.nodes + 1)]
+    hist = History()
+    stop = threading.Event()
+    clients = Clients(args, nodes, hist, stop)
+    nemesis = Nemesis(args, nodes, stop)
+    threads = []
+    rc = 1
+    try:
+        for n in nodes:
+            n.launch()
+        for n in nodes:
+            n.wait_ready()
+        say("lincheck: seed %d, %g s, %d nodes, %d KV and %d file clients per node, "
+            "nemesis %s" % (args.seed, args.seconds, args.nodes, args.kv_clients,
+                            args.fs_clients, ",".join(args.nemesis) or "none"))
+        for n in nodes:
+            for c in range(args.kv_clients):
+                threads.append(threading.Thread(target=clients.guarded,
+                                                args=(clients.kv_client, n, c)))
+            for c in range(args.fs_clients):
+                threads.append(threading.Thread(target=clients.guarded,
+                                                args=(clients.fs_client, n, c)))
+        if args.nemesis:
+            threads.append(threading.Thread(target=nemesis.run))
+        for t in threads:
+            t.daemon = True
+            t.start()
+        early = stop.wait(args.seconds)
+        stop.set()
+        for t in threads:
+            t.join(CTL_TIMEOUT_S + 45)
+            if t.is_alive():
+                raise RuntimeError("a client or the nemesis is stuck")
+        if nemesis.error:
+            raise RuntimeError("nemesis: %s" % nemesis.error)
+        if clients.errors:
+            raise RuntimeError("clients: %s" % "; ".join(clients.errors))
+        if early:
+            raise RuntimeError("the run stopped early")
+        nemesis.heal()
+        for n in nodes:
+            if not n.up():
+                n.start()
+        for n in nodes:
+            wait_quorum(n)
+        keys = {r["key"] for r in hist.ops if r["key"].startswith("lin/")}
+        files = {r["key"] for r in hist.ops if not r["key"].startswith("lin/")}
+        final_reads(clients, nodes, hist, keys, files)
+        if not digests_agree(nodes):
+            say("FAIL: the nodes' state digests differ after the run")
+            return 1
+        say("the nodes' state digests agree")
+        for n in nodes:
+            st = n.stop()
+            if st != 0:
+                say("FAIL: n%d exited with %s on SIGTERM" % (n.i, st))
+                return 1
+        rc = report(args, hist, nemesis)
+        return rc
+    finally:
+        stop.set()
+        for n in nodes:
+            if n.up():
+                n.kill()
+
+
+def report(args, hist, nemesis):
+    if args.history:
+        with open(args.history, "w") as f:
+            for r in hist.ops:
+                f.write(json.dumps(r) + "\n")
+    counts = {}
+    for r in hist.ops:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    kinds = {}
+    for r in hist.ops:
+        k = ("kv " if r["key"].startswith("lin/") else "file ") + r["kind"]
+        kinds[k] = kinds.get(k, 0) + 1
+    t = time.monotonic()
+    res = check_all(hist, args.max_steps)
+    check_s = time.monotonic() - t
+    print("operations:  %d (%s)" % (len(hist.ops), ", ".join(
+        "%s %d" % kv for kv in sorted(kinds.items()))))
+    print("outcomes:    ok %d, failed %d, cas mismatch %d, unknown %d" % (
+        counts.get("ok", 0), counts.get("fail", 0), counts.get("mismatch", 0),
+        counts.get("unknown", 0)))
+    causes = {}
+    for r in hist.ops:
+        if r["status"] in ("fail", "unknown"):
+            c = "%s: %s" % (r["status"], r["err"] or "?")
+            causes[c] = causes.get(c, 0) + 1
+    if causes:
+        print("             %s" % ", ".join("%s %d" % kv for kv in sorted(causes.items())))
+    print("nemesis:     %d kills, %d isolations, %d link cuts" % (
+        nemesis.counts["kill"], nemesis.counts["isolate"], nemesis.counts["cut"]))
+    print("histories:   %d checked (%d keys, %d files; up to %d ops each) in %.1f s" % (
+        res["histories"], res["kv"], res["files"], res["max_ops"], check_s))
+    print("violations:  %d" % len(res["violations"]))
+    if res["inconclusive"]:
+        print("inconclusive (search budget): %d: %s" % (
+            len(res["inconclusive"]), " ".join(res["inconclusive"])))
+    for key, window in res["violations"]:
+        print("\nNOT LINEARIZABLE: %s; the shortest window no state explains (%d ops,"
+              " times in us since the start):" % (key, len(window)))
+        for op in window:
+            print("  " + op.describe())
+    if args.history:
+        print("history:     %s" % args.history)
+    return 1 if res["violations"] or res["inconclusive"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
