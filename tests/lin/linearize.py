@@ -24,12 +24,12 @@ already explored, and backtrack when a return is reached whose op is not yet
 linearized. The history is linearizable once every op with a known outcome is
 linearized; unknown ones may be left out.
 
-minimal_window() shrinks a violation to a short run of consecutive
-operations (in invocation order) that no initial state can explain, which is
-what a reader needs to see the bug. Standard library only.
+minimal_window() shrinks a violation to the shortest time window that no
+start state explains (see window()), which is what a reader needs to see the
+bug. Standard library only.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 WRITE, READ, CAS, CASFAIL = "write", "read", "cas", "casfail"
@@ -204,32 +204,52 @@ def explainable(ops, init, any_start):
     return check(ops, AnyBut() if any_start else init)
 
 
+def window(ops, start, end):
+    """The ops of a history seen through the time window [start, end]: what
+    returned before start or was invoked after end is left out; a write or
+    compare-and-set that overlaps either edge becomes unknown (it may have
+    taken effect outside, where the start state absorbs it, or not yet); a
+    read or mismatch that overlaps an edge is left out (what it saw need not
+    be in the window). A linearization of the whole history, cut to the
+    window, linearizes this from the state at start: if no start state
+    explains the window, the whole history is not linearizable either."""
+    out = []
+    for op in ops:
+        if (op.ret is not None and op.ret < start) or op.invoke > end:
+            continue
+        cut = op.invoke < start or op.ret is None or op.ret > end
+        if not cut:
+            out.append(op)
+        elif op.kind in (WRITE, CAS):
+            info = dict(op.info, window="outcome outside the window")
+            out.append(replace(op, ret=None, info=info))
+    return out
+
+
 def minimal_window(ops, init=None):
-    """A short run of consecutive operations (in invocation order) of a
-    non-linearizable history that is itself not linearizable: from init if it
-    starts at the first op, else from any state. Returns the list of ops."""
-    ops = sorted(ops, key=lambda o: o.invoke)
-    # The shortest prefix that fails (binary search, then confirmed).
-    lo, hi = 1, len(ops)
+    """The shortest time window [start, end] of a non-linearizable history
+    that no start state explains (from init if it starts with the history):
+    the earliest end (by binary search: a later end only adds constraints),
+    then the latest start. Returns (start, end, the window's ops)."""
+    times = sorted({op.invoke for op in ops} | {op.ret for op in ops if op.ret is not None})
+    first = times[0]
+
+    def fails(s, e):
+        return not check(window(ops, s, e), init if s <= first else AnyBut())
+
+    lo, hi = 0, len(times) - 1
     while lo < hi:
         mid = (lo + hi) // 2
-        if check(ops[:mid], init):
-            lo = mid + 1
-        else:
+        if fails(first, times[mid]):
             hi = mid
-    end = lo
-    while end < len(ops) and check(ops[:end], init):
-        end += 1
-    # Then drop ops from the front while no start state explains the rest:
-    # the latest such start by binary search, then one by one.
-    lo, hi = 0, end - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if explainable(ops[mid:end], init, True):
-            hi = mid - 1
         else:
-            lo = mid
-    start = lo
-    while start + 1 < end and not explainable(ops[start + 1:end], init, True):
-        start += 1
-    return ops[start:end]
+            lo = mid + 1
+    end = times[lo]
+    # Moving the start later is not monotone (an op cut by the start loses
+    # its deadline), so scan back from the end for the latest one that fails.
+    start = first
+    for t in reversed(times[:lo]):
+        if fails(t, end):
+            start = t
+            break
+    return start, end, window(ops, start, end)

@@ -81,10 +81,18 @@ def main():
     long_ops.append(r("v199", t + 2, t + 3))
     long_ops.extend([w("y", t + 4, t + 5), r("y", t + 6, t + 7)])
     results.append(("refuses a stale read after 400 good ops", not L.check(long_ops)))
-    win = L.minimal_window(long_ops)
-    results.append(("shrinks it to at most 3 ops (%d)" % len(win), 0 < len(win) <= 3))
+    start, end, win = L.minimal_window(long_ops)
+    results.append(("shrinks it to at most 3 ops (%d, [%d, %d])" % (len(win), start, end),
+                    0 < len(win) <= 3 and start > 0))
     results.append(("the window is explainable from no state",
                     not L.explainable(win, None, True)))
+    # A mismatch explained by a write invoked after it: a window ending
+    # before that write would blame the mismatch; the right one does not.
+    late = [w("a", 0, 1), casfail("a", 2, 10, "p1"), w("b", 3, 4, "p2"), r("a", 20, 21)]
+    start, end, win = L.minimal_window(late)
+    results.append(("the window of a late explanation is the stale read",
+                    not L.check(late) and end == 21 and
+                    any(op.kind == L.READ for op in win)))
     results.append(("a linearizable history of 400 ops passes", L.check(long_ops[:400])))
 
     # From an unknown start: a read explains it, a mismatch then a read of
