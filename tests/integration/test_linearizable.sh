@@ -11,11 +11,21 @@
 [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] || { echo "needs root and /dev/fuse"; exit 77; }
 
 # lincheck.py runs the daemons itself (kill -9, restart); if it dies, the
-# ones it left are killed here, before lib.sh unmounts and scans the logs.
+# ones it left are killed here, before lib.sh unmounts and scans the logs. A
+# daemon still there 5 s after kill -9 is stuck in the kernel on its own
+# mount: its FUSE connection (number in fuse-conn) is aborted.
 kill_lincheck_daemons() {
-	local f
+	local f pid i conn
 	for f in "$T"/node*/pid; do
-		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+		[ -f "$f" ] || continue
+		pid=$(cat "$f")
+		kill -9 "$pid" 2>/dev/null
+		for i in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || continue 2
+			sleep 0.1
+		done
+		conn=$(cat "$(dirname "$f")/fuse-conn" 2>/dev/null || true)
+		[ -n "$conn" ] && echo 1 >"/sys/fs/fuse/connections/$conn/abort" 2>/dev/null
 	done
 	true
 }

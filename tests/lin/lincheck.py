@@ -133,6 +133,9 @@ class Node:
         self.sock = os.path.join(base, "ctl.sock")
         self.log = os.path.join(base, "log")
         self.pidfile = os.path.join(base, "pid")
+        self.connfile = os.path.join(base, "fuse-conn")
+        self.conn = None
+        self.stuck_kills = 0
         self.mnt = os.path.join(args.dir, "mnt", "node%d" % i)
         self.omnifsd = os.path.join(args.build, "fs", "omnifsd")
         self.proc = None
@@ -158,11 +161,24 @@ class Node:
                                    (self.i, self.proc.returncode, self.log))
             try:
                 if ctl_once(self.sock, "status", timeout=2)[0] == 0 and self.mounted():
+                    self.conn = self.fuse_connection()
+                    with open(self.connfile, "w") as f:
+                        f.write("%s\n" % self.conn)
                     return
             except (OSError, Lost):
                 pass
             time.sleep(0.05)
         raise RuntimeError("n%d did not answer and mount within %d s" % (self.i, deadline_s))
+
+    def fuse_connection(self):
+        """The mount's FUSE connection number (its device's minor), or None."""
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if fields[4] == self.mnt:
+                    major, minor = fields[2].split(":")
+                    return minor if major == "0" else None
+        return None
 
     def mounted(self):
         try:
@@ -175,11 +191,28 @@ class Node:
         """kill -9, then what the unit's ExecStopPost does: lazily unmount."""
         if self.proc:
             self.proc.kill()
-            self.proc.wait()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                # A thread of the daemon waits in the kernel for an answer
+                # only the daemon could give (e.g. an invalidation waiting
+                # for a directory's lock held by a create in progress):
+                # the process cannot end and its mount hangs until the
+                # connection is aborted.
+                self.stuck_kills += 1
+                say("n%d did not end within 5 s of kill -9 (stuck in the kernel on its own "
+                    "mount): aborting its FUSE connection %s" % (self.i, self.conn))
+                self.abort_connection()
+                self.proc.wait(30)
             self.proc = None
             os.unlink(self.pidfile)
         if self.mounted():
             subprocess.run(["fusermount3", "-u", "-z", self.mnt], check=False)
+
+    def abort_connection(self):
+        if self.conn:
+            with open("/sys/fs/fuse/connections/%s/abort" % self.conn, "w") as f:
+                f.write("1")
 
     def stop(self):
         """SIGTERM; the exit status (None if it was not running)."""
@@ -189,8 +222,8 @@ class Node:
         try:
             rc = self.proc.wait(30)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
+            self.kill()
+            return "a timeout (killed)"
         self.proc = None
         os.unlink(self.pidfile)
         return rc
@@ -250,6 +283,13 @@ class Clients:
             self.errors.append("%s%r: %r" % (fn.__name__, tuple(getattr(x, "i", x) for x in a), e))
             self.stop.set()
 
+    def done(self, op, status, value=None, err=""):
+        """Completes op; after a failure (EROFS: this node has no quorum),
+        waits a little rather than spin on the refusals."""
+        self.hist.complete(op, status, value, err)
+        if status == "fail":
+            self.stop.wait(0.02)
+
     def unique(self, tag):
         with self.seq_lock:
             self.seq += 1
@@ -302,21 +342,21 @@ class Clients:
         try:
             st, body = self.barrier(conn)
             if st != 0:
-                self.hist.complete(op, "fail", err=os.strerror(st))
+                self.done(op, "fail", err=os.strerror(st))
                 return
             st, body = conn.call("kv-get", "--version", key)
         except Lost:
-            self.hist.complete(op, "unknown", err="connection lost")
+            self.done(op, "unknown", err="connection lost")
             raise
         if st == errno.ENOENT:
-            self.hist.complete(op, "ok", None)
+            self.done(op, "ok", None)
             known[key] = (0, None)
         elif st == 0:
             ver, _, val = body.partition(b"\n")
-            self.hist.complete(op, "ok", value_kv(val))
+            self.done(op, "ok", value_kv(val))
             known[key] = (int(ver), value_kv(val))
         else:
-            self.hist.complete(op, "fail", err=os.strerror(st))
+            self.done(op, "fail", err=os.strerror(st))
 
     def kv_write(self, conn, proc, key, known):
         val = self.unique(proc)
@@ -324,13 +364,13 @@ class Clients:
         try:
             st, body = conn.call("kv-put", key, val)
         except Lost:
-            self.hist.complete(op, "unknown", err="connection lost")
+            self.done(op, "unknown", err="connection lost")
             raise
         if st == 0:
-            self.hist.complete(op, "ok")
+            self.done(op, "ok")
             known[key] = (int(body), val)
         else:
-            self.hist.complete(op, "fail" if st in FAIL_STATUSES else "unknown",
+            self.done(op, "fail" if st in FAIL_STATUSES else "unknown",
                                err=os.strerror(st))
 
     def kv_cas(self, conn, proc, key, known, rng):
@@ -353,16 +393,16 @@ class Clients:
             else:
                 st, body = conn.call("kv-put", "--if-version", str(ver), key, new)
         except Lost:
-            self.hist.complete(op, "unknown", err="connection lost")
+            self.done(op, "unknown", err="connection lost")
             raise
         if st == 0:
-            self.hist.complete(op, "ok")
+            self.done(op, "ok")
             known[key] = (0, None) if delete else (int(body), new)
         elif st == errno.ECANCELED:
-            self.hist.complete(op, "mismatch", err=body.decode(errors="replace").strip())
+            self.done(op, "mismatch", err=body.decode(errors="replace").strip())
             known.pop(key, None)
         else:
-            self.hist.complete(op, "fail" if st in FAIL_STATUSES else "unknown",
+            self.done(op, "fail" if st in FAIL_STATUSES else "unknown",
                                err=os.strerror(st))
 
     # --- file clients on the mount
@@ -425,18 +465,18 @@ class Clients:
         try:
             st, _ = self.barrier(conn)
         except Lost:
-            self.hist.complete(op, "unknown", err="connection lost")
+            self.done(op, "unknown", err="connection lost")
             raise
         if st != 0:
-            self.hist.complete(op, "fail", err=os.strerror(st))
+            self.done(op, "fail", err=os.strerror(st))
             return
         try:
             fd = os.open(name, os.O_RDONLY, dir_fd=root)
         except FileNotFoundError:
-            self.hist.complete(op, "ok", None)
+            self.done(op, "ok", None)
             return
         except OSError as e:
-            self.hist.complete(op, "unknown", err=os.strerror(e.errno))
+            self.done(op, "unknown", err=os.strerror(e.errno))
             if e.errno in LOST_ERRNOS:
                 raise
             return
@@ -448,13 +488,13 @@ class Clients:
                     break
                 data += chunk
         except OSError as e:
-            self.hist.complete(op, "unknown", err=os.strerror(e.errno))
+            self.done(op, "unknown", err=os.strerror(e.errno))
             if e.errno in LOST_ERRNOS:
                 raise
             return
         finally:
             os.close(fd)
-        self.hist.complete(op, "ok", data.decode(errors="replace"))
+        self.done(op, "ok", data.decode(errors="replace"))
 
     def fs_replace(self, root, proc, name):
         val = self.unique(proc)
@@ -474,12 +514,12 @@ class Clients:
             os.rename(tmp, name, src_dir_fd=root, dst_dir_fd=root)
         except OSError as e:
             definite = e.errno in (errno.EROFS, errno.EAGAIN, errno.ENOENT)
-            self.hist.complete(op, "fail" if definite else "unknown",
+            self.done(op, "fail" if definite else "unknown",
                                err=os.strerror(e.errno))
             if e.errno in LOST_ERRNOS:
                 raise
             return
-        self.hist.complete(op, "ok")
+        self.done(op, "ok")
 
 
 # --- the nemesis ----------------------------------------------------------------
@@ -744,7 +784,7 @@ def main():
             if st != 0:
                 say("FAIL: n%d exited with %s on SIGTERM" % (n.i, st))
                 return 1
-        rc = report(args, hist, nemesis)
+        rc = report(args, hist, nemesis, nodes)
         return rc
     finally:
         stop.set()
@@ -753,7 +793,7 @@ def main():
                 n.kill()
 
 
-def report(args, hist, nemesis):
+def report(args, hist, nemesis, nodes):
     if args.history:
         with open(args.history, "w") as f:
             for r in hist.ops:
@@ -782,6 +822,10 @@ def report(args, hist, nemesis):
         print("             %s" % ", ".join("%s %d" % kv for kv in sorted(causes.items())))
     print("nemesis:     %d kills, %d isolations, %d link cuts" % (
         nemesis.counts["kill"], nemesis.counts["isolate"], nemesis.counts["cut"]))
+    stuck = sum(n.stuck_kills for n in nodes)
+    if stuck:
+        print("WARNING:     %d kill -9 left the daemon stuck in the kernel until its FUSE "
+              "connection was aborted" % stuck)
     print("histories:   %d checked (%d keys, %d files; up to %d ops each) in %.1f s" % (
         res["histories"], res["kv"], res["files"], res["max_ops"], check_s))
     print("violations:  %d" % len(res["violations"]))
