@@ -8,9 +8,11 @@
 # Defaults: 600 s, a seed from the clock (printed; pass it back to replay the
 # same choices), build/release (built if missing). Further options go to
 # tests/lin/lincheck.py (--kv-clients, --fs-clients, --keys, --files,
-# --nemesis kill,isolate,cut, --unsafe-local-reads ...: see its --help). It
-# runs tests/integration/test_linearizable.sh, which starts and cleans up
-# the cluster; the history is written to BUILD/meson-logs/lincheck-history.jsonl.
+# --nemesis kill,isolate,cut,partition,unplug, --unsafe-local-reads ...: see
+# its --help). It runs tests/integration/test_linearizable.sh, which starts
+# and cleans up the cluster, each node in a network namespace of its own
+# (LIN_NETNS=0: on loopback); the history is written to
+# BUILD/meson-logs/lincheck-history.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=600
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift 2 ;;
 	--seed) seed=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
-	-h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) extra+=("$1"); shift ;;
 	esac
 done

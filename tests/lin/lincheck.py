@@ -11,7 +11,10 @@ its control socket, <dir>/mnt/nodeI), then for --seconds:
   replace them (write a temp file, close, rename it over the file) through the
   node's mount;
 - a nemesis kills a node with -9 and restarts it (the leader half the time),
-  isolates a node, or cuts one link (the fault switch, `debug-fault`);
+  isolates a node, or cuts one link (the fault switch, `debug-fault`); with
+  --netns each node runs in a network namespace of its own and the nemesis
+  also partitions with iptables (a node cut off, or one link cut one way)
+  and unplugs a node's cable;
 - every operation is recorded as invoked, then ok, failed (definitely not
   applied: EROFS, a compare-and-set's "version mismatch") or unknown
   (a timeout, the connection or mount lost: it may or may not be applied).
@@ -146,7 +149,7 @@ class Node:
 
     def launch(self):
         with open(self.log, "ab") as logf:
-            self.proc = subprocess.Popen([self.omnifsd, "-c", self.conf], stdout=logf,
+            self.proc = subprocess.Popen(self.wrap + [self.omnifsd, "-c", self.conf], stdout=logf,
                                          stderr=subprocess.STDOUT)
         with open(self.pidfile, "w") as f:
             f.write("%d\n" % self.proc.pid)
@@ -230,6 +233,95 @@ class Node:
 
     def up(self):
         return self.proc is not None
+
+
+# --- network namespaces ------------------------------------------------------------
+
+
+class Net:
+    """With --netns: node I runs in namespace PREFIX-nI, with 10.77.0.I/24 on
+    a veth cabled to a bridge in PREFIX-sw, and the configs' [peers]
+    addresses are moved there (mounts and control sockets stay shared: the
+    daemons are entered into the network namespace only). Partitions are
+    iptables DROP rules inside the node namespaces (one way or both);
+    unplugging sets the node's port on the switch down. Every namespace made
+    is listed in <dir>/netns for the test's cleanup."""
+
+    def __init__(self, args, nodes):
+        self.prefix = "lin%d" % os.getpid()
+        self.nodes = nodes
+        self.listfile = os.path.join(args.dir, "netns")
+        self.made = []
+
+    @staticmethod
+    def run(*cmd):
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+
+    def ns(self, node):
+        return "%s-n%d" % (self.prefix, node.i)
+
+    @staticmethod
+    def addr(node):
+        return "10.77.0.%d" % node.i
+
+    def add_ns(self, name):
+        self.run("ip", "netns", "add", name)
+        self.made.append(name)
+        with open(self.listfile, "a") as f:
+            f.write(name + "\n")
+
+    def setup(self):
+        sw = self.prefix + "-sw"
+        self.add_ns(sw)
+        self.run("ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+        self.run("ip", "-n", sw, "link", "set", "br0", "up")
+        for n in self.nodes:
+            ns = self.ns(n)
+            self.add_ns(ns)
+            self.run("ip", "-n", ns, "link", "set", "lo", "up")
+            self.run("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name",
+                     "n%d" % n.i, "netns", sw)
+            self.run("ip", "-n", sw, "link", "set", "n%d" % n.i, "master", "br0", "up")
+            self.run("ip", "-n", ns, "addr", "add", self.addr(n) + "/24", "dev", "eth0")
+            self.run("ip", "-n", ns, "link", "set", "eth0", "up")
+            n.wrap = ["nsenter", "--net=/run/netns/" + ns, "--"]
+            with open(n.conf) as f:
+                lines = f.read().split("\n")
+            section = ""
+            for k, line in enumerate(lines):
+                if line.startswith("["):
+                    section = line
+                elif section == "[peers]" and " = 127.0.0.1:" in line:
+                    pid, port = line.split(" = 127.0.0.1:")
+                    lines[k] = "%s = 10.77.0.%s:%s" % (pid, pid, port)
+            with open(n.conf, "w") as f:
+                f.write("\n".join(lines))
+
+    def drop(self, at, peer, mode):
+        """At node at, drop what comes from peer (in), goes to it (out), or both."""
+        ns = self.ns(at)
+        if mode in ("in", "both"):
+            self.run("ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-s", self.addr(peer),
+                     "-j", "DROP")
+        if mode in ("out", "both"):
+            self.run("ip", "netns", "exec", ns, "iptables", "-A", "OUTPUT", "-d",
+                     self.addr(peer), "-j", "DROP")
+
+    def plug(self, node, up):
+        self.run("ip", "-n", self.prefix + "-sw", "link", "set", "n%d" % node.i,
+                 "up" if up else "down")
+
+    def heal(self):
+        for n in self.nodes:
+            self.run("ip", "netns", "exec", self.ns(n), "iptables", "-F")
+            self.plug(n, True)
+
+    def teardown(self):
+        for name in reversed(self.made):
+            subprocess.run(["ip", "netns", "del", name], stderr=subprocess.DEVNULL)
+        self.made = []
 
 
 # --- the history ---------------------------------------------------------------
@@ -525,11 +617,14 @@ class Clients:
 # --- the nemesis ----------------------------------------------------------------
 
 
+NEMESES = ("kill", "isolate", "cut", "partition", "unplug")
+
+
 class Nemesis:
-    def __init__(self, args, nodes, stop):
-        self.args, self.nodes, self.stop = args, nodes, stop
+    def __init__(self, args, nodes, stop, net):
+        self.args, self.nodes, self.stop, self.net = args, nodes, stop, net
         self.rng = random.Random("%d/nemesis" % args.seed)
-        self.counts = {"kill": 0, "isolate": 0, "cut": 0}
+        self.counts = dict.fromkeys(NEMESES, 0)
         self.error = None
 
     def leader(self):
@@ -554,6 +649,34 @@ class Nemesis:
         for n in self.nodes:
             if n.up():
                 self.fault(n, 0, "none")
+        if self.net:
+            self.net.heal()
+
+    def partition(self):
+        """iptables: a node cut from both others, or one link cut one way."""
+        if self.rng.random() < 0.5:
+            n = self.rng.choice(self.nodes)
+            say("nemesis: iptables cuts n%d off" % n.i)
+            for o in self.nodes:
+                if o is not n:
+                    self.net.drop(n, o, "both")
+                    self.net.drop(o, n, "both")
+        else:
+            a, b = self.rng.sample(self.nodes, 2)
+            mode = self.rng.choice(["in", "out", "both"])
+            say("nemesis: iptables drops %s traffic at n%d from/to n%d" % (mode, a.i, b.i))
+            self.net.drop(a, b, mode)
+        time.sleep(self.rng.uniform(0.5, 4.0))
+        self.heal()
+        say("nemesis: healed")
+
+    def unplug(self):
+        n = self.rng.choice(self.nodes)
+        say("nemesis: unplug n%d's cable" % n.i)
+        self.net.plug(n, False)
+        time.sleep(self.rng.uniform(0.5, 4.0))
+        self.heal()
+        say("nemesis: healed")
 
     def run(self):
         try:
@@ -712,18 +835,25 @@ def main():
     ap.add_argument("--files", type=int, default=2, help="files per generation")
     ap.add_argument("--generation-seconds", type=float, default=5)
     ap.add_argument("--read-ratio", type=float, default=0.4)
-    ap.add_argument("--nemesis", default="kill,isolate,cut",
-                    help="comma-separated: kill, isolate, cut; 'none' for none")
+    ap.add_argument("--nemesis", default=None,
+                    help="comma-separated: kill, isolate, cut (the fault switch), partition, "
+                    "unplug (need --netns); 'none' for none. Default: all that apply")
+    ap.add_argument("--netns", action="store_true",
+                    help="run each node in a network namespace of its own (root)")
     ap.add_argument("--max-steps", type=int, default=2_000_000, help="search budget per history")
     ap.add_argument("--history", help="write every operation here (JSON lines)")
     ap.add_argument("--unsafe-local-reads", action="store_true",
                     help="check plain local reads (no barrier) as if linearizable: they are "
                     "not, so with isolations this finds violations (a check of the check)")
     args = ap.parse_args()
+    if args.nemesis is None:
+        args.nemesis = "kill,isolate,cut" + (",partition,unplug" if args.netns else "")
     args.nemesis = [] if args.nemesis == "none" else args.nemesis.split(",")
     for w in args.nemesis:
-        if w not in ("kill", "isolate", "cut"):
+        if w not in NEMESES:
             ap.error("unknown nemesis %r" % w)
+        if w in ("partition", "unplug") and not args.netns:
+            ap.error("nemesis %s needs --netns" % w)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     faulthandler.register(signal.SIGUSR1)  # kill -USR1: every thread's stack
@@ -731,16 +861,20 @@ def main():
     hist = History()
     stop = threading.Event()
     clients = Clients(args, nodes, hist, stop)
-    nemesis = Nemesis(args, nodes, stop)
+    net = Net(args, nodes) if args.netns else None
+    nemesis = Nemesis(args, nodes, stop, net)
     threads = []
     rc = 1
     try:
+        if net:
+            net.setup()
         for n in nodes:
             n.launch()
         for n in nodes:
             n.wait_ready()
-        say("lincheck: seed %d, %g s, %d nodes, %d KV and %d file clients per node, "
-            "nemesis %s" % (args.seed, args.seconds, args.nodes, args.kv_clients,
+        say("lincheck: seed %d, %g s, %d nodes%s, %d KV and %d file clients per node, "
+            "nemesis %s" % (args.seed, args.seconds, args.nodes,
+                            " in network namespaces" if net else "", args.kv_clients,
                             args.fs_clients, ",".join(args.nemesis) or "none"))
         for n in nodes:
             for c in range(args.kv_clients):
@@ -791,6 +925,8 @@ def main():
         for n in nodes:
             if n.up():
                 n.kill()
+        if net:
+            net.teardown()
 
 
 def report(args, hist, nemesis, nodes):
@@ -820,8 +956,10 @@ def report(args, hist, nemesis, nodes):
             causes[c] = causes.get(c, 0) + 1
     if causes:
         print("             %s" % ", ".join("%s %d" % kv for kv in sorted(causes.items())))
-    print("nemesis:     %d kills, %d isolations, %d link cuts" % (
-        nemesis.counts["kill"], nemesis.counts["isolate"], nemesis.counts["cut"]))
+    c = nemesis.counts
+    print("nemesis:     %d kills, %d isolations, %d link cuts (fault switch); %d iptables "
+          "partitions, %d unplugged cables" % (c["kill"], c["isolate"], c["cut"],
+                                                c["partition"], c["unplug"]))
     stuck = sum(n.stuck_kills for n in nodes)
     if stuck:
         print("WARNING:     %d kill -9 left the daemon stuck in the kernel until its FUSE "
