@@ -35,6 +35,10 @@ local reads are only used to pick the version a compare-and-set expects.
 --unsafe-local-reads checks plain local reads instead: with a node isolated,
 its stale reads are violations, which shows the whole chain can fail.
 
+Local reads are checked against what the README promises for them: on one
+node, monotonic reads and read-your-writes (the versions a node shows for a
+key never go back while its daemon runs).
+
 Keys and files are used for --generation-seconds each, then the clients move
 to new ones: each history stays small enough for the search (as Jepsen's
 independent keys do), and there are more of them.
@@ -139,6 +143,8 @@ class Node:
         self.connfile = os.path.join(base, "fuse-conn")
         self.conn = None
         self.stuck_kills = 0
+        self.wrap = []  # a command that enters the node's network namespace
+        self.incarnation = 0  # daemon processes started so far
         self.mnt = os.path.join(args.dir, "mnt", "node%d" % i)
         self.omnifsd = os.path.join(args.build, "fs", "omnifsd")
         self.proc = None
@@ -148,6 +154,7 @@ class Node:
         self.wait_ready(deadline_s)
 
     def launch(self):
+        self.incarnation += 1
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(self.wrap + [self.omnifsd, "-c", self.conf], stdout=logf,
                                          stderr=subprocess.STDOUT)
@@ -366,6 +373,27 @@ class Clients:
         self.seq_lock = threading.Lock()
         self.seq = 0
         self.errors = []
+        self.local = threading.local()  # .node: the node this thread's client is on
+        self.obs_lock = threading.Lock()
+        self.obs = []  # (node, incarnation, key, t_inv, t_ret, version): see check_monotonic
+
+    def observe(self, key, t_inv, inc, version):
+        """A version this node showed (a local read) or answered (a write
+        applied here) between t_inv and now, if the daemon did not change."""
+        node = self.local.node
+        if version and node.incarnation == inc:
+            with self.obs_lock:
+                self.obs.append((node.i, inc, key, t_inv, now_us(), version))
+
+    def local_get(self, conn, key):
+        """kv-get --version: (status, version, value); version 0 if absent."""
+        t, inc = now_us(), self.local.node.incarnation
+        st, body = conn.call("kv-get", "--version", key)
+        if st == 0:
+            ver, _, val = body.partition(b"\n")
+            self.observe(key, t, inc, int(ver))
+            return st, int(ver), value_kv(val)
+        return st, 0, None
 
     def guarded(self, fn, *a):
         """Runs a client; an unexpected error stops the run and is reported."""
@@ -401,6 +429,7 @@ class Clients:
     def kv_client(self, node, cid):
         rng = random.Random("%d/kv/%d/%d" % (self.args.seed, node.i, cid))
         proc = "n%d-kv%d" % (node.i, cid)
+        self.local.node = node
         known = {}  # key -> (version, value) last seen by this client
         conn = None
         while not self.stop.is_set():
@@ -436,23 +465,20 @@ class Clients:
             if st != 0:
                 self.done(op, "fail", err=os.strerror(st))
                 return
-            st, body = conn.call("kv-get", "--version", key)
+            st, ver, val = self.local_get(conn, key)
         except Lost:
             self.done(op, "unknown", err="connection lost")
             raise
-        if st == errno.ENOENT:
-            self.done(op, "ok", None)
-            known[key] = (0, None)
-        elif st == 0:
-            ver, _, val = body.partition(b"\n")
-            self.done(op, "ok", value_kv(val))
-            known[key] = (int(ver), value_kv(val))
+        if st == errno.ENOENT or st == 0:
+            self.done(op, "ok", val)
+            known[key] = (ver, val)
         else:
             self.done(op, "fail", err=os.strerror(st))
 
     def kv_write(self, conn, proc, key, known):
         val = self.unique(proc)
         op = self.hist.invoke(proc, key, "write", value=val)
+        inc = self.local.node.incarnation
         try:
             st, body = conn.call("kv-put", key, val)
         except Lost:
@@ -461,24 +487,24 @@ class Clients:
         if st == 0:
             self.done(op, "ok")
             known[key] = (int(body), val)
+            self.observe(key, op["invoke"], inc, int(body))
         else:
             self.done(op, "fail" if st in FAIL_STATUSES else "unknown",
-                               err=os.strerror(st))
+                      err=os.strerror(st))
 
     def kv_cas(self, conn, proc, key, known, rng):
         if rng.random() < 0.5 or key not in known:
-            # A local, unchecked read for a version that may still be current.
-            st, body = conn.call("kv-get", "--version", key)
-            if st == 0:
-                ver, _, val = body.partition(b"\n")
-                known[key] = (int(ver), value_kv(val))
-            elif st == errno.ENOENT:
-                known[key] = (0, None)
+            # A local read (not checked for linearizability) for a version
+            # that may still be current.
+            st, ver, val = self.local_get(conn, key)
+            if st == 0 or st == errno.ENOENT:
+                known[key] = (ver, val)
         ver, expect = known.get(key, (0, None))
         delete = ver > 0 and rng.random() < 0.15
         new = None if delete else self.unique(proc)
         op = self.hist.invoke(proc, key, "cas", value=new, expect=expect)
         op["if_version"] = ver
+        inc = self.local.node.incarnation
         try:
             if delete:
                 st, body = conn.call("kv-del", "--if-version", str(ver), key)
@@ -490,12 +516,14 @@ class Clients:
         if st == 0:
             self.done(op, "ok")
             known[key] = (0, None) if delete else (int(body), new)
+            if not delete:
+                self.observe(key, op["invoke"], inc, int(body))
         elif st == errno.ECANCELED:
             self.done(op, "mismatch", err=body.decode(errors="replace").strip())
             known.pop(key, None)
         else:
             self.done(op, "fail" if st in FAIL_STATUSES else "unknown",
-                               err=os.strerror(st))
+                      err=os.strerror(st))
 
     # --- file clients on the mount
 
@@ -752,6 +780,31 @@ def to_ops(records):
     return ops
 
 
+def check_monotonic(obs):
+    """The README's per-node promise for local reads: on one node (one daemon
+    process), a read never shows an older version of a key than a read that
+    returned before it began, or than a write that was applied there before
+    (read-your-writes). Versions only grow with the log, except through a
+    delete: absent answers are left out. Returns the violations found, as
+    (earlier, later) observation pairs."""
+    groups = {}
+    for o in obs:
+        groups.setdefault(o[:3], []).append(o)
+    bad = []
+    for group in groups.values():
+        group.sort(key=lambda o: o[3])
+        done = sorted(group, key=lambda o: o[4])
+        best, j = None, 0
+        for o in group:
+            while j < len(done) and done[j][4] < o[3]:
+                if best is None or done[j][5] > best[5]:
+                    best = done[j]
+                j += 1
+            if best is not None and o[5] < best[5]:
+                bad.append((best, o))
+    return bad
+
+
 def check_all(hist, max_steps):
     by_key = {}
     for r in hist.ops:
@@ -781,6 +834,7 @@ def final_reads(clients, nodes, hist, keys, files):
     for n in nodes:
         conn = Ctl(n.sock)
         proc = "final-n%d" % n.i
+        clients.local.node = n
         for k in sorted(keys):
             clients.kv_read(conn, proc, k, {})
         root = clients.open_root(n)
@@ -918,7 +972,7 @@ def main():
             if st != 0:
                 say("FAIL: n%d exited with %s on SIGTERM" % (n.i, st))
                 return 1
-        rc = report(args, hist, nemesis, nodes)
+        rc = report(args, hist, nemesis, nodes, clients)
         return rc
     finally:
         stop.set()
@@ -929,7 +983,7 @@ def main():
             net.teardown()
 
 
-def report(args, hist, nemesis, nodes):
+def report(args, hist, nemesis, nodes, clients):
     if args.history:
         with open(args.history, "w") as f:
             for r in hist.ops:
@@ -943,6 +997,7 @@ def report(args, hist, nemesis, nodes):
         kinds[k] = kinds.get(k, 0) + 1
     t = time.monotonic()
     res = check_all(hist, args.max_steps)
+    mono = check_monotonic(clients.obs)
     check_s = time.monotonic() - t
     print("operations:  %d (%s)" % (len(hist.ops), ", ".join(
         "%s %d" % kv for kv in sorted(kinds.items()))))
@@ -967,6 +1022,11 @@ def report(args, hist, nemesis, nodes):
     print("histories:   %d checked (%d keys, %d files; up to %d ops each) in %.1f s" % (
         res["histories"], res["kv"], res["files"], res["max_ops"], check_s))
     print("violations:  %d" % len(res["violations"]))
+    print("local reads: %d versions seen on the nodes, %d monotonic-read or "
+          "read-your-writes violations" % (len(clients.obs), len(mono)))
+    for a, b in mono[:10]:
+        print("  n%d (process %d) %s: @%d seen in [%d, %d], then @%d in [%d, %d]" % (
+            a[0], a[1], a[2], a[5], a[3], a[4], b[5], b[3], b[4]))
     if res["inconclusive"]:
         print("inconclusive (search budget): %d: %s" % (
             len(res["inconclusive"]), " ".join(res["inconclusive"])))
@@ -977,7 +1037,7 @@ def report(args, hist, nemesis, nodes):
             print("  " + op.describe())
     if args.history:
         print("history:     %s" % args.history)
-    return 1 if res["violations"] or res["inconclusive"] else 0
+    return 1 if res["violations"] or res["inconclusive"] or mono else 0
 
 
 if __name__ == "__main__":

@@ -111,6 +111,17 @@ def main():
     except L.Budget:
         results.append(("a search over budget raises Budget", True))
 
+    # Local reads on one node (lincheck.check_monotonic): (node,
+    # incarnation, key, invoked, returned, version).
+    import lincheck
+    good = [(1, 1, "k", 0, 5, 3), (1, 1, "k", 6, 8, 3), (1, 1, "k", 7, 9, 4),
+            (1, 1, "k", 10, 11, 4), (1, 2, "k", 20, 21, 2), (2, 1, "k", 12, 13, 1)]
+    results.append(("local reads: monotonic per node and process",
+                    lincheck.check_monotonic(good) == []))
+    bad = good + [(1, 1, "k", 12, 14, 3)]
+    results.append(("local reads: a version going back is found",
+                    len(lincheck.check_monotonic(bad)) == 1))
+
     print("1..%d" % len(results))
     failed = 0
     for i, (name, ok) in enumerate(results, 1):
