@@ -4,7 +4,8 @@
  * arguments and prints the answer.
  *
  * Exit status: 0 success, 1 the daemon refused or failed the command,
- * 2 bad usage, 3 the daemon could not be reached.
+ * 2 bad usage, 3 the daemon could not be reached, 4 a `kv put` or `kv del`
+ * with --if-version found the key at another version (nothing written).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,9 +29,15 @@ static void usage(FILE *f)
 		   "  barrier                  wait until this node has applied everything the\n"
 		   "                           leader had decided and its mount shows it (a\n"
 		   "                           fresh read follows); fails with ETIMEDOUT after -t\n"
-		   "  kv get KEY               print KEY's value\n"
-		   "  kv put KEY VALUE         set KEY (VALUE '-' reads standard input)\n"
-		   "  kv del KEY               delete KEY\n"
+		   "  kv get [--version] KEY   print KEY's value (--version: first its version,\n"
+		   "                           the applied index that showed it, on a line)\n"
+		   "  kv put [--if-version V] [--version] KEY VALUE|-|--stdin KEY\n"
+		   "                           set KEY ('-' or --stdin: the value from standard\n"
+		   "                           input); --if-version: only if KEY is at version V\n"
+		   "                           (0: only if absent), else exit status 4;\n"
+		   "                           --version: print the version written\n"
+		   "  kv del [--if-version V] KEY\n"
+		   "                           delete KEY (only if at version V)\n"
 		   "  kv list [PREFIX]         list keys, one per line\n"
 		   "  member list [--json]     the members of the current configuration\n"
 		   "  member add ID HOST:PORT [KEY]\n"
@@ -82,6 +89,65 @@ static void print_body(const char *cmd, const char *body, size_t len)
 		return;
 	}
 	fwrite(body, 1, len, stdout);
+}
+
+/*
+ * The words after `kv get|put|del` into the wire arguments (appended to
+ * args): the options first (--version, --if-version V, --stdin; `--` ends
+ * them), then KEY and, for put, VALUE ('-' or --stdin: read standard input
+ * into *stdin_value, the caller frees it). --version on a put is this
+ * program's own (print the version the daemon answers). Returns 0 or the
+ * exit status 2 after a message.
+ */
+static int kv_args(const char *cmd, int argc, char **argv, char **args, int *nargs,
+		   char **stdin_value, bool *print_version)
+{
+	bool get = strcmp(cmd, "kv-get") == 0, put = strcmp(cmd, "kv-put") == 0;
+	bool from_stdin = false;
+	char *if_version = NULL;
+	int i = 0;
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(argv[i], "--version") == 0 && (get || put)) {
+			*print_version = true;
+		} else if (strcmp(argv[i], "--stdin") == 0 && put) {
+			from_stdin = true;
+		} else if (strcmp(argv[i], "--if-version") == 0 && !get && i + 1 < argc) {
+			if_version = argv[++i];
+		} else {
+			fprintf(stderr, "omnifsctl: %s: unknown option or missing value: %s\n", cmd,
+				argv[i]);
+			return 2;
+		}
+	}
+	int want = put && !from_stdin ? 2 : 1;
+	if (argc - i != want) {
+		usage(stderr);
+		return 2;
+	}
+	if (get && *print_version)
+		args[(*nargs)++] = "--version";
+	if (if_version) {
+		args[(*nargs)++] = "--if-version";
+		args[(*nargs)++] = if_version;
+	}
+	args[(*nargs)++] = argv[i];
+	if (put) {
+		if (from_stdin || strcmp(argv[i + 1], "-") == 0) {
+			size_t n;
+			*stdin_value = read_stdin(&n);
+			if (!*stdin_value || strlen(*stdin_value) != n) {
+				fprintf(stderr, "omnifsctl: cannot read a text value from stdin\n");
+				return 2;
+			}
+			args[(*nargs)++] = *stdin_value;
+		} else {
+			args[(*nargs)++] = argv[i + 1];
+		}
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -150,22 +216,20 @@ int main(int argc, char **argv)
 	}
 	args[nargs++] = cmd;
 	char *stdin_value = NULL;
-	for (int i = rest; i < argc; i++) {
-		if (nargs == CTL_MAX_ARGS) {
-			fprintf(stderr, "omnifsctl: too many arguments\n");
-			return 2;
-		}
-		if (strcmp(cmd, "kv-put") == 0 && i == argc - 1 && strcmp(argv[i], "-") == 0) {
-			size_t n;
-			stdin_value = read_stdin(&n);
-			if (!stdin_value || strlen(stdin_value) != n) {
-				fprintf(stderr, "omnifsctl: cannot read a text value from stdin\n");
+	bool print_version = false;
+	if (strncmp(cmd, "kv-", 3) == 0 && strcmp(cmd, "kv-list") != 0) {
+		int st = kv_args(cmd, argc - rest, argv + rest, args, &nargs, &stdin_value,
+				 &print_version);
+		if (st != 0)
+			return st;
+	} else {
+		for (int i = rest; i < argc; i++) {
+			if (nargs == CTL_MAX_ARGS) {
+				fprintf(stderr, "omnifsctl: too many arguments\n");
 				return 2;
 			}
-			args[nargs++] = stdin_value;
-			continue;
+			args[nargs++] = argv[i];
 		}
-		args[nargs++] = argv[i];
 	}
 
 	/* The daemon's barrier keeps to -t itself and says why it did not
@@ -199,9 +263,11 @@ int main(int argc, char **argv)
 		if (body_len && body[body_len - 1] != '\n')
 			fputc('\n', stderr);
 		free(body);
-		return status == EINVAL ? 2 : 1;
+		return status == EINVAL ? 2 : status == ECANCELED ? 4 : 1;
 	}
-	print_body(cmd, body, body_len);
+	/* A put answers the version it wrote; shown only when asked for. */
+	if (strcmp(cmd, "kv-put") != 0 || print_version)
+		print_body(cmd, body, body_len);
 	free(body);
 	return 0;
 }

@@ -5,7 +5,10 @@
  * Status comes from the view the replica thread publishes every turn, so a
  * status call never touches the core or the sockets. `kv` commands work on
  * the user namespace of the KV (keys prefixed "u/"), apart from the
- * filesystem's keys, so scripts cannot corrupt the tree.
+ * filesystem's keys, so scripts cannot corrupt the tree. kv-get --version,
+ * and kv-put/kv-del --if-version (compare-and-set: the guard is checked in
+ * log order where the entry is applied, so a mismatch is decided like a
+ * write), give scripts and clients a linearizable register per key.
  */
 #include "replica_int.h"
 
@@ -273,7 +276,33 @@ static int propose_status(struct replica *r, int rc, struct ctl_buf *out)
 	}
 }
 
-static int kv_put_or_del(struct replica *r, const char *key, const char *value, struct ctl_buf *out)
+/*
+ * Versions on the control socket are the KV's version plus one: the applied
+ * index at which the write became visible (`applied @V` in the status). The
+ * first entry of a cluster has log index 0, so the KV's own numbers could
+ * not keep 0 free to mean "absent".
+ */
+#define SHOWN_VERSION(kv_version) ((unsigned long long)(kv_version) + 1)
+
+/* "--if-version V": V >= 0 into *version. */
+static bool parse_version(const char *s, uint64_t *version)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*version = strtoull(s, &end, 10);
+	return !errno && !*end;
+}
+
+/*
+ * kv-put and kv-del. guarded: only if the key is at version if_version (0:
+ * only if absent; a put only). The guard is checked where the entry is
+ * applied, in log order, so a mismatch is as linearizable as a success and
+ * says the write was not applied. Answers the version the put wrote ("V\n").
+ */
+static int kv_write_cmd(struct replica *r, const char *key, const char *value, bool guarded,
+			uint64_t if_version, struct ctl_buf *out)
 {
 	char k[1024];
 	int st = user_key(key, k, sizeof(k), out);
@@ -281,26 +310,67 @@ static int kv_put_or_del(struct replica *r, const char *key, const char *value, 
 		return st;
 	struct kv_txn t;
 	kv_txn_init(&t, 0, 0);
-	int rc;
-	if (value) {
-		rc = kv_txn_add_put(&t, k, strlen(k), value, strlen(value));
-	} else {
+	int rc = 0;
+	if (guarded && if_version == 0)
+		rc = kv_txn_add_guard_absent(&t, k, strlen(k));
+	else if (guarded)
+		rc = kv_txn_add_guard_version(&t, k, strlen(k), if_version - 1);
+	else if (!value)
 		rc = kv_txn_add_guard_present(&t, k, strlen(k));
-		if (rc == 0)
-			rc = kv_txn_add_delete(&t, k, strlen(k));
-	}
+	if (rc == 0 && value)
+		rc = kv_txn_add_put(&t, k, strlen(k), value, strlen(value));
+	else if (rc == 0)
+		rc = kv_txn_add_delete(&t, k, strlen(k));
 	struct kv_result res;
 	if (rc == 0)
 		rc = replica_propose(r, &t, &res);
 	kv_txn_free(&t);
-	if (rc == 0 && !value && res.status == KV_CONFLICT) {
+	if (rc == 0 && res.status == KV_CONFLICT && guarded) {
+		uint64_t now = 0;
+		bool present = kv_get(r->kv, k, strlen(k), NULL, NULL, &now) == 0;
+		if (present)
+			ctl_buf_printf(out,
+				       "version mismatch: '%s' is not at version %llu (here it is "
+				       "at version %llu)\n",
+				       key, (unsigned long long)if_version, SHOWN_VERSION(now));
+		else
+			ctl_buf_printf(out,
+				       "version mismatch: '%s' is not at version %llu (here it is "
+				       "absent)\n",
+				       key, (unsigned long long)if_version);
+		return ECANCELED; /* omnifsctl: exit status 4 */
+	}
+	if (rc == 0 && res.status == KV_CONFLICT) {
 		ctl_buf_printf(out, "no key '%s'\n", key);
 		return ENOENT;
 	}
+	if (rc == 0 && value)
+		ctl_buf_printf(out, "%llu\n", SHOWN_VERSION(res.log_idx));
 	return propose_status(r, rc, out);
 }
 
-static int kv_get_cmd(struct replica *r, const char *key, struct ctl_buf *out)
+/* kv-put [--if-version V] KEY VALUE, kv-del [--if-version V] KEY. */
+static int kv_write_args(struct replica *r, int argc, char **argv, struct ctl_buf *out)
+{
+	bool put = strcmp(argv[0], "kv-put") == 0;
+	int plain = put ? 3 : 2;
+	uint64_t if_version = 0;
+	bool guarded = argc == plain + 2;
+	if (guarded && (strcmp(argv[1], "--if-version") != 0 ||
+			!parse_version(argv[2], &if_version) || (!put && if_version == 0))) {
+		ctl_buf_printf(out, "usage: kv-put [--if-version V] KEY VALUE (V = 0: only if "
+				    "absent) | kv-del [--if-version V] KEY (V >= 1)\n");
+		return EINVAL;
+	}
+	if (!guarded && argc != plain)
+		return EINVAL;
+	char **rest = argv + (guarded ? 3 : 1);
+	return kv_write_cmd(r, rest[0], put ? rest[1] : NULL, guarded, if_version, out);
+}
+
+/* kv-get KEY answers the raw value; kv-get --version KEY answers the
+ * version on a line of its own, then the raw value (one read: they match). */
+static int kv_get_cmd(struct replica *r, const char *key, bool with_version, struct ctl_buf *out)
 {
 	char k[1024];
 	int st = user_key(key, k, sizeof(k), out);
@@ -316,7 +386,10 @@ static int kv_get_cmd(struct replica *r, const char *key, struct ctl_buf *out)
 	}
 	if (rc != 0)
 		return -rc;
-	rc = ctl_buf_append(out, val, len);
+	if (with_version)
+		rc = ctl_buf_printf(out, "%llu\n", SHOWN_VERSION(version));
+	if (rc == 0)
+		rc = ctl_buf_append(out, val, len);
 	free(val);
 	return -rc;
 }
@@ -613,11 +686,12 @@ int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *ou
 	if (strcmp(cmd, "barrier") == 0 && argc == 1)
 		return propose_status(r, replica_barrier(r), out);
 	if (strcmp(cmd, "kv-get") == 0 && argc == 2)
-		return kv_get_cmd(r, argv[1], out);
-	if (strcmp(cmd, "kv-put") == 0 && argc == 3)
-		return kv_put_or_del(r, argv[1], argv[2], out);
-	if (strcmp(cmd, "kv-del") == 0 && argc == 2)
-		return kv_put_or_del(r, argv[1], NULL, out);
+		return kv_get_cmd(r, argv[1], false, out);
+	if (strcmp(cmd, "kv-get") == 0 && argc == 3 && strcmp(argv[1], "--version") == 0)
+		return kv_get_cmd(r, argv[2], true, out);
+	if ((strcmp(cmd, "kv-put") == 0 && (argc == 3 || argc == 5)) ||
+	    (strcmp(cmd, "kv-del") == 0 && (argc == 2 || argc == 4)))
+		return kv_write_args(r, argc, argv, out);
 	if (strcmp(cmd, "kv-list") == 0 && argc <= 2)
 		return kv_list_cmd(r, argc == 2 ? argv[1] : NULL, out);
 	if (strcmp(cmd, "digest") == 0 && argc == 1)
