@@ -10,7 +10,8 @@
 
 #include "tp_internal.h"
 
-static void emit(struct tp *t, int level, const char *fmt, va_list ap, uint64_t suppressed)
+__attribute__((format(printf, 3, 0))) static void emit(struct tp *t, int level, const char *fmt,
+						       va_list ap, uint64_t suppressed)
 {
 	char line[1024];
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
