@@ -1,31 +1,67 @@
 #!/usr/bin/env bash
-# Fuzzes the wire decoder (tests/transport/fuzz_decode.c) for a bounded time
-# and fails on any finding. Builds with clang in build/fuzz (-Dfuzz=true).
+# Runs every libFuzzer target for a bounded time and fails on any finding.
+# Builds with clang in build/fuzz (-Dfuzz=true).
 #
-#   tools/fuzz.sh            60 seconds (OMNIFS_FUZZ_SECONDS overrides)
-#   tools/fuzz.sh 600        ten minutes
+#   tools/fuzz.sh        the wire decoder 40 s, every other target 15 s
+#   tools/fuzz.sh 600    each target ten minutes
+#   OMNIFS_FUZZ_SECONDS=N tools/fuzz.sh    as tools/fuzz.sh N
 #
-# Seeds come from tests/transport/fuzz_corpus (read only); inputs the fuzzer
-# finds go to a temporary directory, crashes to build/fuzz/fuzz-artifacts/.
-# Reproduce one with: build/fuzz/tests/transport/fuzz_decode <artifact>
+# Targets (tests/<area>/fuzz_<name>.c, seeds in tests/<area>/fuzz_*corpus/):
+#   wire      transport/fuzz_decode   the wire codec's frame decoder
+#   ctl       ctl/fuzz_ctl            the control socket's request parsing
+#   members   replica/fuzz_members    member tables (MEMBERS frames, stop-signs)
+#   kv-txn    kv/fuzz_txn             KV transactions (log entries)
+#   schema    fs/fuzz_schema          the filesystem's keys and stored values
+# Seeds are read only; inputs the fuzzer finds go to a temporary directory,
+# crashes to build/fuzz/fuzz-artifacts/<target>-crash-...; reproduce one with
+# build/fuzz/tests/<area>/fuzz_<name> <artifact>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs="${1:-${OMNIFS_FUZZ_SECONDS:-60}}"
+secs="${1:-${OMNIFS_FUZZ_SECONDS:-}}"
 dir=build/fuzz
 if [ ! -f "$dir/build.ninja" ]; then
 	CC=clang meson setup "$dir" -Dfuzz=true -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$dir" tests/transport/fuzz_decode >/dev/null
+
+# name, binary, seed corpus, default seconds, largest input
+targets=(
+	"wire    tests/transport/fuzz_decode tests/transport/fuzz_corpus   40 65536"
+	"ctl     tests/ctl/fuzz_ctl          tests/ctl/fuzz_ctl_corpus     15 4096"
+	"members tests/replica/fuzz_members  tests/replica/fuzz_members_corpus 15 4096"
+	"kv-txn  tests/kv/fuzz_txn           tests/kv/fuzz_txn_corpus      15 4096"
+	"schema  tests/fs/fuzz_schema        tests/fs/fuzz_schema_corpus   15 512"
+)
+bins=()
+for t in "${targets[@]}"; do
+	read -r _ bin _ <<<"$t"
+	bins+=("$bin")
+done
+ninja -C "$dir" "${bins[@]}" >/dev/null
+
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$dir/fuzz-artifacts"
-log="$dir/fuzz.log"
-if ! "$dir/tests/transport/fuzz_decode" -max_total_time="$secs" -timeout=10 \
-	-rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-	-artifact_prefix="$dir/fuzz-artifacts/" "$work" tests/transport/fuzz_corpus >"$log" 2>&1; then
-	tail -n 40 "$log" >&2
-	echo "fuzz: FINDING in the wire decoder (full log: $log, input in $dir/fuzz-artifacts/)" >&2
-	exit 1
-fi
-runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
-echo "fuzz: wire decoder ran ${secs}s, ${runs:-?} inputs, no finding"
+failed=0
+for t in "${targets[@]}"; do
+	read -r name bin corpus default max_len <<<"$t"
+	s="${secs:-$default}"
+	log="$dir/fuzz-$name.log"
+	mkdir -p "$work/$name"
+	if "$dir/$bin" -max_total_time="$s" -timeout=10 -rss_limit_mb=2048 \
+		-max_len="$max_len" -print_final_stats=1 \
+		-artifact_prefix="$dir/fuzz-artifacts/$name-" "$work/$name" "$corpus" \
+		>"$log" 2>&1; then
+		findings=0
+	else
+		findings=1
+		failed=1
+		tail -n 40 "$log" >&2
+	fi
+	runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
+	if [ "$findings" = 0 ]; then
+		echo "fuzz: $name ran ${s}s, ${runs:-?} inputs, no finding"
+	else
+		echo "fuzz: $name ran ${runs:-?} inputs, FINDING (log: $log, input in $dir/fuzz-artifacts/$name-*)"
+	fi
+done
+exit "$failed"

@@ -18,7 +18,7 @@ status=0
 meson test -C build/asan --print-errorlogs --num-processes 2 "$@" || status=$?
 logs=(build/asan/meson-logs/testlog.json)
 if [ $# -eq 0 ]; then
-	# The full run also fuzzes the wire decoder for a bounded time
+	# The full run also fuzzes the decoders for a bounded time
 	# (tools/fuzz.sh), and runs the unit suite and one cluster test with
 	# mounts under ThreadSanitizer (a report fails the test).
 	tools/fuzz.sh || status=1

@@ -141,8 +141,13 @@ static uint32_t get_u32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Splits a request into NUL-ended arguments. Returns argc or -EBADMSG. */
-static int split_args(char *req, size_t len, char **argv)
+int ctl_parse_len(const unsigned char hdr[4], uint32_t *len)
+{
+	*len = get_u32(hdr);
+	return *len == 0 || *len > CTL_MAX_REQUEST ? -EMSGSIZE : 0;
+}
+
+int ctl_split_args(char *req, size_t len, char **argv)
 {
 	int argc = 0;
 	size_t start = 0;
@@ -156,6 +161,7 @@ static int split_args(char *req, size_t len, char **argv)
 	}
 	if (start != len || argc == 0)
 		return -EBADMSG;
+	argv[argc] = NULL;
 	return argc;
 }
 
@@ -176,8 +182,8 @@ static int serve_request(struct ctl_server *s, int fd)
 
 	if (io_full(fd, hdr, 4, false, now_ms() + CTL__IDLE_TIMEOUT_MS, stop) != 0)
 		goto out;
-	uint32_t len = get_u32(hdr);
-	if (len == 0 || len > CTL_MAX_REQUEST) {
+	uint32_t len;
+	if (ctl_parse_len(hdr, &len) != 0) {
 		status = EMSGSIZE;
 		ctl_buf_printf(&out, "request of %u bytes: expected 1 to %u\n", len,
 			       CTL_MAX_REQUEST);
@@ -189,13 +195,12 @@ static int serve_request(struct ctl_server *s, int fd)
 	if (io_full(fd, req, len, false, now_ms() + CTL__IO_TIMEOUT_MS, stop) != 0)
 		goto out;
 	char *argv[CTL_MAX_ARGS + 1];
-	int argc = split_args(req, len, argv);
+	int argc = ctl_split_args(req, len, argv);
 	if (argc < 0) {
 		status = EBADMSG;
 		ctl_buf_printf(&out, "malformed request: expected NUL-ended arguments\n");
 		goto reply;
 	}
-	argv[argc] = NULL;
 	status = (uint32_t)s->fn(s->ctx, argc, argv, &out);
 	keep = 0;
 reply:

@@ -37,6 +37,19 @@ void ctl_buf_free(struct ctl_buf *b);
  */
 typedef int (*ctl_handler_fn)(void *ctx, int argc, char **argv, struct ctl_buf *out);
 
+/*
+ * The server's parsing of a request, apart from the socket (it reads bytes a
+ * local client sent, so it checks them all).
+ * ctl_parse_len: the length in a request's 4-byte header; 0, or -EMSGSIZE if
+ * it is not 1..CTL_MAX_REQUEST.
+ * ctl_split_args: splits the len bytes of a request, in place, into its
+ * NUL-ended arguments: argv (CTL_MAX_ARGS + 1 slots) gets pointers into req
+ * and a NULL after the last. Returns argc (>= 1), or -EBADMSG if the bytes do
+ * not end with a NUL or hold more than CTL_MAX_ARGS arguments.
+ */
+int ctl_parse_len(const unsigned char hdr[4], uint32_t *len);
+int ctl_split_args(char *req, size_t len, char **argv);
+
 struct ctl_server;
 
 /*
