@@ -20,10 +20,15 @@
 # are the running node's (`omnifsctl member list`), or CONFIG's [peers] and
 # [peer_keys] if it does not answer. Nothing is overwritten: OUTDIR must not
 # exist.
+#
+# Every config is checked by `omnifsd --check-config` (omnifsd on PATH or
+# beside this script) and the ids and addresses by this script; the files are
+# written in a temporary folder beside OUTDIR, renamed to OUTDIR only once all
+# of them check, so a refused run leaves no file and no key behind.
 set -euo pipefail
 
 usage() {
-	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 die() {
@@ -99,6 +104,34 @@ new_keypair() {
 	fi
 }
 
+omnifsd=$(find_prog omnifsd ../sbin ../fs)
+
+# check_config FILE WHAT: exits with omnifsd's message if it refuses FILE.
+check_config() {
+	local msg
+	[ -n "$omnifsd" ] || return 0
+	if ! msg=$("$omnifsd" -c "$1" --check-config 2>&1); then
+		die "the config written for $2 does not check, nothing written: $msg"
+	fi
+}
+
+# stage_begin: $stage, a new 0700 folder beside $out that is removed when the
+# script exits unless stage_commit renamed it to $out.
+stage=""
+stage_begin() {
+	local parent
+	parent=$(dirname "$out")
+	mkdir -p "$parent"
+	stage=$(mktemp -d "$parent/.$(basename "$out").XXXXXX") || die "cannot create a folder in $parent"
+	trap 'rm -rf "$stage"' EXIT
+	trap 'exit 130' INT TERM HUP
+}
+stage_commit() {
+	[ -e "$out" ] && die "$out exists: choose a new folder"
+	mv -T "$stage" "$out" || die "cannot rename $stage to $out"
+	trap - EXIT
+}
+
 # ini_values FILE: "section<TAB>key<TAB>value" for every key of an INI file,
 # read the way omnifsd reads it (libinih: '=' or ':' separates, '#' and ';'
 # start a comment line, ' ;' an inline comment).
@@ -123,7 +156,6 @@ if [ -n "$add" ]; then
 	config=${1:-/etc/omnifs/omnifs.conf}
 	[ -r "$config" ] || die "cannot read $config: give a member's config (default /etc/omnifs/omnifs.conf)"
 	[ -e "$out" ] && die "$out exists: choose a new folder"
-	omnifsd=$(find_prog omnifsd ../sbin ../fs)
 	if [ -n "$omnifsd" ] && ! msg=$("$omnifsd" -c "$config" --check-config 2>&1); then
 		die "$config is not a valid config: $msg"
 	fi
@@ -177,8 +209,8 @@ if [ -n "$add" ]; then
 		done
 	fi
 
-	mkdir -p "$out"
-	dir="$out/node$id"
+	stage_begin
+	dir="$stage/node$id"
 	if [ "$plaintext" = false ]; then
 		new_keypair "$dir" "$id"
 		pub=$(cat "$dir/node$id.pub")
@@ -223,9 +255,9 @@ if [ -n "$add" ]; then
 			if $allow_network; then echo "plaintext_allow_network = true"; fi
 		fi
 	} >"$dir/omnifs.conf"
-	if [ -n "$omnifsd" ] && ! msg=$("$omnifsd" -c "$dir/omnifs.conf" --check-config 2>&1); then
-		die "the config written for node $id does not check: $msg"
-	fi
+	check_config "$dir/omnifs.conf" "node $id"
+	stage_commit
+	dir="$out/node$id"
 
 	members=$(IFS=,; echo "${peer_ids[*]}")
 	host=${addr%:*}
@@ -242,20 +274,37 @@ if [ -n "$add" ]; then
 	[ -n "$pub" ] && add_cmd+=" '$pub'"
 	echo "  $add_cmd"
 	echo "node $id serves the tree once it has caught up (on it: omnifsctl status; omnifsctl member list)"
+	if [ -n "$pub" ]; then
+		echo "SECRET KEY: $out/node$id/node$id.key is node $id's secret key; whoever holds it can"
+		echo "  pose as node $id. Copy node$id/ only to the new machine, and once installed delete"
+		echo "  every copy: $out on this machine, node$id/ on the new one."
+	fi
 	exit 0
 fi
 
 [ -e "$out" ] && die "$out exists: choose a new folder"
+# What omnifsd accepts as [node] cluster (checked here too when no omnifsd
+# is at hand).
+[[ "$cluster" =~ ^[A-Za-z0-9._-]{1,63}$ ]] ||
+	die "'$cluster': a cluster name is 1 to 63 letters, digits, '.', '_' or '-'"
 ids=() addrs=()
+declare -A id_seen=() addr_seen=()
 for spec in "$@"; do
 	parse_spec "$spec"
+	# omnifsd checks each config alone: these clashes are across the nodes.
+	[ -z "${id_seen[$spec_id]:-}" ] || die "id $spec_id is given twice ($spec and ${id_seen[$spec_id]}): every node needs its own id"
+	[ -z "${addr_seen[$spec_addr]:-}" ] ||
+		die "$spec_addr is given twice ($spec and ${addr_seen[$spec_addr]}): every node needs its own address"
+	id_seen[$spec_id]=$spec
+	addr_seen[$spec_addr]=$spec
 	ids+=("$spec_id")
 	addrs+=("$spec_addr")
 done
+[ -n "$omnifsd" ] || echo "omnifs-bootstrap: omnifsd not found: the configs are not checked by omnifsd --check-config" >&2
 
-mkdir -p "$out"
+stage_begin
 for id in "${ids[@]}"; do
-	new_keypair "$out/node$id" "$id"
+	new_keypair "$stage/node$id" "$id"
 done
 for n in "${!ids[@]}"; do
 	id=${ids[$n]}
@@ -273,13 +322,15 @@ for n in "${!ids[@]}"; do
 		echo "[peer_keys]"
 		for m in "${!ids[@]}"; do
 			[ "${ids[$m]}" = "$id" ] && continue
-			echo "${ids[$m]} = $(cat "$out/node${ids[$m]}/node${ids[$m]}.pub")"
+			echo "${ids[$m]} = $(cat "$stage/node${ids[$m]}/node${ids[$m]}.pub")"
 		done
 		echo
 		echo "[security]"
 		echo "secret_key_file = /etc/omnifs/keys/node$id.key"
-	} >"$out/node$id/omnifs.conf"
+	} >"$stage/node$id/omnifs.conf"
+	check_config "$stage/node$id/omnifs.conf" "node $id"
 done
+stage_commit
 echo "omnifs-bootstrap: wrote ${#ids[@]} node configs and keypairs under $out"
 for n in "${!ids[@]}"; do
 	id=${ids[$n]}
@@ -287,3 +338,6 @@ for n in "${!ids[@]}"; do
 	echo "          install -D -m 0600 node$id/node$id.key /etc/omnifs/keys/node$id.key"
 done
 echo "then on each: mkdir -p $mountpoint && systemctl enable --now omnifsd@omnifs"
+echo "SECRET KEYS: node<ID>/node<ID>.key under $out is node <ID>'s secret key; whoever"
+echo "  holds it can pose as that node. Copy each node<ID>/ folder only to its own machine,"
+echo "  and once installed delete every copy: $out on this machine, node<ID>/ on the others."

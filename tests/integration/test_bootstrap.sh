@@ -11,7 +11,10 @@
 # joins, says READY=1 mounted and reads and writes the tree. A second --add
 # lists node 4 (taken from the running node); a member's id, a bad spec and
 # an existing folder are refused; with the node stopped, --add falls back on
-# its config's [peers].
+# its config's [peers]. Before all that, a new cluster with a bad name, one
+# address or one id given twice, or a config omnifsd refuses (port 99999) is
+# refused with a clear message, no OUTDIR and no key file left anywhere; the
+# walkthrough's run warns that the node folders hold secret keys.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/unit.sh"
 
@@ -26,11 +29,33 @@ on_machine() {
 		-e "s|/srv/omnifs|$(root "$1")/srv/omnifs|g"
 }
 
+# refused_new EXPECT ARGS...: omnifs-bootstrap ARGS (OUTDIR $T/new/out) fails
+# saying EXPECT and leaves nothing in $T/new.
+mkdir -p "$T/new"
+refused_new() {
+	local expect=$1 rc=0
+	shift
+	(cd "$T/new" && PATH="$OMNIFS_BUILD/fs:$PATH" "$BOOTSTRAP" "$@") >"$T/new.out" 2>&1 || rc=$?
+	[ "$rc" != 0 ] || { cat "$T/new.out"; fail "bootstrap $* succeeded"; }
+	grep -qF "$expect" "$T/new.out" || { cat "$T/new.out"; fail "bootstrap $*: no '$expect'"; }
+	[ -z "$(ls -A "$T/new")" ] || { ls -laR "$T/new"; fail "bootstrap $* left files behind"; }
+	[ -z "$(find "$T" -name '*.key')" ] || fail "bootstrap $* left a key: $(find "$T" -name '*.key')"
+}
+refused_new "'bad name': a cluster name is 1 to 63" -c 'bad name' -o out 1=127.0.0.1:7100 2=127.0.0.1:7101
+refused_new "127.0.0.1:7101 is given twice" -c ok -o out 1=127.0.0.1:7100 2=127.0.0.1:7101 3=127.0.0.1:7101
+refused_new "id 2 is given twice" -c ok -o out 1=127.0.0.1:7100 2=127.0.0.1:7101 2=127.0.0.1:7102
+refused_new "expected host:port" -c ok -o out 1=127.0.0.1:7100 2=127.0.0.1:99999
+refused_new ". exists: choose a new folder" -c ok -o . 1=127.0.0.1:7100 2=127.0.0.1:7101
+log "bootstrap refused a bad cluster name, a duplicate address and id, a bad port: no folder, no key left"
+
 read -r -a PORTS <<<"$(free_ports 3)"
 # On machine 1.
 (cd "$T" && "$BOOTSTRAP" -c walk -o walk 1=127.0.0.1:"${PORTS[0]}" 2=127.0.0.1:"${PORTS[1]}" \
 	3=127.0.0.1:"${PORTS[2]}") >"$T/bootstrap.out" 2>&1 || { cat "$T/bootstrap.out"; fail "bootstrap failed"; }
 cat "$T/bootstrap.out"
+grep -q "^SECRET KEYS: .*secret key" "$T/bootstrap.out" || fail "bootstrap did not warn that it wrote secret keys"
+[ "$(stat -c %a "$T/walk")" = 700 ] || fail "the folder holding the secret keys is not 0700"
+[ -z "$(find "$T" -maxdepth 1 -name '.walk.*')" ] || fail "bootstrap left its temporary folder"
 
 for n in 1 2 3; do
 	r=$(root "$n")

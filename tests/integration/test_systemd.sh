@@ -23,6 +23,17 @@ systemd-analyze verify --man=no "$T/units/omnifsd@.service" >"$T/verify.out" 2>&
 	{ cat "$T/verify.out"; fail "systemd-analyze verify rejects the unit"; }
 [ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify warns"; }
 
+# systemd-analyze security's exposure score of the unit (0 to 10, lower is
+# safer; the unit before its sandboxing scored 7.6). A dropped setting or an
+# added capability raises it above what the unit reaches and fails here.
+EXPOSURE_MAX=5.3
+systemd-analyze security --offline=true --no-pager "$T/units/omnifsd@.service" >"$T/security.out" 2>&1 || true
+exposure=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' "$T/security.out")
+[ -n "$exposure" ] || { cat "$T/security.out"; fail "systemd-analyze security printed no exposure level"; }
+awk -v e="$exposure" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(e <= m) }' ||
+	{ grep '✗' "$T/security.out"; fail "the unit's exposure level is $exposure, above $EXPOSURE_MAX"; }
+log "systemd-analyze security: exposure $exposure (at most $EXPOSURE_MAX)"
+
 # Each of these gives the service its own mount namespace (systemd.exec(5),
 # PrivateMounts=): the FUSE mount would be invisible outside the service.
 ns='PrivateMounts|PrivateTmp|PrivateDevices|ProtectSystem|ProtectHome|ReadWritePaths|ReadOnlyPaths'

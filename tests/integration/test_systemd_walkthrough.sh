@@ -11,7 +11,8 @@
 # roots: the machines run no ssh). Then what systemd promises about the unit:
 # each is active (Type=notify: READY=1 only once mounted and caught up), its
 # status line has the README's shape, the journal holds the daemon's lines,
-# nothing was restarted and no unit failed.
+# nothing was restarted and no unit failed; the daemon shares PID 1's mount
+# namespace and the unit's exposure score stays at its hardening's.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/readme.sh"
 . "$(dirname "$0")/../lib/machines.sh"
@@ -95,6 +96,22 @@ for n in "${MACHINES[@]}"; do
 	mounted "$n" || fail "machine $n: omnifsd@omnifs is active but /srv/omnifs is no omnifs mount"
 done
 log "omnifsd@omnifs is active and mounted on every machine"
+
+# The sandboxing gave the daemon no mount namespace of its own: it shares
+# PID 1's, so its mount is the machine's (as findmnt above, run outside the
+# service, saw). systemd's exposure score of the running unit stays at what
+# its hardening reached (test_systemd.sh scores the unit file the same way).
+for n in "${MACHINES[@]}"; do
+	pid=$(on_machine "$n" systemctl show -P MainPID omnifsd@omnifs)
+	[ "$(on_machine "$n" readlink "/proc/$pid/ns/mnt")" = "$(on_machine "$n" readlink /proc/1/ns/mnt)" ] ||
+		fail "machine $n: omnifsd (pid $pid) runs in a mount namespace of its own"
+done
+on_machine "$FIRST" systemd-analyze security --no-pager omnifsd@omnifs.service >"$T/security.out" 2>&1 || true
+exposure=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' "$T/security.out")
+[ -n "$exposure" ] || { cat "$T/security.out"; fail "systemd-analyze security printed no exposure level"; }
+awk -v e="$exposure" 'BEGIN { exit !(e <= 5.3) }' ||
+	{ grep '✗' "$T/security.out"; fail "omnifsd@omnifs's exposure level is $exposure, above 5.3"; }
+log "omnifsd shares PID 1's mount namespace on every machine; exposure level $exposure"
 
 # --- Block 3, as written: systemctl status, omnifsctl status, a file.
 for n in "${MACHINES[@]}"; do wait_until 30 healthy "$n"; done
