@@ -10,18 +10,7 @@
 #include <sys/stat.h>
 
 #include "schema.h"
-
-static int write_file(const char *dir, const char *name, const void *buf, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
-		perror(path);
-		return 1;
-	}
-	return 0;
-}
+#include "corpus.h"
 
 int main(int argc, char **argv)
 {
@@ -33,19 +22,19 @@ int main(int argc, char **argv)
 	int rc = 0;
 	struct ofs_key k;
 	ofs_key_inode(&k, OFS_ROOT_INO);
-	rc |= write_file(d, "key-inode", k.b, k.len);
+	rc |= corpus_write(d, "key-inode", k.b, k.len);
 	ofs_key_dirent(&k, OFS_ROOT_INO, "hello.txt", 9);
-	rc |= write_file(d, "key-dirent", k.b, k.len);
+	rc |= corpus_write(d, "key-dirent", k.b, k.len);
 	ofs_key_block(&k, 42, 3);
-	rc |= write_file(d, "key-block", k.b, k.len);
+	rc |= corpus_write(d, "key-block", k.b, k.len);
 	ofs_key_symlink(&k, 43);
-	rc |= write_file(d, "key-symlink", k.b, k.len);
+	rc |= corpus_write(d, "key-symlink", k.b, k.len);
 	ofs_key_xattr(&k, 42, "user.comment", 12);
-	rc |= write_file(d, "key-xattr", k.b, k.len);
+	rc |= corpus_write(d, "key-xattr", k.b, k.len);
 	ofs_key_node(&k, 2);
-	rc |= write_file(d, "key-node", k.b, k.len);
+	rc |= corpus_write(d, "key-node", k.b, k.len);
 	ofs_key_orphan(&k, 44);
-	rc |= write_file(d, "key-orphan", k.b, k.len);
+	rc |= corpus_write(d, "key-orphan", k.b, k.len);
 
 	struct ofs_attr a = {.mode = S_IFREG | 0644,
 			     .uid = 1000,
@@ -58,16 +47,16 @@ int main(int argc, char **argv)
 			     .change = 9};
 	uint8_t attr[OFS_ATTR_LEN];
 	ofs_attr_encode(&a, attr);
-	rc |= write_file(d, "val-attr", attr, sizeof(attr));
+	rc |= corpus_write(d, "val-attr", attr, sizeof(attr));
 	uint8_t dirent[OFS_DIRENT_LEN];
 	ofs_dirent_encode(42, 8, dirent);
-	rc |= write_file(d, "val-dirent", dirent, sizeof(dirent));
+	rc |= corpus_write(d, "val-dirent", dirent, sizeof(dirent));
 	struct ofs_noderec n = {.next = 100, .bytes = -4096, .inodes = 7};
 	uint8_t rec[OFS_NODEREC_LEN];
 	ofs_noderec_encode(&n, rec);
-	rc |= write_file(d, "val-noderec", rec, sizeof(rec));
+	rc |= corpus_write(d, "val-noderec", rec, sizeof(rec));
 	uint8_t orphan[OFS_ORPHAN_LEN];
 	ofs_orphan_encode(2, 1700000000000000000, orphan);
-	rc |= write_file(d, "val-orphan", orphan, sizeof(orphan));
+	rc |= corpus_write(d, "val-orphan", orphan, sizeof(orphan));
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus.h"
 #include "kv.h"
 
 static int write_txn(const char *dir, const char *name, const struct kv_txn *t)
@@ -18,14 +19,7 @@ static int write_txn(const char *dir, const char *name, const struct kv_txn *t)
 	size_t len;
 	if (kv_txn_encode(t, &enc, &len) != 0)
 		return 1;
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	int rc = 0;
-	if (!f || fwrite(enc, 1, len, f) != len || fclose(f) != 0) {
-		perror(path);
-		rc = 1;
-	}
+	int rc = corpus_write(dir, name, enc, len);
 	free(enc);
 	return rc;
 }

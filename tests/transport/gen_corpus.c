@@ -13,20 +13,9 @@
 
 #include "codec.h"
 #include "samples.h"
+#include "corpus.h"
 
 #define CORPUS_CLUSTER 0x0123456789abcdefull
-
-static int write_file(const char *dir, const char *name, const uint8_t *buf, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
-		perror(path);
-		return 1;
-	}
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -47,7 +36,7 @@ int main(int argc, char **argv)
 		}
 		char name[64];
 		snprintf(name, sizeof(name), "%02zu-%s.bin", i, opx_msg_type_name(s->msgs[i].type));
-		rc |= write_file(argv[1], name, b.data, b.len);
+		rc |= corpus_write(argv[1], name, b.data, b.len);
 		tp_buf_free(&b);
 	}
 	const uint8_t chunk[] = "chunk 0 of a state transfer";
@@ -60,7 +49,7 @@ int main(int argc, char **argv)
 			return 1;
 		char name[64];
 		snprintf(name, sizeof(name), "app-%d.bin", k);
-		rc |= write_file(argv[1], name, buf, len);
+		rc |= corpus_write(argv[1], name, buf, len);
 	}
 	free(s);
 	return rc;
