@@ -84,7 +84,7 @@ for n in "${MACHINES[@]}"; do
 				else
 					sleep 0.2
 				fi
-			done' >/dev/null 2>&1 &
+			done' </dev/null >/dev/null 2>&1 &
 	done
 done
 for n in "${MACHINES[@]}"; do wait_until 20 acked_above "$n" 20; done
