@@ -71,6 +71,7 @@ log "a cluster of 3 under systemd, serving on every machine"
 # /root/acked (machine-local). A failed write (EROFS, ENOTCONN, EIO while its
 # node is down) is retried later.
 on_machine 1 mkdir -p /srv/omnifs/shared
+declare -a WRITERS=()
 for n in "${MACHINES[@]}"; do
 	wait_until 10 on_machine "$n" test -d /srv/omnifs/shared
 	on_machine "$n" sh -c ": >/root/acked"
@@ -85,6 +86,7 @@ for n in "${MACHINES[@]}"; do
 					sleep 0.2
 				fi
 			done' </dev/null >/dev/null 2>&1 &
+		WRITERS+=($!)
 	done
 done
 for n in "${MACHINES[@]}"; do wait_until 20 acked_above "$n" 20; done
@@ -148,7 +150,13 @@ log "machine 2: the watchdog killed the stalled daemon and systemd restarted it"
 
 # --- The end of the load: every acknowledged file everywhere.
 for n in "${MACHINES[@]}"; do on_machine "$n" touch /root/stop; done
-sleep 1 # the writers look for /root/stop between two files
+# The writers look for /root/stop between two files: wait for them to end.
+writers_done() {
+	local p
+	for p in "${WRITERS[@]}"; do kill -0 "$p" 2>/dev/null && return 1; done
+	return 0
+}
+wait_until 30 writers_done
 for n in "${MACHINES[@]}"; do on_machine "$n" omnifsctl barrier >/dev/null; done
 for n in "${MACHINES[@]}"; do
 	on_machine "$n" cat /root/acked >"$T/acked$n"
