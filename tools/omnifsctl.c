@@ -45,6 +45,7 @@ static void usage(FILE *f)
 		   "  member remove ID         remove node ID\n"
 		   "  member replace OLD ID HOST:PORT [KEY]\n"
 		   "                           replace node OLD (e.g. dead) by a new node ID\n"
+		   "  member rekey ID KEY      node ID's new public key (the old one is dropped)\n"
 		   "  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
 		   "\n"
 		   "Options:\n"

@@ -237,6 +237,39 @@ int membership_next(struct membership *next, const struct membership *cur, uint6
 	return 0;
 }
 
+int membership_rekey(struct membership *next, const struct membership *cur, uint64_t id,
+		     const char *key, char *err, size_t err_len)
+{
+	*next = *cur;
+	next->config_id = cur->config_id + 1;
+	next->base = 0; /* known only when the stop-sign is decided */
+	next->read_quorum = next->write_quorum = 0;
+	struct cfg_peer *p = (struct cfg_peer *)membership_find(next, id);
+	if (!p)
+		return reason(-EINVAL, err, err_len, "n%" PRIu64 " is not a member", id);
+	if (!cfg_key_is_valid(key))
+		return reason(-EINVAL, err, err_len,
+			      "the new key must be a 40-character Z85 public key (the public-key "
+			      "line of the new key file)");
+	if (strcmp(p->public_key, key) == 0)
+		return reason(-EINVAL, err, err_len, "n%" PRIu64 " already has this key", id);
+	snprintf(p->public_key, sizeof(p->public_key), "%s", key);
+	return 0;
+}
+
+bool membership_equal(const struct membership *a, const struct membership *b)
+{
+	if (a->config_id != b->config_id || a->base != b->base ||
+	    a->read_quorum != b->read_quorum || a->write_quorum != b->write_quorum || a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->peers[i].id != b->peers[i].id ||
+		    strcmp(a->peers[i].address, b->peers[i].address) != 0 ||
+		    strcmp(a->peers[i].public_key, b->peers[i].public_key) != 0)
+			return false;
+	return true;
+}
+
 void membership_ids(const struct membership *m, char *buf, size_t len)
 {
 	size_t off = 0;

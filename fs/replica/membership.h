@@ -69,6 +69,17 @@ int membership_decode(struct membership *m, const void *data, size_t len, char *
 int membership_next(struct membership *next, const struct membership *cur, uint64_t remove_id,
 		    const struct cfg_peer *add, bool plaintext, char *err, size_t err_len);
 
+/*
+ * The next configuration after cur with member id's public key replaced by
+ * key (Z85): the same members, addresses and ids. The old key is off every
+ * allow-list once the members run it. 0, or -EINVAL with a reason in err.
+ */
+int membership_rekey(struct membership *next, const struct membership *cur, uint64_t id,
+		     const char *key, char *err, size_t err_len);
+
+/* Same configuration, base, quorums, members, addresses and keys. */
+bool membership_equal(const struct membership *a, const struct membership *b);
+
 /* Members as "1,2,3" into buf. */
 void membership_ids(const struct membership *m, char *buf, size_t len);
 

@@ -536,6 +536,7 @@ static void free_replica(struct replica *r)
 	opx_destroy(&r->px);
 	free(r->entering);
 	free(r->heard);
+	replica_members_close(r);
 	kv_close(&r->kv);
 	opx_rocks_close(&r->log);
 	pthread_mutex_destroy(&r->view_lock);

@@ -585,8 +585,12 @@ static int check_key_seen(struct replica *r, const struct cfg_peer *add, struct 
 }
 
 /*
- * member add ID HOST:PORT [KEY] | remove ID | replace OLD ID HOST:PORT [KEY]:
- * one stop-sign with the next member table; returns once this node runs it.
+ * member add ID HOST:PORT [KEY] | remove ID | replace OLD ID HOST:PORT [KEY]
+ * | rekey ID KEY: one stop-sign with the next member table; returns once
+ * this node runs it. rekey swaps a member's public key: like add, only once
+ * the node has tried to connect with the new key (it was restarted with its
+ * new key file, and is refused until the change); the members drop the old
+ * key as they enter the new configuration.
  */
 static int member_change(struct replica *r, int argc, char **argv, struct ctl_buf *out)
 {
@@ -594,7 +598,16 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	uint64_t remove_id = 0;
 	struct cfg_peer add = {0};
 	int first_add = 0;
-	if (strcmp(cmd, "member-remove") == 0 && argc == 2) {
+	uint64_t rekey_id = 0;
+	if (strcmp(cmd, "member-rekey") == 0 && argc == 3) {
+		if (!parse_id(argv[1], &rekey_id))
+			goto usage;
+		if (r->cfg.plaintext) {
+			ctl_buf_printf(out, "plaintext mode: nodes have no keys to change\n");
+			return EINVAL;
+		}
+		snprintf(add.public_key, sizeof(add.public_key), "%s", argv[2]);
+	} else if (strcmp(cmd, "member-remove") == 0 && argc == 2) {
 		if (!parse_id(argv[1], &remove_id))
 			goto usage;
 	} else if (strcmp(cmd, "member-add") == 0 && (argc == 3 || argc == 4)) {
@@ -621,7 +634,9 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	struct membership *cur = members_copy(r), *next = malloc(sizeof(*next));
 	char err[300];
 	int rc = cur && next ? 0 : -ENOMEM;
-	if (rc == 0)
+	if (rc == 0 && rekey_id)
+		rc = membership_rekey(next, cur, rekey_id, add.public_key, err, sizeof(err));
+	else if (rc == 0)
 		rc = membership_next(next, cur, remove_id, first_add ? &add : NULL,
 				     r->cfg.plaintext, err, sizeof(err));
 	if (rc == -EINVAL)
@@ -633,8 +648,10 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 			       (unsigned long long)add.id);
 		rc = -EEXIST;
 	}
-	if (rc == 0 && first_add && !r->cfg.plaintext) /* the slow check last */
+	if (rc == 0 && (first_add || rekey_id) && !r->cfg.plaintext) { /* the slow check last */
+		add.id = rekey_id ? rekey_id : add.id;
 		rc = check_key_seen(r, &add, out);
+	}
 	if (rc == 0)
 		rc = replica_propose_membership(r, next);
 	int st = -rc;
@@ -665,7 +682,7 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	return st;
 usage:
 	ctl_buf_printf(out, "usage: member add ID HOST:PORT [KEY] | member remove ID | member "
-			    "replace OLD_ID NEW_ID HOST:PORT [KEY]\n");
+			    "replace OLD_ID NEW_ID HOST:PORT [KEY] | member rekey ID NEW_KEY\n");
 	return EINVAL;
 }
 

@@ -37,6 +37,8 @@ enum replica_app_type {
 	REPLICA_APP_XFER_CHUNK = 2, /* state transfer: a chunk of KV state */
 	REPLICA_APP_JOIN = 3,	    /* "I am here: which configuration runs now?" */
 	REPLICA_APP_MEMBERS = 4,    /* a member table: the configuration running now */
+	REPLICA_APP_REMOVED = 5,    /* "you are not a member of configuration <frame's id>" */
+	REPLICA_APP_LEFT = 6,	    /* a removed node: "I know I was removed" */
 };
 
 /* What this node is to the cluster. */
@@ -96,6 +98,16 @@ struct replica_departing {
 	opx_node_id id;
 	uint64_t since_ms;
 	uint64_t until_ms; /* UINT64_MAX: until room is needed */
+};
+
+/* What a member of this node's configuration said about a later one
+ * (replica_members.c, on_report): its member table, or that this node is
+ * not a member of it. One slot per reporter; emptied with each new
+ * configuration. */
+struct replica_report {
+	opx_node_id from;	  /* 0: a free slot */
+	uint32_t config_id;	  /* the configuration it reported */
+	struct membership *table; /* owned; NULL: "you are not a member" */
 };
 
 /* A state transfer in progress (receiving side). */
@@ -160,8 +172,12 @@ struct replica {
 	/* A configuration to enter after this turn: a decided stop-sign's, or
 	 * that of a state just transferred. */
 	struct membership *entering;
-	struct membership *heard;	 /* a newer configuration a peer told us about */
-	uint64_t heard_ms;		 /* when */
+	/* A newer configuration peers told us about, confirmed (see
+	 * replica_members.c): this node takes no writes while it is set. */
+	struct membership *heard;
+	uint64_t heard_ms; /* when */
+	struct replica_report reports[CFG_MAX_PEERS];
+	uint64_t last_left_ms; /* REMOVED: last LEFT sent to the old peers */
 	uint64_t last_join_ms;		 /* JOINING: last JOIN sent */
 	uint64_t told_ms[OPX_MAX_NODES]; /* last MEMBERS sent to a stale peer, by slot */
 	opx_node_id told_id[OPX_MAX_NODES];
@@ -199,6 +215,8 @@ bool replica_msg_is_current(struct replica *r, const struct opx_msg *m, uint64_t
 void replica_members_on_app(struct replica *r, const struct tp_frame *f, uint64_t now);
 void replica_members_step(struct replica *r, uint64_t now);
 void replica_members_after_import(struct replica *r);
+/* Frees what the membership code holds (the reports). */
+void replica_members_close(struct replica *r);
 int replica_reconfigure_now(struct replica *r, const struct membership *next);
 
 /* replica.c */

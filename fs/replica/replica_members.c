@@ -20,15 +20,43 @@
  *   its table. The jump waits a grace period first, since a node that only
  *   lags a little applies the stop-sign itself without copying the state.
  *
+ * Who is believed. Any peer whose key is on the allow-list can send a
+ * frame, and that includes nodes removed a moment ago (see below), which
+ * may be decommissioned machines in the wrong hands. So a member acts on a
+ * newer member table (stops taking writes, jumps, serves state to the new
+ * members) only when it is provably the decided one (on_report):
+ * - it comes from a member of this node's configuration, which is listed
+ *   in the table it sends; and
+ * - it is the table of the stop-sign this node's own log holds (accepted
+ *   from the leader of this configuration: this node saw it proposed, and a
+ *   removed node can no more forge it than any other entry), or the same
+ *   table is reported by a majority of this node's configuration (not
+ *   counting itself: a majority cannot all be nodes removed since).
+ * Anything else is logged (rate-limited) and ignored; until a table is
+ * confirmed this node goes on taking writes. "You are removed" (REMOVED
+ * frames) is believed by the same rule. A member that was down through the
+ * last change, holds no stop-sign and hears from fewer than a majority of
+ * its configuration (the one removed is not among them) waits: it must be
+ * removed and added again, under a new id.
+ *
+ * Departures. Members tell a node that is not in their table only that it
+ * is not (a REMOVED frame), never the table, and serve it no state. They
+ * keep its key on their allow-list for a grace period (removal_grace_ms),
+ * so the last Decide, or the REMOVED frame answering its messages, can
+ * reach it; a removed node acknowledges (LEFT frames), and its key goes at
+ * once. After that it can no longer connect at all.
+ *
  * Safety: a node replaces its log only after learning, from its own log or
- * from a member of a later configuration, that the stop-sign ending it is
- * decided; the member table file is written before the log is emptied, so
- * a crash in between resumes the change.
+ * from members of its configuration as above, that the stop-sign ending it
+ * is decided; the member table file is written before the log is emptied,
+ * so a crash in between resumes the change.
  */
 #include "replica_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +68,7 @@
 #define TELL__EVERY_MS	   500	 /* at most one MEMBERS per stale peer this often */
 #define DEPARTED__KEEP	   16	 /* removed peers a member keeps telling, at most */
 #define DEPARTING__KEEP_MS 10000 /* a removed node keeps its old peers this long */
+#define LEFT__EVERY_MS	   1000	 /* a removed node acknowledges this often meanwhile */
 
 static void set_members(struct replica *r, const struct membership *m)
 {
@@ -218,9 +247,17 @@ int replica_stopsign_applied(struct replica *r, const struct opx_stopsign *ss, u
 	return 0;
 }
 
-/* Sends our member table to a peer, at most every TELL__EVERY_MS. */
+/*
+ * Tells a peer in an older configuration, at most every TELL__EVERY_MS,
+ * where the cluster is: a member of our configuration gets our member
+ * table; anyone else only that it is not a member (a removed node learns
+ * nothing else about the cluster). Only members tell: a removed node has no
+ * configuration it can vouch for.
+ */
 static void tell(struct replica *r, opx_node_id to, uint64_t now)
 {
+	if (r->mode != REPLICA_MEMBER)
+		return;
 	size_t slot = OPX_MAX_NODES;
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
 		if (r->told_id[i] == to) {
@@ -236,6 +273,10 @@ static void tell(struct replica *r, opx_node_id to, uint64_t now)
 		return;
 	r->told_id[slot] = to;
 	r->told_ms[slot] = now;
+	if (!membership_find(&r->members, to)) {
+		tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_REMOVED, NULL, 0);
+		return;
+	}
 	char buf[MEMBERSHIP_ENC_MAX];
 	size_t len;
 	if (membership_encode(&r->members, buf, sizeof(buf), &len) == 0)
@@ -243,11 +284,30 @@ static void tell(struct replica *r, opx_node_id to, uint64_t now)
 }
 
 /*
- * A peer that left stays in the transport until `until` (UINT64_MAX: for as
- * long as there is room for it): a member keeps the nodes it removed, so one
- * that was down during the change learns it was removed when it returns
- * (it gets the member table and nothing else: no consensus message from it
- * reaches the core, no state goes to it). The oldest is let go first.
+ * How long members keep the key of a node they removed on their allow-list
+ * when it does not acknowledge (LEFT): long enough for the last Decide, or
+ * the REMOVED frame answering the messages it resends every election
+ * timeout, to reach a removed node that is up, which acknowledges within a
+ * round trip of that. A node down for longer never learns it was removed,
+ * and need not: every member refuses its key, so it has no quorum and
+ * takes no writes. The grace depends on the config alone, counted from
+ * when each member enters the configuration, so every member drops the
+ * key at the same point of the change.
+ */
+static uint64_t removal_grace_ms(const struct replica *r)
+{
+	uint64_t g = 50ull * r->cfg.election_timeout_ms;
+	return g > DEPARTING__KEEP_MS ? g : DEPARTING__KEEP_MS;
+}
+
+/*
+ * A peer that left stays in the transport until `until`, at most
+ * DEPARTED__KEEP of them (the oldest is let go first): a member keeps a node
+ * it removed for removal_grace_ms, so that it learns it was removed (it
+ * gets a REMOVED frame and nothing else: no consensus message from it
+ * reaches the core, no state goes to it); a removed node keeps its old
+ * peers for DEPARTING__KEEP_MS, to send its last messages. Then the peer
+ * and its key are gone (tp_remove_peer): it can no longer connect.
  */
 static void depart(struct replica *r, opx_node_id id, uint64_t now, uint64_t until)
 {
@@ -320,7 +380,15 @@ static void update_transport(struct replica *r, const struct membership *old,
 	for (size_t i = 0; i < old->n; i++) {
 		const struct cfg_peer *q = &old->peers[i];
 		if (q->id != r->cfg.node_id && !membership_find(next, q->id))
-			depart(r, q->id, now, UINT64_MAX);
+			depart(r, q->id, now, now + removal_grace_ms(r));
+	}
+}
+
+static void clear_reports(struct replica *r)
+{
+	for (size_t i = 0; i < CFG_MAX_PEERS; i++) {
+		free(r->reports[i].table);
+		r->reports[i] = (struct replica_report){0};
 	}
 }
 
@@ -367,6 +435,8 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 	}
 	opx_destroy(&r->px);
 	set_members(r, next);
+	clear_reports(r); /* they were about the configuration left */
+	r->last_left_ms = 0;
 	bool member = membership_find(next, r->cfg.node_id) != NULL;
 	if (member) {
 		update_transport(r, old, next, now);
@@ -431,41 +501,249 @@ bool replica_msg_is_current(struct replica *r, const struct opx_msg *m, uint64_t
 	return false;
 }
 
-static void on_members(struct replica *r, opx_node_id from, const void *data, size_t len,
+void replica_members_close(struct replica *r)
+{
+	clear_reports(r);
+}
+
+/*
+ * The member table of the stop-sign this node's log holds (accepted, decided
+ * or not), as replica_stopsign_applied would store it. 0, or -ENOENT.
+ */
+static int held_stopsign(struct replica *r, struct membership *t)
+{
+	uint64_t accepted = r->px ? opx_accepted_idx(r->px) : 0;
+	if (accepted == 0)
+		return -ENOENT;
+	struct opx_read rd = {0};
+	int rc = opx_read_entries(r->px, accepted - 1, UINT64_MAX, &rd);
+	if (rc == 0)
+		rc = -ENOENT;
+	for (uint32_t i = 0; i < rd.n; i++) {
+		const struct opx_item *it = &rd.items[i];
+		char why[200];
+		if (it->kind != OPX_ITEM_STOPSIGN ||
+		    membership_decode(t, it->ss->metadata, it->ss->metadata_len, why,
+				      sizeof(why)) != 0)
+			continue;
+		t->config_id = it->ss->next.config_id;
+		t->base = r->members.base + it->idx + 1;
+		t->read_quorum = it->ss->next.read_quorum;
+		t->write_quorum = it->ss->next.write_quorum;
+		rc = 0;
+	}
+	opx_read_free(&rd);
+	return rc;
+}
+
+/* Records what member `from` reported (table, owned, or NULL for "you are
+ * not a member of config_id") and returns how many members of our
+ * configuration other than this node report the same. */
+static size_t record_report(struct replica *r, opx_node_id from, uint32_t config_id,
+			    struct membership *table)
+{
+	struct replica_report *slot = NULL;
+	for (size_t i = 0; i < CFG_MAX_PEERS && !slot; i++)
+		if (r->reports[i].from == from)
+			slot = &r->reports[i];
+	for (size_t i = 0; i < CFG_MAX_PEERS && !slot; i++)
+		if (!r->reports[i].from)
+			slot = &r->reports[i];
+	if (!slot) { /* cannot happen: one slot per member */
+		free(table);
+		return 0;
+	}
+	free(slot->table);
+	*slot = (struct replica_report){.from = from, .config_id = config_id, .table = table};
+	size_t same = 0;
+	for (size_t i = 0; i < CFG_MAX_PEERS; i++) {
+		const struct replica_report *o = &r->reports[i];
+		if (!o->from || !membership_find(&r->members, o->from))
+			continue;
+		/* "Not a member" of any later configuration agrees: once out,
+		 * a node never comes back under the same id. */
+		if (table ? o->table && membership_equal(o->table, table) : !o->table)
+			same++;
+	}
+	return same;
+}
+
+/* A majority of this node's configuration, not counting this node. */
+static bool majority_of_others(const struct replica *r, size_t reporters)
+{
+	return reporters > r->members.n / 2;
+}
+
+/* Logs, rate-limited, a report this node does not act on. */
+__attribute__((format(printf, 4, 5))) static void ignored(struct replica *r, uint64_t now,
+							 enum log_level level, const char *fmt,
+							 ...)
+{
+	uint64_t dropped;
+	if (!log_ratelimit_pass(&r->rl_members, now, &dropped))
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_msg(level, "replica: %s (%llu more such lines not logged)", line,
+		(unsigned long long)dropped);
+}
+
+/* Whether a report from `from` about configuration config_id may count at
+ * all: from a member of ours (not us), about a later configuration. */
+static bool may_report(struct replica *r, opx_node_id from, uint32_t config_id, const char *what,
 		       uint64_t now)
 {
-	struct membership *m = malloc(sizeof(*m));
+	if (r->mode == REPLICA_REMOVED || config_id <= r->members.config_id)
+		return false;
+	if (from == r->cfg.node_id || !membership_find(&r->members, from)) {
+		ignored(r, now, LOG_LEVEL_WARNING,
+			"n%llu, not a member of configuration %u, sent %s for configuration %u: "
+			"ignored",
+			(unsigned long long)from, r->members.config_id, what, config_id);
+		return false;
+	}
+	return true;
+}
+
+static void on_members(struct replica *r, opx_node_id from, uint32_t frame_config,
+		       const void *data, size_t len, uint64_t now)
+{
+	struct membership *m = malloc(sizeof(*m)), *held = NULL;
 	char why[200];
 	if (!m)
 		return;
 	if (membership_decode(m, data, len, why, sizeof(why)) != 0) {
-		uint64_t dropped;
-		if (log_ratelimit_pass(&r->rl_members, now, &dropped))
-			log_warn(
-				"replica: n%llu sent a bad member table: %s (%llu more not logged)",
-				(unsigned long long)from, why, (unsigned long long)dropped);
-		free(m);
+		ignored(r, now, LOG_LEVEL_WARNING, "n%llu sent a bad member table: %s",
+			(unsigned long long)from, why);
+		goto out;
+	}
+	if (!may_report(r, from, m->config_id, "a member table", now))
+		goto out;
+	if (m->config_id != frame_config || !membership_find(m, from)) {
+		ignored(r, now, LOG_LEVEL_WARNING,
+			"n%llu sent a member table for configuration %u that does not list it: "
+			"ignored",
+			(unsigned long long)from, m->config_id);
+		goto out;
+	}
+	if (r->heard && r->heard->config_id >= m->config_id)
+		goto out;
+	if (r->mode == REPLICA_JOINING) {
+		/* No state to protect yet, and no configuration to confirm by:
+		 * the peers of the config file are whom it trusts. */
+		free(r->heard);
+		r->heard = m;
+		r->heard_ms = now;
 		return;
 	}
-	if (m->config_id <= r->members.config_id ||
-	    (r->heard && r->heard->config_id >= m->config_id)) {
-		free(m);
-		return;
+	held = malloc(sizeof(*held));
+	bool tied = held && held_stopsign(r, held) == 0 && membership_equal(held, m);
+	struct membership *copy = malloc(sizeof(*copy));
+	if (!copy)
+		goto out;
+	*copy = *m;
+	size_t same = record_report(r, from, m->config_id, copy);
+	if (!tied && !majority_of_others(r, same)) {
+		char ids[256];
+		membership_ids(m, ids, sizeof(ids));
+		ignored(r, now, LOG_LEVEL_NOTICE,
+			"n%llu says the cluster runs configuration %u (members %s); not acted on "
+			"until it is confirmed: this node holds no matching stop-sign and %zu of "
+			"the %zu members of configuration %u say so",
+			(unsigned long long)from, m->config_id, ids, same, r->members.n,
+			r->members.config_id);
+		goto out;
 	}
+	log_notice("replica: configuration %u confirmed (%s)", m->config_id,
+		   tied ? "the stop-sign in this node's log" : "by a majority of the members");
 	free(r->heard);
 	r->heard = m;
 	r->heard_ms = now;
+	m = NULL;
+out:
+	free(held);
+	free(m);
+}
+
+/* This node learned, without the table, that configuration config_id does
+ * not include it: what it records is its old members less itself. */
+static void become_removed(struct replica *r, uint32_t config_id, uint64_t now)
+{
+	struct membership *t = malloc(sizeof(*t));
+	if (!t)
+		return;
+	*t = r->members;
+	t->config_id = config_id;
+	t->n = 0;
+	for (size_t i = 0; i < r->members.n; i++)
+		if (r->members.peers[i].id != r->cfg.node_id)
+			t->peers[t->n++] = r->members.peers[i];
+	replica_enter_config(r, t, now);
+	free(t);
+}
+
+static void on_removed(struct replica *r, opx_node_id from, uint32_t config_id, uint64_t now)
+{
+	if (r->mode == REPLICA_JOINING) {
+		ignored(r, now, LOG_LEVEL_NOTICE,
+			"n%llu runs configuration %u, which does not include n%llu yet: add it "
+			"with `omnifsctl member add` on a member",
+			(unsigned long long)from, config_id, (unsigned long long)r->cfg.node_id);
+		return;
+	}
+	if (!may_report(r, from, config_id, "\"you are removed\"", now))
+		return;
+	struct membership *held = malloc(sizeof(*held));
+	bool tied = held && held_stopsign(r, held) == 0 && held->config_id <= config_id &&
+		    !membership_find(held, r->cfg.node_id);
+	free(held);
+	size_t same = record_report(r, from, config_id, NULL);
+	if (!tied && !majority_of_others(r, same)) {
+		ignored(r, now, LOG_LEVEL_NOTICE,
+			"n%llu says configuration %u does not include this node; not acted on "
+			"until it is confirmed: %zu of the %zu members of configuration %u say so",
+			(unsigned long long)from, config_id, same, r->members.n,
+			r->members.config_id);
+		return;
+	}
+	log_notice("replica: removal confirmed (%s)",
+		   tied ? "the stop-sign in this node's log" : "by a majority of the members");
+	become_removed(r, config_id, now);
+}
+
+/* A node we removed knows it: its key leaves the allow-list now rather
+ * than after the grace. */
+static void on_left(struct replica *r, opx_node_id from)
+{
+	if (r->mode != REPLICA_MEMBER || membership_find(&r->members, from))
+		return;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		if (r->departing[i].id != from)
+			continue;
+		tp_remove_peer(r->tp, from);
+		r->departing[i].id = 0;
+		log_info("replica: n%llu acknowledged its removal: its key is no longer accepted",
+			 (unsigned long long)from);
+	}
 }
 
 void replica_members_on_app(struct replica *r, const struct tp_frame *f, uint64_t now)
 {
 	switch (f->app.app_type) {
 	case REPLICA_APP_JOIN:
-		if (r->mode != REPLICA_JOINING)
-			tell(r, f->hdr.from, now);
+		tell(r, f->hdr.from, now);
 		break;
 	case REPLICA_APP_MEMBERS:
-		on_members(r, f->hdr.from, f->app.data, f->app.len, now);
+		on_members(r, f->hdr.from, f->hdr.config_id, f->app.data, f->app.len, now);
+		break;
+	case REPLICA_APP_REMOVED:
+		on_removed(r, f->hdr.from, f->hdr.config_id, now);
+		break;
+	case REPLICA_APP_LEFT:
+		on_left(r, f->hdr.from);
 		break;
 	default:
 		replica_xfer_on_app(r, f, now);
@@ -530,12 +808,20 @@ void replica_members_step(struct replica *r, uint64_t now)
 				tp_send_app(r->tp, r->members.peers[i].id, 0, REPLICA_APP_JOIN,
 					    NULL, 0);
 	}
+	bool ack = r->mode == REPLICA_REMOVED && (!r->last_left_ms || now - r->last_left_ms >= LEFT__EVERY_MS);
+	if (ack)
+		r->last_left_ms = now ? now : 1;
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
 		struct replica_departing *d = &r->departing[i];
 		if (d->id && now >= d->until_ms) {
 			tp_remove_peer(r->tp, d->id);
 			d->id = 0;
 		}
+		/* Removed: the old peers may drop our key now (on_left). Sent
+		 * again while we keep them, as a member may enter the new
+		 * configuration after us. */
+		if (d->id && ack)
+			tp_send_app(r->tp, d->id, r->members.config_id, REPLICA_APP_LEFT, NULL, 0);
 	}
 }
 
