@@ -7,6 +7,13 @@
  * under. Everything else gets status 400 and a rate-limited log line naming
  * the key and the address.
  *
+ * The allow-list is the peer list and nothing else: tp_remove_peer takes a
+ * key off it (the replica does so for a node it removed, once that node
+ * knows it or after a grace), and from then on every handshake with that
+ * key is refused. A link the key opened before stays up at the socket
+ * level (libzmq cannot close one connection of a ROUTER), but tp_recv
+ * drops every frame on it, since its routing id is no peer's.
+ *
  * Refused keys are remembered for tp_key_refused_since ("the node being
  * added is running and dialling us"), by source address: one source keeps
  * at most TP__REFUSED_PER_SOURCE keys (its own oldest make room), and when

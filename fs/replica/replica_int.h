@@ -177,7 +177,7 @@ struct replica {
 	struct membership *heard;
 	uint64_t heard_ms; /* when */
 	struct replica_report reports[CFG_MAX_PEERS];
-	uint64_t last_left_ms; /* REMOVED: last LEFT sent to the old peers */
+	uint64_t last_left_ms;		 /* REMOVED: last LEFT sent to the old peers */
 	uint64_t last_join_ms;		 /* JOINING: last JOIN sent */
 	uint64_t told_ms[OPX_MAX_NODES]; /* last MEMBERS sent to a stale peer, by slot */
 	opx_node_id told_id[OPX_MAX_NODES];

@@ -30,14 +30,16 @@
  * - it is the table of the stop-sign this node's own log holds (accepted
  *   from the leader of this configuration: this node saw it proposed, and a
  *   removed node can no more forge it than any other entry), or the same
- *   table is reported by a majority of this node's configuration (not
- *   counting itself: a majority cannot all be nodes removed since).
+ *   table is reported by a majority of the other members of this node's
+ *   configuration, at least two (majority_of_others).
  * Anything else is logged (rate-limited) and ignored; until a table is
  * confirmed this node goes on taking writes. "You are removed" (REMOVED
- * frames) is believed by the same rule. A member that was down through the
- * last change, holds no stop-sign and hears from fewer than a majority of
- * its configuration (the one removed is not among them) waits: it must be
- * removed and added again, under a new id.
+ * frames) is believed by the same rule. The price: a member that was down
+ * through the last change holds no stop-sign, and when the members that
+ * can vouch for the new table (the one removed does not) are fewer than
+ * majority_of_others asks, it waits for good. That happens only when three
+ * members become two while the third is down, and the two need it: do not
+ * shrink to two members with one of them down.
  *
  * Departures. Members tell a node that is not in their table only that it
  * is not (a REMOVED frame), never the table, and serve it no state. They
@@ -568,16 +570,23 @@ static size_t record_report(struct replica *r, opx_node_id from, uint32_t config
 	return same;
 }
 
-/* A majority of this node's configuration, not counting this node. */
+/*
+ * Enough members of this node's configuration agree: a majority of the
+ * others, so that with this node they are a majority of the configuration,
+ * and never one alone (in a configuration of two, the other may be the one
+ * removed: there the stop-sign decides, which this node then holds, since
+ * both had to accept it). Nodes removed since this configuration could
+ * forge a table only if they were that many.
+ */
 static bool majority_of_others(const struct replica *r, size_t reporters)
 {
-	return reporters > r->members.n / 2;
+	size_t others = r->members.n - 1, need = others / 2 + 1;
+	return reporters >= (need > 2 ? need : 2);
 }
 
 /* Logs, rate-limited, a report this node does not act on. */
-__attribute__((format(printf, 4, 5))) static void ignored(struct replica *r, uint64_t now,
-							 enum log_level level, const char *fmt,
-							 ...)
+__attribute__((format(printf, 4, 5))) static void
+ignored(struct replica *r, uint64_t now, enum log_level level, const char *fmt, ...)
 {
 	uint64_t dropped;
 	if (!log_ratelimit_pass(&r->rl_members, now, &dropped))
@@ -608,8 +617,8 @@ static bool may_report(struct replica *r, opx_node_id from, uint32_t config_id, 
 	return true;
 }
 
-static void on_members(struct replica *r, opx_node_id from, uint32_t frame_config,
-		       const void *data, size_t len, uint64_t now)
+static void on_members(struct replica *r, opx_node_id from, uint32_t frame_config, const void *data,
+		       size_t len, uint64_t now)
 {
 	struct membership *m = malloc(sizeof(*m)), *held = NULL;
 	char why[200];
@@ -808,7 +817,8 @@ void replica_members_step(struct replica *r, uint64_t now)
 				tp_send_app(r->tp, r->members.peers[i].id, 0, REPLICA_APP_JOIN,
 					    NULL, 0);
 	}
-	bool ack = r->mode == REPLICA_REMOVED && (!r->last_left_ms || now - r->last_left_ms >= LEFT__EVERY_MS);
+	bool ack = r->mode == REPLICA_REMOVED &&
+		   (!r->last_left_ms || now - r->last_left_ms >= LEFT__EVERY_MS);
 	if (ack)
 		r->last_left_ms = now ? now : 1;
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
