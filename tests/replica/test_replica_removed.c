@@ -1,0 +1,424 @@
+/*
+ * A removed node that keeps its key and turns hostile, against replicas in
+ * one process (tests/lib/replica_cluster.h: real RocksDB, real ZeroMQ with
+ * CURVE). The hostile node is a bare transport (transport.h) speaking with
+ * the removed node's id and keypair, so it can send what a real replica
+ * never would: forged member tables and "you are removed" frames.
+ *
+ * - The members tell it only that it was removed (never the table); a
+ *   forged table listing it as a member makes no member stop taking
+ *   writes, change configuration or send it anything; after the grace its
+ *   key is refused at the handshake.
+ * - A member that was down through the removal hears the forged table and
+ *   forged "you are removed" frames first, ignores them, and moves to the
+ *   configuration its other members confirm.
+ *
+ * Every wait polls with a deadline. OMNIFS_TEST_FILTER runs the tests whose
+ * names match a glob; OMNIFS_TEST_LOG_LEVEL sets the replicas' log level.
+ */
+#include "test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "membership.h"
+#include "replica_cluster.h"
+#include "replica_int.h"
+#include "tp_config.h"
+
+#define ELECTION_WAIT_MS 10000
+#define CATCH_UP_WAIT_MS 20000
+#define PUT_WAIT_MS	 10000
+/* The replica's grace before a member jumps to a newer configuration is
+ * max(1 s, 4 election timeouts) (replica_members.c, maybe_jump): a forged
+ * table is pushed for three times that. */
+#define JUMP_WINDOW_MS 3000
+/* Members drop a removed node's key after max(10 s, 50 election timeouts)
+ * unless it acknowledged (removal_grace_ms); this waits for that and more. */
+#define KEY_DROP_WAIT_MS 40000
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t started_ms;
+
+#define step(...)                                                                             \
+	do {                                                                                  \
+		fprintf(stderr, "# %6llu ms: ", (unsigned long long)(now_ms() - started_ms)); \
+		fprintf(stderr, __VA_ARGS__);                                                 \
+		fputc('\n', stderr);                                                          \
+	} while (0)
+
+/* --- the hostile node ---------------------------------------------------------------- */
+
+/* What it received, by sender. */
+struct hostile {
+	struct tp *tp;
+	uint64_t id;
+	unsigned removed[RCL_MAX_NODES + 1]; /* REMOVED frames */
+	unsigned tables[RCL_MAX_NODES + 1];  /* MEMBERS frames */
+	unsigned chunks;		     /* state transfer chunks */
+	unsigned consensus;		     /* consensus messages of a later configuration */
+	uint32_t config_id;		     /* the configuration it was removed from */
+};
+
+static struct hostile *live_hostile;
+
+/* A transport with node id's keypair (from its key file), listening where
+ * node id did (the members answer there), that meshes with the nodes in
+ * to[0..n). Node id must be stopped. */
+static void hostile_open(struct hostile *h, struct rcl *c, uint64_t id, const uint64_t *to,
+			 size_t n)
+{
+	const struct rcl_node *nd = rcl_node(c, id);
+	struct tp_config *tc = calloc(1, sizeof(*tc));
+	char err[256];
+	assert_non_null(tc);
+	assert_int_equal(tp_config_from_cfg(&nd->cfg, tc, err, sizeof(err)), 0);
+	tc->log = NULL; /* its refusals are the members' to log */
+	tc->n_peers = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct rcl_node *m = rcl_node(c, to[i]);
+		struct cfg_peer p = {.id = to[i]};
+		snprintf(p.address, sizeof(p.address), "%s", m->address);
+		snprintf(p.public_key, sizeof(p.public_key), "%s", m->public_key);
+		assert_int_equal(tp_peer_from_cfg(&p, false, &tc->peers[tc->n_peers++]), 0);
+	}
+	h->tp = tp_new(tc, err, sizeof(err));
+	memset(tc, 0, sizeof(*tc));
+	free(tc);
+	if (!h->tp)
+		fprintf(stderr, "hostile transport: %s\n", err);
+	assert_non_null(h->tp);
+	h->id = id;
+	live_hostile = h;
+}
+
+static void hostile_close(struct hostile *h)
+{
+	tp_destroy(&h->tp);
+	live_hostile = NULL;
+}
+
+/* Receives for up to wait_ms and counts what came. */
+static void hostile_pump(struct hostile *h, long wait_ms)
+{
+	tp_poll(h->tp, wait_ms);
+	struct tp_frame f;
+	while (tp_recv(h->tp, &f) == 0) {
+		uint64_t from = f.hdr.from <= RCL_MAX_NODES ? f.hdr.from : 0;
+		if (!f.is_app) {
+			if (f.hdr.config_id > h->config_id)
+				h->consensus++;
+			continue;
+		}
+		if (f.app.app_type == REPLICA_APP_REMOVED)
+			h->removed[from]++;
+		else if (f.app.app_type == REPLICA_APP_MEMBERS)
+			h->tables[from]++;
+		else if (f.app.app_type == REPLICA_APP_XFER_CHUNK)
+			h->chunks++;
+	}
+	struct tp_event ev;
+	while (tp_next_event(h->tp, &ev) == 0)
+		;
+}
+
+/* Configuration config_id with the members in ids[0..n) as the cluster
+ * knows them, the hostile node among them. */
+static void forged_table(struct rcl *c, uint32_t config_id, const uint64_t *ids, size_t n,
+			 char *buf, size_t cap, size_t *len)
+{
+	struct membership *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	m->config_id = config_id;
+	m->base = 1000;
+	for (size_t i = 0; i < n; i++) {
+		struct cfg_peer *p = &m->peers[m->n++];
+		const struct rcl_node *nd = rcl_node(c, ids[i]);
+		p->id = ids[i];
+		snprintf(p->address, sizeof(p->address), "%s", nd->address);
+		snprintf(p->public_key, sizeof(p->public_key), "%s", nd->public_key);
+	}
+	/* The decoder sorts by id; the encoder writes in the given order. */
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t j = i + 1; j < m->n; j++)
+			if (m->peers[j].id < m->peers[i].id) {
+				struct cfg_peer t = m->peers[i];
+				m->peers[i] = m->peers[j];
+				m->peers[j] = t;
+			}
+	assert_int_equal(membership_encode(m, buf, cap, len), 0);
+	free(m);
+}
+
+/* --- the cluster --------------------------------------------------------------------- */
+
+static int teardown(void **state)
+{
+	if (live_hostile)
+		hostile_close(live_hostile);
+	struct rcl *c = *state;
+	rcl_destroy(&c);
+	*state = NULL;
+	return 0;
+}
+
+static struct rcl *up(void **state, size_t n, uint64_t *leader)
+{
+	started_ms = now_ms();
+	struct rcl *c;
+	assert_int_equal(rcl_new(&c, n, NULL), 0);
+	*state = c;
+	assert_int_equal(rcl_start_all(c), 0);
+	*leader = rcl_wait_leader(c, ELECTION_WAIT_MS);
+	assert_true(*leader != 0);
+	step("%zu nodes up in %s, leader n%llu", n, c->root, (unsigned long long)*leader);
+	return c;
+}
+
+/* A node of 1..n that is neither a nor b. */
+static uint64_t other_than(uint64_t n, uint64_t a, uint64_t b)
+{
+	for (uint64_t id = 1; id <= n; id++)
+		if (id != a && id != b)
+			return id;
+	return 0;
+}
+
+/* `member remove gone` on node id, which then runs configuration config_id. */
+static void remove_member(struct rcl *c, uint64_t id, uint64_t gone, uint32_t config_id)
+{
+	char out[1024], id_s[16], want[64];
+	snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)gone);
+	int st = rcl_control(c, id, out, sizeof(out), "member-remove", id_s, NULL);
+	if (st != 0)
+		fprintf(stderr, "member-remove %s: status %d: %s", id_s, st, out);
+	assert_int_equal(st, 0);
+	snprintf(want, sizeof(want), "configuration %u:", config_id);
+	assert_non_null(strstr(out, want));
+	step("n%llu removed: %.*s", (unsigned long long)gone, (int)strcspn(out, "\n"), out);
+}
+
+struct want {
+	uint64_t id;
+	uint32_t config_id;
+};
+
+static bool in_config(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	return rcl_status(c, w->id, &st) == 0 && st.config_id == w->config_id && st.caught_up;
+}
+
+static bool is_removed(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	return rcl_status(c, w->id, &st) == 0 && st.removed;
+}
+
+/* Whether node id's member list names node member. */
+static bool lists(struct rcl *c, uint64_t id, uint64_t member)
+{
+	char out[4096], pat[32];
+	assert_int_equal(rcl_control(c, id, out, sizeof(out), "member-list", "--json", NULL), 0);
+	snprintf(pat, sizeof(pat), "{\"id\":%llu,", (unsigned long long)member);
+	return strstr(out, pat) != NULL;
+}
+
+static void expect_config(struct rcl *c, uint64_t id, uint32_t config_id)
+{
+	struct rcl_status st;
+	assert_int_equal(rcl_status(c, id, &st), 0);
+	if (st.config_id != config_id || st.removed)
+		rcl_dump(c, "a member left its configuration");
+	assert_int_equal(st.config_id, config_id);
+	assert_false(st.removed);
+}
+
+/* Node id refuses a handshake with the hostile node's key: a fresh
+ * transport with that key dials every second (a link opened before the
+ * key was dropped would stay up without a new handshake). */
+struct refusal {
+	struct hostile *h;
+	const uint64_t *to;
+	size_t n;
+	uint64_t redial_ms;
+	uint8_t key[TP_KEY_LEN];
+};
+
+static bool key_refused(struct rcl *c, void *arg)
+{
+	struct refusal *f = arg;
+	if (now_ms() - f->redial_ms >= 1000) {
+		hostile_close(f->h);
+		hostile_open(f->h, c, f->h->id, f->to, f->n);
+		f->redial_ms = now_ms();
+	}
+	hostile_pump(f->h, 20);
+	for (size_t i = 0; i < f->n; i++)
+		if (replica_key_seen(rcl_replica(c, f->to[i]), f->key) != 1)
+			return false;
+	return true;
+}
+
+/* --- the tests ----------------------------------------------------------------------- */
+
+/*
+ * n_gone is stopped and removed; a transport with its keypair then (1)
+ * asks the members where the cluster is (JOIN) and is told only that it
+ * was removed; (2) pushes a table of configuration 3 listing itself, for
+ * three times the grace before a member would jump, while writes go on
+ * through both members: none fails, both stay in configuration 2 without
+ * it, and it gets no table, no state and no consensus message; (3) after
+ * the removal grace, both members refuse its key at the handshake.
+ */
+static void test_replica_removed_forges_table(void **state)
+{
+	uint64_t leader;
+	struct rcl *c = up(state, 3, &leader);
+	uint64_t gone = other_than(3, leader, 0), other = other_than(3, leader, gone);
+	const uint64_t members[] = {leader, other};
+	assert_int_equal(rcl_put(c, leader, "a/before", "v"), 0);
+	rcl_stop(c, gone);
+	remove_member(c, leader, gone, 2);
+	struct want w = {.id = other, .config_id = 2};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, in_config, &w, "the other member in config 2"));
+
+	struct hostile h = {.config_id = 2};
+	hostile_open(&h, c, gone, members, 2);
+	uint64_t deadline = now_ms() + CATCH_UP_WAIT_MS;
+	while (now_ms() < deadline && !(h.removed[leader] && h.removed[other])) {
+		for (size_t i = 0; i < 2; i++)
+			tp_send_app(h.tp, members[i], 1, REPLICA_APP_JOIN, NULL, 0);
+		hostile_pump(&h, 100);
+	}
+	step("asked where the cluster is: %u/%u 'removed', %u/%u tables from n%llu/n%llu",
+	     h.removed[leader], h.removed[other], h.tables[leader], h.tables[other],
+	     (unsigned long long)leader, (unsigned long long)other);
+	assert_int_equal(h.tables[leader] + h.tables[other], 0);
+	assert_true(h.removed[leader] > 0 && h.removed[other] > 0);
+
+	char buf[MEMBERSHIP_ENC_MAX];
+	size_t len;
+	const uint64_t forged_ids[] = {leader, other, gone};
+	forged_table(c, 3, forged_ids, 3, buf, sizeof(buf), &len);
+	unsigned puts = 0;
+	deadline = now_ms() + JUMP_WINDOW_MS;
+	while (now_ms() < deadline) {
+		for (size_t i = 0; i < 2; i++)
+			tp_send_app(h.tp, members[i], 3, REPLICA_APP_MEMBERS, buf, len);
+		hostile_pump(&h, 20);
+		char key[32];
+		snprintf(key, sizeof(key), "b/%u", puts);
+		int rc = rcl_put(c, members[puts % 2], key, "v");
+		if (rc != 0)
+			fprintf(stderr, "put %s through n%llu: %d\n", key,
+				(unsigned long long)members[puts % 2], rc);
+		assert_int_equal(rc, 0);
+		puts++;
+		for (size_t i = 0; i < 2; i++)
+			expect_config(c, members[i], 2);
+	}
+	step("forged table pushed for %d ms: %u puts went through", JUMP_WINDOW_MS, puts);
+	for (size_t i = 0; i < 2; i++) {
+		expect_config(c, members[i], 2);
+		assert_false(lists(c, members[i], gone));
+	}
+	assert_int_equal(h.tables[leader] + h.tables[other], 0);
+	assert_int_equal(h.chunks, 0);
+	assert_int_equal(h.consensus, 0);
+
+	struct refusal f = {.h = &h, .to = members, .n = 2, .redial_ms = now_ms()};
+	assert_int_equal(tp_key_from_z85(rcl_node(c, gone)->public_key, f.key), 0);
+	assert_true(rcl_wait(c, KEY_DROP_WAIT_MS, key_refused, &f,
+			     "both members to refuse the removed node's key"));
+	hostile_close(&h);
+	step("after the grace both members refuse n%llu's key", (unsigned long long)gone);
+	assert_int_equal(rcl_put(c, other, "c/after", "v"), 0);
+}
+
+/*
+ * Four members; `lag` is stopped, then `gone` removed (it runs, learns it
+ * and is stopped). A transport with gone's keypair, still a member in
+ * lag's eyes, pushes to lag a table of configuration 2 listing itself and
+ * "you are removed" frames, before and while lag starts again. lag takes
+ * neither: it moves to the configuration the two other members confirm
+ * (without gone), catches up and takes writes; gone's transport gets no
+ * table and no state.
+ */
+static void test_replica_removed_forges_to_lagging(void **state)
+{
+	uint64_t leader;
+	struct rcl *c = up(state, 4, &leader);
+	uint64_t lag = other_than(4, leader, 0), gone = other_than(4, leader, lag);
+	uint64_t other = 0;
+	for (uint64_t id = 1; id <= 4; id++)
+		if (id != leader && id != lag && id != gone)
+			other = id;
+	assert_int_equal(rcl_put(c, leader, "a/before", "v"), 0);
+	rcl_stop(c, lag);
+	remove_member(c, leader, gone, 2);
+	struct want g = {.id = gone};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, is_removed, &g, "the removed node to know it"));
+	rcl_stop(c, gone);
+	assert_int_equal(rcl_put_retry(c, other, "b/while-lagging", "v", PUT_WAIT_MS), 0);
+
+	struct hostile h = {.config_id = 1};
+	hostile_open(&h, c, gone, &lag, 1);
+	char buf[MEMBERSHIP_ENC_MAX];
+	size_t len;
+	uint64_t forged_ids[] = {leader, other, lag, gone};
+	forged_table(c, 2, forged_ids, 4, buf, sizeof(buf), &len);
+	bool started = false;
+	struct want w = {.id = lag, .config_id = 2};
+	uint64_t deadline = now_ms() + CATCH_UP_WAIT_MS;
+	uint64_t start_at = now_ms() + 300; /* forged frames queued first */
+	for (;;) {
+		tp_send_app(h.tp, lag, 2, REPLICA_APP_MEMBERS, buf, len);
+		tp_send_app(h.tp, lag, 2, REPLICA_APP_REMOVED, NULL, 0);
+		hostile_pump(&h, 20);
+		if (!started && now_ms() >= start_at) {
+			assert_int_equal(rcl_start(c, lag), 0);
+			started = true;
+		}
+		if (started && in_config(c, &w))
+			break;
+		if (now_ms() >= deadline) {
+			rcl_dump(c, "the lagging member to move to configuration 2");
+			fail();
+		}
+	}
+	step("n%llu moved to configuration 2 despite n%llu's forgeries", (unsigned long long)lag,
+	     (unsigned long long)gone);
+	expect_config(c, lag, 2);
+	assert_false(lists(c, lag, gone));
+	assert_true(lists(c, lag, leader) && lists(c, lag, other) && lists(c, lag, lag));
+	assert_int_equal(rcl_put_retry(c, lag, "c/through-lag", "v", PUT_WAIT_MS), 0);
+	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+	hostile_pump(&h, 0);
+	assert_int_equal(h.tables[lag], 0);
+	assert_int_equal(h.chunks, 0);
+	hostile_close(&h);
+}
+
+int main(void)
+{
+	const char *filter = getenv("OMNIFS_TEST_FILTER");
+	if (filter)
+		cmocka_set_test_filter(filter);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_replica_removed_forges_table, teardown),
+		cmocka_unit_test_teardown(test_replica_removed_forges_to_lagging, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
