@@ -68,21 +68,28 @@ struct hostile {
 	unsigned chunks;		     /* state transfer chunks */
 	unsigned consensus;		     /* consensus messages of a later configuration */
 	uint32_t config_id;		     /* the configuration it was removed from */
+	struct cfg cfg;			     /* whose keypair and address it uses */
+	bool listen_any;		     /* on a free port instead of cfg's */
 };
 
 static struct hostile *live_hostile;
 
-/* A transport with node id's keypair (from its key file), listening where
- * node id did (the members answer there), that meshes with the nodes in
- * to[0..n). Node id must be stopped. */
-static void hostile_open(struct hostile *h, struct rcl *c, uint64_t id, const uint64_t *to,
-			 size_t n)
+/* A transport with the keypair of cfg (a node's config, copied), listening
+ * where that node did (the members answer there: the node must be stopped)
+ * or, with listen_any, on a free port, that meshes with the nodes in
+ * to[0..n). */
+static void hostile_open(struct hostile *h, struct rcl *c, const struct cfg *cfg, bool listen_any,
+			 const uint64_t *to, size_t n)
 {
-	const struct rcl_node *nd = rcl_node(c, id);
 	struct tp_config *tc = calloc(1, sizeof(*tc));
 	char err[256];
 	assert_non_null(tc);
-	assert_int_equal(tp_config_from_cfg(&nd->cfg, tc, err, sizeof(err)), 0);
+	if (cfg != &h->cfg)
+		h->cfg = *cfg;
+	h->listen_any = listen_any;
+	assert_int_equal(tp_config_from_cfg(&h->cfg, tc, err, sizeof(err)), 0);
+	if (listen_any)
+		snprintf(tc->listen, sizeof(tc->listen), "tcp://127.0.0.1:*");
 	tc->log = NULL; /* its refusals are the members' to log */
 	tc->n_peers = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -98,7 +105,7 @@ static void hostile_open(struct hostile *h, struct rcl *c, uint64_t id, const ui
 	if (!h->tp)
 		fprintf(stderr, "hostile transport: %s\n", err);
 	assert_non_null(h->tp);
-	h->id = id;
+	h->id = h->cfg.node_id;
 	live_hostile = h;
 }
 
@@ -263,7 +270,7 @@ static bool key_refused(struct rcl *c, void *arg)
 	struct refusal *f = arg;
 	if (now_ms() - f->redial_ms >= 1000) {
 		hostile_close(f->h);
-		hostile_open(f->h, c, f->h->id, f->to, f->n);
+		hostile_open(f->h, c, &f->h->cfg, f->h->listen_any, f->to, f->n);
 		f->redial_ms = now_ms();
 	}
 	hostile_pump(f->h, 20);
@@ -302,7 +309,7 @@ static void removed_setup(void **state, struct removed *x)
 
 	struct hostile *h = &x->h;
 	h->config_id = 2;
-	hostile_open(h, c, x->gone, x->members, 2);
+	hostile_open(h, c, &rcl_node(c, x->gone)->cfg, false, x->members, 2);
 	uint64_t deadline = now_ms() + CATCH_UP_WAIT_MS;
 	for (;;) {
 		bool answered = true;
@@ -434,7 +441,7 @@ static void test_replica_removed_forges_to_lagging(void **state)
 	assert_int_equal(rcl_put_retry(c, other, "b/while-lagging", "v", PUT_WAIT_MS), 0);
 
 	struct hostile h = {.config_id = 1};
-	hostile_open(&h, c, gone, &lag, 1);
+	hostile_open(&h, c, &rcl_node(c, gone)->cfg, false, &lag, 1);
 	cut_link(c, leader, lag, true);
 	cut_link(c, other, lag, true);
 	assert_int_equal(rcl_start(c, lag), 0);
@@ -486,6 +493,64 @@ static void test_replica_removed_forges_to_lagging(void **state)
 	hostile_close(&h);
 }
 
+/*
+ * `member rekey`: node x gets a new keypair and restarts with it (the
+ * members refuse it), a member gives x the new key by a membership change,
+ * x moves to the new configuration and takes writes; afterwards a
+ * handshake with x's old key is refused by both other members.
+ */
+static void test_replica_removed_rekey(void **state)
+{
+	uint64_t leader;
+	struct rcl *c = up(state, 3, &leader);
+	uint64_t x = other_than(3, leader, 0), other = other_than(3, leader, x);
+	const uint64_t members[] = {leader, other};
+	assert_int_equal(rcl_put(c, leader, "a/before", "v"), 0);
+	struct rcl_node *nd = c->nodes[x];
+	struct cfg old_cfg = nd->cfg;
+	char new_pub[TP_KEY_Z85_LEN + 1], new_sec[TP_KEY_Z85_LEN + 1], err[256];
+	assert_int_equal(tp_key_generate(new_pub, new_sec), 0);
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/node-new.key", nd->dir);
+	assert_true(strlen(path) < sizeof(nd->cfg.secret_key_file));
+	memcpy(nd->cfg.secret_key_file, path, strlen(path) + 1);
+	assert_int_equal(tp_keyfile_write(nd->cfg.secret_key_file, "new", new_pub, new_sec, 0, err,
+					  sizeof(err)),
+			 0);
+	assert_int_equal(rcl_restart(c, x), 0);
+	step("n%llu restarted with a new key", (unsigned long long)x);
+
+	char out[4096], id_s[16];
+	snprintf(id_s, sizeof(id_s), "%llu", (unsigned long long)x);
+	int st = rcl_control(c, leader, out, sizeof(out), "member-rekey", id_s, new_pub, NULL);
+	if (st != 0)
+		fprintf(stderr, "member-rekey: status %d: %s", st, out);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "configuration 2:"));
+	struct want w = {.id = x, .config_id = 2};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, in_config, &w, "the rekeyed node in config 2"));
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(
+			rcl_control(c, members[i], out, sizeof(out), "member-list", "--json", NULL),
+			0);
+		assert_non_null(strstr(out, new_pub));
+		assert_null(strstr(out, nd->public_key));
+	}
+	assert_int_equal(rcl_put_retry(c, x, "b/through-rekeyed", "v", PUT_WAIT_MS), 0);
+	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+	step("n%llu runs configuration 2 with its new key", (unsigned long long)x);
+
+	struct hostile h = {0};
+	hostile_open(&h, c, &old_cfg, true, members, 2);
+	struct refusal f = {.h = &h, .to = members, .n = 2, .redial_ms = now_ms()};
+	assert_int_equal(tp_key_from_z85(nd->public_key, f.key), 0);
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, key_refused, &f,
+			     "both members to refuse n's old key"));
+	hostile_close(&h);
+	snprintf(nd->public_key, sizeof(nd->public_key), "%s", new_pub);
+	step("n%llu's old key is refused", (unsigned long long)x);
+}
+
 int main(void)
 {
 	const char *filter = getenv("OMNIFS_TEST_FILTER");
@@ -496,6 +561,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_replica_removed_forged_table_ignored, teardown),
 		cmocka_unit_test_teardown(test_replica_removed_key_refused, teardown),
 		cmocka_unit_test_teardown(test_replica_removed_forges_to_lagging, teardown),
+		cmocka_unit_test_teardown(test_replica_removed_rekey, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
