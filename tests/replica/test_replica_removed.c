@@ -346,7 +346,8 @@ static void test_replica_removed_told_only_removed(void **state)
  * The removed node pushes a table of configuration 3 listing itself to
  * both members, for three times the grace before a member would jump,
  * while writes go on through both: none fails, both stay in configuration
- * 2 without it, and it gets no table, no state, no consensus message.
+ * 2 without it, and it gets no table, no consensus message, and none of
+ * the state it keeps asking for.
  */
 static void test_replica_removed_forged_table_ignored(void **state)
 {
@@ -361,9 +362,14 @@ static void test_replica_removed_forged_table_ignored(void **state)
 	unsigned puts = 0;
 	uint64_t deadline = now_ms() + JUMP_WINDOW_MS;
 	memset(h->tables, 0, sizeof(h->tables));
+	/* "Send me the state from the start" (replica_xfer.c's request). */
+	const uint8_t xfer_req[20] = {0};
 	while (now_ms() < deadline) {
-		for (size_t i = 0; i < 2; i++)
+		for (size_t i = 0; i < 2; i++) {
 			tp_send_app(h->tp, x.members[i], 3, REPLICA_APP_MEMBERS, buf, len);
+			tp_send_app(h->tp, x.members[i], 3, REPLICA_APP_XFER_REQ, xfer_req,
+				    sizeof(xfer_req));
+		}
 		hostile_pump(h, 20);
 		char key[32];
 		snprintf(key, sizeof(key), "b/%u", puts);
@@ -421,7 +427,8 @@ static void cut_link(struct rcl *c, uint64_t a, uint64_t b, bool cut)
  * itself and "you are removed" frames, for three times the grace before a
  * member would jump: lag takes neither. Once the cut is lifted, lag moves
  * to the configuration the other two confirm (without gone), catches up
- * and takes writes; gone's transport got no table and no state.
+ * and takes writes; gone's transport gets no table, and from then on none
+ * of lag's state.
  */
 static void test_replica_removed_forges_to_lagging(void **state)
 {
@@ -487,7 +494,16 @@ static void test_replica_removed_forges_to_lagging(void **state)
 	assert_true(lists(c, lag, leader) && lists(c, lag, other) && lists(c, lag, lag));
 	assert_int_equal(rcl_put_retry(c, lag, "c/through-lag", "v", PUT_WAIT_MS), 0);
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+	/* In configuration 1, gone was a member to lag, which held nothing
+	 * decided after gone's removal; now it gets none of lag's state. */
+	const uint8_t xfer_req[20] = {0};
 	hostile_pump(&h, 0);
+	h.chunks = 0;
+	deadline = now_ms() + JUMP_WINDOW_MS;
+	while (now_ms() < deadline) {
+		tp_send_app(h.tp, lag, 2, REPLICA_APP_XFER_REQ, xfer_req, sizeof(xfer_req));
+		hostile_pump(&h, 20);
+	}
 	assert_int_equal(h.tables[lag], 0);
 	assert_int_equal(h.chunks, 0);
 	hostile_close(&h);
