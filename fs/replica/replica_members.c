@@ -24,7 +24,7 @@
  * frame, and that includes nodes removed a moment ago (see below), which
  * may be decommissioned machines in the wrong hands. So a member acts on a
  * newer member table (stops taking writes, jumps, serves state to the new
- * members) only when it is provably the decided one (on_report):
+ * members) only when it is provably the decided one (on_members):
  * - it comes from a member of this node's configuration, which is listed
  *   in the table it sends; and
  * - it is the table of the stop-sign this node's own log holds (accepted
@@ -292,9 +292,9 @@ static void tell(struct replica *r, opx_node_id to, uint64_t now)
  * timeout, to reach a removed node that is up, which acknowledges within a
  * round trip of that. A node down for longer never learns it was removed,
  * and need not: every member refuses its key, so it has no quorum and
- * takes no writes. The grace depends on the config alone, counted from
- * when each member enters the configuration, so every member drops the
- * key at the same point of the change.
+ * takes no writes. The grace depends on the config alone and runs from
+ * when a member enters the configuration: no timing of the network or of
+ * the removed node decides when its key goes, only its acknowledgement.
  */
 static uint64_t removal_grace_ms(const struct replica *r)
 {

@@ -179,6 +179,46 @@ static void test_membership_next_rules(void **state)
 	assert_non_null(strstr(err, "at least 2"));
 }
 
+/* rekey swaps one member's key in the next configuration and nothing
+ * else; equal compares everything a confirmed table must agree on. */
+static void test_membership_rekey_and_equal(void **state)
+{
+	struct membership cur, next, copy;
+	char err[256];
+	three(&cur);
+	assert_int_equal(membership_rekey(&next, &cur, 2, KEY_D, err, sizeof(err)), 0);
+	assert_int_equal(next.config_id, cur.config_id + 1);
+	assert_int_equal(next.n, 3);
+	assert_string_equal(membership_find(&next, 2)->public_key, KEY_D);
+	assert_string_equal(membership_find(&next, 1)->public_key, KEY_A);
+	assert_string_equal(membership_find(&next, 3)->address, "10.0.0.3:7100");
+	assert_int_equal(membership_rekey(&next, &cur, 9, KEY_D, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "n9 is not a member"));
+	assert_int_equal(membership_rekey(&next, &cur, 2, "short", err, sizeof(err)), -EINVAL);
+	assert_int_equal(membership_rekey(&next, &cur, 2, KEY_B, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "already has this key"));
+
+	copy = cur;
+	assert_true(membership_equal(&cur, &copy));
+	copy.base++;
+	assert_false(membership_equal(&cur, &copy));
+	copy = cur;
+	copy.config_id++;
+	assert_false(membership_equal(&cur, &copy));
+	copy = cur;
+	snprintf(copy.peers[2].public_key, sizeof(copy.peers[2].public_key), "%s", KEY_D);
+	assert_false(membership_equal(&cur, &copy));
+	copy = cur;
+	snprintf(copy.peers[0].address, sizeof(copy.peers[0].address), "10.0.0.9:7100");
+	assert_false(membership_equal(&cur, &copy));
+	copy = cur;
+	copy.n = 2;
+	assert_false(membership_equal(&cur, &copy));
+	copy = cur;
+	copy.write_quorum = 3;
+	assert_false(membership_equal(&cur, &copy));
+}
+
 static void test_membership_file(void **state)
 {
 	char dir[] = "/tmp/omnifs-membership-XXXXXX";
@@ -209,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_membership_round_trip),
 		cmocka_unit_test(test_membership_decode_refuses_bad_tables),
 		cmocka_unit_test(test_membership_next_rules),
+		cmocka_unit_test(test_membership_rekey_and_equal),
 		cmocka_unit_test(test_membership_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
