@@ -682,8 +682,14 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 	int rc = check_mountpoint(mountpoint);
 	if (rc)
 		return rc;
+	/* nosuid, nodev: setuid bits and device nodes are replicated data
+	 * that any member can write, never rights on this machine. libfuse
+	 * mounts with both unless told "suid" or "dev", even as root; written
+	 * out here, they cannot go with a change of its defaults or ours
+	 * (tests/integration/test_fs_ops.sh reads them back). */
 	char *argv[] = {"omnifs", "-o",
-			"allow_other,default_permissions,fsname=omnifs,subtype=omnifs", "-d", NULL};
+			"allow_other,default_permissions,nosuid,nodev,fsname=omnifs,subtype=omnifs",
+			"-d", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o->cfg.debug ? 4 : 3, argv);
 	o->mountpoint = strdup(mountpoint);
 	if (!o->mountpoint)
