@@ -583,8 +583,10 @@ int ofs_op_fallocate(struct ofs *o, struct ofs_file *f, int mode, uint64_t off, 
 	if (off + len <= a.size)
 		return 0;
 	/* Blocks are allocated on write; growing the size is all mode 0 owes.
-	 * The handle was opened for writing: no other right is needed. */
-	static const struct ofs_cred handle_holder = {0};
+	 * The kernel lets only a handle open for writing fallocate, and a size
+	 * change through such a handle needs no other right: any caller would
+	 * pass, so none is asked for. */
+	static const struct ofs_cred any_caller = {0, 0, NULL, 0};
 	struct ofs_setattr sa = {.mask = OFS_SET_SIZE | OFS_SET_HANDLE, .size = off + len};
-	return ofs_op_setattr(o, f->ino, &sa, &handle_holder, &a);
+	return ofs_op_setattr(o, f->ino, &sa, &any_caller, &a);
 }

@@ -182,6 +182,13 @@ static void give_file_to_bob(struct fx *f)
 	f->state_after_hook = state_sum(f);
 }
 
+/* Node 2: root makes f->shared sticky (as /tmp). */
+static void make_sticky(struct fx *f)
+{
+	assert_int_equal(chmod_as(f->n2, f->shared, 01777, &root), 0);
+	f->state_after_hook = state_sum(f);
+}
+
 static void test_ofs_perm_rechecked_after_conflict(void **state)
 {
 	struct fx *f = *state;
@@ -219,6 +226,14 @@ static void test_ofs_perm_rechecked_after_conflict(void **state)
 	assert_int_equal(mode_of(f->n1, f->file), 0644);
 	assert_int_equal(ofs_op_getattr(f->n1, f->file, &a), 0);
 	assert_int_equal(a.uid, bob.uid);
+
+	/* unlink of bob's file, while node 2 makes the folder sticky */
+	make(f->n1, f->shared, "bobs", S_IFREG, 0644, bob.uid, bob.gid);
+	assert_int_equal(chmod_as(f->n1, f->shared, 0777, &root), 0);
+	f->before = make_sticky;
+	assert_int_equal(ofs_op_unlink(f->n1, f->shared, "bobs", &alice), -EPERM);
+	assert_int_equal(state_sum(f), f->state_after_hook);
+	assert_true(exists(f->n1, f->shared, "bobs"));
 }
 
 /* --- one rule at a time ------------------------------------------------- */
