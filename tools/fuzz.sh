@@ -12,6 +12,8 @@
 #   members   replica/fuzz_members    member tables (MEMBERS frames, stop-signs)
 #   kv-txn    kv/fuzz_txn             KV transactions (log entries)
 #   schema    fs/fuzz_schema          the filesystem's keys and stored values
+#   chunk     kv/fuzz_chunk           state-transfer chunks (kv_import_chunk, on
+#                                     a RocksDB store in a temporary directory)
 # Seeds are read only; inputs the fuzzer finds go to a temporary directory,
 # crashes to build/fuzz/fuzz-artifacts/<target>-crash-...; reproduce one with
 # build/fuzz/tests/<area>/fuzz_<name> <artifact>.
@@ -30,6 +32,7 @@ targets=(
 	"members tests/replica/fuzz_members  tests/replica/fuzz_members_corpus 15 4096"
 	"kv-txn  tests/kv/fuzz_txn           tests/kv/fuzz_txn_corpus      15 4096"
 	"schema  tests/fs/fuzz_schema        tests/fs/fuzz_schema_corpus   15 512"
+	"chunk   tests/kv/fuzz_chunk         tests/kv/fuzz_chunk_corpus    15 4096"
 )
 bins=()
 for t in "${targets[@]}"; do
@@ -39,7 +42,10 @@ done
 ninja -C "$dir" "${bins[@]}" >/dev/null
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# Targets that need files (fuzz_chunk's store) make them here, in memory
+# when /dev/shm is there: a finding ends a target before it cleans up.
+files="$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)"
+trap 'rm -rf "$work" "$files"' EXIT
 mkdir -p "$dir/fuzz-artifacts"
 failed=0
 for t in "${targets[@]}"; do
@@ -47,7 +53,7 @@ for t in "${targets[@]}"; do
 	s="${secs:-$default}"
 	log="$dir/fuzz-$name.log"
 	mkdir -p "$work/$name"
-	if "$dir/$bin" -max_total_time="$s" -timeout=10 -rss_limit_mb=2048 \
+	if TMPDIR="$files" "$dir/$bin" -max_total_time="$s" -timeout=10 -rss_limit_mb=2048 \
 		-max_len="$max_len" -print_final_stats=1 \
 		-artifact_prefix="$dir/fuzz-artifacts/$name-" "$work/$name" "$corpus" \
 		>"$log" 2>&1; then

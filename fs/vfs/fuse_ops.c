@@ -111,11 +111,48 @@ static void reply_attr(fuse_req_t req, int rc, const struct ofs_attr *a)
 	fuse_reply_attr(req, &st, ofs_ino_is_virtual(a->ino) ? 0 : o->cfg.attr_timeout_s);
 }
 
-static struct ofs_cred cred_of(fuse_req_t req)
+/*
+ * The caller of a change: fs uid and gid from the request, supplementary
+ * groups read by libfuse from /proc (a caller already gone has its primary
+ * group only, which can deny more but never allow more). Root needs none.
+ */
+#define CRED_GROUPS 64
+struct req_cred {
+	struct ofs_cred cr;
+	gid_t local[CRED_GROUPS];
+	gid_t *heap; /* more groups than local holds */
+};
+
+static const struct ofs_cred *cred_get(fuse_req_t req, struct req_cred *rc)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct ofs_cred cr = {c->uid, c->gid};
-	return cr;
+	rc->cr = (struct ofs_cred){c->uid, c->gid, NULL, 0};
+	rc->heap = NULL;
+	if (c->uid == 0)
+		return &rc->cr;
+	const gid_t *g = rc->local;
+	int n = fuse_req_getgroups(req, CRED_GROUPS, rc->local);
+	if (n > CRED_GROUPS) {
+		rc->heap = malloc((size_t)n * sizeof(gid_t));
+		int m = rc->heap ? fuse_req_getgroups(req, n, rc->heap) : -ENOMEM;
+		if (m > 0 && m <= n) {
+			g = rc->heap;
+			n = m;
+		} else {
+			n = CRED_GROUPS; /* the ones we have */
+		}
+	}
+	if (n > 0) {
+		rc->cr.groups = g;
+		rc->cr.ngroups = (size_t)n;
+	}
+	return &rc->cr;
+}
+
+static void cred_put(struct req_cred *rc)
+{
+	free(rc->heap);
+	rc->heap = NULL;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -178,7 +215,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		sa.gid = attr->st_gid;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		sa.mask |= OFS_SET_SIZE;
+		sa.mask |= OFS_SET_SIZE | (fi ? OFS_SET_HANDLE : 0);
 		sa.size = attr->st_size < 0 ? 0 : (uint64_t)attr->st_size;
 		if (attr->st_size < 0) {
 			fuse_reply_err(req, EINVAL);
@@ -202,7 +239,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		sa.ctime_ns = ts_ns(&attr->st_ctim);
 	}
 	struct ofs_attr a;
-	int rc = ofs_op_setattr(ofs_of(req), ino, &sa, &a);
+	struct req_cred rcr;
+	int rc = ofs_op_setattr(ofs_of(req), ino, &sa, cred_get(req, &rcr), &a);
+	cred_put(&rcr);
 	reply_attr(req, rc, &a);
 }
 
@@ -218,56 +257,75 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	struct ofs_cred cr = cred_of(req);
+	struct req_cred rcr;
 	struct ofs_attr a;
-	int rc = ofs_op_mknod(ofs_of(req), parent, name, mode, (uint32_t)rdev, &cr, &a);
+	int rc = ofs_op_mknod(ofs_of(req), parent, name, mode, (uint32_t)rdev, cred_get(req, &rcr),
+			      &a);
+	cred_put(&rcr);
 	reply_entry(req, rc, &a);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct ofs_cred cr = cred_of(req);
+	struct req_cred rcr;
 	struct ofs_attr a;
-	int rc = ofs_op_mknod(ofs_of(req), parent, name, S_IFDIR | (mode & 07777), 0, &cr, &a);
+	int rc = ofs_op_mknod(ofs_of(req), parent, name, S_IFDIR | (mode & 07777), 0,
+			      cred_get(req, &rcr), &a);
+	cred_put(&rcr);
 	reply_entry(req, rc, &a);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	struct ofs_cred cr = cred_of(req);
+	struct req_cred rcr;
 	struct ofs_attr a;
-	int rc = ofs_op_symlink(ofs_of(req), parent, name, link, &cr, &a);
+	int rc = ofs_op_symlink(ofs_of(req), parent, name, link, cred_get(req, &rcr), &a);
+	cred_put(&rcr);
 	reply_entry(req, rc, &a);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	struct req_cred rcr;
 	struct ofs_attr a;
-	int rc = ofs_op_link(ofs_of(req), ino, newparent, newname, &a);
+	int rc = ofs_op_link(ofs_of(req), ino, newparent, newname, cred_get(req, &rcr), &a);
+	cred_put(&rcr);
 	reply_entry(req, rc, &a);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -ofs_op_unlink(ofs_of(req), parent, name));
+	struct req_cred rcr;
+	int rc = ofs_op_unlink(ofs_of(req), parent, name, cred_get(req, &rcr));
+	cred_put(&rcr);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -ofs_op_rmdir(ofs_of(req), parent, name));
+	struct req_cred rcr;
+	int rc = ofs_op_rmdir(ofs_of(req), parent, name, cred_get(req, &rcr));
+	cred_put(&rcr);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -ofs_op_rename(ofs_of(req), parent, name, newparent, newname, flags));
+	struct req_cred rcr;
+	int rc = ofs_op_rename(ofs_of(req), parent, name, newparent, newname, flags,
+			       cred_get(req, &rcr));
+	cred_put(&rcr);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ofs *o = ofs_of(req);
 	struct ofs_file *f;
-	int rc = ofs_op_open(o, ino, fi->flags, &f);
+	struct req_cred rcr;
+	int rc = ofs_op_open(o, ino, fi->flags, cred_get(req, &rcr), &f);
+	cred_put(&rcr);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -283,10 +341,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		      struct fuse_file_info *fi)
 {
 	struct ofs *o = ofs_of(req);
-	struct ofs_cred cr = cred_of(req);
+	struct req_cred rcr;
 	struct ofs_attr a;
 	struct ofs_file *f;
-	int rc = ofs_op_create(o, parent, name, mode, fi->flags, &cr, &a, &f);
+	int rc = ofs_op_create(o, parent, name, mode, fi->flags, cred_get(req, &rcr), &a, &f);
+	cred_put(&rcr);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -475,7 +534,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	fuse_reply_err(req, -ofs_op_setxattr(ofs_of(req), ino, name, value, size, flags));
+	struct req_cred rcr;
+	int rc = ofs_op_setxattr(ofs_of(req), ino, name, value, size, flags, cred_get(req, &rcr));
+	cred_put(&rcr);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -520,7 +582,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, -ofs_op_removexattr(ofs_of(req), ino, name));
+	struct req_cred rcr;
+	int rc = ofs_op_removexattr(ofs_of(req), ino, name, cred_get(req, &rcr));
+	cred_put(&rcr);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
@@ -617,8 +682,14 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 	int rc = check_mountpoint(mountpoint);
 	if (rc)
 		return rc;
+	/* nosuid, nodev: setuid bits and device nodes are replicated data
+	 * that any member can write, never rights on this machine. libfuse
+	 * mounts with both unless told "suid" or "dev", even as root; written
+	 * out here, they cannot go with a change of its defaults or ours
+	 * (tests/integration/test_fs_ops.sh reads them back). */
 	char *argv[] = {"omnifs", "-o",
-			"allow_other,default_permissions,fsname=omnifs,subtype=omnifs", "-d", NULL};
+			"allow_other,default_permissions,nosuid,nodev,fsname=omnifs,subtype=omnifs",
+			"-d", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o->cfg.debug ? 4 : 3, argv);
 	o->mountpoint = strdup(mountpoint);
 	if (!o->mountpoint)

@@ -90,10 +90,11 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c);
 struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b);
 
 /*
- * Mounts at mountpoint (copied) with allow_other and default_permissions and
- * starts the helper threads (invalidation, reaper of unlinked files, waker). 0 or -errno, reason logged: -EBUSY already
- * a mount point (or a stale one), -ENOENT/-ENOTDIR no such directory, -EIO
- * libfuse could not set up the session or mount.
+ * Mounts at mountpoint (copied) with allow_other, default_permissions, nosuid
+ * and nodev, and starts the helper threads (invalidation, reaper of unlinked
+ * files, waker). 0 or -errno, reason logged: -EBUSY already a mount point (or
+ * a stale one), -ENOENT/-ENOTDIR no such directory, -EIO libfuse could not
+ * set up the session or mount.
  */
 int ofs_mount(struct ofs *o, const char *mountpoint);
 

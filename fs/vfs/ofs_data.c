@@ -290,7 +290,8 @@ static int open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **o
 	return 0;
 }
 
-int ofs_op_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **f)
+int ofs_op_open(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *cr,
+		struct ofs_file **f)
 {
 	if (ofs_ino_is_virtual(ino))
 		return ofs_virt_open(o, ino, flags, f);
@@ -303,6 +304,12 @@ int ofs_op_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **f)
 	if (!S_ISREG(a.mode))
 		return -EINVAL; /* the kernel opens devices and fifos itself */
 	if (wants_write(flags)) {
+		/* The kernel checked its cached mode; this is the applied one. A
+		 * handle open for writing may write until it is closed, as POSIX
+		 * has it, so the commits of its writes check nothing more. */
+		rc = ofs_perm(cr, &a, OFS_MAY_WRITE);
+		if (rc)
+			return rc;
 		rc = can_write(o);
 		if (rc)
 			return rc;
@@ -575,7 +582,11 @@ int ofs_op_fallocate(struct ofs *o, struct ofs_file *f, int mode, uint64_t off, 
 		return rc;
 	if (off + len <= a.size)
 		return 0;
-	/* Blocks are allocated on write; growing the size is all mode 0 owes. */
-	struct ofs_setattr sa = {.mask = OFS_SET_SIZE, .size = off + len};
-	return ofs_op_setattr(o, f->ino, &sa, &a);
+	/* Blocks are allocated on write; growing the size is all mode 0 owes.
+	 * The kernel lets only a handle open for writing fallocate, and a size
+	 * change through such a handle needs no other right: any caller would
+	 * pass, so none is asked for. */
+	static const struct ofs_cred any_caller = {0, 0, NULL, 0};
+	struct ofs_setattr sa = {.mask = OFS_SET_SIZE | OFS_SET_HANDLE, .size = off + len};
+	return ofs_op_setattr(o, f->ino, &sa, &any_caller, &a);
 }

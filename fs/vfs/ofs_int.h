@@ -170,9 +170,13 @@ struct ofs {
 	pthread_t reap_thread;
 };
 
-/* Caller credentials for new inodes. */
+/* Who asks for a change: the caller's fs uid, fs gid and supplementary
+ * groups (groups borrowed for the call, NULL when ngroups is 0). New inodes
+ * take uid and gid; permission checks use all of it (ofs_perm.c). */
 struct ofs_cred {
 	uint32_t uid, gid;
+	const uint32_t *groups;
+	size_t ngroups;
 };
 
 /* Fields of setattr to change; the rest are ignored. */
@@ -185,6 +189,7 @@ struct ofs_cred {
 #define OFS_SET_ATIME_NOW (1u << 6)
 #define OFS_SET_MTIME_NOW (1u << 7)
 #define OFS_SET_CTIME	  (1u << 8)
+#define OFS_SET_HANDLE	  (1u << 9) /* through a handle open for writing (ftruncate) */
 
 struct ofs_setattr {
 	unsigned mask;
@@ -262,31 +267,55 @@ void ofs_reaper_stop(struct ofs *o);
 int ofs_bootstrap(struct ofs *o);
 void ofs_count(struct ofs *o, uint64_t *counter, uint64_t n);
 
-/* ofs_ops.c: namespace, attributes, xattrs */
+/* ofs_perm.c: the caller's rights against attributes just read; 0, -EACCES
+ * (mode bits) or -EPERM (ownership, sticky directories) */
+#define OFS_MAY_EXEC  1u
+#define OFS_MAY_WRITE 2u
+#define OFS_MAY_READ  4u
+bool ofs_cred_in_group(const struct ofs_cred *cr, uint32_t gid);
+/* may: OFS_MAY_* bits, all required. */
+int ofs_perm(const struct ofs_cred *cr, const struct ofs_attr *a, unsigned may);
+/* Looking a name up in dir. */
+int ofs_perm_search(const struct ofs_cred *cr, const struct ofs_attr *dir);
+/* Adding a name to dir. */
+int ofs_perm_create(const struct ofs_cred *cr, const struct ofs_attr *dir);
+/* Removing or replacing victim's name in dir (sticky bit included). */
+int ofs_perm_delete(const struct ofs_cred *cr, const struct ofs_attr *dir,
+		    const struct ofs_attr *victim);
+/* The mode a new inode of mode made in dir gets (setgid rules). */
+uint32_t ofs_perm_new_mode(const struct ofs_cred *cr, const struct ofs_attr *dir, uint32_t mode);
+/* Setting sa's fields on a; *mode receives the mode to set (sa->mode with
+ * the setgid bit cleared where Linux clears it). */
+int ofs_perm_setattr(const struct ofs_cred *cr, const struct ofs_attr *a,
+		     const struct ofs_setattr *sa, uint32_t *mode);
+
+/* ofs_ops.c: namespace, attributes, xattrs. Changes take the caller's
+ * credentials (borrowed for the call) and check them on every build. */
 int ofs_op_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
 int ofs_op_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out);
-int ofs_op_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa, struct ofs_attr *out);
+int ofs_op_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
+		   const struct ofs_cred *cr, struct ofs_attr *out);
 int ofs_op_mknod(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, uint32_t rdev,
 		 const struct ofs_cred *cr, struct ofs_attr *out);
 int ofs_op_symlink(struct ofs *o, uint64_t parent, const char *name, const char *target,
 		   const struct ofs_cred *cr, struct ofs_attr *out);
 int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *newname,
-		struct ofs_attr *out);
-int ofs_op_unlink(struct ofs *o, uint64_t parent, const char *name);
-int ofs_op_rmdir(struct ofs *o, uint64_t parent, const char *name);
+		const struct ofs_cred *cr, struct ofs_attr *out);
+int ofs_op_unlink(struct ofs *o, uint64_t parent, const char *name, const struct ofs_cred *cr);
+int ofs_op_rmdir(struct ofs *o, uint64_t parent, const char *name, const struct ofs_cred *cr);
 int ofs_op_rename(struct ofs *o, uint64_t parent, const char *name, uint64_t newparent,
-		  const char *newname, unsigned flags);
+		  const char *newname, unsigned flags, const struct ofs_cred *cr);
 /* Copies the target into buf (cap bytes, NUL-terminated); returns its length. */
 int ofs_op_readlink(struct ofs *o, uint64_t ino, char *buf, size_t cap);
 int ofs_op_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out);
 void ofs_dirent_list_free(struct ofs_dirent_list *l);
 int ofs_op_setxattr(struct ofs *o, uint64_t ino, const char *name, const void *val, size_t len,
-		    int flags);
+		    int flags, const struct ofs_cred *cr);
 /* Value into buf; returns its length. cap 0 asks for the length only. -ERANGE if
  * cap is too small, -ENODATA if absent. */
 int ofs_op_getxattr(struct ofs *o, uint64_t ino, const char *name, void *buf, size_t cap);
 int ofs_op_listxattr(struct ofs *o, uint64_t ino, char *buf, size_t cap);
-int ofs_op_removexattr(struct ofs *o, uint64_t ino, const char *name);
+int ofs_op_removexattr(struct ofs *o, uint64_t ino, const char *name, const struct ofs_cred *cr);
 struct ofs_statfs {
 	uint64_t bsize, blocks, bfree, files, ffree, namemax;
 };
@@ -298,7 +327,9 @@ void ofs_file_track(struct ofs *o, struct ofs_file *f);
 /* ofs_data.c: open files, buffered writes, commits */
 int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,
 		  const struct ofs_cred *cr, struct ofs_attr *out, struct ofs_file **f);
-int ofs_op_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **f);
+/* Opening for writing checks write permission (reads are the kernel's to check). */
+int ofs_op_open(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *cr,
+		struct ofs_file **f);
 ssize_t ofs_op_read(struct ofs *o, struct ofs_file *f, void *buf, size_t size, uint64_t off);
 ssize_t ofs_op_write(struct ofs *o, struct ofs_file *f, const void *buf, size_t size, uint64_t off);
 int ofs_op_flush(struct ofs *o, struct ofs_file *f);

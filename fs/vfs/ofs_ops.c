@@ -6,7 +6,9 @@
  * Each change is one transaction built by a build_* function from the
  * node's applied state, with a guard on every key it read that the result
  * depends on (ofs_run_txn commits and, when a guard fails because another
- * node got there first, calls the builder again on the new state). Errno
+ * node got there first, calls the builder again on the new state). Each
+ * build checks the caller's rights against the attributes it read
+ * (ofs_perm.c), so a rebuild on newer state checks them again. Errno
  * values follow Linux (tmpfs where the choice is free). Does not do file
  * data (ofs_data.c) or the /.omnifs files (ofs_virt.c).
  */
@@ -78,6 +80,7 @@ int ofs_op_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
 struct setattr_arg {
 	uint64_t ino;
 	const struct ofs_setattr *sa;
+	const struct ofs_cred *cr;
 	struct ofs_attr out;
 };
 
@@ -132,7 +135,11 @@ static int build_setattr(struct ofs *o, struct kv_txn *t, void *arg)
 	const struct ofs_setattr *sa = s->sa;
 	struct ofs_attr a;
 	uint64_t ver;
+	uint32_t mode;
 	int rc = ofs_read_attr(o, s->ino, &a, &ver);
+	if (rc)
+		return rc;
+	rc = ofs_perm_setattr(s->cr, &a, sa, &mode);
 	if (rc)
 		return rc;
 	int64_t now = ofs_now_ns();
@@ -155,7 +162,7 @@ static int build_setattr(struct ofs *o, struct kv_txn *t, void *arg)
 		a.size = sa->size;
 	}
 	if (sa->mask & OFS_SET_MODE)
-		a.mode = (a.mode & S_IFMT) | (sa->mode & 07777);
+		a.mode = (a.mode & S_IFMT) | (mode & 07777);
 	if (sa->mask & OFS_SET_UID)
 		a.uid = sa->uid;
 	if (sa->mask & OFS_SET_GID)
@@ -187,7 +194,8 @@ static int build_setattr(struct ofs *o, struct kv_txn *t, void *arg)
 	return 0;
 }
 
-int ofs_op_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa, struct ofs_attr *out)
+int ofs_op_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
+		   const struct ofs_cred *cr, struct ofs_attr *out)
 {
 	if (ofs_ino_is_virtual(ino))
 		return -EROFS;
@@ -196,7 +204,7 @@ int ofs_op_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa, st
 	int rc = ofs_flush_ino(o, ino);
 	if (rc)
 		return rc;
-	struct setattr_arg s = {ino, sa, {0}};
+	struct setattr_arg s = {ino, sa, cr, {0}};
 	rc = ofs_run_txn(o, build_setattr, &s);
 	if (rc)
 		return rc;
@@ -270,10 +278,16 @@ static int build_mknod(struct ofs *o, struct kv_txn *t, void *arg)
 	int rc = read_parent(o, m->parent, &pa, &pver);
 	if (rc)
 		return rc;
+	rc = ofs_perm_search(m->cr, &pa);
+	if (rc)
+		return rc;
 	rc = ofs_read_dirent(o, m->parent, m->name, m->len, &child, NULL, NULL);
 	if (rc == 0)
 		return -EEXIST;
 	if (rc != -ENOENT)
+		return rc;
+	rc = ofs_perm_create(m->cr, &pa);
+	if (rc)
 		return rc;
 	if (S_ISDIR(m->mode)) {
 		uint32_t depth;
@@ -292,7 +306,7 @@ static int build_mknod(struct ofs *o, struct kv_txn *t, void *arg)
 	int64_t now = ofs_now_ns();
 	struct ofs_attr a = {0};
 	a.ino = ino;
-	a.mode = m->mode;
+	a.mode = ofs_perm_new_mode(m->cr, &pa, m->mode);
 	a.uid = m->cr->uid;
 	a.gid = m->cr->gid;
 	if (pa.mode & S_ISGID) { /* BSD group semantics on setgid dirs, as Linux */
@@ -360,8 +374,11 @@ int ofs_op_mknod(struct ofs *o, uint64_t parent, const char *name, uint32_t mode
 	case S_IFDIR:
 	case S_IFIFO:
 	case S_IFSOCK:
+		break;
 	case S_IFCHR:
 	case S_IFBLK:
+		if (cr->uid != 0)
+			return -EPERM; /* CAP_MKNOD, which only root has here */
 		break;
 	default:
 		return -EINVAL;
@@ -398,6 +415,7 @@ struct link_arg {
 	uint64_t ino, parent;
 	const char *name;
 	size_t len;
+	const struct ofs_cred *cr;
 	struct ofs_attr out;
 };
 
@@ -407,6 +425,9 @@ static int build_link(struct ofs *o, struct kv_txn *t, void *arg)
 	struct ofs_attr pa, a;
 	uint64_t pver, ver, child;
 	int rc = read_parent(o, l->parent, &pa, &pver);
+	if (rc)
+		return rc;
+	rc = ofs_perm_search(l->cr, &pa);
 	if (rc)
 		return rc;
 	rc = ofs_read_attr(o, l->ino, &a, &ver);
@@ -422,6 +443,9 @@ static int build_link(struct ofs *o, struct kv_txn *t, void *arg)
 	if (rc == 0)
 		return -EEXIST;
 	if (rc != -ENOENT)
+		return rc;
+	rc = ofs_perm_create(l->cr, &pa);
+	if (rc)
 		return rc;
 	int64_t now = ofs_now_ns();
 	struct ofs_key k;
@@ -460,7 +484,7 @@ static int build_link(struct ofs *o, struct kv_txn *t, void *arg)
 }
 
 int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *newname,
-		struct ofs_attr *out)
+		const struct ofs_cred *cr, struct ofs_attr *out)
 {
 	size_t len;
 	int rc = check_name(newname, &len);
@@ -470,7 +494,7 @@ int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *new
 		return -EPERM;
 	if (is_vdir_name(newparent, newname))
 		return -EEXIST;
-	struct link_arg l = {ino, newparent, newname, len, {0}};
+	struct link_arg l = {ino, newparent, newname, len, cr, {0}};
 	rc = ofs_run_txn(o, build_link, &l);
 	if (rc == 0) {
 		*out = l.out;
@@ -549,6 +573,7 @@ struct unlink_arg {
 	const char *name;
 	size_t len;
 	bool dir; /* rmdir */
+	const struct ofs_cred *cr;
 	uint64_t child;
 };
 
@@ -561,12 +586,18 @@ static int build_unlink(struct ofs *o, struct kv_txn *t, void *arg)
 	int rc = read_parent(o, u->parent, &pa, &pver);
 	if (rc)
 		return rc;
+	rc = ofs_perm_search(u->cr, &pa);
+	if (rc)
+		return rc;
 	rc = ofs_read_dirent(o, u->parent, u->name, u->len, &u->child, &dtype, &dver);
 	if (rc)
 		return rc;
 	rc = ofs_read_attr(o, u->child, &a, &ver);
 	if (rc)
 		return rc == -ENOENT ? -EIO : rc;
+	rc = ofs_perm_delete(u->cr, &pa, &a);
+	if (rc)
+		return rc;
 	if (u->dir && !S_ISDIR(a.mode))
 		return -ENOTDIR;
 	if (!u->dir && S_ISDIR(a.mode))
@@ -603,7 +634,8 @@ static int build_unlink(struct ofs *o, struct kv_txn *t, void *arg)
 	return drop_link(o, t, &a, now);
 }
 
-static int do_unlink(struct ofs *o, uint64_t parent, const char *name, bool dir)
+static int do_unlink(struct ofs *o, uint64_t parent, const char *name, bool dir,
+		     const struct ofs_cred *cr)
 {
 	size_t len = strlen(name);
 	if (len > OFS_NAME_MAX)
@@ -614,18 +646,18 @@ static int do_unlink(struct ofs *o, uint64_t parent, const char *name, bool dir)
 		return -EINVAL;
 	if (dir && strcmp(name, "..") == 0)
 		return -ENOTEMPTY;
-	struct unlink_arg u = {parent, name, len, dir, 0};
+	struct unlink_arg u = {parent, name, len, dir, cr, 0};
 	return ofs_run_txn(o, build_unlink, &u);
 }
 
-int ofs_op_unlink(struct ofs *o, uint64_t parent, const char *name)
+int ofs_op_unlink(struct ofs *o, uint64_t parent, const char *name, const struct ofs_cred *cr)
 {
-	return do_unlink(o, parent, name, false);
+	return do_unlink(o, parent, name, false, cr);
 }
 
-int ofs_op_rmdir(struct ofs *o, uint64_t parent, const char *name)
+int ofs_op_rmdir(struct ofs *o, uint64_t parent, const char *name, const struct ofs_cred *cr)
 {
-	return do_unlink(o, parent, name, true);
+	return do_unlink(o, parent, name, true, cr);
 }
 
 /* --- rename ----------------------------------------------------------------- */
@@ -659,7 +691,33 @@ struct rename_arg {
 	const char *name, *newname;
 	size_t len, newlen;
 	unsigned flags;
+	const struct ofs_cred *cr;
 };
+
+/* The caller's rights for a rename of sa (in pa) onto the name of da (in
+ * npa; NULL if there is none), as Linux's vfs_rename asks for them. */
+static int rename_perm(const struct rename_arg *r, const struct ofs_attr *pa,
+		       const struct ofs_attr *npa, const struct ofs_attr *sa,
+		       const struct ofs_attr *da)
+{
+	int rc = ofs_perm_delete(r->cr, pa, sa);
+	if (rc)
+		return rc;
+	rc = da ? ofs_perm_delete(r->cr, npa, da) : ofs_perm_create(r->cr, npa);
+	if (rc)
+		return rc;
+	if (r->parent == r->newparent)
+		return 0;
+	/* A directory that moves elsewhere has its ".." rewritten. */
+	if (S_ISDIR(sa->mode)) {
+		rc = ofs_perm(r->cr, sa, OFS_MAY_WRITE);
+		if (rc)
+			return rc;
+	}
+	if (da && S_ISDIR(da->mode) && (r->flags & RENAME_EXCHANGE))
+		return ofs_perm(r->cr, da, OFS_MAY_WRITE);
+	return 0;
+}
 
 static int build_rename(struct ofs *o, struct kv_txn *t, void *arg)
 {
@@ -678,6 +736,11 @@ static int build_rename(struct ofs *o, struct kv_txn *t, void *arg)
 		return rc;
 	if (!S_ISDIR(pa->mode) || !S_ISDIR(npa->mode))
 		return -ENOTDIR;
+	rc = ofs_perm_search(r->cr, pa);
+	if (rc == 0)
+		rc = ofs_perm_search(r->cr, npa);
+	if (rc)
+		return rc;
 	if (npa->nlink == 0)
 		return -ENOENT;
 	rc = ofs_read_dirent(o, r->parent, r->name, r->len, &sino, &sdt, &sdver);
@@ -703,6 +766,9 @@ static int build_rename(struct ofs *o, struct kv_txn *t, void *arg)
 	}
 	bool sdir = S_ISDIR(sa->mode), ddir = da && S_ISDIR(da->mode);
 	bool exchange = r->flags & RENAME_EXCHANGE;
+	rc = rename_perm(r, pa, npa, sa, da);
+	if (rc)
+		return rc;
 	if (dst_exists && !exchange) {
 		if (sdir && !ddir)
 			return -ENOTDIR;
@@ -807,7 +873,7 @@ static int build_rename(struct ofs *o, struct kv_txn *t, void *arg)
 }
 
 int ofs_op_rename(struct ofs *o, uint64_t parent, const char *name, uint64_t newparent,
-		  const char *newname, unsigned flags)
+		  const char *newname, unsigned flags, const struct ofs_cred *cr)
 {
 	size_t len, newlen;
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -823,7 +889,7 @@ int ofs_op_rename(struct ofs *o, uint64_t parent, const char *name, uint64_t new
 	if (is_vdir_name(parent, name) || is_vdir_name(newparent, newname) ||
 	    ofs_ino_is_virtual(parent) || ofs_ino_is_virtual(newparent))
 		return -EROFS;
-	struct rename_arg r = {parent, newparent, name, newname, len, newlen, flags};
+	struct rename_arg r = {parent, newparent, name, newname, len, newlen, flags, cr};
 	return ofs_run_txn(o, build_rename, &r);
 }
 
@@ -957,7 +1023,26 @@ struct xattr_arg {
 	size_t val_len;
 	int flags;
 	bool remove;
+	const struct ofs_cred *cr;
 };
+
+/* Changing an extended attribute, as Linux's xattr_permission allows it:
+ * trusted.* and security.* need root (CAP_SYS_ADMIN), user.* exist only on
+ * files and directories, and a sticky directory's belong to its owner. */
+static int xattr_perm(const struct ofs_cred *cr, const struct ofs_attr *a, const char *name)
+{
+	if (cr->uid == 0)
+		return 0;
+	if (strncmp(name, "trusted.", 8) == 0 || strncmp(name, "security.", 9) == 0)
+		return -EPERM;
+	if (strncmp(name, "user.", 5) == 0) {
+		if (!S_ISREG(a->mode) && !S_ISDIR(a->mode))
+			return -EPERM;
+		if (S_ISDIR(a->mode) && (a->mode & S_ISVTX) && cr->uid != a->uid)
+			return -EPERM;
+	}
+	return ofs_perm(cr, a, OFS_MAY_WRITE);
+}
 
 static int build_xattr(struct ofs *o, struct kv_txn *t, void *arg)
 {
@@ -968,6 +1053,9 @@ static int build_xattr(struct ofs *o, struct kv_txn *t, void *arg)
 	void *old;
 	size_t olen;
 	int rc = ofs_read_attr(o, x->ino, &a, &ver);
+	if (rc)
+		return rc;
+	rc = xattr_perm(x->cr, &a, x->name);
 	if (rc)
 		return rc;
 	ofs_key_xattr(&k, x->ino, x->name, x->len);
@@ -1008,7 +1096,7 @@ static int build_xattr(struct ofs *o, struct kv_txn *t, void *arg)
 }
 
 int ofs_op_setxattr(struct ofs *o, uint64_t ino, const char *name, const void *val, size_t len,
-		    int flags)
+		    int flags, const struct ofs_cred *cr)
 {
 	size_t nlen;
 	if (ofs_ino_is_virtual(ino))
@@ -1020,11 +1108,11 @@ int ofs_op_setxattr(struct ofs *o, uint64_t ino, const char *name, const void *v
 		return -E2BIG;
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
-	struct xattr_arg x = {ino, name, nlen, val, len, flags, false};
+	struct xattr_arg x = {ino, name, nlen, val, len, flags, false, cr};
 	return ofs_run_txn(o, build_xattr, &x);
 }
 
-int ofs_op_removexattr(struct ofs *o, uint64_t ino, const char *name)
+int ofs_op_removexattr(struct ofs *o, uint64_t ino, const char *name, const struct ofs_cred *cr)
 {
 	size_t nlen;
 	if (ofs_ino_is_virtual(ino))
@@ -1032,7 +1120,7 @@ int ofs_op_removexattr(struct ofs *o, uint64_t ino, const char *name)
 	int rc = check_xattr_name(name, &nlen);
 	if (rc)
 		return rc == -EOPNOTSUPP ? -ENODATA : rc;
-	struct xattr_arg x = {ino, name, nlen, NULL, 0, 0, true};
+	struct xattr_arg x = {ino, name, nlen, NULL, 0, 0, true, cr};
 	return ofs_run_txn(o, build_xattr, &x);
 }
 

@@ -48,6 +48,9 @@ struct fx {
 	size_t last_ops;
 };
 
+/* Root: the fixture's caller for everything that is not about permissions. */
+static const struct ofs_cred root_cr = {0, 0, NULL, 0};
+
 static void count_applied(struct fx *f, const struct kv_txn *t)
 {
 	f->last_block_puts = 0;
@@ -148,8 +151,7 @@ static int setup_with(void **state, void (*tune)(struct ofs_config *))
 	open_kv(f);
 	f->n1 = make_node(f, 1, n1_propose, tune);
 	f->n2 = make_node(f, 2, shared_propose, tune);
-	f->cr.uid = 1000;
-	f->cr.gid = 100;
+	f->cr = root_cr;
 	*state = f;
 	return 0;
 }
@@ -199,7 +201,7 @@ static void expect_content(struct ofs *o, uint64_t ino, const char *want)
 {
 	struct ofs_file *h;
 	char buf[256] = {0};
-	assert_int_equal(ofs_op_open(o, ino, O_RDONLY, &h), 0);
+	assert_int_equal(ofs_op_open(o, ino, O_RDONLY, &root_cr, &h), 0);
 	ssize_t n = ofs_op_read(o, h, buf, sizeof(buf) - 1, 0);
 	assert_int_equal(n, (ssize_t)strlen(want));
 	assert_string_equal(buf, want);
@@ -274,7 +276,7 @@ static void test_ofs_inode_numbers_never_repeat(void **state)
 	}
 	for (int i = 0; i < 10; i++) {
 		snprintf(name, sizeof(name), "a%d", i);
-		assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, name), 0);
+		assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, name, &f->cr), 0);
 	}
 	for (int i = 0; i < 10; i++) {
 		snprintf(name, sizeof(name), "c%d", i);
@@ -293,7 +295,7 @@ static void test_ofs_writes_appear_whole_at_close(void **state)
 	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "cfg", "old content");
 	struct ofs_file *w;
 	struct ofs_attr a;
-	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY | O_TRUNC, &w), 0);
+	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY | O_TRUNC, &f->cr, &w), 0);
 	/* lazy O_TRUNC: nothing committed yet, other nodes still see the old file */
 	expect_content(f->n2, ino, "old content");
 	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), 0);
@@ -328,7 +330,7 @@ static void test_ofs_small_write_replicates_one_block(void **state)
 	assert_int_equal(f->last_block_puts, 1);
 	assert_int_equal(ofs_op_release(f->n1, h), 0);
 	/* node 2 reads the merged block: old bytes around the new ones */
-	assert_int_equal(ofs_op_open(f->n2, a.ino, O_RDONLY, &h), 0);
+	assert_int_equal(ofs_op_open(f->n2, a.ino, O_RDONLY, &f->cr, &h), 0);
 	char got[8];
 	assert_int_equal(ofs_op_read(f->n2, h, got, 8, 5 * OFS_BLOCK_SIZE + 98), 8);
 	assert_memory_equal(got, "aaZZZZaa", 8);
@@ -342,7 +344,7 @@ static void n2_append_to_shared(void *arg)
 	struct ofs_attr a;
 	struct ofs_file *h;
 	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "shared", &a), 0);
-	assert_int_equal(ofs_op_open(f->n2, a.ino, O_WRONLY, &h), 0);
+	assert_int_equal(ofs_op_open(f->n2, a.ino, O_WRONLY, &f->cr, &h), 0);
 	assert_int_equal(ofs_op_write(f->n2, h, "2222", 4, 4), 4);
 	assert_int_equal(ofs_op_release(f->n2, h), 0);
 }
@@ -352,7 +354,7 @@ static void test_ofs_concurrent_writes_merge(void **state)
 	struct fx *f = *state;
 	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "shared", "....");
 	struct ofs_file *h;
-	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY, &h), 0);
+	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY, &f->cr, &h), 0);
 	assert_int_equal(ofs_op_write(f->n1, h, "11", 2, 0), 2);
 	f->before = n2_append_to_shared; /* node 2 commits first */
 	f->arg = f;
@@ -368,8 +370,8 @@ static void test_ofs_open_unlinked_file_stays_readable(void **state)
 	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "ghost", "boo");
 	struct ofs_file *h;
 	struct ofs_attr a;
-	assert_int_equal(ofs_op_open(f->n1, ino, O_RDWR, &h), 0);
-	assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, "ghost"), 0);
+	assert_int_equal(ofs_op_open(f->n1, ino, O_RDWR, &f->cr, &h), 0);
+	assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, "ghost", &f->cr), 0);
 	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "ghost", &a), -ENOENT);
 	char buf[8] = {0};
 	assert_int_equal(ofs_op_read(f->n1, h, buf, sizeof(buf), 0), 3);
@@ -398,16 +400,16 @@ static void test_ofs_hard_links_count(void **state)
 	struct ofs_attr a, d;
 	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "f", "x");
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &d), 0);
-	assert_int_equal(ofs_op_link(f->n2, ino, d.ino, "g", &a), 0);
+	assert_int_equal(ofs_op_link(f->n2, ino, d.ino, "g", &f->cr, &a), 0);
 	assert_int_equal(a.nlink, 2);
-	assert_int_equal(ofs_op_link(f->n2, d.ino, OFS_ROOT_INO, "dd", &a), -EPERM);
-	assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, "f"), 0);
+	assert_int_equal(ofs_op_link(f->n2, d.ino, OFS_ROOT_INO, "dd", &f->cr, &a), -EPERM);
+	assert_int_equal(ofs_op_unlink(f->n1, OFS_ROOT_INO, "f", &f->cr), 0);
 	assert_int_equal(ofs_op_getattr(f->n1, ino, &a), 0);
 	assert_int_equal(a.nlink, 1);
 	expect_content(f->n2, ino, "x");
 	/* rename onto another link of the same inode: nothing happens */
-	assert_int_equal(ofs_op_link(f->n1, ino, d.ino, "h", &a), 0);
-	assert_int_equal(ofs_op_rename(f->n1, d.ino, "g", d.ino, "h", 0), 0);
+	assert_int_equal(ofs_op_link(f->n1, ino, d.ino, "h", &f->cr, &a), 0);
+	assert_int_equal(ofs_op_rename(f->n1, d.ino, "g", d.ino, "h", 0, &f->cr), 0);
 	assert_int_equal(ofs_op_lookup(f->n1, d.ino, "g", &a), 0);
 	assert_int_equal(a.nlink, 2);
 }
@@ -420,17 +422,20 @@ static void test_ofs_rename_rules(void **state)
 	assert_int_equal(ofs_op_mknod(f->n1, a.ino, "b", S_IFDIR | 0755, 0, &f->cr, &b), 0);
 	assert_int_equal(ofs_op_mknod(f->n1, b.ino, "c", S_IFDIR | 0755, 0, &f->cr, &c), 0);
 	/* into its own subtree */
-	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "a", c.ino, "a", 0), -EINVAL);
-	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "a", a.ino, "x", 0), -EINVAL);
+	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "a", c.ino, "a", 0, &f->cr), -EINVAL);
+	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "a", a.ino, "x", 0, &f->cr), -EINVAL);
 	/* over a non-empty dir, over a file, file over dir */
 	uint64_t fino = mkfile(f->n1, f, OFS_ROOT_INO, "f", "F");
-	assert_int_equal(ofs_op_rename(f->n2, b.ino, "c", OFS_ROOT_INO, "a", 0), -ENOTEMPTY);
-	assert_int_equal(ofs_op_rename(f->n2, b.ino, "c", OFS_ROOT_INO, "f", 0), -ENOTDIR);
-	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "f", a.ino, "b", 0), -EISDIR);
-	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "f", a.ino, "nf", RENAME_NOREPLACE), 0);
-	assert_int_equal(ofs_op_rename(f->n2, a.ino, "nf", a.ino, "b", RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(ofs_op_rename(f->n2, b.ino, "c", OFS_ROOT_INO, "a", 0, &f->cr),
+			 -ENOTEMPTY);
+	assert_int_equal(ofs_op_rename(f->n2, b.ino, "c", OFS_ROOT_INO, "f", 0, &f->cr), -ENOTDIR);
+	assert_int_equal(ofs_op_rename(f->n2, OFS_ROOT_INO, "f", a.ino, "b", 0, &f->cr), -EISDIR);
+	assert_int_equal(
+		ofs_op_rename(f->n2, OFS_ROOT_INO, "f", a.ino, "nf", RENAME_NOREPLACE, &f->cr), 0);
+	assert_int_equal(ofs_op_rename(f->n2, a.ino, "nf", a.ino, "b", RENAME_NOREPLACE, &f->cr),
+			 -EEXIST);
 	/* exchange a file and a dir across parents: link counts follow */
-	assert_int_equal(ofs_op_rename(f->n2, a.ino, "nf", b.ino, "c", RENAME_EXCHANGE), 0);
+	assert_int_equal(ofs_op_rename(f->n2, a.ino, "nf", b.ino, "c", RENAME_EXCHANGE, &f->cr), 0);
 	assert_int_equal(ofs_op_lookup(f->n1, a.ino, "nf", &r), 0);
 	assert_int_equal(r.ino, c.ino);
 	assert_int_equal(r.parent, a.ino);
@@ -441,16 +446,19 @@ static void test_ofs_rename_rules(void **state)
 	assert_int_equal(ofs_op_getattr(f->n1, b.ino, &r), 0);
 	assert_int_equal(r.nlink, 2);
 	/* a dir over an empty dir; the moved dir's ".." follows */
-	assert_int_equal(ofs_op_rename(f->n1, a.ino, "nf", OFS_ROOT_INO, "top", 0), 0);
+	assert_int_equal(ofs_op_rename(f->n1, a.ino, "nf", OFS_ROOT_INO, "top", 0, &f->cr), 0);
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "e", S_IFDIR | 0755, 0, &f->cr, &r), 0);
-	assert_int_equal(ofs_op_rename(f->n1, OFS_ROOT_INO, "top", OFS_ROOT_INO, "e", 0), 0);
+	assert_int_equal(ofs_op_rename(f->n1, OFS_ROOT_INO, "top", OFS_ROOT_INO, "e", 0, &f->cr),
+			 0);
 	assert_int_equal(ofs_op_getattr(f->n1, c.ino, &r), 0);
 	assert_int_equal(r.parent, OFS_ROOT_INO);
 	assert_int_equal(ofs_op_getattr(f->n1, OFS_ROOT_INO, &r), 0);
 	assert_int_equal(r.nlink, 4); /* ., a, e */
-	assert_int_equal(ofs_op_rename(f->n1, OFS_ROOT_INO, ".omnifs", OFS_ROOT_INO, "o", 0),
-			 -EROFS);
-	assert_int_equal(ofs_op_rename(f->n1, OFS_ROOT_INO, "e", OFS_ROOT_INO, "o", 4), -EINVAL);
+	assert_int_equal(
+		ofs_op_rename(f->n1, OFS_ROOT_INO, ".omnifs", OFS_ROOT_INO, "o", 0, &f->cr),
+		-EROFS);
+	assert_int_equal(ofs_op_rename(f->n1, OFS_ROOT_INO, "e", OFS_ROOT_INO, "o", 4, &f->cr),
+			 -EINVAL);
 }
 
 static void test_ofs_remove_errors(void **state)
@@ -459,12 +467,12 @@ static void test_ofs_remove_errors(void **state)
 	struct ofs_attr d, s;
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "d", S_IFDIR | 0700, 0, &f->cr, &d), 0);
 	mkfile(f->n1, f, d.ino, "in", NULL);
-	assert_int_equal(ofs_op_rmdir(f->n2, OFS_ROOT_INO, "d"), -ENOTEMPTY);
-	assert_int_equal(ofs_op_rmdir(f->n2, d.ino, "in"), -ENOTDIR);
-	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "d"), -EISDIR);
-	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "none"), -ENOENT);
-	assert_int_equal(ofs_op_unlink(f->n2, d.ino, "in"), 0);
-	assert_int_equal(ofs_op_rmdir(f->n2, OFS_ROOT_INO, "d"), 0);
+	assert_int_equal(ofs_op_rmdir(f->n2, OFS_ROOT_INO, "d", &f->cr), -ENOTEMPTY);
+	assert_int_equal(ofs_op_rmdir(f->n2, d.ino, "in", &f->cr), -ENOTDIR);
+	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "d", &f->cr), -EISDIR);
+	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "none", &f->cr), -ENOENT);
+	assert_int_equal(ofs_op_unlink(f->n2, d.ino, "in", &f->cr), 0);
+	assert_int_equal(ofs_op_rmdir(f->n2, OFS_ROOT_INO, "d", &f->cr), 0);
 	assert_int_equal(ofs_op_getattr(f->n1, d.ino, &s), -ESTALE);
 	char name[300];
 	memset(name, 'n', sizeof(name));
@@ -490,7 +498,7 @@ static void test_ofs_backend_errors_reach_the_caller(void **state)
 	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
 			 -ETIMEDOUT);
 	fail_next(f, 1, -ESHUTDOWN);
-	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "x"), -ENOENT); /* read first */
+	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "x", &f->cr), -ENOENT); /* read first */
 	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
 			 -EIO);
 	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "d", &a), -ENOENT);
@@ -501,15 +509,15 @@ static void test_ofs_backend_errors_reach_the_caller(void **state)
 	fail_next(f, 2, -EROFS);
 	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &a),
 			 -EROFS);
-	assert_int_equal(ofs_op_open(f->n2, rino, O_WRONLY, &rh), -EROFS);
-	assert_int_equal(ofs_op_open(f->n2, rino, O_RDONLY, &rh), 0);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_WRONLY, &f->cr, &rh), -EROFS);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_RDONLY, &f->cr, &rh), 0);
 	assert_int_equal(ofs_op_release(f->n2, rh), 0);
-	assert_int_equal(ofs_op_open(f->n2, rino, O_RDWR, &rh), 0);
+	assert_int_equal(ofs_op_open(f->n2, rino, O_RDWR, &f->cr, &rh), 0);
 	assert_int_equal(ofs_op_release(f->n2, rh), 0);
 	/* a write whose commit fails reports it at close */
 	uint64_t ino = mkfile(f->n2, f, OFS_ROOT_INO, "f", "v1");
 	struct ofs_file *h;
-	assert_int_equal(ofs_op_open(f->n2, ino, O_WRONLY | O_TRUNC, &h), 0);
+	assert_int_equal(ofs_op_open(f->n2, ino, O_WRONLY | O_TRUNC, &f->cr, &h), 0);
 	assert_int_equal(ofs_op_write(f->n2, h, "v2", 2, 0), 2);
 	fail_next(f, 1, -EROFS);
 	assert_int_equal(ofs_op_flush(f->n2, h), -EROFS);
@@ -537,9 +545,9 @@ static void test_ofs_limits(void **state)
 	assert_int_equal(ofs_op_write(f->n2, h, buf, 30000, 0), 30000);
 	assert_int_equal(ofs_op_release(f->n2, h), 0);
 	struct ofs_setattr sa = {.mask = OFS_SET_SIZE, .size = 90000};
-	assert_int_equal(ofs_op_setattr(f->n2, a.ino, &sa, &a), -EFBIG);
+	assert_int_equal(ofs_op_setattr(f->n2, a.ino, &sa, &f->cr, &a), -EFBIG);
 	sa.size = 50000;
-	assert_int_equal(ofs_op_setattr(f->n2, a.ino, &sa, &a), -ENOSPC);
+	assert_int_equal(ofs_op_setattr(f->n2, a.ino, &sa, &f->cr, &a), -ENOSPC);
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "h", S_IFREG, 0, &f->cr, &a), 0);
 	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "i", S_IFREG, 0, &f->cr, &a), 0);
 	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "j", S_IFREG, 0, &f->cr, &a), -ENOSPC);
@@ -547,7 +555,7 @@ static void test_ofs_limits(void **state)
 	assert_int_equal(s.ffree, 0);
 	assert_int_equal(s.bfree, (100000 / 4096) - (90000 + 4095) / 4096);
 	/* freeing on one node makes room for the other (once reaped) */
-	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "f"), 0);
+	assert_int_equal(ofs_op_unlink(f->n2, OFS_ROOT_INO, "f", &f->cr), 0);
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "j", S_IFREG, 0, &f->cr, &a), -ENOSPC);
 	assert_int_equal(ofs_reap(f->n2, INT64_MAX), 1);
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "j", S_IFREG, 0, &f->cr, &a), 0);
@@ -566,9 +574,9 @@ static void test_ofs_truncate_and_sparse(void **state)
 	assert_int_equal(ofs_op_write(f->n1, h, buf, n, 0), (ssize_t)n);
 	assert_int_equal(ofs_op_flush(f->n1, h), 0);
 	struct ofs_setattr sa = {.mask = OFS_SET_SIZE, .size = 100};
-	assert_int_equal(ofs_op_setattr(f->n1, a.ino, &sa, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->n1, a.ino, &sa, &f->cr, &a), 0);
 	sa.size = 2 * OFS_BLOCK_SIZE; /* grow again: the old bytes must not come back */
-	assert_int_equal(ofs_op_setattr(f->n1, a.ino, &sa, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->n1, a.ino, &sa, &f->cr, &a), 0);
 	memset(buf, 'x', n);
 	assert_int_equal(ofs_op_read(f->n1, h, buf, n, 0), (ssize_t)(2 * OFS_BLOCK_SIZE));
 	for (size_t i = 0; i < 2 * OFS_BLOCK_SIZE; i++)
@@ -583,11 +591,13 @@ static void test_ofs_xattrs(void **state)
 	struct fx *f = *state;
 	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "f", NULL);
 	char buf[64];
-	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.a", "1", 1, XATTR_REPLACE), -ENODATA);
-	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.a", "1", 1, XATTR_CREATE), 0);
-	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.a", "2", 1, XATTR_CREATE), -EEXIST);
-	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.a", "22", 2, XATTR_REPLACE), 0);
-	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.b", "", 0, 0), 0);
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.a", "1", 1, XATTR_REPLACE, &f->cr),
+			 -ENODATA);
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.a", "1", 1, XATTR_CREATE, &f->cr), 0);
+	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.a", "2", 1, XATTR_CREATE, &f->cr),
+			 -EEXIST);
+	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.a", "22", 2, XATTR_REPLACE, &f->cr), 0);
+	assert_int_equal(ofs_op_setxattr(f->n2, ino, "user.b", "", 0, 0, &f->cr), 0);
 	assert_int_equal(ofs_op_getxattr(f->n1, ino, "user.a", NULL, 0), 2);
 	assert_int_equal(ofs_op_getxattr(f->n1, ino, "user.a", buf, 1), -ERANGE);
 	assert_int_equal(ofs_op_getxattr(f->n1, ino, "user.a", buf, sizeof(buf)), 2);
@@ -596,10 +606,10 @@ static void test_ofs_xattrs(void **state)
 	assert_int_equal(ofs_op_listxattr(f->n1, ino, buf, 5), -ERANGE);
 	assert_int_equal(ofs_op_listxattr(f->n1, ino, buf, sizeof(buf)), 14);
 	assert_memory_equal(buf, "user.a\0user.b\0", 14);
-	assert_int_equal(ofs_op_removexattr(f->n1, ino, "user.a"), 0);
-	assert_int_equal(ofs_op_removexattr(f->n1, ino, "user.a"), -ENODATA);
+	assert_int_equal(ofs_op_removexattr(f->n1, ino, "user.a", &f->cr), 0);
+	assert_int_equal(ofs_op_removexattr(f->n1, ino, "user.a", &f->cr), -ENODATA);
 	assert_int_equal(ofs_op_getxattr(f->n2, ino, "user.a", buf, sizeof(buf)), -ENODATA);
-	assert_int_equal(ofs_op_setxattr(f->n1, ino, "system.posix_acl_access", "x", 1, 0),
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "system.posix_acl_access", "x", 1, 0, &f->cr),
 			 -EOPNOTSUPP);
 }
 
@@ -812,11 +822,11 @@ static void test_ofs_status_files(void **state)
 	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, ".omnifs", &a), 0);
 	assert_int_equal(ofs_op_lookup(f->n1, a.ino, "status.json", &a), 0);
 	assert_int_equal(a.size, 17);
-	assert_int_equal(ofs_op_open(f->n1, a.ino, O_RDONLY, &h), 0);
+	assert_int_equal(ofs_op_open(f->n1, a.ino, O_RDONLY, &f->cr, &h), 0);
 	assert_int_equal(ofs_op_read(f->n1, h, buf, sizeof(buf), 0), 17);
 	assert_string_equal(buf, "{\"role\":\"leader\"}");
 	assert_int_equal(ofs_op_release(f->n1, h), 0);
-	assert_int_equal(ofs_op_open(f->n1, a.ino, O_WRONLY, &h), -EROFS);
+	assert_int_equal(ofs_op_open(f->n1, a.ino, O_WRONLY, &f->cr, &h), -EROFS);
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_VINO_DIR, "x", S_IFREG, 0, &f->cr, &a), -EROFS);
 	assert_int_equal(ofs_op_opendir(f->n1, OFS_ROOT_INO, &l), 0);
 	assert_int_equal(l->n, 3);
@@ -829,7 +839,7 @@ static void test_ofs_status_files(void **state)
  * kv_apply_txn implements them. */
 static void test_ofs_over_the_kv(void **state)
 {
-	struct fx f = {.cr = {0, 0}};
+	struct fx f = {.cr = root_cr};
 	open_kv(&f);
 	struct ofs_config c;
 	ofs_config_defaults(&c, 1);
@@ -845,13 +855,13 @@ static void test_ofs_over_the_kv(void **state)
 	uint64_t ino = mkfile(o2, &f, a.ino, "f", "over rocksdb");
 	expect_content(o1, ino, "over rocksdb");
 	struct ofs_file *h;
-	assert_int_equal(ofs_op_open(o1, ino, O_WRONLY | O_TRUNC, &h), 0);
+	assert_int_equal(ofs_op_open(o1, ino, O_WRONLY | O_TRUNC, &f.cr, &h), 0);
 	assert_int_equal(ofs_op_write(o1, h, "new", 3, 0), 3);
 	assert_int_equal(ofs_op_release(o1, h), 0);
 	expect_content(o2, ino, "new");
-	assert_int_equal(ofs_op_rename(o2, a.ino, "f", OFS_ROOT_INO, "g", 0), 0);
-	assert_int_equal(ofs_op_unlink(o1, OFS_ROOT_INO, "g"), 0);
-	assert_int_equal(ofs_op_rmdir(o1, OFS_ROOT_INO, "d"), 0);
+	assert_int_equal(ofs_op_rename(o2, a.ino, "f", OFS_ROOT_INO, "g", 0, &f.cr), 0);
+	assert_int_equal(ofs_op_unlink(o1, OFS_ROOT_INO, "g", &f.cr), 0);
+	assert_int_equal(ofs_op_rmdir(o1, OFS_ROOT_INO, "d", &f.cr), 0);
 	struct ofs_dirent_list *l;
 	assert_int_equal(ofs_op_opendir(o2, OFS_ROOT_INO, &l), 0);
 	assert_int_equal(l->n, 3); /* ., .., .omnifs */

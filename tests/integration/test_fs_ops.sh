@@ -93,5 +93,40 @@ echo x >"$M2/.omnifs/status.json" 2>"$T/err" && fail "wrote into /.omnifs"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['node'] == 3" "$M3/.omnifs/status.json"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['members']) == 3" "$M1/.omnifs/members.json"
 log "errors and /.omnifs as expected"
+
+# The mount is nosuid,nodev (omnifsd is root, so FUSE's defaults for a user's
+# mount do not apply): setuid bits and device nodes replicate as data but give
+# no rights here. A copy of id(1) owned by uid 1234 with the setuid bit, run
+# by root, still says 0; a device node for /dev/null does not open.
+opts=$(awk -v m="$M1" '$5 == m { print $6 }' /proc/self/mountinfo)
+case ",$opts," in *,nosuid,*nodev,* | *,nodev,*nosuid,*) ;; *) fail "mount options of $M1: '$opts'" ;; esac
+cp "$(command -v id)" "$M1/suid-id"
+chown 1234 "$M1/suid-id"
+chmod 4755 "$M1/suid-id"
+ctl 2 barrier
+[ "$(stat -c %a:%u "$M2/suid-id")" = 4755:1234 ] || fail "setuid bit not replicated"
+[ "$("$M2/suid-id" -u)" = 0 ] || fail "a setuid program on the mount ran as its owner"
+mknod "$M1/null" c 1 3
+ctl 3 barrier
+[ "$(stat -c %F "$M3/null")" = "character special file" ] || fail "device node not replicated"
+{ echo x >"$M3/null"; } 2>"$T/err" && fail "a device node on the mount opened as the device"
+grep -q "Permission denied" "$T/err" || fail "device node: $(cat "$T/err")"
+log "nosuid,nodev: a setuid copy of id runs as root, a device node does not open"
+
+# The daemon checks a caller's rights itself (against the applied state):
+# it must see the same supplementary groups the kernel used. User 4321 may
+# write a 0770 folder of group 777 only through that supplementary group.
+chmod o+x "$T" "$T/mnt"
+mkdir "$M1/grp"
+chown 0:777 "$M1/grp"
+chmod 0770 "$M1/grp"
+ctl 2 barrier
+as_user() { setpriv --reuid=4321 --regid=4321 "$@"; }
+as_user --groups=777 sh -c "echo hi >'$M2/grp/f' && mkdir '$M2/grp/d' && mv '$M2/grp/f' '$M2/grp/d/g'" ||
+	fail "a member of the folder's group by a supplementary group could not write there"
+as_user --clear-groups sh -c "echo no >'$M2/grp/h'" 2>/dev/null && fail "a stranger wrote into a 0770 folder"
+[ "$(stat -c %u:%g "$M2/grp/d/g")" = 4321:4321 ] || fail "owner of a file made by user 4321"
+as_user --clear-groups chmod 0600 "$M2/suid-id" 2>/dev/null && fail "user 4321 chmod'ed another user's file"
+log "permissions: supplementary groups reach the daemon's checks; strangers are refused"
 for i in 1 2 3; do stop_node "$i"; done
 log "PASS"

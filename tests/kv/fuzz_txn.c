@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for the KV transaction decoder (kv_txn_decode: every log
  * entry comes from the network). Build with -Dfuzz=true and CC=clang;
- * tools/fuzz.sh runs it. kv_import_chunk's checks are not fuzzed here: they
- * sit behind an open RocksDB store.
+ * tools/fuzz.sh runs it. kv_import_chunk's checks sit behind an open
+ * RocksDB store: fuzz_chunk fuzzes them there.
  *
  * Oracles besides ASan/UBSan: decoding is canonical, a transaction that
  * decodes encodes to exactly the input bytes; the builder accepts every
