@@ -73,6 +73,8 @@ static void opx_config_of(const struct membership *m, const struct cfg *c, struc
 	oc->snapshot_only_when_compacted = true;
 }
 
+static bool knows_no_quorum(struct replica *r);
+
 static void publish_view(struct replica *r, uint64_t now)
 {
 	struct replica_view v;
@@ -99,7 +101,21 @@ static void publish_view(struct replica *r, uint64_t now)
 		v.opx.pid = r->cfg.node_id;
 		v.opx.decided_idx = v.opx.accepted_idx = v.opx.compacted_idx = v.base;
 	}
-	v.caught_up = v.accept_phase && !r->xfer.active && r->applied_idx >= v.opx.decided_idx;
+	/* In step: a route to a leader with a quorum, and everything applied
+	 * that this node or any peer it hears knows to be decided. (Not the
+	 * core's Accept phase: a node cut from the leader alone never gets
+	 * there, yet it is served through a peer.) */
+	v.route = r->step.route;
+	v.via = r->step.via;
+	v.known_decided = r->step.known_decided > v.opx.decided_idx ? r->step.known_decided
+								    : v.opx.decided_idx;
+	v.in_step_ms = r->step.in_step_ms;
+	v.fetched = r->step.fetched;
+	v.relayed = r->step.relayed;
+	v.no_quorum = knows_no_quorum(r);
+	v.writable = r->mode == REPLICA_MEMBER && v.route != REPLICA_ROUTE_NONE && !v.no_quorum;
+	v.caught_up = v.route != REPLICA_ROUTE_NONE && !r->xfer.active &&
+		      r->applied_idx >= v.known_decided;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
 	for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
 		tp_peer_stats(r->tp, v.opx.peers[i].pid, &v.peer_stats[i]);
@@ -228,6 +244,7 @@ static void handle_proposals(struct replica *r, uint64_t now)
 	       (n = proposals_take_queued(&r->props, taken, 64)) > 0) {
 		for (size_t i = 0; i < n; i++)
 			append_one(r, taken[i]->entry, taken[i]->len);
+		replica_step_relay(r, taken, n);
 		total += n;
 	}
 }
@@ -236,6 +253,10 @@ static void handle_incoming(struct replica *r, uint64_t now)
 {
 	struct tp_frame f;
 	while (tp_recv(r->tp, &f) == 0) {
+		if (f.is_app && f.app.app_type >= REPLICA_APP_STEP) {
+			replica_step_on_app(r, &f, now);
+			continue;
+		}
 		if (f.is_app) {
 			replica_members_on_app(r, &f, now);
 			continue;
@@ -384,6 +405,8 @@ static void one_turn(struct replica *r)
 	if (atomic_load(&r->failed))
 		return;
 	replica_xfer_step(r, now);
+	replica_step_turn(r, now);
+	send_outgoing(r); /* relayed proposals appended to the core */
 	publish_view(r, now);
 	watchdog(r, now);
 }
@@ -464,7 +487,7 @@ int replica_core_open(struct replica *r, char *err, size_t err_len)
 	 * the configuration has no state at its base yet. */
 	uint64_t first = r->members.base + opx_compacted_idx(r->px);
 	if (r->applied_idx < first)
-		replica_xfer_start(r, first);
+		replica_xfer_start(r, first, 0);
 	return 0;
 }
 

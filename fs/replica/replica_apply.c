@@ -69,6 +69,14 @@ const struct opx_snapshot_ops replica_snapshot_ops = {
  * reads the same one. An entry that does not decode is recorded as
  * KV_MALFORMED (only the index advances), as every node does.
  */
+static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *e);
+
+int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len)
+{
+	struct opx_entry e = {.data = data, .len = len};
+	return apply_entry(r, idx, &e);
+}
+
 static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *e)
 {
 	struct kv_result res;
@@ -108,7 +116,7 @@ int replica_apply_decided(struct replica *r)
 	uint64_t base = r->members.base;
 	if (r->applied_idx < base) {
 		/* New to this configuration: the state at its base comes first. */
-		replica_xfer_start(r, base);
+		replica_xfer_start(r, base, 0);
 		return 0;
 	}
 	uint64_t from = r->applied_idx - base, decided = opx_decided_idx(r->px);
@@ -132,7 +140,7 @@ int replica_apply_decided(struct replica *r)
 			if (it->compacted_idx + base > r->applied_idx) {
 				/* The entries we need are compacted away everywhere we
 				 * could read them: fetch the state instead. */
-				replica_xfer_start(r, it->compacted_idx + base);
+				replica_xfer_start(r, it->compacted_idx + base, 0);
 				i = rd.n;
 			}
 			break;
@@ -163,6 +171,10 @@ void replica_maybe_compact(struct replica *r)
 	if (!r->px || r->applied_idx < r->members.base)
 		return;
 	uint64_t applied = r->applied_idx - r->members.base; /* in the core's count */
+	/* Entries fetched from a peer (replica_step.c) put the state ahead of
+	 * this log, which can compact only what it has decided itself. */
+	if (applied > opx_decided_idx(r->px))
+		applied = opx_decided_idx(r->px);
 	uint64_t compacted = opx_compacted_idx(r->px);
 	uint64_t retain = r->cfg.compact_retain_entries;
 	if (applied <= compacted + retain)

@@ -1,0 +1,585 @@
+/*
+ * Keeping in step with the leader when the link to it is down, beside the
+ * consensus core rather than inside it.
+ *
+ * Sequence Paxos hands decided entries and proposals over the link between
+ * leader and follower only. A node cut from the leader alone (one firewall
+ * rule, one bad switch port) but connected to others that reach it would get
+ * neither: its reads go stale without bound and its writes time out, while
+ * BLE keeps the leader stable (no node takes over, see the chained scenario
+ * in the OmniPaxos paper). Three small mechanisms here close that gap without
+ * touching the core:
+ *
+ *   STEP    every member tells every other, every REPLICA__STEP_MS: its
+ *           decided, compacted and applied index (global), its leader, whether
+ *           it leads with a quorum or reaches the leader directly, and which
+ *           peers it heard lately. A link counts when both ends hear each
+ *           other (so one-way cuts count as cuts).
+ *   FETCH   a node whose core has nothing more to apply while a peer reports
+ *           more decided asks that peer for decided entries and applies them
+ *           to the KV itself. Decided entries of one configuration never
+ *           change, so any member may serve them from its log; apply is by
+ *           index, so an entry the core later decides again (when the leader
+ *           link returns and the log catches up) is not applied twice:
+ *           replica_apply_decided starts from the applied index. A peer that
+ *           compacted them away answers so, and the node falls back to the
+ *           state transfer (replica_xfer.c). The KV's applied index may so
+ *           run ahead of the log's decided index, also across a restart
+ *           (replica_core_open and apply only look for it trailing).
+ *   RELAY   a node that reaches the leader only through a peer sends its
+ *           proposals (and barriers: empty proposals) to that peer, which
+ *           appends them to its own core (forwarded to the leader, or
+ *           appended if it is the leader). In-flight proposals are relayed
+ *           again while unanswered; every copy carries the same proposal id,
+ *           so the KV's dedup table applies each at most once, however many
+ *           copies (direct, relayed, re-appended) reach the log.
+ *
+ * From what STEP says it also works out how this node reaches the leader
+ * (direct, via a peer, none), how far it lags the highest decided index it
+ * heard of and since when it may be stale: the status shows them, and
+ * "quorum" there means a write made here can be decided now.
+ *
+ * One hop only: a relay never relays, and entries are fetched from a peer
+ * this node hears itself. Every single-link cut, and the paper's quorum-loss,
+ * constrained and chained scenarios, need no more. Stop-signs are never
+ * fetched (a node behind a configuration change learns it from MEMBERS).
+ */
+#include "replica_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byteorder.h"
+#include "kv.h"
+#include "log.h"
+
+/* How often a member says where it is. */
+#define STEP__EVERY_MS 50
+/* A peer unheard this long is not counted as reached. */
+#define STEP__FRESH_MS(r) (4ull * STEP__EVERY_MS + (r)->cfg.election_timeout_ms)
+/* A peer reporting more decided than the core gives: wait this long for the
+ * core before fetching (a follower's Decide may trail a peer's STEP). */
+#define STEP__FETCH_GRACE_MS 30
+/* One fetch answer holds at most this many bytes of entries. */
+#define STEP__FETCH_BYTES   (256u * 1024)
+#define STEP__FETCH_ENTRIES 4096
+/* One relay frame holds at most this many bytes of entries. */
+#define STEP__RELAY_BYTES (1024u * 1024)
+
+#define STEP__HDR	    34 /* decided, compacted, applied, leader: u64; flags, n_heard: u8 */
+#define STEP__LEADING	    1u
+#define STEP__LEADER_DIRECT 2u
+
+#define FETCH__REQ_LEN	 8  /* u64 first index wanted (global) */
+#define FETCH__HDR	 29 /* u8 status, u64 first, u64 decided, u64 compacted, u32 n */
+#define FETCH__OK	 0
+#define FETCH__COMPACTED 1
+
+/* A growable byte buffer for the frames built here. */
+struct sbuf {
+	uint8_t *data;
+	size_t len, cap;
+};
+
+static int sbuf_add(struct sbuf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *d = realloc(b->data, cap);
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static void sbuf_free(struct sbuf *b)
+{
+	free(b->data);
+	*b = (struct sbuf){0};
+}
+
+static struct replica_step_peer *peer_slot(struct replica *r, opx_node_id id, bool add)
+{
+	struct replica_step_peer *free_slot = NULL;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		struct replica_step_peer *p = &r->step.peers[i];
+		if (p->id == id)
+			return p;
+		if (!p->id && !free_slot)
+			free_slot = p;
+	}
+	if (!add || !free_slot)
+		return NULL;
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->id = id;
+	return free_slot;
+}
+
+static bool fresh(struct replica *r, const struct replica_step_peer *p, uint64_t now)
+{
+	return p && p->heard_ms && now - p->heard_ms <= STEP__FRESH_MS(r);
+}
+
+/* Both ends hear each other. */
+static bool linked(struct replica *r, const struct replica_step_peer *p, uint64_t now)
+{
+	return fresh(r, p, now) && p->hears_me;
+}
+
+/* A new configuration: what peers said of the old one no longer holds. */
+static void sync_config(struct replica *r)
+{
+	if (r->step.config_id == r->members.config_id)
+		return;
+	memset(r->step.peers, 0, sizeof(r->step.peers));
+	r->step.config_id = r->members.config_id;
+	r->step.fetch_sent_ms = 0;
+	r->step.behind_since_ms = 0;
+}
+
+static size_t quorum_size(struct replica *r)
+{
+	if (r->members.write_quorum)
+		return r->members.write_quorum;
+	return r->members.n / 2 + 1;
+}
+
+/* Members (this one included) that this node has a two-way link with. */
+static size_t reached(struct replica *r, uint64_t now)
+{
+	size_t n = 1;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++)
+		if (r->step.peers[i].id && linked(r, &r->step.peers[i], now) &&
+		    membership_find(&r->members, r->step.peers[i].id))
+			n++;
+	return n;
+}
+
+/* This node leads and a write through it can be decided: in the Accept
+ * phase, with a quorum by BLE's last round or by its own links now (BLE
+ * needs a whole round to say so after a start). */
+static bool leading(struct replica *r, uint64_t now)
+{
+	bool accept = false;
+	if (!r->px || r->mode != REPLICA_MEMBER)
+		return false;
+	opx_node_id leader = opx_current_leader(r->px, &accept);
+	if (leader != r->cfg.node_id || !accept)
+		return false;
+	return opx_is_quorum_connected(r->px) || reached(r, now) >= quorum_size(r);
+}
+
+/* Works out the route to the leader (step.route, step.via). */
+static void update_route(struct replica *r, uint64_t now)
+{
+	enum replica_route old = r->step.route;
+	opx_node_id old_via = r->step.via;
+	r->step.route = REPLICA_ROUTE_NONE;
+	r->step.via = 0;
+	bool accept = false;
+	opx_node_id leader =
+		r->px && r->mode == REPLICA_MEMBER ? opx_current_leader(r->px, &accept) : 0;
+	if (leader == r->cfg.node_id) {
+		if (leading(r, now))
+			r->step.route = REPLICA_ROUTE_DIRECT;
+	} else if (leader) {
+		struct replica_step_peer *l = peer_slot(r, leader, false);
+		if (linked(r, l, now) && (l->flags & STEP__LEADING)) {
+			r->step.route = REPLICA_ROUTE_DIRECT;
+		} else {
+			/* Through a peer that reaches a leader with a quorum
+			 * directly: ours first, any other next (it may know of a
+			 * newer leader than we do). */
+			struct replica_step_peer *best = NULL;
+			for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+				struct replica_step_peer *p = &r->step.peers[i];
+				if (!p->id || !linked(r, p, now) ||
+				    !(p->flags & (STEP__LEADER_DIRECT | STEP__LEADING)))
+					continue;
+				if (!best || (p->leader == leader && best->leader != leader))
+					best = p;
+			}
+			if (best) {
+				r->step.route = REPLICA_ROUTE_VIA;
+				r->step.via = best->id;
+			}
+		}
+	}
+	if (r->step.route != old || r->step.via != old_via) {
+		r->step.route_changed_ms = now;
+		if (r->step.route == REPLICA_ROUTE_VIA)
+			log_notice("replica: the leader n%llu is reached through n%llu",
+				   (unsigned long long)leader, (unsigned long long)r->step.via);
+		else if (r->step.route == REPLICA_ROUTE_DIRECT && old != REPLICA_ROUTE_NONE)
+			log_notice("replica: the leader n%llu is reached directly again",
+				   (unsigned long long)leader);
+		else if (r->step.route == REPLICA_ROUTE_NONE && old != REPLICA_ROUTE_NONE)
+			log_notice("replica: no route to a leader with a quorum: writes here "
+				   "wait or fail, reads may go stale");
+	}
+}
+
+/* The highest decided index this node knows of (global). */
+static uint64_t known_decided(struct replica *r, uint64_t now)
+{
+	uint64_t d = r->px ? r->members.base + opx_decided_idx(r->px) : r->members.base;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		const struct replica_step_peer *p = &r->step.peers[i];
+		if (p->id && fresh(r, p, now) && p->decided > d)
+			d = p->decided;
+	}
+	return d;
+}
+
+static void send_step(struct replica *r, uint64_t now)
+{
+	uint8_t buf[STEP__HDR + 8 * OPX_MAX_NODES];
+	uint64_t base = r->members.base;
+	bool accept = false;
+	opx_node_id leader = opx_current_leader(r->px, &accept);
+	uint8_t flags = 0;
+	if (leading(r, now))
+		flags |= STEP__LEADING;
+	else if (r->step.route == REPLICA_ROUTE_DIRECT)
+		flags |= STEP__LEADER_DIRECT;
+	put_le64(buf, base + opx_decided_idx(r->px));
+	put_le64(buf + 8, base + opx_compacted_idx(r->px));
+	put_le64(buf + 16, r->applied_idx);
+	put_le64(buf + 24, leader);
+	buf[32] = flags;
+	uint8_t n = 0;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++)
+		if (r->step.peers[i].id && fresh(r, &r->step.peers[i], now))
+			put_le64(buf + STEP__HDR + 8 * n++, r->step.peers[i].id);
+	buf[33] = n;
+	for (size_t i = 0; i < r->members.n; i++) {
+		opx_node_id to = r->members.peers[i].id;
+		if (to != r->cfg.node_id)
+			tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_STEP, buf,
+				    STEP__HDR + 8u * n);
+	}
+	r->step.last_sent_ms = now;
+}
+
+static void on_step(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
+		    uint64_t now)
+{
+	if (len < STEP__HDR || len != STEP__HDR + 8u * d[33])
+		return;
+	struct replica_step_peer *p = peer_slot(r, from, true);
+	if (!p)
+		return;
+	p->heard_ms = now;
+	p->decided = get_le64(d);
+	p->compacted = get_le64(d + 8);
+	p->applied = get_le64(d + 16);
+	p->leader = get_le64(d + 24);
+	p->flags = d[32];
+	p->hears_me = false;
+	for (uint8_t i = 0; i < d[33]; i++)
+		if (get_le64(d + STEP__HDR + 8u * i) == r->cfg.node_id)
+			p->hears_me = true;
+}
+
+/* --- fetching decided entries ----------------------------------------------- */
+
+static void send_fetch(struct replica *r, opx_node_id to, uint64_t now)
+{
+	uint8_t req[FETCH__REQ_LEN];
+	put_le64(req, r->applied_idx);
+	tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_FETCH_REQ, req, sizeof(req));
+	r->step.fetch_sent_ms = now;
+	r->step.fetch_from = to;
+}
+
+/* Fetches decided entries from a peer when the core has nothing more to
+ * apply but a peer reports more decided. */
+static void maybe_fetch(struct replica *r, uint64_t now)
+{
+	uint64_t base = r->members.base;
+	if (r->xfer.active || r->applied_idx < base ||
+	    base + opx_decided_idx(r->px) > r->applied_idx) {
+		r->step.behind_since_ms = 0;
+		return;
+	}
+	struct replica_step_peer *best = NULL;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		struct replica_step_peer *p = &r->step.peers[i];
+		if (p->id && linked(r, p, now) && p->decided > r->applied_idx &&
+		    (!best || p->decided > best->decided))
+			best = p;
+	}
+	if (!best) {
+		r->step.behind_since_ms = 0;
+		return;
+	}
+	if (!r->step.behind_since_ms)
+		r->step.behind_since_ms = now;
+	if (now - r->step.behind_since_ms < STEP__FETCH_GRACE_MS)
+		return;
+	if (r->step.fetch_sent_ms && now - r->step.fetch_sent_ms < r->cfg.resend_timeout_ms)
+		return; /* one request in flight */
+	if (r->applied_idx < best->compacted) {
+		replica_xfer_start(r, best->compacted, best->id);
+		return;
+	}
+	send_fetch(r, best->id, now);
+}
+
+/* Serves decided entries from the log, up to the first stop-sign. */
+static void on_fetch_req(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len)
+{
+	if (len != FETCH__REQ_LEN || !r->px || !membership_find(&r->members, from))
+		return;
+	uint64_t base = r->members.base, first = get_le64(d);
+	uint64_t decided = opx_decided_idx(r->px), compacted = opx_compacted_idx(r->px);
+	uint8_t hdr[FETCH__HDR];
+	struct sbuf out = {0};
+	uint32_t n = 0;
+	uint8_t status = FETCH__OK;
+	if (first < base + compacted) {
+		status = FETCH__COMPACTED;
+	} else if (first < base + decided) {
+		uint64_t from_local = first - base;
+		uint64_t to = decided - from_local > STEP__FETCH_ENTRIES
+				      ? from_local + STEP__FETCH_ENTRIES
+				      : decided;
+		struct opx_read rd = {0};
+		if (opx_read_entries(r->px, from_local, to, &rd) != 0) {
+			opx_read_free(&rd);
+			return;
+		}
+		for (uint32_t i = 0; i < rd.n; i++) {
+			const struct opx_item *it = &rd.items[i];
+			if (it->kind == OPX_ITEM_TRIMMED || it->kind == OPX_ITEM_SNAPSHOTTED) {
+				if (n == 0 && it->compacted_idx > from_local)
+					status = FETCH__COMPACTED;
+				if (it->compacted_idx > from_local)
+					break;
+				continue;
+			}
+			if (it->kind != OPX_ITEM_DECIDED || it->idx != from_local + n)
+				break;
+			if (n && out.len + it->entry.len > STEP__FETCH_BYTES)
+				break;
+			uint8_t lenb[4];
+			put_le32(lenb, it->entry.len);
+			if (sbuf_add(&out, lenb, 4) != 0 ||
+			    sbuf_add(&out, it->entry.data, it->entry.len) != 0) {
+				opx_read_free(&rd);
+				sbuf_free(&out);
+				return;
+			}
+			n++;
+		}
+		opx_read_free(&rd);
+	}
+	hdr[0] = status;
+	put_le64(hdr + 1, first);
+	put_le64(hdr + 9, base + decided);
+	put_le64(hdr + 17, base + compacted);
+	put_le32(hdr + 25, n);
+	struct sbuf msg = {0};
+	if (sbuf_add(&msg, hdr, sizeof(hdr)) == 0 &&
+	    (out.len == 0 || sbuf_add(&msg, out.data, out.len) == 0))
+		tp_send_app(r->tp, from, r->members.config_id, REPLICA_APP_FETCH_ENTRIES, msg.data,
+			    msg.len);
+	sbuf_free(&msg);
+	sbuf_free(&out);
+}
+
+static void on_fetch_entries(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
+			     uint64_t now)
+{
+	if (len < FETCH__HDR || from != r->step.fetch_from || !r->px)
+		return;
+	r->step.fetch_sent_ms = 0;
+	uint8_t status = d[0];
+	uint64_t idx = get_le64(d + 1), decided = get_le64(d + 9), compacted = get_le64(d + 17);
+	uint32_t n = get_le32(d + 25);
+	if (r->xfer.active)
+		return;
+	if (status == FETCH__COMPACTED) {
+		if (compacted > r->applied_idx)
+			replica_xfer_start(r, compacted, from);
+		return;
+	}
+	const uint8_t *p = d + FETCH__HDR, *end = d + len;
+	uint64_t applied_before = r->applied_idx;
+	for (uint32_t i = 0; i < n; i++, idx++) {
+		if (end - p < 4 || (size_t)(end - p - 4) < get_le32(p))
+			return; /* malformed: what was applied stays (each entry whole) */
+		uint32_t elen = get_le32(p);
+		const uint8_t *entry = p + 4;
+		p += 4 + elen;
+		if (idx < r->applied_idx)
+			continue;
+		if (idx > r->applied_idx || idx >= decided)
+			break;
+		int rc = replica_apply_one(r, idx, entry, elen);
+		if (rc != 0) {
+			replica_fail(r, "applying fetched entries", rc);
+			return;
+		}
+	}
+	r->step.fetched += r->applied_idx - applied_before;
+	/* More where that came from: ask again at once. */
+	if (r->applied_idx > applied_before && r->applied_idx < decided)
+		send_fetch(r, from, now);
+}
+
+/* --- relaying proposals ------------------------------------------------------- */
+
+struct relay_batch {
+	struct replica *r;
+	opx_node_id to;
+	struct sbuf buf; /* u32 n, then n times u32 len + entry */
+	uint32_t n;
+	int rc;
+};
+
+static void relay_flush(struct relay_batch *b)
+{
+	if (b->n == 0)
+		return;
+	put_le32(b->buf.data, b->n);
+	tp_send_app(b->r->tp, b->to, b->r->members.config_id, REPLICA_APP_RELAY, b->buf.data,
+		    b->buf.len);
+	b->r->step.relayed += b->n;
+	b->buf.len = 0;
+	b->n = 0;
+}
+
+static void relay_add(struct relay_batch *b, const uint8_t *entry, size_t len)
+{
+	if (b->rc)
+		return;
+	if (b->n && b->buf.len + 4 + len > STEP__RELAY_BYTES)
+		relay_flush(b);
+	uint8_t word[4] = {0};
+	if (b->buf.len == 0)
+		b->rc = sbuf_add(&b->buf, word, 4);
+	put_le32(word, (uint32_t)len);
+	if (b->rc == 0)
+		b->rc = sbuf_add(&b->buf, word, 4);
+	if (b->rc == 0)
+		b->rc = sbuf_add(&b->buf, entry, len);
+	if (b->rc == 0)
+		b->n++;
+}
+
+static void relay_cb(void *ctx, const struct proposal *pr)
+{
+	relay_add(ctx, pr->entry, pr->len);
+}
+
+void replica_step_relay(struct replica *r, struct proposal *const *taken, size_t n)
+{
+	if (r->step.route != REPLICA_ROUTE_VIA || n == 0)
+		return;
+	struct relay_batch b = {.r = r, .to = r->step.via};
+	for (size_t i = 0; i < n; i++)
+		relay_add(&b, taken[i]->entry, taken[i]->len);
+	relay_flush(&b);
+	sbuf_free(&b.buf);
+}
+
+/* Everything in flight again, through the relay: after the route changed to
+ * it, and every resend timeout while some are unanswered. Copies cost
+ * nothing but bytes: the KV applies each proposal id once. */
+static void relay_in_flight(struct replica *r, uint64_t now)
+{
+	if (r->step.route != REPLICA_ROUTE_VIA || !proposals_in_flight(&r->props))
+		return;
+	if (r->step.relay_all_ms >= r->step.route_changed_ms &&
+	    now - r->step.relay_all_ms < r->cfg.resend_timeout_ms)
+		return;
+	r->step.relay_all_ms = now;
+	struct relay_batch b = {.r = r, .to = r->step.via};
+	proposals_for_each_in_flight(&r->props, relay_cb, &b);
+	relay_flush(&b);
+	sbuf_free(&b.buf);
+}
+
+/* Appends a peer's relayed proposals to this node's core. Only its own
+ * proposals (its node id in the proposal id): a relay adds reach, not
+ * authority. */
+static void on_relay(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len)
+{
+	if (len < 4 || !r->px || r->mode != REPLICA_MEMBER || !membership_find(&r->members, from))
+		return;
+	uint32_t n = get_le32(d);
+	const uint8_t *p = d + 4, *end = d + len;
+	for (uint32_t i = 0; i < n; i++) {
+		if (end - p < 4 || (size_t)(end - p - 4) < get_le32(p))
+			return;
+		uint32_t elen = get_le32(p);
+		const uint8_t *entry = p + 4;
+		p += 4 + elen;
+		struct kv_txn t;
+		int rc = kv_txn_decode(&t, entry, elen);
+		bool theirs = rc == 0 && t.node_id == from;
+		if (rc == 0)
+			kv_txn_free(&t);
+		if (!theirs)
+			continue;
+		rc = opx_append(r->px, entry, elen);
+		if (rc == -EIO) {
+			replica_fail(r, "appending a relayed proposal", rc);
+			return;
+		}
+	}
+}
+
+/* --- the turn ----------------------------------------------------------------- */
+
+void replica_step_on_app(struct replica *r, const struct tp_frame *f, uint64_t now)
+{
+	sync_config(r);
+	if (f->hdr.config_id != r->members.config_id || r->mode != REPLICA_MEMBER)
+		return;
+	switch (f->app.app_type) {
+	case REPLICA_APP_STEP:
+		on_step(r, f->hdr.from, f->app.data, f->app.len, now);
+		break;
+	case REPLICA_APP_FETCH_REQ:
+		on_fetch_req(r, f->hdr.from, f->app.data, f->app.len);
+		break;
+	case REPLICA_APP_FETCH_ENTRIES:
+		on_fetch_entries(r, f->hdr.from, f->app.data, f->app.len, now);
+		break;
+	case REPLICA_APP_RELAY:
+		on_relay(r, f->hdr.from, f->app.data, f->app.len);
+		break;
+	default:
+		break;
+	}
+}
+
+void replica_step_turn(struct replica *r, uint64_t now)
+{
+	sync_config(r);
+	if (!r->px || r->mode != REPLICA_MEMBER) {
+		r->step.route = REPLICA_ROUTE_NONE;
+		r->step.via = 0;
+		return;
+	}
+	update_route(r, now);
+	if (now - r->step.last_sent_ms >= STEP__EVERY_MS)
+		send_step(r, now);
+	maybe_fetch(r, now);
+	relay_in_flight(r, now);
+	r->step.known_decided = known_decided(r, now);
+	if (r->step.route != REPLICA_ROUTE_NONE && r->applied_idx >= r->step.known_decided)
+		r->step.in_step_ms = now;
+	if (!r->step.in_step_ms)
+		r->step.in_step_ms = now; /* a start: nothing known to trail yet */
+}
