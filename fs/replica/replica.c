@@ -204,6 +204,11 @@ static bool knows_no_quorum(struct replica *r)
 {
 	if (atomic_load(&r->mode) != REPLICA_MEMBER)
 		return true;
+	/* A route to a leader with a quorum (replica_step.c) is a quorum for
+	 * writes, whatever BLE says of this node's own links: a node linked to
+	 * the leader alone (the quorum-loss scenario) follows it. */
+	if (atomic_load(&r->has_route))
+		return false;
 	uint64_t round = ticks_of(r->cfg.election_timeout_ms, r->cfg.tick_ms);
 	uint64_t rounds = atomic_load(&r->had_qc) ? 3 : 10;
 	return atomic_load(&r->ticks_without_qc) > rounds * round;
@@ -236,7 +241,8 @@ static void handle_proposals(struct replica *r, uint64_t now)
 		if (had_leader)
 			proposals_for_each_in_flight(&r->props, reappend_cb, r);
 	}
-	if (!opx_is_quorum_connected(r->px) && atomic_load(&r->had_qc))
+	if (!opx_is_quorum_connected(r->px) && atomic_load(&r->had_qc) &&
+	    !atomic_load(&r->has_route))
 		return; /* lost it: wait for it, or for knowing it is gone */
 	struct proposal *taken[64];
 	size_t total = 0, n;

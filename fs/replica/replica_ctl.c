@@ -150,11 +150,12 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	if (stale)
 		stale_since(v, since, sizeof(since));
 	ctl_buf_printf(out,
-		       "\"quorum_connected\":%s,\"leader_route\":\"%s\",\"via\":%llu,"
+		       "\"quorum_connected\":%s,\"no_majority\":%s,\"leader_route\":\"%s\","
+		       "\"via\":%llu,"
 		       "\"leader_decided_idx\":%llu,\"lag_entries\":%llu,\"lag_ms\":%llu,"
 		       "\"stale_since\":%s%s%s,\"fetched_entries\":%llu,"
 		       "\"relayed_proposals\":%llu,\"peers\":[",
-		       v->opx.quorum_connected ? "true" : "false",
+		       v->opx.quorum_connected ? "true" : "false", v->no_quorum ? "true" : "false",
 		       v->route == REPLICA_ROUTE_DIRECT ? "direct"
 		       : v->route == REPLICA_ROUTE_VIA	? "via"
 							: "none",

@@ -9,7 +9,7 @@
  *   - the replica thread's own (the core, the transport, the stores' writes,
  *     the apply hook, the counters marked so): other threads reach it only
  *     through a request on ctl_queue or a proposal (proposals.h);
- *   - atomic (stop, failed, mode, ticks_without_qc, had_qc);
+ *   - atomic (stop, failed, mode, ticks_without_qc, had_qc, has_route);
  *   - under exactly one of the locks below (members_lock, view_lock,
  *     ctl_lock), or the proposals' lock (proposals.h). Lock order: there is
  *     none to keep, as each is a leaf: no other lock of omnifs is taken
@@ -198,6 +198,7 @@ struct replica {
 	uint64_t start_ms;
 	atomic_uint_fast64_t ticks_without_qc; /* ticks since the core last had a quorum */
 	atomic_bool had_qc;		       /* the core had a quorum once */
+	atomic_bool has_route; /* step.route is not NONE (written by the replica thread) */
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
 	uint64_t disk_checked_ms; /* last look at the data dir's free space */

@@ -213,6 +213,7 @@ static void update_route(struct replica *r, uint64_t now)
 			}
 		}
 	}
+	atomic_store(&r->has_route, r->step.route != REPLICA_ROUTE_NONE);
 	if (r->step.route != old || r->step.via != old_via) {
 		r->step.route_changed_ms = now;
 		if (r->step.route == REPLICA_ROUTE_VIA)
@@ -570,6 +571,7 @@ void replica_step_turn(struct replica *r, uint64_t now)
 	if (!r->px || r->mode != REPLICA_MEMBER) {
 		r->step.route = REPLICA_ROUTE_NONE;
 		r->step.via = 0;
+		atomic_store(&r->has_route, false);
 		return;
 	}
 	update_route(r, now);
