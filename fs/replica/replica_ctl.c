@@ -298,7 +298,6 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		return;
 	}
 	char route[32], since[32], extra[96] = "";
-	route_name(&v, route, sizeof(route));
 	if (!v.writable) {
 		stale_since(&v, since, sizeof(since));
 		snprintf(extra, sizeof(extra), ", NO QUORUM, may be stale since %s", since);
@@ -306,7 +305,13 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(extra, sizeof(extra), ", lag %llu entries, %llu ms", lag_entries(&v),
 			 lag_ms(&v));
 	}
-	snprintf(buf, len, "%s, leader n%llu (%s), applied @%llu of @%llu%s%s", role_name(&v),
+	if (v.route == REPLICA_ROUTE_DIRECT)
+		snprintf(route, sizeof(route), "reached directly");
+	else if (v.route == REPLICA_ROUTE_VIA)
+		snprintf(route, sizeof(route), "reached via n%llu", (unsigned long long)v.via);
+	else
+		snprintf(route, sizeof(route), "unreachable");
+	snprintf(buf, len, "%s, leader n%llu %s, applied @%llu of @%llu%s%s", role_name(&v),
 		 (unsigned long long)v.leader, route, (unsigned long long)v.applied_idx,
 		 (unsigned long long)v.known_decided, extra,
 		 v.transferring ? ", state transfer" : "");
