@@ -61,6 +61,7 @@ struct replica_step_peer {
 };
 
 /* Keeping in step beside the core (replica_step.c); replica thread only. */
+#define REPLICA_STEP_HEARD 32
 struct replica_step {
 	uint32_t config_id; /* of the peers' reports below */
 	struct replica_step_peer peers[OPX_MAX_NODES];
@@ -68,8 +69,14 @@ struct replica_step {
 	enum replica_route route;
 	opx_node_id via;
 	uint64_t route_changed_ms;
-	uint64_t known_decided;	  /* the highest decided index heard of (global) */
-	uint64_t in_step_ms;	  /* last time applied reached it with a route */
+	uint64_t known_decided; /* the highest decided index heard of (global) */
+	/* When decided indexes not applied here yet were first heard of,
+	 * oldest first: the lag in time is the age of the first (ring). */
+	struct {
+		uint64_t idx, ms;
+	} heard[REPLICA_STEP_HEARD];
+	unsigned heard_first, heard_n;
+	uint64_t in_step_ms;	  /* last time it had a route and nothing known left to apply */
 	uint64_t behind_since_ms; /* a peer has more than the core gives, since */
 	uint64_t fetch_sent_ms;	  /* a fetch request in flight since (0: none) */
 	opx_node_id fetch_from;

@@ -43,6 +43,7 @@
  * this node hears itself. Every single-link cut, and the paper's quorum-loss,
  * constrained and chained scenarios, need no more. Stop-signs are never
  * fetched (a node behind a configuration change learns it from MEMBERS).
+ * The frames' layout and checked decoding are in step_codec.c.
  */
 #include "replica_int.h"
 
@@ -53,6 +54,7 @@
 #include "byteorder.h"
 #include "kv.h"
 #include "log.h"
+#include "step_codec.h"
 
 /* How often a member says where it is. */
 #define STEP__EVERY_MS 50
@@ -66,45 +68,6 @@
 #define STEP__FETCH_ENTRIES 4096
 /* One relay frame holds at most this many bytes of entries. */
 #define STEP__RELAY_BYTES (1024u * 1024)
-
-#define STEP__HDR	    34 /* decided, compacted, applied, leader: u64; flags, n_heard: u8 */
-#define STEP__LEADING	    1u
-#define STEP__LEADER_DIRECT 2u
-
-#define FETCH__REQ_LEN	 8  /* u64 first index wanted (global) */
-#define FETCH__HDR	 29 /* u8 status, u64 first, u64 decided, u64 compacted, u32 n */
-#define FETCH__OK	 0
-#define FETCH__COMPACTED 1
-
-/* A growable byte buffer for the frames built here. */
-struct sbuf {
-	uint8_t *data;
-	size_t len, cap;
-};
-
-static int sbuf_add(struct sbuf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		uint8_t *d = realloc(b->data, cap);
-		if (!d)
-			return -ENOMEM;
-		b->data = d;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-static void sbuf_free(struct sbuf *b)
-{
-	free(b->data);
-	*b = (struct sbuf){0};
-}
 
 static struct replica_step_peer *peer_slot(struct replica *r, opx_node_id id, bool add)
 {
@@ -143,38 +106,34 @@ static void sync_config(struct replica *r)
 	r->step.config_id = r->members.config_id;
 	r->step.fetch_sent_ms = 0;
 	r->step.behind_since_ms = 0;
+	r->step.heard_n = 0;
 }
 
-static size_t quorum_size(struct replica *r)
-{
-	if (r->members.write_quorum)
-		return r->members.write_quorum;
-	return r->members.n / 2 + 1;
-}
-
-/* Members (this one included) that this node has a two-way link with. */
-static size_t reached(struct replica *r, uint64_t now)
-{
-	size_t n = 1;
-	for (size_t i = 0; i < OPX_MAX_NODES; i++)
-		if (r->step.peers[i].id && linked(r, &r->step.peers[i], now) &&
-		    membership_find(&r->members, r->step.peers[i].id))
-			n++;
-	return n;
-}
-
-/* This node leads and a write through it can be decided: in the Accept
- * phase, with a quorum by BLE's last round or by its own links now (BLE
- * needs a whole round to say so after a start). */
+/*
+ * This node leads and a write through it can be decided now: in the Accept
+ * phase, and a quorum (itself included) of members linked to it say it is
+ * their leader. Not BLE's quorum-connected: a leader that a majority left
+ * for a higher ballot it never heard of (cut from the new leader alone, as
+ * in the paper's chained scenario) still hears that majority and keeps
+ * leading in its own eyes, but nothing it proposes is decided any more.
+ */
 static bool leading(struct replica *r, uint64_t now)
 {
 	bool accept = false;
 	if (!r->px || r->mode != REPLICA_MEMBER)
 		return false;
-	opx_node_id leader = opx_current_leader(r->px, &accept);
-	if (leader != r->cfg.node_id || !accept)
+	opx_node_id self = r->cfg.node_id;
+	if (opx_current_leader(r->px, &accept) != self || !accept)
 		return false;
-	return opx_is_quorum_connected(r->px) || reached(r, now) >= quorum_size(r);
+	size_t followers = 1;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		const struct replica_step_peer *p = &r->step.peers[i];
+		if (p->id && linked(r, p, now) && p->leader == self &&
+		    membership_find(&r->members, p->id))
+			followers++;
+	}
+	size_t quorum = r->members.write_quorum ? r->members.write_quorum : r->members.n / 2 + 1;
+	return followers >= quorum;
 }
 
 /* Works out the route to the leader (step.route, step.via). */
@@ -187,30 +146,28 @@ static void update_route(struct replica *r, uint64_t now)
 	bool accept = false;
 	opx_node_id leader =
 		r->px && r->mode == REPLICA_MEMBER ? opx_current_leader(r->px, &accept) : 0;
-	if (leader == r->cfg.node_id) {
-		if (leading(r, now))
-			r->step.route = REPLICA_ROUTE_DIRECT;
+	const struct replica_step_peer *l =
+		leader && leader != r->cfg.node_id ? peer_slot(r, leader, false) : NULL;
+	if (leader == r->cfg.node_id && leading(r, now)) {
+		r->step.route = REPLICA_ROUTE_DIRECT;
+	} else if (l && linked(r, l, now) && (l->flags & STEP_LEADING)) {
+		r->step.route = REPLICA_ROUTE_DIRECT;
 	} else if (leader) {
-		struct replica_step_peer *l = peer_slot(r, leader, false);
-		if (linked(r, l, now) && (l->flags & STEP__LEADING)) {
-			r->step.route = REPLICA_ROUTE_DIRECT;
-		} else {
-			/* Through a peer that reaches a leader with a quorum
-			 * directly: ours first, any other next (it may know of a
-			 * newer leader than we do). */
-			struct replica_step_peer *best = NULL;
-			for (size_t i = 0; i < OPX_MAX_NODES; i++) {
-				struct replica_step_peer *p = &r->step.peers[i];
-				if (!p->id || !linked(r, p, now) ||
-				    !(p->flags & (STEP__LEADER_DIRECT | STEP__LEADING)))
-					continue;
-				if (!best || (p->leader == leader && best->leader != leader))
-					best = p;
-			}
-			if (best) {
-				r->step.route = REPLICA_ROUTE_VIA;
-				r->step.via = best->id;
-			}
+		/* Through a peer linked to a leader with a quorum: ours first,
+		 * any other next (it may know of a newer leader than we do; we
+		 * may even be a leader that was left without hearing it). */
+		const struct replica_step_peer *best = NULL;
+		for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+			const struct replica_step_peer *p = &r->step.peers[i];
+			if (!p->id || !linked(r, p, now) ||
+			    !(p->flags & (STEP_LEADER_DIRECT | STEP_LEADING)))
+				continue;
+			if (!best || (p->leader == leader && best->leader != leader))
+				best = p;
+		}
+		if (best) {
+			r->step.route = REPLICA_ROUTE_VIA;
+			r->step.via = best->id;
 		}
 	}
 	atomic_store(&r->has_route, r->step.route != REPLICA_ROUTE_NONE);
@@ -242,30 +199,26 @@ static uint64_t known_decided(struct replica *r, uint64_t now)
 
 static void send_step(struct replica *r, uint64_t now)
 {
-	uint8_t buf[STEP__HDR + 8 * OPX_MAX_NODES];
-	uint64_t base = r->members.base;
+	struct step_report rep = {0};
+	uint8_t buf[STEP_REPORT_MAX];
 	bool accept = false;
-	opx_node_id leader = opx_current_leader(r->px, &accept);
-	uint8_t flags = 0;
+	uint64_t base = r->members.base;
+	rep.decided = base + opx_decided_idx(r->px);
+	rep.compacted = base + opx_compacted_idx(r->px);
+	rep.applied = r->applied_idx;
+	rep.leader = opx_current_leader(r->px, &accept);
 	if (leading(r, now))
-		flags |= STEP__LEADING;
+		rep.flags |= STEP_LEADING;
 	else if (r->step.route == REPLICA_ROUTE_DIRECT)
-		flags |= STEP__LEADER_DIRECT;
-	put_le64(buf, base + opx_decided_idx(r->px));
-	put_le64(buf + 8, base + opx_compacted_idx(r->px));
-	put_le64(buf + 16, r->applied_idx);
-	put_le64(buf + 24, leader);
-	buf[32] = flags;
-	uint8_t n = 0;
-	for (size_t i = 0; i < OPX_MAX_NODES; i++)
+		rep.flags |= STEP_LEADER_DIRECT;
+	for (size_t i = 0; i < OPX_MAX_NODES && rep.n_heard < STEP_MAX_HEARD; i++)
 		if (r->step.peers[i].id && fresh(r, &r->step.peers[i], now))
-			put_le64(buf + STEP__HDR + 8 * n++, r->step.peers[i].id);
-	buf[33] = n;
+			rep.heard[rep.n_heard++] = r->step.peers[i].id;
+	size_t len = step_report_encode(&rep, buf);
 	for (size_t i = 0; i < r->members.n; i++) {
 		opx_node_id to = r->members.peers[i].id;
 		if (to != r->cfg.node_id)
-			tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_STEP, buf,
-				    STEP__HDR + 8u * n);
+			tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_STEP, buf, len);
 	}
 	r->step.last_sent_ms = now;
 }
@@ -273,20 +226,21 @@ static void send_step(struct replica *r, uint64_t now)
 static void on_step(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
 		    uint64_t now)
 {
-	if (len < STEP__HDR || len != STEP__HDR + 8u * d[33])
+	struct step_report rep;
+	if (step_report_decode(&rep, d, len) != 0)
 		return;
 	struct replica_step_peer *p = peer_slot(r, from, true);
 	if (!p)
 		return;
 	p->heard_ms = now;
-	p->decided = get_le64(d);
-	p->compacted = get_le64(d + 8);
-	p->applied = get_le64(d + 16);
-	p->leader = get_le64(d + 24);
-	p->flags = d[32];
+	p->decided = rep.decided;
+	p->compacted = rep.compacted;
+	p->applied = rep.applied;
+	p->leader = rep.leader;
+	p->flags = rep.flags;
 	p->hears_me = false;
-	for (uint8_t i = 0; i < d[33]; i++)
-		if (get_le64(d + STEP__HDR + 8u * i) == r->cfg.node_id)
+	for (uint8_t i = 0; i < rep.n_heard; i++)
+		if (rep.heard[i] == r->cfg.node_id)
 			p->hears_me = true;
 }
 
@@ -294,7 +248,7 @@ static void on_step(struct replica *r, opx_node_id from, const uint8_t *d, uint3
 
 static void send_fetch(struct replica *r, opx_node_id to, uint64_t now)
 {
-	uint8_t req[FETCH__REQ_LEN];
+	uint8_t req[STEP_FETCH_REQ_LEN];
 	put_le64(req, r->applied_idx);
 	tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_FETCH_REQ, req, sizeof(req));
 	r->step.fetch_sent_ms = now;
@@ -338,92 +292,82 @@ static void maybe_fetch(struct replica *r, uint64_t now)
 /* Serves decided entries from the log, up to the first stop-sign. */
 static void on_fetch_req(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len)
 {
-	if (len != FETCH__REQ_LEN || !r->px || !membership_find(&r->members, from))
+	if (len != STEP_FETCH_REQ_LEN || !r->px || !membership_find(&r->members, from))
 		return;
 	uint64_t base = r->members.base, first = get_le64(d);
 	uint64_t decided = opx_decided_idx(r->px), compacted = opx_compacted_idx(r->px);
-	uint8_t hdr[FETCH__HDR];
-	struct sbuf out = {0};
-	uint32_t n = 0;
-	uint8_t status = FETCH__OK;
+	struct step_fetch_answer a = {.status = STEP_FETCH_OK,
+				      .first = first,
+				      .decided = base + decided,
+				      .compacted = base + compacted};
+	uint8_t hdr[STEP_FETCH_HDR];
+	struct step_buf msg = {0};
+	if (step_buf_add(&msg, hdr, sizeof(hdr)) != 0)
+		return;
 	if (first < base + compacted) {
-		status = FETCH__COMPACTED;
+		a.status = STEP_FETCH_COMPACTED;
 	} else if (first < base + decided) {
 		uint64_t from_local = first - base;
 		uint64_t to = decided - from_local > STEP__FETCH_ENTRIES
 				      ? from_local + STEP__FETCH_ENTRIES
 				      : decided;
 		struct opx_read rd = {0};
-		if (opx_read_entries(r->px, from_local, to, &rd) != 0) {
-			opx_read_free(&rd);
-			return;
-		}
-		for (uint32_t i = 0; i < rd.n; i++) {
+		int rc = opx_read_entries(r->px, from_local, to, &rd);
+		for (uint32_t i = 0; rc == 0 && i < rd.n; i++) {
 			const struct opx_item *it = &rd.items[i];
 			if (it->kind == OPX_ITEM_TRIMMED || it->kind == OPX_ITEM_SNAPSHOTTED) {
-				if (n == 0 && it->compacted_idx > from_local)
-					status = FETCH__COMPACTED;
-				if (it->compacted_idx > from_local)
-					break;
-				continue;
-			}
-			if (it->kind != OPX_ITEM_DECIDED || it->idx != from_local + n)
+				if (it->compacted_idx <= from_local)
+					continue;
+				if (a.n == 0)
+					a.status = STEP_FETCH_COMPACTED;
 				break;
-			if (n && out.len + it->entry.len > STEP__FETCH_BYTES)
-				break;
-			uint8_t lenb[4];
-			put_le32(lenb, it->entry.len);
-			if (sbuf_add(&out, lenb, 4) != 0 ||
-			    sbuf_add(&out, it->entry.data, it->entry.len) != 0) {
-				opx_read_free(&rd);
-				sbuf_free(&out);
-				return;
 			}
-			n++;
+			/* Decided entries in order, up to a stop-sign (never
+			 * fetched: see the top) or the size limit. */
+			if (it->kind != OPX_ITEM_DECIDED || it->idx != from_local + a.n)
+				break;
+			if (a.n && msg.len + it->entry.len > STEP__FETCH_BYTES)
+				break;
+			rc = step_buf_add_entry(&msg, it->entry.data, it->entry.len);
+			if (rc == 0)
+				a.n++;
 		}
 		opx_read_free(&rd);
+		if (rc != 0)
+			goto out_free;
 	}
-	hdr[0] = status;
-	put_le64(hdr + 1, first);
-	put_le64(hdr + 9, base + decided);
-	put_le64(hdr + 17, base + compacted);
-	put_le32(hdr + 25, n);
-	struct sbuf msg = {0};
-	if (sbuf_add(&msg, hdr, sizeof(hdr)) == 0 &&
-	    (out.len == 0 || sbuf_add(&msg, out.data, out.len) == 0))
-		tp_send_app(r->tp, from, r->members.config_id, REPLICA_APP_FETCH_ENTRIES, msg.data,
-			    msg.len);
-	sbuf_free(&msg);
-	sbuf_free(&out);
+	step_fetch_hdr_encode(&a, msg.data);
+	tp_send_app(r->tp, from, r->members.config_id, REPLICA_APP_FETCH_ENTRIES, msg.data,
+		    msg.len);
+out_free:
+	step_buf_free(&msg);
 }
 
 static void on_fetch_entries(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
 			     uint64_t now)
 {
-	if (len < FETCH__HDR || from != r->step.fetch_from || !r->px)
+	struct step_fetch_answer a;
+	if (from != r->step.fetch_from || !r->px || step_fetch_answer_decode(&a, d, len) != 0)
 		return;
 	r->step.fetch_sent_ms = 0;
-	uint8_t status = d[0];
-	uint64_t idx = get_le64(d + 1), decided = get_le64(d + 9), compacted = get_le64(d + 17);
-	uint32_t n = get_le32(d + 25);
 	if (r->xfer.active)
 		return;
-	if (status == FETCH__COMPACTED) {
-		if (compacted > r->applied_idx)
-			replica_xfer_start(r, compacted, from);
+	if (a.status == STEP_FETCH_COMPACTED) {
+		if (a.compacted > r->applied_idx)
+			replica_xfer_start(r, a.compacted, from);
 		return;
 	}
-	const uint8_t *p = d + FETCH__HDR, *end = d + len;
+	struct step_entries list;
+	step_entries_init(&list, a.entries, a.entries_len, a.n);
 	uint64_t applied_before = r->applied_idx;
-	for (uint32_t i = 0; i < n; i++, idx++) {
-		if (end - p < 4 || (size_t)(end - p - 4) < get_le32(p))
-			return; /* malformed: what was applied stays (each entry whole) */
-		uint32_t elen = get_le32(p);
-		const uint8_t *entry = p + 4;
-		p += 4 + elen;
+	const uint8_t *entry;
+	uint32_t elen;
+	/* A malformed tail stops the loop; what was applied stays (each entry
+	 * whole, in order). */
+	for (uint64_t idx = a.first; step_entries_next(&list, &entry, &elen) == 1; idx++) {
 		if (idx < r->applied_idx)
 			continue;
-		if (idx > r->applied_idx || idx >= decided)
+		if (idx > r->applied_idx || idx >= a.decided)
 			break;
 		int rc = replica_apply_one(r, idx, entry, elen);
 		if (rc != 0) {
@@ -433,7 +377,7 @@ static void on_fetch_entries(struct replica *r, opx_node_id from, const uint8_t 
 	}
 	r->step.fetched += r->applied_idx - applied_before;
 	/* More where that came from: ask again at once. */
-	if (r->applied_idx > applied_before && r->applied_idx < decided)
+	if (r->applied_idx > applied_before && r->applied_idx < a.decided)
 		send_fetch(r, from, now);
 }
 
@@ -442,7 +386,7 @@ static void on_fetch_entries(struct replica *r, opx_node_id from, const uint8_t 
 struct relay_batch {
 	struct replica *r;
 	opx_node_id to;
-	struct sbuf buf; /* u32 n, then n times u32 len + entry */
+	struct step_buf buf; /* u32 n, then the entries */
 	uint32_t n;
 	int rc;
 };
@@ -465,14 +409,11 @@ static void relay_add(struct relay_batch *b, const uint8_t *entry, size_t len)
 		return;
 	if (b->n && b->buf.len + 4 + len > STEP__RELAY_BYTES)
 		relay_flush(b);
-	uint8_t word[4] = {0};
+	uint8_t count[4] = {0};
 	if (b->buf.len == 0)
-		b->rc = sbuf_add(&b->buf, word, 4);
-	put_le32(word, (uint32_t)len);
+		b->rc = step_buf_add(&b->buf, count, 4);
 	if (b->rc == 0)
-		b->rc = sbuf_add(&b->buf, word, 4);
-	if (b->rc == 0)
-		b->rc = sbuf_add(&b->buf, entry, len);
+		b->rc = step_buf_add_entry(&b->buf, entry, (uint32_t)len);
 	if (b->rc == 0)
 		b->n++;
 }
@@ -490,7 +431,7 @@ void replica_step_relay(struct replica *r, struct proposal *const *taken, size_t
 	for (size_t i = 0; i < n; i++)
 		relay_add(&b, taken[i]->entry, taken[i]->len);
 	relay_flush(&b);
-	sbuf_free(&b.buf);
+	step_buf_free(&b.buf);
 }
 
 /* Everything in flight again, through the relay: after the route changed to
@@ -507,7 +448,7 @@ static void relay_in_flight(struct replica *r, uint64_t now)
 	struct relay_batch b = {.r = r, .to = r->step.via};
 	proposals_for_each_in_flight(&r->props, relay_cb, &b);
 	relay_flush(&b);
-	sbuf_free(&b.buf);
+	step_buf_free(&b.buf);
 }
 
 /* Appends a peer's relayed proposals to this node's core. Only its own
@@ -515,16 +456,13 @@ static void relay_in_flight(struct replica *r, uint64_t now)
  * authority. */
 static void on_relay(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len)
 {
-	if (len < 4 || !r->px || r->mode != REPLICA_MEMBER || !membership_find(&r->members, from))
+	struct step_entries list;
+	if (!r->px || r->mode != REPLICA_MEMBER || !membership_find(&r->members, from) ||
+	    step_relay_decode(&list, d, len) != 0)
 		return;
-	uint32_t n = get_le32(d);
-	const uint8_t *p = d + 4, *end = d + len;
-	for (uint32_t i = 0; i < n; i++) {
-		if (end - p < 4 || (size_t)(end - p - 4) < get_le32(p))
-			return;
-		uint32_t elen = get_le32(p);
-		const uint8_t *entry = p + 4;
-		p += 4 + elen;
+	const uint8_t *entry;
+	uint32_t elen;
+	while (step_entries_next(&list, &entry, &elen) == 1) {
 		struct kv_txn t;
 		int rc = kv_txn_decode(&t, entry, elen);
 		bool theirs = rc == 0 && t.node_id == from;
@@ -538,6 +476,39 @@ static void on_relay(struct replica *r, opx_node_id from, const uint8_t *d, uint
 			return;
 		}
 	}
+}
+
+/*
+ * The lag in time: a node is in step until it hears of a decided index it
+ * has not applied, so it has been out of step since the first such index
+ * was heard of (not since it last applied everything: under a steady load
+ * a node a few milliseconds behind never quite gets there). Without a route
+ * to the leader it knows of nothing new and may be stale since it lost it.
+ */
+static void track_lag(struct replica *r, uint64_t now)
+{
+	struct replica_step *s = &r->step;
+	uint64_t known = known_decided(r, now);
+	if (known > s->known_decided) {
+		if (s->heard_n == REPLICA_STEP_HEARD) {
+			/* Full: the newest sample takes the new index, keeping
+			 * its earlier time (the lag may read a little high). */
+			s->heard[(s->heard_first + s->heard_n - 1) % REPLICA_STEP_HEARD].idx =
+				known;
+		} else {
+			unsigned at = (s->heard_first + s->heard_n++) % REPLICA_STEP_HEARD;
+			s->heard[at].idx = known;
+			s->heard[at].ms = now;
+		}
+		s->known_decided = known;
+	}
+	while (s->heard_n && s->heard[s->heard_first].idx <= r->applied_idx) {
+		s->heard_first = (s->heard_first + 1) % REPLICA_STEP_HEARD;
+		s->heard_n--;
+	}
+	if (s->route == REPLICA_ROUTE_NONE && s->in_step_ms)
+		return;
+	s->in_step_ms = s->heard_n ? s->heard[s->heard_first].ms : now;
 }
 
 /* --- the turn ----------------------------------------------------------------- */
@@ -579,9 +550,5 @@ void replica_step_turn(struct replica *r, uint64_t now)
 		send_step(r, now);
 	maybe_fetch(r, now);
 	relay_in_flight(r, now);
-	r->step.known_decided = known_decided(r, now);
-	if (r->step.route != REPLICA_ROUTE_NONE && r->applied_idx >= r->step.known_decided)
-		r->step.in_step_ms = now;
-	if (!r->step.in_step_ms)
-		r->step.in_step_ms = now; /* a start: nothing known to trail yet */
+	track_lag(r, now);
 }

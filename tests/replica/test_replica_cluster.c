@@ -425,16 +425,33 @@ static bool reaches_via(struct rcl *c, void *arg)
 	       st.via == w->idx && st.quorum;
 }
 
-/* Node w->idx's link-mate (the third node, w->id) leads now, or the cut node
- * (the other one) reaches the leader through it. */
+/* After the link between the other two nodes was cut: node w->id (the
+ * third) leads, or one end of the cut reaches the leader through it. */
 static bool reaches_via_or_moved(struct rcl *c, void *arg)
 {
 	struct want *w = arg;
 	struct rcl_status st;
-	uint64_t cut = other_than(3, w->id, w->idx);
-	struct want via = {.id = cut, .idx = w->id};
-	return reaches_via(c, &via) ||
-	       (rcl_status(c, w->id, &st) == 0 && strcmp(st.role, "leader") == 0 && st.quorum);
+	for (uint64_t end = 1; end <= 3; end++) {
+		struct want via = {.id = end, .idx = w->id};
+		if (end != w->id && reaches_via(c, &via))
+			return true;
+	}
+	return rcl_status(c, w->id, &st) == 0 && strcmp(st.role, "leader") == 0 && st.quorum;
+}
+
+/* All three nodes follow one leader, each linked to it directly. */
+static bool settled_direct(struct rcl *c, void *arg)
+{
+	uint64_t leader = 0;
+	for (uint64_t id = 1; id <= 3; id++) {
+		struct rcl_status st;
+		if (rcl_status(c, id, &st) != 0 || !st.quorum || !st.leader ||
+		    strcmp(st.leader_route, "direct") != 0 || (leader && st.leader != leader))
+			return false;
+		leader = st.leader;
+	}
+	*(uint64_t *)arg = leader;
+	return true;
 }
 
 static bool reaches_direct(struct rcl *c, void *arg)
@@ -469,29 +486,41 @@ static void test_replica_cluster_leader_link_cut(void **state)
 	assert_int_equal(rcl_put_retry(c, 1, "warm", "v", PUT_WAIT_MS), 0);
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
 
-	/* BLE may also let the node in the middle take over (the paper's
-	 * variant of the chained scenario): then nobody is cut from the
-	 * leader. Heal and cut the new leader's link to another node, until a
-	 * node is left cut from a stable leader. */
+	/* BLE may let either end of the cut lead (the one cut from the new
+	 * leader then reaches it through the third node), or the third node
+	 * take over (the paper's variant of the chained scenario): then
+	 * nobody is cut from the leader. Heal and cut the new leader's link to
+	 * another node, until a node is left cut from a stable leader. */
 	struct want via = {0};
 	for (int attempt = 0;; attempt++) {
 		assert_true(attempt < 6);
-		leader = rcl_wait_leader(c, ELECTION_WAIT_MS);
-		assert_true(leader != 0);
-		cut = other_than(3, leader, 0);
-		mid = other_than(3, leader, cut);
-		assert_int_equal(rcl_cut_link(c, leader, cut, true), 0);
-		step("link n%llu - n%llu cut; n%llu reaches both", (unsigned long long)leader,
-		     (unsigned long long)cut, (unsigned long long)mid);
-		via = (struct want){.id = cut, .idx = mid};
-		struct want moved = {.id = mid, .idx = leader};
-		assert_true(rcl_wait(c, ELECTION_WAIT_MS, reaches_via_or_moved, &moved,
-				     "the cut node to reach the leader through the other"));
-		if (reaches_via(c, &via))
+		assert_true(rcl_wait(c, ELECTION_WAIT_MS, settled_direct, &leader,
+				     "every node to follow one leader directly"));
+		uint64_t a = leader, b = other_than(3, leader, 0);
+		mid = other_than(3, a, b);
+		assert_int_equal(rcl_cut_link(c, a, b, true), 0);
+		step("link n%llu - n%llu cut; n%llu reaches both", (unsigned long long)a,
+		     (unsigned long long)b, (unsigned long long)mid);
+		struct want settled = {.id = mid};
+		assert_true(
+			rcl_wait(c, ELECTION_WAIT_MS, reaches_via_or_moved, &settled,
+				 "one end of the cut to reach the leader through the other node"));
+		struct want via_a = {.id = a, .idx = mid}, via_b = {.id = b, .idx = mid};
+		struct rcl_status sa, sb;
+		assert_int_equal(rcl_status(c, a, &sa), 0);
+		assert_int_equal(rcl_status(c, b, &sb), 0);
+		if ((reaches_via(c, &via_a) && sa.leader == b) ||
+		    (reaches_via(c, &via_b) && sb.leader == a)) {
+			cut = reaches_via(c, &via_a) ? a : b;
+			leader = cut == a ? b : a;
+			via = cut == a ? via_a : via_b;
 			break;
+		}
 		step("n%llu took over instead: heal and cut again", (unsigned long long)mid);
-		assert_int_equal(rcl_cut_link(c, leader, cut, false), 0);
+		assert_int_equal(rcl_cut_link(c, a, b, false), 0);
 	}
+	step("n%llu leads, n%llu reaches it through n%llu", (unsigned long long)leader,
+	     (unsigned long long)cut, (unsigned long long)mid);
 	uint64_t t0 = now_ms();
 	assert_int_equal(rcl_put(c, cut, "w/cut", "v0"), 0); /* no retry: it must go through */
 	step("a put on the cut node applied in %llu ms", (unsigned long long)(now_ms() - t0));
