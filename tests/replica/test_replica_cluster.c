@@ -576,6 +576,56 @@ static void test_replica_cluster_leader_link_cut(void **state)
 	     (unsigned long long)target);
 }
 
+/* Node w->id follows node w->idx and says a write made there can be decided. */
+static bool follows_writable(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	return rcl_status(c, w->id, &st) == 0 && st.leader == w->idx && st.quorum &&
+	       strcmp(st.leader_route, "none") != 0;
+}
+
+/*
+ * The paper's quorum-loss scenario on 5 nodes: every link is cut but those
+ * of one follower A. A, the only quorum-connected node, takes over; the
+ * others, linked to A alone, have no quorum by BLE's count but follow A: their
+ * writes are decided (no EROFS), and after a barrier they read each other's.
+ */
+static void test_replica_cluster_quorum_loss(void **state)
+{
+	uint64_t leader;
+	struct rcl *c = up(state, 5, NULL, &leader);
+	assert_int_equal(rcl_put_retry(c, 1, "warm", "v", PUT_WAIT_MS), 0);
+	uint64_t hub = leader % 5 + 1;
+	for (uint64_t x = 1; x <= 5; x++)
+		for (uint64_t y = x + 1; y <= 5; y++)
+			if (x != hub && y != hub)
+				assert_int_equal(rcl_cut_link(c, x, y, true), 0);
+	step("every link cut but n%llu's (leader was n%llu)", (unsigned long long)hub,
+	     (unsigned long long)leader);
+	for (uint64_t id = 1; id <= 5; id++) {
+		struct want w = {.id = id, .idx = hub};
+		assert_true(rcl_wait(c, ELECTION_WAIT_MS, follows_writable, &w,
+				     "every node to follow the hub and say it can write"));
+	}
+	step("n%llu leads, every node follows it", (unsigned long long)hub);
+	for (uint64_t id = 1; id <= 5; id++) {
+		char key[32];
+		snprintf(key, sizeof(key), "ql/n%llu", (unsigned long long)id);
+		assert_int_equal(rcl_put(c, id, key, "v0"), 0); /* no retry */
+	}
+	for (uint64_t id = 1; id <= 5; id++) {
+		char out[256];
+		assert_int_equal(rcl_control(c, id, out, sizeof(out), "barrier", NULL), 0);
+		for (uint64_t src = 1; src <= 5; src++) {
+			char key[32];
+			snprintf(key, sizeof(key), "ql/n%llu", (unsigned long long)src);
+			expect_kv(c, id, key, "v0", NULL);
+		}
+	}
+	step("a write on every node decided; every node reads them all after a barrier");
+}
+
 /*
  * A follower cut off while more than the compaction threshold is written
  * catches up, when plugged back, by state transfer: the log it would need
@@ -938,6 +988,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_replica_cluster_leader_restart, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_state_transfer, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_leader_link_cut, teardown),
+		cmocka_unit_test_teardown(test_replica_cluster_quorum_loss, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_membership, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_membership_missed, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_replace, teardown),
