@@ -408,6 +408,7 @@ int rcl_status(struct rcl *c, uint64_t id, struct rcl_status *st)
 		  json_u64(j, "applied_idx", &st->applied_idx) &&
 		  json_u64(j, "compacted_idx", &st->compacted_idx) &&
 		  json_u64(j, "config_id", &config_id) &&
+		  json_bool(j, "quorum_connected", &st->ble_quorum) &&
 		  json_str(j, "leader_route", st->leader_route, sizeof(st->leader_route)) &&
 		  json_u64(j, "via", &st->via) &&
 		  json_u64(j, "leader_decided_idx", &st->leader_decided_idx) &&

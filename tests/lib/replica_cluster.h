@@ -73,6 +73,7 @@ struct rcl_status {
 	uint64_t state_transfers; /* completed since the replica started */
 	uint64_t decided_idx, applied_idx, compacted_idx;
 	uint32_t config_id;
+	bool ble_quorum;       /* quorum_connected: BLE heard a quorum last round */
 	char leader_route[16]; /* direct, via, none */
 	uint64_t via;	       /* with leader_route via: the peer */
 	uint64_t leader_decided_idx, lag_entries;

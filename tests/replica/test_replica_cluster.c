@@ -585,6 +585,35 @@ static bool follows_writable(struct rcl *c, void *arg)
 	       strcmp(st.leader_route, "none") != 0;
 }
 
+/* Every node but w->id (the hub) has had no quorum by BLE's count for 5
+ * heartbeat rounds (past the 3 after which a node without a route to the
+ * leader fails writes with EROFS). */
+struct ble_lost {
+	uint64_t hub;
+	uint64_t since_ms[6];
+};
+
+static bool ble_quorum_long_lost(struct rcl *c, void *arg)
+{
+	struct ble_lost *w = arg;
+	bool all = true;
+	for (uint64_t id = 1; id <= 5; id++) {
+		struct rcl_status st;
+		if (id == w->hub)
+			continue;
+		if (rcl_status(c, id, &st) != 0 || st.ble_quorum) {
+			w->since_ms[id] = 0;
+			all = false;
+		} else if (!w->since_ms[id]) {
+			w->since_ms[id] = now_ms();
+			all = false;
+		} else if (now_ms() - w->since_ms[id] < 5 * 100) {
+			all = false;
+		}
+	}
+	return all;
+}
+
 /*
  * The paper's quorum-loss scenario on 5 nodes: every link is cut but those
  * of one follower A. A, the only quorum-connected node, takes over; the
@@ -608,7 +637,15 @@ static void test_replica_cluster_quorum_loss(void **state)
 		assert_true(rcl_wait(c, ELECTION_WAIT_MS, follows_writable, &w,
 				     "every node to follow the hub and say it can write"));
 	}
-	step("n%llu leads, every node follows it", (unsigned long long)hub);
+	struct ble_lost lost = {.hub = hub};
+	assert_true(rcl_wait(c, ELECTION_WAIT_MS, ble_quorum_long_lost, &lost,
+			     "the nodes linked to the hub alone to lose BLE's quorum for good"));
+	for (uint64_t id = 1; id <= 5; id++) {
+		struct want w = {.id = id, .idx = hub};
+		assert_true(follows_writable(c, &w));
+	}
+	step("n%llu leads, every node follows it; BLE counts no quorum on the others",
+	     (unsigned long long)hub);
 	for (uint64_t id = 1; id <= 5; id++) {
 		char key[32];
 		snprintf(key, sizeof(key), "ql/n%llu", (unsigned long long)id);
