@@ -8,13 +8,19 @@
  * neither: its reads go stale without bound and its writes time out, while
  * BLE keeps the leader stable (no node takes over, see the chained scenario
  * in the OmniPaxos paper). Three small mechanisms here close that gap without
- * touching the core:
+ * touching the core. Why beside it: the core's log holds what this node
+ * accepted under a ballot, and its sync rules (promises, AcceptSync, the
+ * decided index) are what make OmniPaxos safe; entries taken from a peer that
+ * is not the leader would have no ballot to be accepted under. They go to the
+ * KV alone, which needs nothing but the decided order, and the log catches up
+ * by the protocol when the leader link returns.
  *
- *   STEP    every member tells every other, every REPLICA__STEP_MS: its
- *           decided, compacted and applied index (global), its leader, whether
- *           it leads with a quorum or reaches the leader directly, and which
- *           peers it heard lately. A link counts when both ends hear each
- *           other (so one-way cuts count as cuts).
+ *   STEP    every member tells every other, every STEP__EVERY_MS: its
+ *           decided, compacted and applied index (global), its leader,
+ *           whether it leads (a quorum of members linked to it name it their
+ *           leader) or is linked to such a leader, and which peers it heard
+ *           lately. A link counts when both ends hear each other (so one-way
+ *           cuts count as cuts).
  *   FETCH   a node whose core has nothing more to apply while a peer reports
  *           more decided asks that peer for decided entries and applies them
  *           to the KV itself. Decided entries of one configuration never
@@ -29,7 +35,9 @@
  *   RELAY   a node that reaches the leader only through a peer sends its
  *           proposals (and barriers: empty proposals) to that peer, which
  *           appends them to its own core (forwarded to the leader, or
- *           appended if it is the leader). In-flight proposals are relayed
+ *           appended if it is the leader). A leader left by its majority
+ *           for a higher ballot it never heard of (it is cut from the new
+ *           leader alone) does the same: its own core would decide nothing. In-flight proposals are relayed
  *           again while unanswered; every copy carries the same proposal id,
  *           so the KV's dedup table applies each at most once, however many
  *           copies (direct, relayed, re-appended) reach the log.
@@ -227,7 +235,7 @@ static void on_step(struct replica *r, opx_node_id from, const uint8_t *d, uint3
 		    uint64_t now)
 {
 	struct step_report rep;
-	if (step_report_decode(&rep, d, len) != 0)
+	if (!membership_find(&r->members, from) || step_report_decode(&rep, d, len) != 0)
 		return;
 	struct replica_step_peer *p = peer_slot(r, from, true);
 	if (!p)
