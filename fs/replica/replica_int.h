@@ -78,6 +78,7 @@ struct replica_step {
 	unsigned heard_first, heard_n;
 	uint64_t in_step_ms;	  /* last time it had a route and nothing known left to apply */
 	uint64_t behind_since_ms; /* a peer has more than the core gives, since */
+	uint64_t behind_applied;  /* the applied index then */
 	uint64_t fetch_sent_ms;	  /* a fetch request in flight since (0: none) */
 	opx_node_id fetch_from;
 	uint64_t relay_all_ms; /* in-flight proposals last relayed all */

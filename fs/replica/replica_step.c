@@ -68,8 +68,9 @@
 #define STEP__EVERY_MS 50
 /* A peer unheard this long is not counted as reached. */
 #define STEP__FRESH_MS(r) (4ull * STEP__EVERY_MS + (r)->cfg.election_timeout_ms)
-/* A peer reporting more decided than the core gives: wait this long for the
- * core before fetching (a follower's Decide may trail a peer's STEP). */
+/* A peer reporting more decided than the core gives: wait this long with
+ * nothing applied before fetching (a follower's Decide may trail a peer's
+ * STEP). */
 #define STEP__FETCH_GRACE_MS 30
 /* One fetch answer holds at most this many bytes of entries. */
 #define STEP__FETCH_BYTES   (256u * 1024)
@@ -284,8 +285,12 @@ static void maybe_fetch(struct replica *r, uint64_t now)
 		r->step.behind_since_ms = 0;
 		return;
 	}
-	if (!r->step.behind_since_ms)
+	/* Only while nothing is applied: a follower that keeps applying from
+	 * its log, a little behind a busy leader's reports, needs no copies. */
+	if (!r->step.behind_since_ms || r->applied_idx != r->step.behind_applied) {
 		r->step.behind_since_ms = now;
+		r->step.behind_applied = r->applied_idx;
+	}
 	if (now - r->step.behind_since_ms < STEP__FETCH_GRACE_MS)
 		return;
 	if (r->step.fetch_sent_ms && now - r->step.fetch_sent_ms < r->cfg.resend_timeout_ms)
