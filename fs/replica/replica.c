@@ -88,7 +88,6 @@ static void publish_view(struct replica *r, uint64_t now)
 	if (r->px) {
 		opx_get_status(r->px, &v.opx);
 		v.leader = opx_current_leader(r->px, &v.accept_phase);
-		v.quorum_connected = opx_is_quorum_connected(r->px);
 		/* Indexes as the rest of omnifs counts them: global. */
 		v.opx.decided_idx += v.base;
 		v.opx.accepted_idx += v.base;

@@ -99,7 +99,6 @@ struct replica_view {
 	uint64_t applied_idx;
 	opx_node_id leader;
 	bool accept_phase;
-	bool quorum_connected;
 	bool caught_up;
 	bool writable;	/* a write made here can be decided now */
 	bool no_quorum; /* knows it cannot reach a majority: writes fail (EROFS) */
