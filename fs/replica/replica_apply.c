@@ -14,6 +14,13 @@
  * the compacted index) fetches the state by chunked state transfer
  * (replica_xfer.c) instead of one giant message, then goes on applying the
  * log from there.
+ *
+ * Entries may also come from a peer's log (replica_step.c: a node cut from
+ * the leader alone fetches them), so the state may be ahead of this log:
+ * apply starts from the applied index, and compaction stops at what this
+ * log decided itself. Such entries are in no local log: lost with the
+ * state's unsynced tail in a crash, they are fetched again (or come from
+ * this log once it catches up), as the state's own prefix stays whole.
  */
 #include "replica_int.h"
 
@@ -69,14 +76,6 @@ const struct opx_snapshot_ops replica_snapshot_ops = {
  * reads the same one. An entry that does not decode is recorded as
  * KV_MALFORMED (only the index advances), as every node does.
  */
-static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *e);
-
-int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len)
-{
-	struct opx_entry e = {.data = data, .len = len};
-	return apply_entry(r, idx, &e);
-}
-
 static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *e)
 {
 	struct kv_result res;
@@ -103,6 +102,13 @@ static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *
 out_free:
 	kv_txn_free(&t);
 	return rc;
+}
+
+/* An entry fetched from a peer (replica_step.c), applied as one from the log. */
+int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len)
+{
+	struct opx_entry e = {.data = data, .len = len};
+	return apply_entry(r, idx, &e);
 }
 
 /*

@@ -471,6 +471,48 @@ static bool log_decided(struct rcl *c, void *arg)
 }
 
 /*
+ * Cuts the link between the leader and one follower of a 3-node cluster
+ * until a node is left cut from a stable leader and reaches it through the
+ * third node: *leader, *cut and *mid say who is who.
+ *
+ * BLE may let either end of the cut lead (the one cut from the new leader
+ * then reaches it through the third node), or the third node take over (the
+ * paper's variant of the chained scenario): then nobody is cut from the
+ * leader, so heal and cut the new leader's link to another node.
+ */
+static void cut_from_leader(struct rcl *c, uint64_t *leader, uint64_t *cut, uint64_t *mid)
+{
+	for (int attempt = 0;; attempt++) {
+		assert_true(attempt < 6);
+		assert_true(rcl_wait(c, ELECTION_WAIT_MS, settled_direct, leader,
+				     "every node to follow one leader directly"));
+		uint64_t a = *leader, b = other_than(3, a, 0);
+		*mid = other_than(3, a, b);
+		assert_int_equal(rcl_cut_link(c, a, b, true), 0);
+		step("link n%llu - n%llu cut; n%llu reaches both", (unsigned long long)a,
+		     (unsigned long long)b, (unsigned long long)*mid);
+		struct want settled = {.id = *mid};
+		assert_true(
+			rcl_wait(c, ELECTION_WAIT_MS, reaches_via_or_moved, &settled,
+				 "one end of the cut to reach the leader through the other node"));
+		struct want via_a = {.id = a, .idx = *mid}, via_b = {.id = b, .idx = *mid};
+		struct rcl_status sa, sb;
+		assert_int_equal(rcl_status(c, a, &sa), 0);
+		assert_int_equal(rcl_status(c, b, &sb), 0);
+		if ((reaches_via(c, &via_a) && sa.leader == b) ||
+		    (reaches_via(c, &via_b) && sb.leader == a)) {
+			*cut = reaches_via(c, &via_a) ? a : b;
+			*leader = *cut == a ? b : a;
+			break;
+		}
+		step("n%llu took over instead: heal and cut again", (unsigned long long)*mid);
+		assert_int_equal(rcl_cut_link(c, a, b, false), 0);
+	}
+	step("n%llu leads, n%llu reaches it through n%llu", (unsigned long long)*leader,
+	     (unsigned long long)*cut, (unsigned long long)*mid);
+}
+
+/*
  * Partial connectivity: the link between the leader and one follower is
  * cut, the other follower reaches both. The cut follower goes on: its writes
  * reach the leader through the other follower (relay), decided entries come
@@ -486,41 +528,8 @@ static void test_replica_cluster_leader_link_cut(void **state)
 	assert_int_equal(rcl_put_retry(c, 1, "warm", "v", PUT_WAIT_MS), 0);
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
 
-	/* BLE may let either end of the cut lead (the one cut from the new
-	 * leader then reaches it through the third node), or the third node
-	 * take over (the paper's variant of the chained scenario): then
-	 * nobody is cut from the leader. Heal and cut the new leader's link to
-	 * another node, until a node is left cut from a stable leader. */
-	struct want via = {0};
-	for (int attempt = 0;; attempt++) {
-		assert_true(attempt < 6);
-		assert_true(rcl_wait(c, ELECTION_WAIT_MS, settled_direct, &leader,
-				     "every node to follow one leader directly"));
-		uint64_t a = leader, b = other_than(3, leader, 0);
-		mid = other_than(3, a, b);
-		assert_int_equal(rcl_cut_link(c, a, b, true), 0);
-		step("link n%llu - n%llu cut; n%llu reaches both", (unsigned long long)a,
-		     (unsigned long long)b, (unsigned long long)mid);
-		struct want settled = {.id = mid};
-		assert_true(
-			rcl_wait(c, ELECTION_WAIT_MS, reaches_via_or_moved, &settled,
-				 "one end of the cut to reach the leader through the other node"));
-		struct want via_a = {.id = a, .idx = mid}, via_b = {.id = b, .idx = mid};
-		struct rcl_status sa, sb;
-		assert_int_equal(rcl_status(c, a, &sa), 0);
-		assert_int_equal(rcl_status(c, b, &sb), 0);
-		if ((reaches_via(c, &via_a) && sa.leader == b) ||
-		    (reaches_via(c, &via_b) && sb.leader == a)) {
-			cut = reaches_via(c, &via_a) ? a : b;
-			leader = cut == a ? b : a;
-			via = cut == a ? via_a : via_b;
-			break;
-		}
-		step("n%llu took over instead: heal and cut again", (unsigned long long)mid);
-		assert_int_equal(rcl_cut_link(c, a, b, false), 0);
-	}
-	step("n%llu leads, n%llu reaches it through n%llu", (unsigned long long)leader,
-	     (unsigned long long)cut, (unsigned long long)mid);
+	cut_from_leader(c, &leader, &cut, &mid);
+	struct want via = {.id = cut, .idx = mid};
 	uint64_t t0 = now_ms();
 	assert_int_equal(rcl_put(c, cut, "w/cut", "v0"), 0); /* no retry: it must go through */
 	step("a put on the cut node applied in %llu ms", (unsigned long long)(now_ms() - t0));
@@ -661,6 +670,47 @@ static void test_replica_cluster_quorum_loss(void **state)
 		}
 	}
 	step("a write on every node decided; every node reads them all after a barrier");
+}
+
+/*
+ * The fetch falls back to the state transfer: a node cut from everyone while
+ * more than the compaction threshold is written, then plugged back to the
+ * third node alone (its link to the leader stays cut), finds the entries it
+ * needs compacted away there, fetches the state from that node, and goes on
+ * fetching entries from it.
+ */
+static void test_replica_cluster_fetch_falls_back_to_transfer(void **state)
+{
+	struct rcl_options opt = {.compact_max_entries = 100, .compact_retain_entries = 10};
+	uint64_t leader, cut = 0, mid = 0;
+	struct rcl *c = up(state, 3, &opt, &leader);
+	assert_int_equal(rcl_put_retry(c, 1, "warm", "v", PUT_WAIT_MS), 0);
+	cut_from_leader(c, &leader, &cut, &mid);
+	assert_int_equal(rcl_cut_link(c, cut, mid, true), 0);
+	uint64_t before = rcl_applied_idx(c, cut);
+	assert_int_equal(rcl_put_many(c, leader, "b/", 0, 300, 8, PUT_WAIT_MS), 0);
+	struct want mw = {.id = mid, .idx = before + 100};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, compacted_past, &mw,
+			     "the third node to compact its log past the cut-off node"));
+	assert_int_equal(rcl_applied_idx(c, cut), before); /* it really was cut off */
+	uint64_t target = rcl_applied_idx(c, leader);
+	step("300 puts while n%llu was cut off at @%llu; n%llu compacted", (unsigned long long)cut,
+	     (unsigned long long)before, (unsigned long long)mid);
+
+	assert_int_equal(rcl_cut_link(c, cut, mid, false), 0);
+	struct want w = {.id = cut, .idx = target, .config_id = 1};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, caught_up_by_transfer, &w,
+			     "the node to fetch the state from the third node"));
+	assert_int_equal(rcl_put(c, leader, "w/after", "v0"), 0);
+	char out[256];
+	assert_int_equal(rcl_control(c, cut, out, sizeof(out), "barrier", NULL), 0);
+	expect_kv(c, cut, "w/after", "v0", NULL);
+	expect_keys(c, cut, leader, "b/", 0, 300);
+	struct rcl_status st;
+	assert_int_equal(rcl_status(c, cut, &st), 0);
+	assert_true(strcmp(st.leader_route, "via") == 0);
+	step("n%llu caught up by state transfer through n%llu, then by fetching: applied @%llu",
+	     (unsigned long long)cut, (unsigned long long)mid, (unsigned long long)st.applied_idx);
 }
 
 /*
@@ -1026,6 +1076,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_replica_cluster_state_transfer, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_leader_link_cut, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_quorum_loss, teardown),
+		cmocka_unit_test_teardown(test_replica_cluster_fetch_falls_back_to_transfer,
+					  teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_membership, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_membership_missed, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_replace, teardown),
