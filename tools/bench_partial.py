@@ -309,6 +309,9 @@ def measure(sysm, label, cuts, writers, marker_at, cap):
     write; per writer, how long the marker written at marker_at stays
     invisible to its local reads. Returns (max recovery, max window,
     writers without either within cap)."""
+    # Readers of their own, started before the cut (a client takes a while
+    # to start: it would count in the window).
+    readers = {i: Client(sysm.name, i, sysm.clients[i].p.args[-1]) for i in writers}
     t0 = time.monotonic()
     for a, b in cuts:
         cut(a, b)
@@ -330,19 +333,16 @@ def measure(sysm, label, cuts, writers, marker_at, cap):
                 return
 
     def read_until_seen(i):
-        c = Client(sysm.name, i, sysm.clients[i].p.args[-1])
-        try:
-            while time.monotonic() - t0 < cap:
-                if c.ask(op="get", key="m-" + label).get("val") == label:
-                    seen = time.monotonic()
-                    while marker["t"] is None and time.monotonic() - t0 < cap:
-                        time.sleep(0.001)
-                    if marker["t"] is not None:
-                        win[i] = max(0.0, seen - marker["t"])
-                    return
-                time.sleep(0.005)
-        finally:
-            c.close()
+        c = readers[i]
+        while time.monotonic() - t0 < cap:
+            if c.ask(op="get", key="m-" + label).get("val") == label:
+                seen = time.monotonic()
+                while marker["t"] is None and time.monotonic() - t0 < cap:
+                    time.sleep(0.001)
+                if marker["t"] is not None:
+                    win[i] = max(0.0, seen - marker["t"])
+                return
+            time.sleep(0.005)
 
     threads = [threading.Thread(target=mark)]
     threads += [threading.Thread(target=write_until_ok, args=(i,)) for i in writers]
@@ -351,6 +351,8 @@ def measure(sysm, label, cuts, writers, marker_at, cap):
         t.start()
     for t in threads:
         t.join()
+    for c in readers.values():
+        c.close()
     stuck = sorted(set(i for i in writers if i not in rec or i not in win))
     fmt = lambda d: ("%.2f" % max(d.values())) if len(d) == len(writers) else ">%d" % cap
     return fmt(rec), fmt(win), stuck

@@ -89,15 +89,15 @@ static const char *peer_address(const struct membership *m, uint64_t id)
 	return p ? p->address : "?";
 }
 
-/* How this node reaches the leader: "direct", "via n1" or "none". */
+/* How this node reaches the leader, in words: "directly", "via n1", "by no route". */
 static void route_name(const struct replica_view *v, char *buf, size_t len)
 {
 	if (v->route == REPLICA_ROUTE_DIRECT)
-		snprintf(buf, len, "direct");
+		snprintf(buf, len, "directly");
 	else if (v->route == REPLICA_ROUTE_VIA)
 		snprintf(buf, len, "via n%llu", (unsigned long long)v->via);
 	else
-		snprintf(buf, len, "none");
+		snprintf(buf, len, "by no route");
 }
 
 /* Entries applied here trail the highest decided index heard of. */
@@ -206,9 +206,10 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		snprintf(behind, sizeof(behind), "%llu entries, last in step %llu ms ago",
 			 lag_entries(v), lag_ms(v));
 	else
-		snprintf(behind, sizeof(behind),
-			 "%llu entries known; may be stale since %s (%llu ms)", lag_entries(v),
-			 since, lag_ms(v));
+		snprintf(
+			behind, sizeof(behind),
+			"%llu entries behind what it heard of; may be stale since %s (%llu ms ago)",
+			lag_entries(v), since, lag_ms(v));
 	ctl_buf_printf(out,
 		       "node:        n%llu (cluster %s)\n"
 		       "security:    %s\n"
