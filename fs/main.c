@@ -309,9 +309,9 @@ static void serve_fs(struct daemon *d)
  * filesystem is mounted (units ordered after omnifsd rely on the tree being
  * there) and the node has caught up with the cluster (or, without quorum,
  * after a bounded wait, saying so; a node waiting to be added to the cluster
- * is not ready before it is added and caught up), STATUS= with role, leader and lag. The
- * STATUS= sent right after READY=1 was sampled before it, so it shows what
- * the node had applied when it declared itself ready. Also notices a
+ * is not ready before it is added and caught up), STATUS= with role, leader, the route to
+ * it and lag. The STATUS= sent with READY=1 is sampled right after the check, so it
+ * shows at least what the node had applied when it declared itself ready. Also notices a
  * fail-stopped replica and ends the daemon.
  */
 static void *notifier_main(void *arg)
@@ -327,9 +327,12 @@ static void *notifier_main(void *arg)
 			kill(getpid(), SIGTERM);
 			return NULL;
 		}
-		replica_status_line(d->replica, line, sizeof(line));
 		bool serving = !d->mount || atomic_load(&d->mounted);
-		if (!ready && serving && replica_is_caught_up(d->replica)) {
+		/* Caught up first, the line after: being caught up means a route
+		 * to a leader with a quorum, so the line then says so too. */
+		bool caught_up = replica_is_caught_up(d->replica);
+		replica_status_line(d->replica, line, sizeof(line));
+		if (!ready && serving && caught_up) {
 			sdn_notify("READY=1");
 			log_notice("omnifsd: ready: %s", line);
 			ready = true;

@@ -10,6 +10,7 @@
 #   wire      transport/fuzz_decode   the wire codec's frame decoder
 #   ctl       ctl/fuzz_ctl            the control socket's request parsing
 #   members   replica/fuzz_members    member tables (MEMBERS frames, stop-signs)
+#   step      replica/fuzz_step       in-step frames (STEP, fetched entries, relays)
 #   kv-txn    kv/fuzz_txn             KV transactions (log entries)
 #   schema    fs/fuzz_schema          the filesystem's keys and stored values
 #   chunk     kv/fuzz_chunk           state-transfer chunks (kv_import_chunk, on
@@ -30,6 +31,7 @@ targets=(
 	"wire    tests/transport/fuzz_decode tests/transport/fuzz_corpus   40 65536"
 	"ctl     tests/ctl/fuzz_ctl          tests/ctl/fuzz_ctl_corpus     15 4096"
 	"members tests/replica/fuzz_members  tests/replica/fuzz_members_corpus 15 4096"
+	"step    tests/replica/fuzz_step     tests/replica/fuzz_step_corpus 15 4096"
 	"kv-txn  tests/kv/fuzz_txn           tests/kv/fuzz_txn_corpus      15 4096"
 	"schema  tests/fs/fuzz_schema        tests/fs/fuzz_schema_corpus   15 512"
 	"chunk   tests/kv/fuzz_chunk         tests/kv/fuzz_chunk_corpus    15 4096"

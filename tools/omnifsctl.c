@@ -25,7 +25,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: omnifsctl [-c CONFIG | -s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
 		   "\n"
 		   "Commands:\n"
-		   "  status [--json]          node, role, leader, ballot, indexes, peers, quorum\n"
+		   "  status [--json]          role, leader and route to it, quorum, lag, peers\n"
 		   "  barrier                  wait until this node has applied everything the\n"
 		   "                           leader had decided and its mount shows it (a\n"
 		   "                           fresh read follows); fails with ETIMEDOUT after -t\n"

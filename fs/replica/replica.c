@@ -73,6 +73,8 @@ static void opx_config_of(const struct membership *m, const struct cfg *c, struc
 	oc->snapshot_only_when_compacted = true;
 }
 
+static bool knows_no_quorum(struct replica *r);
+
 static void publish_view(struct replica *r, uint64_t now)
 {
 	struct replica_view v;
@@ -86,7 +88,6 @@ static void publish_view(struct replica *r, uint64_t now)
 	if (r->px) {
 		opx_get_status(r->px, &v.opx);
 		v.leader = opx_current_leader(r->px, &v.accept_phase);
-		v.quorum_connected = opx_is_quorum_connected(r->px);
 		/* Indexes as the rest of omnifs counts them: global. */
 		v.opx.decided_idx += v.base;
 		v.opx.accepted_idx += v.base;
@@ -99,7 +100,21 @@ static void publish_view(struct replica *r, uint64_t now)
 		v.opx.pid = r->cfg.node_id;
 		v.opx.decided_idx = v.opx.accepted_idx = v.opx.compacted_idx = v.base;
 	}
-	v.caught_up = v.accept_phase && !r->xfer.active && r->applied_idx >= v.opx.decided_idx;
+	/* In step: a route to a leader with a quorum, and everything applied
+	 * that this node or any peer it hears knows to be decided. (Not the
+	 * core's Accept phase: a node cut from the leader alone never gets
+	 * there, yet it is served through a peer.) */
+	v.route = r->step.route;
+	v.via = r->step.via;
+	v.known_decided = r->step.known_decided > v.opx.decided_idx ? r->step.known_decided
+								    : v.opx.decided_idx;
+	v.in_step_ms = r->step.in_step_ms;
+	v.fetched = r->step.fetched;
+	v.relayed = r->step.relayed;
+	v.no_quorum = knows_no_quorum(r);
+	v.writable = r->mode == REPLICA_MEMBER && v.route != REPLICA_ROUTE_NONE && !v.no_quorum;
+	v.caught_up = v.route != REPLICA_ROUTE_NONE && !r->xfer.active &&
+		      r->applied_idx >= v.known_decided;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
 	for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
 		tp_peer_stats(r->tp, v.opx.peers[i].pid, &v.peer_stats[i]);
@@ -188,6 +203,11 @@ static bool knows_no_quorum(struct replica *r)
 {
 	if (atomic_load(&r->mode) != REPLICA_MEMBER)
 		return true;
+	/* A route to a leader with a quorum (replica_step.c) is a quorum for
+	 * writes, whatever BLE says of this node's own links: a node linked to
+	 * the leader alone (the quorum-loss scenario) follows it. */
+	if (atomic_load(&r->has_route))
+		return false;
 	uint64_t round = ticks_of(r->cfg.election_timeout_ms, r->cfg.tick_ms);
 	uint64_t rounds = atomic_load(&r->had_qc) ? 3 : 10;
 	return atomic_load(&r->ticks_without_qc) > rounds * round;
@@ -220,7 +240,8 @@ static void handle_proposals(struct replica *r, uint64_t now)
 		if (had_leader)
 			proposals_for_each_in_flight(&r->props, reappend_cb, r);
 	}
-	if (!opx_is_quorum_connected(r->px) && atomic_load(&r->had_qc))
+	if (!opx_is_quorum_connected(r->px) && atomic_load(&r->had_qc) &&
+	    !atomic_load(&r->has_route))
 		return; /* lost it: wait for it, or for knowing it is gone */
 	struct proposal *taken[64];
 	size_t total = 0, n;
@@ -228,6 +249,7 @@ static void handle_proposals(struct replica *r, uint64_t now)
 	       (n = proposals_take_queued(&r->props, taken, 64)) > 0) {
 		for (size_t i = 0; i < n; i++)
 			append_one(r, taken[i]->entry, taken[i]->len);
+		replica_step_relay(r, taken, n);
 		total += n;
 	}
 }
@@ -236,6 +258,10 @@ static void handle_incoming(struct replica *r, uint64_t now)
 {
 	struct tp_frame f;
 	while (tp_recv(r->tp, &f) == 0) {
+		if (f.is_app && f.app.app_type >= REPLICA_APP_STEP) {
+			replica_step_on_app(r, &f, now);
+			continue;
+		}
 		if (f.is_app) {
 			replica_members_on_app(r, &f, now);
 			continue;
@@ -384,6 +410,8 @@ static void one_turn(struct replica *r)
 	if (atomic_load(&r->failed))
 		return;
 	replica_xfer_step(r, now);
+	replica_step_turn(r, now);
+	send_outgoing(r); /* relayed proposals appended to the core */
 	publish_view(r, now);
 	watchdog(r, now);
 }
@@ -464,7 +492,7 @@ int replica_core_open(struct replica *r, char *err, size_t err_len)
 	 * the configuration has no state at its base yet. */
 	uint64_t first = r->members.base + opx_compacted_idx(r->px);
 	if (r->applied_idx < first)
-		replica_xfer_start(r, first);
+		replica_xfer_start(r, first, 0);
 	return 0;
 }
 

@@ -14,6 +14,13 @@
  * the compacted index) fetches the state by chunked state transfer
  * (replica_xfer.c) instead of one giant message, then goes on applying the
  * log from there.
+ *
+ * Entries may also come from a peer's log (replica_step.c: a node cut from
+ * the leader alone fetches them), so the state may be ahead of this log:
+ * apply starts from the applied index, and compaction stops at what this
+ * log decided itself. Such entries are in no local log: lost with the
+ * state's unsynced tail in a crash, they are fetched again (or come from
+ * this log once it catches up), as the state's own prefix stays whole.
  */
 #include "replica_int.h"
 
@@ -97,6 +104,13 @@ out_free:
 	return rc;
 }
 
+/* An entry fetched from a peer (replica_step.c), applied as one from the log. */
+int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len)
+{
+	struct opx_entry e = {.data = data, .len = len};
+	return apply_entry(r, idx, &e);
+}
+
 /*
  * Applies what is decided and not yet applied. The core counts its own log
  * from 0; omnifs counts globally: local index i is global base + i.
@@ -108,7 +122,7 @@ int replica_apply_decided(struct replica *r)
 	uint64_t base = r->members.base;
 	if (r->applied_idx < base) {
 		/* New to this configuration: the state at its base comes first. */
-		replica_xfer_start(r, base);
+		replica_xfer_start(r, base, 0);
 		return 0;
 	}
 	uint64_t from = r->applied_idx - base, decided = opx_decided_idx(r->px);
@@ -132,7 +146,7 @@ int replica_apply_decided(struct replica *r)
 			if (it->compacted_idx + base > r->applied_idx) {
 				/* The entries we need are compacted away everywhere we
 				 * could read them: fetch the state instead. */
-				replica_xfer_start(r, it->compacted_idx + base);
+				replica_xfer_start(r, it->compacted_idx + base, 0);
 				i = rd.n;
 			}
 			break;
@@ -163,6 +177,10 @@ void replica_maybe_compact(struct replica *r)
 	if (!r->px || r->applied_idx < r->members.base)
 		return;
 	uint64_t applied = r->applied_idx - r->members.base; /* in the core's count */
+	/* Entries fetched from a peer (replica_step.c) put the state ahead of
+	 * this log, which can compact only what it has decided itself. */
+	if (applied > opx_decided_idx(r->px))
+		applied = opx_decided_idx(r->px);
 	uint64_t compacted = opx_compacted_idx(r->px);
 	uint64_t retain = r->cfg.compact_retain_entries;
 	if (applied <= compacted + retain)

@@ -89,6 +89,40 @@ static const char *peer_address(const struct membership *m, uint64_t id)
 	return p ? p->address : "?";
 }
 
+/* How this node reaches the leader, in words: "directly", "via n1", "by no route". */
+static void route_name(const struct replica_view *v, char *buf, size_t len)
+{
+	if (v->route == REPLICA_ROUTE_DIRECT)
+		snprintf(buf, len, "directly");
+	else if (v->route == REPLICA_ROUTE_VIA)
+		snprintf(buf, len, "via n%llu", (unsigned long long)v->via);
+	else
+		snprintf(buf, len, "by no route");
+}
+
+/* Entries applied here trail the highest decided index heard of. */
+static unsigned long long lag_entries(const struct replica_view *v)
+{
+	return v->known_decided > v->applied_idx ? v->known_decided - v->applied_idx : 0;
+}
+
+/* Milliseconds since this node was last in step (0: it is). */
+static unsigned long long lag_ms(const struct replica_view *v)
+{
+	return v->now_ms > v->in_step_ms ? v->now_ms - v->in_step_ms : 0;
+}
+
+/* The wall-clock time this node was last in step, "2026-12-06T09:45:00Z". */
+static void stale_since(const struct replica_view *v, char *buf, size_t len)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	time_t t = ts.tv_sec - (time_t)(lag_ms(v) / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static void status_json(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
 {
 	struct membership *m = members_copy(r);
@@ -100,10 +134,10 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 		       "\"accepted_idx\":%llu,\"compacted_idx\":%llu,"
 		       "\"state_transfer\":%s,\"state_transfers\":%llu,"
 		       "\"proposals_in_flight\":%u,\"config_id\":%u,"
-		       "\"removed\":%s,\"joining\":%s,\"security\":\"%s\",\"peers\":[",
+		       "\"removed\":%s,\"joining\":%s,\"security\":\"%s\",",
 		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
 		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
-		       (unsigned long long)b->pid, v->quorum_connected ? "true" : "false",
+		       (unsigned long long)b->pid, v->writable ? "true" : "false",
 		       v->caught_up ? "true" : "false", (unsigned long long)v->opx.decided_idx,
 		       (unsigned long long)v->applied_idx, (unsigned long long)v->opx.accepted_idx,
 		       (unsigned long long)v->opx.compacted_idx, v->transferring ? "true" : "false",
@@ -111,6 +145,24 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 		       v->config_id, v->mode == REPLICA_REMOVED ? "true" : "false",
 		       v->mode == REPLICA_JOINING ? "true" : "false",
 		       r->cfg.plaintext ? "plaintext" : "curve");
+	char since[32] = "";
+	bool stale = !v->writable || lag_entries(v) > 0;
+	if (stale)
+		stale_since(v, since, sizeof(since));
+	ctl_buf_printf(out,
+		       "\"quorum_connected\":%s,\"no_majority\":%s,\"leader_route\":\"%s\","
+		       "\"via\":%llu,"
+		       "\"leader_decided_idx\":%llu,\"lag_entries\":%llu,\"lag_ms\":%llu,"
+		       "\"stale_since\":%s%s%s,\"fetched_entries\":%llu,"
+		       "\"relayed_proposals\":%llu,\"peers\":[",
+		       v->opx.quorum_connected ? "true" : "false", v->no_quorum ? "true" : "false",
+		       v->route == REPLICA_ROUTE_DIRECT ? "direct"
+		       : v->route == REPLICA_ROUTE_VIA	? "via"
+							: "none",
+		       (unsigned long long)v->via, (unsigned long long)v->known_decided,
+		       lag_entries(v), lag_ms(v), stale ? "\"" : "", stale ? since : "null",
+		       stale ? "\"" : "", (unsigned long long)v->fetched,
+		       (unsigned long long)v->relayed);
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];
 		const struct tp_peer_stats *s = &v->peer_stats[i];
@@ -142,14 +194,31 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 	if (v->mode == REPLICA_JOINING)
 		ctl_buf_printf(out, "joining:     waiting to be added (omnifsctl member add on a "
 				    "member)\n");
+	char route[32], since[32], behind[160];
+	route_name(v, route, sizeof(route));
+	const char *quorum = v->writable    ? "yes (a write made here can be decided now)"
+			     : v->no_quorum ? "no (cannot reach a majority: writes fail with EROFS)"
+					    : "no (no route to a leader yet: writes wait)";
+	stale_since(v, since, sizeof(since));
+	if (v->writable && lag_entries(v) == 0)
+		snprintf(behind, sizeof(behind), "0 entries (in step)");
+	else if (v->writable)
+		snprintf(behind, sizeof(behind), "%llu entries, last in step %llu ms ago",
+			 lag_entries(v), lag_ms(v));
+	else
+		snprintf(
+			behind, sizeof(behind),
+			"%llu entries behind what it heard of; may be stale since %s (%llu ms ago)",
+			lag_entries(v), since, lag_ms(v));
 	ctl_buf_printf(out,
 		       "node:        n%llu (cluster %s)\n"
 		       "security:    %s\n"
 		       "role:        %s (phase %s)\n"
-		       "leader:      n%llu, ballot b%u.%u.%llu\n"
+		       "leader:      n%llu, ballot b%u.%u.%llu, reached %s\n"
 		       "quorum:      %s\n"
-		       "decided:     @%llu\n"
+		       "decided:     @%llu (highest heard of: @%llu)\n"
 		       "applied:     @%llu%s\n"
+		       "lag:         %s\n"
 		       "compacted:   @%llu\n"
 		       "in flight:   %u proposals\n"
 		       "members:     %s (configuration %u)\n"
@@ -158,10 +227,10 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       r->cfg.plaintext ? "plaintext (links neither encrypted nor authenticated)"
 					: "CURVE",
 		       role_name(v), phase_name(v->opx.phase), (unsigned long long)v->leader, b->n,
-		       b->priority, (unsigned long long)b->pid,
-		       v->quorum_connected ? "yes" : "no (writes fail with EROFS)",
-		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->applied_idx,
-		       v->transferring ? " (state transfer in progress)" : "",
+		       b->priority, (unsigned long long)b->pid, route, quorum,
+		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->known_decided,
+		       (unsigned long long)v->applied_idx,
+		       v->transferring ? " (state transfer in progress)" : "", behind,
 		       (unsigned long long)v->opx.compacted_idx, v->proposals_in_flight, ids,
 		       v->config_id);
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
@@ -229,9 +298,23 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(buf, len, "waiting to be added to the cluster (omnifsctl member add)");
 		return;
 	}
-	snprintf(buf, len, "%s, leader n%llu, applied @%llu of @%llu%s%s", role_name(&v),
-		 (unsigned long long)v.leader, (unsigned long long)v.applied_idx,
-		 (unsigned long long)v.opx.decided_idx, v.quorum_connected ? "" : ", NO QUORUM",
+	char route[32], since[32], extra[96] = "";
+	if (!v.writable) {
+		stale_since(&v, since, sizeof(since));
+		snprintf(extra, sizeof(extra), ", NO QUORUM, may be stale since %s", since);
+	} else if (lag_entries(&v) > 0) {
+		snprintf(extra, sizeof(extra), ", lag %llu entries, %llu ms", lag_entries(&v),
+			 lag_ms(&v));
+	}
+	if (v.route == REPLICA_ROUTE_DIRECT)
+		snprintf(route, sizeof(route), "reached directly");
+	else if (v.route == REPLICA_ROUTE_VIA)
+		snprintf(route, sizeof(route), "reached via n%llu", (unsigned long long)v.via);
+	else
+		snprintf(route, sizeof(route), "unreachable");
+	snprintf(buf, len, "%s, leader n%llu %s, applied @%llu of @%llu%s%s", role_name(&v),
+		 (unsigned long long)v.leader, route, (unsigned long long)v.applied_idx,
+		 (unsigned long long)v.known_decided, extra,
 		 v.transferring ? ", state transfer" : "");
 }
 

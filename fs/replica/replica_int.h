@@ -9,7 +9,7 @@
  *   - the replica thread's own (the core, the transport, the stores' writes,
  *     the apply hook, the counters marked so): other threads reach it only
  *     through a request on ctl_queue or a proposal (proposals.h);
- *   - atomic (stop, failed, mode, ticks_without_qc, had_qc);
+ *   - atomic (stop, failed, mode, ticks_without_qc, had_qc, has_route);
  *   - under exactly one of the locks below (members_lock, view_lock,
  *     ctl_lock), or the proposals' lock (proposals.h). Lock order: there is
  *     none to keep, as each is a leaf: no other lock of omnifs is taken
@@ -33,12 +33,59 @@
 
 /* Application frame types carried by the transport (tp_send_app). */
 enum replica_app_type {
-	REPLICA_APP_XFER_REQ = 1,   /* state transfer: "send me the next chunk" */
-	REPLICA_APP_XFER_CHUNK = 2, /* state transfer: a chunk of KV state */
-	REPLICA_APP_JOIN = 3,	    /* "I am here: which configuration runs now?" */
-	REPLICA_APP_MEMBERS = 4,    /* a member table: the configuration running now */
-	REPLICA_APP_REMOVED = 5,    /* "you are not a member of configuration <frame's id>" */
-	REPLICA_APP_LEFT = 6,	    /* a removed node: "I know I was removed" */
+	REPLICA_APP_XFER_REQ = 1,      /* state transfer: "send me the next chunk" */
+	REPLICA_APP_XFER_CHUNK = 2,    /* state transfer: a chunk of KV state */
+	REPLICA_APP_JOIN = 3,	       /* "I am here: which configuration runs now?" */
+	REPLICA_APP_MEMBERS = 4,       /* a member table: the configuration running now */
+	REPLICA_APP_REMOVED = 5,       /* "you are not a member of configuration <frame's id>" */
+	REPLICA_APP_LEFT = 6,	       /* a removed node: "I know I was removed" */
+	REPLICA_APP_STEP = 7,	       /* where a member is (replica_step.c) */
+	REPLICA_APP_FETCH_REQ = 8,     /* "send me decided entries from @i" */
+	REPLICA_APP_FETCH_ENTRIES = 9, /* decided entries, from the sender's log */
+	REPLICA_APP_RELAY = 10,	       /* proposals to append for their proposer */
+};
+
+/* How this node reaches the leader (replica_step.c). */
+enum replica_route {
+	REPLICA_ROUTE_NONE = 0,	  /* no leader with a quorum within reach */
+	REPLICA_ROUTE_DIRECT = 1, /* it is the leader, or linked to it */
+	REPLICA_ROUTE_VIA = 2,	  /* through a peer linked to the leader */
+};
+
+/* What a peer's last STEP frame said (replica_step.c). */
+struct replica_step_peer {
+	opx_node_id id; /* 0: free slot */
+	uint64_t heard_ms;
+	uint64_t decided, compacted, applied; /* global */
+	opx_node_id leader;
+	uint8_t flags;
+	bool hears_me; /* this node is in its list of peers heard lately */
+};
+
+/* Keeping in step beside the core (replica_step.c); replica thread only. */
+#define REPLICA_STEP_HEARD 32
+struct replica_step {
+	uint32_t config_id; /* of the peers' reports below */
+	struct replica_step_peer peers[OPX_MAX_NODES];
+	uint64_t last_sent_ms;
+	enum replica_route route;
+	opx_node_id via;
+	uint64_t route_changed_ms;
+	uint64_t known_decided; /* the highest decided index heard of (global) */
+	/* When decided indexes not applied here yet were first heard of,
+	 * oldest first: the lag in time is the age of the first (ring). */
+	struct {
+		uint64_t idx, ms;
+	} heard[REPLICA_STEP_HEARD];
+	unsigned heard_first, heard_n;
+	uint64_t in_step_ms;	  /* last time it had a route and nothing known left to apply */
+	uint64_t behind_since_ms; /* a peer has more than the core gives, since */
+	uint64_t behind_applied;  /* the applied index then */
+	uint64_t fetch_sent_ms;	  /* a fetch request in flight since (0: none) */
+	opx_node_id fetch_from;
+	uint64_t relay_all_ms; /* in-flight proposals last relayed all */
+	uint64_t fetched;      /* entries applied from fetches (status) */
+	uint64_t relayed;      /* proposals sent through a relay (status) */
 };
 
 /* What this node is to the cluster. */
@@ -54,8 +101,14 @@ struct replica_view {
 	uint64_t applied_idx;
 	opx_node_id leader;
 	bool accept_phase;
-	bool quorum_connected;
 	bool caught_up;
+	bool writable;	/* a write made here can be decided now */
+	bool no_quorum; /* knows it cannot reach a majority: writes fail (EROFS) */
+	enum replica_route route;
+	opx_node_id via;
+	uint64_t known_decided; /* the highest decided index heard of (global) */
+	uint64_t in_step_ms;	/* CLOCK_MONOTONIC ms applied last reached it */
+	uint64_t fetched, relayed;
 	bool transferring; /* a state transfer is in progress */
 	uint64_t xfer_bytes;
 	unsigned proposals_in_flight;
@@ -116,6 +169,7 @@ struct replica_xfer {
 	uint64_t need_idx;	  /* the log is compacted up to here: need state >= it */
 	opx_node_id source;	  /* peer asked */
 	uint64_t source_idx;	  /* the source's snapshot index, 0 until the first chunk */
+	opx_node_id prefer;	  /* a peer known to have the state (0: none) */
 	uint64_t last_request_ms; /* resend the request after a silence */
 	uint64_t bytes;		  /* received so far */
 	unsigned attempts;
@@ -163,11 +217,13 @@ struct replica {
 	uint64_t start_ms;
 	atomic_uint_fast64_t ticks_without_qc; /* ticks since the core last had a quorum */
 	atomic_bool had_qc;		       /* the core had a quorum once */
+	atomic_bool has_route; /* step.route is not NONE (written by the replica thread) */
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
 	uint64_t disk_checked_ms; /* last look at the data dir's free space */
 	uint64_t watchdog_ms;
 	struct replica_xfer xfer;
+	struct replica_step step;
 	struct replica_export exports[OPX_MAX_NODES];
 	/* A configuration to enter after this turn: a decided stop-sign's, or
 	 * that of a state just transferred. */
@@ -197,14 +253,24 @@ struct replica {
 
 /* replica_apply.c */
 int replica_apply_decided(struct replica *r);
+/* Applies one decided entry at global index idx (== applied_idx). */
+int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len);
 void replica_maybe_compact(struct replica *r);
 extern const struct opx_snapshot_ops replica_snapshot_ops;
 
 /* replica_xfer.c */
-void replica_xfer_start(struct replica *r, uint64_t need_idx);
+/* prefer: a peer known to have the state (0: the leader, then any). */
+void replica_xfer_start(struct replica *r, uint64_t need_idx, opx_node_id prefer);
 void replica_xfer_step(struct replica *r, uint64_t now_ms);
 void replica_xfer_on_app(struct replica *r, const struct tp_frame *f, uint64_t now_ms);
 void replica_exports_close(struct replica *r);
+
+/* replica_step.c */
+void replica_step_on_app(struct replica *r, const struct tp_frame *f, uint64_t now);
+void replica_step_turn(struct replica *r, uint64_t now);
+/* Sends just-taken proposals through the relay, if the leader is reached
+ * through one. */
+void replica_step_relay(struct replica *r, struct proposal *const *taken, size_t n);
 
 /* replica_members.c */
 int replica_members_load(struct replica *r, char *err, size_t err_len);

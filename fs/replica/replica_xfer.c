@@ -37,9 +37,12 @@
 #define XFER__HDR_REQ	20
 #define XFER__HDR_CHUNK 9
 
-/* The leader if it is another node, else the peers in turn. */
+/* A peer known to have the state, else the leader if it is another node,
+ * else the peers in turn. */
 static opx_node_id pick_source(struct replica *r)
 {
+	if (r->xfer.prefer && r->xfer.attempts < 3)
+		return r->xfer.prefer;
 	bool accept;
 	opx_node_id leader = r->px ? opx_current_leader(r->px, &accept) : 0;
 	if (leader && leader != r->cfg.node_id && r->xfer.attempts < 3)
@@ -107,7 +110,7 @@ static void send_request(struct replica *r, uint64_t now)
 	r->xfer.last_request_ms = now;
 }
 
-void replica_xfer_start(struct replica *r, uint64_t need_idx)
+void replica_xfer_start(struct replica *r, uint64_t need_idx, opx_node_id prefer)
 {
 	if (r->xfer.active && need_idx <= r->xfer.need_idx)
 		return;
@@ -118,6 +121,7 @@ void replica_xfer_start(struct replica *r, uint64_t need_idx)
 	r->xfer.active = true;
 	r->xfer.need_idx = need_idx;
 	r->xfer.attempts = 0;
+	r->xfer.prefer = prefer;
 	r->xfer.source = pick_source(r);
 	r->xfer.last_request_ms = 0; /* the next step asks at once */
 }

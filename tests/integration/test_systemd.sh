@@ -78,8 +78,12 @@ log "nodes 1 and 2 decided @$written"
 start_unit3
 wait_until 60 ready
 notes | grep ' READY=1 ' | grep -q 'mounted=True' || fail "READY=1 came before the mount"
-# The STATUS= after READY=1 was sampled before it: what node 3 had applied.
-at_ready=$(notes | sed -n '/ READY=1 /,$p' | grep -m1 -o 'STATUS=.*' | sed -n 's/.*applied @\([0-9]*\).*/\1/p')
+# The STATUS= after READY=1 was sampled right after the check: what node 3
+# had applied, and (being caught up means a route to a leader with a quorum)
+# never NO QUORUM.
+at_ready_line=$(notes | sed -n '/ READY=1 /,$p' | grep -m1 -o 'STATUS=.*')
+[[ "$at_ready_line" != *"NO QUORUM"* ]] || fail "READY=1 with $at_ready_line"
+at_ready=$(sed -n 's/.*applied @\([0-9]*\).*/\1/p' <<<"$at_ready_line")
 [ -n "$at_ready" ] || fail "no STATUS= with an applied index after READY=1"
 [ "$at_ready" -ge "$written" ] || fail "READY=1 at applied @$at_ready, before @$written written earlier"
 log "READY=1 at applied @$at_ready (>= @$written), mounted"

@@ -126,7 +126,7 @@ for line in "${BLOCK3[@]}"; do
 			on_machine "$n" ${line%%#*} --no-pager >"$T/out" 2>&1 ||
 				{ cat "$T/out"; fail "machine $n: '${line%%#*}' failed"; }
 			cat "$T/out"
-			grep -Eq '^ *Status: "(leader|follower), leader n[0-9]+, applied @[0-9]+ of @[0-9]+"$' \
+			grep -Eq '^ *Status: "(leader|follower), leader n[0-9]+ reached directly, applied @[0-9]+ of @[0-9]+"$' \
 				"$T/out" || fail "machine $n: no status line of the README's shape"
 			grep -q 'Active: active (running)' "$T/out" || fail "machine $n: not active (running)"
 		done

@@ -407,7 +407,14 @@ int rcl_status(struct rcl *c, uint64_t id, struct rcl_status *st)
 		  json_u64(j, "decided_idx", &st->decided_idx) &&
 		  json_u64(j, "applied_idx", &st->applied_idx) &&
 		  json_u64(j, "compacted_idx", &st->compacted_idx) &&
-		  json_u64(j, "config_id", &config_id);
+		  json_u64(j, "config_id", &config_id) &&
+		  json_bool(j, "quorum_connected", &st->ble_quorum) &&
+		  json_str(j, "leader_route", st->leader_route, sizeof(st->leader_route)) &&
+		  json_u64(j, "via", &st->via) &&
+		  json_u64(j, "leader_decided_idx", &st->leader_decided_idx) &&
+		  json_u64(j, "lag_entries", &st->lag_entries) &&
+		  json_u64(j, "fetched_entries", &st->fetched_entries) &&
+		  json_u64(j, "relayed_proposals", &st->relayed_proposals);
 	st->config_id = (uint32_t)config_id;
 	if (!ok)
 		fprintf(stderr, "rcl: n%llu's status lacks a field: %s", (unsigned long long)id, j);
@@ -478,6 +485,17 @@ uint64_t rcl_wait_leader(struct rcl *c, uint32_t timeout_ms)
 		      "every running member to follow one leader with a quorum"))
 		return 0;
 	return leader;
+}
+
+int rcl_cut_link(struct rcl *c, uint64_t a, uint64_t b, bool cut)
+{
+	struct replica *ra = rcl_replica(c, a), *rb = rcl_replica(c, b);
+	if (!ra || !rb)
+		return -ESRCH;
+	int rc = replica_set_fault(ra, b, cut, cut);
+	if (rc == 0)
+		rc = replica_set_fault(rb, a, cut, cut);
+	return rc;
 }
 
 uint64_t rcl_applied_idx(struct rcl *c, uint64_t id)

@@ -73,6 +73,11 @@ struct rcl_status {
 	uint64_t state_transfers; /* completed since the replica started */
 	uint64_t decided_idx, applied_idx, compacted_idx;
 	uint32_t config_id;
+	bool ble_quorum;       /* quorum_connected: BLE heard a quorum last round */
+	char leader_route[16]; /* direct, via, none */
+	uint64_t via;	       /* with leader_route via: the peer */
+	uint64_t leader_decided_idx, lag_entries;
+	uint64_t fetched_entries, relayed_proposals;
 };
 
 /*
@@ -183,6 +188,10 @@ int rcl_control(struct rcl *c, uint64_t id, char *out, size_t out_len, const cha
  * from it (replica_set_fault). 0 or the first error.
  */
 int rcl_cut(struct rcl *c, uint64_t id, bool cut);
+
+/* Cuts (cut true) or plugs back the link between nodes a and b alone, both
+ * ways, on both ends (replica_set_fault). 0 or the first error. */
+int rcl_cut_link(struct rcl *c, uint64_t a, uint64_t b, bool cut);
 
 /* Entries node id's state has applied (kv_applied_idx), or 0 if it is not
  * running. Fresher than the status' applied_idx, which the replica thread

@@ -416,6 +416,303 @@ static void test_replica_cluster_leader_restart(void **state)
 	step("n%llu restarted and caught up from the log", (unsigned long long)old);
 }
 
+/* Node w->id reaches the leader through node w->idx (a peer id here). */
+static bool reaches_via(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	return rcl_status(c, w->id, &st) == 0 && strcmp(st.leader_route, "via") == 0 &&
+	       st.via == w->idx && st.quorum;
+}
+
+/* After the link between the other two nodes was cut: node w->id (the
+ * third) leads, or one end of the cut reaches the leader through it. */
+static bool reaches_via_or_moved(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	for (uint64_t end = 1; end <= 3; end++) {
+		struct want via = {.id = end, .idx = w->id};
+		if (end != w->id && reaches_via(c, &via))
+			return true;
+	}
+	return rcl_status(c, w->id, &st) == 0 && strcmp(st.role, "leader") == 0 && st.quorum;
+}
+
+/* All three nodes follow one leader, each linked to it directly. */
+static bool settled_direct(struct rcl *c, void *arg)
+{
+	uint64_t leader = 0;
+	for (uint64_t id = 1; id <= 3; id++) {
+		struct rcl_status st;
+		if (rcl_status(c, id, &st) != 0 || !st.quorum || !st.leader ||
+		    strcmp(st.leader_route, "direct") != 0 || (leader && st.leader != leader))
+			return false;
+		leader = st.leader;
+	}
+	*(uint64_t *)arg = leader;
+	return true;
+}
+
+static bool reaches_direct(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	return rcl_status(c, w->id, &st) == 0 && strcmp(st.leader_route, "direct") == 0 &&
+	       st.quorum;
+}
+
+/* Node w->id's consensus log has decided @w->idx or more itself. */
+static bool log_decided(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	return rcl_status(c, w->id, &st) == 0 && st.decided_idx >= w->idx;
+}
+
+/*
+ * Cuts the link between the leader and one follower of a 3-node cluster
+ * until a node is left cut from a stable leader and reaches it through the
+ * third node: *leader, *cut and *mid say who is who.
+ *
+ * BLE may let either end of the cut lead (the one cut from the new leader
+ * then reaches it through the third node), or the third node take over (the
+ * paper's variant of the chained scenario): then nobody is cut from the
+ * leader, so heal and cut the new leader's link to another node.
+ */
+static void cut_from_leader(struct rcl *c, uint64_t *leader, uint64_t *cut, uint64_t *mid)
+{
+	for (int attempt = 0;; attempt++) {
+		assert_true(attempt < 6);
+		assert_true(rcl_wait(c, ELECTION_WAIT_MS, settled_direct, leader,
+				     "every node to follow one leader directly"));
+		uint64_t a = *leader, b = other_than(3, a, 0);
+		*mid = other_than(3, a, b);
+		assert_int_equal(rcl_cut_link(c, a, b, true), 0);
+		step("link n%llu - n%llu cut; n%llu reaches both", (unsigned long long)a,
+		     (unsigned long long)b, (unsigned long long)*mid);
+		struct want settled = {.id = *mid};
+		assert_true(
+			rcl_wait(c, ELECTION_WAIT_MS, reaches_via_or_moved, &settled,
+				 "one end of the cut to reach the leader through the other node"));
+		struct want via_a = {.id = a, .idx = *mid}, via_b = {.id = b, .idx = *mid};
+		struct rcl_status sa, sb;
+		assert_int_equal(rcl_status(c, a, &sa), 0);
+		assert_int_equal(rcl_status(c, b, &sb), 0);
+		if ((reaches_via(c, &via_a) && sa.leader == b) ||
+		    (reaches_via(c, &via_b) && sb.leader == a)) {
+			*cut = reaches_via(c, &via_a) ? a : b;
+			*leader = *cut == a ? b : a;
+			break;
+		}
+		step("n%llu took over instead: heal and cut again", (unsigned long long)*mid);
+		assert_int_equal(rcl_cut_link(c, a, b, false), 0);
+	}
+	step("n%llu leads, n%llu reaches it through n%llu", (unsigned long long)*leader,
+	     (unsigned long long)*cut, (unsigned long long)*mid);
+}
+
+/*
+ * Partial connectivity: the link between the leader and one follower is
+ * cut, the other follower reaches both. The cut follower goes on: its writes
+ * reach the leader through the other follower (relay), decided entries come
+ * from the other follower (fetch), and a barrier on it sees a write made on
+ * the leader. Its state runs ahead of its own consensus log, across a
+ * restart too; when the link returns the log catches up and nothing is
+ * applied twice (one version per key, equal digests).
+ */
+static void test_replica_cluster_leader_link_cut(void **state)
+{
+	uint64_t leader, cut = 0, mid = 0;
+	struct rcl *c = up(state, 3, NULL, &leader);
+	assert_int_equal(rcl_put_retry(c, 1, "warm", "v", PUT_WAIT_MS), 0);
+	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+
+	cut_from_leader(c, &leader, &cut, &mid);
+	struct want via = {.id = cut, .idx = mid};
+	uint64_t t0 = now_ms();
+	assert_int_equal(rcl_put(c, cut, "w/cut", "v0"), 0); /* no retry: it must go through */
+	step("a put on the cut node applied in %llu ms", (unsigned long long)(now_ms() - t0));
+	assert_int_equal(rcl_put(c, leader, "w/leader", "v0"), 0);
+	char out[512];
+	assert_int_equal(rcl_control(c, cut, out, sizeof(out), "barrier", NULL), 0);
+	expect_kv(c, cut, "w/leader", "v0", NULL);
+	step("after a barrier the cut node reads the leader's write");
+	assert_int_equal(rcl_put_many(c, cut, "p/", 0, 40, 4, PUT_WAIT_MS), 0);
+	assert_int_equal(rcl_put_many(c, leader, "q/", 0, 40, 4, PUT_WAIT_MS), 0);
+	assert_int_equal(rcl_control(c, cut, out, sizeof(out), "barrier", NULL), 0);
+	expect_keys(c, cut, leader, "p/", 0, 40);
+	expect_keys(c, cut, leader, "q/", 0, 40);
+	struct rcl_status st;
+	assert_int_equal(rcl_status(c, cut, &st), 0);
+	assert_true(st.fetched_entries > 0);
+	assert_true(st.relayed_proposals > 0);
+	assert_true(st.applied_idx > st.decided_idx); /* ahead of its own log */
+	step("80 puts on both sides; n%llu applied @%llu, its log decided @%llu, %llu fetched, "
+	     "%llu relayed",
+	     (unsigned long long)cut, (unsigned long long)st.applied_idx,
+	     (unsigned long long)st.decided_idx, (unsigned long long)st.fetched_entries,
+	     (unsigned long long)st.relayed_proposals);
+
+	/* A restart with the state ahead of the log starts cleanly, and goes
+	 * on through the relay. */
+	assert_int_equal(rcl_restart(c, cut), 0);
+	assert_int_equal(rcl_cut_link(c, leader, cut, true), 0);
+	assert_true(rcl_wait(c, ELECTION_WAIT_MS, reaches_via, &via,
+			     "the restarted cut node to reach the leader through the other"));
+	assert_int_equal(rcl_put_retry(c, cut, "w/after-restart", "v0", PUT_WAIT_MS), 0);
+	assert_int_equal(rcl_put(c, leader, "w/leader2", "v0"), 0);
+	assert_int_equal(rcl_control(c, cut, out, sizeof(out), "barrier", NULL), 0);
+	expect_kv(c, cut, "w/leader2", "v0", NULL);
+	step("restarted while cut, n%llu writes and reads through n%llu", (unsigned long long)cut,
+	     (unsigned long long)mid);
+
+	assert_int_equal(rcl_cut_link(c, leader, cut, false), 0);
+	struct want direct = {.id = cut};
+	assert_true(rcl_wait(c, ELECTION_WAIT_MS, reaches_direct, &direct,
+			     "the cut node to reach the leader directly again"));
+	uint64_t target = rcl_applied_idx(c, leader);
+	struct want caught = {.id = cut, .idx = target};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, log_decided, &caught,
+			     "the healed node's own log to catch up"));
+	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+	assert_int_equal(rcl_put(c, cut, "w/healed", "v0"), 0);
+	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
+	expect_keys(c, cut, mid, "p/", 0, 40);
+	expect_keys(c, cut, mid, "q/", 0, 40);
+	expect_kv(c, leader, "w/healed", "v0", NULL);
+	step("healed: n%llu's log caught up to @%llu, states equal", (unsigned long long)cut,
+	     (unsigned long long)target);
+}
+
+/* Node w->id follows node w->idx and says a write made there can be decided. */
+static bool follows_writable(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	return rcl_status(c, w->id, &st) == 0 && st.leader == w->idx && st.quorum &&
+	       strcmp(st.leader_route, "none") != 0;
+}
+
+/* Every node but w->id (the hub) has had no quorum by BLE's count for 5
+ * heartbeat rounds (past the 3 after which a node without a route to the
+ * leader fails writes with EROFS). */
+struct ble_lost {
+	uint64_t hub;
+	uint64_t since_ms[6];
+};
+
+static bool ble_quorum_long_lost(struct rcl *c, void *arg)
+{
+	struct ble_lost *w = arg;
+	bool all = true;
+	for (uint64_t id = 1; id <= 5; id++) {
+		struct rcl_status st;
+		if (id == w->hub)
+			continue;
+		if (rcl_status(c, id, &st) != 0 || st.ble_quorum) {
+			w->since_ms[id] = 0;
+			all = false;
+		} else if (!w->since_ms[id]) {
+			w->since_ms[id] = now_ms();
+			all = false;
+		} else if (now_ms() - w->since_ms[id] < 5 * 100) {
+			all = false;
+		}
+	}
+	return all;
+}
+
+/*
+ * The paper's quorum-loss scenario on 5 nodes: every link is cut but those
+ * of one follower A. A, the only quorum-connected node, takes over; the
+ * others, linked to A alone, have no quorum by BLE's count but follow A: their
+ * writes are decided (no EROFS), and after a barrier they read each other's.
+ */
+static void test_replica_cluster_quorum_loss(void **state)
+{
+	uint64_t leader;
+	struct rcl *c = up(state, 5, NULL, &leader);
+	assert_int_equal(rcl_put_retry(c, 1, "warm", "v", PUT_WAIT_MS), 0);
+	uint64_t hub = leader % 5 + 1;
+	for (uint64_t x = 1; x <= 5; x++)
+		for (uint64_t y = x + 1; y <= 5; y++)
+			if (x != hub && y != hub)
+				assert_int_equal(rcl_cut_link(c, x, y, true), 0);
+	step("every link cut but n%llu's (leader was n%llu)", (unsigned long long)hub,
+	     (unsigned long long)leader);
+	for (uint64_t id = 1; id <= 5; id++) {
+		struct want w = {.id = id, .idx = hub};
+		assert_true(rcl_wait(c, ELECTION_WAIT_MS, follows_writable, &w,
+				     "every node to follow the hub and say it can write"));
+	}
+	struct ble_lost lost = {.hub = hub};
+	assert_true(rcl_wait(c, ELECTION_WAIT_MS, ble_quorum_long_lost, &lost,
+			     "the nodes linked to the hub alone to lose BLE's quorum for good"));
+	for (uint64_t id = 1; id <= 5; id++) {
+		struct want w = {.id = id, .idx = hub};
+		assert_true(follows_writable(c, &w));
+	}
+	step("n%llu leads, every node follows it; BLE counts no quorum on the others",
+	     (unsigned long long)hub);
+	for (uint64_t id = 1; id <= 5; id++) {
+		char key[32];
+		snprintf(key, sizeof(key), "ql/n%llu", (unsigned long long)id);
+		assert_int_equal(rcl_put(c, id, key, "v0"), 0); /* no retry */
+	}
+	for (uint64_t id = 1; id <= 5; id++) {
+		char out[256];
+		assert_int_equal(rcl_control(c, id, out, sizeof(out), "barrier", NULL), 0);
+		for (uint64_t src = 1; src <= 5; src++) {
+			char key[32];
+			snprintf(key, sizeof(key), "ql/n%llu", (unsigned long long)src);
+			expect_kv(c, id, key, "v0", NULL);
+		}
+	}
+	step("a write on every node decided; every node reads them all after a barrier");
+}
+
+/*
+ * The fetch falls back to the state transfer: a node cut from everyone while
+ * more than the compaction threshold is written, then plugged back to the
+ * third node alone (its link to the leader stays cut), finds the entries it
+ * needs compacted away there, fetches the state from that node, and goes on
+ * fetching entries from it.
+ */
+static void test_replica_cluster_fetch_falls_back_to_transfer(void **state)
+{
+	struct rcl_options opt = {.compact_max_entries = 100, .compact_retain_entries = 10};
+	uint64_t leader, cut = 0, mid = 0;
+	struct rcl *c = up(state, 3, &opt, &leader);
+	assert_int_equal(rcl_put_retry(c, 1, "warm", "v", PUT_WAIT_MS), 0);
+	cut_from_leader(c, &leader, &cut, &mid);
+	assert_int_equal(rcl_cut_link(c, cut, mid, true), 0);
+	uint64_t before = rcl_applied_idx(c, cut);
+	assert_int_equal(rcl_put_many(c, leader, "b/", 0, 300, 8, PUT_WAIT_MS), 0);
+	struct want mw = {.id = mid, .idx = before + 100};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, compacted_past, &mw,
+			     "the third node to compact its log past the cut-off node"));
+	assert_int_equal(rcl_applied_idx(c, cut), before); /* it really was cut off */
+	uint64_t target = rcl_applied_idx(c, leader);
+	step("300 puts while n%llu was cut off at @%llu; n%llu compacted", (unsigned long long)cut,
+	     (unsigned long long)before, (unsigned long long)mid);
+
+	assert_int_equal(rcl_cut_link(c, cut, mid, false), 0);
+	struct want w = {.id = cut, .idx = target, .config_id = 1};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, caught_up_by_transfer, &w,
+			     "the node to fetch the state from the third node"));
+	assert_int_equal(rcl_put(c, leader, "w/after", "v0"), 0);
+	char out[256];
+	assert_int_equal(rcl_control(c, cut, out, sizeof(out), "barrier", NULL), 0);
+	expect_kv(c, cut, "w/after", "v0", NULL);
+	expect_keys(c, cut, leader, "b/", 0, 300);
+	struct rcl_status st;
+	assert_int_equal(rcl_status(c, cut, &st), 0);
+	assert_true(strcmp(st.leader_route, "via") == 0);
+	step("n%llu caught up by state transfer through n%llu, then by fetching: applied @%llu",
+	     (unsigned long long)cut, (unsigned long long)mid, (unsigned long long)st.applied_idx);
+}
+
 /*
  * A follower cut off while more than the compaction threshold is written
  * catches up, when plugged back, by state transfer: the log it would need
@@ -777,6 +1074,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_replica_cluster_writes_everywhere, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_leader_restart, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_state_transfer, teardown),
+		cmocka_unit_test_teardown(test_replica_cluster_leader_link_cut, teardown),
+		cmocka_unit_test_teardown(test_replica_cluster_quorum_loss, teardown),
+		cmocka_unit_test_teardown(test_replica_cluster_fetch_falls_back_to_transfer,
+					  teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_membership, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_membership_missed, teardown),
 		cmocka_unit_test_teardown(test_replica_cluster_replace, teardown),

@@ -1,0 +1,567 @@
+/*
+ * Keeping in step with the leader when the link to it is down, beside the
+ * consensus core rather than inside it.
+ *
+ * Sequence Paxos hands decided entries and proposals over the link between
+ * leader and follower only. A node cut from the leader alone (one firewall
+ * rule, one bad switch port) but connected to others that reach it would get
+ * neither: its reads go stale without bound and its writes time out, while
+ * BLE keeps the leader stable (no node takes over, see the chained scenario
+ * in the OmniPaxos paper). Three small mechanisms here close that gap without
+ * touching the core. Why beside it: the core's log holds what this node
+ * accepted under a ballot, and its sync rules (promises, AcceptSync, the
+ * decided index) are what make OmniPaxos safe; entries taken from a peer that
+ * is not the leader would have no ballot to be accepted under. They go to the
+ * KV alone, which needs nothing but the decided order, and the log catches up
+ * by the protocol when the leader link returns.
+ *
+ *   STEP    every member tells every other, every STEP__EVERY_MS: its
+ *           decided, compacted and applied index (global), its leader,
+ *           whether it leads (a quorum of members linked to it name it their
+ *           leader) or is linked to such a leader, and which peers it heard
+ *           lately. A link counts when both ends hear each other (so one-way
+ *           cuts count as cuts).
+ *   FETCH   a node whose core has nothing more to apply while a peer reports
+ *           more decided asks that peer for decided entries and applies them
+ *           to the KV itself. Decided entries of one configuration never
+ *           change, so any member may serve them from its log; apply is by
+ *           index, so an entry the core later decides again (when the leader
+ *           link returns and the log catches up) is not applied twice:
+ *           replica_apply_decided starts from the applied index. A peer that
+ *           compacted them away answers so, and the node falls back to the
+ *           state transfer (replica_xfer.c). The KV's applied index may so
+ *           run ahead of the log's decided index, also across a restart
+ *           (replica_core_open and apply only look for it trailing).
+ *   RELAY   a node that reaches the leader only through a peer sends its
+ *           proposals (and barriers: empty proposals) to that peer, which
+ *           appends them to its own core (forwarded to the leader, or
+ *           appended if it is the leader). A leader left by its majority
+ *           for a higher ballot it never heard of (it is cut from the new
+ *           leader alone) does the same: its own core would decide nothing. In-flight proposals are relayed
+ *           again while unanswered; every copy carries the same proposal id,
+ *           so the KV's dedup table applies each at most once, however many
+ *           copies (direct, relayed, re-appended) reach the log.
+ *
+ * From what STEP says it also works out how this node reaches the leader
+ * (direct, via a peer, none), how far it lags the highest decided index it
+ * heard of and since when it may be stale: the status shows them, and
+ * "quorum" there means a write made here can be decided now.
+ *
+ * One hop only: a relay never relays, and entries are fetched from a peer
+ * this node hears itself. Every single-link cut, and the paper's quorum-loss,
+ * constrained and chained scenarios, need no more. Stop-signs are never
+ * fetched (a node behind a configuration change learns it from MEMBERS).
+ * The frames' layout and checked decoding are in step_codec.c.
+ */
+#include "replica_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byteorder.h"
+#include "kv.h"
+#include "log.h"
+#include "step_codec.h"
+
+/* How often a member says where it is. */
+#define STEP__EVERY_MS 50
+/* A peer unheard this long is not counted as reached. */
+#define STEP__FRESH_MS(r) (4ull * STEP__EVERY_MS + (r)->cfg.election_timeout_ms)
+/* A peer reporting more decided than the core gives: wait this long with
+ * nothing applied before fetching (a follower's Decide may trail a peer's
+ * STEP). */
+#define STEP__FETCH_GRACE_MS 30
+/* One fetch answer holds at most this many bytes of entries. */
+#define STEP__FETCH_BYTES   (256u * 1024)
+#define STEP__FETCH_ENTRIES 4096
+/* One relay frame holds at most this many bytes of entries. */
+#define STEP__RELAY_BYTES (1024u * 1024)
+
+static struct replica_step_peer *peer_slot(struct replica *r, opx_node_id id, bool add)
+{
+	struct replica_step_peer *free_slot = NULL;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		struct replica_step_peer *p = &r->step.peers[i];
+		if (p->id == id)
+			return p;
+		if (!p->id && !free_slot)
+			free_slot = p;
+	}
+	if (!add || !free_slot)
+		return NULL;
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->id = id;
+	return free_slot;
+}
+
+static bool fresh(struct replica *r, const struct replica_step_peer *p, uint64_t now)
+{
+	return p && p->heard_ms && now - p->heard_ms <= STEP__FRESH_MS(r);
+}
+
+/* Both ends hear each other. */
+static bool linked(struct replica *r, const struct replica_step_peer *p, uint64_t now)
+{
+	return fresh(r, p, now) && p->hears_me;
+}
+
+/* A new configuration: what peers said of the old one no longer holds. */
+static void sync_config(struct replica *r)
+{
+	if (r->step.config_id == r->members.config_id)
+		return;
+	memset(r->step.peers, 0, sizeof(r->step.peers));
+	r->step.config_id = r->members.config_id;
+	r->step.fetch_sent_ms = 0;
+	r->step.behind_since_ms = 0;
+	r->step.heard_n = 0;
+}
+
+/*
+ * This node leads and a write through it can be decided now: in the Accept
+ * phase, and a quorum (itself included) of members linked to it say it is
+ * their leader. Not BLE's quorum-connected: a leader that a majority left
+ * for a higher ballot it never heard of (cut from the new leader alone, as
+ * in the paper's chained scenario) still hears that majority and keeps
+ * leading in its own eyes, but nothing it proposes is decided any more.
+ */
+static bool leading(struct replica *r, uint64_t now)
+{
+	bool accept = false;
+	if (!r->px || r->mode != REPLICA_MEMBER)
+		return false;
+	opx_node_id self = r->cfg.node_id;
+	if (opx_current_leader(r->px, &accept) != self || !accept)
+		return false;
+	size_t followers = 1;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		const struct replica_step_peer *p = &r->step.peers[i];
+		if (p->id && linked(r, p, now) && p->leader == self &&
+		    membership_find(&r->members, p->id))
+			followers++;
+	}
+	size_t quorum = r->members.write_quorum ? r->members.write_quorum : r->members.n / 2 + 1;
+	return followers >= quorum;
+}
+
+/* Works out the route to the leader (step.route, step.via). */
+static void update_route(struct replica *r, uint64_t now)
+{
+	enum replica_route old = r->step.route;
+	opx_node_id old_via = r->step.via;
+	r->step.route = REPLICA_ROUTE_NONE;
+	r->step.via = 0;
+	bool accept = false;
+	opx_node_id leader =
+		r->px && r->mode == REPLICA_MEMBER ? opx_current_leader(r->px, &accept) : 0;
+	const struct replica_step_peer *l =
+		leader && leader != r->cfg.node_id ? peer_slot(r, leader, false) : NULL;
+	if (leader == r->cfg.node_id && leading(r, now)) {
+		r->step.route = REPLICA_ROUTE_DIRECT;
+	} else if (l && linked(r, l, now) && (l->flags & STEP_LEADING)) {
+		r->step.route = REPLICA_ROUTE_DIRECT;
+	} else if (leader) {
+		/* Through a peer linked to a leader with a quorum: ours first,
+		 * any other next (it may know of a newer leader than we do; we
+		 * may even be a leader that was left without hearing it). */
+		const struct replica_step_peer *best = NULL;
+		for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+			const struct replica_step_peer *p = &r->step.peers[i];
+			if (!p->id || !linked(r, p, now) ||
+			    !(p->flags & (STEP_LEADER_DIRECT | STEP_LEADING)))
+				continue;
+			if (!best || (p->leader == leader && best->leader != leader))
+				best = p;
+		}
+		if (best) {
+			r->step.route = REPLICA_ROUTE_VIA;
+			r->step.via = best->id;
+		}
+	}
+	atomic_store(&r->has_route, r->step.route != REPLICA_ROUTE_NONE);
+	if (r->step.route != old || r->step.via != old_via) {
+		r->step.route_changed_ms = now;
+		if (r->step.route == REPLICA_ROUTE_VIA)
+			log_notice("replica: the leader n%llu is reached through n%llu",
+				   (unsigned long long)leader, (unsigned long long)r->step.via);
+		else if (r->step.route == REPLICA_ROUTE_DIRECT && old != REPLICA_ROUTE_NONE)
+			log_notice("replica: the leader n%llu is reached directly again",
+				   (unsigned long long)leader);
+		else if (r->step.route == REPLICA_ROUTE_NONE && old != REPLICA_ROUTE_NONE)
+			log_notice("replica: no route to a leader with a quorum: writes here "
+				   "wait or fail, reads may go stale");
+	}
+}
+
+/* The highest decided index this node knows of (global). */
+static uint64_t known_decided(struct replica *r, uint64_t now)
+{
+	uint64_t d = r->px ? r->members.base + opx_decided_idx(r->px) : r->members.base;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		const struct replica_step_peer *p = &r->step.peers[i];
+		if (p->id && fresh(r, p, now) && p->decided > d)
+			d = p->decided;
+	}
+	return d;
+}
+
+static void send_step(struct replica *r, uint64_t now)
+{
+	struct step_report rep = {0};
+	uint8_t buf[STEP_REPORT_MAX];
+	bool accept = false;
+	uint64_t base = r->members.base;
+	rep.decided = base + opx_decided_idx(r->px);
+	rep.compacted = base + opx_compacted_idx(r->px);
+	rep.applied = r->applied_idx;
+	rep.leader = opx_current_leader(r->px, &accept);
+	if (leading(r, now))
+		rep.flags |= STEP_LEADING;
+	else if (r->step.route == REPLICA_ROUTE_DIRECT)
+		rep.flags |= STEP_LEADER_DIRECT;
+	for (size_t i = 0; i < OPX_MAX_NODES && rep.n_heard < STEP_MAX_HEARD; i++)
+		if (r->step.peers[i].id && fresh(r, &r->step.peers[i], now))
+			rep.heard[rep.n_heard++] = r->step.peers[i].id;
+	size_t len = step_report_encode(&rep, buf);
+	for (size_t i = 0; i < r->members.n; i++) {
+		opx_node_id to = r->members.peers[i].id;
+		if (to != r->cfg.node_id)
+			tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_STEP, buf, len);
+	}
+	r->step.last_sent_ms = now;
+}
+
+static void on_step(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
+		    uint64_t now)
+{
+	struct step_report rep;
+	if (!membership_find(&r->members, from) || step_report_decode(&rep, d, len) != 0)
+		return;
+	struct replica_step_peer *p = peer_slot(r, from, true);
+	if (!p)
+		return;
+	p->heard_ms = now;
+	p->decided = rep.decided;
+	p->compacted = rep.compacted;
+	p->applied = rep.applied;
+	p->leader = rep.leader;
+	p->flags = rep.flags;
+	p->hears_me = false;
+	for (uint8_t i = 0; i < rep.n_heard; i++)
+		if (rep.heard[i] == r->cfg.node_id)
+			p->hears_me = true;
+}
+
+/* --- fetching decided entries ----------------------------------------------- */
+
+static void send_fetch(struct replica *r, opx_node_id to, uint64_t now)
+{
+	uint8_t req[STEP_FETCH_REQ_LEN];
+	put_le64(req, r->applied_idx);
+	tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_FETCH_REQ, req, sizeof(req));
+	r->step.fetch_sent_ms = now;
+	r->step.fetch_from = to;
+}
+
+/* Fetches decided entries from a peer when the core has nothing more to
+ * apply but a peer reports more decided. */
+static void maybe_fetch(struct replica *r, uint64_t now)
+{
+	uint64_t base = r->members.base;
+	if (r->xfer.active || r->applied_idx < base ||
+	    base + opx_decided_idx(r->px) > r->applied_idx) {
+		r->step.behind_since_ms = 0;
+		return;
+	}
+	struct replica_step_peer *best = NULL;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		struct replica_step_peer *p = &r->step.peers[i];
+		if (p->id && linked(r, p, now) && p->decided > r->applied_idx &&
+		    (!best || p->decided > best->decided))
+			best = p;
+	}
+	if (!best) {
+		r->step.behind_since_ms = 0;
+		return;
+	}
+	/* Only while nothing is applied: a follower that keeps applying from
+	 * its log, a little behind a busy leader's reports, needs no copies. */
+	if (!r->step.behind_since_ms || r->applied_idx != r->step.behind_applied) {
+		r->step.behind_since_ms = now;
+		r->step.behind_applied = r->applied_idx;
+	}
+	if (now - r->step.behind_since_ms < STEP__FETCH_GRACE_MS)
+		return;
+	if (r->step.fetch_sent_ms && now - r->step.fetch_sent_ms < r->cfg.resend_timeout_ms)
+		return; /* one request in flight */
+	if (r->applied_idx < best->compacted) {
+		replica_xfer_start(r, best->compacted, best->id);
+		return;
+	}
+	send_fetch(r, best->id, now);
+}
+
+/* Serves decided entries from the log, up to the first stop-sign. */
+static void on_fetch_req(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len)
+{
+	if (len != STEP_FETCH_REQ_LEN || !r->px || !membership_find(&r->members, from))
+		return;
+	uint64_t base = r->members.base, first = get_le64(d);
+	uint64_t decided = opx_decided_idx(r->px), compacted = opx_compacted_idx(r->px);
+	struct step_fetch_answer a = {.status = STEP_FETCH_OK,
+				      .first = first,
+				      .decided = base + decided,
+				      .compacted = base + compacted};
+	uint8_t hdr[STEP_FETCH_HDR];
+	struct step_buf msg = {0};
+	if (step_buf_add(&msg, hdr, sizeof(hdr)) != 0)
+		return;
+	if (first < base + compacted) {
+		a.status = STEP_FETCH_COMPACTED;
+	} else if (first < base + decided) {
+		uint64_t from_local = first - base;
+		uint64_t to = decided - from_local > STEP__FETCH_ENTRIES
+				      ? from_local + STEP__FETCH_ENTRIES
+				      : decided;
+		struct opx_read rd = {0};
+		int rc = opx_read_entries(r->px, from_local, to, &rd);
+		for (uint32_t i = 0; rc == 0 && i < rd.n; i++) {
+			const struct opx_item *it = &rd.items[i];
+			if (it->kind == OPX_ITEM_TRIMMED || it->kind == OPX_ITEM_SNAPSHOTTED) {
+				if (it->compacted_idx <= from_local)
+					continue;
+				if (a.n == 0)
+					a.status = STEP_FETCH_COMPACTED;
+				break;
+			}
+			/* Decided entries in order, up to a stop-sign (never
+			 * fetched: see the top) or the size limit. */
+			if (it->kind != OPX_ITEM_DECIDED || it->idx != from_local + a.n)
+				break;
+			if (a.n && msg.len + it->entry.len > STEP__FETCH_BYTES)
+				break;
+			rc = step_buf_add_entry(&msg, it->entry.data, it->entry.len);
+			if (rc == 0)
+				a.n++;
+		}
+		opx_read_free(&rd);
+		if (rc != 0)
+			goto out_free;
+	}
+	step_fetch_hdr_encode(&a, msg.data);
+	tp_send_app(r->tp, from, r->members.config_id, REPLICA_APP_FETCH_ENTRIES, msg.data,
+		    msg.len);
+out_free:
+	step_buf_free(&msg);
+}
+
+static void on_fetch_entries(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
+			     uint64_t now)
+{
+	struct step_fetch_answer a;
+	if (from != r->step.fetch_from || !r->px || step_fetch_answer_decode(&a, d, len) != 0)
+		return;
+	r->step.fetch_sent_ms = 0;
+	if (r->xfer.active)
+		return;
+	if (a.status == STEP_FETCH_COMPACTED) {
+		if (a.compacted > r->applied_idx)
+			replica_xfer_start(r, a.compacted, from);
+		return;
+	}
+	struct step_entries list;
+	step_entries_init(&list, a.entries, a.entries_len, a.n);
+	uint64_t applied_before = r->applied_idx;
+	const uint8_t *entry;
+	uint32_t elen;
+	/* A malformed tail stops the loop; what was applied stays (each entry
+	 * whole, in order). */
+	for (uint64_t idx = a.first; step_entries_next(&list, &entry, &elen) == 1; idx++) {
+		if (idx < r->applied_idx)
+			continue;
+		if (idx > r->applied_idx || idx >= a.decided)
+			break;
+		int rc = replica_apply_one(r, idx, entry, elen);
+		if (rc != 0) {
+			replica_fail(r, "applying fetched entries", rc);
+			return;
+		}
+	}
+	r->step.fetched += r->applied_idx - applied_before;
+	/* More where that came from: ask again at once. */
+	if (r->applied_idx > applied_before && r->applied_idx < a.decided)
+		send_fetch(r, from, now);
+}
+
+/* --- relaying proposals ------------------------------------------------------- */
+
+struct relay_batch {
+	struct replica *r;
+	opx_node_id to;
+	struct step_buf buf; /* u32 n, then the entries */
+	uint32_t n;
+	int rc;
+};
+
+static void relay_flush(struct relay_batch *b)
+{
+	if (b->n == 0)
+		return;
+	put_le32(b->buf.data, b->n);
+	tp_send_app(b->r->tp, b->to, b->r->members.config_id, REPLICA_APP_RELAY, b->buf.data,
+		    b->buf.len);
+	b->r->step.relayed += b->n;
+	b->buf.len = 0;
+	b->n = 0;
+}
+
+static void relay_add(struct relay_batch *b, const uint8_t *entry, size_t len)
+{
+	if (b->rc)
+		return;
+	if (b->n && b->buf.len + 4 + len > STEP__RELAY_BYTES)
+		relay_flush(b);
+	uint8_t count[4] = {0};
+	if (b->buf.len == 0)
+		b->rc = step_buf_add(&b->buf, count, 4);
+	if (b->rc == 0)
+		b->rc = step_buf_add_entry(&b->buf, entry, (uint32_t)len);
+	if (b->rc == 0)
+		b->n++;
+}
+
+static void relay_cb(void *ctx, const struct proposal *pr)
+{
+	relay_add(ctx, pr->entry, pr->len);
+}
+
+void replica_step_relay(struct replica *r, struct proposal *const *taken, size_t n)
+{
+	if (r->step.route != REPLICA_ROUTE_VIA || n == 0)
+		return;
+	struct relay_batch b = {.r = r, .to = r->step.via};
+	for (size_t i = 0; i < n; i++)
+		relay_add(&b, taken[i]->entry, taken[i]->len);
+	relay_flush(&b);
+	step_buf_free(&b.buf);
+}
+
+/* Everything in flight again, through the relay: after the route changed to
+ * it, and every resend timeout while some are unanswered. Copies cost
+ * nothing but bytes: the KV applies each proposal id once. */
+static void relay_in_flight(struct replica *r, uint64_t now)
+{
+	if (r->step.route != REPLICA_ROUTE_VIA || !proposals_in_flight(&r->props))
+		return;
+	if (r->step.relay_all_ms >= r->step.route_changed_ms &&
+	    now - r->step.relay_all_ms < r->cfg.resend_timeout_ms)
+		return;
+	r->step.relay_all_ms = now;
+	struct relay_batch b = {.r = r, .to = r->step.via};
+	proposals_for_each_in_flight(&r->props, relay_cb, &b);
+	relay_flush(&b);
+	step_buf_free(&b.buf);
+}
+
+/* Appends a peer's relayed proposals to this node's core. Only its own
+ * proposals (its node id in the proposal id): a relay adds reach, not
+ * authority. */
+static void on_relay(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len)
+{
+	struct step_entries list;
+	if (!r->px || r->mode != REPLICA_MEMBER || !membership_find(&r->members, from) ||
+	    step_relay_decode(&list, d, len) != 0)
+		return;
+	const uint8_t *entry;
+	uint32_t elen;
+	while (step_entries_next(&list, &entry, &elen) == 1) {
+		struct kv_txn t;
+		int rc = kv_txn_decode(&t, entry, elen);
+		bool theirs = rc == 0 && t.node_id == from;
+		if (rc == 0)
+			kv_txn_free(&t);
+		if (!theirs)
+			continue;
+		rc = opx_append(r->px, entry, elen);
+		if (rc == -EIO) {
+			replica_fail(r, "appending a relayed proposal", rc);
+			return;
+		}
+	}
+}
+
+/*
+ * The lag in time: a node is in step until it hears of a decided index it
+ * has not applied, so it has been out of step since the first such index
+ * was heard of (not since it last applied everything: under a steady load
+ * a node a few milliseconds behind never quite gets there). Without a route
+ * to the leader it knows of nothing new and may be stale since it lost it.
+ */
+static void track_lag(struct replica *r, uint64_t now)
+{
+	struct replica_step *s = &r->step;
+	uint64_t known = known_decided(r, now);
+	if (known > s->known_decided) {
+		if (s->heard_n == REPLICA_STEP_HEARD) {
+			/* Full: the newest sample takes the new index, keeping
+			 * its earlier time (the lag may read a little high). */
+			s->heard[(s->heard_first + s->heard_n - 1) % REPLICA_STEP_HEARD].idx =
+				known;
+		} else {
+			unsigned at = (s->heard_first + s->heard_n++) % REPLICA_STEP_HEARD;
+			s->heard[at].idx = known;
+			s->heard[at].ms = now;
+		}
+		s->known_decided = known;
+	}
+	while (s->heard_n && s->heard[s->heard_first].idx <= r->applied_idx) {
+		s->heard_first = (s->heard_first + 1) % REPLICA_STEP_HEARD;
+		s->heard_n--;
+	}
+	if (s->route == REPLICA_ROUTE_NONE && s->in_step_ms)
+		return;
+	s->in_step_ms = s->heard_n ? s->heard[s->heard_first].ms : now;
+}
+
+/* --- the turn ----------------------------------------------------------------- */
+
+void replica_step_on_app(struct replica *r, const struct tp_frame *f, uint64_t now)
+{
+	sync_config(r);
+	if (f->hdr.config_id != r->members.config_id || r->mode != REPLICA_MEMBER)
+		return;
+	switch (f->app.app_type) {
+	case REPLICA_APP_STEP:
+		on_step(r, f->hdr.from, f->app.data, f->app.len, now);
+		break;
+	case REPLICA_APP_FETCH_REQ:
+		on_fetch_req(r, f->hdr.from, f->app.data, f->app.len);
+		break;
+	case REPLICA_APP_FETCH_ENTRIES:
+		on_fetch_entries(r, f->hdr.from, f->app.data, f->app.len, now);
+		break;
+	case REPLICA_APP_RELAY:
+		on_relay(r, f->hdr.from, f->app.data, f->app.len);
+		break;
+	default:
+		break;
+	}
+}
+
+void replica_step_turn(struct replica *r, uint64_t now)
+{
+	sync_config(r);
+	if (!r->px || r->mode != REPLICA_MEMBER) {
+		r->step.route = REPLICA_ROUTE_NONE;
+		r->step.via = 0;
+		atomic_store(&r->has_route, false);
+		return;
+	}
+	update_route(r, now);
+	if (now - r->step.last_sent_ms >= STEP__EVERY_MS)
+		send_step(r, now);
+	maybe_fetch(r, now);
+	relay_in_flight(r, now);
+	track_lag(r, now);
+}
