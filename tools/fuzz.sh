@@ -11,6 +11,7 @@
 #   ctl       ctl/fuzz_ctl            the control socket's request parsing
 #   members   replica/fuzz_members    member tables (MEMBERS frames, stop-signs)
 #   kv-txn    kv/fuzz_txn             KV transactions (log entries)
+#   kv-note   kv/fuzz_note            change notes and feed batches (omnifsctl watch)
 #   schema    fs/fuzz_schema          the filesystem's keys and stored values
 # Seeds are read only; inputs the fuzzer finds go to a temporary directory,
 # crashes to build/fuzz/fuzz-artifacts/<target>-crash-...; reproduce one with
@@ -29,6 +30,7 @@ targets=(
 	"ctl     tests/ctl/fuzz_ctl          tests/ctl/fuzz_ctl_corpus     15 4096"
 	"members tests/replica/fuzz_members  tests/replica/fuzz_members_corpus 15 4096"
 	"kv-txn  tests/kv/fuzz_txn           tests/kv/fuzz_txn_corpus      15 4096"
+	"kv-note tests/kv/fuzz_note          tests/kv/fuzz_note_corpus     15 16384"
 	"schema  tests/fs/fuzz_schema        tests/fs/fuzz_schema_corpus   15 512"
 )
 bins=()
