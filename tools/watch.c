@@ -307,7 +307,8 @@ static int run(struct watch *w, const char *sock, bool have_next, uint64_t next)
 		uint32_t wait = POLL_WAIT_MS;
 		if (pending) {
 			uint64_t due = last_match + w->debounce_ms, t = now_ms();
-			wait = due > t ? (uint32_t)(due - t) : 0;
+			if (due < t + wait)
+				wait = due > t ? (uint32_t)(due - t) : 0;
 		}
 		bool matched = false;
 		int rc = poll_once(w, sock, &have_next, &next, wait, &matched, &last_idx);

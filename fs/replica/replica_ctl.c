@@ -305,7 +305,9 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-#define FEED_MAX_WAIT_MS 60000u
+/* A stopping daemon waits for the commands in progress: a long poll must
+ * not hold it up for long (omnifsctl asks for 1 s). */
+#define FEED_MAX_WAIT_MS 5000u
 #define FEED_POLL_MS	 5u
 #define FEED_MAX_BYTES	 (1u << 20)
 

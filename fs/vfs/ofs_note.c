@@ -21,7 +21,9 @@
  * each name found in its parent; a file's from the name it was last seen
  * under on this node (a lookup, a listing or a commit that wrote it),
  * checked against the state before use; failing that, a scan of every
- * entry. The paths are those of the state the transaction was built on: a
+ * entry (slow on a big tree, and rare: the kernel looks a name up before it
+ * writes the file, and the table forgets one only when another inode takes
+ * its slot). The paths are those of the state the transaction was built on: a
  * rename of an ancestor racing with the change may leave the old path in
  * the note (the transaction's guards cover its own keys, not its
  * ancestors').
@@ -44,8 +46,9 @@
 #include "log.h"
 #include "ofs_int.h"
 
-#define NAMES_SLOTS    4096u		      /* names remembered per node (direct-mapped) */
-#define PATH_DEPTH_MAX (KV_NOTE_PATH_MAX / 2) /* "/x" per level at least */
+#define NAMES_SLOTS_BITS 14 /* 16384 names remembered per node (direct-mapped) */
+#define NAMES_SLOTS	 (1u << NAMES_SLOTS_BITS)
+#define PATH_DEPTH_MAX	 (KV_NOTE_PATH_MAX / 2) /* "/x" per level at least */
 
 struct name_slot {
 	uint64_t ino; /* 0 = empty */
@@ -85,7 +88,7 @@ void ofs_names_destroy(struct ofs_names **np)
 
 static struct name_slot *slot_of(struct ofs_names *n, uint64_t ino)
 {
-	return &n->slot[(ino * 0x9e3779b97f4a7c15ull) >> 52]; /* 12 bits */
+	return &n->slot[(ino * 0x9e3779b97f4a7c15ull) >> (64 - NAMES_SLOTS_BITS)];
 }
 
 void ofs_names_learn(struct ofs *o, uint64_t ino, uint64_t parent, const char *name, size_t len)

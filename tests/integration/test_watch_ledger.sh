@@ -7,7 +7,8 @@
 # --since (the last index it printed, plus one). At the end:
 #  - the ledger equals the reference line for line (every node serves the
 #    same feed: same indexes, paths, nodes, uids, times);
-#  - its indexes only grow (nothing repeated);
+#  - its indexes only grow (nothing repeated), and each change names the
+#    node and uid that made it;
 #  - every change a writer was told it made is in it (nothing missed:
 #    create and modify of each file written, each rename with its new path,
 #    each delete), and it names nothing no writer tried.
@@ -46,7 +47,9 @@ writer() {
 	for k in $(seq 1 "$ROUNDS"); do
 		f="d/n$i-$k"
 		echo "try create /$f" >>"$T/ops$i"
-		if ! echo "content $k of node $i" >"$m/$f" 2>/dev/null; then
+		# dd checks its fsync (the commit), where a shell's echo would not
+		# notice a close that failed.
+		if ! echo "content $k of node $i" | dd of="$m/$f" conv=fsync status=none 2>/dev/null; then
 			sleep 0.2
 			continue
 		fi
@@ -160,6 +163,16 @@ phantom = [r for r in L if (r["kind"], r["path"], r.get("new_path")) not in trie
 if phantom:
     ok = False
     print("changes seen that no writer tried:", phantom[:10])
+# Each change names the node and the uid that made it.
+import os, re
+for r in L:
+    m = re.match(r"/d/n(\d+)-", r["path"])
+    if m and r["node"] != int(m.group(1)):
+        ok = False
+        print("a change credited to the wrong node:", r)
+    if r["uid"] != os.getuid():
+        ok = False
+        print("a change credited to the wrong uid:", r)
 print(f"ledger: {len(L)} changes, {len(done)} made and confirmed, indexes {idx[0]}..{idx[-1]}")
 sys.exit(0 if ok else 1)
 PY
@@ -199,11 +212,13 @@ log "kv watch: puts and deletes under the prefix"
 # counts the files it finds (after a barrier, so the mount shows the state
 # the feed reported); a run in the middle of a burst would log a smaller
 # count first.
-CLEANUP_HOOKS+=("cat '$T/exec.err' >&2 2>/dev/null")
-"$OMNIFSCTL" -c "$T/node2/omnifs.conf" watch -q "$M2/e" --debounce 1500 \
-	--since "$(status_field 2 applied_idx)" \
-	--exec "'$OMNIFSCTL' -s '$T/node2/ctl.sock' barrier >/dev/null; ls '$M2/e' | grep -c '^f' >>'$T/exec.log'" \
-	2>"$T/exec.err" &
+CLEANUP_HOOKS+=("echo '--- the --exec watcher said:' >&2; cat '$T/exec.out' '$T/exec.err' >&2")
+# From the index before the first change (read here: a substitution in the
+# background command's line would run concurrently with that change).
+since=$(status_field 2 applied_idx)
+"$OMNIFSCTL" -c "$T/node2/omnifs.conf" watch "$M2/e" --debounce 1500 --since "$since" \
+	--exec "'$OMNIFSCTL' -s '$T/node2/ctl.sock' -t 10 barrier >/dev/null; ls '$M2/e' | grep -c '^f' >>'$T/exec.log'" \
+	>"$T/exec.out" 2>"$T/exec.err" &
 EXW=$!
 CLEANUP_HOOKS+=("kill $EXW 2>/dev/null")
 touch "$M1/e/f0"
