@@ -12,10 +12,11 @@
 #  - every change a writer was told it made is in it (nothing missed:
 #    create and modify of each file written, each rename with its new path,
 #    each delete), and it names nothing no writer tried.
-# Then: a node whose feed was trimmed (feed_entries = 5) answers --since of
-# an older index with exit status 5; `kv watch PREFIX` sees KV writes made
-# on another node; and --exec with --debounce runs its command once per
-# burst of changes.
+# A third watcher, on node 3 without -r, sees the same, and then nothing
+# below an entry of the directory. Then: a node whose feed was trimmed
+# (feed_entries = 5) answers --since of an older index with exit status 5;
+# `kv watch PREFIX` sees KV writes made on another node; and --exec with
+# --debounce runs its command once per burst of changes.
 . "$(dirname "$0")/lib.sh"
 
 ROUNDS=${OMNIFS_WATCH_ROUNDS:-40} # files per writer
@@ -38,6 +39,11 @@ watch_json() { # watch_json NODE OUT [ARGS...]: a -r --json watcher of NODE's d
 declare -a WPID=()
 watch_json 2 "$T/reference" --since "$START"
 watch_json 1 "$T/ledger" --since "$START"
+# Node 3: d itself and its entries only (no -r).
+"$OMNIFSCTL" -c "$T/node3/omnifs.conf" watch --json --since "$START" "$T/mnt/node3/d" \
+	>"$T/flat" 2>"$T/watch3.err" &
+FLAT=$!
+CLEANUP_HOOKS+=("kill $FLAT 2>/dev/null")
 
 # writer I: ROUNDS files on node I's mount; logs "try|done KIND PATH [NEW]"
 # (paths in the tree) to $T/ops$I. A failed step (its daemon down) is only
@@ -111,6 +117,13 @@ for i in 1 2; do
 	kill -TERM "${WPID[$i]}"
 	wait "${WPID[$i]}" || fail "watcher on node $i exited with $?"
 done
+# Below an entry of d: not for the watcher without -r; an entry again: yes.
+mkdir "$M1/d/END/inner"
+touch "$M1/d/after"
+wait_until 60 grep -q '"path":"[^"]*/d/after"' "$T/flat"
+kill -TERM $FLAT
+wait $FLAT || fail "the watcher on node 3 exited with $?"
+! grep -q '/d/END/inner' "$T/flat" || fail "a watcher without -r showed a change below an entry"
 cat "$T/watch1.err" >&2 || true
 
 python3 - "$T" "$M1" "$M2" <<'PY' || fail "the ledger check failed"
@@ -128,6 +141,8 @@ def tree(rec, m):
     return r
 
 L = [tree(json.loads(x), m1) for x in ledger]
+m3 = m1.replace("node1", "node3")
+F = [tree(json.loads(x), m3) for x in open(f"{t}/flat").read().splitlines()]
 R = [tree(json.loads(x), m2) for x in ref]
 ok = True
 if L != R:
@@ -137,6 +152,9 @@ if L != R:
         if a != b:
             print(" first difference:", a, "vs", b)
             break
+if F[:len(R)] != R:
+    ok = False
+    print("the watcher without -r on node 3 differs from the reference (all of it is d's entries)")
 idx = [r["index"] for r in L]
 if any(b <= a for a, b in zip(idx, idx[1:])):
     ok = False
