@@ -12,6 +12,7 @@
 #   members   replica/fuzz_members    member tables (MEMBERS frames, stop-signs)
 #   step      replica/fuzz_step       in-step frames (STEP, fetched entries, relays)
 #   kv-txn    kv/fuzz_txn             KV transactions (log entries)
+#   kv-note   kv/fuzz_note            change notes and feed batches (omnifsctl watch)
 #   schema    fs/fuzz_schema          the filesystem's keys and stored values
 #   chunk     kv/fuzz_chunk           state-transfer chunks (kv_import_chunk, on
 #                                     a RocksDB store in a temporary directory)
@@ -33,6 +34,7 @@ targets=(
 	"members tests/replica/fuzz_members  tests/replica/fuzz_members_corpus 15 4096"
 	"step    tests/replica/fuzz_step     tests/replica/fuzz_step_corpus 15 4096"
 	"kv-txn  tests/kv/fuzz_txn           tests/kv/fuzz_txn_corpus      15 4096"
+	"kv-note tests/kv/fuzz_note          tests/kv/fuzz_note_corpus     15 16384"
 	"schema  tests/fs/fuzz_schema        tests/fs/fuzz_schema_corpus   15 512"
 	"chunk   tests/kv/fuzz_chunk         tests/kv/fuzz_chunk_corpus    15 4096"
 )

@@ -5,7 +5,10 @@
  *
  * Exit status: 0 success, 1 the daemon refused or failed the command,
  * 2 bad usage, 3 the daemon could not be reached, 4 a `kv put` or `kv del`
- * with --if-version found the key at another version (nothing written).
+ * with --if-version found the key at another version (nothing written),
+ * 5 `watch` or `kv watch` must go on from an index the change feed no
+ * longer holds (read afresh, then watch --since the index it names).
+ * `watch` and `kv watch` live in watch.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,41 +20,57 @@
 #include "config.h"
 #include "ctl.h"
 #include "keygen.h"
+#include "watch.h"
 
 #define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: omnifsctl [-c CONFIG | -s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
-		   "\n"
-		   "Commands:\n"
-		   "  status [--json]          role, leader and route to it, quorum, lag, peers\n"
-		   "  barrier                  wait until this node has applied everything the\n"
-		   "                           leader had decided and its mount shows it (a\n"
-		   "                           fresh read follows); fails with ETIMEDOUT after -t\n"
-		   "  kv get [--version] KEY   print KEY's value (--version: first its version,\n"
-		   "                           the applied index that showed it, on a line)\n"
-		   "  kv put [--if-version V] [--version] KEY VALUE|-|--stdin KEY\n"
-		   "                           set KEY ('-' or --stdin: the value from standard\n"
-		   "                           input); --if-version: only if KEY is at version V\n"
-		   "                           (0: only if absent), else exit status 4;\n"
-		   "                           --version: print the version written\n"
-		   "  kv del [--if-version V] KEY\n"
-		   "                           delete KEY (only if at version V)\n"
-		   "  kv list [PREFIX]         list keys, one per line\n"
-		   "  member list [--json]     the members of the current configuration\n"
-		   "  member add ID HOST:PORT [KEY]\n"
-		   "                           add node ID (KEY: its Z85 public key)\n"
-		   "  member remove ID         remove node ID\n"
-		   "  member replace OLD ID HOST:PORT [KEY]\n"
-		   "                           replace node OLD (e.g. dead) by a new node ID\n"
-		   "  member rekey ID KEY      node ID's new public key (the old one is dropped)\n"
-		   "  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
-		   "\n"
-		   "Options:\n"
-		   "  -c CONFIG   the node's config file (default " DEFAULT_CONFIG ")\n"
-		   "  -s SOCKET   the control socket (default: from the config)\n"
-		   "  -t SECONDS  how long to wait for an answer (default 30)\n");
+	fprintf(f,
+		"usage: omnifsctl [-c CONFIG | -s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
+		"\n"
+		"Commands:\n"
+		"  status [--json]          role, leader and route to it, quorum, lag, peers\n"
+		"  barrier                  wait until this node has applied everything the\n"
+		"                           leader had decided and its mount shows it (a\n"
+		"                           fresh read follows); fails with ETIMEDOUT after -t\n"
+		"  kv get [--version] KEY   print KEY's value (--version: first its version,\n"
+		"                           the applied index that showed it, on a line)\n"
+		"  kv put [--if-version V] [--version] KEY VALUE|-|--stdin KEY\n"
+		"                           set KEY ('-' or --stdin: the value from standard\n"
+		"                           input); --if-version: only if KEY is at version V\n"
+		"                           (0: only if absent), else exit status 4;\n"
+		"                           --version: print the version written\n"
+		"  kv del [--if-version V] KEY\n"
+		"                           delete KEY (only if at version V)\n"
+		"  kv list [PREFIX]         list keys, one per line\n"
+		"  kv watch [OPTIONS] [PREFIX...]\n"
+		"                           stream changes of keys starting with PREFIX\n"
+		"                           (default: every key); options as watch\n"
+		"  watch [-r] [--since INDEX] [--json] [-q] [--exec CMD [--debounce MS]] PATH...\n"
+		"                           stream every change under PATH (a file, or a\n"
+		"                           directory and its entries; -r: everything below):\n"
+		"                           index, time, node, uid, kind, path [new path];\n"
+		"                           --since: from that log index on (else from now),\n"
+		"                           resume with the last index shown + 1; --json: one\n"
+		"                           JSON object a line; -q: print nothing; --exec: run\n"
+		"                           CMD (sh -c) after each burst of changes, once no\n"
+		"                           change came for MS ms (default 200). Rides out\n"
+		"                           daemon restarts; exit status 5 if INDEX is no\n"
+		"                           longer in the feed\n"
+		"  member list [--json]     the members of the current configuration\n"
+		"  member add ID HOST:PORT [KEY]\n"
+		"                           add node ID (KEY: its Z85 public key)\n"
+		"  member remove ID         remove node ID\n"
+		"  member replace OLD ID HOST:PORT [KEY]\n"
+		"                           replace node OLD (e.g. dead) by a new node ID\n"
+		"  member rekey ID KEY      node ID's new public key (the old one is dropped)\n"
+		"  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
+		"\n"
+		"Options:\n"
+		"  -c CONFIG   the node's config file (default " DEFAULT_CONFIG ")\n"
+		"  -s SOCKET   the control socket (default: from the config)\n"
+		"  -t SECONDS  how long to wait for an answer (default 30)\n");
 }
 
 /* Reads all of standard input into a malloc'd, NUL-terminated buffer. */
@@ -191,13 +210,21 @@ int main(int argc, char **argv)
 
 	static struct cfg cfg;
 	char err[CFG_ERR_MAX + 256];
-	if (!sock) {
+	if (!sock || config) {
 		if (cfg_load(&cfg, config ? config : DEFAULT_CONFIG, err, sizeof(err)) != 0) {
 			fprintf(stderr, "omnifsctl: %s\n(use -c CONFIG or -s SOCKET)\n", err);
 			return 3;
 		}
-		sock = cfg.control_socket;
+		if (!sock)
+			sock = cfg.control_socket;
 	}
+	/* watch: the mountpoint maps host paths to paths in the tree. */
+	if (strcmp(argv[optind], "watch") == 0)
+		return watch_main(sock, cfg.mountpoint, false, argc - optind - 1,
+				  argv + optind + 1);
+	if (strcmp(argv[optind], "kv") == 0 && optind + 1 < argc &&
+	    strcmp(argv[optind + 1], "watch") == 0)
+		return watch_main(sock, NULL, true, argc - optind - 2, argv + optind + 2);
 
 	/* The wire command: "kv get" becomes "kv-get", other words pass as they are. */
 	char *args[CTL_MAX_ARGS];

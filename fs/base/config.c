@@ -74,6 +74,8 @@ static const struct key_spec keys[] = {
 	 "mebibytes, 1 to 1048576"},
 	{"compaction", "retain_entries", KEY_U32, FIELD(compact_retain_entries), 0, 100000000,
 	 "a number of entries, 0 to 100000000"},
+	{"compaction", "feed_entries", KEY_U32, FIELD(feed_entries), 1, 100000000,
+	 "a number of log indexes, 1 to 100000000"},
 	{"security", "plaintext", KEY_BOOL, FIELD(plaintext), 0, 0, "true or false"},
 	{"security", "plaintext_allow_network", KEY_BOOL, FIELD(plaintext_allow_network), 0, 0,
 	 "true or false"},
@@ -428,6 +430,7 @@ static void set_defaults(struct cfg *c)
 	c->compact_max_entries = 20000;
 	c->compact_max_bytes = 64ull << 20;
 	c->compact_retain_entries = 1000;
+	c->feed_entries = 100000; /* kv.h's KV_FEED_KEEP */
 	c->fs_max_file_size_mb = 64;
 	c->fs_max_total_size_mb = 10240;
 	c->fs_max_inodes = 1000000;

@@ -64,6 +64,7 @@ struct cfg {
 	uint32_t compact_max_entries;	 /* compact once this many entries are retained */
 	uint64_t compact_max_bytes;	 /* ... or this many bytes were applied since */
 	uint32_t compact_retain_entries; /* entries kept below the applied index */
+	uint32_t feed_entries;		 /* indexes the change feed keeps (omnifsctl watch) */
 
 	/* [security] */
 	bool plaintext;			/* true only if asked for: no CURVE at all */

@@ -21,7 +21,8 @@
  * This header is all other parts need; the files behind it:
  * kv_txn.c (builder and encoding), kv_store.c (open, views, reads),
  * kv_apply.c (apply), kv_dedup.c (the exactly-once table), kv_transfer.c
- * (export/import), kv_digest.c and kv_sha256.c (state digest).
+ * (export/import), kv_digest.c and kv_sha256.c (state digest), kv_note.c
+ * (change notes) and kv_feed.c (the change feed).
  *
  * Layer: fs/kv/, the lowest of fs/. It uses fs/base/ (logging) and
  * consensus/'s RocksDB helper (rocks_util.h) and byteorder.h; the replica
@@ -85,6 +86,8 @@ struct kv_txn {
 	uint32_t cap;
 	bool owns;	/* builder: the ops' bytes are owned copies */
 	size_t enc_len; /* encoded size so far */
+	uint8_t *note;	/* an encoded change note (kv_txn_set_note), or NULL */
+	uint32_t note_len;
 };
 
 /* An empty transaction with this id; builder-owned. */
@@ -101,6 +104,12 @@ int kv_txn_add_guard_present(struct kv_txn *t, const void *key, size_t key_len);
 int kv_txn_add_guard_version(struct kv_txn *t, const void *key, size_t key_len, uint64_t version);
 /* Frees what the transaction owns; it is empty (and reusable after init). */
 void kv_txn_free(struct kv_txn *t);
+
+/* Attaches (or replaces) the change note n (copied, encoded) to a built
+ * transaction. Returns 0, -EINVAL (the note does not encode, or the
+ * transaction would be too long; t unchanged) or -ENOMEM. */
+struct kv_note;
+int kv_txn_set_note(struct kv_txn *t, const struct kv_note *n);
 
 /* Encodes t into a malloc'd buffer (*out, the caller frees it) of *len bytes
  * (<= KV_MAX_TXN_LEN). Returns 0 or -ENOMEM. */
@@ -303,5 +312,105 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len);
 int kv_import_finish(struct kv_store *s);
 /* Drops an import in progress and its staging data. */
 int kv_import_abort(struct kv_store *s);
+
+/* --- change notes and the feed ------------------------------------------------------ */
+
+/*
+ * A change note says in words what a transaction changes: what kind of
+ * change, which path (and the new path of a rename), who (uid) and when
+ * (the proposer's clock). The proposer attaches it (kv_txn_set_note), since
+ * only it knows the paths: the state's keys are inode numbers. The KV does
+ * not interpret it beyond checking its encoding; an entry whose note does
+ * not decode is malformed as a whole.
+ *
+ * The feed: applying a transaction that carries a note with status
+ * KV_APPLIED stores the note, with the proposer's node id, under the
+ * entry's log index, in the same write batch. So every node holds the same
+ * record at the same index, a restart keeps it, and a reader can ask for
+ * every change from an index on. The feed keeps the last `keep` indexes
+ * (kv_feed_set_keep); older records are dropped as the log's are. A state
+ * transfer starts the feed afresh at the imported index.
+ *
+ * Note encoding (little-endian): u8 version (KV_NOTE_VERSION), u8 kind,
+ * u32 uid, i64 time_ms, u16 path_len, path, u16 path2_len, path2. Paths
+ * hold no NUL byte; path is never empty; path2 is set for a rename only.
+ */
+#define KV_NOTE_VERSION	 1
+#define KV_NOTE_PATH_MAX 4096 /* bytes in one path of a note */
+#define KV_NOTE_MAX_LEN	 (14 + 2 * (2 + KV_NOTE_PATH_MAX))
+#define KV_FEED_KEEP	 100000 /* default indexes the feed keeps */
+
+enum kv_note_kind {
+	/* the filesystem: path is the path from the tree's root ("/etc/x") */
+	KV_NOTE_CREATE = 1, /* a file, symlink, device or hard link appeared */
+	KV_NOTE_MKDIR = 2,
+	KV_NOTE_DELETE = 3, /* a name that was not a directory went away */
+	KV_NOTE_RMDIR = 4,
+	KV_NOTE_RENAME = 5, /* path moved to path2 (or, exchanged, swapped with it) */
+	KV_NOTE_MODIFY = 6, /* content written or truncated */
+	KV_NOTE_ATTRIB = 7, /* mode, owner, times or extended attributes */
+	/* the user namespace of the KV: path is the key */
+	KV_NOTE_KV_PUT = 16,
+	KV_NOTE_KV_DEL = 17,
+};
+
+struct kv_note {
+	enum kv_note_kind kind;
+	uint32_t uid;	  /* who made the change, as the proposer saw it */
+	int64_t time_ms;  /* the proposer's clock, ms since the epoch */
+	const char *path; /* not NUL-terminated: path_len bytes */
+	size_t path_len;
+	const char *path2; /* KV_NOTE_RENAME only, else NULL/0 */
+	size_t path2_len;
+};
+
+/* The kind's name in the feed's output ("create", "kv-put"); "?" if unknown. */
+const char *kv_note_kind_name(enum kv_note_kind kind);
+/* True if kind is one of the filesystem's (else the KV's). */
+bool kv_note_kind_is_fs(enum kv_note_kind kind);
+/* The encoded length of n, or 0 if n does not encode (unknown kind, empty
+ * or oversized path, a NUL in a path, path2 set or missing against kind). */
+size_t kv_note_encoded_len(const struct kv_note *n);
+/* Encodes n into buf (kv_note_encoded_len bytes). Returns that length, or 0
+ * if n does not encode or cap is too small. */
+size_t kv_note_encode(const struct kv_note *n, uint8_t *buf, size_t cap);
+/* Decodes a note (from the log or the feed: untrusted); n's paths point
+ * into buf (borrowed). Returns 0 or -EBADMSG. */
+int kv_note_decode(struct kv_note *n, const void *buf, size_t len);
+
+/* Sets how many indexes the feed keeps below the applied index (>= 1;
+ * KV_FEED_KEEP by default). Writer thread, or before it starts. */
+void kv_feed_set_keep(struct kv_store *s, uint64_t keep);
+
+/*
+ * Reads the feed from index since on: the batch in out (malloc'd, the caller
+ * frees out->data) holds u64 first (the oldest index the feed still has),
+ * u64 next (every index in [since, next) is covered: ask from next next
+ * time), then per record u64 index, u64 node, u32 note_len, the note; all
+ * little-endian, records in index order. At most about max_bytes of records
+ * (at least one if any). If since is beyond the applied index, the batch is
+ * empty with next = since. Returns 0, -ERANGE if records at since were
+ * dropped (*first then says from where the feed is whole; re-read the state
+ * and go on from there), -ENOMEM, -EIO. Any thread.
+ */
+int kv_feed_read(struct kv_store *s, uint64_t since, size_t max_bytes, struct kv_buf *out,
+		 uint64_t *first);
+
+/* One record of a feed batch. */
+struct kv_feed_rec {
+	uint64_t idx;
+	uint64_t node;
+	struct kv_note note; /* points into the batch */
+};
+#define KV_FEED_HDR_LEN 16
+
+/* Parses a batch's header: 0 or -EBADMSG (too short, next < first). */
+int kv_feed_header(const void *batch, size_t len, uint64_t *first, uint64_t *next);
+/* The next record of a batch at *pos (start at KV_FEED_HDR_LEN): 1 and
+ * *pos advanced, 0 at the end, -EBADMSG if malformed (a bad note, a record
+ * cut short, or an index below min_idx: the caller passes the index it
+ * asked from, then the last record's index + 1, so indexes only grow). */
+int kv_feed_next(const void *batch, size_t len, size_t *pos, uint64_t min_idx,
+		 struct kv_feed_rec *r);
 
 #endif /* OMNIFS_KV_H */

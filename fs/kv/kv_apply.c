@@ -5,7 +5,9 @@
  * hold and its proposal id is new), the proposer's dedup record, and the new
  * applied index. Whatever happens to the transaction (applied, conflict,
  * duplicate, malformed) the applied index advances, so every node walks the
- * same log to the same state. Only storage failures write nothing.
+ * same log to the same state. Only storage failures write nothing. An
+ * applied transaction's change note goes into the feed in the same batch
+ * (kv_feed.c).
  *
  * Every decision reads only the entry and the state before it: never the
  * clock, the node id or anything local. Reads here see the latest state
@@ -171,6 +173,7 @@ static int finish(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t log_idx
 {
 	uint8_t idx[8];
 	put_le64(idx, log_idx + 1);
+	kv__feed_trim(s, wb, log_idx);
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
 				  (const char *)idx, sizeof(idx));
 	int rc = kv__write(s, wb, sync, "apply");
@@ -216,8 +219,10 @@ int kv_apply_txn(struct kv_store *s, uint64_t log_idx, const struct kv_txn *t, b
 			break;
 		}
 	}
-	if (res->status == KV_APPLIED)
+	if (res->status == KV_APPLIED) {
 		add_writes(s, wb, t, log_idx);
+		kv__feed_put(s, wb, log_idx, t);
+	}
 	if (t->node_id) {
 		if (!has) {
 			/* The first sequence seen from this node. */

@@ -6,7 +6,13 @@
  * - "default" column family (meta): "identity" (rocks_util.c's record),
  *   "active" (1 byte: which state column family is live), "applied" (u64:
  *   entries [0, applied) are applied), "import" (progress of a state
- *   transfer in progress, if any).
+ *   transfer in progress, if any), "feed-first" (u64: the oldest index the
+ *   change feed is whole from), and the feed's records: 0x01 + u64 BE log
+ *   index -> u64 node id + change note (kv_feed.c). The feed lives here,
+ *   outside the replicated state, so it is neither digested nor transferred:
+ *   the same on every node that applied the same entries, and a data dir
+ *   written before the feed existed opens as it is (its feed starts at its
+ *   applied index).
  * - "state0" and "state1": two copies of room for the replicated state; one
  *   is live, the other is the staging area of an import. Keys carry a
  *   namespace byte: 'k' + user key -> u64 version + value; 'd' + u64 BE node
@@ -35,9 +41,12 @@
 #define KV__DEDUP_LEN	  (1 + 8 + 8 * KV__DEDUP_WORDS) /* version, hwm, window */
 #define KV__STATE_KEY_MAX (1 + KV_MAX_KEY_LEN)		/* namespace + key */
 
-#define KV__M_ACTIVE  "active"
-#define KV__M_APPLIED "applied"
-#define KV__M_IMPORT  "import"
+#define KV__M_ACTIVE	 "active"
+#define KV__M_APPLIED	 "applied"
+#define KV__M_IMPORT	 "import"
+#define KV__M_FEED_FIRST "feed-first"
+#define KV__FEED_PREFIX	 0x01 /* below every meta name (they are ASCII words) */
+#define KV__FEED_KEY_LEN 9
 
 struct kv_store {
 	struct rocks_db rdb; /* owns the database, its options and column families */
@@ -48,6 +57,8 @@ struct kv_store {
 	rocksdb_column_family_handle_t *cf_state[2];
 	int active;		  /* writer thread's copy of "active"; readers read the DB */
 	_Atomic uint64_t applied; /* written by the writer thread, read by any */
+	uint64_t feed_first;	  /* writer thread's copy of "feed-first" */
+	uint64_t feed_keep;	  /* indexes the feed keeps; writer thread */
 	char *path;
 	char errmsg[256]; /* writer calls only; "what: cause", without the path */
 };
@@ -88,6 +99,17 @@ bool kv__dedup_decode(const char *raw, size_t len, struct kv__dedup *d);
 bool kv__dedup_seen(const struct kv__dedup *d, uint64_t seq);
 /* Records seq (which must not be seen). */
 void kv__dedup_mark(struct kv__dedup *d, uint64_t seq);
+
+/* kv_feed.c: the writer's side of the feed. feed_put adds t's note (if any)
+ * as the record of log_idx; feed_trim drops what falls out of the feed's
+ * bounds once log_idx is applied; both into wb. feed_open reads (or, for a
+ * data dir from before the feed, writes) "feed-first" at kv_open;
+ * feed_reset empties the feed from first on (a state transfer). */
+void kv__feed_put(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t log_idx,
+		  const struct kv_txn *t);
+void kv__feed_trim(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t log_idx);
+int kv__feed_open(struct kv_store *s);
+void kv__feed_reset(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t first);
 
 /* The proposal id of an entry whose body may be malformed. False if even
  * the header does not decode. */

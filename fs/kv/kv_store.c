@@ -178,6 +178,10 @@ int kv_open(struct kv_store **out, const char *path, uint64_t cluster_id, char *
 		rc = read_active(s, s->ropts, &s->active, s->errmsg, sizeof(s->errmsg));
 	if (!rc)
 		rc = kv__meta_get_u64(s, s->ropts, KV__M_APPLIED, &applied, NULL);
+	if (!rc) {
+		atomic_store(&s->applied, applied);
+		rc = kv__feed_open(s);
+	}
 	if (rc) {
 		rocks_msg(err, err_len, "%s: %s", path, s->errmsg);
 		goto out_close;

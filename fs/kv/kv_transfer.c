@@ -396,6 +396,9 @@ int kv_import_finish(struct kv_store *s)
 	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
 				  (const char *)idx, sizeof(idx));
 	rocksdb_writebatch_delete_cf(wb, s->cf_meta, KV__M_IMPORT, strlen(KV__M_IMPORT));
+	/* The entries below p.src were never applied here: the feed is whole
+	 * from p.src only. */
+	kv__feed_reset(s, wb, p.src);
 	rc = kv__write(s, wb, true, "import: switch");
 	rocksdb_writebatch_destroy(wb);
 	if (rc)

@@ -3,9 +3,14 @@
  * goes into the log.
  *
  * Encoding (little-endian):
- *   u8 version (KV_TXN_VERSION), u8 flags (0), u64 node_id, u64 seq, u32 n_ops,
+ *   u8 version (KV_TXN_VERSION), u8 flags, u64 node_id, u64 seq, u32 n_ops,
  *   then per op: u8 type, u32 key_len, key bytes, and
- *     PUT: u32 value_len, value bytes;  GUARD_VERSION: u64 version.
+ *     PUT: u32 value_len, value bytes;  GUARD_VERSION: u64 version;
+ *   then, if flags has TXN_F_NOTE, u32 note_len and a change note (kv_note.c).
+ * A transaction without a note encodes as before notes existed (flags 0), so
+ * old logs decode unchanged. A node built before notes refuses an entry with
+ * one as malformed: every node of a cluster must know notes before any
+ * proposes them (omnifs has no mixed-version clusters).
  * The decoder trusts nothing: entries come from the log, which came from the
  * network. It checks every length against what is left and against the
  * limits in kv.h, every type, and that nothing trails.
@@ -21,6 +26,7 @@
 
 #define HDR_LEN	   22 /* version, flags, node_id, seq, n_ops */
 #define MIN_OP_LEN 5  /* type, key_len (an empty key is refused anyway) */
+#define TXN_F_NOTE 1u /* a change note follows the operations */
 
 void kv_txn_init(struct kv_txn *t, uint64_t node_id, uint64_t seq)
 {
@@ -33,9 +39,11 @@ void kv_txn_init(struct kv_txn *t, uint64_t node_id, uint64_t seq)
 
 void kv_txn_free(struct kv_txn *t)
 {
-	if (t->owns)
+	if (t->owns) {
 		for (uint32_t i = 0; i < t->n_ops; i++)
 			free((void *)t->ops[i].key);
+		free(t->note);
+	}
 	free(t->ops);
 	uint64_t node = t->node_id, seq = t->seq;
 	kv_txn_init(t, node, seq);
@@ -117,17 +125,36 @@ int kv_txn_add_guard_version(struct kv_txn *t, const void *key, size_t key_len, 
 	return add_op(t, KV_OP_GUARD_VERSION, key, key_len, NULL, 0, version);
 }
 
+int kv_txn_set_note(struct kv_txn *t, const struct kv_note *n)
+{
+	size_t len = kv_note_encoded_len(n);
+	size_t old = t->note ? 4 + t->note_len : 0;
+	if (!t->owns || !len || t->enc_len - old + 4 + len > KV_MAX_TXN_LEN)
+		return -EINVAL;
+	uint8_t *b = malloc(len);
+	if (!b)
+		return -ENOMEM;
+	kv_note_encode(n, b, len);
+	free(t->note);
+	t->note = b;
+	t->note_len = (uint32_t)len;
+	t->enc_len = t->enc_len - old + 4 + len;
+	return 0;
+}
+
 int kv_txn_encode(const struct kv_txn *t, uint8_t **out, size_t *len)
 {
 	size_t n = HDR_LEN;
 	for (uint32_t i = 0; i < t->n_ops; i++)
 		n += op_enc_len(t->ops[i].type, t->ops[i].key_len, t->ops[i].value_len);
+	if (t->note)
+		n += 4 + t->note_len;
 	uint8_t *b = malloc(n);
 	if (!b)
 		return -ENOMEM;
 	uint8_t *p = b;
 	*p++ = KV_TXN_VERSION;
-	*p++ = 0;
+	*p++ = t->note ? TXN_F_NOTE : 0;
 	put_le64(p, t->node_id);
 	put_le64(p + 8, t->seq);
 	put_le32(p + 16, t->n_ops);
@@ -148,6 +175,10 @@ int kv_txn_encode(const struct kv_txn *t, uint8_t **out, size_t *len)
 			p += 8;
 		}
 	}
+	if (t->note) {
+		put_le32(p, t->note_len);
+		memcpy(p + 4, t->note, t->note_len);
+	}
 	*out = b;
 	*len = n;
 	return 0;
@@ -156,7 +187,7 @@ int kv_txn_encode(const struct kv_txn *t, uint8_t **out, size_t *len)
 bool kv__txn_peek_id(const void *entry, size_t len, uint64_t *node_id, uint64_t *seq)
 {
 	const uint8_t *p = entry;
-	if (len < HDR_LEN || p[0] != KV_TXN_VERSION || p[1] != 0)
+	if (len < HDR_LEN || p[0] != KV_TXN_VERSION || (p[1] & ~TXN_F_NOTE) != 0)
 		return false;
 	*node_id = get_le64(p + 2);
 	*seq = get_le64(p + 10);
@@ -214,8 +245,18 @@ int kv_txn_decode(struct kv_txn *t, const void *entry, size_t len)
 			p += 8;
 		}
 	}
+	const uint8_t *note = NULL;
+	uint32_t note_len = 0;
+	if (((const uint8_t *)entry)[1] & TXN_F_NOTE) {
+		struct kv_note nt;
+		if (!take_bytes(&p, end, KV_NOTE_MAX_LEN, &note, &note_len) ||
+		    kv_note_decode(&nt, note, note_len))
+			goto out_bad;
+	}
 	if (p != end)
 		goto out_bad;
+	t->note = (uint8_t *)note; /* borrowed, like the ops: owns is false */
+	t->note_len = note_len;
 	t->node_id = node;
 	t->seq = seq;
 	t->ops = ops;

@@ -465,6 +465,7 @@ static int open_stores(struct replica *r, char *err, size_t err_len)
 	rc = kv_open(&r->kv, path, r->cfg.cluster_id, err, err_len);
 	if (rc != 0)
 		return rc;
+	kv_feed_set_keep(r->kv, r->cfg.feed_entries);
 	r->applied_idx = kv_applied_idx(r->kv);
 	rc = replica_members_load(r, err, err_len);
 	if (rc == 0 && r->mode == REPLICA_MEMBER)

@@ -9,6 +9,8 @@
  * and kv-put/kv-del --if-version (compare-and-set: the guard is checked in
  * log order where the entry is applied, so a mismatch is decided like a
  * write), give scripts and clients a linearizable register per key.
+ * kv-put and kv-del carry a change note (the key), so `omnifsctl kv watch`
+ * sees them in the feed; `feed` serves the feed to watchers (long poll).
  */
 #include "replica_int.h"
 
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "kv.h"
@@ -378,6 +381,59 @@ static bool parse_version(const char *s, uint64_t *version)
 	return !errno && !*end;
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A stopping daemon waits for the commands in progress: a long poll must
+ * not hold it up for long (omnifsctl asks for 1 s). */
+#define FEED_MAX_WAIT_MS 5000u
+#define FEED_POLL_MS	 5u
+#define FEED_MAX_BYTES	 (1u << 20)
+
+/*
+ * feed SINCE|now WAIT_MS: the change feed from index SINCE ("now": this
+ * node's applied index) as kv_feed_read's batch. If nothing was applied at
+ * or past SINCE yet, it waits up to WAIT_MS for an entry first (a long
+ * poll: a watcher calls it in a loop, from the batch's next index, and so
+ * resumes anywhere, on any connection, after any restart). The wait polls
+ * the applied index: it never blocks the replica thread, and a stopping
+ * replica ends it. ERANGE with "first N" if SINCE was dropped from the feed.
+ */
+static int feed_cmd(struct replica *r, const char *since_s, const char *wait_s, struct ctl_buf *out)
+{
+	uint64_t since, wait_ms;
+	if (strcmp(since_s, "now") == 0)
+		since = kv_applied_idx(r->kv);
+	else if (!parse_version(since_s, &since))
+		goto usage;
+	if (!parse_version(wait_s, &wait_ms) || wait_ms > FEED_MAX_WAIT_MS)
+		goto usage;
+	struct timespec nap = {0, FEED_POLL_MS * 1000000L};
+	for (uint64_t waited = 0; kv_applied_idx(r->kv) <= since && waited < wait_ms &&
+				  !atomic_load(&r->stop) && !atomic_load(&r->failed);
+	     waited += FEED_POLL_MS)
+		nanosleep(&nap, NULL);
+	struct kv_buf b;
+	uint64_t first = 0;
+	int rc = kv_feed_read(r->kv, since, FEED_MAX_BYTES, &b, &first);
+	if (rc == -ERANGE) {
+		ctl_buf_printf(out, "first %llu\n", (unsigned long long)first);
+		return ERANGE;
+	}
+	if (rc)
+		return -rc;
+	rc = ctl_buf_append(out, b.data, b.len);
+	free(b.data);
+	return rc ? ENOMEM : 0;
+usage:
+	ctl_buf_printf(out, "usage: feed SINCE|now WAIT_MS (0 to %u)\n", FEED_MAX_WAIT_MS);
+	return EINVAL;
+}
+
 /*
  * kv-put and kv-del. guarded: only if the key is at version if_version (0:
  * only if absent; a put only). The guard is checked where the entry is
@@ -404,6 +460,15 @@ static int kv_write_cmd(struct replica *r, const char *key, const char *value, b
 		rc = kv_txn_add_put(&t, k, strlen(k), value, strlen(value));
 	else if (rc == 0)
 		rc = kv_txn_add_delete(&t, k, strlen(k));
+	if (rc == 0) {
+		/* The socket is mode 0600: its caller runs as this daemon's user. */
+		struct kv_note n = {.kind = value ? KV_NOTE_KV_PUT : KV_NOTE_KV_DEL,
+				    .uid = (uint32_t)geteuid(),
+				    .time_ms = wall_ms(),
+				    .path = key,
+				    .path_len = strlen(key)};
+		rc = kv_txn_set_note(&t, &n);
+	}
 	struct kv_result res;
 	if (rc == 0)
 		rc = replica_propose(r, &t, &res);
@@ -796,6 +861,8 @@ int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *ou
 		return kv_list_cmd(r, argc == 2 ? argv[1] : NULL, out);
 	if (strcmp(cmd, "digest") == 0 && argc == 1)
 		return digest_cmd(r, out);
+	if (strcmp(cmd, "feed") == 0 && argc == 3)
+		return feed_cmd(r, argv[1], argv[2], out);
 	if (strcmp(cmd, "member-list") == 0 && argc <= 2) {
 		if (argc == 2 && strcmp(argv[1], "--json") != 0)
 			goto usage;

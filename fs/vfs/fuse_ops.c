@@ -31,8 +31,11 @@
 
 #define MAX_READ (1u << 20)
 
+/* Every handler starts here: the caller's uid goes with the changes this
+ * thread commits for it (change notes, ofs_note.c). */
 static struct ofs *ofs_of(fuse_req_t req)
 {
+	ofs_note_set_caller((uint32_t)fuse_req_ctx(req)->uid);
 	return fuse_req_userdata(req);
 }
 

@@ -609,6 +609,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
 	pthread_cond_init(&o->iq_done_cond, NULL);
 	pthread_mutex_init(&o->reap_lock, NULL);
 	pthread_cond_init(&o->reap_cond, NULL);
+	o->names = ofs_names_new();
 	int rc = ofs_bootstrap(o);
 	if (rc) {
 		ofs_destroy(&o);
@@ -653,6 +654,7 @@ void ofs_destroy(struct ofs **op)
 	pthread_cond_destroy(&o->iq_done_cond);
 	pthread_mutex_destroy(&o->reap_lock);
 	pthread_cond_destroy(&o->reap_cond);
+	ofs_names_destroy(&o->names);
 	free(o);
 	*op = NULL;
 }

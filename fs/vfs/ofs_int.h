@@ -162,6 +162,11 @@ struct ofs {
 	bool iq_running;     /* under iq_lock (ofs_wait_invalidations reads it) */
 	pthread_t iq_thread; /* the mounting thread's */
 
+	/* names of inodes last seen here, for change notes (ofs_note.c; its own
+	 * lock); NULL if it could not be allocated: notes then scan */
+	struct ofs_names *names;
+	uint64_t notes_missed; /* commits that went without a note (atomic) */
+
 	/* the reaper of unlinked files (ofs_core.c) */
 	pthread_mutex_t reap_lock;
 	pthread_cond_t reap_cond;
@@ -216,7 +221,7 @@ int ofs_kv_scan(struct ofs *o, const void *prefix, size_t prefix_len, const void
 /* Proposes t (borrowed) and returns once it is applied here: 0 applied,
  * -EAGAIN a guard failed (nothing written), -EIO another status, or the
  * backend's error (-EROFS, -ETIMEDOUT, -ESHUTDOWN, -ENOMEM). */
-int ofs_commit(struct ofs *o, const struct kv_txn *t);
+int ofs_commit(struct ofs *o, struct kv_txn *t);
 /* kv_txn_add_* with a schema key (copied, value too): 0, -ENOMEM, or -EFBIG
  * if the transaction would be over the KV's limits. On error t is unchanged,
  * so the caller must give up on it: an operation left out is a wrong
@@ -381,6 +386,20 @@ uint64_t *ofs_known_inodes(struct ofs *o, size_t *n);
  * stopped (then the queue drained) by ofs_unmount */
 int ofs_inval_start(struct ofs *o);
 void ofs_inval_stop(struct ofs *o);
+
+/* ofs_note.c: the change note of a commit (see its top) */
+/* Attaches t's change note, made from t's writes and the state it was
+ * built on; a transaction that needs none gets none. Returns 0, -ENOMEM,
+ * or another -errno if no note could be made (the caller commits without
+ * one and says so). */
+int ofs_note_attach(struct ofs *o, struct kv_txn *t);
+/* The uid of the request this thread serves now (the FUSE adapter). */
+void ofs_note_set_caller(uint32_t uid);
+/* The name table: new (NULL if out of memory), destroy, and remember that
+ * ino was seen as name (borrowed) in directory parent. Any thread. */
+struct ofs_names *ofs_names_new(void);
+void ofs_names_destroy(struct ofs_names **n);
+void ofs_names_learn(struct ofs *o, uint64_t ino, uint64_t parent, const char *name, size_t len);
 
 /* errno for the caller of a failed commit */
 int ofs_commit_errno(int rc);

@@ -9,7 +9,8 @@
  * pass through. The transactions carry no proposal id (node 0): the replica
  * stamps its own. The add helpers are the KV's builder with the schema's
  * keys, and -EFBIG where the KV says a transaction would be over its limits
- * (-EINVAL). Does not retry: ofs_run_txn (ofs_core.c) does.
+ * (-EINVAL). Does not retry: ofs_run_txn (ofs_core.c) does. Each commit
+ * carries its change note (ofs_note.c) for the feed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -61,11 +62,23 @@ int ofs_kv_scan(struct ofs *o, const void *prefix, size_t prefix_len, const void
 	return rc;
 }
 
-int ofs_commit(struct ofs *o, const struct kv_txn *t)
+int ofs_commit(struct ofs *o, struct kv_txn *t)
 {
 	struct kv_result res;
 	memset(&res, 0, sizeof(res));
-	int rc = o->b.propose(o->b.ctx, t, &res);
+	int rc = t->n_ops ? ofs_note_attach(o, t) : 0;
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
+		/* A path over KV_NOTE_PATH_MAX, or a read that failed: logged at
+		 * the 1st, 2nd, 4th, 8th... time, so a user cannot flood the log. */
+		uint64_t n = __atomic_add_fetch(&o->notes_missed, 1, __ATOMIC_RELAXED);
+		if ((n & (n - 1)) == 0)
+			log_warn("fs: a change goes without its note, so the feed (omnifsctl "
+				 "watch) does not show it: %s (%llu so far)",
+				 strerror(-rc), (unsigned long long)n);
+	}
+	rc = o->b.propose(o->b.ctx, t, &res);
 	if (rc)
 		return rc;
 	switch (res.status) {

@@ -56,6 +56,7 @@ int ofs_op_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_a
 	if (rc)
 		return rc;
 	ofs_overlay_attr(o, out);
+	ofs_names_learn(o, child, parent, name, len); /* for change notes */
 	return 0;
 }
 
@@ -995,6 +996,12 @@ int ofs_op_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out)
 		ofs_dirent_list_free(l);
 		return rc;
 	}
+	/* A listing with attributes (readdirplus) hands the kernel inodes it
+	 * never looks up: remember their names for change notes. */
+	for (size_t i = 2; i < l->n; i++)
+		if (l->items[i].ino != OFS_VINO_DIR)
+			ofs_names_learn(o, l->items[i].ino, ino, l->items[i].name,
+					strlen(l->items[i].name));
 	*out = l;
 	return 0;
 }

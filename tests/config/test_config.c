@@ -122,6 +122,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.compact_max_entries, 20000);
 	assert_int_equal(c.compact_max_bytes, 64u << 20);
 	assert_int_equal(c.compact_retain_entries, 1000);
+	assert_int_equal(c.feed_entries, 100000);
 	assert_true(c.plaintext);
 	assert_int_equal(c.fs_max_file_size_mb, 64);
 	assert_int_equal(c.fs_max_total_size_mb, 10240);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `meson install --destdir` puts every file where the README says (programs,
-# the systemd unit pointing at the installed omnifsd, the example config,
+# the systemd units pointing at the installed omnifsd and omnifsctl, the
+# example config and watch environment file,
 # three man pages that render without warnings); the installed programs
 # work together (omnifs-bootstrap finds omnifs-keygen beside it, omnifsd
 # accepts the configs it writes and the example); `ninja uninstall` removes
@@ -32,6 +33,14 @@ unit="$prefix/lib/systemd/system/omnifsd@.service"
 [ -f "$D$unit" ] || fail "$unit is not installed"
 grep -q "^ExecStart=$sbin/omnifsd -c " "$D$unit" || fail "the unit does not start $sbin/omnifsd"
 [ -f "$D$etc/omnifs/omnifs.conf.example" ] || fail "$etc/omnifs/omnifs.conf.example is not installed"
+wunit="$prefix/lib/systemd/system/omnifs-watch@.service"
+[ -f "$D$wunit" ] || fail "$wunit is not installed"
+grep -q "^ExecStart=$sbin/omnifsctl -c \${OMNIFS_CONFIG} watch " "$D$wunit" ||
+	fail "the watch unit does not run $sbin/omnifsctl watch"
+grep -q "^EnvironmentFile=$etc/omnifs/watch/%i.env$" "$D$wunit" ||
+	fail "the watch unit does not read $etc/omnifs/watch/%i.env"
+[ -f "$D$etc/omnifs/omnifs-watch.env.example" ] ||
+	fail "$etc/omnifs/omnifs-watch.env.example is not installed"
 pages=("$man/man8/omnifsd.8" "$man/man8/omnifsctl.8" "$man/man5/omnifs.conf.5")
 for p in "${pages[@]}"; do
 	[ -f "$D$p" ] || fail "$p is not installed"
@@ -53,6 +62,10 @@ sed "s|^ExecStart=$sbin/|ExecStart=$D$sbin/|" "$D$unit" >"$T/omnifsd@.service"
 MANPATH="$D$man" systemd-analyze verify "$T/omnifsd@.service" >"$T/verify.out" 2>&1 ||
 	{ cat "$T/verify.out"; fail "systemd-analyze verify rejects the installed unit"; }
 [ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify warns"; }
+sed "s|^ExecStart=$sbin/|ExecStart=$D$sbin/|" "$D$wunit" >"$T/omnifs-watch@.service"
+MANPATH="$D$man" systemd-analyze verify "$T/omnifs-watch@.service" >"$T/verify.out" 2>&1 ||
+	{ cat "$T/verify.out"; fail "systemd-analyze verify rejects the installed watch unit"; }
+[ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify warns (watch unit)"; }
 
 # The installed programs work together.
 "$D$sbin/omnifsd" --check-config -c "$D$etc/omnifs/omnifs.conf.example" >/dev/null ||

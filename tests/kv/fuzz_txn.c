@@ -6,8 +6,8 @@
  *
  * Oracles besides ASan/UBSan: decoding is canonical, a transaction that
  * decodes encodes to exactly the input bytes; the builder accepts every
- * operation the decoder accepted and the transaction it builds encodes to the
- * same bytes too (decoder and builder agree on the limits); a refused entry
+ * operation (and change note) the decoder accepted and the transaction it
+ * builds encodes to the same bytes too (decoder and builder agree on the limits); a refused entry
  * leaves the transaction empty.
  */
 #include <errno.h>
@@ -73,6 +73,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (uint32_t i = 0; i < t.n_ops; i++)
 		if (add_like(&b, &t.ops[i]) != 0)
 			abort();
+	if (t.note) {
+		struct kv_note n;
+		if (kv_note_decode(&n, t.note, t.note_len) != 0 || kv_txn_set_note(&b, &n) != 0)
+			abort();
+	}
 	check_encodes_to(&b, entry, size);
 	kv_txn_free(&b);
 	kv_txn_free(&t);

@@ -1,6 +1,7 @@
 /*
  * Writes the seed corpus of fuzz_txn: real encoded transactions, built with
- * the builder (one of every operation, an empty one, a filesystem-like one).
+ * the builder (one of every operation, an empty one, a filesystem-like one,
+ * with and without a change note).
  *
  *   kv_gen_txn_corpus DIR   (the checked-in copy is tests/kv/fuzz_txn_corpus)
  *
@@ -61,6 +62,14 @@ int main(int argc, char **argv)
 	rc |= kv_txn_add_put(&t, blk, sizeof(blk), block, sizeof(block));
 	rc |= kv_txn_add_put(&t, ino, sizeof(ino), attr, sizeof(attr));
 	rc |= write_txn(argv[1], "file-write", &t);
+	/* The same with the change note the filesystem attaches. */
+	struct kv_note n = {.kind = KV_NOTE_MODIFY,
+			    .uid = 1000,
+			    .time_ms = 1700000000000,
+			    .path = "/etc/app.conf",
+			    .path_len = 13};
+	rc |= kv_txn_set_note(&t, &n);
+	rc |= write_txn(argv[1], "file-write-noted", &t);
 	kv_txn_free(&t);
 	return rc ? 1 : 0;
 }
