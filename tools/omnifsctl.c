@@ -17,40 +17,48 @@
 #include "config.h"
 #include "ctl.h"
 #include "keygen.h"
+#include "omnifsctl_lock.h"
 
 #define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: omnifsctl [-c CONFIG | -s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
-		   "\n"
-		   "Commands:\n"
-		   "  status [--json]          node, role, leader, ballot, indexes, peers, quorum\n"
-		   "  barrier                  wait until this node has applied everything the\n"
-		   "                           leader had decided and its mount shows it (a\n"
-		   "                           fresh read follows); fails with ETIMEDOUT after -t\n"
-		   "  kv get [--version] KEY   print KEY's value (--version: first its version,\n"
-		   "                           the applied index that showed it, on a line)\n"
-		   "  kv put [--if-version V] [--version] KEY VALUE|-|--stdin KEY\n"
-		   "                           set KEY ('-' or --stdin: the value from standard\n"
-		   "                           input); --if-version: only if KEY is at version V\n"
-		   "                           (0: only if absent), else exit status 4;\n"
-		   "                           --version: print the version written\n"
-		   "  kv del [--if-version V] KEY\n"
-		   "                           delete KEY (only if at version V)\n"
-		   "  kv list [PREFIX]         list keys, one per line\n"
-		   "  member list [--json]     the members of the current configuration\n"
-		   "  member add ID HOST:PORT [KEY]\n"
-		   "                           add node ID (KEY: its Z85 public key)\n"
-		   "  member remove ID         remove node ID\n"
-		   "  member replace OLD ID HOST:PORT [KEY]\n"
-		   "                           replace node OLD (e.g. dead) by a new node ID\n"
-		   "  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
-		   "\n"
-		   "Options:\n"
-		   "  -c CONFIG   the node's config file (default " DEFAULT_CONFIG ")\n"
-		   "  -s SOCKET   the control socket (default: from the config)\n"
-		   "  -t SECONDS  how long to wait for an answer (default 30)\n");
+	fprintf(f,
+		"usage: omnifsctl [-c CONFIG | -s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
+		"\n"
+		"Commands:\n"
+		"  status [--json]          node, role, leader, ballot, indexes, peers, quorum\n"
+		"  barrier                  wait until this node has applied everything the\n"
+		"                           leader had decided and its mount shows it (a\n"
+		"                           fresh read follows); fails with ETIMEDOUT after -t\n"
+		"  kv get [--version] KEY   print KEY's value (--version: first its version,\n"
+		"                           the applied index that showed it, on a line)\n"
+		"  kv put [--if-version V] [--version] KEY VALUE|-|--stdin KEY\n"
+		"                           set KEY ('-' or --stdin: the value from standard\n"
+		"                           input); --if-version: only if KEY is at version V\n"
+		"                           (0: only if absent), else exit status 4;\n"
+		"                           --version: print the version written\n"
+		"  kv del [--if-version V] KEY\n"
+		"                           delete KEY (only if at version V)\n"
+		"  kv list [PREFIX]         list keys, one per line\n"
+		"  member list [--json]     the members of the current configuration\n"
+		"  member add ID HOST:PORT [KEY]\n"
+		"                           add node ID (KEY: its Z85 public key)\n"
+		"  member remove ID         remove node ID\n"
+		"  member replace OLD ID HOST:PORT [KEY]\n"
+		"                           replace node OLD (e.g. dead) by a new node ID\n"
+		"  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
+		"  lock NAME [--wait SECONDS] -- CMD [ARGS...]\n"
+		"                           run CMD holding the cluster-wide lock NAME (waits\n"
+		"                           for it, at most SECONDS); exits with CMD's status,\n"
+		"                           1 if the lock was not taken\n"
+		"  locks [--json]           holders of cluster-wide locks (flock, fcntl, named)\n"
+		"                           and this node's waiters: node, pid, age\n"
+		"\n"
+		"Options:\n"
+		"  -c CONFIG   the node's config file (default " DEFAULT_CONFIG ")\n"
+		"  -s SOCKET   the control socket (default: from the config)\n"
+		"  -t SECONDS  how long to wait for an answer (default 30)\n");
 }
 
 /* Reads all of standard input into a malloc'd, NUL-terminated buffer. */
@@ -197,6 +205,9 @@ int main(int argc, char **argv)
 		}
 		sock = cfg.control_socket;
 	}
+
+	if (strcmp(argv[optind], "lock") == 0)
+		return lock_main(sock, argc - optind, argv + optind);
 
 	/* The wire command: "kv get" becomes "kv-get", other words pass as they are. */
 	char *args[CTL_MAX_ARGS];
