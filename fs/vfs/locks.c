@@ -326,8 +326,11 @@ static int commit(struct ofs_locks *l, const struct kv_txn *t)
 		return rc;
 	if (res.status == KV_APPLIED)
 		return 0;
-	if (res.status == KV_CONFLICT)
+	if (res.status == KV_CONFLICT) {
+		log_debug("locks: n%llu: guard %u failed", (unsigned long long)l->c.node_id,
+			  res.conflict_op);
 		return -EAGAIN;
+	}
 	log_err("locks: a transaction came back with status %d", (int)res.status);
 	return -EIO;
 }
@@ -781,7 +784,7 @@ static void expire_others(struct ofs_locks *l, const struct leases *ls)
 		const struct lease *le = &ls->v[i];
 		if (le->node == l->c.node_id)
 			continue;
-		uint64_t rv = 0;
+		uint64_t rv = UINT64_MAX; /* none (0 is a version: the first entry's) */
 		for (size_t j = 0; j < rs.n; j++)
 			if (rs.node[j] == le->node)
 				rv = rs.version[j];
@@ -806,8 +809,8 @@ static void expire_others(struct ofs_locks *l, const struct leases *ls)
 		kv_txn_init(&t, 0, 0);
 		int rc = kv_txn_add_guard_version(&t, k.b, k.len, le->version);
 		if (!rc)
-			rc = rv ? kv_txn_add_guard_version(&t, r.b, r.len, rv)
-				: kv_txn_add_guard_absent(&t, r.b, r.len);
+			rc = rv != UINT64_MAX ? kv_txn_add_guard_version(&t, r.b, r.len, rv)
+					      : kv_txn_add_guard_absent(&t, r.b, r.len);
 		if (!rc)
 			rc = kv_txn_add_delete(&t, k.b, k.len);
 		if (!rc)
@@ -821,6 +824,9 @@ static void expire_others(struct ofs_locks *l, const struct leases *ls)
 				"locks are free",
 				(unsigned long long)le->node,
 				(unsigned long long)(now - w->seen_ms));
+		else
+			log_debug("locks: expiring the lease of n%llu: %s",
+				  (unsigned long long)le->node, strerror(-rc));
 		w->seen_ms = 0; /* look again from the state as it is now */
 	}
 	for (size_t i = 0; i < l->n_watch;) {
