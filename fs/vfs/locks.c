@@ -365,13 +365,18 @@ static int add_own_lease(struct ofs_locks *l, struct kv_txn *t, const struct lea
 
 /*
  * Runs op once against the table, rebuilding after failed guards: 0 done,
- * -EAGAIN a valid conflicting holder, or an error of the backend.
+ * -EAGAIN a valid conflicting holder, or an error of the backend. With
+ * confirm, a conflict seen in this node's state is checked again after
+ * catching up with the cluster, so "busy" is never an echo of the past.
  */
 static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key *res,
-		   const struct lk_holder *q0)
+		   const struct lk_holder *q0, bool confirm)
 {
 	struct leases ls = {0};
 	int rc = -EAGAIN;
+	/* caught up with the leader since the request came (a waiter need not:
+	 * it is tried again when the table changes) */
+	bool fresh = !confirm;
 	for (unsigned tries = 0; tries < LOCKS__RETRIES; tries++) {
 		struct lk_record r;
 		uint8_t *old = NULL;
@@ -397,6 +402,15 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 		case OFS_LOCK_SET:
 			if (q.type != LK_UNLOCK) {
 				int c = lk_find_conflict(&r, &q);
+				if (c >= 0 && !fresh) {
+					/* This node may not have applied the release yet:
+					 * a busy answer must hold for the cluster, so
+					 * catch up (an empty entry) and look again. */
+					fresh = true;
+					retry = commit(l, &t) == 0;
+					rc = -EAGAIN;
+					goto next_free;
+				}
 				if (c >= 0) {
 					result = -EAGAIN;
 					/* Linux drops a flock being converted before it
@@ -648,7 +662,7 @@ static void run_round(struct ofs_locks *l, uint64_t round, bool full)
 			continue;
 		}
 		pthread_mutex_unlock(&l->mu);
-		int rc = attempt(l, r->op, &r->res, &r->q);
+		int rc = attempt(l, r->op, &r->res, &r->q, !r->wait);
 		pthread_mutex_lock(&l->mu);
 		r->tried = true;
 		if (rc == 0)
@@ -928,7 +942,7 @@ static void sweep_records(struct ofs_locks *l, const struct leases *ls)
 	/* Dropping nothing rewrites the record without its stale holders. */
 	struct lk_holder none = {.kind = LK_POSIX, .owner = 0, .fh = UINT64_MAX};
 	for (size_t i = 0; i < ss.n; i++)
-		attempt(l, OFS_LOCK_DROP_FH, &ss.res[i], &none);
+		attempt(l, OFS_LOCK_DROP_FH, &ss.res[i], &none, false);
 }
 
 static void tick(struct ofs_locks *l, bool queue_empty)
