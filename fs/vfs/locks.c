@@ -335,8 +335,11 @@ static int commit(struct ofs_locks *l, const struct kv_txn *t)
 	return -EIO;
 }
 
-/* Adds what makes the holders this transaction writes valid: this node's
- * lease, created if missing. *creating says whether it creates one. */
+/*
+ * Adds what makes the holders this transaction writes valid: this node's
+ * lease, created if missing, and a renewal (so a node busy taking locks
+ * renews with every one of them). *creating says whether it creates one.
+ */
 static int add_own_lease(struct ofs_locks *l, struct kv_txn *t, const struct leases *ls,
 			 bool *creating)
 {
@@ -344,20 +347,23 @@ static int add_own_lease(struct ofs_locks *l, struct kv_txn *t, const struct lea
 	lk_key_lease(&k, l->c.node_id);
 	lk_key_renew(&w, l->c.node_id);
 	const struct lease *own = find_lease(ls, l->c.node_id);
-	*creating = false;
-	if (own && own->epoch == l->epoch)
-		return kv_txn_add_guard_version(t, k.b, k.len, own->version);
-	/* None, or one of an earlier run of this node: ours replaces it. */
 	uint8_t e[8], c[8];
 	lk_lease_encode(l->epoch, e);
 	lk_lease_encode(++l->renew_counter, c);
-	int rc = own ? kv_txn_add_guard_version(t, k.b, k.len, own->version)
-		     : kv_txn_add_guard_absent(t, k.b, k.len);
-	if (!rc)
-		rc = kv_txn_add_put(t, k.b, k.len, e, sizeof(e));
+	*creating = false;
+	int rc;
+	if (own && own->epoch == l->epoch) {
+		rc = kv_txn_add_guard_version(t, k.b, k.len, own->version);
+	} else {
+		/* None, or one of an earlier run of this node: ours replaces it. */
+		rc = own ? kv_txn_add_guard_version(t, k.b, k.len, own->version)
+			 : kv_txn_add_guard_absent(t, k.b, k.len);
+		if (!rc)
+			rc = kv_txn_add_put(t, k.b, k.len, e, sizeof(e));
+		*creating = rc == 0;
+	}
 	if (!rc)
 		rc = kv_txn_add_put(t, w.b, w.len, c, sizeof(c));
-	*creating = rc == 0;
 	return rc;
 }
 
@@ -469,17 +475,18 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 			goto next_free;
 		uint64_t t0 = now_ms();
 		rc = commit(l, &t);
-		if (creating && (rc == 0 || rc == -ETIMEDOUT)) {
+		if (creating && (rc == 0 || rc == -ETIMEDOUT))
 			l->lease_created = true;
+		if (need_lease && (rc == 0 || rc == -ETIMEDOUT))
 			l->renew_start_ms = t0;
-		}
 		if (rc == -EAGAIN) {
 			retry = true; /* a failed guard: read again */
 		} else if (rc == 0) {
 			pthread_mutex_lock(&l->mu);
-			if (creating) {
+			if (need_lease) {
 				l->renew_ok_ms = t0;
 				l->lease_live = true;
+				l->in_doubt = false;
 			}
 			set_held(l, res, lk_count_node(&r, l->c.node_id));
 			pthread_mutex_unlock(&l->mu);
@@ -1006,14 +1013,15 @@ static void *keeper_main(void *arg)
 		if (l->changed)
 			l->seen_dirty = true;
 		l->changed = false;
-		run_round(l, ++round, full);
-		if (due && !l->stop) {
+		if (due) {
+			/* The lease first: a long queue must not delay a renewal. */
 			bool empty = l->queue == NULL;
 			pthread_mutex_unlock(&l->mu);
 			tick(l, empty);
 			pthread_mutex_lock(&l->mu);
 			next_tick = now_ms() + l->tick_ms;
 		}
+		run_round(l, ++round, full);
 	}
 	while (l->queue)
 		finish(l, l->queue, -ESHUTDOWN);
