@@ -134,7 +134,41 @@ def ranges(p1, p2, p3):
     check(refused(f3, fcntl.F_WRLCK, 6000, 1), "n1's F_SETLKW lock is not held")
     os.close(f1)
     os.close(f3)
+    ofd(p1, p2)
     print("ranges: ok")
+
+
+def ofd(p1, p2):
+    """Open file description locks: each open file is its own owner, even
+    in one process, and the lock goes with the last close of that file."""
+    a, b = os.open(p1, os.O_RDWR), os.open(p1, os.O_RDWR)
+    c = os.open(p2, os.O_RDWR)
+
+    def ofd_setlk(fd, typ, start, length):
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(FLOCK, typ, os.SEEK_SET, start, length, 0))
+
+    def ofd_refused(fd, typ, start, length):
+        try:
+            ofd_setlk(fd, typ, start, length)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EACCES):
+                return True
+            raise
+        return False
+
+    ofd_setlk(a, fcntl.F_WRLCK, 0, 10)
+    check(ofd_refused(b, fcntl.F_WRLCK, 5, 1), "a second open file of one process shared an OFD lock")
+    check(ofd_refused(c, fcntl.F_RDLCK, 9, 1), "n2 took byte 9 under n1's OFD lock")
+    # A POSIX lock of this process conflicts with it too.
+    check(refused(b, fcntl.F_RDLCK, 0, 1), "a POSIX lock shared n1's OFD write lock")
+    os.close(b)  # another open file: the OFD lock stays
+    check(ofd_refused(c, fcntl.F_WRLCK, 0, 1), "closing another open file freed the OFD lock")
+    os.close(a)  # its last close: free
+    end = time.monotonic() + 10
+    while ofd_refused(c, fcntl.F_WRLCK, 0, 10):
+        check(time.monotonic() < end, "the OFD lock outlived its open file")
+        time.sleep(0.05)
+    os.close(c)
 
 
 class Interrupted(Exception):
