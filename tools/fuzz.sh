@@ -12,6 +12,7 @@
 #   members   replica/fuzz_members    member tables (MEMBERS frames, stop-signs)
 #   kv-txn    kv/fuzz_txn             KV transactions (log entries)
 #   schema    fs/fuzz_schema          the filesystem's keys and stored values
+#   locks     fs/fuzz_lock_table      the lock table's records, leases and keys
 # Seeds are read only; inputs the fuzzer finds go to a temporary directory,
 # crashes to build/fuzz/fuzz-artifacts/<target>-crash-...; reproduce one with
 # build/fuzz/tests/<area>/fuzz_<name> <artifact>.
@@ -30,6 +31,7 @@ targets=(
 	"members tests/replica/fuzz_members  tests/replica/fuzz_members_corpus 15 4096"
 	"kv-txn  tests/kv/fuzz_txn           tests/kv/fuzz_txn_corpus      15 4096"
 	"schema  tests/fs/fuzz_schema        tests/fs/fuzz_schema_corpus   15 512"
+	"locks   tests/fs/fuzz_lock_table    tests/fs/fuzz_lock_table_corpus 15 1024"
 )
 bins=()
 for t in "${targets[@]}"; do
