@@ -128,11 +128,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* No writeback cache: write() must reach the node's buffer, which
 	 * flush/fsync commit. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
-	/* flock and fcntl locks come to us (fuse_locks.c): cluster-wide. */
-	if (conn->capable & FUSE_CAP_POSIX_LOCKS)
-		conn->want |= FUSE_CAP_POSIX_LOCKS;
-	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
-		conn->want |= FUSE_CAP_FLOCK_LOCKS;
+	/* flock and fcntl locks come to us (fuse_locks.c): cluster-wide.
+	 * Without a lock keeper the kernel keeps them, node-local. */
+	struct ofs *o = userdata;
+	unsigned locks = FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS;
+	if (o->locks)
+		conn->want |= conn->capable & locks;
+	else
+		conn->want &= ~locks;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
