@@ -634,7 +634,8 @@ static void finish(struct ofs_locks *l, struct req *r, int rc)
 {
 	r->finishing = true;
 	pthread_mutex_unlock(&l->mu);
-	r->done(r->ctx, rc);
+	if (r->done) /* NULL: a release kept after its caller was answered */
+		r->done(r->ctx, rc);
 	pthread_mutex_lock(&l->mu);
 	struct req **p = &l->queue;
 	while (*p != r)
@@ -642,6 +643,32 @@ static void finish(struct ofs_locks *l, struct req *r, int rc)
 	*p = r->next;
 	free(r);
 	pthread_cond_broadcast(&l->finished);
+}
+
+static bool is_release(const struct req *r)
+{
+	return r->op != OFS_LOCK_SET || r->q.type == LK_UNLOCK;
+}
+
+/*
+ * A release that could not be decided (no quorum, a timeout) must still
+ * happen, or the lock would outlive its holder for as long as this node
+ * renews its lease: the caller hears of the failure now, and the request
+ * stays queued, without a callback, tried again on every tick until done.
+ */
+static void keep_release(struct ofs_locks *l, struct req *r, int rc)
+{
+	ofs_lock_done_fn done = r->done;
+	r->done = NULL;
+	if (!done)
+		return;
+	char what[LK_RES_MAX + 16];
+	lk_res_describe(r->res.b, r->res.len, what, sizeof(what));
+	log_warn("locks: releasing a lock on %s: %s: trying again until it is released", what,
+		 strerror(-rc));
+	pthread_mutex_unlock(&l->mu);
+	done(r->ctx, rc);
+	pthread_mutex_lock(&l->mu);
 }
 
 /* Errors a waiter waits through: the table may be writable again later. */
@@ -676,6 +703,8 @@ static void run_round(struct ofs_locks *l, uint64_t round, bool full)
 			finish(l, r, 0);
 		else if (r->cancelled)
 			finish(l, r, -EINTR);
+		else if (is_release(r) && transient(rc))
+			keep_release(l, r, rc);
 		else if (!r->wait || !transient(rc))
 			finish(l, r, rc);
 		else if (rc != -EAGAIN)

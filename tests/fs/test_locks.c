@@ -3,8 +3,9 @@
  * proposal applied at once and shown to every keeper as the apply hook
  * does), without FUSE: exclusion across nodes, a waiter woken by a release
  * elsewhere, a cancelled waiter that leaves nothing behind, F_GETLK of a
- * holder on another node, a lease kept by renewals, and a lease expired when
- * its node is cut off (its locks in doubt, then lost once it is back).
+ * holder on another node, a lease kept by renewals, a lease expired when
+ * its node is cut off (its locks in doubt, then lost once it is back), and
+ * a release that failed for want of a quorum, done later all the same.
  */
 #include "test.h"
 
@@ -311,6 +312,29 @@ static void test_locks_expiry_when_cut_off(void **state)
 	assert_int_equal(h.node, 2);
 }
 
+static void test_locks_failed_release_is_retried(void **state)
+{
+	struct fx *f = *state;
+	struct lk_key res;
+	lk_res_named(&res, "rel", 3);
+	struct lk_holder a = named(1), b = named(2);
+	assert_int_equal(ofs_locks_call(f->n[0].l, OFS_LOCK_SET, &res, &a), 0);
+	/* The release meets a node without a quorum: the caller hears so... */
+	atomic_store(&f->n[0].cut, true);
+	assert_int_equal(ofs_locks_call(f->n[0].l, OFS_LOCK_DROP_OWNER, &res, &a), -EROFS);
+	atomic_store(&f->n[0].cut, false);
+	/* ... and the keeper releases it once it can: not by an expiry. */
+	struct pending p = {0};
+	struct ofs_locks *l2 = f->n[1].l;
+	ofs_locks_submit(l2, ofs_locks_new_id(l2), OFS_LOCK_SET, &res, &b, true, NULL, pending_done,
+			 &p);
+	assert_true(wait_done(&p, 20 * LEASE_MS));
+	assert_int_equal(atomic_load(&p.rc), 0);
+	nap(2 * LEASE_MS);
+	assert_true(status_has(f->n[0].l, "lost 0 times"));
+	assert_false(ofs_locks_maybe_held(f->n[0].l, &res));
+}
+
 int main(void)
 {
 	/* OMNIFS_TEST_LOG_LEVEL=debug shows what the keepers do. */
@@ -326,6 +350,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_locks_renewal_keeps_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks_expiry_when_cut_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locks_failed_release_is_retried, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
