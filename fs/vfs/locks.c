@@ -279,6 +279,31 @@ static uint64_t held_total(struct ofs_locks *l)
 }
 
 /*
+ * Gives up every lock of this node: a new epoch, so no holder of the old
+ * one is ever taken for ours again (the old lease, if still there, is
+ * dropped at the next tick, or expired by the others).
+ */
+static void lose_locks(struct ofs_locks *l, const char *why)
+{
+	uint64_t held = held_total(l);
+	l->lease_created = false;
+	l->epoch = new_epoch();
+	pthread_mutex_lock(&l->mu);
+	l->lease_live = false;
+	l->in_doubt = false;
+	l->n_held = 0;
+	if (held) {
+		l->lost_count++;
+		l->lost_ms = now_ms();
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (held)
+		log_err("locks: %s: the %llu locks held here are lost; processes holding them "
+			"must not rely on them",
+			why, (unsigned long long)held);
+}
+
+/*
  * Compares the table's lease of this node with what the keeper proposed:
  * a lease it created that is gone (or replaced) was expired by another node,
  * and every lock this node held with it is lost.
@@ -297,24 +322,8 @@ static void check_own_lease(struct ofs_locks *l, const struct leases *ls)
 		pthread_mutex_unlock(&l->mu);
 		return;
 	}
-	if (!l->lease_created)
-		return;
-	uint64_t held = held_total(l);
-	l->lease_created = false;
-	l->epoch = new_epoch();
-	pthread_mutex_lock(&l->mu);
-	l->lease_live = false;
-	l->in_doubt = false;
-	l->n_held = 0;
-	if (held) {
-		l->lost_count++;
-		l->lost_ms = now_ms();
-	}
-	pthread_mutex_unlock(&l->mu);
-	if (held)
-		log_err("locks: this node's lease expired (not renewed in time): the %llu locks "
-			"held here are lost; processes holding them must not rely on them",
-			(unsigned long long)held);
+	if (l->lease_created)
+		lose_locks(l, "this node's lease expired (not renewed in time)");
 }
 
 static int commit(struct ofs_locks *l, const struct kv_txn *t)
@@ -762,14 +771,17 @@ static void renew_or_drop(struct ofs_locks *l, const struct leases *ls, bool que
 		}
 	}
 	pthread_mutex_lock(&l->mu);
-	if (held && !l->in_doubt && now_ms() - l->renew_ok_ms > l->c.lease_ms / 2) {
+	uint64_t silent_ms = now_ms() - l->renew_ok_ms;
+	if (held && !l->in_doubt && silent_ms > l->c.lease_ms / 2) {
 		l->in_doubt = true;
 		log_warn("locks: lease not renewed for %llu ms: the %llu locks held here are in "
 			 "doubt (another node may expire them after %u ms)",
-			 (unsigned long long)(now_ms() - l->renew_ok_ms), (unsigned long long)held,
-			 l->c.lease_ms);
+			 (unsigned long long)silent_ms, (unsigned long long)held, l->c.lease_ms);
 	}
 	pthread_mutex_unlock(&l->mu);
+	/* A whole lease without a renewal: the others may have expired it. */
+	if (held && silent_ms > l->c.lease_ms)
+		lose_locks(l, "lease not renewed for a whole lease");
 out:
 	kv_txn_free(&t);
 }
@@ -1138,7 +1150,8 @@ bool ofs_locks_maybe_held(struct ofs_locks *l, const struct lk_key *res)
 		       memcmp(l->held[i].res.b, res->b, res->len) == 0;
 	/* A request of this node on res may be about to hold it. */
 	for (struct req *r = l->queue; r && !held; r = r->next)
-		held = r->res.len == res->len && memcmp(r->res.b, res->b, res->len) == 0;
+		held = !r->finishing && r->res.len == res->len &&
+		       memcmp(r->res.b, res->b, res->len) == 0;
 	pthread_mutex_unlock(&l->mu);
 	return held;
 }
