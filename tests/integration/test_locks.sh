@@ -10,6 +10,9 @@
 #   inode's), and a new file of the old name is another lock;
 # - omnifsctl lock: exclusion, --wait, the command's exit status, release
 #   when omnifsctl is killed;
+# - a holder's node cut off from the others: they get the lock after the
+#   lease, the cut-off node cannot change the tree and says its locks are
+#   lost;
 # - mutual exclusion under load: two processes per node increment a counter
 #   file under flock; the final value equals the acknowledged increments;
 # - again with the lock holder's node killed (-9) mid-run: the lock passes on
@@ -128,6 +131,29 @@ kill -9 "$C"
 wait "$C" 2>/dev/null || true
 ctl 2 lock job2 --wait 10 -- true || fail "the lock of a killed omnifsctl was not released"
 kill "$(cat "$T/sleeper")"
+
+log "a holder's node cut off"
+echo x >"$M1/p.lock"
+hog 2 "$M2/p.lock" d
+ctl 3 barrier
+if flock -n "$M3/p.lock" true; then fail "n3 took a flock held on n2"; fi
+ctl 2 debug fault 0 both >/dev/null
+cut_at=$SECONDS
+# The others take it once n2's lease expired.
+wait_until 30 flock -n "$M1/p.lock" true
+log "n1 took the cut-off n2's lock $((SECONDS - cut_at))s after the cut"
+# n2 is fenced: it cannot change the tree...
+if echo x 2>/dev/null >"$M2/fenced"; then fail "n2 changed the tree while cut off"; fi
+# ... and says its locks are lost.
+n2_lost() { [ "$(status_field 2 locks_lost)" -ge 1 ]; }
+wait_until 30 n2_lost
+ctl 2 status | grep -q "lost [1-9]" || fail "n2's status does not say its locks were lost"
+ctl 2 debug fault 0 none >/dev/null
+wait_until 30 has_leader 2
+touch "$T/d.go"
+wait "$HOG"
+wait_until 30 no_locks 1
+wait_until 30 no_locks 2
 
 # load PHASE SECONDS: two counter workers per node; their pids in WORKERS.
 load() {
