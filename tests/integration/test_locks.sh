@@ -38,10 +38,15 @@ no_waiters() { ! ctl "$1" locks --json | grep -q '"state":"waiting"'; }
 # holds I PATTERN: node I lists a lock matching PATTERN (JSON text).
 holds() { ctl "$1" locks --json | grep -q "$2"; }
 
+# hold_until TAG: the command of a lock holder: touches $T/TAG.held, then
+# waits for $T/TAG.go (or for $T to go: the cleanup removes it, and a holder
+# left running would keep the test's output open).
+hold_until() { echo "touch $T/$1.held; while [ -d $T ] && [ ! -e $T/$1.go ]; do sleep 0.05; done"; }
+
 # hog I FILE TAG: a process on node I that takes flock FILE, touches
 # $T/TAG.held and keeps it until $T/TAG.go appears. Sets HOG to its pid.
 hog() {
-	flock "$2" -c "touch $T/$3.held; while [ ! -e $T/$3.go ]; do sleep 0.05; done" &
+	flock "$2" -c "$(hold_until "$3")" &
 	HOG=$!
 	BG+=("$HOG")
 	wait_until 20 test -e "$T/$3.held"
@@ -65,7 +70,7 @@ wait "$HOG"
 wait_until 20 test -e "$T/a3.got"
 wait "$W"
 # Shared locks share across nodes.
-flock -s "$M1/a.lock" -c "touch $T/s.held; while [ ! -e $T/s.go ]; do sleep 0.05; done" &
+flock -s "$M1/a.lock" -c "$(hold_until s)" &
 S=$!
 BG+=("$S")
 wait_until 20 test -e "$T/s.held"
@@ -104,7 +109,7 @@ wait_until 20 no_locks 1
 wait_until 20 no_locks 3
 
 log "omnifsctl lock"
-ctl 1 lock job -- sh -c "touch $T/job.held; while [ ! -e $T/job.go ]; do sleep 0.05; done" &
+ctl 1 lock job -- sh -c "$(hold_until job)" &
 J=$!
 BG+=("$J")
 wait_until 20 test -e "$T/job.held"
@@ -193,7 +198,7 @@ K=3
 base=$final
 load p2 "$SECS"
 # A process on n$K waits for the lock among the workers, then keeps it.
-flock "$M3/c.lock" -c "touch $T/k.held; sleep 600" &
+flock "$M3/c.lock" -c "$(hold_until k)" &
 KH=$!
 BG+=("$KH")
 wait_until 60 test -e "$T/k.held"
@@ -206,7 +211,8 @@ progressed() { [ "$(cat "$M1/counter")" -gt "$before" ]; }
 wait_until $((LEASE_MS / 1000 + 30)) progressed
 log "the lock passed on $((SECONDS - killed_at))s after the kill"
 for w in "${WORKERS[@]}"; do wait "$w"; done
-kill "$KH" 2>/dev/null || true
+touch "$T/k.go"
+wait "$KH" 2>/dev/null || true
 read -r acked unknown <<<"$(tally p2)"
 ctl 1 barrier
 final=$(cat "$M1/counter")
