@@ -54,17 +54,16 @@ static int lock_errno(int rc)
 	}
 }
 
-/* How long a granted lock waits for the kernel caches to catch up. */
-#define LOCK_INVAL_WAIT_MS 5000
-
 static void reply_done(void *ctx, int rc)
 {
 	fuse_req_t req = ctx;
+	struct ofs *o = fuse_req_userdata(req);
 	/* What the previous holder wrote was applied here before its release
 	 * and our grant: once the kernel has dropped what it cached of it, the
-	 * new holder reads it through the mount (best effort, bounded). */
+	 * new holder reads it through the mount. Best effort, and bounded well
+	 * below the lease: this runs on the keeper, which renews it. */
 	if (rc == 0)
-		ofs_wait_invalidations(fuse_req_userdata(req), LOCK_INVAL_WAIT_MS);
+		ofs_wait_invalidations(o, ofs_locks_lease_ms(o->locks) / 8);
 	fuse_reply_err(req, lock_errno(rc));
 }
 

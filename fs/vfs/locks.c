@@ -1141,6 +1141,11 @@ uint64_t ofs_locks_node(const struct ofs_locks *l)
 	return l->c.node_id;
 }
 
+uint32_t ofs_locks_lease_ms(const struct ofs_locks *l)
+{
+	return l->c.lease_ms;
+}
+
 bool ofs_locks_maybe_held(struct ofs_locks *l, const struct lk_key *res)
 {
 	pthread_mutex_lock(&l->mu);

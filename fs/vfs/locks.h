@@ -113,8 +113,9 @@ bool ofs_locks_maybe_held(struct ofs_locks *l, const struct lk_key *res);
 int ofs_locks_test(struct ofs_locks *l, const struct lk_key *res, const struct lk_holder *q,
 		   struct lk_holder *h);
 
-/* This node's id. */
+/* This node's id, and the lease. */
 uint64_t ofs_locks_node(const struct ofs_locks *l);
+uint32_t ofs_locks_lease_ms(const struct ofs_locks *l);
 
 /* `omnifsctl locks`: every valid holder (resource, kind, type, range, node,
  * pid, age as this node saw it) and this node's waiters. JSON: one object. */
