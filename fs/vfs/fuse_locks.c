@@ -60,10 +60,10 @@ static void reply_done(void *ctx, int rc)
 	struct ofs *o = fuse_req_userdata(req);
 	/* What the previous holder wrote was applied here before its release
 	 * and our grant: once the kernel has dropped what it cached of it, the
-	 * new holder reads it through the mount. Best effort, and bounded well
-	 * below the lease: this runs on the keeper, which renews it. */
+	 * new holder reads it through the mount. Best effort, bounded (this
+	 * runs on the keeper: other lock requests of the node wait). */
 	if (rc == 0)
-		ofs_wait_invalidations(o, ofs_locks_lease_ms(o->locks) / 8);
+		ofs_wait_invalidations(o, ofs_locks_lease_ms(o->locks) / 2);
 	fuse_reply_err(req, lock_errno(rc));
 }
 

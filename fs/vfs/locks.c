@@ -6,8 +6,10 @@
  * lock_table.h for the table.
  *
  * Threads: callers (FUSE workers, control commands) queue requests under
- * mu; the keeper thread takes them, reads the KV and proposes; the apply
- * hook (the replica thread) only sets `changed` under mu. mu protects the
+ * mu; the keeper thread takes them, reads the KV and proposes; the renewer
+ * thread only renews the lease the keeper made (so a busy keeper never lets
+ * it lapse); the apply hook (the replica thread) only sets `changed` under
+ * mu. mu protects the
  * fields marked so; the keeper's own fields are touched by it alone. mu is a
  * leaf: nothing else is locked under it, and it is never held across a KV
  * read, a proposal or a done callback.
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,11 +109,17 @@ struct ofs_locks {
 	uint64_t lost_count, lost_ms;
 	uint64_t renew_ok_ms;
 
-	/* the keeper's */
+	/* Written by the keeper under mu, read by it without (it is the only
+	 * writer) and by the renewer under mu. */
 	uint64_t epoch;
 	bool lease_created; /* a lease with epoch was proposed and may exist */
-	uint64_t renew_counter;
+	/* under mu: when the last renewal (or lock) that renews was proposed */
 	uint64_t renew_start_ms;
+	atomic_uint_fast64_t renew_counter; /* the value of the next L w */
+	pthread_t renewer;
+	pthread_cond_t renew_wake; /* the renewer waits on it (under mu) */
+
+	/* the keeper's */
 	struct watch *watch;
 	size_t n_watch, cap_watch;
 	bool seen_dirty;
@@ -286,9 +295,10 @@ static uint64_t held_total(struct ofs_locks *l)
 static void lose_locks(struct ofs_locks *l, const char *why)
 {
 	uint64_t held = held_total(l);
-	l->lease_created = false;
-	l->epoch = new_epoch();
+	uint64_t epoch = new_epoch();
 	pthread_mutex_lock(&l->mu);
+	l->lease_created = false;
+	l->epoch = epoch;
 	l->lease_live = false;
 	l->in_doubt = false;
 	l->n_held = 0;
@@ -312,12 +322,12 @@ static void check_own_lease(struct ofs_locks *l, const struct leases *ls)
 {
 	const struct lease *own = find_lease(ls, l->c.node_id);
 	if (own && own->epoch == l->epoch) {
+		pthread_mutex_lock(&l->mu);
 		if (!l->lease_created) {
 			/* A creation that timed out was applied after all. */
 			l->lease_created = true;
 			l->renew_start_ms = now_ms();
 		}
-		pthread_mutex_lock(&l->mu);
 		l->lease_live = true;
 		pthread_mutex_unlock(&l->mu);
 		return;
@@ -358,7 +368,7 @@ static int add_own_lease(struct ofs_locks *l, struct kv_txn *t, const struct lea
 	const struct lease *own = find_lease(ls, l->c.node_id);
 	uint8_t e[8], c[8];
 	lk_lease_encode(l->epoch, e);
-	lk_lease_encode(++l->renew_counter, c);
+	lk_lease_encode(atomic_fetch_add(&l->renew_counter, 1) + 1, c);
 	*creating = false;
 	int rc;
 	if (own && own->epoch == l->epoch) {
@@ -484,10 +494,12 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 			goto next_free;
 		uint64_t t0 = now_ms();
 		rc = commit(l, &t);
+		pthread_mutex_lock(&l->mu);
 		if (creating && (rc == 0 || rc == -ETIMEDOUT))
 			l->lease_created = true;
 		if (need_lease && (rc == 0 || rc == -ETIMEDOUT))
 			l->renew_start_ms = t0;
+		pthread_mutex_unlock(&l->mu);
 		if (rc == -EAGAIN) {
 			retry = true; /* a failed guard: read again */
 		} else if (rc == 0) {
@@ -723,6 +735,11 @@ static void run_round(struct ofs_locks *l, uint64_t round, bool full)
 
 /* --- the keeper's duties on each tick ----------------------------------------------- */
 
+/*
+ * The keeper's part of the lease, each tick: drops the lease of an earlier
+ * run and an idle one, reports the locks in doubt, gives them up after a
+ * whole lease without renewal.
+ */
 static void renew_or_drop(struct ofs_locks *l, const struct leases *ls, bool queue_empty)
 {
 	const struct lease *own = find_lease(ls, l->c.node_id);
@@ -731,7 +748,6 @@ static void renew_or_drop(struct ofs_locks *l, const struct leases *ls, bool que
 	lk_key_renew(&w, l->c.node_id);
 	struct kv_txn t;
 	kv_txn_init(&t, 0, 0);
-	uint64_t now = now_ms();
 	if (own && own->epoch != l->epoch) {
 		/* An earlier run's lease: its processes are gone, free their locks now. */
 		if (!kv_txn_add_guard_version(&t, k.b, k.len, own->version) &&
@@ -748,28 +764,15 @@ static void renew_or_drop(struct ofs_locks *l, const struct leases *ls, bool que
 		if (!kv_txn_add_guard_version(&t, k.b, k.len, own->version) &&
 		    !kv_txn_add_delete(&t, k.b, k.len) && !kv_txn_add_delete(&t, w.b, w.len) &&
 		    commit(l, &t) == 0) {
-			l->lease_created = false;
 			pthread_mutex_lock(&l->mu);
+			l->lease_created = false;
 			l->lease_live = false;
 			l->in_doubt = false;
 			pthread_mutex_unlock(&l->mu);
 		}
 		goto out;
 	}
-	if (held && now - l->renew_start_ms >= l->c.lease_ms / 4) {
-		uint8_t c[8];
-		lk_lease_encode(++l->renew_counter, c);
-		l->renew_start_ms = now;
-		if (!kv_txn_add_guard_version(&t, k.b, k.len, own->version) &&
-		    !kv_txn_add_put(&t, w.b, w.len, c, sizeof(c)) && commit(l, &t) == 0) {
-			pthread_mutex_lock(&l->mu);
-			if (l->in_doubt)
-				log_notice("locks: lease renewed again: this node's locks hold");
-			l->in_doubt = false;
-			l->renew_ok_ms = now;
-			pthread_mutex_unlock(&l->mu);
-		}
-	}
+	/* Renewals are the renewer's (renewer_main). */
 	pthread_mutex_lock(&l->mu);
 	uint64_t silent_ms = now_ms() - l->renew_ok_ms;
 	if (held && !l->in_doubt && silent_ms > l->c.lease_ms / 2) {
@@ -1008,6 +1011,70 @@ static void tick(struct ofs_locks *l, bool queue_empty)
 	free(ls.v);
 }
 
+/*
+ * Renews this node's lease every quarter lease while it holds locks, on a
+ * thread of its own: however long the keeper is busy with requests (each a
+ * consensus round, a grant waiting for the kernel caches), the lease does
+ * not lapse under a process inside its critical section.
+ */
+static void renew_once(struct ofs_locks *l, uint64_t epoch, uint64_t t0)
+{
+	struct lk_key k, w;
+	lk_key_lease(&k, l->c.node_id);
+	lk_key_renew(&w, l->c.node_id);
+	void *v = NULL;
+	size_t len;
+	uint64_t ver, got;
+	if (kv_get(l->b.kv, k.b, k.len, &v, &len, &ver) != 0)
+		return; /* gone: the keeper sees it and gives the locks up */
+	int rc = lk_lease_decode(v, len, &got);
+	free(v);
+	if (rc != 0 || got != epoch)
+		return;
+	uint8_t c[8];
+	lk_lease_encode(atomic_fetch_add(&l->renew_counter, 1) + 1, c);
+	struct kv_txn t;
+	kv_txn_init(&t, 0, 0);
+	if (!kv_txn_add_guard_version(&t, k.b, k.len, ver) &&
+	    !kv_txn_add_put(&t, w.b, w.len, c, sizeof(c)) && commit(l, &t) == 0) {
+		pthread_mutex_lock(&l->mu);
+		if (l->in_doubt)
+			log_notice("locks: lease renewed again: this node's locks hold");
+		l->in_doubt = false;
+		if (t0 > l->renew_ok_ms)
+			l->renew_ok_ms = t0;
+		pthread_mutex_unlock(&l->mu);
+	}
+	kv_txn_free(&t);
+}
+
+static void *renewer_main(void *arg)
+{
+	struct ofs_locks *l = arg;
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)l->tick_ms * 1000000;
+		ts.tv_sec += (time_t)(ns / 1000000000);
+		ts.tv_nsec = (long)(ns % 1000000000);
+		pthread_cond_timedwait(&l->renew_wake, &l->mu, &ts);
+		uint64_t held = 0, now = now_ms();
+		for (size_t i = 0; i < l->n_held; i++)
+			held += l->held[i].n;
+		if (l->stop || !l->lease_created || !held ||
+		    now - l->renew_start_ms < l->c.lease_ms / 4)
+			continue;
+		l->renew_start_ms = now;
+		uint64_t epoch = l->epoch;
+		pthread_mutex_unlock(&l->mu);
+		renew_once(l, epoch, now);
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
 /* A node that stops frees its locks at once rather than after the lease:
  * with the mount gone, no process of it holds anything. Best effort. */
 static void goodbye(struct ofs_locks *l)
@@ -1092,15 +1159,26 @@ struct ofs_locks *ofs_locks_new(const struct ofs_locks_config *c, const struct o
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->wake, NULL);
 	pthread_cond_init(&l->finished, NULL);
-	if (pthread_create(&l->thread, NULL, keeper_main, l) != 0) {
-		pthread_mutex_destroy(&l->mu);
-		pthread_cond_destroy(&l->wake);
-		pthread_cond_destroy(&l->finished);
-		free(l);
-		errno = ENOMEM;
-		return NULL;
+	pthread_cond_init(&l->renew_wake, NULL);
+	if (pthread_create(&l->thread, NULL, keeper_main, l) != 0)
+		goto out_free;
+	if (pthread_create(&l->renewer, NULL, renewer_main, l) != 0) {
+		pthread_mutex_lock(&l->mu);
+		l->stop = true;
+		pthread_cond_signal(&l->wake);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->thread, NULL);
+		goto out_free;
 	}
 	return l;
+out_free:
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->wake);
+	pthread_cond_destroy(&l->finished);
+	pthread_cond_destroy(&l->renew_wake);
+	free(l);
+	errno = ENOMEM;
+	return NULL;
 }
 
 void ofs_locks_destroy(struct ofs_locks **lp)
@@ -1111,11 +1189,14 @@ void ofs_locks_destroy(struct ofs_locks **lp)
 	pthread_mutex_lock(&l->mu);
 	l->stop = true;
 	pthread_cond_signal(&l->wake);
+	pthread_cond_signal(&l->renew_wake);
 	pthread_mutex_unlock(&l->mu);
 	pthread_join(l->thread, NULL);
+	pthread_join(l->renewer, NULL);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->wake);
 	pthread_cond_destroy(&l->finished);
+	pthread_cond_destroy(&l->renew_wake);
 	free(l->held);
 	free(l->seen);
 	free(l->watch);

@@ -5,7 +5,8 @@
  * elsewhere, a cancelled waiter that leaves nothing behind, F_GETLK of a
  * holder on another node, a lease kept by renewals, a lease expired when
  * its node is cut off (its locks in doubt, then lost once it is back), and
- * a release that failed for want of a quorum, done later all the same.
+ * a release that failed for want of a quorum, done later all the same, and
+ * a lease kept while the keeper is busy for longer than it.
  */
 #include "test.h"
 
@@ -335,6 +336,35 @@ static void test_locks_failed_release_is_retried(void **state)
 	assert_false(ofs_locks_maybe_held(f->n[0].l, &res));
 }
 
+/* A done callback that keeps the keeper busy (it runs on its thread). */
+static void slow_done(void *ctx, int rc)
+{
+	(void)rc;
+	nap(3 * LEASE_MS);
+	atomic_store((atomic_bool *)ctx, true);
+}
+
+static void test_locks_busy_keeper_keeps_lease(void **state)
+{
+	struct fx *f = *state;
+	struct lk_key res, other;
+	lk_res_named(&res, "busy", 4);
+	lk_res_named(&other, "other", 5);
+	struct lk_holder a = named(1), b = named(2), c = named(3);
+	assert_int_equal(ofs_locks_call(f->n[0].l, OFS_LOCK_SET, &res, &a), 0);
+	/* Node 1's keeper is stuck for three leases... */
+	atomic_bool slow_over = false;
+	struct ofs_locks *l1 = f->n[0].l;
+	ofs_locks_submit(l1, ofs_locks_new_id(l1), OFS_LOCK_SET, &other, &c, false, NULL, slow_done,
+			 &slow_over);
+	/* ... while its lease is renewed all the same: nobody else gets res. */
+	while (!atomic_load(&slow_over)) {
+		assert_int_equal(ofs_locks_call(f->n[1].l, OFS_LOCK_SET, &res, &b), -EAGAIN);
+		nap(LEASE_MS / 4);
+	}
+	assert_true(status_has(l1, "lost 0 times"));
+}
+
 int main(void)
 {
 	/* OMNIFS_TEST_LOG_LEVEL=debug shows what the keepers do. */
@@ -351,6 +381,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_locks_renewal_keeps_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks_expiry_when_cut_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks_failed_release_is_retried, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_locks_busy_keeper_keeps_lease, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
