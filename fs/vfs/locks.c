@@ -500,6 +500,13 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 		if (need_lease && (rc == 0 || rc == -ETIMEDOUT))
 			l->renew_start_ms = t0;
 		pthread_mutex_unlock(&l->mu);
+		if (rc == -ETIMEDOUT && need_lease) {
+			/* It may still be applied: count it as held, so the
+			 * holder's close releases it whatever came of it. */
+			pthread_mutex_lock(&l->mu);
+			set_held(l, res, lk_count_node(&r, l->c.node_id));
+			pthread_mutex_unlock(&l->mu);
+		}
 		if (rc == -EAGAIN) {
 			retry = true; /* a failed guard: read again */
 		} else if (rc == 0) {
@@ -764,7 +771,11 @@ static void renew_or_drop(struct ofs_locks *l, const struct leases *ls, bool que
 		if (!kv_txn_add_guard_version(&t, k.b, k.len, own->version) &&
 		    !kv_txn_add_delete(&t, k.b, k.len) && !kv_txn_add_delete(&t, w.b, w.len) &&
 		    commit(l, &t) == 0) {
+			/* A new epoch for the next lease: a lock whose answer
+			 * timed out and that was applied after all stays void. */
+			uint64_t epoch = new_epoch();
 			pthread_mutex_lock(&l->mu);
+			l->epoch = epoch;
 			l->lease_created = false;
 			l->lease_live = false;
 			l->in_doubt = false;
