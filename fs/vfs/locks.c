@@ -104,7 +104,6 @@ struct ofs_locks {
 	size_t n_held, cap_held;
 	struct seen *seen;
 	size_t n_seen, cap_seen;
-	bool lease_live;
 	bool in_doubt;
 	uint64_t lost_count, lost_ms;
 	uint64_t renew_ok_ms;
@@ -299,7 +298,6 @@ static void lose_locks(struct ofs_locks *l, const char *why)
 	pthread_mutex_lock(&l->mu);
 	l->lease_created = false;
 	l->epoch = epoch;
-	l->lease_live = false;
 	l->in_doubt = false;
 	l->n_held = 0;
 	if (held) {
@@ -328,7 +326,6 @@ static void check_own_lease(struct ofs_locks *l, const struct leases *ls)
 			l->lease_created = true;
 			l->renew_start_ms = now_ms();
 		}
-		l->lease_live = true;
 		pthread_mutex_unlock(&l->mu);
 		return;
 	}
@@ -513,7 +510,6 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 			pthread_mutex_lock(&l->mu);
 			if (need_lease) {
 				l->renew_ok_ms = t0;
-				l->lease_live = true;
 				l->in_doubt = false;
 			}
 			set_held(l, res, lk_count_node(&r, l->c.node_id));
@@ -777,7 +773,6 @@ static void renew_or_drop(struct ofs_locks *l, const struct leases *ls, bool que
 			pthread_mutex_lock(&l->mu);
 			l->epoch = epoch;
 			l->lease_created = false;
-			l->lease_live = false;
 			l->in_doubt = false;
 			pthread_mutex_unlock(&l->mu);
 		}
