@@ -88,6 +88,13 @@ log "EINTR: an interrupted flock leaves no waiter"
 hog 1 "$M1/a.lock" b
 python3 "$HELPER" eintr "$M2/a.lock" || fail "the interrupted flock did not fail with EINTR"
 wait_until 10 no_waiters 2
+# flock(1) ended by timeout(1)'s SIGTERM while it waits: gone, and so is its waiter.
+set +e
+timeout 1 flock "$M3/a.lock" true
+rc=$?
+set -e
+[ $rc = 124 ] || fail "flock under timeout(1) exited $rc, not 124 (killed while waiting)"
+wait_until 10 no_waiters 3
 holds 2 '"node":1' || fail "n2 does not list n1's lock"
 touch "$T/b.go"
 wait "$HOG"
