@@ -385,6 +385,9 @@ static int add_own_lease(struct ofs_locks *l, struct kv_txn *t, const struct lea
 
 /* --- one request ----------------------------------------------------------------- */
 
+static void note_seen(struct ofs_locks *l, const uint8_t *res, size_t res_len,
+		      const struct lk_holder *h, uint64_t now);
+
 /*
  * Runs op once against the table, rebuilding after failed guards: 0 done,
  * -EAGAIN a valid conflicting holder, or an error of the backend. With
@@ -513,6 +516,10 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 				l->in_doubt = false;
 			}
 			set_held(l, res, lk_count_node(&r, l->c.node_id));
+			/* Ages of this node's holders count from their grant. */
+			for (uint32_t i = 0; i < r.n; i++)
+				if (r.h[i].node == l->c.node_id)
+					note_seen(l, res->b, res->len, &r.h[i], t0);
 			pthread_mutex_unlock(&l->mu);
 			rc = result;
 		}
@@ -1309,7 +1316,7 @@ static void list_one(struct ctl_buf *out, bool json, bool *first, const char *st
 		ctl_buf_printf(out, ",\"node\":%llu,\"pid\":%u,\"age_ms\":%llu}",
 			       (unsigned long long)h->node, h->pid, (unsigned long long)age_ms);
 	} else {
-		ctl_buf_printf(out, "%-8s %-28s %-6s %-5s %-16s n%-4llu %-8u %.1fs\n", state, what,
+		ctl_buf_printf(out, "%-8s %-28s %-6s %-6s %-16s n%-4llu %-8u %.1fs\n", state, what,
 			       kind_name(h->kind), h->type == LK_WRITE ? "excl" : "shared", range,
 			       (unsigned long long)h->node, h->pid, (double)age_ms / 1000.0);
 	}
@@ -1340,7 +1347,7 @@ int ofs_locks_list(struct ofs_locks *l, bool json, struct ctl_buf *out)
 	if (json)
 		ctl_buf_printf(out, "{\"node\":%llu,\"locks\":[", (unsigned long long)l->c.node_id);
 	else
-		ctl_buf_printf(out, "%-8s %-28s %-6s %-5s %-16s %-5s %-8s %s\n", "STATE",
+		ctl_buf_printf(out, "%-8s %-28s %-6s %-6s %-16s %-5s %-8s %s\n", "STATE",
 			       "RESOURCE", "KIND", "TYPE", "RANGE", "NODE", "PID", "AGE");
 	pthread_mutex_lock(&l->mu);
 	for (size_t i = 0; i < l->n_seen; i++) {
