@@ -26,6 +26,8 @@
 #include "ctl.h"
 #include "guard.h"
 #include "kv.h"
+#include "lock_ctl.h"
+#include "locks.h"
 #include "log.h"
 #include "ofs.h"
 #include "replica.h"
@@ -35,6 +37,13 @@
 /* How long a start waits for a dying daemon of this node to let go of the
  * data dir once its mount is aborted (it exits within milliseconds then). */
 #define STALE_WAIT_MS 10000
+
+/* What the replica's apply hook serves: the lock keeper always, the mount's
+ * invalidations once mounted. Switched as a whole by replica_set_apply_hook. */
+struct hook_ctx {
+	struct ofs_locks *locks;
+	struct ofs *ofs;
+};
 
 /*
  * Threads: the main thread (start, the FUSE loop, stop), the notifier, the
@@ -47,6 +56,8 @@ struct daemon {
 	bool mount;
 	sigset_t signals; /* blocked everywhere, taken with sigwait */
 	struct replica *replica;
+	struct ofs_locks *locks; /* cluster-wide locks: before the control socket, gone after */
+	struct hook_ctx hook_locks, hook_fs; /* the apply hook's, switched by the main thread */
 	/* The main thread's. */
 	struct ctl_server *ctl;
 	struct guard guard; /* aborts the mount if we die with it (guard.c) */
@@ -173,15 +184,44 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 	}
 }
 
+/* Status also shows this node's locks: held, in doubt, lost. */
+static void lock_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
+{
+	if (!json) {
+		ofs_locks_status(d->locks, false, out);
+		return;
+	}
+	while (out->len && out->data[out->len - 1] != '}')
+		out->len--;
+	if (out->len == 0)
+		return;
+	out->len--;
+	ofs_locks_status(d->locks, true, out);
+	ctl_buf_printf(out, "}\n");
+}
+
 static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
 {
 	struct daemon *d = ctx;
 	if (strcmp(argv[0], "barrier") == 0 && argc <= 2)
 		return barrier_cmd(d, argc, argv, out);
+	if (strcmp(argv[0], "lock") == 0 || strcmp(argv[0], "locks") == 0)
+		return lock_control(d->locks, &d->stopping, argc, argv, out);
 	int rc = replica_control(d->replica, argc, argv, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0 && atomic_load(&d->mounted))
 		fs_status_lines(d, argc == 2, out);
+	if (rc == 0 && strcmp(argv[0], "status") == 0)
+		lock_status_lines(d, argc == 2, out);
 	return rc;
+}
+
+/* The replica's apply hook (struct hook_ctx). */
+static void apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here)
+{
+	struct hook_ctx *h = ctx;
+	ofs_locks_on_applied(h->locks, t);
+	if (h->ofs)
+		ofs_apply_hook(h->ofs, idx, t, proposed_here);
 }
 
 /* The filesystem's way to the replica (struct ofs_backend). */
@@ -202,8 +242,10 @@ static int fs_status(void *ctx, enum ofs_status_file which, char *buf, size_t ca
 	struct ctl_buf b = {0};
 	int rc = which == OFS_STATUS_JSON ? replica_status_json(d->replica, &b)
 					  : replica_members_json(d->replica, &b);
-	if (rc == 0 && which == OFS_STATUS_JSON)
+	if (rc == 0 && which == OFS_STATUS_JSON) {
 		fs_status_lines(d, true, &b); /* as `status --json` shows it */
+		lock_status_lines(d, true, &b);
+	}
 	if (rc == 0 && b.len > cap)
 		rc = -ENOSPC;
 	else if (rc == 0) {
@@ -241,13 +283,16 @@ static int start_fs(struct daemon *d)
 	}
 	/* Returns once the replica thread calls it: no change applied from
 	 * here on misses its invalidation. */
-	int rc = replica_set_apply_hook(d->replica, ofs_apply_hook, d->ofs);
+	d->hook_fs.locks = d->locks;
+	d->hook_fs.ofs = d->ofs;
+	int rc = replica_set_apply_hook(d->replica, apply_hook, &d->hook_fs);
 	ofs_set_status_source(d->ofs, fs_status, d);
+	ofs_set_locks(d->ofs, d->locks);
 	if (rc == 0)
 		rc = ofs_mount(d->ofs, d->cfg.mountpoint);
 	if (rc != 0) {
 		/* Returns once the hook can no longer run: the ofs may go. */
-		replica_set_apply_hook(d->replica, NULL, NULL);
+		replica_set_apply_hook(d->replica, apply_hook, &d->hook_locks);
 		ofs_destroy(&d->ofs);
 		return rc;
 	}
@@ -298,7 +343,7 @@ static void serve_fs(struct daemon *d)
 	sdn_notify("STOPPING=1");
 	atomic_store(&d->stopping, true);
 	ctl_server_stop(&d->ctl);
-	replica_set_apply_hook(d->replica, NULL, NULL);
+	replica_set_apply_hook(d->replica, apply_hook, &d->hook_locks);
 	ofs_unmount(d->ofs);
 	guard_unmounted(&d->guard);
 	ofs_destroy(&d->ofs);
@@ -462,11 +507,24 @@ int main(int argc, char **argv)
 		log_err("omnifsd: cannot start: %s", err);
 		return 3;
 	}
+	struct ofs_locks_config lc = {.node_id = d.cfg.node_id, .lease_ms = d.cfg.lock_lease_ms};
+	struct ofs_backend lb = {.ctx = d.replica,
+				 .propose = fs_propose,
+				 .kv = replica_kv(d.replica),
+				 .can_write = fs_can_write};
+	d.locks = ofs_locks_new(&lc, &lb);
+	if (!d.locks) {
+		log_err("omnifsd: cannot start the lock keeper: %s", strerror(errno));
+		status = 3;
+		goto out_replica;
+	}
+	d.hook_locks.locks = d.locks;
+	replica_set_apply_hook(d.replica, apply_hook, &d.hook_locks);
 	d.ctl = ctl_server_start(d.cfg.control_socket, control_handler, &d, err, sizeof(err));
 	if (!d.ctl) {
 		log_err("omnifsd: cannot start: %s", err);
 		status = 3;
-		goto out_replica;
+		goto out_locks;
 	}
 	if (pthread_create(&d.notifier, NULL, notifier_main, &d) != 0) {
 		log_err("omnifsd: cannot start the notifier thread");
@@ -499,6 +557,10 @@ int main(int argc, char **argv)
 	}
 out_ctl:
 	ctl_server_stop(&d.ctl);
+out_locks:
+	/* Returns once the hook can no longer run: the keeper may go. */
+	replica_set_apply_hook(d.replica, NULL, NULL);
+	ofs_locks_destroy(&d.locks);
 out_replica:
 	replica_stop(&d.replica);
 	log_notice("omnifsd: stopped");

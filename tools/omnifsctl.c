@@ -21,6 +21,7 @@
 #include "ctl.h"
 #include "keygen.h"
 #include "watch.h"
+#include "omnifsctl_lock.h"
 
 #define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
 
@@ -66,6 +67,12 @@ static void usage(FILE *f)
 		"                           replace node OLD (e.g. dead) by a new node ID\n"
 		"  member rekey ID KEY      node ID's new public key (the old one is dropped)\n"
 		"  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
+		"  lock NAME [--wait SECONDS] -- CMD [ARGS...]\n"
+		"                           run CMD holding the cluster-wide lock NAME (waits\n"
+		"                           for it, at most SECONDS); exits with CMD's status,\n"
+		"                           1 if the lock was not taken\n"
+		"  locks [--json]           holders of cluster-wide locks (flock, fcntl, named)\n"
+		"                           and this node's waiters: node, pid, age\n"
 		"\n"
 		"Options:\n"
 		"  -c CONFIG   the node's config file (default " DEFAULT_CONFIG ")\n"
@@ -225,6 +232,9 @@ int main(int argc, char **argv)
 	if (strcmp(argv[optind], "kv") == 0 && optind + 1 < argc &&
 	    strcmp(argv[optind + 1], "watch") == 0)
 		return watch_main(sock, NULL, true, argc - optind - 2, argv + optind + 2);
+
+	if (strcmp(argv[optind], "lock") == 0)
+		return lock_main(sock, argc - optind, argv + optind);
 
 	/* The wire command: "kv get" becomes "kv-get", other words pass as they are. */
 	char *args[CTL_MAX_ARGS];

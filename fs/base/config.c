@@ -93,6 +93,8 @@ static const struct key_spec keys[] = {
 	 "a number of invalidations, 1 to 16777216"},
 	{"fs", "kernel_cache_ms", KEY_U32, FIELD(fs_kernel_cache_ms), 0, 3600000,
 	 "milliseconds, 0 to 3600000"},
+	{"locks", "lease_ms", KEY_U32, FIELD(lock_lease_ms), 500, 600000,
+	 "milliseconds, 500 to 600000"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -437,6 +439,7 @@ static void set_defaults(struct cfg *c)
 	c->fs_write_buffer_mb = 4;
 	c->fs_inval_queue_max = 65536;
 	c->fs_kernel_cache_ms = 1000;
+	c->lock_lease_ms = 5000;
 }
 
 static bool was_seen(const struct parse_state *ps, const char *section, const char *name)

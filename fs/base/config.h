@@ -80,6 +80,9 @@ struct cfg {
 	uint32_t fs_inval_queue_max; /* queued kernel invalidations before they turn coarse,
 				      * default 65536 */
 	uint32_t fs_kernel_cache_ms; /* kernel attribute and dentry cache, default 1000 */
+
+	/* [locks]: cluster-wide flock, fcntl and named locks (fs/vfs/locks.h) */
+	uint32_t lock_lease_ms; /* a silent node's locks are freed after this, default 5000 */
 };
 
 /*

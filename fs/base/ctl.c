@@ -46,6 +46,15 @@ struct worker {
 	int fd;
 };
 
+/* The connection whose command runs on this thread, for ctl_hold and
+ * ctl_client_gone (set by serve_request around the handler). */
+struct conn {
+	struct ctl_server *s;
+	int fd;
+	bool answered; /* ctl_hold answered: the handler's own answer is dropped */
+};
+static _Thread_local struct conn *current_conn;
+
 int ctl_buf_append(struct ctl_buf *b, const void *data, size_t len)
 {
 	if (b->len + len + 1 > b->cap) {
@@ -201,8 +210,15 @@ static int serve_request(struct ctl_server *s, int fd)
 		ctl_buf_printf(&out, "malformed request: expected NUL-ended arguments\n");
 		goto reply;
 	}
+	struct conn c = {.s = s, .fd = fd};
+	current_conn = &c;
 	status = (uint32_t)s->fn(s->ctx, argc, argv, &out);
+	current_conn = NULL;
 	keep = 0;
+	if (c.answered) {
+		keep = -1; /* held until the client left */
+		goto out;
+	}
 reply:
 	put_u32(hdr, status);
 	put_u32(hdr + 4, (uint32_t)out.len);
@@ -215,6 +231,45 @@ out:
 	free(req);
 	ctl_buf_free(&out);
 	return keep;
+}
+
+int ctl_hold(const char *body, size_t len)
+{
+	struct conn *c = current_conn;
+	if (!c || c->answered)
+		return -EINVAL;
+	unsigned char hdr[8];
+	put_u32(hdr, 0);
+	put_u32(hdr + 4, (uint32_t)len);
+	c->answered = true;
+	if (io_full(c->fd, hdr, 8, true, now_ms() + CTL__IO_TIMEOUT_MS, -1) != 0 ||
+	    (len &&
+	     io_full(c->fd, (void *)body, len, true, now_ms() + CTL__IO_TIMEOUT_MS, -1) != 0))
+		return -EPIPE;
+	/* The client sends nothing more: readable means it closed (or broke
+	 * the protocol, which ends the hold as well). */
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = c->fd, .events = POLLIN | POLLRDHUP},
+					{.fd = c->s->stop_pipe[0], .events = POLLIN}};
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (pfd[0].revents)
+			return 0;
+		if (pfd[1].revents)
+			return -ESHUTDOWN;
+	}
+}
+
+bool ctl_client_gone(void)
+{
+	struct conn *c = current_conn;
+	if (!c)
+		return false;
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+	return poll(&pfd, 1, 0) > 0 && pfd.revents != 0;
 }
 
 /* A connection may carry many requests, one after the other. */

@@ -12,6 +12,7 @@
 #ifndef OMNIFS_CTL_H
 #define OMNIFS_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,20 @@ int ctl_parse_len(const unsigned char hdr[4], uint32_t *len);
 int ctl_split_args(char *req, size_t len, char **argv);
 
 struct ctl_server;
+
+/*
+ * For a handler that holds something for its client while it stays
+ * connected (omnifsctl lock): answers the running request now, status 0 and
+ * body (borrowed), then waits until the client closes the connection (0) or
+ * the server stops (-ESHUTDOWN); -EPIPE if the answer could not be sent.
+ * The connection is closed after the handler returns, and what it writes
+ * into its out buffer is dropped. Only from a handler's thread; -EINVAL
+ * elsewhere or the second time.
+ */
+int ctl_hold(const char *body, size_t len);
+/* True if the client of the command running on this thread has closed its
+ * connection (while it waits for the answer it sends nothing). */
+bool ctl_client_gone(void);
 
 /*
  * Binds path (removing a stale socket left by a dead daemon; refusing, with

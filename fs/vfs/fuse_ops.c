@@ -26,6 +26,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fuse_locks.h"
 #include "log.h"
 #include "ofs_int.h"
 
@@ -167,6 +168,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* No writeback cache: write() must reach the node's buffer, which
 	 * flush/fsync commit. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* flock and fcntl locks come to us (fuse_locks.c): cluster-wide.
+	 * Without a lock keeper the kernel keeps them, node-local. */
+	struct ofs *o = userdata;
+	unsigned locks = FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS;
+	if (o->locks)
+		conn->want |= conn->capable & locks;
+	else
+		conn->want &= ~locks;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -393,11 +402,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	ofs_locks_flush(ofs_of(req), ino, fi);
 	fuse_reply_err(req, -ofs_op_flush(ofs_of(req), file_of(fi)));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	ofs_locks_release(ofs_of(req), ino, fi);
 	fuse_reply_err(req, -ofs_op_release(ofs_of(req), file_of(fi)));
 }
 
@@ -646,6 +657,9 @@ static const struct fuse_lowlevel_ops ofs_ll_ops = {
 	.removexattr = op_removexattr,
 	.access = op_access,
 	.fallocate = op_fallocate,
+	.getlk = ofs_ll_getlk,
+	.setlk = ofs_ll_setlk,
+	.flock = ofs_ll_flock,
 };
 
 static void *waker_main(void *arg);
@@ -810,6 +824,7 @@ int ofs_unmount(struct ofs *o)
 {
 	if (!o->se)
 		return 0;
+	ofs_locks_unmounting(o);
 	ofs_flush_all(o);
 	ofs_reaper_stop(o);
 	ofs_inval_stop(o);

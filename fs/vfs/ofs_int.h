@@ -134,6 +134,7 @@ struct ofs {
 
 	bool erofs_seen; /* the last commit failed with -EROFS (atomic) */
 
+	struct ofs_locks *locks; /* cluster-wide locks (fuse_locks.c), set before mounting */
 	ofs_status_fn status_fn; /* set before mounting */
 	void *status_ctx;
 

@@ -1,12 +1,15 @@
 /*
  * The control socket: requests and answers pass whole and binary-safe, the
  * socket is private (0600), a stale socket is replaced, a live one refused,
- * malformed requests get an error instead of reaching the handler, and
- * stopping does not wait for a client that keeps its connection idle.
+ * malformed requests get an error instead of reaching the handler,
+ * stopping does not wait for a client that keeps its connection idle, and a
+ * handler can hold its answer's connection until the client leaves
+ * (ctl_hold) or the server stops.
  */
 #include "test.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,9 @@ struct fixture {
 	char path[60];
 	struct ctl_server *srv;
 	int calls;
+	atomic_bool held;     /* "hold": ctl_hold returned */
+	atomic_int hold_rc;   /* ... with this */
+	atomic_bool was_gone; /* ctl_client_gone before the hold */
 };
 
 /* Echoes its arguments joined by '|'; "fail" answers ENOENT with a message. */
@@ -49,6 +55,14 @@ static int echo_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
 	if (strcmp(argv[0], "fail") == 0) {
 		ctl_buf_printf(out, "no such thing\n");
 		return ENOENT;
+	}
+	if (strcmp(argv[0], "hold") == 0) {
+		atomic_store(&f->was_gone, ctl_client_gone());
+		int rc = ctl_hold("held\n", 5);
+		ctl_buf_printf(out, "dropped"); /* the answer went out already */
+		atomic_store(&f->hold_rc, rc);
+		atomic_store(&f->held, true);
+		return 0;
 	}
 	for (int i = 0; i < argc; i++)
 		ctl_buf_printf(out, "%s%s", i ? "|" : "", argv[i]);
@@ -266,10 +280,66 @@ static void test_ctl_stop_closes_idle_connections(void **state)
 	assert_int_equal(n, 0);
 }
 
+static bool wait_held(struct fixture *f, int ms)
+{
+	for (int i = 0; i < ms && !atomic_load(&f->held); i++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return atomic_load(&f->held);
+}
+
+static void test_ctl_hold_until_the_client_leaves(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	/* Outside a handler: refused. */
+	assert_int_equal(ctl_hold("x", 1), -EINVAL);
+	assert_false(ctl_client_gone());
+	int fd = ctl_connect(f->path, err, sizeof(err));
+	assert_true(fd >= 0);
+	char *argv[] = {"hold"};
+	uint32_t status;
+	char *body;
+	size_t len;
+	assert_int_equal(ctl_request(fd, 1, argv, 2000, &status, &body, &len, err, sizeof(err)), 0);
+	assert_int_equal(status, 0);
+	assert_string_equal(body, "held\n");
+	free(body);
+	assert_false(atomic_load(&f->was_gone));
+	/* Held while the client stays. */
+	assert_false(wait_held(f, 200));
+	close(fd);
+	assert_true(wait_held(f, 5000));
+	assert_int_equal(atomic_load(&f->hold_rc), 0);
+}
+
+static void test_ctl_hold_ends_when_the_server_stops(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	int fd = ctl_connect(f->path, err, sizeof(err));
+	assert_true(fd >= 0);
+	char *argv[] = {"hold"};
+	uint32_t status;
+	char *body;
+	size_t len;
+	assert_int_equal(ctl_request(fd, 1, argv, 2000, &status, &body, &len, err, sizeof(err)), 0);
+	free(body);
+	ctl_server_stop(&f->srv); /* returns: the hold ends */
+	assert_true(atomic_load(&f->held));
+	assert_int_equal(atomic_load(&f->hold_rc), -ESHUTDOWN);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ctl_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_hold_until_the_client_leaves, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_hold_ends_when_the_server_stops, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_many_requests_on_one_connection, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_error_status, setup, teardown),
