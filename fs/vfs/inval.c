@@ -142,6 +142,7 @@ void ofs_on_state_replaced(struct ofs *o)
 {
 	ofs_inval_queue_all(o);
 	ofs_count(o, &o->stats.invals_replaced, 1);
+	ofs_replay_state_replaced(o);
 }
 
 bool ofs_inval_pop(struct ofs *o, struct inval_item **item)
@@ -305,6 +306,7 @@ static void inval_key(struct ofs *o, bool prefix, const void *key, size_t len)
 
 void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here)
 {
+	ofs_replay_on_applied(o, idx, t, proposed_here);
 	if (proposed_here)
 		return;
 	for (uint32_t i = 0; i < t->n_ops; i++) {

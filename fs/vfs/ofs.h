@@ -159,6 +159,13 @@ struct ofs_stats {
 	uint64_t invals_overflow; /* times the queue collapsed into "everything the kernel knows" */
 	uint64_t invals_replaced; /* state replaced wholesale (state transfer): "everything" too */
 	uint64_t invals_all_sent; /* "everything" sweeps issued to the kernel */
+	/* Other nodes' changes replayed on the mount for inotify (replay.c): */
+	uint64_t replays_queued;  /* changes queued for a replay */
+	uint64_t replays_done;	  /* ... replayed: the kernel emitted their events */
+	uint64_t replays_failed;  /* ... tried, but the kernel refused the operation */
+	uint64_t replays_dropped; /* no replay: queue full, too late, or no state before */
+	uint64_t replays_pending; /* now: queued or in progress, +1 while a file is held
+				   * open for the next change (not cumulative) */
 };
 void ofs_get_stats(struct ofs *o, struct ofs_stats *st);
 

@@ -609,6 +609,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
 	pthread_cond_init(&o->iq_done_cond, NULL);
 	pthread_mutex_init(&o->reap_lock, NULL);
 	pthread_cond_init(&o->reap_cond, NULL);
+	ofs_replay_init(o);
 	int rc = ofs_bootstrap(o);
 	if (rc) {
 		ofs_destroy(&o);
@@ -628,6 +629,7 @@ void ofs_destroy(struct ofs **op)
 	assert(!o->se); /* ofs_unmount first */
 	ofs_reaper_stop(o);
 	ofs_inval_drain(o);
+	ofs_replay_close(o);
 	while (o->files) {
 		struct ofs_file *f = o->files;
 		o->files = f->next;
@@ -668,4 +670,7 @@ void ofs_get_stats(struct ofs *o, struct ofs_stats *st)
 	pthread_mutex_lock(&o->lock);
 	*st = o->stats;
 	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_lock(&o->rp_lock);
+	st->replays_pending = o->rp_len + (o->rp_cur != NULL) + o->rp_holding;
+	pthread_mutex_unlock(&o->rp_lock);
 }
