@@ -157,7 +157,8 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 			",\"invals_queued\":%llu,\"invals_sent\":%llu,\"invals_coarse\":%llu,"
 			"\"invals_overflow\":%llu,\"invals_replaced\":%llu,"
 			"\"invals_all_sent\":%llu,\"replays_queued\":%llu,\"replays_done\":%llu,"
-			"\"replays_failed\":%llu,\"replays_dropped\":%llu,\"replays_pending\":%llu}\n",
+			"\"replays_failed\":%llu,\"replays_dropped\":%llu,\"replays_pending\":%llu,"
+			"\"replay_p50_us\":%llu,\"replay_p99_us\":%llu,\"replay_max_us\":%llu}\n",
 			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_sent,
 			(unsigned long long)st.invals_coarse,
 			(unsigned long long)st.invals_overflow,
@@ -166,7 +167,9 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 			(unsigned long long)st.replays_queued, (unsigned long long)st.replays_done,
 			(unsigned long long)st.replays_failed,
 			(unsigned long long)st.replays_dropped,
-			(unsigned long long)st.replays_pending);
+			(unsigned long long)st.replays_pending,
+			(unsigned long long)st.replay_p50_us, (unsigned long long)st.replay_p99_us,
+			(unsigned long long)st.replay_max_us);
 	} else {
 		ctl_buf_printf(
 			out,

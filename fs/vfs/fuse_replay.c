@@ -325,18 +325,22 @@ static int full_path(struct ofs *o, uint64_t dir, const char *name, char *buf, s
 
 /*
  * A file the thread keeps open for writing between items: a program on
- * another node that creates or writes a file and then sets its attributes
- * holds it open across those changes, and its watchers here should see one
- * IN_OPEN ... IN_CLOSE_WRITE around them, not one per change. The log does
- * not say when that program closed the file: the thread closes it when an
- * item about another file comes, or when OFS_REPLAY_LINGER_MS pass without
- * one.
+ * another node that creates a file, writes it and sets its attributes holds
+ * it open across those changes, and its watchers here should see one IN_OPEN
+ * ... IN_CLOSE_WRITE around them, not one per change; above all, not an
+ * IN_CLOSE_WRITE between the create and the content, which are two entries
+ * of the log (a watcher would read an empty file). The log does not say when
+ * that program closed the file: the thread closes it when an item about
+ * another file comes; when none is queued, at once once the file was
+ * written, else after OFS_REPLAY_LINGER_MS (a create waits that long for its
+ * content).
  */
 #define OFS_REPLAY_LINGER_MS 200
 
 struct held {
 	int fd; /* -1: none */
 	uint64_t ino;
+	bool written; /* an IN_MODIFY was made through it */
 };
 
 static void set_holding(struct ofs *o, bool holding)
@@ -353,6 +357,7 @@ static void release_held(struct ofs *o, struct held *h)
 	close(h->fd); /* IN_CLOSE_WRITE */
 	h->fd = -1;
 	h->ino = 0;
+	h->written = false;
 	set_holding(o, false);
 }
 
@@ -360,6 +365,7 @@ static void hold(struct ofs *o, struct held *h, int fd, uint64_t ino)
 {
 	h->fd = fd;
 	h->ino = ino;
+	h->written = false;
 	set_holding(o, true);
 }
 
@@ -395,7 +401,10 @@ static int do_modify(struct ofs *o, uint64_t ino, const char *path, struct held 
 		hold(o, h, fd, ino);
 	}
 	/* Keeps the size and writes nothing, yet the kernel reports IN_MODIFY. */
-	return fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, 1) ? -errno : 0;
+	if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, 1))
+		return -errno;
+	h->written = true;
+	return 0;
 }
 
 static int do_attrib(struct ofs *o, uint64_t ino, bool mtime_only, const char *path,
@@ -474,11 +483,15 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 static void *replay_main(void *arg)
 {
 	struct ofs *o = arg;
-	struct held h = {-1, 0};
+	struct held h = {-1, 0, false};
 	bool stopped = false;
 	__atomic_store_n(&o->rp_tid, (int)gettid(), __ATOMIC_RELEASE);
 	while (!stopped) {
-		int64_t until = h.fd >= 0 ? ofs_now_ns() + OFS_REPLAY_LINGER_MS * 1000000LL : 0;
+		/* Without a file held, wait as long as it takes; with one, only
+		 * look (written) or linger (not yet). */
+		int64_t until = 0;
+		if (h.fd >= 0)
+			until = ofs_now_ns() + (h.written ? 1 : OFS_REPLAY_LINGER_MS * 1000000LL);
 		struct ofs_replay_item *it = ofs_replay_pop(o, until, &stopped);
 		if (!it) {
 			release_held(o, &h);
@@ -497,6 +510,10 @@ static void *replay_main(void *arg)
 				  (unsigned long long)it->idx, strerror(-rc));
 		}
 		ofs_count(o, rc ? &o->stats.replays_failed : &o->stats.replays_done, 1);
+		if (rc == 0) {
+			int64_t lat_ns = ofs_now_ns() - it->queued_ns;
+			ofs_replay_note_latency(o, lat_ns > 0 ? (uint64_t)lat_ns / 1000 : 0);
+		}
 		free(it);
 	}
 	release_held(o, &h);

@@ -166,6 +166,10 @@ struct ofs_stats {
 	uint64_t replays_dropped; /* no replay: queue full, too late, or no state before */
 	uint64_t replays_pending; /* now: queued or in progress, +1 while a file is held
 				   * open for the next change (not cumulative) */
+	/* From the apply to the end of the replay's call (the kernel emitted the
+	 * events), over the replays done so far, in 100 us steps (10 ms past
+	 * 10 ms, 1 s past 1 s): */
+	uint64_t replay_p50_us, replay_p99_us, replay_max_us;
 };
 void ofs_get_stats(struct ofs *o, struct ofs_stats *st);
 

@@ -672,5 +672,6 @@ void ofs_get_stats(struct ofs *o, struct ofs_stats *st)
 	pthread_mutex_unlock(&o->lock);
 	pthread_mutex_lock(&o->rp_lock);
 	st->replays_pending = o->rp_len + (o->rp_cur != NULL) + o->rp_holding;
+	ofs_replay_latency_locked(o, st);
 	pthread_mutex_unlock(&o->rp_lock);
 }

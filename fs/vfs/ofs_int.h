@@ -164,6 +164,7 @@ struct ofs_replay_name {
 #define OFS_REPLAY_QUEUE_MAX	4096u /* items waiting; more are dropped */
 #define OFS_REPLAY_MAX_DELAY_MS 5000u /* an older item is dropped, not replayed */
 #define OFS_REPLAY_NAMES	8192u /* remembered names (direct-mapped) */
+#define OFS_REPLAY_LAT_BUCKETS	300u  /* 100 x 100 us, 99 x 10 ms, 100 x 1 s, more */
 
 #define OFS_TABLE_SIZE	 4096
 #define OFS_IQ_DIR_SLOTS 64
@@ -216,7 +217,9 @@ struct ofs {
 	struct ofs_replay_item *rp_head, *rp_tail; /* under rp_lock */
 	size_t rp_len;				   /* under rp_lock */
 	const struct ofs_replay_item *rp_cur;	   /* under rp_lock: the one being replayed */
-	bool rp_holding;	   /* under rp_lock: the thread holds a file open (fuse_replay.c) */
+	bool rp_holding; /* under rp_lock: the thread holds a file open (fuse_replay.c) */
+	uint64_t rp_lat_hist[OFS_REPLAY_LAT_BUCKETS]; /* under rp_lock: replay latencies */
+	uint64_t rp_lat_max_us;			      /* under rp_lock */
 	struct kv_view *rp_before; /* under rp_lock: the state after the last applied entry */
 	struct ofs_replay_name *rp_names; /* under rp_lock: OFS_REPLAY_NAMES slots */
 	int rp_tid;			  /* atomic: the replay thread's id (0: none) */
@@ -440,6 +443,10 @@ int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct 
  * -ENAMETOOLONG, -EIO. */
 int ofs_replay_path(struct ofs *o, uint64_t ino, const char *name, char *buf, size_t cap);
 void ofs_replay_note_name(struct ofs *o, uint64_t ino, uint64_t parent, const char *name);
+/* Counts one replay done lat_us after its apply (the status percentiles). */
+void ofs_replay_note_latency(struct ofs *o, uint64_t lat_us);
+/* Under rp_lock: the percentiles into st. */
+void ofs_replay_latency_locked(struct ofs *o, struct ofs_stats *st);
 
 /* fuse_replay.c: the replay thread, started by ofs_mount, stopped by
  * ofs_unmount (and by the waker before the loop ends), and the handlers that

@@ -606,6 +606,61 @@ void ofs_replay_set_current(struct ofs *o, const struct ofs_replay_item *it)
 	pthread_mutex_unlock(&o->rp_lock);
 }
 
+/* --- latency ------------------------------------------------------------------- */
+
+/* Bucket of lat_us: 100 us steps below 10 ms, 10 ms steps below 1 s, 1 s
+ * steps below 100 s, then the last one. */
+static size_t lat_bucket(uint64_t lat_us)
+{
+	if (lat_us < 10000)
+		return (size_t)(lat_us / 100);
+	if (lat_us < 1000000)
+		return 99 + (size_t)(lat_us / 10000);
+	if (lat_us < 100000000)
+		return 198 + (size_t)(lat_us / 1000000);
+	return OFS_REPLAY_LAT_BUCKETS - 1;
+}
+
+/* The upper bound of bucket b, in microseconds (the last has none: its
+ * lower bound). */
+static uint64_t lat_upper(size_t b)
+{
+	if (b < 100)
+		return (b + 1) * 100;
+	if (b < 199)
+		return (b - 99 + 1) * 10000;
+	return (b - 198 + 1) * 1000000;
+}
+
+void ofs_replay_note_latency(struct ofs *o, uint64_t lat_us)
+{
+	pthread_mutex_lock(&o->rp_lock);
+	o->rp_lat_hist[lat_bucket(lat_us)]++;
+	if (lat_us > o->rp_lat_max_us)
+		o->rp_lat_max_us = lat_us;
+	pthread_mutex_unlock(&o->rp_lock);
+}
+
+void ofs_replay_latency_locked(struct ofs *o, struct ofs_stats *st)
+{
+	uint64_t total = 0, seen = 0;
+	for (size_t b = 0; b < OFS_REPLAY_LAT_BUCKETS; b++)
+		total += o->rp_lat_hist[b];
+	st->replay_p50_us = st->replay_p99_us = 0;
+	st->replay_max_us = o->rp_lat_max_us;
+	if (total == 0)
+		return;
+	for (size_t b = 0; b < OFS_REPLAY_LAT_BUCKETS; b++) {
+		seen += o->rp_lat_hist[b];
+		if (!st->replay_p50_us && seen * 2 >= total)
+			st->replay_p50_us = lat_upper(b);
+		if (seen * 100 >= total * 99) {
+			st->replay_p99_us = lat_upper(b);
+			break;
+		}
+	}
+}
+
 /* --- answers to the replay thread's requests ----------------------------------- */
 
 static bool same_entry(const struct ofs_replay_entry *e, uint64_t parent, const char *name)
