@@ -166,7 +166,6 @@ static void rp_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.ino = a.ino;
 	fill_stat(&a, &e.attr);
 	fi->fh = REPLAY_FH;
-	fi->keep_cache = 1;
 	ofs_lookup_ref(o, a.ino);
 	if (fuse_reply_create(req, &e, fi) != 0)
 		ofs_forget(o, a.ino, 1);
@@ -223,7 +222,7 @@ static void rp_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = REPLAY_FH;
-	fi->keep_cache = 1; /* the invalidations drop what changed */
+	fi->keep_cache = 0; /* the open drops cached pages: readers see the change */
 	fuse_reply_open(req, fi);
 }
 
@@ -311,13 +310,14 @@ static void inval_entry(struct ofs *o, const struct ofs_replay_entry *e)
 }
 
 /* The mount's path of name in directory dir (name NULL: dir itself). */
-static int full_path(struct ofs *o, uint64_t dir, const char *name, char *buf, size_t cap)
+static int full_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t dir,
+		     const char *name, char *buf, size_t cap)
 {
 	size_t mlen = strlen(o->mountpoint);
 	if (mlen >= cap)
 		return -ENAMETOOLONG;
 	memcpy(buf, o->mountpoint, mlen);
-	int rc = ofs_replay_path(o, dir, name, buf + mlen, cap - mlen);
+	int rc = ofs_replay_path(o, it, dir, name, buf + mlen, cap - mlen);
 	if (rc == 0 && strcmp(buf + mlen, "/") == 0)
 		buf[mlen] = '\0';
 	return rc;
@@ -329,18 +329,21 @@ static int full_path(struct ofs *o, uint64_t dir, const char *name, char *buf, s
  * it open across those changes, and its watchers here should see one IN_OPEN
  * ... IN_CLOSE_WRITE around them, not one per change; above all, not an
  * IN_CLOSE_WRITE between the create and the content, which are two entries
- * of the log (a watcher would read an empty file). The log does not say when
- * that program closed the file: the thread closes it when an item about
- * another file comes; when none is queued, at once once the file was
- * written, else after OFS_REPLAY_LINGER_MS (a create waits that long for its
- * content).
+ * of the log (a watcher would read an empty file), nor between an empty
+ * commit and the content (`echo x > f` in a shell flushes the truncation
+ * when it closes its first descriptor, then the content). The log does not
+ * say when that program closed the file: the thread closes it when an item
+ * about another file comes, or when none came for OFS_REPLAY_LINGER_MS
+ * after a change that left content, OFS_REPLAY_LINGER_EMPTY_MS after a
+ * create or a change that left the file empty (content likely follows).
  */
-#define OFS_REPLAY_LINGER_MS 200
+#define OFS_REPLAY_LINGER_MS	   25
+#define OFS_REPLAY_LINGER_EMPTY_MS 200
 
 struct held {
 	int fd; /* -1: none */
 	uint64_t ino;
-	bool written; /* an IN_MODIFY was made through it */
+	bool full; /* the last change through it left content */
 };
 
 static void set_holding(struct ofs *o, bool holding)
@@ -357,7 +360,7 @@ static void release_held(struct ofs *o, struct held *h)
 	close(h->fd); /* IN_CLOSE_WRITE */
 	h->fd = -1;
 	h->ino = 0;
-	h->written = false;
+	h->full = false;
 	set_holding(o, false);
 }
 
@@ -365,7 +368,7 @@ static void hold(struct ofs *o, struct held *h, int fd, uint64_t ino)
 {
 	h->fd = fd;
 	h->ino = ino;
-	h->written = false;
+	h->full = false;
 	set_holding(o, true);
 }
 
@@ -394,6 +397,7 @@ static int do_create(struct ofs *o, const struct ofs_replay_item *it, const char
 
 static int do_modify(struct ofs *o, uint64_t ino, const char *path, struct held *h)
 {
+	struct ofs_attr a;
 	if (h->fd < 0 || h->ino != ino) {
 		int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
@@ -403,7 +407,7 @@ static int do_modify(struct ofs *o, uint64_t ino, const char *path, struct held 
 	/* Keeps the size and writes nothing, yet the kernel reports IN_MODIFY. */
 	if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, 1))
 		return -errno;
-	h->written = true;
+	h->full = ofs_read_attr(o, ino, &a, NULL) == 0 && a.size > 0;
 	return 0;
 }
 
@@ -435,7 +439,7 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 		release_held(o, h);
 	switch (it->kind) {
 	case OFS_REPLAY_CREATE:
-		rc = full_path(o, it->to.parent, it->to.name, to, sizeof(to));
+		rc = full_path(o, it, it->to.parent, it->to.name, to, sizeof(to));
 		if (rc)
 			return rc;
 		for (int attempt = 0; attempt < 2; attempt++) {
@@ -448,15 +452,15 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 			ofs_replay_note_name(o, it->after.ino, it->to.parent, it->to.name);
 		return rc;
 	case OFS_REPLAY_REMOVE:
-		rc = full_path(o, it->from.parent, it->from.name, from, sizeof(from));
+		rc = full_path(o, it, it->from.parent, it->from.name, from, sizeof(from));
 		if (rc)
 			return rc;
 		rc = S_ISDIR(it->from.attr.mode) ? rmdir(from) : unlink(from);
 		return rc ? -errno : 0;
 	case OFS_REPLAY_RENAME:
-		rc = full_path(o, it->from.parent, it->from.name, from, sizeof(from));
+		rc = full_path(o, it, it->from.parent, it->from.name, from, sizeof(from));
 		if (rc == 0)
-			rc = full_path(o, it->to.parent, it->to.name, to, sizeof(to));
+			rc = full_path(o, it, it->to.parent, it->to.name, to, sizeof(to));
 		if (rc)
 			return rc;
 		for (int attempt = 0; attempt < 2; attempt++) {
@@ -471,10 +475,10 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 			ofs_replay_note_name(o, it->after.ino, it->to.parent, it->to.name);
 		return rc;
 	case OFS_REPLAY_MODIFY:
-		rc = same_file ? 0 : full_path(o, it->ino, NULL, to, sizeof(to));
+		rc = same_file ? 0 : full_path(o, it, it->ino, NULL, to, sizeof(to));
 		return rc ? rc : do_modify(o, it->ino, to, h);
 	case OFS_REPLAY_ATTRIB:
-		rc = same_file ? 0 : full_path(o, it->ino, NULL, to, sizeof(to));
+		rc = same_file ? 0 : full_path(o, it, it->ino, NULL, to, sizeof(to));
 		return rc ? rc : do_attrib(o, it->ino, it->mtime_only, to, h);
 	}
 	return -EINVAL;
@@ -487,16 +491,20 @@ static void *replay_main(void *arg)
 	bool stopped = false;
 	__atomic_store_n(&o->rp_tid, (int)gettid(), __ATOMIC_RELEASE);
 	while (!stopped) {
-		/* Without a file held, wait as long as it takes; with one, only
-		 * look (written) or linger (not yet). */
+		/* Without a file held, wait as long as it takes. */
 		int64_t until = 0;
 		if (h.fd >= 0)
-			until = ofs_now_ns() + (h.written ? 1 : OFS_REPLAY_LINGER_MS * 1000000LL);
+			until = ofs_now_ns() +
+				(h.full ? OFS_REPLAY_LINGER_MS : OFS_REPLAY_LINGER_EMPTY_MS) *
+					1000000LL;
 		struct ofs_replay_item *it = ofs_replay_pop(o, until, &stopped);
 		if (!it) {
 			release_held(o, &h);
 			continue;
 		}
+		/* The kernel's caches first: a watcher that reads on the event
+		 * must read the change (a late invalidation only delays). */
+		(void)ofs_wait_invalidations_upto(o, it->invals, 1000);
 		int rc = replay(o, it, &h); /* the current item since the pop */
 		ofs_replay_set_current(o, NULL);
 		if (rc) {
@@ -514,7 +522,7 @@ static void *replay_main(void *arg)
 			int64_t lat_ns = ofs_now_ns() - it->queued_ns;
 			ofs_replay_note_latency(o, lat_ns > 0 ? (uint64_t)lat_ns / 1000 : 0);
 		}
-		free(it);
+		ofs_replay_item_free(it);
 	}
 	release_held(o, &h);
 	__atomic_store_n(&o->rp_tid, 0, __ATOMIC_RELEASE);

@@ -152,6 +152,8 @@ struct ofs_replay_item {
 	struct ofs_attr after; /* CREATE, RENAME: the entry's inode after the change */
 	uint64_t ino;	       /* MODIFY, ATTRIB */
 	bool mtime_only;       /* ATTRIB: only the mtime was set (IN_MODIFY) */
+	uint64_t invals;       /* invalidations queued up to this change (inval.c) */
+	struct kv_view *view;  /* the state before the change (owned; NULL: unknown) */
 	struct ofs_replay_item *next;
 };
 
@@ -399,6 +401,10 @@ void ofs_inval_done(struct ofs *o, const struct inval_item *item);
 void ofs_inval_retry(struct ofs *o, const struct inval_item *item);
 /* Frees every queued item (teardown). */
 void ofs_inval_drain(struct ofs *o);
+/* How many changes were ever queued; ofs_wait_invalidations_upto(o, n, ms)
+ * waits until the first n of them are done (0, or -ETIMEDOUT). */
+uint64_t ofs_inval_queued(struct ofs *o);
+int ofs_wait_invalidations_upto(struct ofs *o, uint64_t upto, unsigned timeout_ms);
 /* What item means for the kernel, as calls of fn (name NULL: invalidate
  * inode ino; else the entry name of directory ino, name borrowed for the
  * call): OFS_INVAL_DIR and OFS_INVAL_ALL read the state for the names in the
@@ -439,9 +445,12 @@ int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct o
  * it. 0 or -errno. */
 int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
 /* The path of name in directory ino (name NULL: of ino itself) relative to
- * the mount, "/a/b", from the current state into buf. 0, -ENOENT (gone),
- * -ENAMETOOLONG, -EIO. */
-int ofs_replay_path(struct ofs *o, uint64_t ino, const char *name, char *buf, size_t cap);
+ * the mount, "/a/b", into buf: in the state before it's change (the one the
+ * kernel has when the items before it were replayed), or the current state
+ * (it NULL or without a view). 0, -ENOENT (gone), -ENAMETOOLONG, -EIO. */
+int ofs_replay_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t ino, const char *name,
+		    char *buf, size_t cap);
+void ofs_replay_item_free(struct ofs_replay_item *it); /* and its view */
 void ofs_replay_note_name(struct ofs *o, uint64_t ino, uint64_t parent, const char *name);
 /* Counts one replay done lat_us after its apply (the status percentiles). */
 void ofs_replay_note_latency(struct ofs *o, uint64_t lat_us);

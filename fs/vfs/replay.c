@@ -114,10 +114,62 @@ static int find_child(void *arg, const void *key, size_t key_len, const void *va
 	return 1;
 }
 
-/* One name of ino in the current state: the remembered one if it still
- * holds, else a scan (of the parent, for a directory, which knows it; of
- * every entry otherwise). */
-static int name_of(struct ofs *o, uint64_t ino, uint64_t *parent, char *name)
+/* Reads of one view (the state an item's change was applied to). */
+static int view_attr(struct kv_view *v, uint64_t ino, struct ofs_attr *a)
+{
+	struct ofs_key k;
+	void *val;
+	size_t len;
+	ofs_key_inode(&k, ino);
+	int rc = kv_view_get(v, k.b, k.len, &val, &len, NULL);
+	if (rc)
+		return rc == -ENOENT || rc == -ENOMEM ? rc : -EIO;
+	rc = ofs_attr_decode(a, ino, val, len);
+	free(val);
+	return rc ? -EIO : 0;
+}
+
+static int view_dirent(struct kv_view *v, uint64_t parent, const char *name, uint64_t *child)
+{
+	struct ofs_key k;
+	void *val;
+	size_t len;
+	uint8_t dt;
+	ofs_key_dirent(&k, parent, name, strlen(name));
+	int rc = kv_view_get(v, k.b, k.len, &val, &len, NULL);
+	if (rc)
+		return rc == -ENOENT || rc == -ENOMEM ? rc : -EIO;
+	rc = ofs_dirent_decode(val, len, child, &dt);
+	free(val);
+	return rc ? -EIO : 0;
+}
+
+static int view_scan(struct kv_view *v, const struct ofs_key *prefix, struct find_child *f)
+{
+	struct kv_iter *it;
+	int rc = kv_iter_open(v, prefix->b, prefix->len, NULL, 0, &it);
+	if (rc)
+		return rc == -ENOMEM ? rc : -EIO;
+	for (;;) {
+		const uint8_t *k, *val;
+		size_t kl, vl;
+		uint64_t ver;
+		rc = kv_iter_next(it, &k, &kl, &val, &vl, &ver);
+		if (rc <= 0) {
+			rc = rc < 0 ? -EIO : 0;
+			break;
+		}
+		if (find_child(f, k, kl, val, vl, ver))
+			break;
+	}
+	kv_iter_close(&it);
+	return rc;
+}
+
+/* One name of ino in view v: the remembered one if it holds there, else a
+ * scan (of the parent, for a directory, which knows it; of every entry
+ * otherwise). */
+static int name_of(struct ofs *o, struct kv_view *v, uint64_t ino, uint64_t *parent, char *name)
 {
 	struct ofs_replay_name hint = {0};
 	pthread_mutex_lock(&o->rp_lock);
@@ -125,9 +177,7 @@ static int name_of(struct ofs *o, uint64_t ino, uint64_t *parent, char *name)
 		hint = o->rp_names[name_slot(ino)];
 	pthread_mutex_unlock(&o->rp_lock);
 	uint64_t child;
-	if (hint.ino == ino &&
-	    ofs_read_dirent(o, hint.parent, hint.name, strlen(hint.name), &child, NULL, NULL) ==
-		    0 &&
+	if (hint.ino == ino && view_dirent(v, hint.parent, hint.name, &child) == 0 &&
 	    child == ino) {
 		*parent = hint.parent;
 		strcpy(name, hint.name);
@@ -136,7 +186,7 @@ static int name_of(struct ofs *o, uint64_t ino, uint64_t *parent, char *name)
 	struct find_child f = {.ino = ino};
 	struct ofs_attr a;
 	struct ofs_key p;
-	int rc = ofs_read_attr(o, ino, &a, NULL);
+	int rc = view_attr(v, ino, &a);
 	if (rc)
 		return rc;
 	if (S_ISDIR(a.mode)) {
@@ -145,7 +195,7 @@ static int name_of(struct ofs *o, uint64_t ino, uint64_t *parent, char *name)
 		ofs_key_dir_prefix(&p, 0);
 		p.len = 2; /* every entry: the kind, no parent */
 	}
-	rc = ofs_kv_scan(o, p.b, p.len, NULL, 0, find_child, &f);
+	rc = view_scan(v, &p, &f);
 	if (rc)
 		return rc;
 	if (!f.found)
@@ -156,7 +206,8 @@ static int name_of(struct ofs *o, uint64_t ino, uint64_t *parent, char *name)
 	return 0;
 }
 
-int ofs_replay_path(struct ofs *o, uint64_t ino, const char *name, char *buf, size_t cap)
+static int path_in(struct ofs *o, struct kv_view *v, uint64_t ino, const char *name, char *buf,
+		   size_t cap)
 {
 	/* Built from the end: names up the chain of parents to the root. */
 	size_t pos = cap;
@@ -176,7 +227,7 @@ int ofs_replay_path(struct ofs *o, uint64_t ino, const char *name, char *buf, si
 		uint64_t parent;
 		if (depth > o->cfg.max_depth + 1)
 			return -ELOOP;
-		int rc = name_of(o, ino, &parent, part);
+		int rc = name_of(o, v, ino, &parent, part);
 		if (rc)
 			return rc;
 		size_t len = strlen(part);
@@ -191,6 +242,28 @@ int ofs_replay_path(struct ofs *o, uint64_t ino, const char *name, char *buf, si
 		buf[--pos] = '/'; /* the root itself */
 	memmove(buf, buf + pos, cap - pos);
 	return 0;
+}
+
+int ofs_replay_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t ino, const char *name,
+		    char *buf, size_t cap)
+{
+	if (it && it->view)
+		return path_in(o, it->view, ino, name, buf, cap);
+	struct kv_view *v;
+	int rc = kv_view_open(o->b.kv, &v);
+	if (rc)
+		return rc == -ENOMEM ? rc : -EIO;
+	rc = path_in(o, v, ino, name, buf, cap);
+	kv_view_close(&v);
+	return rc;
+}
+
+void ofs_replay_item_free(struct ofs_replay_item *it)
+{
+	if (!it)
+		return;
+	kv_view_close(&it->view);
+	free(it);
 }
 
 /* --- from an applied transaction to an item ---------------------------------- */
@@ -482,10 +555,18 @@ void ofs_replay_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, 
 		if (rc > 0) {
 			it->idx = idx;
 			it->queued_ns = ofs_now_ns();
+			it->invals = ofs_inval_queued(o);
+			/* Its paths are resolved in the state before it, which the
+			 * kernel has when the items before it are replayed. */
+			it->view = before;
 			pthread_mutex_lock(&o->rp_lock);
 			queued = push_locked(o, it);
 			pthread_mutex_unlock(&o->rp_lock);
 			dropped = !queued;
+			if (queued)
+				before = NULL; /* the item's now */
+			else
+				it->view = NULL;
 		}
 		if (!queued)
 			free(it);
@@ -572,7 +653,7 @@ struct ofs_replay_item *ofs_replay_pop(struct ofs *o, int64_t until_ns, bool *st
 		it->next = NULL;
 		if (now - it->queued_ns <= (int64_t)OFS_REPLAY_MAX_DELAY_MS * 1000000)
 			break;
-		free(it); /* too late to mean "just now" to a watcher */
+		ofs_replay_item_free(it); /* too late to mean "just now" to a watcher */
 		it = NULL;
 		late++;
 	}
@@ -594,7 +675,7 @@ void ofs_replay_drain(struct ofs *o)
 	pthread_mutex_unlock(&o->rp_lock);
 	while (it) {
 		struct ofs_replay_item *next = it->next;
-		free(it);
+		ofs_replay_item_free(it);
 		it = next;
 	}
 }

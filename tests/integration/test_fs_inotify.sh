@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # inotify on a node sees other nodes' changes as it sees its own: for each
 # shell workflow (echo >, cp, mv, sed -i, an editor's save by rename, rm,
-# mkdir, rmdir, chmod, chown, touch, setfattr, ln -s, tar x, rsync), the
+# mkdir, rmdir, chmod, chown, touch, setfattr, ln -s, ln, mkfifo, mv across
+# directories and of a directory, rm -r, tar x, rsync), the
 # events `inotifywait -m -r` prints on node B while the workflow runs on
 # node A equal those it prints while the same workflow runs on B itself.
 # Also a watch on a directory alone and one on a single file.
@@ -48,6 +49,11 @@ setup_none() { :; }
 setup_file() { echo "x = 1" >"$1/cfg"; }
 setup_dirs() { mkdir -p "$1/etc/conf.d" "$1/bin"; }
 setup_sub() { mkdir "$1/sub"; }
+setup_tree() {
+	mkdir -p "$1/a/deep" "$1/b"
+	echo 1 >"$1/a/f"
+	echo 2 >"$1/a/deep/g"
+}
 
 run_echo() {
 	echo one >"$1/new"
@@ -79,6 +85,11 @@ run_touch() {
 }
 run_xattr() { setfattr -n user.origin -v test "$1/cfg"; }
 run_symlink() { ln -s cfg "$1/link"; }
+run_link() { ln "$1/cfg" "$1/hard"; }
+run_fifo() { mkfifo "$1/pipe"; }
+run_mv_across() { mv "$1/a/f" "$1/b/f"; }
+run_mv_dir() { mv "$1/a" "$1/b/"; }
+run_rm_r() { rm -r "$1/a"; }
 run_tar() { tar -C "$1" -xpf "$T/tree.tar"; }
 run_rsync() { rsync -a "$SRC/tree/" "$1/"; }
 
@@ -188,6 +199,9 @@ same() {
 	if ! cmp -s "$T/remote-$name" "$T/local-$name"; then
 		log "$name: events on B for the change on B, and for the change on A:"
 		diff -y "$T/local-$name" "$T/remote-$name" >&2 || true
+		log "replays on B: $(status_field $B replays_done) done," \
+			"$(status_field $B replays_failed) failed, $(status_field $B replays_dropped) dropped"
+		cat "$T/events-$name-$A" >&2
 		fail "$name: B's watcher saw A's change differently from its own"
 	fi
 	log "$name: same events: $(tr '\n' ';' <"$T/remote-$name")"
@@ -207,6 +221,11 @@ same chown setup_file run_chown -r
 same touch setup_file run_touch -r
 same xattr setup_file run_xattr -r
 same symlink setup_file run_symlink -r
+same link setup_file run_link -r
+same fifo setup_none run_fifo -r
+same mv-across setup_tree run_mv_across -r
+same mv-dir setup_tree run_mv_dir -r
+same rm-r setup_tree run_rm_r -r
 same tar setup_dirs run_tar -r
 same rsync setup_dirs run_rsync -r
 # A directory watched alone, and a single file.
@@ -214,6 +233,46 @@ same dir-only setup_file run_sed
 WATCH_FILE=cfg same file-modify setup_file run_overwrite
 WATCH_FILE=cfg same file-rm setup_file run_rm
 WATCH_FILE=cfg same file-chmod setup_file run_chmod
+
+# A watcher that reads the file on each IN_CLOSE_WRITE (a config reloader)
+# reads what was written, not what its page cache held from the last read.
+mkdir "$MA/reload"
+echo v0 >"$MA/reload/cfg"
+synced
+wait_until 30 replay_idle
+python3 - "$MB/reload" "$T/reads" <<'EOF' &
+import ctypes, os, struct, sys
+d, out = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init()
+libc.inotify_add_watch(fd, d.encode(), 0x8)  # IN_CLOSE_WRITE
+n = 0
+with open(os.path.join(d, "cfg")) as f:
+    f.read()  # cached here from now on
+with open(out, "w", buffering=1) as o:
+    o.write("ready\n")
+    while n < 10:
+        buf = os.read(fd, 65536)
+        off = 0
+        while off < len(buf):
+            wd, mask, cookie, ln = struct.unpack_from("iIII", buf, off)
+            name = buf[off + 16:off + 16 + ln].rstrip(b"\0").decode()
+            off += 16 + ln
+            if name == "cfg":
+                n += 1
+                with open(os.path.join(d, "cfg")) as f:
+                    o.write("%d %s\n" % (n, f.read().strip()))
+EOF
+READER=$!
+CLEANUP_HOOKS+=("kill $READER 2>/dev/null")
+wait_until 20 grep -qs ready "$T/reads"
+for i in $(seq 1 10); do
+	echo "v$i" >"$MA/reload/cfg"
+	wait_until 20 grep -q "^$i " "$T/reads"
+	grep -qx "$i v$i" "$T/reads" || fail "read on event $i: '$(grep "^$i " "$T/reads")', not v$i"
+done
+wait "$READER"
+log "a reader on each IN_CLOSE_WRITE read the new content each time"
 
 dropped=$(status_field $B replays_dropped)
 failed=$(status_field $B replays_failed)
