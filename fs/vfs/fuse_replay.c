@@ -3,7 +3,8 @@
  * changes from other nodes are replayed on the mount at all).
  *
  * The thread pops one item at a time and performs it as a system call on
- * this node's mount, by path (ofs_replay_path, from the current state). The
+ * this node's mount, by path (ofs_replay_path: names as they were before the
+ * change, as the kernel has them once the items before it are replayed). The
  * kernel sends the FUSE requests that call makes with the thread's id as
  * their pid, so the wrapped handlers below tell them apart and answer from
  * the state already applied, never proposing anything: a lookup of a name

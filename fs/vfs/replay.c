@@ -18,8 +18,11 @@
  * removal looks the old name up; a create must find no name): the apply
  * hook runs after the KV applied the entry, so this file keeps a KV view
  * taken after the previous entry (the state before this one) and reads the
- * old entries of the names the change touched from it. Keeping it costs one
- * RocksDB snapshot per applied entry while the mount is up.
+ * old entries of the names the change touched from it; the item keeps that
+ * view, and the replay resolves its paths in it (by the time of the replay,
+ * later entries may have removed or renamed a directory on the way, which
+ * the kernel still has). Keeping it costs one RocksDB snapshot per applied
+ * entry while the mount is up.
  *
  * The queue is bounded (OFS_REPLAY_QUEUE_MAX): an item that finds it full,
  * or that waited longer than OFS_REPLAY_MAX_DELAY_MS, is dropped and

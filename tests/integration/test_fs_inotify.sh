@@ -17,7 +17,9 @@
 # close that wrote nothing commits nothing, so no other node learns of it);
 # IN_MODIFY of a directory as IN_ATTRIB (only a change of its times makes
 # either: utimensat with the atime omitted, as tar does, is IN_MODIFY, with
-# the atime named, as rsync does, IN_ATTRIB, and both leave the same state). Directories a
+# the atime named, as rsync does, IN_ATTRIB, and both leave the same state).
+# Moves show their cookie as c1, c2... in order: IN_MOVED_FROM and
+# IN_MOVED_TO of one rename share one. Directories a
 # workflow fills exist before the watch starts: a directory created while
 # watching is watched by inotifywait only once it sees it, a race of its own
 # on any filesystem.
@@ -103,9 +105,13 @@ normalise() {
 		drop = {"OPEN", "ACCESS", "CLOSE_NOWRITE"}
 		runs = {"MODIFY", "ATTRIB", "CLOSE_WRITE"}
 		out = []  # [name, events] or [name, set of a run's kinds]
+		cookies = {}  # a move's cookie -> c1, c2... in order of appearance
 		for line in open(path):
 		    where, _, ev = line.rstrip("\n").rpartition(" ")
 		    w, _, f = where.partition("|")
+		    f, _, cookie = f.rpartition("|")
+		    if cookie != "0":
+		        ev += " c%d" % cookies.setdefault(cookie, len(cookies) + 1)
 		    if only is not None:
 		        if w != only or f:
 		            continue
@@ -142,7 +148,7 @@ normalise() {
 watch() {
 	local out=$1
 	shift
-	stdbuf -oL inotifywait -m --format '%w|%f %e' "$@" >"$out" 2>"$out.err" &
+	stdbuf -oL inotifywait -m --format '%w|%f|%c %e' "$@" >"$out" 2>"$out.err" &
 	WATCH_PID=$!
 	CLEANUP_HOOKS+=("kill $WATCH_PID 2>/dev/null")
 	wait_until 20 grep -qs "Watches established" "$out.err"
