@@ -46,6 +46,7 @@ struct fx {
 	/* the last applied transaction's counts */
 	size_t last_block_puts;
 	size_t last_ops;
+	struct ofs *watch; /* if set, node 1's applied transactions reach its apply hook */
 };
 
 static void count_applied(struct fx *f, const struct kv_txn *t)
@@ -78,7 +79,10 @@ static int n1_propose(void *ctx, const struct kv_txn *t, struct kv_result *res)
 	f->before = NULL;
 	if (before)
 		before(f->arg);
-	return shared_propose(ctx, t, res);
+	int rc = shared_propose(ctx, t, res);
+	if (rc == 0 && res->status == KV_APPLIED && f->watch)
+		ofs_on_applied(f->watch, kv_applied_idx(f->kv.kv) - 1, t, false);
+	return rc;
 }
 
 static void fail_next(struct fx *f, int n, int err)
@@ -647,6 +651,110 @@ static void test_ofs_invalidates_for_other_nodes_only(void **state)
 	kv_txn_free(&t);
 }
 
+/* The next replay item node 2 queued for node 1's changes (NULL: none). */
+static struct ofs_replay_item *next_replay(struct fx *f)
+{
+	bool stopped;
+	return ofs_replay_pop(f->n2, ofs_now_ns() + 1000000, &stopped);
+}
+
+static struct ofs_replay_item *expect_replay(struct fx *f, enum ofs_replay_kind kind)
+{
+	struct ofs_replay_item *it = next_replay(f);
+	assert_non_null(it);
+	assert_int_equal(it->kind, kind);
+	return it;
+}
+
+/*
+ * What node 2 replays on its mount for inotify, for node 1's changes: one
+ * item per change, of the kind the change is, with the names as they were
+ * before it and its paths as they were then; nothing for usage-only
+ * changes and for freeing an unlinked file.
+ */
+static void test_ofs_replays_other_nodes_changes(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_replay_item *it;
+	struct ofs_attr a, d;
+	struct ofs_setattr sa = {0};
+	char path[256];
+	assert_int_equal(ofs_replay_enable(f->n2), 0);
+	f->watch = f->n2;
+
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &d), 0);
+	it = expect_replay(f, OFS_REPLAY_CREATE);
+	assert_string_equal(it->to.name, "d");
+	assert_false(it->to.present);
+	assert_int_equal(it->after.ino, d.ino);
+	assert_true(S_ISDIR(it->after.mode));
+	ofs_replay_item_free(it);
+
+	uint64_t ino = mkfile(f->n1, f, d.ino, "f", "hello");
+	it = expect_replay(f, OFS_REPLAY_CREATE);
+	assert_int_equal(it->to.parent, d.ino);
+	assert_int_equal(it->after.ino, ino);
+	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "f", path, sizeof(path)), 0);
+	assert_string_equal(path, "/d/f");
+	ofs_replay_item_free(it);
+	it = expect_replay(f, OFS_REPLAY_MODIFY);
+	assert_int_equal(it->ino, ino);
+	assert_int_equal(ofs_replay_path(f->n2, it, ino, NULL, path, sizeof(path)), 0);
+	assert_string_equal(path, "/d/f");
+	ofs_replay_item_free(it);
+
+	sa.mask = OFS_SET_MODE;
+	sa.mode = 0600;
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	it = expect_replay(f, OFS_REPLAY_ATTRIB);
+	assert_false(it->mtime_only);
+	ofs_replay_item_free(it);
+	sa.mask = OFS_SET_MTIME;
+	sa.mtime_ns = 1000000000;
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	it = expect_replay(f, OFS_REPLAY_ATTRIB);
+	assert_true(it->mtime_only); /* IN_MODIFY, as utimensat makes it */
+	ofs_replay_item_free(it);
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.k", "v", 1, 0), 0);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_ATTRIB));
+	sa.mask = OFS_SET_SIZE;
+	sa.size = 2;
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_MODIFY));
+
+	/* A rename: the source as it was, the target absent then. */
+	assert_int_equal(ofs_op_rename(f->n1, d.ino, "f", OFS_ROOT_INO, "g", 0), 0);
+	it = expect_replay(f, OFS_REPLAY_RENAME);
+	assert_true(it->from.present);
+	assert_int_equal(it->from.attr.ino, ino);
+	assert_int_equal(it->from.parent, d.ino);
+	assert_false(it->to.present);
+	assert_string_equal(it->to.name, "g");
+	ofs_replay_item_free(it);
+
+	/* Removals, replayed after the directory is gone: the paths are those
+	 * before each change, which the kernel still has then. */
+	uint64_t ino2 = mkfile(f->n1, f, d.ino, "h", NULL);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_CREATE));
+	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "h"), 0);
+	assert_int_equal(ofs_op_rmdir(f->n1, OFS_ROOT_INO, "d"), 0);
+	it = expect_replay(f, OFS_REPLAY_REMOVE);
+	assert_int_equal(it->from.attr.ino, ino2);
+	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "h", path, sizeof(path)), 0);
+	assert_string_equal(path, "/d/h");
+	ofs_replay_item_free(it);
+	it = expect_replay(f, OFS_REPLAY_REMOVE);
+	assert_true(S_ISDIR(it->from.attr.mode));
+	ofs_replay_item_free(it);
+	assert_null(next_replay(f));
+
+	/* Freeing the unlinked file later: no event. */
+	assert_true(ofs_reap(f->n1, ofs_now_ns() + 60 * INT64_C(1000000000)) >= 1);
+	assert_null(next_replay(f));
+	f->watch = NULL;
+	ofs_replay_disable(f->n2);
+}
+
 static void bound_4(struct ofs_config *c)
 {
 	c->inval_queue_max = 4;
@@ -886,6 +994,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ofs_limits, setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_truncate_and_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_xattrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_replays_other_nodes_changes, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_invalidates_for_other_nodes_only, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_invalidation_degrades_never_drops,
