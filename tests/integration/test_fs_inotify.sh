@@ -285,4 +285,25 @@ failed=$(status_field $B replays_failed)
 log "replays on B: $(status_field $B replays_done) done, $failed failed, $dropped dropped"
 [ "$dropped" = 0 ] || fail "replays dropped on an idle cluster"
 [ "$failed" = 0 ] || fail "replays failed"
+
+# SIGTERM while B replays a flood from A for a watcher: B stops at once and
+# cleanly (its replay thread neither hangs the unmount nor the exit).
+mkdir "$MA/flood"
+synced
+wait_until 30 replay_idle
+watch "$T/flood-events" -r "$MB/flood"
+before=$(status_field $B replays_done)
+(for i in $(seq 1 400); do echo "$i" >"$MA/flood/f$i" 2>/dev/null || true; done) &
+FLOOD=$!
+CLEANUP_HOOKS+=("kill $FLOOD 2>/dev/null")
+replaying() { [ "$(status_field $B replays_done)" -gt $((before + 20)) ]; }
+wait_until 60 replaying
+kill -TERM "${PIDS[$B]}"
+gone() { ! kill -0 "${PIDS[$B]}" 2>/dev/null; }
+wait_until 30 gone
+wait "${PIDS[$B]}" || fail "node $B exited with $? on SIGTERM while replaying"
+PIDS[$B]=""
+kill "$WATCH_PID" 2>/dev/null || true
+wait "$FLOOD"
+log "stopped while replaying: clean exit"
 log "PASS"
