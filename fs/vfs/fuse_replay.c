@@ -412,17 +412,13 @@ static int do_modify(struct ofs *o, uint64_t ino, const char *path, struct held 
 	return 0;
 }
 
-static int do_attrib(struct ofs *o, uint64_t ino, bool mtime_only, const char *path,
-		     const struct held *h)
+static int do_attrib(uint64_t ino, bool mtime_only, const char *path, const struct held *h)
 {
-	struct ofs_attr a;
-	int rc = ofs_read_attr(o, ino, &a, NULL);
-	if (rc)
-		return rc;
-	/* Explicit times (the handler answers with the state's): the kernel
-	 * reports IN_ATTRIB for both, IN_MODIFY for the mtime alone, as for
-	 * the call made on the other node; and does not follow a symlink. */
-	struct timespec ts[2] = {{a.atime_ns / 1000000000, 0}, {a.mtime_ns / 1000000000, 0}};
+	/* Explicit times, whatever they are (the handler answers with the
+	 * state's attributes): the kernel reports IN_ATTRIB for both,
+	 * IN_MODIFY for the mtime alone, as for the call made on the other
+	 * node; and does not follow a symlink. */
+	struct timespec ts[2] = {{0, 0}, {0, 0}};
 	if (mtime_only)
 		ts[0].tv_nsec = UTIME_OMIT;
 	if (h->fd >= 0 && h->ino == ino)
@@ -480,7 +476,7 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 		return rc ? rc : do_modify(o, it->ino, to, h);
 	case OFS_REPLAY_ATTRIB:
 		rc = same_file ? 0 : full_path(o, it, it->ino, NULL, to, sizeof(to));
-		return rc ? rc : do_attrib(o, it->ino, it->mtime_only, to, h);
+		return rc ? rc : do_attrib(it->ino, it->mtime_only, to, h);
 	}
 	return -EINVAL;
 }
