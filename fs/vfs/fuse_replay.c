@@ -7,10 +7,11 @@
  * change, as the kernel has them once the items before it are replayed). The
  * kernel sends the FUSE requests that call makes with the thread's id as
  * their pid, so the wrapped handlers below tell them apart and answer from
- * the state already applied, never proposing anything: a lookup of a name
- * the change touched answers as the name was before it (the item's record;
- * negative answers are not cached, positive ones get no entry timeout, so
- * nothing stale outlives the call), a mknod, mkdir or symlink answers with
+ * the state already applied, never proposing anything: a lookup or getattr
+ * answers as the state was before the change (the item's view: the names on
+ * the way are those the kernel has then, a directory removed by a later
+ * change included; negative answers are not cached, positive ones get no
+ * timeout, so nothing stale outlives the call), a mknod, mkdir or symlink answers with
  * the entry now, an unlink, rmdir or rename answers 0, a setattr answers the
  * attributes now, and an open answers with a handle of its own on which
  * flush, fallocate and release do nothing. None of them writes, so the
@@ -115,6 +116,18 @@ static void rp_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		base_of(req)->lookup(req, parent, name);
 	else
 		reply_entry(req, rc > 0 ? 0 : rc, &a);
+}
+
+static void rp_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ofs_attr a;
+	if (!from_replay(req) || ofs_replay_getattr(ofs_of(req), ino, &a) != 1) {
+		base_of(req)->getattr(req, ino, fi);
+		return;
+	}
+	struct stat st;
+	fill_stat(&a, &st);
+	fuse_reply_attr(req, &st, 0);
 }
 
 static void created(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -284,6 +297,7 @@ void ofs_replay_wrap(struct ofs *o, struct fuse_lowlevel_ops *ops,
 	o->rp_base_ops = base;
 	*ops = *base;
 	ops->lookup = rp_lookup;
+	ops->getattr = rp_getattr;
 	ops->mknod = rp_mknod;
 	ops->mkdir = rp_mkdir;
 	ops->symlink = rp_symlink;
@@ -485,6 +499,7 @@ static void *replay_main(void *arg)
 {
 	struct ofs *o = arg;
 	struct held h = {-1, 0, false};
+	struct log_ratelimit rl = {.interval_ms = 10000};
 	bool stopped = false;
 	__atomic_store_n(&o->rp_tid, (int)gettid(), __ATOMIC_RELEASE);
 	while (!stopped) {
@@ -511,8 +526,12 @@ static void *replay_main(void *arg)
 			if (it->kind == OFS_REPLAY_REMOVE || it->kind == OFS_REPLAY_RENAME)
 				inval_entry(o, &it->from);
 			release_held(o, &h);
-			log_debug("fs: replay of @%llu for inotify failed: %s",
-				  (unsigned long long)it->idx, strerror(-rc));
+			uint64_t more;
+			if (log_ratelimit_pass(&rl, (uint64_t)(ofs_now_ns() / 1000000), &more))
+				log_notice("fs: replay of @%llu for inotify watchers failed: %s "
+					   "(%llu more not logged)",
+					   (unsigned long long)it->idx, strerror(-rc),
+					   (unsigned long long)more);
 		}
 		ofs_count(o, rc ? &o->stats.replays_failed : &o->stats.replays_done, 1);
 		if (rc == 0) {

@@ -437,10 +437,13 @@ void ofs_replay_drain(struct ofs *o);
 /* Publishes the item being replayed (NULL: none) to the handlers. it is
  * borrowed until the next call. */
 void ofs_replay_set_current(struct ofs *o, const struct ofs_replay_item *it);
-/* For a replay's lookup: 1 with *out the entry as it was before the change,
- * -ENOENT if it did not exist then, 0 if the current item says nothing of
- * that name (answer from the state). */
+/* For a replay's lookup: 1 with *out the entry as it was before the
+ * change, -ENOENT if it did not exist then, 0 if that is not known (answer
+ * from the state now). */
 int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
+/* For a replay's getattr: 1 with *out the inode as it was before the
+ * change, 0 if not known. */
+int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out);
 /* For a replay's mknod/mkdir/symlink: the entry now, or as the create left
  * it. 0 or -errno. */
 int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);

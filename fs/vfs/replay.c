@@ -162,8 +162,10 @@ static int view_scan(struct kv_view *v, const struct ofs_key *prefix, struct fin
 			rc = rc < 0 ? -EIO : 0;
 			break;
 		}
-		if (find_child(f, k, kl, val, vl, ver))
+		if (find_child(f, k, kl, val, vl, ver)) {
+			rc = 0;
 			break;
+		}
 	}
 	kv_iter_close(&it);
 	return rc;
@@ -770,8 +772,29 @@ int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct o
 	} else if (e) {
 		rc = -ENOENT;
 	}
+	/* Used outside the lock: the item lives until the replay thread's call,
+	 * which waits for this answer, returns. */
+	struct kv_view *v = it && !e ? it->view : NULL;
 	pthread_mutex_unlock(&o->rp_lock);
-	return rc;
+	if (!v)
+		return rc;
+	/* Every other name on the way as it was then too: a directory removed
+	 * since (rm -r) is still there for the kernel until its own replay. */
+	uint64_t child;
+	rc = view_dirent(v, parent, name, &child);
+	if (rc == 0)
+		rc = view_attr(v, child, out);
+	if (rc == -ENOENT)
+		return -ENOENT;
+	return rc ? 0 : 1; /* a failed read: the state now answers */
+}
+
+int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
+{
+	pthread_mutex_lock(&o->rp_lock);
+	struct kv_view *v = o->rp_cur ? o->rp_cur->view : NULL;
+	pthread_mutex_unlock(&o->rp_lock);
+	return v && view_attr(v, ino, out) == 0 ? 1 : 0;
 }
 
 int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out)

@@ -679,8 +679,19 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	struct ofs_attr a, d;
 	struct ofs_setattr sa = {0};
 	char path[256];
+	uint64_t old = mkfile(f->n1, f, OFS_ROOT_INO, "old", "1"); /* before: name unknown */
 	assert_int_equal(ofs_replay_enable(f->n2), 0);
 	f->watch = f->n2;
+
+	/* A file whose name node 2 never saw: found by a scan of the names. */
+	struct ofs_file *h;
+	assert_int_equal(ofs_op_open(f->n1, old, O_WRONLY, &h), 0);
+	assert_int_equal(ofs_op_write(f->n1, h, "2", 1, 0), 1);
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	it = expect_replay(f, OFS_REPLAY_MODIFY);
+	assert_int_equal(ofs_replay_path(f->n2, it, old, NULL, path, sizeof(path)), 0);
+	assert_string_equal(path, "/old");
+	ofs_replay_item_free(it);
 
 	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &d), 0);
 	it = expect_replay(f, OFS_REPLAY_CREATE);
@@ -742,6 +753,15 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	assert_int_equal(it->from.attr.ino, ino2);
 	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "h", path, sizeof(path)), 0);
 	assert_string_equal(path, "/d/h");
+	/* The replay's lookups on the way answer as then: d is still there. */
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a), 1);
+	assert_int_equal(a.ino, d.ino);
+	assert_int_equal(ofs_replay_lookup(f->n2, d.ino, "h", &a), 1);
+	assert_int_equal(a.ino, ino2);
+	assert_int_equal(ofs_replay_getattr(f->n2, d.ino, &a), 1);
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "none", &a), -ENOENT);
+	ofs_replay_set_current(f->n2, NULL);
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a), 0);
 	ofs_replay_item_free(it);
 	it = expect_replay(f, OFS_REPLAY_REMOVE);
 	assert_true(S_ISDIR(it->from.attr.mode));

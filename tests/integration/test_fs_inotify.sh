@@ -306,4 +306,33 @@ PIDS[$B]=""
 kill "$WATCH_PID" 2>/dev/null || true
 wait "$FLOOD"
 log "stopped while replaying: clean exit"
+
+# kill -9 of node C while it replays for a watcher: it dies at once (the
+# replay thread's calls on the mount do not hold it; the guardian aborts the
+# connection); after a restart its watchers see A's changes again.
+start_node $B
+wait_until 30 mountpoint -q "$MB"
+wait_until 60 has_leader $B
+C=3
+MC=$M3
+watch "$T/kill-events" -r "$MC/flood"
+(for i in $(seq 1 400); do echo "$i" >"$MA/flood/g$i" 2>/dev/null || true; done) &
+FLOOD=$!
+CLEANUP_HOOKS+=("kill $FLOOD 2>/dev/null")
+before=$(status_field $C replays_done)
+replaying_c() { [ "$(status_field $C replays_done)" -gt $((before + 20)) ]; }
+wait_until 60 replaying_c
+kill_node $C # returns once the daemon is dead
+# The watcher keeps its watches on the lazily unmounted tree, as on any
+# filesystem: it goes by hand.
+kill "$WATCH_PID" 2>/dev/null || true
+wait "$FLOOD"
+start_node $C
+wait_until 30 mountpoint -q "$MC"
+wait_until 60 has_leader $C
+watch "$T/restart-events" "$MC/flood"
+echo back >"$MA/flood/after-restart"
+wait_until 30 grep -q "|after-restart|0 CLOSE_WRITE" "$T/restart-events"
+kill "$WATCH_PID" 2>/dev/null || true
+log "killed while replaying: the mount went with it; after the restart, events again"
 log "PASS"
