@@ -11,8 +11,9 @@
  * answers as the state was before the change (the item's view: the names on
  * the way are those the kernel has then, a directory removed by a later
  * change included; negative answers are not cached, positive ones get no
- * timeout, so nothing stale outlives the call), a mknod, mkdir or symlink answers with
- * the entry now, an unlink, rmdir or rename answers 0, a setattr answers the
+ * timeout, so nothing stale outlives the call), a create, mknod, mkdir or
+ * symlink answers with the entry now, an unlink, rmdir or rename answers 0,
+ * a setattr answers the
  * attributes now, and an open answers with a handle of its own on which
  * flush, fallocate and release do nothing. None of them writes, so the
  * replay neither proposes again nor touches atime or mtime.

@@ -10,7 +10,8 @@
  * bounded number of times. On every node the replica decodes each decided
  * entry once, applies that transaction to the KV and passes the same one to
  * ofs_apply_hook, which queues kernel cache invalidations for other nodes'
- * changes. Lookup counts, open files and buffered writes are node-local and
+ * changes, and their replay on the mount so that inotify watchers here see
+ * them (replay.c). Lookup counts, open files and buffered writes are node-local and
  * never replicated. This header does not parse command lines or config
  * files: the daemon does, and fills struct ofs_config.
  *
@@ -91,7 +92,8 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b);
 
 /*
  * Mounts at mountpoint (copied) with allow_other and default_permissions and
- * starts the helper threads (invalidation, reaper of unlinked files, waker). 0 or -errno, reason logged: -EBUSY already
+ * starts the helper threads (invalidation, replay for inotify, reaper of
+ * unlinked files, waker). 0 or -errno, reason logged: -EBUSY already
  * a mount point (or a stale one), -ENOENT/-ENOTDIR no such directory, -EIO
  * libfuse could not set up the session or mount.
  */
@@ -136,7 +138,9 @@ void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx);
  * thread that applies (it only queues work and never blocks on FUSE). For
  * entries proposed on other nodes it queues kernel cache invalidations for
  * the inodes and names the entry touched (attributes, page cache, dentries),
- * issued later by the invalidation thread. t is borrowed for the call.
+ * issued later by the invalidation thread, and the entry's replay on the
+ * mount (bounded: dropped and counted when it cannot be queued). t is
+ * borrowed for the call.
  */
 void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
 /* Call it when the whole state was replaced (a state transfer): anything the

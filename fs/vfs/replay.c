@@ -6,11 +6,12 @@
  * The kernel emits inotify events only for operations that pass through its
  * VFS, and FUSE's cache invalidations emit none. So each change applied from
  * elsewhere is turned into one operation (struct ofs_replay_item) that the
- * replay thread performs on this node's own mount: a create becomes a mknod,
- * mkdir or symlink of the same name, a removal an unlink or rmdir, a rename
- * a rename, new content an open for writing, a fallocate that changes
- * nothing and a close (IN_MODIFY, IN_CLOSE_WRITE), an attribute or xattr
- * change a utimensat (IN_ATTRIB). The FUSE handlers recognise the thread's
+ * replay thread performs on this node's own mount: a create becomes an
+ * open(O_CREAT | O_EXCL), mkdir, symlink or mknod of the same name, a
+ * removal an unlink or rmdir, a rename a rename, new content an open for
+ * writing, a fallocate that changes nothing and a close (IN_MODIFY,
+ * IN_CLOSE_WRITE), an attribute or xattr change a utimensat (IN_ATTRIB; of
+ * the mtime alone, IN_MODIFY). The FUSE handlers recognise the thread's
  * requests and answer them from the state already applied, proposing
  * nothing: the kernel then emits exactly the events of a local change.
  *
