@@ -17,8 +17,10 @@
  *                     a commit, a KV read or a fuse_reply_* call
  *   struct ofs.iq_lock  the invalidation queue (leaf)
  *   struct ofs.reap_lock  the reaper's stop flag (leaf, never with another)
+ *   struct ofs.rp_view_lock  reads of the current replay item's view by
+ *                     the handlers (replay.c); taken before rp_lock
  *   struct ofs.rp_lock  the replay queue, the current item, the view and the
- *                     remembered names (leaf, never with another)
+ *                     remembered names (leaf)
  *
  * Threads: FUSE workers, the invalidation thread (inval.c), the reaper
  * (ofs_core.c), the waker (fuse_ops.c) and the replay thread
@@ -212,6 +214,7 @@ struct ofs {
 	pthread_t iq_thread; /* the mounting thread's */
 
 	/* the replay of other nodes' changes (replay.c, fuse_replay.c) */
+	pthread_mutex_t rp_view_lock; /* see the top of this file and replay.c */
 	pthread_mutex_t rp_lock;
 	pthread_cond_t rp_cond;
 	bool rp_enabled; /* atomic: the apply hook queues items (mounted) */

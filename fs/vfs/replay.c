@@ -50,6 +50,7 @@
 
 void ofs_replay_init(struct ofs *o)
 {
+	pthread_mutex_init(&o->rp_view_lock, NULL);
 	pthread_mutex_init(&o->rp_lock, NULL);
 	pthread_cond_init(&o->rp_cond, NULL);
 }
@@ -61,6 +62,7 @@ void ofs_replay_close(struct ofs *o)
 	free(o->rp_names);
 	o->rp_names = NULL;
 	pthread_mutex_destroy(&o->rp_lock);
+	pthread_mutex_destroy(&o->rp_view_lock);
 	pthread_cond_destroy(&o->rp_cond);
 }
 
@@ -691,6 +693,9 @@ void ofs_replay_set_current(struct ofs *o, const struct ofs_replay_item *it)
 	pthread_mutex_lock(&o->rp_lock);
 	o->rp_cur = it;
 	pthread_mutex_unlock(&o->rp_lock);
+	/* A handler that found the item before is done with it after this. */
+	pthread_mutex_lock(&o->rp_view_lock);
+	pthread_mutex_unlock(&o->rp_view_lock);
 }
 
 /* --- latency ------------------------------------------------------------------- */
@@ -755,9 +760,31 @@ static bool same_entry(const struct ofs_replay_entry *e, uint64_t parent, const 
 	return e->parent == parent && strcmp(e->name, name) == 0;
 }
 
+/* Under rp_view_lock: 1 with *out the entry (parent, name) in view v,
+ * -ENOENT if it is not there, 0 if the read failed (the state now answers). */
+static int lookup_in(struct kv_view *v, uint64_t parent, const char *name, struct ofs_attr *out)
+{
+	uint64_t child;
+	int rc = view_dirent(v, parent, name, &child);
+	if (rc == 0)
+		rc = view_attr(v, child, out);
+	if (rc == -ENOENT)
+		return -ENOENT;
+	return rc ? 0 : 1;
+}
+
+/*
+ * The handlers read the current item's view under rp_view_lock, taken
+ * before the item is looked up: ofs_replay_set_current(o, NULL) takes it
+ * too once the item is no longer current, so the replay thread frees an
+ * item only after any handler that found it is done. (The thread's call
+ * waits for the answer anyway; the lock says so where the kernel's round
+ * trip does not.)
+ */
 int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out)
 {
 	int rc = 0;
+	pthread_mutex_lock(&o->rp_view_lock);
 	pthread_mutex_lock(&o->rp_lock);
 	const struct ofs_replay_item *it = o->rp_cur;
 	const struct ofs_replay_entry *e = NULL;
@@ -773,29 +800,25 @@ int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct o
 	} else if (e) {
 		rc = -ENOENT;
 	}
-	/* Used outside the lock: the item lives until the replay thread's call,
-	 * which waits for this answer, returns. */
 	struct kv_view *v = it && !e ? it->view : NULL;
 	pthread_mutex_unlock(&o->rp_lock);
-	if (!v)
-		return rc;
 	/* Every other name on the way as it was then too: a directory removed
 	 * since (rm -r) is still there for the kernel until its own replay. */
-	uint64_t child;
-	rc = view_dirent(v, parent, name, &child);
-	if (rc == 0)
-		rc = view_attr(v, child, out);
-	if (rc == -ENOENT)
-		return -ENOENT;
-	return rc ? 0 : 1; /* a failed read: the state now answers */
+	if (v)
+		rc = lookup_in(v, parent, name, out);
+	pthread_mutex_unlock(&o->rp_view_lock);
+	return rc;
 }
 
 int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
 {
+	pthread_mutex_lock(&o->rp_view_lock);
 	pthread_mutex_lock(&o->rp_lock);
 	struct kv_view *v = o->rp_cur ? o->rp_cur->view : NULL;
 	pthread_mutex_unlock(&o->rp_lock);
-	return v && view_attr(v, ino, out) == 0 ? 1 : 0;
+	int rc = v && view_attr(v, ino, out) == 0 ? 1 : 0;
+	pthread_mutex_unlock(&o->rp_view_lock);
+	return rc;
 }
 
 int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out)
