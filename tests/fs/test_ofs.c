@@ -775,6 +775,39 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	ofs_replay_disable(f->n2);
 }
 
+/* The replay queue never grows past its bound, and an item that waited too
+ * long is dropped at its turn: both counted, never queued without end. */
+static void test_ofs_replay_queue_is_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_stats st;
+	struct ofs_setattr sa = {.mask = OFS_SET_MODE};
+	struct ofs_attr a;
+	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "f", "x");
+	assert_int_equal(ofs_replay_enable(f->n2), 0);
+	f->watch = f->n2;
+	for (uint32_t i = 0; i < OFS_REPLAY_QUEUE_MAX + 3; i++) {
+		sa.mode = (i & 1) ? 0600 : 0644;
+		assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	}
+	ofs_get_stats(f->n2, &st);
+	assert_int_equal(st.replays_queued, OFS_REPLAY_QUEUE_MAX);
+	assert_int_equal(st.replays_dropped, 3);
+	assert_int_equal(st.replays_pending, OFS_REPLAY_QUEUE_MAX);
+	/* The oldest waited past the delay: dropped at its turn. */
+	f->n2->rp_head->queued_ns = 0;
+	struct ofs_replay_item *it = next_replay(f);
+	assert_non_null(it);
+	assert_true(it->queued_ns > 0);
+	ofs_replay_set_current(f->n2, NULL);
+	ofs_replay_item_free(it);
+	ofs_get_stats(f->n2, &st);
+	assert_int_equal(st.replays_dropped, 4);
+	assert_int_equal(st.replays_pending, OFS_REPLAY_QUEUE_MAX - 2);
+	f->watch = NULL;
+	ofs_replay_disable(f->n2);
+}
+
 static void bound_4(struct ofs_config *c)
 {
 	c->inval_queue_max = 4;
@@ -1016,6 +1049,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ofs_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_replays_other_nodes_changes, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_replay_queue_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_invalidates_for_other_nodes_only, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_invalidation_degrades_never_drops,
