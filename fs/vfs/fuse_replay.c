@@ -354,7 +354,7 @@ static int full_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t d
  * create or a change that left the file empty (content likely follows).
  */
 #define OFS_REPLAY_LINGER_MS	   25
-#define OFS_REPLAY_LINGER_EMPTY_MS 200
+#define OFS_REPLAY_LINGER_EMPTY_MS 1000
 
 struct held {
 	int fd; /* -1: none */
