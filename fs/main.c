@@ -149,7 +149,8 @@ static int barrier_cmd(struct daemon *d, int argc, char **argv, struct ctl_buf *
 }
 
 /* Status also shows the mount's kernel cache invalidations: how often they
- * had to turn coarse (never dropped). */
+ * had to turn coarse (never dropped); and the replays of other nodes'
+ * changes for inotify watchers, which may be dropped (counted). */
 static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 {
 	struct ofs_stats st;
@@ -166,12 +167,20 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 			out,
 			",\"invals_queued\":%llu,\"invals_sent\":%llu,\"invals_coarse\":%llu,"
 			"\"invals_overflow\":%llu,\"invals_replaced\":%llu,"
-			"\"invals_all_sent\":%llu}\n",
+			"\"invals_all_sent\":%llu,\"replays_queued\":%llu,\"replays_done\":%llu,"
+			"\"replays_failed\":%llu,\"replays_dropped\":%llu,\"replays_pending\":%llu,"
+			"\"replay_p50_us\":%llu,\"replay_p99_us\":%llu,\"replay_max_us\":%llu}\n",
 			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_sent,
 			(unsigned long long)st.invals_coarse,
 			(unsigned long long)st.invals_overflow,
 			(unsigned long long)st.invals_replaced,
-			(unsigned long long)st.invals_all_sent);
+			(unsigned long long)st.invals_all_sent,
+			(unsigned long long)st.replays_queued, (unsigned long long)st.replays_done,
+			(unsigned long long)st.replays_failed,
+			(unsigned long long)st.replays_dropped,
+			(unsigned long long)st.replays_pending,
+			(unsigned long long)st.replay_p50_us, (unsigned long long)st.replay_p99_us,
+			(unsigned long long)st.replay_max_us);
 	} else {
 		ctl_buf_printf(
 			out,
@@ -181,6 +190,13 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 			(unsigned long long)st.invals_coarse,
 			(unsigned long long)st.invals_overflow,
 			(unsigned long long)st.invals_replaced);
+		ctl_buf_printf(out,
+			       "replays for inotify: %llu queued, %llu done, %llu failed, "
+			       "%llu dropped\n",
+			       (unsigned long long)st.replays_queued,
+			       (unsigned long long)st.replays_done,
+			       (unsigned long long)st.replays_failed,
+			       (unsigned long long)st.replays_dropped);
 	}
 }
 

@@ -19,6 +19,8 @@ packages=(
 	etcd-server libcurl4-openssl-dev
 	# tests: xattrs on the mount (setfattr, getfattr)
 	attr
+	# tests: inotify watchers of other nodes' changes (inotifywait), workflows (rsync)
+	inotify-tools rsync
 	# tests: the man pages render without warnings (man -l)
 	man-db groff-base
 )

@@ -711,7 +711,11 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 	o->mountpoint = strdup(mountpoint);
 	if (!o->mountpoint)
 		return -ENOMEM;
-	o->se = fuse_session_new(&args, &ofs_ll_ops, sizeof(ofs_ll_ops), o);
+	/* The replay thread's requests are answered by wrappers around these
+	 * (fuse_replay.c); libfuse copies the table. */
+	struct fuse_lowlevel_ops ops;
+	ofs_replay_wrap(o, &ops, &ofs_ll_ops);
+	o->se = fuse_session_new(&args, &ops, sizeof(ops), o);
 	fuse_opt_free_args(&args);
 	if (!o->se) {
 		log_err("fs: cannot create the FUSE session");
@@ -723,6 +727,8 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 	}
 	o->mounted = true;
 	rc = ofs_inval_start(o);
+	if (rc == 0)
+		rc = ofs_replay_start(o);
 	if (rc == 0)
 		rc = ofs_reaper_start(o);
 	if (rc == 0 && pipe2(o->wake_pipe, O_CLOEXEC) != 0)
@@ -777,8 +783,9 @@ int ofs_run(struct ofs *o)
  * which ofs_stop wakes with one byte on a pipe (async-signal-safe, and
  * independent of what the caller did with signal masks).
  *
- * Before the exit flag, this thread stops the invalidation thread, while the
- * workers still serve: an entry invalidation waits in the kernel for its
+ * Before the exit flag, this thread stops the invalidation thread and the
+ * replay thread (fuse_replay.c, whose calls on the mount wait the same way),
+ * while the workers still serve: an entry invalidation waits in the kernel for its
  * directory's lock, which a rename or create in that directory holds until
  * it is answered. Once the loop has ended, nothing answers it, and the join
  * in ofs_unmount would wait forever (a SIGTERM under load hung the daemon).
@@ -799,6 +806,7 @@ static void *waker_main(void *arg)
 			struct statvfs sv;
 			woken = true;
 			ofs_inval_stop(o);
+			ofs_replay_stop(o);
 			fuse_session_exit(o->se);
 			(void)statvfs(o->mountpoint, &sv);
 		}
@@ -828,6 +836,7 @@ int ofs_unmount(struct ofs *o)
 	ofs_flush_all(o);
 	ofs_reaper_stop(o);
 	ofs_inval_stop(o);
+	ofs_replay_stop(o);
 	if (o->mounted) {
 		fuse_session_unmount(o->se); /* fails a statfs of the waker, if pending */
 		o->mounted = false;

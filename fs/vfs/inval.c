@@ -142,6 +142,7 @@ void ofs_on_state_replaced(struct ofs *o)
 {
 	ofs_inval_queue_all(o);
 	ofs_count(o, &o->stats.invals_replaced, 1);
+	ofs_replay_state_replaced(o);
 }
 
 bool ofs_inval_pop(struct ofs *o, struct inval_item **item)
@@ -303,16 +304,25 @@ static void inval_key(struct ofs *o, bool prefix, const void *key, size_t len)
 	}
 }
 
+/* The invalidations first: the replay of this entry waits for them (see
+ * ofs_inval_queued), so a watcher that reads on an event reads the change. */
 void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here)
 {
-	if (proposed_here)
-		return;
-	for (uint32_t i = 0; i < t->n_ops; i++) {
+	for (uint32_t i = 0; i < t->n_ops && !proposed_here; i++) {
 		const struct kv_op *op = &t->ops[i];
 		if (op->type == KV_OP_PUT || op->type == KV_OP_DELETE ||
 		    op->type == KV_OP_DELETE_PREFIX)
 			inval_key(o, op->type == KV_OP_DELETE_PREFIX, op->key, op->key_len);
 	}
+	ofs_replay_on_applied(o, idx, t, proposed_here);
+}
+
+uint64_t ofs_inval_queued(struct ofs *o)
+{
+	pthread_mutex_lock(&o->iq_lock);
+	uint64_t n = o->iq_queued;
+	pthread_mutex_unlock(&o->iq_lock);
+	return n;
 }
 
 void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here)
@@ -325,11 +335,16 @@ void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool propos
 
 int ofs_wait_invalidations(struct ofs *o, unsigned timeout_ms)
 {
+	return ofs_wait_invalidations_upto(o, UINT64_MAX, timeout_ms);
+}
+
+int ofs_wait_invalidations_upto(struct ofs *o, uint64_t upto, unsigned timeout_ms)
+{
 	int64_t end = ofs_now_ns() + (int64_t)timeout_ms * 1000000;
 	struct timespec until = {.tv_sec = end / 1000000000, .tv_nsec = end % 1000000000};
 	int rc = 0;
 	pthread_mutex_lock(&o->iq_lock);
-	uint64_t target = o->iq_queued;
+	uint64_t target = o->iq_queued < upto ? o->iq_queued : upto;
 	while (o->iq_done < target && o->iq_running && rc == 0)
 		rc = pthread_cond_timedwait(&o->iq_done_cond, &o->iq_lock, &until);
 	/* A wake-up at the deadline may still find everything done. */

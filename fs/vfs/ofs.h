@@ -10,7 +10,8 @@
  * bounded number of times. On every node the replica decodes each decided
  * entry once, applies that transaction to the KV and passes the same one to
  * ofs_apply_hook, which queues kernel cache invalidations for other nodes'
- * changes. Lookup counts, open files and buffered writes are node-local and
+ * changes, and their replay on the mount so that inotify watchers here see
+ * them (replay.c). Lookup counts, open files and buffered writes are node-local and
  * never replicated. This header does not parse command lines or config
  * files: the daemon does, and fills struct ofs_config.
  *
@@ -91,10 +92,10 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b);
 
 /*
  * Mounts at mountpoint (copied) with allow_other, default_permissions, nosuid
- * and nodev, and starts the helper threads (invalidation, reaper of unlinked
- * files, waker). 0 or -errno, reason logged: -EBUSY already a mount point (or
- * a stale one), -ENOENT/-ENOTDIR no such directory, -EIO libfuse could not
- * set up the session or mount.
+ * and nodev, and starts the helper threads (invalidation, replay for inotify,
+ * reaper of unlinked files, waker). 0 or -errno, reason logged: -EBUSY
+ * already a mount point (or a stale one), -ENOENT/-ENOTDIR no such directory,
+ * -EIO libfuse could not set up the session or mount.
  */
 int ofs_mount(struct ofs *o, const char *mountpoint);
 
@@ -137,7 +138,9 @@ void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx);
  * thread that applies (it only queues work and never blocks on FUSE). For
  * entries proposed on other nodes it queues kernel cache invalidations for
  * the inodes and names the entry touched (attributes, page cache, dentries),
- * issued later by the invalidation thread. t is borrowed for the call.
+ * issued later by the invalidation thread, and the entry's replay on the
+ * mount (bounded: dropped and counted when it cannot be queued). t is
+ * borrowed for the call.
  */
 void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
 /* Call it when the whole state was replaced (a state transfer): anything the
@@ -160,6 +163,17 @@ struct ofs_stats {
 	uint64_t invals_overflow; /* times the queue collapsed into "everything the kernel knows" */
 	uint64_t invals_replaced; /* state replaced wholesale (state transfer): "everything" too */
 	uint64_t invals_all_sent; /* "everything" sweeps issued to the kernel */
+	/* Other nodes' changes replayed on the mount for inotify (replay.c): */
+	uint64_t replays_queued;  /* changes queued for a replay */
+	uint64_t replays_done;	  /* ... replayed: the kernel emitted their events */
+	uint64_t replays_failed;  /* ... tried, but the kernel refused the operation */
+	uint64_t replays_dropped; /* no replay: queue full, too late, or no state before */
+	uint64_t replays_pending; /* now: queued or in progress, +1 while a file is held
+				   * open for the next change (not cumulative) */
+	/* From the apply to the end of the replay's call (the kernel emitted the
+	 * events), over the replays done so far, in 100 us steps (10 ms past
+	 * 10 ms, 1 s past 1 s): */
+	uint64_t replay_p50_us, replay_p99_us, replay_max_us;
 };
 void ofs_get_stats(struct ofs *o, struct ofs_stats *st);
 

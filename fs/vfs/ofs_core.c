@@ -610,6 +610,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
 	pthread_mutex_init(&o->reap_lock, NULL);
 	pthread_cond_init(&o->reap_cond, NULL);
 	o->names = ofs_names_new();
+	ofs_replay_init(o);
 	int rc = ofs_bootstrap(o);
 	if (rc) {
 		ofs_destroy(&o);
@@ -629,6 +630,7 @@ void ofs_destroy(struct ofs **op)
 	assert(!o->se); /* ofs_unmount first */
 	ofs_reaper_stop(o);
 	ofs_inval_drain(o);
+	ofs_replay_close(o);
 	while (o->files) {
 		struct ofs_file *f = o->files;
 		o->files = f->next;
@@ -670,4 +672,8 @@ void ofs_get_stats(struct ofs *o, struct ofs_stats *st)
 	pthread_mutex_lock(&o->lock);
 	*st = o->stats;
 	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_lock(&o->rp_lock);
+	st->replays_pending = o->rp_len + (o->rp_cur != NULL) + o->rp_holding;
+	ofs_replay_latency_locked(o, st);
+	pthread_mutex_unlock(&o->rp_lock);
 }

@@ -17,10 +17,15 @@
  *                     a commit, a KV read or a fuse_reply_* call
  *   struct ofs.iq_lock  the invalidation queue (leaf)
  *   struct ofs.reap_lock  the reaper's stop flag (leaf, never with another)
+ *   struct ofs.rp_view_lock  reads of the current replay item's view by
+ *                     the handlers (replay.c); taken before rp_lock
+ *   struct ofs.rp_lock  the replay queue, the current item, the view and the
+ *                     remembered names (leaf)
  *
  * Threads: FUSE workers, the invalidation thread (inval.c), the reaper
- * (ofs_core.c) and the waker (fuse_ops.c), plus the apply hook on the
- * replica thread (ofs_on_applied: iq_lock and lock only). Fields not under
+ * (ofs_core.c), the waker (fuse_ops.c) and the replay thread
+ * (fuse_replay.c), plus the apply hook on the replica thread (ofs_on_applied:
+ * iq_lock, rp_lock and lock, one at a time). Fields not under
  * a lock are set before those threads start and only read after.
  */
 #ifndef OMNIFS_OFS_INT_H
@@ -34,6 +39,8 @@
 
 #include "ofs.h"
 #include "schema.h"
+
+struct kv_view;
 
 /* Inode numbers: node id in the high 16 bits, a per-node counter below.
  * Node id 0 is reserved: the root and the virtual /.omnifs files. */
@@ -119,6 +126,50 @@ struct inval_item {
 	struct inval_item *next;
 };
 
+/*
+ * One change from another node to replay on the mount (replay.c,
+ * fuse_replay.c). An entry is a name in a directory as some state had it:
+ * present with its inode's attributes, or absent.
+ */
+enum ofs_replay_kind {
+	OFS_REPLAY_CREATE, /* to: absent before; after: what it became */
+	OFS_REPLAY_REMOVE, /* from: the entry removed, as it was */
+	OFS_REPLAY_RENAME, /* from: the source as it was; to: the target as it was */
+	OFS_REPLAY_MODIFY, /* ino: new content or size */
+	OFS_REPLAY_ATTRIB, /* ino: attributes or xattrs */
+};
+
+struct ofs_replay_entry {
+	uint64_t parent;
+	char name[OFS_NAME_MAX + 1];
+	bool present;
+	struct ofs_attr attr; /* present: the inode as it was */
+};
+
+struct ofs_replay_item {
+	enum ofs_replay_kind kind;
+	uint64_t idx;	   /* the log index applied */
+	int64_t queued_ns; /* when the apply hook queued it */
+	struct ofs_replay_entry from, to;
+	struct ofs_attr after; /* CREATE, RENAME: the entry's inode after the change */
+	uint64_t ino;	       /* MODIFY, ATTRIB */
+	bool mtime_only;       /* ATTRIB: only the mtime was set (IN_MODIFY) */
+	uint64_t invals;       /* invalidations queued up to this change (inval.c) */
+	struct kv_view *view;  /* the state before the change (owned; NULL: unknown) */
+	struct ofs_replay_item *next;
+};
+
+/* A remembered name of an inode (a hint for paths, checked before use). */
+struct ofs_replay_name {
+	uint64_t ino, parent;
+	char name[OFS_NAME_MAX + 1];
+};
+
+#define OFS_REPLAY_QUEUE_MAX	4096u /* items waiting; more are dropped */
+#define OFS_REPLAY_MAX_DELAY_MS 5000u /* an older item is dropped, not replayed */
+#define OFS_REPLAY_NAMES	8192u /* remembered names (direct-mapped) */
+#define OFS_REPLAY_LAT_BUCKETS	300u  /* 100 x 100 us, 99 x 10 ms, 100 x 1 s, more */
+
 #define OFS_TABLE_SIZE	 4096
 #define OFS_IQ_DIR_SLOTS 64
 
@@ -167,6 +218,25 @@ struct ofs {
 	 * lock); NULL if it could not be allocated: notes then scan */
 	struct ofs_names *names;
 	uint64_t notes_missed; /* commits that went without a note (atomic) */
+
+	/* the replay of other nodes' changes (replay.c, fuse_replay.c) */
+	pthread_mutex_t rp_view_lock; /* see the top of this file and replay.c */
+	pthread_mutex_t rp_lock;
+	pthread_cond_t rp_cond;
+	bool rp_enabled; /* atomic: the apply hook queues items (mounted) */
+	bool rp_stop;	 /* under rp_lock */
+	struct ofs_replay_item *rp_head, *rp_tail; /* under rp_lock */
+	size_t rp_len;				   /* under rp_lock */
+	const struct ofs_replay_item *rp_cur;	   /* under rp_lock: the one being replayed */
+	bool rp_holding; /* under rp_lock: the thread holds a file open (fuse_replay.c) */
+	uint64_t rp_lat_hist[OFS_REPLAY_LAT_BUCKETS]; /* under rp_lock: replay latencies */
+	uint64_t rp_lat_max_us;			      /* under rp_lock */
+	struct kv_view *rp_before; /* under rp_lock: the state after the last applied entry */
+	struct ofs_replay_name *rp_names; /* under rp_lock: OFS_REPLAY_NAMES slots */
+	int rp_tid;			  /* atomic: the replay thread's id (0: none) */
+	bool rp_running;		  /* under rp_lock */
+	pthread_t rp_thread;		  /* the mounting thread's */
+	const void *rp_base_ops;	  /* fuse_replay.c: the handlers it wraps */
 
 	/* the reaper of unlinked files (ofs_core.c) */
 	pthread_mutex_t reap_lock;
@@ -371,6 +441,10 @@ void ofs_inval_done(struct ofs *o, const struct inval_item *item);
 void ofs_inval_retry(struct ofs *o, const struct inval_item *item);
 /* Frees every queued item (teardown). */
 void ofs_inval_drain(struct ofs *o);
+/* How many changes were ever queued; ofs_wait_invalidations_upto(o, n, ms)
+ * waits until the first n of them are done (0, or -ETIMEDOUT). */
+uint64_t ofs_inval_queued(struct ofs *o);
+int ofs_wait_invalidations_upto(struct ofs *o, uint64_t upto, unsigned timeout_ms);
 /* What item means for the kernel, as calls of fn (name NULL: invalidate
  * inode ino; else the entry name of directory ino, name borrowed for the
  * call): OFS_INVAL_DIR and OFS_INVAL_ALL read the state for the names in the
@@ -382,6 +456,58 @@ int ofs_inval_expand(struct ofs *o, const struct inval_item *item, ofs_inval_fn 
  * root first, in a malloc'd array (the caller frees it); NULL if out of
  * memory. */
 uint64_t *ofs_known_inodes(struct ofs *o, size_t *n);
+
+/* replay.c: replaying other nodes' changes on the mount (no FUSE) */
+void ofs_replay_init(struct ofs *o);  /* ofs_new */
+void ofs_replay_close(struct ofs *o); /* ofs_destroy */
+/* The apply hook's part (replica thread): queues t's replay, if it has one
+ * and was not proposed here, and keeps a view of the state after it. */
+void ofs_replay_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
+void ofs_replay_state_replaced(struct ofs *o);
+/* Starts queueing (0 or -ENOMEM) / stops, waking ofs_replay_pop. */
+int ofs_replay_enable(struct ofs *o);
+void ofs_replay_disable(struct ofs *o);
+/* The next item to replay (ownership passes), waiting for one until
+ * until_ns (CLOCK_REALTIME as ofs_now_ns; 0: as long as it takes); NULL at
+ * that time or once disabled (*stopped then true). Items that waited past
+ * OFS_REPLAY_MAX_DELAY_MS are dropped. The item returned is the current
+ * one (ofs_replay_set_current) until the next call. */
+struct ofs_replay_item *ofs_replay_pop(struct ofs *o, int64_t until_ns, bool *stopped);
+void ofs_replay_drain(struct ofs *o);
+/* Publishes the item being replayed (NULL: none) to the handlers. it is
+ * borrowed until the next call. */
+void ofs_replay_set_current(struct ofs *o, const struct ofs_replay_item *it);
+/* For a replay's lookup: 1 with *out the entry as it was before the
+ * change, -ENOENT if it did not exist then, 0 if that is not known (answer
+ * from the state now). */
+int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
+/* For a replay's getattr: 1 with *out the inode as it was before the
+ * change, 0 if not known. */
+int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out);
+/* For a replay's mknod/mkdir/symlink: the entry now, or as the create left
+ * it. 0 or -errno. */
+int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
+/* The path of name in directory ino (name NULL: of ino itself) relative to
+ * the mount, "/a/b", into buf: in the state before it's change (the one the
+ * kernel has when the items before it were replayed), or the current state
+ * (it NULL or without a view). 0, -ENOENT (gone), -ENAMETOOLONG, -EIO. */
+int ofs_replay_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t ino, const char *name,
+		    char *buf, size_t cap);
+void ofs_replay_item_free(struct ofs_replay_item *it); /* and its view */
+void ofs_replay_note_name(struct ofs *o, uint64_t ino, uint64_t parent, const char *name);
+/* Counts one replay done lat_us after its apply (the status percentiles). */
+void ofs_replay_note_latency(struct ofs *o, uint64_t lat_us);
+/* Under rp_lock: the percentiles into st. */
+void ofs_replay_latency_locked(struct ofs *o, struct ofs_stats *st);
+
+/* fuse_replay.c: the replay thread, started by ofs_mount, stopped by
+ * ofs_unmount (and by the waker before the loop ends), and the handlers that
+ * answer its requests: ofs_replay_wrap fills ops with them around base. */
+struct fuse_lowlevel_ops;
+void ofs_replay_wrap(struct ofs *o, struct fuse_lowlevel_ops *ops,
+		     const struct fuse_lowlevel_ops *base);
+int ofs_replay_start(struct ofs *o);
+void ofs_replay_stop(struct ofs *o);
 
 /* fuse_inval.c: the thread that tells the kernel, started by ofs_mount and
  * stopped (then the queue drained) by ofs_unmount */

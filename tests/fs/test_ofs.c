@@ -46,6 +46,7 @@ struct fx {
 	/* the last applied transaction's counts */
 	size_t last_block_puts;
 	size_t last_ops;
+	struct ofs *watch; /* if set, node 1's applied transactions reach its apply hook */
 };
 
 /* Root: the fixture's caller for everything that is not about permissions. */
@@ -81,7 +82,10 @@ static int n1_propose(void *ctx, const struct kv_txn *t, struct kv_result *res)
 	f->before = NULL;
 	if (before)
 		before(f->arg);
-	return shared_propose(ctx, t, res);
+	int rc = shared_propose(ctx, t, res);
+	if (rc == 0 && res->status == KV_APPLIED && f->watch)
+		ofs_on_applied(f->watch, kv_applied_idx(f->kv.kv) - 1, t, false);
+	return rc;
 }
 
 static void fail_next(struct fx *f, int n, int err)
@@ -657,6 +661,163 @@ static void test_ofs_invalidates_for_other_nodes_only(void **state)
 	kv_txn_free(&t);
 }
 
+/* The next replay item node 2 queued for node 1's changes (NULL: none). */
+static struct ofs_replay_item *next_replay(struct fx *f)
+{
+	bool stopped;
+	return ofs_replay_pop(f->n2, ofs_now_ns() + 1000000, &stopped);
+}
+
+static struct ofs_replay_item *expect_replay(struct fx *f, enum ofs_replay_kind kind)
+{
+	struct ofs_replay_item *it = next_replay(f);
+	assert_non_null(it);
+	assert_int_equal(it->kind, kind);
+	return it;
+}
+
+/*
+ * What node 2 replays on its mount for inotify, for node 1's changes: one
+ * item per change, of the kind the change is, with the names as they were
+ * before it and its paths as they were then; nothing for usage-only
+ * changes and for freeing an unlinked file.
+ */
+static void test_ofs_replays_other_nodes_changes(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_replay_item *it;
+	struct ofs_attr a, d;
+	struct ofs_setattr sa = {0};
+	char path[256];
+	uint64_t old = mkfile(f->n1, f, OFS_ROOT_INO, "old", "1"); /* before: name unknown */
+	assert_int_equal(ofs_replay_enable(f->n2), 0);
+	f->watch = f->n2;
+
+	/* A file whose name node 2 never saw: found by a scan of the names. */
+	struct ofs_file *h;
+	assert_int_equal(ofs_op_open(f->n1, old, O_WRONLY, &h), 0);
+	assert_int_equal(ofs_op_write(f->n1, h, "2", 1, 0), 1);
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	it = expect_replay(f, OFS_REPLAY_MODIFY);
+	assert_int_equal(ofs_replay_path(f->n2, it, old, NULL, path, sizeof(path)), 0);
+	assert_string_equal(path, "/old");
+	ofs_replay_item_free(it);
+
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &d), 0);
+	it = expect_replay(f, OFS_REPLAY_CREATE);
+	assert_string_equal(it->to.name, "d");
+	assert_false(it->to.present);
+	assert_int_equal(it->after.ino, d.ino);
+	assert_true(S_ISDIR(it->after.mode));
+	ofs_replay_item_free(it);
+
+	uint64_t ino = mkfile(f->n1, f, d.ino, "f", "hello");
+	it = expect_replay(f, OFS_REPLAY_CREATE);
+	assert_int_equal(it->to.parent, d.ino);
+	assert_int_equal(it->after.ino, ino);
+	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "f", path, sizeof(path)), 0);
+	assert_string_equal(path, "/d/f");
+	ofs_replay_item_free(it);
+	it = expect_replay(f, OFS_REPLAY_MODIFY);
+	assert_int_equal(it->ino, ino);
+	assert_int_equal(ofs_replay_path(f->n2, it, ino, NULL, path, sizeof(path)), 0);
+	assert_string_equal(path, "/d/f");
+	ofs_replay_item_free(it);
+
+	sa.mask = OFS_SET_MODE;
+	sa.mode = 0600;
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	it = expect_replay(f, OFS_REPLAY_ATTRIB);
+	assert_false(it->mtime_only);
+	ofs_replay_item_free(it);
+	sa.mask = OFS_SET_MTIME;
+	sa.mtime_ns = 1000000000;
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	it = expect_replay(f, OFS_REPLAY_ATTRIB);
+	assert_true(it->mtime_only); /* IN_MODIFY, as utimensat makes it */
+	ofs_replay_item_free(it);
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.k", "v", 1, 0), 0);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_ATTRIB));
+	sa.mask = OFS_SET_SIZE;
+	sa.size = 2;
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_MODIFY));
+
+	/* A rename: the source as it was, the target absent then. */
+	assert_int_equal(ofs_op_rename(f->n1, d.ino, "f", OFS_ROOT_INO, "g", 0), 0);
+	it = expect_replay(f, OFS_REPLAY_RENAME);
+	assert_true(it->from.present);
+	assert_int_equal(it->from.attr.ino, ino);
+	assert_int_equal(it->from.parent, d.ino);
+	assert_false(it->to.present);
+	assert_string_equal(it->to.name, "g");
+	ofs_replay_item_free(it);
+
+	/* Removals, replayed after the directory is gone: the paths are those
+	 * before each change, which the kernel still has then. */
+	uint64_t ino2 = mkfile(f->n1, f, d.ino, "h", NULL);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_CREATE));
+	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "h"), 0);
+	assert_int_equal(ofs_op_rmdir(f->n1, OFS_ROOT_INO, "d"), 0);
+	it = expect_replay(f, OFS_REPLAY_REMOVE);
+	assert_int_equal(it->from.attr.ino, ino2);
+	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "h", path, sizeof(path)), 0);
+	assert_string_equal(path, "/d/h");
+	/* The replay's lookups on the way answer as then: d is still there. */
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a), 1);
+	assert_int_equal(a.ino, d.ino);
+	assert_int_equal(ofs_replay_lookup(f->n2, d.ino, "h", &a), 1);
+	assert_int_equal(a.ino, ino2);
+	assert_int_equal(ofs_replay_getattr(f->n2, d.ino, &a), 1);
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "none", &a), -ENOENT);
+	ofs_replay_set_current(f->n2, NULL);
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a), 0);
+	ofs_replay_item_free(it);
+	it = expect_replay(f, OFS_REPLAY_REMOVE);
+	assert_true(S_ISDIR(it->from.attr.mode));
+	ofs_replay_item_free(it);
+	assert_null(next_replay(f));
+
+	/* Freeing the unlinked file later: no event. */
+	assert_true(ofs_reap(f->n1, ofs_now_ns() + 60 * INT64_C(1000000000)) >= 1);
+	assert_null(next_replay(f));
+	f->watch = NULL;
+	ofs_replay_disable(f->n2);
+}
+
+/* The replay queue never grows past its bound, and an item that waited too
+ * long is dropped at its turn: both counted, never queued without end. */
+static void test_ofs_replay_queue_is_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_stats st;
+	struct ofs_setattr sa = {.mask = OFS_SET_MODE};
+	struct ofs_attr a;
+	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "f", "x");
+	assert_int_equal(ofs_replay_enable(f->n2), 0);
+	f->watch = f->n2;
+	for (uint32_t i = 0; i < OFS_REPLAY_QUEUE_MAX + 3; i++) {
+		sa.mode = (i & 1) ? 0600 : 0644;
+		assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	}
+	ofs_get_stats(f->n2, &st);
+	assert_int_equal(st.replays_queued, OFS_REPLAY_QUEUE_MAX);
+	assert_int_equal(st.replays_dropped, 3);
+	assert_int_equal(st.replays_pending, OFS_REPLAY_QUEUE_MAX);
+	/* The oldest waited past the delay: dropped at its turn. */
+	f->n2->rp_head->queued_ns = 0;
+	struct ofs_replay_item *it = next_replay(f);
+	assert_non_null(it);
+	assert_true(it->queued_ns > 0);
+	ofs_replay_set_current(f->n2, NULL);
+	ofs_replay_item_free(it);
+	ofs_get_stats(f->n2, &st);
+	assert_int_equal(st.replays_dropped, 4);
+	assert_int_equal(st.replays_pending, OFS_REPLAY_QUEUE_MAX - 2);
+	f->watch = NULL;
+	ofs_replay_disable(f->n2);
+}
+
 static void bound_4(struct ofs_config *c)
 {
 	c->inval_queue_max = 4;
@@ -896,6 +1057,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ofs_limits, setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_truncate_and_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_xattrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_replays_other_nodes_changes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_replay_queue_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_invalidates_for_other_nodes_only, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_invalidation_degrades_never_drops,
