@@ -64,8 +64,8 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config] [--clear-dead-mount]\n"
-		   "       omnifsd [-c CONFIG] --restore-snapshot FILE | --force-new-cluster [--yes]\n"
-		   "               | --drop-state [--yes]\n"
+		   "       omnifsd [-c CONFIG] --restore-snapshot FILE | --drop-state [--yes]\n"
+		   "       omnifsd [-c CONFIG] --force-new-cluster [--yes] ID HOST:PORT [KEY]\n"
 		   "\n"
 		   "  -c, --config FILE   the node's config (default " DEFAULT_CONFIG ")\n"
 		   "      --no-mount      run the replicated KV only, without FUSE\n"
@@ -79,9 +79,10 @@ static void usage(FILE *f)
 		   "      --restore-snapshot FILE\n"
 		   "                      seed this empty node of a new cluster (another\n"
 		   "                      [node] cluster name) with FILE's state\n"
-		   "      --force-new-cluster\n"
-		   "                      make this node the only member, from its applied\n"
-		   "                      state, after a majority is lost for good\n"
+		   "      --force-new-cluster ID HOST:PORT [KEY]\n"
+		   "                      after a majority is lost for good: this node and\n"
+		   "                      the new, empty node ID form the cluster, from\n"
+		   "                      this node's applied state\n"
 		   "      --drop-state    move a damaged state aside: the next start fetches\n"
 		   "                      it from the other members\n"
 		   "      --yes           do not ask for a confirmation\n");
@@ -439,7 +440,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || (!!restore + force_new + drop_state) > 1) {
+	if ((optind != argc && !force_new) || (!!restore + force_new + drop_state) > 1) {
 		usage(stderr);
 		return 2;
 	}
@@ -468,7 +469,7 @@ int main(int argc, char **argv)
 	if (restore)
 		return recover_restore(&d.cfg, restore);
 	if (force_new)
-		return recover_force_new_cluster(&d.cfg, yes);
+		return recover_force_new_cluster(&d.cfg, yes, argc - optind, argv + optind);
 	if (drop_state)
 		return recover_drop_state(&d.cfg, yes);
 	if (d.mount && d.cfg.mountpoint[0] == '\0') {

@@ -18,8 +18,12 @@
  *   so no node of the old cluster can talk to the new one or open its data).
  *   Every member of the new cluster restores the same file with the same
  *   [peers], so all arrive at the same table.
- * - force-new-cluster: the table holds this node alone; the other members'
- *   keys leave the allow-list with it, so they cannot reach the new cluster.
+ * - force-new-cluster: the table holds this node and one new, empty node
+ *   the operator names (the consensus core runs configurations of two
+ *   nodes or more); the other members' keys leave the allow-list with it,
+ *   so they cannot reach the new cluster. The new node joins as any node
+ *   added by `member add` does ([node] join: JOIN frames, the table, a
+ *   state transfer at base).
  * - drop-state: the state goes aside; the node starts with an empty one and
  *   fetches the state at its log's first readable index from a member
  *   (replica_core_open starts the transfer), then replays its log.
@@ -63,6 +67,24 @@ static bool absent_or_empty(const char *path)
 	return empty;
 }
 
+/* The config file lists the other members' keys only: ours comes from our
+ * key file. */
+static int own_key(const struct cfg *c, struct cfg_peer *self)
+{
+	if (c->plaintext)
+		return 0;
+	uint8_t pub[TP_KEY_LEN], sec[TP_KEY_LEN];
+	char err[512];
+	int rc = tp_keyfile_load(c->secret_key_file, pub, sec, err, sizeof(err));
+	memset(sec, 0, sizeof(sec));
+	if (rc != 0) {
+		log_err("omnifsd: %s", err);
+		return rc;
+	}
+	tp_key_to_z85(pub, self->public_key);
+	return 0;
+}
+
 /* The member table in the state (config_id 0 if none). */
 static int state_table(struct kv_store *kv, struct membership *m)
 {
@@ -86,7 +108,8 @@ static int state_table(struct kv_store *kv, struct membership *m)
 static bool confirmed(const char *what, const char *want)
 {
 	if (!isatty(STDIN_FILENO)) {
-		log_err("omnifsd: %s needs a confirmation: run it on a terminal, or add --yes", what);
+		log_err("omnifsd: %s needs a confirmation: run it on a terminal, or add --yes",
+			what);
 		return false;
 	}
 	fprintf(stderr, "Type %s to go on: ", want);
@@ -182,16 +205,8 @@ int recover_restore(const struct cfg *c, const char *file)
 		log_err("omnifsd: node %" PRIu64 " is not in [peers] of %s", c->node_id, c->path);
 		goto out;
 	}
-	if (!c->plaintext) {
-		uint8_t pub[TP_KEY_LEN], sec[TP_KEY_LEN];
-		rc = tp_keyfile_load(c->secret_key_file, pub, sec, err, sizeof(err));
-		memset(sec, 0, sizeof(sec));
-		if (rc != 0) {
-			log_err("omnifsd: %s", err);
-			goto out;
-		}
-		tp_key_to_z85(pub, self->public_key);
-	}
+	if (own_key(c, self) != 0)
+		goto out;
 	m->config_id = (old->config_id ? old->config_id : 1) + 1;
 	m->base = info.applied_idx;
 
@@ -204,8 +219,8 @@ int recover_restore(const struct cfg *c, const char *file)
 	}
 	char epoch[32];
 	int n = snprintf(epoch, sizeof(epoch), "%" PRIu64 "\n", (hwm >> 32) + 1);
-	if (atomic_file_write(c->data_dir, "proposer-epoch", epoch, (size_t)n, err,
-			      sizeof(err)) != 0 ||
+	if (atomic_file_write(c->data_dir, "proposer-epoch", epoch, (size_t)n, err, sizeof(err)) !=
+		    0 ||
 	    membership_file_write(c->data_dir, m, err, sizeof(err)) != 0) {
 		log_err("omnifsd: %s", err);
 		goto out;
@@ -253,7 +268,53 @@ static int current_table(const struct cfg *c, struct kv_store *kv, struct member
 	return rc;
 }
 
-int recover_force_new_cluster(const struct cfg *c, bool yes)
+/* The first new member: "ID" "HOST:PORT" ["KEY"], checked; an id that ever
+ * proposed is refused (its sequences would start over below the state's). */
+static int parse_member(const struct cfg *c, struct kv_store *kv, int argc, char **argv,
+			struct cfg_peer *p)
+{
+	char *end;
+	memset(p, 0, sizeof(*p));
+	if (argc < 2 || argc > 3) {
+		log_err("omnifsd: --force-new-cluster takes the first new member: ID HOST:PORT "
+			"[KEY]");
+		return -EINVAL;
+	}
+	errno = 0;
+	unsigned long long id = strtoull(argv[0], &end, 10);
+	if (errno || *end || id == 0 || id == c->node_id) {
+		log_err("omnifsd: '%s' is not a new node id", argv[0]);
+		return -EINVAL;
+	}
+	p->id = id;
+	if (!cfg_address_is_valid(argv[1]) || strlen(argv[1]) >= sizeof(p->address)) {
+		log_err("omnifsd: '%s' is not HOST:PORT", argv[1]);
+		return -EINVAL;
+	}
+	snprintf(p->address, sizeof(p->address), "%s", argv[1]);
+	if (!c->plaintext && (argc < 3 || !cfg_key_is_valid(argv[2]))) {
+		log_err("omnifsd: the new member needs its Z85 public key (omnifsctl keygen)");
+		return -EINVAL;
+	}
+	if (argc == 3)
+		snprintf(p->public_key, sizeof(p->public_key), "%s", argv[2]);
+	struct kv_view *v;
+	uint64_t seq;
+	int rc = kv_view_open(kv, &v);
+	if (rc != 0)
+		return rc;
+	bool seen = kv_view_dedup_hwm(v, p->id, &seq) == 0;
+	kv_view_close(&v);
+	if (seen) {
+		log_err("omnifsd: n%llu proposed in this cluster before: give the new member a "
+			"new id",
+			id);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **argv)
 {
 	char path[PATH_MAX + 16], err[512];
 	struct kv_store *kv = NULL;
@@ -276,8 +337,12 @@ int recover_force_new_cluster(const struct cfg *c, bool yes)
 			c->node_id, cur->config_id);
 		goto out;
 	}
-	if (cur->n == 1) {
-		log_err("omnifsd: node %" PRIu64 " is already the only member", c->node_id);
+	struct cfg_peer add;
+	if (parse_member(c, kv, argc, argv, &add) != 0)
+		goto out;
+	if (membership_find(cur, add.id)) {
+		log_err("omnifsd: n%" PRIu64 " is a member already: the new member needs a new id",
+			add.id);
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/log", c->data_dir);
@@ -318,17 +383,27 @@ int recover_force_new_cluster(const struct cfg *c, bool yes)
 	       " without this node (it never heard of it)\n",
 	       accepted > applied ? accepted - 1 : applied);
 	printf("the other members (%s but n%" PRIu64
-	       ") leave the cluster for good: wipe their data dirs; add machines back with "
-	       "`omnifsctl member add` under new ids\n",
-	       ids, c->node_id);
+	       ") leave the cluster for good: wipe their data dirs before they start again\n"
+	       "the new cluster: n%" PRIu64 " and n%" PRIu64
+	       " (%s, empty, [node] join = true); it takes writes once n%" PRIu64
+	       " has joined; add more with `omnifsctl member add` under new ids\n",
+	       ids, c->node_id, c->node_id, add.id, add.address, add.id);
 	if (!yes && !confirmed("--force-new-cluster", c->cluster))
 		goto out;
 
 	memset(m, 0, sizeof(*m));
 	m->config_id = cur->config_id + 1;
 	m->base = applied;
-	m->n = 1;
-	m->peers[0] = *self;
+	struct cfg_peer me = *self;
+	if (own_key(c, &me) != 0)
+		goto out;
+	m->n = 2;
+	m->peers[0] = me;
+	m->peers[1] = add;
+	if (add.id < me.id) { /* tables are sorted by id */
+		m->peers[0] = add;
+		m->peers[1] = me;
+	}
 	/* The file first: a crash before the reset leaves a log of an older
 	 * configuration, which the next start empties anyway. */
 	if (membership_file_write(c->data_dir, m, err, sizeof(err)) != 0) {
@@ -339,12 +414,12 @@ int recover_force_new_cluster(const struct cfg *c, bool yes)
 		log_err("omnifsd: %s: %s", path, opx_rocks_errmsg(lg));
 		goto out;
 	}
-	log_notice("omnifsd: forced a new cluster: n%" PRIu64
-		   " alone, configuration %u from @%" PRIu64 " (was %u, members %s)",
-		   c->node_id, m->config_id, applied, cur->config_id, ids);
-	printf("done: node %" PRIu64 " is the only member (configuration %u, from @%" PRIu64
-	       "); start it\n",
-	       c->node_id, m->config_id, applied);
+	log_notice("omnifsd: forced a new cluster: n%" PRIu64 " and the new n%" PRIu64
+		   ", configuration %u from @%" PRIu64 " (was %u, members %s)",
+		   c->node_id, add.id, m->config_id, applied, cur->config_id, ids);
+	printf("done: configuration %u from @%" PRIu64 ", members n%" PRIu64 " and n%" PRIu64
+	       "; start both\n",
+	       m->config_id, applied, c->node_id, add.id);
 	status = 0;
 out:
 	opx_rocks_close(&lg);
@@ -372,8 +447,7 @@ int recover_drop_state(const struct cfg *c, bool yes)
 		log_err("omnifsd: %s: %s", state, strerror(errno));
 		return 1;
 	}
-	snprintf(aside, sizeof(aside), "%s/state.dropped-%lld", c->data_dir,
-		 (long long)time(NULL));
+	snprintf(aside, sizeof(aside), "%s/state.dropped-%lld", c->data_dir, (long long)time(NULL));
 	printf("%s will move to %s; the next start fetches the state from the other members "
 	       "and replays this node's log\n",
 	       state, aside);

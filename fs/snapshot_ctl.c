@@ -52,7 +52,8 @@ int snapshot_save_cmd(struct kv_store *kv, const struct cfg *c, int argc, char *
 		      struct ctl_buf *out)
 {
 	if (argc != 2 || argv[1][0] != '/' || strlen(argv[1]) > PATH_MAX - 16) {
-		ctl_buf_printf(out, "usage: snapshot-save PATH (absolute, on the daemon's machine)\n");
+		ctl_buf_printf(out,
+			       "usage: snapshot-save PATH (absolute, on the daemon's machine)\n");
 		return EINVAL;
 	}
 	const char *path = argv[1];

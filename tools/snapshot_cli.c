@@ -37,7 +37,8 @@ static void *poll_size(void *arg)
 	while (!atomic_load(&p->done)) {
 		struct stat st;
 		if (stat(p->part, &st) == 0) {
-			fprintf(stderr, "\rsnapshot: %.1f MiB written", (double)st.st_size / (1 << 20));
+			fprintf(stderr, "\rsnapshot: %.1f MiB written",
+				(double)st.st_size / (1 << 20));
 			p->shown = true;
 		}
 		struct timespec ts = {0, 200 * 1000 * 1000};
