@@ -16,6 +16,7 @@
 #   schema    fs/fuzz_schema          the filesystem's keys and stored values
 #   chunk     kv/fuzz_chunk           state-transfer chunks (kv_import_chunk, on
 #                                     a RocksDB store in a temporary directory)
+#   snapshot  kv/fuzz_snapshot        snapshot files (kv_snapshot_read, offline)
 # Seeds are read only; inputs the fuzzer finds go to a temporary directory,
 # crashes to build/fuzz/fuzz-artifacts/<target>-crash-...; reproduce one with
 # build/fuzz/tests/<area>/fuzz_<name> <artifact>.
@@ -37,6 +38,7 @@ targets=(
 	"kv-note tests/kv/fuzz_note          tests/kv/fuzz_note_corpus     15 16384"
 	"schema  tests/fs/fuzz_schema        tests/fs/fuzz_schema_corpus   15 512"
 	"chunk   tests/kv/fuzz_chunk         tests/kv/fuzz_chunk_corpus    15 4096"
+	"snapshot tests/kv/fuzz_snapshot     tests/kv/fuzz_snapshot_corpus 15 16384"
 )
 bins=()
 for t in "${targets[@]}"; do
