@@ -45,6 +45,15 @@ head -c 1000 "$T/snap" >"$T/short"
 if "$OMNIFSCTL" snapshot verify "$T/short" 2>"$T/short.err"; then fail "verify took a cut file"; fi
 grep -q truncated "$T/short.err" || fail "verify: $(cat "$T/short.err")"
 
+# What the hourly timer runs: save, check, keep the newest two.
+for n in 1 2 3; do
+	OMNIFSCTL="$OMNIFSCTL" "$(dirname "$0")/../../tools/omnifs-snapshot.sh" \
+		-c "$T/node3/omnifs.conf" -d "$T/snaps" -k 2 >"$T/timer$n.out" ||
+		fail "omnifs-snapshot failed"
+	grep -q '^ok$' "$T/timer$n.out" || fail "omnifs-snapshot did not check the file"
+done
+[ "$(ls "$T/snaps" | wc -l)" = 2 ] || fail "omnifs-snapshot kept $(ls "$T/snaps")"
+
 # The new cluster: nodes 4, 5, 6 of this harness are the machines of nodes
 # 1, 2, 3 again (their ids and keys), on new ports and data dirs, under a
 # new cluster name.
