@@ -37,7 +37,8 @@ static int apply(struct kv_store *s, uint64_t idx, uint64_t node, uint64_t seq, 
 static int snapshot(struct kv_store *s, const char *dir, const char *name)
 {
 	struct kv_view *v;
-	struct kv_snap_info info = {.cluster_id = 0x1234, .node_id = 2, .created_ms = 1700000000000};
+	struct kv_snap_info info = {
+		.cluster_id = 0x1234, .node_id = 2, .created_ms = 1700000000000};
 	char err[256];
 	snprintf(info.cluster, sizeof(info.cluster), "seed");
 	FILE *f = tmpfile();

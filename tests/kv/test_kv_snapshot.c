@@ -45,7 +45,9 @@ static void progress(void *ctx, uint64_t bytes)
 	*(uint64_t *)ctx = bytes;
 }
 
-static int setup(void **state)
+/* Once for the group: a store of 301 entries (one value bigger than a
+ * chunk) and a snapshot of it taken while it goes on applying. */
+static int group_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	if (!f || kvt_mkdtemp(f->dir, sizeof(f->dir))) {
@@ -56,7 +58,6 @@ static int setup(void **state)
 	snprintf(f->pb, sizeof(f->pb), "%s/b", f->dir);
 	f->a = kvt_open(f->pa);
 	char err[KV_ERR_MAX];
-	assert_int_equal(kv_open(&f->b, f->pb, 0x5eed, err, sizeof(err)), 0);
 	char key[32];
 	for (int i = 0; i < 300; i++) {
 		snprintf(key, sizeof(key), "key/%04d", i);
@@ -92,14 +93,29 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+static int group_teardown(void **state)
 {
 	struct fixture *f = *state;
 	kv_close(&f->a);
-	kv_close(&f->b);
 	kvt_rmtree(f->dir);
 	free(f->file);
 	free(f);
+	return 0;
+}
+
+/* Each test: a fresh, empty store b of another cluster. */
+static int setup(void **state)
+{
+	struct fixture *f = *state;
+	char err[KV_ERR_MAX];
+	kvt_rmtree(f->pb);
+	return kv_open(&f->b, f->pb, 0x5eed, err, sizeof(err)) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	kv_close(&f->b);
 	return 0;
 }
 
@@ -237,5 +253,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kv_snapshot_trailing_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kv_snapshot_empty_state, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
