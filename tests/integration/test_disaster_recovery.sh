@@ -9,6 +9,8 @@
 # b) a node's state files are damaged: it refuses to start with a message
 #    naming the state and the repair; --drop-state, a start, and it fetches
 #    the state from the others: equal digests and trees.
+# c) a node's log is damaged: the message and --drop-state name `member
+#    replace` (an id never comes back without its log).
 . "$(dirname "$0")/lib.sh"
 
 is_caught_up() { [ "$(status_field "$1" caught_up)" = True ]; }
@@ -102,4 +104,22 @@ wait_until 30 digests_agree 3 4 5
 wait_until 30 same_trees "$M3" "$M4" "$M5"
 [ "$(cat "$M5/srv/data/meanwhile")" = "while 5 is down" ] || fail "node 5 missed a change"
 log "node 5 repaired: $(ctl 5 digest)"
+
+# c) Node 4's log is damaged: no repair under its id; the message says to
+# replace it, and --drop-state refuses.
+stop_node 4
+for f in "$T/node4/data/log"/*; do
+	[ -f "$f" ] && head -c 4096 /dev/urandom >"$f"
+done
+if "$OMNIFSD" -c "$T/node4/omnifs.conf" >"$T/broken4.out" 2>&1; then
+	fail "node 4 started on a damaged log"
+fi
+cat "$T/broken4.out"
+grep -q "consensus log ($T/node4/data/log) is damaged" "$T/broken4.out" ||
+	fail "the message does not name the log"
+grep -q "member replace 4 " "$T/broken4.out" || fail "the message does not name member replace"
+if "$OMNIFSD" -c "$T/node4/omnifs.conf" --drop-state --yes >"$T/drop4.out" 2>&1; then
+	fail "--drop-state went on with a damaged log"
+fi
+grep -q "member replace 4 " "$T/drop4.out" || fail "--drop-state: $(cat "$T/drop4.out")"
 log "ok"
