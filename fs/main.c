@@ -65,7 +65,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config] [--clear-dead-mount]\n"
 		   "       omnifsd [-c CONFIG] --restore-snapshot FILE | --drop-state [--yes]\n"
-		   "       omnifsd [-c CONFIG] --force-new-cluster [--yes] ID HOST:PORT [KEY]\n"
+		   "       omnifsd [-c CONFIG] --force-new-cluster [--yes] [ID HOST:PORT [KEY]]\n"
 		   "\n"
 		   "  -c, --config FILE   the node's config (default " DEFAULT_CONFIG ")\n"
 		   "      --no-mount      run the replicated KV only, without FUSE\n"
@@ -79,10 +79,10 @@ static void usage(FILE *f)
 		   "      --restore-snapshot FILE\n"
 		   "                      seed this empty node of a new cluster (another\n"
 		   "                      [node] cluster name) with FILE's state\n"
-		   "      --force-new-cluster ID HOST:PORT [KEY]\n"
-		   "                      after a majority is lost for good: this node and\n"
-		   "                      the new, empty node ID form the cluster, from\n"
-		   "                      this node's applied state\n"
+		   "      --force-new-cluster [ID HOST:PORT [KEY]]\n"
+		   "                      after a majority is lost for good: this node alone\n"
+		   "                      (or with the new, empty node ID) forms the cluster,\n"
+		   "                      from this node's applied state\n"
 		   "      --drop-state    move a damaged state aside: the next start fetches\n"
 		   "                      it from the other members\n"
 		   "      --yes           do not ask for a confirmation\n");

@@ -18,12 +18,11 @@
  *   so no node of the old cluster can talk to the new one or open its data).
  *   Every member of the new cluster restores the same file with the same
  *   [peers], so all arrive at the same table.
- * - force-new-cluster: the table holds this node and one new, empty node
- *   the operator names (the consensus core runs configurations of two
- *   nodes or more); the other members' keys leave the allow-list with it,
- *   so they cannot reach the new cluster. The new node joins as any node
- *   added by `member add` does ([node] join: JOIN frames, the table, a
- *   state transfer at base).
+ * - force-new-cluster: the table holds this node alone, or with one new,
+ *   empty node the operator names; the other members' keys leave the
+ *   allow-list with it, so they cannot reach the new cluster. A new node
+ *   joins as any node added by `member add` does ([node] join: JOIN
+ *   frames, the table, a state transfer at base).
  * - drop-state: the state goes aside; the node starts with an empty one and
  *   fetches the state at its log's first readable index from a member
  *   (replica_core_open starts the transfer), then replays its log.
@@ -268,13 +267,16 @@ static int current_table(const struct cfg *c, struct kv_store *kv, struct member
 	return rc;
 }
 
-/* The first new member: "ID" "HOST:PORT" ["KEY"], checked; an id that ever
- * proposed is refused (its sequences would start over below the state's). */
+/* The optional first new member: "ID" "HOST:PORT" ["KEY"], checked; an id
+ * that ever proposed is refused (its sequences would start over below the
+ * state's). 0 (p->id 0 if none given) or -EINVAL. */
 static int parse_member(const struct cfg *c, struct kv_store *kv, int argc, char **argv,
 			struct cfg_peer *p)
 {
 	char *end;
 	memset(p, 0, sizeof(*p));
+	if (argc == 0)
+		return 0;
 	if (argc < 2 || argc > 3) {
 		log_err("omnifsd: --force-new-cluster takes the first new member: ID HOST:PORT "
 			"[KEY]");
@@ -340,7 +342,7 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 	struct cfg_peer add;
 	if (parse_member(c, kv, argc, argv, &add) != 0)
 		goto out;
-	if (membership_find(cur, add.id)) {
+	if (add.id && membership_find(cur, add.id)) {
 		log_err("omnifsd: n%" PRIu64 " is a member already: the new member needs a new id",
 			add.id);
 		goto out;
@@ -383,11 +385,17 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 	       " without this node (it never heard of it)\n",
 	       accepted > applied ? accepted - 1 : applied);
 	printf("the other members (%s but n%" PRIu64
-	       ") leave the cluster for good: wipe their data dirs before they start again\n"
-	       "the new cluster: n%" PRIu64 " and n%" PRIu64
-	       " (%s, empty, [node] join = true); it takes writes once n%" PRIu64
-	       " has joined; add more with `omnifsctl member add` under new ids\n",
-	       ids, c->node_id, c->node_id, add.id, add.address, add.id);
+	       ") leave the cluster for good: wipe their data dirs before they start again\n",
+	       ids, c->node_id);
+	if (add.id)
+		printf("the new cluster: n%" PRIu64 " and n%" PRIu64
+		       " (%s, empty, [node] join = true); it takes writes once n%" PRIu64
+		       " has joined; add more with `omnifsctl member add` under new ids\n",
+		       c->node_id, add.id, add.address, add.id);
+	else
+		printf("the new cluster: n%" PRIu64 " alone; add members back with `omnifsctl "
+		       "member add` under new ids\n",
+		       c->node_id);
 	if (!yes && !confirmed("--force-new-cluster", c->cluster))
 		goto out;
 
@@ -397,10 +405,10 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 	struct cfg_peer me = *self;
 	if (own_key(c, &me) != 0)
 		goto out;
-	m->n = 2;
+	m->n = add.id ? 2 : 1;
 	m->peers[0] = me;
 	m->peers[1] = add;
-	if (add.id < me.id) { /* tables are sorted by id */
+	if (add.id && add.id < me.id) { /* tables are sorted by id */
 		m->peers[0] = add;
 		m->peers[1] = me;
 	}
@@ -414,12 +422,13 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 		log_err("omnifsd: %s: %s", path, opx_rocks_errmsg(lg));
 		goto out;
 	}
-	log_notice("omnifsd: forced a new cluster: n%" PRIu64 " and the new n%" PRIu64
-		   ", configuration %u from @%" PRIu64 " (was %u, members %s)",
-		   c->node_id, add.id, m->config_id, applied, cur->config_id, ids);
-	printf("done: configuration %u from @%" PRIu64 ", members n%" PRIu64 " and n%" PRIu64
-	       "; start both\n",
-	       m->config_id, applied, c->node_id, add.id);
+	char new_ids[256];
+	membership_ids(m, new_ids, sizeof(new_ids));
+	log_notice("omnifsd: forced a new cluster: configuration %u from @%" PRIu64
+		   ", members %s (was %u, members %s)",
+		   m->config_id, applied, new_ids, cur->config_id, ids);
+	printf("done: configuration %u from @%" PRIu64 ", members %s; start %s\n", m->config_id,
+	       applied, new_ids, add.id ? "both" : "it");
 	status = 0;
 out:
 	opx_rocks_close(&lg);

@@ -17,9 +17,10 @@
  * state, as a member of the new cluster that c's [peers] describe. */
 int recover_restore(const struct cfg *c, const char *file);
 
-/* --force-new-cluster ID HOST:PORT [KEY]: this node and the new, empty node
- * ID become the cluster, from this node's applied state; says what may be
- * lost and asks first unless yes. argv: the new member (borrowed). */
+/* --force-new-cluster [ID HOST:PORT [KEY]]: this node alone (or with the
+ * new, empty node ID) becomes the cluster, from this node's applied state;
+ * says what may be lost and asks first unless yes. argv: the new member
+ * (borrowed), argc 0 for none. */
 int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **argv);
 
 /* --drop-state: moves <data_dir>/state aside, so that the next start

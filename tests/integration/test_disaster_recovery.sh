@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Disaster recovery and repair, on real daemons with mounts:
 # a) two of three nodes are killed and their data wiped; the third refuses
-#    --force-new-cluster without a confirmation, and a lost node's id as the
-#    new member; with --yes it says what may be lost and forms a new
-#    configuration with a new, empty node 4 from its applied state (same
-#    digest); node 4 joins, the cluster takes writes and grows back to three
-#    with `member add`; every file is on every node.
+#    --force-new-cluster without a confirmation, and a lost node's id as a
+#    new member; with --yes it says what may be lost and becomes a
+#    one-member cluster from its applied state (same digest), takes writes,
+#    and grows back to three with `member add` (new ids 4 and 5); every file
+#    is on every node.
 # b) a node's state files are damaged: it refuses to start with a message
 #    naming the state and the repair; --drop-state, a start, and it fetches
 #    the state from the others: equal digests and trees.
@@ -37,8 +37,8 @@ digest3=$(
 )
 [ -n "$digest3" ] || fail "no digest from node 3"
 join_init 4 curve 3
-if "$OMNIFSD" -c "$T/node3/omnifs.conf" --force-new-cluster 4 "$(node_addr 4)" "$(node_pub 4)" \
-	</dev/null >"$T/fnc0.out" 2>"$T/fnc0.err"; then
+if "$OMNIFSD" -c "$T/node3/omnifs.conf" --force-new-cluster </dev/null >"$T/fnc0.out" \
+	2>"$T/fnc0.err"; then
 	fail "--force-new-cluster went on without a confirmation"
 fi
 grep -q "needs a confirmation" "$T/fnc0.err" || fail "no confirmation asked: $(cat "$T/fnc0.err")"
@@ -46,25 +46,27 @@ if "$OMNIFSD" -c "$T/node3/omnifs.conf" --force-new-cluster --yes 1 "$(node_addr
 	"$(node_pub 4)" >"$T/fnc1.out" 2>&1; then
 	fail "--force-new-cluster took a lost node's id"
 fi
-"$OMNIFSD" -c "$T/node3/omnifs.conf" --force-new-cluster --yes 4 "$(node_addr 4)" \
-	"$(node_pub 4)" >"$T/fnc.out" 2>&1 || fail "--force-new-cluster failed: $(cat "$T/fnc.out")"
+"$OMNIFSD" -c "$T/node3/omnifs.conf" --force-new-cluster --yes >"$T/fnc.out" 2>&1 ||
+	fail "--force-new-cluster failed: $(cat "$T/fnc.out")"
 cat "$T/fnc.out"
 grep -q "may be lost" "$T/fnc.out" || fail "no word on what may be lost"
 grep -q "applied state: @${digest3%% *}" "$T/fnc.out" || fail "not from the applied state"
 start_node 3
-[ "$(ctl 3 digest)" = "$digest3" ] || fail "the state changed: $(ctl 3 digest), was $digest3"
-start_node 4
 wait_until 30 mountpoint -q "$M3"
-wait_until 60 is_caught_up 4
 wait_until 30 has_leader 3
-wait_until 30 mountpoint -q "$T/mnt/node4"
-M4=$T/mnt/node4
+[ "$(ctl 3 digest)" = "$digest3" ] || fail "the state changed: $(ctl 3 digest), was $digest3"
 echo "after" >"$M3/srv/data/after"
 [ "$(tree_listing "$M3" | grep -vc 'srv/data/after')" = "$(grep -c . <<<"$before")" ] ||
 	fail "files went missing"
-log "nodes 3 and 4: $(ctl 3 digest)"
+ctl 3 kv put alone yes >/dev/null || fail "node 3 alone takes no KV write"
+log "node 3 alone: $(ctl 3 digest)"
 
-# Grow back to three.
+# Grow back to three under new ids.
+start_node 4
+ctl 3 member add 4 "$(node_addr 4)" "$(node_pub 4)" >/dev/null || fail "member add 4"
+wait_until 60 is_caught_up 4
+wait_until 30 mountpoint -q "$T/mnt/node4"
+M4=$T/mnt/node4
 join_init 5 curve 3 4
 start_node 5
 ctl 3 member add 5 "$(node_addr 5)" "$(node_pub 5)" >/dev/null || fail "member add 5"
