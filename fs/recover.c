@@ -342,6 +342,10 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 	struct cfg_peer add;
 	if (parse_member(c, kv, argc, argv, &add) != 0)
 		goto out;
+	if (cur->n == 1 && !add.id) {
+		log_err("omnifsd: n%" PRIu64 " is already the only member", c->node_id);
+		goto out;
+	}
 	if (add.id && membership_find(cur, add.id)) {
 		log_err("omnifsd: n%" PRIu64 " is a member already: the new member needs a new id",
 			add.id);
