@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `meson install --destdir` puts every file where the README says (programs,
 # the systemd units pointing at the installed omnifsd and omnifsctl, the
+# hourly snapshot timer and its service running the installed
+# omnifs-snapshot, the
 # example config and watch environment file,
 # three man pages that render without warnings); the installed programs
 # work together (omnifs-bootstrap finds omnifs-keygen beside it, omnifsd
