@@ -94,8 +94,8 @@ bool sp_valid_cluster(const struct opx_cluster_config *c, char *err, size_t err_
 	const char *why = NULL;
 	if (c->config_id == 0)
 		why = "configuration id must be >= 1";
-	else if (c->n_nodes < 2 || c->n_nodes > OPX_MAX_NODES)
-		why = "a cluster needs 2..64 nodes";
+	else if (c->n_nodes < 1 || c->n_nodes > OPX_MAX_NODES)
+		why = "a cluster needs 1..64 nodes";
 	else if (c->read_quorum || c->write_quorum) {
 		if (c->read_quorum + c->write_quorum <= c->n_nodes)
 			why = "flexible quorum: read + write must exceed the node count";

@@ -44,6 +44,22 @@ static bool meta_greater(const struct promise_meta *a, const struct promise_meta
 	return c > 0 || (c == 0 && a->accepted_idx > b->accepted_idx);
 }
 
+static int handle_majority_promises(struct opx *px);
+
+/*
+ * A configuration of one node (what a survivor forced into a new cluster
+ * runs until members are added): its own promise is a majority and its own
+ * accept a quorum, and no Promise or Accepted will ever come to count. Not
+ * in the reference, which needs two nodes; with two or more this does
+ * nothing (one node's accept is never a quorum then).
+ */
+static int decide_alone(struct opx *px)
+{
+	if (px_n(px) != 1 || px->phase != OPX_PHASE_ACCEPT || px->accepted_idx <= px->decided_idx)
+		return 0;
+	return sp_set_decided(px, px->accepted_idx);
+}
+
 /* Spec §5.4 handle_leader. */
 int sp_handle_leader(struct opx *px, const struct opx_ballot *b)
 {
@@ -76,6 +92,8 @@ int sp_handle_leader(struct opx *px, const struct opx_ballot *b)
 	for (uint32_t i = 0; i < px_n(px); i++)
 		if (i != px->me)
 			sp_send_prepare(px, i);
+	if (px_n(px) == 1)
+		return handle_majority_promises(px);
 	return 0;
 }
 
@@ -182,7 +200,7 @@ static int handle_majority_promises(struct opx *px)
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return decide_alone(px);
 }
 
 static void send_decide(struct opx *px, uint32_t f)
@@ -256,7 +274,7 @@ int sp_leader_flush(struct opx *px)
 		return rc;
 	px->peers[px->me].accepted_idx = px->accepted_idx;
 	send_acceptdecide(px, e, n, buf);
-	return 0;
+	return decide_alone(px);
 }
 
 /* Entries proposed at (or forwarded to) this leader in the Accept phase. */
@@ -297,7 +315,7 @@ int sp_leader_accept_stopsign(struct opx *px, const struct opx_stopsign *ss)
 		m.u.accept_stopsign.ss = px->ss;
 		out_push_dup(px, &m);
 	}
-	return 0;
+	return decide_alone(px);
 }
 
 static int handle_promise(struct opx *px, uint32_t from, const struct opx_msg *m)

@@ -30,8 +30,10 @@
 #include "locks.h"
 #include "log.h"
 #include "ofs.h"
+#include "recover.h"
 #include "replica.h"
 #include "sdnotify.h"
+#include "snapshot_ctl.h"
 
 #define DEFAULT_CONFIG "/etc/omnifs/omnifs.conf"
 /* How long a start waits for a dying daemon of this node to let go of the
@@ -73,6 +75,8 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config] [--clear-dead-mount]\n"
+		   "       omnifsd [-c CONFIG] --restore-snapshot FILE | --drop-state [--yes]\n"
+		   "       omnifsd [-c CONFIG] --force-new-cluster [--yes] [ID HOST:PORT [KEY]]\n"
 		   "\n"
 		   "  -c, --config FILE   the node's config (default " DEFAULT_CONFIG ")\n"
 		   "      --no-mount      run the replicated KV only, without FUSE\n"
@@ -80,7 +84,19 @@ static void usage(FILE *f)
 		   "      --clear-dead-mount\n"
 		   "                      abort and unmount what a dead or dying daemon of\n"
 		   "                      this node left on its mountpoint, and exit\n"
-		   "  -V, --version       print the version and exit\n");
+		   "  -V, --version       print the version and exit\n"
+		   "\n"
+		   "On a stopped node (each does one job on the data dir and exits):\n"
+		   "      --restore-snapshot FILE\n"
+		   "                      seed this empty node of a new cluster (another\n"
+		   "                      [node] cluster name) with FILE's state\n"
+		   "      --force-new-cluster [ID HOST:PORT [KEY]]\n"
+		   "                      after a majority is lost for good: this node alone\n"
+		   "                      (or with the new, empty node ID) forms the cluster,\n"
+		   "                      from this node's applied state\n"
+		   "      --drop-state    move a damaged state aside: the next start fetches\n"
+		   "                      it from the other members\n"
+		   "      --yes           do not ask for a confirmation\n");
 }
 
 static uint64_t monotonic_ms(void)
@@ -223,6 +239,8 @@ static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out
 		return barrier_cmd(d, argc, argv, out);
 	if (strcmp(argv[0], "lock") == 0 || strcmp(argv[0], "locks") == 0)
 		return lock_control(d->locks, &d->stopping, argc, argv, out);
+	if (strcmp(argv[0], "snapshot-save") == 0)
+		return snapshot_save_cmd(replica_kv(d->replica), &d->cfg, argc, argv, out);
 	int rc = replica_control(d->replica, argc, argv, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0 && atomic_load(&d->mounted))
 		fs_status_lines(d, argc == 2, out);
@@ -427,7 +445,9 @@ int main(int argc, char **argv)
 {
 	static struct daemon d;
 	const char *config = DEFAULT_CONFIG;
-	bool check_only = false, clear_only = false;
+	bool check_only = false, clear_only = false, force_new = false, drop_state = false;
+	bool yes = false;
+	const char *restore = NULL;
 	d.mount = true;
 	d.guard.fd = -1;
 	static const struct option opts[] = {
@@ -437,6 +457,10 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{"clear-dead-mount", no_argument, NULL, 'x'},
+		{"restore-snapshot", required_argument, NULL, 'R'},
+		{"force-new-cluster", no_argument, NULL, 'F'},
+		{"drop-state", no_argument, NULL, 'D'},
+		{"yes", no_argument, NULL, 'y'},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -454,6 +478,18 @@ int main(int argc, char **argv)
 		case 'x':
 			clear_only = true;
 			break;
+		case 'R':
+			restore = optarg;
+			break;
+		case 'F':
+			force_new = true;
+			break;
+		case 'D':
+			drop_state = true;
+			break;
+		case 'y':
+			yes = true;
+			break;
 		case 'V':
 			printf("omnifsd %s\n", OMNIFS_VERSION);
 			return 0;
@@ -465,7 +501,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if ((optind != argc && !force_new) || (!!restore + force_new + drop_state) > 1) {
 		usage(stderr);
 		return 2;
 	}
@@ -491,6 +527,12 @@ int main(int argc, char **argv)
 			guard_release_stale(d.cfg.mountpoint, d.cfg.data_dir, STALE_WAIT_MS);
 		return 0;
 	}
+	if (restore)
+		return recover_restore(&d.cfg, restore);
+	if (force_new)
+		return recover_force_new_cluster(&d.cfg, yes, argc - optind, argv + optind);
+	if (drop_state)
+		return recover_drop_state(&d.cfg, yes);
 	if (d.mount && d.cfg.mountpoint[0] == '\0') {
 		log_notice("omnifsd: no [node] mountpoint in %s: running the replicated KV only",
 			   config);
@@ -521,6 +563,7 @@ int main(int argc, char **argv)
 	int status = 0;
 	if (replica_start(&d.replica, &d.cfg, err, sizeof(err)) != 0) {
 		log_err("omnifsd: cannot start: %s", err);
+		recover_hint(&d.cfg, err);
 		return 3;
 	}
 	struct ofs_locks_config lc = {.node_id = d.cfg.node_id, .lease_ms = d.cfg.lock_lease_ms};

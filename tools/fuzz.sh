@@ -17,6 +17,7 @@
 #   chunk     kv/fuzz_chunk           state-transfer chunks (kv_import_chunk, on
 #                                     a RocksDB store in a temporary directory)
 #   locks     fs/fuzz_lock_table      the lock table's records, leases and keys
+#   snapshot  kv/fuzz_snapshot        snapshot files (kv_snapshot_read, offline)
 # Seeds are read only; inputs the fuzzer finds go to a temporary directory,
 # crashes to build/fuzz/fuzz-artifacts/<target>-crash-...; reproduce one with
 # build/fuzz/tests/<area>/fuzz_<name> <artifact>.
@@ -39,6 +40,7 @@ targets=(
 	"schema  tests/fs/fuzz_schema        tests/fs/fuzz_schema_corpus   15 512"
 	"chunk   tests/kv/fuzz_chunk         tests/kv/fuzz_chunk_corpus    15 4096"
 	"locks   tests/fs/fuzz_lock_table    tests/fs/fuzz_lock_table_corpus 15 1024"
+	"snapshot tests/kv/fuzz_snapshot     tests/kv/fuzz_snapshot_corpus 15 16384"
 )
 bins=()
 for t in "${targets[@]}"; do

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "keygen.h"
+#include "snapshot_cli.h"
 #include "watch.h"
 #include "omnifsctl_lock.h"
 
@@ -66,6 +67,9 @@ static void usage(FILE *f)
 		"  member replace OLD ID HOST:PORT [KEY]\n"
 		"                           replace node OLD (e.g. dead) by a new node ID\n"
 		"  member rekey ID KEY      node ID's new public key (the old one is dropped)\n"
+		"  snapshot save FILE       write a snapshot of the whole replicated state\n"
+		"                           (written by the daemon, on its machine)\n"
+		"  snapshot verify FILE     check a snapshot file offline, print its header\n"
 		"  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
 		"  lock NAME [--wait SECONDS] -- CMD [ARGS...]\n"
 		"                           run CMD holding the cluster-wide lock NAME (waits\n"
@@ -215,6 +219,10 @@ int main(int argc, char **argv)
 		return keygen_main(argc - optind + 1, argv + optind - 1);
 	}
 
+	if (strcmp(argv[optind], "snapshot") == 0 && optind + 1 < argc &&
+	    strcmp(argv[optind + 1], "verify") == 0)
+		return snapshot_main(NULL, argc - optind - 1, argv + optind + 1);
+
 	static struct cfg cfg;
 	char err[CFG_ERR_MAX + 256];
 	if (!sock || config) {
@@ -235,6 +243,8 @@ int main(int argc, char **argv)
 
 	if (strcmp(argv[optind], "lock") == 0)
 		return lock_main(sock, argc - optind, argv + optind);
+	if (strcmp(argv[optind], "snapshot") == 0)
+		return snapshot_main(sock, argc - optind - 1, argv + optind + 1);
 
 	/* The wire command: "kv get" becomes "kv-get", other words pass as they are. */
 	char *args[CTL_MAX_ARGS];

@@ -22,7 +22,8 @@
  * kv_txn.c (builder and encoding), kv_store.c (open, views, reads),
  * kv_apply.c (apply), kv_dedup.c (the exactly-once table), kv_transfer.c
  * (export/import), kv_digest.c and kv_sha256.c (state digest), kv_note.c
- * (change notes) and kv_feed.c (the change feed).
+ * (change notes), kv_feed.c (the change feed) and kv_snapshot.c (snapshot
+ * files).
  *
  * Layer: fs/kv/, the lowest of fs/. It uses fs/base/ (logging) and
  * consensus/'s RocksDB helper (rocks_util.h) and byteorder.h; the replica
@@ -35,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define KV_FORMAT	 1		     /* on-disk format of the state dir */
 #define KV_TXN_VERSION	 1		     /* encoding of a transaction */
@@ -412,5 +414,57 @@ int kv_feed_header(const void *batch, size_t len, uint64_t *first, uint64_t *nex
  * asked from, then the last record's index + 1, so indexes only grow). */
 int kv_feed_next(const void *batch, size_t len, size_t *pos, uint64_t min_idx,
 		 struct kv_feed_rec *r);
+
+/* --- snapshot files ------------------------------------------------------------------ */
+
+/*
+ * A snapshot file holds the whole replicated state of one view (every key,
+ * version and value, the dedup table: all that a state transfer carries) at
+ * one applied index, for backups and for seeding a new cluster
+ * (kv_snapshot.c has the format). Written by a daemon while it applies;
+ * read offline.
+ */
+#define KV_SNAP_VERSION	 1  /* format of a snapshot file */
+#define KV_SNAP_NAME_MAX 64 /* cluster name, NUL included */
+
+struct kv_snap_info {
+	uint32_t version;		/* KV_SNAP_VERSION */
+	uint64_t cluster_id;		/* the cluster it was taken from */
+	char cluster[KV_SNAP_NAME_MAX]; /* its name, NUL-terminated */
+	uint64_t node_id;		/* the node that wrote it */
+	int64_t created_ms;		/* that node's clock, ms since the epoch */
+	uint64_t applied_idx;		/* entries [0, applied_idx) are in it */
+	uint8_t digest[KV_DIGEST_LEN];	/* kv_view_digest of the state in it */
+	uint64_t records;		/* stored records (keys and dedup entries) */
+	uint64_t bytes;			/* size of the file */
+};
+
+/* Called now and then with the bytes written or read so far. */
+typedef void (*kv_snap_progress)(void *ctx, uint64_t bytes);
+
+/*
+ * Writes the state of view v (borrowed) to f, from its current position.
+ * info's cluster_id, cluster, node_id and created_ms go into the header; the
+ * other fields are filled here (applied index, digest, records, bytes). The
+ * caller makes the file durable and atomic (fsync, rename). progress may be
+ * NULL. Returns 0, -EIO (a read of the state or a write of f failed; why in
+ * err), -ENOSPC, -ENOMEM or -EINVAL (an empty state: applied index 0).
+ */
+int kv_snapshot_write(struct kv_view *v, FILE *f, struct kv_snap_info *info,
+		      kv_snap_progress progress, void *ctx, char *err, size_t err_len);
+
+/*
+ * Reads a snapshot from f and checks all of it: magic, version, framing,
+ * every record, that the records' digest is the header's and the file's
+ * checksum. info gets the header and counts (also on some failures: as much
+ * as was read). With dst (a store whose applied index is below the
+ * snapshot's, writer thread) the records are imported into it and made live
+ * only once everything checked out. Returns 0, -EBADMSG (not a snapshot, a
+ * version this build does not read, truncated, damaged: one line in err
+ * saying which and where), -EIO (f unreadable, or dst failed), -ESTALE (dst
+ * is not behind the snapshot), -ENOMEM.
+ */
+int kv_snapshot_read(FILE *f, struct kv_store *dst, struct kv_snap_info *info,
+		     kv_snap_progress progress, void *ctx, char *err, size_t err_len);
 
 #endif /* OMNIFS_KV_H */

@@ -111,6 +111,14 @@ void kv__feed_trim(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t log_id
 int kv__feed_open(struct kv_store *s);
 void kv__feed_reset(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t first);
 
+/* kv_transfer.c: a state-transfer chunk's framing (also the body of a
+ * snapshot file, kv_snapshot.c), and whether a stored record is one a
+ * source could have written (namespace, lengths, dedup record). */
+#define KV__CHUNK_VERSION   1
+#define KV__CHUNK_FLAG_LAST 1
+#define KV__CHUNK_HDR_MIN   (1 + 1 + 8 + 4 + 4)
+bool kv__record_ok(const uint8_t *k, uint32_t klen, const uint8_t *v, uint32_t vlen);
+
 /* The proposal id of an entry whose body may be malformed. False if even
  * the header does not decode. */
 bool kv__txn_peek_id(const void *entry, size_t len, uint64_t *node_id, uint64_t *seq);

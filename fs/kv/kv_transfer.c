@@ -29,9 +29,9 @@
 
 #include "log.h"
 
-#define CHUNK_VERSION	 1
-#define CHUNK_FLAG_LAST	 1
-#define CHUNK_HDR_MIN	 (1 + 1 + 8 + 4 + 4)
+#define CHUNK_VERSION	 KV__CHUNK_VERSION
+#define CHUNK_FLAG_LAST	 KV__CHUNK_FLAG_LAST
+#define CHUNK_HDR_MIN	 KV__CHUNK_HDR_MIN
 #define PROGRESS_VERSION 1
 
 /* --- source side ------------------------------------------------------------------- */
@@ -273,8 +273,8 @@ int kv_import_progress(struct kv_store *s, bool *in_progress, uint64_t *src_appl
 	return 0;
 }
 
-/* A record must be one the source could have written. */
-static bool record_ok(const uint8_t *k, uint32_t klen, const uint8_t *v, uint32_t vlen)
+/* A record must be one the source could have written (kv_int.h). */
+bool kv__record_ok(const uint8_t *k, uint32_t klen, const uint8_t *v, uint32_t vlen)
 {
 	struct kv__dedup d;
 	if (klen < 2 || klen > KV__STATE_KEY_MAX)
@@ -335,7 +335,7 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 	for (uint32_t i = 0; i < n; i++) {
 		if (!take(&p, end, KV__STATE_KEY_MAX, &k, &klen) ||
 		    !take(&p, end, KV__VERSION_LEN + KV_MAX_VALUE_LEN, &v, &vlen) ||
-		    !record_ok(k, klen, v, vlen))
+		    !kv__record_ok(k, klen, v, vlen))
 			goto out_bad;
 		if ((i > 0 || prev_len) && key_cmp(k, klen, prev, prev_len) <= 0)
 			goto out_bad;

@@ -64,7 +64,9 @@ static void test_core_config_validation(void **state)
 	c = cfg3(4);
 	assert_int_equal(opx_config_validate(&c, err, sizeof(err)), -EINVAL);
 	c = cfg3(1);
-	c.cluster.n_nodes = 1;
+	c.cluster.n_nodes = 1; /* a survivor forced into a cluster of its own */
+	assert_int_equal(opx_config_validate(&c, err, sizeof(err)), 0);
+	c.cluster.n_nodes = 0;
 	assert_int_equal(opx_config_validate(&c, err, sizeof(err)), -EINVAL);
 	c = cfg3(1);
 	c.cluster.config_id = 0;
@@ -299,6 +301,39 @@ static void expect_item(const struct opx_item *it, enum opx_item_kind kind, uint
 		assert_int_equal(entry_val(&it->entry), val);
 	else if (kind == OPX_ITEM_SNAPSHOTTED || kind == OPX_ITEM_TRIMMED)
 		assert_int_equal(it->compacted_idx, val);
+}
+
+/* A configuration of one node elects itself and decides alone: entries
+ * proposed before and after it leads, and a stop-sign to two nodes. */
+static void test_core_single_node(void **state)
+{
+	(void)state;
+	struct opx_storage_mem *sm = opx_storage_mem_new();
+	struct opx_config c = cfg3(1);
+	c.cluster.n_nodes = 1;
+	struct opx *px;
+	assert_int_equal(opx_new(&px, &c, opx_storage_mem_storage(sm), NULL, 0), 0);
+	uint64_t v = 7;
+	assert_int_equal(opx_append(px, &v, sizeof(v)), 0);
+	for (int i = 0; i < 100 && opx_decided_idx(px) < 1; i++) {
+		const struct opx_msg *out;
+		assert_int_equal(opx_tick(px), 0);
+		assert_int_equal(opx_take_outgoing(px, &out), 0); /* nobody to talk to */
+	}
+	assert_true(opx_is_leader(px));
+	assert_int_equal(opx_decided_idx(px), 1);
+	for (v = 8; v < 10; v++)
+		assert_int_equal(opx_append(px, &v, sizeof(v)), 0);
+	for (int i = 0; i < 100 && opx_decided_idx(px) < 3; i++)
+		assert_int_equal(opx_tick(px), 0);
+	assert_int_equal(opx_decided_idx(px), 3);
+	struct opx_cluster_config next = {.config_id = 2, .n_nodes = 2, .nodes = {1, 2}};
+	assert_int_equal(opx_reconfigure(px, &next, NULL, 0), 0);
+	for (int i = 0; i < 100 && opx_decided_idx(px) < 4; i++)
+		assert_int_equal(opx_tick(px), 0);
+	assert_int_equal(opx_decided_idx(px), 4); /* the stop-sign */
+	opx_destroy(&px);
+	opx_storage_mem_destroy(&sm);
 }
 
 static void test_core_read(void **state)
@@ -709,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_core_quorum_connected),
 		cmocka_unit_test(test_core_storage_mem),
 		cmocka_unit_test(test_core_msg_dup),
+		cmocka_unit_test(test_core_single_node),
 		cmocka_unit_test(test_core_read),
 		cmocka_unit_test(test_core_read_entries),
 		cmocka_unit_test(test_core_refuses_inconsistent_storage),

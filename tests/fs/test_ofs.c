@@ -695,7 +695,7 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 
 	/* A file whose name node 2 never saw: found by a scan of the names. */
 	struct ofs_file *h;
-	assert_int_equal(ofs_op_open(f->n1, old, O_WRONLY, &h), 0);
+	assert_int_equal(ofs_op_open(f->n1, old, O_WRONLY, &root_cr, &h), 0);
 	assert_int_equal(ofs_op_write(f->n1, h, "2", 1, 0), 1);
 	assert_int_equal(ofs_op_release(f->n1, h), 0);
 	it = expect_replay(f, OFS_REPLAY_MODIFY);
@@ -726,25 +726,25 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 
 	sa.mask = OFS_SET_MODE;
 	sa.mode = 0600;
-	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &root_cr, &a), 0);
 	it = expect_replay(f, OFS_REPLAY_ATTRIB);
 	assert_false(it->mtime_only);
 	ofs_replay_item_free(it);
 	sa.mask = OFS_SET_MTIME;
 	sa.mtime_ns = 1000000000;
-	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &root_cr, &a), 0);
 	it = expect_replay(f, OFS_REPLAY_ATTRIB);
 	assert_true(it->mtime_only); /* IN_MODIFY, as utimensat makes it */
 	ofs_replay_item_free(it);
-	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.k", "v", 1, 0), 0);
+	assert_int_equal(ofs_op_setxattr(f->n1, ino, "user.k", "v", 1, 0, &root_cr), 0);
 	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_ATTRIB));
 	sa.mask = OFS_SET_SIZE;
 	sa.size = 2;
-	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &root_cr, &a), 0);
 	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_MODIFY));
 
 	/* A rename: the source as it was, the target absent then. */
-	assert_int_equal(ofs_op_rename(f->n1, d.ino, "f", OFS_ROOT_INO, "g", 0), 0);
+	assert_int_equal(ofs_op_rename(f->n1, d.ino, "f", OFS_ROOT_INO, "g", 0, &root_cr), 0);
 	it = expect_replay(f, OFS_REPLAY_RENAME);
 	assert_true(it->from.present);
 	assert_int_equal(it->from.attr.ino, ino);
@@ -757,8 +757,8 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	 * before each change, which the kernel still has then. */
 	uint64_t ino2 = mkfile(f->n1, f, d.ino, "h", NULL);
 	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_CREATE));
-	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "h"), 0);
-	assert_int_equal(ofs_op_rmdir(f->n1, OFS_ROOT_INO, "d"), 0);
+	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "h", &root_cr), 0);
+	assert_int_equal(ofs_op_rmdir(f->n1, OFS_ROOT_INO, "d", &root_cr), 0);
 	it = expect_replay(f, OFS_REPLAY_REMOVE);
 	assert_int_equal(it->from.attr.ino, ino2);
 	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "h", path, sizeof(path)), 0);
@@ -798,7 +798,7 @@ static void test_ofs_replay_queue_is_bounded(void **state)
 	f->watch = f->n2;
 	for (uint32_t i = 0; i < OFS_REPLAY_QUEUE_MAX + 3; i++) {
 		sa.mode = (i & 1) ? 0600 : 0644;
-		assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &a), 0);
+		assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &root_cr, &a), 0);
 	}
 	ofs_get_stats(f->n2, &st);
 	assert_int_equal(st.replays_queued, OFS_REPLAY_QUEUE_MAX);

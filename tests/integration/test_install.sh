@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `meson install --destdir` puts every file where the README says (programs,
 # the systemd units pointing at the installed omnifsd and omnifsctl, the
+# hourly snapshot timer and its service running the installed
+# omnifs-snapshot, the
 # example config and watch environment file,
 # three man pages that render without warnings); the installed programs
 # work together (omnifs-bootstrap finds omnifs-keygen beside it, omnifsd
@@ -66,6 +68,19 @@ sed "s|^ExecStart=$sbin/|ExecStart=$D$sbin/|" "$D$wunit" >"$T/omnifs-watch@.serv
 MANPATH="$D$man" systemd-analyze verify "$T/omnifs-watch@.service" >"$T/verify.out" 2>&1 ||
 	{ cat "$T/verify.out"; fail "systemd-analyze verify rejects the installed watch unit"; }
 [ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify warns (watch unit)"; }
+# The hourly snapshot: timer and service, the service running the installed
+# omnifs-snapshot.
+sunit="$prefix/lib/systemd/system/omnifs-snapshot@.service"
+stimer="$prefix/lib/systemd/system/omnifs-snapshot@.timer"
+[ -x "$D$sbin/omnifs-snapshot" ] || fail "$sbin/omnifs-snapshot is not installed"
+grep -q "^ExecStart=$sbin/omnifs-snapshot -c $etc/omnifs/%i.conf " "$D$sunit" ||
+	fail "the snapshot unit does not run $sbin/omnifs-snapshot"
+sed "s|^ExecStart=$sbin/|ExecStart=$D$sbin/|" "$D$sunit" >"$T/omnifs-snapshot@.service"
+cp "$D$stimer" "$T/omnifs-snapshot@.timer"
+MANPATH="$D$man" systemd-analyze verify "$T/omnifs-snapshot@.timer" \
+	"$T/omnifs-snapshot@.service" >"$T/verify.out" 2>&1 ||
+	{ cat "$T/verify.out"; fail "systemd-analyze verify rejects the snapshot units"; }
+[ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify warns (snapshot)"; }
 
 # The installed programs work together.
 "$D$sbin/omnifsd" --check-config -c "$D$etc/omnifs/omnifs.conf.example" >/dev/null ||
