@@ -173,6 +173,19 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 	}
 }
 
+/* The JSON status says whether the node is meant to mount and is mounted
+ * (omnifsctl health reads both), spliced in as fs_status_lines does. */
+static void mount_status_json(struct daemon *d, struct ctl_buf *out)
+{
+	while (out->len && out->data[out->len - 1] != '}')
+		out->len--;
+	if (out->len == 0)
+		return;
+	out->len--;
+	ctl_buf_printf(out, ",\"mount_wanted\":%s,\"mounted\":%s}\n", d->mount ? "true" : "false",
+		       atomic_load(&d->mounted) ? "true" : "false");
+}
+
 static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
 {
 	struct daemon *d = ctx;
@@ -181,6 +194,8 @@ static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out
 	int rc = replica_control(d->replica, argc, argv, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0 && atomic_load(&d->mounted))
 		fs_status_lines(d, argc == 2, out);
+	if (rc == 0 && strcmp(argv[0], "status") == 0 && argc == 2)
+		mount_status_json(d, out);
 	return rc;
 }
 

@@ -7,8 +7,9 @@
  * 2 bad usage, 3 the daemon could not be reached, 4 a `kv put` or `kv del`
  * with --if-version found the key at another version (nothing written),
  * 5 `watch` or `kv watch` must go on from an index the change feed no
- * longer holds (read afresh, then watch --since the index it names).
- * `watch` and `kv watch` live in watch.c.
+ * longer holds (read afresh, then watch --since the index it names);
+ * `health` exits 10 to 13 for what is wrong (health.h).
+ * `watch` and `kv watch` live in watch.c, `health` in health.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "health.h"
 #include "keygen.h"
 #include "watch.h"
 
@@ -31,6 +33,12 @@ static void usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  status [--json]          role, leader and route to it, quorum, lag, peers\n"
+		"  health [--json] [--max-lag-ms MS]\n"
+		"                           one verdict for monitoring: exit 0 when this node\n"
+		"                           is a member with quorum, caught up and mounted;\n"
+		"                           3 not running, 10 no quorum, 11 lagging (more\n"
+		"                           than MS, default 2000, behind), 12 not a member\n"
+		"                           (removed, not added yet), 13 not mounted\n"
 		"  barrier                  wait until this node has applied everything the\n"
 		"                           leader had decided and its mount shows it (a\n"
 		"                           fresh read follows); fails with ETIMEDOUT after -t\n"
@@ -225,6 +233,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[optind], "kv") == 0 && optind + 1 < argc &&
 	    strcmp(argv[optind + 1], "watch") == 0)
 		return watch_main(sock, NULL, true, argc - optind - 2, argv + optind + 2);
+	if (strcmp(argv[optind], "health") == 0)
+		return health_main(sock, timeout_s * 1000, argc - optind, argv + optind);
 
 	/* The wire command: "kv get" becomes "kv-get", other words pass as they are. */
 	char *args[CTL_MAX_ARGS];
