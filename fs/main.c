@@ -8,8 +8,8 @@
  *
  * Exit status: 0 after a clean stop, 1 when the node failed (a storage
  * error: fail-stop, systemd restarts it and it recovers from disk), 2 for a
- * bad command line or config, 3 when it could not start (data dir, ports,
- * mountpoint...).
+ * bad config (the unit does not restart it), 3 when it could not start
+ * (data dir, ports, mountpoint...), 64 (EX_USAGE) for a bad command line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config] [--clear-dead-mount]\n"
+		   "       omnifsd --help | --version\n"
 		   "\n"
 		   "  -c, --config FILE   the node's config (default " DEFAULT_CONFIG ")\n"
 		   "      --no-mount      run the replicated KV only, without FUSE\n"
@@ -69,7 +71,11 @@ static void usage(FILE *f)
 		   "      --clear-dead-mount\n"
 		   "                      abort and unmount what a dead or dying daemon of\n"
 		   "                      this node left on its mountpoint, and exit\n"
-		   "  -V, --version       print the version and exit\n");
+		   "  -h, --help          print this help and exit\n"
+		   "  -V, --version       print the version and exit\n"
+		   "\n"
+		   "Exit status: 0 stopped cleanly, 1 failed (storage error), 2 bad config,\n"
+		   "3 could not start, 64 bad usage. Signals: SIGTERM or SIGINT stop it.\n");
 }
 
 static uint64_t monotonic_ms(void)
@@ -416,12 +422,12 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return EX_USAGE;
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
-		return 2;
+		return EX_USAGE;
 	}
 
 	char err[CFG_ERR_MAX + 256];

@@ -4,7 +4,7 @@
  * arguments and prints the answer.
  *
  * Exit status: 0 success, 1 the daemon refused or failed the command,
- * 2 bad usage, 3 the daemon could not be reached, 4 a `kv put` or `kv del`
+ * 64 bad usage (EX_USAGE), 3 the daemon could not be reached, 4 a `kv put` or `kv del`
  * with --if-version found the key at another version (nothing written),
  * 5 `watch` or `kv watch` must go on from an index the change feed no
  * longer holds (read afresh, then watch --since the index it names);
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "ctl.h"
 #include "health.h"
@@ -30,6 +31,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: omnifsctl [-c CONFIG | -s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
+		"       omnifsctl --help | --version\n"
 		"\n"
 		"Commands:\n"
 		"  status [--json]          role, leader and route to it, quorum, lag, peers\n"
@@ -66,6 +68,8 @@ static void usage(FILE *f)
 		"                           change came for MS ms (default 200). Rides out\n"
 		"                           daemon restarts; exit status 5 if INDEX is no\n"
 		"                           longer in the feed\n"
+		"  digest                   the applied index and a SHA-256 of the replicated\n"
+		"                           state (equal on every node at the same index)\n"
 		"  member list [--json]     the members of the current configuration\n"
 		"  member add ID HOST:PORT [KEY]\n"
 		"                           add node ID (KEY: its Z85 public key)\n"
@@ -74,11 +78,21 @@ static void usage(FILE *f)
 		"                           replace node OLD (e.g. dead) by a new node ID\n"
 		"  member rekey ID KEY      node ID's new public key (the old one is dropped)\n"
 		"  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
+		"  keygen [-d DIR] [-f] NAME\n"
+		"                           write a CURVE keypair DIR/NAME.key and\n"
+		"                           DIR/NAME.pub (as omnifs-keygen; no daemon needed)\n"
 		"\n"
 		"Options:\n"
-		"  -c CONFIG   the node's config file (default " DEFAULT_CONFIG ")\n"
-		"  -s SOCKET   the control socket (default: from the config)\n"
-		"  -t SECONDS  how long to wait for an answer (default 30)\n");
+		"  -c, --config CONFIG    the node's config file (default " DEFAULT_CONFIG ")\n"
+		"  -s, --socket SOCKET    the control socket (default: from the config)\n"
+		"  -t, --timeout SECONDS  how long to wait for an answer, 1 to 86400\n"
+		"                         (default 30)\n"
+		"  -h, --help             print this help and exit\n"
+		"  -V, --version          print the version and exit\n"
+		"\n"
+		"Exit status: 0 done, 1 the daemon refused or failed the command, 3 the\n"
+		"daemon could not be reached, 4 version mismatch (kv --if-version), 5 the\n"
+		"feed no longer holds --since, 10-13 health, 64 bad usage.\n");
 }
 
 /* Reads all of standard input into a malloc'd, NUL-terminated buffer. */
@@ -125,7 +139,7 @@ static void print_body(const char *cmd, const char *body, size_t len)
  * them), then KEY and, for put, VALUE ('-' or --stdin: read standard input
  * into *stdin_value, the caller frees it). --version on a put is this
  * program's own (print the version the daemon answers). Returns 0 or the
- * exit status 2 after a message.
+ * exit status CLI_EXIT_USAGE after a message.
  */
 static int kv_args(const char *cmd, int argc, char **argv, char **args, int *nargs,
 		   char **stdin_value, bool *print_version)
@@ -147,13 +161,13 @@ static int kv_args(const char *cmd, int argc, char **argv, char **args, int *nar
 		} else {
 			fprintf(stderr, "omnifsctl: %s: unknown option or missing value: %s\n", cmd,
 				argv[i]);
-			return 2;
+			return CLI_EXIT_USAGE;
 		}
 	}
 	int want = put && !from_stdin ? 2 : 1;
 	if (argc - i != want) {
 		usage(stderr);
-		return 2;
+		return CLI_EXIT_USAGE;
 	}
 	if (get && *print_version)
 		args[(*nargs)++] = "--version";
@@ -168,7 +182,7 @@ static int kv_args(const char *cmd, int argc, char **argv, char **args, int *nar
 			*stdin_value = read_stdin(&n);
 			if (!*stdin_value || strlen(*stdin_value) != n) {
 				fprintf(stderr, "omnifsctl: cannot read a text value from stdin\n");
-				return 2;
+				return CLI_EXIT_USAGE;
 			}
 			args[(*nargs)++] = *stdin_value;
 		} else {
@@ -182,8 +196,14 @@ int main(int argc, char **argv)
 {
 	const char *config = NULL, *sock = NULL;
 	unsigned timeout_s = 30;
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},  {"socket", required_argument, NULL, 's'},
+		{"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	   {NULL, 0, NULL, 0},
+	};
 	int opt;
-	while ((opt = getopt(argc, argv, "+c:s:t:h")) != -1) {
+	uint64_t n;
+	while ((opt = getopt_long(argc, argv, "+c:s:t:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -192,24 +212,27 @@ int main(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 't':
-			timeout_s = (unsigned)strtoul(optarg, NULL, 10);
-			if (timeout_s == 0 || timeout_s > 86400) {
+			if (!cli_parse_u64(optarg, 1, 86400, &n)) {
 				fprintf(stderr,
 					"omnifsctl: -t takes a number of seconds, 1 to 86400\n");
-				return 2;
+				return CLI_EXIT_USAGE;
 			}
+			timeout_s = (unsigned)n;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("omnifsctl %s\n", OMNIFS_VERSION);
+			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return 2;
+		return CLI_EXIT_USAGE;
 	}
 	if (strcmp(argv[optind], "keygen") == 0) {
 		optind++;
@@ -246,7 +269,7 @@ int main(int argc, char **argv)
 	    strcmp(cmd_word, "member") == 0) {
 		if (rest >= argc) {
 			usage(stderr);
-			return 2;
+			return CLI_EXIT_USAGE;
 		}
 		snprintf(cmd, sizeof(cmd), "%s-%s", cmd_word, argv[rest++]);
 	} else {
@@ -264,7 +287,7 @@ int main(int argc, char **argv)
 		for (int i = rest; i < argc; i++) {
 			if (nargs == CTL_MAX_ARGS) {
 				fprintf(stderr, "omnifsctl: too many arguments\n");
-				return 2;
+				return CLI_EXIT_USAGE;
 			}
 			args[nargs++] = argv[i];
 		}
@@ -301,7 +324,7 @@ int main(int argc, char **argv)
 		if (body_len && body[body_len - 1] != '\n')
 			fputc('\n', stderr);
 		free(body);
-		return status == EINVAL ? 2 : status == ECANCELED ? 4 : 1;
+		return status == EINVAL ? CLI_EXIT_USAGE : status == ECANCELED ? 4 : 1;
 	}
 	/* A put answers the version it wrote; shown only when asked for. */
 	if (strcmp(cmd, "kv-put") != 0 || print_version)
