@@ -3,7 +3,8 @@
  *
  * Reads the config, starts the replica (consensus log, KV state, transport),
  * the control socket and, unless told not to, the FUSE mount; then runs until
- * SIGTERM or SIGINT and shuts down in reverse order. Runs in the foreground,
+ * SIGTERM or SIGINT and shuts down in reverse order; SIGHUP reloads the
+ * config's log level (reload_config). Runs in the foreground,
  * logging to stderr (the journal under systemd, Type=notify).
  *
  * Exit status: 0 after a clean stop, 1 when the node failed (a storage
@@ -192,11 +193,44 @@ static void mount_status_json(struct daemon *d, struct ctl_buf *out)
 		       atomic_load(&d->mounted) ? "true" : "false");
 }
 
+/* Sets the log threshold and says so, in the line that the more verbose of
+ * the old and the new threshold lets through. why: "omnifsctl log-level"... */
+static void change_log_level(enum log_level to, const char *why)
+{
+	enum log_level was = log_get_level();
+	if (to >= was)
+		log_set_level(to);
+	log_notice("omnifsd: log level %s (was %s), set by %s", log_level_name(to),
+		   log_level_name(was), why);
+	log_set_level(to);
+}
+
+/* log-level [LEVEL]: prints the log threshold, or sets it until the next
+ * start or SIGHUP (which goes back to the config's log_level). */
+static int log_level_cmd(int argc, char **argv, struct ctl_buf *out)
+{
+	enum log_level to;
+	if (argc == 1) {
+		ctl_buf_printf(out, "%s\n", log_level_name(log_get_level()));
+		return 0;
+	}
+	if (log_level_parse(argv[1], &to) != 0) {
+		ctl_buf_printf(out, "log levels: error, warning, notice, info, debug\n");
+		return EINVAL;
+	}
+	enum log_level was = log_get_level();
+	change_log_level(to, "omnifsctl log-level");
+	ctl_buf_printf(out, "%s (was %s)\n", log_level_name(to), log_level_name(was));
+	return 0;
+}
+
 static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
 {
 	struct daemon *d = ctx;
 	if (strcmp(argv[0], "barrier") == 0 && argc <= 2)
 		return barrier_cmd(d, argc, argv, out);
+	if (strcmp(argv[0], "log-level") == 0 && argc <= 2)
+		return log_level_cmd(argc, argv, out);
 	int rc = replica_control(d->replica, argc, argv, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0 && atomic_load(&d->mounted))
 		fs_status_lines(d, argc == 2, out);
@@ -276,13 +310,50 @@ static int start_fs(struct daemon *d)
 	return 0;
 }
 
+/*
+ * SIGHUP: reads the config file again and applies what can change while the
+ * node runs: the log level. Everything else (peers, timing, compaction...)
+ * is only compared, and a change is said to wait for the next start. A file
+ * that no longer loads changes nothing, and says why with file, line and key.
+ */
+static void reload_config(struct daemon *d)
+{
+	char err[CFG_ERR_MAX + 256];
+	struct cfg *c = malloc(sizeof(*c));
+	if (!c) {
+		log_err("omnifsd: SIGHUP: out of memory: nothing reloaded");
+		return;
+	}
+	if (cfg_load(c, d->cfg.path, err, sizeof(err)) != 0) {
+		log_err("omnifsd: SIGHUP: %s: nothing changed", err);
+		free(c);
+		return;
+	}
+	enum log_level to = c->log_level;
+	/* Both loads start from zeroed memory: equal files give equal bytes. */
+	c->log_level = d->cfg.log_level;
+	bool others = memcmp(c, &d->cfg, sizeof(*c)) != 0;
+	free(c);
+	/* Said under the more verbose of the two levels, as change_log_level. */
+	enum log_level was = log_get_level();
+	if (to >= was)
+		log_set_level(to);
+	log_notice("omnifsd: SIGHUP: reloaded %s: log level %s (was %s); %s", d->cfg.path,
+		   log_level_name(to), log_level_name(was),
+		   others ? "other settings changed in the file take effect at the next start"
+			  : "no other setting changed");
+	log_set_level(to);
+}
+
 /* With a mount, the main thread serves FUSE; this thread waits for the
- * signal that ends it. */
+ * signal that ends it, and reloads the config on SIGHUP. */
 static void *signal_main(void *arg)
 {
 	struct daemon *d = arg;
 	int sig;
 	while (sigwait(&d->signals, &sig) == 0) {
+		if (sig == SIGHUP)
+			reload_config(d);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_notice("omnifsd: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 			atomic_store(&d->stopping, true);
@@ -377,6 +448,8 @@ static int wait_for_signal(struct daemon *d)
 {
 	int sig;
 	while (sigwait(&d->signals, &sig) == 0) {
+		if (sig == SIGHUP)
+			reload_config(d);
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
 	}
