@@ -11,8 +11,7 @@
  *  13  not mounted: the daemon runs with a mountpoint it has not mounted
  *   0  healthy: a member with quorum, caught up and mounted
  *
- * It reads the daemon's status by field name ("quorum", "lag_ms"...) from
- * the object omnifsd itself writes; it is not a general JSON reader.
+ * The status is read and the verdict written with jansson.
  */
 #include "health.h"
 
@@ -21,63 +20,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "ctl.h"
 
 #define MAX_LAG_MS_DEFAULT 2000u
 
-/* The value of the top-level field name in the status object, as its raw
- * JSON text ("true", "42", "\"direct\"") copied into buf; "" when absent.
- * The status's names are distinct at every depth, so the first match is it. */
-static const char *field(const char *json, const char *name, char *buf, size_t len)
+static bool is_true(const json_t *st, const char *name)
 {
-	char key[64];
-	snprintf(key, sizeof(key), "\"%s\":", name);
-	const char *p = strstr(json, key);
-	buf[0] = '\0';
-	if (!p)
-		return buf;
-	p += strlen(key);
-	size_t n = 0;
-	bool quoted = *p == '"';
-	while (p[n] && n + 1 < len) {
-		if (quoted ? n > 0 && p[n] == '"' : p[n] == ',' || p[n] == '}' || p[n] == ']')
-			break;
-		n++;
-	}
-	if (quoted && p[n] == '"' && n + 1 < len)
-		n++;
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	return buf;
+	return json_is_true(json_object_get(st, name));
 }
 
-static bool is_true(const char *json, const char *name)
+static unsigned long long number(const json_t *st, const char *name)
 {
-	char v[16];
-	return strcmp(field(json, name, v, sizeof(v)), "true") == 0;
-}
-
-static unsigned long long number(const char *json, const char *name)
-{
-	char v[32];
-	return strtoull(field(json, name, v, sizeof(v)), NULL, 10);
-}
-
-/* s as a JSON string on stdout. */
-static void put_json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
+	json_int_t v = json_integer_value(json_object_get(st, name));
+	return v > 0 ? (unsigned long long)v : 0;
 }
 
 static const char *state_name(int code)
@@ -100,9 +58,8 @@ static const char *state_name(int code)
 	}
 }
 
-int health_judge(const char *st, unsigned long long max_lag_ms, char *why, size_t len)
+int health_judge(const json_t *st, unsigned long long max_lag_ms, char *why, size_t len)
 {
-	char route[32];
 	unsigned long long lag_ms = number(st, "lag_ms"), lag = number(st, "lag_entries");
 	if (is_true(st, "removed")) {
 		snprintf(why, len, "removed from the cluster by a membership change");
@@ -113,10 +70,11 @@ int health_judge(const char *st, unsigned long long max_lag_ms, char *why, size_
 			 "not added to the cluster yet (omnifsctl member add on a member)");
 		return HEALTH_NOT_MEMBER;
 	}
+	const char *route = json_string_value(json_object_get(st, "leader_route"));
 	if (!is_true(st, "quorum")) {
 		snprintf(why, len, "no quorum (%s, leader route %s): writes here cannot be decided",
 			 is_true(st, "no_majority") ? "cannot reach a majority" : "no leader yet",
-			 field(st, "leader_route", route, sizeof(route)));
+			 route ? route : "unknown");
 		return HEALTH_NO_QUORUM;
 	}
 	if (is_true(st, "state_transfer")) {
@@ -137,21 +95,26 @@ int health_judge(const char *st, unsigned long long max_lag_ms, char *why, size_
 	return HEALTH_OK;
 }
 
-static void print_json(int code, const char *why, const char *st)
+static void print_json(int code, const char *why, const json_t *st)
 {
 	static const char *const copied[] = {"node",	     "role",	    "quorum",
 					     "leader_route", "lag_entries", "lag_ms",
 					     "stale_since",  "no_majority", "state_transfer",
 					     "mount_wanted", "mounted",	    NULL};
-	printf("{\"healthy\":%s,\"state\":\"%s\",\"exit\":%d,\"reason\":",
-	       code == HEALTH_OK ? "true" : "false", state_name(code), code);
-	put_json_string(why);
-	for (int i = 0; st && copied[i]; i++) {
-		char v[64];
-		if (field(st, copied[i], v, sizeof(v))[0])
-			printf(",\"%s\":%s", copied[i], v);
+	json_t *h = json_pack("{s:b, s:s, s:i, s:s}", "healthy", code == HEALTH_OK, "state",
+			      state_name(code), "exit", code, "reason", why);
+	if (!h) {
+		fprintf(stderr, "omnifsctl: health: out of memory\n");
+		return;
 	}
-	printf("}\n");
+	for (int i = 0; st && copied[i]; i++) {
+		json_t *v = json_object_get(st, copied[i]);
+		if (v)
+			json_object_set(h, copied[i], v);
+	}
+	json_dumpf(h, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(h);
 }
 
 static int usage_err(const char *what)
@@ -177,6 +140,8 @@ int health_main(const char *sock, uint32_t wait_ms, int argc, char **argv)
 	char *args[] = {"status", "--json"};
 	char err[512], why[600];
 	uint32_t status;
+	json_t *st = NULL;
+	json_error_t jerr = {0};
 	char *body = NULL;
 	size_t body_len;
 	int code;
@@ -190,13 +155,17 @@ int health_main(const char *sock, uint32_t wait_ms, int argc, char **argv)
 		code = 1;
 		free(body);
 		body = NULL;
+	} else if (!(st = json_loads(body, 0, &jerr)) || !json_is_object(st)) {
+		snprintf(why, sizeof(why), "the daemon's status is no JSON object: %s", jerr.text);
+		code = 1;
 	} else {
-		code = health_judge(body, max_lag_ms, why, sizeof(why));
+		code = health_judge(st, max_lag_ms, why, sizeof(why));
 	}
 	if (json)
-		print_json(code, why, body);
+		print_json(code, why, st);
 	else
 		printf("%s: %s\n", code == HEALTH_OK ? "ok" : state_name(code), why);
+	json_decref(st);
 	free(body);
 	return code;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 /* Exit statuses of `omnifsctl health`; 3 is every omnifsctl command's
  * "the daemon could not be reached". */
 enum {
@@ -19,9 +21,9 @@ enum {
 	HEALTH_NOT_MOUNTED = 13,
 };
 
-/* The verdict (a HEALTH_ code) on the daemon's JSON status st (borrowed),
- * with its reason in words in why. */
-int health_judge(const char *st, unsigned long long max_lag_ms, char *why, size_t len);
+/* The verdict (a HEALTH_ code) on the daemon's JSON status object st
+ * (borrowed), with its reason in words in why. */
+int health_judge(const json_t *st, unsigned long long max_lag_ms, char *why, size_t len);
 
 /* sock: the control socket (borrowed); wait_ms: how long to wait for the
  * daemon; argv[0] is "health". Returns the exit status. */

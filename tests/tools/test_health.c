@@ -12,7 +12,7 @@
 #include "health.h"
 
 /* A status object with the fields health reads; the peers array carries
- * names ("lag", "reachable") that must not be taken for the node's own. */
+ * names ("lag", "reachable") of its own. */
 static const char *status(const char *quorum, const char *removed, const char *joining,
 			  const char *xfer, unsigned lag_ms, const char *mount_wanted,
 			  const char *mounted)
@@ -28,10 +28,13 @@ static const char *status(const char *quorum, const char *removed, const char *j
 	return buf;
 }
 
-static int verdict(const char *st, unsigned long long max_lag_ms)
+static int verdict(const char *text, unsigned long long max_lag_ms)
 {
 	char why[256];
+	json_t *st = json_loads(text, 0, NULL);
+	assert_non_null(st);
 	int code = health_judge(st, max_lag_ms, why, sizeof(why));
+	json_decref(st);
 	assert_true(why[0] != '\0');
 	return code;
 }
