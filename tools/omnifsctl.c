@@ -4,11 +4,12 @@
  * arguments and prints the answer.
  *
  * Exit status: 0 success, 1 the daemon refused or failed the command,
- * 64 bad usage (EX_USAGE), 3 the daemon could not be reached, 4 a `kv put` or `kv del`
- * with --if-version found the key at another version (nothing written),
+ * 3 the daemon could not be reached, 4 a `kv put` or `kv del` with
+ * --if-version found the key at another version (nothing written),
  * 5 `watch` or `kv watch` must go on from an index the change feed no
  * longer holds (read afresh, then watch --since the index it names);
- * `health` exits 10 to 13 for what is wrong (health.h).
+ * `health` exits 10 to 13 for what is wrong (health.h); 64 (EX_USAGE) bad
+ * usage, also when the daemon refuses the arguments (EINVAL).
  * `watch` and `kv watch` live in watch.c, `health` in health.c.
  */
 #include <errno.h>

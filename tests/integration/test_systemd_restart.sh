@@ -14,7 +14,8 @@
 #    killed and restarted;
 #  - `systemctl stop`: exit 0, the mount gone; `systemctl start` again;
 #  - a config error: `systemctl status` shows the daemon's line naming the
-#    file, line and key, and the unit fails at once, never restarted.
+#    file, line and key (in the journal at priority err), and the unit fails
+#    at once, never restarted.
 # At the end every file a writer was told was written is on every machine,
 # with its content, and the machines' state digests agree.
 . "$(dirname "$0")/lib.sh"
@@ -201,6 +202,11 @@ for _ in $(seq 1 50); do bad_status_says && break; sleep 0.2; done
 cat "$T/bad"
 grep -Eq "$bad_line" "$T/bad" ||
 	fail "systemctl status omnifsd@bad does not show the file, line and key at fault"
+# Logged at priority err: the daemon saw its stderr was the journal
+# (JOURNAL_STREAM) and gave the line its "<3>" prefix.
+on_machine 1 journalctl -u omnifsd@bad -p err --no-pager -o cat >"$T/bad.err"
+grep -Eq "^$bad_line" "$T/bad.err" ||
+	fail "the config error is not in the journal at priority err: $(cat "$T/bad.err")"
 # Failed without a restart: a restart loop would hold the unit in
 # activating (auto-restart) between attempts and count them in NRestarts,
 # and a failed unit is never restarted.
