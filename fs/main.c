@@ -3,13 +3,14 @@
  *
  * Reads the config, starts the replica (consensus log, KV state, transport),
  * the control socket and, unless told not to, the FUSE mount; then runs until
- * SIGTERM or SIGINT and shuts down in reverse order. Runs in the foreground,
+ * SIGTERM or SIGINT and shuts down in reverse order; SIGHUP reloads the
+ * config's log level (reload_config). Runs in the foreground,
  * logging to stderr (the journal under systemd, Type=notify).
  *
  * Exit status: 0 after a clean stop, 1 when the node failed (a storage
  * error: fail-stop, systemd restarts it and it recovers from disk), 2 for a
- * bad command line or config, 3 when it could not start (data dir, ports,
- * mountpoint...).
+ * bad config (the unit does not restart it), 3 when it could not start
+ * (data dir, ports, mountpoint...), 64 (EX_USAGE) for a bad command line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +79,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: omnifsd [-c CONFIG] [--no-mount] [--check-config] [--clear-dead-mount]\n"
 		   "       omnifsd [-c CONFIG] --restore-snapshot FILE | --drop-state [--yes]\n"
 		   "       omnifsd [-c CONFIG] --force-new-cluster [--yes] [ID HOST:PORT [KEY]]\n"
+		   "       omnifsd --help | --version\n"
 		   "\n"
 		   "  -c, --config FILE   the node's config (default " DEFAULT_CONFIG ")\n"
 		   "      --no-mount      run the replicated KV only, without FUSE\n"
@@ -84,6 +87,7 @@ static void usage(FILE *f)
 		   "      --clear-dead-mount\n"
 		   "                      abort and unmount what a dead or dying daemon of\n"
 		   "                      this node left on its mountpoint, and exit\n"
+		   "  -h, --help          print this help and exit\n"
 		   "  -V, --version       print the version and exit\n"
 		   "\n"
 		   "On a stopped node (each does one job on the data dir and exits):\n"
@@ -96,7 +100,10 @@ static void usage(FILE *f)
 		   "                      from this node's applied state\n"
 		   "      --drop-state    move a damaged state aside: the next start fetches\n"
 		   "                      it from the other members\n"
-		   "      --yes           do not ask for a confirmation\n");
+		   "      --yes           do not ask for a confirmation\n"
+		   "\n"
+		   "Exit status: 0 stopped cleanly, 1 failed (storage error), 2 bad config,\n"
+		   "3 could not start, 64 bad usage. Signals: SIGTERM or SIGINT stop it.\n");
 }
 
 static uint64_t monotonic_ms(void)
@@ -164,6 +171,19 @@ static int barrier_cmd(struct daemon *d, int argc, char **argv, struct ctl_buf *
 	return 0;
 }
 
+/* JSON status lines are spliced into the replica's object ("...}\n"): cuts
+ * out at its closing brace so that fields can follow; false if there is no
+ * object to extend. The caller ends with "}\n". */
+static bool json_reopen(struct ctl_buf *out)
+{
+	while (out->len && out->data[out->len - 1] != '}')
+		out->len--;
+	if (out->len == 0)
+		return false;
+	out->len--;
+	return true;
+}
+
 /* Status also shows the mount's kernel cache invalidations: how often they
  * had to turn coarse (never dropped); and the replays of other nodes'
  * changes for inotify watchers, which may be dropped (counted). */
@@ -172,13 +192,8 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 	struct ofs_stats st;
 	ofs_get_stats(d->ofs, &st);
 	if (json) {
-		/* Spliced into the replica's object ("...}\n"): cut at its
-		 * closing brace. */
-		while (out->len && out->data[out->len - 1] != '}')
-			out->len--;
-		if (out->len == 0)
+		if (!json_reopen(out))
 			return;
-		out->len--;
 		ctl_buf_printf(
 			out,
 			",\"invals_queued\":%llu,\"invals_sent\":%llu,\"invals_coarse\":%llu,"
@@ -223,13 +238,51 @@ static void lock_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 		ofs_locks_status(d->locks, false, out);
 		return;
 	}
-	while (out->len && out->data[out->len - 1] != '}')
-		out->len--;
-	if (out->len == 0)
+	if (!json_reopen(out))
 		return;
-	out->len--;
 	ofs_locks_status(d->locks, true, out);
 	ctl_buf_printf(out, "}\n");
+}
+
+/* The JSON status says whether the node is meant to mount and is mounted
+ * (omnifsctl health reads both). */
+static void mount_status_json(struct daemon *d, struct ctl_buf *out)
+{
+	if (!json_reopen(out))
+		return;
+	ctl_buf_printf(out, ",\"mount_wanted\":%s,\"mounted\":%s}\n", d->mount ? "true" : "false",
+		       atomic_load(&d->mounted) ? "true" : "false");
+}
+
+/* Sets the log threshold and says so, in the line that the more verbose of
+ * the old and the new threshold lets through. why: "omnifsctl log-level"... */
+static void change_log_level(enum log_level to, const char *why)
+{
+	enum log_level was = log_get_level();
+	if (to >= was)
+		log_set_level(to);
+	log_notice("omnifsd: log level %s (was %s), set by %s", log_level_name(to),
+		   log_level_name(was), why);
+	log_set_level(to);
+}
+
+/* log-level [LEVEL]: prints the log threshold, or sets it until the next
+ * start or SIGHUP (which goes back to the config's log_level). */
+static int log_level_cmd(int argc, char **argv, struct ctl_buf *out)
+{
+	enum log_level to;
+	if (argc == 1) {
+		ctl_buf_printf(out, "%s\n", log_level_name(log_get_level()));
+		return 0;
+	}
+	if (log_level_parse(argv[1], &to) != 0) {
+		ctl_buf_printf(out, "log levels: error, warning, notice, info, debug\n");
+		return EINVAL;
+	}
+	enum log_level was = log_get_level();
+	change_log_level(to, "omnifsctl log-level");
+	ctl_buf_printf(out, "%s (was %s)\n", log_level_name(to), log_level_name(was));
+	return 0;
 }
 
 static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
@@ -241,11 +294,15 @@ static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out
 		return lock_control(d->locks, &d->stopping, argc, argv, out);
 	if (strcmp(argv[0], "snapshot-save") == 0)
 		return snapshot_save_cmd(replica_kv(d->replica), &d->cfg, argc, argv, out);
+	if (strcmp(argv[0], "log-level") == 0 && argc <= 2)
+		return log_level_cmd(argc, argv, out);
 	int rc = replica_control(d->replica, argc, argv, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0 && atomic_load(&d->mounted))
 		fs_status_lines(d, argc == 2, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0)
 		lock_status_lines(d, argc == 2, out);
+	if (rc == 0 && strcmp(argv[0], "status") == 0 && argc == 2)
+		mount_status_json(d, out);
 	return rc;
 }
 
@@ -334,13 +391,50 @@ static int start_fs(struct daemon *d)
 	return 0;
 }
 
+/*
+ * SIGHUP: reads the config file again and applies what can change while the
+ * node runs: the log level. Everything else (peers, timing, compaction...)
+ * is only compared, and a change is said to wait for the next start. A file
+ * that no longer loads changes nothing, and says why with file, line and key.
+ */
+static void reload_config(struct daemon *d)
+{
+	char err[CFG_ERR_MAX + 256];
+	struct cfg *c = malloc(sizeof(*c));
+	if (!c) {
+		log_err("omnifsd: SIGHUP: out of memory: nothing reloaded");
+		return;
+	}
+	if (cfg_load(c, d->cfg.path, err, sizeof(err)) != 0) {
+		log_err("omnifsd: SIGHUP: %s: nothing changed", err);
+		free(c);
+		return;
+	}
+	enum log_level to = c->log_level;
+	/* Both loads start from zeroed memory: equal files give equal bytes. */
+	c->log_level = d->cfg.log_level;
+	bool others = memcmp(c, &d->cfg, sizeof(*c)) != 0;
+	free(c);
+	/* Said under the more verbose of the two levels, as change_log_level. */
+	enum log_level was = log_get_level();
+	if (to >= was)
+		log_set_level(to);
+	log_notice("omnifsd: SIGHUP: reloaded %s: log level %s (was %s); %s", d->cfg.path,
+		   log_level_name(to), log_level_name(was),
+		   others ? "other settings changed in the file take effect at the next start"
+			  : "no other setting changed");
+	log_set_level(to);
+}
+
 /* With a mount, the main thread serves FUSE; this thread waits for the
- * signal that ends it. */
+ * signal that ends it, and reloads the config on SIGHUP. */
 static void *signal_main(void *arg)
 {
 	struct daemon *d = arg;
 	int sig;
 	while (sigwait(&d->signals, &sig) == 0) {
+		if (sig == SIGHUP)
+			reload_config(d);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_notice("omnifsd: %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 			atomic_store(&d->stopping, true);
@@ -435,6 +529,8 @@ static int wait_for_signal(struct daemon *d)
 {
 	int sig;
 	while (sigwait(&d->signals, &sig) == 0) {
+		if (sig == SIGHUP)
+			reload_config(d);
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
 	}
@@ -498,12 +594,12 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return EX_USAGE;
 		}
 	}
 	if ((optind != argc && !force_new) || (!!restore + force_new + drop_state) > 1) {
 		usage(stderr);
-		return 2;
+		return EX_USAGE;
 	}
 
 	char err[CFG_ERR_MAX + 256];

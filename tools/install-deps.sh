@@ -8,7 +8,8 @@ packages=(
 	# build
 	meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev
 	# libraries
-	libfuse3-dev librocksdb-dev libzmq3-dev libcmocka-dev libinih-dev libsystemd-dev
+	libfuse3-dev librocksdb-dev libzmq3-dev libcmocka-dev libinih-dev libsystemd-dev libssl-dev
+	libjansson-dev
 	# run
 	fuse3
 	# tests: network namespaces, link cuts, systemd unit checks

@@ -2,33 +2,44 @@
  * Generates a CURVE keypair for one node:
  *
  *   omnifs-keygen [-d DIR] [-f] NAME
+ *   omnifs-keygen --help | --version
  *
  * writes DIR/NAME.key (public and secret key, mode 0600; what
  * [security] secret_key_file names) and DIR/NAME.pub (the public key alone,
  * mode 0644, to copy into the other nodes' [peer_keys]), then prints the
  * public key. DIR defaults to the current directory. An existing key is never
  * replaced unless -f is given. It does not touch config files.
+ *
+ * Exit status: 0 written, 1 failed (nothing replaced), 64 bad usage.
  */
 #include "keygen.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "keyfile.h"
 
-static int usage(const char *prog)
+static void usage(FILE *f, const char *prog)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: %s [-d DIR] [-f] NAME\n"
-		"  writes DIR/NAME.key (keypair, mode 0600) and DIR/NAME.pub (public key)\n"
-		"  -d DIR  where to write (default: .)\n"
-		"  -f      replace existing files\n",
-		prog);
-	return 2;
+		"       %s --help | --version\n"
+		"writes DIR/NAME.key (keypair, mode 0600) and DIR/NAME.pub (public key),\n"
+		"then prints the public key\n"
+		"\n"
+		"  -d, --dir DIR   where to write (default: .)\n"
+		"  -f, --force     replace existing files\n"
+		"  -h, --help      print this help and exit\n"
+		"  -V, --version   print the version and exit\n"
+		"\n"
+		"Exit status: 0 written, 1 failed, 64 bad usage.\n",
+		prog, prog);
 }
 
 static bool name_ok(const char *name)
@@ -57,12 +68,24 @@ static int write_pub(const char *path, const char *pub, bool force)
 
 int keygen_main(int argc, char **argv)
 {
-	const char *prog = argc > 0 ? argv[0] : "omnifs-keygen";
+	/* Named as called: omnifs-keygen, or omnifsctl's keygen command. */
+	const char *prog = argc > 0 && strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1
+			   : argc > 0			     ? argv[0]
+							     : "omnifs-keygen";
+	if (strcmp(prog, "keygen") == 0)
+		prog = "omnifsctl keygen";
 	const char *dir = ".";
 	bool force = false;
+	static const struct option opts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
 	int opt;
 	optind = 1;
-	while ((opt = getopt(argc, argv, "d:fh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:fhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			dir = optarg;
@@ -70,17 +93,26 @@ int keygen_main(int argc, char **argv)
 		case 'f':
 			force = true;
 			break;
+		case 'h':
+			usage(stdout, prog);
+			return 0;
+		case 'V':
+			printf("%s %s\n", prog, OMNIFS_VERSION);
+			return 0;
 		default:
-			return usage(prog);
+			usage(stderr, prog);
+			return CLI_EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1)
-		return usage(prog);
+	if (optind != argc - 1) {
+		usage(stderr, prog);
+		return CLI_EXIT_USAGE;
+	}
 	const char *name = argv[optind];
 	if (!name_ok(name)) {
 		fprintf(stderr, "%s: NAME may hold letters, digits, '-', '_' and '.' (not first)\n",
 			prog);
-		return 2;
+		return CLI_EXIT_USAGE;
 	}
 	char key_path[4096], pub_path[4096];
 	if (snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, name) >= (int)sizeof(key_path) ||

@@ -4,6 +4,9 @@
 #
 #   omnifs-bootstrap -c CLUSTER -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] ID=HOST:PORT...
 #   omnifs-bootstrap --add ID=HOST:PORT -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] [CONFIG]
+#   omnifs-bootstrap --help | --version
+#
+# Long options: --cluster, --out, --mountpoint, --data-dir for -c, -o, -m, -D.
 #
 # New cluster: for each node it writes OUTDIR/node<ID>/omnifs.conf and its
 # CURVE keypair OUTDIR/node<ID>/node<ID>.key (mode 0600): copy the folder of
@@ -25,11 +28,19 @@
 # beside this script) and the ids and addresses by this script; the files are
 # written in a temporary folder beside OUTDIR, renamed to OUTDIR only once all
 # of them check, so a refused run leaves no file and no key behind.
+#
+# Exit status: 0 written, 1 refused or failed (nothing written), 64 bad usage.
 set -euo pipefail
 
+# The installed copy has the version filled in (tools/meson.build).
+version='@VERSION@'
+case "$version" in @*) version="(not installed)" ;; esac
+
+# help: this header, from its second line to the exit status.
+help() { sed -n '2,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; }
 usage() {
-	sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
+	help >&2
+	exit 64
 }
 die() {
 	echo "omnifs-bootstrap: $*" >&2
@@ -42,14 +53,29 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--add) [ $# -ge 2 ] || usage; args+=(-a "$2"); shift 2 ;;
 	--add=*) args+=(-a "${1#--add=}"); shift ;;
-	--help) usage ;;
+	--cluster | --out | --mountpoint | --data-dir)
+		[ $# -ge 2 ] || usage
+		case "$1" in --cluster) args+=(-c) ;; --out) args+=(-o) ;; --mountpoint) args+=(-m) ;; *) args+=(-D) ;; esac
+		args+=("$2")
+		shift 2
+		;;
+	--help | -h)
+		help
+		exit 0
+		;;
+	--version)
+		echo "omnifs-bootstrap $version"
+		exit 0
+		;;
+	--) args+=("$@"); break ;;
+	--*) echo "omnifs-bootstrap: unknown option $1" >&2; usage ;;
 	*) args+=("$1"); shift ;;
 	esac
 done
 set -- "${args[@]}"
 
 add="" cluster="" out="" mountpoint="/srv/omnifs" data_dir="/var/lib/omnifs"
-while getopts "a:c:o:m:D:h" opt; do
+while getopts "a:c:o:m:D:" opt; do
 	case "$opt" in
 	a) add=$OPTARG ;;
 	c) cluster=$OPTARG ;;
@@ -72,7 +98,7 @@ parse_spec() {
 	if ! [[ "$1" =~ ^([0-9]+)=([^=]+:[0-9]+)$ ]] || [ "${#BASH_REMATCH[1]}" -gt 5 ] ||
 		[ "${BASH_REMATCH[1]}" -lt 1 ] || [ "${BASH_REMATCH[1]}" -gt 65535 ]; then
 		echo "omnifs-bootstrap: '$1': expected ID=HOST:PORT with ID from 1 to 65535, e.g. 1=10.0.0.1:7100" >&2
-		exit 2
+		exit 64
 	fi
 	spec_id=$((10#${BASH_REMATCH[1]}))
 	spec_addr=${BASH_REMATCH[2]}

@@ -96,7 +96,8 @@ if running 1 && running 2 && running 3; then
 fi
 
 tools/install-deps.sh
-tools/build.sh release
+echo "omnifs-up: building omnifs in build/release (the first build takes a few minutes)"
+BUILD_PROGRESS=1 tools/build.sh release
 
 mkdir -p "$dir"
 if [ ! -f "$dir/node1/omnifs.conf" ]; then

@@ -4,11 +4,13 @@
  * arguments and prints the answer.
  *
  * Exit status: 0 success, 1 the daemon refused or failed the command,
- * 2 bad usage, 3 the daemon could not be reached, 4 a `kv put` or `kv del`
- * with --if-version found the key at another version (nothing written),
+ * 3 the daemon could not be reached, 4 a `kv put` or `kv del` with
+ * --if-version found the key at another version (nothing written),
  * 5 `watch` or `kv watch` must go on from an index the change feed no
- * longer holds (read afresh, then watch --since the index it names).
- * `watch` and `kv watch` live in watch.c.
+ * longer holds (read afresh, then watch --since the index it names);
+ * `health` exits 10 to 13 for what is wrong (health.h); 64 (EX_USAGE) bad
+ * usage, also when the daemon refuses the arguments (EINVAL).
+ * `watch` and `kv watch` live in watch.c, `health` in health.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "ctl.h"
+#include "health.h"
 #include "keygen.h"
 #include "snapshot_cli.h"
 #include "watch.h"
@@ -30,9 +34,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: omnifsctl [-c CONFIG | -s SOCKET] [-t SECONDS] COMMAND [ARGS]\n"
+		"       omnifsctl --help | --version\n"
 		"\n"
 		"Commands:\n"
 		"  status [--json]          role, leader and route to it, quorum, lag, peers\n"
+		"  health [--json] [--max-lag-ms MS]\n"
+		"                           one verdict for monitoring: exit 0 when this node\n"
+		"                           is a member with quorum, caught up and mounted;\n"
+		"                           3 not running, 10 no quorum, 11 lagging (more\n"
+		"                           than MS, default 2000, behind), 12 not a member\n"
+		"                           (removed, not added yet), 13 not mounted\n"
 		"  barrier                  wait until this node has applied everything the\n"
 		"                           leader had decided and its mount shows it (a\n"
 		"                           fresh read follows); fails with ETIMEDOUT after -t\n"
@@ -60,6 +71,10 @@ static void usage(FILE *f)
 		"                           change came for MS ms (default 200). Rides out\n"
 		"                           daemon restarts; exit status 5 if INDEX is no\n"
 		"                           longer in the feed\n"
+		"  digest                   the applied index and a SHA-256 of the replicated\n"
+		"                           state (equal on every node at the same index)\n");
+	/* Two strings: C compilers need to support only 4095 bytes in one. */
+	fprintf(f,
 		"  member list [--json]     the members of the current configuration\n"
 		"  member add ID HOST:PORT [KEY]\n"
 		"                           add node ID (KEY: its Z85 public key)\n"
@@ -70,6 +85,9 @@ static void usage(FILE *f)
 		"  snapshot save FILE       write a snapshot of the whole replicated state\n"
 		"                           (written by the daemon, on its machine)\n"
 		"  snapshot verify FILE     check a snapshot file offline, print its header\n"
+		"  log-level [LEVEL]        show or set the daemon's log level (error,\n"
+		"                           warning, notice, info, debug) until it restarts\n"
+		"                           or gets SIGHUP (which reloads the config's)\n"
 		"  debug fault PEER MODE    drop traffic with PEER: in, out, both or none\n"
 		"  lock NAME [--wait SECONDS] -- CMD [ARGS...]\n"
 		"                           run CMD holding the cluster-wide lock NAME (waits\n"
@@ -77,11 +95,21 @@ static void usage(FILE *f)
 		"                           1 if the lock was not taken\n"
 		"  locks [--json]           holders of cluster-wide locks (flock, fcntl, named)\n"
 		"                           and this node's waiters: node, pid, age\n"
+		"  keygen [-d DIR] [-f] NAME\n"
+		"                           write a CURVE keypair DIR/NAME.key and\n"
+		"                           DIR/NAME.pub (as omnifs-keygen; no daemon needed)\n"
 		"\n"
 		"Options:\n"
-		"  -c CONFIG   the node's config file (default " DEFAULT_CONFIG ")\n"
-		"  -s SOCKET   the control socket (default: from the config)\n"
-		"  -t SECONDS  how long to wait for an answer (default 30)\n");
+		"  -c, --config CONFIG    the node's config file (default " DEFAULT_CONFIG ")\n"
+		"  -s, --socket SOCKET    the control socket (default: from the config)\n"
+		"  -t, --timeout SECONDS  how long to wait for an answer, 1 to 86400\n"
+		"                         (default 30)\n"
+		"  -h, --help             print this help and exit\n"
+		"  -V, --version          print the version and exit\n"
+		"\n"
+		"Exit status: 0 done, 1 the daemon refused or failed the command, 3 the\n"
+		"daemon could not be reached, 4 version mismatch (kv --if-version), 5 the\n"
+		"feed no longer holds --since, 10-13 health, 64 bad usage.\n");
 }
 
 /* Reads all of standard input into a malloc'd, NUL-terminated buffer. */
@@ -128,7 +156,7 @@ static void print_body(const char *cmd, const char *body, size_t len)
  * them), then KEY and, for put, VALUE ('-' or --stdin: read standard input
  * into *stdin_value, the caller frees it). --version on a put is this
  * program's own (print the version the daemon answers). Returns 0 or the
- * exit status 2 after a message.
+ * exit status CLI_EXIT_USAGE after a message.
  */
 static int kv_args(const char *cmd, int argc, char **argv, char **args, int *nargs,
 		   char **stdin_value, bool *print_version)
@@ -150,13 +178,13 @@ static int kv_args(const char *cmd, int argc, char **argv, char **args, int *nar
 		} else {
 			fprintf(stderr, "omnifsctl: %s: unknown option or missing value: %s\n", cmd,
 				argv[i]);
-			return 2;
+			return CLI_EXIT_USAGE;
 		}
 	}
 	int want = put && !from_stdin ? 2 : 1;
 	if (argc - i != want) {
 		usage(stderr);
-		return 2;
+		return CLI_EXIT_USAGE;
 	}
 	if (get && *print_version)
 		args[(*nargs)++] = "--version";
@@ -171,7 +199,7 @@ static int kv_args(const char *cmd, int argc, char **argv, char **args, int *nar
 			*stdin_value = read_stdin(&n);
 			if (!*stdin_value || strlen(*stdin_value) != n) {
 				fprintf(stderr, "omnifsctl: cannot read a text value from stdin\n");
-				return 2;
+				return CLI_EXIT_USAGE;
 			}
 			args[(*nargs)++] = *stdin_value;
 		} else {
@@ -185,8 +213,14 @@ int main(int argc, char **argv)
 {
 	const char *config = NULL, *sock = NULL;
 	unsigned timeout_s = 30;
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},  {"socket", required_argument, NULL, 's'},
+		{"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	   {NULL, 0, NULL, 0},
+	};
 	int opt;
-	while ((opt = getopt(argc, argv, "+c:s:t:h")) != -1) {
+	uint64_t n;
+	while ((opt = getopt_long(argc, argv, "+c:s:t:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -195,24 +229,27 @@ int main(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 't':
-			timeout_s = (unsigned)strtoul(optarg, NULL, 10);
-			if (timeout_s == 0 || timeout_s > 86400) {
+			if (!cli_parse_u64(optarg, 1, 86400, &n)) {
 				fprintf(stderr,
 					"omnifsctl: -t takes a number of seconds, 1 to 86400\n");
-				return 2;
+				return CLI_EXIT_USAGE;
 			}
+			timeout_s = (unsigned)n;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("omnifsctl %s\n", OMNIFS_VERSION);
+			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return 2;
+		return CLI_EXIT_USAGE;
 	}
 	if (strcmp(argv[optind], "keygen") == 0) {
 		optind++;
@@ -240,6 +277,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[optind], "kv") == 0 && optind + 1 < argc &&
 	    strcmp(argv[optind + 1], "watch") == 0)
 		return watch_main(sock, NULL, true, argc - optind - 2, argv + optind + 2);
+	if (strcmp(argv[optind], "health") == 0)
+		return health_main(sock, timeout_s * 1000, argc - optind, argv + optind);
 
 	if (strcmp(argv[optind], "lock") == 0)
 		return lock_main(sock, argc - optind, argv + optind);
@@ -256,7 +295,7 @@ int main(int argc, char **argv)
 	    strcmp(cmd_word, "member") == 0) {
 		if (rest >= argc) {
 			usage(stderr);
-			return 2;
+			return CLI_EXIT_USAGE;
 		}
 		snprintf(cmd, sizeof(cmd), "%s-%s", cmd_word, argv[rest++]);
 	} else {
@@ -274,7 +313,7 @@ int main(int argc, char **argv)
 		for (int i = rest; i < argc; i++) {
 			if (nargs == CTL_MAX_ARGS) {
 				fprintf(stderr, "omnifsctl: too many arguments\n");
-				return 2;
+				return CLI_EXIT_USAGE;
 			}
 			args[nargs++] = argv[i];
 		}
@@ -311,7 +350,7 @@ int main(int argc, char **argv)
 		if (body_len && body[body_len - 1] != '\n')
 			fputc('\n', stderr);
 		free(body);
-		return status == EINVAL ? 2 : status == ECANCELED ? 4 : 1;
+		return status == EINVAL ? CLI_EXIT_USAGE : status == ECANCELED ? 4 : 1;
 	}
 	/* A put answers the version it wrote; shown only when asked for. */
 	if (strcmp(cmd, "kv-put") != 0 || print_version)

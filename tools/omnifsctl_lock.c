@@ -28,12 +28,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ctl.h"
 
 static int lock_usage(void)
 {
 	fprintf(stderr, "usage: omnifsctl lock NAME [--wait SECONDS] -- CMD [ARGS...]\n");
-	return 2;
+	return CLI_EXIT_USAGE;
 }
 
 int lock_main(const char *sock, int argc, char **argv)
@@ -51,7 +52,7 @@ int lock_main(const char *sock, int argc, char **argv)
 			if (errno || *end || end == argv[i] || s < 0 || s > 86400.0 * 366) {
 				fprintf(stderr, "omnifsctl: lock: --wait takes seconds, 0 to "
 						"31622400\n");
-				return 2;
+				return CLI_EXIT_USAGE;
 			}
 			wait_ms = (long long)(s * 1000.0);
 		} else {

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ctl.h"
 #include "kv.h"
 
@@ -139,5 +140,5 @@ int snapshot_main(const char *sock, int argc, char **argv)
 	if (argc == 2 && strcmp(argv[0], "verify") == 0)
 		return verify(argv[1]);
 	fprintf(stderr, "usage: omnifsctl snapshot save FILE | snapshot verify FILE\n");
-	return 2;
+	return CLI_EXIT_USAGE;
 }

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ctl.h"
 #include "kv.h"
 
@@ -342,8 +343,8 @@ static int run(struct watch *w, const char *sock, bool have_next, uint64_t next)
 
 static int usage_err(const char *what)
 {
-	fprintf(stderr, "omnifsctl: watch: %s (see omnifsctl -h)\n", what);
-	return 2;
+	fprintf(stderr, "omnifsctl: watch: %s (see omnifsctl --help)\n", what);
+	return CLI_EXIT_USAGE;
 }
 
 int watch_main(const char *sock, const char *mount, bool kv, int argc, char **argv)
@@ -351,14 +352,13 @@ int watch_main(const char *sock, const char *mount, bool kv, int argc, char **ar
 	struct watch w = {.kv = kv, .debounce_ms = DEBOUNCE_DEFAULT};
 	bool have_since = false;
 	uint64_t since = 0;
-	int rc = 2;
+	int rc = CLI_EXIT_USAGE;
 	char *words[MAX_WATCHES];
 	size_t n_words = 0;
 	bool opts_done = false;
 	/* Options may come before or after the paths (watch PATH --exec CMD). */
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		char *end;
 		if (opts_done || a[0] != '-' || !a[1]) {
 			if (n_words == MAX_WATCHES)
 				return usage_err("too many paths");
@@ -372,23 +372,20 @@ int watch_main(const char *sock, const char *mount, bool kv, int argc, char **ar
 		} else if (strcmp(a, "-q") == 0) {
 			w.quiet = true;
 		} else if (strcmp(a, "--since") == 0 && i + 1 < argc) {
-			errno = 0;
-			since = strtoull(argv[++i], &end, 10);
-			if (errno || *end || argv[i][0] < '0' || argv[i][0] > '9')
+			if (!cli_parse_u64(argv[++i], 0, UINT64_MAX, &since))
 				return usage_err("--since takes a log index");
 			have_since = true;
 		} else if (strcmp(a, "--exec") == 0 && i + 1 < argc) {
 			w.exec_cmd = argv[++i];
 		} else if (strcmp(a, "--debounce") == 0 && i + 1 < argc) {
-			errno = 0;
-			unsigned long ms = strtoul(argv[++i], &end, 10);
-			if (errno || *end || ms > 3600000)
+			uint64_t ms;
+			if (!cli_parse_u64(argv[++i], 0, 3600000, &ms))
 				return usage_err("--debounce takes milliseconds, 0 to 3600000");
 			w.debounce_ms = (uint32_t)ms;
 		} else {
 			fprintf(stderr, "omnifsctl: watch: unknown option or missing value: %s\n",
 				a);
-			return 2;
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (n_words == 0 && !kv)

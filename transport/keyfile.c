@@ -1,16 +1,20 @@
 /*
  * CURVE key files (see keyfile.h). The secret never leaves the buffers the
- * caller gives; temporary copies are wiped before returning.
+ * caller gives; temporary copies are wiped before returning. A key file is
+ * read with libinih, the INI parser the config file uses too (a system
+ * library: the transport stays independent of fs/).
  */
 #include "keyfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ini.h>
 #include <zmq.h>
 
 int tp_key_generate(char *pub_z85, char *sec_z85)
@@ -72,36 +76,32 @@ int tp_keyfile_write(const char *path, const char *name, const char *pub_z85, co
 	return rc;
 }
 
-/* Finds "<key> = <value>" in text; copies the value (trimmed) into out. */
-static int find_value(const char *text, const char *key, char *out, size_t out_len)
+/* The two values a key file holds, filled by the INI parser's callback. */
+struct key_lines {
+	char pub[64], sec[64];
+	bool have_pub, have_sec;
+};
+
+/* libinih's callback: keeps public-key and secret-key (outside any section),
+ * ignores other names; a value too long for a key stops the parse. */
+static int key_line(void *ctx, const char *section, const char *name, const char *value)
 {
-	size_t klen = strlen(key);
-	for (const char *line = text; line && *line;) {
-		const char *end = strchr(line, '\n');
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		if (len > klen && strncmp(line, key, klen) == 0) {
-			const char *v = line + klen;
-			const char *stop = line + len;
-			while (v < stop && (*v == ' ' || *v == '\t'))
-				v++;
-			if (v < stop && *v == '=') {
-				v++;
-				while (v < stop && (*v == ' ' || *v == '\t'))
-					v++;
-				while (stop > v &&
-				       (stop[-1] == ' ' || stop[-1] == '\t' || stop[-1] == '\r'))
-					stop--;
-				size_t vlen = (size_t)(stop - v);
-				if (vlen >= out_len)
-					return -EINVAL;
-				memcpy(out, v, vlen);
-				out[vlen] = '\0';
-				return 0;
-			}
-		}
-		line = end ? end + 1 : NULL;
+	struct key_lines *k = ctx;
+	char *out = NULL;
+	if (section[0] == '\0' && strcmp(name, "public-key") == 0) {
+		out = k->pub;
+		k->have_pub = true;
+	} else if (section[0] == '\0' && strcmp(name, "secret-key") == 0) {
+		out = k->sec;
+		k->have_sec = true;
+	} else {
+		return 1;
 	}
-	return -ENOENT;
+	size_t len = strlen(value);
+	if (len >= sizeof(k->pub))
+		return 0;
+	memcpy(out, value, len + 1);
+	return 1;
 }
 
 int tp_keyfile_load(const char *path, uint8_t *pub, uint8_t *sec, char *err, size_t err_len)
@@ -141,11 +141,17 @@ int tp_keyfile_load(const char *path, uint8_t *pub, uint8_t *sec, char *err, siz
 		return -e;
 	}
 	text[n] = '\0';
-	char pz[64], sz[64];
+	struct key_lines k = {0};
+	char *pz = k.pub, *sz = k.sec;
 	int rc = -EINVAL;
 	uint8_t derived[TP_KEY_LEN];
-	if (find_value(text, "public-key", pz, sizeof(pz)) ||
-	    find_value(text, "secret-key", sz, sizeof(sz))) {
+	int bad_line = ini_parse_string(text, key_line, &k);
+	if (bad_line != 0) {
+		snprintf(err, err_len,
+			 "secret key file %s: line %d: expected 'public-key = ...' or "
+			 "'secret-key = ...' (omnifs-keygen writes them)",
+			 path, bad_line);
+	} else if (!k.have_pub || !k.have_sec) {
 		snprintf(err, err_len,
 			 "secret key file %s: expected lines 'public-key = ...' and "
 			 "'secret-key = ...' (omnifs-keygen writes them)",
@@ -162,7 +168,7 @@ int tp_keyfile_load(const char *path, uint8_t *pub, uint8_t *sec, char *err, siz
 		rc = 0;
 	}
 	memset(text, 0, sizeof(text));
-	memset(sz, 0, sizeof(sz));
+	memset(&k, 0, sizeof(k));
 	if (rc)
 		memset(sec, 0, TP_KEY_LEN);
 	return rc;

@@ -1,10 +1,13 @@
 /*
  * Leveled logging to stderr, one line per message.
  *
- * Lines carry the journal's "<N>" priority prefix when stderr is not a
- * terminal (systemd's journal strips it and keeps the level), and a short
- * level word when it is. The threshold and the node tag are process-wide:
- * the only process-wide state below main(), set once at start-up.
+ * Lines carry the journal's "<N>" priority prefix when stderr is the journal
+ * (JOURNAL_STREAM names it: systemd's journal strips the prefix and keeps
+ * the level), and are plain elsewhere (terminals, pipes, files): the tag, a
+ * level word and the text. The threshold and the node tag are process-wide:
+ * the only process-wide state below main(); the tag is set once at
+ * start-up, the threshold may change at any time (omnifsctl log-level,
+ * SIGHUP).
  *
  * Never split a user-visible message across calls: people grep for them.
  *
@@ -29,9 +32,15 @@ enum log_level {
 	LOG_LEVEL_DEBUG = 7,
 };
 
-/* Messages above this level are dropped. Default: LOG_LEVEL_INFO. */
+/* Messages above this level are dropped. Default: LOG_LEVEL_INFO. Safe
+ * from any thread at any time. */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/* "error", "warning"... as log_level_parse reads them; "?" for others. */
+const char *log_level_name(enum log_level level);
+
+/* True if stderr is the journal's stream (JOURNAL_STREAM matches it). */
+bool log_stderr_is_journal(void);
 
 /* Tag written after the program name, e.g. "n2". NULL clears it. Copied. */
 void log_set_tag(const char *tag);

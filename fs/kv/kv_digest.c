@@ -26,7 +26,10 @@ int kv_view_digest(struct kv_view *v, uint8_t out[KV_DIGEST_LEN])
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(v->s->db, v->ropts, v->cf);
 	if (!it)
 		return -ENOMEM;
-	kv_sha256_init(&c);
+	if (kv_sha256_init(&c) != 0) {
+		rocksdb_iter_destroy(it);
+		return -ENOMEM;
+	}
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
@@ -49,7 +52,10 @@ int kv_view_digest(struct kv_view *v, uint8_t out[KV_DIGEST_LEN])
 	kv_sha256_update(&c, "applied", 7);
 	put_le64(n, v->applied);
 	kv_sha256_update(&c, n, 8);
-	kv_sha256_final(&c, out);
+	if (kv_sha256_final(&c, out) != 0 && rc == 0) {
+		log_err("kv: %s: digest: SHA-256 failed in libcrypto", v->s->path);
+		rc = -EIO;
+	}
 	return rc;
 }
 

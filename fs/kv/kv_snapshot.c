@@ -197,7 +197,7 @@ int kv_snapshot_write(struct kv_view *v, FILE *f, struct kv_snap_info *info,
 		      kv_snap_progress progress, void *ctx, char *err, size_t err_len)
 {
 	uint8_t h[SNAP__HDR_MAX], len4[4];
-	struct kv_sha256 file;
+	struct kv_sha256 file = {0};
 	struct kv_buf cursor = {0};
 	size_t digest_at;
 	int rc;
@@ -219,8 +219,11 @@ int kv_snapshot_write(struct kv_view *v, FILE *f, struct kv_snap_info *info,
 		return -EINVAL;
 	}
 	w->applied = info->applied_idx;
-	kv_sha256_init(&w->digest);
-	kv_sha256_init(&file);
+	if (kv_sha256_init(&w->digest) != 0 || kv_sha256_init(&file) != 0) {
+		say(err, err_len, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
 	long start = ftell(f);
 	size_t hlen = header_encode(info, h, &digest_at);
 	uint64_t bytes = hlen;
@@ -276,6 +279,8 @@ int kv_snapshot_write(struct kv_view *v, FILE *f, struct kv_snap_info *info,
 	}
 	info->bytes = bytes;
 out:
+	kv_sha256_discard(&file);
+	kv_sha256_discard(&w->digest);
 	free(w);
 	return rc;
 }
@@ -384,7 +389,7 @@ int kv_snapshot_read(FILE *f, struct kv_store *dst, struct kv_snap_info *info,
 	uint8_t h[SNAP__HDR_MAX], len4[4], t[SNAP__TRAILER_LEN], sum[32], dig[KV_DIGEST_LEN];
 	uint8_t *buf = NULL;
 	size_t cap = 0, hlen;
-	struct kv_sha256 file;
+	struct kv_sha256 file = {0};
 	bool importing = false;
 	int rc;
 
@@ -396,8 +401,11 @@ int kv_snapshot_read(FILE *f, struct kv_store *dst, struct kv_snap_info *info,
 	if (rc)
 		goto out;
 	w->applied = info->applied_idx;
-	kv_sha256_init(&w->digest);
-	kv_sha256_init(&file);
+	if (kv_sha256_init(&w->digest) != 0 || kv_sha256_init(&file) != 0) {
+		say(err, err_len, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
 	if (dst) {
 		rc = kv_import_begin(dst, info->applied_idx);
 		if (rc) {
@@ -483,6 +491,8 @@ int kv_snapshot_read(FILE *f, struct kv_store *dst, struct kv_snap_info *info,
 out:
 	if (importing && kv_import_abort(dst) != 0)
 		log_warn("kv: snapshot import: abort: %s", kv_errmsg(dst));
+	kv_sha256_discard(&file);
+	kv_sha256_discard(&w->digest);
 	free(buf);
 	free(w);
 	return rc;

@@ -11,6 +11,7 @@
  * write), give scripts and clients a linearizable register per key.
  * kv-put and kv-del carry a change note (the key), so `omnifsctl kv watch`
  * sees them in the feed; `feed` serves the feed to watchers (long poll).
+ * JSON answers are built with jansson, which escapes every string.
  */
 #include "replica_int.h"
 
@@ -20,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "ctl.h"
 #include "kv.h"
@@ -126,61 +129,106 @@ static void stale_since(const struct replica_view *v, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* --- JSON, written with jansson (escaping included) ----------------------------- */
+
+static void set_u64(json_t *o, const char *key, unsigned long long v)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+static void set_i64(json_t *o, const char *key, long long v)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+static void set_bool(json_t *o, const char *key, bool v)
+{
+	json_object_set_new(o, key, json_boolean(v));
+}
+
+static void set_str(json_t *o, const char *key, const char *v)
+{
+	json_object_set_new(o, key, v ? json_string(v) : json_null());
+}
+
+/* Writes o (compact, in the order its fields were set) and a newline, and
+ * releases it. Out of memory on the way, the body stays empty. */
+static void put_json(struct ctl_buf *out, json_t *o)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (text)
+		ctl_buf_printf(out, "%s\n", text);
+	free(text);
+	json_decref(o);
+}
+
 static void status_json(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
 {
 	struct membership *m = members_copy(r);
 	const struct opx_ballot *b = &v->opx.promise;
-	ctl_buf_printf(out,
-		       "{\"node\":%llu,\"cluster\":\"%s\",\"role\":\"%s\",\"phase\":\"%s\","
-		       "\"leader\":%llu,\"ballot\":\"%u.%u.%llu\",\"quorum\":%s,"
-		       "\"caught_up\":%s,\"decided_idx\":%llu,\"applied_idx\":%llu,"
-		       "\"accepted_idx\":%llu,\"compacted_idx\":%llu,"
-		       "\"state_transfer\":%s,\"state_transfers\":%llu,"
-		       "\"proposals_in_flight\":%u,\"config_id\":%u,"
-		       "\"removed\":%s,\"joining\":%s,\"security\":\"%s\",",
-		       (unsigned long long)r->cfg.node_id, r->cfg.cluster, role_name(v),
-		       phase_name(v->opx.phase), (unsigned long long)v->leader, b->n, b->priority,
-		       (unsigned long long)b->pid, v->writable ? "true" : "false",
-		       v->caught_up ? "true" : "false", (unsigned long long)v->opx.decided_idx,
-		       (unsigned long long)v->applied_idx, (unsigned long long)v->opx.accepted_idx,
-		       (unsigned long long)v->opx.compacted_idx, v->transferring ? "true" : "false",
-		       (unsigned long long)atomic_load(&r->xfers_done), v->proposals_in_flight,
-		       v->config_id, v->mode == REPLICA_REMOVED ? "true" : "false",
-		       v->mode == REPLICA_JOINING ? "true" : "false",
-		       r->cfg.plaintext ? "plaintext" : "curve");
-	char since[32] = "";
+	char ballot[64], since[32] = "";
+	snprintf(ballot, sizeof(ballot), "%u.%u.%llu", b->n, b->priority,
+		 (unsigned long long)b->pid);
 	bool stale = !v->writable || lag_entries(v) > 0;
 	if (stale)
 		stale_since(v, since, sizeof(since));
-	ctl_buf_printf(out,
-		       "\"quorum_connected\":%s,\"no_majority\":%s,\"leader_route\":\"%s\","
-		       "\"via\":%llu,"
-		       "\"leader_decided_idx\":%llu,\"lag_entries\":%llu,\"lag_ms\":%llu,"
-		       "\"stale_since\":%s%s%s,\"fetched_entries\":%llu,"
-		       "\"relayed_proposals\":%llu,\"peers\":[",
-		       v->opx.quorum_connected ? "true" : "false", v->no_quorum ? "true" : "false",
-		       v->route == REPLICA_ROUTE_DIRECT ? "direct"
-		       : v->route == REPLICA_ROUTE_VIA	? "via"
-							: "none",
-		       (unsigned long long)v->via, (unsigned long long)v->known_decided,
-		       lag_entries(v), lag_ms(v), stale ? "\"" : "", stale ? since : "null",
-		       stale ? "\"" : "", (unsigned long long)v->fetched,
-		       (unsigned long long)v->relayed);
-	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
-		const struct opx_peer_status *p = &v->opx.peers[i];
-		const struct tp_peer_stats *s = &v->peer_stats[i];
-		ctl_buf_printf(out,
-			       "%s{\"id\":%llu,\"address\":\"%s\",\"reachable\":%s,"
-			       "\"last_heard_ms_ago\":%lld,\"lag\":%lld,\"tx_frames\":%llu,"
-			       "\"rx_frames\":%llu,\"dropped\":%llu,\"malformed\":%llu}",
-			       i ? "," : "", (unsigned long long)p->pid, peer_address(m, p->pid),
-			       p->heard_last_round ? "true" : "false", heard_ago(v, i),
-			       peer_lag(v, i), (unsigned long long)s->tx_frames,
-			       (unsigned long long)s->rx_frames,
-			       (unsigned long long)(s->dropped_full + s->fault_out + s->fault_in),
-			       (unsigned long long)s->malformed);
+	json_t *o = json_object();
+	if (!o) {
+		free(m);
+		return;
 	}
-	ctl_buf_printf(out, "]}\n");
+	set_u64(o, "node", r->cfg.node_id);
+	set_str(o, "cluster", r->cfg.cluster);
+	set_str(o, "role", role_name(v));
+	set_str(o, "phase", phase_name(v->opx.phase));
+	set_u64(o, "leader", v->leader);
+	set_str(o, "ballot", ballot);
+	set_bool(o, "quorum", v->writable);
+	set_bool(o, "caught_up", v->caught_up);
+	set_u64(o, "decided_idx", v->opx.decided_idx);
+	set_u64(o, "applied_idx", v->applied_idx);
+	set_u64(o, "accepted_idx", v->opx.accepted_idx);
+	set_u64(o, "compacted_idx", v->opx.compacted_idx);
+	set_bool(o, "state_transfer", v->transferring);
+	set_u64(o, "state_transfers", atomic_load(&r->xfers_done));
+	set_u64(o, "proposals_in_flight", v->proposals_in_flight);
+	set_u64(o, "config_id", v->config_id);
+	set_bool(o, "removed", v->mode == REPLICA_REMOVED);
+	set_bool(o, "joining", v->mode == REPLICA_JOINING);
+	set_str(o, "security", r->cfg.plaintext ? "plaintext" : "curve");
+	set_bool(o, "quorum_connected", v->opx.quorum_connected);
+	set_bool(o, "no_majority", v->no_quorum);
+	set_str(o, "leader_route",
+		v->route == REPLICA_ROUTE_DIRECT ? "direct"
+		: v->route == REPLICA_ROUTE_VIA	 ? "via"
+						 : "none");
+	set_u64(o, "via", v->via);
+	set_u64(o, "leader_decided_idx", v->known_decided);
+	set_u64(o, "lag_entries", lag_entries(v));
+	set_u64(o, "lag_ms", lag_ms(v));
+	set_str(o, "stale_since", stale ? since : NULL);
+	set_u64(o, "fetched_entries", v->fetched);
+	set_u64(o, "relayed_proposals", v->relayed);
+	json_t *peers = json_array();
+	for (uint32_t i = 0; peers && i < v->opx.n_peers; i++) {
+		const struct opx_peer_status *p = &v->opx.peers[i];
+		const struct tp_peer_stats *st = &v->peer_stats[i];
+		json_t *po = json_object();
+		if (!po)
+			break;
+		set_u64(po, "id", p->pid);
+		set_str(po, "address", peer_address(m, p->pid));
+		set_bool(po, "reachable", p->heard_last_round);
+		set_i64(po, "last_heard_ms_ago", heard_ago(v, i));
+		set_i64(po, "lag", peer_lag(v, i));
+		set_u64(po, "tx_frames", st->tx_frames);
+		set_u64(po, "rx_frames", st->rx_frames);
+		set_u64(po, "dropped", st->dropped_full + st->fault_out + st->fault_in);
+		set_u64(po, "malformed", st->malformed);
+		json_array_append_new(peers, po);
+	}
+	json_object_set_new(o, "peers", peers ? peers : json_null());
+	put_json(out, o);
 	free(m);
 }
 
@@ -260,13 +308,17 @@ int replica_members_json(struct replica *r, struct ctl_buf *out)
 	struct replica_view v;
 	get_view(r, &v);
 	struct membership *m = members_copy(r);
-	if (!m)
+	json_t *o = json_object(), *members = json_array();
+	if (!m || !o || !members) {
+		free(m);
+		json_decref(o);
+		json_decref(members);
 		return -ENOMEM;
-	ctl_buf_printf(out,
-		       "{\"cluster\":\"%s\",\"self\":%llu,\"leader\":%llu,\"config_id\":%u,"
-		       "\"members\":[",
-		       r->cfg.cluster, (unsigned long long)r->cfg.node_id,
-		       (unsigned long long)v.leader, m->config_id);
+	}
+	set_str(o, "cluster", r->cfg.cluster);
+	set_u64(o, "self", r->cfg.node_id);
+	set_u64(o, "leader", v.leader);
+	set_u64(o, "config_id", m->config_id);
 	for (size_t i = 0; i < m->n; i++) {
 		const struct cfg_peer *p = &m->peers[i];
 		bool self = p->id == r->cfg.node_id, reachable = self;
@@ -277,13 +329,18 @@ int replica_members_json(struct replica *r, struct ctl_buf *out)
 				ago = heard_ago(&v, j);
 			}
 		}
-		ctl_buf_printf(out,
-			       "%s{\"id\":%llu,\"address\":\"%s\",\"self\":%s,\"reachable\":%s,"
-			       "\"last_heard_ms_ago\":%lld}",
-			       i ? "," : "", (unsigned long long)p->id, p->address,
-			       self ? "true" : "false", reachable ? "true" : "false", ago);
+		json_t *po = json_object();
+		if (!po)
+			break;
+		set_u64(po, "id", p->id);
+		set_str(po, "address", p->address);
+		set_bool(po, "self", self);
+		set_bool(po, "reachable", reachable);
+		set_i64(po, "last_heard_ms_ago", ago);
+		json_array_append_new(members, po);
 	}
-	ctl_buf_printf(out, "]}\n");
+	json_object_set_new(o, "members", members);
+	put_json(out, o);
 	free(m);
 	return 0;
 }
@@ -611,24 +668,38 @@ static int member_list(struct replica *r, bool json, struct ctl_buf *out)
 	struct membership *m = members_copy(r);
 	if (!m)
 		return ENOMEM;
+	json_t *o = json ? json_object() : NULL, *members = json ? json_array() : NULL;
+	if (json && (!o || !members)) {
+		free(m);
+		json_decref(o);
+		json_decref(members);
+		return ENOMEM;
+	}
 	if (json)
-		ctl_buf_printf(out, "{\"config_id\":%u,\"members\":[", m->config_id);
+		set_u64(o, "config_id", m->config_id);
 	else
 		ctl_buf_printf(out, "configuration %u\n", m->config_id);
 	for (size_t i = 0; i < m->n; i++) {
 		const struct cfg_peer *p = &m->peers[i];
 		const char *key = p->public_key[0] ? p->public_key : "-";
-		if (json)
-			ctl_buf_printf(out,
-				       "%s{\"id\":%llu,\"address\":\"%s\",\"public_key\":\"%s\"}",
-				       i ? "," : "", (unsigned long long)p->id, p->address, key);
-		else
+		if (json) {
+			json_t *po = json_object();
+			if (!po)
+				break;
+			set_u64(po, "id", p->id);
+			set_str(po, "address", p->address);
+			set_str(po, "public_key", key);
+			json_array_append_new(members, po);
+		} else {
 			ctl_buf_printf(out, "n%llu %s %s%s\n", (unsigned long long)p->id,
 				       p->address, key,
 				       p->id == r->cfg.node_id ? " (this node)" : "");
+		}
 	}
-	if (json)
-		ctl_buf_printf(out, "]}\n");
+	if (json) {
+		json_object_set_new(o, "members", members);
+		put_json(out, o);
+	}
 	free(m);
 	return 0;
 }

@@ -2,12 +2,14 @@
 # `meson install --destdir` puts every file where the README says (programs,
 # the systemd units pointing at the installed omnifsd and omnifsctl, the
 # hourly snapshot timer and its service running the installed
-# omnifs-snapshot, the
-# example config and watch environment file,
-# three man pages that render without warnings); the installed programs
-# work together (omnifs-bootstrap finds omnifs-keygen beside it, omnifsd
-# accepts the configs it writes and the example); `ninja uninstall` removes
-# exactly what was installed, never a config or a data dir.
+# omnifs-snapshot, the example config and watch environment file, a man page
+# for every program and the config that render without warnings, bash
+# completion for omnifsctl and omnifsd that completes commands and options);
+# every installed program answers --help on stdout with 0, --version, and
+# refuses bad usage with 64; the installed programs work together
+# (omnifs-bootstrap finds omnifs-keygen beside it, omnifsd accepts the configs
+# it writes and the example); `ninja uninstall` removes exactly what was
+# installed, never a config or a data dir.
 . "$(dirname "$0")/lib.sh"
 
 D="$T/root"
@@ -20,12 +22,18 @@ trap 'rc=$?; restore_log; (exit $rc); cleanup' EXIT
 
 meson install -C "$OMNIFS_BUILD" --destdir "$D" --no-rebuild --quiet >"$T/install.out" 2>&1 ||
 	{ cat "$T/install.out"; fail "meson install failed"; }
-read -r prefix sbindir bindir sysconfdir mandir < <(meson introspect --buildoptions "$OMNIFS_BUILD" |
+read -r prefix sbindir bindir sysconfdir mandir datadir < <(meson introspect --buildoptions "$OMNIFS_BUILD" |
 	python3 -c 'import json, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
-print(*(o[k] for k in ("prefix", "sbindir", "bindir", "sysconfdir", "mandir")))')
+print(*(o[k] for k in ("prefix", "sbindir", "bindir", "sysconfdir", "mandir", "datadir")))')
 abs() { case "$1" in /*) echo "$1" ;; *) echo "$prefix/$1" ;; esac; }
 sbin=$(abs "$sbindir") bin=$(abs "$bindir") etc=$(abs "$sysconfdir") man=$(abs "$mandir")
+# bash-completion's own completionsdir under this prefix, if it is installed.
+if pkg-config --exists bash-completion; then
+	completions=$(pkg-config --define-variable=prefix="$prefix" --variable=completionsdir bash-completion)
+else
+	completions=$(abs "$datadir")/bash-completion/completions
+fi
 log "prefix $prefix: sbin $sbin, bin $bin, config $etc/omnifs, man $man"
 
 for f in "$sbin/omnifsd" "$sbin/omnifsctl" "$bin/omnifs-keygen" "$bin/omnifs-bootstrap"; do
@@ -43,7 +51,8 @@ grep -q "^EnvironmentFile=$etc/omnifs/watch/%i.env$" "$D$wunit" ||
 	fail "the watch unit does not read $etc/omnifs/watch/%i.env"
 [ -f "$D$etc/omnifs/omnifs-watch.env.example" ] ||
 	fail "$etc/omnifs/omnifs-watch.env.example is not installed"
-pages=("$man/man8/omnifsd.8" "$man/man8/omnifsctl.8" "$man/man5/omnifs.conf.5")
+pages=("$man/man8/omnifsd.8" "$man/man8/omnifsctl.8" "$man/man8/omnifs-keygen.8"
+	"$man/man8/omnifs-bootstrap.8" "$man/man5/omnifs.conf.5")
 for p in "${pages[@]}"; do
 	[ -f "$D$p" ] || fail "$p is not installed"
 done
@@ -93,6 +102,42 @@ for i in 1 2 3; do
 	[ "$(stat -c %a "$T/boot/node$i/node$i.key")" = 600 ] || fail "node $i's key is not mode 0600"
 done
 "$D$sbin/omnifsctl" -h | grep -q 'barrier' || fail "the installed omnifsctl does not run"
+
+# Every installed program: --help on stdout with status 0, --version, and
+# status 64 (EX_USAGE) for an unknown option.
+for prog in "$D$sbin/omnifsd" "$D$sbin/omnifsctl" "$D$bin/omnifs-keygen" "$D$bin/omnifs-bootstrap"; do
+	name=$(basename "$prog")
+	"$prog" --help >"$T/help.out" 2>"$T/help.err" || fail "$name --help exited $?"
+	grep -q "$name" "$T/help.out" && [ ! -s "$T/help.err" ] ||
+		fail "$name --help does not print its usage on stdout alone"
+	"$prog" --version | grep -Eq "^$name [0-9]+\.[0-9]+" || fail "$name --version"
+	rc=0
+	"$prog" --no-such-option >/dev/null 2>&1 || rc=$?
+	[ "$rc" = 64 ] || fail "$name --no-such-option exited $rc, not 64"
+done
+rc=0
+"$D$sbin/omnifsctl" -s "$T/none.sock" -t 5x status >/dev/null 2>&1 || rc=$?
+[ "$rc" = 64 ] || fail "omnifsctl -t 5x exited $rc, not 64"
+for c in status health barrier digest kv member watch keygen; do
+	"$D$sbin/omnifsctl" --help | grep -q "^  $c\b" || fail "omnifsctl --help leaves out $c"
+done
+
+# Bash completion: installed where bash-completion looks, and it completes
+# omnifsctl's commands (read from the installed omnifsctl's help) and
+# omnifsd's options.
+for c in omnifsctl omnifsd; do
+	[ -f "$D$completions/$c" ] || fail "$completions/$c is not installed"
+done
+got=$(bash -c '
+	. "$1/omnifsctl"; . "$1/omnifsd"
+	comp() { local f=$1; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "$f"; echo "${COMPREPLY[*]}"; }
+	comp _omnifsctl "$2" he
+	comp _omnifsctl "$2" -t 5 member re
+	comp _omnifsctl "$2" kv ""
+	comp _omnifsd omnifsd --check
+' _ "$D$completions" "$D$sbin/omnifsctl")
+expected=$(printf '%s\n' "health" "remove replace rekey" "get put del list watch" "--check-config")
+[ "$got" = "$expected" ] || { echo "$got"; fail "bash completion completes wrongly"; }
 
 # Uninstall: what was installed goes, the admin's config and data stay.
 echo "# the real config" >"$D$etc/omnifs/omnifs.conf"

@@ -4,7 +4,7 @@
 # node after a barrier; `--if-version` at the wrong version exits 4 with
 # "version mismatch" and writes nothing; version 0 means "only if absent";
 # `kv del --if-version`; the value from standard input (`-` and `--stdin`);
-# bad options exit 2. (The daemon's side is in tests/replica/test_kv_cas.c.)
+# bad options exit 64 (EX_USAGE). (The daemon's side is in tests/replica/test_kv_cas.c.)
 . "$(dirname "$0")/lib.sh"
 
 cluster_up 3
@@ -51,11 +51,11 @@ ctl 3 barrier
 [ "$(ctl 3 kv get token)" = second ] || fail "put --if-version V KEY -"
 
 # Bad usage.
-expect_status 2 ctl 1 kv put --if-version x k v
-expect_status 2 ctl 1 kv del --if-version 0 k
-expect_status 2 ctl 1 kv put --bogus k v
-expect_status 2 ctl 1 kv put --stdin k v
-expect_status 2 ctl 1 kv get --if-version 3 k
-expect_status 2 ctl 1 kv put --if-version
+expect_status 64 ctl 1 kv put --if-version x k v
+expect_status 64 ctl 1 kv del --if-version 0 k
+expect_status 64 ctl 1 kv put --bogus k v
+expect_status 64 ctl 1 kv put --stdin k v
+expect_status 64 ctl 1 kv get --if-version 3 k
+expect_status 64 ctl 1 kv put --if-version
 for i in 1 2 3; do stop_node "$i"; done
 log "PASS"

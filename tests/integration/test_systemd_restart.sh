@@ -13,8 +13,9 @@
 #  - SIGSTOP of the daemon (its replica loop stalls): the watchdog gets it
 #    killed and restarted;
 #  - `systemctl stop`: exit 0, the mount gone; `systemctl start` again;
-#  - a config error: `systemctl status` shows the daemon's line saying what is
-#    wrong, and the unit is not restarted in a loop.
+#  - a config error: `systemctl status` shows the daemon's line naming the
+#    file, line and key (in the journal at priority err), and the unit fails
+#    at once, never restarted.
 # At the end every file a writer was told was written is on every machine,
 # with its content, and the machines' state digests agree.
 . "$(dirname "$0")/lib.sh"
@@ -191,15 +192,25 @@ machine_sh 1 "sed 's/^id *=.*/id = banana/' /etc/omnifs/omnifs.conf >/etc/omnifs
 bad_failed() { [ "$(on_machine 1 systemctl is-active omnifsd@bad)" = failed ]; }
 wait_until 10 bad_failed
 # The daemon's own line, as systemctl status shows the unit's last journal lines.
+# It names the file, the line and the key.
+bad_line="omnifsd: /etc/omnifs/bad.conf:[0-9]+: \\[node\\] id = 'banana'"
 bad_status_says() {
 	on_machine 1 systemctl status omnifsd@bad --no-pager >"$T/bad" 2>&1
-	grep -q 'omnifsd: /etc/omnifs/bad.conf' "$T/bad"
+	grep -Eq "$bad_line" "$T/bad"
 }
 for _ in $(seq 1 50); do bad_status_says && break; sleep 0.2; done
 cat "$T/bad"
-grep -q 'omnifsd: /etc/omnifs/bad.conf' "$T/bad" ||
-	fail "systemctl status omnifsd@bad does not show what is wrong with the config"
-sleep 5 # RestartSec=2: a restart loop would have restarted it by now
+grep -Eq "$bad_line" "$T/bad" ||
+	fail "systemctl status omnifsd@bad does not show the file, line and key at fault"
+# Logged at priority err: the daemon saw its stderr was the journal
+# (JOURNAL_STREAM) and gave the line its "<3>" prefix.
+on_machine 1 journalctl -u omnifsd@bad -p err --no-pager -o cat >"$T/bad.err"
+grep -Eq "^$bad_line" "$T/bad.err" ||
+	fail "the config error is not in the journal at priority err: $(cat "$T/bad.err")"
+# Failed without a restart: a restart loop would hold the unit in
+# activating (auto-restart) between attempts and count them in NRestarts,
+# and a failed unit is never restarted.
+[ "$(prop 1 ExecMainStatus omnifsd@bad)" = 2 ] || fail "omnifsd@bad did not exit 2"
 [ "$(prop 1 NRestarts omnifsd@bad)" = 0 ] || fail "omnifsd@bad was restarted after a config error"
 bad_failed || fail "omnifsd@bad is not failed"
 log "PASS: kill -9, watchdog, stop and a bad config under systemd as PID 1"

@@ -113,6 +113,17 @@ static void test_keyfile_refuses_bad_content(void **state)
 
 	write_text(d->file, "nothing here\n");
 	assert_int_equal(tp_keyfile_load(d->file, p, s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "line 1"));
+
+	/* One key missing; a value far too long for a key. */
+	snprintf(text, sizeof(text), "# c\npublic-key = %s\n", pub);
+	write_text(d->file, text);
+	assert_int_equal(tp_keyfile_load(d->file, p, s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "expected lines"));
+	snprintf(text, sizeof(text), "public-key = %s%s\nsecret-key = %s\n", pub, pub, sec);
+	write_text(d->file, text);
+	assert_int_equal(tp_keyfile_load(d->file, p, s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "line 1"));
 
 	/* Spacing and CRLF line ends are tolerated. */
 	snprintf(text, sizeof(text), "# c\r\npublic-key=%s\r\nsecret-key   =\t%s  \r\n", pub, sec);

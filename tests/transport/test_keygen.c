@@ -1,7 +1,8 @@
 /*
  * omnifs-keygen, run as a program: it writes a keypair the transport loads,
- * a public key file matching what it prints, mode 0600 on the secret, and
- * never replaces an existing key unless told to.
+ * a public key file matching what it prints, mode 0600 on the secret,
+ * never replaces an existing key unless told to, and exits 64 (EX_USAGE) for
+ * bad usage.
  */
 #include "test.h"
 
@@ -130,9 +131,15 @@ static void test_keygen_rejects_bad_usage(void **state)
 	struct ctx *c = *state;
 	char out[256];
 	const char *none[] = {NULL};
-	assert_int_equal(run(none, out, sizeof(out)), 2);
+	assert_int_equal(run(none, out, sizeof(out)), 64);
 	const char *slash[] = {"-d", c->dir, "../evil", NULL};
-	assert_int_equal(run(slash, out, sizeof(out)), 2);
+	assert_int_equal(run(slash, out, sizeof(out)), 64);
+	const char *unknown[] = {"--no-such-option", "n", NULL};
+	assert_int_equal(run(unknown, out, sizeof(out)), 64);
+	/* --help is no error: the usage on stdout, status 0. */
+	const char *help[] = {"--help", NULL};
+	assert_int_equal(run(help, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "usage: omnifs-keygen"));
 }
 
 int main(void)
