@@ -79,8 +79,9 @@ for size in 256 4096; do
 		er=$(echo "$e" | field 1) ep50=$(echo "$e" | field 2) ep99=$(echo "$e" | field 3)
 		fr=$(echo "$f" | field 1) fp50=$(echo "$f" | field 2) fp99=$(echo "$f" | field 3)
 		# Daemon CPU per put: ticks over the cell, summed over the nodes.
-		read -r cpu re rf < <(python3 -c "print(f'{($c1 - $c0) * 1000 / $hz / max($or * $secs, 1):.2f}'," \
-			"f'{$or / max($er, 1):.2f}x', f'{$or / max($fr, 1):.2f}x')")
+		py="print(f'{($c1 - $c0) * 1000 / $hz / max($or * $secs, 1):.2f}',"
+		py+=" f'{$or / max($er, 1):.2f}x', f'{$or / max($fr, 1):.2f}x')"
+		read -r cpu re rf < <(python3 -c "$py")
 		printf '%-7s %-5s | %8s %6s %6s %7s | %8s %6s %6s | %8s %6s %6s | %6s %6s\n' "$c" "$size" \
 			"$or" "$op50" "$op99" "$cpu" "$er" "$ep50" "$ep99" "$fr" "$fp50" "$fp99" "$re" "$rf"
 	done
