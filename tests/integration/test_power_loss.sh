@@ -33,7 +33,7 @@ PM="$T/durable"	 # its mount: every data dir is below it
 PCFS_PID=""
 mkdir -p "$PL/live" "$PM"
 pcfs_up() {
-	"$PCFS" "$PL" "$PM" -f >>"$T/powercut.log" 2>&1 &
+	"$PCFS" "$PL" "$PM" -f >"$T/powercut.log" 2>&1 &
 	PCFS_PID=$!
 	wait_until 20 mountpoint -q "$PM"
 }
@@ -103,6 +103,9 @@ fs_cluster_init() {
 	done
 }
 ELECTION_MS=200
+# Compaction every 100 entries: the cuts also fall on state syncs and trims
+# of the log (the applied state is synced only before its entries go).
+EXTRA_CONFIG="[compaction]\nmax_entries = 100\nretain_entries = 0"
 fs_cluster_init
 cluster_start() {
 	local i
@@ -214,6 +217,9 @@ for k in $(seq 1 "$CUTS"); do
 	pcfs_cut
 	log "cut $k, ${delay_ms} ms after the 30th write acknowledged since the last:" \
 		"$(acked) acknowledged in all; $(tail -1 "$T/powercut.log" | sed 's/^powercut_fs: cut: //')"
+	log "  unsynced, dropped: $(sed -n 's/^powercut_fs: unsynced writes dropped: //p;
+		s/^powercut_fs: unsynced entries dropped in \(.*\)/entries of \1/p' "$T/powercut.log" |
+		sort | tr '\n' ' ')"
 	pcfs_up
 	cluster_start
 	# The writes acknowledged since the last cut's check (all at the end).

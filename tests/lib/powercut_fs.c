@@ -789,6 +789,13 @@ static void rm_tree(const char *path)
 
 static unsigned long lost_files, lost_dirs;
 
+/* A path in the tree being built (BACKING/new/...) as the mount shows it. */
+static const char *shown(const char *path)
+{
+	const char *p = path + strlen(g.backing) + strlen("/new");
+	return *p ? p : "/";
+}
+
 /* Makes dir ino (found at src) at dst with its durable entries. */
 static int rebuild_dir(ino_t ino, const char *dst)
 {
@@ -851,8 +858,12 @@ static int rebuild_dir(ino_t ino, const char *dst)
 			if (cn && cn->has_store) {
 				store_path(sp, sizeof(sp), v[i].ino);
 				src = sp;
-				if (cn->dirty)
+				if (cn->dirty) {
 					lost_files++;
+					fprintf(stderr,
+						"powercut_fs: unsynced writes dropped: %s\n",
+						shown(to));
+				}
 			}
 			int sfd = open(src, O_RDONLY | O_CLOEXEC);
 			rc = sfd < 0 ? -errno : copy_file(sfd, to, st.st_mode & 07777);
@@ -867,8 +878,10 @@ static int rebuild_dir(ino_t ino, const char *dst)
 			free(v[i].name);
 		free(v);
 	}
-	if (n && n->has_snap)
+	if (n && n->has_snap) {
 		lost_dirs++;
+		fprintf(stderr, "powercut_fs: unsynced entries dropped in %s\n", shown(dst));
+	}
 	return rc;
 }
 
