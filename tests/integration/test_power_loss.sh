@@ -4,7 +4,8 @@
 # every write and directory change not made durable by fsync; see its header
 # for the exact model). First a check of the harness itself: a file written
 # without fsync, a name created without fsync of its directory, a rename not
-# synced and a truncation not synced come back as they were, synced ones stay.
+# synced and a truncation not synced come back as they were, synced ones stay;
+# after SIGUSR1 everything stays.
 # Then 3 daemons with mounts and writers on every mount (creates: open, write,
 # close; and replaces: temp file, fsync, rename over the name), each
 # recording in a ledger outside the cluster what it was told succeeded.
@@ -91,6 +92,14 @@ $got
 want
 $want"
 rm -rf "$PM/d"
+# SIGUSR1: everything durable now (as sync(1) would make it).
+echo unsynced >"$PM/synced-by-signal"
+kill -USR1 "$PCFS_PID"
+wait_until 10 test -s "$PL/checkpoints"
+pcfs_cut
+pcfs_up
+[ "$(cat "$PM/synced-by-signal" 2>&1)" = unsynced ] || fail "powercut_fs: SIGUSR1 did not sync"
+rm "$PM/synced-by-signal"
 log "powercut_fs: unsynced writes, names, renames and truncations dropped, synced ones kept"
 
 # --- The cluster, each data dir on the passthrough.
