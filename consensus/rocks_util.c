@@ -10,12 +10,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "byteorder.h"
 
@@ -47,7 +49,33 @@ int rocks_error(char *e, char *msg, size_t msg_len, const char *what)
 	return rc;
 }
 
-/* mkdir -p. Returns 0 or a negative errno. */
+/*
+ * fsync of the directory holding path (cut at its last '/', which the
+ * caller's buffer has): a new directory's name is durable only once its
+ * parent is synced, and a store whose directory vanished in a power cut
+ * would come back empty.
+ */
+static int sync_parent(char *path)
+{
+	char *slash = strrchr(path, '/');
+	const char *parent = ".";
+	if (slash == path)
+		parent = "/";
+	else if (slash) {
+		*slash = '\0';
+		parent = path;
+	}
+	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = fd < 0 || fsync(fd) ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	if (slash && slash != path)
+		*slash = '/';
+	return rc;
+}
+
+/* mkdir -p, each directory it makes synced into its parent. Returns 0 or a
+ * negative errno. */
 static int mkdir_p(const char *path)
 {
 	char *p = strdup(path);
@@ -59,10 +87,12 @@ static int mkdir_p(const char *path)
 			continue;
 		char c = *s;
 		*s = '\0';
-		if (mkdir(p, 0700) && errno != EEXIST) {
+		if (mkdir(p, 0700) == 0)
+			rc = sync_parent(p);
+		else if (errno != EEXIST)
 			rc = -errno;
+		if (rc)
 			break;
-		}
 		*s = c;
 		if (!c)
 			break;

@@ -3,9 +3,13 @@
 # rename over an existing file, unlink) and a large sequential write and read,
 # through one mount of a 3-node omnifs cluster on loopback (release build,
 # CURVE on, every log write synced) and, in the same run, on a local
-# directory under /var/tmp. Prints one table with the ratio omnifs/local; see
-# tools/fsbench.c for what each row measures. Run as root (mounts, and the
-# page cache is dropped before the large reads).
+# directory under /var/tmp, and on libfuse's passthrough_ll example (built
+# here from the examples libfuse3-dev ships, default options) over another
+# directory there. Prints one table with the ratios omnifs/local and
+# omnifs/passthrough, the daemons' CPU per change (summed over the three
+# nodes) and their resident memory; see tools/fsbench.c for what each row
+# measures. Run as root (mounts, and the page cache is dropped before the
+# large reads).
 #
 #   tools/bench-fs.sh [-n FILES] [-m MIB] [-o small|large] [--follower]
 #
@@ -27,7 +31,7 @@ while [ $# -gt 0 ]; do
 	-m) mib="$2"; shift 2 ;;
 	-o) only=(-o "$2"); shift 2 ;;
 	--follower) via=follower; shift ;;
-	*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 tools/install-deps.sh >/dev/null
@@ -37,11 +41,17 @@ export OMNIFS_BUILD="$B"
 . tests/integration/lib.sh
 
 LOCAL="$(mktemp -d /var/tmp/omnifs-fsbench.XXXXXX)"
+PT_PID=""
 # On failure the daemon logs are kept (lib.sh's cleanup deletes $T).
 on_exit() {
 	local rc=$?
 	set +e # errexit would leave at the first failing step, skipping the cleanup
-	rm -rf "$LOCAL"
+	if [ -n "$PT_PID" ]; then
+		fusermount3 -u -z "$T/pt-mnt"
+		kill "$PT_PID" 2>/dev/null
+		wait "$PT_PID" 2>/dev/null
+	fi
+	rm -rf "$LOCAL" "$LOCAL.pt"
 	if [ $rc -ne 0 ] && ls "$T"/node*/log >/dev/null 2>&1; then
 		mkdir -p "$LOCAL.logs"
 		for i in 1 2 3; do cp "$T/node$i/log" "$LOCAL.logs/node$i.log" 2>/dev/null || true; done
@@ -51,6 +61,20 @@ on_exit() {
 	cleanup
 }
 trap on_exit EXIT
+
+# libfuse's passthrough_ll over a directory beside LOCAL (same disk).
+EX=""
+for d in /usr/share/doc/libfuse3-dev/examples /usr/share/doc/libfuse3-dev/examples/example; do
+	[ -f "$d/passthrough_ll.c" ] && EX=$d && break
+done
+[ -n "$EX" ] || { echo "bench-fs: no passthrough_ll.c from libfuse3-dev" >&2; exit 1; }
+mkdir -p "$T/pt-build" "$T/pt-mnt" "$LOCAL.pt"
+cp "$EX/passthrough_ll.c" "$EX"/passthrough_helpers.h "$T/pt-build/"
+cc -O2 -o "$T/pt-build/passthrough_ll" "$T/pt-build/passthrough_ll.c" \
+	$(pkg-config --cflags --libs fuse3)
+"$T/pt-build/passthrough_ll" -f -o source="$LOCAL.pt" "$T/pt-mnt" 2>"$T/pt.log" &
+PT_PID=$!
+wait_until 20 mountpoint -q "$T/pt-mnt"
 
 # 3 nodes with mounts, CURVE, defaults otherwise; a file may hold the large one.
 ELECTION_MS="${ELECTION_MS:-200}"
@@ -66,17 +90,28 @@ else
 fi
 echo "omnifs: 3 nodes on loopback, leader node $leader; benchmark through node $node's mount" \
 	"($via), large file also read through node $reader's; data dirs under $T, local dir $LOCAL"
-echo "both on: $(df --output=source,fstype "$T" | tail -1), $(nproc) cores"
+echo "all on: $(df --output=source,fstype "$T" | tail -1), $(nproc) cores;" \
+	"passthrough: libfuse $(pkg-config --modversion fuse3)'s passthrough_ll over $LOCAL.pt"
+rss_line() {
+	local i line="omnifs RSS per node (MiB):"
+	for i in 1 2 3; do
+		line+=" n$i $(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$i]}/status")"
+	done
+	echo "$line"
+}
+rss_line | sed 's/$/ (idle, before the run)/'
 # cpu_s PID: user+system CPU seconds the process has used so far.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 declare -a cpu0=()
 for i in 1 2 3; do cpu0[i]=$(cpu_s "${PIDS[$i]}"); done
 start=$(date +%s.%N)
-"$B/tools/omnifs-fsbench" -n "$files" -m "$mib" "${only[@]}" -R "$T/mnt/node$reader" "$T/mnt/node$node" "$LOCAL"
+"$B/tools/omnifs-fsbench" -n "$files" -m "$mib" "${only[@]}" -R "$T/mnt/node$reader" \
+	-p "${PIDS[1]},${PIDS[2]},${PIDS[3]}" "$T/mnt/node$node" "$LOCAL" "$T/pt-mnt"
 line="run: $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s; daemon CPU seconds (user+sys):"
 for i in 1 2 3; do
 	line+=" node$i $(python3 -c "print(f'{$(cpu_s "${PIDS[$i]}") - ${cpu0[$i]}:.1f}')")"
 	[ "$i" = "$leader" ] && line+=" (leader)"
 done
 echo "$line"
+rss_line | sed 's/$/ (after the run)/'
 [ "$(leader_id "$node")" = "$leader" ] || echo "note: the leader changed during the run"

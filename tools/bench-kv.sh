@@ -3,8 +3,13 @@
 # omnifs cluster on loopback (release build, CURVE on, every write synced to
 # disk), for 1, 16 and 64 concurrent clients and 256 B and 4 KiB values; and
 # the same workload, in the same run, against a 3-member etcd cluster on
-# loopback (Debian's etcd-server, through its JSON gateway). Prints a table
-# with the ratio. Clients are spread over the three nodes in both systems.
+# loopback (Debian's etcd-server, through its JSON gateway), and by the
+# floor (tools/floor.c: three processes replicating each batch over ZeroMQ
+# with an fdatasync each and no consensus logic; its clients' entries are
+# batched per round). Prints a table with omnifs's ratios to etcd and to the
+# floor, the omnifs daemons' CPU per put (user+system, summed over the three
+# nodes, from /proc/PID/stat) and their resident memory. Clients are spread
+# over the three nodes in both systems.
 #
 #   tools/bench-kv.sh [SECONDS_PER_CELL]      (default 5)
 set -euo pipefail
@@ -44,16 +49,42 @@ etcd_healthy() { curl -sf "http://127.0.0.1:${EP[0]}/health" | grep -q '"health"
 wait_until 30 etcd_healthy
 
 field() { sed -n "s/.*: \([0-9]*\) puts\/s, p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms/\\$1/p"; }
-printf '%-8s %-6s | %10s %8s %8s | %10s %8s %8s | %6s\n' clients value \
-	"omnifs/s" "p50 ms" "p99 ms" "etcd/s" "p50 ms" "p99 ms" ratio
+# cpu_ticks: user+system clock ticks of the three omnifs daemons so far.
+cpu_ticks() {
+	local i t=0
+	for i in 1 2 3; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/${PIDS[$i]}/stat"))); done
+	echo "$t"
+}
+rss_line() {
+	local i line="omnifs RSS per node (MiB):"
+	for i in 1 2 3; do
+		line+=" n$i $(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$i]}/status")"
+	done
+	echo "$line"
+}
+hz=$(getconf CLK_TCK)
+mkdir -p "$T/floor"
+echo "3 nodes on loopback, $(nproc) cores; data on $(df --output=source,fstype "$T" | tail -1)"
+rss_line | sed 's/$/ (idle)/'
+printf '%-7s %-5s | %8s %6s %6s %7s | %8s %6s %6s | %8s %6s %6s | %6s %6s\n' clients value \
+	"omnifs/s" "p50" "p99" "cpu ms" "etcd/s" "p50" "p99" "floor/s" "p50" "p99" "/etcd" "/floor"
 for size in 256 4096; do
 	for c in 1 16 64; do
+		c0=$(cpu_ticks)
 		o=$("$B/tools/omnifs-kvload" -s "$socks" -c "$c" -b "$size" -d "$secs" -p "o$c.$size/")
+		c1=$(cpu_ticks)
 		e=$("$B/tools/omnifs-etcdload" -u "$urls" -c "$c" -b "$size" -d "$secs" -p "e$c.$size/")
+		f=$("$B/tools/omnifs-floor" -c "$c" -b "$size" -d "$secs" -D "$T/floor")
 		or=$(echo "$o" | field 1) op50=$(echo "$o" | field 2) op99=$(echo "$o" | field 3)
 		er=$(echo "$e" | field 1) ep50=$(echo "$e" | field 2) ep99=$(echo "$e" | field 3)
-		ratio=$(python3 -c "print(f'{$or / max($er, 1):.2f}x')")
-		printf '%-8s %-6s | %10s %8s %8s | %10s %8s %8s | %6s\n' "$c" "$size" \
-			"$or" "$op50" "$op99" "$er" "$ep50" "$ep99" "$ratio"
+		fr=$(echo "$f" | field 1) fp50=$(echo "$f" | field 2) fp99=$(echo "$f" | field 3)
+		# Daemon CPU per put: ticks over the cell, summed over the nodes.
+		py="print(f'{($c1 - $c0) * 1000 / $hz / max($or * $secs, 1):.2f}',"
+		py+=" f'{$or / max($er, 1):.2f}x', f'{$or / max($fr, 1):.2f}x')"
+		read -r cpu re rf < <(python3 -c "$py")
+		printf '%-7s %-5s | %8s %6s %6s %7s | %8s %6s %6s | %8s %6s %6s | %6s %6s\n' "$c" "$size" \
+			"$or" "$op50" "$op99" "$cpu" "$er" "$ep50" "$ep99" "$fr" "$fp50" "$fp99" "$re" "$rf"
 	done
 done
+rss_line | sed 's/$/ (after the run)/'
+echo "cpu ms: the omnifs daemons' user+system CPU per put, summed over the three nodes"

@@ -1,10 +1,15 @@
 /*
  * omnifs-fsbench: a filesystem benchmark that runs the same single-threaded
- * workloads on an omnifs mount and on a local directory, in one run, and
- * prints one table with the ratio omnifs/local.
+ * workloads on an omnifs mount and on a local directory (and, if given, a
+ * third directory such as a plain FUSE passthrough's mount), in one run,
+ * and prints one table with the ratios omnifs/local (and omnifs/passthrough).
  *
  *   omnifs-fsbench [-n FILES] [-m MIB] [-R OTHER_MOUNT] [-o small|large]
- *                  OMNIFS_DIR LOCAL_DIR
+ *                  [-p PID,...] OMNIFS_DIR LOCAL_DIR [PASSTHROUGH_DIR]
+ *
+ * With -p (the daemons' pids), the CPU they use (user+system from
+ * /proc/PID/stat, summed) over the omnifs create, rename and unlink loops is
+ * printed per operation: what one change costs the cluster.
  *
  * Small files (FILES, default 2000, 4 KiB each), one phase per operation:
  *   create   open(O_CREAT|O_EXCL) + write 4 KiB + close, each syscall timed
@@ -81,12 +86,14 @@ struct series {
 	size_t n, cap;
 	double busy_s;
 	double mib_s; /* large rows only; 0 when not measured */
+	double cpu_s; /* the daemons' CPU over the row's loop (with -p); 0 if not measured */
 };
 
 struct target {
 	const char *label;
 	const char *dir;
 	char work[4096]; /* DIR/fsbench.PID */
+	bool cpu;	 /* measure the -p processes' CPU over its small rows */
 	struct series rows[ROW_COUNT];
 };
 
@@ -94,6 +101,8 @@ struct bench {
 	unsigned files;
 	unsigned large_mib;
 	const char *other_mount;
+	int pids[8]; /* -p: the daemons whose CPU the omnifs rows report */
+	size_t n_pids;
 	bool cache_dropped;
 	bool cache_drop_failed;
 	char small_buf[SMALL_LEN];
@@ -106,6 +115,36 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* User+system CPU seconds the -p processes have used so far (0 without -p
+ * or if one is gone). */
+static double cpu_s(const struct bench *b)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	double sum = 0;
+
+	for (size_t i = 0; i < b->n_pids; i++) {
+		char path[64], buf[1024];
+		unsigned long ut = 0, st = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", b->pids[i]);
+		f = fopen(path, "r");
+		if (!f)
+			return 0;
+		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		/* After the command's closing parenthesis: state is field 3,
+		 * utime and stime fields 14 and 15. */
+		char *r = strrchr(buf, ')');
+		if (!r || sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+				 &st) != 2)
+			return 0;
+		sum += (double)(ut + st) / (double)hz;
+	}
+	return sum;
 }
 
 static void die(const char *what, const char *path)
@@ -192,6 +231,7 @@ static void small_workload(struct bench *b, struct target *t)
 	unsigned i;
 	int fd;
 
+	double c0 = t->cpu ? cpu_s(b) : 0;
 	for (i = 0; i < b->files; i++) {
 		path_of(p, sizeof(p), t->work, "f", i);
 		stamp(b->small_buf, i);
@@ -212,6 +252,8 @@ static void small_workload(struct bench *b, struct target *t)
 		add(&t->rows[ROW_CREATE], t3 - t0);
 	}
 	end_create = now_s();
+	if (t->cpu)
+		t->rows[ROW_CREATE].cpu_s = cpu_s(b) - c0;
 
 	/* omnifs hands the kernel 1 s attribute and entry timeouts: past them a
 	 * stat goes to the daemon, which is the case worth measuring. */
@@ -268,6 +310,7 @@ static void small_workload(struct bench *b, struct target *t)
 		if (close(fd) != 0)
 			die("close", q);
 	}
+	c0 = t->cpu ? cpu_s(b) : 0;
 	for (i = 0; i < b->files; i++) {
 		path_of(p, sizeof(p), t->work, "f", i);
 		path_of(q, sizeof(q), t->work, "g", i);
@@ -277,6 +320,9 @@ static void small_workload(struct bench *b, struct target *t)
 		t1 = now_s();
 		add(&t->rows[ROW_RENAME], t1 - t0);
 	}
+	if (t->cpu)
+		t->rows[ROW_RENAME].cpu_s = cpu_s(b) - c0;
+	c0 = t->cpu ? cpu_s(b) : 0;
 	for (i = 0; i < b->files; i++) {
 		path_of(q, sizeof(q), t->work, "g", i);
 		t0 = now_s();
@@ -285,6 +331,8 @@ static void small_workload(struct bench *b, struct target *t)
 		t1 = now_s();
 		add(&t->rows[ROW_UNLINK], t1 - t0);
 	}
+	if (t->cpu)
+		t->rows[ROW_UNLINK].cpu_s = cpu_s(b) - c0;
 }
 
 /* sync, then drop the page cache (dentries and inodes too): the read that
@@ -438,10 +486,12 @@ static void print_table(struct bench *b, struct target *t, size_t n_targets)
 	printf(" |\n%-33s", "operation");
 	for (k = 0; k < n_targets; k++)
 		printf(" | %9s %8s %9s", "ops/s", "p50 us", "p99 us");
-	printf(" | %s/%s\n", t[0].label, t[1].label);
+	for (k = 1; k < n_targets; k++)
+		printf(" | %s/%s", t[0].label, t[k].label);
+	printf("\n");
 	for (r = 0; r < ROW_COUNT; r++) {
 		bool large = r >= ROW_LARGE_WRITE;
-		double v[2] = {0, 0};
+		double v[3] = {0, 0, 0};
 
 		if (t[0].rows[r].n == 0 && t[1].rows[r].n == 0)
 			continue;
@@ -453,18 +503,32 @@ static void print_table(struct bench *b, struct target *t, size_t n_targets)
 			fmt_lat(c[1], sizeof(c[1]), s, 0.50);
 			fmt_lat(c[2], sizeof(c[2]), s, 0.99);
 			printf(" | %9s %8s %9s", c[0], c[1], c[2]);
-			if (k < 2)
-				v[k] = large ? s->mib_s : (s->n ? (double)s->n / s->busy_s : 0);
+			v[k] = large ? s->mib_s : (s->n ? (double)s->n / s->busy_s : 0);
 		}
-		if (v[0] > 0 && v[1] > 0)
-			printf(" | %.3fx\n", v[0] / v[1]);
-		else
-			printf(" | -\n");
+		for (k = 1; k < n_targets; k++) {
+			if (v[0] > 0 && v[k] > 0)
+				printf(" | %.3fx", v[0] / v[k]);
+			else
+				printf(" | -");
+		}
+		printf("\n");
 	}
 	printf("small: %u files of 4 KiB; large: %u MiB in 1 MiB writes then fsync and close,"
 	       " read in 1 MiB reads (large rows: latency of one 1 MiB write or read);"
-	       " last column: ratio of the rates\n",
+	       " last columns: ratios of the rates\n",
 	       b->files, b->large_mib);
+	if (b->n_pids && t[0].rows[ROW_CREATE].n) {
+		printf("omnifs daemons' CPU per change (user+system over the loop, summed over %zu"
+		       " processes):",
+		       b->n_pids);
+		const enum row cpu_rows[] = {ROW_CREATE, ROW_RENAME, ROW_UNLINK};
+		for (k = 0; k < 3; k++) {
+			struct series *s = &t[0].rows[cpu_rows[k]];
+			printf("%s %s %.2f ms", k ? "," : "", row_names[cpu_rows[k]] + 7,
+			       s->n ? s->cpu_s * 1e3 / (double)s->n : 0);
+		}
+		printf("\n");
+	}
 	if (b->cache_drop_failed)
 		printf("note: the page cache could NOT be dropped before the large reads (not root?):"
 		       " they may have been served from memory\n");
@@ -477,7 +541,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: omnifs-fsbench [-n FILES] [-m MIB] [-R OTHER_MOUNT] [-o small|large]\n"
-		"                      OMNIFS_DIR LOCAL_DIR\n");
+		"                      [-p PID,PID,...]\n"
+		"                      OMNIFS_DIR LOCAL_DIR [PASSTHROUGH_DIR]\n");
 	exit(2);
 }
 
@@ -496,7 +561,8 @@ static unsigned parse_count(const char *s)
 int main(int argc, char **argv)
 {
 	struct bench b = {.files = 2000, .large_mib = 256};
-	struct target t[2];
+	struct target t[3];
+	size_t n_targets;
 	struct statvfs sv;
 	unsigned long free_inodes;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -504,7 +570,7 @@ int main(int argc, char **argv)
 	bool small = true, large = true;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:m:R:o:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:m:R:o:p:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			b.files = parse_count(optarg);
@@ -514,6 +580,11 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			b.other_mount = optarg;
+			break;
+		case 'p':
+			for (char *tok = strtok(optarg, ","); tok && b.n_pids < 8;
+			     tok = strtok(NULL, ","))
+				b.pids[b.n_pids++] = atoi(tok);
 			break;
 		case 'o':
 			small = strcmp(optarg, "small") == 0;
@@ -525,13 +596,19 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (argc - optind != 2)
+	if (argc - optind != 2 && argc - optind != 3)
 		usage();
+	n_targets = (size_t)(argc - optind);
 	memset(t, 0, sizeof(t));
 	t[0].label = "omnifs";
 	t[0].dir = argv[optind];
+	t[0].cpu = true;
 	t[1].label = "local";
 	t[1].dir = argv[optind + 1];
+	if (n_targets == 3) {
+		t[2].label = "passthrough";
+		t[2].dir = argv[optind + 2];
+	}
 
 	/* Incompressible content, so neither side gains from compression;
 	 * each chunk and file also carries its number in its first 8 bytes. */
@@ -549,7 +626,7 @@ int main(int argc, char **argv)
 	}
 	memcpy(b.small_buf, b.large_buf, SMALL_LEN);
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < n_targets; i++) {
 		if ((size_t)snprintf(t[i].work, sizeof(t[i].work), "%s/fsbench.%ld", t[i].dir,
 				     (long)getpid()) >= sizeof(t[i].work)) {
 			fprintf(stderr, "omnifs-fsbench: path too long: %s\n", t[i].dir);
@@ -564,21 +641,23 @@ int main(int argc, char **argv)
 
 	/* Local first, so omnifs's deferred frees never run during a local phase. */
 	if (small) {
-		small_workload(&b, &t[1]);
+		for (i = 1; i < n_targets; i++)
+			small_workload(&b, &t[i]);
 		small_workload(&b, &t[0]);
 		wait_freed(t[0].dir, free_inodes - 1);
 	}
 	if (large) {
-		large_workload(&b, &t[1], false);
+		for (i = 1; i < n_targets; i++)
+			large_workload(&b, &t[i], false);
 		large_workload(&b, &t[0], b.other_mount != NULL);
 		wait_freed(t[0].dir, free_inodes - 1);
 	}
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < n_targets; i++)
 		if (rmdir(t[i].work) != 0)
 			die("rmdir", t[i].work);
-	print_table(&b, t, 2);
-	for (i = 0; i < 2; i++)
+	print_table(&b, t, n_targets);
+	for (i = 0; i < n_targets; i++)
 		for (size_t r = 0; r < ROW_COUNT; r++)
 			free(t[i].rows[r].lat);
 	free(b.large_buf);
