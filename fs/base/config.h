@@ -80,6 +80,13 @@ struct cfg {
 	uint32_t fs_inval_queue_max; /* queued kernel invalidations before they turn coarse,
 				      * default 65536 */
 	uint32_t fs_kernel_cache_ms; /* kernel attribute and dentry cache, default 1000 */
+
+	/* [history]: previous versions of files, bounds the same on every node */
+	bool hist_enabled;	    /* default true */
+	uint32_t hist_versions;	    /* kept per file, default 10 */
+	uint32_t hist_max_age_s;    /* 0 = no age bound, default 30 days */
+	uint32_t hist_max_total_mb; /* all kept versions, default 256 */
+	uint32_t hist_max_file_kb;  /* larger files keep no versions, default 1024 */
 };
 
 /*
