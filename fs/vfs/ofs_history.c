@@ -452,8 +452,9 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 		ofs_count(o, &o->hist_skipped, 1);
 		goto out;
 	}
-	if (!c->deleted && !l.has_writer && a.size == 0)
-		goto out; /* a new file: no content before */
+	if (!c->deleted && a.size == 0)
+		goto out; /* nothing to keep: a new file, or the truncation of a
+			   * shell's `>` (an empty step between two versions) */
 	bool known = false;
 	for (size_t i = 0; i < l.n; i++)
 		known |= l.idx[i] == ver;
