@@ -245,8 +245,9 @@ int history_main(const char *mount, int is_restore, int argc, char **argv)
 		return 2;
 	}
 	if (!mount || !mount[0]) {
-		fprintf(stderr, "omnifsctl: %s works through the mount: give the config (-c) "
-				"that names it\n",
+		fprintf(stderr,
+			"omnifsctl: %s works through the mount: give the config (-c) "
+			"that names it\n",
 			what);
 		return 2;
 	}
@@ -278,8 +279,9 @@ int history_main(const char *mount, int is_restore, int argc, char **argv)
 	if (!at) {
 		at = newest; /* the newest kept */
 	} else if (!found) {
-		fprintf(stderr, "omnifsctl: restore: %s: no version of index %" PRIu64
-				" (omnifsctl history lists them)\n",
+		fprintf(stderr,
+			"omnifsctl: restore: %s: no version of index %" PRIu64
+			" (omnifsctl history lists them)\n",
 			rel, at);
 		return 1;
 	}

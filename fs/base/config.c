@@ -101,6 +101,8 @@ static const struct key_spec keys[] = {
 	{"history", "max_total_mb", KEY_U32, FIELD(hist_max_total_mb), 1, 1048576,
 	 "MiB, 1 to 1048576"},
 	{"history", "max_file_kb", KEY_U32, FIELD(hist_max_file_kb), 1, 65536, "KiB, 1 to 65536"},
+	/* For tests: the age and total bounds are enforced this often. */
+	{"history", "trim_s", KEY_U32, FIELD(hist_trim_s), 1, 86400, "seconds, 1 to 86400"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -450,6 +452,7 @@ static void set_defaults(struct cfg *c)
 	c->hist_max_age_s = 30 * 86400;
 	c->hist_max_total_mb = 256;
 	c->hist_max_file_kb = 1024;
+	c->hist_trim_s = 30;
 }
 
 static bool was_seen(const struct parse_state *ps, const char *section, const char *name)

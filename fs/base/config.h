@@ -87,6 +87,7 @@ struct cfg {
 	uint32_t hist_max_age_s;    /* 0 = no age bound, default 30 days */
 	uint32_t hist_max_total_mb; /* all kept versions, default 256 */
 	uint32_t hist_max_file_kb;  /* larger files keep no versions, default 1024 */
+	uint32_t hist_trim_s;	    /* for tests: seconds between trimmings, default 30 */
 };
 
 /*

@@ -75,6 +75,7 @@ struct ofs_config {
 	uint64_t hist_max_age_ns; /* 0: no age bound */
 	uint64_t hist_max_total;  /* bytes of all kept versions */
 	uint64_t hist_max_file;	  /* a larger file keeps no versions */
+	uint32_t hist_trim_s;	  /* seconds between trimmings (age, total) */
 };
 
 /* Defaults: 64 MiB files, 10 GiB total, 10^6 inodes, 4 MiB buffer, depth

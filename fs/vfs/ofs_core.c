@@ -505,13 +505,10 @@ int ofs_reap(struct ofs *o, int64_t now_ns)
 	return rc ? rc : total;
 }
 
-/* Rounds of the reaper (1 s each) between two trimmings of the history. */
-#define HIST_TRIM_ROUNDS 30
-
 static void *reaper_main(void *arg)
 {
 	struct ofs *o = arg;
-	uint32_t round = 0;
+	uint32_t round = 0; /* of 1 s: the history is trimmed every hist_trim_s */
 	pthread_mutex_lock(&o->reap_lock);
 	while (!o->reap_stop) {
 		struct timespec ts;
@@ -524,7 +521,8 @@ static void *reaper_main(void *arg)
 		int rc = ofs_reap(o, ofs_now_ns());
 		if (rc < 0 && rc != -EROFS)
 			log_warn("fs: freeing unlinked files: %s", strerror(-rc));
-		if (o->cfg.hist_enabled && ++round % HIST_TRIM_ROUNDS == 0) {
+		if (o->cfg.hist_enabled &&
+		    ++round % (o->cfg.hist_trim_s ? o->cfg.hist_trim_s : 1) == 0) {
 			rc = ofs_history_trim(o, ofs_now_ns());
 			if (rc < 0 && rc != -EROFS)
 				log_warn("fs: trimming the history: %s", strerror(-rc));
@@ -594,6 +592,7 @@ void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id)
 	oc->hist_max_age_ns = UINT64_C(30) * 86400 * 1000000000;
 	oc->hist_max_total = UINT64_C(256) << 20;
 	oc->hist_max_file = UINT64_C(1) << 20;
+	oc->hist_trim_s = 30;
 }
 
 void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
@@ -610,6 +609,7 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
 	oc->hist_max_age_ns = (uint64_t)c->hist_max_age_s * 1000000000;
 	oc->hist_max_total = (uint64_t)c->hist_max_total_mb << 20;
 	oc->hist_max_file = (uint64_t)c->hist_max_file_kb << 10;
+	oc->hist_trim_s = c->hist_trim_s;
 }
 
 struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
