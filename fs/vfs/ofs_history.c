@@ -600,7 +600,8 @@ int ofs_history_trim(struct ofs *o, int64_t now_ns)
 	int rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, collect_kept, &l);
 	if (rc)
 		goto out;
-	qsort(l.v, l.n, sizeof(*l.v), by_kept_order);
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), by_kept_order);
 	/* Oldest kept first: those past the age bound, then more until the
 	 * total is within its bound. */
 	size_t drop = 0;
@@ -851,7 +852,8 @@ static int versions_of(struct ofs *o, const char *path, struct hver_list *l)
 		hver_list_free(l);
 		return rc;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), by_idx);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), by_idx);
 	return 0;
 }
 
