@@ -25,6 +25,8 @@
  * differ in how much they keep (the strictest trimmer wins), as with [fs]
  * limits, and the docs ask for the same section everywhere.
  *
+ * A path key goes with the last version of its inode (the trimming pass).
+ *
  * Cost: a change of a file up to hist_max_file bytes (1 MiB by default)
  * carries a copy of its old blocks, so a transaction grows by at most that
  * much; a larger file keeps no versions (counted in hist_skipped). A new
@@ -437,6 +439,83 @@ static int build_trim(struct ofs *o, struct kv_txn *t, void *arg)
 	return 0;
 }
 
+/* The path keys of inodes that have no version left. */
+struct orphan_paths {
+	const uint64_t *live; /* sorted: inodes with versions left */
+	size_t n_live;
+	struct ofs_hkey *keys;
+	size_t n, cap;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int collect_orphan_paths(void *arg, const void *key, size_t key_len, const void *val,
+				size_t val_len, uint64_t version)
+{
+	(void)val, (void)val_len, (void)version;
+	struct orphan_paths *op = arg;
+	const char *p;
+	size_t pl;
+	uint64_t ino;
+	if (ofs_hkey_parse_path(key, key_len, &p, &pl, &ino) ||
+	    bsearch(&ino, op->live, op->n_live, sizeof(ino), cmp_u64))
+		return 0;
+	if (op->n == op->cap) {
+		if (op->cap == TRIM_BATCH)
+			return 1; /* the rest next time */
+		size_t cap = op->cap ? 2 * op->cap : 16;
+		struct ofs_hkey *k = realloc(op->keys, cap * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		op->keys = k;
+		op->cap = cap;
+	}
+	struct ofs_hkey *k = &op->keys[op->n++];
+	k->len = key_len;
+	memcpy(k->b, key, key_len);
+	return 0;
+}
+
+static int build_drop_paths(struct ofs *o, struct kv_txn *t, void *arg)
+{
+	(void)o;
+	struct orphan_paths *op = arg;
+	for (size_t i = 0; i < op->n; i++) {
+		int rc = add_hdelete(t, &op->keys[i], false);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Drops the path keys of inodes none of whose versions remain (those from
+ * drop on in l are kept). */
+static int drop_orphan_paths(struct ofs *o, const struct kept_list *l, size_t drop)
+{
+	struct orphan_paths op = {0};
+	uint64_t *live = malloc((l->n - drop + 1) * sizeof(*live));
+	if (!live)
+		return -ENOMEM;
+	for (size_t i = drop; i < l->n; i++)
+		live[op.n_live++] = l->v[i].ino;
+	qsort(live, op.n_live, sizeof(*live), cmp_u64);
+	op.live = live;
+	struct ofs_hkey k;
+	k.len = 2;
+	k.b[0] = 'F';
+	k.b[1] = OFS_K_HIST_PATH;
+	int rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, collect_orphan_paths, &op);
+	if (!rc && op.n)
+		rc = ofs_run_txn(o, build_drop_paths, &op);
+	free(op.keys);
+	free(live);
+	return rc;
+}
+
 int ofs_history_trim(struct ofs *o, int64_t now_ns)
 {
 	struct kept_list l = {0};
@@ -464,6 +543,8 @@ int ofs_history_trim(struct ofs *o, int64_t now_ns)
 		struct trim_batch b = {l.v + i, drop - i < TRIM_BATCH ? drop - i : TRIM_BATCH};
 		rc = ofs_run_txn(o, build_trim, &b);
 	}
+	if (!rc)
+		rc = drop_orphan_paths(o, &l, drop);
 	if (!rc)
 		rc = (int)(drop > INT32_MAX ? INT32_MAX : drop);
 out:
