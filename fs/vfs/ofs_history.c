@@ -73,10 +73,9 @@ static int add_hput(struct kv_txn *t, const struct ofs_hkey *k, const void *v, s
 	return rc == -EINVAL ? -EFBIG : rc;
 }
 
-static int add_hdelete(struct kv_txn *t, const struct ofs_hkey *k, bool prefix)
+static int add_hdelete(struct kv_txn *t, const struct ofs_hkey *k)
 {
-	int rc = prefix ? kv_txn_add_delete_prefix(t, k->b, k->len)
-			: kv_txn_add_delete(t, k->b, k->len);
+	int rc = kv_txn_add_delete(t, k->b, k->len);
 	return rc == -EINVAL ? -EFBIG : rc;
 }
 
@@ -199,6 +198,7 @@ static int find_captures(struct ofs *o, const struct kv_txn *t, struct capture *
 
 struct ver_list {
 	uint64_t *idx;
+	uint64_t *size; /* each version's size (its blocks to drop) */
 	size_t n, cap;
 	bool has_writer;
 	struct ofs_hwriter w;
@@ -216,7 +216,8 @@ static int collect_versions(void *arg, const void *key, size_t key_len, const vo
 		l->writer_ver = version;
 		return 0;
 	}
-	if (kind < 0)
+	struct ofs_hversion hv;
+	if (kind < 0 || ofs_hversion_decode(&hv, val, val_len))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 16;
@@ -224,8 +225,13 @@ static int collect_versions(void *arg, const void *key, size_t key_len, const vo
 		if (!p)
 			return -ENOMEM;
 		l->idx = p;
+		p = realloc(l->size, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->size = p;
 		l->cap = cap;
 	}
+	l->size[l->n] = hv.size;
 	l->idx[l->n++] = idx;
 	return 0;
 }
@@ -249,21 +255,32 @@ static int copy_block(void *arg, const void *key, size_t key_len, const void *va
 	return add_hput(b->t, &k, val, val_len);
 }
 
+/*
+ * Drops one version: its record and each of its blocks, key by key. Not a
+ * DELETE_PREFIX: that is a RocksDB range tombstone, and every read of the
+ * state pays for each one until compaction drops it; one per change of a
+ * file would slow the whole filesystem. A version has at most
+ * hist_max_file / OFS_BLOCK_SIZE blocks (16 by default).
+ */
+static int drop_version(struct kv_txn *t, uint64_t ino, uint64_t idx, uint64_t size)
+{
+	struct ofs_hkey k;
+	ofs_hkey_version(&k, ino, idx);
+	int rc = add_hdelete(t, &k);
+	for (uint64_t b = 0; !rc && b * OFS_BLOCK_SIZE < size; b++) {
+		ofs_hkey_data(&k, ino, idx, b);
+		rc = add_hdelete(t, &k);
+	}
+	return rc;
+}
+
 /* Drops the oldest of ino's versions so that keep remain (idx sorted). */
 static int trim_file(struct kv_txn *t, uint64_t ino, const struct ver_list *l, size_t keep)
 {
-	for (size_t i = 0; i + keep < l->n; i++) {
-		struct ofs_hkey k;
-		ofs_hkey_version(&k, ino, l->idx[i]);
-		int rc = add_hdelete(t, &k, false);
-		if (rc)
-			return rc;
-		ofs_hkey_data_prefix(&k, ino, l->idx[i]);
-		rc = add_hdelete(t, &k, true);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	int rc = 0;
+	for (size_t i = 0; !rc && i + keep < l->n; i++)
+		rc = drop_version(t, ino, l->idx[i], l->size[i]);
+	return rc;
 }
 
 static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
@@ -348,10 +365,11 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 	}
 	if (!rc && c->deleted && l.has_writer) {
 		ofs_hkey_writer(&k, c->ino);
-		rc = add_hdelete(t, &k, false);
+		rc = add_hdelete(t, &k);
 	}
 out:
 	free(l.idx);
+	free(l.size);
 	return rc;
 }
 
@@ -425,18 +443,10 @@ static int build_trim(struct ofs *o, struct kv_txn *t, void *arg)
 {
 	(void)o;
 	struct trim_batch *b = arg;
-	for (size_t i = 0; i < b->n; i++) {
-		struct ofs_hkey k;
-		ofs_hkey_version(&k, b->v[i].ino, b->v[i].idx);
-		int rc = add_hdelete(t, &k, false);
-		if (rc)
-			return rc;
-		ofs_hkey_data_prefix(&k, b->v[i].ino, b->v[i].idx);
-		rc = add_hdelete(t, &k, true);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < b->n; i++)
+		rc = drop_version(t, b->v[i].ino, b->v[i].idx, b->v[i].size);
+	return rc;
 }
 
 /* The path keys of inodes that have no version left. */
@@ -485,7 +495,7 @@ static int build_drop_paths(struct ofs *o, struct kv_txn *t, void *arg)
 	(void)o;
 	struct orphan_paths *op = arg;
 	for (size_t i = 0; i < op->n; i++) {
-		int rc = add_hdelete(t, &op->keys[i], false);
+		int rc = add_hdelete(t, &op->keys[i]);
 		if (rc)
 			return rc;
 	}
