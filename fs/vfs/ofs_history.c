@@ -312,7 +312,10 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 		if (rc)
 			goto out;
 	}
-	if (a.size > o->cfg.hist_max_file) {
+	/* Never fail a change for its history: a copy that would take the
+	 * transaction near the KV's limit is not made (max_file_kb allows 64
+	 * MiB, a transaction at most as much in all). */
+	if (a.size > o->cfg.hist_max_file || t->enc_len + a.size + 65536 > KV_MAX_TXN_LEN / 2) {
 		ofs_count(o, &o->hist_skipped, 1);
 		goto out;
 	}
