@@ -8,8 +8,8 @@
  * So the caller's own rights apply (a version has the mode and owner of the
  * file it was), and the restore is a change like any other: it is
  * replicated, shown by the feed, and the content it replaces is kept in the
- * history in turn. A deleted file is restored at its path (its directories
- * are made again if they are gone).
+ * history in turn. A deleted file is restored at its path, with the mode it
+ * had (its directories are made again if they are gone).
  *
  * PATH is a host path under the mountpoint (of the config: the default one
  * or -c); a file that no longer exists is named by the path it had.
@@ -31,7 +31,7 @@
 struct version {
 	uint64_t index, node, size;
 	int64_t time_ms;
-	unsigned uid;
+	unsigned uid, mode;
 	bool deleted;
 };
 
@@ -109,10 +109,11 @@ static int load_versions(const char *dir, struct version **out, size_t *n)
 		char del[8];
 		unsigned long long idx, node, size;
 		long long t;
+		unsigned long long ino;
 		if (sscanf(line,
 			   " {\"index\": %llu, \"time_ms\": %lld, \"node\": %llu, \"uid\": %u, "
-			   "\"size\": %llu, \"deleted\": %7[a-z]",
-			   &idx, &t, &node, &v.uid, &size, del) != 6)
+			   "\"size\": %llu, \"deleted\": %7[a-z], \"ino\": %llu, \"mode\": %u",
+			   &idx, &t, &node, &v.uid, &size, del, &ino, &v.mode) != 8)
 			continue;
 		v.index = idx;
 		v.time_ms = t;
@@ -183,7 +184,9 @@ static int make_parents(char *path)
 	return 0;
 }
 
-static int restore(const char *mount, const char *rel, const char *dir, uint64_t idx)
+/* mode: the file's when the version was kept, for a file made again (a
+ * private file stays private); an existing file keeps its own. */
+static int restore(const char *mount, const char *rel, const char *dir, uint64_t idx, unsigned mode)
 {
 	char src[PATH_MAX * 2 + 32], dst[PATH_MAX * 2];
 	snprintf(src, sizeof(src), "%s/%" PRIu64, dir, idx);
@@ -195,7 +198,7 @@ static int restore(const char *mount, const char *rel, const char *dir, uint64_t
 		return 1;
 	}
 	int rc = make_parents(dst);
-	int fd = rc ? -1 : open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd = rc ? -1 : open(dst, O_WRONLY | O_CREAT | O_TRUNC, (mode_t)(mode & 07777));
 	ssize_t w = 0;
 	size_t done = 0;
 	while (fd >= 0 && done < len && (w = write(fd, data + done, len - done)) > 0)
@@ -268,8 +271,12 @@ int history_main(const char *mount, int is_restore, int argc, char **argv)
 		return rc;
 	}
 	bool found = false;
+	unsigned mode = n ? v[n - 1].mode : 0644;
 	for (size_t i = 0; i < n; i++)
-		found |= v[i].index == at;
+		if (v[i].index == at) {
+			found = true;
+			mode = v[i].mode;
+		}
 	uint64_t newest = n ? v[n - 1].index : 0;
 	free(v);
 	if (n == 0) {
@@ -285,5 +292,5 @@ int history_main(const char *mount, int is_restore, int argc, char **argv)
 			rel, at);
 		return 1;
 	}
-	return restore(mount, rel, dir, at);
+	return restore(mount, rel, dir, at, mode);
 }

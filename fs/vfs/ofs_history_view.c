@@ -7,7 +7,7 @@
  * it; a path that had versions (the live file's and those of every inode
  * kept under that path, so a file deleted and created again shows both)
  * lists them as files named by index, plus .versions.json (index, time,
- * node, uid, size, deleted). Its inode numbers are node-local (a table of
+ * node, uid, size, deleted, ino, mode). Its inode numbers are node-local (a table of
  * HIST_SLOTS entries: one forgotten by reuse answers ESTALE). A version
  * file has the mode bits (read only) and owner of the file it was, so the
  * kernel's permission check keeps private files private.
@@ -292,7 +292,7 @@ static int render_index(struct ofs *o, const char *path, char **out, size_t *len
 	int rc = versions_of(o, path, &l);
 	if (rc)
 		return rc;
-	size_t cap = 64 + l.n * 200;
+	size_t cap = 64 + l.n * 240;
 	char *buf = malloc(cap);
 	if (!buf) {
 		hver_list_free(&l);
@@ -304,10 +304,10 @@ static int render_index(struct ofs *o, const char *path, char **out, size_t *len
 		n += (size_t)snprintf(buf + n, cap - n,
 				      "%s\n {\"index\": %" PRIu64 ", \"time_ms\": %" PRId64
 				      ", \"node\": %" PRIu64 ", \"uid\": %u, \"size\": %" PRIu64
-				      ", \"deleted\": %s, \"ino\": %" PRIu64 "}",
+				      ", \"deleted\": %s, \"ino\": %" PRIu64 ", \"mode\": %u}",
 				      i ? "," : "", h->idx, h->v.time_ns / 1000000, h->v.node,
 				      h->v.writer_uid, h->v.size, h->v.deleted ? "true" : "false",
-				      h->ino);
+				      h->ino, h->v.mode & 07777);
 	}
 	n += (size_t)snprintf(buf + n, cap - n, "%s]\n", l.n ? "\n" : "");
 	hver_list_free(&l);

@@ -7,7 +7,7 @@
 #  - `omnifsctl restore --at` writes an old version back as a new change,
 #    seen on node 1, and the content it replaced is kept in turn;
 #  - the per-file bound holds (versions = 3), a file deleted with its
-#    directory is restored by path on node 3, the total bound (trim pass)
+#    directory is restored by path (and mode) on node 3, the total bound (trim pass)
 #    drops the oldest versions, and a file over max_file_kb keeps none;
 #  - with history off on all nodes nothing more is kept;
 #  - at the end every node's state digest is the same.
@@ -75,6 +75,7 @@ read -r _ _ VL < <(versions 2 /app.conf)
 log "a deleted file, with its directory, restored by path on node 3"
 mkdir -p "$M1/etc/app"
 put "$M1/etc/app/secret.conf" "key = 42"
+chmod 600 "$M1/etc/app/secret.conf"
 rm -r "$M1/etc/app"
 synced
 [ -e "$M3/etc/app" ] && fail "the directory is still there"
@@ -84,6 +85,7 @@ octl 3 history --json "$M3/etc/app/secret.conf" |
 octl 3 restore "$M3/etc/app/secret.conf" >/dev/null
 synced
 [ "$(cat "$M1/etc/app/secret.conf")" = "key = 42" ] || fail "node 1 does not read the restored file"
+[ "$(stat -c %a "$M1/etc/app/secret.conf")" = 600 ] || fail "the restored file is not private again"
 
 log "vim's way: a new file renamed over the old one"
 put "$M1/etc/app/secret.conf.tmp" "key = 43"
