@@ -7,8 +7,9 @@
 #  - `omnifsctl restore --at` writes an old version back as a new change,
 #    seen on node 1, and the content it replaced is kept in turn;
 #  - the per-file bound holds (versions = 3), a file deleted with its
-#    directory is restored by path (and mode) on node 3, the total bound (trim pass)
-#    drops the oldest versions, and a file over max_file_kb keeps none;
+#    directory is restored by path (and mode) on node 3, the total bound
+#    (trim pass) drops the oldest versions, and a file over max_file_kb
+#    keeps none;
 #  - with history off on all nodes nothing more is kept;
 #  - at the end every node's state digest is the same.
 . "$(dirname "$0")/lib.sh"
