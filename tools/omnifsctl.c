@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "health.h"
+#include "history.h"
 #include "keygen.h"
 #include "snapshot_cli.h"
 #include "watch.h"
@@ -71,6 +72,14 @@ static void usage(FILE *f)
 		"                           change came for MS ms (default 200). Rides out\n"
 		"                           daemon restarts; exit status 5 if INDEX is no\n"
 		"                           longer in the feed\n"
+		"  history [--json] PATH    the kept versions of PATH (a file under the\n"
+		"                           mount, or one deleted): index, time, node and\n"
+		"                           uid that wrote it, size; the files themselves are\n"
+		"                           MOUNT/.omnifs/history/PATH/INDEX\n"
+		"  restore PATH [--at INDEX]\n"
+		"                           write a kept version (default: the newest) back\n"
+		"                           over PATH, or recreate it if deleted; a change\n"
+		"                           like any other, kept in the history in turn\n"
 		"  digest                   the applied index and a SHA-256 of the replicated\n"
 		"                           state (equal on every node at the same index)\n");
 	/* Two strings: C compilers need to support only 4095 bytes in one. */
@@ -274,6 +283,9 @@ int main(int argc, char **argv)
 	if (strcmp(argv[optind], "watch") == 0)
 		return watch_main(sock, cfg.mountpoint, false, argc - optind - 1,
 				  argv + optind + 1);
+	if (strcmp(argv[optind], "history") == 0 || strcmp(argv[optind], "restore") == 0)
+		return history_main(cfg.mountpoint, strcmp(argv[optind], "restore") == 0,
+				    argc - optind - 1, argv + optind + 1);
 	if (strcmp(argv[optind], "kv") == 0 && optind + 1 < argc &&
 	    strcmp(argv[optind + 1], "watch") == 0)
 		return watch_main(sock, NULL, true, argc - optind - 2, argv + optind + 2);

@@ -95,6 +95,16 @@ static const struct key_spec keys[] = {
 	 "milliseconds, 0 to 3600000"},
 	{"locks", "lease_ms", KEY_U32, FIELD(lock_lease_ms), 500, 600000,
 	 "milliseconds, 500 to 600000"},
+	{"history", "enabled", KEY_BOOL, FIELD(hist_enabled), 0, 0, "true or false"},
+	{"history", "versions", KEY_U32, FIELD(hist_versions), 1, 1000,
+	 "a number of versions, 1 to 1000"},
+	{"history", "max_age_s", KEY_U32, FIELD(hist_max_age_s), 0, UINT32_MAX,
+	 "seconds, 0 (no bound) to 4294967295"},
+	{"history", "max_total_mb", KEY_U32, FIELD(hist_max_total_mb), 1, 1048576,
+	 "MiB, 1 to 1048576"},
+	{"history", "max_file_kb", KEY_U32, FIELD(hist_max_file_kb), 1, 65536, "KiB, 1 to 65536"},
+	/* For tests: the age and total bounds are enforced this often. */
+	{"history", "trim_s", KEY_U32, FIELD(hist_trim_s), 1, 86400, "seconds, 1 to 86400"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -440,6 +450,12 @@ static void set_defaults(struct cfg *c)
 	c->fs_inval_queue_max = 65536;
 	c->fs_kernel_cache_ms = 1000;
 	c->lock_lease_ms = 5000;
+	c->hist_enabled = true;
+	c->hist_versions = 10;
+	c->hist_max_age_s = 30 * 86400;
+	c->hist_max_total_mb = 256;
+	c->hist_max_file_kb = 1024;
+	c->hist_trim_s = 30;
 }
 
 static bool was_seen(const struct parse_state *ps, const char *section, const char *name)

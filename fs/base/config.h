@@ -83,6 +83,13 @@ struct cfg {
 
 	/* [locks]: cluster-wide flock, fcntl and named locks (fs/vfs/locks.h) */
 	uint32_t lock_lease_ms; /* a silent node's locks are freed after this, default 5000 */
+	/* [history]: previous versions of files, bounds the same on every node */
+	bool hist_enabled;	    /* default true */
+	uint32_t hist_versions;	    /* kept per file, default 10 */
+	uint32_t hist_max_age_s;    /* 0 = no age bound, default 30 days */
+	uint32_t hist_max_total_mb; /* all kept versions, default 256 */
+	uint32_t hist_max_file_kb;  /* larger files keep no versions, default 1024 */
+	uint32_t hist_trim_s;	    /* for tests: seconds between trimmings, default 30 */
 };
 
 /*

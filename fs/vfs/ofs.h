@@ -70,11 +70,19 @@ struct ofs_config {
 	double attr_timeout_s;	  /* kernel attribute cache */
 	bool debug;		  /* libfuse's -d: log every request */
 	uint32_t inval_queue_max; /* queued invalidations before names turn coarse */
+	/* [history] (ofs_history.c): previous versions of files */
+	bool hist_enabled;
+	uint32_t hist_versions;	  /* kept per file */
+	uint64_t hist_max_age_ns; /* 0: no age bound */
+	uint64_t hist_max_total;  /* bytes of all kept versions */
+	uint64_t hist_max_file;	  /* a larger file keeps no versions */
+	uint32_t hist_trim_s;	  /* seconds between trimmings (age, total) */
 };
 
 /* Defaults: 64 MiB files, 10 GiB total, 10^6 inodes, 4 MiB buffer, depth
  * 256, 64 retries, 2 s grace for unlinked files, 1 s timeouts, 65536
- * queued invalidations. */
+ * queued invalidations; history on: 10 versions per file, 30 days, 256 MiB
+ * in all, files up to 1 MiB. */
 void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id);
 /* Defaults overridden by the [fs] section and node id of a parsed config. */
 void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c);

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "kv.h"
 #include "log.h"
+#include "ofs_history.h"
 #include "ofs_int.h"
 
 uint64_t ofs_ino_make(uint64_t node, uint64_t counter)
@@ -37,7 +38,8 @@ uint64_t ofs_ino_node(uint64_t ino)
 
 bool ofs_ino_is_virtual(uint64_t ino)
 {
-	return ino == OFS_VINO_DIR || ino == OFS_VINO_STATUS || ino == OFS_VINO_MEMBERS;
+	return ino == OFS_VINO_DIR || ino == OFS_VINO_STATUS || ino == OFS_VINO_MEMBERS ||
+	       ofs_hist_is_vino(ino);
 }
 
 int64_t ofs_now_ns(void)
@@ -422,7 +424,13 @@ static int add_free_inode(struct kv_txn *t, uint64_t ino, uint64_t ver)
 	if (rc)
 		return rc;
 	ofs_key_xattr_prefix(&k, ino);
-	return ofs_add_delete_prefix(t, &k);
+	rc = ofs_add_delete_prefix(t, &k);
+	if (rc)
+		return rc;
+	struct ofs_hkey hk; /* its versions stay; who wrote it last goes */
+	ofs_hkey_writer(&hk, ino);
+	rc = kv_txn_add_delete(t, hk.b, hk.len);
+	return rc == -EINVAL ? -EFBIG : rc;
 }
 
 static int build_reap(struct ofs *o, struct kv_txn *t, void *arg)
@@ -500,6 +508,7 @@ int ofs_reap(struct ofs *o, int64_t now_ns)
 static void *reaper_main(void *arg)
 {
 	struct ofs *o = arg;
+	uint32_t round = 0; /* of 1 s: the history is trimmed every hist_trim_s */
 	pthread_mutex_lock(&o->reap_lock);
 	while (!o->reap_stop) {
 		struct timespec ts;
@@ -512,6 +521,12 @@ static void *reaper_main(void *arg)
 		int rc = ofs_reap(o, ofs_now_ns());
 		if (rc < 0 && rc != -EROFS)
 			log_warn("fs: freeing unlinked files: %s", strerror(-rc));
+		if (o->cfg.hist_enabled &&
+		    ++round % (o->cfg.hist_trim_s ? o->cfg.hist_trim_s : 1) == 0) {
+			rc = ofs_history_trim(o, ofs_now_ns());
+			if (rc < 0 && rc != -EROFS)
+				log_warn("fs: trimming the history: %s", strerror(-rc));
+		}
 		pthread_mutex_lock(&o->reap_lock);
 	}
 	pthread_mutex_unlock(&o->reap_lock);
@@ -572,6 +587,12 @@ void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id)
 	oc->entry_timeout_s = 1.0;
 	oc->attr_timeout_s = 1.0;
 	oc->inval_queue_max = 65536;
+	oc->hist_enabled = true;
+	oc->hist_versions = 10;
+	oc->hist_max_age_ns = UINT64_C(30) * 86400 * 1000000000;
+	oc->hist_max_total = UINT64_C(256) << 20;
+	oc->hist_max_file = UINT64_C(1) << 20;
+	oc->hist_trim_s = 30;
 }
 
 void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
@@ -583,6 +604,12 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
 	oc->write_buffer = (uint64_t)c->fs_write_buffer_mb << 20;
 	oc->inval_queue_max = c->fs_inval_queue_max;
 	oc->entry_timeout_s = oc->attr_timeout_s = c->fs_kernel_cache_ms / 1000.0;
+	oc->hist_enabled = c->hist_enabled;
+	oc->hist_versions = c->hist_versions;
+	oc->hist_max_age_ns = (uint64_t)c->hist_max_age_s * 1000000000;
+	oc->hist_max_total = (uint64_t)c->hist_max_total_mb << 20;
+	oc->hist_max_file = (uint64_t)c->hist_max_file_kb << 10;
+	oc->hist_trim_s = c->hist_trim_s;
 }
 
 struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
@@ -611,6 +638,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
 	pthread_cond_init(&o->reap_cond, NULL);
 	o->names = ofs_names_new();
 	ofs_replay_init(o);
+	o->hist = ofs_hist_new(); /* NULL: the view answers ENOMEM, history is still kept */
 	int rc = ofs_bootstrap(o);
 	if (rc) {
 		ofs_destroy(&o);
@@ -657,6 +685,7 @@ void ofs_destroy(struct ofs **op)
 	pthread_mutex_destroy(&o->reap_lock);
 	pthread_cond_destroy(&o->reap_cond);
 	ofs_names_destroy(&o->names);
+	ofs_hist_destroy(&o->hist);
 	free(o);
 	*op = NULL;
 }

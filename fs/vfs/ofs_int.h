@@ -49,6 +49,7 @@ struct kv_view;
 #define OFS_VINO_DIR	    2u /* /.omnifs */
 #define OFS_VINO_STATUS	    3u /* /.omnifs/status.json */
 #define OFS_VINO_MEMBERS    4u /* /.omnifs/members.json */
+#define OFS_VINO_HISTORY    5u /* /.omnifs/history; below it, ofs_history.c's own */
 #define OFS_VDIR_NAME	    ".omnifs"
 
 /* ino of counter value c on node id node, or 0 if out of range. */
@@ -238,6 +239,11 @@ struct ofs {
 	pthread_t rp_thread;		  /* the mounting thread's */
 	const void *rp_base_ops;	  /* fuse_replay.c: the handlers it wraps */
 
+	/* file history (ofs_history.c): the view's inodes (own lock), and the
+	 * changes of files too large to keep versions of (under lock) */
+	struct ofs_hist *hist;
+	uint64_t hist_skipped;
+
 	/* the reaper of unlinked files (ofs_core.c) */
 	pthread_mutex_t reap_lock;
 	pthread_cond_t reap_cond;
@@ -421,7 +427,7 @@ void ofs_flush_all(struct ofs *o);
 int ofs_virt_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
 int ofs_virt_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out);
 int ofs_virt_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **f);
-int ofs_virt_opendir(struct ofs *o, struct ofs_dirent_list **out);
+int ofs_virt_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out);
 int ofs_dirent_list_add(struct ofs_dirent_list *l, uint64_t ino, uint8_t dtype, const char *name,
 			size_t len);
 

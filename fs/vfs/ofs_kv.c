@@ -10,7 +10,8 @@
  * stamps its own. The add helpers are the KV's builder with the schema's
  * keys, and -EFBIG where the KV says a transaction would be over its limits
  * (-EINVAL). Does not retry: ofs_run_txn (ofs_core.c) does. Each commit
- * carries its change note (ofs_note.c) for the feed.
+ * carries its change note (ofs_note.c) for the feed, and the previous
+ * versions it replaces (ofs_history.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "kv.h"
 #include "log.h"
+#include "ofs_history.h"
 #include "ofs_int.h"
 
 int ofs_kv_get(struct ofs *o, const void *key, size_t key_len, void **val, size_t *len,
@@ -78,6 +80,9 @@ int ofs_commit(struct ofs *o, struct kv_txn *t)
 				 "watch) does not show it: %s (%llu so far)",
 				 strerror(-rc), (unsigned long long)n);
 	}
+	rc = ofs_history_capture(o, t);
+	if (rc)
+		return rc;
 	rc = o->b.propose(o->b.ctx, t, &res);
 	if (rc)
 		return rc;

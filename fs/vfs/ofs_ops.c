@@ -966,10 +966,8 @@ static int list_entry(void *arg, const void *key, size_t key_len, const void *va
 
 int ofs_op_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out)
 {
-	if (ino == OFS_VINO_DIR)
-		return ofs_virt_opendir(o, out);
 	if (ofs_ino_is_virtual(ino))
-		return -ENOTDIR;
+		return ofs_virt_opendir(o, ino, out);
 	struct ofs_attr a;
 	int rc = ofs_read_attr(o, ino, &a, NULL);
 	if (rc)

@@ -1,6 +1,8 @@
 /*
  * The reserved directory /.omnifs/: status.json and members.json, rendered
- * from the daemon's status source. Read-only: it is not in the replicated
+ * from the daemon's status source, and history/, the view of the kept
+ * versions of files (ofs_history.c serves it; it comes from the replicated
+ * state, so every node shows the same versions). Read-only: it is not in the replicated
  * state, every node shows its own view, and every change there fails with
  * EROFS. Content is rendered at open (so one reader sees one consistent
  * document) and at stat (so the size is right); the files are served with
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ofs_history.h"
 #include "ofs_int.h"
 
 #define RENDER_MAX (1u << 20)
@@ -70,6 +73,8 @@ int ofs_virt_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
 		fill(out, ino, S_IFDIR | 0555, 0);
 		return 0;
 	}
+	if (ofs_hist_is_vino(ino))
+		return ofs_hist_getattr(o, ino, out);
 	char *buf;
 	size_t len;
 	int rc = render(o, ino, &buf, &len);
@@ -84,8 +89,12 @@ int ofs_virt_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs
 {
 	if (parent == OFS_ROOT_INO)
 		return ofs_virt_getattr(o, OFS_VINO_DIR, out);
+	if (ofs_hist_is_vino(parent))
+		return ofs_hist_lookup(o, parent, name, out);
 	if (parent != OFS_VINO_DIR)
 		return -ENOTDIR;
+	if (strcmp(name, "history") == 0)
+		return ofs_virt_getattr(o, OFS_VINO_HISTORY, out);
 	if (strcmp(name, "status.json") == 0)
 		return ofs_virt_getattr(o, OFS_VINO_STATUS, out);
 	if (strcmp(name, "members.json") == 0)
@@ -102,7 +111,8 @@ int ofs_virt_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out)
 	struct ofs_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	int rc = render(o, ino, &f->vbuf, &f->vlen);
+	int rc = ofs_hist_is_vino(ino) ? ofs_hist_open(o, ino, &f->vbuf, &f->vlen)
+				       : render(o, ino, &f->vbuf, &f->vlen);
 	if (rc) {
 		free(f);
 		return rc;
@@ -114,16 +124,22 @@ int ofs_virt_open(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out)
 	return 0;
 }
 
-int ofs_virt_opendir(struct ofs *o, struct ofs_dirent_list **out)
+int ofs_virt_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out)
 {
+	if (ofs_hist_is_vino(ino))
+		return ofs_hist_opendir(o, ino, out);
+	if (ino != OFS_VINO_DIR)
+		return -ENOTDIR;
 	struct ofs_dirent_list *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	int rc = ofs_dirent_list_add(l, OFS_VINO_DIR, DT_DIR, ".", 1);
 	if (!rc)
 		rc = ofs_dirent_list_add(l, OFS_ROOT_INO, DT_DIR, "..", 2);
-	for (uint64_t ino = OFS_VINO_STATUS; !rc && ino <= OFS_VINO_MEMBERS; ino++)
-		rc = ofs_dirent_list_add(l, ino, DT_REG, file_name(ino), strlen(file_name(ino)));
+	for (uint64_t f = OFS_VINO_STATUS; !rc && f <= OFS_VINO_MEMBERS; f++)
+		rc = ofs_dirent_list_add(l, f, DT_REG, file_name(f), strlen(file_name(f)));
+	if (!rc)
+		rc = ofs_dirent_list_add(l, OFS_VINO_HISTORY, DT_DIR, "history", 7);
 	if (rc) {
 		ofs_dirent_list_free(l);
 		return rc;

@@ -8,12 +8,14 @@
  * ASan/UBSan: the kind agrees with the parsers (a key parses only as its
  * own kind); a key that parses is rebuilt byte for byte by its encoder; a
  * value that decodes re-encodes to the same bytes, reserved bytes (which
- * decoders skip) aside, and decodes again to the same fields.
+ * decoders skip) aside, and decodes again to the same fields. The same for
+ * the keys and values of file history (ofs_history.h).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ofs_history.h"
 #include "schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -149,6 +151,41 @@ static void check_values(const uint8_t *in, size_t size)
 	}
 }
 
+static void check_history(const uint8_t *in, size_t size)
+{
+	uint64_t ino = 0, idx = 0;
+	struct ofs_hkey k;
+	int kind = ofs_hkey_parse(in, size, &ino, &idx);
+	if (kind == 0)
+		ofs_hkey_writer(&k, ino);
+	if (kind == 1)
+		ofs_hkey_version(&k, ino, idx);
+	if (kind >= 0 && (k.len != size || memcmp(k.b, in, size) != 0))
+		abort();
+	const char *path;
+	size_t len;
+	if (ofs_hkey_parse_path(in, size, &path, &len, &ino) == 0 &&
+	    (ofs_hkey_path(&k, path, len, ino) != 0 || k.len != size || memcmp(k.b, in, size)))
+		abort();
+	struct ofs_hversion v, v2;
+	memset(&v, 0, sizeof(v));
+	memset(&v2, 0, sizeof(v2));
+	if (ofs_hversion_decode(&v, in, size) == 0) {
+		uint8_t out[OFS_HVERSION_LEN];
+		ofs_hversion_encode(&v, out);
+		same_but(out, in, size, 0, 0);
+		if (ofs_hversion_decode(&v2, out, sizeof(out)) || memcmp(&v, &v2, sizeof(v)))
+			abort();
+	}
+	struct ofs_hwriter w;
+	memset(&w, 0, sizeof(w));
+	if (ofs_hwriter_decode(&w, in, size) == 0) {
+		uint8_t out[OFS_HWRITER_LEN];
+		ofs_hwriter_encode(&w, out);
+		same_but(out, in, size, 0, 0);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* An exact-size copy: any read past the end hits ASan's redzone. */
@@ -158,6 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(in, data, size);
 	check_key(in, size);
 	check_values(in, size);
+	check_history(in, size);
 	free(in);
 	return 0;
 }

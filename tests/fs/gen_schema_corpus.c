@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "ofs_history.h"
 #include "schema.h"
 #include "corpus.h"
 
@@ -58,5 +59,32 @@ int main(int argc, char **argv)
 	uint8_t orphan[OFS_ORPHAN_LEN];
 	ofs_orphan_encode(2, 1700000000000000000, orphan);
 	rc |= corpus_write(d, "val-orphan", orphan, sizeof(orphan));
+
+	/* file history (ofs_history.h) */
+	struct ofs_hkey h;
+	ofs_hkey_writer(&h, 42);
+	rc |= corpus_write(d, "hist-key-writer", h.b, h.len);
+	ofs_hkey_version(&h, 42, 1187);
+	rc |= corpus_write(d, "hist-key-version", h.b, h.len);
+	ofs_hkey_data(&h, 42, 1187, 0);
+	rc |= corpus_write(d, "hist-key-data", h.b, h.len);
+	rc |= ofs_hkey_path(&h, "/etc/app.conf", 13, 42) ? 1 : 0;
+	rc |= corpus_write(d, "hist-key-path", h.b, h.len);
+	struct ofs_hversion hv = {.mode = S_IFREG | 0640,
+				  .uid = 1000,
+				  .gid = 100,
+				  .node = 2,
+				  .writer_uid = 1000,
+				  .time_ns = 1700000000000000000,
+				  .size = 311,
+				  .kept_ns = 1700000000000000001,
+				  .deleted = true};
+	uint8_t hval[OFS_HVERSION_LEN];
+	ofs_hversion_encode(&hv, hval);
+	rc |= corpus_write(d, "hist-val-version", hval, sizeof(hval));
+	struct ofs_hwriter hw = {.node = 3, .uid = 0, .time_ns = 1700000000000000002};
+	uint8_t wval[OFS_HWRITER_LEN];
+	ofs_hwriter_encode(&hw, wval);
+	rc |= corpus_write(d, "hist-val-writer", wval, sizeof(wval));
 	return rc;
 }

@@ -3,7 +3,7 @@
  * and for trying the filesystem with shell tools.
  *
  *   ofs_local_mount MOUNTPOINT [DATADIR] [--max-file-mb N] [--max-total-mb N]
- *                   [--max-inodes N] [--write-buffer-mb N] [--debug]
+ *                   [--max-inodes N] [--write-buffer-mb N] [--no-history] [--debug]
  *
  * Every transaction is applied at once to the replicated KV's store at the
  * next index (local_backend.h), as one node of a cluster would apply it
@@ -48,7 +48,8 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
 static int usage(void)
 {
 	fprintf(stderr, "usage: ofs_local_mount MOUNTPOINT [DATADIR] [--max-file-mb N] "
-			"[--max-total-mb N] [--max-inodes N] [--write-buffer-mb N] [--debug]\n");
+			"[--max-total-mb N] [--max-inodes N] [--write-buffer-mb N] [--no-history] "
+			"[--debug]\n");
 	return 2;
 }
 
@@ -68,6 +69,10 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		if (strcmp(a, "--debug") == 0) {
 			oc.debug = true;
+			continue;
+		}
+		if (strcmp(a, "--no-history") == 0) {
+			oc.hist_enabled = false;
 			continue;
 		}
 		if (i + 1 >= argc)
