@@ -781,6 +781,22 @@ static int lookup_in(struct kv_view *v, uint64_t parent, const char *name, struc
  * waits for the answer anyway; the lock says so where the kernel's round
  * trip does not.)
  */
+/*
+ * What the kernel is told of an inode that still exists is its current
+ * attributes, never the view's: the kernel keeps the attributes of any
+ * reply in the inode it shares with every process (a zero timeout still
+ * holds until the next clock tick), so an earlier size given to the replay
+ * would be what a reader on this node sees, e.g. an empty file that has
+ * content. The view answers only for what no longer exists (a directory
+ * removed since, the file a rename replaced), which no reader can reach.
+ */
+static void current_attr(struct ofs *o, struct ofs_attr *a)
+{
+	struct ofs_attr now;
+	if (ofs_read_attr(o, a->ino, &now, NULL) == 0)
+		*a = now;
+}
+
 int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out)
 {
 	int rc = 0;
@@ -807,6 +823,8 @@ int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct o
 	if (v)
 		rc = lookup_in(v, parent, name, out);
 	pthread_mutex_unlock(&o->rp_view_lock);
+	if (rc == 1)
+		current_attr(o, out);
 	return rc;
 }
 
@@ -818,6 +836,8 @@ int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
 	pthread_mutex_unlock(&o->rp_lock);
 	int rc = v && view_attr(v, ino, out) == 0 ? 1 : 0;
 	pthread_mutex_unlock(&o->rp_view_lock);
+	if (rc == 1)
+		current_attr(o, out);
 	return rc;
 }
 
@@ -837,7 +857,9 @@ int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct 
 		return rc;
 	/* The name may be another inode by now (removed and made again): the
 	 * create the kernel saw made the one recorded. */
-	if (rc != 0 || out->ino != recorded.ino)
+	if (rc != 0 || out->ino != recorded.ino) {
 		*out = recorded;
+		current_attr(o, out);
+	}
 	return 0;
 }
