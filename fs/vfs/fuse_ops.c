@@ -45,45 +45,12 @@ static struct ofs_file *file_of(struct fuse_file_info *fi)
 	return (struct ofs_file *)(uintptr_t)fi->fh;
 }
 
-static void to_stat(const struct ofs_attr *a, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_ino = a->ino;
-	st->st_mode = a->mode;
-	st->st_nlink = a->nlink;
-	st->st_uid = a->uid;
-	st->st_gid = a->gid;
-	st->st_rdev = a->rdev;
-	st->st_size = (off_t)a->size;
-	st->st_blksize = OFS_BLOCK_SIZE;
-	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-	st->st_atim.tv_sec = a->atime_ns / 1000000000;
-	st->st_atim.tv_nsec = a->atime_ns % 1000000000;
-	st->st_mtim.tv_sec = a->mtime_ns / 1000000000;
-	st->st_mtim.tv_nsec = a->mtime_ns % 1000000000;
-	st->st_ctim.tv_sec = a->ctime_ns / 1000000000;
-	st->st_ctim.tv_nsec = a->ctime_ns % 1000000000;
-	/* times before 1970 keep tv_nsec in [0, 1e9) */
-	if (st->st_atim.tv_nsec < 0) {
-		st->st_atim.tv_sec--;
-		st->st_atim.tv_nsec += 1000000000;
-	}
-	if (st->st_mtim.tv_nsec < 0) {
-		st->st_mtim.tv_sec--;
-		st->st_mtim.tv_nsec += 1000000000;
-	}
-	if (st->st_ctim.tv_nsec < 0) {
-		st->st_ctim.tv_sec--;
-		st->st_ctim.tv_nsec += 1000000000;
-	}
-}
-
 static void fill_entry(struct ofs *o, const struct ofs_attr *a, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = a->ino;
 	e->generation = 0; /* inode numbers are never reused */
-	to_stat(a, &e->attr);
+	ofs_attr_to_stat(a, &e->attr);
 	bool virt = ofs_ino_is_virtual(a->ino);
 	e->attr_timeout = virt ? 0 : o->cfg.attr_timeout_s;
 	e->entry_timeout = virt ? 0 : o->cfg.entry_timeout_s;
@@ -111,7 +78,7 @@ static void reply_attr(fuse_req_t req, int rc, const struct ofs_attr *a)
 		return;
 	}
 	struct stat st;
-	to_stat(a, &st);
+	ofs_attr_to_stat(a, &st);
 	fuse_reply_attr(req, &st, ofs_ino_is_virtual(a->ino) ? 0 : o->cfg.attr_timeout_s);
 }
 

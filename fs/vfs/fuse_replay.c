@@ -73,25 +73,6 @@ static bool from_replay(fuse_req_t req)
 
 /* --- the handlers ------------------------------------------------------------- */
 
-static void fill_stat(const struct ofs_attr *a, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_ino = a->ino;
-	st->st_mode = a->mode;
-	st->st_nlink = a->nlink;
-	st->st_uid = a->uid;
-	st->st_gid = a->gid;
-	st->st_rdev = a->rdev;
-	st->st_size = (off_t)a->size;
-	st->st_blksize = OFS_BLOCK_SIZE;
-	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-	/* Times: the kernel asks again (no attribute timeout), so they matter
-	 * little; whole seconds keep pre-1970 times simple. */
-	st->st_atim.tv_sec = a->atime_ns / 1000000000;
-	st->st_mtim.tv_sec = a->mtime_ns / 1000000000;
-	st->st_ctim.tv_sec = a->ctime_ns / 1000000000;
-}
-
 /* An entry the kernel takes for this call only (no timeouts). */
 static void reply_entry(fuse_req_t req, int rc, const struct ofs_attr *a)
 {
@@ -103,7 +84,7 @@ static void reply_entry(fuse_req_t req, int rc, const struct ofs_attr *a)
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));
 	e.ino = a->ino;
-	fill_stat(a, &e.attr);
+	ofs_attr_to_stat(a, &e.attr);
 	ofs_lookup_ref(o, a->ino);
 	if (fuse_reply_entry(req, &e) != 0)
 		ofs_forget(o, a->ino, 1);
@@ -127,7 +108,7 @@ static void rp_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	struct stat st;
-	fill_stat(&a, &st);
+	ofs_attr_to_stat(&a, &st);
 	fuse_reply_attr(req, &st, 0);
 }
 
@@ -179,7 +160,7 @@ static void rp_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));
 	e.ino = a.ino;
-	fill_stat(&a, &e.attr);
+	ofs_attr_to_stat(&a, &e.attr);
 	fi->fh = REPLAY_FH;
 	ofs_lookup_ref(o, a.ino);
 	if (fuse_reply_create(req, &e, fi) != 0)
@@ -226,7 +207,7 @@ static void rp_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		return;
 	}
 	struct stat st;
-	fill_stat(&a, &st);
+	ofs_attr_to_stat(&a, &st);
 	fuse_reply_attr(req, &st, 0);
 }
 

@@ -30,6 +30,7 @@
 #include "kv.h"
 #include "log.h"
 #include "ofs.h"
+#include "ofs_int.h"
 
 #define LOCKS__RETRIES	     64 /* rebuilds after a failed guard */
 #define LOCKS__EARLY_CANCELS 64 /* cancels remembered for requests not yet queued */
@@ -145,41 +146,13 @@ static uint64_t new_epoch(void)
 
 /* --- reads of the table ---------------------------------------------------------- */
 
-static int scan(struct ofs_locks *l, const struct lk_key *prefix,
-		int (*fn)(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
-			  uint64_t ver),
-		void *arg)
+/* Every record under prefix, on one view of the applied state. */
+static int scan(struct ofs_locks *l, const struct lk_key *prefix, ofs_scan_fn fn, void *arg)
 {
-	struct kv_view *v;
-	struct kv_iter *it;
-	int rc = kv_view_open(l->b.kv, &v);
-	if (rc)
-		return rc == -ENOMEM ? rc : -EIO;
-	rc = kv_iter_open(v, prefix->b, prefix->len, NULL, 0, &it);
-	if (rc) {
-		kv_view_close(&v);
-		return rc == -ENOMEM ? rc : -EIO;
-	}
-	for (;;) {
-		const uint8_t *k, *val;
-		size_t kl, vl;
-		uint64_t ver;
-		rc = kv_iter_next(it, &k, &kl, &val, &vl, &ver);
-		if (rc <= 0) {
-			rc = rc < 0 ? -EIO : 0;
-			break;
-		}
-		rc = fn(arg, k, kl, val, vl, ver);
-		if (rc)
-			break;
-	}
-	kv_iter_close(&it);
-	kv_view_close(&v);
-	return rc;
+	return ofs_kv_scan_store(l->b.kv, prefix->b, prefix->len, NULL, 0, fn, arg);
 }
 
-static int add_lease(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
-		     uint64_t ver)
+static int add_lease(void *arg, const void *k, size_t kl, const void *v, size_t vl, uint64_t ver)
 {
 	struct leases *ls = arg;
 	struct lease le = {.version = ver};
@@ -808,8 +781,7 @@ struct renews {
 	size_t n;
 };
 
-static int add_renew(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
-		     uint64_t ver)
+static int add_renew(void *arg, const void *k, size_t kl, const void *v, size_t vl, uint64_t ver)
 {
 	(void)v;
 	(void)vl;
@@ -955,8 +927,7 @@ static void note_seen(struct ofs_locks *l, const uint8_t *res, size_t res_len,
 	s->live = true;
 }
 
-static int scan_record(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
-		       uint64_t ver)
+static int scan_record(void *arg, const void *k, size_t kl, const void *v, size_t vl, uint64_t ver)
 {
 	(void)ver;
 	struct stale_scan *ss = arg;

@@ -706,3 +706,36 @@ void ofs_get_stats(struct ofs *o, struct ofs_stats *st)
 	ofs_replay_latency_locked(o, st);
 	pthread_mutex_unlock(&o->rp_lock);
 }
+
+void ofs_attr_to_stat(const struct ofs_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blksize = OFS_BLOCK_SIZE;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	st->st_atim.tv_sec = a->atime_ns / 1000000000;
+	st->st_atim.tv_nsec = a->atime_ns % 1000000000;
+	st->st_mtim.tv_sec = a->mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = a->mtime_ns % 1000000000;
+	st->st_ctim.tv_sec = a->ctime_ns / 1000000000;
+	st->st_ctim.tv_nsec = a->ctime_ns % 1000000000;
+	/* times before 1970 keep tv_nsec in [0, 1e9) */
+	if (st->st_atim.tv_nsec < 0) {
+		st->st_atim.tv_sec--;
+		st->st_atim.tv_nsec += 1000000000;
+	}
+	if (st->st_mtim.tv_nsec < 0) {
+		st->st_mtim.tv_sec--;
+		st->st_mtim.tv_nsec += 1000000000;
+	}
+	if (st->st_ctim.tv_nsec < 0) {
+		st->st_ctim.tv_sec--;
+		st->st_ctim.tv_nsec += 1000000000;
+	}
+}

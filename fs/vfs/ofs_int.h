@@ -280,6 +280,11 @@ struct ofs_setattr {
 	int64_t atime_ns, mtime_ns, ctime_ns;
 };
 
+/* ofs_core.c: a's attributes as stat(2) gives them (times before 1970
+ * with tv_nsec in [0, 1e9)), for the FUSE adapter's replies. */
+struct stat;
+void ofs_attr_to_stat(const struct ofs_attr *a, struct stat *st);
+
 /* ofs_kv.c: reads of the applied state and commits (see its top) */
 struct kv_txn;
 /* Called once per key of a scan, in key order. key and val are borrowed for the
@@ -295,6 +300,13 @@ int ofs_kv_get(struct ofs *o, const void *key, size_t key_len, void **val, size_
  * -ENOMEM or -EIO. */
 int ofs_kv_scan(struct ofs *o, const void *prefix, size_t prefix_len, const void *after,
 		size_t after_len, ofs_scan_fn fn, void *arg);
+/* The same on a store other than the node's (the lock keeper's), or on a
+ * view the caller holds (the replay's view of an earlier state). */
+int ofs_kv_scan_store(struct kv_store *kv, const void *prefix, size_t prefix_len, const void *after,
+		      size_t after_len, ofs_scan_fn fn, void *arg);
+struct kv_view;
+int ofs_kv_scan_view(struct kv_view *v, const void *prefix, size_t prefix_len, const void *after,
+		     size_t after_len, ofs_scan_fn fn, void *arg);
 /* Proposes t (borrowed) and returns once it is applied here: 0 applied,
  * -EAGAIN a guard failed (nothing written), -EIO another status, or the
  * backend's error (-EROFS, -ETIMEDOUT, -ESHUTDOWN, -ENOMEM). */

@@ -29,19 +29,13 @@ int ofs_kv_get(struct ofs *o, const void *key, size_t key_len, void **val, size_
 	return rc == -ENOENT || rc == 0 || rc == -ENOMEM ? rc : -EIO;
 }
 
-int ofs_kv_scan(struct ofs *o, const void *prefix, size_t prefix_len, const void *after,
-		size_t after_len, ofs_scan_fn fn, void *arg)
+int ofs_kv_scan_view(struct kv_view *v, const void *prefix, size_t prefix_len, const void *after,
+		     size_t after_len, ofs_scan_fn fn, void *arg)
 {
-	struct kv_view *v;
 	struct kv_iter *it;
-	int rc = kv_view_open(o->b.kv, &v);
+	int rc = kv_iter_open(v, prefix, prefix_len, after_len ? after : NULL, after_len, &it);
 	if (rc)
 		return rc == -ENOMEM ? rc : -EIO;
-	rc = kv_iter_open(v, prefix, prefix_len, after_len ? after : NULL, after_len, &it);
-	if (rc) {
-		kv_view_close(&v);
-		return rc == -ENOMEM ? rc : -EIO;
-	}
 	for (;;) {
 		const uint8_t *k, *val;
 		size_t kl, vl;
@@ -60,8 +54,25 @@ int ofs_kv_scan(struct ofs *o, const void *prefix, size_t prefix_len, const void
 		}
 	}
 	kv_iter_close(&it);
+	return rc;
+}
+
+int ofs_kv_scan_store(struct kv_store *kv, const void *prefix, size_t prefix_len, const void *after,
+		      size_t after_len, ofs_scan_fn fn, void *arg)
+{
+	struct kv_view *v;
+	int rc = kv_view_open(kv, &v);
+	if (rc)
+		return rc == -ENOMEM ? rc : -EIO;
+	rc = ofs_kv_scan_view(v, prefix, prefix_len, after, after_len, fn, arg);
 	kv_view_close(&v);
 	return rc;
+}
+
+int ofs_kv_scan(struct ofs *o, const void *prefix, size_t prefix_len, const void *after,
+		size_t after_len, ofs_scan_fn fn, void *arg)
+{
+	return ofs_kv_scan_store(o->b.kv, prefix, prefix_len, after, after_len, fn, arg);
 }
 
 int ofs_commit(struct ofs *o, struct kv_txn *t)

@@ -150,28 +150,15 @@ static int view_dirent(struct kv_view *v, uint64_t parent, const char *name, uin
 	return rc ? -EIO : 0;
 }
 
+static int find_child_fn(void *arg, const void *k, size_t kl, const void *val, size_t vl,
+			 uint64_t ver)
+{
+	return find_child(arg, k, kl, val, vl, ver) ? 1 : 0; /* 1: found, stop */
+}
+
 static int view_scan(struct kv_view *v, const struct ofs_key *prefix, struct find_child *f)
 {
-	struct kv_iter *it;
-	int rc = kv_iter_open(v, prefix->b, prefix->len, NULL, 0, &it);
-	if (rc)
-		return rc == -ENOMEM ? rc : -EIO;
-	for (;;) {
-		const uint8_t *k, *val;
-		size_t kl, vl;
-		uint64_t ver;
-		rc = kv_iter_next(it, &k, &kl, &val, &vl, &ver);
-		if (rc <= 0) {
-			rc = rc < 0 ? -EIO : 0;
-			break;
-		}
-		if (find_child(f, k, kl, val, vl, ver)) {
-			rc = 0;
-			break;
-		}
-	}
-	kv_iter_close(&it);
-	return rc;
+	return ofs_kv_scan_view(v, prefix->b, prefix->len, NULL, 0, find_child_fn, f);
 }
 
 /* One name of ino in view v: the remembered one if it holds there, else a
