@@ -118,6 +118,11 @@ void kv__feed_reset(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t first
 #define KV__CHUNK_FLAG_LAST 1
 #define KV__CHUNK_HDR_MIN   (1 + 1 + 8 + 4 + 4)
 bool kv__record_ok(const uint8_t *k, uint32_t klen, const uint8_t *v, uint32_t vlen);
+/* Takes a length-prefixed field (u32 LE length, then the bytes) at *p,
+ * before end: false if it is cut short or longer than max. On success
+ * *bytes and *n are the field and *p is past it (kv_transfer.c). */
+bool kv__take(const uint8_t **p, const uint8_t *end, uint32_t max, const uint8_t **bytes,
+	      uint32_t *n);
 
 /* The proposal id of an entry whose body may be malformed. False if even
  * the header does not decode. */

@@ -68,20 +68,6 @@ static void digest_record(struct kv_sha256 *c, const uint8_t *k, uint32_t klen, 
 	kv_sha256_update(c, v, vlen);
 }
 
-static bool take(const uint8_t **p, const uint8_t *end, uint32_t max, const uint8_t **bytes,
-		 uint32_t *n)
-{
-	if (end - *p < 4)
-		return false;
-	uint32_t len = get_le32(*p);
-	if (len > max || (size_t)(end - *p - 4) < len)
-		return false;
-	*bytes = *p + 4;
-	*n = len;
-	*p += 4 + len;
-	return true;
-}
-
 static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
@@ -117,7 +103,7 @@ static bool walk_chunk(struct walk *w, const uint8_t *chunk, size_t len, char *e
 		return false;
 	}
 	p += 10;
-	if (!take(&p, end, KV__STATE_KEY_MAX, &after, &after_len) || end - p < 4) {
+	if (!kv__take(&p, end, KV__STATE_KEY_MAX, &after, &after_len) || end - p < 4) {
 		say(err, err_len, "a chunk's header is cut short");
 		return false;
 	}
@@ -128,8 +114,8 @@ static bool walk_chunk(struct walk *w, const uint8_t *chunk, size_t len, char *e
 	n = get_le32(p);
 	p += 4;
 	for (uint32_t i = 0; i < n; i++) {
-		if (!take(&p, end, KV__STATE_KEY_MAX, &k, &klen) ||
-		    !take(&p, end, KV__VERSION_LEN + KV_MAX_VALUE_LEN, &v, &vlen) ||
+		if (!kv__take(&p, end, KV__STATE_KEY_MAX, &k, &klen) ||
+		    !kv__take(&p, end, KV__VERSION_LEN + KV_MAX_VALUE_LEN, &v, &vlen) ||
 		    !kv__record_ok(k, klen, v, vlen)) {
 			say(err, err_len, "record %llu is malformed",
 			    (unsigned long long)(w->records + 1));

@@ -286,8 +286,8 @@ bool kv__record_ok(const uint8_t *k, uint32_t klen, const uint8_t *v, uint32_t v
 	return false;
 }
 
-static bool take(const uint8_t **p, const uint8_t *end, uint32_t max, const uint8_t **bytes,
-		 uint32_t *n)
+bool kv__take(const uint8_t **p, const uint8_t *end, uint32_t max, const uint8_t **bytes,
+	      uint32_t *n)
 {
 	if (end - *p < 4)
 		return false;
@@ -318,7 +318,7 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 	uint8_t flags = p[1];
 	uint64_t src = get_le64(p + 2);
 	p += 10;
-	if (!take(&p, end, KV__STATE_KEY_MAX, &after, &after_len) || end - p < 4)
+	if (!kv__take(&p, end, KV__STATE_KEY_MAX, &after, &after_len) || end - p < 4)
 		goto out_bad;
 	n = get_le32(p);
 	p += 4;
@@ -333,8 +333,8 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 	const uint8_t *records = p, *prev = after;
 	uint32_t prev_len = after_len;
 	for (uint32_t i = 0; i < n; i++) {
-		if (!take(&p, end, KV__STATE_KEY_MAX, &k, &klen) ||
-		    !take(&p, end, KV__VERSION_LEN + KV_MAX_VALUE_LEN, &v, &vlen) ||
+		if (!kv__take(&p, end, KV__STATE_KEY_MAX, &k, &klen) ||
+		    !kv__take(&p, end, KV__VERSION_LEN + KV_MAX_VALUE_LEN, &v, &vlen) ||
 		    !kv__record_ok(k, klen, v, vlen))
 			goto out_bad;
 		if ((i > 0 || prev_len) && key_cmp(k, klen, prev, prev_len) <= 0)
@@ -350,8 +350,8 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 		return -ENOMEM;
 	p = records;
 	for (uint32_t i = 0; i < n; i++) {
-		take(&p, end, KV__STATE_KEY_MAX, &k, &klen);
-		take(&p, end, KV__VERSION_LEN + KV_MAX_VALUE_LEN, &v, &vlen);
+		kv__take(&p, end, KV__STATE_KEY_MAX, &k, &klen);
+		kv__take(&p, end, KV__VERSION_LEN + KV_MAX_VALUE_LEN, &v, &vlen);
 		rocksdb_writebatch_put_cf(wb, staging(s), (const char *)k, klen, (const char *)v,
 					  vlen);
 	}
