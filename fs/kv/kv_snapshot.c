@@ -408,7 +408,8 @@ int kv_snapshot_read(FILE *f, struct kv_store *dst, struct kv_snap_info *info,
 			goto out;
 		uint32_t len = get_le32(len4);
 		if (len == 0 || len > SNAP__CHUNK_MAX) {
-			say(err, err_len, "chunk %llu at byte %llu has a bad length (%u)",
+			say(err, err_len,
+			    "the file is damaged: chunk %llu at byte %llu has a bad length (%u)",
 			    (unsigned long long)nr, (unsigned long long)r.off - 4, len);
 			rc = -EBADMSG;
 			goto out;
@@ -418,7 +419,7 @@ int kv_snapshot_read(FILE *f, struct kv_store *dst, struct kv_snap_info *info,
 			goto out;
 		char why[128];
 		if (!walk_chunk(w, buf, len, why, sizeof(why))) {
-			say(err, err_len, "chunk %llu ending at byte %llu: %s",
+			say(err, err_len, "the file is damaged: chunk %llu ending at byte %llu: %s",
 			    (unsigned long long)nr, (unsigned long long)r.off, why);
 			rc = -EBADMSG;
 			goto out;
