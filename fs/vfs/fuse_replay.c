@@ -162,6 +162,7 @@ static void rp_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.ino = a.ino;
 	ofs_attr_to_stat(&a, &e.attr);
 	fi->fh = REPLAY_FH;
+	fi->noflush = 1; /* see rp_open */
 	ofs_lookup_ref(o, a.ino);
 	if (fuse_reply_create(req, &e, fi) != 0)
 		ofs_forget(o, a.ino, 1);
@@ -219,6 +220,12 @@ static void rp_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = REPLAY_FH;
 	fi->keep_cache = 0; /* the open drops cached pages: readers see the change */
+	/* No FLUSH at its close (FOPEN_NOFLUSH; inotify's IN_CLOSE_WRITE comes
+	 * from the close itself): a daemon killed while the thread holds the
+	 * file would otherwise wait, as it exits, for its own answer to the
+	 * flush of its own mount, in D state for ever once its guardian is gone
+	 * too (systemd's final SIGKILL to the whole unit). */
+	fi->noflush = 1;
 	fuse_reply_open(req, fi);
 }
 

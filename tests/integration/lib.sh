@@ -37,6 +37,12 @@ cleanup() {
 	for i in "${!PIDS[@]}"; do
 		[ -n "${PIDS[$i]:-}" ] && kill -9 "${PIDS[$i]}" 2>/dev/null
 	done
+	# The script's own background jobs (a failed test's writers loop until
+	# told to stop): their children, then them, so that wait returns.
+	for j in $(jobs -p); do
+		pkill -9 -P "$j" 2>/dev/null
+		kill -9 "$j" 2>/dev/null
+	done
 	wait 2>/dev/null
 	# From /proc/mounts: a dead daemon's mount fails stat(2), so test -d would miss it.
 	awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts | while read -r m; do
