@@ -169,44 +169,13 @@ for i in 1 2 3; do
 	done
 done
 CLEANUP_HOOKS+=('touch "$T/stop"; for p in "${WPIDS[@]}"; do kill -9 "$p" 2>/dev/null; done')
-# check.py DIR LEDGER [FROM]: every write the ledger holds (from its line
-# FROM on, default 0) is in DIR (a replaced config file holds the last
-# acknowledged number or a later one).
-cat >"$T/check.py" <<'PY'
-import hashlib, os, sys
-d, ledger = sys.argv[1], sys.argv[2]
-first = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-bad, files, cfg = [], 0, {}
-for line in open(ledger).readlines()[first:]:
-    kind, name, v = line.split()
-    if kind == "c":
-        cfg[name] = max(cfg.get(name, 0), int(v))
-        continue
-    files += 1
-    try:
-        with open(os.path.join(d, name), "rb") as f:
-            if hashlib.md5(f.read()).hexdigest() != v:
-                bad.append(name + " (content)")
-    except OSError as e:
-        bad.append("%s (%s)" % (name, e.strerror))
-for name, n in cfg.items():
-    try:
-        got = int(open(os.path.join(d, name)).read())
-        if got < n:
-            bad.append("%s holds %d, %d was acknowledged" % (name, got, n))
-    except (OSError, ValueError) as e:
-        bad.append("%s (%s)" % (name, e))
-if bad:
-    sys.exit("%d of %d acknowledged writes lost: %s" % (len(bad), files + len(cfg), bad[:8]))
-print("%d files and %d config files as acknowledged" % (files, len(cfg)))
-PY
 # check_node I [FROM]: node I holds every write acknowledged so far (from
 # the ledger's line FROM on: the ledger is read first, so the barrier orders
 # each of them before node I's reads).
 check_node() {
 	cat "$T"/ledger.* >"$T/ledger"
 	ctl "$1" barrier >/dev/null
-	python3 "$T/check.py" "$T/mnt/node$1/d" "$T/ledger" "${2:-0}"
+	python3 "$(dirname "$0")/check_ledger.py" "$T/mnt/node$1/d" "$T/ledger" "${2:-0}"
 }
 acked() { cat "$T"/ledger.* 2>/dev/null | wc -l || true; }
 acked_above() { [ "$(acked)" -gt "$1" ]; }
