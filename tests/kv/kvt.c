@@ -84,3 +84,28 @@ uint64_t kvt_rand(uint64_t *x)
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
 }
+
+int kvt_pair_setup(void **state)
+{
+	struct kvt_pair *p = calloc(1, sizeof(*p));
+	if (!p || kvt_mkdtemp(p->dir, sizeof(p->dir))) {
+		free(p);
+		return -1;
+	}
+	snprintf(p->pa, sizeof(p->pa), "%s/a", p->dir);
+	snprintf(p->pb, sizeof(p->pb), "%s/b", p->dir);
+	p->a = kvt_open(p->pa);
+	p->b = kvt_open(p->pb);
+	*state = p;
+	return 0;
+}
+
+int kvt_pair_teardown(void **state)
+{
+	struct kvt_pair *p = *state;
+	kv_close(&p->a);
+	kv_close(&p->b);
+	kvt_rmtree(p->dir);
+	free(p);
+	return 0;
+}

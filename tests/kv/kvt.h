@@ -1,6 +1,7 @@
 /*
  * Helpers for the KV tests: temp dirs removed on teardown, opening a store
- * that must open, and applying a transaction at the next index.
+ * that must open, applying a transaction at the next index, and a fixture of
+ * two stores.
  */
 #ifndef OMNIFS_TESTS_KVT_H
 #define OMNIFS_TESTS_KVT_H
@@ -28,5 +29,17 @@ char *kvt_get(struct kv_store *s, const char *key, uint64_t *version);
 /* The seed for randomised tests: OMNIFS_SEED or a fresh one, printed. */
 uint64_t kvt_seed(void);
 uint64_t kvt_rand(uint64_t *x);
+
+/* Two stores in one temp dir (dir/a and dir/b), for tests that carry state
+ * from one store to the other. */
+struct kvt_pair {
+	char dir[256];
+	char pa[300], pb[300];
+	struct kv_store *a, *b;
+};
+/* cmocka setup and teardown of a struct kvt_pair: setup opens both stores
+ * fresh; teardown closes them and removes the dir. */
+int kvt_pair_setup(void **state);
+int kvt_pair_teardown(void **state);
 
 #endif /* OMNIFS_TESTS_KVT_H */

@@ -22,37 +22,6 @@
 #include "kv.h"
 #include "kvt.h"
 
-struct fixture {
-	char dir[256];
-	char pa[300], pb[300];
-	struct kv_store *a, *b;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f || kvt_mkdtemp(f->dir, sizeof(f->dir))) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->pa, sizeof(f->pa), "%s/a", f->dir);
-	snprintf(f->pb, sizeof(f->pb), "%s/b", f->dir);
-	f->a = kvt_open(f->pa);
-	f->b = kvt_open(f->pb);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	kv_close(&f->a);
-	kv_close(&f->b);
-	kvt_rmtree(f->dir);
-	free(f);
-	return 0;
-}
-
 static struct kv_note note_of(enum kv_note_kind kind, const char *path, const char *path2)
 {
 	struct kv_note n = {
@@ -237,7 +206,7 @@ static size_t read_all(struct kv_store *s, uint64_t since, size_t max_bytes, uin
 
 static void test_kv_feed_records_applied_only(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	apply_noted(f->a, 1, 1, "x", "x", true, KV_APPLIED);	/* @0 */
 	apply_noted(f->a, 1, 2, "x", "x", true, KV_CONFLICT);	/* @1 */
 	apply_noted(f->a, 1, 1, "y", "y", false, KV_DUPLICATE); /* @2 */
@@ -294,7 +263,7 @@ static void test_kv_feed_records_applied_only(void **state)
 
 static void test_kv_feed_bounds(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	const uint64_t keep = 16;
 	kv_feed_set_keep(f->a, keep);
 	for (uint64_t i = 0; i < 200; i++) {
@@ -354,7 +323,7 @@ static void make_pre_feed(const char *path)
 
 static void test_kv_feed_opens_pre_feed_state(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	for (uint64_t i = 0; i < 5; i++)
 		apply_noted(f->a, 1, i + 1, "k", "k", false, KV_APPLIED);
 	uint8_t d0[KV_DIGEST_LEN], d1[KV_DIGEST_LEN];
@@ -376,7 +345,7 @@ static void test_kv_feed_opens_pre_feed_state(void **state)
 
 static void test_kv_feed_restarts_after_transfer(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	for (uint64_t i = 0; i < 10; i++)
 		apply_noted(f->a, 1, i + 1, "k", "k", false, KV_APPLIED);
 	apply_noted(f->b, 1, 1, "k", "k", false, KV_APPLIED);
@@ -408,7 +377,7 @@ static void test_kv_feed_restarts_after_transfer(void **state)
 
 static void test_kv_feed_deterministic(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	uint64_t seed = kvt_seed(), x = seed;
 	uint8_t da[KV_DIGEST_LEN], db[KV_DIGEST_LEN];
 	for (int i = 0; i < 300; i++) {
@@ -475,7 +444,7 @@ static void test_kv_feed_deterministic(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, kvt_pair_setup, kvt_pair_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_kv_feed_note_roundtrip),	      T(test_kv_feed_txn_carries_note),
 		T(test_kv_feed_records_applied_only), T(test_kv_feed_bounds),

@@ -19,37 +19,6 @@
 #include "kv.h"
 #include "kvt.h"
 
-struct fixture {
-	char dir[256];
-	char pa[300], pb[300];
-	struct kv_store *a, *b;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f || kvt_mkdtemp(f->dir, sizeof(f->dir))) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->pa, sizeof(f->pa), "%s/a", f->dir);
-	snprintf(f->pb, sizeof(f->pb), "%s/b", f->dir);
-	f->a = kvt_open(f->pa);
-	f->b = kvt_open(f->pb);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	kv_close(&f->a);
-	kv_close(&f->b);
-	kvt_rmtree(f->dir);
-	free(f);
-	return 0;
-}
-
 /* The entry at log index i of the source's log. */
 static void source_entry(uint64_t i, uint8_t **buf, size_t *len)
 {
@@ -122,7 +91,7 @@ static int send_next(struct kv_view *v, struct kv_store *b, size_t max, bool *la
 
 static void test_kv_transfer_export_import_resume(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	uint8_t da[KV_DIGEST_LEN], db[KV_DIGEST_LEN];
 	const size_t max = 512;
 
@@ -296,7 +265,7 @@ static void wait_checks(struct reader *rd, int more)
 
 static void test_kv_transfer_readers_never_see_a_mix(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	struct reader rd = {.s = f->b};
 	pthread_t th;
 
@@ -335,7 +304,7 @@ static void test_kv_transfer_readers_never_see_a_mix(void **state)
 
 static void test_kv_transfer_refuses_bad_chunks(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	struct kv_view *va;
 	struct kv_buf c1, c2, n1, n2, cur;
 	bool last, in_progress, complete;
@@ -425,7 +394,7 @@ static void test_kv_transfer_refuses_bad_chunks(void **state)
 
 static void test_kv_transfer_empty_state(void **state)
 {
-	struct fixture *f = *state;
+	struct kvt_pair *f = *state;
 	struct kv_txn t;
 	struct kv_result r;
 	struct kv_view *va;
@@ -456,7 +425,7 @@ static void test_kv_transfer_empty_state(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, kvt_pair_setup, kvt_pair_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_kv_transfer_export_import_resume),
 		T(test_kv_transfer_readers_never_see_a_mix),
