@@ -8,31 +8,13 @@
  *
  * Regenerate after a change of the snapshot or chunk format.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "corpus.h"
+#include "gen_store.h"
 #include "kv.h"
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
-static int apply(struct kv_store *s, uint64_t idx, uint64_t node, uint64_t seq, const char *key,
-		 const char *val)
-{
-	struct kv_txn t;
-	struct kv_result res;
-	kv_txn_init(&t, node, seq);
-	int rc = kv_txn_add_put(&t, key, strlen(key), val, strlen(val));
-	if (rc == 0)
-		rc = kv_apply_txn(s, idx, &t, false, &res);
-	kv_txn_free(&t);
-	return rc;
-}
 
 static int snapshot(struct kv_store *s, const char *dir, const char *name)
 {
@@ -68,21 +50,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s DIR\n", argv[0]);
 		return 2;
 	}
-	char tmp[64], err[KV_ERR_MAX];
-	const char *t = getenv("TMPDIR");
-	snprintf(tmp, sizeof(tmp), "%s/omnifs-gen-snap-XXXXXX", t && *t ? t : "/tmp");
-	struct kv_store *s = NULL;
-	if (!mkdtemp(tmp) || kv_open(&s, tmp, 1, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s: cannot open a store in %s: %s\n", argv[0], tmp, err);
+	char tmp[64];
+	struct kv_store *s = gen_store_open("snap", tmp, sizeof(tmp));
+	if (!s)
 		return 1;
-	}
-	int rc = apply(s, 0, 1, 1, "a", "first value");
+	int rc = gen_store_fill(s, 1);
 	rc |= snapshot(s, argv[1], "one-key");
-	rc |= apply(s, 1, 2, (uint64_t)3 << 32 | 1, "b/1", "");
-	rc |= apply(s, 2, 1, 2, "b/2", "a value of a few more bytes than the others");
-	rc |= apply(s, 3, 2, (uint64_t)3 << 32 | 2, "c", "z");
+	rc |= gen_store_fill(s, GEN_STORE_TXNS);
 	rc |= snapshot(s, argv[1], "four-keys");
-	kv_close(&s);
-	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	gen_store_remove(&s, tmp);
 	return rc ? 1 : 0;
 }
