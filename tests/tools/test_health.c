@@ -30,7 +30,7 @@ static const char *status(const char *quorum, const char *removed, const char *j
 
 static int verdict(const char *text, unsigned long long max_lag_ms)
 {
-	char why[256];
+	char why[256] = ""; /* empty unless health_judge says why */
 	json_t *st = json_loads(text, 0, NULL);
 	assert_non_null(st);
 	int code = health_judge(st, max_lag_ms, why, sizeof(why));
@@ -39,16 +39,36 @@ static int verdict(const char *text, unsigned long long max_lag_ms)
 	return code;
 }
 
+/* One status of the shape omnifsd writes, and the verdict it must get. */
+struct health_case {
+	const char *quorum, *removed, *joining, *xfer;
+	unsigned lag_ms;
+	const char *mount_wanted, *mounted;
+	int want;
+};
+
+/* Judges each case with a lag bound of 2000 ms, naming the case that fails. */
+static void judge_cases(const struct health_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int got = verdict(status(c[i].quorum, c[i].removed, c[i].joining, c[i].xfer,
+					 c[i].lag_ms, c[i].mount_wanted, c[i].mounted),
+				  2000);
+		if (got != c[i].want)
+			print_error("case %zu: verdict %d, want %d\n", i, got, c[i].want);
+		assert_int_equal(got, c[i].want);
+	}
+}
+
 static void test_health_healthy_member(void **state)
 {
 	(void)state;
-	assert_int_equal(
-		verdict(status("true", "false", "false", "false", 0, "true", "true"), 2000),
-		HEALTH_OK);
-	/* Without a mount configured there is nothing to be mounted. */
-	assert_int_equal(
-		verdict(status("true", "false", "false", "false", 0, "false", "false"), 2000),
-		HEALTH_OK);
+	static const struct health_case cases[] = {
+		{"true", "false", "false", "false", 0, "true", "true", HEALTH_OK},
+		/* Without a mount configured there is nothing to be mounted. */
+		{"true", "false", "false", "false", 0, "false", "false", HEALTH_OK},
+	};
+	judge_cases(cases, sizeof(cases) / sizeof(cases[0]));
 	/* An older daemon's status without the mount fields. */
 	assert_int_equal(verdict("{\"quorum\":true,\"lag_ms\":0}", 2000), HEALTH_OK);
 }
@@ -56,33 +76,19 @@ static void test_health_healthy_member(void **state)
 static void test_health_each_problem_has_its_code(void **state)
 {
 	(void)state;
-	assert_int_equal(
-		verdict(status("false", "false", "false", "false", 0, "true", "true"), 2000),
-		HEALTH_NO_QUORUM);
-	assert_int_equal(
-		verdict(status("false", "true", "false", "false", 0, "true", "true"), 2000),
-		HEALTH_NOT_MEMBER);
-	assert_int_equal(
-		verdict(status("false", "false", "true", "false", 0, "true", "true"), 2000),
-		HEALTH_NOT_MEMBER);
-	assert_int_equal(verdict(status("true", "false", "false", "true", 0, "true", "true"), 2000),
-			 HEALTH_LAGGING);
-	assert_int_equal(
-		verdict(status("true", "false", "false", "false", 2001, "true", "true"), 2000),
-		HEALTH_LAGGING);
-	assert_int_equal(
-		verdict(status("true", "false", "false", "false", 2000, "true", "true"), 2000),
-		HEALTH_OK);
-	assert_int_equal(
-		verdict(status("true", "false", "false", "false", 0, "true", "false"), 2000),
-		HEALTH_NOT_MOUNTED);
-	/* The worse problem wins: removed before no quorum before lag. */
-	assert_int_equal(
-		verdict(status("false", "true", "false", "true", 9999, "true", "false"), 2000),
-		HEALTH_NOT_MEMBER);
-	assert_int_equal(
-		verdict(status("false", "false", "false", "true", 9999, "true", "false"), 2000),
-		HEALTH_NO_QUORUM);
+	static const struct health_case cases[] = {
+		{"false", "false", "false", "false", 0, "true", "true", HEALTH_NO_QUORUM},
+		{"false", "true", "false", "false", 0, "true", "true", HEALTH_NOT_MEMBER},
+		{"false", "false", "true", "false", 0, "true", "true", HEALTH_NOT_MEMBER},
+		{"true", "false", "false", "true", 0, "true", "true", HEALTH_LAGGING},
+		{"true", "false", "false", "false", 2001, "true", "true", HEALTH_LAGGING},
+		{"true", "false", "false", "false", 2000, "true", "true", HEALTH_OK},
+		{"true", "false", "false", "false", 0, "true", "false", HEALTH_NOT_MOUNTED},
+		/* The worse problem wins: removed before no quorum before lag. */
+		{"false", "true", "false", "true", 9999, "true", "false", HEALTH_NOT_MEMBER},
+		{"false", "false", "false", "true", 9999, "true", "false", HEALTH_NO_QUORUM},
+	};
+	judge_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_health_codes_are_distinct(void **state)
