@@ -216,10 +216,10 @@ static void send_step(struct replica *r, uint64_t now)
 	rep.compacted = base + opx_compacted_idx(r->px);
 	rep.applied = r->applied_idx;
 	rep.leader = opx_current_leader(r->px, &accept);
-	if (leading(r, now))
-		rep.flags |= STEP_LEADING;
-	else if (r->step.route == REPLICA_ROUTE_DIRECT)
-		rep.flags |= STEP_LEADER_DIRECT;
+	/* update_route worked it out this turn: a direct route to itself is
+	 * leading(). */
+	if (r->step.route == REPLICA_ROUTE_DIRECT)
+		rep.flags |= rep.leader == r->cfg.node_id ? STEP_LEADING : STEP_LEADER_DIRECT;
 	for (size_t i = 0; i < OPX_MAX_NODES && rep.n_heard < STEP_MAX_HEARD; i++)
 		if (r->step.peers[i].id && fresh(r, &r->step.peers[i], now))
 			rep.heard[rep.n_heard++] = r->step.peers[i].id;
