@@ -49,28 +49,20 @@ int rocks_error(char *e, char *msg, size_t msg_len, const char *what)
 	return rc;
 }
 
-/*
- * fsync of the directory holding path (cut at its last '/', which the
- * caller's buffer has): a new directory's name is durable only once its
- * parent is synced, and a store whose directory vanished in a power cut
- * would come back empty.
- */
-static int sync_parent(char *path)
+int rocks_sync_parent(const char *path)
 {
-	char *slash = strrchr(path, '/');
-	const char *parent = ".";
-	if (slash == path)
-		parent = "/";
-	else if (slash) {
-		*slash = '\0';
-		parent = path;
-	}
+	char parent[PATH_MAX];
+	if (snprintf(parent, sizeof(parent), "%s", path) >= (int)sizeof(parent))
+		return -ENAMETOOLONG;
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else
+		slash[slash == parent ? 1 : 0] = '\0';
 	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = fd < 0 || fsync(fd) ? -errno : 0;
 	if (fd >= 0)
 		close(fd);
-	if (slash && slash != path)
-		*slash = '/';
 	return rc;
 }
 
@@ -88,7 +80,7 @@ static int mkdir_p(const char *path)
 		char c = *s;
 		*s = '\0';
 		if (mkdir(p, 0700) == 0)
-			rc = sync_parent(p);
+			rc = rocks_sync_parent(p);
 		else if (errno != EEXIST)
 			rc = -errno;
 		if (rc)

@@ -60,6 +60,12 @@ void rocks_db_close(struct rocks_db *d);
 void rocks_identity_put(const struct rocks_db *d, rocksdb_writebatch_t *wb,
 			const struct rocks_kind *k, uint64_t cluster_id);
 
+/* fsync of the directory holding path: a new directory's name is durable
+ * only once its parent is synced, and a store (or data dir) whose directory
+ * vanished in a power cut would come back empty. Returns 0 or a negative
+ * errno. */
+int rocks_sync_parent(const char *path);
+
 /* Takes a RocksDB error string e (freed here) and writes "what: e" into msg.
  * Returns -ENOSPC if the disk is full, else -EIO. */
 int rocks_error(char *e, char *msg, size_t msg_len, const char *what);

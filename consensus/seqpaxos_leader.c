@@ -47,15 +47,16 @@ static bool meta_greater(const struct promise_meta *a, const struct promise_meta
 static int handle_majority_promises(struct opx *px);
 
 /*
- * A configuration of one node (what a survivor forced into a new cluster
- * runs until members are added): its own promise is a majority and its own
- * accept a quorum, and no Promise or Accepted will ever come to count. Not
- * in the reference, which needs two nodes; with two or more this does
- * nothing (one node's accept is never a quorum then).
+ * The leader's own accept is a write quorum only in a configuration of one
+ * node (what a survivor forced into a new cluster runs until members are
+ * added; a flexible write quorum is at least 2): no Accepted will ever come
+ * to count, so its accept decides. Not in the reference, which needs two
+ * nodes.
  */
 static int decide_alone(struct opx *px)
 {
-	if (px_n(px) != 1 || px->phase != OPX_PHASE_ACCEPT || px->accepted_idx <= px->decided_idx)
+	if (!px_accept_quorum(px, 1) || px->phase != OPX_PHASE_ACCEPT ||
+	    px->accepted_idx <= px->decided_idx)
 		return 0;
 	return sp_set_decided(px, px->accepted_idx);
 }
@@ -92,7 +93,7 @@ int sp_handle_leader(struct opx *px, const struct opx_ballot *b)
 	for (uint32_t i = 0; i < px_n(px); i++)
 		if (i != px->me)
 			sp_send_prepare(px, i);
-	if (px_n(px) == 1)
+	if (px_prepare_quorum(px, 1)) /* its own promise is enough: one node */
 		return handle_majority_promises(px);
 	return 0;
 }

@@ -12,7 +12,6 @@
 #include "replica_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "atomic_file.h"
 #include "kv.h"
 #include "log.h"
+#include "rocks_util.h"
 #include "sdnotify.h"
 #include "tp_config.h"
 
@@ -434,24 +434,6 @@ static void *replica_main(void *arg)
 	return NULL;
 }
 
-/* fsync of the directory holding dir: a new directory's name is durable
- * only once its parent is synced (else a power cut takes the whole data dir). */
-static int sync_parent_of(const char *dir)
-{
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof(parent), "%s", dir);
-	char *slash = strrchr(parent, '/');
-	if (!slash)
-		snprintf(parent, sizeof(parent), ".");
-	else
-		slash[slash == parent ? 1 : 0] = '\0';
-	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = fd < 0 || fsync(fd) ? -errno : 0;
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
 /* Every node's data dir holds log/ and state/; refuse what is not a dir. */
 static int prepare_data_dir(const char *dir, char *err, size_t err_len)
 {
@@ -467,7 +449,7 @@ static int prepare_data_dir(const char *dir, char *err, size_t err_len)
 		snprintf(err, err_len, "cannot create data_dir %s: %s", dir, strerror(errno));
 		return -errno;
 	}
-	int rc = sync_parent_of(dir);
+	int rc = rocks_sync_parent(dir);
 	if (rc)
 		snprintf(err, err_len, "cannot sync the directory holding data_dir %s: %s", dir,
 			 strerror(-rc));

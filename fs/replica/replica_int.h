@@ -154,12 +154,11 @@ struct replica_departing {
 };
 
 /* What a member of this node's configuration said about a later one
- * (replica_members.c, on_report): its member table, or that this node is
- * not a member of it. One slot per reporter; emptied with each new
- * configuration. */
+ * (replica_members.c, record_report): its member table (which names the
+ * configuration), or that this node is not a member of it. One slot per
+ * reporter; emptied with each new configuration. */
 struct replica_report {
 	opx_node_id from;	  /* 0: a free slot */
-	uint32_t config_id;	  /* the configuration it reported */
 	struct membership *table; /* owned; NULL: "you are not a member" */
 };
 

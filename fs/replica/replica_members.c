@@ -539,10 +539,9 @@ static int held_stopsign(struct replica *r, struct membership *t)
 }
 
 /* Records what member `from` reported (table, owned, or NULL for "you are
- * not a member of config_id") and returns how many members of our
- * configuration other than this node report the same. */
-static size_t record_report(struct replica *r, opx_node_id from, uint32_t config_id,
-			    struct membership *table)
+ * not a member" of a later configuration) and returns how many members of
+ * our configuration other than this node report the same. */
+static size_t record_report(struct replica *r, opx_node_id from, struct membership *table)
 {
 	struct replica_report *slot = NULL;
 	for (size_t i = 0; i < CFG_MAX_PEERS && !slot; i++)
@@ -556,7 +555,7 @@ static size_t record_report(struct replica *r, opx_node_id from, uint32_t config
 		return 0;
 	}
 	free(slot->table);
-	*slot = (struct replica_report){.from = from, .config_id = config_id, .table = table};
+	*slot = (struct replica_report){.from = from, .table = table};
 	size_t same = 0;
 	for (size_t i = 0; i < CFG_MAX_PEERS; i++) {
 		const struct replica_report *o = &r->reports[i];
@@ -654,7 +653,7 @@ static void on_members(struct replica *r, opx_node_id from, uint32_t frame_confi
 	if (!copy)
 		goto out;
 	*copy = *m;
-	size_t same = record_report(r, from, m->config_id, copy);
+	size_t same = record_report(r, from, copy);
 	if (!tied && !majority_of_others(r, same)) {
 		char ids[256];
 		membership_ids(m, ids, sizeof(ids));
@@ -709,7 +708,7 @@ static void on_removed(struct replica *r, opx_node_id from, uint32_t config_id, 
 	bool tied = held && held_stopsign(r, held) == 0 && held->config_id <= config_id &&
 		    !membership_find(held, r->cfg.node_id);
 	free(held);
-	size_t same = record_report(r, from, config_id, NULL);
+	size_t same = record_report(r, from, NULL);
 	if (!tied && !majority_of_others(r, same)) {
 		ignored(r, now, LOG_LEVEL_NOTICE,
 			"n%llu says configuration %u does not include this node; not acted on "

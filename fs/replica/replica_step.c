@@ -75,6 +75,8 @@
 /* One fetch answer holds at most this many bytes of entries. */
 #define STEP__FETCH_BYTES   (256u * 1024)
 #define STEP__FETCH_ENTRIES 4096
+/* The first window of entries read from the log for an answer. */
+#define STEP__FETCH_WINDOW 16
 /* One relay frame holds at most this many bytes of entries. */
 #define STEP__RELAY_BYTES (1024u * 1024)
 
@@ -216,10 +218,10 @@ static void send_step(struct replica *r, uint64_t now)
 	rep.compacted = base + opx_compacted_idx(r->px);
 	rep.applied = r->applied_idx;
 	rep.leader = opx_current_leader(r->px, &accept);
-	if (leading(r, now))
-		rep.flags |= STEP_LEADING;
-	else if (r->step.route == REPLICA_ROUTE_DIRECT)
-		rep.flags |= STEP_LEADER_DIRECT;
+	/* update_route worked it out this turn: a direct route to itself is
+	 * leading(). */
+	if (r->step.route == REPLICA_ROUTE_DIRECT)
+		rep.flags |= rep.leader == r->cfg.node_id ? STEP_LEADING : STEP_LEADER_DIRECT;
 	for (size_t i = 0; i < OPX_MAX_NODES && rep.n_heard < STEP_MAX_HEARD; i++)
 		if (r->step.peers[i].id && fresh(r, &r->step.peers[i], now))
 			rep.heard[rep.n_heard++] = r->step.peers[i].id;
@@ -302,6 +304,48 @@ static void maybe_fetch(struct replica *r, uint64_t now)
 	send_fetch(r, best->id, now);
 }
 
+/*
+ * Adds the decided entries from local index from_local to the answer (a->n
+ * counts them), up to a stop-sign, to, or the size limit. The log is read
+ * in windows that double from STEP__FETCH_WINDOW: a few large entries fill
+ * an answer, and reading thousands of them past the limit would be thrown
+ * away (and held in memory at once). 0, or a negative errno.
+ */
+static int add_decided(struct replica *r, uint64_t from_local, uint64_t to,
+		       struct step_fetch_answer *a, struct step_buf *msg)
+{
+	uint64_t window = STEP__FETCH_WINDOW;
+	for (uint64_t at = from_local; at < to; window *= 2) {
+		uint64_t end = to - at > window ? at + window : to;
+		struct opx_read rd = {0};
+		int rc = opx_read_entries(r->px, at, end, &rd);
+		for (uint32_t i = 0; rc == 0 && i < rd.n; i++) {
+			const struct opx_item *it = &rd.items[i];
+			if (it->kind == OPX_ITEM_TRIMMED || it->kind == OPX_ITEM_SNAPSHOTTED) {
+				if (it->compacted_idx <= at)
+					continue;
+				if (a->n == 0)
+					a->status = STEP_FETCH_COMPACTED;
+				break;
+			}
+			/* Decided entries in order, up to a stop-sign (never
+			 * fetched: see the top) or the size limit. */
+			if (it->kind != OPX_ITEM_DECIDED || it->idx != from_local + a->n)
+				break;
+			if (a->n && msg->len + it->entry.len > STEP__FETCH_BYTES)
+				break;
+			rc = step_buf_add_entry(msg, it->entry.data, it->entry.len);
+			if (rc == 0)
+				a->n++;
+		}
+		opx_read_free(&rd);
+		if (rc != 0 || from_local + a->n != end)
+			return rc; /* stopped inside this window */
+		at = end;
+	}
+	return 0;
+}
+
 /* Serves decided entries from the log, up to the first stop-sign. */
 static void on_fetch_req(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len)
 {
@@ -324,29 +368,7 @@ static void on_fetch_req(struct replica *r, opx_node_id from, const uint8_t *d, 
 		uint64_t to = decided - from_local > STEP__FETCH_ENTRIES
 				      ? from_local + STEP__FETCH_ENTRIES
 				      : decided;
-		struct opx_read rd = {0};
-		int rc = opx_read_entries(r->px, from_local, to, &rd);
-		for (uint32_t i = 0; rc == 0 && i < rd.n; i++) {
-			const struct opx_item *it = &rd.items[i];
-			if (it->kind == OPX_ITEM_TRIMMED || it->kind == OPX_ITEM_SNAPSHOTTED) {
-				if (it->compacted_idx <= from_local)
-					continue;
-				if (a.n == 0)
-					a.status = STEP_FETCH_COMPACTED;
-				break;
-			}
-			/* Decided entries in order, up to a stop-sign (never
-			 * fetched: see the top) or the size limit. */
-			if (it->kind != OPX_ITEM_DECIDED || it->idx != from_local + a.n)
-				break;
-			if (a.n && msg.len + it->entry.len > STEP__FETCH_BYTES)
-				break;
-			rc = step_buf_add_entry(&msg, it->entry.data, it->entry.len);
-			if (rc == 0)
-				a.n++;
-		}
-		opx_read_free(&rd);
-		if (rc != 0)
+		if (add_decided(r, from_local, to, &a, &msg) != 0)
 			goto out_free;
 	}
 	step_fetch_hdr_encode(&a, msg.data);
