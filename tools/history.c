@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 struct version {
 	uint64_t index, node, size;
 	int64_t time_ms;
@@ -228,10 +230,7 @@ int history_main(const char *mount, int is_restore, int argc, char **argv)
 		if (!is_restore && strcmp(argv[i], "--json") == 0) {
 			json = true;
 		} else if (is_restore && strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
-			char *end;
-			errno = 0;
-			at = strtoull(argv[++i], &end, 10);
-			if (!*argv[i] || *end || errno || at == 0) {
+			if (!cli_parse_u64(argv[++i], 1, UINT64_MAX, &at)) {
 				fprintf(stderr, "omnifsctl: restore: --at takes a log index\n");
 				return 2;
 			}
