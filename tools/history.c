@@ -40,16 +40,9 @@ struct version {
 /* PATH as a path in the tree ("/etc/x") into rel, or false after a message. */
 static bool tree_path(const char *mount, const char *arg, char *rel, size_t cap)
 {
-	char abs[PATH_MAX * 2], real[PATH_MAX];
-	if (realpath(arg, real))
-		snprintf(abs, sizeof(abs), "%s", real);
-	else if (arg[0] != '/' && getcwd(real, sizeof(real)))
-		snprintf(abs, sizeof(abs), "%s/%s", real, arg);
-	else
-		snprintf(abs, sizeof(abs), "%s", arg);
-	size_t len = strlen(abs), ml = strlen(mount);
-	while (len > 1 && abs[len - 1] == '/')
-		abs[--len] = '\0';
+	char abs[PATH_MAX * 2];
+	cli_abs_path(arg, true, abs, sizeof(abs));
+	size_t ml = strlen(mount);
 	if (strncmp(abs, mount, ml) != 0 || abs[ml] != '/' || !abs[ml + 1]) {
 		fprintf(stderr, "omnifsctl: %s is not a file under the mount %s\n", arg, mount);
 		return false;
