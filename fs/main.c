@@ -171,9 +171,9 @@ static int barrier_cmd(struct daemon *d, int argc, char **argv, struct ctl_buf *
 	return 0;
 }
 
-/* JSON status lines are spliced into the replica's object ("...}\n"): cuts
- * out at its closing brace so that fields can follow; false if there is no
- * object to extend. The caller ends with "}\n". */
+/* The JSON status is the replica's object ("...}\n") with this daemon's
+ * fields spliced in: cuts out at its closing brace so that fields can
+ * follow; false if there is no object to extend. The caller ends with "}\n". */
 static bool json_reopen(struct ctl_buf *out)
 {
 	while (out->len && out->data[out->len - 1] != '}')
@@ -192,15 +192,13 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 	struct ofs_stats st;
 	ofs_get_stats(d->ofs, &st);
 	if (json) {
-		if (!json_reopen(out))
-			return;
 		ctl_buf_printf(
 			out,
 			",\"invals_queued\":%llu,\"invals_sent\":%llu,\"invals_coarse\":%llu,"
 			"\"invals_overflow\":%llu,\"invals_replaced\":%llu,"
 			"\"invals_all_sent\":%llu,\"replays_queued\":%llu,\"replays_done\":%llu,"
 			"\"replays_failed\":%llu,\"replays_dropped\":%llu,\"replays_pending\":%llu,"
-			"\"replay_p50_us\":%llu,\"replay_p99_us\":%llu,\"replay_max_us\":%llu}\n",
+			"\"replay_p50_us\":%llu,\"replay_p99_us\":%llu,\"replay_max_us\":%llu",
 			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_sent,
 			(unsigned long long)st.invals_coarse,
 			(unsigned long long)st.invals_overflow,
@@ -231,27 +229,21 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 	}
 }
 
-/* Status also shows this node's locks: held, in doubt, lost. */
-static void lock_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
+/* Status as the replica gives it, extended with the mount's lines (when
+ * mounted), this node's locks (held, in doubt, lost) and, in JSON, whether
+ * the node is meant to mount and is mounted (omnifsctl health reads both).
+ * Text lines are appended; JSON fields go into the replica's object. */
+static void status_extend(struct daemon *d, bool json, struct ctl_buf *out)
 {
-	if (!json) {
-		ofs_locks_status(d->locks, false, out);
+	if (json && !json_reopen(out))
 		return;
-	}
-	if (!json_reopen(out))
-		return;
-	ofs_locks_status(d->locks, true, out);
-	ctl_buf_printf(out, "}\n");
-}
-
-/* The JSON status says whether the node is meant to mount and is mounted
- * (omnifsctl health reads both). */
-static void mount_status_json(struct daemon *d, struct ctl_buf *out)
-{
-	if (!json_reopen(out))
-		return;
-	ctl_buf_printf(out, ",\"mount_wanted\":%s,\"mounted\":%s}\n", d->mount ? "true" : "false",
-		       atomic_load(&d->mounted) ? "true" : "false");
+	if (atomic_load(&d->mounted))
+		fs_status_lines(d, json, out);
+	ofs_locks_status(d->locks, json, out);
+	if (json)
+		ctl_buf_printf(out, ",\"mount_wanted\":%s,\"mounted\":%s}\n",
+			       d->mount ? "true" : "false",
+			       atomic_load(&d->mounted) ? "true" : "false");
 }
 
 /* Sets the log threshold and says so, in the line that the more verbose of
@@ -297,12 +289,8 @@ static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out
 	if (strcmp(argv[0], "log-level") == 0 && argc <= 2)
 		return log_level_cmd(argc, argv, out);
 	int rc = replica_control(d->replica, argc, argv, out);
-	if (rc == 0 && strcmp(argv[0], "status") == 0 && atomic_load(&d->mounted))
-		fs_status_lines(d, argc == 2, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0)
-		lock_status_lines(d, argc == 2, out);
-	if (rc == 0 && strcmp(argv[0], "status") == 0 && argc == 2)
-		mount_status_json(d, out);
+		status_extend(d, argc == 2, out);
 	return rc;
 }
 
@@ -333,10 +321,8 @@ static int fs_status(void *ctx, enum ofs_status_file which, char *buf, size_t ca
 	struct ctl_buf b = {0};
 	int rc = which == OFS_STATUS_JSON ? replica_status_json(d->replica, &b)
 					  : replica_members_json(d->replica, &b);
-	if (rc == 0 && which == OFS_STATUS_JSON) {
-		fs_status_lines(d, true, &b); /* as `status --json` shows it */
-		lock_status_lines(d, true, &b);
-	}
+	if (rc == 0 && which == OFS_STATUS_JSON)
+		status_extend(d, true, &b); /* as `status --json` shows it */
 	if (rc == 0 && b.len > cap)
 		rc = -ENOSPC;
 	else if (rc == 0) {

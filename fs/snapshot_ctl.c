@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "log.h"
 
 static uint64_t now_ms(clockid_t clk)
@@ -34,18 +34,6 @@ static uint64_t now_ms(clockid_t clk)
 	struct timespec ts;
 	clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int fsync_dir_of(const char *path)
-{
-	char copy[PATH_MAX];
-	snprintf(copy, sizeof(copy), "%s", path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) == 0 ? 0 : -errno;
-	close(fd);
-	return rc;
 }
 
 int snapshot_save_cmd(struct kv_store *kv, const struct cfg *c, int argc, char **argv,
@@ -111,7 +99,7 @@ int snapshot_save_cmd(struct kv_store *kv, const struct cfg *c, int argc, char *
 		snprintf(err, sizeof(err), "rename %s: %s", part, strerror(errno));
 		goto out;
 	}
-	fsync_dir_of(path);
+	atomic_file_sync_parent(path);
 	double secs = (double)(now_ms(CLOCK_MONOTONIC) - t0) / 1000.0;
 	char hex[2 * KV_DIGEST_LEN + 1];
 	kv_digest_hex(info.digest, hex);

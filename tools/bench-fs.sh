@@ -34,11 +34,8 @@ while [ $# -gt 0 ]; do
 	*) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
-tools/install-deps.sh >/dev/null
-tools/build.sh release >/dev/null
-B="$PWD/build/release"
-export OMNIFS_BUILD="$B"
-. tests/integration/lib.sh
+. tools/bench-lib.sh
+B="$OMNIFS_BUILD"
 
 LOCAL="$(mktemp -d /var/tmp/omnifs-fsbench.XXXXXX)"
 PT_PID=""
@@ -92,24 +89,16 @@ echo "omnifs: 3 nodes on loopback, leader node $leader; benchmark through node $
 	"($via), large file also read through node $reader's; data dirs under $T, local dir $LOCAL"
 echo "all on: $(df --output=source,fstype "$T" | tail -1), $(nproc) cores;" \
 	"passthrough: libfuse $(pkg-config --modversion fuse3)'s passthrough_ll over $LOCAL.pt"
-rss_line() {
-	local i line="omnifs RSS per node (MiB):"
-	for i in 1 2 3; do
-		line+=" n$i $(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$i]}/status")"
-	done
-	echo "$line"
-}
 rss_line | sed 's/$/ (idle, before the run)/'
-# cpu_s PID: user+system CPU seconds the process has used so far.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 declare -a cpu0=()
-for i in 1 2 3; do cpu0[i]=$(cpu_s "${PIDS[$i]}"); done
+for i in 1 2 3; do cpu0[i]=$(cpu_ticks "${PIDS[$i]}"); done
 start=$(date +%s.%N)
 "$B/tools/omnifs-fsbench" -n "$files" -m "$mib" "${only[@]}" -R "$T/mnt/node$reader" \
 	-p "${PIDS[1]},${PIDS[2]},${PIDS[3]}" "$T/mnt/node$node" "$LOCAL" "$T/pt-mnt"
 line="run: $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s; daemon CPU seconds (user+sys):"
 for i in 1 2 3; do
-	line+=" node$i $(python3 -c "print(f'{$(cpu_s "${PIDS[$i]}") - ${cpu0[$i]}:.1f}')")"
+	line+=" node$i $(python3 -c "print(f'{($(cpu_ticks "${PIDS[$i]}") - ${cpu0[$i]}) / $hz:.1f}')")"
 	[ "$i" = "$leader" ] && line+=" (leader)"
 done
 echo "$line"

@@ -25,12 +25,8 @@ while [ $# -gt 0 ]; do
 	*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
-tools/install-deps.sh >/dev/null
-tools/build.sh release >/dev/null
-B="$PWD/build/release"
-export OMNIFS_BUILD="$B"
-. tests/integration/lib.sh
-trap cleanup EXIT
+. tools/bench-lib.sh
+B="$OMNIFS_BUILD"
 
 # Once a leader is elected, one follower is restarted with history on and
 # the other with it off (restarting followers leaves the leader in place).

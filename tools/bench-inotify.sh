@@ -29,10 +29,7 @@ while [ $# -gt 0 ]; do
 	*) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
-tools/install-deps.sh >/dev/null
-tools/build.sh release >/dev/null
-export OMNIFS_BUILD="$PWD/build/release"
-. tests/integration/lib.sh
+. tools/bench-lib.sh
 
 fs_cluster 3
 A=$M1

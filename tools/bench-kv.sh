@@ -15,11 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-5}"
-tools/install-deps.sh >/dev/null
-tools/build.sh release >/dev/null
-B="$PWD/build/release"
-export OMNIFS_BUILD="$B"
-. tests/integration/lib.sh
+. tools/bench-lib.sh
+B="$OMNIFS_BUILD"
 
 # omnifs: 3 nodes, CURVE, defaults otherwise.
 ELECTION_MS=200
@@ -49,19 +46,6 @@ etcd_healthy() { curl -sf "http://127.0.0.1:${EP[0]}/health" | grep -q '"health"
 wait_until 30 etcd_healthy
 
 field() { sed -n "s/.*: \([0-9]*\) puts\/s, p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms/\\$1/p"; }
-# cpu_ticks: user+system clock ticks of the three omnifs daemons so far.
-cpu_ticks() {
-	local i t=0
-	for i in 1 2 3; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/${PIDS[$i]}/stat"))); done
-	echo "$t"
-}
-rss_line() {
-	local i line="omnifs RSS per node (MiB):"
-	for i in 1 2 3; do
-		line+=" n$i $(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$i]}/status")"
-	done
-	echo "$line"
-}
 hz=$(getconf CLK_TCK)
 mkdir -p "$T/floor"
 echo "3 nodes on loopback, $(nproc) cores; data on $(df --output=source,fstype "$T" | tail -1)"
@@ -70,9 +54,9 @@ printf '%-7s %-5s | %8s %6s %6s %7s | %8s %6s %6s | %8s %6s %6s | %6s %6s\n' cli
 	"omnifs/s" "p50" "p99" "cpu ms" "etcd/s" "p50" "p99" "floor/s" "p50" "p99" "/etcd" "/floor"
 for size in 256 4096; do
 	for c in 1 16 64; do
-		c0=$(cpu_ticks)
+		c0=$(cpu_ticks "${PIDS[@]}")
 		o=$("$B/tools/omnifs-kvload" -s "$socks" -c "$c" -b "$size" -d "$secs" -p "o$c.$size/")
-		c1=$(cpu_ticks)
+		c1=$(cpu_ticks "${PIDS[@]}")
 		e=$("$B/tools/omnifs-etcdload" -u "$urls" -c "$c" -b "$size" -d "$secs" -p "e$c.$size/")
 		f=$("$B/tools/omnifs-floor" -c "$c" -b "$size" -d "$secs" -D "$T/floor")
 		or=$(echo "$o" | field 1) op50=$(echo "$o" | field 2) op99=$(echo "$o" | field 3)

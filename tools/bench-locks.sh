@@ -26,9 +26,7 @@ while [ $# -gt 0 ]; do
 	*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
-tools/build.sh release >/dev/null
-export OMNIFS_BUILD="$PWD/build/release"
-. tests/integration/lib.sh
+. tools/bench-lib.sh
 
 ELECTION_MS="${ELECTION_MS:-200}"
 fs_cluster 3 2>/dev/null

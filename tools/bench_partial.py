@@ -149,7 +149,20 @@ class Client:
 # --- the two systems ---------------------------------------------------------
 
 
-class Omnifs:
+class System:
+    """What both systems share: member i's process in procs[i], its client in
+    clients[i]; stop ends the clients, then the processes."""
+
+    def stop(self):
+        for c in self.clients.values():
+            c.close()
+        for p in self.procs.values():
+            p.terminate()
+        for p in self.procs.values():
+            p.wait()
+
+
+class Omnifs(System):
     name = "omnifs"
 
     def __init__(self, args, n, tmp):
@@ -187,16 +200,8 @@ class Omnifs:
         except (OSError, ValueError):
             return 0
 
-    def stop(self):
-        for c in self.clients.values():
-            c.close()
-        for p in self.procs.values():
-            p.terminate()
-        for p in self.procs.values():
-            p.wait()
 
-
-class Etcd:
+class Etcd(System):
     name = "etcd"
 
     def __init__(self, args, n, tmp):
@@ -238,14 +243,6 @@ class Etcd:
                 st[s[0]] = i
                 lead = s[1]
         return st.get(lead, 0) if st else 0
-
-    def stop(self):
-        for c in self.clients.values():
-            c.close()
-        for p in self.procs.values():
-            p.terminate()
-        for p in self.procs.values():
-            p.wait()
 
 
 # --- the network -------------------------------------------------------------

@@ -2,7 +2,11 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -16,4 +20,18 @@ bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+void cli_abs_path(const char *arg, bool resolve, char *abs, size_t cap)
+{
+	char real[PATH_MAX];
+	if (resolve && realpath(arg, real))
+		snprintf(abs, cap, "%s", real);
+	else if (resolve && arg[0] != '/' && getcwd(real, sizeof(real)))
+		snprintf(abs, cap, "%s/%s", real, arg);
+	else
+		snprintf(abs, cap, "%s", arg);
+	size_t len = strlen(abs);
+	while (len > 1 && abs[len - 1] == '/')
+		abs[--len] = '\0';
 }

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 struct version {
 	uint64_t index, node, size;
 	int64_t time_ms;
@@ -38,16 +40,9 @@ struct version {
 /* PATH as a path in the tree ("/etc/x") into rel, or false after a message. */
 static bool tree_path(const char *mount, const char *arg, char *rel, size_t cap)
 {
-	char abs[PATH_MAX * 2], real[PATH_MAX];
-	if (realpath(arg, real))
-		snprintf(abs, sizeof(abs), "%s", real);
-	else if (arg[0] != '/' && getcwd(real, sizeof(real)))
-		snprintf(abs, sizeof(abs), "%s/%s", real, arg);
-	else
-		snprintf(abs, sizeof(abs), "%s", arg);
-	size_t len = strlen(abs), ml = strlen(mount);
-	while (len > 1 && abs[len - 1] == '/')
-		abs[--len] = '\0';
+	char abs[PATH_MAX * 2];
+	cli_abs_path(arg, true, abs, sizeof(abs));
+	size_t ml = strlen(mount);
 	if (strncmp(abs, mount, ml) != 0 || abs[ml] != '/' || !abs[ml + 1]) {
 		fprintf(stderr, "omnifsctl: %s is not a file under the mount %s\n", arg, mount);
 		return false;
@@ -228,10 +223,7 @@ int history_main(const char *mount, int is_restore, int argc, char **argv)
 		if (!is_restore && strcmp(argv[i], "--json") == 0) {
 			json = true;
 		} else if (is_restore && strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
-			char *end;
-			errno = 0;
-			at = strtoull(argv[++i], &end, 10);
-			if (!*argv[i] || *end || errno || at == 0) {
+			if (!cli_parse_u64(argv[++i], 1, UINT64_MAX, &at)) {
 				fprintf(stderr, "omnifsctl: restore: --at takes a log index\n");
 				return 2;
 			}

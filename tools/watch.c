@@ -86,16 +86,8 @@ static void nap_ms(uint32_t ms)
 /* PATH as a path in the tree (malloc'd), or NULL after a message. */
 static char *tree_path(const struct watch *w, const char *arg)
 {
-	char abs[PATH_MAX * 2], real[PATH_MAX];
-	if (w->mount && realpath(arg, real))
-		snprintf(abs, sizeof(abs), "%s", real);
-	else if (arg[0] != '/' && w->mount && getcwd(real, sizeof(real)))
-		snprintf(abs, sizeof(abs), "%s/%s", real, arg);
-	else
-		snprintf(abs, sizeof(abs), "%s", arg);
-	size_t len = strlen(abs);
-	while (len > 1 && abs[len - 1] == '/')
-		abs[--len] = '\0';
+	char abs[PATH_MAX * 2];
+	cli_abs_path(arg, w->mount != NULL, abs, sizeof(abs));
 	if (abs[0] != '/') {
 		fprintf(stderr, "omnifsctl: watch: %s: give an absolute path\n", arg);
 		return NULL;

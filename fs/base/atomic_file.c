@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,13 +27,21 @@ int atomic_file_write(const char *dir, const char *name, const void *data, size_
 	close(fd);
 	if (rename(tmp, path) != 0)
 		goto fail;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	atomic_file_sync_parent(path);
 	return 0;
 fail:
 	snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
 	return errno == ENOSPC ? -ENOSPC : -EIO;
+}
+
+int atomic_file_sync_parent(const char *path)
+{
+	char copy[PATH_MAX + 64]; /* as long as atomic_file_write's paths */
+	snprintf(copy, sizeof(copy), "%s", path);
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) == 0 ? 0 : -errno;
+	close(fd);
+	return rc;
 }

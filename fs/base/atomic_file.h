@@ -13,4 +13,8 @@
 int atomic_file_write(const char *dir, const char *name, const void *data, size_t len, char *err,
 		      size_t err_len);
 
+/* fsyncs the directory that holds path, so that a file created in it or
+ * renamed into it is there after a crash: 0 or a negative errno. */
+int atomic_file_sync_parent(const char *path);
+
 #endif /* OMNIFS_ATOMIC_FILE_H */

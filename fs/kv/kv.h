@@ -404,7 +404,8 @@ struct kv_feed_rec {
 	uint64_t node;
 	struct kv_note note; /* points into the batch */
 };
-#define KV_FEED_HDR_LEN 16
+#define KV_FEED_HDR_LEN	    16
+#define KV_FEED_REC_HDR_LEN 20 /* a record's index, node and note_len */
 
 /* Parses a batch's header: 0 or -EBADMSG (too short, next < first). */
 int kv_feed_header(const void *batch, size_t len, uint64_t *first, uint64_t *next);

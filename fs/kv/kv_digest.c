@@ -17,10 +17,29 @@
 
 #include "log.h"
 
+void kv__digest_record(struct kv_sha256 *c, const void *k, size_t klen, const void *v, size_t vlen)
+{
+	uint8_t n[4];
+	put_le32(n, (uint32_t)klen);
+	kv_sha256_update(c, n, 4);
+	kv_sha256_update(c, k, klen);
+	put_le32(n, (uint32_t)vlen);
+	kv_sha256_update(c, n, 4);
+	kv_sha256_update(c, v, vlen);
+}
+
+int kv__digest_finish(struct kv_sha256 *c, uint64_t applied, uint8_t out[KV_DIGEST_LEN])
+{
+	uint8_t n[8];
+	kv_sha256_update(c, "applied", 7);
+	put_le64(n, applied);
+	kv_sha256_update(c, n, 8);
+	return kv_sha256_final(c, out);
+}
+
 int kv_view_digest(struct kv_view *v, uint8_t out[KV_DIGEST_LEN])
 {
 	struct kv_sha256 c;
-	uint8_t n[8];
 	int rc = 0;
 
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(v->s->db, v->ropts, v->cf);
@@ -34,12 +53,7 @@ int kv_view_digest(struct kv_view *v, uint8_t out[KV_DIGEST_LEN])
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *val = rocksdb_iter_value(it, &vlen);
-		put_le32(n, (uint32_t)klen);
-		kv_sha256_update(&c, n, 4);
-		kv_sha256_update(&c, k, klen);
-		put_le32(n, (uint32_t)vlen);
-		kv_sha256_update(&c, n, 4);
-		kv_sha256_update(&c, val, vlen);
+		kv__digest_record(&c, k, klen, val, vlen);
 	}
 	char *e = NULL;
 	rocksdb_iter_get_error(it, &e);
@@ -49,10 +63,7 @@ int kv_view_digest(struct kv_view *v, uint8_t out[KV_DIGEST_LEN])
 		rocksdb_free(e);
 		rc = -EIO;
 	}
-	kv_sha256_update(&c, "applied", 7);
-	put_le64(n, v->applied);
-	kv_sha256_update(&c, n, 8);
-	if (kv_sha256_final(&c, out) != 0 && rc == 0) {
+	if (kv__digest_finish(&c, v->applied, out) != 0 && rc == 0) {
 		log_err("kv: %s: digest: SHA-256 failed in libcrypto", v->s->path);
 		rc = -EIO;
 	}

@@ -24,8 +24,6 @@
 
 #include "log.h"
 
-#define REC_FIXED_LEN 20 /* index, node, note_len (kv_note.c) */
-
 static void feed_key(uint8_t k[KV__FEED_KEY_LEN], uint64_t idx)
 {
 	k[0] = KV__FEED_PREFIX;
@@ -177,7 +175,7 @@ static int read_records(struct kv_store *s, rocksdb_readoptions_t *ropts, uint64
 			rc = -EIO;
 			break;
 		}
-		uint8_t hdr[REC_FIXED_LEN];
+		uint8_t hdr[KV_FEED_REC_HDR_LEN];
 		put_le64(hdr, idx);
 		memcpy(hdr + 8, v, 8); /* the node, as stored (LE) */
 		put_le32(hdr + 16, (uint32_t)(vlen - 8));

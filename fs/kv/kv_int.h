@@ -123,6 +123,17 @@ bool kv__record_ok(const uint8_t *k, uint32_t klen, const uint8_t *v, uint32_t v
  * *bytes and *n are the field and *p is past it (kv_transfer.c). */
 bool kv__take(const uint8_t **p, const uint8_t *end, uint32_t max, const uint8_t **bytes,
 	      uint32_t *n);
+/* Orders two stored keys as RocksDB's default comparator does (bytes, then
+ * the shorter first): <0, 0 or >0 (kv_transfer.c). */
+int kv__key_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
+/* kv_digest.c: the state digest's framing, for kv_view_digest and for a
+ * snapshot reader that recomputes it from a file's records. digest_record
+ * hashes one stored record into c; digest_finish adds the applied index and
+ * writes the digest (kv_sha256_final's result). */
+struct kv_sha256;
+void kv__digest_record(struct kv_sha256 *c, const void *k, size_t klen, const void *v, size_t vlen);
+int kv__digest_finish(struct kv_sha256 *c, uint64_t applied, uint8_t out[KV_DIGEST_LEN]);
 
 /* The proposal id of an entry whose body may be malformed. False if even
  * the header does not decode. */

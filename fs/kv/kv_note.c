@@ -15,7 +15,6 @@
 #include "byteorder.h"
 
 #define NOTE_FIXED_LEN 14 /* version, kind, uid, time_ms */
-#define REC_FIXED_LEN  20 /* index, node, note_len */
 
 const char *kv_note_kind_name(enum kv_note_kind kind)
 {
@@ -140,15 +139,15 @@ int kv_feed_next(const void *batch, size_t len, size_t *pos, uint64_t min_idx,
 		return -EBADMSG;
 	if (*pos == len)
 		return 0;
-	if (len - *pos < REC_FIXED_LEN)
+	if (len - *pos < KV_FEED_REC_HDR_LEN)
 		return -EBADMSG;
 	const uint8_t *p = b + *pos;
 	r->idx = get_le64(p);
 	r->node = get_le64(p + 8);
 	uint32_t nlen = get_le32(p + 16);
-	if (r->idx < min_idx || nlen > len - *pos - REC_FIXED_LEN ||
-	    kv_note_decode(&r->note, p + REC_FIXED_LEN, nlen))
+	if (r->idx < min_idx || nlen > len - *pos - KV_FEED_REC_HDR_LEN ||
+	    kv_note_decode(&r->note, p + KV_FEED_REC_HDR_LEN, nlen))
 		return -EBADMSG;
-	*pos += REC_FIXED_LEN + nlen;
+	*pos += KV_FEED_REC_HDR_LEN + nlen;
 	return 1;
 }

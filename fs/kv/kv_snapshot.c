@@ -56,26 +56,6 @@ static void say(char *err, size_t err_len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void digest_record(struct kv_sha256 *c, const uint8_t *k, uint32_t klen, const uint8_t *v,
-			  uint32_t vlen)
-{
-	uint8_t n[4];
-	put_le32(n, klen);
-	kv_sha256_update(c, n, 4);
-	kv_sha256_update(c, k, klen);
-	put_le32(n, vlen);
-	kv_sha256_update(c, n, 4);
-	kv_sha256_update(c, v, vlen);
-}
-
-static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 /* Where a walk through the chunks stands: the key the next chunk must
  * continue after, the digest of the records so far, their count. */
 struct walk {
@@ -107,7 +87,7 @@ static bool walk_chunk(struct walk *w, const uint8_t *chunk, size_t len, char *e
 		say(err, err_len, "a chunk's header is cut short");
 		return false;
 	}
-	if (key_cmp(after, after_len, w->cursor, w->cursor_len)) {
+	if (kv__key_cmp(after, after_len, w->cursor, w->cursor_len)) {
 		say(err, err_len, "a chunk does not continue where the one before ended");
 		return false;
 	}
@@ -122,12 +102,12 @@ static bool walk_chunk(struct walk *w, const uint8_t *chunk, size_t len, char *e
 			return false;
 		}
 		if ((w->records || w->cursor_len) &&
-		    key_cmp(k, klen, w->cursor, w->cursor_len) <= 0) {
+		    kv__key_cmp(k, klen, w->cursor, w->cursor_len) <= 0) {
 			say(err, err_len, "record %llu is out of order",
 			    (unsigned long long)(w->records + 1));
 			return false;
 		}
-		digest_record(&w->digest, k, klen, v, vlen);
+		kv__digest_record(&w->digest, k, klen, v, vlen);
 		memcpy(w->cursor, k, klen);
 		w->cursor_len = klen;
 		w->records++;
@@ -138,15 +118,6 @@ static bool walk_chunk(struct walk *w, const uint8_t *chunk, size_t len, char *e
 	}
 	w->last = last;
 	return true;
-}
-
-static void digest_finish(struct walk *w, uint8_t out[KV_DIGEST_LEN])
-{
-	uint8_t n[8];
-	kv_sha256_update(&w->digest, "applied", 7);
-	put_le64(n, w->applied);
-	kv_sha256_update(&w->digest, n, 8);
-	kv_sha256_final(&w->digest, out);
 }
 
 /* --- writing ------------------------------------------------------------------------- */
@@ -244,7 +215,7 @@ int kv_snapshot_write(struct kv_view *v, FILE *f, struct kv_snap_info *info,
 	free(cursor.data);
 	if (rc)
 		goto out;
-	digest_finish(w, info->digest);
+	kv__digest_finish(&w->digest, w->applied, info->digest);
 	info->records = w->records;
 
 	uint8_t t[SNAP__TRAILER_LEN];
@@ -455,7 +426,7 @@ int kv_snapshot_read(FILE *f, struct kv_store *dst, struct kv_snap_info *info,
 		rc = -EBADMSG;
 		goto out;
 	}
-	digest_finish(w, dig);
+	kv__digest_finish(&w->digest, w->applied, dig);
 	if (memcmp(dig, info->digest, KV_DIGEST_LEN) != 0) {
 		say(err, err_len, "the records' digest is not the header's: the file is damaged");
 		rc = -EBADMSG;

@@ -64,7 +64,7 @@ static void put_bytes(struct growbuf *b, const void *data, size_t len)
 	b->len += 4 + len;
 }
 
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+int kv__key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
 	if (c)
@@ -107,7 +107,7 @@ int kv_export_chunk(struct kv_view *v, const void *after, size_t after_len, size
 		size_t klen;
 		if (rocksdb_iter_valid(it)) {
 			const char *k = rocksdb_iter_key(it, &klen);
-			if (!key_cmp(k, klen, after, after_len))
+			if (!kv__key_cmp(k, klen, after, after_len))
 				rocksdb_iter_next(it);
 		}
 	} else {
@@ -324,7 +324,7 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 	p += 4;
 	if (n > (size_t)(end - p) / 8)
 		goto out_bad;
-	if (src != pr.src || key_cmp(after, after_len, pr.cursor, pr.cursor_len)) {
+	if (src != pr.src || kv__key_cmp(after, after_len, pr.cursor, pr.cursor_len)) {
 		kv__set_errmsg(s, "import: chunk of @%llu is not the next one of @%llu",
 			       (unsigned long long)src, (unsigned long long)pr.src);
 		return -ESTALE;
@@ -337,7 +337,7 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 		    !kv__take(&p, end, KV__VERSION_LEN + KV_MAX_VALUE_LEN, &v, &vlen) ||
 		    !kv__record_ok(k, klen, v, vlen))
 			goto out_bad;
-		if ((i > 0 || prev_len) && key_cmp(k, klen, prev, prev_len) <= 0)
+		if ((i > 0 || prev_len) && kv__key_cmp(k, klen, prev, prev_len) <= 0)
 			goto out_bad;
 		prev = k;
 		prev_len = klen;

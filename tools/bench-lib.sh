@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# What the cluster benchmarks (tools/bench-*.sh) share, sourced from the
+# top of the source tree after their options are read: the release build
+# and tests/integration/lib.sh (its cluster helpers and its cleanup on
+# exit), and the daemons' resident memory and CPU time from /proc.
+# Sourced at top level, not from a function: lib.sh declares its arrays
+# globally.
+tools/install-deps.sh >/dev/null
+tools/build.sh release >/dev/null
+export OMNIFS_BUILD="$PWD/build/release"
+. tests/integration/lib.sh
+
+# rss_line: one line with the resident memory of nodes 1 to 3 in MiB.
+rss_line() {
+	local i line="omnifs RSS per node (MiB):"
+	for i in 1 2 3; do
+		line+=" n$i $(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/${PIDS[$i]}/status")"
+	done
+	echo "$line"
+}
+
+# cpu_ticks PID...: the user+system clock ticks (getconf CLK_TCK a second)
+# the processes have used so far, summed.
+cpu_ticks() {
+	local p t=0
+	for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+	echo "$t"
+}
