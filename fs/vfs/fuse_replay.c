@@ -449,7 +449,8 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 				break;
 		}
 		if (rc == 0)
-			ofs_replay_note_name(o, it->after.ino, it->to.parent, it->to.name);
+			ofs_names_learn(o, it->after.ino, it->to.parent, it->to.name,
+					strlen(it->to.name));
 		return rc;
 	case OFS_REPLAY_REMOVE:
 		rc = full_path(o, it, it->from.parent, it->from.name, from, sizeof(from));
@@ -472,7 +473,8 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 				break;
 		}
 		if (rc == 0)
-			ofs_replay_note_name(o, it->after.ino, it->to.parent, it->to.name);
+			ofs_names_learn(o, it->after.ino, it->to.parent, it->to.name,
+					strlen(it->to.name));
 		return rc;
 	case OFS_REPLAY_MODIFY:
 		rc = same_file ? 0 : full_path(o, it, it->ino, NULL, to, sizeof(to));

@@ -19,8 +19,8 @@
  *
  * Paths: a directory's comes from its parent pointers, up to the root, with
  * each name found in its parent; a file's from the name it was last seen
- * under on this node (a lookup, a listing or a commit that wrote it),
- * checked against the state before use; failing that, a scan of every
+ * under on this node (ofs_names.c: a lookup, a listing, a commit or an
+ * applied change that wrote it), checked against the state before use; failing that, a scan of every
  * entry (slow on a big tree, and rare: the kernel looks a name up before it
  * writes the file, and the table forgets one only when another inode takes
  * its slot). The paths are those of the state the transaction was built on: a
@@ -36,7 +36,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,63 +45,13 @@
 #include "log.h"
 #include "ofs_int.h"
 
-#define NAMES_SLOTS_BITS 14 /* 16384 names remembered per node (direct-mapped) */
-#define NAMES_SLOTS	 (1u << NAMES_SLOTS_BITS)
-#define PATH_DEPTH_MAX	 (KV_NOTE_PATH_MAX / 2) /* "/x" per level at least */
-
-struct name_slot {
-	uint64_t ino; /* 0 = empty */
-	uint64_t parent;
-	uint16_t len;
-	char name[OFS_NAME_MAX];
-};
-
-struct ofs_names {
-	pthread_mutex_t lock; /* the slots; a leaf: no other lock under it */
-	struct name_slot slot[NAMES_SLOTS];
-};
+#define PATH_DEPTH_MAX (KV_NOTE_PATH_MAX / 2) /* "/x" per level at least */
 
 static _Thread_local uint32_t caller_uid;
 
 void ofs_note_set_caller(uint32_t uid)
 {
 	caller_uid = uid;
-}
-
-struct ofs_names *ofs_names_new(void)
-{
-	struct ofs_names *n = calloc(1, sizeof(*n));
-	if (n)
-		pthread_mutex_init(&n->lock, NULL);
-	return n;
-}
-
-void ofs_names_destroy(struct ofs_names **np)
-{
-	if (!*np)
-		return;
-	pthread_mutex_destroy(&(*np)->lock);
-	free(*np);
-	*np = NULL;
-}
-
-static struct name_slot *slot_of(struct ofs_names *n, uint64_t ino)
-{
-	return &n->slot[(ino * 0x9e3779b97f4a7c15ull) >> (64 - NAMES_SLOTS_BITS)];
-}
-
-void ofs_names_learn(struct ofs *o, uint64_t ino, uint64_t parent, const char *name, size_t len)
-{
-	struct ofs_names *n = o->names;
-	if (!n || !len || len > OFS_NAME_MAX || ino == OFS_ROOT_INO || ofs_ino_is_virtual(ino))
-		return;
-	pthread_mutex_lock(&n->lock);
-	struct name_slot *s = slot_of(n, ino);
-	s->ino = ino;
-	s->parent = parent;
-	s->len = (uint16_t)len;
-	memcpy(s->name, name, len);
-	pthread_mutex_unlock(&n->lock);
 }
 
 struct found {
@@ -137,17 +86,7 @@ static int find_child(void *arg, const void *key, size_t key_len, const void *va
 static int name_of(struct ofs *o, uint64_t ino, uint64_t dir, struct found *f)
 {
 	f->ino = ino;
-	f->len = 0;
-	if (o->names) {
-		pthread_mutex_lock(&o->names->lock);
-		struct name_slot *s = slot_of(o->names, ino);
-		if (s->ino == ino) {
-			f->parent = s->parent;
-			f->len = s->len;
-			memcpy(f->name, s->name, s->len);
-		}
-		pthread_mutex_unlock(&o->names->lock);
-	}
+	f->len = ofs_names_recall(o, ino, &f->parent, f->name);
 	if (f->len && (!dir || f->parent == dir)) {
 		uint64_t child;
 		int rc = ofs_read_dirent(o, f->parent, f->name, f->len, &child, NULL, NULL);

@@ -59,39 +59,9 @@ void ofs_replay_close(struct ofs *o)
 {
 	ofs_replay_drain(o);
 	kv_view_close(&o->rp_before);
-	free(o->rp_names);
-	o->rp_names = NULL;
 	pthread_mutex_destroy(&o->rp_lock);
 	pthread_mutex_destroy(&o->rp_view_lock);
 	pthread_cond_destroy(&o->rp_cond);
-}
-
-/* --- names of inodes ----------------------------------------------------------- */
-
-static size_t name_slot(uint64_t ino)
-{
-	return (size_t)((ino * UINT64_C(0x9e3779b97f4a7c15)) >> 40) % OFS_REPLAY_NAMES;
-}
-
-/* Under rp_lock: remembers that ino was seen as name in parent (a hint,
- * checked against the state before use; a collision only forgets one). */
-static void note_name_locked(struct ofs *o, uint64_t ino, uint64_t parent, const char *name,
-			     size_t len)
-{
-	if (!o->rp_names || len > OFS_NAME_MAX)
-		return;
-	struct ofs_replay_name *n = &o->rp_names[name_slot(ino)];
-	n->ino = ino;
-	n->parent = parent;
-	memcpy(n->name, name, len);
-	n->name[len] = '\0';
-}
-
-void ofs_replay_note_name(struct ofs *o, uint64_t ino, uint64_t parent, const char *name)
-{
-	pthread_mutex_lock(&o->rp_lock);
-	note_name_locked(o, ino, parent, name, strlen(name));
-	pthread_mutex_unlock(&o->rp_lock);
 }
 
 struct find_child {
@@ -166,18 +136,11 @@ static int view_scan(struct kv_view *v, const struct ofs_key *prefix, struct fin
  * otherwise). */
 static int name_of(struct ofs *o, struct kv_view *v, uint64_t ino, uint64_t *parent, char *name)
 {
-	struct ofs_replay_name hint = {0};
-	pthread_mutex_lock(&o->rp_lock);
-	if (o->rp_names && o->rp_names[name_slot(ino)].ino == ino)
-		hint = o->rp_names[name_slot(ino)];
-	pthread_mutex_unlock(&o->rp_lock);
 	uint64_t child;
-	if (hint.ino == ino && view_dirent(v, hint.parent, hint.name, &child) == 0 &&
-	    child == ino) {
-		*parent = hint.parent;
-		strcpy(name, hint.name);
+	size_t len = ofs_names_recall(o, ino, parent, name);
+	name[len] = '\0';
+	if (len && view_dirent(v, *parent, name, &child) == 0 && child == ino)
 		return 0;
-	}
 	struct find_child f = {.ino = ino};
 	struct ofs_attr a;
 	struct ofs_key p;
@@ -197,7 +160,7 @@ static int name_of(struct ofs *o, struct kv_view *v, uint64_t ino, uint64_t *par
 		return -ENOENT;
 	*parent = f.parent;
 	strcpy(name, f.name);
-	ofs_replay_note_name(o, ino, f.parent, f.name);
+	ofs_names_learn(o, ino, f.parent, f.name, strlen(f.name));
 	return 0;
 }
 
@@ -493,10 +456,10 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 	return 1;
 }
 
-/* Names every entry t writes, for ofs_replay_path (any thread's changes). */
+/* Names every entry t writes, for ofs_replay_path and the change notes
+ * (any node's changes). */
 static void note_names(struct ofs *o, const struct kv_txn *t)
 {
-	pthread_mutex_lock(&o->rp_lock);
 	for (uint32_t i = 0; i < t->n_ops; i++) {
 		const struct kv_op *op = &t->ops[i];
 		uint64_t parent, child;
@@ -506,9 +469,8 @@ static void note_names(struct ofs *o, const struct kv_txn *t)
 		if (op->type == KV_OP_PUT && ofs_key_kind(op->key, op->key_len) == OFS_K_DIRENT &&
 		    ofs_key_parse_dirent(op->key, op->key_len, &parent, &name, &len) == 0 &&
 		    ofs_dirent_decode(op->value, op->value_len, &child, &dt) == 0)
-			note_name_locked(o, child, parent, name, len);
+			ofs_names_learn(o, child, parent, name, len);
 	}
-	pthread_mutex_unlock(&o->rp_lock);
 }
 
 /* Under rp_lock: appends it, or drops it if the queue is full. */
@@ -597,15 +559,10 @@ void ofs_replay_state_replaced(struct ofs *o)
 
 int ofs_replay_enable(struct ofs *o)
 {
-	struct ofs_replay_name *names = calloc(OFS_REPLAY_NAMES, sizeof(*names));
 	struct kv_view *v = NULL;
-	if (!names)
-		return -ENOMEM;
 	if (kv_view_open(o->b.kv, &v) != 0)
 		v = NULL; /* the first removal has no replay */
 	pthread_mutex_lock(&o->rp_lock);
-	free(o->rp_names);
-	o->rp_names = names;
 	kv_view_close(&o->rp_before);
 	o->rp_before = v;
 	o->rp_stop = false;
