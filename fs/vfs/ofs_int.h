@@ -524,6 +524,21 @@ void ofs_replay_stop(struct ofs *o);
 int ofs_inval_start(struct ofs *o);
 void ofs_inval_stop(struct ofs *o);
 
+/* txn_shape.c: what a transaction writes (see its top). Only the first two
+ * names written and removed are kept, all are counted; the ops point into
+ * the transaction. */
+struct ofs_txn_shape {
+	const struct kv_op *put[2], *del[2]; /* names written, removed */
+	uint32_t n_put, n_del;
+	const struct kv_op *attr; /* the first inode attributes written (NULL: none) */
+	uint64_t attr_ino;	  /* the one inode whose attributes are written (0: none
+				   * or several) */
+	uint64_t block_ino;	  /* the first file whose blocks change (0: none) */
+	uint64_t xattr_ino;	  /* the first inode whose xattrs change (0: none) */
+	bool frees_inode;	  /* an inode's attributes are deleted */
+};
+void ofs_txn_shape(const struct kv_txn *t, struct ofs_txn_shape *s);
+
 /* ofs_note.c: the change note of a commit (see its top) */
 /* Attaches t's change note, made from t's writes and the state it was
  * built on; a transaction that needs none gets none. Returns 0, -ENOMEM,

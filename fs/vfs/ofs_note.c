@@ -176,56 +176,6 @@ static int inode_path(struct ofs *o, struct rpath *p, uint64_t ino, bool dir)
 	return rc ? rc : entry_path(o, p, f.parent, f.name, f.len);
 }
 
-/* What a transaction writes, as far as the note cares. */
-struct shape {
-	uint32_t n_put, n_del;	    /* names written, removed */
-	const struct kv_op *put[2]; /* the first two of each */
-	const struct kv_op *del[2];
-	const struct kv_op *attr; /* the first inode attributes written */
-	uint64_t block_ino;	  /* a file whose blocks change, or 0 */
-	uint64_t xattr_ino;	  /* an inode whose xattrs change, or 0 */
-	bool frees_inode;	  /* an inode's attributes are deleted */
-};
-
-static void take_shape(const struct kv_txn *t, struct shape *s)
-{
-	memset(s, 0, sizeof(*s));
-	for (uint32_t i = 0; i < t->n_ops; i++) {
-		const struct kv_op *op = &t->ops[i];
-		bool write = op->type == KV_OP_PUT,
-		     erase = op->type == KV_OP_DELETE || op->type == KV_OP_DELETE_PREFIX;
-		if (!write && !erase)
-			continue;
-		uint64_t ino;
-		switch (ofs_key_kind(op->key, op->key_len)) {
-		case OFS_K_DIRENT:
-			if (op->type == KV_OP_DELETE_PREFIX)
-				break; /* a removed directory's entries: it was empty */
-			if (write && s->n_put++ < 2)
-				s->put[s->n_put - 1] = op;
-			if (erase && s->n_del++ < 2)
-				s->del[s->n_del - 1] = op;
-			break;
-		case OFS_K_INODE:
-			if (write && !s->attr)
-				s->attr = op;
-			if (erase)
-				s->frees_inode = true;
-			break;
-		case OFS_K_BLOCK:
-			if (!s->block_ino && ofs_key_parse_ino(op->key, op->key_len, &ino) == 0)
-				s->block_ino = ino;
-			break;
-		case OFS_K_XATTR:
-			if (!s->xattr_ino && ofs_key_parse_ino(op->key, op->key_len, &ino) == 0)
-				s->xattr_ino = ino;
-			break;
-		default:
-			break;
-		}
-	}
-}
-
 /* The path of the name an op writes or removes, and the kind of file it
  * names (from the written value, or from the state for a removal). */
 static int op_path(struct ofs *o, const struct kv_op *op, struct rpath *p, uint8_t *dtype)
@@ -258,8 +208,8 @@ static int64_t wall_ms(void)
 
 int ofs_note_attach(struct ofs *o, struct kv_txn *t)
 {
-	struct shape s;
-	take_shape(t, &s);
+	struct ofs_txn_shape s;
+	ofs_txn_shape(t, &s);
 	struct kv_note n = {.uid = caller_uid, .time_ms = wall_ms()};
 	struct rpath *p = malloc(2 * sizeof(*p)), *q = p + 1;
 	if (!p)

@@ -33,7 +33,7 @@
  * not replayed either (no per-change record exists); the invalidations
  * cover it. Atime-only or usage-only changes have no event.
  *
- * The kinds a transaction maps to are read from its writes (schema.h): one
+ * The kinds a transaction maps to are read from its writes (txn_shape.c): one
  * entry removed and one added with the same inode is a rename; one added
  * that did not exist, a create; one removed, a removal; no entry but blocks
  * or a size change of an inode, content; other attribute or xattr writes,
@@ -279,68 +279,6 @@ static bool attrs_differ(const struct ofs_attr *a, const struct ofs_attr *b)
 	       a->mtime_ns != b->mtime_ns || a->ctime_ns != b->ctime_ns;
 }
 
-/* The writes of t, sorted by what they touch. */
-struct txn_shape {
-	const struct kv_op *put[2], *del[2]; /* entries written, removed */
-	uint32_t nput, ndel;
-	uint64_t data_ino;  /* an inode whose blocks t writes (0: none) */
-	uint64_t xattr_ino; /* an inode whose xattrs t writes (0: none) */
-	uint64_t attr_ino;  /* the one inode t writes, if only one (0: none or several) */
-	uint32_t nattr;
-	bool inode_deleted; /* a reaped or removed inode: no event of its own */
-};
-
-static void shape_of(const struct kv_txn *t, struct txn_shape *s)
-{
-	memset(s, 0, sizeof(*s));
-	for (uint32_t i = 0; i < t->n_ops; i++) {
-		const struct kv_op *op = &t->ops[i];
-		uint64_t ino;
-		if (op->type != KV_OP_PUT && op->type != KV_OP_DELETE &&
-		    op->type != KV_OP_DELETE_PREFIX)
-			continue;
-		bool prefix = op->type == KV_OP_DELETE_PREFIX;
-		switch (ofs_key_kind(op->key, op->key_len)) {
-		case OFS_K_DIRENT:
-			if (prefix)
-				break;
-			if (op->type == KV_OP_PUT) {
-				if (s->nput < 2)
-					s->put[s->nput] = op;
-				s->nput++;
-			} else {
-				if (s->ndel < 2)
-					s->del[s->ndel] = op;
-				s->ndel++;
-			}
-			break;
-		case OFS_K_INODE:
-			if (ofs_key_parse_ino(op->key, op->key_len, &ino) != 0)
-				break;
-			if (op->type != KV_OP_PUT) {
-				s->inode_deleted = true;
-				break;
-			}
-			if (s->attr_ino != ino)
-				s->nattr++;
-			s->attr_ino = ino;
-			break;
-		case OFS_K_BLOCK:
-			if (ofs_key_parse_ino(op->key, op->key_len, &ino) == 0)
-				s->data_ino = ino;
-			break;
-		case OFS_K_XATTR:
-			if (ofs_key_parse_ino(op->key, op->key_len, &ino) == 0)
-				s->xattr_ino = ino;
-			break;
-		default:
-			break;
-		}
-	}
-	if (s->nattr != 1)
-		s->attr_ino = 0;
-}
-
 static int entry_of(const struct kv_op *op, struct ofs_replay_entry *e)
 {
 	const char *name;
@@ -361,15 +299,15 @@ static int entry_of(const struct kv_op *op, struct ofs_replay_entry *e)
 static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before,
 		   struct ofs_replay_item *it)
 {
-	struct txn_shape s;
-	shape_of(t, &s);
+	struct ofs_txn_shape s;
+	ofs_txn_shape(t, &s);
 	int rc;
-	if (s.nput + s.ndel > 0) {
-		if (s.nput > 1 || s.ndel > 1)
+	if (s.n_put + s.n_del > 0) {
+		if (s.n_put > 1 || s.n_del > 1)
 			return 0; /* an exchange */
 		if (!before)
 			return -ENODATA; /* nothing to compare with: dropped */
-		if (s.ndel == 1) {
+		if (s.n_del == 1) {
 			rc = entry_of(s.del[0], &it->from);
 			if (rc == 0)
 				rc = read_before(before, &it->from);
@@ -378,7 +316,7 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 			if (!it->from.present)
 				return 0;
 		}
-		if (s.nput == 1) {
+		if (s.n_put == 1) {
 			uint64_t child;
 			uint8_t dt;
 			rc = entry_of(s.put[0], &it->to);
@@ -396,23 +334,23 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 				if (rc)
 					return rc == -ENOENT ? 0 : rc;
 			}
-			if (s.ndel == 0 && it->to.present)
+			if (s.n_del == 0 && it->to.present)
 				return 0; /* same name, same place: nothing for the kernel */
 		}
-		if (s.ndel == 1 && s.nput == 1) {
+		if (s.n_del == 1 && s.n_put == 1) {
 			if (it->after.ino != it->from.attr.ino)
 				return 0;
 			it->kind = OFS_REPLAY_RENAME;
 		} else {
-			it->kind = s.ndel ? OFS_REPLAY_REMOVE : OFS_REPLAY_CREATE;
+			it->kind = s.n_del ? OFS_REPLAY_REMOVE : OFS_REPLAY_CREATE;
 		}
 		return 1;
 	}
-	if (s.inode_deleted)
+	if (s.frees_inode)
 		return 0; /* an unlinked file freed at last */
-	if (s.data_ino) {
+	if (s.block_ino) {
 		it->kind = OFS_REPLAY_MODIFY;
-		it->ino = s.data_ino;
+		it->ino = s.block_ino;
 		return 1;
 	}
 	uint64_t ino = s.xattr_ino ? s.xattr_ino : s.attr_ino;
