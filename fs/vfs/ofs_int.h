@@ -557,6 +557,18 @@ struct ofs_names *ofs_names_new(void);
 void ofs_names_destroy(struct ofs_names **n);
 void ofs_names_learn(struct ofs *o, uint64_t ino, uint64_t parent, const char *name, size_t len);
 size_t ofs_names_recall(struct ofs *o, uint64_t ino, uint64_t *parent, char *name);
+/* A scan's callback (ofs_kv_scan, ofs_kv_scan_view) over directory entries
+ * that stops at the first naming f->ino: f->len is then its length (else
+ * 0, as the caller set it), f->name the name, terminated, f->parent its
+ * directory. */
+struct ofs_name_find {
+	uint64_t ino; /* looked for */
+	uint64_t parent;
+	size_t len;
+	char name[OFS_NAME_MAX + 1];
+};
+int ofs_names_find(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		   uint64_t version);
 
 /* errno for the caller of a failed commit */
 int ofs_commit_errno(int rc);

@@ -6,7 +6,8 @@
  * listings, commits and applied changes teach it.
  *
  * A name is a hint: whoever recalls one checks it against the state it
- * reads before use. The table is direct-mapped, so a collision only forgets
+ * reads before use. Without one, a scan of directory entries finds a name
+ * (ofs_names_find). The table is direct-mapped, so a collision only forgets
  * the older name.
  */
 #include <pthread.h>
@@ -81,4 +82,24 @@ size_t ofs_names_recall(struct ofs *o, uint64_t ino, uint64_t *parent, char *nam
 	}
 	pthread_mutex_unlock(&n->lock);
 	return len;
+}
+
+int ofs_names_find(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		   uint64_t version)
+{
+	(void)version;
+	struct ofs_name_find *f = arg;
+	uint64_t child, parent;
+	uint8_t dtype;
+	const char *name;
+	size_t len;
+	if (ofs_dirent_decode(val, val_len, &child, &dtype) || child != f->ino)
+		return 0;
+	if (ofs_key_parse_dirent(key, key_len, &parent, &name, &len) || len > OFS_NAME_MAX)
+		return 0;
+	f->parent = parent;
+	f->len = len;
+	memcpy(f->name, name, len);
+	f->name[len] = '\0';
+	return 1;
 }

@@ -54,36 +54,10 @@ void ofs_note_set_caller(uint32_t uid)
 	caller_uid = uid;
 }
 
-struct found {
-	uint64_t ino; /* looked for */
-	uint64_t parent;
-	char name[OFS_NAME_MAX];
-	size_t len;
-};
-
-static int find_child(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		      uint64_t version)
-{
-	(void)version;
-	struct found *f = arg;
-	uint64_t child, parent;
-	uint8_t dtype;
-	const char *name;
-	size_t len;
-	if (ofs_dirent_decode(val, val_len, &child, &dtype) || child != f->ino)
-		return 0;
-	if (ofs_key_parse_dirent(key, key_len, &parent, &name, &len) || len > OFS_NAME_MAX)
-		return 0;
-	f->parent = parent;
-	f->len = len;
-	memcpy(f->name, name, len);
-	return 1;
-}
-
 /* A name of ino into f (parent, name): the remembered one if the state
  * still has it, else from a scan of dir (0: of every directory). -ENOENT
  * if ino has no name, -ENOMEM, -EIO. */
-static int name_of(struct ofs *o, uint64_t ino, uint64_t dir, struct found *f)
+static int name_of(struct ofs *o, uint64_t ino, uint64_t dir, struct ofs_name_find *f)
 {
 	f->ino = ino;
 	f->len = ofs_names_recall(o, ino, &f->parent, f->name);
@@ -103,7 +77,7 @@ static int name_of(struct ofs *o, uint64_t ino, uint64_t dir, struct found *f)
 		ofs_key_dir_prefix(&k, 0);
 		k.len = 2; /* "F d": every entry */
 	}
-	int rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, find_child, f);
+	int rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, ofs_names_find, f);
 	if (rc)
 		return rc;
 	if (!f->len)
@@ -133,7 +107,7 @@ static int prepend_dir(struct ofs *o, struct rpath *p, uint64_t dir)
 {
 	for (uint32_t depth = 0; dir != OFS_ROOT_INO; depth++) {
 		struct ofs_attr a;
-		struct found f;
+		struct ofs_name_find f;
 		if (depth > PATH_DEPTH_MAX)
 			return -ELOOP;
 		int rc = ofs_read_attr(o, dir, &a, NULL);
@@ -171,7 +145,7 @@ static int inode_path(struct ofs *o, struct rpath *p, uint64_t ino, bool dir)
 	}
 	if (dir)
 		return prepend_dir(o, p, ino);
-	struct found f;
+	struct ofs_name_find f;
 	int rc = name_of(o, ino, 0, &f);
 	return rc ? rc : entry_path(o, p, f.parent, f.name, f.len);
 }

@@ -64,32 +64,6 @@ void ofs_replay_close(struct ofs *o)
 	pthread_cond_destroy(&o->rp_cond);
 }
 
-struct find_child {
-	uint64_t ino;
-	uint64_t parent;
-	char name[OFS_NAME_MAX + 1];
-	bool found;
-};
-
-static int find_child(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		      uint64_t version)
-{
-	struct find_child *f = arg;
-	uint64_t parent, child;
-	const char *name;
-	size_t nlen;
-	uint8_t dt;
-	if (ofs_dirent_decode(val, val_len, &child, &dt) != 0 || child != f->ino)
-		return 0;
-	if (ofs_key_parse_dirent(key, key_len, &parent, &name, &nlen) != 0 || nlen > OFS_NAME_MAX)
-		return 0;
-	f->parent = parent;
-	memcpy(f->name, name, nlen);
-	f->name[nlen] = '\0';
-	f->found = true;
-	return 1;
-}
-
 /* Reads of one view (the state an item's change was applied to). */
 static int view_attr(struct kv_view *v, uint64_t ino, struct ofs_attr *a)
 {
@@ -120,17 +94,6 @@ static int view_dirent(struct kv_view *v, uint64_t parent, const char *name, uin
 	return rc ? -EIO : 0;
 }
 
-static int find_child_fn(void *arg, const void *k, size_t kl, const void *val, size_t vl,
-			 uint64_t ver)
-{
-	return find_child(arg, k, kl, val, vl, ver) ? 1 : 0; /* 1: found, stop */
-}
-
-static int view_scan(struct kv_view *v, const struct ofs_key *prefix, struct find_child *f)
-{
-	return ofs_kv_scan_view(v, prefix->b, prefix->len, NULL, 0, find_child_fn, f);
-}
-
 /* One name of ino in view v: the remembered one if it holds there, else a
  * scan (of the parent, for a directory, which knows it; of every entry
  * otherwise). */
@@ -141,7 +104,7 @@ static int name_of(struct ofs *o, struct kv_view *v, uint64_t ino, uint64_t *par
 	name[len] = '\0';
 	if (len && view_dirent(v, *parent, name, &child) == 0 && child == ino)
 		return 0;
-	struct find_child f = {.ino = ino};
+	struct ofs_name_find f = {.ino = ino};
 	struct ofs_attr a;
 	struct ofs_key p;
 	int rc = view_attr(v, ino, &a);
@@ -153,14 +116,14 @@ static int name_of(struct ofs *o, struct kv_view *v, uint64_t ino, uint64_t *par
 		ofs_key_dir_prefix(&p, 0);
 		p.len = 2; /* every entry: the kind, no parent */
 	}
-	rc = view_scan(v, &p, &f);
+	rc = ofs_kv_scan_view(v, p.b, p.len, NULL, 0, ofs_names_find, &f);
 	if (rc)
 		return rc;
-	if (!f.found)
+	if (!f.len)
 		return -ENOENT;
 	*parent = f.parent;
 	strcpy(name, f.name);
-	ofs_names_learn(o, ino, f.parent, f.name, strlen(f.name));
+	ofs_names_learn(o, ino, f.parent, f.name, f.len);
 	return 0;
 }
 
