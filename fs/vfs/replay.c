@@ -193,30 +193,15 @@ void ofs_replay_item_free(struct ofs_replay_item *it)
  * (read from v too), or absent. */
 static int read_before(struct kv_view *v, struct ofs_replay_entry *e)
 {
-	struct ofs_key k;
-	void *val;
-	size_t len;
 	uint64_t child;
-	uint8_t dt;
 	e->present = false;
-	ofs_key_dirent(&k, e->parent, e->name, strlen(e->name));
-	int rc = kv_view_get(v, k.b, k.len, &val, &len, NULL);
+	int rc = view_dirent(v, e->parent, e->name, &child);
 	if (rc == -ENOENT)
 		return 0;
+	if (rc == 0)
+		rc = view_attr(v, child, &e->attr);
 	if (rc)
-		return rc;
-	rc = ofs_dirent_decode(val, len, &child, &dt);
-	free(val);
-	if (rc)
-		return -EBADMSG;
-	ofs_key_inode(&k, child);
-	rc = kv_view_get(v, k.b, k.len, &val, &len, NULL);
-	if (rc)
-		return rc == -ENOENT ? -EBADMSG : rc;
-	rc = ofs_attr_decode(&e->attr, child, val, len);
-	free(val);
-	if (rc)
-		return -EBADMSG;
+		return rc == -ENOENT ? -EBADMSG : rc; /* an entry without its inode */
 	e->present = true;
 	return 0;
 }
@@ -324,20 +309,12 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 	if (!have_now && !s.xattr_ino)
 		return 0;
 	if (!s.xattr_ino && before) {
-		struct ofs_key k;
-		void *val;
-		size_t len;
 		struct ofs_attr old;
-		ofs_key_inode(&k, ino);
-		rc = kv_view_get(before, k.b, k.len, &val, &len, NULL);
+		rc = view_attr(before, ino, &old);
 		if (rc == -ENOENT)
 			return 0; /* a new inode without a name yet */
 		if (rc)
 			return rc;
-		rc = ofs_attr_decode(&old, ino, val, len);
-		free(val);
-		if (rc)
-			return -EBADMSG;
 		if (old.size != now.size && S_ISREG(now.mode)) {
 			it->kind = OFS_REPLAY_MODIFY;
 			it->ino = ino;
