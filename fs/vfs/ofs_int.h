@@ -21,6 +21,8 @@
  *                     the handlers (replay.c); taken before rp_lock
  *   struct ofs.rp_lock  the replay queue, the current item and the view
  *                     (leaf)
+ *   struct ofs_names.lock  the remembered names of inodes (ofs_names.c;
+ *                     leaf)
  *
  * Threads: FUSE workers, the invalidation thread (inval.c), the reaper
  * (ofs_core.c), the waker (fuse_ops.c) and the replay thread
