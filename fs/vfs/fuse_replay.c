@@ -538,10 +538,8 @@ static void *replay_main(void *arg)
 
 int ofs_replay_start(struct ofs *o)
 {
-	int rc = ofs_replay_enable(o);
-	if (rc)
-		return rc;
-	rc = -pthread_create(&o->rp_thread, NULL, replay_main, o);
+	ofs_replay_enable(o);
+	int rc = -pthread_create(&o->rp_thread, NULL, replay_main, o);
 	if (rc) {
 		ofs_replay_disable(o);
 		return rc;

@@ -477,8 +477,8 @@ void ofs_replay_close(struct ofs *o); /* ofs_destroy */
  * and was not proposed here, and keeps a view of the state after it. */
 void ofs_replay_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
 void ofs_replay_state_replaced(struct ofs *o);
-/* Starts queueing (0 or -ENOMEM) / stops, waking ofs_replay_pop. */
-int ofs_replay_enable(struct ofs *o);
+/* Starts queueing / stops, waking ofs_replay_pop. */
+void ofs_replay_enable(struct ofs *o);
 void ofs_replay_disable(struct ofs *o);
 /* The next item to replay (ownership passes), waiting for one until
  * until_ns (CLOCK_REALTIME as ofs_now_ns; 0: as long as it takes); NULL at

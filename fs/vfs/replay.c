@@ -435,7 +435,7 @@ void ofs_replay_state_replaced(struct ofs *o)
 
 /* --- the queue, for the replay thread ------------------------------------------ */
 
-int ofs_replay_enable(struct ofs *o)
+void ofs_replay_enable(struct ofs *o)
 {
 	struct kv_view *v = NULL;
 	if (kv_view_open(o->b.kv, &v) != 0)
@@ -446,7 +446,6 @@ int ofs_replay_enable(struct ofs *o)
 	o->rp_stop = false;
 	pthread_mutex_unlock(&o->rp_lock);
 	__atomic_store_n(&o->rp_enabled, true, __ATOMIC_RELEASE);
-	return 0;
 }
 
 void ofs_replay_disable(struct ofs *o)
