@@ -449,7 +449,8 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 				break;
 		}
 		if (rc == 0)
-			ofs_replay_note_name(o, it->after.ino, it->to.parent, it->to.name);
+			ofs_names_learn(o, it->after.ino, it->to.parent, it->to.name,
+					strlen(it->to.name));
 		return rc;
 	case OFS_REPLAY_REMOVE:
 		rc = full_path(o, it, it->from.parent, it->from.name, from, sizeof(from));
@@ -472,7 +473,8 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 				break;
 		}
 		if (rc == 0)
-			ofs_replay_note_name(o, it->after.ino, it->to.parent, it->to.name);
+			ofs_names_learn(o, it->after.ino, it->to.parent, it->to.name,
+					strlen(it->to.name));
 		return rc;
 	case OFS_REPLAY_MODIFY:
 		rc = same_file ? 0 : full_path(o, it, it->ino, NULL, to, sizeof(to));
@@ -536,10 +538,8 @@ static void *replay_main(void *arg)
 
 int ofs_replay_start(struct ofs *o)
 {
-	int rc = ofs_replay_enable(o);
-	if (rc)
-		return rc;
-	rc = -pthread_create(&o->rp_thread, NULL, replay_main, o);
+	ofs_replay_enable(o);
+	int rc = -pthread_create(&o->rp_thread, NULL, replay_main, o);
 	if (rc) {
 		ofs_replay_disable(o);
 		return rc;

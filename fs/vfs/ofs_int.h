@@ -19,8 +19,10 @@
  *   struct ofs.reap_lock  the reaper's stop flag (leaf, never with another)
  *   struct ofs.rp_view_lock  reads of the current replay item's view by
  *                     the handlers (replay.c); taken before rp_lock
- *   struct ofs.rp_lock  the replay queue, the current item, the view and the
- *                     remembered names (leaf)
+ *   struct ofs.rp_lock  the replay queue, the current item and the view
+ *                     (leaf)
+ *   struct ofs_names.lock  the remembered names of inodes (ofs_names.c;
+ *                     leaf)
  *
  * Threads: FUSE workers, the invalidation thread (inval.c), the reaper
  * (ofs_core.c), the waker (fuse_ops.c) and the replay thread
@@ -160,15 +162,8 @@ struct ofs_replay_item {
 	struct ofs_replay_item *next;
 };
 
-/* A remembered name of an inode (a hint for paths, checked before use). */
-struct ofs_replay_name {
-	uint64_t ino, parent;
-	char name[OFS_NAME_MAX + 1];
-};
-
 #define OFS_REPLAY_QUEUE_MAX	4096u /* items waiting; more are dropped */
 #define OFS_REPLAY_MAX_DELAY_MS 5000u /* an older item is dropped, not replayed */
-#define OFS_REPLAY_NAMES	8192u /* remembered names (direct-mapped) */
 #define OFS_REPLAY_LAT_BUCKETS	300u  /* 100 x 100 us, 99 x 10 ms, 100 x 1 s, more */
 
 #define OFS_TABLE_SIZE	 4096
@@ -215,8 +210,9 @@ struct ofs {
 	bool iq_running;     /* under iq_lock (ofs_wait_invalidations reads it) */
 	pthread_t iq_thread; /* the mounting thread's */
 
-	/* names of inodes last seen here, for change notes (ofs_note.c; its own
-	 * lock); NULL if it could not be allocated: notes then scan */
+	/* names of inodes last seen here, for change notes and the replay
+	 * (ofs_names.c; its own lock); NULL if it could not be allocated: paths
+	 * then come from scans */
 	struct ofs_names *names;
 	uint64_t notes_missed; /* commits that went without a note (atomic) */
 
@@ -233,11 +229,10 @@ struct ofs {
 	uint64_t rp_lat_hist[OFS_REPLAY_LAT_BUCKETS]; /* under rp_lock: replay latencies */
 	uint64_t rp_lat_max_us;			      /* under rp_lock */
 	struct kv_view *rp_before; /* under rp_lock: the state after the last applied entry */
-	struct ofs_replay_name *rp_names; /* under rp_lock: OFS_REPLAY_NAMES slots */
-	int rp_tid;			  /* atomic: the replay thread's id (0: none) */
-	bool rp_running;		  /* under rp_lock */
-	pthread_t rp_thread;		  /* the mounting thread's */
-	const void *rp_base_ops;	  /* fuse_replay.c: the handlers it wraps */
+	int rp_tid;		   /* atomic: the replay thread's id (0: none) */
+	bool rp_running;	   /* under rp_lock */
+	pthread_t rp_thread;	   /* the mounting thread's */
+	const void *rp_base_ops;   /* fuse_replay.c: the handlers it wraps */
 
 	/* file history (ofs_history.c): the view's inodes (own lock), and the
 	 * changes of files too large to keep versions of (under lock) */
@@ -482,8 +477,8 @@ void ofs_replay_close(struct ofs *o); /* ofs_destroy */
  * and was not proposed here, and keeps a view of the state after it. */
 void ofs_replay_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here);
 void ofs_replay_state_replaced(struct ofs *o);
-/* Starts queueing (0 or -ENOMEM) / stops, waking ofs_replay_pop. */
-int ofs_replay_enable(struct ofs *o);
+/* Starts queueing / stops, waking ofs_replay_pop. */
+void ofs_replay_enable(struct ofs *o);
 void ofs_replay_disable(struct ofs *o);
 /* The next item to replay (ownership passes), waiting for one until
  * until_ns (CLOCK_REALTIME as ofs_now_ns; 0: as long as it takes); NULL at
@@ -512,7 +507,6 @@ int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct 
 int ofs_replay_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t ino, const char *name,
 		    char *buf, size_t cap);
 void ofs_replay_item_free(struct ofs_replay_item *it); /* and its view */
-void ofs_replay_note_name(struct ofs *o, uint64_t ino, uint64_t parent, const char *name);
 /* Counts one replay done lat_us after its apply (the status percentiles). */
 void ofs_replay_note_latency(struct ofs *o, uint64_t lat_us);
 /* Under rp_lock: the percentiles into st. */
@@ -532,6 +526,21 @@ void ofs_replay_stop(struct ofs *o);
 int ofs_inval_start(struct ofs *o);
 void ofs_inval_stop(struct ofs *o);
 
+/* txn_shape.c: what a transaction writes (see its top). Only the first two
+ * names written and removed are kept, all are counted; the ops point into
+ * the transaction. */
+struct ofs_txn_shape {
+	const struct kv_op *put[2], *del[2]; /* names written, removed */
+	uint32_t n_put, n_del;
+	const struct kv_op *attr; /* the first inode attributes written (NULL: none) */
+	uint64_t attr_ino;	  /* the one inode whose attributes are written (0: none
+				   * or several) */
+	uint64_t block_ino;	  /* the first file whose blocks change (0: none) */
+	uint64_t xattr_ino;	  /* the first inode whose xattrs change (0: none) */
+	bool frees_inode;	  /* an inode's attributes are deleted */
+};
+void ofs_txn_shape(const struct kv_txn *t, struct ofs_txn_shape *s);
+
 /* ofs_note.c: the change note of a commit (see its top) */
 /* Attaches t's change note, made from t's writes and the state it was
  * built on; a transaction that needs none gets none. Returns 0, -ENOMEM,
@@ -540,11 +549,28 @@ void ofs_inval_stop(struct ofs *o);
 int ofs_note_attach(struct ofs *o, struct kv_txn *t);
 /* The uid of the request this thread serves now (the FUSE adapter). */
 void ofs_note_set_caller(uint32_t uid);
-/* The name table: new (NULL if out of memory), destroy, and remember that
- * ino was seen as name (borrowed) in directory parent. Any thread. */
+
+/* ofs_names.c: the name table (see its top). New (NULL if out of memory),
+ * destroy; remember that ino was seen as name (borrowed, len bytes) in
+ * directory parent; recall it: its length (0: none remembered), the name
+ * into name (OFS_NAME_MAX bytes, not terminated) and its directory into
+ * *parent. A hint, to check against the state. Any thread. */
 struct ofs_names *ofs_names_new(void);
 void ofs_names_destroy(struct ofs_names **n);
 void ofs_names_learn(struct ofs *o, uint64_t ino, uint64_t parent, const char *name, size_t len);
+size_t ofs_names_recall(struct ofs *o, uint64_t ino, uint64_t *parent, char *name);
+/* A scan's callback (ofs_kv_scan, ofs_kv_scan_view) over directory entries
+ * that stops at the first naming f->ino: f->len is then its length (else
+ * 0, as the caller set it), f->name the name, terminated, f->parent its
+ * directory. */
+struct ofs_name_find {
+	uint64_t ino; /* looked for */
+	uint64_t parent;
+	size_t len;
+	char name[OFS_NAME_MAX + 1];
+};
+int ofs_names_find(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		   uint64_t version);
 
 /* errno for the caller of a failed commit */
 int ofs_commit_errno(int rc);

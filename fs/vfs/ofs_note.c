@@ -19,8 +19,8 @@
  *
  * Paths: a directory's comes from its parent pointers, up to the root, with
  * each name found in its parent; a file's from the name it was last seen
- * under on this node (a lookup, a listing or a commit that wrote it),
- * checked against the state before use; failing that, a scan of every
+ * under on this node (ofs_names.c: a lookup, a listing, a commit or an
+ * applied change that wrote it), checked against the state before use; failing that, a scan of every
  * entry (slow on a big tree, and rare: the kernel looks a name up before it
  * writes the file, and the table forgets one only when another inode takes
  * its slot). The paths are those of the state the transaction was built on: a
@@ -36,7 +36,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,21 +45,7 @@
 #include "log.h"
 #include "ofs_int.h"
 
-#define NAMES_SLOTS_BITS 14 /* 16384 names remembered per node (direct-mapped) */
-#define NAMES_SLOTS	 (1u << NAMES_SLOTS_BITS)
-#define PATH_DEPTH_MAX	 (KV_NOTE_PATH_MAX / 2) /* "/x" per level at least */
-
-struct name_slot {
-	uint64_t ino; /* 0 = empty */
-	uint64_t parent;
-	uint16_t len;
-	char name[OFS_NAME_MAX];
-};
-
-struct ofs_names {
-	pthread_mutex_t lock; /* the slots; a leaf: no other lock under it */
-	struct name_slot slot[NAMES_SLOTS];
-};
+#define PATH_DEPTH_MAX (KV_NOTE_PATH_MAX / 2) /* "/x" per level at least */
 
 static _Thread_local uint32_t caller_uid;
 
@@ -69,85 +54,13 @@ void ofs_note_set_caller(uint32_t uid)
 	caller_uid = uid;
 }
 
-struct ofs_names *ofs_names_new(void)
-{
-	struct ofs_names *n = calloc(1, sizeof(*n));
-	if (n)
-		pthread_mutex_init(&n->lock, NULL);
-	return n;
-}
-
-void ofs_names_destroy(struct ofs_names **np)
-{
-	if (!*np)
-		return;
-	pthread_mutex_destroy(&(*np)->lock);
-	free(*np);
-	*np = NULL;
-}
-
-static struct name_slot *slot_of(struct ofs_names *n, uint64_t ino)
-{
-	return &n->slot[(ino * 0x9e3779b97f4a7c15ull) >> (64 - NAMES_SLOTS_BITS)];
-}
-
-void ofs_names_learn(struct ofs *o, uint64_t ino, uint64_t parent, const char *name, size_t len)
-{
-	struct ofs_names *n = o->names;
-	if (!n || !len || len > OFS_NAME_MAX || ino == OFS_ROOT_INO || ofs_ino_is_virtual(ino))
-		return;
-	pthread_mutex_lock(&n->lock);
-	struct name_slot *s = slot_of(n, ino);
-	s->ino = ino;
-	s->parent = parent;
-	s->len = (uint16_t)len;
-	memcpy(s->name, name, len);
-	pthread_mutex_unlock(&n->lock);
-}
-
-struct found {
-	uint64_t ino; /* looked for */
-	uint64_t parent;
-	char name[OFS_NAME_MAX];
-	size_t len;
-};
-
-static int find_child(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		      uint64_t version)
-{
-	(void)version;
-	struct found *f = arg;
-	uint64_t child, parent;
-	uint8_t dtype;
-	const char *name;
-	size_t len;
-	if (ofs_dirent_decode(val, val_len, &child, &dtype) || child != f->ino)
-		return 0;
-	if (ofs_key_parse_dirent(key, key_len, &parent, &name, &len) || len > OFS_NAME_MAX)
-		return 0;
-	f->parent = parent;
-	f->len = len;
-	memcpy(f->name, name, len);
-	return 1;
-}
-
 /* A name of ino into f (parent, name): the remembered one if the state
  * still has it, else from a scan of dir (0: of every directory). -ENOENT
  * if ino has no name, -ENOMEM, -EIO. */
-static int name_of(struct ofs *o, uint64_t ino, uint64_t dir, struct found *f)
+static int name_of(struct ofs *o, uint64_t ino, uint64_t dir, struct ofs_name_find *f)
 {
 	f->ino = ino;
-	f->len = 0;
-	if (o->names) {
-		pthread_mutex_lock(&o->names->lock);
-		struct name_slot *s = slot_of(o->names, ino);
-		if (s->ino == ino) {
-			f->parent = s->parent;
-			f->len = s->len;
-			memcpy(f->name, s->name, s->len);
-		}
-		pthread_mutex_unlock(&o->names->lock);
-	}
+	f->len = ofs_names_recall(o, ino, &f->parent, f->name);
 	if (f->len && (!dir || f->parent == dir)) {
 		uint64_t child;
 		int rc = ofs_read_dirent(o, f->parent, f->name, f->len, &child, NULL, NULL);
@@ -164,7 +77,7 @@ static int name_of(struct ofs *o, uint64_t ino, uint64_t dir, struct found *f)
 		ofs_key_dir_prefix(&k, 0);
 		k.len = 2; /* "F d": every entry */
 	}
-	int rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, find_child, f);
+	int rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, ofs_names_find, f);
 	if (rc)
 		return rc;
 	if (!f->len)
@@ -194,7 +107,7 @@ static int prepend_dir(struct ofs *o, struct rpath *p, uint64_t dir)
 {
 	for (uint32_t depth = 0; dir != OFS_ROOT_INO; depth++) {
 		struct ofs_attr a;
-		struct found f;
+		struct ofs_name_find f;
 		if (depth > PATH_DEPTH_MAX)
 			return -ELOOP;
 		int rc = ofs_read_attr(o, dir, &a, NULL);
@@ -232,59 +145,9 @@ static int inode_path(struct ofs *o, struct rpath *p, uint64_t ino, bool dir)
 	}
 	if (dir)
 		return prepend_dir(o, p, ino);
-	struct found f;
+	struct ofs_name_find f;
 	int rc = name_of(o, ino, 0, &f);
 	return rc ? rc : entry_path(o, p, f.parent, f.name, f.len);
-}
-
-/* What a transaction writes, as far as the note cares. */
-struct shape {
-	uint32_t n_put, n_del;	    /* names written, removed */
-	const struct kv_op *put[2]; /* the first two of each */
-	const struct kv_op *del[2];
-	const struct kv_op *attr; /* the first inode attributes written */
-	uint64_t block_ino;	  /* a file whose blocks change, or 0 */
-	uint64_t xattr_ino;	  /* an inode whose xattrs change, or 0 */
-	bool frees_inode;	  /* an inode's attributes are deleted */
-};
-
-static void take_shape(const struct kv_txn *t, struct shape *s)
-{
-	memset(s, 0, sizeof(*s));
-	for (uint32_t i = 0; i < t->n_ops; i++) {
-		const struct kv_op *op = &t->ops[i];
-		bool write = op->type == KV_OP_PUT,
-		     erase = op->type == KV_OP_DELETE || op->type == KV_OP_DELETE_PREFIX;
-		if (!write && !erase)
-			continue;
-		uint64_t ino;
-		switch (ofs_key_kind(op->key, op->key_len)) {
-		case OFS_K_DIRENT:
-			if (op->type == KV_OP_DELETE_PREFIX)
-				break; /* a removed directory's entries: it was empty */
-			if (write && s->n_put++ < 2)
-				s->put[s->n_put - 1] = op;
-			if (erase && s->n_del++ < 2)
-				s->del[s->n_del - 1] = op;
-			break;
-		case OFS_K_INODE:
-			if (write && !s->attr)
-				s->attr = op;
-			if (erase)
-				s->frees_inode = true;
-			break;
-		case OFS_K_BLOCK:
-			if (!s->block_ino && ofs_key_parse_ino(op->key, op->key_len, &ino) == 0)
-				s->block_ino = ino;
-			break;
-		case OFS_K_XATTR:
-			if (!s->xattr_ino && ofs_key_parse_ino(op->key, op->key_len, &ino) == 0)
-				s->xattr_ino = ino;
-			break;
-		default:
-			break;
-		}
-	}
 }
 
 /* The path of the name an op writes or removes, and the kind of file it
@@ -319,8 +182,8 @@ static int64_t wall_ms(void)
 
 int ofs_note_attach(struct ofs *o, struct kv_txn *t)
 {
-	struct shape s;
-	take_shape(t, &s);
+	struct ofs_txn_shape s;
+	ofs_txn_shape(t, &s);
 	struct kv_note n = {.uid = caller_uid, .time_ms = wall_ms()};
 	struct rpath *p = malloc(2 * sizeof(*p)), *q = p + 1;
 	if (!p)

@@ -33,7 +33,7 @@
  * not replayed either (no per-change record exists); the invalidations
  * cover it. Atime-only or usage-only changes have no event.
  *
- * The kinds a transaction maps to are read from its writes (schema.h): one
+ * The kinds a transaction maps to are read from its writes (txn_shape.c): one
  * entry removed and one added with the same inode is a rename; one added
  * that did not exist, a create; one removed, a removal; no entry but blocks
  * or a size change of an inode, content; other attribute or xattr writes,
@@ -59,65 +59,9 @@ void ofs_replay_close(struct ofs *o)
 {
 	ofs_replay_drain(o);
 	kv_view_close(&o->rp_before);
-	free(o->rp_names);
-	o->rp_names = NULL;
 	pthread_mutex_destroy(&o->rp_lock);
 	pthread_mutex_destroy(&o->rp_view_lock);
 	pthread_cond_destroy(&o->rp_cond);
-}
-
-/* --- names of inodes ----------------------------------------------------------- */
-
-static size_t name_slot(uint64_t ino)
-{
-	return (size_t)((ino * UINT64_C(0x9e3779b97f4a7c15)) >> 40) % OFS_REPLAY_NAMES;
-}
-
-/* Under rp_lock: remembers that ino was seen as name in parent (a hint,
- * checked against the state before use; a collision only forgets one). */
-static void note_name_locked(struct ofs *o, uint64_t ino, uint64_t parent, const char *name,
-			     size_t len)
-{
-	if (!o->rp_names || len > OFS_NAME_MAX)
-		return;
-	struct ofs_replay_name *n = &o->rp_names[name_slot(ino)];
-	n->ino = ino;
-	n->parent = parent;
-	memcpy(n->name, name, len);
-	n->name[len] = '\0';
-}
-
-void ofs_replay_note_name(struct ofs *o, uint64_t ino, uint64_t parent, const char *name)
-{
-	pthread_mutex_lock(&o->rp_lock);
-	note_name_locked(o, ino, parent, name, strlen(name));
-	pthread_mutex_unlock(&o->rp_lock);
-}
-
-struct find_child {
-	uint64_t ino;
-	uint64_t parent;
-	char name[OFS_NAME_MAX + 1];
-	bool found;
-};
-
-static int find_child(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		      uint64_t version)
-{
-	struct find_child *f = arg;
-	uint64_t parent, child;
-	const char *name;
-	size_t nlen;
-	uint8_t dt;
-	if (ofs_dirent_decode(val, val_len, &child, &dt) != 0 || child != f->ino)
-		return 0;
-	if (ofs_key_parse_dirent(key, key_len, &parent, &name, &nlen) != 0 || nlen > OFS_NAME_MAX)
-		return 0;
-	f->parent = parent;
-	memcpy(f->name, name, nlen);
-	f->name[nlen] = '\0';
-	f->found = true;
-	return 1;
 }
 
 /* Reads of one view (the state an item's change was applied to). */
@@ -150,35 +94,17 @@ static int view_dirent(struct kv_view *v, uint64_t parent, const char *name, uin
 	return rc ? -EIO : 0;
 }
 
-static int find_child_fn(void *arg, const void *k, size_t kl, const void *val, size_t vl,
-			 uint64_t ver)
-{
-	return find_child(arg, k, kl, val, vl, ver) ? 1 : 0; /* 1: found, stop */
-}
-
-static int view_scan(struct kv_view *v, const struct ofs_key *prefix, struct find_child *f)
-{
-	return ofs_kv_scan_view(v, prefix->b, prefix->len, NULL, 0, find_child_fn, f);
-}
-
 /* One name of ino in view v: the remembered one if it holds there, else a
  * scan (of the parent, for a directory, which knows it; of every entry
  * otherwise). */
 static int name_of(struct ofs *o, struct kv_view *v, uint64_t ino, uint64_t *parent, char *name)
 {
-	struct ofs_replay_name hint = {0};
-	pthread_mutex_lock(&o->rp_lock);
-	if (o->rp_names && o->rp_names[name_slot(ino)].ino == ino)
-		hint = o->rp_names[name_slot(ino)];
-	pthread_mutex_unlock(&o->rp_lock);
 	uint64_t child;
-	if (hint.ino == ino && view_dirent(v, hint.parent, hint.name, &child) == 0 &&
-	    child == ino) {
-		*parent = hint.parent;
-		strcpy(name, hint.name);
+	size_t len = ofs_names_recall(o, ino, parent, name);
+	name[len] = '\0';
+	if (len && view_dirent(v, *parent, name, &child) == 0 && child == ino)
 		return 0;
-	}
-	struct find_child f = {.ino = ino};
+	struct ofs_name_find f = {.ino = ino};
 	struct ofs_attr a;
 	struct ofs_key p;
 	int rc = view_attr(v, ino, &a);
@@ -190,14 +116,14 @@ static int name_of(struct ofs *o, struct kv_view *v, uint64_t ino, uint64_t *par
 		ofs_key_dir_prefix(&p, 0);
 		p.len = 2; /* every entry: the kind, no parent */
 	}
-	rc = view_scan(v, &p, &f);
+	rc = ofs_kv_scan_view(v, p.b, p.len, NULL, 0, ofs_names_find, &f);
 	if (rc)
 		return rc;
-	if (!f.found)
+	if (!f.len)
 		return -ENOENT;
 	*parent = f.parent;
 	strcpy(name, f.name);
-	ofs_replay_note_name(o, ino, f.parent, f.name);
+	ofs_names_learn(o, ino, f.parent, f.name, f.len);
 	return 0;
 }
 
@@ -267,30 +193,15 @@ void ofs_replay_item_free(struct ofs_replay_item *it)
  * (read from v too), or absent. */
 static int read_before(struct kv_view *v, struct ofs_replay_entry *e)
 {
-	struct ofs_key k;
-	void *val;
-	size_t len;
 	uint64_t child;
-	uint8_t dt;
 	e->present = false;
-	ofs_key_dirent(&k, e->parent, e->name, strlen(e->name));
-	int rc = kv_view_get(v, k.b, k.len, &val, &len, NULL);
+	int rc = view_dirent(v, e->parent, e->name, &child);
 	if (rc == -ENOENT)
 		return 0;
+	if (rc == 0)
+		rc = view_attr(v, child, &e->attr);
 	if (rc)
-		return rc;
-	rc = ofs_dirent_decode(val, len, &child, &dt);
-	free(val);
-	if (rc)
-		return -EBADMSG;
-	ofs_key_inode(&k, child);
-	rc = kv_view_get(v, k.b, k.len, &val, &len, NULL);
-	if (rc)
-		return rc == -ENOENT ? -EBADMSG : rc;
-	rc = ofs_attr_decode(&e->attr, child, val, len);
-	free(val);
-	if (rc)
-		return -EBADMSG;
+		return rc == -ENOENT ? -EBADMSG : rc; /* an entry without its inode */
 	e->present = true;
 	return 0;
 }
@@ -316,68 +227,6 @@ static bool attrs_differ(const struct ofs_attr *a, const struct ofs_attr *b)
 	       a->mtime_ns != b->mtime_ns || a->ctime_ns != b->ctime_ns;
 }
 
-/* The writes of t, sorted by what they touch. */
-struct txn_shape {
-	const struct kv_op *put[2], *del[2]; /* entries written, removed */
-	uint32_t nput, ndel;
-	uint64_t data_ino;  /* an inode whose blocks t writes (0: none) */
-	uint64_t xattr_ino; /* an inode whose xattrs t writes (0: none) */
-	uint64_t attr_ino;  /* the one inode t writes, if only one (0: none or several) */
-	uint32_t nattr;
-	bool inode_deleted; /* a reaped or removed inode: no event of its own */
-};
-
-static void shape_of(const struct kv_txn *t, struct txn_shape *s)
-{
-	memset(s, 0, sizeof(*s));
-	for (uint32_t i = 0; i < t->n_ops; i++) {
-		const struct kv_op *op = &t->ops[i];
-		uint64_t ino;
-		if (op->type != KV_OP_PUT && op->type != KV_OP_DELETE &&
-		    op->type != KV_OP_DELETE_PREFIX)
-			continue;
-		bool prefix = op->type == KV_OP_DELETE_PREFIX;
-		switch (ofs_key_kind(op->key, op->key_len)) {
-		case OFS_K_DIRENT:
-			if (prefix)
-				break;
-			if (op->type == KV_OP_PUT) {
-				if (s->nput < 2)
-					s->put[s->nput] = op;
-				s->nput++;
-			} else {
-				if (s->ndel < 2)
-					s->del[s->ndel] = op;
-				s->ndel++;
-			}
-			break;
-		case OFS_K_INODE:
-			if (ofs_key_parse_ino(op->key, op->key_len, &ino) != 0)
-				break;
-			if (op->type != KV_OP_PUT) {
-				s->inode_deleted = true;
-				break;
-			}
-			if (s->attr_ino != ino)
-				s->nattr++;
-			s->attr_ino = ino;
-			break;
-		case OFS_K_BLOCK:
-			if (ofs_key_parse_ino(op->key, op->key_len, &ino) == 0)
-				s->data_ino = ino;
-			break;
-		case OFS_K_XATTR:
-			if (ofs_key_parse_ino(op->key, op->key_len, &ino) == 0)
-				s->xattr_ino = ino;
-			break;
-		default:
-			break;
-		}
-	}
-	if (s->nattr != 1)
-		s->attr_ino = 0;
-}
-
 static int entry_of(const struct kv_op *op, struct ofs_replay_entry *e)
 {
 	const char *name;
@@ -398,15 +247,15 @@ static int entry_of(const struct kv_op *op, struct ofs_replay_entry *e)
 static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before,
 		   struct ofs_replay_item *it)
 {
-	struct txn_shape s;
-	shape_of(t, &s);
+	struct ofs_txn_shape s;
+	ofs_txn_shape(t, &s);
 	int rc;
-	if (s.nput + s.ndel > 0) {
-		if (s.nput > 1 || s.ndel > 1)
+	if (s.n_put + s.n_del > 0) {
+		if (s.n_put > 1 || s.n_del > 1)
 			return 0; /* an exchange */
 		if (!before)
 			return -ENODATA; /* nothing to compare with: dropped */
-		if (s.ndel == 1) {
+		if (s.n_del == 1) {
 			rc = entry_of(s.del[0], &it->from);
 			if (rc == 0)
 				rc = read_before(before, &it->from);
@@ -415,7 +264,7 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 			if (!it->from.present)
 				return 0;
 		}
-		if (s.nput == 1) {
+		if (s.n_put == 1) {
 			uint64_t child;
 			uint8_t dt;
 			rc = entry_of(s.put[0], &it->to);
@@ -433,23 +282,23 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 				if (rc)
 					return rc == -ENOENT ? 0 : rc;
 			}
-			if (s.ndel == 0 && it->to.present)
+			if (s.n_del == 0 && it->to.present)
 				return 0; /* same name, same place: nothing for the kernel */
 		}
-		if (s.ndel == 1 && s.nput == 1) {
+		if (s.n_del == 1 && s.n_put == 1) {
 			if (it->after.ino != it->from.attr.ino)
 				return 0;
 			it->kind = OFS_REPLAY_RENAME;
 		} else {
-			it->kind = s.ndel ? OFS_REPLAY_REMOVE : OFS_REPLAY_CREATE;
+			it->kind = s.n_del ? OFS_REPLAY_REMOVE : OFS_REPLAY_CREATE;
 		}
 		return 1;
 	}
-	if (s.inode_deleted)
+	if (s.frees_inode)
 		return 0; /* an unlinked file freed at last */
-	if (s.data_ino) {
+	if (s.block_ino) {
 		it->kind = OFS_REPLAY_MODIFY;
-		it->ino = s.data_ino;
+		it->ino = s.block_ino;
 		return 1;
 	}
 	uint64_t ino = s.xattr_ino ? s.xattr_ino : s.attr_ino;
@@ -460,20 +309,12 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 	if (!have_now && !s.xattr_ino)
 		return 0;
 	if (!s.xattr_ino && before) {
-		struct ofs_key k;
-		void *val;
-		size_t len;
 		struct ofs_attr old;
-		ofs_key_inode(&k, ino);
-		rc = kv_view_get(before, k.b, k.len, &val, &len, NULL);
+		rc = view_attr(before, ino, &old);
 		if (rc == -ENOENT)
 			return 0; /* a new inode without a name yet */
 		if (rc)
 			return rc;
-		rc = ofs_attr_decode(&old, ino, val, len);
-		free(val);
-		if (rc)
-			return -EBADMSG;
 		if (old.size != now.size && S_ISREG(now.mode)) {
 			it->kind = OFS_REPLAY_MODIFY;
 			it->ino = ino;
@@ -493,10 +334,10 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 	return 1;
 }
 
-/* Names every entry t writes, for ofs_replay_path (any thread's changes). */
+/* Names every entry t writes, for ofs_replay_path and the change notes
+ * (any node's changes). */
 static void note_names(struct ofs *o, const struct kv_txn *t)
 {
-	pthread_mutex_lock(&o->rp_lock);
 	for (uint32_t i = 0; i < t->n_ops; i++) {
 		const struct kv_op *op = &t->ops[i];
 		uint64_t parent, child;
@@ -506,9 +347,8 @@ static void note_names(struct ofs *o, const struct kv_txn *t)
 		if (op->type == KV_OP_PUT && ofs_key_kind(op->key, op->key_len) == OFS_K_DIRENT &&
 		    ofs_key_parse_dirent(op->key, op->key_len, &parent, &name, &len) == 0 &&
 		    ofs_dirent_decode(op->value, op->value_len, &child, &dt) == 0)
-			note_name_locked(o, child, parent, name, len);
+			ofs_names_learn(o, child, parent, name, len);
 	}
-	pthread_mutex_unlock(&o->rp_lock);
 }
 
 /* Under rp_lock: appends it, or drops it if the queue is full. */
@@ -595,23 +435,17 @@ void ofs_replay_state_replaced(struct ofs *o)
 
 /* --- the queue, for the replay thread ------------------------------------------ */
 
-int ofs_replay_enable(struct ofs *o)
+void ofs_replay_enable(struct ofs *o)
 {
-	struct ofs_replay_name *names = calloc(OFS_REPLAY_NAMES, sizeof(*names));
 	struct kv_view *v = NULL;
-	if (!names)
-		return -ENOMEM;
 	if (kv_view_open(o->b.kv, &v) != 0)
 		v = NULL; /* the first removal has no replay */
 	pthread_mutex_lock(&o->rp_lock);
-	free(o->rp_names);
-	o->rp_names = names;
 	kv_view_close(&o->rp_before);
 	o->rp_before = v;
 	o->rp_stop = false;
 	pthread_mutex_unlock(&o->rp_lock);
 	__atomic_store_n(&o->rp_enabled, true, __ATOMIC_RELEASE);
-	return 0;
 }
 
 void ofs_replay_disable(struct ofs *o)
