@@ -118,6 +118,11 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.caught_up = v.route != REPLICA_ROUTE_NONE && !r->xfer.active &&
 		      r->applied_idx >= v.known_decided;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
+	if (v.leader && v.leader != r->seen_leader) {
+		r->seen_leader = v.leader;
+		r->leader_changes++;
+	}
+	v.leader_changes = r->leader_changes;
 	for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
 		tp_peer_stats(r->tp, v.opx.peers[i].pid, &v.peer_stats[i]);
 	v.now_ms = now;
@@ -613,6 +618,7 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 		rc = next_epoch(r, &epoch, err, err_len);
 	if (rc == 0)
 		rc = proposals_init(&r->props, r->wake_fd, epoch << 32, REPLICA__MAX_IN_FLIGHT);
+	r->props.latency = &r->proposal_latency;
 	if (rc != 0)
 		goto out_close;
 
