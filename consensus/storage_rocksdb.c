@@ -58,7 +58,7 @@ struct opx_rocks {
 	/* Stored entries are exactly [trimmed, log_end). */
 	uint64_t trimmed;
 	uint64_t log_end;
-	char errmsg[256]; /* "what: cause", without the path: callers add it */
+	char errmsg[256];	   /* "what: cause", without the path: callers add it */
 	opx_rocks_sync_fn sync_fn; /* told how long each synced append took (or NULL) */
 	void *sync_ctx;
 };

@@ -71,7 +71,7 @@ struct daemon {
 	/* The main thread's. */
 	struct ctl_server *ctl;
 	struct metrics_http *http; /* [metrics] listen; stopped with the control socket */
-	struct guard guard; /* aborts the mount if we die with it (guard.c) */
+	struct guard guard;	   /* aborts the mount if we die with it (guard.c) */
 	pthread_t notifier;
 	/* Written by the main thread while mounted is false. Other threads read
 	 * it once they have seen mounted true: it stays valid until the control

@@ -31,8 +31,8 @@ struct metrics_http {
 
 static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *text)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
-								    MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
@@ -127,11 +127,11 @@ struct metrics_http *metrics_http_start(const char *address, const struct metric
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	h->mhd = MHD_start_daemon(
-		flags, (uint16_t)atoi(port), NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR,
-		ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_HTTP__CONNECTIONS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP__IDLE_S,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	h->mhd = MHD_start_daemon(flags, (uint16_t)atoi(port), NULL, NULL, answer, h,
+				  MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+				  (unsigned)METRICS_HTTP__CONNECTIONS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP__IDLE_S,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	int e = errno;
 	freeaddrinfo(ai);
 	if (!h->mhd) {

@@ -527,7 +527,8 @@ static int finish(struct parse_state *ps)
 		     "plaintext_allow_network = true on a private network you trust",
 		     c->listen);
 	else if (c->metrics_listen[0] && strcmp(c->metrics_listen, c->listen) == 0)
-		fail(ps, "[metrics] listen = %s is [node] listen too: give the metrics their own port",
+		fail(ps,
+		     "[metrics] listen = %s is [node] listen too: give the metrics their own port",
 		     c->metrics_listen);
 	if (ps->failed)
 		return -EINVAL;

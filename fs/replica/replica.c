@@ -118,7 +118,9 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.caught_up = v.route != REPLICA_ROUTE_NONE && !r->xfer.active &&
 		      r->applied_idx >= v.known_decided;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
-	if (v.leader && v.leader != r->seen_leader) {
+	/* A leader counts once it leads (accept phase), not every candidate
+	 * of an election. */
+	if (v.leader && v.accept_phase && v.leader != r->seen_leader) {
 		r->seen_leader = v.leader;
 		r->leader_changes++;
 	}

@@ -215,8 +215,8 @@ struct replica {
 	_Atomic enum replica_mode mode; /* written by the replica thread */
 
 	/* replica thread only */
-	uint64_t applied_idx; /* entries applied to the KV (a count) */
-	opx_node_id seen_leader; /* the last leader publish_view saw (0: none yet) */
+	uint64_t applied_idx;	 /* entries applied to the KV (a count) */
+	opx_node_id seen_leader; /* the last leader in accept phase publish_view saw */
 	uint64_t leader_changes; /* times it changed (the first counts), in the view */
 	uint64_t bytes_since_compaction;
 	opx_node_id last_leader;

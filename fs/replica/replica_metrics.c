@@ -71,8 +71,7 @@ void replica_metrics_write(struct replica *r, struct metrics_text *t)
 	      "The highest decided index this node has heard of, from its log or its peers.",
 	      v->known_decided);
 	gauge(t, "omnifs_compacted_index",
-	      "Entries trimmed from this node's log (covered by the state).",
-	      v->opx.compacted_idx);
+	      "Entries trimmed from this node's log (covered by the state).", v->opx.compacted_idx);
 	gauge(t, "omnifs_is_leader", "1 if this node is the leader in its accept phase, else 0.",
 	      v->mode == REPLICA_MEMBER && v->opx.role == OPX_ROLE_LEADER && v->accept_phase);
 	counter(t, "omnifs_leader_changes_total",
@@ -98,13 +97,11 @@ void replica_metrics_write(struct replica *r, struct metrics_text *t)
 				 "Synced writes of the consensus log (RocksDB write with fsync).",
 				 &r->log_sync_latency);
 	by_peer(t, v, "omnifs_peer_sent_bytes_total", "counter",
-		"Bytes of frames handed to the link to each peer.",
-		PEER_TX_BYTES);
+		"Bytes of frames handed to the link to each peer.", PEER_TX_BYTES);
 	by_peer(t, v, "omnifs_peer_received_bytes_total", "counter",
-		"Bytes of frames received from each peer.",
-		PEER_RX_BYTES);
-	by_peer(t, v, "omnifs_peer_connected", "gauge",
-		"1 if the link to the peer is up, else 0.", PEER_UP);
+		"Bytes of frames received from each peer.", PEER_RX_BYTES);
+	by_peer(t, v, "omnifs_peer_connected", "gauge", "1 if the link to the peer is up, else 0.",
+		PEER_UP);
 	counter(t, "omnifs_state_transfers_total",
 		"State transfers this node completed (it fetched a peer's whole state).",
 		atomic_load(&r->xfers_done));

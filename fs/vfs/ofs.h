@@ -223,10 +223,10 @@ void ofs_stats_metrics_write(struct ofs *o, struct metrics_text *t);
 
 /* Counters for status output and tests. */
 struct ofs_stats {
-	uint64_t commits;	/* transactions applied */
-	uint64_t conflicts;	/* commits that failed a guard and were retried */
-	uint64_t invals_queued; /* kernel invalidations queued by ofs_on_applied */
-	uint64_t invals_sent;	/* ... and issued to the kernel */
+	uint64_t commits;	 /* transactions applied */
+	uint64_t conflicts;	 /* commits that failed a guard and were retried */
+	uint64_t invals_queued;	 /* kernel invalidations queued by ofs_on_applied */
+	uint64_t invals_sent;	 /* ... and issued to the kernel */
 	uint64_t invals_pending; /* now: items in the queue (not cumulative) */
 	/* Degradations, never drops (see inval.c): */
 	uint64_t invals_coarse;	  /* names queued as their whole directory: queue past its bound */

@@ -39,8 +39,7 @@ uint64_t ofs_ino_node(uint64_t ino)
 bool ofs_ino_is_virtual(uint64_t ino)
 {
 	return ino == OFS_VINO_DIR || ino == OFS_VINO_STATUS || ino == OFS_VINO_MEMBERS ||
-	       ino == OFS_VINO_METRICS ||
-	       ofs_hist_is_vino(ino);
+	       ino == OFS_VINO_METRICS || ofs_hist_is_vino(ino);
 }
 
 int64_t ofs_now_ns(void)

@@ -182,8 +182,8 @@ struct ofs {
 
 	bool erofs_seen; /* the last commit failed with -EROFS (atomic) */
 
-	struct ofs_locks *locks; /* cluster-wide locks (fuse_locks.c), set before mounting */
-	ofs_status_fn status_fn; /* set before mounting */
+	struct ofs_locks *locks;     /* cluster-wide locks (fuse_locks.c), set before mounting */
+	ofs_status_fn status_fn;     /* set before mounting */
 	struct ofs_metrics *metrics; /* set before mounting; NULL: requests are not timed */
 	void *status_ctx;
 
@@ -587,8 +587,8 @@ struct ofs_op_timer {
 };
 struct ofs_op_timer ofs_op_timer_start(struct ofs *o, enum ofs_fuse_op op);
 void ofs_op_timer_end(struct ofs_op_timer *t);
-#define OFS_FOP_TIMED(o, op)                                                                      \
-	struct ofs_op_timer ofs_op_timer__ __attribute__((cleanup(ofs_op_timer_end))) =          \
+#define OFS_FOP_TIMED(o, op)                                                            \
+	struct ofs_op_timer ofs_op_timer__ __attribute__((cleanup(ofs_op_timer_end))) = \
 		ofs_op_timer_start((o), (op))
 
 #endif /* OMNIFS_OFS_INT_H */

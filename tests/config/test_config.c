@@ -112,7 +112,7 @@ static void test_config_defaults(void **state)
 	assert_string_equal(c.mountpoint, "");		 /* KV only */
 	assert_string_equal(c.control_socket, "/d/control.sock");
 	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
-	assert_false(c.join); /* a new node forms the cluster with its peers */
+	assert_false(c.join);			   /* a new node forms the cluster with its peers */
 	assert_string_equal(c.metrics_listen, ""); /* no HTTP endpoint unless asked for */
 	assert_int_equal(c.tick_ms, 10);
 	assert_int_equal(c.election_timeout_ms, 200);

@@ -68,29 +68,28 @@ static void test_metrics_histogram_buckets_are_cumulative(void **state)
 	struct metrics_label op = {"op", "write"};
 	metrics_family(&t, "omnifs_d_seconds", "histogram", "Durations.");
 	metrics_histogram_write(&t, "omnifs_d_seconds", &op, 1, &h);
-	assert_string_equal(text_of(&t),
-			    "# HELP omnifs_d_seconds Durations.\n"
-			    "# TYPE omnifs_d_seconds histogram\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"5e-05\"} 2\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.0001\"} 2\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.00025\"} 2\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.0005\"} 2\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.001\"} 2\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.0025\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.005\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.01\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.025\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.05\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.1\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.25\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"0.5\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"1\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"2.5\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"5\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"10\"} 3\n"
-			    "omnifs_d_seconds_bucket{op=\"write\",le=\"+Inf\"} 4\n"
-			    "omnifs_d_seconds_sum{op=\"write\"} 20.002080000\n"
-			    "omnifs_d_seconds_count{op=\"write\"} 4\n");
+	assert_string_equal(text_of(&t), "# HELP omnifs_d_seconds Durations.\n"
+					 "# TYPE omnifs_d_seconds histogram\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"5e-05\"} 2\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.0001\"} 2\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.00025\"} 2\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.0005\"} 2\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.001\"} 2\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.0025\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.005\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.01\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.025\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.05\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.1\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.25\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"0.5\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"1\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"2.5\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"5\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"10\"} 3\n"
+					 "omnifs_d_seconds_bucket{op=\"write\",le=\"+Inf\"} 4\n"
+					 "omnifs_d_seconds_sum{op=\"write\"} 20.002080000\n"
+					 "omnifs_d_seconds_count{op=\"write\"} 4\n");
 	ctl_buf_free(&t.buf);
 }
 
@@ -153,7 +152,7 @@ static void test_metrics_process_source(void **state)
 	ctl_buf_free(&t.buf);
 }
 
-#define THREADS	    4
+#define THREADS	     4
 #define OBSERVE_EACH 100000
 
 static void *observer(void *arg)
