@@ -6,7 +6,8 @@
 # node 1 its applied index, FUSE write count, proposal and log sync counts
 # and bytes sent to each peer grow, and the other nodes apply the writes
 # too; exactly one node says it is the leader; a stopped peer reads as
-# unreachable; other paths get 404; every daemon stops cleanly.
+# unreachable; other paths get 404; every daemon stops cleanly; a daemon
+# whose metrics port is taken does not start (exit 3) and says why.
 . "$(dirname "$0")/lib.sh"
 CHECK="$(dirname "$0")/metrics_check.py"
 
@@ -133,4 +134,20 @@ python3 "$CHECK" check "$T/down" || fail "the page with a peer down does not par
 
 stop_node 2
 stop_node 1
+
+log "a metrics port taken by another process stops the start (exit 3)"
+python3 - "$OMNIFSD" "$T/node1/omnifs.conf" "${HTTP_PORTS[0]}" "$T/node1/log" <<'PY' ||
+import socket, subprocess, sys
+daemon, conf, port, logf = sys.argv[1:]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(port)))
+s.listen()
+with open(logf, "a") as log:
+    rc = subprocess.run([daemon, "-c", conf], stdout=log, stderr=log, timeout=60).returncode
+assert rc == 3, "omnifsd exited %d" % rc
+PY
+	fail "omnifsd started with its metrics port taken"
+grep -q "cannot start: \[metrics\] listen = 127.0.0.1:${HTTP_PORTS[0]}: cannot serve HTTP there" \
+	"$T/node1/log" || fail "no line saying the metrics port could not be used"
 log "PASS"
