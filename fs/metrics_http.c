@@ -127,11 +127,12 @@ struct metrics_http *metrics_http_start(const char *address, const struct metric
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	h->mhd = MHD_start_daemon(flags, (uint16_t)atoi(port), NULL, NULL, answer, h,
-				  MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-				  (unsigned)METRICS_HTTP__CONNECTIONS,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP__IDLE_S,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	/* The logger first: options before it would log through libmicrohttpd's own. */
+	h->mhd = MHD_start_daemon(
+		flags, (uint16_t)atoi(port), NULL, NULL, answer, h, MHD_OPTION_EXTERNAL_LOGGER,
+		mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)METRICS_HTTP__CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)METRICS_HTTP__IDLE_S, MHD_OPTION_END);
 	int e = errno;
 	freeaddrinfo(ai);
 	if (!h->mhd) {
