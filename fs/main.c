@@ -2,7 +2,8 @@
  * omnifsd: one node of an omnifs cluster.
  *
  * Reads the config, starts the replica (consensus log, KV state, transport),
- * the control socket and, unless told not to, the FUSE mount; then runs until
+ * the control socket, the metrics' HTTP endpoint if [metrics] listen asks
+ * for it, and, unless told not to, the FUSE mount; then runs until
  * SIGTERM or SIGINT and shuts down in reverse order; SIGHUP reloads the
  * config's log level (reload_config). Runs in the foreground,
  * logging to stderr (the journal under systemd, Type=notify).
@@ -284,6 +285,16 @@ static int log_level_cmd(int argc, char **argv, struct ctl_buf *out)
 	return 0;
 }
 
+/* metrics: the page /.omnifs/metrics and [metrics] listen serve. */
+static int metrics_cmd(struct daemon *d, struct ctl_buf *out)
+{
+	if (metrics_render(&d->metrics, out) == 0)
+		return 0;
+	out->len = 0; /* not half a page */
+	ctl_buf_printf(out, "out of memory\n");
+	return ENOMEM;
+}
+
 static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
 {
 	struct daemon *d = ctx;
@@ -296,7 +307,7 @@ static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out
 	if (strcmp(argv[0], "log-level") == 0 && argc <= 2)
 		return log_level_cmd(argc, argv, out);
 	if (strcmp(argv[0], "metrics") == 0 && argc == 1)
-		return metrics_render(&d->metrics, out) ? ENOMEM : 0;
+		return metrics_cmd(d, out);
 	int rc = replica_control(d->replica, argc, argv, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0)
 		status_extend(d, argc == 2, out);
@@ -324,7 +335,7 @@ static int fs_can_write(void *ctx)
 }
 
 /* /.omnifs/status.json, members.json and metrics: the same as omnifsctl
- * status --json, members --json and metrics. */
+ * status --json, member list --json and metrics. */
 static int fs_status(void *ctx, enum ofs_status_file which, char *buf, size_t cap)
 {
 	struct daemon *d = ctx;

@@ -620,9 +620,9 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 		rc = next_epoch(r, &epoch, err, err_len);
 	if (rc == 0)
 		rc = proposals_init(&r->props, r->wake_fd, epoch << 32, REPLICA__MAX_IN_FLIGHT);
-	r->props.latency = &r->proposal_latency;
 	if (rc != 0)
 		goto out_close;
+	r->props.latency = &r->proposal_latency; /* before any proposer can submit */
 
 	r->start_ms = proposals_now_ms();
 	r->next_tick_ms = r->start_ms;
