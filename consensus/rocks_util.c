@@ -296,6 +296,21 @@ out_close:
 	return rc;
 }
 
+uint64_t rocks_memory_bytes(const struct rocks_db *d)
+{
+	static const char *const props[] = {"rocksdb.cur-size-all-mem-tables",
+					    "rocksdb.estimate-table-readers-mem"};
+	uint64_t total = 0;
+	for (size_t i = 0; i < d->n_cfs; i++) {
+		for (size_t j = 0; j < sizeof(props) / sizeof(props[0]); j++) {
+			uint64_t v = 0;
+			if (rocksdb_property_int_cf(d->db, d->cfs[i], props[j], &v) == 0)
+				total += v;
+		}
+	}
+	return total;
+}
+
 void rocks_db_close(struct rocks_db *d)
 {
 	for (size_t c = 0; c < ROCKS_MAX_CFS; c++)

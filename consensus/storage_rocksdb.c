@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rocksdb/c.h>
 
@@ -57,7 +58,9 @@ struct opx_rocks {
 	/* Stored entries are exactly [trimmed, log_end). */
 	uint64_t trimmed;
 	uint64_t log_end;
-	char errmsg[256]; /* "what: cause", without the path: callers add it */
+	char errmsg[256];	   /* "what: cause", without the path: callers add it */
+	opx_rocks_sync_fn sync_fn; /* told how long each synced append took (or NULL) */
+	void *sync_ctx;
 };
 
 static const char *const cf_names[2] = {"default", "log"};
@@ -349,9 +352,18 @@ static int rocks_write_atomically(void *impl, const struct opx_storage_op *ops, 
 		only_decided = only_decided && ops[i].type == OPX_OP_SET_DECIDED_IDX;
 	if (!rc) {
 		char *e = NULL;
+		struct timespec t0, t1;
+		bool timed = r->sync_fn && !only_decided;
+		if (timed)
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 		rocksdb_write(r->rdb.db, only_decided ? r->rdb.wnosync : r->rdb.wsync, wb, &e);
 		if (e)
 			rc = rocks_fail(r, "write", e);
+		if (timed && !rc) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			r->sync_fn(r->sync_ctx, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 +
+							   (t1.tv_nsec - t0.tv_nsec)));
+		}
 	}
 	rocksdb_writebatch_destroy(wb);
 	if (!rc) {
@@ -492,6 +504,12 @@ struct opx_storage opx_rocks_storage(struct opx_rocks *r)
 {
 	struct opx_storage st = {.ops = &rocks_ops, .impl = r};
 	return st;
+}
+
+void opx_rocks_set_sync_fn(struct opx_rocks *r, opx_rocks_sync_fn fn, void *ctx)
+{
+	r->sync_fn = fn;
+	r->sync_ctx = ctx;
 }
 
 const char *opx_rocks_errmsg(const struct opx_rocks *r)

@@ -67,6 +67,16 @@ struct opx_storage opx_rocks_storage(struct opx_rocks *r);
 int opx_rocks_config_id(struct opx_rocks *r, uint32_t *config_id);
 int opx_rocks_reset(struct opx_rocks *r, uint32_t config_id);
 
+/*
+ * fn (NULL: none) is told, after each synced write_atomically that
+ * succeeded, how long RocksDB took to write and sync it, in nanoseconds of
+ * CLOCK_MONOTONIC: the log's fsync latency as the core waits for it. Writes
+ * of the decided index alone are not synced and not reported. Called on the
+ * thread that writes; set it from that thread, or before it starts.
+ */
+typedef void (*opx_rocks_sync_fn)(void *ctx, uint64_t ns);
+void opx_rocks_set_sync_fn(struct opx_rocks *r, opx_rocks_sync_fn fn, void *ctx);
+
 /* The reason for the last failed call on r ("" if none), as "what: cause"
  * without the store's path (the caller says which store). Valid until the
  * next call on r. */

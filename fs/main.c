@@ -2,7 +2,8 @@
  * omnifsd: one node of an omnifs cluster.
  *
  * Reads the config, starts the replica (consensus log, KV state, transport),
- * the control socket and, unless told not to, the FUSE mount; then runs until
+ * the control socket, the metrics' HTTP endpoint if [metrics] listen asks
+ * for it, and, unless told not to, the FUSE mount; then runs until
  * SIGTERM or SIGINT and shuts down in reverse order; SIGHUP reloads the
  * config's log level (reload_config). Runs in the foreground,
  * logging to stderr (the journal under systemd, Type=notify).
@@ -31,6 +32,8 @@
 #include "lock_ctl.h"
 #include "locks.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "ofs.h"
 #include "recover.h"
 #include "replica.h"
@@ -62,9 +65,14 @@ struct daemon {
 	struct replica *replica;
 	struct ofs_locks *locks; /* cluster-wide locks: before the control socket, gone after */
 	struct hook_ctx hook_locks, hook_fs; /* the apply hook's, switched by the main thread */
+	/* The metrics page's sources (process, replica, filesystem), filled
+	 * before the control socket starts; read by whoever renders it. */
+	struct metrics_registry metrics;
+	struct ofs_metrics fs_metrics; /* the mount's FUSE requests; outlives the mount */
 	/* The main thread's. */
 	struct ctl_server *ctl;
-	struct guard guard; /* aborts the mount if we die with it (guard.c) */
+	struct metrics_http *http; /* [metrics] listen; stopped with the control socket */
+	struct guard guard;	   /* aborts the mount if we die with it (guard.c) */
 	pthread_t notifier;
 	/* Written by the main thread while mounted is false. Other threads read
 	 * it once they have seen mounted true: it stays valid until the control
@@ -277,6 +285,16 @@ static int log_level_cmd(int argc, char **argv, struct ctl_buf *out)
 	return 0;
 }
 
+/* metrics: the page /.omnifs/metrics and [metrics] listen serve. */
+static int metrics_cmd(struct daemon *d, struct ctl_buf *out)
+{
+	if (metrics_render(&d->metrics, out) == 0)
+		return 0;
+	out->len = 0; /* not half a page */
+	ctl_buf_printf(out, "out of memory\n");
+	return ENOMEM;
+}
+
 static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out)
 {
 	struct daemon *d = ctx;
@@ -288,6 +306,8 @@ static int control_handler(void *ctx, int argc, char **argv, struct ctl_buf *out
 		return snapshot_save_cmd(replica_kv(d->replica), &d->cfg, argc, argv, out);
 	if (strcmp(argv[0], "log-level") == 0 && argc <= 2)
 		return log_level_cmd(argc, argv, out);
+	if (strcmp(argv[0], "metrics") == 0 && argc == 1)
+		return metrics_cmd(d, out);
 	int rc = replica_control(d->replica, argc, argv, out);
 	if (rc == 0 && strcmp(argv[0], "status") == 0)
 		status_extend(d, argc == 2, out);
@@ -314,13 +334,15 @@ static int fs_can_write(void *ctx)
 	return replica_can_write(ctx);
 }
 
-/* /.omnifs/status.json and members.json: the same JSON as omnifsctl. */
+/* /.omnifs/status.json, members.json and metrics: the same as omnifsctl
+ * status --json, member list --json and metrics. */
 static int fs_status(void *ctx, enum ofs_status_file which, char *buf, size_t cap)
 {
 	struct daemon *d = ctx;
 	struct ctl_buf b = {0};
-	int rc = which == OFS_STATUS_JSON ? replica_status_json(d->replica, &b)
-					  : replica_members_json(d->replica, &b);
+	int rc = which == OFS_STATUS_JSON    ? replica_status_json(d->replica, &b)
+		 : which == OFS_MEMBERS_JSON ? replica_members_json(d->replica, &b)
+					     : metrics_render(&d->metrics, &b);
 	if (rc == 0 && which == OFS_STATUS_JSON)
 		status_extend(d, true, &b); /* as `status --json` shows it */
 	if (rc == 0 && b.len > cap)
@@ -331,6 +353,26 @@ static int fs_status(void *ctx, enum ofs_status_file which, char *buf, size_t ca
 	}
 	ctl_buf_free(&b);
 	return rc;
+}
+
+/* The metrics page's sources (struct daemon.metrics). */
+static void metrics_of_replica(void *ctx, struct metrics_text *t)
+{
+	struct daemon *d = ctx;
+	replica_metrics_write(d->replica, t);
+}
+
+/* FUSE requests always (zero before a mount); the mount's own counters
+ * while it is up (d->ofs is valid then: see struct daemon). */
+static void metrics_of_fs(void *ctx, struct metrics_text *t)
+{
+	struct daemon *d = ctx;
+	bool mounted = atomic_load(&d->mounted);
+	metrics_family(t, "omnifs_mounted", "gauge", "1 while the filesystem is mounted, else 0.");
+	metrics_sample_u64(t, "omnifs_mounted", NULL, 0, mounted);
+	ofs_metrics_write(&d->fs_metrics, t);
+	if (mounted)
+		ofs_stats_metrics_write(d->ofs, t);
 }
 
 /*
@@ -364,6 +406,7 @@ static int start_fs(struct daemon *d)
 	d->hook_fs.ofs = d->ofs;
 	int rc = replica_set_apply_hook(d->replica, apply_hook, &d->hook_fs);
 	ofs_set_status_source(d->ofs, fs_status, d);
+	ofs_set_metrics(d->ofs, &d->fs_metrics);
 	ofs_set_locks(d->ofs, d->locks);
 	if (rc == 0)
 		rc = ofs_mount(d->ofs, d->cfg.mountpoint);
@@ -457,6 +500,7 @@ static void serve_fs(struct daemon *d)
 	sdn_notify("STOPPING=1");
 	atomic_store(&d->stopping, true);
 	ctl_server_stop(&d->ctl);
+	metrics_http_stop(&d->http);
 	replica_set_apply_hook(d->replica, apply_hook, &d->hook_locks);
 	ofs_unmount(d->ofs);
 	guard_unmounted(&d->guard);
@@ -661,11 +705,23 @@ int main(int argc, char **argv)
 	}
 	d.hook_locks.locks = d.locks;
 	replica_set_apply_hook(d.replica, apply_hook, &d.hook_locks);
+	metrics_registry_add(&d.metrics, metrics_process_source, NULL);
+	metrics_registry_add(&d.metrics, metrics_of_replica, &d);
+	metrics_registry_add(&d.metrics, metrics_of_fs, &d);
 	d.ctl = ctl_server_start(d.cfg.control_socket, control_handler, &d, err, sizeof(err));
 	if (!d.ctl) {
 		log_err("omnifsd: cannot start: %s", err);
 		status = 3;
 		goto out_locks;
+	}
+	if (d.cfg.metrics_listen[0]) {
+		d.http = metrics_http_start(d.cfg.metrics_listen, &d.metrics, err, sizeof(err));
+		if (!d.http) {
+			log_err("omnifsd: cannot start: %s", err);
+			status = 3;
+			goto out_ctl;
+		}
+		log_notice("omnifsd: metrics at http://%s/metrics", d.cfg.metrics_listen);
 	}
 	if (pthread_create(&d.notifier, NULL, notifier_main, &d) != 0) {
 		log_err("omnifsd: cannot start the notifier thread");
@@ -693,11 +749,13 @@ int main(int argc, char **argv)
 		 * and nothing more may be written. Leave at once; a restart
 		 * recovers from what is on disk. */
 		ctl_server_stop(&d.ctl);
+		metrics_http_stop(&d.http);
 		log_err("omnifsd: stopped after a storage failure: fix the cause, then restart");
 		_exit(1);
 	}
 out_ctl:
 	ctl_server_stop(&d.ctl);
+	metrics_http_stop(&d.http);
 out_locks:
 	/* Returns once the hook can no longer run: the keeper may go. */
 	replica_set_apply_hook(d.replica, NULL, NULL);

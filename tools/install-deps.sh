@@ -9,7 +9,7 @@ packages=(
 	meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev
 	# libraries
 	libfuse3-dev librocksdb-dev libzmq3-dev libcmocka-dev libinih-dev libsystemd-dev libssl-dev
-	libjansson-dev
+	libjansson-dev libmicrohttpd-dev
 	# run
 	fuse3
 	# tests: network namespaces, link cuts, systemd unit checks

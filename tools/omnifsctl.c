@@ -81,7 +81,9 @@ static void usage(FILE *f)
 		"                           over PATH, or recreate it if deleted; a change\n"
 		"                           like any other, kept in the history in turn\n"
 		"  digest                   the applied index and a SHA-256 of the replicated\n"
-		"                           state (equal on every node at the same index)\n");
+		"                           state (equal on every node at the same index)\n"
+		"  metrics                  this node's metrics in the Prometheus text format\n"
+		"                           (as MOUNT/.omnifs/metrics and [metrics] listen)\n");
 	/* Two strings: C compilers need to support only 4095 bytes in one. */
 	fprintf(f,
 		"  member list [--json]     the members of the current configuration\n"

@@ -105,6 +105,8 @@ static const struct key_spec keys[] = {
 	{"history", "max_file_kb", KEY_U32, FIELD(hist_max_file_kb), 1, 65536, "KiB, 1 to 65536"},
 	/* For tests: the age and total bounds are enforced this often. */
 	{"history", "trim_s", KEY_U32, FIELD(hist_trim_s), 1, 86400, "seconds, 1 to 86400"},
+	{"metrics", "listen", KEY_ADDRESS, FIELD(metrics_listen), 0, 0,
+	 "host:port, e.g. 127.0.0.1:9465"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -524,6 +526,10 @@ static int finish(struct parse_state *ps)
 		     "Use CURVE keys (secret_key_file), listen on loopback, or set [security] "
 		     "plaintext_allow_network = true on a private network you trust",
 		     c->listen);
+	else if (c->metrics_listen[0] && strcmp(c->metrics_listen, c->listen) == 0)
+		fail(ps,
+		     "[metrics] listen = %s is [node] listen too: give the metrics their own port",
+		     c->metrics_listen);
 	if (ps->failed)
 		return -EINVAL;
 	if (!c->plaintext) {

@@ -106,6 +106,7 @@ static void wake_replica(struct proposals *p)
 int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t node_id,
 		     uint32_t timeout_ms, struct kv_result *res)
 {
+	uint64_t t0_ns = metrics_now_ns();
 	struct proposal *pr = calloc(1, sizeof(*pr));
 	if (!pr)
 		return -ENOMEM;
@@ -169,6 +170,8 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 	}
 	release(pr);
 	pthread_mutex_unlock(&p->lock);
+	if (rc == 0 && p->latency)
+		metrics_observe_ns(p->latency, metrics_now_ns() - t0_ns);
 	return rc;
 }
 

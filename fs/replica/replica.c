@@ -118,6 +118,13 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.caught_up = v.route != REPLICA_ROUTE_NONE && !r->xfer.active &&
 		      r->applied_idx >= v.known_decided;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
+	/* A leader counts once it leads (accept phase), not every candidate
+	 * of an election. */
+	if (v.leader && v.accept_phase && v.leader != r->seen_leader) {
+		r->seen_leader = v.leader;
+		r->leader_changes++;
+	}
+	v.leader_changes = r->leader_changes;
 	for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
 		tp_peer_stats(r->tp, v.opx.peers[i].pid, &v.peer_stats[i]);
 	v.now_ms = now;
@@ -615,6 +622,7 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 		rc = proposals_init(&r->props, r->wake_fd, epoch << 32, REPLICA__MAX_IN_FLIGHT);
 	if (rc != 0)
 		goto out_close;
+	r->props.latency = &r->proposal_latency; /* before any proposer can submit */
 
 	r->start_ms = proposals_now_ms();
 	r->next_tick_ms = r->start_ms;

@@ -33,6 +33,7 @@ struct kv_store;
 struct kv_txn;
 struct kv_result;
 struct ctl_buf;
+struct metrics_text;
 struct replica;
 
 /*
@@ -118,6 +119,11 @@ int replica_set_fault(struct replica *r, uint64_t peer, bool drop_out, bool drop
 /* True once the replica stopped itself after a storage failure (fail-stop):
  * the daemon must exit non-zero and be restarted, recovering from disk. */
 bool replica_has_failed(struct replica *r);
+
+/* Writes this node's consensus, replication and storage metrics (the view
+ * the loop published last, and counters) in the Prometheus text format.
+ * Any thread, until replica_stop. */
+void replica_metrics_write(struct replica *r, struct metrics_text *t);
 
 /* A one-line status for systemd's STATUS= and logs. */
 void replica_status_line(struct replica *r, char *buf, size_t len);

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "log.h"
 #include "membership.h"
+#include "metrics.h"
 #include "omnipaxos.h"
 #include "proposals.h"
 #include "replica.h"
@@ -112,6 +113,7 @@ struct replica_view {
 	bool transferring; /* a state transfer is in progress */
 	uint64_t xfer_bytes;
 	unsigned proposals_in_flight;
+	uint64_t leader_changes;
 	struct tp_peer_stats peer_stats[OPX_MAX_NODES]; /* by position in opx.peers */
 	enum replica_mode mode;
 	uint32_t config_id;
@@ -195,6 +197,10 @@ struct replica {
 	atomic_bool failed; /* fail-stop: storage failed, the daemon must exit */
 	/* State transfers this node completed since it started (status). */
 	atomic_uint_fast64_t xfers_done;
+	atomic_uint_fast64_t xfer_bytes_total; /* their chunks' bytes, received (metrics) */
+	/* Metrics (replica_metrics.c): any thread observes, any thread reads. */
+	struct metrics_histogram proposal_latency; /* submit to applied here, proposals.c */
+	struct metrics_histogram log_sync_latency; /* synced writes of the log */
 	struct proposals props;
 	/* replica thread only: installed and cleared through ctl_queue
 	 * (replica_set_apply_hook), called by apply_entry */
@@ -209,7 +215,9 @@ struct replica {
 	_Atomic enum replica_mode mode; /* written by the replica thread */
 
 	/* replica thread only */
-	uint64_t applied_idx; /* entries applied to the KV (a count) */
+	uint64_t applied_idx;	 /* entries applied to the KV (a count) */
+	opx_node_id seen_leader; /* the last leader in accept phase publish_view saw */
+	uint64_t leader_changes; /* times it changed (the first counts), in the view */
 	uint64_t bytes_since_compaction;
 	opx_node_id last_leader;
 	struct opx_ballot last_promise;
@@ -284,6 +292,8 @@ void replica_members_after_import(struct replica *r);
 void replica_members_close(struct replica *r);
 int replica_reconfigure_now(struct replica *r, const struct membership *next);
 
+/* replica_metrics.c: the log store's sync callback (opx_rocks_sync_fn). */
+void replica_log_synced(void *ctx, uint64_t ns);
 /* replica.c */
 void replica_fail(struct replica *r, const char *what, int rc);
 int replica_core_open(struct replica *r, char *err, size_t err_len);

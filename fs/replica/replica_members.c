@@ -173,6 +173,7 @@ int replica_log_open(struct replica *r, char *err, size_t err_len)
 	int rc = opx_rocks_open(&r->log, path, r->cfg.cluster_id, err, err_len);
 	if (rc != 0)
 		return rc;
+	opx_rocks_set_sync_fn(r->log, replica_log_synced, r);
 	uint32_t log_config;
 	rc = opx_rocks_config_id(r->log, &log_config);
 	if (rc == 0 && log_config < r->members.config_id) {

@@ -185,6 +185,7 @@ static void on_chunk(struct replica *r, opx_node_id from, const uint8_t *p, uint
 		return;
 	}
 	r->xfer.bytes += len;
+	atomic_fetch_add_explicit(&r->xfer_bytes_total, len, memory_order_relaxed);
 	send_request(r, now); /* finishes the import after the last chunk */
 }
 

@@ -87,6 +87,7 @@ static void submit(fuse_req_t req, struct ofs *o, fuse_ino_t ino, const struct l
 
 void ofs_ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_GETLK);
 	struct ofs *o = fuse_req_userdata(req);
 	if (!o->locks) {
 		fuse_reply_err(req, ENOLCK);
@@ -120,6 +121,7 @@ void ofs_ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, str
 void ofs_ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
 		  int sleep)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_SETLK);
 	struct ofs *o = fuse_req_userdata(req);
 	if (!o->locks) {
 		fuse_reply_err(req, ENOLCK);
@@ -135,6 +137,7 @@ void ofs_ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, str
 
 void ofs_ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_FLOCK);
 	struct ofs *o = fuse_req_userdata(req);
 	if (!o->locks) {
 		fuse_reply_err(req, ENOLCK);

@@ -147,6 +147,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_LOOKUP);
 	struct ofs_attr a;
 	int rc = ofs_op_lookup(ofs_of(req), parent, name, &a);
 	reply_entry(req, rc, &a);
@@ -167,6 +168,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_GETATTR);
 	struct ofs_attr a;
 	int rc = ofs_op_getattr(ofs_of(req), ino, &a);
 	reply_attr(req, rc, &a);
@@ -180,6 +182,7 @@ static int64_t ts_ns(const struct timespec *ts)
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_SETATTR);
 	struct ofs_setattr sa = {0};
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		sa.mask |= OFS_SET_MODE;
@@ -226,6 +229,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_READLINK);
 	char buf[OFS_SYMLINK_MAX + 1];
 	int rc = ofs_op_readlink(ofs_of(req), ino, buf, sizeof(buf));
 	if (rc < 0)
@@ -236,6 +240,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_MKNOD);
 	struct req_cred rcr;
 	struct ofs_attr a;
 	int rc = ofs_op_mknod(ofs_of(req), parent, name, mode, (uint32_t)rdev, cred_get(req, &rcr),
@@ -246,6 +251,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_MKDIR);
 	struct req_cred rcr;
 	struct ofs_attr a;
 	int rc = ofs_op_mknod(ofs_of(req), parent, name, S_IFDIR | (mode & 07777), 0,
@@ -256,6 +262,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_SYMLINK);
 	struct req_cred rcr;
 	struct ofs_attr a;
 	int rc = ofs_op_symlink(ofs_of(req), parent, name, link, cred_get(req, &rcr), &a);
@@ -265,6 +272,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_LINK);
 	struct req_cred rcr;
 	struct ofs_attr a;
 	int rc = ofs_op_link(ofs_of(req), ino, newparent, newname, cred_get(req, &rcr), &a);
@@ -274,6 +282,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_UNLINK);
 	struct req_cred rcr;
 	int rc = ofs_op_unlink(ofs_of(req), parent, name, cred_get(req, &rcr));
 	cred_put(&rcr);
@@ -282,6 +291,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_RMDIR);
 	struct req_cred rcr;
 	int rc = ofs_op_rmdir(ofs_of(req), parent, name, cred_get(req, &rcr));
 	cred_put(&rcr);
@@ -291,6 +301,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_RENAME);
 	struct req_cred rcr;
 	int rc = ofs_op_rename(ofs_of(req), parent, name, newparent, newname, flags,
 			       cred_get(req, &rcr));
@@ -300,6 +311,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_OPEN);
 	struct ofs *o = ofs_of(req);
 	struct ofs_file *f;
 	struct req_cred rcr;
@@ -319,6 +331,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_CREATE);
 	struct ofs *o = ofs_of(req);
 	struct req_cred rcr;
 	struct ofs_attr a;
@@ -342,6 +355,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_READ);
 	if (size > MAX_READ)
 		size = MAX_READ;
 	char *buf = malloc(size ? size : 1);
@@ -360,6 +374,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_WRITE);
 	ssize_t n = ofs_op_write(ofs_of(req), file_of(fi), buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -369,23 +384,27 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_FLUSH);
 	ofs_locks_flush(ofs_of(req), ino, fi);
 	fuse_reply_err(req, -ofs_op_flush(ofs_of(req), file_of(fi)));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_RELEASE);
 	ofs_locks_release(ofs_of(req), ino, fi);
 	fuse_reply_err(req, -ofs_op_release(ofs_of(req), file_of(fi)));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_FSYNC);
 	fuse_reply_err(req, -ofs_flush_ino(ofs_of(req), ino));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_OPENDIR);
 	struct ofs *o = ofs_of(req);
 	struct ofs_file *f = calloc(1, sizeof(*f));
 	if (!f) {
@@ -470,29 +489,34 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_READDIR);
 	do_readdir(req, size, off, fi, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_READDIRPLUS);
 	do_readdir(req, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_RELEASEDIR);
 	ofs_op_release(ofs_of(req), file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_FSYNCDIR);
 	/* Directory changes are committed before their requests return. */
 	fuse_reply_err(req, 0);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_STATFS);
 	struct ofs_statfs s;
 	int rc = ofs_op_statfs(ofs_of(req), &s);
 	if (rc) {
@@ -515,6 +539,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_SETXATTR);
 	struct req_cred rcr;
 	int rc = ofs_op_setxattr(ofs_of(req), ino, name, value, size, flags, cred_get(req, &rcr));
 	cred_put(&rcr);
@@ -523,6 +548,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_GETXATTR);
 	char *buf = NULL;
 	if (size) {
 		buf = malloc(size);
@@ -543,6 +569,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_LISTXATTR);
 	char *buf = NULL;
 	if (size) {
 		buf = malloc(size);
@@ -563,6 +590,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_REMOVEXATTR);
 	struct req_cred rcr;
 	int rc = ofs_op_removexattr(ofs_of(req), ino, name, cred_get(req, &rcr));
 	cred_put(&rcr);
@@ -571,6 +599,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_ACCESS);
 	/* default_permissions: the kernel checked the mode bits already. */
 	struct ofs_attr a;
 	int rc = ofs_op_getattr(ofs_of(req), ino, &a);
@@ -582,6 +611,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			 struct fuse_file_info *fi)
 {
+	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_FALLOCATE);
 	if (offset < 0 || length <= 0) {
 		fuse_reply_err(req, EINVAL);
 		return;

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct cfg;
 struct ofs;
 struct kv_txn;
@@ -128,15 +130,17 @@ int ofs_unmount(struct ofs *o);
 void ofs_destroy(struct ofs **o);
 
 /*
- * The reserved, read-only directory /.omnifs/ holds status.json and
- * members.json. Their content comes from fn, called at open and stat time on
- * a FUSE thread: it writes up to cap bytes of JSON into buf and returns the
- * length, or -errno (-ENOSPC if cap is too small: it is called again with a
- * bigger buffer, up to 1 MiB). Without a source the files hold "{}".
+ * The reserved, read-only directory /.omnifs/ holds status.json,
+ * members.json and metrics (Prometheus text). Their content comes from fn,
+ * called at open and stat time on a FUSE thread: it writes up to cap bytes
+ * into buf and returns the length, or -errno (-ENOSPC if cap is too small:
+ * it is called again with a bigger buffer, up to 1 MiB). Without a source
+ * the JSON files hold "{}" and metrics is empty.
  */
 enum ofs_status_file {
 	OFS_STATUS_JSON,
 	OFS_MEMBERS_JSON,
+	OFS_METRICS_TEXT,
 };
 typedef int (*ofs_status_fn)(void *ctx, enum ofs_status_file which, char *buf, size_t cap);
 void ofs_set_status_source(struct ofs *o, ofs_status_fn fn, void *ctx);
@@ -160,12 +164,70 @@ void ofs_on_state_replaced(struct ofs *o);
  * NULL t is ofs_on_state_replaced. */
 void ofs_apply_hook(void *ctx, uint64_t idx, const struct kv_txn *t, bool proposed_here);
 
+/* The FUSE requests the adapter times, one latency histogram each. */
+enum ofs_fuse_op {
+	OFS_FOP_LOOKUP,
+	OFS_FOP_GETATTR,
+	OFS_FOP_SETATTR,
+	OFS_FOP_READLINK,
+	OFS_FOP_MKNOD,
+	OFS_FOP_MKDIR,
+	OFS_FOP_SYMLINK,
+	OFS_FOP_LINK,
+	OFS_FOP_UNLINK,
+	OFS_FOP_RMDIR,
+	OFS_FOP_RENAME,
+	OFS_FOP_OPEN,
+	OFS_FOP_CREATE,
+	OFS_FOP_READ,
+	OFS_FOP_WRITE,
+	OFS_FOP_FLUSH,
+	OFS_FOP_RELEASE,
+	OFS_FOP_FSYNC,
+	OFS_FOP_OPENDIR,
+	OFS_FOP_READDIR,
+	OFS_FOP_READDIRPLUS,
+	OFS_FOP_RELEASEDIR,
+	OFS_FOP_FSYNCDIR,
+	OFS_FOP_STATFS,
+	OFS_FOP_SETXATTR,
+	OFS_FOP_GETXATTR,
+	OFS_FOP_LISTXATTR,
+	OFS_FOP_REMOVEXATTR,
+	OFS_FOP_ACCESS,
+	OFS_FOP_FALLOCATE,
+	OFS_FOP_GETLK,
+	OFS_FOP_SETLK,
+	OFS_FOP_FLOCK,
+	OFS_FUSE_OPS
+};
+
+/* FUSE request latencies, from the handler's start to its return (the
+ * reply is sent by then; a lock request that waits is replied to later, and
+ * counts its handler only). The daemon owns it for the process's lifetime,
+ * so it outlives a mount and can be rendered at any time. Zeroed: empty. */
+struct ofs_metrics {
+	struct metrics_histogram ops[OFS_FUSE_OPS];
+};
+
+/* Where the adapter counts requests; set before ofs_mount (NULL: nowhere). */
+void ofs_set_metrics(struct ofs *o, struct ofs_metrics *m);
+
+/* Writes the FUSE operations' family (omnifs_fuse_operation_duration_seconds,
+ * label op). Any thread. */
+void ofs_metrics_write(const struct ofs_metrics *m, struct metrics_text *t);
+
+/* Writes the mount's gauges and counters (invalidation queue, commits,
+ * conflicts, replays). Any thread while o is alive. */
+void ofs_stats_metrics_write(struct ofs *o, struct metrics_text *t);
+
 /* Counters for status output and tests. */
 struct ofs_stats {
-	uint64_t commits;	/* transactions applied */
-	uint64_t conflicts;	/* commits that failed a guard and were retried */
-	uint64_t invals_queued; /* kernel invalidations queued by ofs_on_applied */
-	uint64_t invals_sent;	/* ... and issued to the kernel */
+	uint64_t commits;	 /* transactions applied */
+	uint64_t conflicts;	 /* commits that failed a guard and were retried */
+	uint64_t invals_queued;	 /* kernel invalidations queued by ofs_on_applied */
+	uint64_t invals_sent;	 /* ... and issued to the kernel */
+	uint64_t invals_pending; /* now: items in the queue (not cumulative) */
 	/* Degradations, never drops (see inval.c): */
 	uint64_t invals_coarse;	  /* names queued as their whole directory: queue past its bound */
 	uint64_t invals_overflow; /* times the queue collapsed into "everything the kernel knows" */

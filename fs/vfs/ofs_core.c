@@ -39,7 +39,7 @@ uint64_t ofs_ino_node(uint64_t ino)
 bool ofs_ino_is_virtual(uint64_t ino)
 {
 	return ino == OFS_VINO_DIR || ino == OFS_VINO_STATUS || ino == OFS_VINO_MEMBERS ||
-	       ofs_hist_is_vino(ino);
+	       ino == OFS_VINO_METRICS || ofs_hist_is_vino(ino);
 }
 
 int64_t ofs_now_ns(void)
@@ -701,6 +701,9 @@ void ofs_get_stats(struct ofs *o, struct ofs_stats *st)
 	pthread_mutex_lock(&o->lock);
 	*st = o->stats;
 	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_lock(&o->iq_lock);
+	st->invals_pending = o->iq_len;
+	pthread_mutex_unlock(&o->iq_lock);
 	pthread_mutex_lock(&o->rp_lock);
 	st->replays_pending = o->rp_len + (o->rp_cur != NULL) + o->rp_holding;
 	ofs_replay_latency_locked(o, st);

@@ -52,6 +52,7 @@ struct kv_view;
 #define OFS_VINO_STATUS	    3u /* /.omnifs/status.json */
 #define OFS_VINO_MEMBERS    4u /* /.omnifs/members.json */
 #define OFS_VINO_HISTORY    5u /* /.omnifs/history; below it, ofs_history.c's own */
+#define OFS_VINO_METRICS    6u /* /.omnifs/metrics */
 #define OFS_VDIR_NAME	    ".omnifs"
 
 /* ino of counter value c on node id node, or 0 if out of range. */
@@ -181,8 +182,9 @@ struct ofs {
 
 	bool erofs_seen; /* the last commit failed with -EROFS (atomic) */
 
-	struct ofs_locks *locks; /* cluster-wide locks (fuse_locks.c), set before mounting */
-	ofs_status_fn status_fn; /* set before mounting */
+	struct ofs_locks *locks;     /* cluster-wide locks (fuse_locks.c), set before mounting */
+	ofs_status_fn status_fn;     /* set before mounting */
+	struct ofs_metrics *metrics; /* set before mounting; NULL: requests are not timed */
 	void *status_ctx;
 
 	/* FUSE side (fuse_ops.c): the mounting thread's, set by ofs_mount
@@ -574,5 +576,19 @@ int ofs_names_find(void *arg, const void *key, size_t key_len, const void *val, 
 
 /* errno for the caller of a failed commit */
 int ofs_commit_errno(int rc);
+
+/* ofs_metrics.c: times a FUSE handler. OFS_FOP_TIMED(o, OFS_FOP_X) as a
+ * handler's first statement observes, when the handler returns, the time
+ * since into o's histogram of that request (nothing without o->metrics):
+ * two clock reads and two relaxed atomic adds. */
+struct ofs_op_timer {
+	struct metrics_histogram *h; /* NULL: not timed */
+	uint64_t t0_ns;
+};
+struct ofs_op_timer ofs_op_timer_start(struct ofs *o, enum ofs_fuse_op op);
+void ofs_op_timer_end(struct ofs_op_timer *t);
+#define OFS_FOP_TIMED(o, op)                                                            \
+	struct ofs_op_timer ofs_op_timer__ __attribute__((cleanup(ofs_op_timer_end))) = \
+		ofs_op_timer_start((o), (op))
 
 #endif /* OMNIFS_OFS_INT_H */

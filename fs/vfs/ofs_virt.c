@@ -1,6 +1,8 @@
 /*
  * The reserved directory /.omnifs/: status.json and members.json, rendered
- * from the daemon's status source, and history/, the view of the kept
+ * from the daemon's status source, metrics (the same source: this node's
+ * metrics in the Prometheus text format, for node_exporter's textfile
+ * collector to copy), and history/, the view of the kept
  * versions of files (ofs_history.c serves it; it comes from the replicated
  * state, so every node shows the same versions). Read-only: it is not in the replicated
  * state, every node shows its own view, and every change there fails with
@@ -20,15 +22,28 @@
 
 #define RENDER_MAX (1u << 20)
 
-static const char *file_name(uint64_t ino)
-{
-	return ino == OFS_VINO_STATUS ? "status.json" : "members.json";
-}
+/* The rendered files, in the order readdir lists them. */
+static const struct {
+	uint64_t ino;
+	const char *name;
+	enum ofs_status_file which;
+	const char *empty; /* content without a status source */
+} files[] = {
+	{OFS_VINO_STATUS, "status.json", OFS_STATUS_JSON, "{}\n"},
+	{OFS_VINO_MEMBERS, "members.json", OFS_MEMBERS_JSON, "{}\n"},
+	{OFS_VINO_METRICS, "metrics", OFS_METRICS_TEXT, ""},
+};
+#define N_FILES (sizeof(files) / sizeof(files[0]))
 
 /* Renders ino's content into a malloc'ed buffer (caller frees). */
 static int render(struct ofs *o, uint64_t ino, char **out, size_t *len)
 {
-	enum ofs_status_file which = ino == OFS_VINO_STATUS ? OFS_STATUS_JSON : OFS_MEMBERS_JSON;
+	size_t fi = 0;
+	while (fi < N_FILES && files[fi].ino != ino)
+		fi++;
+	if (fi == N_FILES)
+		return -ENOENT;
+	enum ofs_status_file which = files[fi].which;
 	for (size_t cap = 4096; cap <= RENDER_MAX; cap *= 4) {
 		char *buf = malloc(cap);
 		if (!buf)
@@ -37,8 +52,8 @@ static int render(struct ofs *o, uint64_t ino, char **out, size_t *len)
 		if (o->status_fn) {
 			n = o->status_fn(o->status_ctx, which, buf, cap);
 		} else {
-			memcpy(buf, "{}\n", 3);
-			n = 3;
+			n = (int)strlen(files[fi].empty);
+			memcpy(buf, files[fi].empty, (size_t)n);
 		}
 		if (n == -ENOSPC || (n >= 0 && (size_t)n > cap)) {
 			free(buf);
@@ -95,10 +110,9 @@ int ofs_virt_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs
 		return -ENOTDIR;
 	if (strcmp(name, "history") == 0)
 		return ofs_virt_getattr(o, OFS_VINO_HISTORY, out);
-	if (strcmp(name, "status.json") == 0)
-		return ofs_virt_getattr(o, OFS_VINO_STATUS, out);
-	if (strcmp(name, "members.json") == 0)
-		return ofs_virt_getattr(o, OFS_VINO_MEMBERS, out);
+	for (size_t i = 0; i < N_FILES; i++)
+		if (strcmp(name, files[i].name) == 0)
+			return ofs_virt_getattr(o, files[i].ino, out);
 	return -ENOENT;
 }
 
@@ -136,8 +150,9 @@ int ofs_virt_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out)
 	int rc = ofs_dirent_list_add(l, OFS_VINO_DIR, DT_DIR, ".", 1);
 	if (!rc)
 		rc = ofs_dirent_list_add(l, OFS_ROOT_INO, DT_DIR, "..", 2);
-	for (uint64_t f = OFS_VINO_STATUS; !rc && f <= OFS_VINO_MEMBERS; f++)
-		rc = ofs_dirent_list_add(l, f, DT_REG, file_name(f), strlen(file_name(f)));
+	for (size_t i = 0; !rc && i < N_FILES; i++)
+		rc = ofs_dirent_list_add(l, files[i].ino, DT_REG, files[i].name,
+					 strlen(files[i].name));
 	if (!rc)
 		rc = ofs_dirent_list_add(l, OFS_VINO_HISTORY, DT_DIR, "history", 7);
 	if (rc) {

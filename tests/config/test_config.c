@@ -52,7 +52,9 @@ static const char good[] = "[node]\n"
 			   "max_file_size_mb = 1024\n"
 			   "max_total_size_mb = 20000\n"
 			   "max_inodes = 5000\n"
-			   "write_buffer_mb = 8\n";
+			   "write_buffer_mb = 8\n"
+			   "[metrics]\n"
+			   "listen = [::1]:9465\n";
 
 static void test_config_reads_every_field(void **state)
 {
@@ -95,6 +97,7 @@ static void test_config_reads_every_field(void **state)
 	assert_int_equal(c.fs_max_total_size_mb, 20000);
 	assert_int_equal(c.fs_max_inodes, 5000);
 	assert_int_equal(c.fs_write_buffer_mb, 8);
+	assert_string_equal(c.metrics_listen, "[::1]:9465");
 }
 
 static void test_config_defaults(void **state)
@@ -109,7 +112,8 @@ static void test_config_defaults(void **state)
 	assert_string_equal(c.mountpoint, "");		 /* KV only */
 	assert_string_equal(c.control_socket, "/d/control.sock");
 	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
-	assert_false(c.join); /* a new node forms the cluster with its peers */
+	assert_false(c.join);			   /* a new node forms the cluster with its peers */
+	assert_string_equal(c.metrics_listen, ""); /* no HTTP endpoint unless asked for */
 	assert_int_equal(c.tick_ms, 10);
 	assert_int_equal(c.election_timeout_ms, 200);
 	assert_int_equal(c.resend_timeout_ms, 500);
@@ -248,6 +252,13 @@ static const struct bad_case bad_cases[] = {
 	 "x.conf:12: [fs] max_inodes = '3': expected a number of inodes"},
 	{BASE_NODE BASE_PEERS PLAIN "[fs]\nwrite_buffer_mb = 64\n",
 	 "x.conf:12: [fs] write_buffer_mb = '64': expected MiB, 1 to 32"},
+	/* [metrics] listen is an address like the others, off the peers' port */
+	{BASE_NODE BASE_PEERS PLAIN "[metrics]\nlisten = 127.0.0.1\n",
+	 "x.conf:12: [metrics] listen = '127.0.0.1': expected host:port, e.g. 127.0.0.1:9465"},
+	{BASE_NODE BASE_PEERS PLAIN "[metrics]\nlisten = 127.0.0.1:99999\n",
+	 "x.conf:12: [metrics] listen = '127.0.0.1:99999': expected host:port"},
+	{BASE_NODE BASE_PEERS PLAIN "[metrics]\nlisten = 127.0.0.1:7101\n",
+	 "x.conf: [metrics] listen = 127.0.0.1:7101 is [node] listen too"},
 	/* plaintext listens on loopback only unless plaintext_allow_network says otherwise */
 	{BASE_NODE "listen = 0.0.0.0:7101\n" BASE_PEERS PLAIN,
 	 "x.conf: [node] listen = 0.0.0.0:7101 with [security] plaintext = true: plaintext links "

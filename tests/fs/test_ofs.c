@@ -966,7 +966,9 @@ static void test_ofs_invalidation_degrades_never_drops(void **state)
 
 static int render(void *ctx, enum ofs_status_file which, char *buf, size_t cap)
 {
-	const char *s = which == OFS_STATUS_JSON ? "{\"role\":\"leader\"}" : "[1,2,3]";
+	const char *s = which == OFS_STATUS_JSON    ? "{\"role\":\"leader\"}"
+			: which == OFS_METRICS_TEXT ? "omnifs_x 1\n"
+						    : "[1,2,3]";
 	size_t n = strlen(s);
 	if (n > cap)
 		return -ENOSPC;
@@ -995,6 +997,24 @@ static void test_ofs_status_files(void **state)
 	assert_int_equal(l->n, 3);
 	assert_string_equal(l->items[2].name, ".omnifs");
 	ofs_dirent_list_free(l);
+	/* metrics: the same source, its own file, listed with the others */
+	uint64_t dir = OFS_VINO_DIR;
+	assert_int_equal(ofs_op_lookup(f->n1, dir, "metrics", &a), 0);
+	assert_int_equal(a.size, 11);
+	assert_true(ofs_ino_is_virtual(a.ino));
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(ofs_op_open(f->n1, a.ino, O_RDONLY, &f->cr, &h), 0);
+	assert_int_equal(ofs_op_read(f->n1, h, buf, sizeof(buf), 0), 11);
+	assert_string_equal(buf, "omnifs_x 1\n");
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	assert_int_equal(ofs_op_open(f->n1, a.ino, O_RDWR, &f->cr, &h), -EROFS);
+	assert_int_equal(ofs_op_opendir(f->n1, dir, &l), 0);
+	bool listed = false;
+	for (size_t i = 0; i < l->n; i++)
+		listed = listed || strcmp(l->items[i].name, "metrics") == 0;
+	assert_true(listed);
+	ofs_dirent_list_free(l);
+	assert_int_equal(ofs_op_lookup(f->n1, dir, "metric", &a), -ENOENT);
 }
 
 /* Two nodes straight on the local backend, without the test double in

@@ -24,7 +24,7 @@ MX_MIRROR="${OMNIFS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # What a machine needs beyond minbase: systemd as PID 1, FUSE, omnifs's
 # run-time libraries, and the tools the tests and the README's commands use.
 MX_PACKAGES=systemd,systemd-sysv,dbus,fuse3,libfuse3-3,librocksdb7.8,libzmq5,libinih1,libssl3,libjansson4
-MX_PACKAGES+=,libsystemd0,iproute2,procps,psmisc,less
+MX_PACKAGES+=,libmicrohttpd12,libsystemd0,iproute2,procps,psmisc,less
 MX_BOOT_TIMEOUT=90 # seconds for a machine to reach running (or degraded)
 
 : "${OMNIFS_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
