@@ -105,6 +105,8 @@ static const struct key_spec keys[] = {
 	{"history", "max_file_kb", KEY_U32, FIELD(hist_max_file_kb), 1, 65536, "KiB, 1 to 65536"},
 	/* For tests: the age and total bounds are enforced this often. */
 	{"history", "trim_s", KEY_U32, FIELD(hist_trim_s), 1, 86400, "seconds, 1 to 86400"},
+	{"storage", "memory_mb", KEY_U32, FIELD(storage_memory_mb), 8, 1048576,
+	 "MiB, 8 to 1048576"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -456,6 +458,7 @@ static void set_defaults(struct cfg *c)
 	c->hist_max_total_mb = 256;
 	c->hist_max_file_kb = 1024;
 	c->hist_trim_s = 30;
+	c->storage_memory_mb = 16; /* as ROCKS_MEMORY_DEFAULT_MB */
 }
 
 static bool was_seen(const struct parse_state *ps, const char *section, const char *name)

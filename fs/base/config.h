@@ -90,6 +90,9 @@ struct cfg {
 	uint32_t hist_max_total_mb; /* all kept versions, default 256 */
 	uint32_t hist_max_file_kb;  /* larger files keep no versions, default 1024 */
 	uint32_t hist_trim_s;	    /* for tests: seconds between trimmings, default 30 */
+
+	/* [storage] */
+	uint32_t storage_memory_mb; /* RocksDB's memtables and block cache, default 16 */
 };
 
 /*

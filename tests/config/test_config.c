@@ -52,7 +52,9 @@ static const char good[] = "[node]\n"
 			   "max_file_size_mb = 1024\n"
 			   "max_total_size_mb = 20000\n"
 			   "max_inodes = 5000\n"
-			   "write_buffer_mb = 8\n";
+			   "write_buffer_mb = 8\n"
+			   "[storage]\n"
+			   "memory_mb = 48\n";
 
 static void test_config_reads_every_field(void **state)
 {
@@ -95,6 +97,7 @@ static void test_config_reads_every_field(void **state)
 	assert_int_equal(c.fs_max_total_size_mb, 20000);
 	assert_int_equal(c.fs_max_inodes, 5000);
 	assert_int_equal(c.fs_write_buffer_mb, 8);
+	assert_int_equal(c.storage_memory_mb, 48);
 }
 
 static void test_config_defaults(void **state)
@@ -128,6 +131,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.fs_max_total_size_mb, 10240);
 	assert_int_equal(c.fs_max_inodes, 1000000);
 	assert_int_equal(c.fs_write_buffer_mb, 4);
+	assert_int_equal(c.storage_memory_mb, 16);
 }
 
 static void test_config_example_file_parses(void **state)
@@ -194,8 +198,7 @@ static const struct bad_case bad_cases[] = {
 	{BASE_NODE BASE_PEERS "[security]\nsecret_key_file = /k\n",
 	 "[peer_keys] node 2 has no public key"},
 	/* unknown section and key */
-	{BASE_NODE BASE_PEERS PLAIN "[storage]\nsize = 1\n",
-	 "x.conf:12: unknown section [storage]"},
+	{BASE_NODE BASE_PEERS PLAIN "[cache]\nsize = 1\n", "x.conf:12: unknown section [cache]"},
 	{BASE_NODE "mount_point = /m\n" BASE_PEERS PLAIN,
 	 "x.conf:5: unknown key 'mount_point' in [node]"},
 	/* key outside any section */
@@ -248,6 +251,8 @@ static const struct bad_case bad_cases[] = {
 	 "x.conf:12: [fs] max_inodes = '3': expected a number of inodes"},
 	{BASE_NODE BASE_PEERS PLAIN "[fs]\nwrite_buffer_mb = 64\n",
 	 "x.conf:12: [fs] write_buffer_mb = '64': expected MiB, 1 to 32"},
+	{BASE_NODE BASE_PEERS PLAIN "[storage]\nmemory_mb = 4\n",
+	 "x.conf:12: [storage] memory_mb = '4': expected MiB, 8 to 1048576"},
 	/* plaintext listens on loopback only unless plaintext_allow_network says otherwise */
 	{BASE_NODE "listen = 0.0.0.0:7101\n" BASE_PEERS PLAIN,
 	 "x.conf: [node] listen = 0.0.0.0:7101 with [security] plaintext = true: plaintext links "
