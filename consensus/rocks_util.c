@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "byteorder.h"
+#include "rocks_memory.h"
 
 #define IDENTITY_KEY "identity"
 #define IDENTITY_LEN 20
@@ -253,6 +254,7 @@ int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind 
 	rocksdb_readoptions_set_verify_checksums(d->ropts, 1);
 	rocksdb_options_set_paranoid_checks(d->opts, 1);
 	rocksdb_options_set_keep_log_file_num(d->opts, 4);
+	rocks_memory_apply(d->opts);
 
 	rc = dir_probe(path, &kind, err, err_len);
 	if (rc)
@@ -283,6 +285,7 @@ int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind 
 		goto out_close;
 	}
 	d->n_cfs = k->n_cfs;
+	rocks_memory_add(d->db, d->cfs, d->n_cfs);
 
 	if (kind == DIR_NEW)
 		*fresh = true;
@@ -296,28 +299,15 @@ out_close:
 	return rc;
 }
 
-uint64_t rocks_memory_bytes(const struct rocks_db *d)
-{
-	static const char *const props[] = {"rocksdb.cur-size-all-mem-tables",
-					    "rocksdb.estimate-table-readers-mem"};
-	uint64_t total = 0;
-	for (size_t i = 0; i < d->n_cfs; i++) {
-		for (size_t j = 0; j < sizeof(props) / sizeof(props[0]); j++) {
-			uint64_t v = 0;
-			if (rocksdb_property_int_cf(d->db, d->cfs[i], props[j], &v) == 0)
-				total += v;
-		}
-	}
-	return total;
-}
-
 void rocks_db_close(struct rocks_db *d)
 {
 	for (size_t c = 0; c < ROCKS_MAX_CFS; c++)
 		if (d->cfs[c])
 			rocksdb_column_family_handle_destroy(d->cfs[c]);
-	if (d->db)
+	if (d->db) {
+		rocks_memory_remove(d->db);
 		rocksdb_close(d->db);
+	}
 	if (d->ropts)
 		rocksdb_readoptions_destroy(d->ropts);
 	if (d->wsync)

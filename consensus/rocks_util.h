@@ -56,11 +56,6 @@ int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind 
 /* Closes what rocks_db_open opened (any part of it) and zeroes d. */
 void rocks_db_close(struct rocks_db *d);
 
-/* Bytes RocksDB holds in memory for d: the memtables and the table readers
- * (index and filter blocks) of every column family, as the database's own
- * estimates; block caches are not counted. Any thread. */
-uint64_t rocks_memory_bytes(const struct rocks_db *d);
-
 /* Puts the identity record of kind k for cluster_id into wb. */
 void rocks_identity_put(const struct rocks_db *d, rocksdb_writebatch_t *wb,
 			const struct rocks_kind *k, uint64_t cluster_id);

@@ -107,6 +107,8 @@ static const struct key_spec keys[] = {
 	{"history", "trim_s", KEY_U32, FIELD(hist_trim_s), 1, 86400, "seconds, 1 to 86400"},
 	{"metrics", "listen", KEY_ADDRESS, FIELD(metrics_listen), 0, 0,
 	 "host:port, e.g. 127.0.0.1:9465"},
+	{"storage", "memory_mb", KEY_U32, FIELD(storage_memory_mb), 8, 1048576,
+	 "MiB, 8 to 1048576"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -458,6 +460,7 @@ static void set_defaults(struct cfg *c)
 	c->hist_max_total_mb = 256;
 	c->hist_max_file_kb = 1024;
 	c->hist_trim_s = 30;
+	c->storage_memory_mb = 16; /* as ROCKS_MEMORY_DEFAULT_MB */
 }
 
 static bool was_seen(const struct parse_state *ps, const char *section, const char *name)

@@ -93,6 +93,8 @@ struct cfg {
 
 	/* [metrics]: Prometheus metrics over HTTP (also at /.omnifs/metrics) */
 	char metrics_listen[CFG_ADDR_MAX]; /* host:port of the endpoint; "" = off (default) */
+	/* [storage] */
+	uint32_t storage_memory_mb; /* RocksDB's memtables and block cache, default 16 */
 };
 
 /*

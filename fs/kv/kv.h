@@ -145,8 +145,6 @@ void kv_close(struct kv_store **s);
 const char *kv_errmsg(const struct kv_store *s);
 /* Entries [0, applied) of the log are applied. Any thread. */
 uint64_t kv_applied_idx(struct kv_store *s);
-/* Bytes the store's RocksDB holds in memory (rocks_memory_bytes). Any thread. */
-uint64_t kv_memory_bytes(struct kv_store *s);
 
 /* --- apply --------------------------------------------------------------------- */
 

@@ -109,11 +109,6 @@ uint64_t kv_applied_idx(struct kv_store *s)
 	return atomic_load(&s->applied);
 }
 
-uint64_t kv_memory_bytes(struct kv_store *s)
-{
-	return rocks_memory_bytes(&s->rdb);
-}
-
 /* --- opening ---------------------------------------------------------------------- */
 
 /* A fresh state: identity, active = 0, applied = 0, in one synced batch. */

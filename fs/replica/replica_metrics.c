@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "kv.h"
+#include "rocks_memory.h"
 #include "replica_int.h"
 
 void replica_log_synced(void *ctx, uint64_t ns)
@@ -109,9 +110,17 @@ void replica_metrics_write(struct replica *r, struct metrics_text *t)
 		"Bytes of state received by state transfers.", atomic_load(&r->xfer_bytes_total));
 	gauge(t, "omnifs_state_transfer_active", "1 while a state transfer is in progress.",
 	      v->transferring);
+	struct rocks_memory m;
+	rocks_memory_get(&m);
+	gauge(t, "omnifs_rocksdb_memory_budget_bytes",
+	      "RocksDB's memory budget in this process ([storage] memory_mb).", m.budget);
 	metrics_family(t, "omnifs_rocksdb_memory_bytes", "gauge",
-		       "Memory of RocksDB's memtables and table readers, by store.");
-	struct metrics_label l = {"store", "state"};
-	metrics_sample_u64(t, "omnifs_rocksdb_memory_bytes", &l, 1, kv_memory_bytes(r->kv));
+		       "RocksDB's memory in this process (the log and the state), by use.");
+	struct metrics_label l = {"use", "memtables"};
+	metrics_sample_u64(t, "omnifs_rocksdb_memory_bytes", &l, 1, m.memtables);
+	l.value = "block_cache";
+	metrics_sample_u64(t, "omnifs_rocksdb_memory_bytes", &l, 1, m.block_cache);
+	l.value = "table_readers";
+	metrics_sample_u64(t, "omnifs_rocksdb_memory_bytes", &l, 1, m.readers);
 	free(v);
 }

@@ -54,7 +54,9 @@ static const char good[] = "[node]\n"
 			   "max_inodes = 5000\n"
 			   "write_buffer_mb = 8\n"
 			   "[metrics]\n"
-			   "listen = [::1]:9465\n";
+			   "listen = [::1]:9465\n"
+			   "[storage]\n"
+			   "memory_mb = 48\n";
 
 static void test_config_reads_every_field(void **state)
 {
@@ -98,6 +100,7 @@ static void test_config_reads_every_field(void **state)
 	assert_int_equal(c.fs_max_inodes, 5000);
 	assert_int_equal(c.fs_write_buffer_mb, 8);
 	assert_string_equal(c.metrics_listen, "[::1]:9465");
+	assert_int_equal(c.storage_memory_mb, 48);
 }
 
 static void test_config_defaults(void **state)
@@ -132,6 +135,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.fs_max_total_size_mb, 10240);
 	assert_int_equal(c.fs_max_inodes, 1000000);
 	assert_int_equal(c.fs_write_buffer_mb, 4);
+	assert_int_equal(c.storage_memory_mb, 16);
 }
 
 static void test_config_example_file_parses(void **state)
@@ -198,8 +202,7 @@ static const struct bad_case bad_cases[] = {
 	{BASE_NODE BASE_PEERS "[security]\nsecret_key_file = /k\n",
 	 "[peer_keys] node 2 has no public key"},
 	/* unknown section and key */
-	{BASE_NODE BASE_PEERS PLAIN "[storage]\nsize = 1\n",
-	 "x.conf:12: unknown section [storage]"},
+	{BASE_NODE BASE_PEERS PLAIN "[cache]\nsize = 1\n", "x.conf:12: unknown section [cache]"},
 	{BASE_NODE "mount_point = /m\n" BASE_PEERS PLAIN,
 	 "x.conf:5: unknown key 'mount_point' in [node]"},
 	/* key outside any section */
@@ -259,6 +262,8 @@ static const struct bad_case bad_cases[] = {
 	 "x.conf:12: [metrics] listen = '127.0.0.1:99999': expected host:port"},
 	{BASE_NODE BASE_PEERS PLAIN "[metrics]\nlisten = 127.0.0.1:7101\n",
 	 "x.conf: [metrics] listen = 127.0.0.1:7101 is [node] listen too"},
+	{BASE_NODE BASE_PEERS PLAIN "[storage]\nmemory_mb = 4\n",
+	 "x.conf:12: [storage] memory_mb = '4': expected MiB, 8 to 1048576"},
 	/* plaintext listens on loopback only unless plaintext_allow_network says otherwise */
 	{BASE_NODE "listen = 0.0.0.0:7101\n" BASE_PEERS PLAIN,
 	 "x.conf: [node] listen = 0.0.0.0:7101 with [security] plaintext = true: plaintext links "

@@ -27,13 +27,19 @@ log "config errors: exit 2 with file, line and key"
 
 # --- a data dir of another cluster ---------------------------------------------
 cluster_init 3 plaintext
+sed -i '1i [storage]\nmemory_mb = 24' "$T/node1/omnifs.conf" # later steps append to [security]
 start_node 1
 warned() { grep -q "plaintext: links to and from n1 are neither encrypted nor authenticated" "$T/node1/log"; }
 wait_until 10 warned
 ctl 1 status | grep -q "^security: *plaintext" || fail "status does not show plaintext: $(ctl 1 status)"
 [ "$(status_field 1 security)" = plaintext ] || fail "status --json: security is $(status_field 1 security)"
+# The [storage] budget is what status reports RocksDB's memory against.
+[ "$(status_field 1 storage_budget_bytes)" = $((24 << 20)) ] ||
+	fail "status --json: storage budget $(status_field 1 storage_budget_bytes), expected 24 MiB"
+ctl 1 status | grep -q "^memory: .* MiB resident; storage .* of its 24 MiB budget" ||
+	fail "status does not show the storage budget: $(ctl 1 status | grep memory)"
 stop_node 1
-log "plaintext: warned at start, status says plaintext"
+log "plaintext: warned at start, status says plaintext; memory shown against the budget"
 
 # Plaintext beyond loopback: refused at start (and by --check-config) with why.
 cp "$T/node1/omnifs.conf" "$T/node1/omnifs.conf.loopback"

@@ -65,7 +65,7 @@ for m in omnifs_applied_index omnifs_decided_index omnifs_compacted_index omnifs
 	omnifs_leader_changes_total omnifs_ballot omnifs_proposal_duration_seconds_count \
 	omnifs_log_sync_duration_seconds_count omnifs_state_transfers_total \
 	omnifs_state_transfer_received_bytes_total omnifs_invalidation_queue_depth \
-	omnifs_resident_memory_bytes omnifs_rocksdb_memory_bytes omnifs_mounted; do
+	omnifs_resident_memory_bytes omnifs_rocksdb_memory_budget_bytes omnifs_mounted; do
 	val http1 "$m" >/dev/null || fail "no $m on node 1"
 done
 for p in 2 3; do
@@ -73,6 +73,9 @@ for p in 2 3; do
 done
 [ "$(val http1 omnifs_mounted)" = 1 ] || fail "node 1 says it is not mounted"
 [ "$(val http1 omnifs_resident_memory_bytes)" -gt 1000000 ] || fail "resident memory under 1 MB"
+[ "$(val http1 omnifs_rocksdb_memory_budget_bytes)" = $((16 << 20)) ] ||
+	fail "RocksDB's budget is not the default 16 MiB: $(val http1 omnifs_rocksdb_memory_budget_bytes)"
+[ "$(val http1 omnifs_rocksdb_memory_bytes use=memtables)" -gt 0 ] || fail "no memtables counted"
 
 # one_leader: exactly one node's is_leader is 1 (polled: an election may run).
 one_leader() {
