@@ -108,6 +108,7 @@ mv "$T/node3/data.big" "$T/node3/data"
 start_node 3
 grep "started:" "$T/node3/log" | tail -1 | grep -q "applied @0," &&
 	fail "node 3 restarted from an empty state instead of its own data"
+wait_until 30 has_leader 3 # a node just started may not have heard a majority yet
 for i in 1 2 3; do ctl "$i" barrier; done
 [ "$(ctl 3 kv get after-full)" = ok ] || fail "node 3 did not catch up after the disk was freed"
 same_digest() { [ "$(ctl 1 digest)" = "$(ctl 3 digest)" ]; }
