@@ -176,6 +176,38 @@ static void test_kv_apply_delete_prefix(void **state)
 	/* Keys written afterwards under the prefix are there. */
 	put1(s, 0, 0, "f1/9", "again", KV_APPLIED);
 	check_value(s, "f1/9", "again", 2);
+
+	/* Prefixes of as many keys as are deleted one by one (256), and of
+	 * more (then a range is deleted), with keys beside them kept. */
+	static const struct {
+		const char *prefix;
+		int n;
+	} sets[] = {{"edge/", 256}, {"big/", 300}};
+	for (size_t i = 0; i < 2; i++) {
+		char k[32];
+		kv_txn_init(&t, 0, 0);
+		for (int j = 0; j < sets[i].n; j++) {
+			int kl = snprintf(k, sizeof(k), "%s%04d", sets[i].prefix, j);
+			assert_int_equal(kv_txn_add_put(&t, k, (size_t)kl, "v", 1), 0);
+		}
+		assert_int_equal(kvt_apply(s, &t, &r), 0);
+	}
+	put1(s, 0, 0, "big", "kept", KV_APPLIED);
+	put1(s, 0, 0, "edge0", "kept", KV_APPLIED);
+	kv_txn_init(&t, 0, 0);
+	assert_int_equal(kv_txn_add_delete_prefix(&t, "edge/", 5), 0);
+	assert_int_equal(kv_txn_add_delete_prefix(&t, "big/", 4), 0);
+	assert_int_equal(kvt_apply(s, &t, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED);
+	for (size_t i = 0; i < 2; i++) {
+		for (int j = 0; j < sets[i].n; j++) {
+			char k[32];
+			int kl = snprintf(k, sizeof(k), "%s%04d", sets[i].prefix, j);
+			assert_int_equal(kv_get(s, k, (size_t)kl, NULL, NULL, NULL), -ENOENT);
+		}
+	}
+	check_value(s, "big", "kept", 5);
+	check_value(s, "edge0", "kept", 6);
 }
 
 static void test_kv_apply_guards(void **state)
