@@ -139,16 +139,26 @@ ready() {
 # writes through both mounts in turns; each round swaps the two nodes' roles,
 # so a difference between them (not history's) cancels out.
 history_run() {
+	local round attempt i
 	for round in $(seq 0 $((rounds - 1))); do
-		on_node=${others[$((round % 2))]} off_node=${others[$((1 - round % 2))]}
-		EXTRA_CONFIG="$FS_CONFIG\n[history]\nenabled = true" write_config "$on_node" curve
-		EXTRA_CONFIG="$FS_CONFIG\n[history]\nenabled = false" write_config "$off_node" curve
-		for i in "${others[@]}"; do
-			stop_node "$i"
-			start_node "$i"
-			ready "$i"
+		# Both sides go through a follower: if a restart moved the
+		# leadership to one of them, again with the new followers.
+		for attempt in 1 2 3; do
+			leader=$(leader_id "$leader")
+			others=()
+			for i in 1 2 3; do [ "$i" = "$leader" ] || others+=("$i"); done
+			on_node=${others[$((round % 2))]} off_node=${others[$((1 - round % 2))]}
+			EXTRA_CONFIG="$FS_CONFIG\n[history]\nenabled = true" write_config "$on_node" curve
+			EXTRA_CONFIG="$FS_CONFIG\n[history]\nenabled = false" write_config "$off_node" curve
+			for i in "${others[@]}"; do
+				stop_node "$i"
+				start_node "$i"
+				ready "$i"
+			done
+			[ "$(leader_id "$on_node")" = "$leader" ] && break
+			echo "note: the leader moved from node $leader during the restarts (attempt $attempt)"
+			leader=$(leader_id "$on_node")
 		done
-		[ "$(leader_id "$on_node")" = "$leader" ] || echo "note: the leader changed during the restarts"
 		# One tree: each side works in its own directory.
 		ON="$T/mnt/node$on_node/hist-on$round" OFF="$T/mnt/node$off_node/hist-off$round"
 		mkdir "$ON" "$OFF"
@@ -202,6 +212,7 @@ with open(rates, "a") as f:
         f.write(f"{op}\t{ra}\t{rb}\n")
 print(f"{n} files a side, 4 KiB each; the sides alternate operation by operation")
 PY
+		[ "$(leader_id "$on_node")" = "$leader" ] || echo "note: the leader changed during the round"
 		for i in 1 2 3; do ctl "$i" barrier >/dev/null; done
 		wait_until 20 digests_agree 1 2 3
 		kept=$("$OMNIFSCTL" -c "$T/node$on_node/omnifs.conf" history --json "$ON/f1" |
