@@ -8,13 +8,24 @@
 # directory there. Prints one table with the ratios omnifs/local and
 # omnifs/passthrough, the daemons' CPU per change (summed over the three
 # nodes) and their resident memory; see tools/fsbench.c for what each row
-# measures. Run as root (mounts, and the page cache is dropped before the
-# large reads).
+# measures. Then what file history costs: the small-file writes (create+
+# write 4 KiB+close, overwrite: open O_TRUNC, write 4 KiB, close, rename over
+# a file, unlink; each but create keeps a previous version) through the two
+# followers' mounts, one restarted with history on (the default), the other
+# with it off; history is the proposer's matter, so the two differ in that
+# alone. The two sides take turns operation by operation (which goes first
+# alternates), so load drifting on a shared machine weighs on both alike;
+# each round swaps the two nodes' roles. It prints each round's ops/s, p50
+# and ratio on/off, then per operation the geometric mean of the rounds'
+# ratios and their range (1.000x: free; the target is >= 0.9). Run as root
+# (mounts, and the page cache is dropped before the large reads).
 #
-#   tools/bench-fs.sh [-n FILES] [-m MIB] [-o small|large] [--follower]
+#   tools/bench-fs.sh [-n FILES] [-m MIB] [-r ROUNDS] [-o small|large|history]
+#                     [--follower]
 #
-# FILES small files (default 2000), MIB the large file's size (default 256);
-# -o runs only one of the two workloads.
+# FILES small files (default 2000, also per side in the history rounds), MIB
+# the large file's size (default 256), ROUNDS history rounds (default 4); -o
+# runs only one of the three workloads.
 # The mount used is the leader's; --follower uses a follower's (every change
 # is then forwarded to the leader). The large file is also read through a
 # third node's mount. Timing is the shipped default (election_timeout_ms 200);
@@ -23,17 +34,35 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 files=2000
 mib=256
+rounds=4
 via=leader
 only=()
+workloads="small large history"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-n) files="$2"; shift 2 ;;
 	-m) mib="$2"; shift 2 ;;
-	-o) only=(-o "$2"); shift 2 ;;
+	-r) rounds="$2"; shift 2 ;;
+	-o)
+		case "$2" in
+		small | large) only=(-o "$2") ;;
+		history) ;;
+		*) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+		esac
+		workloads=$2
+		shift 2
+		;;
 	--follower) via=follower; shift ;;
-	*) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
+[[ "$files" =~ ^[1-9][0-9]*$ && "$rounds" =~ ^[1-9][0-9]*$ ]] ||
+	{ echo "bench-fs: -n and -r take a positive number" >&2; exit 2; }
+# fsbench: the small and large workloads against local and passthrough.
+fsbench=true
+[ "$workloads" = history ] && fsbench=false
+history=true
+[ "$workloads" = history ] || [ "$workloads" = "small large history" ] || history=false
 . tools/bench-lib.sh
 B="$OMNIFS_BUILD"
 
@@ -59,24 +88,159 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# libfuse's passthrough_ll over a directory beside LOCAL (same disk).
-EX=""
-for d in /usr/share/doc/libfuse3-dev/examples /usr/share/doc/libfuse3-dev/examples/example; do
-	[ -f "$d/passthrough_ll.c" ] && EX=$d && break
-done
-[ -n "$EX" ] || { echo "bench-fs: no passthrough_ll.c from libfuse3-dev" >&2; exit 1; }
-mkdir -p "$T/pt-build" "$T/pt-mnt" "$LOCAL.pt"
-cp "$EX/passthrough_ll.c" "$EX"/passthrough_helpers.h "$T/pt-build/"
-cc -O2 -o "$T/pt-build/passthrough_ll" "$T/pt-build/passthrough_ll.c" \
-	$(pkg-config --cflags --libs fuse3)
-"$T/pt-build/passthrough_ll" -f -o source="$LOCAL.pt" "$T/pt-mnt" 2>"$T/pt.log" &
-PT_PID=$!
-wait_until 20 mountpoint -q "$T/pt-mnt"
+# passthrough_up: libfuse's passthrough_ll over a directory beside LOCAL
+# (same disk).
+passthrough_up() {
+	EX=""
+	for d in /usr/share/doc/libfuse3-dev/examples /usr/share/doc/libfuse3-dev/examples/example; do
+		[ -f "$d/passthrough_ll.c" ] && EX=$d && break
+	done
+	[ -n "$EX" ] || { echo "bench-fs: no passthrough_ll.c from libfuse3-dev" >&2; exit 1; }
+	mkdir -p "$T/pt-build" "$T/pt-mnt" "$LOCAL.pt"
+	cp "$EX/passthrough_ll.c" "$EX"/passthrough_helpers.h "$T/pt-build/"
+	cc -O2 -o "$T/pt-build/passthrough_ll" "$T/pt-build/passthrough_ll.c" \
+		$(pkg-config --cflags --libs fuse3)
+	"$T/pt-build/passthrough_ll" -f -o source="$LOCAL.pt" "$T/pt-mnt" 2>"$T/pt.log" &
+	PT_PID=$!
+	wait_until 20 mountpoint -q "$T/pt-mnt"
+}
 
+# fsbench_run: omnifs-fsbench's table, through node $node's mount.
+fsbench_run() {
+	echo "omnifs: 3 nodes on loopback, leader node $leader; benchmark through node $node's mount" \
+		"($via), large file also read through node $reader's; data dirs under $T, local dir $LOCAL"
+	echo "all on: $(df --output=source,fstype "$T" | tail -1), $(nproc) cores;" \
+		"passthrough: libfuse $(pkg-config --modversion fuse3)'s passthrough_ll over $LOCAL.pt"
+	rss_line | sed 's/$/ (idle, before the run)/'
+	hz=$(getconf CLK_TCK)
+	declare -a cpu0=()
+	for i in 1 2 3; do cpu0[i]=$(cpu_ticks "${PIDS[$i]}"); done
+	start=$(date +%s.%N)
+	"$B/tools/omnifs-fsbench" -n "$files" -m "$mib" "${only[@]}" -R "$T/mnt/node$reader" \
+		-p "${PIDS[1]},${PIDS[2]},${PIDS[3]}" "$T/mnt/node$node" "$LOCAL" "$T/pt-mnt"
+	line="run: $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s; daemon CPU seconds (user+sys):"
+	for i in 1 2 3; do
+		line+=" node$i $(python3 -c "print(f'{($(cpu_ticks "${PIDS[$i]}") - ${cpu0[$i]}) / $hz:.1f}')")"
+		[ "$i" = "$leader" ] && line+=" (leader)"
+	done
+	echo "$line"
+	rss_line | sed 's/$/ (after the run)/'
+	[ "$(leader_id "$node")" = "$leader" ] || echo "note: the leader changed during the run"
+}
+
+# ready I: node I mounted and following a leader with a quorum.
+ready() {
+	wait_until 30 mountpoint -q "$T/mnt/node$1"
+	wait_until 20 has_leader "$1"
+}
+
+# history_run: the two followers restarted, one with history on and one with
+# it off (restarting followers leaves the leader in place), the small-file
+# writes through both mounts in turns; each round swaps the two nodes' roles,
+# so a difference between them (not history's) cancels out.
+history_run() {
+	local round attempt i
+	for round in $(seq 0 $((rounds - 1))); do
+		# Both sides go through a follower: if a restart moved the
+		# leadership to one of them, again with the new followers.
+		for attempt in 1 2 3; do
+			leader=$(leader_id "$leader")
+			others=()
+			for i in 1 2 3; do [ "$i" = "$leader" ] || others+=("$i"); done
+			on_node=${others[$((round % 2))]} off_node=${others[$((1 - round % 2))]}
+			EXTRA_CONFIG="$FS_CONFIG\n[history]\nenabled = true" write_config "$on_node" curve
+			EXTRA_CONFIG="$FS_CONFIG\n[history]\nenabled = false" write_config "$off_node" curve
+			for i in "${others[@]}"; do
+				stop_node "$i"
+				start_node "$i"
+				ready "$i"
+			done
+			[ "$(leader_id "$on_node")" = "$leader" ] && break
+			echo "note: the leader moved from node $leader during the restarts (attempt $attempt)"
+			leader=$(leader_id "$on_node")
+		done
+		# One tree: each side works in its own directory.
+		ON="$T/mnt/node$on_node/hist-on$round" OFF="$T/mnt/node$off_node/hist-off$round"
+		mkdir "$ON" "$OFF"
+		echo
+		echo "history round $((round + 1)) of $rounds: node $leader leads; history on through node" \
+			"$on_node's mount, off through node $off_node's"
+		python3 - "$ON" "$OFF" "$files" "$T/hist-rates" <<'PY'
+import os, statistics, sys, time
+on, off, n, rates = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+data = os.urandom(4096)
+lat = {}  # (op, side) -> [seconds]
+
+def timed(op, side, fn):
+    t0 = time.monotonic()
+    fn()
+    lat.setdefault((op, side), []).append(time.monotonic() - t0)
+
+def create(p):
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, data)
+    os.close(fd)
+
+def overwrite(p):
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, data)
+    os.close(fd)
+
+# rename: even i over i + 1 (which loses its last name); unlink: the odd
+# ones, which the renames refilled.
+phases = [
+    ("create+write 4 KiB+close", lambda d, i: create(f"{d}/f{i}"), lambda i: True),
+    ("overwrite 4 KiB (O_TRUNC)", lambda d, i: overwrite(f"{d}/f{i}"), lambda i: True),
+    ("rename over a file", lambda d, i: os.rename(f"{d}/f{i}", f"{d}/f{(i + 1) % n}"),
+     lambda i: i % 2 == 0 and i + 1 < n),
+    ("unlink", lambda d, i: os.unlink(f"{d}/f{i}"), lambda i: i % 2 == 1),
+]
+sides = {"on": on, "off": off}
+for op, fn, which in phases:
+    for i in range(n):
+        if not which(i):
+            continue
+        for side in (("on", "off") if i % 4 < 2 else ("off", "on")):
+            timed(op, side, lambda: fn(sides[side], i))
+print(f"{'operation':28} | {'on ops/s':>9} {'p50 us':>8} | {'off ops/s':>9} {'p50 us':>8} | on/off")
+with open(rates, "a") as f:
+    for op, _, _ in phases:
+        a, b = lat[(op, "on")], lat[(op, "off")]
+        ra, rb = len(a) / sum(a), len(b) / sum(b)
+        print(f"{op:28} | {ra:9.1f} {statistics.median(a) * 1e6:8.0f} | "
+              f"{rb:9.1f} {statistics.median(b) * 1e6:8.0f} | {ra / rb:.3f}x")
+        f.write(f"{op}\t{ra}\t{rb}\n")
+print(f"{n} files a side, 4 KiB each; the sides alternate operation by operation")
+PY
+		[ "$(leader_id "$on_node")" = "$leader" ] || echo "note: the leader changed during the round"
+		for i in 1 2 3; do ctl "$i" barrier >/dev/null; done
+		wait_until 20 digests_agree 1 2 3
+		kept=$("$OMNIFSCTL" -c "$T/node$on_node/omnifs.conf" history --json "$ON/f1" |
+			python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+		echo "digests agree on the 3 nodes; versions kept of one file written on the 'on' side: $kept"
+	done
+	echo
+	echo "history on/off over $rounds rounds (ops/s: mean of the rounds; ratio: geometric mean, range):"
+	python3 - "$T/hist-rates" <<'PY'
+import math, sys
+r = {}
+for line in open(sys.argv[1]):
+    op, on, off = line.rstrip("\n").split("\t")
+    r.setdefault(op, []).append((float(on), float(off)))
+print(f"{'operation':28} | {'on ops/s':>9} | {'off ops/s':>9} | on/off  (range)")
+for op, v in r.items():
+    ratios = [a / b for a, b in v]
+    mean = math.exp(sum(map(math.log, ratios)) / len(ratios))
+    print(f"{op:28} | {sum(a for a, _ in v) / len(v):9.1f} | {sum(b for _, b in v) / len(v):9.1f} | "
+          f"{mean:.3f}x ({min(ratios):.3f}-{max(ratios):.3f})")
+PY
+}
+
+if $fsbench; then passthrough_up; fi
 # 3 nodes with mounts, CURVE, defaults otherwise; a file may hold the large one.
 ELECTION_MS="${ELECTION_MS:-200}"
-EXTRA_CONFIG="[fs]\nmax_file_size_mb = $((mib > 64 ? mib * 2 : 128))"
-fs_cluster 3 2>/dev/null # keygen's chatter; failures are reported on stdout
+FS_CONFIG="[fs]\nmax_file_size_mb = $((mib > 64 ? mib * 2 : 128))"
+EXTRA_CONFIG=$FS_CONFIG fs_cluster 3 2>/dev/null # keygen's chatter; failures are reported on stdout
 leader=$(leader_id 1)
 others=()
 for i in 1 2 3; do [ "$i" = "$leader" ] || others+=("$i"); done
@@ -85,22 +249,5 @@ if [ "$via" = leader ]; then
 else
 	node=${others[0]} reader=${others[1]}
 fi
-echo "omnifs: 3 nodes on loopback, leader node $leader; benchmark through node $node's mount" \
-	"($via), large file also read through node $reader's; data dirs under $T, local dir $LOCAL"
-echo "all on: $(df --output=source,fstype "$T" | tail -1), $(nproc) cores;" \
-	"passthrough: libfuse $(pkg-config --modversion fuse3)'s passthrough_ll over $LOCAL.pt"
-rss_line | sed 's/$/ (idle, before the run)/'
-hz=$(getconf CLK_TCK)
-declare -a cpu0=()
-for i in 1 2 3; do cpu0[i]=$(cpu_ticks "${PIDS[$i]}"); done
-start=$(date +%s.%N)
-"$B/tools/omnifs-fsbench" -n "$files" -m "$mib" "${only[@]}" -R "$T/mnt/node$reader" \
-	-p "${PIDS[1]},${PIDS[2]},${PIDS[3]}" "$T/mnt/node$node" "$LOCAL" "$T/pt-mnt"
-line="run: $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s; daemon CPU seconds (user+sys):"
-for i in 1 2 3; do
-	line+=" node$i $(python3 -c "print(f'{($(cpu_ticks "${PIDS[$i]}") - ${cpu0[$i]}) / $hz:.1f}')")"
-	[ "$i" = "$leader" ] && line+=" (leader)"
-done
-echo "$line"
-rss_line | sed 's/$/ (after the run)/'
-[ "$(leader_id "$node")" = "$leader" ] || echo "note: the leader changed during the run"
+if $fsbench; then fsbench_run; fi
+if $history; then history_run; fi

@@ -2,21 +2,32 @@
 # omnifs-bootstrap: the configs and keys of a new cluster, or of one node to
 # add to a running cluster.
 #
-#   omnifs-bootstrap -c CLUSTER -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] ID=HOST:PORT...
-#   omnifs-bootstrap --add ID=HOST:PORT -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] [CONFIG]
+#   omnifs-bootstrap -c CLUSTER -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR]
+#                    [-k ID=PUBKEY]... ID=HOST:PORT...
+#   omnifs-bootstrap --add ID=HOST:PORT -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR]
+#                    [-k ID=PUBKEY] [CONFIG]
 #   omnifs-bootstrap --help | --version
 #
-# Long options: --cluster, --out, --mountpoint, --data-dir for -c, -o, -m, -D.
+# Long options: --cluster, --out, --mountpoint, --data-dir, --public-key for
+# -c, -o, -m, -D, -k.
 #
 # New cluster: for each node it writes OUTDIR/node<ID>/omnifs.conf and its
 # CURVE keypair OUTDIR/node<ID>/node<ID>.key (mode 0600): copy the folder of
 # node N to machine N as /etc/omnifs/omnifs.conf and
 # /etc/omnifs/keys/node<N>.key, create the mountpoint, then `systemctl enable
 # --now omnifsd@omnifs`. Every config lists every member and the public keys
-# of the others.
+# of the others. The secret keys are all made here: move each to its machine
+# and delete them from OUTDIR.
+#
+# Public keys only (-k for every node): each machine made its own keypair
+# first (`omnifs-keygen -d /etc/omnifs/keys node<N>`, which prints the public
+# key) and -k N=PUBKEY gives node N's public key. Then no secret key is made
+# or written: each config names /etc/omnifs/keys/node<N>.key, the file
+# already on machine N, and OUTDIR holds configs only.
 #
 # --add, run on a member (CONFIG: its config, default /etc/omnifs/omnifs.conf):
-# writes the same two files for the one new node, with join = true, the
+# writes the same two files for the one new node (only its config with -k,
+# its public key made on the new machine), with join = true, the
 # cluster's name, [timing], [compaction], [fs] and batch_size from CONFIG, the
 # members and their keys plus the new node, and prints the commands for the
 # new machine and the `omnifsctl member add` to run on a member. The members
@@ -53,12 +64,19 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--add) [ $# -ge 2 ] || usage; args+=(-a "$2"); shift 2 ;;
 	--add=*) args+=(-a "${1#--add=}"); shift ;;
-	--cluster | --out | --mountpoint | --data-dir)
+	--cluster | --out | --mountpoint | --data-dir | --public-key)
 		[ $# -ge 2 ] || usage
-		case "$1" in --cluster) args+=(-c) ;; --out) args+=(-o) ;; --mountpoint) args+=(-m) ;; *) args+=(-D) ;; esac
+		case "$1" in
+		--cluster) args+=(-c) ;;
+		--out) args+=(-o) ;;
+		--mountpoint) args+=(-m) ;;
+		--public-key) args+=(-k) ;;
+		*) args+=(-D) ;;
+		esac
 		args+=("$2")
 		shift 2
 		;;
+	--public-key=*) args+=(-k "${1#--public-key=}"); shift ;;
 	--help | -h)
 		help
 		exit 0
@@ -75,9 +93,11 @@ done
 set -- "${args[@]}"
 
 add="" cluster="" out="" mountpoint="/srv/omnifs" data_dir="/var/lib/omnifs"
-while getopts "a:c:o:m:D:" opt; do
+key_args=()
+while getopts "a:c:o:m:D:k:" opt; do
 	case "$opt" in
 	a) add=$OPTARG ;;
+	k) key_args+=("$OPTARG") ;;
 	c) cluster=$OPTARG ;;
 	o) out=$OPTARG ;;
 	m) mountpoint=$OPTARG ;;
@@ -103,6 +123,45 @@ parse_spec() {
 	spec_id=$((10#${BASH_REMATCH[1]}))
 	spec_addr=${BASH_REMATCH[2]}
 }
+
+# z85_key_ok KEY: KEY is 40 characters of Z85 that decode to 32 bytes: what
+# omnifsd checks in [peer_keys], and that no group of five exceeds 32 bits
+# (which only the transport would find, at start).
+z85_key_ok() {
+	local alphabet='0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#'
+	local i c v=0 rest
+	[ ${#1} = 40 ] || return 1
+	for ((i = 0; i < 40; i++)); do
+		c=${1:i:1}
+		rest=${alphabet%%"$c"*}
+		[ "$rest" != "$alphabet" ] || return 1
+		v=$((v * 85 + ${#rest}))
+		if ((i % 5 == 4)); then
+			((v <= 0xffffffff)) || return 1
+			v=0
+		fi
+	done
+}
+
+# given_key[ID]: the public keys given with -k, each for one node and each
+# once. A Z85 key may hold '=', so the id ends at the first one.
+declare -A given_key=() key_owner=()
+for arg in "${key_args[@]}"; do
+	kid=${arg%%=*} key=${arg#*=}
+	if [ "$kid" = "$arg" ] || ! [[ "$kid" =~ ^[0-9]{1,5}$ ]] || [ "$((10#$kid))" -lt 1 ] ||
+		[ "$((10#$kid))" -gt 65535 ]; then
+		echo "omnifs-bootstrap: -k '$arg': expected ID=PUBKEY with ID from 1 to 65535" >&2
+		exit 64
+	fi
+	kid=$((10#$kid))
+	z85_key_ok "$key" ||
+		die "node $kid's public key '$key' is not a CURVE public key: expected the 40 characters omnifs-keygen prints (node$kid.pub), nothing written"
+	[ -z "${given_key[$kid]:-}" ] || die "node $kid's public key is given twice, nothing written"
+	[ -z "${key_owner[$key]:-}" ] ||
+		die "nodes ${key_owner[$key]} and $kid are given the same public key: each machine makes its own keypair, nothing written"
+	given_key[$kid]=$key
+	key_owner[$key]=$kid
+done
 
 # find_prog NAME DIR...: the first executable NAME beside this script, in a
 # DIR relative to it, or on PATH; "" if none.
@@ -179,6 +238,9 @@ ini_values() {
 if [ -n "$add" ]; then
 	parse_spec "$add"
 	id=$spec_id addr=$spec_addr
+	for kid in "${!given_key[@]}"; do
+		[ "$kid" = "$id" ] || die "-k gives a public key for node $kid, but --add adds node $id, nothing written"
+	done
 	config=${1:-/etc/omnifs/omnifs.conf}
 	[ -r "$config" ] || die "cannot read $config: give a member's config (default /etc/omnifs/omnifs.conf)"
 	[ -e "$out" ] && die "$out exists: choose a new folder"
@@ -237,10 +299,14 @@ if [ -n "$add" ]; then
 
 	stage_begin
 	dir="$stage/node$id"
-	if [ "$plaintext" = false ]; then
+	if [ "$plaintext" = false ] && [ -n "${given_key[$id]:-}" ]; then
+		mkdir -m 0700 "$dir"
+		pub=${given_key[$id]}
+	elif [ "$plaintext" = false ]; then
 		new_keypair "$dir" "$id"
 		pub=$(cat "$dir/node$id.pub")
 	else
+		[ -z "${given_key[$id]:-}" ] || die "$config is a plaintext config: no public keys (-k), nothing written"
 		mkdir -m 0700 "$dir"
 		pub=""
 	fi
@@ -287,12 +353,20 @@ if [ -n "$add" ]; then
 
 	members=$(IFS=,; echo "${peer_ids[*]}")
 	host=${addr%:*}
-	echo "omnifs-bootstrap: wrote node $id's config${pub:+ and keypair} under $out, to join cluster $cluster"
+	own_key=false
+	[ -n "$pub" ] && [ -z "${given_key[$id]:-}" ] && own_key=true
+	what="config"
+	$own_key && what="config and keypair"
+	echo "omnifs-bootstrap: wrote node $id's $what under $out, to join cluster $cluster"
 	echo "  members $members, from $source"
 	$quorums && echo "  note: [consensus] read_quorum and write_quorum are not copied: they depend on the cluster's size"
 	echo "on the new machine ($host), in the folder that holds node$id/ (scp -r $dir $host:):"
 	echo "  install -D -m 0644 node$id/omnifs.conf /etc/omnifs/omnifs.conf"
-	[ -n "$pub" ] && echo "  install -D -m 0600 node$id/node$id.key /etc/omnifs/keys/node$id.key"
+	$own_key && echo "  install -D -m 0600 node$id/node$id.key /etc/omnifs/keys/node$id.key"
+	if [ -n "${given_key[$id]:-}" ]; then
+		echo "  # the secret key is the one made there: /etc/omnifs/keys/node$id.key must hold"
+		echo "  grep -qxF 'public-key = $pub' /etc/omnifs/keys/node$id.key"
+	fi
 	echo "  mkdir -p $mountpoint && systemctl enable --now --no-block omnifsd@omnifs"
 	echo "then on any member (returns once node $id is a member):"
 	# Z85 keys hold shell characters ($, #, &, <...) but never a single quote.
@@ -300,10 +374,10 @@ if [ -n "$add" ]; then
 	[ -n "$pub" ] && add_cmd+=" '$pub'"
 	echo "  $add_cmd"
 	echo "node $id serves the tree once it has caught up (on it: omnifsctl status; omnifsctl member list)"
-	if [ -n "$pub" ]; then
-		echo "SECRET KEY: $out/node$id/node$id.key is node $id's secret key; whoever holds it can"
-		echo "  pose as node $id. Copy node$id/ only to the new machine, and once installed delete"
-		echo "  every copy: $out on this machine, node$id/ on the new one."
+	if $own_key; then
+		echo "SECRET KEY: $out/node$id/node$id.key is node $id's secret key, made on this machine;"
+		echo "  whoever holds it can pose as node $id. Move it to the new machine: copy node$id/ only"
+		echo "  there, and once installed delete every copy: $out on this machine, node$id/ on the new one."
 	fi
 	exit 0
 fi
@@ -326,11 +400,28 @@ for spec in "$@"; do
 	ids+=("$spec_id")
 	addrs+=("$spec_addr")
 done
+# Public keys only: one for every node, or none (then all are made here).
+for kid in "${!given_key[@]}"; do
+	[ -n "${id_seen[$kid]:-}" ] || die "-k gives a public key for node $kid, which is not one of the nodes, nothing written"
+done
+public_only=false
+if [ ${#given_key[@]} -gt 0 ]; then
+	public_only=true
+	for id in "${ids[@]}"; do
+		[ -n "${given_key[$id]:-}" ] ||
+			die "no public key for node $id: give -k ID=PUBKEY for every node (each made on its machine by omnifs-keygen) or for none, nothing written"
+	done
+fi
 [ -n "$omnifsd" ] || echo "omnifs-bootstrap: omnifsd not found: the configs are not checked by omnifsd --check-config" >&2
 
 stage_begin
 for id in "${ids[@]}"; do
-	new_keypair "$stage/node$id" "$id"
+	if $public_only; then
+		mkdir -m 0700 "$stage/node$id"
+	else
+		new_keypair "$stage/node$id" "$id"
+		given_key[$id]=$(cat "$stage/node$id/node$id.pub")
+	fi
 done
 for n in "${!ids[@]}"; do
 	id=${ids[$n]}
@@ -348,7 +439,7 @@ for n in "${!ids[@]}"; do
 		echo "[peer_keys]"
 		for m in "${!ids[@]}"; do
 			[ "${ids[$m]}" = "$id" ] && continue
-			echo "${ids[$m]} = $(cat "$stage/node${ids[$m]}/node${ids[$m]}.pub")"
+			echo "${ids[$m]} = ${given_key[${ids[$m]}]}"
 		done
 		echo
 		echo "[security]"
@@ -357,6 +448,17 @@ for n in "${!ids[@]}"; do
 	check_config "$stage/node$id/omnifs.conf" "node $id"
 done
 stage_commit
+if $public_only; then
+	echo "omnifs-bootstrap: wrote ${#ids[@]} node configs under $out (public keys only: no secret key here)"
+	for n in "${!ids[@]}"; do
+		id=${ids[$n]}
+		echo "  node $id (${addrs[$n]}): install -D -m 0644 node$id/omnifs.conf /etc/omnifs/omnifs.conf"
+		echo "          grep -qxF 'public-key = ${given_key[$id]}' /etc/omnifs/keys/node$id.key"
+	done
+	echo "  (the grep checks that the keypair made on machine N is the one given here)"
+	echo "then on each: mkdir -p $mountpoint && systemctl enable --now omnifsd@omnifs"
+	exit 0
+fi
 echo "omnifs-bootstrap: wrote ${#ids[@]} node configs and keypairs under $out"
 for n in "${!ids[@]}"; do
 	id=${ids[$n]}
@@ -364,6 +466,8 @@ for n in "${!ids[@]}"; do
 	echo "          install -D -m 0600 node$id/node$id.key /etc/omnifs/keys/node$id.key"
 done
 echo "then on each: mkdir -p $mountpoint && systemctl enable --now omnifsd@omnifs"
-echo "SECRET KEYS: node<ID>/node<ID>.key under $out is node <ID>'s secret key; whoever"
-echo "  holds it can pose as that node. Copy each node<ID>/ folder only to its own machine,"
-echo "  and once installed delete every copy: $out on this machine, node<ID>/ on the others."
+echo "SECRET KEYS: every node's secret key was made on this machine, in node<ID>/node<ID>.key"
+echo "  under $out; whoever holds one can pose as that node. Move each to its own machine:"
+echo "  copy node<ID>/ only there, and once installed delete the secret keys from $out"
+echo "  (rm -r $out) and node<ID>/ on the other machines. To make no secret key here,"
+echo "  run omnifs-keygen on each machine and give its public key with -k ID=PUBKEY."

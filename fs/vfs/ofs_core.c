@@ -408,8 +408,10 @@ static int collect_orphan(void *arg, const void *key, size_t key_len, const void
 }
 
 /* Drops ino's inode, data and xattrs, guarded by the inode's version read
- * (ver): a last write elsewhere fails it and the batch is redone. */
-static int add_free_inode(struct kv_txn *t, uint64_t ino, uint64_t ver)
+ * (ver): a last write elsewhere fails it and the batch is redone. The data
+ * stay when a version of the file is kept in place (ofs_history.c): they
+ * go with that version. */
+static int add_free_inode(struct ofs *o, struct kv_txn *t, uint64_t ino, uint64_t ver)
 {
 	struct ofs_key k;
 	ofs_key_inode(&k, ino);
@@ -419,10 +421,15 @@ static int add_free_inode(struct kv_txn *t, uint64_t ino, uint64_t ver)
 	rc = ofs_add_delete(t, &k);
 	if (rc)
 		return rc;
-	ofs_key_block_prefix(&k, ino);
-	rc = ofs_add_delete_prefix(t, &k);
-	if (rc)
+	rc = ofs_history_holds_blocks(o, t, ino);
+	if (rc < 0)
 		return rc;
+	if (rc == 0) {
+		ofs_key_block_prefix(&k, ino);
+		rc = ofs_add_delete_prefix(t, &k);
+		if (rc)
+			return rc;
+	}
 	ofs_key_xattr_prefix(&k, ino);
 	rc = ofs_add_delete_prefix(t, &k);
 	if (rc)
@@ -454,7 +461,7 @@ static int build_reap(struct ofs *o, struct kv_txn *t, void *arg)
 			continue;
 		if (a.nlink > 0)
 			continue; /* never happens: link() refuses nlink 0; keep the inode */
-		rc = add_free_inode(t, ino, ver);
+		rc = add_free_inode(o, t, ino, ver);
 		if (rc)
 			return rc;
 		bytes += S_ISREG(a.mode) ? (int64_t)a.size : 0;

@@ -28,11 +28,36 @@
  *
  * A path key goes with the last version of its inode (the trimming pass).
  *
- * Cost: a change of a file up to hist_max_file bytes (1 MiB by default)
- * carries a copy of its old blocks, so a transaction grows by at most that
- * much; a larger file keeps no versions (counted in hist_skipped). A new
- * file that never had content keeps nothing; every content change writes one
- * small writer record. With history off nothing of this runs.
+ * Where a version's data are. A change of content (write, truncation,
+ * O_TRUNC) rewrites the file's blocks under the same keys, so their old
+ * bytes are copied to F v keys in the capturing transaction. A file that
+ * loses its last name (unlink, rename over it) keeps its blocks untouched:
+ * nothing can give it a name again, and its inode lives on only for handles
+ * still open. So its version is kept in place: the record says so
+ * (in_place), no byte is copied, and the blocks stay where they are until
+ * the version goes. This is why a delete costs no more than a record:
+ *   - the reaper frees such an inode's attributes and xattrs but leaves its
+ *     blocks (ofs_history_holds_blocks, guarded by the version's record);
+ *   - dropping the version (bounds, trimming) deletes the blocks once the
+ *     inode is freed, guarded by the inode's absence (else it leaves them
+ *     to the reaper, guarded by the inode's version): whichever of the two
+ *     comes second is rebuilt on the other's result, so none leaks;
+ *   - a write or truncation through a handle still open on the unlinked
+ *     file would change the blocks under the version: that transaction
+ *     first copies them to F v keys and clears in_place (keep_before_write),
+ *     history on or off on that node, since the state is shared.
+ * Moving the blocks under history keys instead would copy the bytes all the
+ * same (RocksDB has no rename); referring to the live blocks from every
+ * version would need block keys with a generation, a change of the schema,
+ * for content changes whose copy costs a few percent.
+ *
+ * Cost: a content change of a file up to hist_max_file bytes (1 MiB by
+ * default) carries a copy of its old blocks, so a transaction grows by at
+ * most that much; a larger file keeps no versions (counted in
+ * hist_skipped). A delete adds a record and a path key. A new file that
+ * never had content keeps nothing; every content change writes one small
+ * writer record. With history off only the writes to unlinked files are
+ * looked at (above).
  */
 #include "ofs_history.h"
 
@@ -62,9 +87,16 @@ static int add_hdelete(struct kv_txn *t, const struct ofs_hkey *k)
 	return rc == -EINVAL ? -EFBIG : rc;
 }
 
+static int add_hguard_version(struct kv_txn *t, const struct ofs_hkey *k, uint64_t version)
+{
+	int rc = kv_txn_add_guard_version(t, k->b, k->len, version);
+	return rc == -EINVAL ? -EFBIG : rc;
+}
+
 struct capture {
 	uint64_t ino;
-	bool deleted; /* lost its last name (else its content changed) */
+	bool deleted;	     /* lost its last name */
+	bool content_change; /* its blocks or size change */
 };
 
 static bool in_list(const struct capture *c, size_t n, uint64_t ino)
@@ -117,7 +149,7 @@ static int find_captures(struct ofs *o, const struct kv_txn *t, struct capture *
 		case OFS_K_BLOCK:
 			if (ofs_key_parse_ino(op->key, op->key_len, &ino) == 0 &&
 			    !in_list(c, *n, ino) && !txn_frees(t, ino))
-				c[(*n)++] = (struct capture){ino, false};
+				c[(*n)++] = (struct capture){ino, false, true};
 			break;
 		case OFS_K_INODE: {
 			/* a truncation by setattr: the size changes, no block write */
@@ -130,8 +162,8 @@ static int find_captures(struct ofs *o, const struct kv_txn *t, struct capture *
 			int rc = ofs_read_attr(o, ino, &oa, NULL);
 			if (rc && rc != -ENOENT)
 				return rc;
-			if (rc == 0 && oa.size != na.size && na.nlink > 0)
-				c[(*n)++] = (struct capture){ino, false};
+			if (rc == 0 && oa.size != na.size)
+				c[(*n)++] = (struct capture){ino, false, true};
 			break;
 		}
 		case OFS_K_DIRENT: {
@@ -169,7 +201,7 @@ static int find_captures(struct ofs *o, const struct kv_txn *t, struct capture *
 					child = 0;
 				}
 			if (child)
-				c[(*n)++] = (struct capture){child, true};
+				c[(*n)++] = (struct capture){child, true, false};
 			break;
 		}
 		default:
@@ -179,9 +211,15 @@ static int find_captures(struct ofs *o, const struct kv_txn *t, struct capture *
 	return 0;
 }
 
+/* One kept version of a file, as found in the state. */
+struct ver {
+	uint64_t idx, size; /* size: its blocks to drop */
+	uint64_t rec_ver;   /* the KV version of its record */
+	struct ofs_hversion hv;
+};
+
 struct ver_list {
-	uint64_t *idx;
-	uint64_t *size; /* each version's size (its blocks to drop) */
+	struct ver *v; /* by idx */
 	size_t n, cap;
 	bool has_writer;
 	struct ofs_hwriter w;
@@ -204,25 +242,39 @@ static int collect_versions(void *arg, const void *key, size_t key_len, const vo
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 16;
-		uint64_t *p = realloc(l->idx, cap * sizeof(*p));
+		struct ver *p = realloc(l->v, cap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
-		l->idx = p;
-		p = realloc(l->size, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		l->size = p;
+		l->v = p;
 		l->cap = cap;
 	}
-	l->size[l->n] = hv.size;
-	l->idx[l->n++] = idx;
+	l->v[l->n++] = (struct ver){idx, hv.size, version, hv};
 	return 0;
+}
+
+/* ino's kept versions and writer record, into *l (free l->v). */
+static int read_versions(struct ofs *o, uint64_t ino, struct ver_list *l)
+{
+	struct ofs_hkey k;
+	memset(l, 0, sizeof(*l));
+	ofs_hkey_versions_prefix(&k, ino);
+	return ofs_kv_scan(o, k.b, k.len, NULL, 0, collect_versions, l);
+}
+
+/* The version of l kept in place, or NULL (a file has one at most: it loses
+ * its last name once). */
+static const struct ver *in_place_version(const struct ver_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].hv.in_place)
+			return &l->v[i];
+	return NULL;
 }
 
 struct block_copy {
 	struct kv_txn *t;
 	uint64_t ino, idx;
-	int rc;
+	uint64_t size; /* blocks from this offset on are not the version's */
 };
 
 static int copy_block(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
@@ -231,11 +283,37 @@ static int copy_block(void *arg, const void *key, size_t key_len, const void *va
 	(void)version;
 	struct block_copy *b = arg;
 	uint64_t ino, blk;
-	if (ofs_key_parse_block(key, key_len, &ino, &blk))
+	if (ofs_key_parse_block(key, key_len, &ino, &blk) || blk * OFS_BLOCK_SIZE >= b->size)
 		return 0;
 	struct ofs_hkey k;
 	ofs_hkey_data(&k, b->ino, b->idx, blk);
 	return add_hput(b->t, &k, val, val_len);
+}
+
+/* The blocks of a version kept in place, once its inode is freed: the
+ * blocks the reaper left. With the inode's key (absent already), so that
+ * the change reads as the end of that freeing, not as a write to a file
+ * (ofs_txn_shape: the change feed and the kernel's replay skip it). */
+static int drop_in_place_blocks(struct ofs *o, struct kv_txn *t, uint64_t ino, uint64_t size)
+{
+	struct ofs_key fk;
+	struct ofs_attr a;
+	uint64_t ver;
+	ofs_key_inode(&fk, ino);
+	int rc = ofs_read_attr(o, ino, &a, &ver);
+	if (rc == 0) /* not freed yet: the reaper frees the blocks with it, as it
+		      * finds no version holding them (guard: not freed meanwhile) */
+		return ofs_add_guard_version(t, &fk, ver);
+	if (rc != -ENOENT)
+		return rc;
+	rc = ofs_add_guard_absent(t, &fk);
+	if (!rc)
+		rc = ofs_add_delete(t, &fk);
+	for (uint64_t b = 0; !rc && b * OFS_BLOCK_SIZE < size; b++) {
+		ofs_key_block(&fk, ino, b);
+		rc = ofs_add_delete(t, &fk);
+	}
+	return rc;
 }
 
 /*
@@ -245,11 +323,14 @@ static int copy_block(void *arg, const void *key, size_t key_len, const void *va
  * file would slow the whole filesystem. A version has at most
  * hist_max_file / OFS_BLOCK_SIZE blocks (16 by default).
  */
-static int drop_version(struct kv_txn *t, uint64_t ino, uint64_t idx, uint64_t size)
+static int drop_version(struct ofs *o, struct kv_txn *t, uint64_t ino, uint64_t idx, uint64_t size,
+			bool in_place)
 {
 	struct ofs_hkey k;
 	ofs_hkey_version(&k, ino, idx);
 	int rc = add_hdelete(t, &k);
+	if (!rc && in_place)
+		return drop_in_place_blocks(o, t, ino, size);
 	for (uint64_t b = 0; !rc && b * OFS_BLOCK_SIZE < size; b++) {
 		ofs_hkey_data(&k, ino, idx, b);
 		rc = add_hdelete(t, &k);
@@ -258,11 +339,68 @@ static int drop_version(struct kv_txn *t, uint64_t ino, uint64_t idx, uint64_t s
 }
 
 /* Drops the oldest of ino's versions so that keep remain (idx sorted). */
-static int trim_file(struct kv_txn *t, uint64_t ino, const struct ver_list *l, size_t keep)
+static int trim_file(struct ofs *o, struct kv_txn *t, uint64_t ino, const struct ver_list *l,
+		     size_t keep)
 {
 	int rc = 0;
 	for (size_t i = 0; !rc && i + keep < l->n; i++)
-		rc = drop_version(t, ino, l->idx[i], l->size[i]);
+		rc = drop_version(o, t, ino, l->v[i].idx, l->v[i].size, l->v[i].hv.in_place);
+	return rc;
+}
+
+/* Copies ino's blocks up to size to F v keys of its version idx. */
+static int copy_blocks(struct ofs *o, struct kv_txn *t, uint64_t ino, uint64_t idx, uint64_t size)
+{
+	struct block_copy b = {t, ino, idx, size};
+	struct ofs_key fk;
+	ofs_key_block_prefix(&fk, ino);
+	return ofs_kv_scan(o, fk.b, fk.len, NULL, 0, copy_block, &b);
+}
+
+/*
+ * t changes the blocks or size of ino, which has no name left (a handle
+ * open on it writes): if a version of ino is kept in place, its blocks are
+ * about to change, so they are copied to F v keys first and the record says
+ * so, guarded by the inode's version (the blocks are the state at it) and
+ * the record's (not trimmed meanwhile). A copy too large for t drops the
+ * version instead: the reaper then frees the blocks.
+ */
+static int keep_before_write(struct ofs *o, struct kv_txn *t, uint64_t ino)
+{
+	struct ofs_attr a;
+	uint64_t ver;
+	int rc = ofs_read_attr(o, ino, &a, &ver);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	struct ver_list l;
+	rc = read_versions(o, ino, &l);
+	const struct ver *v = rc ? NULL : in_place_version(&l);
+	if (!v)
+		goto out;
+	struct ofs_hkey k;
+	struct ofs_key fk;
+	ofs_hkey_version(&k, ino, v->idx);
+	rc = add_hguard_version(t, &k, v->rec_ver);
+	if (!rc) {
+		ofs_key_inode(&fk, ino);
+		rc = ofs_add_guard_version(t, &fk, ver);
+	}
+	if (rc)
+		goto out;
+	if (t->enc_len + v->size + 65536 > KV_MAX_TXN_LEN / 2) {
+		ofs_count(o, &o->hist_skipped, 1);
+		rc = add_hdelete(t, &k);
+		goto out;
+	}
+	struct ofs_hversion hv = v->hv;
+	hv.in_place = false;
+	uint8_t val[OFS_HVERSION_LEN];
+	ofs_hversion_encode(&hv, val);
+	rc = add_hput(t, &k, val, sizeof(val));
+	if (!rc)
+		rc = copy_blocks(o, t, ino, v->idx, v->size);
+out:
+	free(l.v);
 	return rc;
 }
 
@@ -278,11 +416,13 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 		return 0; /* made in this very transaction */
 	if (rc)
 		return rc;
-	if (a.nlink == 0)
-		return 0; /* no name left: kept when it lost it, nobody reaches it now */
-	struct ver_list l = {0};
-	ofs_hkey_versions_prefix(&k, c->ino);
-	rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, collect_versions, &l);
+	if (a.nlink == 0) /* no name left: kept when it lost it, nobody reaches it now */
+		return c->content_change ? keep_before_write(o, t, c->ino) : 0;
+	/* Kept in place: only a file that loses its last name and whose
+	 * blocks t leaves alone (see the top). */
+	bool in_place = c->deleted && !c->content_change;
+	struct ver_list l;
+	rc = read_versions(o, c->ino, &l);
 	if (rc)
 		goto out;
 	/* This change's own writer record: the next version's author. */
@@ -298,7 +438,8 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 	/* Never fail a change for its history: a copy that would take the
 	 * transaction near the KV's limit is not made (max_file_kb allows 64
 	 * MiB, a transaction at most as much in all). */
-	if (a.size > o->cfg.hist_max_file || t->enc_len + a.size + 65536 > KV_MAX_TXN_LEN / 2) {
+	if (a.size > o->cfg.hist_max_file ||
+	    (!in_place && t->enc_len + a.size + 65536 > KV_MAX_TXN_LEN / 2)) {
 		ofs_count(o, &o->hist_skipped, 1);
 		goto out;
 	}
@@ -307,10 +448,10 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 			   * shell's `>` (an empty step between two versions) */
 	bool known = false;
 	for (size_t i = 0; i < l.n; i++)
-		known |= l.idx[i] == ver;
+		known |= l.v[i].idx == ver;
 	if (known)
 		goto out; /* kept already (a commit retried after its apply) */
-	rc = trim_file(t, c->ino, &l, o->cfg.hist_versions ? o->cfg.hist_versions - 1 : 0);
+	rc = trim_file(o, t, c->ino, &l, o->cfg.hist_versions ? o->cfg.hist_versions - 1 : 0);
 	if (rc)
 		goto out;
 	struct ofs_hversion hv = {
@@ -323,6 +464,7 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 		.size = a.size,
 		.kept_ns = now,
 		.deleted = c->deleted,
+		.in_place = in_place,
 	};
 	uint8_t v[OFS_HVERSION_LEN];
 	ofs_hversion_encode(&hv, v);
@@ -330,12 +472,12 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 	rc = add_hput(t, &k, v, sizeof(v));
 	if (rc)
 		goto out;
-	struct block_copy b = {t, c->ino, ver, 0};
-	ofs_key_block_prefix(&fk, c->ino);
-	rc = ofs_kv_scan(o, fk.b, fk.len, NULL, 0, copy_block, &b);
+	if (!in_place)
+		rc = copy_blocks(o, t, c->ino, ver, a.size);
 	if (rc)
 		goto out;
-	/* The copy is of the state at ver exactly: a change meanwhile fails. */
+	/* The copy (or the blocks left in place) is the state at ver exactly:
+	 * a change meanwhile fails. */
 	ofs_key_inode(&fk, c->ino);
 	rc = ofs_add_guard_version(t, &fk, ver);
 	if (rc)
@@ -354,15 +496,63 @@ static int capture_one(struct ofs *o, struct kv_txn *t, const struct capture *c,
 		rc = add_hdelete(t, &k);
 	}
 out:
-	free(l.idx);
-	free(l.size);
+	free(l.v);
+	return rc;
+}
+
+/*
+ * History off on this node: only what keeps other nodes' versions intact,
+ * the writes to unlinked files (keep_before_write). Such a write puts the
+ * inode's attributes with no link left, so nothing else is read.
+ */
+static int capture_off(struct ofs *o, struct kv_txn *t)
+{
+	uint64_t done[MAX_CAPTURES];
+	size_t n = 0;
+	for (uint32_t i = 0; i < t->n_ops && n < MAX_CAPTURES; i++) {
+		const struct kv_op *op = &t->ops[i];
+		struct ofs_attr na;
+		uint64_t ino;
+		if (op->type != KV_OP_PUT || ofs_key_kind(op->key, op->key_len) != OFS_K_INODE ||
+		    ofs_key_parse_ino(op->key, op->key_len, &ino) ||
+		    ofs_attr_decode(&na, ino, op->value, op->value_len) || na.nlink != 0 ||
+		    !S_ISREG(na.mode))
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < n; j++)
+			seen |= done[j] == ino;
+		if (seen)
+			continue;
+		done[n++] = ino;
+		int rc = keep_before_write(o, t, ino);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int ofs_history_holds_blocks(struct ofs *o, struct kv_txn *t, uint64_t ino)
+{
+	struct ver_list l;
+	int rc = read_versions(o, ino, &l);
+	const struct ver *v = rc ? NULL : in_place_version(&l);
+	if (v) {
+		/* dropped meanwhile: this freeing is rebuilt and takes the blocks */
+		struct ofs_hkey k;
+		ofs_hkey_version(&k, ino, v->idx);
+		rc = add_hguard_version(t, &k, v->rec_ver);
+		rc = rc ? rc : 1;
+	}
+	free(l.v);
 	return rc;
 }
 
 int ofs_history_capture(struct ofs *o, struct kv_txn *t)
 {
-	if (!o->cfg.hist_enabled || t->n_ops == 0)
+	if (t->n_ops == 0)
 		return 0;
+	if (!o->cfg.hist_enabled)
+		return capture_off(o, t);
 	struct capture c[MAX_CAPTURES];
 	size_t n;
 	int rc = find_captures(o, t, c, &n);
@@ -383,6 +573,7 @@ int ofs_history_capture(struct ofs *o, struct kv_txn *t)
 struct kept {
 	uint64_t ino, idx, size, at; /* at: the log index that kept it */
 	int64_t kept_ns;
+	bool in_place;
 };
 
 struct kept_list {
@@ -407,7 +598,7 @@ static int collect_kept(void *arg, const void *key, size_t key_len, const void *
 		l->v = p;
 		l->cap = cap;
 	}
-	l->v[l->n++] = (struct kept){ino, idx, hv.size, version, hv.kept_ns};
+	l->v[l->n++] = (struct kept){ino, idx, hv.size, version, hv.kept_ns, hv.in_place};
 	l->total += hv.size;
 	return 0;
 }
@@ -427,11 +618,10 @@ struct trim_batch {
 
 static int build_trim(struct ofs *o, struct kv_txn *t, void *arg)
 {
-	(void)o;
 	struct trim_batch *b = arg;
 	int rc = 0;
 	for (size_t i = 0; !rc && i < b->n; i++)
-		rc = drop_version(t, b->v[i].ino, b->v[i].idx, b->v[i].size);
+		rc = drop_version(o, t, b->v[i].ino, b->v[i].idx, b->v[i].size, b->v[i].in_place);
 	return rc;
 }
 

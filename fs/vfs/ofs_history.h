@@ -6,6 +6,8 @@
  *   F h <ino:8>                 writer: who last wrote ino's content (node, uid, time)
  *   F h <ino:8> <idx:8>         a kept version of ino (struct ofs_hversion)
  *   F v <ino:8> <idx:8> <blk:8> that version's data, OFS_BLOCK_SIZE bytes at most
+ *                               (none for a version kept in place: its data are
+ *                               the inode's own F b keys, left by the reaper)
  *   F p <path> 0x00 <ino:8>     ino was kept under path (deleted files by path)
  * idx is the log index of the version: the version of ino's attributes when
  * it was kept (the last change that made that state). A version's keys
@@ -40,6 +42,7 @@ struct ofs_hversion {
 	uint64_t size;
 	int64_t kept_ns; /* when it was kept (the age bound counts from here) */
 	bool deleted;	 /* kept because the file lost its last name */
+	bool in_place;	 /* its data are the inode's F b keys, not F v copies */
 };
 
 /* Who last wrote a file's content. */
@@ -86,6 +89,10 @@ struct ofs_hist;
  * and the per-file trimming. 0, -ENOMEM, -EIO, -EFBIG (t then is partly
  * extended: do not propose it). */
 int ofs_history_capture(struct ofs *o, struct kv_txn *t);
+/* For the reaper, about to free ino: 1 if a version kept in place holds
+ * ino's blocks (leave them; t then guards that version), 0 if none, or
+ * -errno. */
+int ofs_history_holds_blocks(struct ofs *o, struct kv_txn *t, uint64_t ino);
 /* Drops kept versions past the age bound (counted to now_ns) and, oldest
  * kept first, beyond the total size bound. Returns how many, or -errno. */
 int ofs_history_trim(struct ofs *o, int64_t now_ns);

@@ -126,13 +126,13 @@ void ofs_hversion_encode(const struct ofs_hversion *v, uint8_t out[OFS_HVERSION_
 	put_le64(p + 24, (uint64_t)v->time_ns);
 	put_le64(p + 32, v->size);
 	put_le64(p + 40, (uint64_t)v->kept_ns);
-	p[48] = v->deleted ? 1 : 0;
+	p[48] = (v->deleted ? 1 : 0) | (v->in_place ? 2 : 0);
 }
 
 int ofs_hversion_decode(struct ofs_hversion *v, const void *val, size_t len)
 {
 	const uint8_t *p = val;
-	if (len != OFS_HVERSION_LEN || p[0] != HVERSION_FORMAT || p[49] > 1)
+	if (len != OFS_HVERSION_LEN || p[0] != HVERSION_FORMAT || p[49] > 3)
 		return -EBADMSG;
 	p++;
 	v->mode = get_le32(p);
@@ -143,7 +143,8 @@ int ofs_hversion_decode(struct ofs_hversion *v, const void *val, size_t len)
 	v->time_ns = (int64_t)get_le64(p + 24);
 	v->size = get_le64(p + 32);
 	v->kept_ns = (int64_t)get_le64(p + 40);
-	v->deleted = p[48] != 0;
+	v->deleted = (p[48] & 1) != 0;
+	v->in_place = (p[48] & 2) != 0;
 	return 0;
 }
 

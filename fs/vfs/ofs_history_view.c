@@ -424,15 +424,22 @@ struct data_read {
 	uint64_t size, ino, idx;
 };
 
+/* A block of the version: an F v key, or the inode's own F b key for a
+ * version kept in place (ofs_history.c). */
 static int read_block(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
 		      uint64_t version)
 {
 	(void)version;
 	struct data_read *d = arg;
 	const uint8_t *k = key;
-	if (key_len != 26)
+	uint64_t ino, blk;
+	if (key_len == 26)
+		blk = get_be64(k + 18);
+	else if (ofs_key_parse_block(key, key_len, &ino, &blk))
 		return 0;
-	uint64_t blk = get_be64(k + 18), off = blk * OFS_BLOCK_SIZE;
+	if (blk >= UINT64_MAX / OFS_BLOCK_SIZE)
+		return 0;
+	uint64_t off = blk * OFS_BLOCK_SIZE;
 	if (off >= d->size)
 		return 0;
 	size_t n = d->size - off < val_len ? (size_t)(d->size - off) : val_len;
@@ -459,8 +466,14 @@ static int render_version(struct ofs *o, const struct hnode *hn, char **out, siz
 	struct data_read d = {calloc(1, v.size ? v.size : 1), v.size, hn->ino, hn->idx};
 	if (!d.buf)
 		return -ENOMEM;
-	ofs_hkey_data_prefix(&k, hn->ino, hn->idx);
-	rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, read_block, &d);
+	if (v.in_place) {
+		struct ofs_key fk;
+		ofs_key_block_prefix(&fk, hn->ino);
+		rc = ofs_kv_scan(o, fk.b, fk.len, NULL, 0, read_block, &d);
+	} else {
+		ofs_hkey_data_prefix(&k, hn->ino, hn->idx);
+		rc = ofs_kv_scan(o, k.b, k.len, NULL, 0, read_block, &d);
+	}
 	if (rc) {
 		free(d.buf);
 		return rc;

@@ -199,7 +199,7 @@ static void test_ofs_history_keys(void **state)
 	p.b[p.len - 9] = 'x';
 	assert_int_equal(ofs_hkey_parse_path(p.b, p.len, &path, &len, &ino), -EBADMSG);
 	/* values */
-	struct ofs_hversion hv = {0100640, 1000, 100, 3, 1001, -5, 12345, 777, true}, back;
+	struct ofs_hversion hv = {0100640, 1000, 100, 3, 1001, -5, 12345, 777, true, true}, back;
 	uint8_t buf[OFS_HVERSION_LEN];
 	ofs_hversion_encode(&hv, buf);
 	assert_int_equal(ofs_hversion_decode(&back, buf, sizeof(buf)), 0);
@@ -343,6 +343,76 @@ static void test_ofs_history_off_keeps_nothing(void **state)
 	expect_same_state(f);
 }
 
+/* A deleted file's version is kept in place: the delete copies no block,
+ * the reaper leaves the blocks to the version, and dropping the version
+ * takes them, whether the inode was freed before or after. */
+static void test_ofs_history_delete_keeps_in_place(void **state)
+{
+	struct fx *f = *state;
+	make_nodes(f, NULL);
+	put(f->n[0], "a", "v1");
+	put(f->n[0], "a", "v2");
+	assert_int_equal(count_history_keys(f->kv[0], "v"), 1); /* v1, copied */
+	assert_int_equal(ofs_op_unlink(f->n[1], OFS_ROOT_INO, "a", &root_cr), 0);
+	uint64_t idx[16];
+	assert_int_equal(list_versions(f->n[0], "a", idx, 16), 2);
+	expect_version(f->n[0], "a", idx[1], "v2");
+	assert_int_equal(count_history_keys(f->kv[0], "v"), 1); /* nothing copied */
+	assert_int_equal(count_history_keys(f->kv[0], "b"), 1);
+	/* freed by node 2's reaper (it unlinked it): its blocks stay */
+	assert_int_equal(ofs_reap(f->n[1], INT64_MAX), 1);
+	assert_int_equal(count_history_keys(f->kv[0], "i"), 1); /* the root alone */
+	assert_int_equal(count_history_keys(f->kv[1], "b"), 1);
+	expect_version(f->n[1], "a", idx[1], "v2");
+	/* the other order: c's version dropped before the reaper frees it */
+	put(f->n[0], "c", "c1");
+	assert_int_equal(ofs_op_unlink(f->n[0], OFS_ROOT_INO, "c", &root_cr), 0);
+	assert_int_equal(count_history_keys(f->kv[0], "b"), 2);
+	int64_t later = ofs_now_ns() + 31 * 86400ll * 1000000000;
+	assert_int_equal(ofs_history_trim(f->n[1], later), 3);
+	/* a's went with its version; c's wait for the reaper */
+	assert_int_equal(count_history_keys(f->kv[0], "b"), 1);
+	assert_int_equal(ofs_reap(f->n[0], INT64_MAX), 1);
+	assert_int_equal(count_history_keys(f->kv[0], "bhvp"), 0);
+	assert_int_equal(count_history_keys(f->kv[0], "i"), 1);
+	expect_same_state(f);
+}
+
+static void second_off(struct ofs_config *c, int node)
+{
+	if (node == 2)
+		c->hist_enabled = false;
+}
+
+/* A write through a handle still open on a file renamed over: the version
+ * kept in place is copied first, even by a node with history off, so it
+ * still reads as it was. */
+static void test_ofs_history_write_after_delete(void **state)
+{
+	struct fx *f = *state;
+	make_nodes(f, second_off);
+	put(f->n[0], "b", "old");
+	struct ofs_file *h;
+	assert_int_equal(
+		ofs_op_open(f->n[1], lookup(f->n[1], OFS_ROOT_INO, "b"), O_RDWR, &root_cr, &h), 0);
+	put(f->n[0], "new", "fresh");
+	assert_int_equal(
+		ofs_op_rename(f->n[0], OFS_ROOT_INO, "new", OFS_ROOT_INO, "b", 0, &root_cr), 0);
+	uint64_t idx[16];
+	assert_int_equal(list_versions(f->n[0], "b", idx, 16), 1);
+	expect_version(f->n[0], "b", idx[0], "old");
+	assert_int_equal(count_history_keys(f->kv[0], "v"), 0);
+	assert_int_equal(ofs_op_write(f->n[1], h, "NEW", 3, 0), 3);
+	assert_int_equal(ofs_op_release(f->n[1], h), 0);
+	assert_int_equal(count_history_keys(f->kv[0], "v"), 1);
+	expect_version(f->n[1], "b", idx[0], "old");
+	/* the reaper now frees the blocks: the version has its copy */
+	assert_int_equal(ofs_reap(f->n[0], INT64_MAX), 1);
+	assert_int_equal(count_history_keys(f->kv[0], "b"), 1); /* b's, "fresh" */
+	expect_version(f->n[0], "b", idx[0], "old");
+	expect_same_state(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +421,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_history_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_history_off_keeps_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_history_delete_keeps_in_place, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_history_write_after_delete, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,7 +14,14 @@
 # its config's [peers]. Before all that, a new cluster with a bad name, one
 # address or one id given twice, or a config omnifsd refuses (port 99999) is
 # refused with a clear message, no OUTDIR and no key file left anywhere; the
-# walkthrough's run warns that the node folders hold secret keys.
+# walkthrough's run warns that the node folders hold secret keys to move and
+# delete. Last, the public-keys mode: each of three more machines makes its
+# own keypair with omnifs-keygen, bootstrap gets only the public keys (-k),
+# writes no secret key anywhere (checked by grepping for each one) and
+# configs omnifsd accepts; the three nodes started from them form a cluster
+# and replicate a file. Bad public keys (not Z85, too short, a group beyond
+# 32 bits, one key for two nodes, a node without a key) are refused with a
+# clear message and nothing left behind; --add -k writes a config only.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/unit.sh"
 
@@ -30,16 +37,17 @@ on_machine() {
 }
 
 # refused_new EXPECT ARGS...: omnifs-bootstrap ARGS (OUTDIR $T/new/out) fails
-# saying EXPECT and leaves nothing in $T/new.
+# saying EXPECT and leaves nothing in $T/new and no new key file anywhere.
 mkdir -p "$T/new"
 refused_new() {
-	local expect=$1 rc=0
+	local expect=$1 rc=0 keys
 	shift
+	keys=$(find "$T" -name '*.key')
 	(cd "$T/new" && PATH="$OMNIFS_BUILD/fs:$PATH" "$BOOTSTRAP" "$@") >"$T/new.out" 2>&1 || rc=$?
 	[ "$rc" != 0 ] || { cat "$T/new.out"; fail "bootstrap $* succeeded"; }
-	grep -qF "$expect" "$T/new.out" || { cat "$T/new.out"; fail "bootstrap $*: no '$expect'"; }
+	grep -qF -- "$expect" "$T/new.out" || { cat "$T/new.out"; fail "bootstrap $*: no '$expect'"; }
 	[ -z "$(ls -A "$T/new")" ] || { ls -laR "$T/new"; fail "bootstrap $* left files behind"; }
-	[ -z "$(find "$T" -name '*.key')" ] || fail "bootstrap $* left a key: $(find "$T" -name '*.key')"
+	[ "$(find "$T" -name '*.key')" = "$keys" ] || fail "bootstrap $* left a key: $(find "$T" -name '*.key')"
 }
 refused_new "'bad name': a cluster name is 1 to 63" -c 'bad name' -o out 1=127.0.0.1:7100 2=127.0.0.1:7101
 refused_new "127.0.0.1:7101 is given twice" -c ok -o out 1=127.0.0.1:7100 2=127.0.0.1:7101 3=127.0.0.1:7101
@@ -48,12 +56,41 @@ refused_new "expected host:port" -c ok -o out 1=127.0.0.1:7100 2=127.0.0.1:99999
 refused_new ". exists: choose a new folder" -c ok -o . 1=127.0.0.1:7100 2=127.0.0.1:7101
 log "bootstrap refused a bad cluster name, a duplicate address and id, a bad port: no folder, no key left"
 
+# Public keys made on three more machines (5 to 7: 4 is the --add below).
+declare -A PUB=() SECRET=()
+for n in 1 2 3; do
+	r=$(root $((n + 4)))
+	mkdir -p "$r/etc/omnifs/keys"
+	PUB[$n]=$(omnifs-keygen -d "$r/etc/omnifs/keys" "node$n" 2>/dev/null)
+	SECRET[$n]=$(sed -n 's/^secret-key = //p' "$r/etc/omnifs/keys/node$n.key")
+	[ ${#SECRET[$n]} = 40 ] || fail "omnifs-keygen wrote no secret key for node $n"
+done
+specs=("1=127.0.0.1:7100" "2=127.0.0.1:7101" "3=127.0.0.1:7102")
+refused_new "node 2's public key 'abc' is not a CURVE public key" -c ok -o out \
+	-k 1="${PUB[1]}" -k 2=abc -k 3="${PUB[3]}" "${specs[@]}"
+refused_new "node 2's public key '${PUB[2]:1}' is not a CURVE public key" -c ok -o out \
+	-k 1="${PUB[1]}" -k 2="${PUB[2]:1}" -k 3="${PUB[3]}" "${specs[@]}"
+refused_new "node 3's public key '${PUB[3]:0:39}_' is not a CURVE public key" -c ok -o out \
+	-k 1="${PUB[1]}" -k 2="${PUB[2]}" -k 3="${PUB[3]:0:39}_" "${specs[@]}"
+# "%nSc1" is 2^32: 40 characters of the alphabet that are no key
+refused_new "node 1's public key '%nSc1${PUB[1]:5}' is not a CURVE public key" -c ok -o out \
+	-k 1="%nSc1${PUB[1]:5}" -k 2="${PUB[2]}" -k 3="${PUB[3]}" "${specs[@]}"
+refused_new "nodes 1 and 3 are given the same public key" -c ok -o out \
+	-k 1="${PUB[1]}" -k 2="${PUB[2]}" -k 3="${PUB[1]}" "${specs[@]}"
+refused_new "no public key for node 3: give -k ID=PUBKEY for every node" -c ok -o out \
+	-k 1="${PUB[1]}" --public-key 2="${PUB[2]}" "${specs[@]}"
+refused_new "-k gives a public key for node 4, which is not one of the nodes" -c ok -o out \
+	-k 1="${PUB[1]}" -k 2="${PUB[2]}" -k 3="${PUB[3]}" -k 4="%nSc0${PUB[1]:5}" "${specs[@]}"
+log "bootstrap refused bad public keys: no folder, no key left"
+
 read -r -a PORTS <<<"$(free_ports 3)"
 # On machine 1.
 (cd "$T" && "$BOOTSTRAP" -c walk -o walk 1=127.0.0.1:"${PORTS[0]}" 2=127.0.0.1:"${PORTS[1]}" \
 	3=127.0.0.1:"${PORTS[2]}") >"$T/bootstrap.out" 2>&1 || { cat "$T/bootstrap.out"; fail "bootstrap failed"; }
 cat "$T/bootstrap.out"
-grep -q "^SECRET KEYS: .*secret key" "$T/bootstrap.out" || fail "bootstrap did not warn that it wrote secret keys"
+grep -q "^SECRET KEYS: every node's secret key was made on this machine" "$T/bootstrap.out" ||
+	fail "bootstrap did not warn that it wrote secret keys"
+grep -qF "delete the secret keys from walk" "$T/bootstrap.out" || fail "bootstrap did not say to delete the secret keys"
 [ "$(stat -c %a "$T/walk")" = 700 ] || fail "the folder holding the secret keys is not 0700"
 [ -z "$(find "$T" -maxdepth 1 -name '.walk.*')" ] || fail "bootstrap left its temporary folder"
 
@@ -165,6 +202,15 @@ grep -qxF "4 = $(cat "$a/node4.pub")" "$(root 1)/root/add5/node5/omnifs.conf" ||
 "$OMNIFSD" -c "$(root 1)/root/add5/node5/omnifs.conf" --check-config | grep -F "5 members" ||
 	fail "node 5's config is not a 5-member config"
 
+# --add with the public key made on the new machine: a config only.
+bootstrap_m1 --add 5=127.0.0.1:"$P5" -k 5="${PUB[1]}" -o add5k >"$T/add5k.out" 2>&1 ||
+	{ cat "$T/add5k.out"; fail "bootstrap --add 5 -k failed"; }
+[ "$(find "$(root 1)/root/add5k" -type f)" = "$(root 1)/root/add5k/node5/omnifs.conf" ] ||
+	fail "bootstrap --add -k wrote more than the config"
+grep -qxF "  omnifsctl member add 5 127.0.0.1:$P5 '${PUB[1]}'" "$T/add5k.out" ||
+	{ cat "$T/add5k.out"; fail "bootstrap --add -k printed no member add line with the given key"; }
+! grep -q "SECRET" "$T/add5k.out" || fail "bootstrap --add -k warns of a secret key it did not make"
+
 # refused: an id already a member, a bad spec, an existing folder
 refused() {
 	local expect=$1
@@ -187,4 +233,52 @@ done
 bootstrap_m1 --add 6=127.0.0.1:1 -o add6 >"$T/add6.out" 2>&1 || { cat "$T/add6.out"; fail "bootstrap --add 6 failed"; }
 grep -q "members 1,2,3, from .*'s \[peers\] (node 1 did not answer omnifsctl)" "$T/add6.out" ||
 	{ cat "$T/add6.out"; fail "bootstrap --add with node 1 stopped did not use [peers]"; }
+
+# Public keys only: machines 5 to 7 made their keypairs above; on machine 5,
+# bootstrap with their public keys. No secret key in its output or its
+# folder, configs only, and each names the key file already on its machine.
+read -r -a PORTS <<<"$(free_ports 3)"
+(cd "$(root 5)" && "$BOOTSTRAP" -c pubonly -o pk -k 1="${PUB[1]}" --public-key 2="${PUB[2]}" \
+	--public-key="3=${PUB[3]}" 1=127.0.0.1:"${PORTS[0]}" 2=127.0.0.1:"${PORTS[1]}" 3=127.0.0.1:"${PORTS[2]}") \
+	>"$T/pk.out" 2>&1 || { cat "$T/pk.out"; fail "bootstrap with public keys failed"; }
+cat "$T/pk.out"
+pk="$(root 5)/pk"
+for n in 1 2 3; do
+	! grep -rqF "${SECRET[$n]}" "$pk" "$T/pk.out" || fail "node $n's secret key is in bootstrap's output"
+	"$OMNIFSD" -c "$pk/node$n/omnifs.conf" --check-config | grep -F "node $n of cluster pubonly, 3 members" ||
+		fail "omnifsd does not accept node $n's config"
+	grep -qxF "secret_key_file = /etc/omnifs/keys/node$n.key" "$pk/node$n/omnifs.conf" || fail "node $n's key path"
+	for m in 1 2 3; do
+		[ "$m" = "$n" ] && continue
+		grep -qxF "$m = ${PUB[$m]}" "$pk/node$n/omnifs.conf" || fail "node $n's [peer_keys] lacks node $m's key"
+	done
+done
+[ "$(find "$pk" -type f | sort)" = "$(printf '%s\n' "$pk"/node{1,2,3}/omnifs.conf)" ] ||
+	fail "bootstrap with public keys wrote more than the configs: $(find "$pk" -type f)"
+! grep -q "SECRET" "$T/pk.out" || fail "bootstrap with public keys warns of secret keys it did not make"
+log "public keys only: configs omnifsd accepts, no secret key written"
+
+for n in 1 2 3; do
+	m=$((n + 4)) r=$(root $((n + 4)))
+	mkdir -p "$r/root"
+	cp -a "$pk/node$n" "$r/root/"
+	grep -oE "(install -D -m [0-7]* node$n/|grep -qxF .*/node$n.key).*" "$T/pk.out" >"$T/install$m.sh"
+	[ "$(wc -l <"$T/install$m.sh")" = 2 ] || fail "bootstrap printed no install and check lines for node $n"
+	(cd "$r/root" && on_machine "$m" <"$T/install$m.sh" | sh -e) || fail "install and check lines for node $n"
+	grep -o "mkdir -p [^ ]*" "$T/pk.out" | on_machine "$m" | sh -e
+	mkdir -m 0700 -p "$r/var/lib/omnifs"
+	on_machine "$m" <"$r/etc/omnifs/omnifs.conf" >"$T/conf" && mv "$T/conf" "$r/etc/omnifs/omnifs.conf"
+	mapfile -t start < <(unit_cmd ExecStart omnifs "$r/etc/omnifs")
+	notify_listen $((10 + m)) "$T/notify$m.sock" "$T/notify$m.log" "$r/srv/omnifs"
+	mkdir -p "$T/node$m"
+	start_unit "$m" "$T/notify$m.sock" "${start[@]}" >>"$T/node$m/log" 2>&1
+done
+for m in 5 6 7; do
+	wait_until 60 grep -q ' READY=1 mounted=True' "$T/notify$m.log"
+done
+echo "keys made per machine" >"$(root 5)/srv/omnifs/pk"
+for m in 6 7; do
+	wait_until 20 grep -qx "keys made per machine" "$(root "$m")/srv/omnifs/pk"
+done
+log "public keys only: the three nodes formed a cluster and replicate a file"
 log "PASS"
