@@ -9,8 +9,9 @@
  * lists them as files named by index, plus .versions.json (index, time,
  * node, uid, size, deleted, ino, mode). Its inode numbers are node-local (a table of
  * HIST_SLOTS entries: one forgotten by reuse answers ESTALE). A version
- * file has the mode bits (read only) and owner of the file it was, so the
- * kernel's permission check keeps private files private.
+ * file has the mode bits (read only) and owner of the file it was, and a
+ * directory of the view those of what lives at its path (view_access), so
+ * the kernel's permission check keeps private files and names private.
  */
 #include "ofs_history.h"
 
@@ -263,11 +264,48 @@ static int versions_of(struct ofs *o, const char *path, struct hver_list *l)
 	return 0;
 }
 
-static void fill_dir(struct ofs_attr *a, uint64_t vino)
+/* A file's read bits as a directory's r-x: who may read the file may list
+ * its versions. */
+static uint32_t read_as_list(uint32_t mode)
+{
+	return (mode & 0444) | ((mode & 0444) >> 2);
+}
+
+/*
+ * Who may list the view's directory of path (and read its .versions.json):
+ * those who may list or read what lives at path now (a directory's mode and
+ * owner; a file's read bits), else those who could read the newest version
+ * kept there, else (a directory gone with all below it) root only. So the
+ * names, sizes and writers of private files stay as private as the files.
+ */
+static void view_access(struct ofs *o, const char *path, struct ofs_attr *a)
+{
+	uint64_t ino;
+	uint8_t dt;
+	struct ofs_attr live;
+	struct hver_list l;
+	a->mode = S_IFDIR | 0500;
+	a->uid = a->gid = 0;
+	if (resolve(o, path, &ino, &dt) == 0 && ofs_read_attr(o, ino, &live, NULL) == 0) {
+		a->mode = S_IFDIR | (dt == DT_DIR ? live.mode & 0555 : read_as_list(live.mode));
+		a->uid = live.uid;
+		a->gid = live.gid;
+	} else if (path[0] && versions_of(o, path, &l) == 0) {
+		if (l.n) {
+			const struct ofs_hversion *v = &l.v[l.n - 1].v;
+			a->mode = S_IFDIR | read_as_list(v->mode);
+			a->uid = v->uid;
+			a->gid = v->gid;
+		}
+		hver_list_free(&l);
+	}
+}
+
+static void fill_dir(struct ofs *o, struct ofs_attr *a, uint64_t vino, const char *path)
 {
 	memset(a, 0, sizeof(*a));
 	a->ino = vino;
-	a->mode = S_IFDIR | 0555;
+	view_access(o, path, a);
 	a->nlink = 2;
 	a->atime_ns = a->mtime_ns = a->ctime_ns = ofs_now_ns();
 	a->parent = OFS_VINO_DIR;
@@ -411,7 +449,7 @@ int ofs_hist_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs
 		if (rc == 1)
 			rc = hist_vino(o, HN_DIR, path, 0, 0, &vino);
 		if (rc == 0)
-			fill_dir(out, vino);
+			fill_dir(o, out, vino, path);
 		free(path);
 	}
 	free(pn.path);
@@ -490,15 +528,15 @@ int ofs_hist_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
 	if (rc)
 		return rc;
 	if (hn.kind == HN_DIR) {
-		fill_dir(out, ino);
+		fill_dir(o, out, ino, hn.path);
 	} else if (hn.kind == HN_INDEX) {
 		char *buf;
 		size_t len;
 		rc = render_index(o, hn.path, &buf, &len);
 		if (!rc) {
 			free(buf);
-			fill_dir(out, ino);
-			out->mode = S_IFREG | 0444;
+			fill_dir(o, out, ino, hn.path);
+			out->mode = S_IFREG | (out->mode & 0444);
 			out->nlink = 1;
 			out->size = len;
 			out->parent = 0;

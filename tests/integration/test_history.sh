@@ -10,6 +10,9 @@
 #    directory is restored by path (and mode) on node 3, the total bound
 #    (trim pass) drops the oldest versions, and a file over max_file_kb
 #    keeps none;
+#  - the view is as private as the tree: a user lists a directory of it, and
+#    reads its .versions.json, only if they could list or read what is at
+#    its path;
 #  - with history off on all nodes nothing more is kept;
 #  - at the end every node's state digest is the same.
 . "$(dirname "$0")/lib.sh"
@@ -96,6 +99,28 @@ octl 2 history --json "$M2/etc/app/secret.conf" | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
 assert v[-1]["deleted"] and v[-1]["size"] == 9, v'
+
+log "the view is as private as the tree: a user lists only what they could read"
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+chmod 711 "$T" "$T/mnt" # the way to the mounts (the key files stay 0600)
+chmod 600 "$M1/etc/app/secret.conf" # the rename above brought a 0644 file
+synced
+as_nobody ls -a "$M2/.omnifs/history/app.conf" | grep -qx .versions.json ||
+	fail "a public file's versions are not listed for everyone"
+as_nobody ls "$M2/.omnifs/history/etc/app" | grep -qx secret.conf ||
+	fail "the names in a public directory are not listed for everyone"
+as_nobody cat "$M2/.omnifs/history/etc/app/secret.conf/.versions.json" >/dev/null 2>&1 &&
+	fail "anyone reads the writers and sizes of a 0600 file's versions"
+as_nobody ls "$M2/.omnifs/history/etc/app/secret.conf" >/dev/null 2>&1 &&
+	fail "anyone lists the versions of a 0600 file"
+ls -a "$M2/.omnifs/history/etc/app/secret.conf" | grep -qx .versions.json || fail "root cannot"
+chmod 700 "$M1/etc/app"
+synced
+private_dir() { ! as_nobody ls "$M3/.omnifs/history/etc/app" >/dev/null 2>&1; }
+wait_until 10 private_dir # the kernel may hold the directory's old mode for its cache time
+ls "$M3/.omnifs/history/etc/app" | grep -qx secret.conf || fail "root cannot list it"
+chmod 755 "$M1/etc/app"
+synced
 
 log "the total bound (1 MiB) and max_file_kb (700)"
 head -c 400000 /dev/urandom >"$T/big"
