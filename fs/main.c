@@ -598,9 +598,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)d.cfg.node_id, d.cfg.cluster, d.cfg.n_peers);
 		return 0;
 	}
-	char tag[24];
-	snprintf(tag, sizeof(tag), "n%llu", (unsigned long long)d.cfg.node_id);
-	log_set_tag(tag);
+	log_set_node(d.cfg.node_id);
 	log_set_level(d.cfg.log_level);
 	if (clear_only) {
 		/* The unit's ExecStopPost: the daemon is gone (or, after systemd's

@@ -279,11 +279,13 @@ static void handle_incoming(struct replica *r, uint64_t now)
 	struct tp_event ev;
 	while (tp_next_event(r->tp, &ev) == 0) {
 		if (ev.type == TP_EVENT_UP) {
-			log_info("replica: link to n%llu is up", (unsigned long long)ev.peer);
+			log_kv(LOG_LEVEL_INFO, ev.peer, LOG_NO_INDEX,
+			       "replica: link to n%llu is up", (unsigned long long)ev.peer);
 			if (r->px)
 				opx_reconnected(r->px, ev.peer);
 		} else {
-			log_info("replica: link to n%llu is down", (unsigned long long)ev.peer);
+			log_kv(LOG_LEVEL_INFO, ev.peer, LOG_NO_INDEX,
+			       "replica: link to n%llu is down", (unsigned long long)ev.peer);
 		}
 	}
 }
@@ -297,9 +299,9 @@ static void send_outgoing(struct replica *r)
 	for (size_t i = 0; i < n; i++) {
 		int rc = tp_send_msg(r->tp, &out[i]);
 		if (rc != 0 && rc != -EAGAIN)
-			log_debug("replica: sending %s to n%llu: %s",
-				  opx_msg_type_name(out[i].type), (unsigned long long)out[i].to,
-				  strerror(-rc));
+			log_kv(LOG_LEVEL_DEBUG, out[i].to, LOG_NO_INDEX,
+			       "replica: sending %s to n%llu: %s", opx_msg_type_name(out[i].type),
+			       (unsigned long long)out[i].to, strerror(-rc));
 	}
 }
 

@@ -67,9 +67,10 @@ static void finish_import(struct replica *r)
 	/* Every key may have changed without an entry to say which. */
 	if (r->hook)
 		r->hook(r->hook_ctx, r->applied_idx, NULL, false);
-	log_notice("replica: state transfer done: applied @%llu (%llu bytes from n%llu)",
-		   (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
-		   (unsigned long long)r->xfer.source);
+	log_kv(LOG_LEVEL_NOTICE, r->xfer.source, r->applied_idx,
+	       "replica: state transfer done: applied @%llu (%llu bytes from n%llu)",
+	       (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
+	       (unsigned long long)r->xfer.source);
 	r->xfer.active = false;
 	atomic_fetch_add(&r->xfers_done, 1);
 	replica_members_after_import(r); /* its member table may be newer than ours */
@@ -115,9 +116,10 @@ void replica_xfer_start(struct replica *r, uint64_t need_idx, opx_node_id prefer
 	if (r->xfer.active && need_idx <= r->xfer.need_idx)
 		return;
 	if (!r->xfer.active)
-		log_notice("replica: the log this node can read starts past applied @%llu: "
-			   "fetching the state (at least @%llu) from a peer",
-			   (unsigned long long)r->applied_idx, (unsigned long long)need_idx);
+		log_kv(LOG_LEVEL_NOTICE, LOG_NO_PEER, need_idx,
+		       "replica: the log this node can read starts past applied @%llu: "
+		       "fetching the state (at least @%llu) from a peer",
+		       (unsigned long long)r->applied_idx, (unsigned long long)need_idx);
 	r->xfer.active = true;
 	r->xfer.need_idx = need_idx;
 	r->xfer.attempts = 0;
@@ -243,8 +245,8 @@ static void on_request(struct replica *r, opx_node_id from, const uint8_t *p, ui
 		e->idx = kv_view_applied_idx(e->view);
 		cursor = NULL;
 		cursor_len = 0;
-		log_info("replica: sending state @%llu to n%llu", (unsigned long long)e->idx,
-			 (unsigned long long)from);
+		log_kv(LOG_LEVEL_INFO, from, e->idx, "replica: sending state @%llu to n%llu",
+		       (unsigned long long)e->idx, (unsigned long long)from);
 	}
 	e->last_used_ms = now;
 	struct kv_buf chunk = {0}, next = {0};
