@@ -87,6 +87,8 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.applied_idx = r->applied_idx;
 	v.transferring = r->xfer.active;
 	v.xfer_bytes = r->xfer.bytes;
+	v.xfer_total = r->xfer.total;
+	v.xfer_source = r->xfer.source;
 	if (r->px) {
 		opx_get_status(r->px, &v.opx);
 		v.leader = opx_current_leader(r->px, &v.accept_phase);

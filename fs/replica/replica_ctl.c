@@ -192,6 +192,10 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	set_u64(o, "accepted_idx", v->opx.accepted_idx);
 	set_u64(o, "compacted_idx", v->opx.compacted_idx);
 	set_bool(o, "state_transfer", v->transferring);
+	/* Of the transfer in progress, or the last one (0: none yet). */
+	set_u64(o, "state_transfer_bytes", v->xfer_bytes);
+	set_u64(o, "state_transfer_total_bytes", v->xfer_total);
+	set_u64(o, "state_transfer_source", v->xfer_source);
 	set_u64(o, "state_transfers", atomic_load(&r->xfers_done));
 	set_u64(o, "proposals_in_flight", v->proposals_in_flight);
 	set_u64(o, "config_id", v->config_id);
@@ -234,6 +238,19 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	free(m);
 }
 
+/* A state transfer's progress in words: "12.0 of about 40.0 MiB from n2".
+ * The total is the source's estimate: never shown below what arrived. */
+static void xfer_progress(const struct replica_view *v, char *buf, size_t len)
+{
+	double mib = 1024.0 * 1024.0, done = (double)v->xfer_bytes / mib;
+	uint64_t total = v->xfer_total > v->xfer_bytes ? v->xfer_total : v->xfer_bytes;
+	if (v->xfer_total)
+		snprintf(buf, len, "%.1f of about %.1f MiB from n%llu", done, (double)total / mib,
+			 (unsigned long long)v->xfer_source);
+	else
+		snprintf(buf, len, "%.1f MiB from n%llu", done, (unsigned long long)v->xfer_source);
+}
+
 static void status_text(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
 {
 	const struct opx_ballot *b = &v->opx.promise;
@@ -247,8 +264,13 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 	if (v->mode == REPLICA_JOINING)
 		ctl_buf_printf(out, "joining:     waiting to be added (omnifsctl member add on a "
 				    "member)\n");
-	char route[32], since[32], behind[160];
+	char route[32], since[32], behind[160], xfer[128] = "";
 	route_name(v, route, sizeof(route));
+	if (v->transferring) {
+		char p[80];
+		xfer_progress(v, p, sizeof(p));
+		snprintf(xfer, sizeof(xfer), " (state transfer: %s)", p);
+	}
 	const char *quorum = v->writable    ? "yes (a write made here can be decided now)"
 			     : v->no_quorum ? "no (cannot reach a majority: writes fail with EROFS)"
 					    : "no (no route to a leader yet: writes wait)";
@@ -282,8 +304,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       role_name(v), phase_name(v->opx.phase), (unsigned long long)v->leader, b->n,
 		       b->priority, (unsigned long long)b->pid, route, quorum,
 		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->known_decided,
-		       (unsigned long long)v->applied_idx,
-		       v->transferring ? " (state transfer in progress)" : "", behind,
+		       (unsigned long long)v->applied_idx, xfer, behind,
 		       (unsigned long long)v->opx.compacted_idx, v->proposals_in_flight, ids,
 		       v->config_id);
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
@@ -360,13 +381,18 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(buf, len, "waiting to be added to the cluster (omnifsctl member add)");
 		return;
 	}
-	char route[32], since[32], extra[96] = "";
+	char route[32], since[32], extra[96] = "", xfer[128] = "";
 	if (!v.writable) {
 		stale_since(&v, since, sizeof(since));
 		snprintf(extra, sizeof(extra), ", NO QUORUM, may be stale since %s", since);
 	} else if (lag_entries(&v) > 0) {
 		snprintf(extra, sizeof(extra), ", lag %llu entries, %llu ms", lag_entries(&v),
 			 lag_ms(&v));
+	}
+	if (v.transferring) {
+		char p[80];
+		xfer_progress(&v, p, sizeof(p));
+		snprintf(xfer, sizeof(xfer), ", state transfer %s", p);
 	}
 	if (v.route == REPLICA_ROUTE_DIRECT)
 		snprintf(route, sizeof(route), "reached directly");
@@ -376,8 +402,7 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(route, sizeof(route), "unreachable");
 	snprintf(buf, len, "%s, leader n%llu %s, applied @%llu of @%llu%s%s", role_name(&v),
 		 (unsigned long long)v.leader, route, (unsigned long long)v.applied_idx,
-		 (unsigned long long)v.known_decided, extra,
-		 v.transferring ? ", state transfer" : "");
+		 (unsigned long long)v.known_decided, extra, xfer);
 }
 
 int replica_status_json(struct replica *r, struct ctl_buf *out)
