@@ -20,7 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 out=${1:-build/deb}
-mkdir -p "$out"
+mkdir -p "$out" build/deb
+# build/ holds build dirs, which git leaves alone; this one too.
+[ -f build/deb/.gitignore ] || echo '*' >build/deb/.gitignore
 out=$(cd "$out" && pwd)
 build="${OMNIFS_DEB_BUILD:-$src/build/deb/build}"
 
