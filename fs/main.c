@@ -685,9 +685,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)d.cfg.node_id, d.cfg.cluster, d.cfg.n_peers);
 		return 0;
 	}
-	char tag[24];
-	snprintf(tag, sizeof(tag), "n%llu", (unsigned long long)d.cfg.node_id);
-	log_set_tag(tag);
+	log_set_node(d.cfg.node_id);
 	log_set_level(d.cfg.log_level);
 	rocks_memory_set_budget((size_t)d.cfg.storage_memory_mb << 20);
 	if (clear_only) {

@@ -5,12 +5,14 @@
  *
  * Exit status: 0 success, 1 the daemon refused or failed the command,
  * 3 the daemon could not be reached, 4 a `kv put` or `kv del` with
- * --if-version found the key at another version (nothing written),
+ * --if-version or --if-absent found the key at another version (nothing
+ * written),
  * 5 `watch` or `kv watch` must go on from an index the change feed no
  * longer holds (read afresh, then watch --since the index it names);
  * `health` exits 10 to 13 for what is wrong (health.h); 64 (EX_USAGE) bad
  * usage, also when the daemon refuses the arguments (EINVAL).
- * `watch` and `kv watch` live in watch.c, `health` in health.c.
+ * `watch` and `kv watch` live in watch.c, `health` in health.c, `kv get`,
+ * `kv put` and `kv del` in kv_cli.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +27,7 @@
 #include "health.h"
 #include "history.h"
 #include "keygen.h"
+#include "kv_cli.h"
 #include "snapshot_cli.h"
 #include "watch.h"
 #include "omnifsctl_lock.h"
@@ -48,12 +51,17 @@ static void usage(FILE *f)
 		"  barrier                  wait until this node has applied everything the\n"
 		"                           leader had decided and its mount shows it (a\n"
 		"                           fresh read follows); fails with ETIMEDOUT after -t\n"
-		"  kv get [--version] KEY   print KEY's value (--version: first its version,\n"
-		"                           the applied index that showed it, on a line)\n"
-		"  kv put [--if-version V] [--version] KEY VALUE|-|--stdin KEY\n"
+		"  kv get [--version|--json] KEY\n"
+		"                           print KEY's value, as it is (--version: first its\n"
+		"                           version, the applied index that showed it, on a\n"
+		"                           line; --json: {\"key\", \"version\", \"value\"} with\n"
+		"                           the value in base64)\n"
+		"  kv put [--if-version V|--if-absent] [--version]\n"
+		"         KEY VALUE|-, or [...] --stdin|--file FILE KEY\n"
 		"                           set KEY ('-' or --stdin: the value from standard\n"
-		"                           input); --if-version: only if KEY is at version V\n"
-		"                           (0: only if absent), else exit status 4;\n"
+		"                           input, --file: from FILE; any bytes, at most 1 MiB);\n"
+		"                           --if-version: only if KEY is at version V (0 or\n"
+		"                           --if-absent: only if absent), else exit status 4;\n"
 		"                           --version: print the version written\n"
 		"  kv del [--if-version V] KEY\n"
 		"                           delete KEY (only if at version V)\n"
@@ -123,33 +131,6 @@ static void usage(FILE *f)
 		"feed no longer holds --since, 10-13 health, 64 bad usage.\n");
 }
 
-/* Reads all of standard input into a malloc'd, NUL-terminated buffer. */
-static char *read_stdin(size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		if (n + 1 == cap) {
-			char *p = realloc(buf, cap * 2);
-			if (!p) {
-				free(buf);
-				return NULL;
-			}
-			buf = p;
-			cap *= 2;
-		}
-		size_t r = fread(buf + n, 1, cap - n - 1, stdin);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	if (buf) {
-		buf[n] = '\0';
-		*len = n;
-	}
-	return buf;
-}
-
 /* `kv list` answers NUL-separated keys: print one per line. */
 static void print_body(const char *cmd, const char *body, size_t len)
 {
@@ -159,65 +140,6 @@ static void print_body(const char *cmd, const char *body, size_t len)
 		return;
 	}
 	fwrite(body, 1, len, stdout);
-}
-
-/*
- * The words after `kv get|put|del` into the wire arguments (appended to
- * args): the options first (--version, --if-version V, --stdin; `--` ends
- * them), then KEY and, for put, VALUE ('-' or --stdin: read standard input
- * into *stdin_value, the caller frees it). --version on a put is this
- * program's own (print the version the daemon answers). Returns 0 or the
- * exit status CLI_EXIT_USAGE after a message.
- */
-static int kv_args(const char *cmd, int argc, char **argv, char **args, int *nargs,
-		   char **stdin_value, bool *print_version)
-{
-	bool get = strcmp(cmd, "kv-get") == 0, put = strcmp(cmd, "kv-put") == 0;
-	bool from_stdin = false;
-	char *if_version = NULL;
-	int i = 0;
-	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
-		if (strcmp(argv[i], "--") == 0) {
-			i++;
-			break;
-		} else if (strcmp(argv[i], "--version") == 0 && (get || put)) {
-			*print_version = true;
-		} else if (strcmp(argv[i], "--stdin") == 0 && put) {
-			from_stdin = true;
-		} else if (strcmp(argv[i], "--if-version") == 0 && !get && i + 1 < argc) {
-			if_version = argv[++i];
-		} else {
-			fprintf(stderr, "omnifsctl: %s: unknown option or missing value: %s\n", cmd,
-				argv[i]);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	int want = put && !from_stdin ? 2 : 1;
-	if (argc - i != want) {
-		usage(stderr);
-		return CLI_EXIT_USAGE;
-	}
-	if (get && *print_version)
-		args[(*nargs)++] = "--version";
-	if (if_version) {
-		args[(*nargs)++] = "--if-version";
-		args[(*nargs)++] = if_version;
-	}
-	args[(*nargs)++] = argv[i];
-	if (put) {
-		if (from_stdin || strcmp(argv[i + 1], "-") == 0) {
-			size_t n;
-			*stdin_value = read_stdin(&n);
-			if (!*stdin_value || strlen(*stdin_value) != n) {
-				fprintf(stderr, "omnifsctl: cannot read a text value from stdin\n");
-				return CLI_EXIT_USAGE;
-			}
-			args[(*nargs)++] = *stdin_value;
-		} else {
-			args[(*nargs)++] = argv[i + 1];
-		}
-	}
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -291,6 +213,9 @@ int main(int argc, char **argv)
 	if (strcmp(argv[optind], "kv") == 0 && optind + 1 < argc &&
 	    strcmp(argv[optind + 1], "watch") == 0)
 		return watch_main(sock, NULL, true, argc - optind - 2, argv + optind + 2);
+	if (strcmp(argv[optind], "kv") == 0 && optind + 1 < argc &&
+	    strcmp(argv[optind + 1], "list") != 0)
+		return kv_cli_main(sock, timeout_s * 1000, argc - optind - 1, argv + optind + 1);
 	if (strcmp(argv[optind], "health") == 0)
 		return health_main(sock, timeout_s * 1000, argc - optind, argv + optind);
 
@@ -316,21 +241,12 @@ int main(int argc, char **argv)
 		snprintf(cmd, sizeof(cmd), "%s", cmd_word);
 	}
 	args[nargs++] = cmd;
-	char *stdin_value = NULL;
-	bool print_version = false;
-	if (strncmp(cmd, "kv-", 3) == 0 && strcmp(cmd, "kv-list") != 0) {
-		int st = kv_args(cmd, argc - rest, argv + rest, args, &nargs, &stdin_value,
-				 &print_version);
-		if (st != 0)
-			return st;
-	} else {
-		for (int i = rest; i < argc; i++) {
-			if (nargs == CTL_MAX_ARGS) {
-				fprintf(stderr, "omnifsctl: too many arguments\n");
-				return CLI_EXIT_USAGE;
-			}
-			args[nargs++] = argv[i];
+	for (int i = rest; i < argc; i++) {
+		if (nargs == CTL_MAX_ARGS) {
+			fprintf(stderr, "omnifsctl: too many arguments\n");
+			return CLI_EXIT_USAGE;
 		}
+		args[nargs++] = argv[i];
 	}
 
 	/* The daemon's barrier keeps to -t itself and says why it did not
@@ -348,7 +264,6 @@ int main(int argc, char **argv)
 	char *body;
 	size_t body_len;
 	int rc = ctl_call(sock, nargs, args, wait_ms, &status, &body, &body_len, err, sizeof(err));
-	free(stdin_value);
 	if (rc == -ETIMEDOUT && barrier) {
 		fprintf(stderr, "omnifsctl: barrier: %s: no answer within %u s\n",
 			strerror(ETIMEDOUT), timeout_s);
@@ -364,11 +279,9 @@ int main(int argc, char **argv)
 		if (body_len && body[body_len - 1] != '\n')
 			fputc('\n', stderr);
 		free(body);
-		return status == EINVAL ? CLI_EXIT_USAGE : status == ECANCELED ? 4 : 1;
+		return status == EINVAL ? CLI_EXIT_USAGE : 1;
 	}
-	/* A put answers the version it wrote; shown only when asked for. */
-	if (strcmp(cmd, "kv-put") != 0 || print_version)
-		print_body(cmd, body, body_len);
+	print_body(cmd, body, body_len);
 	free(body);
 	return 0;
 }

@@ -94,10 +94,21 @@ static int save(const char *sock, const char *file)
 	return 0;
 }
 
+struct verify_progress {
+	uint64_t total; /* the file's size */
+	bool shown;
+};
+
 static void progress(void *ctx, uint64_t bytes)
 {
-	*(bool *)ctx = true;
-	fprintf(stderr, "\rsnapshot: %.1f MiB checked", (double)bytes / (1 << 20));
+	struct verify_progress *p = ctx;
+	p->shown = true;
+	if (p->total)
+		fprintf(stderr, "\rsnapshot: %.1f of %.1f MiB checked (%llu%%)",
+			(double)bytes / (1 << 20), (double)p->total / (1 << 20),
+			(unsigned long long)(bytes * 100 / p->total));
+	else
+		fprintf(stderr, "\rsnapshot: %.1f MiB checked", (double)bytes / (1 << 20));
 }
 
 static int verify(const char *file)
@@ -109,11 +120,14 @@ static int verify(const char *file)
 	}
 	struct kv_snap_info info;
 	char err[512];
-	bool shown = false;
-	int rc = kv_snapshot_read(f, NULL, &info, isatty(STDERR_FILENO) ? progress : NULL, &shown,
-				  err, sizeof(err));
+	struct stat st;
+	struct verify_progress p = {fstat(fileno(f), &st) == 0 ? (uint64_t)st.st_size : 0, false};
+	int rc = kv_snapshot_read(f, NULL, &info, isatty(STDERR_FILENO) ? progress : NULL, &p, err,
+				  sizeof(err));
 	fclose(f);
-	if (shown)
+	if (rc == 0 && isatty(STDERR_FILENO))
+		progress(&p, p.total); /* the callback comes now and then: end at 100% */
+	if (p.shown)
 		fputc('\n', stderr);
 	if (rc != 0) {
 		fprintf(stderr, "omnifsctl: %s: %s\n", file, err);

@@ -19,6 +19,11 @@
 #define CTL_MAX_REQUEST (8u << 20) /* bytes of arguments in one request */
 #define CTL_MAX_ARGS	16
 #define CTL_MAX_CLIENTS 256
+/* Bytes in a value of `kv put`: 1 MiB. The KV takes larger ones, but a key
+ * of the user namespace is a small record that every node keeps and every
+ * state transfer carries; files are the place for bulk data. As base64 it
+ * fits a request (CTL_MAX_REQUEST) with room to spare. */
+#define CTL_KV_MAX_VALUE (1u << 20)
 
 /* A growable response body. */
 struct ctl_buf {
@@ -50,6 +55,19 @@ typedef int (*ctl_handler_fn)(void *ctx, int argc, char **argv, struct ctl_buf *
  */
 int ctl_parse_len(const unsigned char hdr[4], uint32_t *len);
 int ctl_split_args(char *req, size_t len, char **argv);
+
+/*
+ * Base64 (RFC 4648, padded), for values that may hold NUL bytes, which an
+ * argument cannot (kv-put --base64), and for values in JSON answers.
+ * ctl_b64_encode: a malloc'd, NUL-terminated encoding of data (the caller
+ * frees it), or NULL when out of memory. ctl_b64_decode: the bytes of s
+ * into *out (malloc'd, the caller frees it; at least one byte allocated
+ * even for an empty value) and *len; 0, -EINVAL if s is not strict base64
+ * (a length that is a multiple of 4, the alphabet, '=' only as padding, no
+ * blanks) or -ENOMEM.
+ */
+char *ctl_b64_encode(const void *data, size_t len);
+int ctl_b64_decode(const char *s, void **out, size_t *len);
 
 struct ctl_server;
 

@@ -222,6 +222,15 @@ uint64_t kv_view_applied_idx(const struct kv_view *v);
  */
 int kv_view_get(struct kv_view *v, const void *key, size_t key_len, void **value, size_t *value_len,
 		uint64_t *version);
+/*
+ * About how many bytes the view's state holds (keys and values, not
+ * compressed), from RocksDB's statistics of its tables and memtables: cheap,
+ * never a scan, for progress shown to people (state transfer, snapshots).
+ * It counts what was overwritten or deleted and not yet compacted away, so
+ * it runs above what a transfer of the view carries; 0 if unknown. Any
+ * thread.
+ */
+uint64_t kv_view_size_estimate(struct kv_view *v);
 /* The same on a view of its own (a fresh, consistent read). */
 int kv_get(struct kv_store *s, const void *key, size_t key_len, void **value, size_t *value_len,
 	   uint64_t *version);

@@ -208,6 +208,27 @@ void kv_close(struct kv_store **sp)
 
 /* --- views and reads ----------------------------------------------------------- */
 
+/* The number after "name=" in RocksDB's table-properties text, 0 if none. */
+static uint64_t table_prop(const char *text, const char *name)
+{
+	const char *p = strstr(text, name);
+	return p ? strtoull(p + strlen(name), NULL, 10) : 0;
+}
+
+uint64_t kv_view_size_estimate(struct kv_view *v)
+{
+	rocksdb_t *db = v->s->db;
+	uint64_t mem = 0, bytes = 0;
+	char *props = rocksdb_property_value_cf(db, v->cf, "rocksdb.aggregated-table-properties");
+	if (props) {
+		bytes = table_prop(props, "raw key size=") + table_prop(props, "raw value size=");
+		rocksdb_free(props);
+	}
+	if (rocksdb_property_int_cf(db, v->cf, "rocksdb.cur-size-all-mem-tables", &mem) == 0)
+		bytes += mem;
+	return bytes;
+}
+
 int kv_view_open(struct kv_store *s, struct kv_view **out)
 {
 	struct kv_view *v = calloc(1, sizeof(*v));

@@ -87,6 +87,8 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.applied_idx = r->applied_idx;
 	v.transferring = r->xfer.active;
 	v.xfer_bytes = r->xfer.bytes;
+	v.xfer_total = r->xfer.total;
+	v.xfer_source = r->xfer.source;
 	if (r->px) {
 		opx_get_status(r->px, &v.opx);
 		v.leader = opx_current_leader(r->px, &v.accept_phase);
@@ -286,11 +288,13 @@ static void handle_incoming(struct replica *r, uint64_t now)
 	struct tp_event ev;
 	while (tp_next_event(r->tp, &ev) == 0) {
 		if (ev.type == TP_EVENT_UP) {
-			log_info("replica: link to n%llu is up", (unsigned long long)ev.peer);
+			log_kv(LOG_LEVEL_INFO, ev.peer, LOG_NO_INDEX,
+			       "replica: link to n%llu is up", (unsigned long long)ev.peer);
 			if (r->px)
 				opx_reconnected(r->px, ev.peer);
 		} else {
-			log_info("replica: link to n%llu is down", (unsigned long long)ev.peer);
+			log_kv(LOG_LEVEL_INFO, ev.peer, LOG_NO_INDEX,
+			       "replica: link to n%llu is down", (unsigned long long)ev.peer);
 		}
 	}
 }
@@ -304,9 +308,9 @@ static void send_outgoing(struct replica *r)
 	for (size_t i = 0; i < n; i++) {
 		int rc = tp_send_msg(r->tp, &out[i]);
 		if (rc != 0 && rc != -EAGAIN)
-			log_debug("replica: sending %s to n%llu: %s",
-				  opx_msg_type_name(out[i].type), (unsigned long long)out[i].to,
-				  strerror(-rc));
+			log_kv(LOG_LEVEL_DEBUG, out[i].to, LOG_NO_INDEX,
+			       "replica: sending %s to n%llu: %s", opx_msg_type_name(out[i].type),
+			       (unsigned long long)out[i].to, strerror(-rc));
 	}
 }
 

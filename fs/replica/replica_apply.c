@@ -201,9 +201,10 @@ void replica_maybe_compact(struct replica *r)
 		return;
 	}
 	if (rc == 0) {
-		log_info("replica: log compacted to @%llu (applied @%llu)",
-			 (unsigned long long)(target + r->members.base),
-			 (unsigned long long)r->applied_idx);
+		log_kv(LOG_LEVEL_INFO, LOG_NO_PEER, target + r->members.base,
+		       "replica: log compacted to @%llu (applied @%llu)",
+		       (unsigned long long)(target + r->members.base),
+		       (unsigned long long)r->applied_idx);
 		r->bytes_since_compaction = 0;
 	}
 }

@@ -9,6 +9,8 @@
  * and kv-put/kv-del --if-version (compare-and-set: the guard is checked in
  * log order where the entry is applied, so a mismatch is decided like a
  * write), give scripts and clients a linearizable register per key.
+ * kv-put takes values as base64 too (--base64: NUL bytes cannot be in an
+ * argument), up to CTL_KV_MAX_VALUE bytes.
  * kv-put and kv-del carry a change note (the key), so `omnifsctl kv watch`
  * sees them in the feed; `feed` serves the feed to watchers (long poll).
  * JSON answers are built with jansson, which escapes every string.
@@ -190,6 +192,10 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	set_u64(o, "accepted_idx", v->opx.accepted_idx);
 	set_u64(o, "compacted_idx", v->opx.compacted_idx);
 	set_bool(o, "state_transfer", v->transferring);
+	/* Of the transfer in progress, or the last one (0: none yet). */
+	set_u64(o, "state_transfer_bytes", v->xfer_bytes);
+	set_u64(o, "state_transfer_total_bytes", v->xfer_total);
+	set_u64(o, "state_transfer_source", v->xfer_source);
 	set_u64(o, "state_transfers", atomic_load(&r->xfers_done));
 	set_u64(o, "proposals_in_flight", v->proposals_in_flight);
 	set_u64(o, "config_id", v->config_id);
@@ -232,6 +238,19 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	free(m);
 }
 
+/* A state transfer's progress in words: "12.0 of about 40.0 MiB from n2".
+ * The total is the source's estimate: never shown below what arrived. */
+static void xfer_progress(const struct replica_view *v, char *buf, size_t len)
+{
+	double mib = 1024.0 * 1024.0, done = (double)v->xfer_bytes / mib;
+	uint64_t total = v->xfer_total > v->xfer_bytes ? v->xfer_total : v->xfer_bytes;
+	if (v->xfer_total)
+		snprintf(buf, len, "%.1f of about %.1f MiB from n%llu", done, (double)total / mib,
+			 (unsigned long long)v->xfer_source);
+	else
+		snprintf(buf, len, "%.1f MiB from n%llu", done, (unsigned long long)v->xfer_source);
+}
+
 static void status_text(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
 {
 	const struct opx_ballot *b = &v->opx.promise;
@@ -245,8 +264,13 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 	if (v->mode == REPLICA_JOINING)
 		ctl_buf_printf(out, "joining:     waiting to be added (omnifsctl member add on a "
 				    "member)\n");
-	char route[32], since[32], behind[160];
+	char route[32], since[32], behind[160], xfer[128] = "";
 	route_name(v, route, sizeof(route));
+	if (v->transferring) {
+		char p[80];
+		xfer_progress(v, p, sizeof(p));
+		snprintf(xfer, sizeof(xfer), " (state transfer: %s)", p);
+	}
 	const char *quorum = v->writable    ? "yes (a write made here can be decided now)"
 			     : v->no_quorum ? "no (cannot reach a majority: writes fail with EROFS)"
 					    : "no (no route to a leader yet: writes wait)";
@@ -280,8 +304,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       role_name(v), phase_name(v->opx.phase), (unsigned long long)v->leader, b->n,
 		       b->priority, (unsigned long long)b->pid, route, quorum,
 		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->known_decided,
-		       (unsigned long long)v->applied_idx,
-		       v->transferring ? " (state transfer in progress)" : "", behind,
+		       (unsigned long long)v->applied_idx, xfer, behind,
 		       (unsigned long long)v->opx.compacted_idx, v->proposals_in_flight, ids,
 		       v->config_id);
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
@@ -358,13 +381,18 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(buf, len, "waiting to be added to the cluster (omnifsctl member add)");
 		return;
 	}
-	char route[32], since[32], extra[96] = "";
+	char route[32], since[32], extra[96] = "", xfer[128] = "";
 	if (!v.writable) {
 		stale_since(&v, since, sizeof(since));
 		snprintf(extra, sizeof(extra), ", NO QUORUM, may be stale since %s", since);
 	} else if (lag_entries(&v) > 0) {
 		snprintf(extra, sizeof(extra), ", lag %llu entries, %llu ms", lag_entries(&v),
 			 lag_ms(&v));
+	}
+	if (v.transferring) {
+		char p[80];
+		xfer_progress(&v, p, sizeof(p));
+		snprintf(xfer, sizeof(xfer), ", state transfer %s", p);
 	}
 	if (v.route == REPLICA_ROUTE_DIRECT)
 		snprintf(route, sizeof(route), "reached directly");
@@ -374,8 +402,7 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(route, sizeof(route), "unreachable");
 	snprintf(buf, len, "%s, leader n%llu %s, applied @%llu of @%llu%s%s", role_name(&v),
 		 (unsigned long long)v.leader, route, (unsigned long long)v.applied_idx,
-		 (unsigned long long)v.known_decided, extra,
-		 v.transferring ? ", state transfer" : "");
+		 (unsigned long long)v.known_decided, extra, xfer);
 }
 
 int replica_status_json(struct replica *r, struct ctl_buf *out)
@@ -492,13 +519,14 @@ usage:
 }
 
 /*
- * kv-put and kv-del. guarded: only if the key is at version if_version (0:
- * only if absent; a put only). The guard is checked where the entry is
- * applied, in log order, so a mismatch is as linearizable as a success and
- * says the write was not applied. Answers the version the put wrote ("V\n").
+ * kv-put and kv-del. value NULL: a delete. guarded: only if the key is at
+ * version if_version (0: only if absent; a put only). The guard is checked
+ * where the entry is applied, in log order, so a mismatch is as
+ * linearizable as a success and says the write was not applied. Answers the
+ * version the put wrote ("V\n").
  */
-static int kv_write_cmd(struct replica *r, const char *key, const char *value, bool guarded,
-			uint64_t if_version, struct ctl_buf *out)
+static int kv_write_cmd(struct replica *r, const char *key, const void *value, size_t value_len,
+			bool guarded, uint64_t if_version, struct ctl_buf *out)
 {
 	char k[1024];
 	int st = user_key(key, k, sizeof(k), out);
@@ -514,7 +542,7 @@ static int kv_write_cmd(struct replica *r, const char *key, const char *value, b
 	else if (!value)
 		rc = kv_txn_add_guard_present(&t, k, strlen(k));
 	if (rc == 0 && value)
-		rc = kv_txn_add_put(&t, k, strlen(k), value, strlen(value));
+		rc = kv_txn_add_put(&t, k, strlen(k), value, value_len);
 	else if (rc == 0)
 		rc = kv_txn_add_delete(&t, k, strlen(k));
 	if (rc == 0) {
@@ -531,17 +559,20 @@ static int kv_write_cmd(struct replica *r, const char *key, const char *value, b
 		rc = replica_propose(r, &t, &res);
 	kv_txn_free(&t);
 	if (rc == 0 && res.status == KV_CONFLICT && guarded) {
+		/* Read after the refused entry applied here: the version it met,
+		 * or a later one. */
 		uint64_t now = 0;
 		bool present = kv_get(r->kv, k, strlen(k), NULL, NULL, &now) == 0;
-		if (present)
+		if (present && if_version == 0)
 			ctl_buf_printf(out,
-				       "version mismatch: '%s' is not at version %llu (here it is "
-				       "at version %llu)\n",
-				       key, (unsigned long long)if_version, SHOWN_VERSION(now));
+				       "version mismatch: '%s' exists (version %llu), not absent\n",
+				       key, SHOWN_VERSION(now));
+		else if (present)
+			ctl_buf_printf(out, "version mismatch: '%s' is at version %llu, not %llu\n",
+				       key, SHOWN_VERSION(now), (unsigned long long)if_version);
 		else
 			ctl_buf_printf(out,
-				       "version mismatch: '%s' is not at version %llu (here it is "
-				       "absent)\n",
+				       "version mismatch: '%s' is absent, not at version %llu\n",
 				       key, (unsigned long long)if_version);
 		return ECANCELED; /* omnifsctl: exit status 4 */
 	}
@@ -554,23 +585,55 @@ static int kv_write_cmd(struct replica *r, const char *key, const char *value, b
 	return propose_status(r, rc, out);
 }
 
-/* kv-put [--if-version V] KEY VALUE, kv-del [--if-version V] KEY. */
+/*
+ * kv-put [--if-version V] [--base64] [--] KEY VALUE, kv-del [--if-version V]
+ * [--] KEY. --base64: VALUE is base64 (ctl_b64_decode), so it may hold any
+ * byte; `--` ends the options (a key may start with "--").
+ */
 static int kv_write_args(struct replica *r, int argc, char **argv, struct ctl_buf *out)
 {
-	bool put = strcmp(argv[0], "kv-put") == 0;
-	int plain = put ? 3 : 2;
+	bool put = strcmp(argv[0], "kv-put") == 0, guarded = false, base64 = false;
 	uint64_t if_version = 0;
-	bool guarded = argc == plain + 2;
-	if (guarded && (strcmp(argv[1], "--if-version") != 0 ||
-			!parse_version(argv[2], &if_version) || (!put && if_version == 0))) {
-		ctl_buf_printf(out, "usage: kv-put [--if-version V] KEY VALUE (V = 0: only if "
-				    "absent) | kv-del [--if-version V] KEY (V >= 1)\n");
+	int i = 1;
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(argv[i], "--if-version") == 0 && !guarded && i + 1 < argc &&
+			   parse_version(argv[i + 1], &if_version) && (put || if_version > 0)) {
+			guarded = true;
+			i++;
+		} else if (strcmp(argv[i], "--base64") == 0 && put && !base64) {
+			base64 = true;
+		} else {
+			goto usage;
+		}
+	}
+	if (argc - i != (put ? 2 : 1))
+		goto usage;
+	if (!put)
+		return kv_write_cmd(r, argv[i], NULL, 0, guarded, if_version, out);
+	void *value = argv[i + 1];
+	size_t value_len = strlen(argv[i + 1]);
+	if (base64 && ctl_b64_decode(argv[i + 1], &value, &value_len) != 0) {
+		ctl_buf_printf(out, "the value is not base64\n");
 		return EINVAL;
 	}
-	if (!guarded && argc != plain)
-		return EINVAL;
-	char **rest = argv + (guarded ? 3 : 1);
-	return kv_write_cmd(r, rest[0], put ? rest[1] : NULL, guarded, if_version, out);
+	int st;
+	if (value_len > CTL_KV_MAX_VALUE) {
+		ctl_buf_printf(out, "the value is %zu bytes, more than the limit of %u (1 MiB)\n",
+			       value_len, CTL_KV_MAX_VALUE);
+		st = EFBIG;
+	} else {
+		st = kv_write_cmd(r, argv[i], value, value_len, guarded, if_version, out);
+	}
+	if (base64)
+		free(value);
+	return st;
+usage:
+	ctl_buf_printf(out, "usage: kv-put [--if-version V] [--base64] KEY VALUE (V = 0: only if "
+			    "absent) | kv-del [--if-version V] KEY (V >= 1)\n");
+	return EINVAL;
 }
 
 /* kv-get KEY answers the raw value; kv-get --version KEY answers the
@@ -925,8 +988,7 @@ int replica_control(struct replica *r, int argc, char **argv, struct ctl_buf *ou
 		return kv_get_cmd(r, argv[1], false, out);
 	if (strcmp(cmd, "kv-get") == 0 && argc == 3 && strcmp(argv[1], "--version") == 0)
 		return kv_get_cmd(r, argv[2], true, out);
-	if ((strcmp(cmd, "kv-put") == 0 && (argc == 3 || argc == 5)) ||
-	    (strcmp(cmd, "kv-del") == 0 && (argc == 2 || argc == 4)))
+	if (strcmp(cmd, "kv-put") == 0 || strcmp(cmd, "kv-del") == 0)
 		return kv_write_args(r, argc, argv, out);
 	if (strcmp(cmd, "kv-list") == 0 && argc <= 2)
 		return kv_list_cmd(r, argc == 2 ? argv[1] : NULL, out);

@@ -110,8 +110,10 @@ struct replica_view {
 	uint64_t known_decided; /* the highest decided index heard of (global) */
 	uint64_t in_step_ms;	/* CLOCK_MONOTONIC ms applied last reached it */
 	uint64_t fetched, relayed;
-	bool transferring; /* a state transfer is in progress */
-	uint64_t xfer_bytes;
+	bool transferring;	 /* a state transfer is in progress */
+	uint64_t xfer_bytes;	 /* of the transfer in progress, or the last one */
+	uint64_t xfer_total;	 /* the source's estimate of the whole (0: unknown) */
+	opx_node_id xfer_source; /* the peer asked */
 	unsigned proposals_in_flight;
 	uint64_t leader_changes;
 	struct tp_peer_stats peer_stats[OPX_MAX_NODES]; /* by position in opx.peers */
@@ -172,7 +174,8 @@ struct replica_xfer {
 	uint64_t source_idx;	  /* the source's snapshot index, 0 until the first chunk */
 	opx_node_id prefer;	  /* a peer known to have the state (0: none) */
 	uint64_t last_request_ms; /* resend the request after a silence */
-	uint64_t bytes;		  /* received so far */
+	uint64_t bytes;		  /* received so far (by this process) */
+	uint64_t total;		  /* the source's estimate of the state's size, 0 unknown */
 	unsigned attempts;
 };
 
@@ -181,6 +184,7 @@ struct replica_export {
 	opx_node_id peer;
 	struct kv_view *view; /* pins the state at idx */
 	uint64_t idx;
+	uint64_t total; /* kv_view_size_estimate of the view, sent with each chunk */
 	uint64_t last_used_ms;
 };
 

@@ -210,9 +210,9 @@ int replica_stopsign_applied(struct replica *r, const struct opx_stopsign *ss, u
 	if (rc == 0 && next->n != ss->next.n_nodes)
 		rc = -EBADMSG;
 	if (rc != 0) {
-		log_err("replica: the decided stop-sign @%" PRIu64
-			" carries a bad member table%s%s",
-			idx, why[0] ? ": " : "", why);
+		log_kv(LOG_LEVEL_ERR, LOG_NO_PEER, idx,
+		       "replica: the decided stop-sign @%" PRIu64 " carries a bad member table%s%s",
+		       idx, why[0] ? ": " : "", why);
 		free(next);
 		return rc;
 	}
@@ -356,8 +356,9 @@ static void add_peer(struct replica *r, const struct cfg_peer *p)
 	if (rc == 0)
 		rc = tp_add_peer(r->tp, &pc);
 	if (rc != 0)
-		log_err("replica: cannot reach new member n%" PRIu64 " at %s: %s", p->id,
-			p->address, strerror(-rc));
+		log_kv(LOG_LEVEL_ERR, p->id, LOG_NO_INDEX,
+		       "replica: cannot reach new member n%" PRIu64 " at %s: %s", p->id, p->address,
+		       strerror(-rc));
 }
 
 /*
@@ -458,10 +459,11 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 			free(old);
 			return;
 		}
-		log_notice("replica: configuration %u is running: members %s, its log starts at "
-			   "@%" PRIu64 "%s",
-			   next->config_id, ids, next->base,
-			   r->applied_idx < next->base ? "; fetching the state from a peer" : "");
+		log_kv(LOG_LEVEL_NOTICE, LOG_NO_PEER, next->base,
+		       "replica: configuration %u is running: members %s, its log starts at "
+		       "@%" PRIu64 "%s",
+		       next->config_id, ids, next->base,
+		       r->applied_idx < next->base ? "; fetching the state from a peer" : "");
 	} else {
 		r->mode = REPLICA_REMOVED;
 		proposals_fail_all(&r->props, -EROFS);
@@ -734,8 +736,9 @@ static void on_left(struct replica *r, opx_node_id from)
 			continue;
 		tp_remove_peer(r->tp, from);
 		r->departing[i].id = 0;
-		log_info("replica: n%llu acknowledged its removal: its key is no longer accepted",
-			 (unsigned long long)from);
+		log_kv(LOG_LEVEL_INFO, from, LOG_NO_INDEX,
+		       "replica: n%llu acknowledged its removal: its key is no longer accepted",
+		       (unsigned long long)from);
 	}
 }
 

@@ -185,11 +185,13 @@ static void update_route(struct replica *r, uint64_t now)
 	if (r->step.route != old || r->step.via != old_via) {
 		r->step.route_changed_ms = now;
 		if (r->step.route == REPLICA_ROUTE_VIA)
-			log_notice("replica: the leader n%llu is reached through n%llu",
-				   (unsigned long long)leader, (unsigned long long)r->step.via);
+			log_kv(LOG_LEVEL_NOTICE, leader, LOG_NO_INDEX,
+			       "replica: the leader n%llu is reached through n%llu",
+			       (unsigned long long)leader, (unsigned long long)r->step.via);
 		else if (r->step.route == REPLICA_ROUTE_DIRECT && old != REPLICA_ROUTE_NONE)
-			log_notice("replica: the leader n%llu is reached directly again",
-				   (unsigned long long)leader);
+			log_kv(LOG_LEVEL_NOTICE, leader, LOG_NO_INDEX,
+			       "replica: the leader n%llu is reached directly again",
+			       (unsigned long long)leader);
 		else if (r->step.route == REPLICA_ROUTE_NONE && old != REPLICA_ROUTE_NONE)
 			log_notice("replica: no route to a leader with a quorum: writes here "
 				   "wait or fail, reads may go stale");

@@ -6,11 +6,13 @@
  * the others in turn) for the KV state in chunks of at most XFER__CHUNK bytes:
  *
  *   REQ   (to the source):  u64 need_idx, u64 src_idx, u32 cursor_len, cursor
- *   CHUNK (to the asker):   u8 status, u64 src_idx, then the KV chunk
+ *   CHUNK (to the asker):   u8 status, u64 src_idx, u64 total, then the KV chunk
  *
  * The source answers from a read view pinned at one applied index (src_idx,
  * >= need_idx) and keeps it per asker, so successive chunks come from one
  * consistent state; status NOT_READY means the source itself is not that far.
+ * total is the source's estimate of the view's size (kv_view_size_estimate),
+ * for the progress `omnifsctl status` shows.
  * The asker stores chunks in the KV's staging area with durable progress
  * (kv_import_*), asks for the next one right away, and switches the live
  * state in one batch after the last. Interrupted (lost frames, a restart of
@@ -35,7 +37,7 @@
 #define XFER__STATUS_OK 0
 #define XFER__NOT_READY 1
 #define XFER__HDR_REQ	20
-#define XFER__HDR_CHUNK 9
+#define XFER__HDR_CHUNK 17
 
 /* A peer known to have the state, else the leader if it is another node,
  * else the peers in turn. */
@@ -67,9 +69,10 @@ static void finish_import(struct replica *r)
 	/* Every key may have changed without an entry to say which. */
 	if (r->hook)
 		r->hook(r->hook_ctx, r->applied_idx, NULL, false);
-	log_notice("replica: state transfer done: applied @%llu (%llu bytes from n%llu)",
-		   (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
-		   (unsigned long long)r->xfer.source);
+	log_kv(LOG_LEVEL_NOTICE, r->xfer.source, r->applied_idx,
+	       "replica: state transfer done: applied @%llu (%llu bytes from n%llu)",
+	       (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
+	       (unsigned long long)r->xfer.source);
 	r->xfer.active = false;
 	atomic_fetch_add(&r->xfers_done, 1);
 	replica_members_after_import(r); /* its member table may be newer than ours */
@@ -114,10 +117,14 @@ void replica_xfer_start(struct replica *r, uint64_t need_idx, opx_node_id prefer
 {
 	if (r->xfer.active && need_idx <= r->xfer.need_idx)
 		return;
-	if (!r->xfer.active)
-		log_notice("replica: the log this node can read starts past applied @%llu: "
-			   "fetching the state (at least @%llu) from a peer",
-			   (unsigned long long)r->applied_idx, (unsigned long long)need_idx);
+	if (!r->xfer.active) {
+		r->xfer.bytes = 0;
+		r->xfer.total = 0;
+		log_kv(LOG_LEVEL_NOTICE, LOG_NO_PEER, need_idx,
+		       "replica: the log this node can read starts past applied @%llu: "
+		       "fetching the state (at least @%llu) from a peer",
+		       (unsigned long long)r->applied_idx, (unsigned long long)need_idx);
+	}
 	r->xfer.active = true;
 	r->xfer.need_idx = need_idx;
 	r->xfer.attempts = 0;
@@ -184,8 +191,10 @@ static void on_chunk(struct replica *r, opx_node_id from, const uint8_t *p, uint
 		replica_fail(r, "storing a state transfer chunk", rc);
 		return;
 	}
-	r->xfer.bytes += len;
-	atomic_fetch_add_explicit(&r->xfer_bytes_total, len, memory_order_relaxed);
+	r->xfer.bytes += len - XFER__HDR_CHUNK;
+	r->xfer.total = get_le64(p + 9);
+	atomic_fetch_add_explicit(&r->xfer_bytes_total, len - XFER__HDR_CHUNK,
+				  memory_order_relaxed);
 	send_request(r, now); /* finishes the import after the last chunk */
 }
 
@@ -202,7 +211,7 @@ static struct replica_export *export_slot(struct replica *r, opx_node_id peer)
 }
 
 static void reply(struct replica *r, opx_node_id to, uint8_t status, uint64_t src_idx,
-		  const struct kv_buf *chunk)
+		  uint64_t total, const struct kv_buf *chunk)
 {
 	size_t len = XFER__HDR_CHUNK + (chunk ? chunk->len : 0);
 	uint8_t *msg = malloc(len);
@@ -210,6 +219,7 @@ static void reply(struct replica *r, opx_node_id to, uint8_t status, uint64_t sr
 		return;
 	msg[0] = status;
 	put_le64(msg + 1, src_idx);
+	put_le64(msg + 9, total);
 	if (chunk && chunk->len)
 		memcpy(msg + XFER__HDR_CHUNK, chunk->data, chunk->len);
 	tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_XFER_CHUNK, msg, len);
@@ -228,7 +238,7 @@ static void on_request(struct replica *r, opx_node_id from, const uint8_t *p, ui
 	const uint8_t *cursor = p + XFER__HDR_REQ;
 	size_t cursor_len = len - XFER__HDR_REQ;
 	if (r->applied_idx < need) {
-		reply(r, from, XFER__NOT_READY, r->applied_idx, NULL);
+		reply(r, from, XFER__NOT_READY, r->applied_idx, 0, NULL);
 		return;
 	}
 	struct replica_export *e = export_slot(r, from);
@@ -242,16 +252,17 @@ static void on_request(struct replica *r, opx_node_id from, const uint8_t *p, ui
 			return;
 		e->peer = from;
 		e->idx = kv_view_applied_idx(e->view);
+		e->total = kv_view_size_estimate(e->view);
 		cursor = NULL;
 		cursor_len = 0;
-		log_info("replica: sending state @%llu to n%llu", (unsigned long long)e->idx,
-			 (unsigned long long)from);
+		log_kv(LOG_LEVEL_INFO, from, e->idx, "replica: sending state @%llu to n%llu",
+		       (unsigned long long)e->idx, (unsigned long long)from);
 	}
 	e->last_used_ms = now;
 	struct kv_buf chunk = {0}, next = {0};
 	bool last = false;
 	if (kv_export_chunk(e->view, cursor, cursor_len, XFER__CHUNK, &chunk, &next, &last) == 0)
-		reply(r, from, XFER__STATUS_OK, e->idx, &chunk);
+		reply(r, from, XFER__STATUS_OK, e->idx, e->total, &chunk);
 	free(chunk.data);
 	free(next.data);
 }

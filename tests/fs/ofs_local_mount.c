@@ -89,7 +89,7 @@ int main(int argc, char **argv)
 		else
 			return usage();
 	}
-	log_set_tag("n1");
+	log_set_node(1);
 	/* Before any thread starts (RocksDB has its own): every thread inherits
 	 * the mask, so the signals go to the stopper only. */
 	struct stopper s = {.o = NULL};

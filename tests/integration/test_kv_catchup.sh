@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A node stopped while 50,000 entries are written and the log compacted past
 # them catches up by a chunked state transfer when it comes back, and then
-# holds exactly the same state as the others.
+# holds exactly the same state as the others. While it runs, `omnifsctl
+# status` shows the bytes received and the source's estimate of the whole
+# (sampled: a fast transfer may finish between two looks); after it, the
+# JSON keeps the last transfer's figures, which must be there.
 . "$(dirname "$0")/lib.sh"
 
 EXTRA_CONFIG="[compaction]\nmax_entries = 5000\nretain_entries = 500"
@@ -19,9 +22,25 @@ compacted=$(status_field 1 compacted_idx)
 log "n1 compacted its log to @$compacted"
 
 start_node 3
-caught_up() { [ "$(status_field 3 caught_up)" = True ]; }
+# caught_up: also records what the status says while the transfer runs.
+seen=""
+caught_up() {
+	ctl 3 status --json >"$T/st.json" 2>/dev/null || return 1
+	if [ "$(jq -r .state_transfer "$T/st.json")" = true ]; then
+		ctl 3 status | grep -q "state transfer: [0-9.]* \(of about [0-9.]* \)\?MiB from n[12]" &&
+			seen=$(jq -r '"\(.state_transfer_bytes) of about \(.state_transfer_total_bytes)"' \
+				"$T/st.json")
+	fi
+	[ "$(jq -r .caught_up "$T/st.json")" = true ]
+}
 wait_until 120 caught_up
 grep -q "state transfer done" "$T/node3/log" || fail "n3 did not catch up by state transfer"
+bytes=$(status_field 3 state_transfer_bytes)
+total=$(status_field 3 state_transfer_total_bytes)
+# 50,000 keys "bulk/N" with 100-byte values: more than 5 MB either way.
+[ "$bytes" -gt 5000000 ] || fail "status: state_transfer_bytes $bytes"
+[ "$total" -gt 5000000 ] || fail "status: state_transfer_total_bytes $total"
+log "status after the transfer: $bytes bytes of about $total; seen while it ran: ${seen:-(too fast to see)}"
 ctl 1 kv put last 1
 for i in 1 2 3; do ctl "$i" barrier; done
 same_digest() { [ "$(ctl 1 digest)" = "$(ctl 3 digest)" ] && [ "$(ctl 2 digest)" = "$(ctl 3 digest)" ]; }

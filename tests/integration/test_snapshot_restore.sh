@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Snapshots and restore: a snapshot saved on a follower while a client keeps
 # writing verifies offline (header index and digest = what the daemon
-# said); a new 3-node cluster seeded from it (omnifsd --restore-snapshot on
-# the same machines' keys and ids, a new cluster name) starts at the
-# snapshot's index with the snapshot's digest, holds the files, takes
-# writes; a node of the old cluster pointed at the new one is refused
+# said; progress only on a terminal); a new 3-node cluster seeded from it
+# (omnifsd --restore-snapshot on the same machines' keys and ids, a new
+# cluster name) starts at the snapshot's index with the snapshot's digest,
+# holds the files, takes writes; a node of the old cluster pointed at the new one is refused
 # (another cluster's frames) and never joins it. A damaged file is refused
 # by verify and by restore.
 . "$(dirname "$0")/lib.sh"
@@ -30,8 +30,14 @@ digest=$(field digest "$T/save.out")
 [ -n "$idx" ] && [ -n "$digest" ] || fail "no index or digest in the save's answer"
 [ ! -e "$T/snap.part" ] || fail "the temporary file is left"
 
-"$OMNIFSCTL" snapshot verify "$T/snap" >"$T/verify.out" || fail "verify refused the snapshot"
+"$OMNIFSCTL" snapshot verify "$T/snap" >"$T/verify.out" 2>"$T/verify.err" ||
+	fail "verify refused the snapshot"
 cat "$T/verify.out"
+# Progress goes to a terminal only: none into a file, "N of M MiB" on a pty.
+[ ! -s "$T/verify.err" ] || fail "verify wrote progress into a file: $(head -c 200 "$T/verify.err")"
+script -qec "'$OMNIFSCTL' snapshot verify '$T/snap' >/dev/null" /dev/null >"$T/verify.tty"
+grep -q "snapshot: [0-9.]* of [0-9.]* MiB checked (100%)" "$T/verify.tty" ||
+	fail "verify on a terminal showed no progress: $(head -c 200 "$T/verify.tty")"
 [ "$(field index "$T/verify.out")" = "$idx" ] || fail "verify: another index"
 [ "$(field digest "$T/verify.out")" = "$digest" ] || fail "verify: another digest"
 [ "$(field cluster "$T/verify.out")" = "it-$$" ] || fail "verify: another cluster"
@@ -97,11 +103,18 @@ if "$OMNIFSD" -c "$T/node4/omnifs.conf" --restore-snapshot "$T/bad" 2>"$T/bad-re
 fi
 [ ! -e "$T/node4/data/membership" ] || fail "a refused restore left a membership file"
 
-for d in 4 5 6; do
-	"$OMNIFSD" -c "$T/node$d/omnifs.conf" --restore-snapshot "$T/snap" >"$T/restore$d.out" ||
-		fail "restore on node $d failed"
-	cat "$T/restore$d.out"
+# Node 4 restores on a terminal (progress shown), 5 and 6 into files (none).
+script -qec "'$OMNIFSD' -c '$T/node4/omnifs.conf' --restore-snapshot '$T/snap' >'$T/restore4.out'" \
+	/dev/null >"$T/restore4.tty" || fail "restore on node 4 failed: $(cat "$T/restore4.tty")"
+grep -q "restore: [0-9.]* of [0-9.]* MiB checked (100%)" "$T/restore4.tty" &&
+	grep -q "restore: [0-9.]* of [0-9.]* MiB restored (100%)" "$T/restore4.tty" ||
+	fail "restore on a terminal showed no progress: $(head -c 300 "$T/restore4.tty")"
+for d in 5 6; do
+	"$OMNIFSD" -c "$T/node$d/omnifs.conf" --restore-snapshot "$T/snap" >"$T/restore$d.out" \
+		2>"$T/restore$d.err" || fail "restore on node $d failed: $(cat "$T/restore$d.err")"
+	! grep -q "MiB" "$T/restore$d.err" || fail "restore wrote progress into a file"
 done
+for d in 4 5 6; do cat "$T/restore$d.out"; done
 for d in 4 5 6; do start_node "$d"; done
 for d in 4 5 6; do
 	wait_until 30 mountpoint -q "$T/mnt/node$d"

@@ -10,7 +10,8 @@
 # read on the others. Only `scp` has a stand-in (a copy between the machines'
 # roots: the machines run no ssh). Then what systemd promises about the unit:
 # each is active (Type=notify: READY=1 only once mounted and caught up), its
-# status line has the README's shape, the journal holds the daemon's lines,
+# status line has the README's shape, the journal holds the daemon's lines
+# with their fields (OMNIFS_NODE, OMNIFS_PEER: the native protocol),
 # nothing was restarted and no unit failed; the daemon shares PID 1's mount
 # namespace and the unit's exposure score stays at its hardening's.
 . "$(dirname "$0")/lib.sh"
@@ -197,7 +198,8 @@ seen=$(on_machine "$LAST" cat /root/seen)
 	fail "machine $LAST: a unit ordered after omnifsd@omnifs read '$seen', not the current file"
 log "machine $LAST: a unit ordered after omnifsd@omnifs read the file as changed while it was down"
 
-# --- What systemd saw: no restart, no failed unit, the daemon's lines in the journal.
+# --- What systemd saw: no restart, no failed unit, the daemon's lines in the
+# journal, with omnifs's fields (OMNIFS_NODE, OMNIFS_PEER).
 for n in "${MACHINES[@]}"; do
 	restarts=$(on_machine "$n" systemctl show -P NRestarts omnifsd@omnifs)
 	[ "$restarts" = 0 ] || fail "machine $n: omnifsd@omnifs was restarted $restarts times"
@@ -206,7 +208,26 @@ for n in "${MACHINES[@]}"; do
 	on_machine "$n" journalctl -u omnifsd@omnifs --no-pager -o cat >"$T/journal$n"
 	grep -q 'transport: n[0-9]* listening on' "$T/journal$n" ||
 		fail "machine $n: the journal has no line of omnifsd's"
+	# Natively logged, with fields: the node on omnifsd's lines, the peer on
+	# a line about one ("link to n2 is up").
+	on_machine "$n" journalctl -u omnifsd@omnifs --no-pager -o json >"$T/journal$n.json"
+	# (MESSAGE is an array of bytes when not UTF-8, absent in some entries.)
+	msg='select((.MESSAGE | type) == "string")'
+	node=$(jq -r "$msg"' | select(.MESSAGE | test("transport: n[0-9]+ listening on")) |
+		.OMNIFS_NODE' "$T/journal$n.json" | head -n1)
+	[[ "$node" =~ ^[1-9][0-9]*$ ]] ||
+		fail "machine $n: omnifsd's line in journalctl -o json has no OMNIFS_NODE ('$node')"
+	# A replica's message about a peer names it in OMNIFS_PEER (not every
+	# machine logs a link coming up: looked for on all of them together).
+	jq -c "$msg"' | select(.MESSAGE | test("replica: link to n[0-9]+ is up")) |
+		select(.OMNIFS_NODE == "'"$node"'" and .SYSLOG_IDENTIFIER == "omnifsd") |
+		select((.OMNIFS_PEER // "?") as $p | .MESSAGE | contains("link to n" + $p + " is up")) |
+		{MESSAGE, OMNIFS_NODE, OMNIFS_PEER}' \
+		"$T/journal$n.json" >>"$T/peer-lines"
 	log "machine $n: journalctl -u omnifsd@omnifs (last lines):"
 	on_machine "$n" journalctl -u omnifsd@omnifs --no-pager -n 4
 done
+[ -s "$T/peer-lines" ] ||
+	fail "no machine's journal has a 'replica: link to nX is up' with OMNIFS_PEER=X"
+log "journal fields: OMNIFS_NODE on every machine; $(head -n1 "$T/peer-lines")"
 log "PASS: the README's three-machine walkthrough under systemd as PID 1"

@@ -404,6 +404,8 @@ int rcl_status(struct rcl *c, uint64_t id, struct rcl_status *st)
 		  json_bool(j, "removed", &st->removed) && json_bool(j, "joining", &st->joining) &&
 		  json_bool(j, "state_transfer", &st->transferring) &&
 		  json_u64(j, "state_transfers", &st->state_transfers) &&
+		  json_u64(j, "state_transfer_bytes", &st->xfer_bytes) &&
+		  json_u64(j, "state_transfer_total_bytes", &st->xfer_total) &&
 		  json_u64(j, "decided_idx", &st->decided_idx) &&
 		  json_u64(j, "applied_idx", &st->applied_idx) &&
 		  json_u64(j, "compacted_idx", &st->compacted_idx) &&

@@ -71,6 +71,8 @@ struct rcl_status {
 	bool joining;
 	bool transferring;	  /* a state transfer in progress */
 	uint64_t state_transfers; /* completed since the replica started */
+	uint64_t xfer_bytes;	  /* received by the transfer in progress or the last */
+	uint64_t xfer_total;	  /* its source's estimate of the whole (0: unknown) */
 	uint64_t decided_idx, applied_idx, compacted_idx;
 	uint32_t config_id;
 	bool ble_quorum;       /* quorum_connected: BLE heard a quorum last round */

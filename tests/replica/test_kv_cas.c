@@ -4,7 +4,8 @@
  * (tests/lib/replica_cluster.h): the version a get shows is the one a put
  * answered, a guard at the wrong version writes nothing and answers
  * ECANCELED, and of several compare-and-sets from the same version on every
- * node at once exactly one wins. omnifsctl's side (options, exit status 4,
+ * node at once exactly one wins; values sent as base64 are decoded and
+ * held to the limit. omnifsctl's side (options, exit status 4,
  * the value from stdin) is in tests/integration/test_kv_cas.sh; the
  * linearizability of the whole under faults in tests/lin/.
  */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl.h"
 #include "replica_cluster.h"
 
 #define ELECTION_WAIT_MS 10000
@@ -177,11 +179,46 @@ static void test_kv_cas_one_winner(void **state)
 	}
 }
 
+/* kv-put --base64 (what omnifsctl sends): decoded, checked, limited. */
+static void test_kv_cas_base64_values(void **state)
+{
+	struct rcl *c = up(state);
+	char out[256];
+	assert_int_equal(rcl_control(c, 1, out, sizeof(out), "kv-put", "--if-version", "0",
+				     "--base64", "--", "--b", "aGVsbG8=", NULL),
+			 0);
+	uint64_t v = answered_version(out);
+	expect_versioned(c, 2, "--b", v, "hello");
+	assert_int_equal(
+		rcl_control(c, 1, out, sizeof(out), "kv-put", "--base64", "b", "aGVsbG8", NULL),
+		EINVAL);
+	assert_non_null(strstr(out, "base64"));
+
+	/* One byte over the limit: refused, nothing proposed. */
+	size_t n = CTL_KV_MAX_VALUE + 1;
+	char *raw = calloc(1, n);
+	assert_non_null(raw);
+	char *b64 = ctl_b64_encode(raw, n);
+	assert_non_null(b64);
+	assert_int_equal(
+		rcl_control(c, 1, out, sizeof(out), "kv-put", "--base64", "big", b64, NULL), EFBIG);
+	assert_non_null(strstr(out, "limit"));
+	free(b64);
+	/* At the limit: written. */
+	b64 = ctl_b64_encode(raw, n - 1);
+	assert_non_null(b64);
+	assert_int_equal(
+		rcl_control(c, 1, out, sizeof(out), "kv-put", "--base64", "big", b64, NULL), 0);
+	free(b64);
+	free(raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_kv_cas_versions, teardown),
 		cmocka_unit_test_teardown(test_kv_cas_one_winner, teardown),
+		cmocka_unit_test_teardown(test_kv_cas_base64_values, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

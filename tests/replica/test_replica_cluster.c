@@ -752,8 +752,14 @@ static void test_replica_cluster_state_transfer(void **state)
 	expect_keys(c, cut, leader, "a/", 0, 5);
 	expect_keys(c, cut, leader, "b/", 0, 300);
 	assert_int_equal(rcl_status(c, cut, &st), 0);
-	step("n%llu caught up by %llu state transfer(s), applied @%llu", (unsigned long long)cut,
-	     (unsigned long long)st.state_transfers, (unsigned long long)st.applied_idx);
+	step("n%llu caught up by %llu state transfer(s), applied @%llu, %llu bytes of about %llu",
+	     (unsigned long long)cut, (unsigned long long)st.state_transfers,
+	     (unsigned long long)st.applied_idx, (unsigned long long)st.xfer_bytes,
+	     (unsigned long long)st.xfer_total);
+	/* The progress the status shows: what came, and the source's estimate
+	 * of the whole; both count the 300 keys and values ("b/N" = "vN"). */
+	assert_true(st.xfer_bytes >= 300 * 5);
+	assert_true(st.xfer_total >= 300 * 5);
 	/* And it goes on from the log. */
 	assert_int_equal(rcl_put_retry(c, cut, "c/after", "v", PUT_WAIT_MS), 0);
 	assert_true(rcl_wait_same_state(c, CATCH_UP_WAIT_MS));
