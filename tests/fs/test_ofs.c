@@ -719,7 +719,15 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	assert_int_equal(it->after.ino, ino);
 	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "f", path, sizeof(path)), 0);
 	assert_string_equal(path, "/d/f");
+	/* created with its content in one change: one item, which knows the
+	 * size (the replay's create reports IN_MODIFY too) */
+	assert_int_equal(it->after.size, 5);
 	ofs_replay_item_free(it);
+	/* content written later: its own item */
+	struct ofs_file *w;
+	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY, &root_cr, &w), 0);
+	assert_int_equal(ofs_op_write(f->n1, w, "!", 1, 5), 1);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
 	it = expect_replay(f, OFS_REPLAY_MODIFY);
 	assert_int_equal(it->ino, ino);
 	assert_int_equal(ofs_replay_path(f->n2, it, ino, NULL, path, sizeof(path)), 0);
