@@ -15,9 +15,10 @@
  *   create   open(O_CREAT|O_EXCL) + write 4 KiB + close, each syscall timed
  *            on its own as well as together;
  *   create (O_TRUNC)  open(O_CREAT|O_TRUNC) of a new name + write 4 KiB +
- *            close, timed together: how cp, tar --overwrite and a shell's
- *            redirection create (omnifs commits such a file once, at close;
- *            O_EXCL needs the cluster's answer at open);
+ *            close, timed together: how fopen(path, "w"), a shell's
+ *            redirection and tar --overwrite create (omnifs commits such a
+ *            file once, at close; O_EXCL, as cp and tar use it, needs the
+ *            cluster's answer at open);
  *   stat     stat(2), once the kernel's 1 s attribute and entry caches of
  *            omnifs have expired for every file (so the daemon answers);
  *   read     open + read to EOF + close (the data was just written: warm);

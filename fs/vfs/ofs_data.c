@@ -13,7 +13,9 @@
  * 4 KiB into a big file replicates one block. O_TRUNC is lazy: open marks the
  * buffer "truncated" and the commit drops the old blocks in the same
  * transaction that writes the new ones. A buffer larger than write_buffer is
- * committed early (other nodes then see a partial file until close).
+ * committed early (other nodes then see a partial file until close). A
+ * file created without O_EXCL has its name, inode and first data committed
+ * by that same transaction (ofs_pending.c).
  *
  * Open-but-unlinked files: a regular file left without links keeps its
  * inode and data under an orphan mark of the node that unlinked it; that
