@@ -361,12 +361,12 @@ int ofs_pending_create(struct ofs *o, uint64_t parent, const char *name, uint32_
 	return 0;
 }
 
-/* Reads "key:\t<number>" lines of a /proc fdinfo file. */
+/* The flags and inode of descriptor fd (a name in /proc/PID/fdinfo, dirfd)
+ * from its "flags:" and "ino:" lines. */
 static bool fdinfo_of(int dirfd, const char *fd, unsigned long *flags, unsigned long long *ino)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "%s", fd);
-	int fi = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	char buf[512];
+	int fi = openat(dirfd, fd, O_RDONLY | O_CLOEXEC);
 	if (fi < 0)
 		return false;
 	ssize_t n = read(fi, buf, sizeof(buf) - 1);
@@ -375,12 +375,16 @@ static bool fdinfo_of(int dirfd, const char *fd, unsigned long *flags, unsigned 
 		return false;
 	buf[n] = '\0';
 	bool got_flags = false, got_ino = false;
-	for (char *line = buf; line && *line;
-	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+	char *line = buf;
+	while (*line) {
 		if (strncmp(line, "flags:", 6) == 0)
 			got_flags = sscanf(line + 6, "%lo", flags) == 1;
 		else if (strncmp(line, "ino:", 4) == 0)
 			got_ino = sscanf(line + 4, "%llu", ino) == 1;
+		char *nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		line = nl + 1;
 	}
 	return got_flags && got_ino;
 }
