@@ -15,7 +15,7 @@
  *   create   open(O_CREAT|O_EXCL) + write 4 KiB + close, each syscall timed
  *            on its own as well as together;
  *   create (O_TRUNC)  open(O_CREAT|O_TRUNC) of a new name + write 4 KiB +
- *            close, timed together: how fopen(path, "w"), a shell's
+ *            close, open and close also on their own: how fopen(path, "w"), a shell's
  *            redirection and tar --overwrite create (omnifs commits such a
  *            file once, at close; O_EXCL, as cp and tar use it, needs the
  *            cluster's answer at open);
@@ -60,6 +60,8 @@ enum row {
 	ROW_CREATE_WRITE,
 	ROW_CREATE_CLOSE,
 	ROW_CREATE,
+	ROW_TRUNC_OPEN,
+	ROW_TRUNC_CLOSE,
 	ROW_CREATE_TRUNC,
 	ROW_STAT,
 	ROW_READ,
@@ -76,7 +78,9 @@ static const char *const row_names[ROW_COUNT] = {
 	[ROW_CREATE_WRITE] = "small  create: write 4 KiB",
 	[ROW_CREATE_CLOSE] = "small  create: close",
 	[ROW_CREATE] = "small  create+write+close",
-	[ROW_CREATE_TRUNC] = "small  create(O_TRUNC)+write+close",
+	[ROW_TRUNC_OPEN] = "small  O_TRUNC create: open",
+	[ROW_TRUNC_CLOSE] = "small  O_TRUNC create: close",
+	[ROW_CREATE_TRUNC] = "small  O_TRUNC create+write+close",
 	[ROW_STAT] = "small  stat (caches expired)",
 	[ROW_READ] = "small  open+read 4 KiB+close",
 	[ROW_RENAME] = "small  rename over existing",
@@ -266,14 +270,18 @@ static void small_workload(struct bench *b, struct target *t)
 		stamp(b->small_buf, i);
 		t0 = now_s();
 		fd = open(p, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+		t1 = now_s();
 		if (fd < 0)
 			die("create", p);
 		if (write(fd, b->small_buf, SMALL_LEN) != SMALL_LEN)
 			die("write", p);
+		t2 = now_s();
 		if (close(fd) != 0)
 			die("close", p);
-		t1 = now_s();
-		add(&t->rows[ROW_CREATE_TRUNC], t1 - t0);
+		t3 = now_s();
+		add(&t->rows[ROW_TRUNC_OPEN], t1 - t0);
+		add(&t->rows[ROW_TRUNC_CLOSE], t3 - t2);
+		add(&t->rows[ROW_CREATE_TRUNC], t3 - t0);
 	}
 	end_create = now_s();
 	if (t->cpu)
