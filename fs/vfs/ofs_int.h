@@ -13,7 +13,8 @@
  *
  * Locks, in the order they may be taken:
  *   struct onode.mu   one open file's write buffer; held across its commit
- *   struct ofs.lock   the inode table, counts, counters; never held across
+ *   struct ofs.lock   the inode table, counts, counters, the pending creates
+ *                     (ofs_pending.c) and the inode number counter; never held across
  *                     a commit, a KV read or a fuse_reply_* call
  *   struct ofs.iq_lock  the invalidation queue (leaf)
  *   struct ofs.reap_lock  the reaper's stop flag (leaf, never with another)
