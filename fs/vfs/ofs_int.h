@@ -458,9 +458,6 @@ int ofs_can_write(struct ofs *o);
  * but wrote nothing defers its commit while that process still has the
  * file open for the same access on another descriptor (see ofs_pending.c). */
 int ofs_op_flush_by(struct ofs *o, struct ofs_file *f, int pid);
-/* ofs_ops.c: drops one link of a (read and guarded by the caller) in t;
- * a regular file left without links becomes this node's orphan. */
-int ofs_drop_link(struct ofs *o, struct kv_txn *t, struct ofs_attr *a, int64_t now);
 
 /* ofs_pending.c: creates committed with their file's data (see its top) */
 struct ofs_pending;
@@ -482,11 +479,14 @@ int ofs_pending_list(struct ofs *o, uint64_t dir, struct ofs_dirent_list *l);
 /* Commits the pending create of name in parent / of every name in dir, if
  * any, before a change that needs them in the applied state. 0 or -errno. */
 int ofs_pending_commit_name(struct ofs *o, uint64_t parent, const char *name, size_t len);
+/* The same for the file ino, before a lock is taken on it: -ESTALE if
+ * another node's file took its name first. */
+int ofs_pending_commit_ino(struct ofs *o, uint64_t ino);
 int ofs_pending_commit_dir(struct ofs *o, uint64_t dir);
-/* The part of n's commit that makes its name (n->mu held): the entry (or
- * the replacement of a regular file another node committed under that name
- * first), the parent's times, the inode guarded absent, and the node's
- * record (dbytes, one more inode). */
+/* The part of n's commit that makes its name (n->mu held): the entry
+ * guarded absent (-EEXIST if another node's file has it now), the parent's
+ * times, the inode guarded absent, and the node's record (dbytes, one more
+ * inode). */
 int ofs_pending_build(struct ofs *o, struct kv_txn *t, const struct onode *n, int64_t dbytes,
 		      int64_t now);
 /* The attributes the create gave n (n->pend set, n->mu held). */

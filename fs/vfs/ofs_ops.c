@@ -542,7 +542,7 @@ static int commit_pending(struct ofs *o, uint64_t parent, const char *name, size
  * or on other nodes (which this node cannot see), and this node's reaper
  * frees it once it is neither open nor known to the kernel here and the
  * grace period has passed (ofs_reap). Other inodes go at once. */
-int ofs_drop_link(struct ofs *o, struct kv_txn *t, struct ofs_attr *a, int64_t now)
+static int drop_link(struct ofs *o, struct kv_txn *t, struct ofs_attr *a, int64_t now)
 {
 	struct ofs_key k;
 	bool dir = S_ISDIR(a->mode);
@@ -662,7 +662,7 @@ static int build_unlink(struct ofs *o, struct kv_txn *t, void *arg)
 	rc = ofs_put_attr(t, &pa);
 	if (rc)
 		return rc;
-	return ofs_drop_link(o, t, &a, now);
+	return drop_link(o, t, &a, now);
 }
 
 static int do_unlink(struct ofs *o, uint64_t parent, const char *name, bool dir,
@@ -892,7 +892,7 @@ static int build_rename(struct ofs *o, struct kv_txn *t, void *arg)
 			npa->nlink--;
 		size_t di = (size_t)(da - s.a);
 		s.keep[di] = false;
-		rc = ofs_drop_link(o, t, da, now);
+		rc = drop_link(o, t, da, now);
 		if (rc)
 			return rc;
 	}

@@ -25,18 +25,24 @@
  *   second local create of the name opens the same file. Other nodes see
  *   it at the commit, as they see buffered writes only then.
  * - A change that needs the file in the applied state commits the create
- *   first (setattr, link, unlink, rename of or onto it, xattr changes, an
- *   rmdir or rename over its directory); reads of xattrs answer "none".
+ *   first (setattr, link, unlink, rename of or onto it, xattr changes,
+ *   locks, an rmdir or rename over its directory); reads of xattrs answer
+ *   "none".
  * - Another node may commit the same name first (a plain create there, or
- *   an O_EXCL one: that one's open succeeded, so it must win the name at
- *   that point; ours never claimed it). Our commit then finds the name
- *   taken and replaces that file as a rename over it would: last close
- *   wins, and the file replaced stays readable in handles open on it (an
- *   orphan of this node, ofs_reap). Neither open was O_EXCL, and an
- *   open(O_CREAT) of an existing file may truncate and overwrite it, so
- *   no promise is broken; what differs from a local race is that the two
- *   files keep their own inodes. A directory or other non-file under the
- *   name fails the commit with EEXIST (a mkdir won the name).
+ *   an O_EXCL one, whose open succeeded and so must keep the name). Our
+ *   commit then finds the name taken and fails with EEXIST: the close
+ *   reports it, and the last close forgets the file, as any close whose
+ *   commit failed. It never replaces the other file: that file may be a
+ *   lock file someone holds a lock on (locks belong to the inode), and a
+ *   new inode under its name would let a third process lock it too. On
+ *   one node the race cannot happen: a second create finds the pending
+ *   name and opens the same file.
+ * - Locks: a lock taken on a file not committed yet would lock an inode
+ *   no other node knows, so two nodes creating one lock file at once
+ *   (`exec 9>lock; flock 9`) would both get it. A lock request commits
+ *   the create first (ofs_pending_commit_ino); if the name went to another
+ *   node's file meanwhile, the request fails with ESTALE and no lock is
+ *   taken.
  * - The directory removed elsewhere before the commit: the commit fails
  *   with ENOENT, as a create in a directory removed first would.
  * - Inode numbers: reserved at open from the node's counter
@@ -75,7 +81,6 @@ struct ofs_pending {
 	size_t len;
 	char name[OFS_NAME_MAX + 1];
 	struct ofs_attr a; /* as created: size 0, nlink 1 */
-	uint32_t uid, gid; /* the creator's, for replacing a file at commit */
 	struct onode *n;   /* its buffer */
 	struct ofs_pending *next;
 };
@@ -158,6 +163,17 @@ int ofs_pending_commit_name(struct ofs *o, uint64_t parent, const char *name, si
 	return ofs_flush_ino(o, a.ino);
 }
 
+int ofs_pending_commit_ino(struct ofs *o, uint64_t ino)
+{
+	struct ofs_attr a;
+	if (ofs_pending_by_ino(o, ino, &a))
+		return 0;
+	int rc = ofs_flush_ino(o, ino);
+	/* The name went to another node's file first: this descriptor's file
+	 * is not the one the name gives any more, as after a rename over it. */
+	return rc == -EEXIST ? -ESTALE : rc;
+}
+
 int ofs_pending_commit_dir(struct ofs *o, uint64_t dir)
 {
 	for (;;) {
@@ -210,40 +226,12 @@ void ofs_pending_free_all(struct ofs *o)
 	o->n_pending = 0;
 }
 
-/* The file another node committed under the name first, replaced as a
- * rename over it would: guarded on the entry and the inode as read. */
-static int replace_taken(struct ofs *o, struct kv_txn *t, const struct ofs_pending *p,
-			 const struct ofs_attr *pa, uint64_t child, uint64_t dver, int64_t now)
-{
-	struct ofs_attr va;
-	uint64_t vver;
-	struct ofs_key k;
-	int rc = ofs_read_attr(o, child, &va, &vver);
-	if (rc)
-		return rc == -ENOENT ? -EIO : rc; /* an entry without its inode */
-	if (!S_ISREG(va.mode))
-		return -EEXIST;
-	struct ofs_cred cr = {p->uid, p->gid, NULL, 0};
-	rc = ofs_perm_delete(&cr, pa, &va);
-	if (rc)
-		return rc;
-	ofs_key_dirent(&k, p->parent, p->name, p->len);
-	rc = ofs_add_guard_version(t, &k, dver);
-	if (rc)
-		return rc;
-	ofs_key_inode(&k, child);
-	rc = ofs_add_guard_version(t, &k, vver);
-	if (rc)
-		return rc;
-	return ofs_drop_link(o, t, &va, now);
-}
-
 int ofs_pending_build(struct ofs *o, struct kv_txn *t, const struct onode *n, int64_t dbytes,
 		      int64_t now)
 {
 	const struct ofs_pending *p = n->pend;
 	struct ofs_attr pa;
-	uint64_t pver, child, dver;
+	uint64_t pver, child;
 	struct ofs_key k;
 	uint8_t dv[OFS_DIRENT_LEN];
 	int rc = ofs_read_attr(o, p->parent, &pa, &pver);
@@ -251,16 +239,15 @@ int ofs_pending_build(struct ofs *o, struct kv_txn *t, const struct onode *n, in
 		return rc;
 	if (!S_ISDIR(pa.mode) || pa.nlink == 0)
 		return -ENOENT; /* removed elsewhere before this commit */
-	rc = ofs_read_dirent(o, p->parent, p->name, p->len, &child, NULL, &dver);
-	if (rc == 0) {
-		rc = replace_taken(o, t, p, &pa, child, dver, now);
-	} else if (rc == -ENOENT) {
-		ofs_key_dirent(&k, p->parent, p->name, p->len);
-		rc = ofs_add_guard_absent(t, &k);
-	}
-	if (rc)
+	rc = ofs_read_dirent(o, p->parent, p->name, p->len, &child, NULL, NULL);
+	if (rc == 0)
+		return -EEXIST; /* another node's file took the name first */
+	if (rc != -ENOENT)
 		return rc;
 	ofs_key_dirent(&k, p->parent, p->name, p->len);
+	rc = ofs_add_guard_absent(t, &k);
+	if (rc)
+		return rc;
 	ofs_dirent_encode(p->a.ino, DT_REG, dv);
 	rc = ofs_add_put(t, &k, dv, sizeof(dv));
 	if (rc)
@@ -326,8 +313,6 @@ int ofs_pending_create(struct ofs *o, uint64_t parent, const char *name, uint32_
 	p->a.gid = (pa.mode & S_ISGID) ? pa.gid : cr->gid;
 	p->a.nlink = 1;
 	p->a.atime_ns = p->a.mtime_ns = p->a.ctime_ns = now;
-	p->uid = cr->uid;
-	p->gid = cr->gid;
 	struct ofs_file *h;
 	rc = ofs_open_node(o, p->a.ino, flags & ~O_TRUNC, &h);
 	if (rc) {

@@ -1134,9 +1134,9 @@ static void test_ofs_excl_create_one_winner(void **state)
 }
 
 /*
- * Another node commits the name first. A file there is replaced as a
- * rename over it would replace it (last close wins; the old inode stays
- * for its open handles); a directory there fails the commit with EEXIST.
+ * Another node commits the name first: this node's commit fails with
+ * EEXIST and never replaces that file (it may be a lock file someone holds
+ * a lock on); the last close forgets the new file.
  */
 static void test_ofs_create_finds_its_name_taken(void **state)
 {
@@ -1150,24 +1150,31 @@ static void test_ofs_create_finds_its_name_taken(void **state)
 	uint64_t other = mkfile(f->n2, f, OFS_ROOT_INO, "p", "two");
 	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "p", &b), 0);
 	assert_int_equal(b.ino, a.ino); /* this node still sees its own */
-	assert_int_equal(ofs_op_release(f->n1, w), 0);
-	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "p", &b), 0);
-	assert_int_equal(b.ino, a.ino);
-	expect_content(f->n2, a.ino, "one");
-	assert_int_equal(ofs_op_getattr(f->n2, other, &b), 0);
-	assert_int_equal(b.nlink, 0); /* an orphan of node 1, freed by its reaper */
-	assert_int_equal(ofs_reap(f->n1, INT64_MAX), 1);
+	assert_int_equal(ofs_op_flush(f->n1, w), -EEXIST);
+	assert_int_equal(ofs_op_release(f->n1, w), -EEXIST); /* the last close gives up */
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "p", &b), 0);
+	assert_int_equal(b.ino, other);
+	expect_content(f->n1, other, "two");
+	assert_int_equal(ofs_op_getattr(f->n1, a.ino, &b), -ESTALE);
 
+	/* the same with a directory under the name, and a lock's commit */
 	assert_int_equal(
 		ofs_op_create(f->n1, OFS_ROOT_INO, "q", 0644, O_WRONLY | O_CREAT, &f->cr, &a, &w),
 		0);
 	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "q", S_IFDIR | 0755, 0, &f->cr, &b), 0);
-	assert_int_equal(ofs_op_write(f->n1, w, "x", 1, 0), 1);
-	assert_int_equal(ofs_op_flush(f->n1, w), -EEXIST);
-	assert_int_equal(ofs_op_release(f->n1, w), -EEXIST); /* the last close gives up */
+	assert_int_equal(ofs_pending_commit_ino(f->n1, a.ino), -ESTALE);
+	assert_int_equal(ofs_op_release(f->n1, w), -EEXIST);
 	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "q", &b), 0);
 	assert_true(S_ISDIR(b.mode));
-	assert_int_equal(ofs_op_getattr(f->n1, a.ino, &b), -ESTALE);
+	/* a lock's commit of a free name: committed, as any other */
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "lock", 0644, O_WRONLY | O_CREAT,
+				       &f->cr, &a, &w),
+			 0);
+	assert_int_equal(ofs_pending_commit_ino(f->n1, a.ino), 0);
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "lock", &b), 0);
+	assert_int_equal(b.ino, a.ino);
+	assert_int_equal(ofs_pending_commit_ino(f->n1, a.ino), 0); /* nothing left to do */
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
 }
 
 /* A change that needs the new file in the applied state commits it first. */

@@ -4,6 +4,8 @@
 # cluster:
 #  - concurrent open(O_CREAT|O_EXCL) of one name on two nodes: exactly one
 #    EEXIST, every time;
+#  - a new lock file created and flock'ed on two nodes at once: never both
+#    get the lock;
 #  - a file created and not yet closed is there at once on its own node for
 #    other processes (stat, readdir, read), and nowhere else yet;
 #  - once close returns, the file with its data reaches every node;
@@ -58,6 +60,52 @@ for i in $(seq 0 $((ROUNDS - 1))); do
 done
 log "concurrent O_EXCL creates: one EEXIST in each of $ROUNDS rounds"
 
+# --- A new lock file made on two nodes at once (`exec 9>lock; flock -n 9`):
+# never both get the lock (each would lock a file of its own otherwise).
+cat >"$T/lockrace.py" <<'PY'
+import fcntl, os, sys, time
+mnt, go, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+res = []
+for i in range(n):
+    while not os.path.exists("%s.%d" % (go, i)):
+        time.sleep(0.001)
+    fd = os.open(os.path.join(mnt, "lock.%d" % i), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res.append("got")
+    except OSError as e:
+        res.append(str(e.errno))
+    with open("%s.%d" % (out, i), "w"):
+        pass
+    while not os.path.exists("%s.%d.done" % (go, i)):  # hold it until both tried
+        time.sleep(0.001)
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+print(" ".join(res))
+PY
+python3 "$T/lockrace.py" "$M1" "$T/lgo" $ROUNDS "$T/ltried1" >"$T/lock.1" &
+p1=$!
+python3 "$T/lockrace.py" "$M2" "$T/lgo" $ROUNDS "$T/ltried2" >"$T/lock.2" &
+p2=$!
+for i in $(seq 0 $((ROUNDS - 1))); do
+	touch "$T/lgo.$i"
+	wait_until 20 test -e "$T/ltried1.$i" -a -e "$T/ltried2.$i"
+	touch "$T/lgo.$i.done"
+done
+wait $p1 || fail "the locker on node 1 failed"
+wait $p2 || fail "the locker on node 2 failed"
+read -ra l1 <"$T/lock.1"
+read -ra l2 <"$T/lock.2"
+both=0
+for i in $(seq 0 $((ROUNDS - 1))); do
+	[ "${l1[i]} ${l2[i]}" = "got got" ] && fail "lock.$i: both nodes got the lock"
+	[ "${l1[i]}" = got ] || [ "${l2[i]}" = got ] || both=$((both + 1))
+done
+[ $both -lt $ROUNDS ] || fail "no node ever got a lock: ${l1[*]} / ${l2[*]}"
+log "a new lock file on two nodes at once: never both hold it ($both of $ROUNDS rounds neither)"
+
 # --- Created, not closed: there at once on its node, elsewhere after close.
 cat >"$T/hold.py" <<'PY'
 import os, sys, time
@@ -106,7 +154,7 @@ alive=()
 for i in 1 2 3; do [ "$i" = "$victim" ] || alive+=("$i"); done
 for i in "${alive[@]}"; do
 	wait_until 30 has_leader "$i"
-	ctl "$i" barrier >/dev/null
+	wait_until 30 ctl_quiet "$i" barrier
 	while read -r name; do
 		got=$(cat "$T/mnt/node$i/crash/$name" 2>/dev/null) ||
 			fail "node $i lost $name, created and closed before node $victim was killed"
@@ -115,6 +163,7 @@ for i in "${alive[@]}"; do
 done
 start_node "$victim"
 wait_until 30 mountpoint -q "$vm"
+wait_until 30 has_leader "$victim"
 wait_until 30 same_trees "$M1" "$M2" "$M3"
 log "kill -9 of node $victim after 50 closes: nothing lost"
 
@@ -124,7 +173,7 @@ applied() { status_field 1 applied_idx; }
 entries_of() {
 	local best=99 k before after
 	for k in 1 2 3; do
-		ctl 1 barrier >/dev/null
+		wait_until 30 ctl_quiet 1 barrier
 		before=$(applied)
 		sh -c "$1" "$k"
 		after=$(applied)
