@@ -14,7 +14,7 @@
  *   returns once it is decided and applied, as a write's close did. A
  *   commit that fails fails the close (the data stays for the last close
  *   to try again, as for any write); only a failed last close forgets the
- *   file, as it forgets unwritten data today.
+ *   file, as it forgets any buffered data it could not commit.
  * - O_EXCL: such a create still commits at once, guarded absent, so two
  *   nodes' O_EXCL creates of one name are ordered by the log and one gets
  *   EEXIST at open. A pending name here counts as existing for it (EEXIST
@@ -58,8 +58,10 @@
  * ofs_op_flush_by defers that flush while the closing process still has the
  * file open for the same access on another descriptor (read from
  * /proc/PID/fd and fdinfo): the close of that descriptor flushes the same
- * handle, or (a second open of the file) the release of this one commits.
- * When /proc cannot tell, the flush commits, as before.
+ * handle. Should that descriptor be a second open of the file instead, the
+ * release of this handle commits, just after this close returned: the one
+ * case where the commit lags a close, and only for a file that handle never
+ * wrote. When /proc cannot tell, the flush commits.
  *
  * Does not defer O_EXCL creates (they need the cluster's answer at open),
  * nor mknod, mkdir or symlink (no data follows them).
