@@ -14,6 +14,11 @@
  * Small files (FILES, default 2000, 4 KiB each), one phase per operation:
  *   create   open(O_CREAT|O_EXCL) + write 4 KiB + close, each syscall timed
  *            on its own as well as together;
+ *   create (O_TRUNC)  open(O_CREAT|O_TRUNC) of a new name + write 4 KiB +
+ *            close, open and close also on their own: how fopen(path, "w"), a shell's
+ *            redirection and tar --overwrite create (omnifs commits such a
+ *            file once, at close; O_EXCL, as cp and tar use it, needs the
+ *            cluster's answer at open);
  *   stat     stat(2), once the kernel's 1 s attribute and entry caches of
  *            omnifs have expired for every file (so the daemon answers);
  *   read     open + read to EOF + close (the data was just written: warm);
@@ -55,6 +60,9 @@ enum row {
 	ROW_CREATE_WRITE,
 	ROW_CREATE_CLOSE,
 	ROW_CREATE,
+	ROW_TRUNC_OPEN,
+	ROW_TRUNC_CLOSE,
+	ROW_CREATE_TRUNC,
 	ROW_STAT,
 	ROW_READ,
 	ROW_RENAME,
@@ -70,6 +78,9 @@ static const char *const row_names[ROW_COUNT] = {
 	[ROW_CREATE_WRITE] = "small  create: write 4 KiB",
 	[ROW_CREATE_CLOSE] = "small  create: close",
 	[ROW_CREATE] = "small  create+write+close",
+	[ROW_TRUNC_OPEN] = "small  O_TRUNC create: open",
+	[ROW_TRUNC_CLOSE] = "small  O_TRUNC create: close",
+	[ROW_CREATE_TRUNC] = "small  O_TRUNC create+write+close",
 	[ROW_STAT] = "small  stat (caches expired)",
 	[ROW_READ] = "small  open+read 4 KiB+close",
 	[ROW_RENAME] = "small  rename over existing",
@@ -251,9 +262,30 @@ static void small_workload(struct bench *b, struct target *t)
 		add(&t->rows[ROW_CREATE_CLOSE], t3 - t2);
 		add(&t->rows[ROW_CREATE], t3 - t0);
 	}
-	end_create = now_s();
 	if (t->cpu)
 		t->rows[ROW_CREATE].cpu_s = cpu_s(b) - c0;
+	c0 = t->cpu ? cpu_s(b) : 0;
+	for (i = 0; i < b->files; i++) {
+		path_of(p, sizeof(p), t->work, "t", i);
+		stamp(b->small_buf, i);
+		t0 = now_s();
+		fd = open(p, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+		t1 = now_s();
+		if (fd < 0)
+			die("create", p);
+		if (write(fd, b->small_buf, SMALL_LEN) != SMALL_LEN)
+			die("write", p);
+		t2 = now_s();
+		if (close(fd) != 0)
+			die("close", p);
+		t3 = now_s();
+		add(&t->rows[ROW_TRUNC_OPEN], t1 - t0);
+		add(&t->rows[ROW_TRUNC_CLOSE], t3 - t2);
+		add(&t->rows[ROW_CREATE_TRUNC], t3 - t0);
+	}
+	end_create = now_s();
+	if (t->cpu)
+		t->rows[ROW_CREATE_TRUNC].cpu_s = cpu_s(b) - c0;
 
 	/* omnifs hands the kernel 1 s attribute and entry timeouts: past them a
 	 * stat goes to the daemon, which is the case worth measuring. */
@@ -333,6 +365,11 @@ static void small_workload(struct bench *b, struct target *t)
 	}
 	if (t->cpu)
 		t->rows[ROW_UNLINK].cpu_s = cpu_s(b) - c0;
+	for (i = 0; i < b->files; i++) { /* the O_TRUNC creates' files, untimed */
+		path_of(p, sizeof(p), t->work, "t", i);
+		if (unlink(p) != 0)
+			die("unlink", p);
+	}
 }
 
 /* sync, then drop the page cache (dentries and inodes too): the read that
@@ -521,8 +558,8 @@ static void print_table(struct bench *b, struct target *t, size_t n_targets)
 		printf("omnifs daemons' CPU per change (user+system over the loop, summed over %zu"
 		       " processes):",
 		       b->n_pids);
-		const enum row cpu_rows[] = {ROW_CREATE, ROW_RENAME, ROW_UNLINK};
-		for (k = 0; k < 3; k++) {
+		const enum row cpu_rows[] = {ROW_CREATE, ROW_CREATE_TRUNC, ROW_RENAME, ROW_UNLINK};
+		for (k = 0; k < 4; k++) {
 			struct series *s = &t[0].rows[cpu_rows[k]];
 			printf("%s %s %.2f ms", k ? "," : "", row_names[cpu_rows[k]] + 7,
 			       s->n ? s->cpu_s * 1e3 / (double)s->n : 0);

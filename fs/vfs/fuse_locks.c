@@ -79,6 +79,13 @@ static void submit(fuse_req_t req, struct ofs *o, fuse_ino_t ino, const struct l
 {
 	struct lk_key res;
 	lk_res_inode(&res, ino);
+	/* A file created here and not committed yet: its inode must be the
+	 * name's everywhere before anyone locks it (ofs_pending.c). */
+	int rc = q->type == LK_UNLOCK ? 0 : ofs_pending_commit_ino(o, ino);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	uint64_t id = ofs_locks_new_id(o->locks);
 	if (wait) /* before the submit: the request may be answered at once */
 		fuse_req_interrupt_func(req, on_interrupt, (void *)(uintptr_t)id);

@@ -386,7 +386,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	OFS_FOP_TIMED(fuse_req_userdata(req), OFS_FOP_FLUSH);
 	ofs_locks_flush(ofs_of(req), ino, fi);
-	fuse_reply_err(req, -ofs_op_flush(ofs_of(req), file_of(fi)));
+	fuse_reply_err(req,
+		       -ofs_op_flush_by(ofs_of(req), file_of(fi), (int)fuse_req_ctx(req)->pid));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -708,6 +709,7 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 	o->mountpoint = strdup(mountpoint);
 	if (!o->mountpoint)
 		return -ENOMEM;
+	o->mount_real = realpath(mountpoint, NULL); /* NULL: flushes never deferred */
 	/* The replay thread's requests are answered by wrappers around these
 	 * (fuse_replay.c); libfuse copies the table. */
 	struct fuse_lowlevel_ops ops;
@@ -748,6 +750,8 @@ out_destroy_session:
 out_free_mountpoint:
 	free(o->mountpoint);
 	o->mountpoint = NULL;
+	free(o->mount_real);
+	o->mount_real = NULL;
 	return -EIO;
 }
 
@@ -855,5 +859,7 @@ int ofs_unmount(struct ofs *o)
 	o->se = NULL;
 	free(o->mountpoint);
 	o->mountpoint = NULL;
+	free(o->mount_real);
+	o->mount_real = NULL;
 	return 0;
 }

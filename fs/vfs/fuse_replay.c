@@ -388,6 +388,11 @@ static int do_create(struct ofs *o, const struct ofs_replay_item *it, const char
 		if (fd < 0)
 			return -errno;
 		hold(o, h, fd, it->after.ino);
+		/* Created with its content in one change (ofs_pending.c): the
+		 * IN_MODIFY of its writes too, as do_modify makes it. */
+		if (it->after.size > 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1))
+			return -errno;
+		h->full = it->after.size > 0;
 		return 0;
 	}
 	if (S_ISDIR(mode))

@@ -185,6 +185,47 @@ int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes)
 	return 0;
 }
 
+/*
+ * The counter of a fresh inode number: at or above the record's next
+ * (r_next, as read) and above every number handed out since the start. A
+ * create that commits later (ofs_pending.c) takes its number long before
+ * its record is written, so the record alone could hand it out again; and
+ * every record written carries ino_next, so after a restart the record is
+ * above every number committed. Numbers handed out but never committed are
+ * skipped, never reused while this process runs.
+ */
+static uint64_t ino_take(struct ofs *o, uint64_t r_next)
+{
+	pthread_mutex_lock(&o->lock);
+	uint64_t c = r_next > o->ino_next ? r_next : o->ino_next;
+	if (c == 0)
+		c = 1;
+	o->ino_next = c + 1;
+	pthread_mutex_unlock(&o->lock);
+	return c;
+}
+
+int ofs_ino_reserve(struct ofs *o, uint64_t *ino)
+{
+	struct ofs_key k;
+	struct ofs_noderec r = {1, 0, 0};
+	void *val;
+	size_t len;
+	uint64_t ver;
+	ofs_key_node(&k, o->cfg.node_id);
+	int rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
+	if (rc == 0) {
+		rc = ofs_noderec_decode(&r, val, len);
+		free(val);
+		if (rc)
+			return -EIO;
+	} else if (rc != -ENOENT) {
+		return -EIO;
+	}
+	*ino = ofs_ino_make(o->cfg.node_id, ino_take(o, r.next));
+	return *ino ? 0 : -ENOSPC;
+}
+
 int ofs_noderec_update(struct ofs *o, struct kv_txn *t, int64_t dbytes, int64_t dinodes,
 		       uint64_t *ino_out)
 {
@@ -218,16 +259,21 @@ int ofs_noderec_update(struct ofs *o, struct kv_txn *t, int64_t dbytes, int64_t 
 			return -ENOSPC;
 	}
 	if (ino_out) {
-		*ino_out = ofs_ino_make(o->cfg.node_id, r.next);
+		*ino_out = ofs_ino_make(o->cfg.node_id, ino_take(o, r.next));
 		if (*ino_out == 0)
 			return -ENOSPC; /* 2^48 inodes made by this node */
-		r.next++;
 		struct ofs_key ik;
 		ofs_key_inode(&ik, *ino_out);
 		rc = ofs_add_guard_absent(t, &ik);
 		if (rc)
 			return rc;
 	}
+	/* Every record written carries the numbers handed out so far, those of
+	 * creates not committed yet included. */
+	pthread_mutex_lock(&o->lock);
+	if (o->ino_next > r.next)
+		r.next = o->ino_next;
+	pthread_mutex_unlock(&o->lock);
 	r.bytes += dbytes;
 	r.inodes += dinodes;
 	uint8_t v[OFS_NODEREC_LEN];
@@ -673,6 +719,7 @@ void ofs_destroy(struct ofs **op)
 		ofs_dirent_list_free(f->dir);
 		free(f);
 	}
+	ofs_pending_free_all(o);
 	for (size_t s = 0; s < OFS_TABLE_SIZE; s++) {
 		struct onode *n = o->table[s];
 		while (n) {

@@ -13,7 +13,9 @@
  * 4 KiB into a big file replicates one block. O_TRUNC is lazy: open marks the
  * buffer "truncated" and the commit drops the old blocks in the same
  * transaction that writes the new ones. A buffer larger than write_buffer is
- * committed early (other nodes then see a partial file until close).
+ * committed early (other nodes then see a partial file until close). A
+ * file created without O_EXCL has its name, inode and first data committed
+ * by that same transaction (ofs_pending.c).
  *
  * Open-but-unlinked files: a regular file left without links keeps its
  * inode and data under an orphan mark of the node that unlinked it; that
@@ -44,7 +46,7 @@ static bool wants_write(int flags)
  * the replica refuses at once while it knows it is cut off, and which clears
  * the mark when it goes through. With a quorum, opens cost no round.
  */
-static int can_write(struct ofs *o)
+int ofs_can_write(struct ofs *o)
 {
 	if (o->b.can_write)
 		return o->b.can_write(o->b.ctx);
@@ -67,7 +69,8 @@ static struct dblock *find_block(struct onode *n, uint64_t no)
 	return NULL;
 }
 
-static void drop_buffer(struct onode *n)
+/* Forgets the buffered data (not a pending create). n->mu held. */
+static void drop_data(struct onode *n)
 {
 	for (size_t i = 0; i < n->nblk; i++)
 		free(n->blk[i]);
@@ -75,6 +78,14 @@ static void drop_buffer(struct onode *n)
 	n->trunc = false;
 	n->trunc_owner = NULL;
 	n->wend = 0;
+}
+
+/* Forgets everything n has not committed: data and create. n->mu and
+ * ofs.lock held. */
+static void drop_buffer(struct ofs *o, struct onode *n)
+{
+	drop_data(n);
+	ofs_pending_drop_locked(o, n);
 	n->dirty = false;
 }
 
@@ -148,9 +159,13 @@ static int build_commit(struct ofs *o, struct kv_txn *t, void *arg)
 	struct commit_arg *c = arg;
 	struct onode *n = c->n;
 	struct ofs_attr a;
-	uint64_t ver;
+	uint64_t ver = 0;
 	struct ofs_key k;
-	int rc = ofs_read_attr(o, n->ino, &a, &ver);
+	int rc = 0;
+	if (n->pend) /* a create committed with its data (ofs_pending.c) */
+		ofs_pending_attr(n, &a);
+	else
+		rc = ofs_read_attr(o, n->ino, &a, &ver);
 	if (rc)
 		return rc == -ENOENT ? -ESTALE : rc;
 	uint64_t size = view_size(n, a.size);
@@ -180,18 +195,21 @@ static int build_commit(struct ofs *o, struct kv_txn *t, void *arg)
 		log_err("fs: inode %llu: buffered size below the stored one",
 			(unsigned long long)n->ino);
 	int64_t dbytes = (int64_t)size - (int64_t)a.size;
-	if (dbytes) {
-		rc = ofs_noderec_update(o, t, dbytes, 0, NULL);
-		if (rc)
-			return rc;
-	}
 	int64_t now = ofs_now_ns();
+	if (n->pend) {
+		rc = ofs_pending_build(o, t, n, dbytes, now); /* guards the inode absent */
+	} else {
+		ofs_key_inode(&k, n->ino);
+		rc = ofs_add_guard_version(t, &k, ver);
+		if (rc == 0 && dbytes)
+			rc = ofs_noderec_update(o, t, dbytes, 0, NULL);
+	}
+	if (rc)
+		return rc;
 	a.size = size;
 	a.mtime_ns = a.ctime_ns = now;
 	a.change++;
-	ofs_key_inode(&k, n->ino);
-	rc = ofs_add_guard_version(t, &k, ver);
-	return rc ? rc : ofs_put_attr(t, &a);
+	return ofs_put_attr(t, &a);
 }
 
 /* Commits n's buffer. Called with n->mu held. */
@@ -207,7 +225,7 @@ static int commit_locked(struct ofs *o, struct onode *n)
 	if (rc == 0 || rc == -ESTALE) {
 		/* ESTALE: the file is gone everywhere; its buffer has nowhere to go */
 		pthread_mutex_lock(&o->lock);
-		drop_buffer(n);
+		drop_buffer(o, n);
 		pthread_mutex_unlock(&o->lock);
 	}
 	return rc;
@@ -247,7 +265,7 @@ void ofs_flush_all(struct ofs *o)
 				if (n) {
 					pthread_mutex_lock(&n->mu);
 					pthread_mutex_lock(&o->lock);
-					drop_buffer(n);
+					drop_buffer(o, n);
 					pthread_mutex_unlock(&o->lock);
 					pthread_mutex_unlock(&n->mu);
 					ofs_onode_put(o, n);
@@ -257,7 +275,7 @@ void ofs_flush_all(struct ofs *o)
 	}
 }
 
-static int open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out)
+int ofs_open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out)
 {
 	struct ofs_file *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -274,9 +292,11 @@ static int open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **o
 	if ((flags & O_TRUNC) && wants_write(flags)) {
 		pthread_mutex_lock(&n->mu);
 		pthread_mutex_lock(&o->lock);
-		drop_buffer(n);
-		n->trunc = true;
-		n->trunc_owner = f;
+		drop_data(n);
+		if (!n->pend) { /* a pending create has nothing stored to drop */
+			n->trunc = true;
+			n->trunc_owner = f;
+		}
 		n->dirty = true;
 		pthread_mutex_unlock(&o->lock);
 		pthread_mutex_unlock(&n->mu);
@@ -296,7 +316,7 @@ int ofs_op_open(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *c
 	if (ofs_ino_is_virtual(ino))
 		return ofs_virt_open(o, ino, flags, f);
 	struct ofs_attr a;
-	int rc = ofs_read_attr(o, ino, &a, NULL);
+	int rc = ofs_attr_any(o, ino, &a, NULL);
 	if (rc)
 		return rc == -ENOENT ? -ESTALE : rc; /* see ofs_op_getattr */
 	if (S_ISDIR(a.mode))
@@ -310,20 +330,66 @@ int ofs_op_open(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *c
 		rc = ofs_perm(cr, &a, OFS_MAY_WRITE);
 		if (rc)
 			return rc;
-		rc = can_write(o);
+		rc = ofs_can_write(o);
 		if (rc)
 			return rc;
 	}
-	return open_node(o, ino, flags, f);
+	return ofs_open_node(o, ino, flags, f);
 }
 
+/*
+ * O_EXCL commits the new name at once (one winner across the cluster, told
+ * at open). Without it, an existing name is opened (another node may have
+ * made it since the kernel looked), and a new one is made on this node only
+ * and committed with the file's data (ofs_pending.c).
+ */
 int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,
 		  const struct ofs_cred *cr, struct ofs_attr *out, struct ofs_file **f)
 {
-	int rc = ofs_op_mknod(o, parent, name, S_IFREG | (mode & 07777), 0, cr, out);
-	if (rc)
-		return rc;
-	return open_node(o, out->ino, flags & ~O_TRUNC, f);
+	size_t len = strlen(name);
+	int rc;
+	if (len > OFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (flags & O_EXCL) {
+		if (ofs_pending_by_name(o, parent, name, len, out) == 0)
+			return -EEXIST;
+		rc = ofs_op_mknod(o, parent, name, S_IFREG | (mode & 07777), 0, cr, out);
+		if (rc)
+			return rc;
+		return ofs_open_node(o, out->ino, flags & ~O_TRUNC, f);
+	}
+	if (!ofs_name_is_valid(name, len))
+		return -EINVAL;
+	if (parent == OFS_ROOT_INO && strcmp(name, OFS_VDIR_NAME) == 0)
+		return -EISDIR;
+	if (ofs_ino_is_virtual(parent))
+		return -EROFS;
+	for (uint32_t attempt = 0; attempt <= o->cfg.retries; attempt++) {
+		uint64_t child;
+		if (ofs_pending_by_name(o, parent, name, len, out) == 0) {
+			rc = wants_write(flags) ? ofs_perm(cr, out, OFS_MAY_WRITE) : 0;
+			if (rc == 0)
+				rc = ofs_open_node(o, out->ino, flags, f);
+		} else if ((rc = ofs_read_dirent(o, parent, name, len, &child, NULL, NULL)) == 0) {
+			rc = ofs_read_attr(o, child, out, NULL);
+			if (rc == 0 && S_ISDIR(out->mode))
+				return -EISDIR;
+			if (rc == 0 && !S_ISREG(out->mode))
+				return -EEXIST;
+			if (rc == 0)
+				rc = ofs_op_open(o, child, flags, cr, f);
+			if (rc == -ENOENT || rc == -ESTALE)
+				rc = -EAGAIN; /* removed meanwhile: look again */
+		} else if (rc == -ENOENT) {
+			rc = ofs_pending_create(o, parent, name, mode, flags, cr, out, f);
+		}
+		if (rc != -EAGAIN) {
+			if (rc == 0)
+				ofs_overlay_attr(o, out);
+			return rc;
+		}
+	}
+	return -EAGAIN;
 }
 
 ssize_t ofs_op_read(struct ofs *o, struct ofs_file *f, void *buf, size_t size, uint64_t off)
@@ -337,7 +403,7 @@ ssize_t ofs_op_read(struct ofs *o, struct ofs_file *f, void *buf, size_t size, u
 	}
 	struct onode *n = f->n;
 	struct ofs_attr a;
-	int rc = ofs_read_attr(o, f->ino, &a, NULL);
+	int rc = ofs_attr_any(o, f->ino, &a, NULL);
 	if (rc)
 		return rc == -ENOENT ? -ESTALE : rc;
 	uint8_t *blk = malloc(OFS_BLOCK_SIZE);
@@ -432,7 +498,7 @@ ssize_t ofs_op_write(struct ofs *o, struct ofs_file *f, const void *buf, size_t 
 		return -EFBIG;
 	struct onode *n = f->n;
 	struct ofs_attr a;
-	int rc = ofs_read_attr(o, f->ino, &a, NULL);
+	int rc = ofs_attr_any(o, f->ino, &a, NULL);
 	if (rc)
 		return rc == -ENOENT ? -ESTALE : rc;
 	pthread_mutex_lock(&n->mu);
@@ -464,6 +530,7 @@ ssize_t ofs_op_write(struct ofs *o, struct ofs_file *f, const void *buf, size_t 
 		done += chunk;
 	}
 	f->dirtied = true;
+	f->wrote = true;
 	pthread_mutex_lock(&o->lock);
 	n->dirty = true;
 	if (end > n->wend)
@@ -493,7 +560,16 @@ static bool may_commit(const struct onode *n, const struct ofs_file *f)
 
 int ofs_op_flush(struct ofs *o, struct ofs_file *f)
 {
+	return ofs_op_flush_by(o, f, 0);
+}
+
+int ofs_op_flush_by(struct ofs *o, struct ofs_file *f, int pid)
+{
 	if (!f->n || !f->dirtied)
+		return 0;
+	/* Created or truncated and not written: the process may be closing a
+	 * descriptor it dup'ed (`echo x > f`), see ofs_pending.c. */
+	if (!f->wrote && ofs_proc_has_open(pid, o->mount_real, f->ino, f->flags))
 		return 0;
 	pthread_mutex_lock(&f->n->mu);
 	if (!may_commit(f->n, f)) {
@@ -556,7 +632,7 @@ int ofs_op_release(struct ofs *o, struct ofs_file *f)
 		pthread_mutex_lock(&o->lock);
 		n->nopen--;
 		if (n->nopen == 0 && rc) /* a failed final commit: nothing will retry it */
-			drop_buffer(n);
+			drop_buffer(o, n);
 		n->ref++;
 		pthread_mutex_unlock(&o->lock);
 		pthread_mutex_unlock(&n->mu);

@@ -13,7 +13,8 @@
  *
  * Locks, in the order they may be taken:
  *   struct onode.mu   one open file's write buffer; held across its commit
- *   struct ofs.lock   the inode table, counts, counters; never held across
+ *   struct ofs.lock   the inode table, counts, counters, the pending creates
+ *                     (ofs_pending.c) and the inode number counter; never held across
  *                     a commit, a KV read or a fuse_reply_* call
  *   struct ofs.iq_lock  the invalidation queue (leaf)
  *   struct ofs.reap_lock  the reaper's stop flag (leaf, never with another)
@@ -81,8 +82,11 @@ struct onode {
 	uint64_t wend;			    /* end offset of buffered writes, 0 if none */
 	struct dblock **blk;		    /* buffered blocks, unordered */
 	size_t nblk, capblk;
-	bool dirty; /* trunc or blocks pending; written under mu and ofs.lock
-		     * both, so either one is enough to read it */
+	bool dirty;		  /* trunc, blocks or a create pending; written under mu and
+		     * ofs.lock both, so either one is enough to read it */
+	struct ofs_pending *pend; /* the file's create, not committed yet
+				   * (ofs_pending.c); NULL once it is. Written
+				   * under mu and ofs.lock both */
 };
 
 /* An open file or directory (fuse_file_info.fh). */
@@ -90,7 +94,8 @@ struct ofs_file {
 	struct onode *n; /* regular files (NULL for dirs and virtual files) */
 	uint64_t ino;
 	int flags;    /* open(2) flags */
-	bool dirtied; /* wrote or truncated through this handle: its flush commits */
+	bool dirtied; /* wrote, truncated or created through this handle: its flush commits */
+	bool wrote;   /* wrote through this handle (a flush cannot be deferred) */
 	char *vbuf;   /* virtual files: content rendered at open */
 	size_t vlen;
 	struct ofs_dirent_list *dir;  /* directories: listing taken at opendir */
@@ -182,6 +187,13 @@ struct ofs {
 
 	bool erofs_seen; /* the last commit failed with -EROFS (atomic) */
 
+	/* Creates not committed yet (ofs_pending.c), under lock: few at a time
+	 * (files created and not yet closed on this node), so a list. */
+	struct ofs_pending *pending;
+	size_t n_pending;
+	uint64_t ino_next; /* under lock: counter above every inode number handed out
+			    * since the start (0: none yet); see ofs_ino_reserve */
+
 	struct ofs_locks *locks;     /* cluster-wide locks (fuse_locks.c), set before mounting */
 	ofs_status_fn status_fn;     /* set before mounting */
 	struct ofs_metrics *metrics; /* set before mounting; NULL: requests are not timed */
@@ -192,6 +204,8 @@ struct ofs {
 	 * ofs_unmount once they have stopped; ofs_stop only reads. */
 	struct fuse_session *se;
 	char *mountpoint;
+	char *mount_real; /* its canonical path (realpath; NULL if unknown), for
+			   * ofs_proc_has_open */
 	bool mounted;
 	int wake_pipe[2]; /* ofs_stop -> waker thread; -1 when closed */
 	pthread_t waker;
@@ -336,6 +350,9 @@ int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes);
  * receives a fresh inode number. */
 int ofs_noderec_update(struct ofs *o, struct kv_txn *t, int64_t dbytes, int64_t dinodes,
 		       uint64_t *ino_out);
+/* A fresh inode number for a create committed later (ofs_pending.c), never
+ * handed out again: 0, -EIO, -ENOSPC (2^48 made by this node). */
+int ofs_ino_reserve(struct ofs *o, uint64_t *ino);
 /* Node-local inode table. onode_get takes a reference (creating the entry if
  * create), onode_put drops it and frees an unused entry. */
 struct onode *ofs_onode_get(struct ofs *o, uint64_t ino, bool create);
@@ -431,6 +448,59 @@ int ofs_flush_ino(struct ofs *o, uint64_t ino);
 /* Size of ino as this node sees it, buffered writes included. */
 void ofs_overlay_attr(struct ofs *o, struct ofs_attr *a);
 void ofs_flush_all(struct ofs *o);
+
+/* The open handle of ino (new, counted in the inode table), as ofs_op_open
+ * makes it once the rights are checked; O_TRUNC marks a lazy truncation. */
+int ofs_open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out);
+/* 0 if a change may be tried now, -EROFS if this node knows it has no
+ * quorum (see ofs_data.c). */
+int ofs_can_write(struct ofs *o);
+/* A flush of handle f on the close of a process, pid (0: unknown): as
+ * ofs_op_flush, except that a handle that created or truncated its file
+ * but wrote nothing defers its commit while that process still has the
+ * file open for the same access on another descriptor (see ofs_pending.c). */
+int ofs_op_flush_by(struct ofs *o, struct ofs_file *f, int pid);
+
+/* ofs_pending.c: creates committed with their file's data (see its top) */
+struct ofs_pending;
+/* The create of a regular file without O_EXCL (ofs_op_create's): the name
+ * made on this node only, committed with the data at flush/fsync/close. */
+int ofs_pending_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,
+		       const struct ofs_cred *cr, struct ofs_attr *out, struct ofs_file **f);
+/* The attributes of a pending create: by inode, or by name in parent.
+ * 0 with *a filled (size 0: the caller lays the buffer over it), or -ENOENT. */
+int ofs_pending_by_ino(struct ofs *o, uint64_t ino, struct ofs_attr *a);
+int ofs_pending_by_name(struct ofs *o, uint64_t parent, const char *name, size_t len,
+			struct ofs_attr *a);
+/* The attributes of ino: a pending create's, else the applied state's
+ * (ofs_read_attr). */
+int ofs_attr_any(struct ofs *o, uint64_t ino, struct ofs_attr *a, uint64_t *version);
+/* Adds the pending creates in dir to a listing (a name also in the applied
+ * state shows this node's file, as a lookup does). */
+int ofs_pending_list(struct ofs *o, uint64_t dir, struct ofs_dirent_list *l);
+/* Commits the pending create of name in parent / of every name in dir, if
+ * any, before a change that needs them in the applied state. 0 or -errno. */
+int ofs_pending_commit_name(struct ofs *o, uint64_t parent, const char *name, size_t len);
+/* The same for the file ino, before a lock is taken on it: -ESTALE if
+ * another node's file took its name first. */
+int ofs_pending_commit_ino(struct ofs *o, uint64_t ino);
+int ofs_pending_commit_dir(struct ofs *o, uint64_t dir);
+/* The part of n's commit that makes its name (n->mu held): the entry
+ * guarded absent (-EEXIST if another node's file has it now), the parent's
+ * times, the inode guarded absent, and the node's record (dbytes, one more
+ * inode). */
+int ofs_pending_build(struct ofs *o, struct kv_txn *t, const struct onode *n, int64_t dbytes,
+		      int64_t now);
+/* The attributes the create gave n (n->pend set, n->mu held). */
+void ofs_pending_attr(const struct onode *n, struct ofs_attr *a);
+/* Forgets n's pending create (committed, or given up); ofs.lock and n->mu
+ * held. */
+void ofs_pending_drop_locked(struct ofs *o, struct onode *n);
+void ofs_pending_free_all(struct ofs *o); /* ofs_destroy */
+/* Whether process pid has ino open for access accmode (O_ACCMODE bits) on
+ * a descriptor whose path is under mount (canonical), read from /proc.
+ * False if that cannot be told. */
+bool ofs_proc_has_open(int pid, const char *mount, uint64_t ino, int accmode);
 
 /* ofs_virt.c: /.omnifs */
 int ofs_virt_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);

@@ -49,12 +49,17 @@ int ofs_op_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_a
 		return ofs_virt_lookup(o, parent, name, out);
 	uint64_t child;
 	uint8_t dtype;
-	int rc = ofs_read_dirent(o, parent, name, len, &child, &dtype, NULL);
-	if (rc)
-		return rc;
-	rc = ofs_read_attr(o, child, out, NULL);
-	if (rc)
-		return rc;
+	int rc = ofs_pending_by_name(o, parent, name, len, out); /* this node's first */
+	if (rc == 0) {
+		child = out->ino;
+	} else {
+		rc = ofs_read_dirent(o, parent, name, len, &child, &dtype, NULL);
+		if (rc)
+			return rc;
+		rc = ofs_read_attr(o, child, out, NULL);
+		if (rc)
+			return rc;
+	}
 	ofs_overlay_attr(o, out);
 	ofs_names_learn(o, child, parent, name, len); /* for change notes */
 	return 0;
@@ -69,7 +74,7 @@ int ofs_op_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
 {
 	if (ofs_ino_is_virtual(ino))
 		return ofs_virt_getattr(o, ino, out);
-	int rc = ofs_read_attr(o, ino, out, NULL);
+	int rc = ofs_attr_any(o, ino, out, NULL);
 	if (rc)
 		return rc == -ENOENT ? -ESTALE : rc;
 	ofs_overlay_attr(o, out);
@@ -384,6 +389,8 @@ int ofs_op_mknod(struct ofs *o, uint64_t parent, const char *name, uint32_t mode
 	default:
 		return -EINVAL;
 	}
+	if (ofs_pending_by_name(o, parent, name, len, out) == 0)
+		return -EEXIST; /* a create on this node not committed yet */
 	struct mknod_arg m = {parent, name, len, mode, rdev, NULL, cr, {0}};
 	rc = ofs_run_txn(o, build_mknod, &m);
 	if (rc == 0)
@@ -405,6 +412,8 @@ int ofs_op_symlink(struct ofs *o, uint64_t parent, const char *name, const char 
 		return -ENAMETOOLONG;
 	if (tlen == 0)
 		return -ENOENT;
+	if (ofs_pending_by_name(o, parent, name, len, out) == 0)
+		return -EEXIST;
 	struct mknod_arg m = {parent, name, len, S_IFLNK | 0777, 0, target, cr, {0}};
 	rc = ofs_run_txn(o, build_mknod, &m);
 	if (rc == 0)
@@ -495,6 +504,11 @@ int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *new
 		return -EPERM;
 	if (is_vdir_name(newparent, newname))
 		return -EEXIST;
+	if (ofs_pending_by_name(o, newparent, newname, len, out) == 0)
+		return -EEXIST;
+	rc = ofs_flush_ino(o, ino); /* a file created here and not committed yet */
+	if (rc)
+		return rc;
 	struct link_arg l = {ino, newparent, newname, len, cr, {0}};
 	rc = ofs_run_txn(o, build_link, &l);
 	if (rc == 0) {
@@ -502,6 +516,22 @@ int ofs_op_link(struct ofs *o, uint64_t ino, uint64_t newparent, const char *new
 		ofs_overlay_attr(o, out);
 	}
 	return rc;
+}
+
+/* Before a removal or a rename in the applied state: commits this node's
+ * pending create of name, or (name a directory) of names in it, which
+ * would otherwise not count (ofs_pending.c). */
+static int commit_pending(struct ofs *o, uint64_t parent, const char *name, size_t len)
+{
+	uint64_t child;
+	uint8_t dtype;
+	int rc = ofs_pending_commit_name(o, parent, name, len);
+	if (rc)
+		return rc;
+	rc = ofs_read_dirent(o, parent, name, len, &child, &dtype, NULL);
+	if (rc == 0 && dtype == DT_DIR)
+		return ofs_pending_commit_dir(o, child);
+	return rc == -ENOENT || rc == 0 ? 0 : rc;
 }
 
 /* --- removing entries ------------------------------------------------------ */
@@ -647,6 +677,9 @@ static int do_unlink(struct ofs *o, uint64_t parent, const char *name, bool dir,
 		return -EINVAL;
 	if (dir && strcmp(name, "..") == 0)
 		return -ENOTEMPTY;
+	int rc = commit_pending(o, parent, name, len);
+	if (rc)
+		return rc;
 	struct unlink_arg u = {parent, name, len, dir, cr, 0};
 	return ofs_run_txn(o, build_unlink, &u);
 }
@@ -890,6 +923,11 @@ int ofs_op_rename(struct ofs *o, uint64_t parent, const char *name, uint64_t new
 	if (is_vdir_name(parent, name) || is_vdir_name(newparent, newname) ||
 	    ofs_ino_is_virtual(parent) || ofs_ino_is_virtual(newparent))
 		return -EROFS;
+	rc = commit_pending(o, parent, name, len);
+	if (rc == 0)
+		rc = commit_pending(o, newparent, newname, newlen);
+	if (rc)
+		return rc;
 	struct rename_arg r = {parent, newparent, name, newname, len, newlen, flags, cr};
 	return ofs_run_txn(o, build_rename, &r);
 }
@@ -906,7 +944,7 @@ int ofs_op_readlink(struct ofs *o, uint64_t ino, char *buf, size_t cap)
 	int rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
 	if (rc == -ENOENT) {
 		struct ofs_attr a;
-		rc = ofs_read_attr(o, ino, &a, NULL);
+		rc = ofs_attr_any(o, ino, &a, NULL);
 		return rc ? rc : -EINVAL; /* not a symlink */
 	}
 	if (rc)
@@ -990,6 +1028,8 @@ int ofs_op_opendir(struct ofs *o, uint64_t ino, struct ofs_dirent_list **out)
 		if (rc && rc != -ENOMEM)
 			rc = -EIO;
 	}
+	if (!rc)
+		rc = ofs_pending_list(o, ino, l);
 	if (rc) {
 		ofs_dirent_list_free(l);
 		return rc;
@@ -1113,6 +1153,9 @@ int ofs_op_setxattr(struct ofs *o, uint64_t ino, const char *name, const void *v
 		return -E2BIG;
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
+	rc = ofs_flush_ino(o, ino); /* a pending create first (ofs_pending.c) */
+	if (rc)
+		return rc;
 	struct xattr_arg x = {ino, name, nlen, val, len, flags, false, cr};
 	return ofs_run_txn(o, build_xattr, &x);
 }
@@ -1125,6 +1168,9 @@ int ofs_op_removexattr(struct ofs *o, uint64_t ino, const char *name, const stru
 	int rc = check_xattr_name(name, &nlen);
 	if (rc)
 		return rc == -EOPNOTSUPP ? -ENODATA : rc;
+	rc = ofs_flush_ino(o, ino);
+	if (rc)
+		return rc;
 	struct xattr_arg x = {ino, name, nlen, NULL, 0, 0, true, cr};
 	return ofs_run_txn(o, build_xattr, &x);
 }
@@ -1145,7 +1191,7 @@ int ofs_op_getxattr(struct ofs *o, uint64_t ino, const char *name, void *buf, si
 	rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
 	if (rc == -ENOENT) {
 		struct ofs_attr a;
-		rc = ofs_read_attr(o, ino, &a, NULL);
+		rc = ofs_attr_any(o, ino, &a, NULL);
 		return rc ? rc : -ENODATA;
 	}
 	if (rc)
@@ -1185,7 +1231,7 @@ int ofs_op_listxattr(struct ofs *o, uint64_t ino, char *buf, size_t cap)
 	if (ofs_ino_is_virtual(ino))
 		return 0;
 	struct ofs_attr a;
-	int rc = ofs_read_attr(o, ino, &a, NULL);
+	int rc = ofs_attr_any(o, ino, &a, NULL);
 	if (rc)
 		return rc;
 	struct ofs_key p;

@@ -719,7 +719,15 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	assert_int_equal(it->after.ino, ino);
 	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "f", path, sizeof(path)), 0);
 	assert_string_equal(path, "/d/f");
+	/* created with its content in one change: one item, which knows the
+	 * size (the replay's create reports IN_MODIFY too) */
+	assert_int_equal(it->after.size, 5);
 	ofs_replay_item_free(it);
+	/* content written later: its own item */
+	struct ofs_file *w;
+	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY, &root_cr, &w), 0);
+	assert_int_equal(ofs_op_write(f->n1, w, "!", 1, 5), 1);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
 	it = expect_replay(f, OFS_REPLAY_MODIFY);
 	assert_int_equal(it->ino, ino);
 	assert_int_equal(ofs_replay_path(f->n2, it, ino, NULL, path, sizeof(path)), 0);
@@ -1017,6 +1025,291 @@ static void test_ofs_status_files(void **state)
 	assert_int_equal(ofs_op_lookup(f->n1, dir, "metric", &a), -ENOENT);
 }
 
+static uint64_t commits_of(struct ofs *o)
+{
+	struct ofs_stats st;
+	ofs_get_stats(o, &st);
+	return st.commits;
+}
+
+static bool listed(struct ofs *o, uint64_t dir, const char *name, uint64_t *ino)
+{
+	struct ofs_dirent_list *l;
+	bool found = false;
+	assert_int_equal(ofs_op_opendir(o, dir, &l), 0);
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->items[i].name, name) == 0) {
+			found = true;
+			if (ino)
+				*ino = l->items[i].ino;
+		}
+	ofs_dirent_list_free(l);
+	return found;
+}
+
+/*
+ * A create without O_EXCL commits nothing at open: its name is this node's
+ * at once (lookup, getattr, readdir, another handle's open and read), other
+ * nodes see nothing, and the close commits name, inode and data in one
+ * transaction, after which every node sees the whole file.
+ */
+static void test_ofs_create_commits_once_with_its_data(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a, b;
+	struct ofs_file *w, *r;
+	uint64_t c0 = commits_of(f->n1), ino;
+	assert_int_equal(
+		ofs_op_create(f->n1, OFS_ROOT_INO, "new", 0640, O_WRONLY | O_CREAT, &f->cr, &a, &w),
+		0);
+	assert_int_equal(commits_of(f->n1), c0); /* nothing yet */
+	assert_int_equal(ofs_op_write(f->n1, w, "hello", 5, 0), 5);
+	/* this node: visible at once, with its buffered content */
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "new", &b), 0);
+	assert_int_equal(b.ino, a.ino);
+	assert_int_equal(b.size, 5);
+	assert_int_equal(b.mode, S_IFREG | 0640);
+	assert_int_equal(ofs_op_getattr(f->n1, a.ino, &b), 0);
+	assert_int_equal(b.nlink, 1);
+	assert_true(listed(f->n1, OFS_ROOT_INO, "new", &ino));
+	assert_int_equal(ino, a.ino);
+	expect_content(f->n1, a.ino, "hello");
+	assert_int_equal(ofs_op_getxattr(f->n1, a.ino, "user.x", NULL, 0), -ENODATA);
+	assert_int_equal(ofs_op_listxattr(f->n1, a.ino, NULL, 0), 0);
+	/* another local create of the name opens the same file */
+	assert_int_equal(
+		ofs_op_create(f->n1, OFS_ROOT_INO, "new", 0600, O_RDONLY | O_CREAT, &f->cr, &b, &r),
+		0);
+	assert_int_equal(b.ino, a.ino);
+	assert_int_equal(ofs_op_release(f->n1, r), 0); /* a reader's close commits nothing */
+	/* ... and names already taken on this node count as taken */
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "new", 0644,
+				       O_WRONLY | O_CREAT | O_EXCL, &f->cr, &b, &r),
+			 -EEXIST);
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "new", S_IFDIR | 0755, 0, &f->cr, &b),
+			 -EEXIST);
+	assert_int_equal(commits_of(f->n1), c0);
+	/* other nodes: nothing yet */
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "new", &b), -ENOENT);
+	assert_false(listed(f->n2, OFS_ROOT_INO, "new", NULL));
+	assert_int_equal(ofs_op_getattr(f->n2, a.ino, &b), -ESTALE);
+	/* the close: one transaction with everything */
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	assert_int_equal(commits_of(f->n1), c0 + 1);
+	assert_int_equal(f->last_block_puts, 1);
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "new", &b), 0);
+	assert_int_equal(b.ino, a.ino);
+	assert_int_equal(b.size, 5);
+	assert_int_equal(b.mode, S_IFREG | 0640);
+	expect_content(f->n2, a.ino, "hello");
+	assert_int_equal(ofs_op_getattr(f->n2, OFS_ROOT_INO, &b), 0);
+	assert_int_equal(b.mtime_ns, b.ctime_ns); /* the parent's times too */
+	struct ofs_statfs sfs;
+	assert_int_equal(ofs_op_statfs(f->n2, &sfs), 0);
+	assert_int_equal(sfs.files - sfs.ffree, 2); /* root and new: counted once */
+	/* a create that writes nothing commits at its close too */
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "empty", 0644, O_WRONLY | O_CREAT,
+				       &f->cr, &a, &w),
+			 0);
+	assert_int_equal(ofs_op_flush(f->n1, w), 0);
+	assert_int_equal(commits_of(f->n1), c0 + 2);
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "empty", &b), 0);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	assert_int_equal(commits_of(f->n1), c0 + 2);
+}
+
+static void n2_excl_create_x(void *arg)
+{
+	struct fx *f = arg;
+	struct ofs_attr a;
+	struct ofs_file *h;
+	assert_int_equal(ofs_op_create(f->n2, OFS_ROOT_INO, "x", 0644, O_WRONLY | O_CREAT | O_EXCL,
+				       &f->cr, &a, &h),
+			 0);
+	assert_int_equal(ofs_op_release(f->n2, h), 0);
+}
+
+/* O_EXCL needs the cluster's answer at open: such a create commits there,
+ * and of two nodes' creates of one name, one gets EEXIST. */
+static void test_ofs_excl_create_one_winner(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	struct ofs_file *h;
+	f->before = n2_excl_create_x; /* node 2 commits between node 1's read and commit */
+	f->arg = f;
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "x", 0644, O_WRONLY | O_CREAT | O_EXCL,
+				       &f->cr, &a, &h),
+			 -EEXIST);
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "x", &a), 0);
+	assert_int_equal(ofs_ino_node(a.ino), 2);
+	/* an O_EXCL create is on every node once open returns */
+	uint64_t c0 = commits_of(f->n1);
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "y", 0644, O_WRONLY | O_CREAT | O_EXCL,
+				       &f->cr, &a, &h),
+			 0);
+	assert_int_equal(commits_of(f->n1), c0 + 1);
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "y", &a), 0);
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+}
+
+/*
+ * Another node commits the name first: this node's commit fails with
+ * EEXIST and never replaces that file (it may be a lock file someone holds
+ * a lock on); the last close forgets the new file.
+ */
+static void test_ofs_create_finds_its_name_taken(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a, b;
+	struct ofs_file *w;
+	assert_int_equal(
+		ofs_op_create(f->n1, OFS_ROOT_INO, "p", 0644, O_WRONLY | O_CREAT, &f->cr, &a, &w),
+		0);
+	assert_int_equal(ofs_op_write(f->n1, w, "one", 3, 0), 3);
+	uint64_t other = mkfile(f->n2, f, OFS_ROOT_INO, "p", "two");
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "p", &b), 0);
+	assert_int_equal(b.ino, a.ino); /* this node still sees its own */
+	assert_int_equal(ofs_op_flush(f->n1, w), -EEXIST);
+	assert_int_equal(ofs_op_release(f->n1, w), -EEXIST); /* the last close gives up */
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "p", &b), 0);
+	assert_int_equal(b.ino, other);
+	expect_content(f->n1, other, "two");
+	assert_int_equal(ofs_op_getattr(f->n1, a.ino, &b), -ESTALE);
+
+	/* the same with a directory under the name, and a lock's commit */
+	assert_int_equal(
+		ofs_op_create(f->n1, OFS_ROOT_INO, "q", 0644, O_WRONLY | O_CREAT, &f->cr, &a, &w),
+		0);
+	assert_int_equal(ofs_op_mknod(f->n2, OFS_ROOT_INO, "q", S_IFDIR | 0755, 0, &f->cr, &b), 0);
+	assert_int_equal(ofs_pending_commit_ino(f->n1, a.ino), -ESTALE);
+	assert_int_equal(ofs_op_release(f->n1, w), -EEXIST);
+	assert_int_equal(ofs_op_lookup(f->n1, OFS_ROOT_INO, "q", &b), 0);
+	assert_true(S_ISDIR(b.mode));
+	/* a lock's commit of a free name: committed, as any other */
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "lock", 0644, O_WRONLY | O_CREAT,
+				       &f->cr, &a, &w),
+			 0);
+	assert_int_equal(ofs_pending_commit_ino(f->n1, a.ino), 0);
+	assert_int_equal(ofs_op_lookup(f->n2, OFS_ROOT_INO, "lock", &b), 0);
+	assert_int_equal(b.ino, a.ino);
+	assert_int_equal(ofs_pending_commit_ino(f->n1, a.ino), 0); /* nothing left to do */
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+}
+
+/* A change that needs the new file in the applied state commits it first. */
+static void test_ofs_create_committed_before_namespace_changes(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a, b, d;
+	struct ofs_file *w, *v;
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "d", S_IFDIR | 0755, 0, &f->cr, &d), 0);
+	/* rename before close (write, rename into place, close) */
+	assert_int_equal(
+		ofs_op_create(f->n1, d.ino, "tmp", 0644, O_WRONLY | O_CREAT, &f->cr, &a, &w), 0);
+	assert_int_equal(ofs_op_write(f->n1, w, "abc", 3, 0), 3);
+	assert_int_equal(ofs_op_rename(f->n1, d.ino, "tmp", d.ino, "final", 0, &f->cr), 0);
+	assert_int_equal(ofs_op_lookup(f->n2, d.ino, "final", &b), 0);
+	assert_int_equal(b.ino, a.ino);
+	assert_int_equal(ofs_op_lookup(f->n2, d.ino, "tmp", &b), -ENOENT);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	expect_content(f->n2, a.ino, "abc");
+	/* rmdir of a directory holding a new file: not empty */
+	assert_int_equal(
+		ofs_op_create(f->n1, d.ino, "more", 0644, O_WRONLY | O_CREAT, &f->cr, &a, &w), 0);
+	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "final", &f->cr), 0);
+	assert_int_equal(ofs_op_rmdir(f->n1, OFS_ROOT_INO, "d", &f->cr), -ENOTEMPTY);
+	assert_int_equal(ofs_op_lookup(f->n2, d.ino, "more", &b), 0);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	/* unlink of a new file still open: gone, and its handle still works */
+	assert_int_equal(
+		ofs_op_create(f->n1, d.ino, "gone", 0644, O_RDWR | O_CREAT, &f->cr, &a, &w), 0);
+	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "gone", &f->cr), 0);
+	assert_int_equal(ofs_op_lookup(f->n1, d.ino, "gone", &b), -ENOENT);
+	assert_int_equal(ofs_op_write(f->n1, w, "zz", 2, 0), 2);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	/* chmod, link and xattrs of a new file */
+	assert_int_equal(
+		ofs_op_create(f->n1, d.ino, "attrs", 0644, O_WRONLY | O_CREAT, &f->cr, &a, &w), 0);
+	struct ofs_setattr sa = {.mask = OFS_SET_MODE, .mode = 0600};
+	assert_int_equal(ofs_op_setattr(f->n1, a.ino, &sa, &f->cr, &b), 0);
+	assert_int_equal(ofs_op_getattr(f->n2, a.ino, &b), 0);
+	assert_int_equal(b.mode, S_IFREG | 0600);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	assert_int_equal(
+		ofs_op_create(f->n1, d.ino, "linked", 0644, O_WRONLY | O_CREAT, &f->cr, &a, &w), 0);
+	assert_int_equal(ofs_op_link(f->n1, a.ino, d.ino, "alias", &f->cr, &b), 0);
+	assert_int_equal(b.nlink, 2);
+	assert_int_equal(ofs_op_setxattr(f->n1, a.ino, "user.k", "v", 1, 0, &f->cr), 0);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	assert_int_equal(ofs_op_getxattr(f->n2, a.ino, "user.k", NULL, 0), 1);
+	/* a create over an existing name opens that file, O_TRUNC lazily */
+	uint64_t e = mkfile(f->n2, f, d.ino, "exists", "old content");
+	assert_int_equal(ofs_op_create(f->n1, d.ino, "exists", 0644, O_WRONLY | O_CREAT | O_TRUNC,
+				       &f->cr, &a, &v),
+			 0);
+	assert_int_equal(a.ino, e);
+	assert_int_equal(a.size, 0);
+	expect_content(f->n2, e, "old content");
+	assert_int_equal(ofs_op_write(f->n1, v, "new", 3, 0), 3);
+	assert_int_equal(ofs_op_release(f->n1, v), 0);
+	expect_content(f->n2, e, "new");
+	assert_int_equal(
+		ofs_op_create(f->n1, OFS_ROOT_INO, "d", 0644, O_WRONLY | O_CREAT, &f->cr, &a, &v),
+		-EISDIR);
+}
+
+/* The inode limit counts creates not committed yet. */
+static void test_ofs_create_limits_count_pending(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	struct ofs_file *h[5];
+	/* root + 4 more: the fifth new file is refused at open */
+	for (int i = 0; i < 4; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "n%d", i);
+		assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, name, 0644, O_WRONLY | O_CREAT,
+					       &f->cr, &a, &h[i]),
+				 0);
+	}
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "n4", 0644, O_WRONLY | O_CREAT, &f->cr,
+				       &a, &h[4]),
+			 -ENOSPC);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ofs_op_release(f->n1, h[i]), 0);
+	struct ofs_statfs s;
+	assert_int_equal(ofs_op_statfs(f->n2, &s), 0);
+	assert_int_equal(s.ffree, 0);
+}
+
+/* The check a flush defers on: does a process hold a file open for that
+ * access under a directory (here a real one, the test's own descriptors)? */
+static void test_ofs_proc_has_open(void **state)
+{
+	struct fx *f = *state;
+	char path[128], *real = realpath(f->dir, NULL);
+	assert_non_null(real);
+	snprintf(path, sizeof(path), "%s/probe", real);
+	int w = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(w >= 0);
+	struct stat st;
+	assert_int_equal(fstat(w, &st), 0);
+	int d = dup(w);
+	assert_true(d >= 0);
+	assert_true(ofs_proc_has_open(getpid(), real, st.st_ino, O_WRONLY));
+	assert_false(ofs_proc_has_open(getpid(), real, st.st_ino, O_RDONLY));
+	assert_false(ofs_proc_has_open(getpid(), real, st.st_ino + 1, O_WRONLY));
+	assert_false(ofs_proc_has_open(getpid(), "/nonexistent", st.st_ino, O_WRONLY));
+	assert_false(ofs_proc_has_open(0, real, st.st_ino, O_WRONLY));
+	close(w);
+	assert_true(ofs_proc_has_open(getpid(), real, st.st_ino, O_WRONLY)); /* the dup */
+	close(d);
+	assert_false(ofs_proc_has_open(getpid(), real, st.st_ino, O_WRONLY));
+	assert_int_equal(unlink(path), 0);
+	free(real);
+}
+
 /* Two nodes straight on the local backend, without the test double in
  * between (as ofs_local_mount runs): guards, versions and prefixes as
  * kv_apply_txn implements them. */
@@ -1087,6 +1380,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ofs_invalidation_degrades_never_drops,
 						setup_bound_4, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_status_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_create_commits_once_with_its_data, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_excl_create_one_winner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_create_finds_its_name_taken, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_create_committed_before_namespace_changes,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_create_limits_count_pending, setup_tiny,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_proc_has_open, setup, teardown),
 		cmocka_unit_test(test_ofs_over_the_kv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -202,8 +202,9 @@ static void test_ofs_perm_rechecked_after_conflict(void **state)
 	 * directory fails, the rebuild reads the new mode and refuses. */
 	ofs_get_stats(f->n1, &st0);
 	f->before = revoke_dir;
-	assert_int_equal(ofs_op_create(f->n1, f->shared, "late", 0644, O_WRONLY, &alice, &a, &h),
-			 -EACCES);
+	assert_int_equal(ofs_op_create(f->n1, f->shared, "late", 0644, O_WRONLY | O_CREAT | O_EXCL,
+				       &alice, &a, &h),
+			 -EACCES); /* O_EXCL: committed at open */
 	ofs_get_stats(f->n1, &st);
 	assert_true(st.conflicts > st0.conflicts); /* it was built again, and refused */
 	assert_false(exists(f->n1, f->shared, "late"));

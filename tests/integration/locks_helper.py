@@ -96,6 +96,9 @@ def eventually(fn, what, seconds=10):
 def ranges(p1, p2, p3):
     with open(p1, "w") as f:
         f.write("x" * 1000)
+    # A new file reaches the other nodes once they applied its commit.
+    for p in (p2, p3):
+        eventually(lambda: os.path.exists(p), "%s did not appear" % p)
     f1, f2, f3 = (os.open(p, os.O_RDWR) for p in (p1, p2, p3))
     # Node 1 write-locks bytes 0..9.
     setlk(f1, fcntl.F_WRLCK, 0, 10)

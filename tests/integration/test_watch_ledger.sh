@@ -10,7 +10,8 @@
 #  - its indexes only grow (nothing repeated), and each change names the
 #    node and uid that made it;
 #  - every change a writer was told it made is in it (nothing missed:
-#    create and modify of each file written, each rename with its new path,
+#    the create of each file written (with its content: one change), the
+#    modify of each append, each rename with its new path,
 #    each delete), and it names nothing no writer tried.
 # A third watcher, on node 3 without -r, sees the same, and then nothing
 # below an entry of the directory. Then: a node whose feed was trimmed
@@ -59,8 +60,14 @@ writer() {
 			sleep 0.2
 			continue
 		fi
+		# created with its content: one change (a create)
 		echo "done create /$f" >>"$T/ops$i"
-		echo "done modify /$f" >>"$T/ops$i"
+		if [ $((k % 2)) = 0 ]; then
+			echo "try modify /$f" >>"$T/ops$i"
+			echo "more" | dd of="$m/$f" oflag=append conv=notrunc,fsync status=none \
+				2>/dev/null || continue
+			echo "done modify /$f" >>"$T/ops$i"
+		fi
 		if [ $((k % 3)) = 0 ]; then
 			echo "try rename /$f /$f.r" >>"$T/ops$i"
 			mv "$m/$f" "$m/$f.r" 2>/dev/null || continue
