@@ -54,6 +54,8 @@ static const char *role_name(const struct replica_view *v)
 		return "removed";
 	if (v->mode == REPLICA_JOINING)
 		return "joining";
+	if (v->mode == REPLICA_LEARNER)
+		return "learner";
 	if (v->opx.role == OPX_ROLE_LEADER)
 		return v->accept_phase ? "leader" : "candidate";
 	return v->leader ? "follower" : "no-leader";
@@ -195,6 +197,13 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	set_u64(o, "config_id", v->config_id);
 	set_bool(o, "removed", v->mode == REPLICA_REMOVED);
 	set_bool(o, "joining", v->mode == REPLICA_JOINING);
+	set_bool(o, "learner", v->mode == REPLICA_LEARNER);
+	json_t *voters = json_array(), *learners = json_array();
+	for (size_t i = 0; m && voters && learners && i < m->n; i++)
+		json_array_append_new(m->peers[i].learner ? learners : voters,
+				      json_integer((json_int_t)m->peers[i].id));
+	json_object_set_new(o, "voters", voters ? voters : json_null());
+	json_object_set_new(o, "learners", learners ? learners : json_null());
 	set_str(o, "security", r->cfg.plaintext ? "plaintext" : "curve");
 	set_bool(o, "quorum_connected", v->opx.quorum_connected);
 	set_bool(o, "no_majority", v->no_quorum);
@@ -232,13 +241,38 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	free(m);
 }
 
+/* "1,2,3" or, with learners, "voters 1,2,3, learners 4,5". */
+static void member_roles(const struct membership *m, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (int learners = 0; learners < 2; learners++) {
+		bool first = true;
+		for (size_t i = 0; i < m->n && off < len; i++) {
+			const struct cfg_peer *p = &m->peers[i];
+			if (p->learner != (learners == 1))
+				continue;
+			const char *lead = !first			 ? ","
+					   : learners			 ? ", learners "
+					   : membership_voters(m) < m->n ? "voters "
+									 : "";
+			int n = snprintf(buf + off, len - off, "%s%llu", lead,
+					 (unsigned long long)p->id);
+			if (n < 0)
+				return;
+			off += (size_t)n;
+			first = false;
+		}
+	}
+}
+
 static void status_text(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
 {
 	const struct opx_ballot *b = &v->opx.promise;
 	struct membership *m = members_copy(r);
-	char ids[256] = "?";
+	char ids[512] = "?";
 	if (m)
-		membership_ids(m, ids, sizeof(ids));
+		member_roles(m, ids, sizeof(ids));
 	if (v->mode == REPLICA_REMOVED)
 		ctl_buf_printf(out, "removed:     this node was removed from the cluster by a "
 				    "membership change; it takes no writes\n");
@@ -334,6 +368,7 @@ int replica_members_json(struct replica *r, struct ctl_buf *out)
 			break;
 		set_u64(po, "id", p->id);
 		set_str(po, "address", p->address);
+		set_str(po, "role", p->learner ? "learner" : "voter");
 		set_bool(po, "self", self);
 		set_bool(po, "reachable", reachable);
 		set_i64(po, "last_heard_ms_ago", ago);
@@ -689,10 +724,11 @@ static int member_list(struct replica *r, bool json, struct ctl_buf *out)
 			set_u64(po, "id", p->id);
 			set_str(po, "address", p->address);
 			set_str(po, "public_key", key);
+			set_str(po, "role", p->learner ? "learner" : "voter");
 			json_array_append_new(members, po);
 		} else {
-			ctl_buf_printf(out, "n%llu %s %s%s\n", (unsigned long long)p->id,
-				       p->address, key,
+			ctl_buf_printf(out, "n%llu %s %s %s%s\n", (unsigned long long)p->id,
+				       p->address, key, p->learner ? "learner" : "voter",
 				       p->id == r->cfg.node_id ? " (this node)" : "");
 		}
 	}
@@ -804,9 +840,10 @@ static int check_key_seen(struct replica *r, const struct cfg_peer *add, struct 
 }
 
 /*
- * member add ID HOST:PORT [KEY] | remove ID | replace OLD ID HOST:PORT [KEY]
- * | rekey ID KEY: one stop-sign with the next member table; returns once
- * this node runs it. rekey swaps a member's public key: like add, only once
+ * member add [--learner] ID HOST:PORT [KEY] | remove ID | replace OLD ID
+ * HOST:PORT [KEY] | rekey ID KEY | promote ID | demote ID: one stop-sign
+ * with the next member table; returns once this node runs it. promote
+ * makes a learner a voter, demote a voter a learner. rekey swaps a member's public key: like add, only once
  * the node has tried to connect with the new key (it was restarted with its
  * new key file, and is refused until the change); the members drop the old
  * key as they enter the new configuration.
@@ -817,8 +854,19 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	uint64_t remove_id = 0;
 	struct cfg_peer add = {0};
 	int first_add = 0;
-	uint64_t rekey_id = 0;
-	if (strcmp(cmd, "member-rekey") == 0 && argc == 3) {
+	uint64_t rekey_id = 0, role_id = 0;
+	bool to_learner = false;
+	if (strcmp(cmd, "member-add") == 0 && argc >= 2 && strcmp(argv[1], "--learner") == 0) {
+		add.learner = true;
+		argv++;
+		argc--;
+	}
+	if ((strcmp(cmd, "member-promote") == 0 || strcmp(cmd, "member-demote") == 0) &&
+	    argc == 2) {
+		if (!parse_id(argv[1], &role_id))
+			goto usage;
+		to_learner = strcmp(cmd, "member-demote") == 0;
+	} else if (strcmp(cmd, "member-rekey") == 0 && argc == 3) {
 		if (!parse_id(argv[1], &rekey_id))
 			goto usage;
 		if (r->cfg.plaintext) {
@@ -845,6 +893,10 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 		if (argc > first_add + 2)
 			snprintf(add.public_key, sizeof(add.public_key), "%s", argv[first_add + 2]);
 	}
+	if (atomic_load(&r->mode) == REPLICA_LEARNER) {
+		ctl_buf_printf(out, "this node is a learner: run membership changes on a voter\n");
+		return EROFS;
+	}
 	if (atomic_load(&r->mode) != REPLICA_MEMBER) {
 		ctl_buf_printf(out,
 			       "this node is not a member of the cluster: run it on a member\n");
@@ -853,7 +905,9 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	struct membership *cur = members_copy(r), *next = malloc(sizeof(*next));
 	char err[300];
 	int rc = cur && next ? 0 : -ENOMEM;
-	if (rc == 0 && rekey_id)
+	if (rc == 0 && role_id)
+		rc = membership_set_role(next, cur, role_id, to_learner, err, sizeof(err));
+	else if (rc == 0 && rekey_id)
 		rc = membership_rekey(next, cur, rekey_id, add.public_key, err, sizeof(err));
 	else if (rc == 0)
 		rc = membership_next(next, cur, remove_id, first_add ? &add : NULL,
@@ -900,8 +954,9 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	free(next);
 	return st;
 usage:
-	ctl_buf_printf(out, "usage: member add ID HOST:PORT [KEY] | member remove ID | member "
-			    "replace OLD_ID NEW_ID HOST:PORT [KEY] | member rekey ID NEW_KEY\n");
+	ctl_buf_printf(out, "usage: member add [--learner] ID HOST:PORT [KEY] | member remove ID | "
+			    "member replace OLD_ID NEW_ID HOST:PORT [KEY] | member rekey ID "
+			    "NEW_KEY | member promote ID | member demote ID\n");
 	return EINVAL;
 }
 
