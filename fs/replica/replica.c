@@ -114,6 +114,7 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.in_step_ms = r->step.in_step_ms;
 	v.fetched = r->step.fetched;
 	v.relayed = r->step.relayed;
+	v.fetching_from = r->mode == REPLICA_LEARNER ? r->learn.source : 0;
 	v.no_quorum = knows_no_quorum(r);
 	v.writable = (r->mode == REPLICA_MEMBER || r->mode == REPLICA_LEARNER) &&
 		     v.route != REPLICA_ROUTE_NONE && !v.no_quorum;

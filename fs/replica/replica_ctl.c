@@ -218,6 +218,7 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	set_str(o, "stale_since", stale ? since : NULL);
 	set_u64(o, "fetched_entries", v->fetched);
 	set_u64(o, "relayed_proposals", v->relayed);
+	set_u64(o, "fetching_from", v->fetching_from);
 	json_t *peers = json_array();
 	for (uint32_t i = 0; peers && i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];
@@ -285,6 +286,10 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 			     : v->no_quorum ? "no (cannot reach a majority: writes fail with EROFS)"
 					    : "no (no route to a leader yet: writes wait)";
 	stale_since(v, since, sizeof(since));
+	char fetching[64] = "";
+	if (v->mode == REPLICA_LEARNER)
+		snprintf(fetching, sizeof(fetching), "fetching:    from n%llu\n",
+			 (unsigned long long)v->fetching_from);
 	if (v->writable && lag_entries(v) == 0)
 		snprintf(behind, sizeof(behind), "0 entries (in step)");
 	else if (v->writable)
@@ -307,6 +312,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       "compacted:   @%llu\n"
 		       "in flight:   %u proposals\n"
 		       "members:     %s (configuration %u)\n"
+		       "%s"
 		       "peers:\n",
 		       (unsigned long long)r->cfg.node_id, r->cfg.cluster,
 		       r->cfg.plaintext ? "plaintext (links neither encrypted nor authenticated)"
@@ -317,7 +323,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       (unsigned long long)v->applied_idx,
 		       v->transferring ? " (state transfer in progress)" : "", behind,
 		       (unsigned long long)v->opx.compacted_idx, v->proposals_in_flight, ids,
-		       v->config_id);
+		       v->config_id, fetching);
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];
 		long long ago = heard_ago(v, i), lag = peer_lag(v, i);
@@ -780,9 +786,25 @@ static int wait_config(struct replica *r, const struct membership *next, struct 
 		}
 		if (v.config_id >= config_id) {
 			char ids[256];
-			pthread_mutex_lock(&r->members_lock);
-			membership_ids(&r->members, ids, sizeof(ids));
-			pthread_mutex_unlock(&r->members_lock);
+			struct membership *run = members_copy(r), mine = *next;
+			if (!run)
+				return ENOMEM;
+			membership_ids(run, ids, sizeof(ids));
+			/* A node that lagged may have proposed a change on top of a
+			 * configuration that had already ended: its stop-sign lost
+			 * to another change, whose number it then sees. */
+			mine.base = run->base;
+			mine.read_quorum = run->read_quorum;
+			mine.write_quorum = run->write_quorum;
+			bool ours = run->config_id != config_id || membership_equal(&mine, run);
+			free(run);
+			if (!ours) {
+				ctl_buf_printf(out,
+					       "another change made configuration %u (members %s): "
+					       "see `omnifsctl member list` and retry\n",
+					       config_id, ids);
+				return EAGAIN;
+			}
 			ctl_buf_printf(out, "configuration %u: members %s\n", v.config_id, ids);
 			return 0;
 		}

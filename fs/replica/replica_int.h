@@ -149,7 +149,8 @@ struct replica_view {
 	uint64_t known_decided; /* the highest decided index heard of (global) */
 	uint64_t in_step_ms;	/* CLOCK_MONOTONIC ms applied last reached it */
 	uint64_t fetched, relayed;
-	bool transferring; /* a state transfer is in progress */
+	opx_node_id fetching_from; /* a learner: the node it fetches from now */
+	bool transferring;	   /* a state transfer is in progress */
 	uint64_t xfer_bytes;
 	unsigned proposals_in_flight;
 	struct tp_peer_stats peer_stats[OPX_MAX_NODES]; /* by position in opx.peers */
