@@ -733,8 +733,10 @@ static int member_list(struct replica *r, bool json, struct ctl_buf *out)
 			set_str(po, "role", p->learner ? "learner" : "voter");
 			json_array_append_new(members, po);
 		} else {
-			ctl_buf_printf(out, "n%llu %s %s %s%s\n", (unsigned long long)p->id,
-				       p->address, key, p->learner ? "learner" : "voter",
+			/* Voters' lines read as before learners existed (scripts
+			 * parse them); a learner's says so. */
+			ctl_buf_printf(out, "n%llu %s %s%s%s\n", (unsigned long long)p->id,
+				       p->address, key, p->learner ? " learner" : "",
 				       p->id == r->cfg.node_id ? " (this node)" : "");
 		}
 	}

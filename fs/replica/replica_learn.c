@@ -18,8 +18,9 @@
  * up by state transfer from the source that said so (replica_xfer.c).
  *
  * Long polls. A source holds a learner's request while it has nothing to
- * send (struct replica_waiter), answering as soon as it applies or decides
- * more, or empty after LEARN__HOLD_MS: entries flow down the tree as they
+ * send (struct replica_waiter), or while the learner is a configuration
+ * ahead of it, answering as soon as it applies or decides more (or enters
+ * that configuration), or empty after LEARN__HOLD_MS: entries flow down the tree as they
  * are decided, without a report every few milliseconds, and an answer is
  * what tells a learner its source is alive. Nothing here waits for a
  * learner: a source only answers requests, so a learner down, stopped or
@@ -188,6 +189,13 @@ static void wake_waiters(struct replica *r, uint64_t now)
 		struct replica_waiter w = r->learn.waiters[i];
 		if (!w.id)
 			continue;
+		if (w.config_id > r->members.config_id) {
+			/* Asked in a configuration this node has not entered:
+			 * answered once it has, dropped if it does not soon. */
+			if (now - w.since_ms >= LEARN__HOLD_MS)
+				r->learn.waiters[i].id = 0;
+			continue;
+		}
 		bool has = w.config_id == r->members.config_id ? replica_fetch_has(r, w.first)
 							       : true; /* ended: say so */
 		if (!has && now - w.since_ms < LEARN__HOLD_MS)

@@ -652,6 +652,13 @@ void replica_step_on_app(struct replica *r, const struct tp_frame *f, uint64_t n
 		on_fetch_req(r, f->hdr.from, f->hdr.config_id, f->app.data, f->app.len, now);
 		return;
 	}
+	/* A learner already in the next configuration, which this node has
+	 * not entered yet: held until it has (replica_learn.c). */
+	if (f->app.app_type == REPLICA_APP_FETCH_REQ && f->hdr.config_id > r->members.config_id &&
+	    f->app.len == STEP_FETCH_REQ_LEN) {
+		replica_learn_park(r, f->hdr.from, f->hdr.config_id, get_le64(f->app.data), now);
+		return;
+	}
 	if (f->hdr.config_id != r->members.config_id)
 		return;
 	switch (f->app.app_type) {

@@ -65,6 +65,20 @@ static bool is_there(struct rcl *c, void *arg)
 	       st.caught_up && st.quorum;
 }
 
+struct source {
+	uint64_t id, from;
+};
+
+/* Learner s->id fetches from s->from. */
+static bool fetches_from(struct rcl *c, void *arg)
+{
+	struct source *s = arg;
+	char out[4096], want[48];
+	snprintf(want, sizeof(want), "\"fetching_from\":%llu,", (unsigned long long)s->from);
+	return rcl_control(c, s->id, out, sizeof(out), "status", "--json", NULL) == 0 &&
+	       strstr(out, want) != NULL;
+}
+
 /* Runs a membership command on node id; it must succeed. */
 static void change(struct rcl *c, uint64_t id, const char *cmd, const char *a1, const char *a2,
 		   const char *a3, const char *a4)
@@ -195,14 +209,10 @@ static void test_replica_learners_fleet(void **state)
 
 	/* n7 fetches from n4 (the first learner): with n4 down it asks a
 	 * voter, and its writes go on. */
-	assert_int_equal(rcl_control(c, 7, out, sizeof(out), "status", "--json", NULL), 0);
-	assert_non_null(strstr(out, "\"fetching_from\":4,"));
-	for (uint64_t id = 4; id <= 6; id++) {
-		assert_int_equal(rcl_control(c, id, out, sizeof(out), "status", "--json", NULL), 0);
-		char want[32];
-		snprintf(want, sizeof(want), "\"fetching_from\":%llu,",
-			 (unsigned long long)(id - VOTERS));
-		assert_non_null(strstr(out, want)); /* one learner per voter */
+	for (uint64_t id = 4; id <= 7; id++) {
+		struct source want = {.id = id, .from = id == 7 ? 4 : id - VOTERS};
+		assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, fetches_from, &want,
+				     "a learner to fetch from its place in the fan-out"));
 	}
 	rcl_stop(c, 4);
 	puts_through(c, 7, "source-down", 5);
