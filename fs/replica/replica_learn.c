@@ -20,7 +20,7 @@
  * Long polls. A source holds a learner's request while it has nothing to
  * send (struct replica_waiter), or while the learner is a configuration
  * ahead of it, answering as soon as it applies or decides more (or enters
- * that configuration), or empty after LEARN__HOLD_MS: entries flow down the tree as they
+ * that configuration), or empty after an election timeout: entries flow down the tree as they
  * are decided, without a report every few milliseconds, and an answer is
  * what tells a learner its source is alive. Nothing here waits for a
  * learner: a source only answers requests, so a learner down, stopped or
@@ -42,18 +42,31 @@
 #include "log.h"
 #include "step_codec.h"
 
-/* A source holds a request with nothing to send at most this long. */
-#define LEARN__HOLD_MS 500
 /* A learner that left its place in the fan-out tries it again after this. */
 #define LEARN__RETURN_MS 5000
 /* One answer from the entries a learner keeps holds at most this much. */
 #define LEARN__ANSWER_BYTES (256u * 1024)
 
-/* How long a learner waits for an answer before it asks someone else, and
- * how long an answer keeps its route fresh. */
+/* A source holds a request with nothing to send at most one election
+ * timeout: within the transport's silence, so an idle link does not read
+ * as down. */
+static uint64_t hold_ms(const struct replica *r)
+{
+	return r->cfg.election_timeout_ms;
+}
+
+/* How long a learner waits for an answer before it asks someone else. */
 static uint64_t patience_ms(const struct replica *r)
 {
-	return LEARN__HOLD_MS + 2ull * r->cfg.resend_timeout_ms;
+	return hold_ms(r) + 2ull * r->cfg.resend_timeout_ms;
+}
+
+/* How long after its last answer a learner still counts on a route for its
+ * writes: a few patiences, since the first answer of the next source may
+ * be held too. */
+static uint64_t route_fresh_ms(const struct replica *r)
+{
+	return 3 * patience_ms(r);
 }
 
 /* The members split by role, in id order, and this node's place among the
@@ -192,13 +205,13 @@ static void wake_waiters(struct replica *r, uint64_t now)
 		if (w.config_id > r->members.config_id) {
 			/* Asked in a configuration this node has not entered:
 			 * answered once it has, dropped if it does not soon. */
-			if (now - w.since_ms >= LEARN__HOLD_MS)
+			if (now - w.since_ms >= hold_ms(r))
 				r->learn.waiters[i].id = 0;
 			continue;
 		}
 		bool has = w.config_id == r->members.config_id ? replica_fetch_has(r, w.first)
 							       : true; /* ended: say so */
-		if (!has && now - w.since_ms < LEARN__HOLD_MS)
+		if (!has && now - w.since_ms < hold_ms(r))
 			continue;
 		r->learn.waiters[i].id = 0;
 		replica_fetch_serve(r, w.id, w.config_id, w.first, false, now);
@@ -312,7 +325,7 @@ void replica_learn_turn(struct replica *r, uint64_t now)
 		l->relay_turn++;
 		l->progress_ms = now;
 	}
-	bool fresh = l->answered_ms && now - l->answered_ms <= patience_ms(r);
+	bool fresh = l->answered_ms && now - l->answered_ms <= route_fresh_ms(r);
 	opx_node_id via = fresh ? relay_voter(r, l->relay_turn) : 0;
 	if (via != r->step.via || (via ? REPLICA_ROUTE_VIA : REPLICA_ROUTE_NONE) != r->step.route)
 		r->step.route_changed_ms = now;
@@ -323,8 +336,10 @@ void replica_learn_turn(struct replica *r, uint64_t now)
 	if (r->xfer.active || r->entering)
 		return;
 	if (r->applied_idx < r->members.base) {
-		/* New to the cluster, or back after a change it missed. */
-		replica_xfer_start(r, r->members.base, 0);
+		/* New to the cluster, or back after a change it missed: from
+		 * its place in the fan-out first, so that a fleet of new
+		 * learners does not load one voter. */
+		replica_xfer_start(r, r->members.base, source_at(r, 0));
 		return;
 	}
 	if (l->fallback && now - l->fallback_ms >= LEARN__RETURN_MS) {
