@@ -3,7 +3,7 @@
 # add to a running cluster.
 #
 #   omnifs-bootstrap -c CLUSTER -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] ID=HOST:PORT...
-#   omnifs-bootstrap --add ID=HOST:PORT -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] [CONFIG]
+#   omnifs-bootstrap --add ID=HOST:PORT [--learner] -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR] [CONFIG]
 #   omnifs-bootstrap --help | --version
 #
 # Long options: --cluster, --out, --mountpoint, --data-dir for -c, -o, -m, -D.
@@ -22,7 +22,9 @@
 # new machine and the `omnifsctl member add` to run on a member. The members
 # are the running node's (`omnifsctl member list`), or CONFIG's [peers] and
 # [peer_keys] if it does not answer. Nothing is overwritten: OUTDIR must not
-# exist.
+# exist. With --learner the command printed adds the node as a learner (a
+# member that mounts and writes but does not vote: for fleets of machines
+# around 3 or 5 voters); the files are the same.
 #
 # Every config is checked by `omnifsd --check-config` (omnifsd on PATH or
 # beside this script) and the ids and addresses by this script; the files are
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--add) [ $# -ge 2 ] || usage; args+=(-a "$2"); shift 2 ;;
 	--add=*) args+=(-a "${1#--add=}"); shift ;;
+	--learner) args+=(-L); shift ;;
 	--cluster | --out | --mountpoint | --data-dir)
 		[ $# -ge 2 ] || usage
 		case "$1" in --cluster) args+=(-c) ;; --out) args+=(-o) ;; --mountpoint) args+=(-m) ;; *) args+=(-D) ;; esac
@@ -74,10 +77,11 @@ while [ $# -gt 0 ]; do
 done
 set -- "${args[@]}"
 
-add="" cluster="" out="" mountpoint="/srv/omnifs" data_dir="/var/lib/omnifs"
-while getopts "a:c:o:m:D:" opt; do
+add="" learner="" cluster="" out="" mountpoint="/srv/omnifs" data_dir="/var/lib/omnifs"
+while getopts "a:Lc:o:m:D:" opt; do
 	case "$opt" in
 	a) add=$OPTARG ;;
+	L) learner="--learner " ;;
 	c) cluster=$OPTARG ;;
 	o) out=$OPTARG ;;
 	m) mountpoint=$OPTARG ;;
@@ -88,6 +92,10 @@ done
 shift $((OPTIND - 1))
 if [ -n "$add" ]; then
 	[ -z "$cluster" ] || die "--add takes the cluster's name from the member's config: drop -c"
+else
+	[ -z "$learner" ] || die "--learner goes with --add: a new cluster's nodes all vote"
+fi
+if [ -n "$add" ]; then
 	{ [ -n "$out" ] && [ $# -le 1 ]; } || usage
 else
 	{ [ -n "$cluster" ] && [ -n "$out" ] && [ $# -ge 2 ]; } || usage
@@ -294,9 +302,11 @@ if [ -n "$add" ]; then
 	echo "  install -D -m 0644 node$id/omnifs.conf /etc/omnifs/omnifs.conf"
 	[ -n "$pub" ] && echo "  install -D -m 0600 node$id/node$id.key /etc/omnifs/keys/node$id.key"
 	echo "  mkdir -p $mountpoint && systemctl enable --now --no-block omnifsd@omnifs"
-	echo "then on any member (returns once node $id is a member):"
+	on="any member"
+	[ -n "$learner" ] && on="a voter"
+	echo "then on $on (returns once node $id is a member):"
 	# Z85 keys hold shell characters ($, #, &, <...) but never a single quote.
-	add_cmd="omnifsctl member add $id $addr"
+	add_cmd="omnifsctl member add $learner$id $addr"
 	[ -n "$pub" ] && add_cmd+=" '$pub'"
 	echo "  $add_cmd"
 	echo "node $id serves the tree once it has caught up (on it: omnifsctl status; omnifsctl member list)"
