@@ -219,6 +219,7 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	set_u64(o, "fetched_entries", v->fetched);
 	set_u64(o, "relayed_proposals", v->relayed);
 	set_u64(o, "fetching_from", v->fetching_from);
+	set_u64(o, "tx_bytes", v->tx_bytes);
 	json_t *peers = json_array();
 	for (uint32_t i = 0; peers && i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];

@@ -150,6 +150,7 @@ struct replica_view {
 	uint64_t in_step_ms;	/* CLOCK_MONOTONIC ms applied last reached it */
 	uint64_t fetched, relayed;
 	opx_node_id fetching_from; /* a learner: the node it fetches from now */
+	uint64_t tx_bytes;	   /* sent to all members so far (transport counters) */
 	bool transferring;	   /* a state transfer is in progress */
 	uint64_t xfer_bytes;
 	unsigned proposals_in_flight;

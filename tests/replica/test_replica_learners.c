@@ -5,7 +5,8 @@
  * and voters land everywhere with equal digests; a learner stopped and
  * started again catches up; a learner whose source is down falls back to a
  * voter; a learner is promoted while a voter is down, the dead voter is
- * removed, and a voter is demoted, with writes going on after each step.
+ * removed, a voter is demoted and a learner removed, with writes going on
+ * after each step.
  */
 #include "test.h"
 
@@ -77,6 +78,13 @@ static bool fetches_from(struct rcl *c, void *arg)
 	snprintf(want, sizeof(want), "\"fetching_from\":%llu,", (unsigned long long)s->from);
 	return rcl_control(c, s->id, out, sizeof(out), "status", "--json", NULL) == 0 &&
 	       strstr(out, want) != NULL;
+}
+
+static bool is_removed(struct rcl *c, void *arg)
+{
+	struct want *w = arg;
+	struct rcl_status st;
+	return rcl_status(c, w->id, &st) == 0 && st.removed;
 }
 
 /* Runs a membership command on node id; it must succeed. */
@@ -253,6 +261,15 @@ static void test_replica_learners_fleet(void **state)
 	role_is(c, demoted, "learner");
 	assert_true(rcl_wait_leader(c, ELECTION_WAIT_MS) != 0);
 	writes_everywhere(c, "demoted");
+
+	/* A learner removed learns it, from the fetch that ends its
+	 * configuration, and refuses writes. */
+	leader = rcl_wait_leader(c, ELECTION_WAIT_MS);
+	change(c, leader, "member-remove", "6", NULL, NULL, NULL);
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, is_removed, &(struct want){.id = 6},
+			     "n6 to learn it was removed"));
+	assert_int_equal(rcl_put(c, 6, "after-removal", "v"), -EROFS);
+	writes_everywhere(c, "removed");
 }
 
 int main(void)
