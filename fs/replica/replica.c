@@ -123,12 +123,19 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.proposals_in_flight = proposals_in_flight(&r->props);
 	for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
 		tp_peer_stats(r->tp, v.opx.peers[i].pid, &v.peer_stats[i]);
-	for (size_t i = 0; i < r->members.n; i++) {
-		struct tp_peer_stats st;
-		if (r->members.peers[i].id != r->cfg.node_id &&
-		    tp_peer_stats(r->tp, r->members.peers[i].id, &st) == 0)
-			v.tx_bytes += st.tx_bytes;
+	/* Summed over every member now and then, not every turn: with many
+	 * learners it is a loop over the transport's peers per member. */
+	if (now - r->tx_bytes_ms >= 100) {
+		r->tx_bytes_ms = now;
+		r->tx_bytes = 0;
+		for (size_t i = 0; i < r->members.n; i++) {
+			struct tp_peer_stats st;
+			if (r->members.peers[i].id != r->cfg.node_id &&
+			    tp_peer_stats(r->tp, r->members.peers[i].id, &st) == 0)
+				r->tx_bytes += st.tx_bytes;
+		}
 	}
+	v.tx_bytes = r->tx_bytes;
 	v.now_ms = now;
 	pthread_mutex_lock(&r->view_lock);
 	r->view = v;

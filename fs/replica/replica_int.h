@@ -261,7 +261,8 @@ struct replica {
 	atomic_bool has_route; /* step.route is not NONE (written by the replica thread) */
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
-	uint64_t disk_checked_ms; /* last look at the data dir's free space */
+	uint64_t disk_checked_ms;	/* last look at the data dir's free space */
+	uint64_t tx_bytes, tx_bytes_ms; /* bytes sent to all members, summed then (status) */
 	uint64_t watchdog_ms;
 	struct replica_xfer xfer;
 	struct replica_step step;
