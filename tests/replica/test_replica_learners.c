@@ -3,7 +3,7 @@
  * three voters and four learners, the fourth learner placed behind the
  * first (it fetches from a learner, not a voter). Writes through learners
  * and voters land everywhere with equal digests; a learner stopped and
- * started again catches up; a learner whose source is down falls back to a
+ * started again, or cut off and healed, catches up; a learner whose source is down falls back to a
  * voter; a learner is promoted while a voter is down, the dead voter is
  * removed, a voter is demoted and a learner removed, with writes going on
  * after each step.
@@ -214,6 +214,18 @@ static void test_replica_learners_fleet(void **state)
 	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, is_there, &back, "n5 to catch up again"));
 	has_puts(c, 5, 1, "while-down", 10);
 	step("n5 restarted and caught up");
+
+	/* A learner cut off from everyone: the voters write on; healed, it
+	 * catches up. */
+	assert_int_equal(rcl_cut(c, 6, true), 0);
+	puts_through(c, 1, "while-cut", 10);
+	puts_through(c, 5, "while-cut", 5);
+	assert_int_equal(rcl_cut(c, 6, false), 0);
+	struct want healed = {.id = 6, .role = "learner", .idx = rcl_applied_idx(c, 1)};
+	assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, is_there, &healed, "n6 to catch up when healed"));
+	has_puts(c, 6, 1, "while-cut", 10);
+	has_puts(c, 6, 5, "while-cut", 5);
+	step("n6 cut off, written past, healed and caught up");
 
 	/* n7 fetches from n4 (the first learner): with n4 down it asks a
 	 * voter, and its writes go on. */
