@@ -287,10 +287,18 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 			     : v->no_quorum ? "no (cannot reach a majority: writes fail with EROFS)"
 					    : "no (no route to a leader yet: writes wait)";
 	stale_since(v, since, sizeof(since));
-	char fetching[64] = "";
-	if (v->mode == REPLICA_LEARNER)
+	char fetching[64] = "", leader[128];
+	if (v->mode == REPLICA_LEARNER) {
 		snprintf(fetching, sizeof(fetching), "fetching:    from n%llu\n",
 			 (unsigned long long)v->fetching_from);
+		/* No core, no ballot: writes go to a voter, which forwards. */
+		snprintf(leader, sizeof(leader), "none followed (a learner), writes go %s",
+			 v->route == REPLICA_ROUTE_VIA ? route : "nowhere yet");
+	} else {
+		snprintf(leader, sizeof(leader), "n%llu, ballot b%u.%u.%llu, reached %s",
+			 (unsigned long long)v->leader, b->n, b->priority,
+			 (unsigned long long)b->pid, route);
+	}
 	if (v->writable && lag_entries(v) == 0)
 		snprintf(behind, sizeof(behind), "0 entries (in step)");
 	else if (v->writable)
@@ -305,7 +313,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       "node:        n%llu (cluster %s)\n"
 		       "security:    %s\n"
 		       "role:        %s (phase %s)\n"
-		       "leader:      n%llu, ballot b%u.%u.%llu, reached %s\n"
+		       "leader:      %s\n"
 		       "quorum:      %s\n"
 		       "decided:     @%llu (highest heard of: @%llu)\n"
 		       "applied:     @%llu%s\n"
@@ -318,8 +326,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       (unsigned long long)r->cfg.node_id, r->cfg.cluster,
 		       r->cfg.plaintext ? "plaintext (links neither encrypted nor authenticated)"
 					: "CURVE",
-		       role_name(v), phase_name(v->opx.phase), (unsigned long long)v->leader, b->n,
-		       b->priority, (unsigned long long)b->pid, route, quorum,
+		       role_name(v), phase_name(v->opx.phase), leader, quorum,
 		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->known_decided,
 		       (unsigned long long)v->applied_idx,
 		       v->transferring ? " (state transfer in progress)" : "", behind,
@@ -414,9 +421,15 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(route, sizeof(route), "reached via n%llu", (unsigned long long)v.via);
 	else
 		snprintf(route, sizeof(route), "unreachable");
-	snprintf(buf, len, "%s, leader n%llu %s, applied @%llu of @%llu%s%s", role_name(&v),
-		 (unsigned long long)v.leader, route, (unsigned long long)v.applied_idx,
-		 (unsigned long long)v.known_decided, extra,
+	char leader[64];
+	if (v.mode == REPLICA_LEARNER)
+		snprintf(leader, sizeof(leader), "writes %s",
+			 v.route == REPLICA_ROUTE_VIA ? route : "wait for a voter");
+	else
+		snprintf(leader, sizeof(leader), "leader n%llu %s", (unsigned long long)v.leader,
+			 route);
+	snprintf(buf, len, "%s, %s, applied @%llu of @%llu%s%s", role_name(&v), leader,
+		 (unsigned long long)v.applied_idx, (unsigned long long)v.known_decided, extra,
 		 v.transferring ? ", state transfer" : "");
 }
 

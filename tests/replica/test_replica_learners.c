@@ -199,6 +199,8 @@ static void test_replica_learners_fleet(void **state)
 	assert_non_null(strstr(out, "\"role\":\"learner\""));
 	assert_int_equal(rcl_control(c, 7, out, sizeof(out), "status", NULL), 0);
 	assert_non_null(strstr(out, "role:        learner"));
+	assert_non_null(strstr(out, "leader:      none followed (a learner), writes go via n"));
+	assert_non_null(strstr(out, "fetching:    from n"));
 	assert_non_null(strstr(out, "voters 1,2,3, learners 4,5,6,7"));
 	assert_true(rcl_wait_leader(c, ELECTION_WAIT_MS) != 0);
 	assert_int_equal(rcl_control(c, 4, out, sizeof(out), "barrier", NULL), 0);
