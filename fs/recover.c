@@ -424,6 +424,7 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 	m->config_id = cur->config_id + 1;
 	m->base = applied;
 	struct cfg_peer me = *self;
+	me.learner = false; /* a learner's copy carries the cluster on: it votes now */
 	if (own_key(c, &me) != 0)
 		goto out;
 	m->n = add.id ? 2 : 1;

@@ -4,8 +4,8 @@
 #
 #   omnifs-bootstrap -c CLUSTER -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR]
 #                    [-k ID=PUBKEY]... ID=HOST:PORT...
-#   omnifs-bootstrap --add ID=HOST:PORT -o OUTDIR [-m MOUNTPOINT] [-D DATA_DIR]
-#                    [-k ID=PUBKEY] [CONFIG]
+#   omnifs-bootstrap --add ID=HOST:PORT [--learner] -o OUTDIR [-m MOUNTPOINT]
+#                    [-D DATA_DIR] [-k ID=PUBKEY] [CONFIG]
 #   omnifs-bootstrap --help | --version
 #
 # Long options: --cluster, --out, --mountpoint, --data-dir, --public-key for
@@ -33,7 +33,9 @@
 # new machine and the `omnifsctl member add` to run on a member. The members
 # are the running node's (`omnifsctl member list`), or CONFIG's [peers] and
 # [peer_keys] if it does not answer. Nothing is overwritten: OUTDIR must not
-# exist.
+# exist. With --learner the command printed adds the node as a learner (a
+# member that mounts and writes but does not vote: for fleets of machines
+# around 3 or 5 voters); the files are the same.
 #
 # Every config is checked by `omnifsd --check-config` (omnifsd on PATH or
 # beside this script) and the ids and addresses by this script; the files are
@@ -64,6 +66,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--add) [ $# -ge 2 ] || usage; args+=(-a "$2"); shift 2 ;;
 	--add=*) args+=(-a "${1#--add=}"); shift ;;
+	--learner) args+=(-L); shift ;;
 	--cluster | --out | --mountpoint | --data-dir | --public-key)
 		[ $# -ge 2 ] || usage
 		case "$1" in
@@ -92,11 +95,12 @@ while [ $# -gt 0 ]; do
 done
 set -- "${args[@]}"
 
-add="" cluster="" out="" mountpoint="/srv/omnifs" data_dir="/var/lib/omnifs"
+add="" learner="" cluster="" out="" mountpoint="/srv/omnifs" data_dir="/var/lib/omnifs"
 key_args=()
-while getopts "a:c:o:m:D:k:" opt; do
+while getopts "a:Lc:o:m:D:k:" opt; do
 	case "$opt" in
 	a) add=$OPTARG ;;
+	L) learner="--learner " ;;
 	k) key_args+=("$OPTARG") ;;
 	c) cluster=$OPTARG ;;
 	o) out=$OPTARG ;;
@@ -108,6 +112,10 @@ done
 shift $((OPTIND - 1))
 if [ -n "$add" ]; then
 	[ -z "$cluster" ] || die "--add takes the cluster's name from the member's config: drop -c"
+else
+	[ -z "$learner" ] || die "--learner goes with --add: a new cluster's nodes all vote"
+fi
+if [ -n "$add" ]; then
 	{ [ -n "$out" ] && [ $# -le 1 ]; } || usage
 else
 	{ [ -n "$cluster" ] && [ -n "$out" ] && [ $# -ge 2 ]; } || usage
@@ -368,9 +376,11 @@ if [ -n "$add" ]; then
 		echo "  grep -qxF 'public-key = $pub' /etc/omnifs/keys/node$id.key"
 	fi
 	echo "  mkdir -p $mountpoint && systemctl enable --now --no-block omnifsd@omnifs"
-	echo "then on any member (returns once node $id is a member):"
+	on="any member"
+	[ -n "$learner" ] && on="a voter"
+	echo "then on $on (returns once node $id is a member):"
 	# Z85 keys hold shell characters ($, #, &, <...) but never a single quote.
-	add_cmd="omnifsctl member add $id $addr"
+	add_cmd="omnifsctl member add $learner$id $addr"
 	[ -n "$pub" ] && add_cmd+=" '$pub'"
 	echo "  $add_cmd"
 	echo "node $id serves the tree once it has caught up (on it: omnifsctl status; omnifsctl member list)"

@@ -95,8 +95,11 @@ static void usage(FILE *f)
 	/* Two strings: C compilers need to support only 4095 bytes in one. */
 	fprintf(f,
 		"  member list [--json]     the members of the current configuration\n"
-		"  member add ID HOST:PORT [KEY]\n"
-		"                           add node ID (KEY: its Z85 public key)\n"
+		"  member add [--learner] ID HOST:PORT [KEY]\n"
+		"                           add node ID (KEY: its Z85 public key); a learner\n"
+		"                           applies, mounts and writes, but never votes\n"
+		"  member promote ID        make learner ID a voter\n"
+		"  member demote ID         make voter ID a learner\n"
 		"  member remove ID         remove node ID\n"
 		"  member replace OLD ID HOST:PORT [KEY]\n"
 		"                           replace node OLD (e.g. dead) by a new node ID\n"

@@ -27,6 +27,7 @@ struct cfg_peer {
 	uint64_t id;			      /* node id, >= 1 */
 	char address[CFG_ADDR_MAX];	      /* host:port other nodes dial */
 	char public_key[CFG_KEY_Z85_LEN + 1]; /* Z85 CURVE key, "" if not given */
+	bool learner; /* a member table's non-voting member (never in [peers]) */
 };
 
 struct cfg {

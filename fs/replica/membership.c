@@ -42,6 +42,26 @@ const struct cfg_peer *membership_find(const struct membership *m, uint64_t id)
 	return NULL;
 }
 
+size_t membership_voters(const struct membership *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->n; i++)
+		n += !m->peers[i].learner;
+	return n;
+}
+
+bool membership_is_voter(const struct membership *m, uint64_t id)
+{
+	const struct cfg_peer *p = membership_find(m, id);
+	return p && !p->learner;
+}
+
+bool membership_is_learner(const struct membership *m, uint64_t id)
+{
+	const struct cfg_peer *p = membership_find(m, id);
+	return p && p->learner;
+}
+
 int membership_encode(const struct membership *m, char *buf, size_t cap, size_t *len)
 {
 	size_t off = 0;
@@ -54,8 +74,8 @@ int membership_encode(const struct membership *m, char *buf, size_t cap, size_t 
 	off = (size_t)n;
 	for (size_t i = 0; i < m->n; i++) {
 		const struct cfg_peer *p = &m->peers[i];
-		n = snprintf(buf + off, cap - off, "node %" PRIu64 " %s %s\n", p->id, p->address,
-			     p->public_key[0] ? p->public_key : "-");
+		n = snprintf(buf + off, cap - off, "node %" PRIu64 " %s %s%s\n", p->id, p->address,
+			     p->public_key[0] ? p->public_key : "-", p->learner ? " learner" : "");
 		if (n < 0 || (size_t)n >= cap - off)
 			return -ENOSPC;
 		off += (size_t)n;
@@ -95,10 +115,12 @@ static int parse_node(struct membership *m, char *args, unsigned line, char *err
 	char *id_s = strtok_r(args, " ", &save);
 	char *addr = strtok_r(NULL, " ", &save);
 	char *key = strtok_r(NULL, " ", &save);
+	char *role = strtok_r(NULL, " ", &save);
 	uint64_t id;
-	if (!id_s || !addr || !key || strtok_r(NULL, " ", &save))
-		return reason(-EBADMSG, err, err_len, "line %u: expected 'node ID HOST:PORT KEY'",
-			      line);
+	if (!id_s || !addr || !key || strtok_r(NULL, " ", &save) ||
+	    (role && strcmp(role, "learner") != 0))
+		return reason(-EBADMSG, err, err_len,
+			      "line %u: expected 'node ID HOST:PORT KEY [learner]'", line);
 	if (!parse_u64(id_s, UINT64_MAX, &id) || id == 0)
 		return reason(-EBADMSG, err, err_len, "line %u: node id must be >= 1", line);
 	if (m->n == CFG_MAX_PEERS)
@@ -118,6 +140,7 @@ static int parse_node(struct membership *m, char *args, unsigned line, char *err
 	snprintf(p->address, sizeof(p->address), "%s", addr);
 	if (strcmp(key, "-") != 0)
 		snprintf(p->public_key, sizeof(p->public_key), "%s", key);
+	p->learner = role != NULL;
 	return 0;
 }
 
@@ -181,8 +204,8 @@ int membership_decode(struct membership *m, const void *data, size_t len, char *
 		rc = parse_line(m, line, no, err, err_len);
 	}
 	free(text);
-	if (rc == 0 && (m->config_id == 0 || m->n == 0))
-		rc = reason(-EBADMSG, err, err_len, "member table without a config id or members");
+	if (rc == 0 && (m->config_id == 0 || membership_voters(m) == 0))
+		rc = reason(-EBADMSG, err, err_len, "member table without a config id or voters");
 	if (rc == 0)
 		qsort(m->peers, m->n, sizeof(m->peers[0]), cmp_peer);
 	return rc;
@@ -228,8 +251,8 @@ int membership_next(struct membership *next, const struct membership *cur, uint6
 		next->n++;
 		qsort(next->peers, next->n, sizeof(next->peers[0]), cmp_peer);
 	}
-	if (next->n < 2)
-		return reason(-EINVAL, err, err_len, "a cluster needs at least 2 members");
+	if (membership_voters(next) < 2)
+		return reason(-EINVAL, err, err_len, "a cluster needs at least 2 voters");
 	char buf[MEMBERSHIP_ENC_MAX];
 	size_t len;
 	if (membership_encode(next, buf, sizeof(buf), &len) != 0)
@@ -257,6 +280,25 @@ int membership_rekey(struct membership *next, const struct membership *cur, uint
 	return 0;
 }
 
+int membership_set_role(struct membership *next, const struct membership *cur, uint64_t id,
+			bool learner, char *err, size_t err_len)
+{
+	*next = *cur;
+	next->config_id = cur->config_id + 1;
+	next->base = 0; /* known only when the stop-sign is decided */
+	next->read_quorum = next->write_quorum = 0;
+	struct cfg_peer *p = (struct cfg_peer *)membership_find(next, id);
+	if (!p)
+		return reason(-EINVAL, err, err_len, "n%" PRIu64 " is not a member", id);
+	if (p->learner == learner)
+		return reason(-EINVAL, err, err_len, "n%" PRIu64 " is already a %s", id,
+			      learner ? "learner" : "voter");
+	p->learner = learner;
+	if (membership_voters(next) < 2)
+		return reason(-EINVAL, err, err_len, "a cluster needs at least 2 voters");
+	return 0;
+}
+
 bool membership_equal(const struct membership *a, const struct membership *b)
 {
 	if (a->config_id != b->config_id || a->base != b->base ||
@@ -264,6 +306,7 @@ bool membership_equal(const struct membership *a, const struct membership *b)
 		return false;
 	for (size_t i = 0; i < a->n; i++)
 		if (a->peers[i].id != b->peers[i].id ||
+		    a->peers[i].learner != b->peers[i].learner ||
 		    strcmp(a->peers[i].address, b->peers[i].address) != 0 ||
 		    strcmp(a->peers[i].public_key, b->peers[i].public_key) != 0)
 			return false;

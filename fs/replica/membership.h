@@ -17,7 +17,16 @@
  *   base 1234
  *   quorum 0 0                       (read, write; 0 = majority)
  *   node 1 10.0.0.1:7100 <z85 key or ->
+ *   node 9 10.0.0.9:7100 <z85 key or -> learner
  *   ...
+ *
+ * A node line without a role is a voter's (tables written before learners
+ * existed read the same). Voters run the configuration's consensus core:
+ * they vote, count in quorums and may lead. Learners are members all the
+ * same (in the table, on every allow-list, served state and entries) but
+ * the core never hears of them: they fetch decided entries and relay their
+ * writes (replica_learn.c), so however many there are, or however slow,
+ * the voters' quorums and elections do not change.
  *
  * Decoding is strict: every line, number, address and key is checked, since a
  * table can come from the network.
@@ -32,7 +41,7 @@
 #include "config.h"
 
 /* Room for an encoded table of CFG_MAX_PEERS members. */
-#define MEMBERSHIP_ENC_MAX (64 + CFG_MAX_PEERS * (32 + CFG_ADDR_MAX + CFG_KEY_Z85_LEN))
+#define MEMBERSHIP_ENC_MAX (64 + CFG_MAX_PEERS * (40 + CFG_ADDR_MAX + CFG_KEY_Z85_LEN))
 /* The KV key the applied state keeps its member table under: outside the
  * filesystem's ("F ...") and the scripts' ("u/...") namespaces. */
 #define MEMBERSHIP_KV_KEY "M members"
@@ -51,6 +60,15 @@ void membership_from_cfg(struct membership *m, const struct cfg *c);
 /* The member with this id, or NULL. */
 const struct cfg_peer *membership_find(const struct membership *m, uint64_t id);
 
+/* Voters in the table (the consensus core's members). */
+size_t membership_voters(const struct membership *m);
+
+/* A member that votes: in the table and not a learner. */
+bool membership_is_voter(const struct membership *m, uint64_t id);
+
+/* A member that does not vote. */
+bool membership_is_learner(const struct membership *m, uint64_t id);
+
 /* Writes the table as text into buf (cap bytes); *len its length.
  * -ENOSPC if it does not fit. */
 int membership_encode(const struct membership *m, char *buf, size_t cap, size_t *len);
@@ -61,10 +79,11 @@ int membership_decode(struct membership *m, const void *data, size_t len, char *
 
 /*
  * The next configuration after cur: remove_id (0: none) leaves, add (NULL:
- * none) joins. One node changes per configuration, so the old and the new
- * members always overlap (someone holds the state for the newcomer). Quorums
- * go back to majorities. Returns 0, or -EINVAL with a reason for the operator
- * in err (unknown or existing id, bad address or key, too few members).
+ * none) joins, as a learner if add->learner. One node changes per
+ * configuration, so the old and the new members always overlap (someone
+ * holds the state for the newcomer). Quorums go back to majorities. Returns
+ * 0, or -EINVAL with a reason for the operator in err (unknown or existing
+ * id, bad address or key, fewer than two voters left).
  */
 int membership_next(struct membership *next, const struct membership *cur, uint64_t remove_id,
 		    const struct cfg_peer *add, bool plaintext, char *err, size_t err_len);
@@ -77,7 +96,16 @@ int membership_next(struct membership *next, const struct membership *cur, uint6
 int membership_rekey(struct membership *next, const struct membership *cur, uint64_t id,
 		     const char *key, char *err, size_t err_len);
 
-/* Same configuration, base, quorums, members, addresses and keys. */
+/*
+ * The next configuration after cur with member id voting (learner false:
+ * promote) or not (learner true: demote). The same members, addresses and
+ * keys. 0, or -EINVAL with a reason in err (not a member, already in that
+ * role, fewer than two voters left).
+ */
+int membership_set_role(struct membership *next, const struct membership *cur, uint64_t id,
+			bool learner, char *err, size_t err_len);
+
+/* Same configuration, base, quorums, members, roles, addresses and keys. */
 bool membership_equal(const struct membership *a, const struct membership *b);
 
 /* Members as "1,2,3" into buf. */

@@ -55,14 +55,15 @@ static uint32_t ticks_of(uint32_t ms, uint32_t tick_ms)
 	return t ? t : 1;
 }
 
-/* The core's configuration: the members in m, the tuning in c. */
+/* The core's configuration: the voters in m (learners are no business of
+ * the core's), the tuning in c. */
 static void opx_config_of(const struct membership *m, const struct cfg *c, struct opx_config *oc)
 {
 	memset(oc, 0, sizeof(*oc));
 	oc->cluster.config_id = m->config_id;
-	oc->cluster.n_nodes = (uint32_t)m->n;
 	for (size_t i = 0; i < m->n; i++)
-		oc->cluster.nodes[i] = m->peers[i].id;
+		if (!m->peers[i].learner)
+			oc->cluster.nodes[oc->cluster.n_nodes++] = m->peers[i].id;
 	oc->cluster.read_quorum = m->read_quorum;
 	oc->cluster.write_quorum = m->write_quorum;
 	oc->pid = c->node_id;
@@ -115,8 +116,10 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.in_step_ms = r->step.in_step_ms;
 	v.fetched = r->step.fetched;
 	v.relayed = r->step.relayed;
+	v.fetching_from = r->mode == REPLICA_LEARNER ? r->learn.source : 0;
 	v.no_quorum = knows_no_quorum(r);
-	v.writable = r->mode == REPLICA_MEMBER && v.route != REPLICA_ROUTE_NONE && !v.no_quorum;
+	v.writable = (r->mode == REPLICA_MEMBER || r->mode == REPLICA_LEARNER) &&
+		     v.route != REPLICA_ROUTE_NONE && !v.no_quorum;
 	v.caught_up = v.route != REPLICA_ROUTE_NONE && !r->xfer.active &&
 		      r->applied_idx >= v.known_decided;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
@@ -129,6 +132,19 @@ static void publish_view(struct replica *r, uint64_t now)
 	v.leader_changes = r->leader_changes;
 	for (uint32_t i = 0; i < v.opx.n_peers && i < OPX_MAX_NODES; i++)
 		tp_peer_stats(r->tp, v.opx.peers[i].pid, &v.peer_stats[i]);
+	/* Summed over every member now and then, not every turn: with many
+	 * learners it is a loop over the transport's peers per member. */
+	if (now - r->tx_bytes_ms >= 100) {
+		r->tx_bytes_ms = now;
+		r->tx_bytes = 0;
+		for (size_t i = 0; i < r->members.n; i++) {
+			struct tp_peer_stats st;
+			if (r->members.peers[i].id != r->cfg.node_id &&
+			    tp_peer_stats(r->tp, r->members.peers[i].id, &st) == 0)
+				r->tx_bytes += st.tx_bytes;
+		}
+	}
+	v.tx_bytes = r->tx_bytes;
 	v.now_ms = now;
 	pthread_mutex_lock(&r->view_lock);
 	r->view = v;
@@ -207,12 +223,14 @@ void replica_reappend_in_flight(struct replica *r)
  * replayed in a short burst (tick_due) that costs at most one round, so a
  * stall alone never adds up to three, and failing writes with EROFS then
  * would be a lie. Before a new core first had a quorum, the wait is ten
- * rounds: peers reconnect to a restarted node with a back-off. Any thread:
- * the counts are atomic.
+ * rounds: peers reconnect to a restarted node with a back-off. A learner
+ * counts from the last answer of a node it fetches from (replica_learn.c).
+ * Any thread: the counts are atomic.
  */
 static bool knows_no_quorum(struct replica *r)
 {
-	if (atomic_load(&r->mode) != REPLICA_MEMBER)
+	enum replica_mode mode = atomic_load(&r->mode);
+	if (mode != REPLICA_MEMBER && mode != REPLICA_LEARNER)
 		return true;
 	/* A route to a leader with a quorum (replica_step.c) is a quorum for
 	 * writes, whatever BLE says of this node's own links: a node linked to
@@ -244,6 +262,18 @@ static void handle_proposals(struct replica *r, uint64_t now)
 		proposals_fail_queued(&r->props, -EROFS);
 		return;
 	}
+	struct proposal *taken[64];
+	size_t total = 0, n;
+	if (r->mode == REPLICA_LEARNER) {
+		/* No core: every write goes to a voter (replica_learn.c), or
+		 * waits for one to be in reach. */
+		while (r->step.route == REPLICA_ROUTE_VIA && total < REPLICA__TAKE_PER_TURN &&
+		       (n = proposals_take_queued(&r->props, taken, 64)) > 0) {
+			replica_step_relay(r, taken, n);
+			total += n;
+		}
+		return;
+	}
 	struct opx_ballot promise = opx_promise(r->px);
 	if (!opx_ballot_eq(&promise, &r->last_promise)) {
 		bool had_leader = r->last_promise.pid != 0;
@@ -254,8 +284,6 @@ static void handle_proposals(struct replica *r, uint64_t now)
 	if (!opx_is_quorum_connected(r->px) && atomic_load(&r->had_qc) &&
 	    !atomic_load(&r->has_route))
 		return; /* lost it: wait for it, or for knowing it is gone */
-	struct proposal *taken[64];
-	size_t total = 0, n;
 	while (total < REPLICA__TAKE_PER_TURN &&
 	       (n = proposals_take_queued(&r->props, taken, 64)) > 0) {
 		for (size_t i = 0; i < n; i++)
@@ -583,6 +611,7 @@ static void free_replica(struct replica *r)
 	free(r->entering);
 	free(r->heard);
 	replica_members_close(r);
+	replica_learn_close(r);
 	kv_close(&r->kv);
 	opx_rocks_close(&r->log);
 	pthread_mutex_destroy(&r->view_lock);
@@ -637,7 +666,8 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 	/* Said once the thread runs, but read before: from then on the core,
 	 * the members and the counts are the thread's. */
 	static const char *const modes[] = {"member", "waiting to be added ([node] join)",
-					    "removed from the cluster: no writes"};
+					    "removed from the cluster: no writes",
+					    "learner (does not vote)"};
 	char started[256];
 	snprintf(started, sizeof(started),
 		 "configuration %u, %u members, %s, applied @%llu, decided @%llu",

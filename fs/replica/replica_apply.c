@@ -92,6 +92,8 @@ static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *
 		goto out_free; /* storage failure: nothing was written */
 	r->applied_idx = idx + 1;
 	r->bytes_since_compaction += e->len;
+	if (r->mode == REPLICA_LEARNER)
+		replica_learn_remember(r, idx, e->data, e->len);
 	bool mine = res.node_id == r->cfg.node_id;
 	/* A duplicate is a retry of an entry applied earlier, whose proposer was
 	 * completed then: there is nobody left to tell. */

@@ -56,6 +56,8 @@ static const char *role_name(const struct replica_view *v)
 		return "removed";
 	if (v->mode == REPLICA_JOINING)
 		return "joining";
+	if (v->mode == REPLICA_LEARNER)
+		return "learner";
 	if (v->opx.role == OPX_ROLE_LEADER)
 		return v->accept_phase ? "leader" : "candidate";
 	return v->leader ? "follower" : "no-leader";
@@ -201,6 +203,13 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	set_u64(o, "config_id", v->config_id);
 	set_bool(o, "removed", v->mode == REPLICA_REMOVED);
 	set_bool(o, "joining", v->mode == REPLICA_JOINING);
+	set_bool(o, "learner", v->mode == REPLICA_LEARNER);
+	json_t *voters = json_array(), *learners = json_array();
+	for (size_t i = 0; m && voters && learners && i < m->n; i++)
+		json_array_append_new(m->peers[i].learner ? learners : voters,
+				      json_integer((json_int_t)m->peers[i].id));
+	json_object_set_new(o, "voters", voters ? voters : json_null());
+	json_object_set_new(o, "learners", learners ? learners : json_null());
 	set_str(o, "security", r->cfg.plaintext ? "plaintext" : "curve");
 	set_bool(o, "quorum_connected", v->opx.quorum_connected);
 	set_bool(o, "no_majority", v->no_quorum);
@@ -215,6 +224,8 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 	set_str(o, "stale_since", stale ? since : NULL);
 	set_u64(o, "fetched_entries", v->fetched);
 	set_u64(o, "relayed_proposals", v->relayed);
+	set_u64(o, "fetching_from", v->fetching_from);
+	set_u64(o, "tx_bytes", v->tx_bytes);
 	json_t *peers = json_array();
 	for (uint32_t i = 0; peers && i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];
@@ -251,13 +262,38 @@ static void xfer_progress(const struct replica_view *v, char *buf, size_t len)
 		snprintf(buf, len, "%.1f MiB from n%llu", done, (unsigned long long)v->xfer_source);
 }
 
+/* "1,2,3" or, with learners, "voters 1,2,3, learners 4,5". */
+static void member_roles(const struct membership *m, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (int learners = 0; learners < 2; learners++) {
+		bool first = true;
+		for (size_t i = 0; i < m->n && off < len; i++) {
+			const struct cfg_peer *p = &m->peers[i];
+			if (p->learner != (learners == 1))
+				continue;
+			const char *lead = !first			 ? ","
+					   : learners			 ? ", learners "
+					   : membership_voters(m) < m->n ? "voters "
+									 : "";
+			int n = snprintf(buf + off, len - off, "%s%llu", lead,
+					 (unsigned long long)p->id);
+			if (n < 0)
+				return;
+			off += (size_t)n;
+			first = false;
+		}
+	}
+}
+
 static void status_text(struct replica *r, const struct replica_view *v, struct ctl_buf *out)
 {
 	const struct opx_ballot *b = &v->opx.promise;
 	struct membership *m = members_copy(r);
-	char ids[256] = "?";
+	char ids[512] = "?";
 	if (m)
-		membership_ids(m, ids, sizeof(ids));
+		member_roles(m, ids, sizeof(ids));
 	if (v->mode == REPLICA_REMOVED)
 		ctl_buf_printf(out, "removed:     this node was removed from the cluster by a "
 				    "membership change; it takes no writes\n");
@@ -275,6 +311,18 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 			     : v->no_quorum ? "no (cannot reach a majority: writes fail with EROFS)"
 					    : "no (no route to a leader yet: writes wait)";
 	stale_since(v, since, sizeof(since));
+	char fetching[64] = "", leader[128];
+	if (v->mode == REPLICA_LEARNER) {
+		snprintf(fetching, sizeof(fetching), "fetching:    from n%llu\n",
+			 (unsigned long long)v->fetching_from);
+		/* No core, no ballot: writes go to a voter, which forwards. */
+		snprintf(leader, sizeof(leader), "none followed (a learner), writes go %s",
+			 v->route == REPLICA_ROUTE_VIA ? route : "nowhere yet");
+	} else {
+		snprintf(leader, sizeof(leader), "n%llu, ballot b%u.%u.%llu, reached %s",
+			 (unsigned long long)v->leader, b->n, b->priority,
+			 (unsigned long long)b->pid, route);
+	}
 	if (v->writable && lag_entries(v) == 0)
 		snprintf(behind, sizeof(behind), "0 entries (in step)");
 	else if (v->writable)
@@ -289,7 +337,7 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       "node:        n%llu (cluster %s)\n"
 		       "security:    %s\n"
 		       "role:        %s (phase %s)\n"
-		       "leader:      n%llu, ballot b%u.%u.%llu, reached %s\n"
+		       "leader:      %s\n"
 		       "quorum:      %s\n"
 		       "decided:     @%llu (highest heard of: @%llu)\n"
 		       "applied:     @%llu%s\n"
@@ -297,16 +345,16 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 		       "compacted:   @%llu\n"
 		       "in flight:   %u proposals\n"
 		       "members:     %s (configuration %u)\n"
+		       "%s"
 		       "peers:\n",
 		       (unsigned long long)r->cfg.node_id, r->cfg.cluster,
 		       r->cfg.plaintext ? "plaintext (links neither encrypted nor authenticated)"
 					: "CURVE",
-		       role_name(v), phase_name(v->opx.phase), (unsigned long long)v->leader, b->n,
-		       b->priority, (unsigned long long)b->pid, route, quorum,
+		       role_name(v), phase_name(v->opx.phase), leader, quorum,
 		       (unsigned long long)v->opx.decided_idx, (unsigned long long)v->known_decided,
 		       (unsigned long long)v->applied_idx, xfer, behind,
 		       (unsigned long long)v->opx.compacted_idx, v->proposals_in_flight, ids,
-		       v->config_id);
+		       v->config_id, fetching);
 	for (uint32_t i = 0; i < v->opx.n_peers; i++) {
 		const struct opx_peer_status *p = &v->opx.peers[i];
 		long long ago = heard_ago(v, i), lag = peer_lag(v, i);
@@ -357,6 +405,7 @@ int replica_members_json(struct replica *r, struct ctl_buf *out)
 			break;
 		set_u64(po, "id", p->id);
 		set_str(po, "address", p->address);
+		set_str(po, "role", p->learner ? "learner" : "voter");
 		set_bool(po, "self", self);
 		set_bool(po, "reachable", reachable);
 		set_i64(po, "last_heard_ms_ago", ago);
@@ -400,9 +449,15 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(route, sizeof(route), "reached via n%llu", (unsigned long long)v.via);
 	else
 		snprintf(route, sizeof(route), "unreachable");
-	snprintf(buf, len, "%s, leader n%llu %s, applied @%llu of @%llu%s%s", role_name(&v),
-		 (unsigned long long)v.leader, route, (unsigned long long)v.applied_idx,
-		 (unsigned long long)v.known_decided, extra, xfer);
+	char leader[64];
+	if (v.mode == REPLICA_LEARNER)
+		snprintf(leader, sizeof(leader), "writes %s",
+			 v.route == REPLICA_ROUTE_VIA ? route : "wait for a voter");
+	else
+		snprintf(leader, sizeof(leader), "leader n%llu %s", (unsigned long long)v.leader,
+			 route);
+	snprintf(buf, len, "%s, %s, applied @%llu of @%llu%s%s", role_name(&v), leader,
+		 (unsigned long long)v.applied_idx, (unsigned long long)v.known_decided, extra, xfer);
 }
 
 int replica_status_json(struct replica *r, struct ctl_buf *out)
@@ -752,10 +807,13 @@ static int member_list(struct replica *r, bool json, struct ctl_buf *out)
 			set_u64(po, "id", p->id);
 			set_str(po, "address", p->address);
 			set_str(po, "public_key", key);
+			set_str(po, "role", p->learner ? "learner" : "voter");
 			json_array_append_new(members, po);
 		} else {
-			ctl_buf_printf(out, "n%llu %s %s%s\n", (unsigned long long)p->id,
-				       p->address, key,
+			/* Voters' lines read as before learners existed (scripts
+			 * parse them); a learner's says so. */
+			ctl_buf_printf(out, "n%llu %s %s%s%s\n", (unsigned long long)p->id,
+				       p->address, key, p->learner ? " learner" : "",
 				       p->id == r->cfg.node_id ? " (this node)" : "");
 		}
 	}
@@ -807,9 +865,25 @@ static int wait_config(struct replica *r, const struct membership *next, struct 
 		}
 		if (v.config_id >= config_id) {
 			char ids[256];
-			pthread_mutex_lock(&r->members_lock);
-			membership_ids(&r->members, ids, sizeof(ids));
-			pthread_mutex_unlock(&r->members_lock);
+			struct membership *run = members_copy(r), mine = *next;
+			if (!run)
+				return ENOMEM;
+			membership_ids(run, ids, sizeof(ids));
+			/* A node that lagged may have proposed a change on top of a
+			 * configuration that had already ended: its stop-sign lost
+			 * to another change, whose number it then sees. */
+			mine.base = run->base;
+			mine.read_quorum = run->read_quorum;
+			mine.write_quorum = run->write_quorum;
+			bool ours = run->config_id != config_id || membership_equal(&mine, run);
+			free(run);
+			if (!ours) {
+				ctl_buf_printf(out,
+					       "another change made configuration %u (members %s): "
+					       "see `omnifsctl member list` and retry\n",
+					       config_id, ids);
+				return EAGAIN;
+			}
 			ctl_buf_printf(out, "configuration %u: members %s\n", v.config_id, ids);
 			return 0;
 		}
@@ -867,9 +941,10 @@ static int check_key_seen(struct replica *r, const struct cfg_peer *add, struct 
 }
 
 /*
- * member add ID HOST:PORT [KEY] | remove ID | replace OLD ID HOST:PORT [KEY]
- * | rekey ID KEY: one stop-sign with the next member table; returns once
- * this node runs it. rekey swaps a member's public key: like add, only once
+ * member add [--learner] ID HOST:PORT [KEY] | remove ID | replace OLD ID
+ * HOST:PORT [KEY] | rekey ID KEY | promote ID | demote ID: one stop-sign
+ * with the next member table; returns once this node runs it. promote
+ * makes a learner a voter, demote a voter a learner. rekey swaps a member's public key: like add, only once
  * the node has tried to connect with the new key (it was restarted with its
  * new key file, and is refused until the change); the members drop the old
  * key as they enter the new configuration.
@@ -880,8 +955,19 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	uint64_t remove_id = 0;
 	struct cfg_peer add = {0};
 	int first_add = 0;
-	uint64_t rekey_id = 0;
-	if (strcmp(cmd, "member-rekey") == 0 && argc == 3) {
+	uint64_t rekey_id = 0, role_id = 0;
+	bool to_learner = false;
+	if (strcmp(cmd, "member-add") == 0 && argc >= 2 && strcmp(argv[1], "--learner") == 0) {
+		add.learner = true;
+		argv++;
+		argc--;
+	}
+	if ((strcmp(cmd, "member-promote") == 0 || strcmp(cmd, "member-demote") == 0) &&
+	    argc == 2) {
+		if (!parse_id(argv[1], &role_id))
+			goto usage;
+		to_learner = strcmp(cmd, "member-demote") == 0;
+	} else if (strcmp(cmd, "member-rekey") == 0 && argc == 3) {
 		if (!parse_id(argv[1], &rekey_id))
 			goto usage;
 		if (r->cfg.plaintext) {
@@ -908,6 +994,10 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 		if (argc > first_add + 2)
 			snprintf(add.public_key, sizeof(add.public_key), "%s", argv[first_add + 2]);
 	}
+	if (atomic_load(&r->mode) == REPLICA_LEARNER) {
+		ctl_buf_printf(out, "this node is a learner: run membership changes on a voter\n");
+		return EROFS;
+	}
 	if (atomic_load(&r->mode) != REPLICA_MEMBER) {
 		ctl_buf_printf(out,
 			       "this node is not a member of the cluster: run it on a member\n");
@@ -916,7 +1006,9 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	struct membership *cur = members_copy(r), *next = malloc(sizeof(*next));
 	char err[300];
 	int rc = cur && next ? 0 : -ENOMEM;
-	if (rc == 0 && rekey_id)
+	if (rc == 0 && role_id)
+		rc = membership_set_role(next, cur, role_id, to_learner, err, sizeof(err));
+	else if (rc == 0 && rekey_id)
 		rc = membership_rekey(next, cur, rekey_id, add.public_key, err, sizeof(err));
 	else if (rc == 0)
 		rc = membership_next(next, cur, remove_id, first_add ? &add : NULL,
@@ -963,8 +1055,9 @@ static int member_change(struct replica *r, int argc, char **argv, struct ctl_bu
 	free(next);
 	return st;
 usage:
-	ctl_buf_printf(out, "usage: member add ID HOST:PORT [KEY] | member remove ID | member "
-			    "replace OLD_ID NEW_ID HOST:PORT [KEY] | member rekey ID NEW_KEY\n");
+	ctl_buf_printf(out, "usage: member add [--learner] ID HOST:PORT [KEY] | member remove ID | "
+			    "member replace OLD_ID NEW_ID HOST:PORT [KEY] | member rekey ID "
+			    "NEW_KEY | member promote ID | member demote ID\n");
 	return EINVAL;
 }
 

@@ -89,11 +89,51 @@ struct replica_step {
 	uint64_t relayed;      /* proposals sent through a relay (status) */
 };
 
+/* A fetch request held by its source until it has entries to send
+ * (replica_learn.c): learners poll, and are answered as soon as there is
+ * something new rather than at the next poll. */
+struct replica_waiter {
+	opx_node_id id; /* 0: free slot */
+	uint32_t config_id;
+	uint64_t first; /* the global index it wants next */
+	uint64_t since_ms;
+};
+
+/* Entries this learner applied lately, kept to serve the learners that
+ * fetch from it (replica_learn.c); NULL slots when not a learner. */
+#define REPLICA_RECENT_ENTRIES 1024
+#define REPLICA_RECENT_BYTES   (4u << 20)
+struct replica_recent {
+	uint64_t first_idx; /* global index of the oldest kept */
+	unsigned head, n;   /* ring positions */
+	size_t bytes;
+	struct {
+		uint8_t *data;
+		uint32_t len;
+	} e[REPLICA_RECENT_ENTRIES];
+};
+
+/* A learner's side of fetching (replica_learn.c); replica thread only. */
+struct replica_learn {
+	opx_node_id source;   /* asked now */
+	unsigned fallback;    /* 0: its place in the fan-out; k: the k-th voter after it */
+	uint64_t fallback_ms; /* when it left its place */
+	uint64_t asked_ms;    /* a request in flight since (0: none) */
+	uint64_t answered_ms; /* the last answer from a source */
+	uint64_t decided;     /* the highest decided index a source reported (global) */
+	unsigned relay_turn;  /* which voter its writes go to */
+	uint64_t progress_ms; /* applied last moved, or nothing was in flight */
+	uint64_t progress_applied;
+	struct replica_recent *recent; /* learners only (owned) */
+	struct replica_waiter waiters[OPX_MAX_NODES];
+};
+
 /* What this node is to the cluster. */
 enum replica_mode {
 	REPLICA_MEMBER = 0,  /* runs the current configuration's core */
 	REPLICA_JOINING = 1, /* [node] join: waiting to be added (no core yet) */
 	REPLICA_REMOVED = 2, /* a membership change removed it: no core, no writes */
+	REPLICA_LEARNER = 3, /* a member that does not vote: no core, fetches (replica_learn.c) */
 };
 
 /* What the replica thread publishes for other threads (status, READY). */
@@ -110,10 +150,12 @@ struct replica_view {
 	uint64_t known_decided; /* the highest decided index heard of (global) */
 	uint64_t in_step_ms;	/* CLOCK_MONOTONIC ms applied last reached it */
 	uint64_t fetched, relayed;
-	bool transferring;	 /* a state transfer is in progress */
-	uint64_t xfer_bytes;	 /* of the transfer in progress, or the last one */
-	uint64_t xfer_total;	 /* the source's estimate of the whole (0: unknown) */
-	opx_node_id xfer_source; /* the peer asked */
+	opx_node_id fetching_from; /* a learner: the node it fetches from now */
+	uint64_t tx_bytes;	   /* sent to all members so far (transport counters) */
+	bool transferring;	   /* a state transfer is in progress */
+	uint64_t xfer_bytes;	   /* of the transfer in progress, or the last one */
+	uint64_t xfer_total;	   /* the source's estimate of the whole (0: unknown) */
+	opx_node_id xfer_source;   /* the peer asked */
 	unsigned proposals_in_flight;
 	uint64_t leader_changes;
 	struct tp_peer_stats peer_stats[OPX_MAX_NODES]; /* by position in opx.peers */
@@ -231,10 +273,12 @@ struct replica {
 	atomic_bool has_route; /* step.route is not NONE (written by the replica thread) */
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
-	uint64_t disk_checked_ms; /* last look at the data dir's free space */
+	uint64_t disk_checked_ms;	/* last look at the data dir's free space */
+	uint64_t tx_bytes, tx_bytes_ms; /* bytes sent to all members, summed then (status) */
 	uint64_t watchdog_ms;
 	struct replica_xfer xfer;
 	struct replica_step step;
+	struct replica_learn learn;
 	struct replica_export exports[OPX_MAX_NODES];
 	/* A configuration to enter after this turn: a decided stop-sign's, or
 	 * that of a state just transferred. */
@@ -283,10 +327,52 @@ void replica_step_turn(struct replica *r, uint64_t now);
  * through one. */
 void replica_step_relay(struct replica *r, struct proposal *const *taken, size_t n);
 
+/* Serves a fetch request for decided entries from first (global) to a member
+ * of configuration config_id (this one, or the one before it when this node
+ * has just left it); may_park holds it while there is nothing to send. */
+void replica_fetch_serve(struct replica *r, opx_node_id from, uint32_t config_id, uint64_t first,
+			 bool may_park, uint64_t now);
+/* Whether replica_fetch_serve would send entries from first now. */
+bool replica_fetch_has(struct replica *r, uint64_t first);
+/* Applies the entries of a FETCH_ENTRIES answer from a.first on that follow
+ * the applied index; returns how many (a storage failure fails the replica). */
+struct step_fetch_answer;
+struct step_buf;
+uint64_t replica_apply_fetched(struct replica *r, const struct step_fetch_answer *a);
+
+/* replica_learn.c */
+/* A learner's turn: fetching, its route for relayed writes; and, on every
+ * node, answering the held fetch requests that now have entries. */
+void replica_learn_turn(struct replica *r, uint64_t now);
+void replica_learn_on_entries(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
+			      uint64_t now);
+/* Holds a request (replica_fetch_serve). */
+void replica_learn_park(struct replica *r, opx_node_id from, uint32_t config_id, uint64_t first,
+			uint64_t now);
+/* Keeps an applied entry to serve other learners (learners only). */
+void replica_learn_remember(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len);
+/* Adds kept entries from first to msg; the answer says how many, or
+ * NOT_HELD when first is no longer kept. */
+void replica_learn_add_recent(struct replica *r, uint64_t first, struct step_fetch_answer *a,
+			      struct step_buf *msg);
+/* Entering a configuration: keeps or frees what a learner holds. */
+void replica_learn_enter(struct replica *r);
+void replica_learn_close(struct replica *r);
+
 /* replica_members.c */
 int replica_members_load(struct replica *r, char *err, size_t err_len);
 int replica_log_open(struct replica *r, char *err, size_t err_len);
 int replica_stopsign_applied(struct replica *r, const struct opx_stopsign *ss, uint64_t idx);
+/* The member table of a decided stop-sign at global idx (next->base is
+ * idx + 1), however it was learned: stored with the state, entered after
+ * this turn. Ownership of next passes. */
+int replica_table_applied(struct replica *r, struct membership *next, uint64_t idx);
+/* The table a stop-sign carries, as replica_stopsign_applied stores it
+ * (base from the configuration's base and its local index). */
+int replica_table_of_stopsign(const struct replica *r, const struct opx_stopsign *ss,
+			      uint64_t local_idx, struct membership *t);
+/* Tells a peer of an older configuration where the cluster is. */
+void replica_members_tell(struct replica *r, opx_node_id to, uint64_t now);
 void replica_enter_config(struct replica *r, const struct membership *next, uint64_t now);
 bool replica_msg_is_current(struct replica *r, const struct opx_msg *m, uint64_t now);
 void replica_members_on_app(struct replica *r, const struct tp_frame *f, uint64_t now);

@@ -48,6 +48,19 @@
  * reach it; a removed node acknowledges (LEFT frames), and its key goes at
  * once. After that it can no longer connect at all.
  *
+ * Learners (membership.h) change by stop-signs too: adding, promoting,
+ * demoting or removing one is the next configuration like any other change,
+ * whose voter set (the core's) is the old one or differs by that node. Why
+ * not an ordinary entry: the member table, the transport's allow-lists and
+ * the configuration id then move together at one decided index on every
+ * node, by the one mechanism that already makes them agree, and a promoted
+ * learner needs a new core anyway. The price is a new core (and an
+ * election) per change, as for any member change today. A learner, which
+ * holds no log, learns the stop-sign from the node it fetches from: the
+ * fetch answer that reaches it carries the next table (replica_step.c), as
+ * trustworthy as the entries before it; or, if it was away, from MEMBERS
+ * like any member, confirmed by a majority of the voters.
+ *
  * Safety: a node replaces its log only after learning, from its own log or
  * from members of its configuration as above, that the stop-sign ending it
  * is decided; the member table file is written before the log is emptied,
@@ -153,6 +166,8 @@ int replica_members_load(struct replica *r, char *err, size_t err_len)
 	}
 	if (r->mode == REPLICA_MEMBER && !membership_find(&r->members, r->cfg.node_id))
 		r->mode = REPLICA_REMOVED;
+	else if (r->mode == REPLICA_MEMBER && membership_is_learner(&r->members, r->cfg.node_id))
+		r->mode = REPLICA_LEARNER;
 	if (r->members.config_id > 1) {
 		char ids[256];
 		membership_ids(&r->members, ids, sizeof(ids));
@@ -197,30 +212,45 @@ int replica_log_open(struct replica *r, char *err, size_t err_len)
 	return 0;
 }
 
+int replica_table_of_stopsign(const struct replica *r, const struct opx_stopsign *ss,
+			      uint64_t local_idx, struct membership *t)
+{
+	char why[200] = "";
+	int rc = membership_decode(t, ss->metadata, ss->metadata_len, why, sizeof(why));
+	/* The core's members are the table's voters, exactly. */
+	for (uint32_t i = 0; rc == 0 && i < ss->next.n_nodes; i++)
+		if (!membership_is_voter(t, ss->next.nodes[i]))
+			rc = -EBADMSG;
+	if (rc == 0 && membership_voters(t) != ss->next.n_nodes)
+		rc = -EBADMSG;
+	if (rc != 0) {
+		log_kv(LOG_LEVEL_ERR, LOG_NO_PEER, r->members.base + local_idx,
+		       "replica: the stop-sign @%" PRIu64 " carries a bad member table%s%s",
+		       r->members.base + local_idx, why[0] ? ": " : "", why);
+		return rc;
+	}
+	t->config_id = ss->next.config_id;
+	t->base = r->members.base + local_idx + 1;
+	t->read_quorum = ss->next.read_quorum;
+	t->write_quorum = ss->next.write_quorum;
+	return 0;
+}
+
 int replica_stopsign_applied(struct replica *r, const struct opx_stopsign *ss, uint64_t idx)
 {
 	struct membership *next = malloc(sizeof(*next));
 	if (!next)
 		return -ENOMEM;
-	char why[200] = "";
-	int rc = membership_decode(next, ss->metadata, ss->metadata_len, why, sizeof(why));
-	for (uint32_t i = 0; rc == 0 && i < ss->next.n_nodes; i++)
-		if (!membership_find(next, ss->next.nodes[i]))
-			rc = -EBADMSG;
-	if (rc == 0 && next->n != ss->next.n_nodes)
-		rc = -EBADMSG;
+	int rc = replica_table_of_stopsign(r, ss, idx - r->members.base, next);
 	if (rc != 0) {
-		log_kv(LOG_LEVEL_ERR, LOG_NO_PEER, idx,
-		       "replica: the decided stop-sign @%" PRIu64 " carries a bad member table%s%s",
-		       idx, why[0] ? ": " : "", why);
 		free(next);
 		return rc;
 	}
-	next->config_id = ss->next.config_id;
-	next->base = idx + 1;
-	next->read_quorum = ss->next.read_quorum;
-	next->write_quorum = ss->next.write_quorum;
+	return replica_table_applied(r, next, idx);
+}
 
+int replica_table_applied(struct replica *r, struct membership *next, uint64_t idx)
+{
 	/* The table goes into the state with the applied index, in one synced
 	 * batch: a state at base holds the table that starts there, also in
 	 * the copy a state transfer makes of it. */
@@ -231,7 +261,7 @@ int replica_stopsign_applied(struct replica *r, const struct opx_stopsign *ss, u
 	size_t entry_len;
 	struct kv_result res;
 	kv_txn_init(&t, 0, 0);
-	rc = membership_encode(next, buf, sizeof(buf), &len);
+	int rc = membership_encode(next, buf, sizeof(buf), &len);
 	if (rc == 0)
 		rc = kv_txn_add_put(&t, MEMBERSHIP_KV_KEY, strlen(MEMBERSHIP_KV_KEY), buf, len);
 	if (rc == 0)
@@ -257,9 +287,9 @@ int replica_stopsign_applied(struct replica *r, const struct opx_stopsign *ss, u
  * nothing else about the cluster). Only members tell: a removed node has no
  * configuration it can vouch for.
  */
-static void tell(struct replica *r, opx_node_id to, uint64_t now)
+void replica_members_tell(struct replica *r, opx_node_id to, uint64_t now)
 {
-	if (r->mode != REPLICA_MEMBER)
+	if (r->mode != REPLICA_MEMBER && r->mode != REPLICA_LEARNER)
 		return;
 	size_t slot = OPX_MAX_NODES;
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
@@ -415,6 +445,7 @@ static int start_member(struct replica *r)
 	}
 	r->mode = REPLICA_MEMBER;
 	r->last_promise = opx_promise(r->px);
+	replica_learn_enter(r);
 	/* Proposals the old configuration did not decide go to the new one,
 	 * with their ids: the KV applies each at most once. */
 	replica_reappend_in_flight(r);
@@ -452,7 +483,15 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 				depart(r, old->peers[i].id, now, now + DEPARTING__KEEP_MS);
 	}
 	membership_ids(next, ids, sizeof(ids));
-	if (member) {
+	if (member && membership_is_learner(next, r->cfg.node_id)) {
+		/* No core: the voters decide, this node fetches what they did. */
+		r->mode = REPLICA_LEARNER;
+		replica_learn_enter(r);
+		log_notice("replica: configuration %u is running: members %s, n%llu learns (does "
+			   "not vote), from @%" PRIu64 "%s",
+			   next->config_id, ids, (unsigned long long)r->cfg.node_id, next->base,
+			   r->applied_idx < next->base ? "; fetching the state from a peer" : "");
+	} else if (member) {
 		rc = start_member(r);
 		if (rc != 0) {
 			replica_fail(r, "starting the new configuration", rc);
@@ -475,7 +514,7 @@ void replica_enter_config(struct replica *r, const struct membership *next, uint
 	/* New members learn the table from us at once instead of asking. */
 	for (size_t i = 0; member && i < next->n; i++)
 		if (next->peers[i].id != r->cfg.node_id && !membership_find(old, next->peers[i].id))
-			tell(r, next->peers[i].id, now);
+			replica_members_tell(r, next->peers[i].id, now);
 	free(old);
 }
 
@@ -502,7 +541,7 @@ bool replica_msg_is_current(struct replica *r, const struct opx_msg *m, uint64_t
 	if (r->mode == REPLICA_MEMBER && m->config_id == r->members.config_id)
 		return true;
 	if (r->mode != REPLICA_JOINING && m->config_id < r->members.config_id)
-		tell(r, m->from, now);
+		replica_members_tell(r, m->from, now);
 	return false;
 }
 
@@ -562,7 +601,8 @@ static size_t record_report(struct replica *r, opx_node_id from, struct membersh
 	size_t same = 0;
 	for (size_t i = 0; i < CFG_MAX_PEERS; i++) {
 		const struct replica_report *o = &r->reports[i];
-		if (!o->from || !membership_find(&r->members, o->from))
+		/* Voters vouch: a majority of them decided the change. */
+		if (!o->from || !membership_is_voter(&r->members, o->from))
 			continue;
 		/* "Not a member" of any later configuration agrees: once out,
 		 * a node never comes back under the same id. */
@@ -582,7 +622,9 @@ static size_t record_report(struct replica *r, opx_node_id from, struct membersh
  */
 static bool majority_of_others(const struct replica *r, size_t reporters)
 {
-	size_t others = r->members.n - 1, need = others / 2 + 1;
+	size_t others = membership_voters(&r->members) -
+			membership_is_voter(&r->members, r->cfg.node_id),
+	       need = others / 2 + 1;
 	return reporters >= (need > 2 ? need : 2);
 }
 
@@ -729,7 +771,8 @@ static void on_removed(struct replica *r, opx_node_id from, uint32_t config_id, 
  * than after the grace. */
 static void on_left(struct replica *r, opx_node_id from)
 {
-	if (r->mode != REPLICA_MEMBER || membership_find(&r->members, from))
+	if ((r->mode != REPLICA_MEMBER && r->mode != REPLICA_LEARNER) ||
+	    membership_find(&r->members, from))
 		return;
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
 		if (r->departing[i].id != from)
@@ -746,7 +789,7 @@ void replica_members_on_app(struct replica *r, const struct tp_frame *f, uint64_
 {
 	switch (f->app.app_type) {
 	case REPLICA_APP_JOIN:
-		tell(r, f->hdr.from, now);
+		replica_members_tell(r, f->hdr.from, now);
 		break;
 	case REPLICA_APP_MEMBERS:
 		on_members(r, f->hdr.from, f->hdr.config_id, f->app.data, f->app.len, now);
@@ -791,7 +834,7 @@ static void maybe_jump(struct replica *r, uint64_t now)
 	uint64_t grace = 4ull * r->cfg.election_timeout_ms;
 	if (grace < 1000)
 		grace = 1000;
-	if (r->mode == REPLICA_MEMBER && now - r->heard_ms < grace)
+	if ((r->mode == REPLICA_MEMBER || r->mode == REPLICA_LEARNER) && now - r->heard_ms < grace)
 		return;
 	r->heard = NULL;
 	if (r->mode == REPLICA_JOINING)
@@ -848,14 +891,16 @@ int replica_reconfigure_now(struct replica *r, const struct membership *next)
 	size_t len;
 	if (membership_encode(next, buf, sizeof(buf), &len) != 0 || len > OPX_MAX_METADATA_LEN)
 		return -E2BIG;
+	/* The core's next members are the table's voters; learners ride in the
+	 * metadata only. */
 	struct opx_cluster_config cc = {
 		.config_id = next->config_id,
-		.n_nodes = (uint32_t)next->n,
 		.read_quorum = next->read_quorum,
 		.write_quorum = next->write_quorum,
 	};
 	for (size_t i = 0; i < next->n; i++)
-		cc.nodes[i] = next->peers[i].id;
+		if (!next->peers[i].learner)
+			cc.nodes[cc.n_nodes++] = next->peers[i].id;
 	int rc = opx_reconfigure(r->px, &cc, (const uint8_t *)buf, (uint32_t)len);
 	if (rc == -EIO)
 		replica_fail(r, "writing the stop-sign", rc);

@@ -52,6 +52,13 @@
  * constrained and chained scenarios, need no more. Stop-signs are never
  * fetched (a node behind a configuration change learns it from MEMBERS).
  * The frames' layout and checked decoding are in step_codec.c.
+ *
+ * Learners (replica_learn.c) use FETCH and RELAY alone: they have no core,
+ * send and get no STEP, and fetch all the time. For them a fetch that
+ * reaches the end of a configuration also carries the stop-sign's table
+ * (a learner has no log to find it in), and a request with nothing to send
+ * yet is held until there is (replica_learn_park). STEP goes to voters
+ * only, and routes and quorums here count voters only.
  */
 #include "replica_int.h"
 
@@ -140,10 +147,11 @@ static bool leading(struct replica *r, uint64_t now)
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
 		const struct replica_step_peer *p = &r->step.peers[i];
 		if (p->id && linked(r, p, now) && p->leader == self &&
-		    membership_find(&r->members, p->id))
+		    membership_is_voter(&r->members, p->id))
 			followers++;
 	}
-	size_t quorum = r->members.write_quorum ? r->members.write_quorum : r->members.n / 2 + 1;
+	size_t quorum = r->members.write_quorum ? r->members.write_quorum
+						: membership_voters(&r->members) / 2 + 1;
 	return followers >= quorum;
 }
 
@@ -202,6 +210,8 @@ static void update_route(struct replica *r, uint64_t now)
 static uint64_t known_decided(struct replica *r, uint64_t now)
 {
 	uint64_t d = r->px ? r->members.base + opx_decided_idx(r->px) : r->members.base;
+	if (r->mode == REPLICA_LEARNER && r->learn.decided > d)
+		d = r->learn.decided;
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
 		const struct replica_step_peer *p = &r->step.peers[i];
 		if (p->id && fresh(r, p, now) && p->decided > d)
@@ -230,7 +240,7 @@ static void send_step(struct replica *r, uint64_t now)
 	size_t len = step_report_encode(&rep, buf);
 	for (size_t i = 0; i < r->members.n; i++) {
 		opx_node_id to = r->members.peers[i].id;
-		if (to != r->cfg.node_id)
+		if (to != r->cfg.node_id && !r->members.peers[i].learner)
 			tp_send_app(r->tp, to, r->members.config_id, REPLICA_APP_STEP, buf, len);
 	}
 	r->step.last_sent_ms = now;
@@ -240,7 +250,7 @@ static void on_step(struct replica *r, opx_node_id from, const uint8_t *d, uint3
 		    uint64_t now)
 {
 	struct step_report rep;
-	if (!membership_find(&r->members, from) || step_report_decode(&rep, d, len) != 0)
+	if (!membership_is_voter(&r->members, from) || step_report_decode(&rep, d, len) != 0)
 		return;
 	struct replica_step_peer *p = peer_slot(r, from, true);
 	if (!p)
@@ -308,13 +318,16 @@ static void maybe_fetch(struct replica *r, uint64_t now)
 
 /*
  * Adds the decided entries from local index from_local to the answer (a->n
- * counts them), up to a stop-sign, to, or the size limit. The log is read
+ * counts them), up to a stop-sign, to, or the size limit. A decided
+ * stop-sign right after them goes into *ss_table (if not NULL): the
+ * caller sends it to learners. The log is read
  * in windows that double from STEP__FETCH_WINDOW: a few large entries fill
  * an answer, and reading thousands of them past the limit would be thrown
  * away (and held in memory at once). 0, or a negative errno.
  */
 static int add_decided(struct replica *r, uint64_t from_local, uint64_t to,
-		       struct step_fetch_answer *a, struct step_buf *msg)
+		       struct step_fetch_answer *a, struct step_buf *msg,
+		       struct membership *ss_table, bool *has_ss)
 {
 	uint64_t window = STEP__FETCH_WINDOW;
 	for (uint64_t at = from_local; at < to; window *= 2) {
@@ -332,6 +345,10 @@ static int add_decided(struct replica *r, uint64_t from_local, uint64_t to,
 			}
 			/* Decided entries in order, up to a stop-sign (never
 			 * fetched: see the top) or the size limit. */
+			if (it->kind == OPX_ITEM_STOPSIGN && it->ss_decided && ss_table &&
+			    it->idx == from_local + a->n &&
+			    replica_table_of_stopsign(r, it->ss, it->idx, ss_table) == 0)
+				*has_ss = true;
 			if (it->kind != OPX_ITEM_DECIDED || it->idx != from_local + a->n)
 				break;
 			if (a->n && msg->len + it->entry.len > STEP__FETCH_BYTES)
@@ -348,36 +365,128 @@ static int add_decided(struct replica *r, uint64_t from_local, uint64_t to,
 	return 0;
 }
 
-/* Serves decided entries from the log, up to the first stop-sign. */
-static void on_fetch_req(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len)
+bool replica_fetch_has(struct replica *r, uint64_t first)
 {
-	if (len != STEP_FETCH_REQ_LEN || !r->px || !membership_find(&r->members, from))
-		return;
-	uint64_t base = r->members.base, first = get_le64(d);
-	uint64_t decided = opx_decided_idx(r->px), compacted = opx_compacted_idx(r->px);
-	struct step_fetch_answer a = {.status = STEP_FETCH_OK,
-				      .first = first,
-				      .decided = base + decided,
-				      .compacted = base + compacted};
+	if (r->px)
+		return first < r->members.base + opx_decided_idx(r->px);
+	return r->mode == REPLICA_LEARNER && first < r->applied_idx;
+}
+
+/* The answer to a member of the configuration before this one that has
+ * applied all of it but the stop-sign (first, right before our base): the
+ * table that ended it, which this node runs now. Anyone else behind gets
+ * what a consensus message of an old configuration gets
+ * (replica_members_tell). */
+static void serve_previous(struct replica *r, opx_node_id from, uint32_t config_id, uint64_t first,
+			   uint64_t now)
+{
 	uint8_t hdr[STEP_FETCH_HDR];
 	struct step_buf msg = {0};
+	char table[MEMBERSHIP_ENC_MAX];
+	size_t table_len;
+	if (first + 1 != r->members.base || r->applied_idx < r->members.base ||
+	    !membership_find(&r->members, from) ||
+	    membership_encode(&r->members, table, sizeof(table), &table_len) != 0) {
+		replica_members_tell(r, from, now);
+		return;
+	}
+	struct step_fetch_answer a = {
+		.status = STEP_FETCH_STOPSIGN, .first = first, .decided = first + 1};
+	if (step_buf_add(&msg, hdr, sizeof(hdr)) == 0 &&
+	    step_buf_add_entry(&msg, (const uint8_t *)table, (uint32_t)table_len) == 0) {
+		step_fetch_hdr_encode(&a, msg.data);
+		tp_send_app(r->tp, from, config_id, REPLICA_APP_FETCH_ENTRIES, msg.data, msg.len);
+	}
+	step_buf_free(&msg);
+}
+
+/* Serves decided entries from the log, up to the first stop-sign (whose
+ * table follows them); a learner from the entries it applied lately. */
+void replica_fetch_serve(struct replica *r, opx_node_id from, uint32_t config_id, uint64_t first,
+			 bool may_park, uint64_t now)
+{
+	if (config_id < r->members.config_id) {
+		if (config_id + 1 == r->members.config_id)
+			serve_previous(r, from, config_id, first, now);
+		else
+			replica_members_tell(r, from, now);
+		return;
+	}
+	if (config_id != r->members.config_id || !membership_find(&r->members, from) ||
+	    (!r->px && r->mode != REPLICA_LEARNER))
+		return;
+	if (may_park && membership_is_learner(&r->members, from) && !replica_fetch_has(r, first)) {
+		replica_learn_park(r, from, config_id, first, now);
+		return;
+	}
+	uint64_t base = r->members.base;
+	struct step_fetch_answer a = {
+		.status = STEP_FETCH_OK, .first = first, .decided = r->applied_idx};
+	uint8_t hdr[STEP_FETCH_HDR];
+	struct step_buf msg = {0};
+	struct membership *ss_table = NULL;
+	bool has_ss = false;
 	if (step_buf_add(&msg, hdr, sizeof(hdr)) != 0)
 		return;
-	if (first < base + compacted) {
-		a.status = STEP_FETCH_COMPACTED;
-	} else if (first < base + decided) {
-		uint64_t from_local = first - base;
-		uint64_t to = decided - from_local > STEP__FETCH_ENTRIES
-				      ? from_local + STEP__FETCH_ENTRIES
-				      : decided;
-		if (add_decided(r, from_local, to, &a, &msg) != 0)
-			goto out_free;
+	if (!r->px) {
+		replica_learn_add_recent(r, first, &a, &msg);
+	} else {
+		uint64_t decided = opx_decided_idx(r->px), compacted = opx_compacted_idx(r->px);
+		a.decided = base + decided;
+		a.compacted = base + compacted;
+		ss_table = malloc(sizeof(*ss_table));
+		if (first < base + compacted) {
+			a.status = STEP_FETCH_COMPACTED;
+		} else if (first < base + decided) {
+			uint64_t from_local = first - base;
+			uint64_t to = decided - from_local > STEP__FETCH_ENTRIES
+					      ? from_local + STEP__FETCH_ENTRIES
+					      : decided;
+			if (add_decided(r, from_local, to, &a, &msg, ss_table, &has_ss) != 0)
+				goto out_free;
+		}
 	}
+	char table[MEMBERSHIP_ENC_MAX];
+	size_t table_len;
+	if (has_ss && membership_encode(ss_table, table, sizeof(table), &table_len) == 0 &&
+	    step_buf_add_entry(&msg, (const uint8_t *)table, (uint32_t)table_len) == 0)
+		a.status = STEP_FETCH_STOPSIGN;
 	step_fetch_hdr_encode(&a, msg.data);
-	tp_send_app(r->tp, from, r->members.config_id, REPLICA_APP_FETCH_ENTRIES, msg.data,
-		    msg.len);
+	tp_send_app(r->tp, from, config_id, REPLICA_APP_FETCH_ENTRIES, msg.data, msg.len);
 out_free:
+	free(ss_table);
 	step_buf_free(&msg);
+}
+
+static void on_fetch_req(struct replica *r, opx_node_id from, uint32_t config_id, const uint8_t *d,
+			 uint32_t len, uint64_t now)
+{
+	if (len == STEP_FETCH_REQ_LEN)
+		replica_fetch_serve(r, from, config_id, get_le64(d), true, now);
+}
+
+uint64_t replica_apply_fetched(struct replica *r, const struct step_fetch_answer *a)
+{
+	struct step_entries list;
+	step_entries_init(&list, a->entries, a->entries_len, a->n);
+	uint64_t applied_before = r->applied_idx;
+	const uint8_t *entry;
+	uint32_t elen;
+	/* A malformed tail stops the loop; what was applied stays (each entry
+	 * whole, in order). */
+	for (uint64_t idx = a->first; step_entries_next(&list, &entry, &elen) == 1; idx++) {
+		if (idx < r->applied_idx)
+			continue;
+		if (idx > r->applied_idx || idx >= a->decided)
+			break;
+		int rc = replica_apply_one(r, idx, entry, elen);
+		if (rc != 0) {
+			replica_fail(r, "applying fetched entries", rc);
+			break;
+		}
+	}
+	r->step.fetched += r->applied_idx - applied_before;
+	return r->applied_idx - applied_before;
 }
 
 static void on_fetch_entries(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
@@ -394,27 +503,11 @@ static void on_fetch_entries(struct replica *r, opx_node_id from, const uint8_t 
 			replica_xfer_start(r, a.compacted, from);
 		return;
 	}
-	struct step_entries list;
-	step_entries_init(&list, a.entries, a.entries_len, a.n);
-	uint64_t applied_before = r->applied_idx;
-	const uint8_t *entry;
-	uint32_t elen;
-	/* A malformed tail stops the loop; what was applied stays (each entry
-	 * whole, in order). */
-	for (uint64_t idx = a.first; step_entries_next(&list, &entry, &elen) == 1; idx++) {
-		if (idx < r->applied_idx)
-			continue;
-		if (idx > r->applied_idx || idx >= a.decided)
-			break;
-		int rc = replica_apply_one(r, idx, entry, elen);
-		if (rc != 0) {
-			replica_fail(r, "applying fetched entries", rc);
-			return;
-		}
-	}
-	r->step.fetched += r->applied_idx - applied_before;
+	/* A stop-sign's table that may follow is for learners: a voter
+	 * applies the stop-sign from its own log. */
+	uint64_t applied = replica_apply_fetched(r, &a);
 	/* More where that came from: ask again at once. */
-	if (r->applied_idx > applied_before && r->applied_idx < a.decided)
+	if (applied && !atomic_load(&r->failed) && r->applied_idx < a.decided)
 		send_fetch(r, from, now);
 }
 
@@ -553,17 +646,36 @@ static void track_lag(struct replica *r, uint64_t now)
 void replica_step_on_app(struct replica *r, const struct tp_frame *f, uint64_t now)
 {
 	sync_config(r);
-	if (f->hdr.config_id != r->members.config_id || r->mode != REPLICA_MEMBER)
+	if (r->mode != REPLICA_MEMBER && r->mode != REPLICA_LEARNER)
+		return;
+	/* A learner still in the configuration before: it asks for what ends
+	 * it (see serve_previous). */
+	if (f->app.app_type == REPLICA_APP_FETCH_REQ && f->hdr.config_id < r->members.config_id) {
+		on_fetch_req(r, f->hdr.from, f->hdr.config_id, f->app.data, f->app.len, now);
+		return;
+	}
+	/* A learner already in the next configuration, which this node has
+	 * not entered yet: held until it has (replica_learn.c). */
+	if (f->app.app_type == REPLICA_APP_FETCH_REQ && f->hdr.config_id > r->members.config_id &&
+	    f->app.len == STEP_FETCH_REQ_LEN) {
+		replica_learn_park(r, f->hdr.from, f->hdr.config_id, get_le64(f->app.data), now);
+		return;
+	}
+	if (f->hdr.config_id != r->members.config_id)
 		return;
 	switch (f->app.app_type) {
 	case REPLICA_APP_STEP:
-		on_step(r, f->hdr.from, f->app.data, f->app.len, now);
+		if (r->mode == REPLICA_MEMBER)
+			on_step(r, f->hdr.from, f->app.data, f->app.len, now);
 		break;
 	case REPLICA_APP_FETCH_REQ:
-		on_fetch_req(r, f->hdr.from, f->app.data, f->app.len);
+		on_fetch_req(r, f->hdr.from, f->hdr.config_id, f->app.data, f->app.len, now);
 		break;
 	case REPLICA_APP_FETCH_ENTRIES:
-		on_fetch_entries(r, f->hdr.from, f->app.data, f->app.len, now);
+		if (r->mode == REPLICA_LEARNER)
+			replica_learn_on_entries(r, f->hdr.from, f->app.data, f->app.len, now);
+		else
+			on_fetch_entries(r, f->hdr.from, f->app.data, f->app.len, now);
 		break;
 	case REPLICA_APP_RELAY:
 		on_relay(r, f->hdr.from, f->app.data, f->app.len);
@@ -576,6 +688,12 @@ void replica_step_on_app(struct replica *r, const struct tp_frame *f, uint64_t n
 void replica_step_turn(struct replica *r, uint64_t now)
 {
 	sync_config(r);
+	replica_learn_turn(r, now); /* sets a learner's route */
+	if (r->mode == REPLICA_LEARNER) {
+		relay_in_flight(r, now);
+		track_lag(r, now);
+		return;
+	}
 	if (!r->px || r->mode != REPLICA_MEMBER) {
 		r->step.route = REPLICA_ROUTE_NONE;
 		r->step.via = 0;

@@ -49,7 +49,7 @@ void step_fetch_hdr_encode(const struct step_fetch_answer *a, uint8_t buf[STEP_F
 
 int step_fetch_answer_decode(struct step_fetch_answer *a, const uint8_t *buf, size_t len)
 {
-	if (len < STEP_FETCH_HDR || buf[0] > STEP_FETCH_COMPACTED)
+	if (len < STEP_FETCH_HDR || buf[0] > STEP_FETCH_NOT_HELD)
 		return -EBADMSG;
 	a->status = buf[0];
 	a->first = get_le64(buf + 1);

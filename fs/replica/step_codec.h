@@ -8,7 +8,9 @@
  *                  u64 leader, u8 flags, u8 n_heard, n_heard x u64 peer id
  *   FETCH_REQ      u64 first index wanted (global)
  *   FETCH_ENTRIES  u8 status, u64 first, u64 decided, u64 compacted, u32 n,
- *                  then n entries
+ *                  then n entries; with status STOPSIGN one more entry
+ *                  follows: the member table of the stop-sign that comes
+ *                  right after the n entries (membership.h text)
  *   RELAY          u32 n, then n entries
  * where an entry is u32 len, then len bytes.
  *
@@ -34,6 +36,8 @@
 /* FETCH_ENTRIES status */
 #define STEP_FETCH_OK	     0
 #define STEP_FETCH_COMPACTED 1 /* the sender's log no longer holds the first one */
+#define STEP_FETCH_STOPSIGN  2 /* the entries end this configuration: its next table follows */
+#define STEP_FETCH_NOT_HELD  3 /* a learner that no longer keeps the first one: ask a voter */
 
 struct step_report {
 	uint64_t decided, compacted, applied, leader;

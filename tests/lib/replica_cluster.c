@@ -465,8 +465,8 @@ static bool one_leader(struct rcl *c, void *arg)
 	size_t members = 0;
 	for (size_t id = 1; id <= c->n; id++) {
 		struct rcl_status st;
-		if (!is_member(c, id, &st))
-			continue;
+		if (!is_member(c, id, &st) || strcmp(st.role, "learner") == 0)
+			continue; /* learners follow no leader: they fetch */
 		members++;
 		if (!st.leader || !st.quorum || (seen && st.leader != seen))
 			return false;

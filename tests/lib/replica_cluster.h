@@ -27,7 +27,7 @@
 
 #include "config.h"
 
-#define RCL_MAX_NODES 8
+#define RCL_MAX_NODES 10
 
 struct replica;
 struct kv_store;
@@ -63,7 +63,7 @@ struct rcl {
 
 /* The fields of a node's status JSON (replica_status_json) tests look at. */
 struct rcl_status {
-	char role[16]; /* leader, candidate, follower, no-leader, joining, removed */
+	char role[16]; /* leader, candidate, follower, no-leader, learner, joining, removed */
 	uint64_t leader;
 	bool quorum;
 	bool caught_up;
@@ -133,8 +133,8 @@ typedef bool (*rcl_pred)(struct rcl *c, void *arg);
 bool rcl_wait(struct rcl *c, uint32_t timeout_ms, rcl_pred pred, void *arg, const char *what);
 
 /*
- * Waits until every running member (neither joining nor removed) follows
- * the same leader, which runs, leads in the accept phase, and every one of
+ * Waits until every running voter (neither joining, removed nor a learner)
+ * follows the same leader, which runs, leads in the accept phase, and every one of
  * them has a quorum. Returns the leader's id, or 0 on timeout (reported).
  */
 uint64_t rcl_wait_leader(struct rcl *c, uint32_t timeout_ms);

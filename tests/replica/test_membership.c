@@ -219,6 +219,55 @@ static void test_membership_rekey_and_equal(void **state)
 	assert_false(membership_equal(&cur, &copy));
 }
 
+/* Roles: a learner's line says so and round-trips; a table of learners
+ * alone is refused; add, promote and demote keep two voters at least. */
+static void test_membership_roles(void **state)
+{
+	struct membership cur, next, back;
+	char buf[MEMBERSHIP_ENC_MAX], err[200];
+	size_t len;
+	three(&cur);
+	struct cfg_peer d = {
+		.id = 4, .address = "10.0.0.4:7100", .public_key = KEY_D, .learner = true};
+	assert_int_equal(membership_next(&next, &cur, 0, &d, false, err, sizeof(err)), 0);
+	assert_int_equal(membership_voters(&next), 3);
+	assert_true(membership_is_learner(&next, 4));
+	assert_false(membership_is_voter(&next, 4));
+	assert_true(membership_is_voter(&next, 1));
+	assert_int_equal(membership_encode(&next, buf, sizeof(buf), &len), 0);
+	assert_non_null(strstr(buf, "node 4 10.0.0.4:7100 " KEY_D " learner\n"));
+	assert_non_null(strstr(buf, "node 1 10.0.0.1:7100 " KEY_A "\n")); /* voters as before */
+	assert_int_equal(membership_decode(&back, buf, len, err, sizeof(err)), 0);
+	assert_true(membership_equal(&back, &next));
+	back.peers[3].learner = false;
+	assert_false(membership_equal(&back, &next)); /* the role counts */
+
+	/* Promote, demote; refused: twice the same role, not a member, one voter. */
+	cur = next;
+	assert_int_equal(membership_set_role(&next, &cur, 4, false, err, sizeof(err)), 0);
+	assert_int_equal(next.config_id, cur.config_id + 1);
+	assert_int_equal(membership_voters(&next), 4);
+	assert_int_equal(membership_set_role(&next, &cur, 4, true, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "already a learner"));
+	assert_int_equal(membership_set_role(&next, &cur, 9, false, err, sizeof(err)), -EINVAL);
+	assert_int_equal(membership_set_role(&next, &cur, 1, true, err, sizeof(err)), 0);
+	cur = next; /* voters 2,3 */
+	assert_int_equal(membership_set_role(&next, &cur, 2, true, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "2 voters"));
+	assert_int_equal(membership_next(&next, &cur, 3, NULL, false, err, sizeof(err)), -EINVAL);
+	assert_int_equal(membership_next(&next, &cur, 4, NULL, false, err, sizeof(err)), 0);
+
+	const char *bad[] = {
+		"omnifs-membership 1\nconfig 2\nbase 0\nquorum 0 0\nnode 1 a:1 - learner\n",
+		"omnifs-membership 1\nconfig 2\nbase 0\nquorum 0 0\nnode 1 a:1 -\nnode 2 a:2 - "
+		"voter\n",
+		"omnifs-membership 1\nconfig 2\nbase 0\nquorum 0 0\nnode 1 a:1 -\nnode 2 a:2 - "
+		"learner x\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_bad(bad[i]);
+}
+
 static void test_membership_file(void **state)
 {
 	char dir[] = "/tmp/omnifs-membership-XXXXXX";
@@ -250,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_membership_decode_refuses_bad_tables),
 		cmocka_unit_test(test_membership_next_rules),
 		cmocka_unit_test(test_membership_rekey_and_equal),
+		cmocka_unit_test(test_membership_roles),
 		cmocka_unit_test(test_membership_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

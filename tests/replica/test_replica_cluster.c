@@ -807,7 +807,8 @@ static void same_member_lists(struct rcl *c, uint64_t id, char *out, size_t out_
 {
 	const struct rcl_node *nd = rcl_node(c, id);
 	char want[512];
-	snprintf(want, sizeof(want), "{\"id\":%llu,\"address\":\"%s\",\"public_key\":\"%s\"}",
+	snprintf(want, sizeof(want),
+		 "{\"id\":%llu,\"address\":\"%s\",\"public_key\":\"%s\",\"role\":\"voter\"}",
 		 (unsigned long long)id, nd->address, nd->public_key);
 	out[0] = '\0';
 	for (uint64_t i = 1; i <= c->n; i++) {
