@@ -457,7 +457,8 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(leader, sizeof(leader), "leader n%llu %s", (unsigned long long)v.leader,
 			 route);
 	snprintf(buf, len, "%s, %s, applied @%llu of @%llu%s%s", role_name(&v), leader,
-		 (unsigned long long)v.applied_idx, (unsigned long long)v.known_decided, extra, xfer);
+		 (unsigned long long)v.applied_idx, (unsigned long long)v.known_decided, extra,
+		 xfer);
 }
 
 int replica_status_json(struct replica *r, struct ctl_buf *out)
