@@ -234,58 +234,50 @@ static void wait_freed(const char *dir, unsigned long free_inodes)
 	fprintf(stderr, "omnifs-fsbench: note: %s had not freed every inode after 30 s\n", dir);
 }
 
+/* Creates b->files files PREFIX<i> with flags (| O_WRONLY), writes 4 KiB
+ * into each and closes it, timing the open, the write, the close and the
+ * whole into rows[0..3] (ROW_COUNT: not timed), and the daemons' CPU into
+ * the whole's row. */
+static void create_files(struct bench *b, struct target *t, const char *prefix, int flags,
+			 const enum row rows[4])
+{
+	char p[4200];
+	double c0 = t->cpu ? cpu_s(b) : 0;
+	for (unsigned i = 0; i < b->files; i++) {
+		path_of(p, sizeof(p), t->work, prefix, i);
+		stamp(b->small_buf, i);
+		double t0 = now_s();
+		int fd = open(p, flags | O_WRONLY, 0644);
+		double t1 = now_s();
+		if (fd < 0)
+			die("create", p);
+		if (write(fd, b->small_buf, SMALL_LEN) != SMALL_LEN)
+			die("write", p);
+		double t2 = now_s();
+		if (close(fd) != 0)
+			die("close", p);
+		double t3 = now_s(), lat[4] = {t1 - t0, t2 - t1, t3 - t2, t3 - t0};
+		for (int r = 0; r < 4; r++)
+			if (rows[r] != ROW_COUNT)
+				add(&t->rows[rows[r]], lat[r]);
+	}
+	if (t->cpu)
+		t->rows[rows[3]].cpu_s = cpu_s(b) - c0;
+}
+
 static void small_workload(struct bench *b, struct target *t)
 {
 	char p[4200], q[4200];
 	ssize_t got;
-	double t0, t1, t2, t3, end_create, wait_s;
+	double t0, t1, c0, end_create, wait_s;
 	unsigned i;
 	int fd;
 
-	double c0 = t->cpu ? cpu_s(b) : 0;
-	for (i = 0; i < b->files; i++) {
-		path_of(p, sizeof(p), t->work, "f", i);
-		stamp(b->small_buf, i);
-		t0 = now_s();
-		fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644);
-		t1 = now_s();
-		if (fd < 0)
-			die("create", p);
-		if (write(fd, b->small_buf, SMALL_LEN) != SMALL_LEN)
-			die("write", p);
-		t2 = now_s();
-		if (close(fd) != 0)
-			die("close", p);
-		t3 = now_s();
-		add(&t->rows[ROW_CREATE_OPEN], t1 - t0);
-		add(&t->rows[ROW_CREATE_WRITE], t2 - t1);
-		add(&t->rows[ROW_CREATE_CLOSE], t3 - t2);
-		add(&t->rows[ROW_CREATE], t3 - t0);
-	}
-	if (t->cpu)
-		t->rows[ROW_CREATE].cpu_s = cpu_s(b) - c0;
-	c0 = t->cpu ? cpu_s(b) : 0;
-	for (i = 0; i < b->files; i++) {
-		path_of(p, sizeof(p), t->work, "t", i);
-		stamp(b->small_buf, i);
-		t0 = now_s();
-		fd = open(p, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-		t1 = now_s();
-		if (fd < 0)
-			die("create", p);
-		if (write(fd, b->small_buf, SMALL_LEN) != SMALL_LEN)
-			die("write", p);
-		t2 = now_s();
-		if (close(fd) != 0)
-			die("close", p);
-		t3 = now_s();
-		add(&t->rows[ROW_TRUNC_OPEN], t1 - t0);
-		add(&t->rows[ROW_TRUNC_CLOSE], t3 - t2);
-		add(&t->rows[ROW_CREATE_TRUNC], t3 - t0);
-	}
+	create_files(b, t, "f", O_CREAT | O_EXCL,
+		     (enum row[]){ROW_CREATE_OPEN, ROW_CREATE_WRITE, ROW_CREATE_CLOSE, ROW_CREATE});
+	create_files(b, t, "t", O_CREAT | O_TRUNC,
+		     (enum row[]){ROW_TRUNC_OPEN, ROW_COUNT, ROW_TRUNC_CLOSE, ROW_CREATE_TRUNC});
 	end_create = now_s();
-	if (t->cpu)
-		t->rows[ROW_CREATE_TRUNC].cpu_s = cpu_s(b) - c0;
 
 	/* omnifs hands the kernel 1 s attribute and entry timeouts: past them a
 	 * stat goes to the daemon, which is the case worth measuring. */

@@ -260,14 +260,21 @@ int membership_next(struct membership *next, const struct membership *cur, uint6
 	return 0;
 }
 
-int membership_rekey(struct membership *next, const struct membership *cur, uint64_t id,
-		     const char *key, char *err, size_t err_len)
+/* next = cur as the next configuration, quorums back to majorities; the
+ * entry of member id in it, or NULL if id is not a member. */
+static struct cfg_peer *next_of(struct membership *next, const struct membership *cur, uint64_t id)
 {
 	*next = *cur;
 	next->config_id = cur->config_id + 1;
 	next->base = 0; /* known only when the stop-sign is decided */
 	next->read_quorum = next->write_quorum = 0;
-	struct cfg_peer *p = (struct cfg_peer *)membership_find(next, id);
+	return (struct cfg_peer *)membership_find(next, id);
+}
+
+int membership_rekey(struct membership *next, const struct membership *cur, uint64_t id,
+		     const char *key, char *err, size_t err_len)
+{
+	struct cfg_peer *p = next_of(next, cur, id);
 	if (!p)
 		return reason(-EINVAL, err, err_len, "n%" PRIu64 " is not a member", id);
 	if (!cfg_key_is_valid(key))
@@ -283,11 +290,7 @@ int membership_rekey(struct membership *next, const struct membership *cur, uint
 int membership_set_role(struct membership *next, const struct membership *cur, uint64_t id,
 			bool learner, char *err, size_t err_len)
 {
-	*next = *cur;
-	next->config_id = cur->config_id + 1;
-	next->base = 0; /* known only when the stop-sign is decided */
-	next->read_quorum = next->write_quorum = 0;
-	struct cfg_peer *p = (struct cfg_peer *)membership_find(next, id);
+	struct cfg_peer *p = next_of(next, cur, id);
 	if (!p)
 		return reason(-EINVAL, err, err_len, "n%" PRIu64 " is not a member", id);
 	if (p->learner == learner)

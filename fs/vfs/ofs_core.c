@@ -205,23 +205,31 @@ static uint64_t ino_take(struct ofs *o, uint64_t r_next)
 	return c;
 }
 
+/* This node's record (key in *k): 0 with *r and its version, -ENOENT with
+ * the defaults in *r, or -EIO. */
+static int noderec_read(struct ofs *o, struct ofs_key *k, struct ofs_noderec *r, uint64_t *ver)
+{
+	void *val;
+	size_t len;
+	*r = (struct ofs_noderec){1, 0, 0};
+	ofs_key_node(k, o->cfg.node_id);
+	int rc = ofs_kv_get(o, k->b, k->len, &val, &len, ver);
+	if (rc == 0) {
+		rc = ofs_noderec_decode(r, val, len);
+		free(val);
+		return rc ? -EIO : 0;
+	}
+	return rc == -ENOENT ? rc : -EIO;
+}
+
 int ofs_ino_reserve(struct ofs *o, uint64_t *ino)
 {
 	struct ofs_key k;
-	struct ofs_noderec r = {1, 0, 0};
-	void *val;
-	size_t len;
+	struct ofs_noderec r;
 	uint64_t ver;
-	ofs_key_node(&k, o->cfg.node_id);
-	int rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
-	if (rc == 0) {
-		rc = ofs_noderec_decode(&r, val, len);
-		free(val);
-		if (rc)
-			return -EIO;
-	} else if (rc != -ENOENT) {
-		return -EIO;
-	}
+	int rc = noderec_read(o, &k, &r, &ver);
+	if (rc && rc != -ENOENT)
+		return rc;
 	*ino = ofs_ino_make(o->cfg.node_id, ino_take(o, r.next));
 	return *ino ? 0 : -ENOSPC;
 }
@@ -230,23 +238,13 @@ int ofs_noderec_update(struct ofs *o, struct kv_txn *t, int64_t dbytes, int64_t 
 		       uint64_t *ino_out)
 {
 	struct ofs_key k;
-	struct ofs_noderec r = {1, 0, 0};
-	void *val;
-	size_t len;
+	struct ofs_noderec r;
 	uint64_t ver;
-	ofs_key_node(&k, o->cfg.node_id);
-	int rc = ofs_kv_get(o, k.b, k.len, &val, &len, &ver);
-	if (rc == 0) {
-		rc = ofs_noderec_decode(&r, val, len);
-		free(val);
-		if (rc)
-			return -EIO;
+	int rc = noderec_read(o, &k, &r, &ver);
+	if (rc == 0)
 		rc = ofs_add_guard_version(t, &k, ver);
-	} else if (rc == -ENOENT) {
+	else if (rc == -ENOENT)
 		rc = ofs_add_guard_absent(t, &k);
-	} else {
-		return -EIO;
-	}
 	if (rc)
 		return rc;
 	if (dbytes > 0 || dinodes > 0) {
