@@ -738,7 +738,12 @@ int replica_barrier(struct replica *r)
 
 int replica_can_write(struct replica *r)
 {
-	return knows_no_quorum(r) ? -EROFS : 0;
+	if (knows_no_quorum(r))
+		return -EROFS;
+	pthread_mutex_lock(&r->view_lock);
+	bool writable = r->view.writable;
+	pthread_mutex_unlock(&r->view_lock);
+	return writable ? 0 : -EAGAIN;
 }
 
 bool replica_is_joining(struct replica *r)

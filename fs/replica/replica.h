@@ -72,7 +72,8 @@ int replica_barrier(struct replica *r);
 int replica_barrier_within(struct replica *r, uint32_t timeout_ms);
 
 /* -EROFS if this node knows it cannot reach a majority (writes through it
- * would fail at once), else 0. Any thread. */
+ * would fail at once), -EAGAIN while it cannot tell (no route to a leader
+ * yet: a write would wait), else 0. Any thread. */
 int replica_can_write(struct replica *r);
 
 /* The members as JSON: id, address, reachable, last heard, this node. */

@@ -46,9 +46,10 @@ struct kv_store;
  * replica: propose = replica_propose (blocks until the entry is applied on
  * this node; 0 with res filled, or -EROFS no quorum known, -ETIMEDOUT not
  * decided within the wait, -ESHUTDOWN), kv = replica_kv (reads of the
- * applied state), can_write optional (0, or -EROFS when this node knows it
- * has no quorum: open for writing then fails at once; without it, opens for
- * writing probe with an empty transaction after a commit met -EROFS). The
+ * applied state), can_write optional (0; -EROFS when this node knows it
+ * has no quorum: open for writing then fails at once; -EAGAIN while it
+ * cannot tell: open for writing then probes with an empty transaction, as
+ * it does without can_write after a commit met -EROFS). The
  * transactions the filesystem proposes carry no proposal id (node 0); the
  * replica stamps its own. t and res are borrowed for the call.
  */

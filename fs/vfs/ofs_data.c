@@ -40,18 +40,28 @@ static bool wants_write(int flags)
 }
 
 /*
- * Opening for writing fails at once on a node that knows it has no quorum.
- * The backend may say so itself (can_write); otherwise, once a commit has come
- * back -EROFS, each open for writing probes with an empty transaction, which
- * the replica refuses at once while it knows it is cut off, and which clears
- * the mark when it goes through. With a quorum, opens cost no round.
+ * Opening for writing fails at once on a node that knows it has no quorum,
+ * and waits while it cannot tell yet. The backend may say either itself
+ * (can_write: -EROFS, or -EAGAIN while in doubt); otherwise, once a commit
+ * has come back -EROFS, each open for writing is in doubt. In doubt, the
+ * open probes with an empty transaction, which waits until it is decided or
+ * the replica knows it is cut off (then -EROFS), and clears the mark when it
+ * goes through. With a quorum, opens cost no round.
+ *
+ * Why wait: creates and O_TRUNC commit at the close, and many programs never
+ * look at close's result (the shell's `echo x > f` cannot: its dup2 closes
+ * the file). An open that succeeded on a node about to learn it is cut off
+ * would lose such a write without a word; failing the open says it.
  */
 int ofs_can_write(struct ofs *o)
 {
-	if (o->b.can_write)
-		return o->b.can_write(o->b.ctx);
-	if (!__atomic_load_n(&o->erofs_seen, __ATOMIC_RELAXED))
+	if (o->b.can_write) {
+		int rc = o->b.can_write(o->b.ctx);
+		if (rc != -EAGAIN)
+			return rc;
+	} else if (!__atomic_load_n(&o->erofs_seen, __ATOMIC_RELAXED)) {
 		return 0;
+	}
 	struct kv_txn t;
 	kv_txn_init(&t, 0, 0);
 	int rc = ofs_commit_errno(ofs_commit(o, &t));
