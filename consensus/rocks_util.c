@@ -255,6 +255,20 @@ int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind 
 	rocksdb_options_set_paranoid_checks(d->opts, 1);
 	rocksdb_options_set_keep_log_file_num(d->opts, 4);
 	rocks_memory_apply(d->opts);
+	/* Large values (the log's entries of file data, the state's file
+	 * blocks) go to blob files when a memtable is flushed, and compactions
+	 * then move only references to them: inline, every compaction of a
+	 * level wrote the data again, which made a large file's every byte
+	 * cost several writes of the disk and most of the daemons' CPU. Blob
+	 * files are written and synced by the flush, as table files are. */
+	rocksdb_options_set_enable_blob_files(d->opts, 1);
+	rocksdb_options_set_min_blob_size(d->opts, ROCKS_BLOB_MIN_LEN);
+	rocksdb_options_set_enable_blob_gc(d->opts, 1);
+	/* Let the kernel read ahead in the stores' files (RocksDB's default
+	 * advises random access, which turns it off): a file read from start
+	 * to end reads its blocks in key order, which is their order on disk,
+	 * and each 64 KiB block was a synchronous read of the disk. */
+	rocksdb_options_set_advise_random_on_open(d->opts, 0);
 
 	rc = dir_probe(path, &kind, err, err_len);
 	if (rc)

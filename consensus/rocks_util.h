@@ -20,6 +20,10 @@
 #include <rocksdb/c.h>
 
 #define ROCKS_MAX_CFS 3
+/* Values from this many bytes on are kept in blob files (see rocks_db_open):
+ * file blocks (64 KiB) and log entries carrying them; small files, inodes
+ * and names stay in the table files. */
+#define ROCKS_BLOB_MIN_LEN (16u * 1024)
 
 /* What a kind of store is. */
 struct rocks_kind {

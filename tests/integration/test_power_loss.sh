@@ -142,7 +142,9 @@ n = 0
 while not os.path.exists(stop):
     n += 1
     name = "f.%s.%s.%d" % (node, w, n)
-    data = (("%s " % name) * (1 + n % 40)).encode()
+    # Every fourth file spans two blocks: values and log entries that
+    # large go to RocksDB's blob files, whose syncs the cuts check too.
+    data = (("%s " % name) * (1 + n % 40 if n % 4 else 96 * 1024 // (len(name) + 1))).encode()
     try:
         with open(os.path.join(d, name), "wb") as f:
             f.write(data)
