@@ -104,6 +104,11 @@ static void publish_view(struct replica *r, uint64_t now)
 		 * is decided is what its configuration ended with. */
 		v.opx.pid = r->cfg.node_id;
 		v.opx.decided_idx = v.opx.accepted_idx = v.opx.compacted_idx = v.base;
+		if (r->mode == REPLICA_LEARNER) {
+			/* Not followed: the leader its sources follow. */
+			v.opx.promise = r->learn.leader;
+			v.leader = r->learn.leader.pid;
+		}
 	}
 	/* In step: a route to a leader with a quorum, and everything applied
 	 * that this node or any peer it hears knows to be decided. (Not the
@@ -124,8 +129,9 @@ static void publish_view(struct replica *r, uint64_t now)
 		      r->applied_idx >= v.known_decided;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
 	/* A leader counts once it leads (accept phase), not every candidate
-	 * of an election. */
-	if (v.leader && v.accept_phase && v.leader != r->seen_leader) {
+	 * of an election; a learner counts the leaders its sources follow. */
+	if (v.leader && (v.accept_phase || r->mode == REPLICA_LEARNER) &&
+	    v.leader != r->seen_leader) {
 		r->seen_leader = v.leader;
 		r->leader_changes++;
 	}
