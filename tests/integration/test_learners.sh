@@ -21,22 +21,8 @@ EXTRA_CONFIG="[compaction]\nmax_entries = 2000\nretain_entries = 500"
 fs_cluster $VOTERS
 log "voters up, leader n$(leader_id 1)"
 
-leader() { leader_id 1; }
-is_learner() { [ "$(status_field "$1" role)" = learner ]; }
-is_caught_up() { [ "$(status_field "$1" caught_up)" = True ]; }
-
 LAST=$((VOTERS + LEARNERS))
 t0=$SECONDS
-# add_learner I: `member add --learner` through the leader; a change still
-# in progress, or a leader being elected, is tried again by wait_until.
-add_learner() {
-	local l
-	l=$(leader)
-	[ "$l" != 0 ] || return 1
-	ctl "$l" member add --learner "$1" "$(node_addr "$1")" "$(node_pub "$1")" >"$T/add.out" 2>&1 && return 0
-	log "member add --learner $1 on n$l: $(cat "$T/add.out")"
-	grep -q "n$1 is already a member" "$T/add.out" # an earlier try made it
-}
 # One change at a time: each returns once the voter runs it. Each node is
 # started just before (the voters check that its key tried to connect in
 # the last minute); the learners before it need not have caught up.
