@@ -60,7 +60,7 @@ for want in "${counts[@]}"; do
 		wait_until 60 add_one "$i"
 		wait_until 60 is_learner "$i"
 		wait_until 60 caught_up "$i"
-		catch_up=$(echo "$(date +%s.%N) - $t0" | bc)
+		catch_up=$(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)")
 		learners=$((learners + 1))
 	done
 	wait_until 30 has_leader 1
