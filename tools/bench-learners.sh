@@ -87,7 +87,7 @@ done
 for i in "${!PIDS[@]}"; do
 	if [ -n "${PIDS[$i]}" ]; then kill_node "$i"; fi
 done
-rm -rf "$T"/node* "$T"/mnt
+rm -rf "${T:?}"/node* "${T:?}"/mnt
 cluster_up 3 2>/dev/null
 VOTERS=3
 l=$(leader)
