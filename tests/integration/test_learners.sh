@@ -9,7 +9,8 @@
 # b) a learner killed (-9) and started again catches up and mounts;
 # c) a learner stopped (SIGSTOP) for a few seconds, so that the learner
 #    behind it falls back to a voter, then continued: all catch up;
-# d) `status` and `member list` show each node's role.
+# d) `status` and `member list` show each node's role, and the learners
+#    the leader (status, health).
 . "$(dirname "$0")/lib.sh"
 
 LEARNERS=${OMNIFS_LEARNERS:-4}
@@ -54,8 +55,15 @@ if [ "$LEARNERS" -ge 4 ]; then
 	from_4() { [ "$(status_field 7 fetching_from)" = 4 ]; }
 	wait_until 30 from_4
 fi
+# The learners show the voters' leader (from their sources' answers), in
+# status and health.
+same_leader() { [ "$(leader_id "$LAST")" = "$(leader_id 1)" ] && [ "$(leader_id 1)" != 0 ]; }
+wait_until 30 same_leader
+ctl "$LAST" health >"$T/health.out" || fail "health of n$LAST: $(cat "$T/health.out")"
+grep -q "^ok: learner with quorum, leader n$(leader_id 1)," "$T/health.out" ||
+	fail "health of n$LAST does not name the leader: $(cat "$T/health.out")"
 ctl 4 barrier || fail "barrier on learner n4"
-log "roles shown; barrier on a learner"
+log "roles shown, learners name leader n$(leader_id 1); barrier on a learner"
 
 # Writers: one file at a time through a mount; an acknowledged write (the
 # close returned 0) goes into $T/acked-<node>.
