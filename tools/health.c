@@ -90,17 +90,22 @@ int health_judge(const json_t *st, unsigned long long max_lag_ms, char *why, siz
 		snprintf(why, len, "the filesystem is not mounted (yet)");
 		return HEALTH_NOT_MOUNTED;
 	}
-	snprintf(why, len, "member with quorum, %llu entries behind, %s", lag,
+	/* A learner's leader is the one its source follows (it has no vote). */
+	char leader[40] = "";
+	if (number(st, "leader"))
+		snprintf(leader, sizeof(leader), ", leader n%llu", number(st, "leader"));
+	snprintf(why, len, "%s with quorum%s, %llu entries behind, %s",
+		 is_true(st, "learner") ? "learner" : "member", leader, lag,
 		 is_true(st, "mount_wanted") ? "mounted" : "no mount configured");
 	return HEALTH_OK;
 }
 
 static void print_json(int code, const char *why, const json_t *st)
 {
-	static const char *const copied[] = {"node",	     "role",	    "quorum",
-					     "leader_route", "lag_entries", "lag_ms",
-					     "stale_since",  "no_majority", "state_transfer",
-					     "mount_wanted", "mounted",	    NULL};
+	static const char *const copied[] = {
+		"node",		"role",	   "leader",	  "quorum",	 "leader_route",
+		"lag_entries",	"lag_ms",  "stale_since", "no_majority", "state_transfer",
+		"mount_wanted", "mounted", NULL};
 	json_t *h = json_pack("{s:b, s:s, s:i, s:s}", "healthy", code == HEALTH_OK, "state",
 			      state_name(code), "exit", code, "reason", why);
 	if (!h) {

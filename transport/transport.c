@@ -25,8 +25,12 @@
 /* Above a full log sync of what [compaction] lets the log retain (about 64 MiB applied plus a
  * 64 MiB entry): a legitimate frame over the limit would cut the link on every resend. */
 #define TP__DEF_MAX_FRAME      (512u * 1024 * 1024)
-#define TP__RECV_BATCH_INVALID 64	  /* bad frames skipped per tp_recv call */
-#define TP__SCRATCH_KEEP       (1u << 20) /* decode scratch kept between frames */
+#define TP__RECV_BATCH_INVALID 64 /* bad frames skipped per tp_recv call */
+/* tp_service reads every peer's monitor at most this often: it runs each
+ * time the ROUTER runs dry, and a loop that turns per frame would otherwise
+ * pay a read per peer (learners included) for every frame. */
+#define TP__LINKS_EVERY_MS 5
+#define TP__SCRATCH_KEEP   (1u << 20) /* decode scratch kept between frames */
 
 uint64_t tp_now_ms(void)
 {
@@ -202,6 +206,14 @@ int tp_poll_items(struct tp *t, zmq_pollitem_t *items, size_t cap)
 	return (int)n;
 }
 
+void tp_frames_poll_items(struct tp *t, zmq_pollitem_t items[2], int *n)
+{
+	*n = 0;
+	items[(*n)++] = (zmq_pollitem_t){.socket = t->router, .events = ZMQ_POLLIN};
+	if (t->zap)
+		items[(*n)++] = (zmq_pollitem_t){.socket = t->zap, .events = ZMQ_POLLIN};
+}
+
 int tp_poll(struct tp *t, long timeout_ms)
 {
 	zmq_pollitem_t items[TP_POLL_ITEMS(TP_MAX_PEERS)];
@@ -215,7 +227,11 @@ int tp_poll(struct tp *t, long timeout_ms)
 void tp_service(struct tp *t)
 {
 	tp__zap_serve(t);
-	tp__peers_service(t, tp_now_ms());
+	uint64_t now = tp_now_ms();
+	if (now - t->links_ms < TP__LINKS_EVERY_MS)
+		return;
+	t->links_ms = now;
+	tp__peers_service(t, now);
 }
 
 void tp_stats(const struct tp *t, struct tp_stats *st)

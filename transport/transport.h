@@ -131,12 +131,22 @@ void tp_redial_refused(struct tp *t);
  */
 int tp_poll_items(struct tp *t, zmq_pollitem_t *items, size_t cap);
 
+/*
+ * The items that wake a loop for frames and handshakes alone (ROUTER, and
+ * the ZAP handler unless plaintext; *n of them): a loop that wakes at least
+ * every few milliseconds anyway (a tick) polls these, so that a turn costs
+ * the same however many peers there are, and link events wait for its next
+ * wake.
+ */
+void tp_frames_poll_items(struct tp *t, zmq_pollitem_t items[2], int *n);
+
 /* Convenience for tools and tests: zmq_poll on t's items alone. >0 ready, 0 timeout, <0 error. */
 int tp_poll(struct tp *t, long timeout_ms);
 
 /*
- * Housekeeping without receiving: answers ZAP requests, reads link events,
- * reports peers silent for silence_ms. tp_recv does this when it finds no frame.
+ * Housekeeping without receiving: answers ZAP requests, and at most every
+ * few milliseconds reads link events and reports peers silent for
+ * silence_ms. tp_recv does this when it finds no frame.
  */
 void tp_service(struct tp *t);
 

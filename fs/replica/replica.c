@@ -104,6 +104,11 @@ static void publish_view(struct replica *r, uint64_t now)
 		 * is decided is what its configuration ended with. */
 		v.opx.pid = r->cfg.node_id;
 		v.opx.decided_idx = v.opx.accepted_idx = v.opx.compacted_idx = v.base;
+		if (r->mode == REPLICA_LEARNER) {
+			/* Not followed: the leader its sources follow. */
+			v.opx.promise = r->learn.leader;
+			v.leader = r->learn.leader.pid;
+		}
 	}
 	/* In step: a route to a leader with a quorum, and everything applied
 	 * that this node or any peer it hears knows to be decided. (Not the
@@ -124,8 +129,9 @@ static void publish_view(struct replica *r, uint64_t now)
 		      r->applied_idx >= v.known_decided;
 	v.proposals_in_flight = proposals_in_flight(&r->props);
 	/* A leader counts once it leads (accept phase), not every candidate
-	 * of an election. */
-	if (v.leader && v.accept_phase && v.leader != r->seen_leader) {
+	 * of an election; a learner counts the leaders its sources follow. */
+	if (v.leader && (v.accept_phase || r->mode == REPLICA_LEARNER) &&
+	    v.leader != r->seen_leader) {
 		r->seen_leader = v.leader;
 		r->leader_changes++;
 	}
@@ -406,12 +412,13 @@ static void watchdog(struct replica *r, uint64_t now)
 
 static void one_turn(struct replica *r)
 {
-	zmq_pollitem_t items[TP_POLL_ITEMS(TP_MAX_PEERS) + 1];
-	int n = tp_poll_items(r->tp, items, TP_POLL_ITEMS(TP_MAX_PEERS));
-	if (n < 0) {
-		replica_fail(r, "polling the transport", n);
-		return;
-	}
+	/* Frames and handshakes only, not every peer's link monitor: a turn
+	 * (one or a few per entry) must not cost more with more members,
+	 * learners included. Link events are read when the loop wakes
+	 * anyway, at least every tick (tp_service). */
+	zmq_pollitem_t items[3];
+	int n;
+	tp_frames_poll_items(r->tp, items, &n);
 	items[n] = (zmq_pollitem_t){.fd = r->wake_fd, .events = ZMQ_POLLIN};
 	uint64_t now = proposals_now_ms();
 	long timeout = r->next_tick_ms > now ? (long)(r->next_tick_ms - now) : 0;

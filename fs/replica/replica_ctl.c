@@ -315,9 +315,16 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 	if (v->mode == REPLICA_LEARNER) {
 		snprintf(fetching, sizeof(fetching), "fetching:    from n%llu\n",
 			 (unsigned long long)v->fetching_from);
-		/* No core, no ballot: writes go to a voter, which forwards. */
-		snprintf(leader, sizeof(leader), "none followed (a learner), writes go %s",
-			 v->route == REPLICA_ROUTE_VIA ? route : "nowhere yet");
+		/* No core: the leader its source follows; writes go to a
+		 * voter, which forwards them. */
+		const char *writes = v->route == REPLICA_ROUTE_VIA ? route : "nowhere yet";
+		if (v->leader)
+			snprintf(leader, sizeof(leader),
+				 "n%llu, ballot b%u.%u.%llu (as its source says), writes go %s",
+				 (unsigned long long)v->leader, b->n, b->priority,
+				 (unsigned long long)b->pid, writes);
+		else
+			snprintf(leader, sizeof(leader), "none heard of yet, writes go %s", writes);
 	} else {
 		snprintf(leader, sizeof(leader), "n%llu, ballot b%u.%u.%llu, reached %s",
 			 (unsigned long long)v->leader, b->n, b->priority,
@@ -449,9 +456,10 @@ void replica_status_line(struct replica *r, char *buf, size_t len)
 		snprintf(route, sizeof(route), "reached via n%llu", (unsigned long long)v.via);
 	else
 		snprintf(route, sizeof(route), "unreachable");
-	char leader[64];
+	char leader[96];
 	if (v.mode == REPLICA_LEARNER)
-		snprintf(leader, sizeof(leader), "writes %s",
+		snprintf(leader, sizeof(leader), "leader n%llu, writes %s",
+			 (unsigned long long)v.leader,
 			 v.route == REPLICA_ROUTE_VIA ? route : "wait for a voter");
 	else
 		snprintf(leader, sizeof(leader), "leader n%llu %s", (unsigned long long)v.leader,

@@ -115,14 +115,15 @@ struct replica_recent {
 
 /* A learner's side of fetching (replica_learn.c); replica thread only. */
 struct replica_learn {
-	opx_node_id source;   /* asked now */
-	unsigned fallback;    /* 0: its place in the fan-out; k: the k-th voter after it */
-	uint64_t fallback_ms; /* when it left its place */
-	uint64_t asked_ms;    /* a request in flight since (0: none) */
-	uint64_t answered_ms; /* the last answer from a source */
-	uint64_t decided;     /* the highest decided index a source reported (global) */
-	unsigned relay_turn;  /* which voter its writes go to */
-	uint64_t progress_ms; /* applied last moved, or nothing was in flight */
+	opx_node_id source;	  /* asked now */
+	unsigned fallback;	  /* 0: its place in the fan-out; k: the k-th voter after it */
+	uint64_t fallback_ms;	  /* when it left its place */
+	uint64_t asked_ms;	  /* a request in flight since (0: none) */
+	uint64_t answered_ms;	  /* the last answer from a source */
+	uint64_t decided;	  /* the highest decided index a source reported (global) */
+	struct opx_ballot leader; /* the highest ballot a source follows, this configuration */
+	unsigned relay_turn;	  /* which voter its writes go to */
+	uint64_t progress_ms;	  /* applied last moved, or nothing was in flight */
 	uint64_t progress_applied;
 	struct replica_recent *recent; /* learners only (owned) */
 	struct replica_waiter waiters[OPX_MAX_NODES];

@@ -28,7 +28,9 @@
  *
  * Configuration changes reach a learner in the fetch answer that ends a
  * configuration (it carries the stop-sign's table, replica_step.c), applied
- * like a stop-sign from a log (replica_table_applied).
+ * like a stop-sign from a log (replica_table_applied). Every answer also
+ * carries the ballot its sender follows: a learner shows the highest it
+ * heard of as its leader (status, health), and passes it on to those behind.
  *
  * Not here: voting, leading, quorums (the core's, voters only).
  */
@@ -270,6 +272,19 @@ static void stopsign_answer(struct replica *r, const struct step_fetch_answer *a
 		replica_fail(r, "applying a fetched stop-sign", rc);
 }
 
+/* The leader as a source knows it: the highest ballot heard of in this
+ * configuration. Ballots only grow, and a source further from the voters
+ * may not have heard of the newest yet. */
+static void learn_leader(struct replica *r, const struct step_fetch_answer *a)
+{
+	struct opx_ballot b = {.config_id = r->members.config_id,
+			       .n = a->leader_round,
+			       .priority = a->leader_priority,
+			       .pid = a->leader};
+	if (b.pid && opx_ballot_cmp(&b, &r->learn.leader) > 0)
+		r->learn.leader = b;
+}
+
 void replica_learn_on_entries(struct replica *r, opx_node_id from, const uint8_t *d, uint32_t len,
 			      uint64_t now)
 {
@@ -285,6 +300,7 @@ void replica_learn_on_entries(struct replica *r, opx_node_id from, const uint8_t
 	atomic_store(&r->had_qc, true);
 	if (a.decided > l->decided)
 		l->decided = a.decided;
+	learn_leader(r, &a);
 	if (r->xfer.active)
 		return;
 	switch (a.status) {
@@ -359,6 +375,7 @@ void replica_learn_enter(struct replica *r)
 	l->source = 0;
 	l->fallback = 0;
 	l->asked_ms = 0;
+	l->leader = (struct opx_ballot){0}; /* ballots are per configuration */
 	if (r->mode != REPLICA_LEARNER && l->recent) {
 		recent_clear(l->recent);
 		free(l->recent);

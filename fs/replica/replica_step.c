@@ -390,6 +390,8 @@ static void serve_previous(struct replica *r, opx_node_id from, uint32_t config_
 		replica_members_tell(r, from, now);
 		return;
 	}
+	/* No leader: this node's ballot belongs to a configuration the
+	 * learner has not entered yet. */
 	struct step_fetch_answer a = {
 		.status = STEP_FETCH_STOPSIGN, .first = first, .decided = first + 1};
 	if (step_buf_add(&msg, hdr, sizeof(hdr)) == 0 &&
@@ -398,6 +400,16 @@ static void serve_previous(struct replica *r, opx_node_id from, uint32_t config_
 		tp_send_app(r->tp, from, config_id, REPLICA_APP_FETCH_ENTRIES, msg.data, msg.len);
 	}
 	step_buf_free(&msg);
+}
+
+/* The leader this node follows, for a fetch answer: its core's promise, or
+ * on a learner what its own source said (replica_learn.c). */
+static void answer_leader(struct replica *r, struct step_fetch_answer *a)
+{
+	struct opx_ballot b = r->px ? opx_promise(r->px) : r->learn.leader;
+	a->leader_round = b.n;
+	a->leader_priority = b.priority;
+	a->leader = b.pid;
 }
 
 /* Serves decided entries from the log, up to the first stop-sign (whose
@@ -451,6 +463,7 @@ void replica_fetch_serve(struct replica *r, opx_node_id from, uint32_t config_id
 	if (has_ss && membership_encode(ss_table, table, sizeof(table), &table_len) == 0 &&
 	    step_buf_add_entry(&msg, (const uint8_t *)table, (uint32_t)table_len) == 0)
 		a.status = STEP_FETCH_STOPSIGN;
+	answer_leader(r, &a);
 	step_fetch_hdr_encode(&a, msg.data);
 	tp_send_app(r->tp, from, config_id, REPLICA_APP_FETCH_ENTRIES, msg.data, msg.len);
 out_free:

@@ -45,6 +45,9 @@ void step_fetch_hdr_encode(const struct step_fetch_answer *a, uint8_t buf[STEP_F
 	put_le64(buf + 9, a->decided);
 	put_le64(buf + 17, a->compacted);
 	put_le32(buf + 25, a->n);
+	put_le32(buf + 29, a->leader_round);
+	put_le32(buf + 33, a->leader_priority);
+	put_le64(buf + 37, a->leader);
 }
 
 int step_fetch_answer_decode(struct step_fetch_answer *a, const uint8_t *buf, size_t len)
@@ -56,6 +59,9 @@ int step_fetch_answer_decode(struct step_fetch_answer *a, const uint8_t *buf, si
 	a->decided = get_le64(buf + 9);
 	a->compacted = get_le64(buf + 17);
 	a->n = get_le32(buf + 25);
+	a->leader_round = get_le32(buf + 29);
+	a->leader_priority = get_le32(buf + 33);
+	a->leader = get_le64(buf + 37);
 	a->entries = buf + STEP_FETCH_HDR;
 	a->entries_len = len - STEP_FETCH_HDR;
 	return 0;

@@ -8,6 +8,9 @@
  *                  u64 leader, u8 flags, u8 n_heard, n_heard x u64 peer id
  *   FETCH_REQ      u64 first index wanted (global)
  *   FETCH_ENTRIES  u8 status, u64 first, u64 decided, u64 compacted, u32 n,
+ *                  u32 ballot round, u32 ballot priority, u64 ballot pid
+ *                  (the leader the sender follows, 0 if none known: how a
+ *                  learner, which has no core, knows the leader),
  *                  then n entries; with status STOPSIGN one more entry
  *                  follows: the member table of the stop-sign that comes
  *                  right after the n entries (membership.h text)
@@ -27,7 +30,7 @@
 #define STEP_REPORT_HDR	   34
 #define STEP_REPORT_MAX	   (STEP_REPORT_HDR + 8 * STEP_MAX_HEARD)
 #define STEP_FETCH_REQ_LEN 8
-#define STEP_FETCH_HDR	   29
+#define STEP_FETCH_HDR	   45
 
 /* STEP flags */
 #define STEP_LEADING	   1u /* the sender leads, and a write through it can be decided */
@@ -54,7 +57,9 @@ int step_report_decode(struct step_report *r, const uint8_t *buf, size_t len);
 struct step_fetch_answer {
 	uint8_t status;
 	uint64_t first, decided, compacted;
-	uint32_t n;		/* entries that follow */
+	uint32_t n; /* entries that follow */
+	uint32_t leader_round, leader_priority;
+	uint64_t leader;	/* the ballot's pid: the leader the sender follows */
 	const uint8_t *entries; /* borrowed from the frame */
 	size_t entries_len;
 };

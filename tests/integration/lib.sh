@@ -237,6 +237,35 @@ fs_cluster() {
 	done
 }
 
+# add_learner I: `member add --learner I` through node 1's leader (node I
+# was made with join_init and started: the voters check that its key tried
+# to connect lately). Meant for wait_until: a change still in progress, or
+# a leader being elected, fails and is tried again.
+add_learner() {
+	local l
+	l=$(leader_id 1)
+	[ "$l" != 0 ] || return 1
+	ctl "$l" member add --learner "$1" "$(node_addr "$1")" "$(node_pub "$1")" >"$T/add.out" 2>&1 && return 0
+	log "member add --learner $1 on n$l: $(cat "$T/add.out")"
+	grep -q "n$1 is already a member" "$T/add.out" # an earlier try made it
+}
+is_learner() { [ "$(status_field "$1" role)" = learner ]; }
+is_caught_up() { [ "$(status_field "$1" caught_up)" = True ]; }
+
+# fs_learner_up I VOTER...: node I joins the running cluster of VOTER... as a
+# learner with a mount (CURVE), and is caught up and mounted; M<I> is set.
+fs_learner_up() {
+	local i=$1
+	shift
+	MOUNT=1 join_init "$i" curve "$@"
+	start_node "$i"
+	wait_until 60 add_learner "$i"
+	wait_until 60 is_learner "$i"
+	wait_until 60 mountpoint -q "$T/mnt/node$i"
+	wait_until 60 is_caught_up "$i"
+	eval "M$i=\$T/mnt/node$i"
+}
+
 # tree_listing DIR: every entry with type, mode, owner, mtime, link count,
 # symlink target and content hash: what must be equal on every node. (One
 # python process: a stat and a hash per file from the shell would dominate.)

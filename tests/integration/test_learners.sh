@@ -9,7 +9,8 @@
 # b) a learner killed (-9) and started again catches up and mounts;
 # c) a learner stopped (SIGSTOP) for a few seconds, so that the learner
 #    behind it falls back to a voter, then continued: all catch up;
-# d) `status` and `member list` show each node's role.
+# d) `status` and `member list` show each node's role, and the learners
+#    the leader (status, health).
 . "$(dirname "$0")/lib.sh"
 
 LEARNERS=${OMNIFS_LEARNERS:-4}
@@ -21,22 +22,8 @@ EXTRA_CONFIG="[compaction]\nmax_entries = 2000\nretain_entries = 500"
 fs_cluster $VOTERS
 log "voters up, leader n$(leader_id 1)"
 
-leader() { leader_id 1; }
-is_learner() { [ "$(status_field "$1" role)" = learner ]; }
-is_caught_up() { [ "$(status_field "$1" caught_up)" = True ]; }
-
 LAST=$((VOTERS + LEARNERS))
 t0=$SECONDS
-# add_learner I: `member add --learner` through the leader; a change still
-# in progress, or a leader being elected, is tried again by wait_until.
-add_learner() {
-	local l
-	l=$(leader)
-	[ "$l" != 0 ] || return 1
-	ctl "$l" member add --learner "$1" "$(node_addr "$1")" "$(node_pub "$1")" >"$T/add.out" 2>&1 && return 0
-	log "member add --learner $1 on n$l: $(cat "$T/add.out")"
-	grep -q "n$1 is already a member" "$T/add.out" # an earlier try made it
-}
 # One change at a time: each returns once the voter runs it. Each node is
 # started just before (the voters check that its key tried to connect in
 # the last minute); the learners before it need not have caught up.
@@ -68,8 +55,15 @@ if [ "$LEARNERS" -ge 4 ]; then
 	from_4() { [ "$(status_field 7 fetching_from)" = 4 ]; }
 	wait_until 30 from_4
 fi
+# The learners show the voters' leader (from their sources' answers), in
+# status and health.
+same_leader() { [ "$(leader_id "$LAST")" = "$(leader_id 1)" ] && [ "$(leader_id 1)" != 0 ]; }
+wait_until 30 same_leader
+ctl "$LAST" health >"$T/health.out" || fail "health of n$LAST: $(cat "$T/health.out")"
+grep -q "^ok: learner with quorum, leader n$(leader_id 1)," "$T/health.out" ||
+	fail "health of n$LAST does not name the leader: $(cat "$T/health.out")"
 ctl 4 barrier || fail "barrier on learner n4"
-log "roles shown; barrier on a learner"
+log "roles shown, learners name leader n$(leader_id 1); barrier on a learner"
 
 # Writers: one file at a time through a mount; an acknowledged write (the
 # close returned 0) goes into $T/acked-<node>.

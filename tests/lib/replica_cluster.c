@@ -466,7 +466,7 @@ static bool one_leader(struct rcl *c, void *arg)
 	for (size_t id = 1; id <= c->n; id++) {
 		struct rcl_status st;
 		if (!is_member(c, id, &st) || strcmp(st.role, "learner") == 0)
-			continue; /* learners follow no leader: they fetch */
+			continue; /* learners follow none: they show their sources' */
 		members++;
 		if (!st.leader || !st.quorum || (seen && st.leader != seen))
 			return false;

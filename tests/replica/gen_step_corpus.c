@@ -50,8 +50,13 @@ int main(int argc, char **argv)
 	rc |= step_buf_add(&b, hdr, sizeof(hdr)) != 0;
 	rc |= step_buf_add_entry(&b, (const uint8_t *)"an entry", 8) != 0;
 	rc |= step_buf_add_entry(&b, (const uint8_t *)"", 0) != 0;
-	struct step_fetch_answer a = {
-		.status = STEP_FETCH_OK, .first = 100, .decided = 120, .compacted = 20, .n = 2};
+	struct step_fetch_answer a = {.status = STEP_FETCH_OK,
+				      .first = 100,
+				      .decided = 120,
+				      .compacted = 20,
+				      .n = 2,
+				      .leader_round = 4,
+				      .leader = 1};
 	step_fetch_hdr_encode(&a, b.data);
 	rc |= write_framed(argv[1], "fetch-entries", 1, b.data, b.len);
 	a = (struct step_fetch_answer){.status = STEP_FETCH_COMPACTED, .first = 5, .compacted = 20};

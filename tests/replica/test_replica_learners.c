@@ -4,7 +4,8 @@
  * first (it fetches from a learner, not a voter). Writes through learners
  * and voters land everywhere with equal digests; a learner stopped and
  * started again, or cut off and healed, catches up; a learner whose source is down falls back to a
- * voter; a learner is promoted while a voter is down, the dead voter is
+ * voter; learners show the voters' leader, a new one too once the old
+ * leader stops; a learner is promoted while a voter is down, the dead voter is
  * removed, a voter is demoted and a learner removed, with writes going on
  * after each step.
  */
@@ -78,6 +79,32 @@ static bool fetches_from(struct rcl *c, void *arg)
 	snprintf(want, sizeof(want), "\"fetching_from\":%llu,", (unsigned long long)s->from);
 	return rcl_control(c, s->id, out, sizeof(out), "status", "--json", NULL) == 0 &&
 	       strstr(out, want) != NULL;
+}
+
+struct leader_of {
+	uint64_t id, leader;
+};
+
+/* Node l->id shows l->leader as its leader (status JSON and text). */
+static bool shows_leader(struct rcl *c, void *arg)
+{
+	struct leader_of *l = arg;
+	struct rcl_status st;
+	char out[4096], want[48];
+	snprintf(want, sizeof(want), "leader:      n%llu, ballot b", (unsigned long long)l->leader);
+	return rcl_status(c, l->id, &st) == 0 && st.leader == l->leader &&
+	       rcl_control(c, l->id, out, sizeof(out), "status", NULL) == 0 &&
+	       strstr(out, want) != NULL;
+}
+
+/* Every learner (ids VOTERS + 1 ..) shows leader. */
+static void learners_show_leader(struct rcl *c, uint64_t leader)
+{
+	for (uint64_t id = VOTERS + 1; id <= VOTERS + LEARNERS; id++) {
+		struct leader_of l = {.id = id, .leader = leader};
+		assert_true(rcl_wait(c, CATCH_UP_WAIT_MS, shows_leader, &l,
+				     "a learner to show the voters' leader"));
+	}
 }
 
 static bool is_removed(struct rcl *c, void *arg)
@@ -199,10 +226,26 @@ static void test_replica_learners_fleet(void **state)
 	assert_non_null(strstr(out, "\"role\":\"learner\""));
 	assert_int_equal(rcl_control(c, 7, out, sizeof(out), "status", NULL), 0);
 	assert_non_null(strstr(out, "role:        learner"));
-	assert_non_null(strstr(out, "leader:      none followed (a learner), writes go via n"));
+	assert_non_null(strstr(out, "(as its source says), writes go via n"));
 	assert_non_null(strstr(out, "fetching:    from n"));
 	assert_non_null(strstr(out, "voters 1,2,3, learners 4,5,6,7"));
-	assert_true(rcl_wait_leader(c, ELECTION_WAIT_MS) != 0);
+	leader = rcl_wait_leader(c, ELECTION_WAIT_MS);
+	assert_true(leader != 0);
+	learners_show_leader(c, leader);
+	assert_int_equal(rcl_control(c, 7, out, sizeof(out), "status", "--json", NULL), 0);
+	assert_non_null(strstr(out, "\"ballot\":\""));
+	assert_null(strstr(out, "\"ballot\":\"0.0.0\""));
+
+	/* The leader stops: the learners, n7 two hops from the voters, show
+	 * the one elected after it. */
+	rcl_stop(c, leader);
+	uint64_t next = rcl_wait_leader(c, ELECTION_WAIT_MS);
+	assert_true(next != 0 && next != leader);
+	learners_show_leader(c, next);
+	step("learners show leader n%llu, then n%llu once n%llu stopped",
+	     (unsigned long long)leader, (unsigned long long)next, (unsigned long long)leader);
+	assert_int_equal(rcl_start(c, leader), 0);
+	role_is(c, leader, NULL); /* any voter role: it may lead again */
 	assert_int_equal(rcl_control(c, 4, out, sizeof(out), "barrier", NULL), 0);
 	assert_int_not_equal(rcl_control(c, 4, out, sizeof(out), "member-remove", "5", NULL), 0);
 	assert_non_null(strstr(out, "learner"));

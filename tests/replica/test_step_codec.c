@@ -48,8 +48,14 @@ static void test_step_codec_fetch_answer(void **state)
 	const uint8_t e1[] = "first", e2[] = "";
 	assert_int_equal(step_buf_add_entry(&b, e1, 5), 0);
 	assert_int_equal(step_buf_add_entry(&b, e2, 0), 0);
-	struct step_fetch_answer a = {
-		.status = STEP_FETCH_OK, .first = 10, .decided = 12, .compacted = 4, .n = 2};
+	struct step_fetch_answer a = {.status = STEP_FETCH_OK,
+				      .first = 10,
+				      .decided = 12,
+				      .compacted = 4,
+				      .n = 2,
+				      .leader_round = 7,
+				      .leader_priority = 3,
+				      .leader = 2};
 	step_fetch_hdr_encode(&a, b.data);
 
 	struct step_fetch_answer got;
@@ -58,6 +64,9 @@ static void test_step_codec_fetch_answer(void **state)
 	assert_int_equal(got.decided, 12);
 	assert_int_equal(got.compacted, 4);
 	assert_int_equal(got.n, 2);
+	assert_int_equal(got.leader_round, 7);
+	assert_int_equal(got.leader_priority, 3);
+	assert_int_equal(got.leader, 2);
 	struct step_entries it;
 	step_entries_init(&it, got.entries, got.entries_len, got.n);
 	const uint8_t *e;

@@ -91,6 +91,26 @@ static void test_health_each_problem_has_its_code(void **state)
 	judge_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* The healthy verdict says what the node is and which leader it knows of,
+ * a learner too (the one its source follows). */
+static void test_health_reason_names_role_and_leader(void **state)
+{
+	(void)state;
+	char why[256];
+	json_t *st = json_loads("{\"role\":\"learner\",\"learner\":true,\"leader\":2,"
+				"\"quorum\":true,\"lag_ms\":0,\"lag_entries\":0}",
+				0, NULL);
+	assert_non_null(st);
+	assert_int_equal(health_judge(st, 2000, why, sizeof(why)), HEALTH_OK);
+	json_decref(st);
+	assert_non_null(strstr(why, "learner with quorum, leader n2,"));
+	st = json_loads("{\"quorum\":true,\"lag_ms\":0}", 0, NULL);
+	assert_non_null(st);
+	assert_int_equal(health_judge(st, 2000, why, sizeof(why)), HEALTH_OK);
+	json_decref(st);
+	assert_non_null(strstr(why, "member with quorum, 0 entries behind"));
+}
+
 static void test_health_codes_are_distinct(void **state)
 {
 	(void)state;
@@ -123,6 +143,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_health_healthy_member),
 		cmocka_unit_test(test_health_each_problem_has_its_code),
+		cmocka_unit_test(test_health_reason_names_role_and_leader),
 		cmocka_unit_test(test_health_codes_are_distinct),
 		cmocka_unit_test(test_cli_numbers_are_strict),
 	};
