@@ -52,7 +52,6 @@ struct tp {
 
 	struct tp_event events[TP__EVENT_CAP];
 	unsigned ev_head, ev_len;
-	uint64_t links_ms; /* tp_service last read every peer's monitor */
 
 	struct tp_stats st;
 	struct tp__ratelimit rl_frame, rl_zap, rl_link;

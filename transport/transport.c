@@ -25,12 +25,8 @@
 /* Above a full log sync of what [compaction] lets the log retain (about 64 MiB applied plus a
  * 64 MiB entry): a legitimate frame over the limit would cut the link on every resend. */
 #define TP__DEF_MAX_FRAME      (512u * 1024 * 1024)
-#define TP__RECV_BATCH_INVALID 64 /* bad frames skipped per tp_recv call */
-/* tp_service reads every peer's monitor at most this often: it runs each
- * time the ROUTER runs dry, and a loop that turns per frame would otherwise
- * pay a read per peer (learners included) for every frame. */
-#define TP__LINKS_EVERY_MS 5
-#define TP__SCRATCH_KEEP   (1u << 20) /* decode scratch kept between frames */
+#define TP__RECV_BATCH_INVALID 64	  /* bad frames skipped per tp_recv call */
+#define TP__SCRATCH_KEEP       (1u << 20) /* decode scratch kept between frames */
 
 uint64_t tp_now_ms(void)
 {
@@ -227,11 +223,7 @@ int tp_poll(struct tp *t, long timeout_ms)
 void tp_service(struct tp *t)
 {
 	tp__zap_serve(t);
-	uint64_t now = tp_now_ms();
-	if (now - t->links_ms < TP__LINKS_EVERY_MS)
-		return;
-	t->links_ms = now;
-	tp__peers_service(t, now);
+	tp__peers_service(t, tp_now_ms());
 }
 
 void tp_stats(const struct tp *t, struct tp_stats *st)

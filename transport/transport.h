@@ -144,9 +144,8 @@ void tp_frames_poll_items(struct tp *t, zmq_pollitem_t items[2], int *n);
 int tp_poll(struct tp *t, long timeout_ms);
 
 /*
- * Housekeeping without receiving: answers ZAP requests, and at most every
- * few milliseconds reads link events and reports peers silent for
- * silence_ms. tp_recv does this when it finds no frame.
+ * Housekeeping without receiving: answers ZAP requests, reads link events,
+ * reports peers silent for silence_ms. tp_recv does this when it finds no frame.
  */
 void tp_service(struct tp *t);
 
