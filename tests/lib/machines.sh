@@ -48,6 +48,15 @@ mx_cache() {
 	echo "$c"
 }
 
+# mx_umount_under DIR: unmounts whatever is mounted at or below DIR, deepest
+# first. A debootstrap killed midway leaves its /proc and /sys mounted in the
+# half-made root, and rm -rf of it then fails on every file there.
+mx_umount_under() {
+	local m
+	awk -v d="$1" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts |
+		sort -r | while read -r m; do umount -l "$m"; done
+}
+
 # mx_root: the cached Debian root's path, made first if missing. The key
 # covers everything that shapes the root, so a changed package list makes a
 # new one; a root only counts once its debootstrap finished (.complete).
@@ -60,6 +69,7 @@ mx_root() {
 		(
 			flock 9 # one debootstrap at a time per cache
 			if [ ! -f "$root/.complete" ]; then
+				mx_umount_under "$root.tmp"
 				rm -rf "$root.tmp"
 				mx_log "making a Debian $MX_SUITE root (once; kept in $root)" >&2
 				if ! debootstrap --variant=minbase --include="$MX_PACKAGES" "$MX_SUITE" \
