@@ -111,7 +111,7 @@ static void test_rocks_memory_budget_bounds_memtables_and_cache(void **state)
 	read_all(&d);
 	struct rocks_memory m;
 	rocks_memory_get(&m);
-	print_message("budget 8 MiB: memtables peak %.1f MiB, block cache %.1f MiB\n",
+	print_message("# budget 8 MiB: memtables peak %.1f MiB, block cache %.1f MiB\n",
 		      peak / (double)MIB, m.block_cache / (double)MIB);
 	assert_int_equal(m.budget, 8 * MIB);
 	/* The share, plus the one arena block a memtable may have begun. */
@@ -126,7 +126,7 @@ static void test_rocks_memory_budget_bounds_memtables_and_cache(void **state)
 	rocks_memory_set_budget(1024u * MIB);
 	open_store(&d, "large");
 	peak = write_mib(&d, 24);
-	print_message("budget 1 GiB: memtables peak %.1f MiB\n", peak / (double)MIB);
+	print_message("# budget 1 GiB: memtables peak %.1f MiB\n", peak / (double)MIB);
 	assert_true(peak >= 16 * MIB);
 	rocks_db_close(&d);
 }
