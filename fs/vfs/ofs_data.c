@@ -445,39 +445,16 @@ static int copy_stored_block(void *arg, const void *key, size_t key_len, const v
  */
 static int read_stored(struct ofs *o, uint64_t ino, uint8_t *buf, size_t size, uint64_t off)
 {
-	struct ofs_key prefix, first;
+	struct ofs_key prefix, before = {0};
 	struct read_range r = {buf, off, off + size};
+	uint64_t first = off / OFS_BLOCK_SIZE;
 	memset(buf, 0, size);
 	ofs_key_block_prefix(&prefix, ino);
-	ofs_key_block(&first, ino, off / OFS_BLOCK_SIZE);
-	struct kv_view *v;
-	int rc = kv_view_open(o->b.kv, &v);
-	if (rc)
-		return rc == -ENOMEM ? rc : -EIO;
-	struct kv_iter *it;
-	rc = kv_iter_open(v, prefix.b, prefix.len, first.b, first.len, &it);
-	if (rc) {
-		kv_view_close(&v);
-		return rc == -ENOMEM ? rc : -EIO;
-	}
-	for (;;) {
-		const uint8_t *k, *val;
-		size_t kl, vl;
-		uint64_t ver;
-		rc = kv_iter_next(it, &k, &kl, &val, &vl, &ver);
-		if (rc <= 0) {
-			rc = rc < 0 ? -EIO : 0;
-			break;
-		}
-		rc = copy_stored_block(&r, k, kl, val, vl, ver);
-		if (rc) {
-			rc = rc < 0 ? rc : 0;
-			break;
-		}
-	}
-	kv_iter_close(&it);
-	kv_view_close(&v);
-	return rc;
+	/* The scan starts strictly after a key: the block before the first. */
+	if (first)
+		ofs_key_block(&before, ino, first - 1);
+	return ofs_kv_scan(o, prefix.b, prefix.len, before.b, first ? before.len : 0,
+			   copy_stored_block, &r);
 }
 
 ssize_t ofs_op_read(struct ofs *o, struct ofs_file *f, void *buf, size_t size, uint64_t off)
