@@ -47,7 +47,12 @@ for t in "${targets[@]}"; do
 	read -r _ bin _ <<<"$t"
 	bins+=("$bin")
 done
-ninja -C "$dir" "${bins[@]}" >/dev/null
+# Quiet when the build works; its whole output, on stdout, when it does not.
+if ! out="$(ninja -C "$dir" "${bins[@]}" 2>&1)"; then
+	printf '%s\n' "$out"
+	echo "fuzz: building the targets in $dir failed (above)"
+	exit 1
+fi
 
 work="$(mktemp -d)"
 # Targets that need files (fuzz_chunk's store) make them here, in memory

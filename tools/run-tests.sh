@@ -21,7 +21,10 @@ if [ $# -eq 0 ]; then
 	# The full run also fuzzes the decoders for a bounded time
 	# (tools/fuzz.sh), and runs the unit suite and one cluster test with
 	# mounts under ThreadSanitizer (a report fails the test).
-	tools/fuzz.sh || status=1
+	tools/fuzz.sh || {
+		status=1
+		echo "run-tests: tools/fuzz.sh failed (above)"
+	}
 	rm -f build/tsan/meson-logs/tsan-*.json
 	meson test -C build/tsan --print-errorlogs --num-processes 2 --suite unit \
 		--logbase tsan-unit || status=1
@@ -48,4 +51,5 @@ print("%d passed, %d failed, %d skipped" % (counts["passed"], counts["failed"], 
 strict = os.geteuid() == 0 and os.path.exists("/dev/fuse")
 sys.exit(1 if counts["failed"] or (strict and counts["skipped"]) or not counts["passed"] else 0)
 PY
+[ "$status" = 0 ] || echo "run-tests: FAILED (exit $status)"
 exit $status

@@ -166,8 +166,8 @@ static bool send_native(enum log_level level, uint64_t peer, uint64_t index, con
 #endif
 }
 
-static void log_vkv(enum log_level level, uint64_t peer, uint64_t index, const char *fmt,
-		    va_list ap)
+static void __attribute__((format(printf, 4, 0)))
+log_vkv(enum log_level level, uint64_t peer, uint64_t index, const char *fmt, va_list ap)
 {
 	if ((int)level > atomic_load_explicit(&log_threshold, memory_order_relaxed))
 		return;
