@@ -7,9 +7,10 @@
 # here from the examples libfuse3-dev ships, default options) over another
 # directory there. Prints one table with the ratios omnifs/local and
 # omnifs/passthrough, the daemons' CPU per change (summed over the three
-# nodes) and their resident memory; see tools/fsbench.c for what each row
-# measures. Then what file history costs: the small-file writes (create+
-# write 4 KiB+close, overwrite: open O_TRUNC, write 4 KiB, close, rename over
+# nodes), the bytes each writes to disk per MiB of the large file and their
+# resident memory; see tools/fsbench.c for what each row measures. Then what
+# file history costs: the small-file writes (create+write 4 KiB+close,
+# overwrite: open O_TRUNC, write 4 KiB, close, rename over
 # a file, unlink; each but create keeps a previous version) through the two
 # followers' mounts, one restarted with history on (the default), the other
 # with it off; history is the proposer's matter, so the two differ in that
@@ -114,7 +115,11 @@ fsbench_run() {
 	rss_line | sed 's/$/ (idle, before the run)/'
 	hz=$(getconf CLK_TCK)
 	declare -a cpu0=()
-	for i in 1 2 3; do cpu0[i]=$(cpu_ticks "${PIDS[$i]}"); done
+	declare -a io0=()
+	for i in 1 2 3; do
+		cpu0[i]=$(cpu_ticks "${PIDS[$i]}")
+		io0[i]=$(disk_writes "${PIDS[$i]}")
+	done
 	start=$(date +%s.%N)
 	"$B/tools/omnifs-fsbench" -n "$files" -m "$mib" "${only[@]}" -R "$T/mnt/node$reader" \
 		-p "${PIDS[1]},${PIDS[2]},${PIDS[3]}" "$T/mnt/node$node" "$LOCAL" "$T/pt-mnt"
@@ -124,8 +129,21 @@ fsbench_run() {
 		[ "$i" = "$leader" ] && line+=" (leader)"
 	done
 	echo "$line"
+	# What reaches the disk for the data written through the mount (the
+	# large file's bytes dominate when it is written).
+	line="daemon disk writes (MiB per MiB of the large file):"
+	for i in 1 2 3; do
+		line+=" node$i $(python3 -c "print(f'{($(disk_writes "${PIDS[$i]}") - ${io0[$i]}) / 1048576 / $mib:.2f}')")"
+	done
+	echo "$line"
 	rss_line | sed 's/$/ (after the run)/'
 	[ "$(leader_id "$node")" = "$leader" ] || echo "note: the leader changed during the run"
+}
+
+# disk_writes PID: the bytes the process has caused to be written to the
+# disk (write_bytes of /proc/PID/io: page-cache writes it dirtied).
+disk_writes() {
+	awk '/^write_bytes/ { print $2 }' "/proc/$1/io"
 }
 
 # ready I: node I mounted and following a leader with a quorum.
