@@ -50,7 +50,7 @@ struct fx {
 };
 
 /* Root: the fixture's caller for everything that is not about permissions. */
-static const struct ofs_cred root_cr = {0, 0, NULL, 0};
+static const struct ofs_cred root_cr = {0, 0, NULL, 0, 0};
 
 static void count_applied(struct fx *f, const struct kv_txn *t)
 {
