@@ -48,8 +48,7 @@ struct ofs_fold {
 	size_t ngroups;
 };
 
-void ofs_setattr_apply(struct ofs_attr *a, const struct ofs_setattr *sa, uint32_t mode,
-		       int64_t now)
+void ofs_setattr_apply(struct ofs_attr *a, const struct ofs_setattr *sa, uint32_t mode, int64_t now)
 {
 	if (sa->mask & OFS_SET_MODE)
 		a->mode = (a->mode & S_IFMT) | (mode & 07777);
@@ -105,7 +104,11 @@ int ofs_fold_apply(const struct onode *n, struct ofs_attr *a, int64_t now)
 	if (n->nfold) {
 		if (n->wrote_since_fold)
 			a->mtime_ns = now;
-		a->ctime_ns = now; /* the change as a whole is made now */
+		/* The change as a whole is made now, its attributes after its
+		 * data: a nanosecond later if the mtime is now too, so that the
+		 * other nodes' replays tell a commit that also set attributes
+		 * (IN_ATTRIB) from one of data alone, whose ctime is its mtime. */
+		a->ctime_ns = a->mtime_ns == now ? now + 1 : now;
 	}
 	return 0;
 }
@@ -137,11 +140,9 @@ void ofs_fold_drop(struct onode *n)
  * that can be told apart. */
 static bool foldable(const struct ofs_setattr *sa, const struct ofs_cred *cr)
 {
-	unsigned fields = OFS_SET_MODE | OFS_SET_UID | OFS_SET_GID | OFS_SET_ATIME |
-			  OFS_SET_MTIME | OFS_SET_ATIME_NOW | OFS_SET_MTIME_NOW | OFS_SET_CTIME |
-			  OFS_SET_HANDLE;
-	return cr->pid > 0 && sa->mask && !(sa->mask & ~fields) &&
-	       cr->ngroups <= OFS_FOLD_GROUPS;
+	unsigned fields = OFS_SET_MODE | OFS_SET_UID | OFS_SET_GID | OFS_SET_ATIME | OFS_SET_MTIME |
+			  OFS_SET_ATIME_NOW | OFS_SET_MTIME_NOW | OFS_SET_CTIME | OFS_SET_HANDLE;
+	return cr->pid > 0 && sa->mask && !(sa->mask & ~fields) && cr->ngroups <= OFS_FOLD_GROUPS;
 }
 
 int ofs_fold_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,

@@ -168,6 +168,8 @@ struct ofs_replay_item {
 	struct ofs_attr after; /* CREATE, RENAME: the entry's inode after the change */
 	uint64_t ino;	       /* MODIFY, ATTRIB */
 	bool mtime_only;       /* ATTRIB: only the mtime was set (IN_MODIFY) */
+	bool attrib;	       /* CREATE, MODIFY: attributes were set too, after the
+				* data (ofs_fold.c): IN_ATTRIB as well */
 	uint64_t invals;       /* invalidations queued up to this change (inval.c) */
 	struct kv_view *view;  /* the state before the change (owned; NULL: unknown) */
 	struct ofs_replay_item *next;
