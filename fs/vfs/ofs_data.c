@@ -15,7 +15,8 @@
  * transaction that writes the new ones. A buffer larger than write_buffer is
  * committed early (other nodes then see a partial file until close). A
  * file created without O_EXCL has its name, inode and first data committed
- * by that same transaction (ofs_pending.c). A read of a file with nothing
+ * by that same transaction (ofs_pending.c), and so are the times, owner and
+ * mode the file's writer set meanwhile (ofs_fold.c). A read of a file with nothing
  * buffered on this node takes the stored blocks from one view of the state,
  * in one pass in key order.
  *
