@@ -302,8 +302,10 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 			it->kind = OFS_REPLAY_RENAME;
 		} else {
 			it->kind = s.n_del ? OFS_REPLAY_REMOVE : OFS_REPLAY_CREATE;
+			/* a new file (not a new link: that changes the
+			 * ctime alone), created with its data */
 			it->attrib = it->kind == OFS_REPLAY_CREATE && S_ISREG(it->after.mode) &&
-				     sets_attrs(NULL, &it->after);
+				     it->after.nlink <= 1 && sets_attrs(NULL, &it->after);
 		}
 		return 1;
 	}

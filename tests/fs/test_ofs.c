@@ -784,6 +784,13 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	it = expect_replay(f, OFS_REPLAY_CREATE);
 	assert_true(it->attrib);
 	ofs_replay_item_free(it);
+	/* a new link changes the ctime alone: no attributes set */
+	assert_int_equal(ofs_op_link(f->n1, a.ino, d.ino, "made2", &root_cr, &a), 0);
+	it = expect_replay(f, OFS_REPLAY_CREATE);
+	assert_false(it->attrib);
+	ofs_replay_item_free(it);
+	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "made2", &root_cr), 0);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_REMOVE));
 	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "made", &root_cr), 0);
 	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_REMOVE));
 	assert_true(ofs_reap(f->n1, ofs_now_ns() + 60 * INT64_C(1000000000)) >= 1);
