@@ -339,6 +339,15 @@ int ofs_open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out)
 	return 0;
 }
 
+/* Marks f as opened by cr's thread: that thread's setattrs of the file may
+ * fold into its commit (ofs_fold.c). f is tracked already, so under lock. */
+static void set_opener(struct ofs *o, struct ofs_file *f, const struct ofs_cred *cr)
+{
+	pthread_mutex_lock(&o->lock);
+	f->pid = cr->pid;
+	pthread_mutex_unlock(&o->lock);
+}
+
 static int open_file(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *cr,
 		     struct ofs_file **f)
 {
@@ -371,7 +380,7 @@ int ofs_op_open(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *c
 {
 	int rc = open_file(o, ino, flags, cr, f);
 	if (rc == 0 && (*f)->n)
-		(*f)->pid = cr->pid; /* its setattrs may fold (ofs_fold.c) */
+		set_opener(o, *f, cr);
 	return rc;
 }
 
@@ -435,7 +444,7 @@ int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mod
 {
 	int rc = create_file(o, parent, name, mode, flags, cr, out, f);
 	if (rc == 0)
-		(*f)->pid = cr->pid; /* its setattrs may fold (ofs_fold.c) */
+		set_opener(o, *f, cr);
 	return rc;
 }
 
