@@ -161,9 +161,8 @@ int ofs_fold_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
 	if (n->pend) {
 		ofs_pending_attr(n, &a);
 	} else {
-		rc = ofs_read_attr(o, ino, &a, NULL);
-		if (rc)
-			goto out; /* gone: the direct way says how */
+		if (ofs_read_attr(o, ino, &a, NULL))
+			goto out; /* gone, or unreadable: the direct way says how */
 	}
 	if (!S_ISREG(a.mode))
 		goto out;
