@@ -97,7 +97,7 @@ struct req_cred {
 static const struct ofs_cred *cred_get(fuse_req_t req, struct req_cred *rc)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	rc->cr = (struct ofs_cred){c->uid, c->gid, NULL, 0};
+	rc->cr = (struct ofs_cred){c->uid, c->gid, NULL, 0, (int)c->pid};
 	rc->heap = NULL;
 	if (c->uid == 0)
 		return &rc->cr;

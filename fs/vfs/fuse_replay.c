@@ -453,6 +453,8 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 			if (rc != -EEXIST)
 				break;
 		}
+		if (rc == 0 && it->attrib)
+			rc = do_attrib(it->after.ino, false, to, h);
 		if (rc == 0)
 			ofs_names_learn(o, it->after.ino, it->to.parent, it->to.name,
 					strlen(it->to.name));
@@ -483,7 +485,9 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 		return rc;
 	case OFS_REPLAY_MODIFY:
 		rc = same_file ? 0 : full_path(o, it, it->ino, NULL, to, sizeof(to));
-		return rc ? rc : do_modify(o, it->ino, to, h);
+		if (rc == 0)
+			rc = do_modify(o, it->ino, to, h);
+		return rc || !it->attrib ? rc : do_attrib(it->ino, false, to, h);
 	case OFS_REPLAY_ATTRIB:
 		rc = same_file ? 0 : full_path(o, it, it->ino, NULL, to, sizeof(to));
 		return rc ? rc : do_attrib(it->ino, it->mtime_only, to, h);

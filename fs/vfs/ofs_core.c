@@ -317,6 +317,7 @@ static void maybe_free(struct ofs *o, struct onode *n)
 	for (size_t i = 0; i < n->nblk; i++)
 		free(n->blk[i]);
 	free(n->blk);
+	ofs_fold_drop(n);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
 }
@@ -725,6 +726,7 @@ void ofs_destroy(struct ofs **op)
 			for (size_t i = 0; i < n->nblk; i++)
 				free(n->blk[i]);
 			free(n->blk);
+			ofs_fold_drop(n);
 			pthread_mutex_destroy(&n->mu);
 			free(n);
 			n = next;

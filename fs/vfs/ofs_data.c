@@ -15,7 +15,8 @@
  * transaction that writes the new ones. A buffer larger than write_buffer is
  * committed early (other nodes then see a partial file until close). A
  * file created without O_EXCL has its name, inode and first data committed
- * by that same transaction (ofs_pending.c). A read of a file with nothing
+ * by that same transaction (ofs_pending.c), and so are the times, owner and
+ * mode the file's writer set meanwhile (ofs_fold.c). A read of a file with nothing
  * buffered on this node takes the stored blocks from one view of the state,
  * in one pass in key order.
  *
@@ -98,6 +99,7 @@ static void drop_buffer(struct ofs *o, struct onode *n)
 {
 	drop_data(n);
 	ofs_pending_drop_locked(o, n);
+	ofs_fold_drop(n);
 	n->dirty = false;
 }
 
@@ -147,6 +149,14 @@ static uint64_t view_size(const struct onode *n, uint64_t stored)
 	return n->wend > base ? n->wend : base;
 }
 
+void ofs_overlay_locked(const struct onode *n, struct ofs_attr *a)
+{
+	if (!n->dirty)
+		return;
+	a->size = view_size(n, a->size);
+	ofs_fold_view(n, a);
+}
+
 void ofs_overlay_attr(struct ofs *o, struct ofs_attr *a)
 {
 	if (!S_ISREG(a->mode))
@@ -155,8 +165,7 @@ void ofs_overlay_attr(struct ofs *o, struct ofs_attr *a)
 	if (!n)
 		return;
 	pthread_mutex_lock(&n->mu);
-	if (n->dirty)
-		a->size = view_size(n, a->size);
+	ofs_overlay_locked(n, a);
 	pthread_mutex_unlock(&n->mu);
 	ofs_onode_put(o, n);
 }
@@ -226,6 +235,9 @@ static int build_commit(struct ofs *o, struct kv_txn *t, void *arg)
 	a.size = size;
 	a.mtime_ns = a.ctime_ns = now;
 	a.change++;
+	rc = ofs_fold_apply(n, &a, now); /* setattrs that waited for this commit */
+	if (rc)
+		return rc;
 	return ofs_put_attr(t, &a);
 }
 
@@ -327,8 +339,17 @@ int ofs_open_node(struct ofs *o, uint64_t ino, int flags, struct ofs_file **out)
 	return 0;
 }
 
-int ofs_op_open(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *cr,
-		struct ofs_file **f)
+/* Marks f as opened by cr's thread: that thread's setattrs of the file may
+ * fold into its commit (ofs_fold.c). f is tracked already, so under lock. */
+static void set_opener(struct ofs *o, struct ofs_file *f, const struct ofs_cred *cr)
+{
+	pthread_mutex_lock(&o->lock);
+	f->pid = cr->pid;
+	pthread_mutex_unlock(&o->lock);
+}
+
+static int open_file(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *cr,
+		     struct ofs_file **f)
 {
 	if (ofs_ino_is_virtual(ino))
 		return ofs_virt_open(o, ino, flags, f);
@@ -354,14 +375,23 @@ int ofs_op_open(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *c
 	return ofs_open_node(o, ino, flags, f);
 }
 
+int ofs_op_open(struct ofs *o, uint64_t ino, int flags, const struct ofs_cred *cr,
+		struct ofs_file **f)
+{
+	int rc = open_file(o, ino, flags, cr, f);
+	if (rc == 0 && (*f)->n)
+		set_opener(o, *f, cr);
+	return rc;
+}
+
 /*
  * O_EXCL commits the new name at once (one winner across the cluster, told
  * at open). Without it, an existing name is opened (another node may have
  * made it since the kernel looked), and a new one is made on this node only
  * and committed with the file's data (ofs_pending.c).
  */
-int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,
-		  const struct ofs_cred *cr, struct ofs_attr *out, struct ofs_file **f)
+static int create_file(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,
+		       const struct ofs_cred *cr, struct ofs_attr *out, struct ofs_file **f)
 {
 	size_t len = strlen(name);
 	int rc;
@@ -407,6 +437,15 @@ int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mod
 		}
 	}
 	return -EAGAIN;
+}
+
+int ofs_op_create(struct ofs *o, uint64_t parent, const char *name, uint32_t mode, int flags,
+		  const struct ofs_cred *cr, struct ofs_attr *out, struct ofs_file **f)
+{
+	int rc = create_file(o, parent, name, mode, flags, cr, out, f);
+	if (rc == 0)
+		set_opener(o, *f, cr);
+	return rc;
 }
 
 struct read_range {
@@ -606,6 +645,7 @@ ssize_t ofs_op_write(struct ofs *o, struct ofs_file *f, const void *buf, size_t 
 	}
 	f->dirtied = true;
 	f->wrote = true;
+	ofs_fold_note_write(n);
 	pthread_mutex_lock(&o->lock);
 	n->dirty = true;
 	if (end > n->wend)
@@ -737,7 +777,7 @@ int ofs_op_fallocate(struct ofs *o, struct ofs_file *f, int mode, uint64_t off, 
 	 * The kernel lets only a handle open for writing fallocate, and a size
 	 * change through such a handle needs no other right: any caller would
 	 * pass, so none is asked for. */
-	static const struct ofs_cred any_caller = {0, 0, NULL, 0};
+	static const struct ofs_cred any_caller = {0, 0, NULL, 0, 0};
 	struct ofs_setattr sa = {.mask = OFS_SET_SIZE | OFS_SET_HANDLE, .size = off + len};
 	return ofs_op_setattr(o, f->ino, &sa, &any_caller, &a);
 }

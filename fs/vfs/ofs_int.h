@@ -87,6 +87,10 @@ struct onode {
 	struct ofs_pending *pend; /* the file's create, not committed yet
 				   * (ofs_pending.c); NULL once it is. Written
 				   * under mu and ofs.lock both */
+	struct ofs_fold *fold;	  /* under mu: setattrs waiting for the commit, in
+				   * call order (ofs_fold.c); NULL when none */
+	size_t nfold;
+	bool wrote_since_fold; /* under mu: a write came after the last fold */
 };
 
 /* An open file or directory (fuse_file_info.fh). */
@@ -96,6 +100,8 @@ struct ofs_file {
 	int flags;    /* open(2) flags */
 	bool dirtied; /* wrote, truncated or created through this handle: its flush commits */
 	bool wrote;   /* wrote through this handle (a flush cannot be deferred) */
+	int pid;      /* under ofs.lock: the thread that opened it (0: unknown), see
+		       * ofs_fold.c */
 	char *vbuf;   /* virtual files: content rendered at open */
 	size_t vlen;
 	struct ofs_dirent_list *dir;  /* directories: listing taken at opendir */
@@ -163,6 +169,8 @@ struct ofs_replay_item {
 	struct ofs_attr after; /* CREATE, RENAME: the entry's inode after the change */
 	uint64_t ino;	       /* MODIFY, ATTRIB */
 	bool mtime_only;       /* ATTRIB: only the mtime was set (IN_MODIFY) */
+	bool attrib;	       /* CREATE, MODIFY: attributes were set too, after the
+				* data (ofs_fold.c): IN_ATTRIB as well */
 	uint64_t invals;       /* invalidations queued up to this change (inval.c) */
 	struct kv_view *view;  /* the state before the change (owned; NULL: unknown) */
 	struct ofs_replay_item *next;
@@ -270,6 +278,8 @@ struct ofs_cred {
 	uint32_t uid, gid;
 	const uint32_t *groups;
 	size_t ngroups;
+	int pid; /* the calling thread (0: unknown): decides whether a setattr may
+		  * wait for the commit of the file it writes (ofs_fold.c) */
 };
 
 /* Fields of setattr to change; the rest are ignored. */
@@ -501,6 +511,35 @@ void ofs_pending_free_all(struct ofs *o); /* ofs_destroy */
  * a descriptor whose path is under mount (canonical), read from /proc.
  * False if that cannot be told. */
 bool ofs_proc_has_open(int pid, const char *mount, uint64_t ino, int accmode);
+
+/* ofs_fold.c: setattrs folded into the commit of the file's buffer (see
+ * its top) */
+struct ofs_fold;
+/* Folds sa into the pending commit of ino if cr's thread is writing it
+ * here: 1 with *out the attributes this node shows now, 0 if it cannot be
+ * folded (the caller commits it as usual), or the -errno of the
+ * permission check, made now against the attributes this node shows. */
+int ofs_fold_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
+		     const struct ofs_cred *cr, struct ofs_attr *out);
+/* The folded setattrs of n over a, for the commit at time now (n->mu
+ * held): each checked again against the attributes it lands on. 0, or the
+ * -errno of a check that no longer passes (the commit fails). */
+int ofs_fold_apply(const struct onode *n, struct ofs_attr *a, int64_t now);
+/* The same for what this node shows before the commit; a change whose
+ * check fails on it is left out. */
+void ofs_fold_view(const struct onode *n, struct ofs_attr *a);
+/* A write into n's buffer (n->mu held): the commit's mtime is its. */
+void ofs_fold_note_write(struct onode *n);
+/* Forgets n's folded setattrs (committed, or given up); n->mu held or n
+ * unreachable. */
+void ofs_fold_drop(struct onode *n);
+/* The fields of sa other than the size over a: the mode as
+ * ofs_perm_setattr gave it, "now" times and the ctime at now. */
+void ofs_setattr_apply(struct ofs_attr *a, const struct ofs_setattr *sa, uint32_t mode,
+		       int64_t now);
+/* a with n's buffer laid over it: the size and the folded setattrs (n->mu
+ * held). */
+void ofs_overlay_locked(const struct onode *n, struct ofs_attr *a);
 
 /* ofs_virt.c: /.omnifs */
 int ofs_virt_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);

@@ -167,21 +167,7 @@ static int build_setattr(struct ofs *o, struct kv_txn *t, void *arg)
 			a.mtime_ns = now;
 		a.size = sa->size;
 	}
-	if (sa->mask & OFS_SET_MODE)
-		a.mode = (a.mode & S_IFMT) | (mode & 07777);
-	if (sa->mask & OFS_SET_UID)
-		a.uid = sa->uid;
-	if (sa->mask & OFS_SET_GID)
-		a.gid = sa->gid;
-	if (sa->mask & OFS_SET_ATIME_NOW)
-		a.atime_ns = now;
-	else if (sa->mask & OFS_SET_ATIME)
-		a.atime_ns = sa->atime_ns;
-	if (sa->mask & OFS_SET_MTIME_NOW)
-		a.mtime_ns = now;
-	else if (sa->mask & OFS_SET_MTIME)
-		a.mtime_ns = sa->mtime_ns;
-	a.ctime_ns = (sa->mask & OFS_SET_CTIME) ? sa->ctime_ns : now;
+	ofs_setattr_apply(&a, sa, mode, now);
 	a.change++;
 	struct ofs_key k;
 	ofs_key_inode(&k, s->ino);
@@ -205,9 +191,14 @@ int ofs_op_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
 {
 	if (ofs_ino_is_virtual(ino))
 		return -EROFS;
+	/* The writer of a file with buffered writes: the change commits with
+	 * them (ofs_fold.c). */
+	int rc = ofs_fold_setattr(o, ino, sa, cr, out);
+	if (rc)
+		return rc < 0 ? rc : 0;
 	/* Buffered writes first: their commit sets mtime, which an explicit
 	 * utimens (cp -p, tar) that follows must be able to override. */
-	int rc = ofs_flush_ino(o, ino);
+	rc = ofs_flush_ino(o, ino);
 	if (rc)
 		return rc;
 	struct setattr_arg s = {ino, sa, cr, {0}};

@@ -27,7 +27,8 @@
  * - A change that needs the file in the applied state commits the create
  *   first (setattr, link, unlink, rename of or onto it, xattr changes,
  *   locks, an rmdir or rename over its directory); reads of xattrs answer
- *   "none".
+ *   "none". A setattr by the file's writer is the exception: it joins the
+ *   create's commit (ofs_fold.c).
  * - Another node may commit the same name first (a plain create there, or
  *   an O_EXCL one, whose open succeeded and so must keep the name). Our
  *   commit then finds the name taken and fails with EEXIST: the close

@@ -227,6 +227,17 @@ static bool attrs_differ(const struct ofs_attr *a, const struct ofs_attr *b)
 	       a->mtime_ns != b->mtime_ns || a->ctime_ns != b->ctime_ns;
 }
 
+/* Whether a change of content (or a create with it) also set attributes
+ * after the data, as a setattr folded into the commit does (ofs_fold.c):
+ * the owner or mode changed, or the ctime is not the data's mtime. old:
+ * the inode before (NULL for a create). */
+static bool sets_attrs(const struct ofs_attr *old, const struct ofs_attr *now)
+{
+	if (old && (old->mode != now->mode || old->uid != now->uid || old->gid != now->gid))
+		return true;
+	return now->ctime_ns != now->mtime_ns;
+}
+
 static int entry_of(const struct kv_op *op, struct ofs_replay_entry *e)
 {
 	const char *name;
@@ -291,6 +302,10 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 			it->kind = OFS_REPLAY_RENAME;
 		} else {
 			it->kind = s.n_del ? OFS_REPLAY_REMOVE : OFS_REPLAY_CREATE;
+			/* a new file (not a new link: that changes the
+			 * ctime alone), created with its data */
+			it->attrib = it->kind == OFS_REPLAY_CREATE && S_ISREG(it->after.mode) &&
+				     it->after.nlink <= 1 && sets_attrs(NULL, &it->after);
 		}
 		return 1;
 	}
@@ -299,6 +314,9 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 	if (s.block_ino) {
 		it->kind = OFS_REPLAY_MODIFY;
 		it->ino = s.block_ino;
+		struct ofs_attr old, now;
+		it->attrib = before && attr_in_txn(t, s.block_ino, &now) &&
+			     view_attr(before, s.block_ino, &old) == 0 && sets_attrs(&old, &now);
 		return 1;
 	}
 	uint64_t ino = s.xattr_ino ? s.xattr_ino : s.attr_ino;
@@ -318,6 +336,7 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 		if (old.size != now.size && S_ISREG(now.mode)) {
 			it->kind = OFS_REPLAY_MODIFY;
 			it->ino = ino;
+			it->attrib = sets_attrs(&old, &now);
 			return 1;
 		}
 		if (!attrs_differ(&old, &now))

@@ -50,7 +50,7 @@ struct fx {
 };
 
 /* Root: the fixture's caller for everything that is not about permissions. */
-static const struct ofs_cred root_cr = {0, 0, NULL, 0};
+static const struct ofs_cred root_cr = {0, 0, NULL, 0, 0};
 
 static void count_applied(struct fx *f, const struct kv_txn *t)
 {
@@ -722,6 +722,7 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	/* created with its content in one change: one item, which knows the
 	 * size (the replay's create reports IN_MODIFY too) */
 	assert_int_equal(it->after.size, 5);
+	assert_false(it->attrib); /* no setattr came with it */
 	ofs_replay_item_free(it);
 	/* content written later: its own item */
 	struct ofs_file *w;
@@ -751,7 +752,48 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	sa.mask = OFS_SET_SIZE;
 	sa.size = 2;
 	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &root_cr, &a), 0);
-	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_MODIFY));
+	it = expect_replay(f, OFS_REPLAY_MODIFY);
+	assert_false(it->attrib);
+	ofs_replay_item_free(it);
+	/* A writer's setattrs committed with its data (ofs_fold.c): content,
+	 * and attributes too (IN_MODIFY and IN_ATTRIB); data alone is not. */
+	const struct ofs_cred writer = {0, 0, NULL, 0, 4242};
+	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY, &writer, &w), 0);
+	assert_int_equal(ofs_op_write(f->n1, w, "ab", 2, 0), 2);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	it = expect_replay(f, OFS_REPLAY_MODIFY);
+	assert_false(it->attrib);
+	ofs_replay_item_free(it);
+	assert_int_equal(ofs_op_open(f->n1, ino, O_WRONLY, &writer, &w), 0);
+	assert_int_equal(ofs_op_write(f->n1, w, "abc", 3, 0), 3);
+	sa.mask = OFS_SET_MODE;
+	sa.mode = 0640;
+	assert_int_equal(ofs_op_setattr(f->n1, ino, &sa, &writer, &a), 0);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	it = expect_replay(f, OFS_REPLAY_MODIFY);
+	assert_true(it->attrib);
+	ofs_replay_item_free(it);
+	/* the same for a file created with its data */
+	assert_int_equal(
+		ofs_op_create(f->n1, d.ino, "made", 0600, O_WRONLY | O_CREAT, &writer, &a, &w), 0);
+	assert_int_equal(ofs_op_write(f->n1, w, "x", 1, 0), 1);
+	sa.mask = OFS_SET_UID;
+	sa.uid = 5;
+	assert_int_equal(ofs_op_setattr(f->n1, a.ino, &sa, &writer, &a), 0);
+	assert_int_equal(ofs_op_release(f->n1, w), 0);
+	it = expect_replay(f, OFS_REPLAY_CREATE);
+	assert_true(it->attrib);
+	ofs_replay_item_free(it);
+	/* a new link changes the ctime alone: no attributes set */
+	assert_int_equal(ofs_op_link(f->n1, a.ino, d.ino, "made2", &root_cr, &a), 0);
+	it = expect_replay(f, OFS_REPLAY_CREATE);
+	assert_false(it->attrib);
+	ofs_replay_item_free(it);
+	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "made2", &root_cr), 0);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_REMOVE));
+	assert_int_equal(ofs_op_unlink(f->n1, d.ino, "made", &root_cr), 0);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_REMOVE));
+	assert_true(ofs_reap(f->n1, ofs_now_ns() + 60 * INT64_C(1000000000)) >= 1);
 
 	/* A rename: the source as it was, the target absent then. */
 	assert_int_equal(ofs_op_rename(f->n1, d.ino, "f", OFS_ROOT_INO, "g", 0, &root_cr), 0);

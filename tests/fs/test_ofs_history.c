@@ -21,7 +21,7 @@
 #include "ofs_history.h"
 #include "ofs_int.h"
 
-static const struct ofs_cred root_cr = {0, 0, NULL, 0};
+static const struct ofs_cred root_cr = {0, 0, NULL, 0, 0};
 
 struct fx {
 	char dir[2][64];

@@ -28,13 +28,13 @@
 
 #define ROOT OFS_ROOT_INO
 
-static const struct ofs_cred root = {0, 0, NULL, 0};
+static const struct ofs_cred root = {0, 0, NULL, 0, 0};
 static const uint32_t alice_groups[] = {100, 300};
 /* alice: uid 1000, group 100, and 300 as a supplementary group */
-static const struct ofs_cred alice = {1000, 100, alice_groups, 2};
+static const struct ofs_cred alice = {1000, 100, alice_groups, 2, 0};
 /* the same alice, as a caller whose supplementary groups are not known */
-static const struct ofs_cred alice_primary = {1000, 100, NULL, 0};
-static const struct ofs_cred bob = {1001, 101, NULL, 0};
+static const struct ofs_cred alice_primary = {1000, 100, NULL, 0, 0};
+static const struct ofs_cred bob = {1001, 101, NULL, 0, 0};
 
 /* Node 1 proposes through a double that first runs `before` once: another
  * node's change landing between node 1's build and its commit. */
@@ -301,7 +301,7 @@ static void test_ofs_perm_sticky_directory(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	/* a /tmp owned by carol (1002) */
-	const struct ofs_cred carol = {1002, 102, NULL, 0};
+	const struct ofs_cred carol = {1002, 102, NULL, 0, 0};
 	uint64_t tmp = make(f->n1, ROOT, "tmp", S_IFDIR, 01777, carol.uid, carol.gid);
 	uint64_t open_dir = make(f->n1, ROOT, "pub", S_IFDIR, 0777, 0, 0);
 	assert_int_equal(ofs_op_mknod(f->n1, tmp, "a", S_IFREG | 0666, 0, &alice, &a), 0);
