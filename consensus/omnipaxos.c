@@ -90,6 +90,10 @@ int opx_new(struct opx **out, const struct opx_config *cfg, struct opx_storage s
 		set_err(err, err_len, "storage: unsupported vtable version");
 		return -EINVAL;
 	}
+	if (cfg->sync_after_send && (!st.ops->write_unsynced || !st.ops->sync)) {
+		set_err(err, err_len, "sync_after_send: the storage cannot defer syncs");
+		return -EINVAL;
+	}
 	struct opx *px = calloc(1, sizeof(*px));
 	struct opx_storage_state *s = malloc(sizeof(*s));
 	if (!px || !s) {
@@ -216,7 +220,8 @@ static int append(struct opx *px, const void *data, uint32_t len)
 	if (len > OPX_MAX_ENTRY_LEN)
 		return -E2BIG;
 	struct opx_entry e = {.data = data, .len = len};
-	return propose(px, &e, 1, false);
+	int rc = propose(px, &e, 1, false);
+	return px->failed ? -EIO : rc;
 }
 
 int opx_append(struct opx *px, const void *data, uint32_t len)
@@ -271,7 +276,7 @@ static int reconfigure(struct opx *px, const struct opx_cluster_config *next,
 		memcpy(ss->metadata, metadata, metadata_len);
 	int rc = propose_stopsign(px, ss, false);
 	free(ss);
-	return rc;
+	return px->failed ? -EIO : rc;
 }
 
 int opx_reconfigure(struct opx *px, const struct opx_cluster_config *next, const uint8_t *metadata,
@@ -494,14 +499,18 @@ size_t opx_take_outgoing(struct opx *px, const struct opx_msg **out)
 	px->taken = px->out_sp;
 	px->out_sp = t;
 	px->out_epoch++;
-	for (uint32_t i = 0; i < px->out_ble.n; i++) {
-		struct opx_msg *m = out_push(px, &px->taken, 0, OPX_MSG_HB_REQUEST);
-		if (m)
-			*m = px->out_ble.msgs[i];
-	}
+	for (uint32_t i = 0; i < px->out_ble.n; i++)
+		out_move(px, &px->taken, &px->out_ble.msgs[i]);
 	out_clear(&px->out_ble);
 	*out = px->taken.msgs;
 	return px->taken.n;
+}
+
+int opx_sync(struct opx *px)
+{
+	int rc = px_sync(px);
+	invariants(px);
+	return rc;
 }
 
 static void reconnected(struct opx *px, opx_node_id pid)

@@ -11,7 +11,8 @@
  * time (opx_tick) and proposals (opx_append), and drains the messages it
  * wants sent (opx_take_outgoing). Storage is called synchronously through the
  * vtable in storage.h, so anything in the outbox was durable before it got
- * there. One instance is used by one thread at a time; instances share
+ * there; with sync_after_send, except a leader's AcceptDecides, whose entries
+ * become durable at opx_sync (see struct opx_config). One instance is used by one thread at a time; instances share
  * nothing, so a test can run many in one process.
  *
  * Errors: 0 or a negative errno. -EIO from any call means a storage write
@@ -65,6 +66,17 @@ struct opx_config {
 	 * costly to install (a state transfer) compared with a few entries.
 	 */
 	bool snapshot_only_when_compacted;
+	/*
+	 * false: every write is synced before the call that made it returns.
+	 * true (the storage must offer write_unsynced and sync): a leader
+	 * writes the entries it replicates unsynced and queues their
+	 * AcceptDecides, so the application can send them and sync while the
+	 * followers write theirs (opx_sync); the core syncs before anything
+	 * else it does (any other write, any other message queued), so no
+	 * decision and no other message rests on the unsynced write. See
+	 * sp_leader_flush in seqpaxos_leader.c for the argument.
+	 */
+	bool sync_after_send;
 };
 
 struct opx;
@@ -117,6 +129,15 @@ int opx_flush_batch(struct opx *px);
  * core and stays valid until the next call into px. Returns the count.
  */
 size_t opx_take_outgoing(struct opx *px, const struct opx_msg **out);
+
+/*
+ * With sync_after_send: makes the leader's unsynced append durable, if one
+ * is pending; call it right after sending what opx_take_outgoing returned.
+ * Until it is called the core syncs by itself before anything that needs it,
+ * so skipping it costs time, never safety. Returns 0 or -EIO (the instance
+ * is stopped, as after any failed write).
+ */
+int opx_sync(struct opx *px);
 
 /* The transport re-established the link to pid (spec §5.5). */
 void opx_reconnected(struct opx *px, opx_node_id pid);

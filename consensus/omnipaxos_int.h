@@ -77,6 +77,9 @@ struct opx {
 	struct opx_config cfg;
 	struct opx_storage st;
 	bool failed; /* a storage write failed: every call returns -EIO */
+	/* sync_after_send: the leader's last append is not synced yet, and
+	 * nothing but its AcceptDecides was queued since (px_sync) */
+	bool unsynced;
 	uint32_t me; /* my slot */
 	uint32_t read_q, write_q;
 	uint64_t dropped;
@@ -140,14 +143,21 @@ bool px_ss_decided(const struct opx *px);
 uint64_t px_log_end(const struct opx *px);
 bool ballot_is_zero(const struct opx_ballot *b);
 
-/* Storage write: on failure the instance is stopped and -EIO returned. */
+/* Storage write, synced; an unsynced append before it is synced first. On
+ * failure the instance is stopped and -EIO returned. */
 int px_write(struct opx *px, const struct opx_storage_op *ops, size_t n);
+/* Syncs the leader's unsynced append, if any (0 or -EIO, stopped). */
+int px_sync(struct opx *px);
 
 /* outbox.c: a queued message, or NULL if memory ran out (then the message
- * is lost, which the protocol tolerates: resends repair it). */
+ * is lost, which the protocol tolerates: resends repair it). Any message but
+ * an AcceptDecide syncs an unsynced append first (px_sync; NULL if that
+ * fails, and the instance is stopped). */
 struct opx_msg *out_push(struct opx *px, struct outbox *ob, opx_node_id to, enum opx_msg_type type);
 struct opx_msg *out_push_dup(struct opx *px, const struct opx_msg *m);
 int out_own(struct outbox *ob, void *p);
+/* A copy of m at the end of ob (no sync: m was queued already), or NULL. */
+struct opx_msg *out_move(struct opx *px, struct outbox *ob, const struct opx_msg *m);
 void out_clear(struct outbox *ob);
 void out_free(struct outbox *ob);
 
@@ -164,7 +174,7 @@ bool ble_hb_timeout(struct opx *px, struct opx_ballot *leader_out);
 void ble_handle(struct opx *px, uint32_t from_slot, const struct opx_msg *m);
 
 /* seqpaxos.c: storage cache and log sync */
-int sp_flush_batch(struct opx *px, struct opx_entry **flushed, uint32_t *n_flushed);
+int sp_flush_batch(struct opx *px, struct opx_entry **flushed, uint32_t *n_flushed, bool unsynced);
 int sp_get_entries(struct opx *px, uint64_t from, uint64_t to, struct opx_entry_list *out);
 
 struct lsync_tmp {

@@ -9,7 +9,8 @@
  */
 #include "omnipaxos_int.h"
 
-struct opx_msg *out_push(struct opx *px, struct outbox *ob, opx_node_id to, enum opx_msg_type type)
+/* A new zeroed slot at the end of ob, or NULL. */
+static struct opx_msg *out_slot(struct opx *px, struct outbox *ob)
 {
 	if (ob->n == ob->cap) {
 		uint32_t cap = ob->cap ? ob->cap * 2 : 64;
@@ -23,6 +24,20 @@ struct opx_msg *out_push(struct opx *px, struct outbox *ob, opx_node_id to, enum
 	}
 	struct opx_msg *m = &ob->msgs[ob->n++];
 	memset(m, 0, sizeof(*m));
+	return m;
+}
+
+struct opx_msg *out_push(struct opx *px, struct outbox *ob, opx_node_id to, enum opx_msg_type type)
+{
+	/* The one place every message passes: while a leader's append is
+	 * unsynced only its AcceptDecides may be queued (they may leave before
+	 * the sync, see sp_leader_flush); anything else may promise what the
+	 * unsynced write holds, so the write is made durable first. */
+	if (px->unsynced && type != OPX_MSG_ACCEPT_DECIDE && px_sync(px))
+		return NULL;
+	struct opx_msg *m = out_slot(px, ob);
+	if (!m)
+		return NULL;
 	m->from = px->cfg.pid;
 	m->to = to;
 	m->config_id = px->cfg.cluster.config_id;
@@ -57,6 +72,14 @@ struct opx_msg *out_push_dup(struct opx *px, const struct opx_msg *m)
 	if (!slot)
 		return NULL;
 	*slot = *c;
+	return slot;
+}
+
+struct opx_msg *out_move(struct opx *px, struct outbox *ob, const struct opx_msg *m)
+{
+	struct opx_msg *slot = out_slot(px, ob);
+	if (slot)
+		*slot = *m;
 	return slot;
 }
 

@@ -76,16 +76,49 @@ static void assert_write_goes_forward(const struct opx *px, const struct opx_sto
 #endif
 }
 
-int px_write(struct opx *px, const struct opx_storage_op *ops, size_t n)
+int px_sync(struct opx *px)
 {
 	if (px->failed)
 		return -EIO;
+	if (!px->unsynced)
+		return 0;
+	if (px->st.ops->sync(px->st.impl)) {
+		px->failed = true;
+		return -EIO;
+	}
+	px->unsynced = false;
+	return 0;
+}
+
+/* Every synced write comes after the unsynced append is durable: a decided
+ * index (or a promise, a log sync) never rests on entries a crash may lose,
+ * whatever order the storage keeps its writes in. */
+int px_write(struct opx *px, const struct opx_storage_op *ops, size_t n)
+{
+	int rc = px_sync(px);
+	if (rc)
+		return rc;
 	assert_write_goes_forward(px, ops, n);
-	int rc = px->st.ops->write_atomically(px->st.impl, ops, n);
+	rc = px->st.ops->write_atomically(px->st.impl, ops, n);
 	if (rc) {
 		px->failed = true;
 		return -EIO;
 	}
+	return 0;
+}
+
+/* The leader's append under sync_after_send: earlier writes are synced
+ * already (each px_write syncs first), this one waits for px_sync. */
+static int px_write_unsynced(struct opx *px, const struct opx_storage_op *ops, size_t n)
+{
+	if (px->failed)
+		return -EIO;
+	assert_write_goes_forward(px, ops, n);
+	if (px->st.ops->write_unsynced(px->st.impl, ops, n)) {
+		px->failed = true;
+		return -EIO;
+	}
+	px->unsynced = true;
 	return 0;
 }
 
@@ -146,8 +179,10 @@ int sp_get_entries(struct opx *px, uint64_t from, uint64_t to, struct opx_entry_
 
 /* Writes the batch (spec §11). *flushed gets the written entries (an array
  * pointing into the batch buffer, both handed to the caller through
- * px->batch being detached) or NULL when the caller does not ask. */
-int sp_flush_batch(struct opx *px, struct opx_entry **flushed, uint32_t *n_flushed)
+ * px->batch being detached) or NULL when the caller does not ask. unsynced:
+ * the leader's append under sync_after_send (sp_leader_flush), written
+ * without a sync and left for px_sync. */
+int sp_flush_batch(struct opx *px, struct opx_entry **flushed, uint32_t *n_flushed, bool unsynced)
 {
 	if (flushed)
 		*flushed = NULL;
@@ -166,7 +201,8 @@ int sp_flush_batch(struct opx *px, struct opx_entry **flushed, uint32_t *n_flush
 	struct opx_storage_op op = {.type = OPX_OP_APPEND_ENTRIES};
 	op.u.append.entries = e;
 	op.u.append.n = px->batch.n;
-	int rc = px_write(px, &op, 1);
+	int rc = unsynced && px->cfg.sync_after_send ? px_write_unsynced(px, &op, 1)
+						     : px_write(px, &op, 1);
 	if (rc) {
 		free(e);
 		return rc;
@@ -573,7 +609,7 @@ int sp_handle_prepare(struct opx *px, uint32_t from, const struct opx_msg *m)
 	 * in its log that no AcceptDecide numbered would put its followers'
 	 * next batch at the wrong index. */
 	bool leading = px->role == OPX_ROLE_LEADER && px->phase == OPX_PHASE_ACCEPT;
-	int rc = leading ? sp_leader_flush(px) : sp_flush_batch(px, NULL, NULL);
+	int rc = leading ? sp_leader_flush(px) : sp_flush_batch(px, NULL, NULL, false);
 	if (rc)
 		return rc;
 	/* What to tell the new leader, decided before promising: if this node

@@ -65,7 +65,7 @@ static int update_decided(struct opx *px, uint64_t d, bool *grew)
 		return 0;
 	if (d > px->accepted_idx) {
 		uint64_t before = px->accepted_idx;
-		int rc = sp_flush_batch(px, NULL, NULL);
+		int rc = sp_flush_batch(px, NULL, NULL, false);
 		if (rc)
 			return rc;
 		if (px->accepted_idx > before)
@@ -131,7 +131,7 @@ static int handle_accept_decide(struct opx *px, const struct opx_msg *m)
 		}
 	}
 	if (px->batch.n >= px->cfg.batch_size) {
-		int rc = sp_flush_batch(px, NULL, NULL);
+		int rc = sp_flush_batch(px, NULL, NULL, false);
 		if (rc)
 			return rc;
 	}
@@ -180,7 +180,7 @@ static int handle_accept_stopsign(struct opx *px, const struct opx_msg *m)
 		return 0;
 	}
 	if (!px->ss) {
-		int rc = sp_flush_batch(px, NULL, NULL);
+		int rc = sp_flush_batch(px, NULL, NULL, false);
 		if (!rc)
 			rc = sp_store_stopsign(px, a->ss);
 		if (rc) {
@@ -240,7 +240,7 @@ int sp_follower_flush(struct opx *px)
 {
 	if (px->phase != OPX_PHASE_ACCEPT || px->batch.n == 0)
 		return 0;
-	int rc = sp_flush_batch(px, NULL, NULL);
+	int rc = sp_flush_batch(px, NULL, NULL, false);
 	if (rc)
 		return rc;
 	reply_accepted(px, &px->promise, px->accepted_idx);

@@ -51,7 +51,8 @@ static int handle_majority_promises(struct opx *px);
  * node (what a survivor forced into a new cluster runs until members are
  * added; a flexible write quorum is at least 2): no Accepted will ever come
  * to count, so its accept decides. Not in the reference, which needs two
- * nodes.
+ * nodes. An unsynced append (sync_after_send) is synced by the write of the
+ * decided index (px_write) before the decision exists.
  */
 static int decide_alone(struct opx *px)
 {
@@ -68,7 +69,7 @@ int sp_handle_leader(struct opx *px, const struct opx_ballot *b)
 		return 0;
 	if (b->pid != px->cfg.pid)
 		return 0;
-	int rc = sp_flush_batch(px, NULL, NULL);
+	int rc = sp_flush_batch(px, NULL, NULL, false);
 	if (rc)
 		return rc;
 	struct opx_storage_op op = {.type = OPX_OP_SET_PROMISE, .u.ballot = *b};
@@ -262,7 +263,34 @@ static void send_acceptdecide(struct opx *px, struct opx_entry *e, uint32_t n, u
 	}
 }
 
-/* Writes the batch and replicates it. */
+/*
+ * Writes the batch and replicates it.
+ *
+ * With sync_after_send the write is not synced here: the AcceptDecides
+ * carrying the entries are queued at once, the application sends them and
+ * then syncs (opx_sync), so the leader's fsync runs while the followers
+ * write theirs instead of before they even hear of the entries. Why no
+ * promise is weakened:
+ * - The AcceptDecides promise nothing about the leader's disk. Their decided
+ *   index was set before this write, and every decided index rests on
+ *   entries already durable on a write quorum (below).
+ * - Nothing else leaves before the sync: out_push syncs first for any other
+ *   message (a Decide, a Promise, an AcceptSync, a heartbeat...), and px_write
+ *   for any other write. A decision is a px_write of the decided index, so
+ *   it always follows the sync: the leader counts its own entries as
+ *   accepted from here on, but before any decision they are on its disk, and
+ *   the followers' Accepted that complete the quorum come after their own
+ *   synced writes. decide_alone (a write quorum of one) syncs the same way.
+ * - A crash before the sync loses these entries from the leader's log, and
+ *   with them nothing decided: no decision can have counted them. The leader
+ *   restarts as a follower with its promise (durable) and a shorter log; a
+ *   new round takes the longest log of this round from its promisers, as for
+ *   any leader that crashed before its followers got its last batch. The
+ *   restarted node cannot lead this round again (its volatile sequence
+ *   numbers are gone, and leading takes a higher ballot), so no follower
+ *   gets other entries at these indexes in this round.
+ * Hence every entry decided still is on the disks of a write quorum.
+ */
 int sp_leader_flush(struct opx *px)
 {
 	if (px->batch.n == 0)
@@ -270,7 +298,7 @@ int sp_leader_flush(struct opx *px)
 	uint8_t *buf = px->batch.buf;
 	struct opx_entry *e;
 	uint32_t n;
-	int rc = sp_flush_batch(px, &e, &n);
+	int rc = sp_flush_batch(px, &e, &n, true);
 	if (rc || !e)
 		return rc;
 	px->peers[px->me].accepted_idx = px->accepted_idx;

@@ -7,7 +7,10 @@
  * order, all or nothing, durable (synced) before the call returns. Because
  * the core calls storage synchronously and messages only leave through the
  * outbox afterwards, nothing that depends on a write leaves the node before
- * the write is durable.
+ * the write is durable. The one exception is opt-in (opx_config's
+ * sync_after_send, with a storage offering write_unsynced and sync): a
+ * leader's append of new entries, whose AcceptDecides may leave before it is
+ * synced; seqpaxos_leader.c (sp_leader_flush) argues why that is safe.
  *
  * A failed write means the node can no longer promise anything safely: the
  * core stops (fail-stop) and the application restarts it from storage.
@@ -74,7 +77,7 @@ int opx_entry_list_push(struct opx_entry_list *l, const void *data, uint32_t len
 /* Frees every entry and the array; the list is empty and reusable after. */
 void opx_entry_list_clear(struct opx_entry_list *l);
 
-#define OPX_STORAGE_VERSION 1
+#define OPX_STORAGE_VERSION 2
 
 struct opx_storage_ops {
 	int version; /* OPX_STORAGE_VERSION */
@@ -94,6 +97,15 @@ struct opx_storage_ops {
 	/* *data gets a malloc'd copy of the snapshot (the caller frees it), or
 	 * NULL with *len 0 if none is stored. Returns 0 or a negative errno. */
 	int (*get_snapshot)(void *impl, uint8_t **data, uint32_t *len);
+
+	/* Optional, both or neither (NULL: the storage cannot defer syncs).
+	 * write_unsynced is write_atomically without the sync: applied and
+	 * readable on return, all or nothing, but a crash may lose it until
+	 * the next sync returns 0. sync makes every earlier write durable.
+	 * Both return 0, or -EIO / -ENOSPC / -ENOMEM (write_unsynced: with
+	 * nothing applied). */
+	int (*write_unsynced)(void *impl, const struct opx_storage_op *ops, size_t n);
+	int (*sync)(void *impl);
 };
 
 /* A storage: the vtable and the implementation's object. */

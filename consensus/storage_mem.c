@@ -35,6 +35,7 @@ struct opx_storage_mem {
 	uint64_t fail_at; /* writes count at which to fail; 0: never */
 	bool fail_persistent;
 	uint64_t bytes_copied;
+	bool unsynced; /* manual sync: a write_unsynced since the last sync */
 };
 
 static void state_free(struct mem_state *s)
@@ -120,6 +121,7 @@ uint64_t opx_storage_mem_bytes_copied(const struct opx_storage_mem *sm)
 
 int opx_storage_mem_sync(struct opx_storage_mem *sm)
 {
+	sm->unsynced = false;
 	if (!sm->durable)
 		return 0;
 	struct mem_state c;
@@ -147,8 +149,14 @@ int opx_storage_mem_set_manual_sync(struct opx_storage_mem *sm, bool on)
 	return 0;
 }
 
+bool opx_storage_mem_unsynced(const struct opx_storage_mem *sm)
+{
+	return sm->unsynced;
+}
+
 int opx_storage_mem_crash(struct opx_storage_mem *sm)
 {
+	sm->unsynced = false;
 	if (!sm->durable)
 		return 0;
 	struct mem_state c;
@@ -394,12 +402,35 @@ static int mem_get_snapshot(void *impl, uint8_t **data, uint32_t *len)
 	return 0;
 }
 
+/* Manual sync: what came before is durable (it was written with a sync), this
+ * write is not until the next sync. Otherwise a plain write. */
+static int mem_write_unsynced(void *impl, const struct opx_storage_op *ops, size_t n_ops)
+{
+	struct opx_storage_mem *sm = impl;
+	if (sm->durable && !sm->unsynced) {
+		int rc = opx_storage_mem_sync(sm);
+		if (rc)
+			return rc;
+	}
+	int rc = mem_write(impl, ops, n_ops);
+	if (!rc && sm->durable)
+		sm->unsynced = true;
+	return rc;
+}
+
+static int mem_sync_op(void *impl)
+{
+	return opx_storage_mem_sync(impl);
+}
+
 static const struct opx_storage_ops mem_ops = {
 	.version = OPX_STORAGE_VERSION,
 	.write_atomically = mem_write,
 	.load = mem_load,
 	.get_entries = mem_get_entries,
 	.get_snapshot = mem_get_snapshot,
+	.write_unsynced = mem_write_unsynced,
+	.sync = mem_sync_op,
 };
 
 struct opx_storage opx_storage_mem_storage(struct opx_storage_mem *sm)

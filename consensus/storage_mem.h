@@ -39,6 +39,10 @@ int opx_storage_mem_set_manual_sync(struct opx_storage_mem *sm, bool on);
 int opx_storage_mem_sync(struct opx_storage_mem *sm);
 /* Loses every write since the last sync. Returns 0 or -ENOMEM. */
 int opx_storage_mem_crash(struct opx_storage_mem *sm);
+/* Manual sync: true if a write_unsynced (storage.h) was made since the last
+ * sync. The vtable's write_unsynced first syncs what came before it (those
+ * writes were synced ones); its sync is opx_storage_mem_sync. */
+bool opx_storage_mem_unsynced(const struct opx_storage_mem *sm);
 
 /* Bytes of entry data copied into the store so far (for benchmarks). */
 uint64_t opx_storage_mem_bytes_copied(const struct opx_storage_mem *sm);

@@ -9,7 +9,9 @@
  * by a quorum, which is synced, and a new leader decides them again), so a
  * decided index lost in a machine crash merely comes back lower; and the
  * next synced write makes it durable anyway, since RocksDB's log is in order.
- * That saves one fsync per decision on every node. Scalars use this file's
+ * That saves one fsync per decision on every node. write_unsynced (the
+ * leader's append, see storage.h) is the same batch without the sync, and
+ * sync syncs RocksDB's log. Scalars use this file's
  * own fixed-width little-endian encodings and are validated when read back:
  * a value that does not decode is reported as -EIO with its name, never
  * trusted. Errors from RocksDB (a malloc'd string through errptr) are copied
@@ -336,9 +338,19 @@ static int add_op(rocksdb_writebatch_t *wb, struct opx_rocks *r, const struct op
 	return -EINVAL;
 }
 
-static int rocks_write_atomically(void *impl, const struct opx_storage_op *ops, size_t n)
+static void report_sync(struct opx_rocks *r, const struct timespec *t0)
 {
-	struct opx_rocks *r = impl;
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->sync_fn(r->sync_ctx,
+		   (uint64_t)((t1.tv_sec - t0->tv_sec) * 1000000000 + (t1.tv_nsec - t0->tv_nsec)));
+}
+
+/* One WriteBatch of ops; synced unless it only moves the decided index (see
+ * the top of this file) or the caller defers the sync (write_unsynced). */
+static int rocks_write(struct opx_rocks *r, const struct opx_storage_op *ops, size_t n,
+		       bool defer_sync)
+{
 	uint64_t trimmed = r->trimmed, end = r->log_end;
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	int rc = 0;
@@ -350,20 +362,18 @@ static int rocks_write_atomically(void *impl, const struct opx_storage_op *ops, 
 	bool only_decided = n > 0;
 	for (size_t i = 0; i < n; i++)
 		only_decided = only_decided && ops[i].type == OPX_OP_SET_DECIDED_IDX;
+	bool sync = !only_decided && !defer_sync;
 	if (!rc) {
 		char *e = NULL;
-		struct timespec t0, t1;
-		bool timed = r->sync_fn && !only_decided;
+		struct timespec t0;
+		bool timed = r->sync_fn && sync;
 		if (timed)
 			clock_gettime(CLOCK_MONOTONIC, &t0);
-		rocksdb_write(r->rdb.db, only_decided ? r->rdb.wnosync : r->rdb.wsync, wb, &e);
+		rocksdb_write(r->rdb.db, sync ? r->rdb.wsync : r->rdb.wnosync, wb, &e);
 		if (e)
 			rc = rocks_fail(r, "write", e);
-		if (timed && !rc) {
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			r->sync_fn(r->sync_ctx, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 +
-							   (t1.tv_nsec - t0.tv_nsec)));
-		}
+		if (timed && !rc)
+			report_sync(r, &t0);
 	}
 	rocksdb_writebatch_destroy(wb);
 	if (!rc) {
@@ -371,6 +381,33 @@ static int rocks_write_atomically(void *impl, const struct opx_storage_op *ops, 
 		r->log_end = end;
 	}
 	return rc;
+}
+
+static int rocks_write_atomically(void *impl, const struct opx_storage_op *ops, size_t n)
+{
+	return rocks_write(impl, ops, n, false);
+}
+
+static int rocks_write_unsynced(void *impl, const struct opx_storage_op *ops, size_t n)
+{
+	return rocks_write(impl, ops, n, true);
+}
+
+/* RocksDB writes its log in order: syncing it makes every write so far
+ * durable, as a synced write would have. */
+static int rocks_sync(void *impl)
+{
+	struct opx_rocks *r = impl;
+	char *e = NULL;
+	struct timespec t0;
+	if (r->sync_fn)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	rocksdb_flush_wal(r->rdb.db, 1, &e);
+	if (e)
+		return rocks_fail(r, "sync", e);
+	if (r->sync_fn)
+		report_sync(r, &t0);
+	return 0;
 }
 
 static int rocks_load(void *impl, struct opx_storage_state *st)
@@ -498,6 +535,8 @@ static const struct opx_storage_ops rocks_ops = {
 	.load = rocks_load,
 	.get_entries = rocks_get_entries,
 	.get_snapshot = rocks_get_snapshot,
+	.write_unsynced = rocks_write_unsynced,
+	.sync = rocks_sync,
 };
 
 struct opx_storage opx_rocks_storage(struct opx_rocks *r)

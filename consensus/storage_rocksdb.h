@@ -8,7 +8,8 @@
  * column family holds the entries under 8-byte big-endian absolute indexes,
  * so iteration order is index order. Stored entries are always exactly the
  * indexes [trimmed, log_end); log_end is kept in memory and recovered on open.
- * Each write_atomically is one synced WriteBatch.
+ * Each write_atomically is one synced WriteBatch; it offers write_unsynced
+ * and sync (storage.h) too.
  *
  * This is not a general-purpose database: it stores what the core gives it
  * and checks only what it needs to stay coherent. It does no locking: one
@@ -68,9 +69,10 @@ int opx_rocks_config_id(struct opx_rocks *r, uint32_t *config_id);
 int opx_rocks_reset(struct opx_rocks *r, uint32_t config_id);
 
 /*
- * fn (NULL: none) is told, after each synced write_atomically that
- * succeeded, how long RocksDB took to write and sync it, in nanoseconds of
- * CLOCK_MONOTONIC: the log's fsync latency as the core waits for it. Writes
+ * fn (NULL: none) is told, after each synced write_atomically and each
+ * sync that succeeded, how long RocksDB took to write and sync it (or to
+ * sync), in nanoseconds of CLOCK_MONOTONIC: the log's fsync latency as the
+ * core waits for it. Writes
  * of the decided index alone are not synced and not reported. Called on the
  * thread that writes; set it from that thread, or before it starts.
  */

@@ -22,23 +22,31 @@ uint64_t proposals_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* A condition variable whose timed waits count in CLOCK_MONOTONIC. */
+static int cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	int rc = pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
+	return -rc;
+}
+
 int proposals_init(struct proposals *p, int wake_fd, uint64_t first_seq, unsigned max_in_flight)
 {
 	*p = (struct proposals){
 		.wake_fd = wake_fd, .next_seq = first_seq, .max_in_flight = max_in_flight};
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	int rc = pthread_cond_init(&p->changed, &attr);
-	pthread_condattr_destroy(&attr);
+	int rc = cond_init_monotonic(&p->changed);
 	if (rc != 0)
-		return -rc;
+		return rc;
 	return -pthread_mutex_init(&p->lock, NULL);
 }
 
 static void release(struct proposal *pr)
 {
 	if (--pr->refs == 0) {
+		pthread_cond_destroy(&pr->done_cond);
 		free(pr->entry);
 		free(pr);
 	}
@@ -53,6 +61,9 @@ static void finish(struct proposals *p, struct proposal *pr, int rc, const struc
 	if (res)
 		pr->res = *res;
 	p->n_in_flight--;
+	/* Its own waiter only: with one condition variable for all, every
+	 * completion woke every waiting proposer, to find its own not done. */
+	pthread_cond_signal(&pr->done_cond);
 	release(pr);
 }
 
@@ -110,6 +121,11 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 	struct proposal *pr = calloc(1, sizeof(*pr));
 	if (!pr)
 		return -ENOMEM;
+	int rc = cond_init_monotonic(&pr->done_cond);
+	if (rc != 0) {
+		free(pr);
+		return rc;
+	}
 	uint64_t deadline = proposals_now_ms() + timeout_ms;
 	struct timespec abs = {.tv_sec = (time_t)((deadline + PROPOSALS__GRACE_MS) / 1000),
 			       .tv_nsec =
@@ -120,12 +136,14 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 	while (!p->closed && p->n_in_flight >= p->max_in_flight) {
 		if (pthread_cond_timedwait(&p->changed, &p->lock, &abs) == ETIMEDOUT) {
 			pthread_mutex_unlock(&p->lock);
+			pthread_cond_destroy(&pr->done_cond);
 			free(pr);
 			return -ETIMEDOUT;
 		}
 	}
 	if (p->closed) {
 		pthread_mutex_unlock(&p->lock);
+		pthread_cond_destroy(&pr->done_cond);
 		free(pr);
 		return -ESHUTDOWN;
 	}
@@ -136,12 +154,13 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 	struct kv_txn stamped = *txn; /* shallow: the same operations, this proposal's id */
 	stamped.node_id = node_id;
 	stamped.seq = pr->seq;
-	int rc = kv_txn_encode(&stamped, &pr->entry, &pr->len);
+	rc = kv_txn_encode(&stamped, &pr->entry, &pr->len);
 	pthread_mutex_lock(&p->lock);
 	if (rc != 0 || p->closed) {
 		p->n_in_flight--;
 		pthread_cond_broadcast(&p->changed);
 		pthread_mutex_unlock(&p->lock);
+		pthread_cond_destroy(&pr->done_cond);
 		free(pr->entry);
 		free(pr);
 		return rc != 0 ? rc : -ESHUTDOWN;
@@ -158,7 +177,8 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 
 	pthread_mutex_lock(&p->lock);
 	while (!pr->done) {
-		if (pthread_cond_timedwait(&p->changed, &p->lock, &abs) == ETIMEDOUT && !pr->done) {
+		if (pthread_cond_timedwait(&pr->done_cond, &p->lock, &abs) == ETIMEDOUT &&
+		    !pr->done) {
 			rc = -ETIMEDOUT;
 			break;
 		}

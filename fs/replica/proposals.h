@@ -35,14 +35,16 @@ struct proposal {
 	int rc;		      /* result, valid once done */
 	struct kv_result res; /* what applying it did, valid once done with rc 0 */
 	bool done;
-	bool appended;	       /* handed to the core at least once */
-	unsigned refs;	       /* the waiter and the table each hold one */
-	struct proposal *next; /* in the queue or the in-flight list */
+	bool appended;		  /* handed to the core at least once */
+	unsigned refs;		  /* the waiter and the table each hold one */
+	pthread_cond_t done_cond; /* signalled when done: its waiter alone wakes */
+	struct proposal *next;	  /* in the queue or the in-flight list */
 };
 
 struct proposals {
 	pthread_mutex_t lock;
-	pthread_cond_t changed; /* broadcast on every completion and on room */
+	pthread_cond_t changed; /* broadcast when room may have come (submitters
+				 * waiting for a place in flight) */
 	int wake_fd;		/* eventfd of the replica thread */
 	uint64_t next_seq;
 	unsigned max_in_flight;

@@ -4,10 +4,12 @@
  * One turn: poll the sockets and the wake-up eventfd until the next tick;
  * feed incoming frames to the core (or to the state transfer); take queued
  * proposals and append them; tick on schedule; flush the core's batch so
- * everything appended this turn goes to disk in one synced write (group
- * commit); send what the core wants sent; apply newly decided entries and
- * wake their proposers; then housekeeping (expired proposals, compaction,
- * state transfer, status, watchdog).
+ * everything appended this turn goes to disk in one write (group commit);
+ * send what the core wants sent, then sync the log (a leader's new entries
+ * leave before its own sync, so its fsync and its followers' overlap; see
+ * sp_leader_flush in consensus/seqpaxos_leader.c); apply newly decided
+ * entries and wake their proposers; then housekeeping (expired proposals,
+ * compaction, state transfer, status, watchdog).
  */
 #include "replica_int.h"
 
@@ -74,6 +76,8 @@ static void opx_config_of(const struct membership *m, const struct cfg *c, struc
 	oc->leader_priority = c->leader_priority;
 	oc->snapshot = &replica_snapshot_ops;
 	oc->snapshot_only_when_compacted = true;
+	/* The leader's fsync overlaps its followers' (send_outgoing syncs). */
+	oc->sync_after_send = true;
 }
 
 static bool knows_no_quorum(struct replica *r);
@@ -346,6 +350,11 @@ static void send_outgoing(struct replica *r)
 			       "replica: sending %s to n%llu: %s", opx_msg_type_name(out[i].type),
 			       (unsigned long long)out[i].to, strerror(-rc));
 	}
+	/* A leader's new entries went out unsynced (sync_after_send): sync
+	 * them now, while the followers write theirs, and before this turn
+	 * handles an ack, applies or sends anything else. */
+	if (opx_sync(r->px) == -EIO)
+		replica_fail(r, "syncing the log", -EIO);
 }
 
 static void tick_due(struct replica *r, uint64_t now)
@@ -446,6 +455,8 @@ static void one_turn(struct replica *r)
 	if (atomic_load(&r->failed))
 		return;
 	send_outgoing(r);
+	if (atomic_load(&r->failed))
+		return;
 	rc = replica_apply_decided(r);
 	if (rc != 0)
 		replica_fail(r, "applying decided entries", rc);

@@ -95,7 +95,8 @@ void replica_metrics_write(struct replica *r, struct metrics_text *t)
 				 "proposal to its application here.",
 				 &r->proposal_latency);
 	metrics_histogram_family(t, "omnifs_log_sync_duration_seconds",
-				 "Synced writes of the consensus log (RocksDB write with fsync).",
+				 "Synced writes of the consensus log (RocksDB write with "
+				 "fsync), and syncs of writes made before.",
 				 &r->log_sync_latency);
 	by_peer(t, v, "omnifs_peer_sent_bytes_total", "counter",
 		"Bytes of frames handed to the link to each peer.", PEER_TX_BYTES);

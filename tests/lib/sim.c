@@ -215,6 +215,35 @@ static int store_write(void *impl, const struct opx_storage_op *ops, size_t n)
 	return rc;
 }
 
+static int store_write_unsynced(void *impl, const struct opx_storage_op *ops, size_t n)
+{
+	struct node *nd = impl;
+	const struct opx_storage *in = &nd->inner;
+	uint64_t saved = alloc_fault.countdown;
+	alloc_fault.countdown = 0;
+	int rc;
+	if (nd->rocks && nd->fail_nth && --nd->fail_nth == 0) {
+		nd->fail_nth = nd->fail_persistent ? 1 : 0;
+		rc = -EIO;
+	} else {
+		check_write(nd, ops, n);
+		rc = in->ops->write_unsynced(in->impl, ops, n);
+		nd->wrote = nd->wrote || reshapes_log(nd, ops, n);
+	}
+	alloc_fault.countdown = saved;
+	return rc;
+}
+
+static int store_sync(void *impl)
+{
+	const struct opx_storage *in = &((struct node *)impl)->inner;
+	uint64_t saved = alloc_fault.countdown;
+	alloc_fault.countdown = 0;
+	int rc = in->ops->sync(in->impl);
+	alloc_fault.countdown = saved;
+	return rc;
+}
+
 static int store_load(void *impl, struct opx_storage_state *st)
 {
 	const struct opx_storage *in = &((struct node *)impl)->inner;
@@ -243,6 +272,8 @@ static const struct opx_storage_ops store_ops = {
 	.load = store_load,
 	.get_entries = store_get_entries,
 	.get_snapshot = store_get_snapshot,
+	.write_unsynced = store_write_unsynced,
+	.sync = store_sync,
 };
 
 /* ---- entries and snapshots ---- */
@@ -704,12 +735,23 @@ static int after_call(struct sim *s, uint32_t i, int rc)
 		sim_crash(s, i, true); /* the outbox dies with the node */
 		return rc;
 	}
-	if (s->o.manual_sync)
+	/* The writes of the call are durable before its messages leave; but
+	 * for a leader's unsynced append (sync_after_send), whose AcceptDecides
+	 * leave first: it stays volatile until the node syncs it. */
+	if (s->o.manual_sync && !opx_storage_mem_unsynced(nd->st))
 		opx_storage_mem_sync(nd->st);
 	const struct opx_msg *out;
 	size_t n = opx_take_outgoing(nd->px, &out);
 	for (size_t k = 0; k < n; k++)
 		send_one(s, i, &out[k]);
+	/* As fs/replica does, at every other call; otherwise the core syncs
+	 * at the next call that needs it, and a crash before that loses the
+	 * append on a leader whose AcceptDecides are out. */
+	if (s->o.sync_after_send && (s->now & 1) && opx_sync(nd->px) == -EIO) {
+		s->fail_stops++;
+		sim_crash(s, i, true);
+		return -EIO;
+	}
 	check_node(s, i);
 	const struct opx_stopsign *ss = nd->px ? opx_is_reconfigured(nd->px) : NULL;
 	if (s->o.follow_reconfig && ss && !s->failed)
@@ -903,6 +945,7 @@ struct sim *sim_new(const struct sim_opts *o)
 	s->cfg.batch_size = o->batch_size;
 	s->cfg.snapshot = o->snapshots ? &sim_snapshot_ops : NULL;
 	s->cfg.snapshot_only_when_compacted = o->snapshot_only_when_compacted;
+	s->cfg.sync_after_send = o->sync_after_send;
 	if (o->rocksdb_dir && o->manual_sync)
 		goto fail; /* RocksDB syncs every write */
 	for (uint32_t i = 0; i < o->n; i++)

@@ -146,6 +146,45 @@ static void test_proposals_fail_queued_and_expire(void **state)
 	assert_int_equal(proposals_in_flight(&f->p), 0);
 }
 
+/* Each completion wakes its own proposer with its own result, in any order,
+ * and the room it makes lets a proposer waiting for a place in. */
+static void test_proposals_each_proposer_gets_its_result(void **state)
+{
+	struct fixture *f = *state;
+	struct submitter s[5];
+	for (int i = 0; i < 5; i++)
+		start(&s[i], &f->p, 10000);
+	struct proposal *pr[5];
+	assert_int_equal(take(f, pr, 4), 4); /* max_in_flight is 4 */
+	uint64_t seqs[5];
+	for (int i = 0; i < 4; i++)
+		seqs[i] = pr[i]->seq;
+	/* The last one taken first: a room waiter gets in, and is taken. */
+	struct kv_result res = {.status = KV_CONFLICT, .seq = seqs[3], .conflict_op = 3};
+	proposals_complete(&f->p, &res);
+	assert_int_equal(take(f, pr + 4, 1), 1);
+	seqs[4] = pr[4]->seq;
+	for (int i = 4; i >= 0; i--) {
+		if (i == 3)
+			continue;
+		res = (struct kv_result){.status = KV_CONFLICT, .seq = seqs[i], .conflict_op = i};
+		proposals_complete(&f->p, &res);
+	}
+	/* Every proposer got the result of its own sequence. */
+	for (int i = 0; i < 5; i++) {
+		pthread_join(s[i].t, NULL);
+		assert_int_equal(s[i].rc, 0);
+		assert_int_equal(s[i].res.status, KV_CONFLICT);
+		int k = -1;
+		for (int j = 0; j < 5; j++)
+			if (s[i].res.seq == seqs[j])
+				k = j;
+		assert_true(k >= 0);
+		assert_int_equal(s[i].res.conflict_op, k);
+	}
+	assert_int_equal(proposals_in_flight(&f->p), 0);
+}
+
 static void count_cb(void *ctx, const struct proposal *pr)
 {
 	(*(int *)ctx)++;
@@ -196,6 +235,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_proposals_fail_queued_and_expire, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_bounded_and_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proposals_each_proposer_gets_its_result, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,6 +211,51 @@ static void test_storage_rocksdb_append_and_read(void **state)
 	expect_entries(f, 5, 6, empty);
 }
 
+static void count_sync(void *ctx, uint64_t ns)
+{
+	(void)ns;
+	(*(int *)ctx)++;
+}
+
+/* write_unsynced: applied and readable at once, all or nothing; sync makes it
+ * durable. Only synced writes and syncs are timed (the fsync latency). */
+static void test_storage_rocksdb_unsynced_write_and_sync(void **state)
+{
+	struct fixture *f = *state;
+	open_store(f);
+	assert_non_null(f->st.ops->write_unsynced);
+	assert_non_null(f->st.ops->sync);
+	int timed = 0;
+	opx_rocks_set_sync_fn(f->r, count_sync, &timed);
+	append_tagged(f, "a", 2);
+	assert_int_equal(timed, 1);
+
+	struct opx_entry es[2] = {{.data = (const uint8_t *)"u0", .len = 2},
+				  {.data = (const uint8_t *)"u1", .len = 2}};
+	struct opx_storage_op op = {.type = OPX_OP_APPEND_ENTRIES};
+	op.u.append.entries = es;
+	op.u.append.n = 2;
+	assert_int_equal(f->st.ops->write_unsynced(f->st.impl, &op, 1), 0);
+	assert_int_equal(timed, 1);
+	assert_int_equal(load(f).log_end, 4);
+	const char *all[] = {"a0", "a1", "u0", "u1"};
+	expect_entries(f, 0, 4, all);
+
+	/* A gap: refused, nothing applied. */
+	struct opx_storage_op bad[2] = {op, {.type = OPX_OP_APPEND_ON_PREFIX}};
+	bad[1].u.append.entries = es;
+	bad[1].u.append.n = 1;
+	bad[1].u.append.from_idx = 9;
+	assert_int_equal(f->st.ops->write_unsynced(f->st.impl, bad, 2), -EINVAL);
+	assert_int_equal(load(f).log_end, 4);
+
+	assert_int_equal(f->st.ops->sync(f->st.impl), 0);
+	assert_int_equal(timed, 2);
+	reopen(f);
+	assert_int_equal(load(f).log_end, 4);
+	expect_entries(f, 0, 4, all);
+}
+
 static void test_storage_rocksdb_append_on_prefix_truncates(void **state)
 {
 	struct fixture *f = *state;
@@ -928,6 +973,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_append_on_prefix_truncates,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storage_rocksdb_unsynced_write_and_sync, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_scalars, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_stopsign, setup, teardown),
