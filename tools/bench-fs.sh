@@ -18,15 +18,20 @@
 # alternates), so load drifting on a shared machine weighs on both alike;
 # each round swaps the two nodes' roles. It prints each round's ops/s, p50
 # and ratio on/off, then per operation the geometric mean of the rounds'
-# ratios and their range (1.000x: free; the target is >= 0.9). Run as root
-# (mounts, and the page cache is dropped before the large reads).
+# ratios and their range (1.000x: free; the target is >= 0.9). And, with
+# -o writers only, group commit: FILES files of 4 KiB each written (a shell's
+# `printf ... > file`: open O_TRUNC of a new name, write, close: one round a
+# file) by one writer, then shared among 8 writers at once, each in its own
+# directory, through the leader's mount and then spread over the three
+# mounts; files/s, the ratio to one writer and the daemons' CPU per file.
+# Run as root (mounts, and the page cache is dropped before the large reads).
 #
-#   tools/bench-fs.sh [-n FILES] [-m MIB] [-r ROUNDS] [-o small|large|history]
-#                     [--follower]
+#   tools/bench-fs.sh [-n FILES] [-m MIB] [-r ROUNDS]
+#                     [-o small|large|history|writers] [--follower]
 #
 # FILES small files (default 2000, also per side in the history rounds), MIB
 # the large file's size (default 256), ROUNDS history rounds (default 4); -o
-# runs only one of the three workloads.
+# runs only one of the workloads (writers runs only when asked).
 # The mount used is the leader's; --follower uses a follower's (every change
 # is then forwarded to the leader). The large file is also read through a
 # third node's mount. Timing is the shipped default (election_timeout_ms 200);
@@ -47,21 +52,21 @@ while [ $# -gt 0 ]; do
 	-o)
 		case "$2" in
 		small | large) only=(-o "$2") ;;
-		history) ;;
-		*) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+		history | writers) ;;
+		*) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 		esac
 		workloads=$2
 		shift 2
 		;;
 	--follower) via=follower; shift ;;
-	*) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 [[ "$files" =~ ^[1-9][0-9]*$ && "$rounds" =~ ^[1-9][0-9]*$ ]] ||
 	{ echo "bench-fs: -n and -r take a positive number" >&2; exit 2; }
 # fsbench: the small and large workloads against local and passthrough.
 fsbench=true
-[ "$workloads" = history ] && fsbench=false
+case "$workloads" in history | writers) fsbench=false ;; esac
 history=true
 [ "$workloads" = history ] || [ "$workloads" = "small large history" ] || history=false
 . tools/bench-lib.sh
@@ -156,6 +161,62 @@ ready() {
 # it off (restarting followers leaves the leader in place), the small-file
 # writes through both mounts in turns; each round swaps the two nodes' roles,
 # so a difference between them (not history's) cancels out.
+# writers_pass W MOUNT...: FILES files shared among W writers at once, writer
+# j in its own directory on MOUNT[j mod count]; prints files/s and the
+# daemons' CPU ms per file.
+writers_pass() {
+	local w=$1 per=$((files / $1)) j d t0 c0
+	shift
+	local mounts=("$@") dirs=() pids=() payload
+	payload=$(printf '%4096s' x)
+	for ((j = 0; j < w; j++)); do
+		d="${mounts[j % ${#mounts[@]}]}/writers.$w.$j.$$"
+		mkdir "$d"
+		dirs+=("$d")
+	done
+	c0=$(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")
+	t0=$(date +%s.%N)
+	for d in "${dirs[@]}"; do
+		(for ((k = 0; k < per; k++)); do printf '%s' "$payload" >"$d/f$k"; done) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	local line
+	line=$(python3 -c "
+n = $w * $per
+t = $(date +%s.%N) - $t0
+cpu = ($(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") - $c0) * 1000 / $(getconf CLK_TCK) / n
+print(f'{n / t:.0f} {cpu:.2f}')")
+	# Removed before the line is printed: the caller reads the line and
+	# goes on to the next pass, which must not share the cluster with this
+	# removal.
+	rm -rf "${dirs[@]}"
+	echo "$line"
+}
+
+# writers_run: one writer, 8 through the leader's mount, 8 over the three
+# mounts, one writer again (the two single-writer passes bound the drift of
+# a shared machine's load).
+writers_run() {
+	local one rate cpu label
+	echo "group commit: $files files of 4 KiB (printf > file: one round each), leader node$leader"
+	printf '%-34s | %8s | %9s | %s\n' writers files/s "/1 writer" "CPU ms/file"
+	read -r one cpu < <(writers_pass 1 "$T/mnt/node$leader")
+	printf '%-34s | %8s | %9s | %s\n' "1, leader's mount" "$one" 1.00x "$cpu"
+	for label in leader spread; do
+		if [ "$label" = leader ]; then
+			read -r rate cpu < <(writers_pass 8 "$T/mnt/node$leader")
+		else
+			read -r rate cpu < <(writers_pass 8 "$T/mnt/node1" "$T/mnt/node2" "$T/mnt/node3")
+		fi
+		printf '%-34s | %8s | %8sx | %s\n' "8, $([ $label = leader ] && echo "leader's mount" ||
+			echo "over the 3 mounts")" "$rate" "$(python3 -c "print(f'{$rate / $one:.2f}')")" "$cpu"
+	done
+	read -r rate cpu < <(writers_pass 1 "$T/mnt/node$leader")
+	printf '%-34s | %8s | %8sx | %s\n' "1 again, leader's mount" "$rate" \
+		"$(python3 -c "print(f'{$rate / $one:.2f}')")" "$cpu"
+}
+
 history_run() {
 	local round attempt i
 	for round in $(seq 0 $((rounds - 1))); do
@@ -269,3 +330,4 @@ else
 fi
 if $fsbench; then fsbench_run; fi
 if $history; then history_run; fi
+if [ "$workloads" = writers ]; then writers_run; fi
