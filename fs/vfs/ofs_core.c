@@ -125,7 +125,57 @@ int ofs_put_attr(struct kv_txn *t, const struct ofs_attr *a)
 	return ofs_add_put(t, &k, v, sizeof(v));
 }
 
+/*
+ * The share of this node's record (schema.h) that the change built on this
+ * thread updates: ofs_run_txn holds one for the change's whole life, so
+ * changes in flight at once guard different keys. -1 outside ofs_run_txn:
+ * share 0. Which share a change takes never matters for correctness (each
+ * is guarded on its own), only for how often changes rebuild.
+ */
+static _Thread_local int txn_share = -1;
+
+static int run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg),
+		   void *arg);
+
+/* A share no change of this node holds, if there is one (else the next in
+ * turn, shared: its guard then settles who goes first). */
+static unsigned share_take(struct ofs *o)
+{
+	pthread_mutex_lock(&o->lock);
+	unsigned s = o->share_next % OFS_NODE_SHARES;
+	for (unsigned i = 0; i < OFS_NODE_SHARES; i++) {
+		unsigned c = (o->share_next + i) % OFS_NODE_SHARES;
+		if (!(o->shares_busy & (1u << c))) {
+			s = c;
+			break;
+		}
+	}
+	o->shares_busy |= 1u << s;
+	o->share_next = s + 1;
+	pthread_mutex_unlock(&o->lock);
+	return s;
+}
+
+static void share_give(struct ofs *o, unsigned s)
+{
+	pthread_mutex_lock(&o->lock);
+	o->shares_busy &= ~(1u << s);
+	pthread_mutex_unlock(&o->lock);
+}
+
 int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg), void *arg)
+{
+	int outer = txn_share;
+	unsigned share = share_take(o);
+	txn_share = (int)share;
+	int rc = run_txn(o, build, arg);
+	txn_share = outer;
+	share_give(o, share);
+	return rc;
+}
+
+static int run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg),
+		   void *arg)
 {
 	struct kv_txn t;
 	int rc;
@@ -205,21 +255,51 @@ static uint64_t ino_take(struct ofs *o, uint64_t r_next)
 	return c;
 }
 
-/* This node's record (key in *k): 0 with *r and its version, -ENOENT with
- * the defaults in *r, or -EIO. */
-static int noderec_read(struct ofs *o, struct ofs_key *k, struct ofs_noderec *r, uint64_t *ver)
+struct share_scan {
+	unsigned want;	      /* the share asked for */
+	bool found, bad;      /* found: the share exists; bad: a record did not decode */
+	struct ofs_noderec r; /* the share's */
+	uint64_t ver;	      /* its version */
+	uint64_t max_next;    /* the largest next among every share */
+};
+
+static int scan_share(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+		      uint64_t version)
 {
-	void *val;
-	size_t len;
-	*r = (struct ofs_noderec){1, 0, 0};
-	ofs_key_node(k, o->cfg.node_id);
-	int rc = ofs_kv_get(o, k->b, k->len, &val, &len, ver);
-	if (rc == 0) {
-		rc = ofs_noderec_decode(r, val, len);
-		free(val);
-		return rc ? -EIO : 0;
+	struct share_scan *s = arg;
+	struct ofs_noderec r;
+	uint64_t node;
+	unsigned share;
+	if (ofs_key_parse_node(key, key_len, &node, &share) != 0 ||
+	    ofs_noderec_decode(&r, val, val_len) != 0) {
+		s->bad = true;
+		return 0;
 	}
-	return rc == -ENOENT ? rc : -EIO;
+	if (r.next > s->max_next)
+		s->max_next = r.next;
+	if (share == s->want) {
+		s->found = true;
+		s->r = r;
+		s->ver = version;
+	}
+	return 0;
+}
+
+/* Share `share` of this node's record (key in *k): 0 with *r and its
+ * version, -ENOENT with the defaults in *r, or -EIO. Either way r->next is
+ * the largest among every share, so a number is never handed out twice. */
+static int noderec_read(struct ofs *o, unsigned share, struct ofs_key *k, struct ofs_noderec *r,
+			uint64_t *ver)
+{
+	struct share_scan s = {.want = share, .max_next = 1};
+	ofs_key_node(k, o->cfg.node_id, 0); /* the prefix of every share */
+	if (ofs_kv_scan(o, k->b, k->len, NULL, 0, scan_share, &s) != 0 || s.bad)
+		return -EIO;
+	ofs_key_node(k, o->cfg.node_id, share);
+	*r = s.found ? s.r : (struct ofs_noderec){1, 0, 0};
+	r->next = s.max_next;
+	*ver = s.ver;
+	return s.found ? 0 : -ENOENT;
 }
 
 int ofs_ino_reserve(struct ofs *o, uint64_t *ino)
@@ -227,7 +307,7 @@ int ofs_ino_reserve(struct ofs *o, uint64_t *ino)
 	struct ofs_key k;
 	struct ofs_noderec r;
 	uint64_t ver;
-	int rc = noderec_read(o, &k, &r, &ver);
+	int rc = noderec_read(o, 0, &k, &r, &ver);
 	if (rc && rc != -ENOENT)
 		return rc;
 	*ino = ofs_ino_make(o->cfg.node_id, ino_take(o, r.next));
@@ -240,7 +320,7 @@ int ofs_noderec_update(struct ofs *o, struct kv_txn *t, int64_t dbytes, int64_t 
 	struct ofs_key k;
 	struct ofs_noderec r;
 	uint64_t ver;
-	int rc = noderec_read(o, &k, &r, &ver);
+	int rc = noderec_read(o, txn_share < 0 ? 0 : (unsigned)txn_share, &k, &r, &ver);
 	if (rc == 0)
 		rc = ofs_add_guard_version(t, &k, ver);
 	else if (rc == -ENOENT)

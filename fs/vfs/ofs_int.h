@@ -199,8 +199,11 @@ struct ofs {
 	 * (files created and not yet closed on this node), so a list. */
 	struct ofs_pending *pending;
 	size_t n_pending;
-	uint64_t ino_next; /* under lock: counter above every inode number handed out
+	uint64_t ino_next;    /* under lock: counter above every inode number handed out
 			    * since the start (0: none yet); see ofs_ino_reserve */
+	uint32_t shares_busy; /* under lock: shares of this node's record held by a
+			       * change being built or committed (ofs_run_txn) */
+	unsigned share_next;  /* under lock: where the search for a free share starts */
 
 	struct ofs_locks *locks;     /* cluster-wide locks (fuse_locks.c), set before mounting */
 	ofs_status_fn status_fn;     /* set before mounting */
@@ -356,8 +359,9 @@ OFS__MUST_CHECK int ofs_put_attr(struct kv_txn *t, const struct ofs_attr *a);
 int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg), void *arg);
 /* Usage of the whole cluster as this node sees it. */
 int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes);
-/* Adds to this node's record in t (read, guard, put). *ino_out, if not NULL,
- * receives a fresh inode number. */
+/* Adds to this node's record in t (read, guard, put): to the share the
+ * running ofs_run_txn holds (schema.h), share 0 outside one. *ino_out, if
+ * not NULL, receives a fresh inode number. */
 int ofs_noderec_update(struct ofs *o, struct kv_txn *t, int64_t dbytes, int64_t dinodes,
 		       uint64_t *ino_out);
 /* A fresh inode number for a create committed later (ofs_pending.c), never

@@ -83,10 +83,13 @@ void ofs_key_xattr_prefix(struct ofs_key *k, uint64_t ino)
 	key_u64(k, ino);
 }
 
-void ofs_key_node(struct ofs_key *k, uint64_t node_id)
+void ofs_key_node(struct ofs_key *k, uint64_t node_id, unsigned share)
 {
+	assert(share < OFS_NODE_SHARES);
 	ofs_key_node_prefix(k);
 	key_u64(k, node_id);
+	if (share)
+		k->b[k->len++] = (uint8_t)share;
 }
 
 void ofs_key_node_prefix(struct ofs_key *k)
@@ -166,11 +169,15 @@ int ofs_key_parse_xattr(const void *key, size_t len, uint64_t *ino, const char *
 	return 0;
 }
 
-int ofs_key_parse_node(const void *key, size_t len, uint64_t *node_id)
+int ofs_key_parse_node(const void *key, size_t len, uint64_t *node_id, unsigned *share)
 {
-	if (ofs_key_kind(key, len) != OFS_K_NODE || len != 10)
+	if (ofs_key_kind(key, len) != OFS_K_NODE || (len != 10 && len != 11))
 		return -EBADMSG;
+	unsigned s = len == 11 ? ((const uint8_t *)key)[10] : 0;
+	if (len == 11 && (s == 0 || s >= OFS_NODE_SHARES))
+		return -EBADMSG; /* share 0 has the short key only */
 	*node_id = get_be64((const uint8_t *)key + 2);
+	*share = s;
 	return 0;
 }
 

@@ -12,7 +12,8 @@
  *   F b <ino:8> <block:8>         file data, OFS_BLOCK_SIZE bytes at most
  *   F l <ino:8>                   symlink target
  *   F x <ino:8> <name>            extended attribute value
- *   F n <node:8>                  per-node record: inode counter and usage
+ *   F n <node:8> [<share:1>]      per-node record: inode counter and usage,
+ *                                 in OFS_NODE_SHARES shares (below)
  *   F o <ino:8>                   orphan: no links left, freed later -> node, time
  *
  * Block size: 64 KiB. A block is the unit a write replicates: a 4 KiB write
@@ -77,7 +78,18 @@ struct ofs_attr {
 };
 
 /* The per-node record: counter for never-repeating inode numbers, and the
- * node's share of usage (signed: a node may delete what another created). */
+ * node's share of usage (signed: a node may delete what another created).
+ *
+ * A node keeps it in OFS_NODE_SHARES shares, each a key of its own: share 0
+ * is F n <node:8> (the record's only key before shares), share s > 0 is
+ * F n <node:8> <s:1>. Every change guards the share it updates, so changes
+ * made at once on one node, each in a share of its own, do not fail each
+ * other's guards (with one record, all but one of them did, and were built
+ * again, so parallel writers on one node went slower than one). Usage is
+ * the sum over every share of every node; a node's inode counter is the
+ * largest `next` among its shares. Nodes that know only share 0 still sum
+ * usage right: they scan the whole F n prefix. */
+#define OFS_NODE_SHARES 16
 struct ofs_noderec {
 	uint64_t next;	/* next counter value to hand out, >= 1 */
 	int64_t bytes;	/* sum of size changes made by this node */
@@ -93,7 +105,8 @@ void ofs_key_block_prefix(struct ofs_key *k, uint64_t ino); /* all blocks of ino
 void ofs_key_symlink(struct ofs_key *k, uint64_t ino);
 void ofs_key_xattr(struct ofs_key *k, uint64_t ino, const char *name, size_t name_len);
 void ofs_key_xattr_prefix(struct ofs_key *k, uint64_t ino);
-void ofs_key_node(struct ofs_key *k, uint64_t node_id);
+void ofs_key_node(struct ofs_key *k, uint64_t node_id,
+		  unsigned share); /* share < OFS_NODE_SHARES */
 void ofs_key_node_prefix(struct ofs_key *k);
 void ofs_key_orphan(struct ofs_key *k, uint64_t ino);
 void ofs_key_orphan_prefix(struct ofs_key *k);
@@ -112,7 +125,7 @@ int ofs_key_parse_dirent(const void *key, size_t len, uint64_t *parent, const ch
 int ofs_key_parse_block(const void *key, size_t len, uint64_t *ino, uint64_t *block);
 int ofs_key_parse_xattr(const void *key, size_t len, uint64_t *ino, const char **name,
 			size_t *name_len);
-int ofs_key_parse_node(const void *key, size_t len, uint64_t *node_id);
+int ofs_key_parse_node(const void *key, size_t len, uint64_t *node_id, unsigned *share);
 
 /* Values. Encoders write exactly the _LEN bytes. */
 void ofs_attr_encode(const struct ofs_attr *a, uint8_t out[OFS_ATTR_LEN]);

@@ -84,10 +84,11 @@ static void check_key(const uint8_t *in, size_t size)
 		ofs_key_xattr(&k, a, name, name_len);
 		same_key(&k, in, size);
 	}
-	if (ofs_key_parse_node(in, size, &a) == 0) {
-		if (kind != OFS_K_NODE)
+	unsigned share;
+	if (ofs_key_parse_node(in, size, &a, &share) == 0) {
+		if (kind != OFS_K_NODE || share >= OFS_NODE_SHARES)
 			abort();
-		ofs_key_node(&k, a);
+		ofs_key_node(&k, a, share);
 		same_key(&k, in, size);
 		ofs_key_node_prefix(&k);
 		same_key(&k, in, k.len);

@@ -32,8 +32,10 @@ int main(int argc, char **argv)
 	rc |= corpus_write(d, "key-symlink", k.b, k.len);
 	ofs_key_xattr(&k, 42, "user.comment", 12);
 	rc |= corpus_write(d, "key-xattr", k.b, k.len);
-	ofs_key_node(&k, 2);
+	ofs_key_node(&k, 2, 0);
 	rc |= corpus_write(d, "key-node", k.b, k.len);
+	ofs_key_node(&k, 2, 5);
+	rc |= corpus_write(d, "key-node-share", k.b, k.len);
 	ofs_key_orphan(&k, 44);
 	rc |= corpus_write(d, "key-orphan", k.b, k.len);
 

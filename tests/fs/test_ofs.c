@@ -95,6 +95,8 @@ static void fail_next(struct fx *f, int n, int err)
 }
 
 /* Keys in the KV, counted with an iterator over everything. */
+/* Every key but the nodes' records (their shares come and go with the
+ * changes in flight: usage is checked with ofs_usage). */
 static size_t count_keys(struct fx *f)
 {
 	struct kv_view *v;
@@ -106,7 +108,7 @@ static size_t count_keys(struct fx *f)
 	assert_int_equal(kv_view_open(f->kv.kv, &v), 0);
 	assert_int_equal(kv_iter_open(v, NULL, 0, NULL, 0, &it), 0);
 	while ((rc = kv_iter_next(it, &k, &kl, &val, &vl, &ver)) == 1)
-		n++;
+		n += ofs_key_kind(k, kl) != OFS_K_NODE;
 	assert_int_equal(rc, 0);
 	kv_iter_close(&it);
 	kv_view_close(&v);
@@ -293,6 +295,56 @@ static void test_ofs_inode_numbers_never_repeat(void **state)
 	}
 }
 
+/* Node 1's changes spread over the shares of its record (schema.h); a
+ * restarted node 1 (a new ofs, its counter in memory gone) still hands out
+ * numbers above every one before, whichever share it reads first; and usage
+ * is the sum of the shares. */
+static void test_ofs_record_shares_survive_a_restart(void **state)
+{
+	struct fx *f = *state;
+	uint64_t seen[2 * OFS_NODE_SHARES + 3];
+	size_t n = 0;
+	char name[16];
+	int64_t bytes0, inodes0, bytes, inodes;
+	/* the root's creation took share 0: these take 1 to 15, so share 0,
+	 * the one a restarted node reads first, is the oldest */
+	const int count = OFS_NODE_SHARES - 1;
+	assert_int_equal(ofs_usage(f->n1, &bytes0, &inodes0), 0);
+	for (int i = 0; i < count; i++) {
+		snprintf(name, sizeof(name), "a%d", i);
+		seen[n++] = mkfile(f->n1, f, OFS_ROOT_INO, name, "12345");
+	}
+	assert_int_equal(ofs_usage(f->n1, &bytes, &inodes), 0);
+	assert_int_equal(bytes - bytes0, 5 * count);
+	assert_int_equal(inodes - inodes0, count);
+
+	/* more than one share was written: every change took the next free one */
+	struct ofs_key k;
+	void *val;
+	size_t len;
+	uint64_t ver;
+	ofs_key_node(&k, 1, 1);
+	assert_int_equal(ofs_kv_get(f->n1, k.b, k.len, &val, &len, &ver), 0);
+	free(val);
+
+	ofs_destroy(&f->n1);
+	f->n1 = make_node(f, 1, n1_propose, NULL);
+	/* a number reserved at once (no guard behind it, as for a create that
+	 * commits at its close) is above every number handed out before */
+	uint64_t fresh;
+	assert_int_equal(ofs_ino_reserve(f->n1, &fresh), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_true(fresh > seen[i]);
+	seen[n++] = fresh;
+	for (int i = 0; i < count; i++) {
+		snprintf(name, sizeof(name), "b%d", i);
+		seen[n++] = mkfile(f->n1, f, OFS_ROOT_INO, name, NULL);
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			assert_int_not_equal(seen[i], seen[j]);
+}
+
 static void test_ofs_writes_appear_whole_at_close(void **state)
 {
 	struct fx *f = *state;
@@ -369,8 +421,10 @@ static void test_ofs_concurrent_writes_merge(void **state)
 static void test_ofs_open_unlinked_file_stays_readable(void **state)
 {
 	struct fx *f = *state;
-	mkfile(f->n1, f, OFS_ROOT_INO, "other", NULL); /* node 1's record exists from here */
+	mkfile(f->n1, f, OFS_ROOT_INO, "other", NULL);
 	size_t before = count_keys(f);
+	int64_t bytes_before, inodes_before, bytes, inodes;
+	assert_int_equal(ofs_usage(f->n1, &bytes_before, &inodes_before), 0);
 	uint64_t ino = mkfile(f->n1, f, OFS_ROOT_INO, "ghost", "boo");
 	struct ofs_file *h;
 	struct ofs_attr a;
@@ -398,6 +452,9 @@ static void test_ofs_open_unlinked_file_stays_readable(void **state)
 	/* what stays is the history of the deleted file (on by default): its
 	 * version as it was unlinked, that version's one block, and its path */
 	assert_int_equal(count_keys(f), before + 3);
+	assert_int_equal(ofs_usage(f->n1, &bytes, &inodes), 0);
+	assert_int_equal(bytes, bytes_before);
+	assert_int_equal(inodes, inodes_before);
 }
 
 static void test_ofs_hard_links_count(void **state)
@@ -1414,6 +1471,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ofs_small_write_replicates_one_block, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_concurrent_writes_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_record_shares_survive_a_restart, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_open_unlinked_file_stays_readable, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_hard_links_count, setup, teardown),

@@ -80,7 +80,7 @@ static void test_schema_kinds_do_not_overlap(void **state)
 	ofs_key_block(&k[2], 3, 0);
 	ofs_key_symlink(&k[3], 3);
 	ofs_key_xattr(&k[4], 3, "user.a", 6);
-	ofs_key_node(&k[5], 3);
+	ofs_key_node(&k[5], 3, 0);
 	ofs_key_orphan(&k[6], 3);
 	for (int i = 0; i < 7; i++) {
 		assert_int_not_equal(ofs_key_kind(k[i].b, k[i].len), 0);
