@@ -14,7 +14,7 @@
 #     system, every thread of the process);
 #   - the leader's bytes sent per decided entry during those puts, to every
 #     member (status tx_bytes over the decided index): with the fan-out it
-#     stays flat, as the leader serves at most one learner;
+#     stays flat, as the leader serves no learner;
 #   - the time the newest learner took from `member add` to caught up.
 # Then, with CPUs separate, STOP learners stopped (SIGSTOP, the first ones
 # added: those others fetch from) while one client puts for SECS seconds:
