@@ -1,13 +1,17 @@
 # shellcheck shell=bash
 # What the cluster benchmarks (tools/bench-*.sh) share, sourced from the
 # top of the source tree after their options are read: the release build
-# and tests/integration/lib.sh (its cluster helpers and its cleanup on
-# exit), and the daemons' resident memory and CPU time from /proc.
+# (or OMNIFS_BUILD's) and tests/integration/lib.sh (its cluster helpers and
+# its cleanup on exit), and the daemons' resident memory and CPU time from
+# /proc.
 # Sourced at top level, not from a function: lib.sh declares its arrays
-# globally.
-tools/install-deps.sh >/dev/null
-tools/build.sh release >/dev/null
-export OMNIFS_BUILD="$PWD/build/release"
+# globally. With OMNIFS_BUILD set, that build is used as it is (to compare
+# two builds with one script).
+if [ -z "${OMNIFS_BUILD:-}" ]; then
+	tools/install-deps.sh >/dev/null
+	tools/build.sh release >/dev/null
+	export OMNIFS_BUILD="$PWD/build/release"
+fi
 . tests/integration/lib.sh
 
 # rss_line: one line with the resident memory of nodes 1 to 3 in MiB.

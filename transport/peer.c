@@ -7,12 +7,23 @@
  * it arrived, and "down" when the DEALER lost its connection or (silence_ms)
  * nothing was heard for too long. Only changes are reported, so events
  * alternate per peer. Sockets are not shared: the owner thread calls all this.
+ *
+ * Which monitors to read. A read of an empty monitor still costs a system
+ * call (libzmq looks at the socket's mailbox), and the owner's loop turns a
+ * few times per replicated entry: reading every monitor every time made each
+ * turn cost more with every member, learners included. So each monitor's
+ * ZMQ_FD (its mailbox's eventfd) sits in one epoll set (t->mon_epoll), and a
+ * monitor is read only when its fd is readable. That fd signals news, not
+ * messages: it stays quiet about a message a read left behind, and about the
+ * first message of a socket never read. So a monitor is always read until it
+ * is empty, and once when opened, before its DEALER connects.
  */
 #include "tp_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 int tp__setopt_int(void *s, int opt, int v)
 {
@@ -107,12 +118,15 @@ static void schedule_redial(struct tp *t, struct tp_peer *p)
 	p->redial_at_ms = tp_now_ms() + p->redial_ms;
 }
 
-static void close_sockets(struct tp_peer *p)
+static void close_sockets(struct tp *t, struct tp_peer *p)
 {
 	if (p->dealer)
 		zmq_socket_monitor(p->dealer, NULL, 0);
-	if (p->monitor)
+	if (p->monitor) {
+		/* Before the close: libzmq closes the fd later, on its own thread. */
+		epoll_ctl(t->mon_epoll, EPOLL_CTL_DEL, p->monitor_fd, NULL);
 		zmq_close(p->monitor);
+	}
 	if (p->dealer)
 		zmq_close(p->dealer);
 	p->monitor = p->dealer = NULL;
@@ -122,14 +136,14 @@ static void redial(struct tp *t, struct tp_peer *p)
 {
 	char err[512];
 	p->redial_at_ms = 0;
-	close_sockets(p);
+	close_sockets(t, p);
 	if (tp__peer_open(t, p, err, sizeof(err)) != 0) {
 		tp__log(t, TP_LOG_ERR, "transport: dialing again: %s", err);
 		schedule_redial(t, p);
 	}
 }
 
-/* Reads the DEALER's monitor: [u16 event, u32 value][endpoint]. */
+/* Reads the DEALER's monitor, [u16 event, u32 value][endpoint] each, until it is empty. */
 static void read_monitor(struct tp *t, struct tp_peer *p)
 {
 	for (;;) {
@@ -181,11 +195,17 @@ static void read_monitor(struct tp *t, struct tp_peer *p)
 
 void tp__peers_service(struct tp *t, uint64_t now_ms)
 {
+	struct epoll_event ready[TP_MAX_PEERS];
+	int n = epoll_wait(t->mon_epoll, ready, TP_MAX_PEERS, 0);
+	for (int k = 0; k < n; k++) {
+		struct tp_peer *p = &t->peers[ready[k].data.u32];
+		if (p->monitor)
+			read_monitor(t, p);
+	}
 	for (size_t i = 0; i < TP_MAX_PEERS; i++) {
 		struct tp_peer *p = &t->peers[i];
 		if (!p->in_use)
 			continue;
-		read_monitor(t, p);
 		if (p->redial_at_ms && now_ms >= p->redial_at_ms)
 			redial(t, p);
 		if (t->cfg.silence_ms && p->up && now_ms - p->alive_ms > t->cfg.silence_ms)
@@ -242,10 +262,21 @@ int tp__peer_open(struct tp *t, struct tp_peer *p, char *err, size_t err_len)
 		goto fail_stop_monitor;
 	if (tp__setopt_int(p->monitor, ZMQ_LINGER, 0) || zmq_connect(p->monitor, mon) != 0)
 		goto fail_close_monitor;
-	if (zmq_connect(p->dealer, p->cfg.endpoint) != 0)
+	size_t fd_len = sizeof(p->monitor_fd);
+	if (zmq_getsockopt(p->monitor, ZMQ_FD, &p->monitor_fd, &fd_len) != 0)
 		goto fail_close_monitor;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(p - t->peers)};
+	if (epoll_ctl(t->mon_epoll, EPOLL_CTL_ADD, p->monitor_fd, &ev) != 0)
+		goto fail_close_monitor;
+	read_monitor(t, p); /* from now on its fd signals every event */
+	if (zmq_connect(p->dealer, p->cfg.endpoint) != 0)
+		goto fail_unwatch_monitor;
 	return 0;
 
+fail_unwatch_monitor:
+	rc = errno;
+	epoll_ctl(t->mon_epoll, EPOLL_CTL_DEL, p->monitor_fd, NULL);
+	errno = rc;
 fail_close_monitor:
 	rc = errno;
 	zmq_close(p->monitor);
@@ -267,9 +298,9 @@ fail:
 	return -rc;
 }
 
-void tp__peer_close(struct tp_peer *p)
+void tp__peer_close(struct tp *t, struct tp_peer *p)
 {
-	close_sockets(p);
+	close_sockets(t, p);
 	p->in_use = false;
 }
 
@@ -310,7 +341,7 @@ int tp_remove_peer(struct tp *t, uint64_t id)
 	struct tp_peer *p = tp__peer_find(t, id);
 	if (!p)
 		return -ENOENT;
-	tp__peer_close(p);
+	tp__peer_close(t, p);
 	return 0;
 }
 

@@ -30,6 +30,7 @@ struct tp_peer {
 	char user_id[TP__USER_ID_LEN]; /* what ZAP answers for its key */
 	void *dealer;		       /* our sending socket towards it */
 	void *monitor;		       /* PAIR receiving the DEALER's socket events */
+	int monitor_fd;		       /* its ZMQ_FD, in the tp's mon_epoll */
 	bool up;		       /* last reported state */
 	uint64_t alive_ms;	       /* last frame heard or link up, for silence_ms */
 	bool drop_out, drop_in;	       /* fault switch */
@@ -46,6 +47,10 @@ struct tp {
 	char endpoint[TP_ENDPOINT_MAX];
 	struct tp_peer peers[TP_MAX_PEERS];
 	unsigned monitor_seq; /* makes monitor endpoints unique */
+	/* An epoll set of every monitor's ZMQ_FD (peer.c says why): one fd to
+	 * poll however many peers, and the monitors with news without a look
+	 * at every one. */
+	int mon_epoll;
 
 	zmq_msg_t rid, body; /* the frame tp_recv last returned borrows body */
 	struct tp_scratch scratch;
@@ -74,7 +79,7 @@ void tp__log_limited(struct tp *t, struct tp__ratelimit *rl, int level, const ch
 struct tp_peer *tp__peer_find(struct tp *t, uint64_t id);
 struct tp_peer *tp__peer_by_key(struct tp *t, const uint8_t *key);
 int tp__peer_open(struct tp *t, struct tp_peer *p, char *err, size_t err_len);
-void tp__peer_close(struct tp_peer *p);
+void tp__peer_close(struct tp *t, struct tp_peer *p);
 void tp__peer_set_up(struct tp *t, struct tp_peer *p, bool up, const char *why);
 void tp__peers_service(struct tp *t, uint64_t now_ms);
 void tp__rid_encode(uint64_t id, uint8_t *rid);

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TP__DEF_SNDHWM	      1000
 #define TP__DEF_RCVHWM	      10000
@@ -112,11 +114,16 @@ struct tp *tp_new(const struct tp_config *cfg, char *err, size_t err_len)
 	apply_defaults(&t->cfg);
 	zmq_msg_init(&t->rid);
 	zmq_msg_init(&t->body);
+	t->mon_epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (t->mon_epoll < 0) {
+		snprintf(err, err_len, "transport: epoll_create1: %s", strerror(errno));
+		goto out_free;
+	}
 
 	t->ctx = zmq_ctx_new();
 	if (!t->ctx) {
 		snprintf(err, err_len, "transport: zmq_ctx_new: %s", zmq_strerror(errno));
-		goto out_free;
+		goto out_close_epoll;
 	}
 	char sub[512];
 	/* The ZAP handler must be bound before the ROUTER takes its first handshake. */
@@ -152,6 +159,8 @@ struct tp *tp_new(const struct tp_config *cfg, char *err, size_t err_len)
 out_close:
 	tp_destroy(&t);
 	return NULL;
+out_close_epoll:
+	close(t->mon_epoll);
 out_free:
 	free(t);
 	return NULL;
@@ -166,7 +175,8 @@ void tp_destroy(struct tp **tp)
 	zmq_msg_close(&t->body);
 	for (size_t i = 0; i < TP_MAX_PEERS; i++)
 		if (t->peers[i].in_use)
-			tp__peer_close(&t->peers[i]);
+			tp__peer_close(t, &t->peers[i]);
+	close(t->mon_epoll);
 	if (t->router)
 		zmq_close(t->router);
 	if (t->zap)
@@ -184,38 +194,20 @@ const char *tp_endpoint(const struct tp *t)
 	return t->endpoint;
 }
 
-int tp_poll_items(struct tp *t, zmq_pollitem_t *items, size_t cap)
+int tp_poll_items(struct tp *t, zmq_pollitem_t items[TP_POLL_ITEMS])
 {
-	size_t n = 0;
-	size_t need = 1 + (t->zap != NULL);
-	for (size_t i = 0; i < TP_MAX_PEERS; i++)
-		need += t->peers[i].in_use;
-	if (cap < need)
-		return -ENOBUFS;
+	int n = 0;
 	items[n++] = (zmq_pollitem_t){.socket = t->router, .events = ZMQ_POLLIN};
 	if (t->zap)
 		items[n++] = (zmq_pollitem_t){.socket = t->zap, .events = ZMQ_POLLIN};
-	for (size_t i = 0; i < TP_MAX_PEERS; i++)
-		if (t->peers[i].in_use)
-			items[n++] = (zmq_pollitem_t){.socket = t->peers[i].monitor,
-						      .events = ZMQ_POLLIN};
-	return (int)n;
-}
-
-void tp_frames_poll_items(struct tp *t, zmq_pollitem_t items[2], int *n)
-{
-	*n = 0;
-	items[(*n)++] = (zmq_pollitem_t){.socket = t->router, .events = ZMQ_POLLIN};
-	if (t->zap)
-		items[(*n)++] = (zmq_pollitem_t){.socket = t->zap, .events = ZMQ_POLLIN};
+	items[n++] = (zmq_pollitem_t){.fd = t->mon_epoll, .events = ZMQ_POLLIN};
+	return n;
 }
 
 int tp_poll(struct tp *t, long timeout_ms)
 {
-	zmq_pollitem_t items[TP_POLL_ITEMS(TP_MAX_PEERS)];
-	int n = tp_poll_items(t, items, sizeof(items) / sizeof(items[0]));
-	if (n < 0)
-		return n;
+	zmq_pollitem_t items[TP_POLL_ITEMS];
+	int n = tp_poll_items(t, items);
 	int rc = zmq_poll(items, n, timeout_ms);
 	return rc < 0 ? -errno : rc;
 }

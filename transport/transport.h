@@ -40,9 +40,9 @@
 #include "codec.h"
 #include "keyfile.h"
 
-#define TP_MAX_PEERS	 64	   /* = OPX_MAX_NODES */
-#define TP_ENDPOINT_MAX	 280	   /* "tcp://" + host:port + NUL */
-#define TP_POLL_ITEMS(n) ((n) + 2) /* poll items for n peers: ROUTER, ZAP, one monitor each */
+#define TP_MAX_PEERS	64  /* = OPX_MAX_NODES */
+#define TP_ENDPOINT_MAX 280 /* "tcp://" + host:port + NUL */
+#define TP_POLL_ITEMS	3   /* poll items: ROUTER, ZAP, the link monitors' epoll fd */
 
 struct tp_peer_config {
 	uint64_t id;			/* >= 1, not our own id */
@@ -124,21 +124,15 @@ int tp_remove_peer(struct tp *t, uint64_t id);
 void tp_redial_refused(struct tp *t);
 
 /*
- * Fills items[0..) with what to poll (ROUTER, ZAP handler, per-peer monitors)
- * and returns how many, or -ENOBUFS if cap < TP_POLL_ITEMS(peers). The caller
- * appends its own items, zmq_polls, then calls tp_recv until -EAGAIN and
- * tp_next_event until -EAGAIN. Refill after tp_add_peer/tp_remove_peer.
+ * Fills items with what to poll: the ROUTER, the ZAP handler (unless
+ * plaintext) and one fd that is readable when a peer's link has news (an
+ * epoll set of the link monitors, so the count does not grow with the
+ * peers, nor does the cost of a poll). Returns how many (at most
+ * TP_POLL_ITEMS). The caller appends its own items, zmq_polls, then calls
+ * tp_recv until -EAGAIN and tp_next_event until -EAGAIN. The items stay
+ * valid for t's lifetime, peers added and removed included.
  */
-int tp_poll_items(struct tp *t, zmq_pollitem_t *items, size_t cap);
-
-/*
- * The items that wake a loop for frames and handshakes alone (ROUTER, and
- * the ZAP handler unless plaintext; *n of them): a loop that wakes at least
- * every few milliseconds anyway (a tick) polls these, so that a turn costs
- * the same however many peers there are, and link events wait for its next
- * wake.
- */
-void tp_frames_poll_items(struct tp *t, zmq_pollitem_t items[2], int *n);
+int tp_poll_items(struct tp *t, zmq_pollitem_t items[TP_POLL_ITEMS]);
 
 /* Convenience for tools and tests: zmq_poll on t's items alone. >0 ready, 0 timeout, <0 error. */
 int tp_poll(struct tp *t, long timeout_ms);

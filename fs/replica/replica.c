@@ -421,13 +421,11 @@ static void watchdog(struct replica *r, uint64_t now)
 
 static void one_turn(struct replica *r)
 {
-	/* Frames and handshakes only, not every peer's link monitor: a turn
-	 * (one or a few per entry) must not cost more with more members,
-	 * learners included. Link events are read when the loop wakes
-	 * anyway, at least every tick (tp_service). */
-	zmq_pollitem_t items[3];
-	int n;
-	tp_frames_poll_items(r->tp, items, &n);
+	/* A fixed number of items however many members (the transport's link
+	 * monitors are one epoll fd): a turn, one or a few per entry, must not
+	 * cost more with more members, learners included. */
+	zmq_pollitem_t items[TP_POLL_ITEMS + 1];
+	int n = tp_poll_items(r->tp, items);
 	items[n] = (zmq_pollitem_t){.fd = r->wake_fd, .events = ZMQ_POLLIN};
 	uint64_t now = proposals_now_ms();
 	long timeout = r->next_tick_ms > now ? (long)(r->next_tick_ms - now) : 0;

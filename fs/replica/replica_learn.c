@@ -9,8 +9,11 @@
  * Fan-out. Decided entries never change, so any node holding them may
  * serve them. Learners are placed by id behind the voters (sorted by id):
  * the first learners fetch from one voter each, every later one from a
- * learner before it (learner j from learner (j - voters) / 2), so a voter,
- * the leader too, serves at most one learner however many there are. A
+ * learner before it (learner j from learner (j - voters) / 2), so a voter
+ * serves at most two learners however many there are. The leader serves
+ * none: a place behind it goes to the next voter once the learner knows
+ * who leads, since every write waits on the leader's turns and a fetch
+ * answer and the next request are two more frames in them. A
  * learner keeps the entries it applied lately (struct replica_recent) to
  * serve those behind it. When its source is silent, or no longer holds
  * what it asks for, a learner asks the voters in turn, and goes back to its
@@ -93,16 +96,21 @@ static void fanout_of(const struct replica *r, struct fanout *f)
 	}
 }
 
-/* The k-th node to fetch from: 0 its place in the tree, then the voters. */
+/* The k-th node to fetch from: 0 its place in the tree (the next voter
+ * if its place is the leader's), then the voters. */
 static opx_node_id source_at(const struct replica *r, unsigned k)
 {
 	struct fanout f;
 	fanout_of(r, &f);
 	if (f.nv == 0)
 		return 0;
-	if (k == 0)
-		return f.me < f.nv ? f.voters[f.me] : f.learners[(f.me - f.nv) / 2];
-	return f.voters[(f.me + k) % f.nv];
+	if (k > 0)
+		return f.voters[(f.me + k) % f.nv];
+	if (f.me >= f.nv)
+		return f.learners[(f.me - f.nv) / 2];
+	if (f.nv > 1 && f.voters[f.me] == r->learn.leader.pid)
+		return f.voters[(f.me + 1) % f.nv];
+	return f.voters[f.me];
 }
 
 /* The voter this learner's writes go to: the turn-th after its place. */

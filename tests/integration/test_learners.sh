@@ -3,7 +3,8 @@
 # full fleet, on demand), real omnifsd processes with mounts, CURVE on.
 # Learners start with join = true and an empty data dir and are admitted
 # with `omnifsctl member add --learner`; the 4th and later fetch from a
-# learner before them (fan-out), the first three from one voter each.
+# learner before them (fan-out), the first three from one voter each (the
+# next one when theirs leads).
 # Then, with writers through a learner's mount and a voter's mount:
 # a) every acknowledged file is on every mount, trees and digests equal;
 # b) a learner killed (-9) and started again catches up and mounts;

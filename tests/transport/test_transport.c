@@ -7,7 +7,7 @@
  * refused keys from one address does not make the node forget the key
  * another address tried (`member add` asks for it); a dead peer's full
  * queue drops instead of blocking; the fault switch cuts exactly the chosen
- * direction; link events report up and down.
+ * direction; link events report up and down, and wake the node's poll.
  *
  * Nothing sleeps for a fixed time: every wait polls the nodes with a deadline.
  */
@@ -108,15 +108,11 @@ static void mesh_destroy(struct mesh *m)
 /* One round of waiting: poll every node's sockets briefly, then let each do housekeeping. */
 static void pump(struct mesh *m)
 {
-	zmq_pollitem_t items[MAX_NODES * TP_POLL_ITEMS(MAX_NODES)];
+	zmq_pollitem_t items[MAX_NODES * TP_POLL_ITEMS];
 	size_t n = 0;
-	for (size_t i = 0; i < MAX_NODES; i++) {
-		if (!m->n[i].tp)
-			continue;
-		int k = tp_poll_items(m->n[i].tp, items + n, sizeof(items) / sizeof(items[0]) - n);
-		assert_true(k > 0);
-		n += (size_t)k;
-	}
+	for (size_t i = 0; i < MAX_NODES; i++)
+		if (m->n[i].tp)
+			n += (size_t)tp_poll_items(m->n[i].tp, items + n);
 	zmq_poll(items, (int)n, 5);
 	for (size_t i = 0; i < MAX_NODES; i++)
 		if (m->n[i].tp)
@@ -676,6 +672,48 @@ static void test_transport_fault_switch(void **state)
 	mesh_destroy(m);
 }
 
+/*
+ * A link event wakes a poll of the node's own items and is read at once:
+ * the owner's loop polls these alone (however many peers, one fd stands
+ * for their link monitors), so an event that did not wake it would wait
+ * for its next tick. Also for a peer removed and added again (its new
+ * monitor replaces the old one in that fd's set).
+ */
+static void test_transport_link_events_wake_the_poll(void **state)
+{
+	struct mesh *m = mesh_new(3, false);
+	assert_int_equal(tp_remove_peer(m->n[0].tp, 2), 0);
+	struct tp_peer_config p = peer_of(&m->n[1]);
+	assert_int_equal(tp_add_peer(m->n[0].tp, &p), 0);
+	uint64_t deadline = tp_now_ms() + DEADLINE_MS;
+	struct tp_event ev;
+	while (!pstats(m, 0, 2).up || !pstats(m, 0, 3).up) {
+		if (past(deadline))
+			fail_msg("n1's links to n2 and n3 never came up");
+		pump(m);
+		while (tp_next_event(m->n[0].tp, &ev) == 0)
+			;
+	}
+
+	tp_destroy(&m->n[1].tp);
+	tp_destroy(&m->n[2].tp);
+	bool down[2] = {false, false};
+	deadline = tp_now_ms() + DEADLINE_MS;
+	while (!down[0] || !down[1]) {
+		if (past(deadline))
+			fail_msg("n1 saw n2 %s and n3 %s: a link event did not wake its poll",
+				 down[0] ? "down" : "up", down[1] ? "down" : "up");
+		zmq_pollitem_t items[TP_POLL_ITEMS];
+		int n = tp_poll_items(m->n[0].tp, items);
+		if (zmq_poll(items, n, (long)(deadline - tp_now_ms())) <= 0)
+			continue;
+		while (tp_next_event(m->n[0].tp, &ev) == 0)
+			if (ev.type == TP_EVENT_DOWN && (ev.peer == 2 || ev.peer == 3))
+				down[ev.peer - 2] = true;
+	}
+	mesh_destroy(m);
+}
+
 static void test_transport_plaintext_and_bad_config(void **state)
 {
 	struct mesh *m = mesh_new(2, true);
@@ -735,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_transport_key_must_match_routing_id),
 		cmocka_unit_test(test_transport_full_queue_drops),
 		cmocka_unit_test(test_transport_fault_switch),
+		cmocka_unit_test(test_transport_link_events_wake_the_poll),
 		cmocka_unit_test(test_transport_plaintext_and_bad_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
