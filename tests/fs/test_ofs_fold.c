@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 
 #include "kv.h"
-#include "local_backend.h"
+#include "ofs_pair.h"
 #include "ofs_int.h"
 
 #define ROOT OFS_ROOT_INO
@@ -33,72 +33,25 @@ static const struct ofs_cred root_other = {0, 0, NULL, 0, 4002};
 static const uint32_t alice_groups[] = {100, 300};
 static const struct ofs_cred alice_w = {1000, 100, alice_groups, 2, 4003};
 
-/* Node 1 proposes through a double that first runs `before` once (another
- * node's change landing before node 1's commit) and counts what it commits. */
+/* Two nodes (ofs_pair.h): node 1's proposals first run the pair's `before`
+ * hook once, another node's change landing before node 1's commit. */
 struct fx {
-	char dir[64];
-	struct ofs_local_backend *lb;
-	struct ofs_backend kv;
-	void (*before)(struct fx *f);
-	struct ofs *n1, *n2;
-	uint64_t file; /* what the hook changes */
-	unsigned commits;
+	struct ofs_pair p; /* first: hooks cast it back */
+	uint64_t file;	   /* what the hook changes */
 };
-
-static int n1_propose(void *ctx, const struct kv_txn *t, struct kv_result *res)
-{
-	struct fx *f = ctx;
-	void (*before)(struct fx *) = f->before;
-	f->before = NULL;
-	if (before)
-		before(f);
-	f->commits++;
-	return f->kv.propose(f->kv.ctx, t, res);
-}
-
-static int n2_propose(void *ctx, const struct kv_txn *t, struct kv_result *res)
-{
-	struct fx *f = ctx;
-	return f->kv.propose(f->kv.ctx, t, res);
-}
-
-static struct ofs *make_node(struct fx *f, uint64_t id,
-			     int (*propose)(void *, const struct kv_txn *, struct kv_result *))
-{
-	struct ofs_config c;
-	ofs_config_defaults(&c, id);
-	struct ofs_backend b = {.ctx = f, .propose = propose, .kv = f->kv.kv};
-	struct ofs *o = ofs_new(&c, &b);
-	assert_non_null(o);
-	return o;
-}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
-	char err[KV_ERR_MAX];
-	snprintf(f->dir, sizeof(f->dir), "%s/omnifs-fold-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(ofs_local_backend_open(&f->lb, f->dir, 78, &f->kv, err, sizeof(err)), 0);
-	f->n1 = make_node(f, 1, n1_propose);
-	f->n2 = make_node(f, 2, n2_propose);
+	ofs_pair_open(&f->p, "fold");
 	*state = f;
 	return 0;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(p);
 }
 
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	ofs_destroy(&f->n1);
-	ofs_destroy(&f->n2);
-	ofs_local_backend_close(&f->lb);
-	assert_int_equal(nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+	ofs_pair_close(&f->p);
 	free(f);
 	return 0;
 }
@@ -135,50 +88,50 @@ static void test_fold_tar_file_commits_once_at_close(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	assert_int_equal(ofs_op_getattr(f->n1, ROOT, &a), 0); /* the root made */
-	unsigned c0 = f->commits;
-	assert_int_equal(ofs_op_create(f->n1, ROOT, "svc.conf", 0600, O_WRONLY | O_CREAT | O_EXCL,
+	assert_int_equal(ofs_op_getattr(f->p.n1, ROOT, &a), 0); /* the root made */
+	unsigned c0 = f->p.commits;
+	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "svc.conf", 0600, O_WRONLY | O_CREAT | O_EXCL,
 				       &root_w, &a, &w),
 			 0);
 	uint64_t ino = a.ino;
-	assert_int_equal(f->commits, c0 + 1);
-	assert_int_equal(ofs_op_write(f->n1, w, "port = 80\n", 10, 0), 10);
+	assert_int_equal(f->p.commits, c0 + 1);
+	assert_int_equal(ofs_op_write(f->p.n1, w, "port = 80\n", 10, 0), 10);
 	struct ofs_setattr times = {.mask = OFS_SET_MTIME, .mtime_ns = 1600000000000000000};
 	struct ofs_setattr owner = {.mask = OFS_SET_UID | OFS_SET_GID, .uid = 1000, .gid = 300};
 	struct ofs_setattr mode = {.mask = OFS_SET_MODE, .mode = 0640};
-	assert_int_equal(ofs_op_setattr(f->n1, ino, &times, &root_w, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n1, ino, &times, &root_w, &a), 0);
 	assert_int_equal(a.mtime_ns, 1600000000000000000);
 	assert_int_equal(a.size, 10); /* the reply shows the buffer too */
-	assert_int_equal(setattr(f->n1, ino, &owner, &root_w), 0);
-	assert_int_equal(setattr(f->n1, ino, &mode, &root_w), 0);
-	assert_int_equal(f->commits, c0 + 1); /* all three wait for the close */
+	assert_int_equal(setattr(f->p.n1, ino, &owner, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &mode, &root_w), 0);
+	assert_int_equal(f->p.commits, c0 + 1); /* all three wait for the close */
 
 	/* this node shows them at once; the other node sees the file as
 	 * created until the commit */
-	a = attr_of(f->n1, ino);
+	a = attr_of(f->p.n1, ino);
 	assert_int_equal(a.mode, S_IFREG | 0640);
 	assert_int_equal(a.uid, 1000);
 	assert_int_equal(a.gid, 300);
 	assert_int_equal(a.mtime_ns, 1600000000000000000);
 	assert_int_equal(a.size, 10);
-	a = attr_of(f->n2, ino);
+	a = attr_of(f->p.n2, ino);
 	assert_int_equal(a.mode, S_IFREG | 0600);
 	assert_int_equal(a.uid, 0);
 	assert_int_equal(a.size, 0);
 
 	int64_t before_close = ofs_now_ns();
-	assert_int_equal(ofs_op_flush(f->n1, w), 0);
-	assert_int_equal(f->commits, c0 + 2);
-	assert_int_equal(ofs_op_release(f->n1, w), 0);
-	assert_int_equal(f->commits, c0 + 2);
-	a = attr_of(f->n2, ino);
+	assert_int_equal(ofs_op_flush(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 2);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 2);
+	a = attr_of(f->p.n2, ino);
 	assert_int_equal(a.mode, S_IFREG | 0640);
 	assert_int_equal(a.uid, 1000);
 	assert_int_equal(a.gid, 300);
 	assert_int_equal(a.mtime_ns, 1600000000000000000);
 	assert_int_equal(a.size, 10);
 	assert_true(a.ctime_ns >= before_close);
-	expect_content(f->n2, ino, "port = 80\n");
+	expect_content(f->p.n2, ino, "port = 80\n");
 }
 
 /* A create without O_EXCL is pending until its close: its setattrs join
@@ -188,19 +141,19 @@ static void test_fold_pending_create_one_commit(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	assert_int_equal(ofs_op_getattr(f->n1, ROOT, &a), 0); /* the root made */
-	unsigned c0 = f->commits;
+	assert_int_equal(ofs_op_getattr(f->p.n1, ROOT, &a), 0); /* the root made */
+	unsigned c0 = f->p.commits;
 	assert_int_equal(
-		ofs_op_create(f->n1, ROOT, "new", 0600, O_WRONLY | O_CREAT, &root_w, &a, &w), 0);
+		ofs_op_create(f->p.n1, ROOT, "new", 0600, O_WRONLY | O_CREAT, &root_w, &a, &w), 0);
 	uint64_t ino = a.ino;
-	assert_int_equal(ofs_op_write(f->n1, w, "x\n", 2, 0), 2);
+	assert_int_equal(ofs_op_write(f->p.n1, w, "x\n", 2, 0), 2);
 	struct ofs_setattr mode = {.mask = OFS_SET_MODE, .mode = 0755};
-	assert_int_equal(setattr(f->n1, ino, &mode, &root_w), 0);
-	assert_int_equal(attr_of(f->n1, ino).mode, S_IFREG | 0755);
-	assert_int_equal(f->commits, c0);
-	assert_int_equal(ofs_op_release(f->n1, w), 0);
-	assert_int_equal(f->commits, c0 + 1);
-	assert_int_equal(ofs_op_lookup(f->n2, ROOT, "new", &a), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &mode, &root_w), 0);
+	assert_int_equal(attr_of(f->p.n1, ino).mode, S_IFREG | 0755);
+	assert_int_equal(f->p.commits, c0);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 1);
+	assert_int_equal(ofs_op_lookup(f->p.n2, ROOT, "new", &a), 0);
 	assert_int_equal(a.mode, S_IFREG | 0755);
 	assert_int_equal(a.size, 2);
 }
@@ -212,19 +165,19 @@ static void test_fold_fsync_commits_them(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	assert_int_equal(
-		ofs_op_create(f->n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL, &root_w, &a, &w),
-		0);
-	assert_int_equal(ofs_op_write(f->n1, w, "abc", 3, 0), 3);
-	unsigned c0 = f->commits;
+	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
+				       &root_w, &a, &w),
+			 0);
+	assert_int_equal(ofs_op_write(f->p.n1, w, "abc", 3, 0), 3);
+	unsigned c0 = f->p.commits;
 	struct ofs_setattr owner = {.mask = OFS_SET_UID, .uid = 77};
-	assert_int_equal(setattr(f->n1, a.ino, &owner, &root_w), 0);
-	assert_int_equal(ofs_flush_ino(f->n1, a.ino), 0); /* what fsync does */
-	assert_int_equal(f->commits, c0 + 1);
-	assert_int_equal(attr_of(f->n2, a.ino).uid, 77);
-	assert_int_equal(attr_of(f->n2, a.ino).size, 3);
-	assert_int_equal(ofs_op_release(f->n1, w), 0);
-	assert_int_equal(f->commits, c0 + 1);
+	assert_int_equal(setattr(f->p.n1, a.ino, &owner, &root_w), 0);
+	assert_int_equal(ofs_flush_ino(f->p.n1, a.ino), 0); /* what fsync does */
+	assert_int_equal(f->p.commits, c0 + 1);
+	assert_int_equal(attr_of(f->p.n2, a.ino).uid, 77);
+	assert_int_equal(attr_of(f->p.n2, a.ino).size, 3);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 1);
 }
 
 /* A write after a folded utimens is newer: the commit's mtime is its own,
@@ -234,18 +187,18 @@ static void test_fold_write_after_times(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	assert_int_equal(
-		ofs_op_create(f->n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL, &root_w, &a, &w),
-		0);
-	assert_int_equal(ofs_op_write(f->n1, w, "abc", 3, 0), 3);
+	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
+				       &root_w, &a, &w),
+			 0);
+	assert_int_equal(ofs_op_write(f->p.n1, w, "abc", 3, 0), 3);
 	struct ofs_setattr times = {.mask = OFS_SET_MTIME | OFS_SET_ATIME,
 				    .mtime_ns = 1000000000,
 				    .atime_ns = 2000000000};
-	assert_int_equal(setattr(f->n1, a.ino, &times, &root_w), 0);
-	assert_int_equal(ofs_op_write(f->n1, w, "d", 1, 3), 1);
+	assert_int_equal(setattr(f->p.n1, a.ino, &times, &root_w), 0);
+	assert_int_equal(ofs_op_write(f->p.n1, w, "d", 1, 3), 1);
 	int64_t t0 = ofs_now_ns();
-	assert_int_equal(ofs_op_release(f->n1, w), 0);
-	a = attr_of(f->n2, a.ino);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	a = attr_of(f->p.n2, a.ino);
 	assert_true(a.mtime_ns >= t0);
 	assert_int_equal(a.atime_ns, 2000000000); /* not touched by the write */
 	assert_int_equal(a.size, 4);
@@ -265,41 +218,43 @@ static void test_fold_checks_rights_at_the_call(void **state)
 				 .mode = 0777,
 				 .uid = 1000,
 				 .gid = 100};
-	assert_int_equal(ofs_op_mknod(f->n1, ROOT, "home", S_IFDIR | 0700, 0, &root_other, &a), 0);
-	assert_int_equal(setattr(f->n1, a.ino, &sa, &root_other), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, ROOT, "home", S_IFDIR | 0700, 0, &root_other, &a),
+			 0);
+	assert_int_equal(setattr(f->p.n1, a.ino, &sa, &root_other), 0);
 	uint64_t home = a.ino;
-	assert_int_equal(ofs_op_create(f->n1, home, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
+	assert_int_equal(ofs_op_create(f->p.n1, home, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
 				       &alice_w, &a, &w),
 			 0);
 	uint64_t ino = a.ino;
-	assert_int_equal(ofs_op_write(f->n1, w, "abc", 3, 0), 3);
-	unsigned c0 = f->commits;
+	assert_int_equal(ofs_op_write(f->p.n1, w, "abc", 3, 0), 3);
+	unsigned c0 = f->p.commits;
 	struct ofs_setattr give = {.mask = OFS_SET_UID, .uid = 1001};
 	struct ofs_setattr bad_group = {.mask = OFS_SET_GID, .gid = 999};
 	struct ofs_setattr good_group = {.mask = OFS_SET_GID, .gid = 300};
 	struct ofs_setattr mode = {.mask = OFS_SET_MODE, .mode = 02750};
-	assert_int_equal(setattr(f->n1, ino, &give, &alice_w), -EPERM);
-	assert_int_equal(setattr(f->n1, ino, &bad_group, &alice_w), -EPERM);
-	assert_int_equal(setattr(f->n1, ino, &good_group, &alice_w), 0);
-	assert_int_equal(setattr(f->n1, ino, &mode, &alice_w), 0);
-	assert_int_equal(f->commits, c0);
-	a = attr_of(f->n1, ino);
+	assert_int_equal(setattr(f->p.n1, ino, &give, &alice_w), -EPERM);
+	assert_int_equal(setattr(f->p.n1, ino, &bad_group, &alice_w), -EPERM);
+	assert_int_equal(setattr(f->p.n1, ino, &good_group, &alice_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &mode, &alice_w), 0);
+	assert_int_equal(f->p.commits, c0);
+	a = attr_of(f->p.n1, ino);
 	assert_int_equal(a.uid, 1000);
 	assert_int_equal(a.gid, 300);
 	assert_int_equal(a.mode, S_IFREG | 02750); /* 300 is alice's: setgid stays */
-	assert_int_equal(ofs_op_release(f->n1, w), 0);
-	assert_int_equal(f->commits, c0 + 1);
-	a = attr_of(f->n2, ino);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 1);
+	a = attr_of(f->p.n2, ino);
 	assert_int_equal(a.uid, 1000);
 	assert_int_equal(a.gid, 300);
 	assert_int_equal(a.mode, S_IFREG | 02750);
 }
 
 /* Node 2: root takes f->file from alice. */
-static void take_file_from_alice(struct fx *f)
+static void take_file_from_alice(struct ofs_pair *p)
 {
+	struct fx *f = (struct fx *)p;
 	struct ofs_setattr sa = {.mask = OFS_SET_UID | OFS_SET_GID, .uid = 0, .gid = 0};
-	assert_int_equal(setattr(f->n2, f->file, &sa, &root_other), 0);
+	assert_int_equal(setattr(f->p.n2, f->file, &sa, &root_other), 0);
 }
 
 /* Rights again at the commit: a setuid bit alice set on her file while
@@ -314,19 +269,20 @@ static void test_fold_checks_rights_again_at_commit(void **state)
 				 .mode = 0777,
 				 .uid = 1000,
 				 .gid = 100};
-	assert_int_equal(ofs_op_mknod(f->n1, ROOT, "home", S_IFDIR | 0700, 0, &root_other, &a), 0);
-	assert_int_equal(setattr(f->n1, a.ino, &sa, &root_other), 0);
-	assert_int_equal(ofs_op_create(f->n1, a.ino, "tool", 0600, O_WRONLY | O_CREAT | O_EXCL,
+	assert_int_equal(ofs_op_mknod(f->p.n1, ROOT, "home", S_IFDIR | 0700, 0, &root_other, &a),
+			 0);
+	assert_int_equal(setattr(f->p.n1, a.ino, &sa, &root_other), 0);
+	assert_int_equal(ofs_op_create(f->p.n1, a.ino, "tool", 0600, O_WRONLY | O_CREAT | O_EXCL,
 				       &alice_w, &a, &w),
 			 0);
 	f->file = a.ino;
-	assert_int_equal(ofs_op_write(f->n1, w, "#!", 2, 0), 2);
+	assert_int_equal(ofs_op_write(f->p.n1, w, "#!", 2, 0), 2);
 	struct ofs_setattr suid = {.mask = OFS_SET_MODE, .mode = 04755};
-	assert_int_equal(setattr(f->n1, f->file, &suid, &alice_w), 0);
-	f->before = take_file_from_alice;
-	assert_int_equal(ofs_op_flush(f->n1, w), -EPERM);
-	assert_int_equal(ofs_op_release(f->n1, w), -EPERM);
-	a = attr_of(f->n2, f->file);
+	assert_int_equal(setattr(f->p.n1, f->file, &suid, &alice_w), 0);
+	f->p.before = take_file_from_alice;
+	assert_int_equal(ofs_op_flush(f->p.n1, w), -EPERM);
+	assert_int_equal(ofs_op_release(f->p.n1, w), -EPERM);
+	a = attr_of(f->p.n2, f->file);
 	assert_int_equal(a.uid, 0);
 	assert_int_equal(a.mode & S_ISUID, 0);
 }
@@ -339,30 +295,30 @@ static void test_fold_only_for_the_writer(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	assert_int_equal(
-		ofs_op_create(f->n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL, &root_w, &a, &w),
-		0);
+	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
+				       &root_w, &a, &w),
+			 0);
 	uint64_t ino = a.ino;
-	assert_int_equal(ofs_op_write(f->n1, w, "abc", 3, 0), 3);
-	unsigned c0 = f->commits;
+	assert_int_equal(ofs_op_write(f->p.n1, w, "abc", 3, 0), 3);
+	unsigned c0 = f->p.commits;
 	struct ofs_setattr mode = {.mask = OFS_SET_MODE, .mode = 0644};
-	assert_int_equal(setattr(f->n1, ino, &mode, &root_other), 0);
-	assert_int_equal(f->commits, c0 + 2); /* the data, then the chmod */
-	assert_int_equal(attr_of(f->n2, ino).mode, S_IFREG | 0644);
-	assert_int_equal(attr_of(f->n2, ino).size, 3);
+	assert_int_equal(setattr(f->p.n1, ino, &mode, &root_other), 0);
+	assert_int_equal(f->p.commits, c0 + 2); /* the data, then the chmod */
+	assert_int_equal(attr_of(f->p.n2, ino).mode, S_IFREG | 0644);
+	assert_int_equal(attr_of(f->p.n2, ino).size, 3);
 	/* nothing buffered now: the writer's own chmod commits at once too */
 	mode.mode = 0600;
-	assert_int_equal(setattr(f->n1, ino, &mode, &root_w), 0);
-	assert_int_equal(f->commits, c0 + 3);
+	assert_int_equal(setattr(f->p.n1, ino, &mode, &root_w), 0);
+	assert_int_equal(f->p.commits, c0 + 3);
 	/* a truncation does not fold */
-	assert_int_equal(ofs_op_write(f->n1, w, "defg", 4, 3), 4);
+	assert_int_equal(ofs_op_write(f->p.n1, w, "defg", 4, 3), 4);
 	struct ofs_setattr size = {.mask = OFS_SET_SIZE | OFS_SET_HANDLE, .size = 5};
-	assert_int_equal(setattr(f->n1, ino, &size, &root_w), 0);
-	assert_int_equal(f->commits, c0 + 5);
-	assert_int_equal(attr_of(f->n2, ino).size, 5);
-	assert_int_equal(ofs_op_release(f->n1, w), 0);
-	assert_int_equal(f->commits, c0 + 5);
-	expect_content(f->n2, ino, "abcde");
+	assert_int_equal(setattr(f->p.n1, ino, &size, &root_w), 0);
+	assert_int_equal(f->p.commits, c0 + 5);
+	assert_int_equal(attr_of(f->p.n2, ino).size, 5);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 5);
+	expect_content(f->p.n2, ino, "abcde");
 }
 
 int main(void)

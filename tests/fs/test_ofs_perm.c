@@ -23,7 +23,7 @@
 #include <sys/xattr.h>
 
 #include "kv.h"
-#include "local_backend.h"
+#include "ofs_pair.h"
 #include "ofs_int.h"
 
 #define ROOT OFS_ROOT_INO
@@ -36,71 +36,26 @@ static const struct ofs_cred alice = {1000, 100, alice_groups, 2, 0};
 static const struct ofs_cred alice_primary = {1000, 100, NULL, 0, 0};
 static const struct ofs_cred bob = {1001, 101, NULL, 0, 0};
 
-/* Node 1 proposes through a double that first runs `before` once: another
- * node's change landing between node 1's build and its commit. */
+/* Two nodes (ofs_pair.h): node 1's proposals first run the pair's `before`
+ * hook once, another node's change landing before node 1's commit. */
 struct fx {
-	char dir[64];
-	struct ofs_local_backend *lb;
-	struct ofs_backend kv;
-	void (*before)(struct fx *f);
-	struct ofs *n1, *n2;
+	struct ofs_pair p;	   /* first: hooks cast it back */
 	uint64_t shared, file;	   /* what the hooks change */
 	uint64_t state_after_hook; /* state_sum() once the hook's change landed */
 };
 
-static int n1_propose(void *ctx, const struct kv_txn *t, struct kv_result *res)
-{
-	struct fx *f = ctx;
-	void (*before)(struct fx *) = f->before;
-	f->before = NULL;
-	if (before)
-		before(f);
-	return f->kv.propose(f->kv.ctx, t, res);
-}
-
-static int n2_propose(void *ctx, const struct kv_txn *t, struct kv_result *res)
-{
-	struct fx *f = ctx;
-	return f->kv.propose(f->kv.ctx, t, res);
-}
-
-static struct ofs *make_node(struct fx *f, uint64_t id,
-			     int (*propose)(void *, const struct kv_txn *, struct kv_result *))
-{
-	struct ofs_config c;
-	ofs_config_defaults(&c, id);
-	struct ofs_backend b = {.ctx = f, .propose = propose, .kv = f->kv.kv};
-	struct ofs *o = ofs_new(&c, &b);
-	assert_non_null(o);
-	return o;
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
-	char err[KV_ERR_MAX];
-	snprintf(f->dir, sizeof(f->dir), "%s/omnifs-perm-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(ofs_local_backend_open(&f->lb, f->dir, 77, &f->kv, err, sizeof(err)), 0);
-	f->n1 = make_node(f, 1, n1_propose);
-	f->n2 = make_node(f, 2, n2_propose);
+	ofs_pair_open(&f->p, "perm");
 	*state = f;
 	return 0;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(p);
 }
 
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	ofs_destroy(&f->n1);
-	ofs_destroy(&f->n2);
-	ofs_local_backend_close(&f->lb);
-	assert_int_equal(nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+	ofs_pair_close(&f->p);
 	free(f);
 	return 0;
 }
@@ -115,7 +70,7 @@ static uint64_t state_sum(struct fx *f)
 	size_t kl, vl;
 	uint64_t ver, sum = 0;
 	int rc;
-	assert_int_equal(kv_view_open(f->kv.kv, &v), 0);
+	assert_int_equal(kv_view_open(f->p.kv.kv, &v), 0);
 	assert_int_equal(kv_iter_open(v, NULL, 0, NULL, 0, &it), 0);
 	while ((rc = kv_iter_next(it, &k, &kl, &val, &vl, &ver)) == 1)
 		sum = sum * 1000003 + ver * 31 + kl + vl;
@@ -167,25 +122,28 @@ static bool exists(struct ofs *o, uint64_t parent, const char *name)
 static uint64_t state_sum(struct fx *f);
 
 /* Node 2: root takes write on f->shared away from everyone but itself. */
-static void revoke_dir(struct fx *f)
+static void revoke_dir(struct ofs_pair *p)
 {
-	assert_int_equal(chmod_as(f->n2, f->shared, 0755, &root), 0);
+	struct fx *f = (struct fx *)p;
+	assert_int_equal(chmod_as(f->p.n2, f->shared, 0755, &root), 0);
 	f->state_after_hook = state_sum(f);
 }
 
 /* Node 2: root gives f->file to bob. */
-static void give_file_to_bob(struct fx *f)
+static void give_file_to_bob(struct ofs_pair *p)
 {
+	struct fx *f = (struct fx *)p;
 	struct ofs_attr a;
 	struct ofs_setattr sa = {.mask = OFS_SET_UID, .uid = bob.uid};
-	assert_int_equal(ofs_op_setattr(f->n2, f->file, &sa, &root, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n2, f->file, &sa, &root, &a), 0);
 	f->state_after_hook = state_sum(f);
 }
 
 /* Node 2: root makes f->shared sticky (as /tmp). */
-static void make_sticky(struct fx *f)
+static void make_sticky(struct ofs_pair *p)
 {
-	assert_int_equal(chmod_as(f->n2, f->shared, 01777, &root), 0);
+	struct fx *f = (struct fx *)p;
+	assert_int_equal(chmod_as(f->p.n2, f->shared, 01777, &root), 0);
 	f->state_after_hook = state_sum(f);
 }
 
@@ -195,46 +153,46 @@ static void test_ofs_perm_rechecked_after_conflict(void **state)
 	struct ofs_attr a;
 	struct ofs_file *h;
 	struct ofs_stats st0, st;
-	f->shared = make(f->n1, ROOT, "shared", S_IFDIR, 0777, 0, 0);
+	f->shared = make(f->p.n1, ROOT, "shared", S_IFDIR, 0777, 0, 0);
 
 	/* alice creates in a directory anyone may write; node 2 takes write
 	 * away between node 1's check and its commit: the guard on the
 	 * directory fails, the rebuild reads the new mode and refuses. */
-	ofs_get_stats(f->n1, &st0);
-	f->before = revoke_dir;
-	assert_int_equal(ofs_op_create(f->n1, f->shared, "late", 0644, O_WRONLY | O_CREAT | O_EXCL,
-				       &alice, &a, &h),
+	ofs_get_stats(f->p.n1, &st0);
+	f->p.before = revoke_dir;
+	assert_int_equal(ofs_op_create(f->p.n1, f->shared, "late", 0644,
+				       O_WRONLY | O_CREAT | O_EXCL, &alice, &a, &h),
 			 -EACCES); /* O_EXCL: committed at open */
-	ofs_get_stats(f->n1, &st);
+	ofs_get_stats(f->p.n1, &st);
 	assert_true(st.conflicts > st0.conflicts); /* it was built again, and refused */
-	assert_false(exists(f->n1, f->shared, "late"));
-	assert_int_equal(mode_of(f->n1, f->shared), 0755);
+	assert_false(exists(f->p.n1, f->shared, "late"));
+	assert_int_equal(mode_of(f->p.n1, f->shared), 0755);
 	/* nothing of it was written: no entry, inode, usage or counter */
 	assert_int_equal(state_sum(f), f->state_after_hook);
 
 	/* the same for mkdir */
-	assert_int_equal(chmod_as(f->n1, f->shared, 0777, &root), 0);
-	f->before = revoke_dir;
-	assert_int_equal(ofs_op_mknod(f->n1, f->shared, "late", S_IFDIR | 0755, 0, &alice, &a),
+	assert_int_equal(chmod_as(f->p.n1, f->shared, 0777, &root), 0);
+	f->p.before = revoke_dir;
+	assert_int_equal(ofs_op_mknod(f->p.n1, f->shared, "late", S_IFDIR | 0755, 0, &alice, &a),
 			 -EACCES);
 	assert_int_equal(state_sum(f), f->state_after_hook);
 
 	/* chmod by the owner, while node 2 gives the file to bob */
-	f->file = make(f->n1, f->shared, "mine", S_IFREG, 0644, alice.uid, alice.gid);
-	f->before = give_file_to_bob;
-	assert_int_equal(chmod_as(f->n1, f->file, 0666, &alice), -EPERM);
+	f->file = make(f->p.n1, f->shared, "mine", S_IFREG, 0644, alice.uid, alice.gid);
+	f->p.before = give_file_to_bob;
+	assert_int_equal(chmod_as(f->p.n1, f->file, 0666, &alice), -EPERM);
 	assert_int_equal(state_sum(f), f->state_after_hook);
-	assert_int_equal(mode_of(f->n1, f->file), 0644);
-	assert_int_equal(ofs_op_getattr(f->n1, f->file, &a), 0);
+	assert_int_equal(mode_of(f->p.n1, f->file), 0644);
+	assert_int_equal(ofs_op_getattr(f->p.n1, f->file, &a), 0);
 	assert_int_equal(a.uid, bob.uid);
 
 	/* unlink of bob's file, while node 2 makes the folder sticky */
-	make(f->n1, f->shared, "bobs", S_IFREG, 0644, bob.uid, bob.gid);
-	assert_int_equal(chmod_as(f->n1, f->shared, 0777, &root), 0);
-	f->before = make_sticky;
-	assert_int_equal(ofs_op_unlink(f->n1, f->shared, "bobs", &alice), -EPERM);
+	make(f->p.n1, f->shared, "bobs", S_IFREG, 0644, bob.uid, bob.gid);
+	assert_int_equal(chmod_as(f->p.n1, f->shared, 0777, &root), 0);
+	f->p.before = make_sticky;
+	assert_int_equal(ofs_op_unlink(f->p.n1, f->shared, "bobs", &alice), -EPERM);
 	assert_int_equal(state_sum(f), f->state_after_hook);
-	assert_true(exists(f->n1, f->shared, "bobs"));
+	assert_true(exists(f->p.n1, f->shared, "bobs"));
 }
 
 /* --- one rule at a time ------------------------------------------------- */
@@ -244,56 +202,57 @@ static void test_ofs_perm_directories_need_search_and_write(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *h;
-	uint64_t file = make(f->n1, ROOT, "file", S_IFREG, 0644, alice.uid, alice.gid);
-	uint64_t ro = make(f->n1, ROOT, "ro", S_IFDIR, 0755, 0, 0);	      /* no w for alice */
-	uint64_t nox = make(f->n1, ROOT, "nox", S_IFDIR, 0776, 0, 0);	      /* no x for alice */
-	uint64_t grp = make(f->n1, ROOT, "grp", S_IFDIR, 0770, 0, 300);	      /* her 2nd group */
-	uint64_t own = make(f->n1, ROOT, "own", S_IFDIR, 0577, alice.uid, 0); /* owner: r-x */
+	uint64_t file = make(f->p.n1, ROOT, "file", S_IFREG, 0644, alice.uid, alice.gid);
+	uint64_t ro = make(f->p.n1, ROOT, "ro", S_IFDIR, 0755, 0, 0);		/* no w for alice */
+	uint64_t nox = make(f->p.n1, ROOT, "nox", S_IFDIR, 0776, 0, 0);		/* no x for alice */
+	uint64_t grp = make(f->p.n1, ROOT, "grp", S_IFDIR, 0770, 0, 300);	/* her 2nd group */
+	uint64_t own = make(f->p.n1, ROOT, "own", S_IFDIR, 0577, alice.uid, 0); /* owner: r-x */
 	uint64_t dirs[] = {ro, nox, own};
 	for (size_t i = 0; i < 3; i++) {
 		uint64_t d = dirs[i];
-		assert_int_equal(ofs_op_create(f->n1, d, "c", 0644, O_WRONLY, &alice, &a, &h),
+		assert_int_equal(ofs_op_create(f->p.n1, d, "c", 0644, O_WRONLY, &alice, &a, &h),
 				 -EACCES);
-		assert_int_equal(ofs_op_mknod(f->n1, d, "m", S_IFDIR | 0755, 0, &alice, &a),
+		assert_int_equal(ofs_op_mknod(f->p.n1, d, "m", S_IFDIR | 0755, 0, &alice, &a),
 				 -EACCES);
-		assert_int_equal(ofs_op_mknod(f->n1, d, "p", S_IFIFO | 0644, 0, &alice, &a),
+		assert_int_equal(ofs_op_mknod(f->p.n1, d, "p", S_IFIFO | 0644, 0, &alice, &a),
 				 -EACCES);
-		assert_int_equal(ofs_op_symlink(f->n1, d, "s", "/x", &alice, &a), -EACCES);
-		assert_int_equal(ofs_op_link(f->n1, file, d, "l", &alice, &a), -EACCES);
-		assert_false(exists(f->n1, d, "c") || exists(f->n1, d, "m") ||
-			     exists(f->n1, d, "p") || exists(f->n1, d, "s") ||
-			     exists(f->n1, d, "l"));
+		assert_int_equal(ofs_op_symlink(f->p.n1, d, "s", "/x", &alice, &a), -EACCES);
+		assert_int_equal(ofs_op_link(f->p.n1, file, d, "l", &alice, &a), -EACCES);
+		assert_false(exists(f->p.n1, d, "c") || exists(f->p.n1, d, "m") ||
+			     exists(f->p.n1, d, "p") || exists(f->p.n1, d, "s") ||
+			     exists(f->p.n1, d, "l"));
 	}
 	/* Search comes first: an existing name behind a directory alice may
 	 * not search is EACCES, not EEXIST. */
-	make(f->n1, nox, "there", S_IFREG, 0644, 0, 0);
-	assert_int_equal(ofs_op_mknod(f->n1, nox, "there", S_IFREG | 0644, 0, &alice, &a), -EACCES);
+	make(f->p.n1, nox, "there", S_IFREG, 0644, 0, 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, nox, "there", S_IFREG | 0644, 0, &alice, &a),
+			 -EACCES);
 
 	/* A supplementary group counts; without it alice is "other" there. */
-	assert_int_equal(ofs_op_mknod(f->n1, grp, "m", S_IFDIR | 0755, 0, &alice_primary, &a),
+	assert_int_equal(ofs_op_mknod(f->p.n1, grp, "m", S_IFDIR | 0755, 0, &alice_primary, &a),
 			 -EACCES);
-	assert_int_equal(ofs_op_mknod(f->n1, grp, "m", S_IFDIR | 0755, 0, &alice, &a), 0);
-	assert_int_equal(ofs_op_create(f->n1, grp, "c", 0644, O_WRONLY, &alice, &a, &h), 0);
-	assert_int_equal(ofs_op_release(f->n1, h), 0);
-	assert_int_equal(ofs_op_symlink(f->n1, grp, "s", "/x", &alice, &a), 0);
-	assert_int_equal(ofs_op_link(f->n1, file, grp, "l", &alice, &a), 0);
-	assert_int_equal(ofs_op_unlink(f->n1, grp, "l", &alice_primary), -EACCES);
-	assert_int_equal(ofs_op_unlink(f->n1, grp, "l", &alice), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, grp, "m", S_IFDIR | 0755, 0, &alice, &a), 0);
+	assert_int_equal(ofs_op_create(f->p.n1, grp, "c", 0644, O_WRONLY, &alice, &a, &h), 0);
+	assert_int_equal(ofs_op_release(f->p.n1, h), 0);
+	assert_int_equal(ofs_op_symlink(f->p.n1, grp, "s", "/x", &alice, &a), 0);
+	assert_int_equal(ofs_op_link(f->p.n1, file, grp, "l", &alice, &a), 0);
+	assert_int_equal(ofs_op_unlink(f->p.n1, grp, "l", &alice_primary), -EACCES);
+	assert_int_equal(ofs_op_unlink(f->p.n1, grp, "l", &alice), 0);
 
 	/* Removing needs the same on the directory, whoever owns the file. */
-	make(f->n1, ro, "hers", S_IFREG, 0666, alice.uid, alice.gid);
-	make(f->n1, ro, "herdir", S_IFDIR, 0777, alice.uid, alice.gid);
-	assert_int_equal(ofs_op_unlink(f->n1, ro, "hers", &alice), -EACCES);
-	assert_int_equal(ofs_op_rmdir(f->n1, ro, "herdir", &alice), -EACCES);
-	assert_int_equal(ofs_op_rename(f->n1, ro, "hers", grp, "moved", 0, &alice), -EACCES);
-	assert_int_equal(ofs_op_rename(f->n1, grp, "c", ro, "moved", 0, &alice), -EACCES);
-	assert_true(exists(f->n1, ro, "hers") && exists(f->n1, ro, "herdir") &&
-		    exists(f->n1, grp, "c") && !exists(f->n1, ro, "moved"));
+	make(f->p.n1, ro, "hers", S_IFREG, 0666, alice.uid, alice.gid);
+	make(f->p.n1, ro, "herdir", S_IFDIR, 0777, alice.uid, alice.gid);
+	assert_int_equal(ofs_op_unlink(f->p.n1, ro, "hers", &alice), -EACCES);
+	assert_int_equal(ofs_op_rmdir(f->p.n1, ro, "herdir", &alice), -EACCES);
+	assert_int_equal(ofs_op_rename(f->p.n1, ro, "hers", grp, "moved", 0, &alice), -EACCES);
+	assert_int_equal(ofs_op_rename(f->p.n1, grp, "c", ro, "moved", 0, &alice), -EACCES);
+	assert_true(exists(f->p.n1, ro, "hers") && exists(f->p.n1, ro, "herdir") &&
+		    exists(f->p.n1, grp, "c") && !exists(f->p.n1, ro, "moved"));
 
 	/* Root passes everywhere, x bits or not. */
-	assert_int_equal(chmod_as(f->n1, nox, 0, &root), 0);
-	assert_int_equal(ofs_op_mknod(f->n1, nox, "r", S_IFREG | 0644, 0, &root, &a), 0);
-	assert_int_equal(ofs_op_unlink(f->n1, nox, "r", &root), 0);
+	assert_int_equal(chmod_as(f->p.n1, nox, 0, &root), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, nox, "r", S_IFREG | 0644, 0, &root, &a), 0);
+	assert_int_equal(ofs_op_unlink(f->p.n1, nox, "r", &root), 0);
 }
 
 static void test_ofs_perm_sticky_directory(void **state)
@@ -302,47 +261,49 @@ static void test_ofs_perm_sticky_directory(void **state)
 	struct ofs_attr a;
 	/* a /tmp owned by carol (1002) */
 	const struct ofs_cred carol = {1002, 102, NULL, 0, 0};
-	uint64_t tmp = make(f->n1, ROOT, "tmp", S_IFDIR, 01777, carol.uid, carol.gid);
-	uint64_t open_dir = make(f->n1, ROOT, "pub", S_IFDIR, 0777, 0, 0);
-	assert_int_equal(ofs_op_mknod(f->n1, tmp, "a", S_IFREG | 0666, 0, &alice, &a), 0);
-	assert_int_equal(ofs_op_mknod(f->n1, tmp, "b", S_IFREG | 0666, 0, &bob, &a), 0);
-	assert_int_equal(ofs_op_mknod(f->n1, tmp, "bd", S_IFDIR | 0777, 0, &bob, &a), 0);
-	assert_int_equal(ofs_op_mknod(f->n1, tmp, "b2", S_IFREG | 0666, 0, &bob, &a), 0);
+	uint64_t tmp = make(f->p.n1, ROOT, "tmp", S_IFDIR, 01777, carol.uid, carol.gid);
+	uint64_t open_dir = make(f->p.n1, ROOT, "pub", S_IFDIR, 0777, 0, 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, tmp, "a", S_IFREG | 0666, 0, &alice, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, tmp, "b", S_IFREG | 0666, 0, &bob, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, tmp, "bd", S_IFDIR | 0777, 0, &bob, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, tmp, "b2", S_IFREG | 0666, 0, &bob, &a), 0);
 
 	/* Not alice's: she may not unlink, rmdir, move away or replace them. */
-	assert_int_equal(ofs_op_unlink(f->n1, tmp, "b", &alice), -EPERM);
-	assert_int_equal(ofs_op_rmdir(f->n1, tmp, "bd", &alice), -EPERM);
-	assert_int_equal(ofs_op_rename(f->n1, tmp, "b", tmp, "c", 0, &alice), -EPERM);
-	assert_int_equal(ofs_op_rename(f->n1, tmp, "b", open_dir, "c", 0, &alice), -EPERM);
-	assert_int_equal(ofs_op_rename(f->n1, tmp, "a", tmp, "b", 0, &alice), -EPERM);
-	assert_int_equal(ofs_op_rename(f->n1, tmp, "a", tmp, "b", RENAME_EXCHANGE, &alice), -EPERM);
-	assert_true(exists(f->n1, tmp, "a") && exists(f->n1, tmp, "b") && exists(f->n1, tmp, "bd"));
+	assert_int_equal(ofs_op_unlink(f->p.n1, tmp, "b", &alice), -EPERM);
+	assert_int_equal(ofs_op_rmdir(f->p.n1, tmp, "bd", &alice), -EPERM);
+	assert_int_equal(ofs_op_rename(f->p.n1, tmp, "b", tmp, "c", 0, &alice), -EPERM);
+	assert_int_equal(ofs_op_rename(f->p.n1, tmp, "b", open_dir, "c", 0, &alice), -EPERM);
+	assert_int_equal(ofs_op_rename(f->p.n1, tmp, "a", tmp, "b", 0, &alice), -EPERM);
+	assert_int_equal(ofs_op_rename(f->p.n1, tmp, "a", tmp, "b", RENAME_EXCHANGE, &alice),
+			 -EPERM);
+	assert_true(exists(f->p.n1, tmp, "a") && exists(f->p.n1, tmp, "b") &&
+		    exists(f->p.n1, tmp, "bd"));
 	/* Her own: yes. The directory's owner and root: anyone's. */
-	assert_int_equal(ofs_op_rename(f->n1, tmp, "a", tmp, "a2", 0, &alice), 0);
-	assert_int_equal(ofs_op_unlink(f->n1, tmp, "a2", &alice), 0);
-	assert_int_equal(ofs_op_unlink(f->n1, tmp, "b", &carol), 0);
-	assert_int_equal(ofs_op_rmdir(f->n1, tmp, "bd", &root), 0);
+	assert_int_equal(ofs_op_rename(f->p.n1, tmp, "a", tmp, "a2", 0, &alice), 0);
+	assert_int_equal(ofs_op_unlink(f->p.n1, tmp, "a2", &alice), 0);
+	assert_int_equal(ofs_op_unlink(f->p.n1, tmp, "b", &carol), 0);
+	assert_int_equal(ofs_op_rmdir(f->p.n1, tmp, "bd", &root), 0);
 	/* Without the sticky bit, write on the directory is enough. */
-	assert_int_equal(chmod_as(f->n1, tmp, 0777, &carol), 0);
-	assert_int_equal(ofs_op_unlink(f->n1, tmp, "b2", &alice), 0);
+	assert_int_equal(chmod_as(f->p.n1, tmp, 0777, &carol), 0);
+	assert_int_equal(ofs_op_unlink(f->p.n1, tmp, "b2", &alice), 0);
 }
 
 static void test_ofs_perm_rename_of_a_directory_rewrites_dotdot(void **state)
 {
 	struct fx *f = *state;
-	uint64_t src = make(f->n1, ROOT, "src", S_IFDIR, 0777, 0, 0);
-	uint64_t dst = make(f->n1, ROOT, "dst", S_IFDIR, 0777, 0, 0);
-	make(f->n1, src, "bobs", S_IFDIR, 0755, bob.uid, bob.gid);
-	make(f->n1, dst, "other", S_IFDIR, 0755, bob.uid, bob.gid);
+	uint64_t src = make(f->p.n1, ROOT, "src", S_IFDIR, 0777, 0, 0);
+	uint64_t dst = make(f->p.n1, ROOT, "dst", S_IFDIR, 0777, 0, 0);
+	make(f->p.n1, src, "bobs", S_IFDIR, 0755, bob.uid, bob.gid);
+	make(f->p.n1, dst, "other", S_IFDIR, 0755, bob.uid, bob.gid);
 	/* Within its parent: write on the parent is enough. */
-	assert_int_equal(ofs_op_rename(f->n1, src, "bobs", src, "b2", 0, &alice), 0);
+	assert_int_equal(ofs_op_rename(f->p.n1, src, "bobs", src, "b2", 0, &alice), 0);
 	/* Elsewhere: its ".." changes, which needs write on it. */
-	assert_int_equal(ofs_op_rename(f->n1, src, "b2", dst, "b3", 0, &alice), -EACCES);
-	make(f->n1, src, "mine", S_IFDIR, 0755, alice.uid, alice.gid);
-	assert_int_equal(ofs_op_rename(f->n1, src, "mine", dst, "other", RENAME_EXCHANGE, &alice),
+	assert_int_equal(ofs_op_rename(f->p.n1, src, "b2", dst, "b3", 0, &alice), -EACCES);
+	make(f->p.n1, src, "mine", S_IFDIR, 0755, alice.uid, alice.gid);
+	assert_int_equal(ofs_op_rename(f->p.n1, src, "mine", dst, "other", RENAME_EXCHANGE, &alice),
 			 -EACCES); /* the other one moves too */
-	assert_true(exists(f->n1, src, "b2") && exists(f->n1, src, "mine"));
-	assert_int_equal(ofs_op_rename(f->n1, src, "mine", dst, "mine", 0, &alice), 0);
+	assert_true(exists(f->p.n1, src, "b2") && exists(f->p.n1, src, "mine"));
+	assert_int_equal(ofs_op_rename(f->p.n1, src, "mine", dst, "mine", 0, &alice), 0);
 }
 
 static void test_ofs_perm_setattr_rules(void **state)
@@ -350,64 +311,64 @@ static void test_ofs_perm_setattr_rules(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_setattr sa;
-	uint64_t d = make(f->n1, ROOT, "d", S_IFDIR, 0777, 0, 0);
-	uint64_t mine = make(f->n1, d, "mine", S_IFREG, 0644, alice.uid, alice.gid);
-	uint64_t shared = make(f->n1, d, "shared", S_IFREG, 0666, bob.uid, bob.gid);
-	uint64_t closed = make(f->n1, d, "closed", S_IFREG, 0644, bob.uid, bob.gid);
+	uint64_t d = make(f->p.n1, ROOT, "d", S_IFDIR, 0777, 0, 0);
+	uint64_t mine = make(f->p.n1, d, "mine", S_IFREG, 0644, alice.uid, alice.gid);
+	uint64_t shared = make(f->p.n1, d, "shared", S_IFREG, 0666, bob.uid, bob.gid);
+	uint64_t closed = make(f->p.n1, d, "closed", S_IFREG, 0644, bob.uid, bob.gid);
 
 	/* chmod: the owner or root */
-	assert_int_equal(chmod_as(f->n1, shared, 0600, &alice), -EPERM);
-	assert_int_equal(chmod_as(f->n1, mine, 0600, &alice), 0);
-	assert_int_equal(chmod_as(f->n1, shared, 0666, &root), 0);
+	assert_int_equal(chmod_as(f->p.n1, shared, 0600, &alice), -EPERM);
+	assert_int_equal(chmod_as(f->p.n1, mine, 0600, &alice), 0);
+	assert_int_equal(chmod_as(f->p.n1, shared, 0666, &root), 0);
 
 	/* chown to another uid: root only, even for the owner */
 	sa = (struct ofs_setattr){.mask = OFS_SET_UID, .uid = bob.uid};
-	assert_int_equal(ofs_op_setattr(f->n1, mine, &sa, &alice, &a), -EPERM);
+	assert_int_equal(ofs_op_setattr(f->p.n1, mine, &sa, &alice, &a), -EPERM);
 	sa.uid = alice.uid;
-	assert_int_equal(ofs_op_setattr(f->n1, mine, &sa, &alice, &a), 0); /* to herself */
-	assert_int_equal(ofs_op_setattr(f->n1, shared, &sa, &alice, &a), -EPERM);
-	assert_int_equal(ofs_op_setattr(f->n1, shared, &sa, &root, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n1, mine, &sa, &alice, &a), 0); /* to herself */
+	assert_int_equal(ofs_op_setattr(f->p.n1, shared, &sa, &alice, &a), -EPERM);
+	assert_int_equal(ofs_op_setattr(f->p.n1, shared, &sa, &root, &a), 0);
 	sa.uid = bob.uid;
-	assert_int_equal(ofs_op_setattr(f->n1, shared, &sa, &root, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n1, shared, &sa, &root, &a), 0);
 
 	/* chgrp: the owner, to a group it is in (supplementary ones too) */
 	sa = (struct ofs_setattr){.mask = OFS_SET_GID, .gid = 300};
-	assert_int_equal(ofs_op_setattr(f->n1, mine, &sa, &alice_primary, &a), -EPERM);
-	assert_int_equal(ofs_op_setattr(f->n1, mine, &sa, &alice, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n1, mine, &sa, &alice_primary, &a), -EPERM);
+	assert_int_equal(ofs_op_setattr(f->p.n1, mine, &sa, &alice, &a), 0);
 	assert_int_equal(a.gid, 300);
 	sa.gid = 999;
-	assert_int_equal(ofs_op_setattr(f->n1, mine, &sa, &alice, &a), -EPERM);
+	assert_int_equal(ofs_op_setattr(f->p.n1, mine, &sa, &alice, &a), -EPERM);
 	sa.gid = 100;
-	assert_int_equal(ofs_op_setattr(f->n1, shared, &sa, &alice, &a), -EPERM);
+	assert_int_equal(ofs_op_setattr(f->p.n1, shared, &sa, &alice, &a), -EPERM);
 
 	/* explicit times: the owner only; "now": the owner or a writer */
 	sa = (struct ofs_setattr){
 		.mask = OFS_SET_MTIME | OFS_SET_ATIME, .atime_ns = 5, .mtime_ns = 7};
-	assert_int_equal(ofs_op_setattr(f->n1, shared, &sa, &alice, &a), -EPERM);
-	assert_int_equal(ofs_op_setattr(f->n1, mine, &sa, &alice, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n1, shared, &sa, &alice, &a), -EPERM);
+	assert_int_equal(ofs_op_setattr(f->p.n1, mine, &sa, &alice, &a), 0);
 	assert_int_equal(a.mtime_ns, 7);
 	sa = (struct ofs_setattr){.mask = OFS_SET_MTIME_NOW | OFS_SET_ATIME_NOW};
-	assert_int_equal(ofs_op_setattr(f->n1, shared, &sa, &alice, &a), 0);
-	assert_int_equal(ofs_op_setattr(f->n1, closed, &sa, &alice, &a), -EACCES);
+	assert_int_equal(ofs_op_setattr(f->p.n1, shared, &sa, &alice, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n1, closed, &sa, &alice, &a), -EACCES);
 
 	/* truncation by name needs write; through a handle open for writing
 	 * (ftruncate) it needs nothing more */
 	sa = (struct ofs_setattr){.mask = OFS_SET_SIZE, .size = 3};
-	assert_int_equal(ofs_op_setattr(f->n1, closed, &sa, &alice, &a), -EACCES);
-	assert_int_equal(ofs_op_setattr(f->n1, shared, &sa, &alice, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n1, closed, &sa, &alice, &a), -EACCES);
+	assert_int_equal(ofs_op_setattr(f->p.n1, shared, &sa, &alice, &a), 0);
 	sa.mask |= OFS_SET_HANDLE;
-	assert_int_equal(ofs_op_setattr(f->n1, closed, &sa, &alice, &a), 0);
+	assert_int_equal(ofs_op_setattr(f->p.n1, closed, &sa, &alice, &a), 0);
 	assert_int_equal(a.size, 3);
 
 	/* open for writing: write permission on the applied mode */
 	struct ofs_file *h;
-	assert_int_equal(ofs_op_open(f->n1, closed, O_WRONLY, &alice, &h), -EACCES);
-	assert_int_equal(ofs_op_open(f->n1, closed, O_RDWR | O_TRUNC, &alice, &h), -EACCES);
-	assert_int_equal(ofs_op_open(f->n1, closed, O_RDONLY, &alice, &h), 0);
-	assert_int_equal(ofs_op_release(f->n1, h), 0);
-	assert_int_equal(ofs_op_open(f->n1, shared, O_WRONLY, &alice, &h), 0);
-	assert_int_equal(ofs_op_release(f->n1, h), 0);
-	assert_int_equal(ofs_op_getattr(f->n1, closed, &a), 0);
+	assert_int_equal(ofs_op_open(f->p.n1, closed, O_WRONLY, &alice, &h), -EACCES);
+	assert_int_equal(ofs_op_open(f->p.n1, closed, O_RDWR | O_TRUNC, &alice, &h), -EACCES);
+	assert_int_equal(ofs_op_open(f->p.n1, closed, O_RDONLY, &alice, &h), 0);
+	assert_int_equal(ofs_op_release(f->p.n1, h), 0);
+	assert_int_equal(ofs_op_open(f->p.n1, shared, O_WRONLY, &alice, &h), 0);
+	assert_int_equal(ofs_op_release(f->p.n1, h), 0);
+	assert_int_equal(ofs_op_getattr(f->p.n1, closed, &a), 0);
 	assert_int_equal(a.size, 3);
 }
 
@@ -416,57 +377,57 @@ static void test_ofs_perm_setgid_rules(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	/* chmod by an owner outside the file's group drops setgid */
-	uint64_t mine = make(f->n1, ROOT, "mine", S_IFREG, 0644, alice.uid, 555);
-	assert_int_equal(chmod_as(f->n1, mine, 02755, &alice), 0);
-	assert_int_equal(mode_of(f->n1, mine), 0755);
-	assert_int_equal(chmod_as(f->n1, mine, 02755, &root), 0);
-	assert_int_equal(mode_of(f->n1, mine), 02755);
-	uint64_t hers = make(f->n1, ROOT, "hers", S_IFREG, 0644, alice.uid, 300);
-	assert_int_equal(chmod_as(f->n1, hers, 02755, &alice), 0);
-	assert_int_equal(mode_of(f->n1, hers), 02755);
+	uint64_t mine = make(f->p.n1, ROOT, "mine", S_IFREG, 0644, alice.uid, 555);
+	assert_int_equal(chmod_as(f->p.n1, mine, 02755, &alice), 0);
+	assert_int_equal(mode_of(f->p.n1, mine), 0755);
+	assert_int_equal(chmod_as(f->p.n1, mine, 02755, &root), 0);
+	assert_int_equal(mode_of(f->p.n1, mine), 02755);
+	uint64_t hers = make(f->p.n1, ROOT, "hers", S_IFREG, 0644, alice.uid, 300);
+	assert_int_equal(chmod_as(f->p.n1, hers, 02755, &alice), 0);
+	assert_int_equal(mode_of(f->p.n1, hers), 02755);
 
 	/* a writer that is not the owner may drop setuid/setgid (what the
 	 * kernel asks after its write) but change nothing else */
-	uint64_t suid = make(f->n1, ROOT, "suid", S_IFREG, 06777, bob.uid, bob.gid);
-	assert_int_equal(chmod_as(f->n1, suid, 06775, &alice), -EPERM);
-	assert_int_equal(chmod_as(f->n1, suid, 0777, &alice), 0);
-	assert_int_equal(mode_of(f->n1, suid), 0777);
-	uint64_t suid_ro = make(f->n1, ROOT, "suid_ro", S_IFREG, 04755, bob.uid, bob.gid);
-	assert_int_equal(chmod_as(f->n1, suid_ro, 0755, &alice), -EACCES);
-	assert_int_equal(mode_of(f->n1, suid_ro), 04755);
+	uint64_t suid = make(f->p.n1, ROOT, "suid", S_IFREG, 06777, bob.uid, bob.gid);
+	assert_int_equal(chmod_as(f->p.n1, suid, 06775, &alice), -EPERM);
+	assert_int_equal(chmod_as(f->p.n1, suid, 0777, &alice), 0);
+	assert_int_equal(mode_of(f->p.n1, suid), 0777);
+	uint64_t suid_ro = make(f->p.n1, ROOT, "suid_ro", S_IFREG, 04755, bob.uid, bob.gid);
+	assert_int_equal(chmod_as(f->p.n1, suid_ro, 0755, &alice), -EACCES);
+	assert_int_equal(mode_of(f->p.n1, suid_ro), 04755);
 
 	/* in a setgid directory of a group alice is not in, a new
 	 * group-executable file loses setgid; in one of hers it keeps it */
-	uint64_t other = make(f->n1, ROOT, "other", S_IFDIR, 02777, 0, 555);
-	uint64_t ours = make(f->n1, ROOT, "ours", S_IFDIR, 02777, 0, 300);
-	assert_int_equal(ofs_op_mknod(f->n1, other, "x", S_IFREG | 02755, 0, &alice, &a), 0);
+	uint64_t other = make(f->p.n1, ROOT, "other", S_IFDIR, 02777, 0, 555);
+	uint64_t ours = make(f->p.n1, ROOT, "ours", S_IFDIR, 02777, 0, 300);
+	assert_int_equal(ofs_op_mknod(f->p.n1, other, "x", S_IFREG | 02755, 0, &alice, &a), 0);
 	assert_int_equal(a.mode & 07777, 0755);
 	assert_int_equal(a.gid, 555);
-	assert_int_equal(ofs_op_mknod(f->n1, ours, "x", S_IFREG | 02755, 0, &alice, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, ours, "x", S_IFREG | 02755, 0, &alice, &a), 0);
 	assert_int_equal(a.mode & 07777, 02755);
-	assert_int_equal(ofs_op_mknod(f->n1, other, "sub", S_IFDIR | 0755, 0, &alice, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, other, "sub", S_IFDIR | 0755, 0, &alice, &a), 0);
 	assert_int_equal(a.mode & 07777, 02755); /* directories inherit it */
 
 	/* device nodes: root only */
-	assert_int_equal(ofs_op_mknod(f->n1, other, "dev", S_IFCHR | 0666, 0x0103, &alice, &a),
+	assert_int_equal(ofs_op_mknod(f->p.n1, other, "dev", S_IFCHR | 0666, 0x0103, &alice, &a),
 			 -EPERM);
-	assert_int_equal(ofs_op_mknod(f->n1, other, "dev", S_IFCHR | 0666, 0x0103, &root, &a), 0);
+	assert_int_equal(ofs_op_mknod(f->p.n1, other, "dev", S_IFCHR | 0666, 0x0103, &root, &a), 0);
 }
 
 static void test_ofs_perm_xattrs(void **state)
 {
 	struct fx *f = *state;
-	uint64_t mine = make(f->n1, ROOT, "mine", S_IFREG, 0644, alice.uid, alice.gid);
-	uint64_t bobs = make(f->n1, ROOT, "bobs", S_IFREG, 0644, bob.uid, bob.gid);
-	assert_int_equal(ofs_op_setxattr(f->n1, mine, "user.a", "1", 1, 0, &alice), 0);
-	assert_int_equal(ofs_op_setxattr(f->n1, bobs, "user.a", "1", 1, 0, &alice), -EACCES);
-	assert_int_equal(ofs_op_setxattr(f->n1, bobs, "user.a", "1", 1, 0, &bob), 0);
-	assert_int_equal(ofs_op_removexattr(f->n1, bobs, "user.a", &alice), -EACCES);
-	assert_int_equal(ofs_op_setxattr(f->n1, mine, "trusted.a", "1", 1, 0, &alice), -EPERM);
-	assert_int_equal(ofs_op_setxattr(f->n1, mine, "security.a", "1", 1, 0, &alice), -EPERM);
-	assert_int_equal(ofs_op_setxattr(f->n1, mine, "trusted.a", "1", 1, 0, &root), 0);
-	assert_int_equal(ofs_op_getxattr(f->n1, bobs, "user.a", NULL, 0), 1);
-	assert_int_equal(ofs_op_removexattr(f->n1, bobs, "user.a", &bob), 0);
+	uint64_t mine = make(f->p.n1, ROOT, "mine", S_IFREG, 0644, alice.uid, alice.gid);
+	uint64_t bobs = make(f->p.n1, ROOT, "bobs", S_IFREG, 0644, bob.uid, bob.gid);
+	assert_int_equal(ofs_op_setxattr(f->p.n1, mine, "user.a", "1", 1, 0, &alice), 0);
+	assert_int_equal(ofs_op_setxattr(f->p.n1, bobs, "user.a", "1", 1, 0, &alice), -EACCES);
+	assert_int_equal(ofs_op_setxattr(f->p.n1, bobs, "user.a", "1", 1, 0, &bob), 0);
+	assert_int_equal(ofs_op_removexattr(f->p.n1, bobs, "user.a", &alice), -EACCES);
+	assert_int_equal(ofs_op_setxattr(f->p.n1, mine, "trusted.a", "1", 1, 0, &alice), -EPERM);
+	assert_int_equal(ofs_op_setxattr(f->p.n1, mine, "security.a", "1", 1, 0, &alice), -EPERM);
+	assert_int_equal(ofs_op_setxattr(f->p.n1, mine, "trusted.a", "1", 1, 0, &root), 0);
+	assert_int_equal(ofs_op_getxattr(f->p.n1, bobs, "user.a", NULL, 0), 1);
+	assert_int_equal(ofs_op_removexattr(f->p.n1, bobs, "user.a", &bob), 0);
 }
 
 int main(void)
