@@ -196,7 +196,9 @@ static bool reshapes_log(const struct node *nd, const struct opx_storage_op *ops
 	return false;
 }
 
-static int store_write(void *impl, const struct opx_storage_op *ops, size_t n)
+/* A write through the inner store (synced or not), with the node's planned
+ * write failures and the checks every write gets. */
+static int store_write_with(void *impl, const struct opx_storage_op *ops, size_t n, bool synced)
 {
 	struct node *nd = impl;
 	const struct opx_storage *in = &nd->inner;
@@ -208,30 +210,22 @@ static int store_write(void *impl, const struct opx_storage_op *ops, size_t n)
 		rc = -EIO;
 	} else {
 		check_write(nd, ops, n);
-		rc = in->ops->write_atomically(in->impl, ops, n);
+		rc = synced ? in->ops->write_atomically(in->impl, ops, n)
+			    : in->ops->write_unsynced(in->impl, ops, n);
 		nd->wrote = nd->wrote || reshapes_log(nd, ops, n);
 	}
 	alloc_fault.countdown = saved;
 	return rc;
 }
 
+static int store_write(void *impl, const struct opx_storage_op *ops, size_t n)
+{
+	return store_write_with(impl, ops, n, true);
+}
+
 static int store_write_unsynced(void *impl, const struct opx_storage_op *ops, size_t n)
 {
-	struct node *nd = impl;
-	const struct opx_storage *in = &nd->inner;
-	uint64_t saved = alloc_fault.countdown;
-	alloc_fault.countdown = 0;
-	int rc;
-	if (nd->rocks && nd->fail_nth && --nd->fail_nth == 0) {
-		nd->fail_nth = nd->fail_persistent ? 1 : 0;
-		rc = -EIO;
-	} else {
-		check_write(nd, ops, n);
-		rc = in->ops->write_unsynced(in->impl, ops, n);
-		nd->wrote = nd->wrote || reshapes_log(nd, ops, n);
-	}
-	alloc_fault.countdown = saved;
-	return rc;
+	return store_write_with(impl, ops, n, false);
 }
 
 static int store_sync(void *impl)
