@@ -125,6 +125,38 @@ int ofs_put_attr(struct kv_txn *t, const struct ofs_attr *a)
 	return ofs_add_put(t, &k, v, sizeof(v));
 }
 
+static int run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg),
+		   void *arg)
+{
+	struct kv_txn t;
+	int rc;
+	kv_txn_init(&t, 0, 0); /* no proposal id: the replica stamps its own */
+	for (uint32_t attempt = 0;; attempt++) {
+		kv_txn_free(&t); /* empty again for this attempt */
+		rc = build(o, &t, arg);
+		if (rc)
+			break;
+		if (t.n_ops == 0)
+			break; /* nothing to change */
+		rc = ofs_commit_errno(ofs_commit(o, &t));
+		__atomic_store_n(&o->erofs_seen, rc == -EROFS, __ATOMIC_RELAXED);
+		if (rc == 0) {
+			ofs_count(o, &o->stats.commits, 1);
+			break;
+		}
+		if (rc != -EAGAIN)
+			break;
+		ofs_count(o, &o->stats.conflicts, 1);
+		if (attempt >= o->cfg.retries) {
+			log_warn("fs: a change failed its guards %u times in a row; giving up",
+				 attempt + 1);
+			break;
+		}
+	}
+	kv_txn_free(&t);
+	return rc;
+}
+
 /*
  * The share of this node's record (schema.h) that the change built on this
  * thread updates: ofs_run_txn holds one for the change's whole life, so
@@ -133,9 +165,6 @@ int ofs_put_attr(struct kv_txn *t, const struct ofs_attr *a)
  * is guarded on its own), only for how often changes rebuild.
  */
 static _Thread_local int txn_share = -1;
-
-static int run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg),
-		   void *arg);
 
 /* A share no change of this node holds, if there is one (else the next in
  * turn, shared: its guard then settles who goes first). */
@@ -171,38 +200,6 @@ int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, voi
 	int rc = run_txn(o, build, arg);
 	txn_share = outer;
 	share_give(o, share);
-	return rc;
-}
-
-static int run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg),
-		   void *arg)
-{
-	struct kv_txn t;
-	int rc;
-	kv_txn_init(&t, 0, 0); /* no proposal id: the replica stamps its own */
-	for (uint32_t attempt = 0;; attempt++) {
-		kv_txn_free(&t); /* empty again for this attempt */
-		rc = build(o, &t, arg);
-		if (rc)
-			break;
-		if (t.n_ops == 0)
-			break; /* nothing to change */
-		rc = ofs_commit_errno(ofs_commit(o, &t));
-		__atomic_store_n(&o->erofs_seen, rc == -EROFS, __ATOMIC_RELAXED);
-		if (rc == 0) {
-			ofs_count(o, &o->stats.commits, 1);
-			break;
-		}
-		if (rc != -EAGAIN)
-			break;
-		ofs_count(o, &o->stats.conflicts, 1);
-		if (attempt >= o->cfg.retries) {
-			log_warn("fs: a change failed its guards %u times in a row; giving up",
-				 attempt + 1);
-			break;
-		}
-	}
-	kv_txn_free(&t);
 	return rc;
 }
 
@@ -386,6 +383,17 @@ static struct onode *table_add(struct ofs *o, uint64_t ino)
 }
 
 /* Frees n if nothing refers to it any more. Called with o->lock held. */
+/* n's memory: its buffered blocks, folded setattrs and lock, then n. */
+static void onode_free(struct onode *n)
+{
+	for (size_t i = 0; i < n->nblk; i++)
+		free(n->blk[i]);
+	free(n->blk);
+	ofs_fold_drop(n);
+	pthread_mutex_destroy(&n->mu);
+	free(n);
+}
+
 static void maybe_free(struct ofs *o, struct onode *n)
 {
 	if (n->ref || n->nlookup || n->nopen || n->dirty)
@@ -394,12 +402,7 @@ static void maybe_free(struct ofs *o, struct onode *n)
 	while (*pp != n)
 		pp = &(*pp)->next;
 	*pp = n->next;
-	for (size_t i = 0; i < n->nblk; i++)
-		free(n->blk[i]);
-	free(n->blk);
-	ofs_fold_drop(n);
-	pthread_mutex_destroy(&n->mu);
-	free(n);
+	onode_free(n);
 }
 
 struct onode *ofs_onode_get(struct ofs *o, uint64_t ino, bool create)
@@ -803,12 +806,7 @@ void ofs_destroy(struct ofs **op)
 		struct onode *n = o->table[s];
 		while (n) {
 			struct onode *next = n->next;
-			for (size_t i = 0; i < n->nblk; i++)
-				free(n->blk[i]);
-			free(n->blk);
-			ofs_fold_drop(n);
-			pthread_mutex_destroy(&n->mu);
-			free(n);
+			onode_free(n);
 			n = next;
 		}
 	}
