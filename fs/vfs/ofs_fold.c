@@ -40,7 +40,7 @@
 #define OFS_FOLD_GROUPS 32u /* supplementary groups kept; more: no fold */
 
 struct ofs_fold {
-	struct ofs_setattr sa; /* "now" times resolved to at_ns */
+	struct ofs_setattr sa; /* as asked ("now" flags included) */
 	int64_t at_ns;	       /* when it was made: its ctime and "now" */
 	bool write_before;     /* a write came between the previous fold and this */
 	uint32_t uid, gid;     /* the caller, for the check at commit */
@@ -179,14 +179,10 @@ int ofs_fold_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
 	}
 	struct ofs_fold *f = &n->fold[n->nfold];
 	memset(f, 0, sizeof(*f));
+	/* "Now" (the _NOW flags) is the call's time, whenever the commit comes:
+	 * apply_one sets them to at_ns. */
 	f->at_ns = ofs_now_ns();
 	f->sa = *sa;
-	/* "Now" is the call's time, whenever the commit comes; the flags stay
-	 * for the check (a writer may set "now" on a file it does not own). */
-	if (sa->mask & OFS_SET_ATIME_NOW)
-		f->sa.atime_ns = f->at_ns;
-	if (sa->mask & OFS_SET_MTIME_NOW)
-		f->sa.mtime_ns = f->at_ns;
 	f->write_before = n->wrote_since_fold;
 	f->uid = cr->uid;
 	f->gid = cr->gid;
