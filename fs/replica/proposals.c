@@ -43,13 +43,17 @@ int proposals_init(struct proposals *p, int wake_fd, uint64_t first_seq, unsigne
 	return -pthread_mutex_init(&p->lock, NULL);
 }
 
+static void proposal_free(struct proposal *pr)
+{
+	pthread_cond_destroy(&pr->done_cond);
+	free(pr->entry);
+	free(pr);
+}
+
 static void release(struct proposal *pr)
 {
-	if (--pr->refs == 0) {
-		pthread_cond_destroy(&pr->done_cond);
-		free(pr->entry);
-		free(pr);
-	}
+	if (--pr->refs == 0)
+		proposal_free(pr);
 }
 
 /* Under the lock: marks pr done with rc (and res if rc is 0) and drops the
@@ -136,15 +140,13 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 	while (!p->closed && p->n_in_flight >= p->max_in_flight) {
 		if (pthread_cond_timedwait(&p->changed, &p->lock, &abs) == ETIMEDOUT) {
 			pthread_mutex_unlock(&p->lock);
-			pthread_cond_destroy(&pr->done_cond);
-			free(pr);
+			proposal_free(pr);
 			return -ETIMEDOUT;
 		}
 	}
 	if (p->closed) {
 		pthread_mutex_unlock(&p->lock);
-		pthread_cond_destroy(&pr->done_cond);
-		free(pr);
+		proposal_free(pr);
 		return -ESHUTDOWN;
 	}
 	pr->seq = p->next_seq++;
@@ -160,9 +162,7 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 		p->n_in_flight--;
 		pthread_cond_broadcast(&p->changed);
 		pthread_mutex_unlock(&p->lock);
-		pthread_cond_destroy(&pr->done_cond);
-		free(pr->entry);
-		free(pr);
+		proposal_free(pr);
 		return rc != 0 ? rc : -ESHUTDOWN;
 	}
 	pr->deadline_ms = deadline;
