@@ -204,6 +204,24 @@ static void test_fold_write_after_times(void **state)
 	assert_int_equal(a.size, 4);
 }
 
+/* Alice's home (0777 hers, group 100) and, in it, a file she creates
+ * (O_EXCL, 0600) and holds open for writing on node 1 (*w): its inode. */
+static uint64_t alice_creates(struct fx *f, const char *name, struct ofs_file **w)
+{
+	struct ofs_attr a;
+	struct ofs_setattr sa = {.mask = OFS_SET_MODE | OFS_SET_UID | OFS_SET_GID,
+				 .mode = 0777,
+				 .uid = 1000,
+				 .gid = 100};
+	assert_int_equal(ofs_op_mknod(f->p.n1, ROOT, "home", S_IFDIR | 0700, 0, &root_other, &a),
+			 0);
+	assert_int_equal(setattr(f->p.n1, a.ino, &sa, &root_other), 0);
+	assert_int_equal(ofs_op_create(f->p.n1, a.ino, name, 0600, O_WRONLY | O_CREAT | O_EXCL,
+				       &alice_w, &a, w),
+			 0);
+	return a.ino;
+}
+
 /*
  * Rights at the call: a non-root writer cannot give its file away or pick
  * a group it is not in (EPERM now, not at close), and nothing of the
@@ -214,18 +232,7 @@ static void test_fold_checks_rights_at_the_call(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	struct ofs_setattr sa = {.mask = OFS_SET_MODE | OFS_SET_UID | OFS_SET_GID,
-				 .mode = 0777,
-				 .uid = 1000,
-				 .gid = 100};
-	assert_int_equal(ofs_op_mknod(f->p.n1, ROOT, "home", S_IFDIR | 0700, 0, &root_other, &a),
-			 0);
-	assert_int_equal(setattr(f->p.n1, a.ino, &sa, &root_other), 0);
-	uint64_t home = a.ino;
-	assert_int_equal(ofs_op_create(f->p.n1, home, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &alice_w, &a, &w),
-			 0);
-	uint64_t ino = a.ino;
+	uint64_t ino = alice_creates(f, "f", &w);
 	assert_int_equal(ofs_op_write(f->p.n1, w, "abc", 3, 0), 3);
 	unsigned c0 = f->p.commits;
 	struct ofs_setattr give = {.mask = OFS_SET_UID, .uid = 1001};
@@ -265,17 +272,7 @@ static void test_fold_checks_rights_again_at_commit(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	struct ofs_setattr sa = {.mask = OFS_SET_MODE | OFS_SET_UID | OFS_SET_GID,
-				 .mode = 0777,
-				 .uid = 1000,
-				 .gid = 100};
-	assert_int_equal(ofs_op_mknod(f->p.n1, ROOT, "home", S_IFDIR | 0700, 0, &root_other, &a),
-			 0);
-	assert_int_equal(setattr(f->p.n1, a.ino, &sa, &root_other), 0);
-	assert_int_equal(ofs_op_create(f->p.n1, a.ino, "tool", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &alice_w, &a, &w),
-			 0);
-	f->file = a.ino;
+	f->file = alice_creates(f, "tool", &w);
 	assert_int_equal(ofs_op_write(f->p.n1, w, "#!", 2, 0), 2);
 	struct ofs_setattr suid = {.mask = OFS_SET_MODE, .mode = 04755};
 	assert_int_equal(setattr(f->p.n1, f->file, &suid, &alice_w), 0);
