@@ -198,23 +198,23 @@ print(f'{n / t:.0f} {cpu:.2f}')")
 # mounts, one writer again (the two single-writer passes bound the drift of
 # a shared machine's load).
 writers_run() {
-	local one rate cpu label
+	local one=""
+	local M=$T/mnt/node$leader
+	# row LABEL W MOUNT...: one pass, one line; the first sets the base.
+	row() {
+		local label=$1 rate cpu
+		shift
+		read -r rate cpu < <(writers_pass "$@")
+		one=${one:-$rate}
+		printf '%-34s | %8s | %8sx | %s\n' "$label" "$rate" \
+			"$(python3 -c "print(f'{$rate / $one:.2f}')")" "$cpu"
+	}
 	echo "group commit: $files files of 4 KiB (printf > file: one round each), leader node$leader"
 	printf '%-34s | %8s | %9s | %s\n' writers files/s "/1 writer" "CPU ms/file"
-	read -r one cpu < <(writers_pass 1 "$T/mnt/node$leader")
-	printf '%-34s | %8s | %9s | %s\n' "1, leader's mount" "$one" 1.00x "$cpu"
-	for label in leader spread; do
-		if [ "$label" = leader ]; then
-			read -r rate cpu < <(writers_pass 8 "$T/mnt/node$leader")
-		else
-			read -r rate cpu < <(writers_pass 8 "$T/mnt/node1" "$T/mnt/node2" "$T/mnt/node3")
-		fi
-		printf '%-34s | %8s | %8sx | %s\n' "8, $([ $label = leader ] && echo "leader's mount" ||
-			echo "over the 3 mounts")" "$rate" "$(python3 -c "print(f'{$rate / $one:.2f}')")" "$cpu"
-	done
-	read -r rate cpu < <(writers_pass 1 "$T/mnt/node$leader")
-	printf '%-34s | %8s | %8sx | %s\n' "1 again, leader's mount" "$rate" \
-		"$(python3 -c "print(f'{$rate / $one:.2f}')")" "$cpu"
+	row "1, leader's mount" 1 "$M"
+	row "8, leader's mount" 8 "$M"
+	row "8, over the 3 mounts" 8 "$T/mnt/node1" "$T/mnt/node2" "$T/mnt/node3"
+	row "1 again, leader's mount" 1 "$M"
 }
 
 history_run() {
