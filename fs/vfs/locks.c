@@ -192,6 +192,58 @@ static bool holder_valid(void *ctx, const struct lk_holder *h)
 	return le && le->epoch == h->epoch;
 }
 
+/* The nodes whose holders a transaction drops as stale. */
+struct dropped {
+	const struct leases *ls;
+	uint64_t *node;
+	size_t n, cap;
+	bool nomem;
+};
+
+static bool holder_valid_noting(void *ctx, const struct lk_holder *h)
+{
+	struct dropped *d = ctx;
+	if (holder_valid((void *)d->ls, h))
+		return true;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->node[i] == h->node)
+			return false;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 4;
+		uint64_t *p = realloc(d->node, cap * sizeof(*p));
+		if (!p) {
+			d->nomem = true;
+			return false;
+		}
+		d->node = p;
+		d->cap = cap;
+	}
+	d->node[d->n++] = h->node;
+	return false;
+}
+
+/*
+ * A holder is dropped as stale on the strength of its node's lease as read
+ * here: the transaction holds only if that lease is still so when it is
+ * applied. Without this guard, a lease created (with its first holder)
+ * after this node read the leases but before it read the record would make
+ * a valid holder look stale, and two nodes would hold one lock.
+ */
+static int guard_dropped_leases(struct kv_txn *t, const struct dropped *d)
+{
+	if (d->nomem)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t i = 0; i < d->n && !rc; i++) {
+		struct lk_key k;
+		lk_key_lease(&k, d->node[i]);
+		const struct lease *le = find_lease(d->ls, d->node[i]);
+		rc = le ? kv_txn_add_guard_version(t, k.b, k.len, le->version)
+			: kv_txn_add_guard_absent(t, k.b, k.len);
+	}
+	return rc;
+}
+
 /* The record of res: decoded (empty if absent), its stored bytes (malloc'd,
  * NULL if absent) and version (0 if absent). */
 static int read_record(struct ofs_locks *l, const struct lk_key *res, struct lk_record *r,
@@ -382,15 +434,21 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 		uint64_t ver;
 		struct kv_txn t;
 		bool retry = false;
+		struct dropped d = {.ls = &ls};
 		kv_txn_init(&t, 0, 0);
-		rc = load_leases(l, &ls);
-		if (rc)
-			break;
-		check_own_lease(l, &ls);
+		/* The record before the leases: a holder granted in between
+		 * is then missing from this view, not taken for stale. */
 		rc = read_record(l, res, &r, &old, &old_len, &ver);
 		if (rc)
 			break;
-		lk_drop_stale(&r, holder_valid, &ls);
+		rc = load_leases(l, &ls);
+		if (rc) {
+			lk_record_free(&r);
+			free(old);
+			break;
+		}
+		check_own_lease(l, &ls);
+		lk_drop_stale(&r, holder_valid_noting, &d);
 		struct lk_holder q = *q0;
 		q.node = l->c.node_id;
 		q.epoch = l->epoch;
@@ -457,6 +515,8 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 		rc = old ? kv_txn_add_guard_version(&t, k.b, k.len, ver)
 			 : kv_txn_add_guard_absent(&t, k.b, k.len);
 		if (!rc)
+			rc = guard_dropped_leases(&t, &d);
+		if (!rc)
 			rc = r.n ? kv_txn_add_put(&t, k.b, k.len, nv, nl)
 				 : kv_txn_add_delete(&t, k.b, k.len);
 		free(nv);
@@ -500,6 +560,7 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 		kv_txn_free(&t);
 		lk_record_free(&r);
 		free(old);
+		free(d.node);
 		if (!retry)
 			break;
 	}
@@ -1234,9 +1295,12 @@ int ofs_locks_test(struct ofs_locks *l, const struct lk_key *res, const struct l
 	uint8_t *old;
 	size_t len;
 	uint64_t ver;
-	int rc = load_leases(l, &ls);
-	if (rc == 0)
-		rc = read_record(l, res, &r, &old, &len, &ver);
+	/* The record before the leases, as in attempt. */
+	int rc = read_record(l, res, &r, &old, &len, &ver);
+	if (rc == 0 && (rc = load_leases(l, &ls)) != 0) {
+		lk_record_free(&r);
+		free(old);
+	}
 	if (rc == 0) {
 		lk_drop_stale(&r, holder_valid, &ls);
 		struct lk_holder mine = *q;

@@ -5,8 +5,9 @@
  * elsewhere, a cancelled waiter that leaves nothing behind, F_GETLK of a
  * holder on another node, a lease kept by renewals, a lease expired when
  * its node is cut off (its locks in doubt, then lost once it is back), and
- * a release that failed for want of a quorum, done later all the same, and
- * a lease kept while the keeper is busy for longer than it.
+ * a stale holder dropped only while its lease is still gone, a release
+ * that failed for want of a quorum, done later all the same, and a lease
+ * kept while the keeper is busy for longer than it.
  */
 #include "test.h"
 
@@ -34,6 +35,9 @@ struct node {
 	int i;
 	struct ofs_locks *l;
 	atomic_bool cut; /* proposals fail with -EROFS, as without a quorum */
+	/* Applied just before this node's next proposal, once: a change that
+	 * another node made after this one read the table. */
+	_Atomic(struct kv_txn *) before_next;
 };
 
 struct fx {
@@ -62,6 +66,12 @@ static int node_propose(void *ctx, const struct kv_txn *t, struct kv_result *res
 	struct node *n = ctx;
 	if (atomic_load(&n->cut))
 		return -EROFS;
+	struct kv_txn *first = atomic_exchange(&n->before_next, NULL);
+	if (first) {
+		struct kv_result fr;
+		assert_int_equal(n->f->kv.propose(n->f->kv.ctx, first, &fr), 0);
+		assert_int_equal(fr.status, KV_APPLIED);
+	}
 	int rc = n->f->kv.propose(n->f->kv.ctx, t, res);
 	if (rc == 0) {
 		pthread_mutex_lock(&n->f->hook_mu);
@@ -322,6 +332,58 @@ static void test_locks_expiry_when_cut_off(void **state)
 	assert_int_equal(h.node, 2);
 }
 
+/*
+ * A holder is dropped as stale on the strength of the leases as this node
+ * read them. If its node's lease is there again by the time the drop is
+ * applied (a read of the leases that came before the lease's creation, as
+ * when the two reads straddle another node's first grant), the drop must
+ * not go through: the holder is valid and the lock is not free.
+ */
+static void test_locks_stale_drop_rechecks_the_lease(void **state)
+{
+	struct fx *f = *state;
+	struct lk_key res, lease, rec;
+	lk_res_named(&res, "stale", 5);
+	lk_key_lease(&lease, 1);
+	lk_key_record(&rec, &res);
+	struct lk_holder a = named(1), b = named(2);
+	assert_int_equal(ofs_locks_call(f->n[0].l, OFS_LOCK_SET, &res, &a), 0);
+	/* Node 1's holder, with the epoch of its lease. */
+	void *v = NULL;
+	size_t len;
+	uint64_t ver;
+	assert_int_equal(kv_get(f->kv.kv, rec.b, rec.len, &v, &len, &ver), 0);
+	struct lk_record r;
+	assert_int_equal(lk_record_decode(&r, v, len), 0);
+	free(v);
+	assert_int_equal(r.n, 1);
+	uint64_t epoch = r.h[0].epoch;
+	lk_record_free(&r);
+	/* Node 1 is cut off and its lease is gone, as after an expiry; its
+	 * holder stays behind. (Deleted without telling the keepers, so no
+	 * sweep takes the holder away first: after the ticks that follow the
+	 * grant, to let their sweeps pass.) */
+	atomic_store(&f->n[0].cut, true);
+	nap(3 * LEASE_MS / 8);
+	struct kv_txn gone;
+	struct kv_result gr;
+	kv_txn_init(&gone, 0, 0);
+	assert_int_equal(kv_txn_add_delete(&gone, lease.b, lease.len), 0);
+	assert_int_equal(f->kv.propose(f->kv.ctx, &gone, &gr), 0);
+	assert_int_equal(gr.status, KV_APPLIED);
+	kv_txn_free(&gone);
+	/* The lease is back with that epoch once node 2's drop is applied. */
+	uint8_t e[8];
+	lk_lease_encode(epoch, e);
+	struct kv_txn back;
+	kv_txn_init(&back, 0, 0);
+	assert_int_equal(kv_txn_add_put(&back, lease.b, lease.len, e, sizeof(e)), 0);
+	atomic_store(&f->n[1].before_next, &back);
+	assert_int_equal(ofs_locks_call(f->n[1].l, OFS_LOCK_SET, &res, &b), -EAGAIN);
+	assert_null(atomic_load(&f->n[1].before_next));
+	kv_txn_free(&back);
+}
+
 static void test_locks_failed_release_is_retried(void **state)
 {
 	struct fx *f = *state;
@@ -389,6 +451,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_locks_renewal_keeps_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks_expiry_when_cut_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locks_stale_drop_rechecks_the_lease, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_locks_failed_release_is_retried, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_locks_busy_keeper_keeps_lease, setup,
