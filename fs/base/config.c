@@ -87,6 +87,7 @@ static const struct key_spec keys[] = {
 	{"fs", "max_inodes", KEY_U32, FIELD(fs_max_inodes), 16, UINT32_MAX,
 	 "a number of inodes, 16 to 4294967295"},
 	{"fs", "write_buffer_mb", KEY_U32, FIELD(fs_write_buffer_mb), 1, 32, "MiB, 1 to 32"},
+	{"fs", "read_ahead_kb", KEY_U32, FIELD(fs_read_ahead_kb), 0, 65536, "KiB, 0 to 65536"},
 	/* For tests: a small bound makes the invalidation queue degrade without
 	 * 65536 changes; a long kernel cache makes a missed invalidation show. */
 	{"fs", "inval_queue_max", KEY_U32, FIELD(fs_inval_queue_max), 1, 16777216,
@@ -451,6 +452,7 @@ static void set_defaults(struct cfg *c)
 	c->fs_max_total_size_mb = 10240;
 	c->fs_max_inodes = 1000000;
 	c->fs_write_buffer_mb = 4;
+	c->fs_read_ahead_kb = 4096;
 	c->fs_inval_queue_max = 65536;
 	c->fs_kernel_cache_ms = 1000;
 	c->lock_lease_ms = 5000;

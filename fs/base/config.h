@@ -77,6 +77,7 @@ struct cfg {
 	uint32_t fs_max_total_size_mb; /* sum of all file sizes, default 10240 */
 	uint32_t fs_max_inodes;	       /* files, dirs and links, default 1000000 */
 	uint32_t fs_write_buffer_mb;   /* buffered writes per open file before a flush, default 4 */
+	uint32_t fs_read_ahead_kb;     /* the mount's kernel readahead window, default 4096 */
 	/* For tests, not documented for users: */
 	uint32_t fs_inval_queue_max; /* queued kernel invalidations before they turn coarse,
 				      * default 65536 */

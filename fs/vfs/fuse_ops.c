@@ -29,6 +29,7 @@
 #include "fuse_locks.h"
 #include "log.h"
 #include "ofs_int.h"
+#include "readahead.h"
 
 #define MAX_READ (1u << 20)
 
@@ -725,6 +726,8 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 		goto out_destroy_session;
 	}
 	o->mounted = true;
+	if (o->mount_real)
+		ofs_set_readahead_after_init(o->mount_real, o->cfg.read_ahead_kb);
 	rc = ofs_inval_start(o);
 	if (rc == 0)
 		rc = ofs_replay_start(o);

@@ -73,6 +73,7 @@ struct ofs_config {
 	double attr_timeout_s;	  /* kernel attribute cache */
 	bool debug;		  /* libfuse's -d: log every request */
 	uint32_t inval_queue_max; /* queued invalidations before names turn coarse */
+	uint32_t read_ahead_kb;	  /* the mount's kernel readahead window; 0: the kernel's */
 	/* [history] (ofs_history.c): previous versions of files */
 	bool hist_enabled;
 	uint32_t hist_versions;	  /* kept per file */

@@ -722,6 +722,7 @@ void ofs_config_defaults(struct ofs_config *oc, uint64_t node_id)
 	oc->entry_timeout_s = 1.0;
 	oc->attr_timeout_s = 1.0;
 	oc->inval_queue_max = 65536;
+	oc->read_ahead_kb = 4096;
 	oc->hist_enabled = true;
 	oc->hist_versions = 10;
 	oc->hist_max_age_ns = UINT64_C(30) * 86400 * 1000000000;
@@ -738,6 +739,7 @@ void ofs_config_from_cfg(struct ofs_config *oc, const struct cfg *c)
 	oc->max_inodes = c->fs_max_inodes;
 	oc->write_buffer = (uint64_t)c->fs_write_buffer_mb << 20;
 	oc->inval_queue_max = c->fs_inval_queue_max;
+	oc->read_ahead_kb = c->fs_read_ahead_kb;
 	oc->entry_timeout_s = oc->attr_timeout_s = c->fs_kernel_cache_ms / 1000.0;
 	oc->hist_enabled = c->hist_enabled;
 	oc->hist_versions = c->hist_versions;

@@ -113,6 +113,12 @@ ctl 3 barrier
 grep -q "Permission denied" "$T/err" || fail "device node: $(cat "$T/err")"
 log "nosuid,nodev: a setuid copy of id runs as root, a device node does not open"
 
+# The mount's readahead window is [fs] read_ahead_kb's default, 4096 KiB, not
+# the kernel's 128: large sequential reads come in 1 MiB requests, ahead.
+ra=$(cat "/sys/class/bdi/$(mountpoint -d "$M1")/read_ahead_kb")
+[ "$ra" = 4096 ] || fail "readahead of $M1: $ra KiB"
+log "readahead of the mount: $ra KiB"
+
 # The daemon checks a caller's rights itself (against the applied state):
 # it must see the same supplementary groups the kernel used. User 4321 may
 # write a 0770 folder of group 777 only through that supplementary group.
