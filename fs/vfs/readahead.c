@@ -142,7 +142,7 @@ int ofs_set_readahead(const char *mountpoint, uint32_t kb)
 			close(fd);
 		/* Not fatal: reads work, only large ones are slower. */
 		log_notice("fs: readahead left at the kernel's default: cannot write %s: %s "
-			   "(needs root)",
+			   "(needs root and a writable /sys)",
 			   path, strerror(-rc));
 		return rc;
 	}
