@@ -244,8 +244,9 @@ static bool knows_no_quorum(struct replica *r)
 		return true;
 	/* A route to a leader with a quorum (replica_step.c) is a quorum for
 	 * writes, whatever BLE says of this node's own links: a node linked to
-	 * the leader alone (the quorum-loss scenario) follows it. */
-	if (atomic_load(&r->has_route))
+	 * the leader alone (the quorum-loss scenario) follows it. A majority
+	 * within one hop may be electing a leader this node will reach. */
+	if (atomic_load(&r->has_route) || atomic_load(&r->quorum_in_reach))
 		return false;
 	uint64_t round = ticks_of(r->cfg.election_timeout_ms, r->cfg.tick_ms);
 	uint64_t rounds = atomic_load(&r->had_qc) ? 3 : 10;

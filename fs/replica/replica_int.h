@@ -9,7 +9,8 @@
  *   - the replica thread's own (the core, the transport, the stores' writes,
  *     the apply hook, the counters marked so): other threads reach it only
  *     through a request on ctl_queue or a proposal (proposals.h);
- *   - atomic (stop, failed, mode, ticks_without_qc, had_qc, has_route);
+ *   - atomic (stop, failed, mode, ticks_without_qc, had_qc, has_route,
+ *     quorum_in_reach);
  *   - under exactly one of the locks below (members_lock, view_lock,
  *     ctl_lock), or the proposals' lock (proposals.h). Lock order: there is
  *     none to keep, as each is a leaf: no other lock of omnifs is taken
@@ -60,7 +61,8 @@ struct replica_step_peer {
 	uint64_t decided, compacted, applied; /* global */
 	opx_node_id leader;
 	uint8_t flags;
-	bool hears_me; /* this node is in its list of peers heard lately */
+	bool hears_me;	      /* this node is in its list of peers heard lately */
+	uint8_t heard_voters; /* voters in that list (itself not counted) */
 };
 
 /* Keeping in step beside the core (replica_step.c); replica thread only. */
@@ -272,6 +274,9 @@ struct replica {
 	atomic_uint_fast64_t ticks_without_qc; /* ticks since the core last had a quorum */
 	atomic_bool had_qc;		       /* the core had a quorum once */
 	atomic_bool has_route; /* step.route is not NONE (written by the replica thread) */
+	/* A majority of voters is within one hop: this node, or a peer linked
+	 * to it, hears one (replica_step.c). Written by the replica thread. */
+	atomic_bool quorum_in_reach;
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
 	uint64_t disk_checked_ms;	/* last look at the data dir's free space */

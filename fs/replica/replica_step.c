@@ -155,6 +155,30 @@ static bool leading(struct replica *r, uint64_t now)
 	return followers >= quorum;
 }
 
+/*
+ * Whether a majority of voters is within one hop: this node hears one, or a
+ * voter linked to it does (itself and the voters it heard lately). A node
+ * without a route to a leader then cannot know that it is cut off: a leader
+ * may be in the making there (in the paper's constrained scenario, the
+ * nodes left linked to the hub alone wait through its election), so its
+ * writes wait rather than fail with EROFS (replica.c, knows_no_quorum).
+ */
+static bool quorum_in_reach(struct replica *r, uint64_t now)
+{
+	size_t quorum = r->members.write_quorum ? r->members.write_quorum
+						: membership_voters(&r->members) / 2 + 1;
+	size_t own = 1;
+	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
+		const struct replica_step_peer *p = &r->step.peers[i];
+		if (!p->id || !linked(r, p, now) || !membership_is_voter(&r->members, p->id))
+			continue;
+		if (1u + p->heard_voters >= quorum)
+			return true;
+		own++;
+	}
+	return own >= quorum;
+}
+
 /* Works out the route to the leader (step.route, step.via). */
 static void update_route(struct replica *r, uint64_t now)
 {
@@ -190,6 +214,7 @@ static void update_route(struct replica *r, uint64_t now)
 		}
 	}
 	atomic_store(&r->has_route, r->step.route != REPLICA_ROUTE_NONE);
+	atomic_store(&r->quorum_in_reach, quorum_in_reach(r, now));
 	if (r->step.route != old || r->step.via != old_via) {
 		r->step.route_changed_ms = now;
 		if (r->step.route == REPLICA_ROUTE_VIA)
@@ -262,9 +287,13 @@ static void on_step(struct replica *r, opx_node_id from, const uint8_t *d, uint3
 	p->leader = rep.leader;
 	p->flags = rep.flags;
 	p->hears_me = false;
-	for (uint8_t i = 0; i < rep.n_heard; i++)
+	p->heard_voters = 0;
+	for (uint8_t i = 0; i < rep.n_heard; i++) {
 		if (rep.heard[i] == r->cfg.node_id)
 			p->hears_me = true;
+		if (rep.heard[i] != from && membership_is_voter(&r->members, rep.heard[i]))
+			p->heard_voters++;
+	}
 }
 
 /* --- fetching decided entries ----------------------------------------------- */
@@ -703,6 +732,7 @@ void replica_step_turn(struct replica *r, uint64_t now)
 	sync_config(r);
 	replica_learn_turn(r, now); /* sets a learner's route */
 	if (r->mode == REPLICA_LEARNER) {
+		atomic_store(&r->quorum_in_reach, false); /* it counts its own way */
 		relay_in_flight(r, now);
 		track_lag(r, now);
 		return;
@@ -711,6 +741,7 @@ void replica_step_turn(struct replica *r, uint64_t now)
 		r->step.route = REPLICA_ROUTE_NONE;
 		r->step.via = 0;
 		atomic_store(&r->has_route, false);
+		atomic_store(&r->quorum_in_reach, false);
 		return;
 	}
 	update_route(r, now);
