@@ -64,13 +64,18 @@ struct lpeer {
 /* Ballot Leader Election state (spec §4.1), all volatile. */
 struct ble {
 	uint32_t hb_round;
-	bool replied[OPX_MAX_NODES]; /* per slot, this round */
+	/* Per slot: the newest round it answered (0: none yet) with that
+	 * reply, and how many rounds late it has answered (ble.c, "Late
+	 * replies"). */
+	uint32_t heard[OPX_MAX_NODES];
 	struct opx_msg_hb_reply replies[OPX_MAX_NODES];
-	bool prev_replied[OPX_MAX_NODES]; /* last complete round */
+	uint32_t lag[OPX_MAX_NODES];
+	uint32_t late_in[OPX_MAX_NODES];  /* the last round a late reply came in */
+	bool prev_replied[OPX_MAX_NODES]; /* counted in the last complete round */
 	struct opx_ballot current;
 	struct opx_ballot leader;
 	bool happy;
-	bool qc; /* quorum-connected in the last complete round */
+	bool qc; /* quorum-connected in the last complete round, or since */
 };
 
 struct opx {
