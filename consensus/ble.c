@@ -33,6 +33,12 @@
  * - a leader cut off from its quorum becomes unhappy lag rounds later, so
  *   in the partial-connectivity scenarios the takeover comes that much
  *   later, only once its peers were seen that slow.
+ * A node whose own ticks came late (opx_turn_late: its application's thread
+ * waited for the CPU) grants every peer as many rounds too, until it has
+ * kept time for BLE__MAX_LAG rounds: on a machine so loaded, its own view
+ * of others' silence is no better, and a node that cannot keep time makes a
+ * poor new leader anyway. The first stall of a leader whose followers kept
+ * time still looks like its death.
  */
 #include "omnipaxos_int.h"
 
@@ -44,7 +50,20 @@
 /* Counted in this round (see "Late replies" above). */
 static bool ble_counted(const struct ble *b, uint32_t slot)
 {
-	return b->heard[slot] != 0 && b->hb_round - b->heard[slot] <= b->lag[slot];
+	uint32_t grace = b->lag[slot] > b->self_lag ? b->lag[slot] : b->self_lag;
+	return b->heard[slot] != 0 && b->hb_round - b->heard[slot] <= grace;
+}
+
+void ble_turn_late(struct opx *px, uint32_t rounds)
+{
+	struct ble *b = &px->ble;
+	if (rounds == 0)
+		return;
+	b->self_late_in = b->hb_round;
+	if (rounds > BLE__MAX_LAG)
+		rounds = BLE__MAX_LAG;
+	if (rounds > b->self_lag)
+		b->self_lag = rounds;
 }
 
 void ble_init(struct opx *px, const struct opx_ballot *stored_promise)
@@ -124,6 +143,8 @@ void ble_start_round(struct opx *px)
 		if (b->heard[i] == b->hb_round && b->late_in[i] != b->hb_round && b->lag[i] > 0)
 			b->lag[i]--;
 	}
+	if (b->hb_round - b->self_late_in >= BLE__MAX_LAG)
+		b->self_lag = 0; /* kept time for long enough */
 	b->hb_round++;
 	for (uint32_t i = 0; i < px_n(px); i++) {
 		if (i == px->me)

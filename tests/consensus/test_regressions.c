@@ -263,6 +263,41 @@ static void test_regressions_starved_followers_keep_leader(void **state)
 	sim_destroy(&s);
 }
 
+/*
+ * The whole machine is loaded: both followers' turns just came four
+ * election timeouts late, then the leader's stop for three. The followers,
+ * which cannot keep time themselves, must not take the leader's silence
+ * for its death (ble.c, opx_turn_late).
+ */
+static void test_regressions_late_followers_wait_out_leader_stall(void **state)
+{
+	(void)state;
+	struct sim *s = new_sim(3, tune_starved);
+	uint32_t l = (uint32_t)wait_leader(s, 20 * STARVED_ELECTION);
+	struct opx_ballot led = opx_promise(sim_core(s, l));
+	for (uint32_t i = 0; i < 3; i++)
+		if (i != l)
+			sim_stall(s, i, 4 * STARVED_ELECTION);
+	assert_true(sim_run_ticks(s, 4 * STARVED_ELECTION + 1));
+	sim_stall(s, l, 3 * STARVED_ELECTION);
+	for (uint32_t t = 0; t < 10 * STARVED_ELECTION; t++) {
+		assert_true(sim_run_ticks(s, 1));
+		for (uint32_t i = 0; i < 3; i++) {
+			struct opx_ballot p = opx_promise(sim_core(s, i));
+			if (!opx_ballot_eq(&p, &led)) {
+				sim_dump(s, stdout);
+				fail_msg("tick %u after the leader's stall began: node %u promised "
+					 "(%llu, n%llu)",
+					 t, i, (unsigned long long)p.n, (unsigned long long)p.pid);
+			}
+		}
+	}
+	append_n(s, l, 1);
+	wait_all_decided(s, sim_appended(s), 5 * STARVED_ELECTION);
+	assert_sim_ok(s);
+	sim_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_regressions_idle_accepted_lost),
 		cmocka_unit_test(test_regressions_next_configuration),
 		cmocka_unit_test(test_regressions_starved_followers_keep_leader),
+		cmocka_unit_test(test_regressions_late_followers_wait_out_leader_stall),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

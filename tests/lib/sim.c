@@ -61,6 +61,7 @@ struct sim {
 	uint64_t fifo[OPX_MAX_NODES][OPX_MAX_NODES];
 	uint64_t tick_at[OPX_MAX_NODES];     /* next tick of each node */
 	uint64_t stall_until[OPX_MAX_NODES]; /* sim_stall: runs nothing before */
+	uint64_t late_since[OPX_MAX_NODES];  /* its first tick a stall skipped */
 	struct sim_net net;
 	uint64_t rng;
 	uint64_t now, seq;
@@ -1023,9 +1024,16 @@ bool sim_step(struct sim *s)
 			/* missed ticks are skipped, not replayed: the next one
 			 * comes after what waited for the stall's end */
 			s->tick_at[who] = s->stall_until[who];
+			if (!s->late_since[who])
+				s->late_since[who] = tt;
 			return true;
 		}
 		s->tick_at[who] += s->o.tick_len;
+		if (s->nodes[who].px && s->late_since[who])
+			/* as fs/replica does: the core hears how late it is */
+			opx_turn_late(s->nodes[who].px,
+				      (uint32_t)((tt - s->late_since[who]) / s->o.tick_len));
+		s->late_since[who] = 0;
 		if (s->nodes[who].px)
 			after_call(s, who, CORE_CALL(s, who, opx_tick(s->nodes[who].px)));
 	}
