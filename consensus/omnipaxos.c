@@ -525,6 +525,11 @@ void opx_reconnected(struct opx *px, opx_node_id pid)
 	invariants(px);
 }
 
+void opx_turn_late(struct opx *px, uint32_t ticks)
+{
+	ble_turn_late(px, ticks / px->cfg.election_ticks);
+}
+
 uint64_t opx_decided_idx(const struct opx *px)
 {
 	return px->decided_idx;

@@ -142,6 +142,11 @@ int opx_sync(struct opx *px);
 /* The transport re-established the link to pid (spec §5.5). */
 void opx_reconnected(struct opx *px, opx_node_id pid);
 
+/* The application's ticks came `ticks` ticks late (its thread waited for
+ * the CPU): this node then waits as many rounds longer before it takes a
+ * silent peer for gone (consensus/ble.c, "Late replies"). */
+void opx_turn_late(struct opx *px, uint32_t ticks);
+
 /* Indexes: entries [0, decided) are decided; [0, compacted) are compacted. */
 uint64_t opx_decided_idx(const struct opx *px);
 uint64_t opx_accepted_idx(const struct opx *px);

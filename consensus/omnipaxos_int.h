@@ -64,13 +64,20 @@ struct lpeer {
 /* Ballot Leader Election state (spec §4.1), all volatile. */
 struct ble {
 	uint32_t hb_round;
-	bool replied[OPX_MAX_NODES]; /* per slot, this round */
+	/* Per slot: the newest round it answered (0: none yet) with that
+	 * reply, and how many rounds late it has answered (ble.c, "Late
+	 * replies"). */
+	uint32_t heard[OPX_MAX_NODES];
 	struct opx_msg_hb_reply replies[OPX_MAX_NODES];
-	bool prev_replied[OPX_MAX_NODES]; /* last complete round */
+	uint32_t lag[OPX_MAX_NODES];
+	uint32_t late_in[OPX_MAX_NODES];  /* the last round a late reply came in */
+	uint32_t self_lag;		  /* rounds this node's own ticks came late */
+	uint32_t self_late_in;		  /* the last round they did */
+	bool prev_replied[OPX_MAX_NODES]; /* counted in the last complete round */
 	struct opx_ballot current;
 	struct opx_ballot leader;
 	bool happy;
-	bool qc; /* quorum-connected in the last complete round */
+	bool qc; /* quorum-connected in the last complete round, or since */
 };
 
 struct opx {
@@ -171,6 +178,7 @@ struct opx_entry *batch_entries(const struct batch *b);
 void ble_init(struct opx *px, const struct opx_ballot *stored_promise);
 void ble_start_round(struct opx *px);
 bool ble_hb_timeout(struct opx *px, struct opx_ballot *leader_out);
+void ble_turn_late(struct opx *px, uint32_t rounds);
 void ble_handle(struct opx *px, uint32_t from_slot, const struct opx_msg *m);
 
 /* seqpaxos.c: storage cache and log sync */

@@ -362,6 +362,11 @@ static void tick_due(struct replica *r, uint64_t now)
 {
 	if (now < r->next_tick_ms)
 		return;
+	/* Late by whole ticks: the thread waited for the CPU (or the disk);
+	 * the core then judges its peers' silence by that. */
+	uint64_t late = (now - r->next_tick_ms) / r->cfg.tick_ms;
+	if (late > 0 && r->px)
+		opx_turn_late(r->px, late > UINT32_MAX ? UINT32_MAX : (uint32_t)late);
 	/* After a long stall, do not replay every missed tick in a burst. */
 	if (now - r->next_tick_ms > 10ull * r->cfg.tick_ms)
 		r->next_tick_ms = now;

@@ -3,9 +3,9 @@
  * not reach: a failed allocation in the middle of replication, a PrepareReq
  * that reaches a stale leader through a third party, and lost Accepted
  * replies (to a stop-sign, and to the last entries before the cluster goes
- * idle); and the simulator's own move to the next configuration, which the
- * random schedules rely on. Each runs a fixed fault schedule on a fixed
- * seed.
+ * idle); followers starved of CPU; and the simulator's own move to the next
+ * configuration, which the random schedules rely on. Each runs a fixed
+ * fault schedule on a fixed seed.
  */
 #include "cluster.h"
 
@@ -200,6 +200,104 @@ static void test_regressions_next_configuration(void **state)
 	sim_destroy(&s);
 }
 
+/*
+ * Followers starved of CPU: their turns come late by up to several election
+ * timeouts, often both at once, while the network is fine. Such nodes are
+ * slow, not gone: the leader must keep its leadership (and stay
+ * quorum-connected, so writes go on), and nobody may take over. The leader
+ * appends an entry every tick; they must all be decided once the followers
+ * get the CPU back.
+ */
+#define STARVED_ELECTION 5
+static void tune_starved(struct sim_opts *o)
+{
+	o->election_ticks = STARVED_ELECTION;
+	o->resend_ticks = STARVED_ELECTION;
+}
+
+static void test_regressions_starved_followers_keep_leader(void **state)
+{
+	(void)state;
+	struct sim *s = new_sim(3, tune_starved);
+	uint32_t l = (uint32_t)wait_leader(s, 20 * STARVED_ELECTION);
+	struct opx_ballot led = opx_promise(sim_core(s, l));
+	uint64_t stalled_until[3] = {0};
+	uint64_t no_qc = 0, longest_no_qc = 0; /* ticks the leader was not quorum-connected */
+	for (uint64_t t = 0; t < 400 * STARVED_ELECTION; t++) {
+		uint64_t now = sim_now_ticks(s);
+		for (uint32_t i = 0; i < 3; i++) {
+			/* a follower gets a turn or two, then waits for the CPU
+			 * up to four election timeouts */
+			if (i == l || now < stalled_until[i] + 1 + sim_rand(s) % 2)
+				continue;
+			uint64_t ticks = 1 + sim_rand(s) % (4 * STARVED_ELECTION);
+			sim_stall(s, i, ticks);
+			stalled_until[i] = now + ticks;
+		}
+		sim_append(s, l, 16);
+		assert_true(sim_run_ticks(s, 1));
+		no_qc = opx_is_quorum_connected(sim_core(s, l)) ? 0 : no_qc + 1;
+		if (no_qc > longest_no_qc)
+			longest_no_qc = no_qc;
+		for (uint32_t i = 0; i < 3; i++) {
+			struct opx_ballot p = opx_promise(sim_core(s, i));
+			if (!opx_ballot_eq(&p, &led) || sim_leader(s) != (int)l) {
+				sim_dump(s, stdout);
+				fail_msg(
+					"tick %llu: node %u promised (%llu, n%llu) and the leader is %d, "
+					"was node %u with (%llu, n%llu)",
+					(unsigned long long)now, i, (unsigned long long)p.n,
+					(unsigned long long)p.pid, sim_leader(s), l,
+					(unsigned long long)led.n, (unsigned long long)led.pid);
+			}
+		}
+	}
+	/* Until it has seen how late they answer, the leader may miss its
+	 * quorum for a while, never for the three rounds after which the
+	 * replica fails writes with EROFS. */
+	print_message("leader without a quorum for at most %llu ticks in a row\n",
+		      (unsigned long long)longest_no_qc);
+	assert_true(longest_no_qc < 3 * STARVED_ELECTION);
+	wait_all_decided(s, sim_appended(s), 20 * STARVED_ELECTION);
+	assert_sim_ok(s);
+	sim_destroy(&s);
+}
+
+/*
+ * The whole machine is loaded: both followers' turns just came four
+ * election timeouts late, then the leader's stop for three. The followers,
+ * which cannot keep time themselves, must not take the leader's silence
+ * for its death (ble.c, opx_turn_late).
+ */
+static void test_regressions_late_followers_wait_out_leader_stall(void **state)
+{
+	(void)state;
+	struct sim *s = new_sim(3, tune_starved);
+	uint32_t l = (uint32_t)wait_leader(s, 20 * STARVED_ELECTION);
+	struct opx_ballot led = opx_promise(sim_core(s, l));
+	for (uint32_t i = 0; i < 3; i++)
+		if (i != l)
+			sim_stall(s, i, 4 * STARVED_ELECTION);
+	assert_true(sim_run_ticks(s, 4 * STARVED_ELECTION + 1));
+	sim_stall(s, l, 3 * STARVED_ELECTION);
+	for (uint32_t t = 0; t < 10 * STARVED_ELECTION; t++) {
+		assert_true(sim_run_ticks(s, 1));
+		for (uint32_t i = 0; i < 3; i++) {
+			struct opx_ballot p = opx_promise(sim_core(s, i));
+			if (!opx_ballot_eq(&p, &led)) {
+				sim_dump(s, stdout);
+				fail_msg("tick %u after the leader's stall began: node %u promised "
+					 "(%llu, n%llu)",
+					 t, i, (unsigned long long)p.n, (unsigned long long)p.pid);
+			}
+		}
+	}
+	append_n(s, l, 1);
+	wait_all_decided(s, sim_appended(s), 5 * STARVED_ELECTION);
+	assert_sim_ok(s);
+	sim_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +306,8 @@ int main(void)
 		cmocka_unit_test(test_regressions_stopsign_accepted_lost),
 		cmocka_unit_test(test_regressions_idle_accepted_lost),
 		cmocka_unit_test(test_regressions_next_configuration),
+		cmocka_unit_test(test_regressions_starved_followers_keep_leader),
+		cmocka_unit_test(test_regressions_late_followers_wait_out_leader_stall),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

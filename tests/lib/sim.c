@@ -59,7 +59,9 @@ struct sim {
 	struct node nodes[OPX_MAX_NODES];
 	bool cut[OPX_MAX_NODES][OPX_MAX_NODES]; /* cut[a][b]: a -> b down */
 	uint64_t fifo[OPX_MAX_NODES][OPX_MAX_NODES];
-	uint64_t tick_at[OPX_MAX_NODES]; /* next tick of each node */
+	uint64_t tick_at[OPX_MAX_NODES];     /* next tick of each node */
+	uint64_t stall_until[OPX_MAX_NODES]; /* sim_stall: runs nothing before */
+	uint64_t late_since[OPX_MAX_NODES];  /* its first tick a stall skipped */
 	struct sim_net net;
 	uint64_t rng;
 	uint64_t now, seq;
@@ -998,6 +1000,14 @@ bool sim_step(struct sim *s)
 	if (s->n_ev && s->heap[0].time <= tt) {
 		struct ev e = heap_pop(s);
 		s->now = e.time;
+		if (s->stall_until[e.to] > e.time) {
+			/* waits for the stall's end; popped in order, pushed
+			 * back in order */
+			e.time = s->stall_until[e.to];
+			e.seq = s->seq++;
+			heap_push(s, e);
+			return true;
+		}
 		struct node *nd = &s->nodes[e.to];
 		if (nd->px && nd->incarnation == e.incarnation && s->o.follow_reconfig)
 			cross_config(s, e.from, e.to, e.m);
@@ -1010,7 +1020,20 @@ bool sim_step(struct sim *s)
 		free(e.m);
 	} else {
 		s->now = tt;
+		if (s->stall_until[who] > tt) {
+			/* missed ticks are skipped, not replayed: the next one
+			 * comes after what waited for the stall's end */
+			s->tick_at[who] = s->stall_until[who];
+			if (!s->late_since[who])
+				s->late_since[who] = tt;
+			return true;
+		}
 		s->tick_at[who] += s->o.tick_len;
+		if (s->nodes[who].px && s->late_since[who])
+			/* as fs/replica does: the core hears how late it is */
+			opx_turn_late(s->nodes[who].px,
+				      (uint32_t)((tt - s->late_since[who]) / s->o.tick_len));
+		s->late_since[who] = 0;
 		if (s->nodes[who].px)
 			after_call(s, who, CORE_CALL(s, who, opx_tick(s->nodes[who].px)));
 	}
@@ -1136,6 +1159,11 @@ void sim_crash(struct sim *s, uint32_t i, bool lose_unsynced)
 	if (lose_unsynced && s->nodes[i].st)
 		opx_storage_mem_crash(s->nodes[i].st); /* RocksDB syncs every write */
 	s->nodes[i].incarnation++;		       /* messages in flight to it are lost */
+}
+
+void sim_stall(struct sim *s, uint32_t i, uint64_t ticks)
+{
+	s->stall_until[i] = s->now + ticks * s->o.tick_len;
 }
 
 void sim_crash_in_next_call(struct sim *s, uint32_t i, bool on)

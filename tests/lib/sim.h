@@ -10,9 +10,9 @@
  * the core's outbox is only valid until its next call.
  *
  * Faults: per-link drop/duplicate/reorder probabilities and delays,
- * directional link cuts, crashes (volatile state lost, storage kept; in
- * manual-sync mode a "crash mid-step" also loses writes the step made before
- * its messages left), restarts, storage write failures (the node then
+ * directional link cuts, stalls (a node starved of CPU), crashes (volatile
+ * state lost, storage kept; in manual-sync mode a "crash mid-step" also
+ * loses writes the step made before its messages left), restarts, storage write failures (the node then
  * fail-stops and is restarted like a crashed one) and allocation failures
  * inside a core's calls (sim_fail_alloc). Storage is storage_mem or, with
  * sim_opts.rocksdb_dir, RocksDB logs; with sim_opts.follow_reconfig the
@@ -122,6 +122,11 @@ void sim_set_filter(struct sim *s, sim_filter_fn fn, void *ctx);
  * storage. Returns 0 or a negative errno. */
 void sim_crash(struct sim *s, uint32_t i, bool lose_unsynced);
 int sim_restart(struct sim *s, uint32_t i);
+/* Node i runs nothing for `ticks` ticks from now, as a process starved of
+ * CPU: messages to it wait, in order, and its ticks are skipped, not
+ * replayed; at the stall's end it handles what waited, then ticks. Its
+ * state, storage and links are untouched. */
+void sim_stall(struct sim *s, uint32_t i, uint64_t ticks);
 /* Node i crashes inside its next call into the core: after the core has
  * written to storage but before those writes are synced (manual sync) and
  * before its messages leave. Models a crash before fsync. on=false cancels. */
