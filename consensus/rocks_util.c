@@ -260,10 +260,19 @@ int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind 
 	 * then move only references to them: inline, every compaction of a
 	 * level wrote the data again, which made a large file's every byte
 	 * cost several writes of the disk and most of the daemons' CPU. Blob
-	 * files are written and synced by the flush, as table files are. */
+	 * files are written and synced by the flush, as table files are.
+	 * Without garbage collection: RocksDB's moves the live blobs of the
+	 * oldest quarter of the blob files into new ones at every compaction
+	 * that meets them, garbage or not, and each batch of the state spans
+	 * its keys, so every compaction met them all: a large file's bytes
+	 * were written again about once more per node, a fifth of the
+	 * daemons' CPU. A blob file is dropped without it once all its blobs
+	 * are garbage: the log's entries die in index order, so its files die
+	 * whole; the state turns collection on while it has garbage to collect
+	 * (kv_blob_gc.c). */
 	rocksdb_options_set_enable_blob_files(d->opts, 1);
 	rocksdb_options_set_min_blob_size(d->opts, ROCKS_BLOB_MIN_LEN);
-	rocksdb_options_set_enable_blob_gc(d->opts, 1);
+	rocksdb_options_set_enable_blob_gc(d->opts, 0);
 	/* Let the kernel read ahead in the stores' files (RocksDB's default
 	 * advises random access, which turns it off): a file read from start
 	 * to end reads its blocks in key order, which is their order on disk,

@@ -202,6 +202,22 @@ int kv_apply_malformed(struct kv_store *s, uint64_t log_idx, const void *entry, 
  */
 int kv_sync(struct kv_store *s);
 
+/*
+ * Garbage collection of the state's blob files (the values of at least
+ * ROCKS_BLOB_MIN_LEN bytes: file blocks), on only while there is garbage to
+ * collect: turned on once garbage (blobs no key points to any more) is half
+ * the blob files' bytes, off again under a quarter. While on, compactions
+ * move the live blobs of the oldest blob files into new ones, and drop the
+ * old files. Cheap (two property reads); call it now and then. Returns 0,
+ * or -EIO if RocksDB refused the option (errmsg says why). Writer thread.
+ */
+int kv_blob_gc_tend(struct kv_store *s);
+/* Whether collection is on for the live state (as kv_blob_gc_tend left it). */
+bool kv_blob_gc_is_on(const struct kv_store *s);
+/* The rule alone: whether collection should be on, given whether it is and
+ * the blob files' bytes and garbage bytes. Pure. */
+bool kv_blob_gc_wanted(bool on, uint64_t blob_bytes, uint64_t garbage_bytes);
+
 /* --- reads ----------------------------------------------------------------------- */
 
 /* A consistent read view: one RocksDB snapshot of the live state at one

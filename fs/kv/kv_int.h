@@ -59,6 +59,7 @@ struct kv_store {
 	_Atomic uint64_t applied; /* written by the writer thread, read by any */
 	uint64_t feed_first;	  /* writer thread's copy of "feed-first" */
 	uint64_t feed_keep;	  /* indexes the feed keeps; writer thread */
+	bool blob_gc_on[2];	  /* per state family: collection on (kv_blob_gc.c); writer */
 	char *path;
 	char errmsg[256]; /* writer calls only; "what: cause", without the path */
 };

@@ -470,6 +470,7 @@ static void one_turn(struct replica *r)
 	replica_members_step(r, now);
 	proposals_expire(&r->props, now);
 	replica_maybe_compact(r);
+	replica_tend_blob_gc(r, now);
 	if (atomic_load(&r->failed))
 		return;
 	replica_xfer_step(r, now);

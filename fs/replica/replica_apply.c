@@ -210,3 +210,21 @@ void replica_maybe_compact(struct replica *r)
 		r->bytes_since_compaction = 0;
 	}
 }
+
+/* How often the state's blob garbage is looked at: it grows only as fast as
+ * files are rewritten, and each look takes RocksDB's mutex twice. */
+#define BLOB_GC__CHECK_MS 1000
+
+void replica_tend_blob_gc(struct replica *r, uint64_t now)
+{
+	if (r->xfer.active || r->blob_gc_refused || now - r->blob_gc_checked_ms < BLOB_GC__CHECK_MS)
+		return;
+	r->blob_gc_checked_ms = now;
+	/* Not a storage failure (nothing was written): the state works on,
+	 * only its garbage is not collected. */
+	if (kv_blob_gc_tend(r->kv) != 0) {
+		log_warn("replica: the state's blob garbage collection stays as it is: %s",
+			 kv_errmsg(r->kv));
+		r->blob_gc_refused = true;
+	}
+}

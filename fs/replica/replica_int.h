@@ -280,6 +280,8 @@ struct replica {
 	uint64_t next_tick_ms;
 	uint64_t last_watchdog_ms;
 	uint64_t disk_checked_ms;	/* last look at the data dir's free space */
+	uint64_t blob_gc_checked_ms;	/* last look at the state's blob garbage */
+	bool blob_gc_refused;		/* RocksDB refused the option: looks no more */
 	uint64_t tx_bytes, tx_bytes_ms; /* bytes sent to all members, summed then (status) */
 	uint64_t watchdog_ms;
 	struct replica_xfer xfer;
@@ -317,6 +319,9 @@ int replica_apply_decided(struct replica *r);
 /* Applies one decided entry at global index idx (== applied_idx). */
 int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len);
 void replica_maybe_compact(struct replica *r);
+/* Turns the state's blob garbage collection on or off (kv_blob_gc_tend),
+ * looking once a second at most; if RocksDB refuses, warns and leaves it. */
+void replica_tend_blob_gc(struct replica *r, uint64_t now);
 extern const struct opx_snapshot_ops replica_snapshot_ops;
 
 /* replica_xfer.c */
