@@ -121,6 +121,7 @@ int opx_new(struct opx **out, const struct opx_config *cfg, struct opx_storage s
 	px->promise = s->has_promise ? s->promise : (struct opx_ballot){0};
 	px->accepted_round = s->has_accepted_round ? s->accepted_round : (struct opx_ballot){0};
 	px->decided_idx = s->decided_idx;
+	px->stored_decided_idx = s->decided_idx;
 	px->compacted_idx = s->compacted_idx;
 	px->has_snapshot = s->has_snapshot;
 	px->accepted_idx = s->log_end + (s->has_stopsign ? 1 : 0);
@@ -462,6 +463,9 @@ static int tick(struct opx *px)
 		px->flush_clock = 0;
 		rc = opx_flush_batch(px);
 	}
+	/* A decision that found no write to ride with (seqpaxos.c) */
+	if (!rc)
+		rc = sp_store_decided(px);
 	return px->failed ? -EIO : rc;
 }
 

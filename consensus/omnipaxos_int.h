@@ -95,7 +95,8 @@ struct opx {
 	struct opx_ballot promise;
 	struct opx_ballot accepted_round;
 	uint64_t decided_idx;
-	uint64_t accepted_idx; /* stored entries + compacted + (1 if a stop-sign) */
+	uint64_t stored_decided_idx; /* the last decided index written (seqpaxos.c) */
+	uint64_t accepted_idx;	     /* stored entries + compacted + (1 if a stop-sign) */
 	uint64_t compacted_idx;
 	bool has_snapshot;
 	struct opx_stopsign *ss;	 /* stored stop-sign or NULL, owned */
@@ -188,6 +189,7 @@ void sp_lsync_free(struct lsync_tmp *t);
 int sp_sync_log(struct opx *px, const struct opx_ballot *acc_round, uint64_t decided,
 		const struct opx_log_sync *ls, uint64_t *new_acc);
 int sp_set_decided(struct opx *px, uint64_t idx);
+int sp_store_decided(struct opx *px);
 int sp_store_stopsign(struct opx *px, const struct opx_stopsign *ss);
 int sp_try_trim(struct opx *px, uint64_t idx);
 int sp_snapshot(struct opx *px, bool has_idx, uint64_t idx);

@@ -31,6 +31,8 @@ struct rec {
 	uint64_t durable_end; /* the same, as of the last sync */
 	bool dirty;	      /* an unsynced append since the last sync */
 	uint64_t syncs;
+	uint64_t writes;       /* every write, synced or not */
+	uint64_t decided_only; /* writes of the decided index alone */
 };
 
 struct cl {
@@ -70,6 +72,8 @@ static int rec_write(void *impl, const struct opx_storage_op *ops, size_t n)
 	if (rc)
 		return rc;
 	track(r, ops, n);
+	r->writes++;
+	r->decided_only += only_decided(ops, n);
 	if (!only_decided(ops, n)) {
 		/* a synced write; the log is written in order, so everything
 		 * before it is durable too */
@@ -86,6 +90,7 @@ static int rec_write_unsynced(void *impl, const struct opx_storage_op *ops, size
 	if (rc)
 		return rc;
 	track(r, ops, n);
+	r->writes++;
 	r->dirty = true;
 	return 0;
 }
@@ -401,6 +406,46 @@ static void test_sync_order_leader_crash_before_sync(void **state)
 	cl_free(&c);
 }
 
+static uint64_t stored_decided(struct cl *c, uint32_t i)
+{
+	struct opx_storage_state st;
+	assert_int_equal(c->rec[i].inner.ops->load(c->rec[i].inner.impl, &st), 0);
+	return st.decided_idx;
+}
+
+/* A decision is no write of its own: the decided index rides in front of
+ * the next write (the next round's append, on every node), or goes alone
+ * at the next tick when nothing follows. */
+static void test_sync_order_decided_rides_with_next_write(void **state)
+{
+	(void)state;
+	struct cl c;
+	cl_init(&c, 3, 1, true);
+	elect(&c, 0);
+	append_at(&c, 0, 1);
+	pump(&c);
+	uint64_t writes[N_MAX];
+	for (uint32_t i = 0; i < 3; i++)
+		writes[i] = c.rec[i].writes;
+	for (uint64_t k = 2; k <= 11; k++) {
+		append_at(&c, 0, k);
+		pump(&c);
+	}
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(opx_decided_idx(c.px[i]), 11);
+		/* one write per round, the entry's */
+		assert_int_equal(c.rec[i].writes - writes[i], 10);
+		assert_int_equal(c.rec[i].decided_only, 0);
+		/* the last append carried the round before's decision */
+		assert_int_equal(stored_decided(&c, i), 10);
+	}
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(opx_tick(c.px[i]), 0);
+		assert_int_equal(stored_decided(&c, i), 11);
+	}
+	cl_free(&c);
+}
+
 /* sync_after_send needs a storage that can defer syncs. */
 static void test_sync_order_needs_storage_support(void **state)
 {
@@ -430,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_sync_order_batches_and_forwards),
 		cmocka_unit_test(test_sync_order_alone),
 		cmocka_unit_test(test_sync_order_leader_crash_before_sync),
+		cmocka_unit_test(test_sync_order_decided_rides_with_next_write),
 		cmocka_unit_test(test_sync_order_needs_storage_support),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
