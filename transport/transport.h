@@ -138,6 +138,19 @@ int tp_poll_items(struct tp *t, zmq_pollitem_t items[TP_POLL_ITEMS]);
 int tp_poll(struct tp *t, long timeout_ms);
 
 /*
+ * What tp_poll_items and zmq_poll do, for an owner that receives until
+ * tp_recv says -EAGAIN before each wait: waits at most timeout_ms (<0: no
+ * limit) until a frame, a handshake or a link event may be waiting, or fd
+ * (-1: none) is readable (*fd_ready, if not NULL). One poll(2): zmq_poll
+ * asks every socket for its ZMQ_EVENTS before and after it sleeps, a
+ * syscall each. Once an owner waits here, tp_recv and tp_next_event do
+ * their housekeeping (tp_service) only when it is due: after this found
+ * the ZAP handler or a link monitor ready, and every 10 ms. >0 ready,
+ * 0 timeout, <0 -errno.
+ */
+int tp_wait(struct tp *t, int fd, long timeout_ms, bool *fd_ready);
+
+/*
  * Housekeeping without receiving: answers ZAP requests, reads link events,
  * reports peers silent for silence_ms. tp_recv does this when it finds no frame.
  */

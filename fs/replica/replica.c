@@ -421,19 +421,19 @@ static void watchdog(struct replica *r, uint64_t now)
 
 static void one_turn(struct replica *r)
 {
-	/* A fixed number of items however many members (the transport's link
+	/* A fixed number of fds however many members (the transport's link
 	 * monitors are one epoll fd): a turn, one or a few per entry, must not
-	 * cost more with more members, learners included. */
-	zmq_pollitem_t items[TP_POLL_ITEMS + 1];
-	int n = tp_poll_items(r->tp, items);
-	items[n] = (zmq_pollitem_t){.fd = r->wake_fd, .events = ZMQ_POLLIN};
+	 * cost more with more members, learners included. Every turn ends
+	 * with tp_recv finding nothing (handle_incoming), as tp_wait needs. */
 	uint64_t now = proposals_now_ms();
 	long timeout = r->next_tick_ms > now ? (long)(r->next_tick_ms - now) : 0;
-	if (zmq_poll(items, n + 1, timeout) < 0 && zmq_errno() != EINTR) {
-		replica_fail(r, "zmq_poll", -zmq_errno());
+	bool woken = false;
+	int prc = tp_wait(r->tp, r->wake_fd, timeout, &woken);
+	if (prc < 0 && prc != -EINTR) {
+		replica_fail(r, "waiting for the sockets", prc);
 		return;
 	}
-	if (items[n].revents & ZMQ_POLLIN) {
+	if (woken) {
 		uint64_t count;
 		ssize_t got = read(r->wake_fd, &count, sizeof(count));
 		(void)got;
