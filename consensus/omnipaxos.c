@@ -415,6 +415,9 @@ static int handle_incoming(struct opx *px, const struct opx_msg *m)
 	case OPX_MSG_PROPOSAL_FORWARD:
 		rc = propose(px, m->u.proposal_forward.entries, m->u.proposal_forward.n_entries,
 			     true);
+		/* its proposer waits for them: tell it their decision at once */
+		if (in_leader_phase(px, OPX_PHASE_ACCEPT))
+			px->peers[from].forwarded_end = px->accepted_idx + px->batch.n;
 		break;
 	case OPX_MSG_FORWARD_STOPSIGN:
 		rc = propose_stopsign(px, m->u.forward_stopsign.ss, true);
@@ -463,9 +466,11 @@ static int tick(struct opx *px)
 		px->flush_clock = 0;
 		rc = opx_flush_batch(px);
 	}
-	/* A decision that found no write to ride with (seqpaxos.c) */
+	/* A decision that found no write to ride with (seqpaxos.c), and
+	 * Decides held back (decide_with_next) that found no message */
 	if (!rc)
 		rc = sp_store_decided(px);
+	sp_send_owed_decides(px);
 	return px->failed ? -EIO : rc;
 }
 
@@ -486,6 +491,17 @@ static int flush_batch(struct opx *px)
 	else if (px->role == OPX_ROLE_FOLLOWER)
 		rc = sp_follower_flush(px);
 	return px->failed ? -EIO : rc;
+}
+
+bool opx_owes_decides(const struct opx *px)
+{
+	return sp_owes_decides(px);
+}
+
+void opx_send_owed_decides(struct opx *px)
+{
+	sp_send_owed_decides(px);
+	invariants(px);
 }
 
 int opx_flush_batch(struct opx *px)

@@ -59,6 +59,10 @@ struct lpeer {
 	struct opx_seq seq;	/* last number sent to it */
 	uint64_t accepted_idx;	/* its log length as last reported in this round */
 	struct out_ref pending; /* a queued AcceptDecide/Decide to it */
+	/* decide_with_next: a decision it was not told of yet, and one past
+	 * the last entry it forwarded (those decided, it is told at once) */
+	bool decide_owed;
+	uint64_t forwarded_end;
 };
 
 /* Ballot Leader Election state (spec §4.1), all volatile. */
@@ -190,6 +194,9 @@ int sp_sync_log(struct opx *px, const struct opx_ballot *acc_round, uint64_t dec
 		const struct opx_log_sync *ls, uint64_t *new_acc);
 int sp_set_decided(struct opx *px, uint64_t idx);
 int sp_store_decided(struct opx *px);
+/* seqpaxos_leader.c: decide_with_next's held-back Decides */
+bool sp_owes_decides(const struct opx *px);
+void sp_send_owed_decides(struct opx *px);
 int sp_store_stopsign(struct opx *px, const struct opx_stopsign *ss);
 int sp_try_trim(struct opx *px, uint64_t idx);
 int sp_snapshot(struct opx *px, bool has_idx, uint64_t idx);

@@ -273,6 +273,7 @@ struct replica {
 	atomic_bool had_qc;		       /* the core had a quorum once */
 	atomic_bool has_route; /* step.route is not NONE (written by the replica thread) */
 	uint64_t next_tick_ms;
+	uint64_t decides_owed_us; /* since when the core holds back Decides (0: it does not) */
 	uint64_t last_watchdog_ms;
 	uint64_t disk_checked_ms;	/* last look at the data dir's free space */
 	uint64_t tx_bytes, tx_bytes_ms; /* bytes sent to all members, summed then (status) */

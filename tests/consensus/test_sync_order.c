@@ -39,7 +39,9 @@ struct cl {
 	uint32_t n;
 	struct rec rec[N_MAX];
 	struct opx *px[N_MAX];
-	bool sync_after_send_call; /* the driver calls opx_sync after each take */
+	bool sync_after_send_call;  /* the driver calls opx_sync after each take */
+	bool decide_with_next;	    /* the cores' setting */
+	uint64_t decides_to[N_MAX]; /* Decides queued to each node */
 	struct opx_msg *queue[4096];
 	size_t q_head, q_tail;
 };
@@ -155,17 +157,20 @@ static struct opx_config config(uint32_t n, opx_node_id pid, uint32_t batch_size
 static void start_node(struct cl *c, uint32_t i, uint32_t batch_size)
 {
 	struct opx_config cfg = config(c->n, i + 1, batch_size);
+	cfg.decide_with_next = c->decide_with_next;
 	char err[128];
 	struct opx_storage st = {.ops = &rec_ops, .impl = &c->rec[i]};
 	if (opx_new(&c->px[i], &cfg, st, err, sizeof(err)))
 		fail_msg("opx_new: %s", err);
 }
 
-static void cl_init(struct cl *c, uint32_t n, uint32_t batch_size, bool call_sync)
+static void cl_init_with(struct cl *c, uint32_t n, uint32_t batch_size, bool call_sync,
+			 bool decide_with_next)
 {
 	memset(c, 0, sizeof(*c));
 	c->n = n;
 	c->sync_after_send_call = call_sync;
+	c->decide_with_next = decide_with_next;
 	for (uint32_t i = 0; i < n; i++) {
 		c->rec[i].sm = opx_storage_mem_new();
 		assert_non_null(c->rec[i].sm);
@@ -174,6 +179,11 @@ static void cl_init(struct cl *c, uint32_t n, uint32_t batch_size, bool call_syn
 		c->rec[i].inner = opx_storage_mem_storage(c->rec[i].sm);
 		start_node(c, i, batch_size);
 	}
+}
+
+static void cl_init(struct cl *c, uint32_t n, uint32_t batch_size, bool call_sync)
+{
+	cl_init_with(c, n, batch_size, call_sync, false);
 }
 
 static void cl_free(struct cl *c)
@@ -235,6 +245,8 @@ static void take(struct cl *c, uint32_t i)
 	size_t n = opx_take_outgoing(c->px[i], &out);
 	for (size_t k = 0; k < n; k++) {
 		check_msg(c, i, &out[k]);
+		if (out[k].type == OPX_MSG_DECIDE)
+			c->decides_to[out[k].to - 1]++;
 		assert_true(c->q_tail < sizeof(c->queue) / sizeof(c->queue[0]));
 		c->queue[c->q_tail] = opx_msg_dup(&out[k]);
 		assert_non_null(c->queue[c->q_tail]);
@@ -446,6 +458,53 @@ static void test_sync_order_decided_rides_with_next_write(void **state)
 	cl_free(&c);
 }
 
+/* decide_with_next: a follower that forwarded nothing hears of a decision
+ * with the next AcceptDecide, not in a Decide of its own; one whose
+ * forwarded entry is decided hears at once; and the held-back Decides go
+ * out when asked (or at the next tick). */
+static void test_sync_order_decide_with_next(void **state)
+{
+	(void)state;
+	struct cl c;
+	cl_init_with(&c, 3, 1, true, true);
+	elect(&c, 0);
+	append_at(&c, 0, 1);
+	pump(&c);
+	uint64_t before[N_MAX];
+	memcpy(before, c.decides_to, sizeof(before));
+	for (uint64_t k = 2; k <= 11; k++) {
+		append_at(&c, 0, k);
+		pump(&c);
+		assert_int_equal(opx_decided_idx(c.px[0]), k);
+		for (uint32_t i = 1; i < 3; i++) /* told with the round's entry */
+			assert_int_equal(opx_decided_idx(c.px[i]), k - 1);
+		assert_true(opx_owes_decides(c.px[0]));
+	}
+	for (uint32_t i = 1; i < 3; i++)
+		assert_int_equal(c.decides_to[i], before[i]);
+	opx_send_owed_decides(c.px[0]);
+	assert_false(opx_owes_decides(c.px[0]));
+	take(&c, 0);
+	pump(&c);
+	for (uint32_t i = 1; i < 3; i++) {
+		assert_int_equal(opx_decided_idx(c.px[i]), 11);
+		assert_int_equal(c.decides_to[i], before[i] + 1);
+	}
+	/* n2 forwards an entry: told at once; n3 waits for the next one */
+	append_at(&c, 1, 12);
+	pump(&c);
+	assert_int_equal(opx_decided_idx(c.px[0]), 12);
+	assert_int_equal(opx_decided_idx(c.px[1]), 12);
+	assert_int_equal(opx_decided_idx(c.px[2]), 11);
+	/* the tick sends what is held back */
+	assert_int_equal(opx_tick(c.px[0]), 0);
+	take(&c, 0);
+	pump(&c);
+	assert_int_equal(opx_decided_idx(c.px[2]), 12);
+	assert_false(opx_owes_decides(c.px[0]));
+	cl_free(&c);
+}
+
 /* sync_after_send needs a storage that can defer syncs. */
 static void test_sync_order_needs_storage_support(void **state)
 {
@@ -476,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_sync_order_alone),
 		cmocka_unit_test(test_sync_order_leader_crash_before_sync),
 		cmocka_unit_test(test_sync_order_decided_rides_with_next_write),
+		cmocka_unit_test(test_sync_order_decide_with_next),
 		cmocka_unit_test(test_sync_order_needs_storage_support),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
