@@ -16,7 +16,8 @@
  * (CURVE) the routing id belongs to the key that authenticated the link.
  *
  * Threads: a struct tp and all its sockets belong to one thread (the replica
- * thread). It polls them together with its own fds through tp_poll_items().
+ * thread). It waits for them together with one fd of its own through
+ * tp_wait() (or zmq_polls tp_poll_items() with its own items).
  * Each tp has its own ZeroMQ context, so one process can host many nodes
  * (tests do) and each node's ZAP handler sees only its own handshakes.
  *
@@ -152,7 +153,8 @@ int tp_wait(struct tp *t, int fd, long timeout_ms, bool *fd_ready);
 
 /*
  * Housekeeping without receiving: answers ZAP requests, reads link events,
- * reports peers silent for silence_ms. tp_recv does this when it finds no frame.
+ * reports peers silent for silence_ms. tp_recv and tp_next_event do this when
+ * they find nothing (only when due once the owner waits through tp_wait).
  */
 void tp_service(struct tp *t);
 
