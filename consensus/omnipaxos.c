@@ -418,6 +418,7 @@ static int handle_incoming(struct opx *px, const struct opx_msg *m)
 		/* its proposer waits for them: tell it their decision at once */
 		if (in_leader_phase(px, OPX_PHASE_ACCEPT))
 			px->peers[from].forwarded_end = px->accepted_idx + px->batch.n;
+		px->peers[from].forwarded_now = true;
 		break;
 	case OPX_MSG_FORWARD_STOPSIGN:
 		rc = propose_stopsign(px, m->u.forward_stopsign.ss, true);
@@ -458,6 +459,10 @@ static int tick(struct opx *px)
 	}
 	if (++px->resend_clock >= px->cfg.resend_ticks) {
 		px->resend_clock = 0;
+		for (uint32_t i = 0; i < px_n(px); i++) {
+			px->peers[i].forwarded_before = px->peers[i].forwarded_now;
+			px->peers[i].forwarded_now = false;
+		}
 		rc = px->role == OPX_ROLE_LEADER ? sp_leader_resend(px) : sp_follower_resend(px);
 		if (rc)
 			return rc;

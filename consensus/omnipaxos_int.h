@@ -59,10 +59,14 @@ struct lpeer {
 	struct opx_seq seq;	/* last number sent to it */
 	uint64_t accepted_idx;	/* its log length as last reported in this round */
 	struct out_ref pending; /* a queued AcceptDecide/Decide to it */
-	/* decide_with_next: a decision it was not told of yet, and one past
-	 * the last entry it forwarded (those decided, it is told at once) */
+	/* decide_with_next: a decision it was not told of yet; one past the
+	 * last entry it forwarded (those decided, it is told at once); and
+	 * whether it forwarded any in this resend period or the one before
+	 * (then it is told of every decision at once: its clients write, so
+	 * they likely wait for others' writes too, lock hand-offs for one) */
 	bool decide_owed;
 	uint64_t forwarded_end;
+	bool forwarded_now, forwarded_before;
 };
 
 /* Ballot Leader Election state (spec §4.1), all volatile. */

@@ -412,10 +412,10 @@ static int handle_accepted(struct opx *px, uint32_t from, const struct opx_msg *
 		if (i == px->me || p->prom != PROMISED)
 			continue;
 		/* decide_with_next: at once only to a follower waiting for its
-		 * own forwarded entries, or when a message to it is queued
-		 * anyway (the Decide folds into it) */
-		if (!px->cfg.decide_with_next || p->forwarded_end > before ||
-		    ref_valid(px, &p->pending))
+		 * own forwarded entries or that forwarded lately, or when a
+		 * message to it is queued anyway (the Decide folds into it) */
+		if (!px->cfg.decide_with_next || p->forwarded_end > before || p->forwarded_now ||
+		    p->forwarded_before || ref_valid(px, &p->pending))
 			send_decide(px, i);
 		else
 			p->decide_owed = true;

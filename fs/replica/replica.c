@@ -83,8 +83,8 @@ static void opx_config_of(const struct membership *m, const struct cfg *c, struc
 	oc->snapshot_only_when_compacted = true;
 	/* The leader's fsync overlaps its followers' (send_outgoing syncs). */
 	oc->sync_after_send = true;
-	/* A follower that forwarded nothing is told of a decision with the
-	 * next entries, or after REPLICA__DECIDE_HOLD_US (send_owed_decides). */
+	/* A follower that forwarded nothing lately is told of a decision with
+	 * the next entries, or after REPLICA__DECIDE_HOLD_US (send_owed_decides). */
 	oc->decide_with_next = true;
 }
 
@@ -375,9 +375,10 @@ static uint64_t now_us(void)
 /*
  * Decides the core holds back (decide_with_next) go out once they have
  * waited REPLICA__DECIDE_HOLD_US without an AcceptDecide to ride with. A
- * follower waiting for its own proposals is told at once by the core; the
- * others (their readers, watchers and lock waiters) a millisecond later
- * at most. With one client writing at the leader the next write nearly
+ * follower whose writers forwarded a proposal in the last two resend
+ * periods (a second by default; lock waiters among them) is told at once
+ * by the core; one with readers and watchers alone a millisecond later at
+ * most. With one client writing at the leader the next write nearly
  * always comes first: a follower is then woken once per entry, not twice.
  */
 static void send_owed_decides(struct replica *r)

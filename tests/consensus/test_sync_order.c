@@ -502,6 +502,24 @@ static void test_sync_order_decide_with_next(void **state)
 	pump(&c);
 	assert_int_equal(opx_decided_idx(c.px[2]), 12);
 	assert_false(opx_owes_decides(c.px[0]));
+	/* n2 forwarded lately: told of the leader's entries at once too */
+	append_at(&c, 0, 13);
+	pump(&c);
+	assert_int_equal(opx_decided_idx(c.px[1]), 13);
+	assert_int_equal(opx_decided_idx(c.px[2]), 12);
+	/* ... for two resend periods (5 ticks each here), then no more
+	 * (only the leader ticks: no follower starts an election) */
+	for (int t = 0; t < 10; t++) {
+		assert_int_equal(opx_tick(c.px[0]), 0);
+		take(&c, 0);
+		pump(&c);
+	}
+	assert_true(opx_is_leader(c.px[0]));
+	append_at(&c, 0, 14);
+	pump(&c);
+	assert_int_equal(opx_decided_idx(c.px[0]), 14);
+	assert_int_equal(opx_decided_idx(c.px[1]), 13);
+	assert_int_equal(opx_decided_idx(c.px[2]), 13);
 	cl_free(&c);
 }
 
