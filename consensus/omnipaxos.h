@@ -83,7 +83,8 @@ struct opx_config {
 	 * that forwarded no proposal in the last two resend periods (nor any
 	 * the decision covers) hears of it with the next AcceptDecide (which
 	 * carries the decided index anyway), or when the application calls
-	 * opx_send_owed_decides, or at the next tick. With one client writing at the leader, that is one message
+	 * opx_send_owed_decides, or at the next tick. A decided stop-sign is
+	 * told to every follower at once. With one client writing at the leader, that is one message
 	 * (and one wake-up of the follower) per entry instead of two; the
 	 * application bounds the delay (fs/replica: a millisecond).
 	 */

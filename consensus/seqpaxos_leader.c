@@ -407,6 +407,9 @@ static int handle_accepted(struct opx *px, uint32_t from, const struct opx_msg *
 	int rc = sp_set_decided(px, a->accepted_idx);
 	if (rc)
 		return rc;
+	/* A decided stop-sign ends the configuration: no next entries will
+	 * carry it, and the application moves on to the next one. */
+	bool now = !px->cfg.decide_with_next || px_ss_decided(px);
 	for (uint32_t i = 0; i < px_n(px); i++) {
 		struct lpeer *p = &px->peers[i];
 		if (i == px->me || p->prom != PROMISED)
@@ -414,8 +417,8 @@ static int handle_accepted(struct opx *px, uint32_t from, const struct opx_msg *
 		/* decide_with_next: at once only to a follower waiting for its
 		 * own forwarded entries or that forwarded lately, or when a
 		 * message to it is queued anyway (the Decide folds into it) */
-		if (!px->cfg.decide_with_next || p->forwarded_end > before || p->forwarded_now ||
-		    p->forwarded_before || ref_valid(px, &p->pending))
+		if (now || p->forwarded_end > before || p->forwarded_now || p->forwarded_before ||
+		    ref_valid(px, &p->pending))
 			send_decide(px, i);
 		else
 			p->decide_owed = true;

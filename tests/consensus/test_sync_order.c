@@ -27,7 +27,8 @@
 struct rec {
 	struct opx_storage_mem *sm;
 	struct opx_storage inner;
-	uint64_t live_end;    /* one past the last stored entry */
+	uint64_t live_end;    /* one past the last stored entry (a stop-sign counts) */
+	bool has_ss;	      /* a stop-sign is stored, and counted in live_end */
 	uint64_t durable_end; /* the same, as of the last sync */
 	bool dirty;	      /* an unsynced append since the last sync */
 	uint64_t syncs;
@@ -56,6 +57,10 @@ static void track(struct rec *r, const struct opx_storage_op *ops, size_t n)
 			r->live_end = op->u.append.from_idx + op->u.append.n;
 		else if (op->type == OPX_OP_TRIM && r->live_end < op->u.idx)
 			r->live_end = op->u.idx;
+		else if (op->type == OPX_OP_SET_STOPSIGN && !!op->u.ss != r->has_ss) {
+			r->has_ss = op->u.ss != NULL;
+			r->live_end += r->has_ss ? 1 : -1;
+		}
 	}
 }
 
@@ -523,6 +528,26 @@ static void test_sync_order_decide_with_next(void **state)
 	cl_free(&c);
 }
 
+/* decide_with_next: a decided stop-sign reaches every follower at once,
+ * though none forwarded anything: nothing follows it to carry it. */
+static void test_sync_order_decide_with_next_stopsign(void **state)
+{
+	(void)state;
+	struct cl c;
+	cl_init_with(&c, 3, 1, true, true);
+	elect(&c, 0);
+	append_at(&c, 0, 1);
+	pump(&c);
+	struct opx_cluster_config next = {.config_id = 2, .n_nodes = 3, .nodes = {1, 2, 3}};
+	assert_int_equal(opx_reconfigure(c.px[0], &next, NULL, 0), 0);
+	take(&c, 0);
+	pump(&c);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_non_null(opx_is_reconfigured(c.px[i]));
+	assert_false(opx_owes_decides(c.px[0]));
+	cl_free(&c);
+}
+
 /* sync_after_send needs a storage that can defer syncs. */
 static void test_sync_order_needs_storage_support(void **state)
 {
@@ -554,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_sync_order_leader_crash_before_sync),
 		cmocka_unit_test(test_sync_order_decided_rides_with_next_write),
 		cmocka_unit_test(test_sync_order_decide_with_next),
+		cmocka_unit_test(test_sync_order_decide_with_next_stopsign),
 		cmocka_unit_test(test_sync_order_needs_storage_support),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
