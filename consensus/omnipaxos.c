@@ -121,6 +121,7 @@ int opx_new(struct opx **out, const struct opx_config *cfg, struct opx_storage s
 	px->promise = s->has_promise ? s->promise : (struct opx_ballot){0};
 	px->accepted_round = s->has_accepted_round ? s->accepted_round : (struct opx_ballot){0};
 	px->decided_idx = s->decided_idx;
+	px->stored_decided_idx = s->decided_idx;
 	px->compacted_idx = s->compacted_idx;
 	px->has_snapshot = s->has_snapshot;
 	px->accepted_idx = s->log_end + (s->has_stopsign ? 1 : 0);
@@ -414,6 +415,10 @@ static int handle_incoming(struct opx *px, const struct opx_msg *m)
 	case OPX_MSG_PROPOSAL_FORWARD:
 		rc = propose(px, m->u.proposal_forward.entries, m->u.proposal_forward.n_entries,
 			     true);
+		/* its proposer waits for them: tell it their decision at once */
+		if (in_leader_phase(px, OPX_PHASE_ACCEPT))
+			px->peers[from].forwarded_end = px->accepted_idx + px->batch.n;
+		px->peers[from].forwarded_now = true;
 		break;
 	case OPX_MSG_FORWARD_STOPSIGN:
 		rc = propose_stopsign(px, m->u.forward_stopsign.ss, true);
@@ -454,6 +459,10 @@ static int tick(struct opx *px)
 	}
 	if (++px->resend_clock >= px->cfg.resend_ticks) {
 		px->resend_clock = 0;
+		for (uint32_t i = 0; i < px_n(px); i++) {
+			px->peers[i].forwarded_before = px->peers[i].forwarded_now;
+			px->peers[i].forwarded_now = false;
+		}
 		rc = px->role == OPX_ROLE_LEADER ? sp_leader_resend(px) : sp_follower_resend(px);
 		if (rc)
 			return rc;
@@ -462,6 +471,11 @@ static int tick(struct opx *px)
 		px->flush_clock = 0;
 		rc = opx_flush_batch(px);
 	}
+	/* A decision that found no write to ride with (seqpaxos.c), and
+	 * Decides held back (decide_with_next) that found no message */
+	if (!rc)
+		rc = sp_store_decided(px);
+	sp_send_owed_decides(px);
 	return px->failed ? -EIO : rc;
 }
 
@@ -482,6 +496,17 @@ static int flush_batch(struct opx *px)
 	else if (px->role == OPX_ROLE_FOLLOWER)
 		rc = sp_follower_flush(px);
 	return px->failed ? -EIO : rc;
+}
+
+bool opx_owes_decides(const struct opx *px)
+{
+	return sp_owes_decides(px);
+}
+
+void opx_send_owed_decides(struct opx *px)
+{
+	sp_send_owed_decides(px);
+	invariants(px);
 }
 
 int opx_flush_batch(struct opx *px)

@@ -77,6 +77,18 @@ struct opx_config {
 	 * sp_leader_flush in seqpaxos_leader.c for the argument.
 	 */
 	bool sync_after_send;
+	/*
+	 * false (the reference behaviour): a leader tells every follower of
+	 * each decision at once, in a Decide of its own. true: a follower
+	 * that forwarded no proposal in the last two resend periods (nor any
+	 * the decision covers) hears of it with the next AcceptDecide (which
+	 * carries the decided index anyway), or when the application calls
+	 * opx_send_owed_decides, or at the next tick. A decided stop-sign is
+	 * told to every follower at once. With one client writing at the leader, that is one message
+	 * (and one wake-up of the follower) per entry instead of two; the
+	 * application bounds the delay (fs/replica: a millisecond).
+	 */
+	bool decide_with_next;
 };
 
 struct opx;
@@ -129,6 +141,14 @@ int opx_flush_batch(struct opx *px);
  * core and stays valid until the next call into px. Returns the count.
  */
 size_t opx_take_outgoing(struct opx *px, const struct opx_msg **out);
+
+/* With decide_with_next: whether a leader holds back a Decide from some
+ * follower (opx_send_owed_decides sends them). */
+bool opx_owes_decides(const struct opx *px);
+
+/* With decide_with_next: queues the Decides held back (opx_take_outgoing
+ * then returns them). */
+void opx_send_owed_decides(struct opx *px);
 
 /*
  * With sync_after_send: makes the leader's unsynced append durable, if one

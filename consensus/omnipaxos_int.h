@@ -59,6 +59,14 @@ struct lpeer {
 	struct opx_seq seq;	/* last number sent to it */
 	uint64_t accepted_idx;	/* its log length as last reported in this round */
 	struct out_ref pending; /* a queued AcceptDecide/Decide to it */
+	/* decide_with_next: a decision it was not told of yet; one past the
+	 * last entry it forwarded (those decided, it is told at once); and
+	 * whether it forwarded any in this resend period or the one before
+	 * (then it is told of every decision at once: its clients write, so
+	 * they likely wait for others' writes too, lock hand-offs for one) */
+	bool decide_owed;
+	uint64_t forwarded_end;
+	bool forwarded_now, forwarded_before;
 };
 
 /* Ballot Leader Election state (spec §4.1), all volatile. */
@@ -102,7 +110,8 @@ struct opx {
 	struct opx_ballot promise;
 	struct opx_ballot accepted_round;
 	uint64_t decided_idx;
-	uint64_t accepted_idx; /* stored entries + compacted + (1 if a stop-sign) */
+	uint64_t stored_decided_idx; /* the last decided index written (seqpaxos.c) */
+	uint64_t accepted_idx;	     /* stored entries + compacted + (1 if a stop-sign) */
 	uint64_t compacted_idx;
 	bool has_snapshot;
 	struct opx_stopsign *ss;	 /* stored stop-sign or NULL, owned */
@@ -196,6 +205,10 @@ void sp_lsync_free(struct lsync_tmp *t);
 int sp_sync_log(struct opx *px, const struct opx_ballot *acc_round, uint64_t decided,
 		const struct opx_log_sync *ls, uint64_t *new_acc);
 int sp_set_decided(struct opx *px, uint64_t idx);
+int sp_store_decided(struct opx *px);
+/* seqpaxos_leader.c: decide_with_next's held-back Decides */
+bool sp_owes_decides(const struct opx *px);
+void sp_send_owed_decides(struct opx *px);
 int sp_store_stopsign(struct opx *px, const struct opx_stopsign *ss);
 int sp_try_trim(struct opx *px, uint64_t idx);
 int sp_snapshot(struct opx *px, bool has_idx, uint64_t idx);

@@ -8,7 +8,13 @@
  *
  * Every write goes through px_write: the cache is updated only after the
  * write succeeded, and a failed write stops the instance (fail-stop), so
- * the cache never claims what storage does not hold.
+ * the cache never claims what storage does not hold. One exception: a new
+ * decided index is not a write of its own (sp_set_decided); it rides in
+ * front of the next write, or goes alone at the next tick
+ * (sp_store_decided). Safety never rests on a node remembering what was
+ * decided, so a crash that loses it costs nothing but a lower decided
+ * index after the restart, as a lost unsynced write of it always did; and
+ * a decision is one write fewer, on the leader and on every follower.
  */
 #include "omnipaxos_int.h"
 
@@ -90,21 +96,47 @@ int px_sync(struct opx *px)
 	return 0;
 }
 
-/* Every synced write comes after the unsynced append is durable: a decided
- * index (or a promise, a log sync) never rests on entries a crash may lose,
- * whatever order the storage keeps its writes in. */
+/* The most ops any caller writes at once, plus the decided index in front. */
+#define PX__MAX_OPS 8
+
+/*
+ * Writes ops in one atomic write, with the decided index in front of them
+ * if it moved since the last write that carried it: every entry it covers
+ * was durable before it moved (sp_set_decided), so it may ride with any
+ * write, synced or not.
+ */
+static int write_ops(struct opx *px, const struct opx_storage_op *ops, size_t n, bool unsynced)
+{
+	struct opx_storage_op all[PX__MAX_OPS + 1];
+	assert(n <= PX__MAX_OPS);
+	size_t k = 0;
+	if (px->decided_idx > px->stored_decided_idx)
+		all[k++] = (struct opx_storage_op){.type = OPX_OP_SET_DECIDED_IDX,
+						   .u.idx = px->decided_idx};
+	for (size_t i = 0; i < n; i++)
+		all[k++] = ops[i];
+	assert_write_goes_forward(px, all, k);
+	int rc = unsynced ? px->st.ops->write_unsynced(px->st.impl, all, k)
+			  : px->st.ops->write_atomically(px->st.impl, all, k);
+	if (rc) {
+		px->failed = true;
+		return -EIO;
+	}
+	for (size_t i = 0; i < k; i++)
+		if (all[i].type == OPX_OP_SET_DECIDED_IDX && all[i].u.idx > px->stored_decided_idx)
+			px->stored_decided_idx = all[i].u.idx;
+	return 0;
+}
+
+/* Every synced write comes after the unsynced append is durable: a promise
+ * or a log sync never rests on entries a crash may lose, whatever order the
+ * storage keeps its writes in. */
 int px_write(struct opx *px, const struct opx_storage_op *ops, size_t n)
 {
 	int rc = px_sync(px);
 	if (rc)
 		return rc;
-	assert_write_goes_forward(px, ops, n);
-	rc = px->st.ops->write_atomically(px->st.impl, ops, n);
-	if (rc) {
-		px->failed = true;
-		return -EIO;
-	}
-	return 0;
+	return write_ops(px, ops, n, false);
 }
 
 /* The leader's append under sync_after_send: earlier writes are synced
@@ -113,13 +145,10 @@ static int px_write_unsynced(struct opx *px, const struct opx_storage_op *ops, s
 {
 	if (px->failed)
 		return -EIO;
-	assert_write_goes_forward(px, ops, n);
-	if (px->st.ops->write_unsynced(px->st.impl, ops, n)) {
-		px->failed = true;
-		return -EIO;
-	}
-	px->unsynced = true;
-	return 0;
+	int rc = write_ops(px, ops, n, true);
+	if (rc == 0)
+		px->unsynced = true;
+	return rc;
 }
 
 bool sp_valid_cluster(const struct opx_cluster_config *c, char *err, size_t err_len)
@@ -221,13 +250,22 @@ int sp_flush_batch(struct opx *px, struct opx_entry **flushed, uint32_t *n_flush
 	return 0;
 }
 
+/* A decided index never rests on entries a crash may lose: an unsynced
+ * append is synced before it moves (decide_alone relies on it). Its write
+ * is left to the next one (write_ops) or the next tick (sp_store_decided). */
 int sp_set_decided(struct opx *px, uint64_t idx)
 {
-	struct opx_storage_op op = {.type = OPX_OP_SET_DECIDED_IDX, .u.idx = idx};
-	int rc = px_write(px, &op, 1);
+	int rc = px_sync(px);
 	if (!rc)
 		px->decided_idx = idx;
 	return rc;
+}
+
+int sp_store_decided(struct opx *px)
+{
+	if (px->decided_idx <= px->stored_decided_idx)
+		return 0;
+	return px_write(px, NULL, 0);
 }
 
 int sp_store_stopsign(struct opx *px, const struct opx_stopsign *ss)

@@ -208,6 +208,7 @@ static int handle_majority_promises(struct opx *px)
 static void send_decide(struct opx *px, uint32_t f)
 {
 	struct lpeer *p = &px->peers[f];
+	p->decide_owed = false;
 	if (ref_valid(px, &p->pending)) {
 		struct opx_msg *q = &px->out_sp.msgs[p->pending.idx];
 		if (q->type == OPX_MSG_ACCEPT_DECIDE) {
@@ -249,6 +250,8 @@ static void send_acceptdecide(struct opx *px, struct opx_entry *e, uint32_t n, u
 		 * follower sees a gap and re-syncs; otherwise it would append the
 		 * next batch at this batch's place. */
 		struct opx_seq s = next_seq(p);
+		if (!lost)
+			p->decide_owed = false; /* it carries the decided index */
 		struct opx_msg *m = lost ? NULL
 					 : out_push(px, &px->out_sp, px->cfg.cluster.nodes[i],
 						    OPX_MSG_ACCEPT_DECIDE);
@@ -400,13 +403,49 @@ static int handle_accepted(struct opx *px, uint32_t from, const struct opx_msg *
 			k++;
 	if (!px_accept_quorum(px, k))
 		return 0;
+	uint64_t before = px->decided_idx;
 	int rc = sp_set_decided(px, a->accepted_idx);
 	if (rc)
 		return rc;
-	for (uint32_t i = 0; i < px_n(px); i++)
-		if (i != px->me && px->peers[i].prom == PROMISED)
+	/* A decided stop-sign ends the configuration: no next entries will
+	 * carry it, and the application moves on to the next one. */
+	bool now = !px->cfg.decide_with_next || px_ss_decided(px);
+	for (uint32_t i = 0; i < px_n(px); i++) {
+		struct lpeer *p = &px->peers[i];
+		if (i == px->me || p->prom != PROMISED)
+			continue;
+		/* decide_with_next: at once only to a follower waiting for its
+		 * own forwarded entries or that forwarded lately, or when a
+		 * message to it is queued anyway (the Decide folds into it) */
+		if (now || p->forwarded_end > before || p->forwarded_now || p->forwarded_before ||
+		    ref_valid(px, &p->pending))
 			send_decide(px, i);
+		else
+			p->decide_owed = true;
+	}
 	return 0;
+}
+
+bool sp_owes_decides(const struct opx *px)
+{
+	if (px->role != OPX_ROLE_LEADER || px->phase != OPX_PHASE_ACCEPT)
+		return false;
+	for (uint32_t i = 0; i < px_n(px); i++)
+		if (px->peers[i].decide_owed)
+			return true;
+	return false;
+}
+
+void sp_send_owed_decides(struct opx *px)
+{
+	if (px->role != OPX_ROLE_LEADER || px->phase != OPX_PHASE_ACCEPT)
+		return;
+	for (uint32_t i = 0; i < px_n(px); i++) {
+		struct lpeer *p = &px->peers[i];
+		if (p->decide_owed && i != px->me && p->prom == PROMISED)
+			send_decide(px, i);
+		p->decide_owed = false;
+	}
 }
 
 /* Messages for a leader: Promise, Accepted, PrepareReq, NotAccepted and

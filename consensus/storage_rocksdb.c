@@ -456,6 +456,30 @@ static void list_truncate(struct opx_entry_list *l, uint32_t n)
 	}
 }
 
+/* One entry by a point lookup: the common read (each decided entry applied
+ * as it comes), and far cheaper than an iterator's setup and teardown. */
+static int get_one_entry(struct opx_rocks *r, uint64_t idx, struct opx_entry_list *out)
+{
+	char k[8];
+	put_be64((uint8_t *)k, idx);
+	char *e = NULL;
+	rocksdb_pinnableslice_t *v =
+		rocksdb_get_pinned_cf(r->rdb.db, r->rdb.ropts, r->rdb.cfs[CF_LOG], k, 8, &e);
+	if (e)
+		return rocks_fail(r, "read", e);
+	if (!v) {
+		rocks_msg(r->errmsg, sizeof(r->errmsg), "corrupt log: entry @%llu missing",
+			  (unsigned long long)idx);
+		return -EIO;
+	}
+	size_t vlen;
+	const char *val = rocksdb_pinnableslice_value(v, &vlen);
+	int rc = vlen > OPX_MAX_ENTRY_LEN ? corrupt(r, "log entry (too long)")
+					  : opx_entry_list_push(out, val, (uint32_t)vlen);
+	rocksdb_pinnableslice_destroy(v);
+	return rc;
+}
+
 static int rocks_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_entry_list *out)
 {
 	struct opx_rocks *r = impl;
@@ -464,6 +488,8 @@ static int rocks_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_
 
 	if (from >= to || from < r->trimmed || to > r->log_end)
 		return 0;
+	if (to - from == 1)
+		return get_one_entry(r, from, out);
 	char k[8];
 	put_be64((uint8_t *)k, from);
 	rocksdb_iterator_t *it =

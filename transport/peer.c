@@ -81,7 +81,7 @@ static void push_event(struct tp *t, enum tp_event_type type, uint64_t peer)
 int tp_next_event(struct tp *t, struct tp_event *ev)
 {
 	if (!t->ev_len)
-		tp_service(t);
+		tp__service_if_due(t);
 	if (!t->ev_len)
 		return -EAGAIN;
 	*ev = t->events[t->ev_head];

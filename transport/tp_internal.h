@@ -51,6 +51,13 @@ struct tp {
 	 * poll however many peers, and the monitors with news without a look
 	 * at every one. */
 	int mon_epoll;
+	/* For tp_wait: the ROUTER's and the ZAP handler's ZMQ_FD (-1: none);
+	 * once the owner waits through tp_wait, the housekeeping of tp_recv
+	 * and tp_next_event runs only when due (tp_wait saw the ZAP handler
+	 * or a monitor ready, or TP__SERVICE_MS passed), not on every call. */
+	int router_fd, zap_fd;
+	bool waits, service_due, recv_more;
+	uint64_t next_service_ms;
 
 	zmq_msg_t rid, body; /* the frame tp_recv last returned borrows body */
 	struct tp_scratch scratch;
@@ -85,6 +92,9 @@ void tp__peers_service(struct tp *t, uint64_t now_ms);
 void tp__rid_encode(uint64_t id, uint8_t *rid);
 uint64_t tp__rid_decode(const uint8_t *rid, size_t len);
 int tp__setopt_int(void *s, int opt, int v);
+
+/* transport.c: tp_service, unless the owner waits through tp_wait and it is not due. */
+void tp__service_if_due(struct tp *t);
 
 /* zap.c */
 int tp__zap_open(struct tp *t, char *err, size_t err_len);

@@ -11,6 +11,7 @@
 #include "tp_internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #define TP__DEF_MAX_FRAME      (512u * 1024 * 1024)
 #define TP__RECV_BATCH_INVALID 64	  /* bad frames skipped per tp_recv call */
 #define TP__SCRATCH_KEEP       (1u << 20) /* decode scratch kept between frames */
+#define TP__SERVICE_MS	       10	  /* housekeeping at least this often (tp_wait) */
 
 uint64_t tp_now_ms(void)
 {
@@ -84,6 +86,9 @@ static int router_open(struct tp *t, char *err, size_t err_len)
 	size_t len = sizeof(t->endpoint);
 	if (zmq_getsockopt(t->router, ZMQ_LAST_ENDPOINT, t->endpoint, &len) != 0)
 		goto fail;
+	len = sizeof(t->router_fd);
+	if (zmq_getsockopt(t->router, ZMQ_FD, &t->router_fd, &len) != 0)
+		goto fail;
 	return 0;
 fail:
 	snprintf(err, err_len, "listen on %s: %s", c->listen, zmq_strerror(errno));
@@ -114,6 +119,7 @@ struct tp *tp_new(const struct tp_config *cfg, char *err, size_t err_len)
 	apply_defaults(&t->cfg);
 	zmq_msg_init(&t->rid);
 	zmq_msg_init(&t->body);
+	t->router_fd = t->zap_fd = -1;
 	t->mon_epoll = epoll_create1(EPOLL_CLOEXEC);
 	if (t->mon_epoll < 0) {
 		snprintf(err, err_len, "transport: epoll_create1: %s", strerror(errno));
@@ -214,8 +220,56 @@ int tp_poll(struct tp *t, long timeout_ms)
 
 void tp_service(struct tp *t)
 {
+	uint64_t now = tp_now_ms();
+	t->service_due = false;
+	t->next_service_ms = now + TP__SERVICE_MS;
 	tp__zap_serve(t);
-	tp__peers_service(t, tp_now_ms());
+	tp__peers_service(t, now);
+}
+
+void tp__service_if_due(struct tp *t)
+{
+	if (!t->waits || t->service_due || tp_now_ms() >= t->next_service_ms)
+		tp_service(t);
+}
+
+/*
+ * One poll(2) on the sockets' ZMQ_FDs, the monitors' epoll fd and fd. A
+ * ZMQ_FD is readable when commands wait in the socket's mailbox, not when
+ * messages do; it is safe to sleep on because the last tp_recv ended with
+ * a receive that found nothing (which processes those commands and leaves
+ * the pipe asking for a new one with the next message), and the ZAP
+ * handler and the monitors are drained the same way by tp_service. So
+ * zmq_poll's look at every socket's ZMQ_EVENTS before and after it sleeps
+ * (a syscall each) is not needed.
+ */
+int tp_wait(struct tp *t, int fd, long timeout_ms, bool *fd_ready)
+{
+	struct pollfd pf[4];
+	nfds_t n = 0;
+	if (fd_ready)
+		*fd_ready = false;
+	/* Not after a tp_recv yet, tp_recv stopped early, or events wait to
+	 * be taken: look without sleeping. */
+	if (!t->waits || t->recv_more || t->ev_len)
+		timeout_ms = 0;
+	t->waits = true;
+	pf[n++] = (struct pollfd){.fd = t->router_fd, .events = POLLIN};
+	pf[n++] = (struct pollfd){.fd = t->mon_epoll, .events = POLLIN};
+	nfds_t zap = n;
+	if (t->zap_fd >= 0)
+		pf[n++] = (struct pollfd){.fd = t->zap_fd, .events = POLLIN};
+	nfds_t own = n;
+	if (fd >= 0)
+		pf[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+	int rc = poll(pf, n, timeout_ms < 0 ? -1 : (int)timeout_ms);
+	if (rc < 0)
+		return -errno;
+	if (pf[1].revents || (zap < own && pf[zap].revents))
+		t->service_due = true;
+	if (fd >= 0 && fd_ready)
+		*fd_ready = pf[own].revents != 0;
+	return rc;
 }
 
 void tp_stats(const struct tp *t, struct tp_stats *st)
@@ -428,10 +482,16 @@ int tp_recv(struct tp *t, struct tp_frame *out)
 		t->scratch.buf = NULL;
 		t->scratch.cap = 0;
 	}
+	t->recv_more = false;
 	for (int tries = 0; tries < TP__RECV_BATCH_INVALID; tries++) {
 		int rc = take_envelope(t);
 		if (rc == -EAGAIN) {
-			/* Idle: answer handshakes and read link events, then look once more. */
+			/* Idle: answer handshakes and read link events (when due,
+			 * see tp_wait), then look once more. */
+			bool was_due =
+				!t->waits || t->service_due || tp_now_ms() >= t->next_service_ms;
+			if (!was_due)
+				return -EAGAIN;
 			tp_service(t);
 			rc = take_envelope(t);
 			if (rc == -EAGAIN)
@@ -440,5 +500,6 @@ int tp_recv(struct tp *t, struct tp_frame *out)
 		if (rc == 1 && check_frame(t, out) == 0)
 			return 0;
 	}
+	t->recv_more = true; /* frames may still wait: tp_wait must not sleep */
 	return -EAGAIN;
 }

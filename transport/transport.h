@@ -16,7 +16,8 @@
  * (CURVE) the routing id belongs to the key that authenticated the link.
  *
  * Threads: a struct tp and all its sockets belong to one thread (the replica
- * thread). It polls them together with its own fds through tp_poll_items().
+ * thread). It waits for them together with one fd of its own through
+ * tp_wait() (or zmq_polls tp_poll_items() with its own items).
  * Each tp has its own ZeroMQ context, so one process can host many nodes
  * (tests do) and each node's ZAP handler sees only its own handshakes.
  *
@@ -138,8 +139,22 @@ int tp_poll_items(struct tp *t, zmq_pollitem_t items[TP_POLL_ITEMS]);
 int tp_poll(struct tp *t, long timeout_ms);
 
 /*
+ * What tp_poll_items and zmq_poll do, for an owner that receives until
+ * tp_recv says -EAGAIN before each wait: waits at most timeout_ms (<0: no
+ * limit) until a frame, a handshake or a link event may be waiting, or fd
+ * (-1: none) is readable (*fd_ready, if not NULL). One poll(2): zmq_poll
+ * asks every socket for its ZMQ_EVENTS before and after it sleeps, a
+ * syscall each. Once an owner waits here, tp_recv and tp_next_event do
+ * their housekeeping (tp_service) only when it is due: after this found
+ * the ZAP handler or a link monitor ready, and every 10 ms. >0 ready,
+ * 0 timeout, <0 -errno.
+ */
+int tp_wait(struct tp *t, int fd, long timeout_ms, bool *fd_ready);
+
+/*
  * Housekeeping without receiving: answers ZAP requests, reads link events,
- * reports peers silent for silence_ms. tp_recv does this when it finds no frame.
+ * reports peers silent for silence_ms. tp_recv and tp_next_event do this when
+ * they find nothing (only when due once the owner waits through tp_wait).
  */
 void tp_service(struct tp *t);
 

@@ -46,6 +46,11 @@ int tp__zap_open(struct tp *t, char *err, size_t err_len)
 		t->zap = NULL;
 		return -EINVAL;
 	}
+	size_t len = sizeof(t->zap_fd);
+	if (zmq_getsockopt(t->zap, ZMQ_FD, &t->zap_fd, &len) != 0) {
+		snprintf(err, err_len, "ZAP handler: %s", zmq_strerror(errno));
+		return -EINVAL; /* tp_destroy closes the socket */
+	}
 	return 0;
 }
 

@@ -466,6 +466,8 @@ static void recovery_case(bool kill_leader, bool propose_at_leader)
 	assert_true(sim_run_ticks(s, 3));
 	append_n(s, (uint32_t)l, 50);
 	wait_all_decided(s, 50, 30);
+	/* a decided index is stored with the next write, or at the next tick */
+	assert_true(sim_run_ticks(s, 1));
 	uint32_t victim = kill_leader ? (uint32_t)l : other_up(s, (uint32_t)l, (uint32_t)l);
 	sim_crash(s, victim, true);
 	assert_true(sim_run_ticks(s, 5));

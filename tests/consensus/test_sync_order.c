@@ -27,17 +27,22 @@
 struct rec {
 	struct opx_storage_mem *sm;
 	struct opx_storage inner;
-	uint64_t live_end;    /* one past the last stored entry */
+	uint64_t live_end;    /* one past the last stored entry (a stop-sign counts) */
+	bool has_ss;	      /* a stop-sign is stored, and counted in live_end */
 	uint64_t durable_end; /* the same, as of the last sync */
 	bool dirty;	      /* an unsynced append since the last sync */
 	uint64_t syncs;
+	uint64_t writes;       /* every write, synced or not */
+	uint64_t decided_only; /* writes of the decided index alone */
 };
 
 struct cl {
 	uint32_t n;
 	struct rec rec[N_MAX];
 	struct opx *px[N_MAX];
-	bool sync_after_send_call; /* the driver calls opx_sync after each take */
+	bool sync_after_send_call;  /* the driver calls opx_sync after each take */
+	bool decide_with_next;	    /* the cores' setting */
+	uint64_t decides_to[N_MAX]; /* Decides queued to each node */
 	struct opx_msg *queue[4096];
 	size_t q_head, q_tail;
 };
@@ -52,6 +57,10 @@ static void track(struct rec *r, const struct opx_storage_op *ops, size_t n)
 			r->live_end = op->u.append.from_idx + op->u.append.n;
 		else if (op->type == OPX_OP_TRIM && r->live_end < op->u.idx)
 			r->live_end = op->u.idx;
+		else if (op->type == OPX_OP_SET_STOPSIGN && !!op->u.ss != r->has_ss) {
+			r->has_ss = op->u.ss != NULL;
+			r->live_end += r->has_ss ? 1 : -1;
+		}
 	}
 }
 
@@ -70,6 +79,8 @@ static int rec_write(void *impl, const struct opx_storage_op *ops, size_t n)
 	if (rc)
 		return rc;
 	track(r, ops, n);
+	r->writes++;
+	r->decided_only += only_decided(ops, n);
 	if (!only_decided(ops, n)) {
 		/* a synced write; the log is written in order, so everything
 		 * before it is durable too */
@@ -86,6 +97,7 @@ static int rec_write_unsynced(void *impl, const struct opx_storage_op *ops, size
 	if (rc)
 		return rc;
 	track(r, ops, n);
+	r->writes++;
 	r->dirty = true;
 	return 0;
 }
@@ -150,17 +162,20 @@ static struct opx_config config(uint32_t n, opx_node_id pid, uint32_t batch_size
 static void start_node(struct cl *c, uint32_t i, uint32_t batch_size)
 {
 	struct opx_config cfg = config(c->n, i + 1, batch_size);
+	cfg.decide_with_next = c->decide_with_next;
 	char err[128];
 	struct opx_storage st = {.ops = &rec_ops, .impl = &c->rec[i]};
 	if (opx_new(&c->px[i], &cfg, st, err, sizeof(err)))
 		fail_msg("opx_new: %s", err);
 }
 
-static void cl_init(struct cl *c, uint32_t n, uint32_t batch_size, bool call_sync)
+static void cl_init_with(struct cl *c, uint32_t n, uint32_t batch_size, bool call_sync,
+			 bool decide_with_next)
 {
 	memset(c, 0, sizeof(*c));
 	c->n = n;
 	c->sync_after_send_call = call_sync;
+	c->decide_with_next = decide_with_next;
 	for (uint32_t i = 0; i < n; i++) {
 		c->rec[i].sm = opx_storage_mem_new();
 		assert_non_null(c->rec[i].sm);
@@ -169,6 +184,11 @@ static void cl_init(struct cl *c, uint32_t n, uint32_t batch_size, bool call_syn
 		c->rec[i].inner = opx_storage_mem_storage(c->rec[i].sm);
 		start_node(c, i, batch_size);
 	}
+}
+
+static void cl_init(struct cl *c, uint32_t n, uint32_t batch_size, bool call_sync)
+{
+	cl_init_with(c, n, batch_size, call_sync, false);
 }
 
 static void cl_free(struct cl *c)
@@ -230,6 +250,8 @@ static void take(struct cl *c, uint32_t i)
 	size_t n = opx_take_outgoing(c->px[i], &out);
 	for (size_t k = 0; k < n; k++) {
 		check_msg(c, i, &out[k]);
+		if (out[k].type == OPX_MSG_DECIDE)
+			c->decides_to[out[k].to - 1]++;
 		assert_true(c->q_tail < sizeof(c->queue) / sizeof(c->queue[0]));
 		c->queue[c->q_tail] = opx_msg_dup(&out[k]);
 		assert_non_null(c->queue[c->q_tail]);
@@ -401,6 +423,131 @@ static void test_sync_order_leader_crash_before_sync(void **state)
 	cl_free(&c);
 }
 
+static uint64_t stored_decided(struct cl *c, uint32_t i)
+{
+	struct opx_storage_state st;
+	assert_int_equal(c->rec[i].inner.ops->load(c->rec[i].inner.impl, &st), 0);
+	return st.decided_idx;
+}
+
+/* A decision is no write of its own: the decided index rides in front of
+ * the next write (the next round's append, on every node), or goes alone
+ * at the next tick when nothing follows. */
+static void test_sync_order_decided_rides_with_next_write(void **state)
+{
+	(void)state;
+	struct cl c;
+	cl_init(&c, 3, 1, true);
+	elect(&c, 0);
+	append_at(&c, 0, 1);
+	pump(&c);
+	uint64_t writes[N_MAX];
+	for (uint32_t i = 0; i < 3; i++)
+		writes[i] = c.rec[i].writes;
+	for (uint64_t k = 2; k <= 11; k++) {
+		append_at(&c, 0, k);
+		pump(&c);
+	}
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(opx_decided_idx(c.px[i]), 11);
+		/* one write per round, the entry's */
+		assert_int_equal(c.rec[i].writes - writes[i], 10);
+		assert_int_equal(c.rec[i].decided_only, 0);
+		/* the last append carried the round before's decision */
+		assert_int_equal(stored_decided(&c, i), 10);
+	}
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(opx_tick(c.px[i]), 0);
+		assert_int_equal(stored_decided(&c, i), 11);
+	}
+	cl_free(&c);
+}
+
+/* decide_with_next: a follower that forwarded nothing hears of a decision
+ * with the next AcceptDecide, not in a Decide of its own; one whose
+ * forwarded entry is decided hears at once; and the held-back Decides go
+ * out when asked (or at the next tick). */
+static void test_sync_order_decide_with_next(void **state)
+{
+	(void)state;
+	struct cl c;
+	cl_init_with(&c, 3, 1, true, true);
+	elect(&c, 0);
+	append_at(&c, 0, 1);
+	pump(&c);
+	uint64_t before[N_MAX];
+	memcpy(before, c.decides_to, sizeof(before));
+	for (uint64_t k = 2; k <= 11; k++) {
+		append_at(&c, 0, k);
+		pump(&c);
+		assert_int_equal(opx_decided_idx(c.px[0]), k);
+		for (uint32_t i = 1; i < 3; i++) /* told with the round's entry */
+			assert_int_equal(opx_decided_idx(c.px[i]), k - 1);
+		assert_true(opx_owes_decides(c.px[0]));
+	}
+	for (uint32_t i = 1; i < 3; i++)
+		assert_int_equal(c.decides_to[i], before[i]);
+	opx_send_owed_decides(c.px[0]);
+	assert_false(opx_owes_decides(c.px[0]));
+	take(&c, 0);
+	pump(&c);
+	for (uint32_t i = 1; i < 3; i++) {
+		assert_int_equal(opx_decided_idx(c.px[i]), 11);
+		assert_int_equal(c.decides_to[i], before[i] + 1);
+	}
+	/* n2 forwards an entry: told at once; n3 waits for the next one */
+	append_at(&c, 1, 12);
+	pump(&c);
+	assert_int_equal(opx_decided_idx(c.px[0]), 12);
+	assert_int_equal(opx_decided_idx(c.px[1]), 12);
+	assert_int_equal(opx_decided_idx(c.px[2]), 11);
+	/* the tick sends what is held back */
+	assert_int_equal(opx_tick(c.px[0]), 0);
+	take(&c, 0);
+	pump(&c);
+	assert_int_equal(opx_decided_idx(c.px[2]), 12);
+	assert_false(opx_owes_decides(c.px[0]));
+	/* n2 forwarded lately: told of the leader's entries at once too */
+	append_at(&c, 0, 13);
+	pump(&c);
+	assert_int_equal(opx_decided_idx(c.px[1]), 13);
+	assert_int_equal(opx_decided_idx(c.px[2]), 12);
+	/* ... for two resend periods (5 ticks each here), then no more
+	 * (only the leader ticks: no follower starts an election) */
+	for (int t = 0; t < 10; t++) {
+		assert_int_equal(opx_tick(c.px[0]), 0);
+		take(&c, 0);
+		pump(&c);
+	}
+	assert_true(opx_is_leader(c.px[0]));
+	append_at(&c, 0, 14);
+	pump(&c);
+	assert_int_equal(opx_decided_idx(c.px[0]), 14);
+	assert_int_equal(opx_decided_idx(c.px[1]), 13);
+	assert_int_equal(opx_decided_idx(c.px[2]), 13);
+	cl_free(&c);
+}
+
+/* decide_with_next: a decided stop-sign reaches every follower at once,
+ * though none forwarded anything: nothing follows it to carry it. */
+static void test_sync_order_decide_with_next_stopsign(void **state)
+{
+	(void)state;
+	struct cl c;
+	cl_init_with(&c, 3, 1, true, true);
+	elect(&c, 0);
+	append_at(&c, 0, 1);
+	pump(&c);
+	struct opx_cluster_config next = {.config_id = 2, .n_nodes = 3, .nodes = {1, 2, 3}};
+	assert_int_equal(opx_reconfigure(c.px[0], &next, NULL, 0), 0);
+	take(&c, 0);
+	pump(&c);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_non_null(opx_is_reconfigured(c.px[i]));
+	assert_false(opx_owes_decides(c.px[0]));
+	cl_free(&c);
+}
+
 /* sync_after_send needs a storage that can defer syncs. */
 static void test_sync_order_needs_storage_support(void **state)
 {
@@ -430,6 +577,9 @@ int main(void)
 		cmocka_unit_test(test_sync_order_batches_and_forwards),
 		cmocka_unit_test(test_sync_order_alone),
 		cmocka_unit_test(test_sync_order_leader_crash_before_sync),
+		cmocka_unit_test(test_sync_order_decided_rides_with_next_write),
+		cmocka_unit_test(test_sync_order_decide_with_next),
+		cmocka_unit_test(test_sync_order_decide_with_next_stopsign),
 		cmocka_unit_test(test_sync_order_needs_storage_support),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -942,6 +942,7 @@ struct sim *sim_new(const struct sim_opts *o)
 	s->cfg.snapshot = o->snapshots ? &sim_snapshot_ops : NULL;
 	s->cfg.snapshot_only_when_compacted = o->snapshot_only_when_compacted;
 	s->cfg.sync_after_send = o->sync_after_send;
+	s->cfg.decide_with_next = o->decide_with_next;
 	if (o->rocksdb_dir && o->manual_sync)
 		goto fail; /* RocksDB syncs every write */
 	for (uint32_t i = 0; i < o->n; i++)

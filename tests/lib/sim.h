@@ -60,6 +60,7 @@ struct sim_opts {
 	bool fast;			   /* benchmarks: skip reading back decided entries */
 	bool snapshot_only_when_compacted; /* the cores' setting (omnipaxos.h) */
 	bool sync_after_send;		   /* the cores' setting (omnipaxos.h) */
+	bool decide_with_next;		   /* the cores' setting (omnipaxos.h) */
 	/* Act as the application on reconfiguration (fs/replica): a node whose
 	 * core decided a stop-sign starts the next configuration's core on an
 	 * emptied log; a message from a later configuration makes its receiver

@@ -107,6 +107,7 @@ static void setup(uint64_t seed, struct sim_opts *o, uint64_t *rng)
 	/* From the seed, not the generator: the schedules of older seeds (and
 	 * the regression seeds) stay what they were. */
 	o->sync_after_send = (seed * 0x9e3779b97f4a7c15ull) >> 63;
+	o->decide_with_next = ((seed * 0x9e3779b97f4a7c15ull) >> 62) & 1;
 	o->follow_reconfig = R(2) == 0;
 	o->net.delay_min = 1;
 	/* BLE needs replies within the round that asked: keep the round trip
@@ -314,12 +315,13 @@ static void run(uint64_t seed, const struct sim_sched_opts *so, struct sim_opts 
 		else
 			snprintf(r->err, sizeof(r->err),
 				 "seed %llu: liveness: %s not done by tick %llu (n=%u election=%u "
-				 "resend=%u batch=%u configs=%u%s%s)",
+				 "resend=%u batch=%u configs=%u%s%s%s)",
 				 (unsigned long long)seed, phase,
 				 (unsigned long long)sim_now_ticks(s), sim_n(s), o.election_ticks,
 				 o.resend_ticks, o.batch_size, sim_configs(s),
 				 o.rocksdb_dir ? " rocksdb" : "",
-				 o.sync_after_send ? " sync-after-send" : "");
+				 o.sync_after_send ? " sync-after-send" : "",
+				 o.decide_with_next ? " decide-with-next" : "");
 		if (log)
 			sim_dump(s, log);
 	}

@@ -565,8 +565,10 @@ static void test_storage_rocksdb_refuses_other_cluster(void **state)
 }
 
 /* Opens path with plain RocksDB (both column families) and puts key=value
- * into the default one (deletes key if val is NULL). */
-static void raw_put(const char *path, const char *key, const void *val, size_t len)
+ * into column family cf (0: the default one, 1: the log), or deletes key if
+ * val is NULL. */
+static void raw_put_cf(const char *path, int cf, const char *key, size_t key_len, const void *val,
+		       size_t len)
 {
 	rocksdb_options_t *o = rocksdb_options_create();
 	const char *names[2] = {"default", "log"};
@@ -578,15 +580,45 @@ static void raw_put(const char *path, const char *key, const void *val, size_t l
 		fail_msg("raw open: %s", e);
 	rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
 	if (val)
-		rocksdb_put_cf(db, w, cfs[0], key, strlen(key), val, len, &e);
+		rocksdb_put_cf(db, w, cfs[cf], key, key_len, val, len, &e);
 	else
-		rocksdb_delete_cf(db, w, cfs[0], key, strlen(key), &e);
+		rocksdb_delete_cf(db, w, cfs[cf], key, key_len, &e);
 	assert_null(e);
 	rocksdb_writeoptions_destroy(w);
 	rocksdb_column_family_handle_destroy(cfs[0]);
 	rocksdb_column_family_handle_destroy(cfs[1]);
 	rocksdb_close(db);
 	rocksdb_options_destroy(o);
+}
+
+static void raw_put(const char *path, const char *key, const void *val, size_t len)
+{
+	raw_put_cf(path, 0, key, strlen(key), val, len);
+}
+
+/* An entry missing inside the log is -EIO naming it, whether read alone
+ * (a point lookup) or in a range (an iterator). */
+static void test_storage_rocksdb_missing_entry(void **state)
+{
+	struct fixture *f = *state;
+	open_store(f);
+	append_tagged(f, "a", 3);
+	opx_rocks_close(&f->r);
+	const char k1[8] = {0, 0, 0, 0, 0, 0, 0, 1}; /* @1, big-endian */
+	raw_put_cf(f->path, 1, k1, sizeof(k1), NULL, 0);
+	open_store(f);
+	const char *all[] = {"a0", "a1", "a2"};
+	expect_entries(f, 0, 1, all);
+	expect_entries(f, 2, 3, all + 2);
+	uint64_t ranges[][2] = {{1, 2}, {0, 3}};
+	for (size_t i = 0; i < 2; i++) {
+		struct opx_entry_list l = {0};
+		assert_int_equal(f->st.ops->get_entries(f->st.impl, ranges[i][0], ranges[i][1], &l),
+				 -EIO);
+		assert_int_equal(l.n, 0);
+		assert_non_null(strstr(opx_rocks_errmsg(f->r), "entry @1 missing"));
+		opx_entry_list_clear(&l);
+	}
 }
 
 static void test_storage_rocksdb_refuses_other_format(void **state)
@@ -970,6 +1002,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_fresh_store_is_empty, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_append_and_read, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_storage_rocksdb_missing_entry, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_append_on_prefix_truncates,
 						setup, teardown),

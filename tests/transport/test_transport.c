@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "samples.h"
 #include "transport.h"
@@ -760,10 +762,65 @@ static void test_transport_plaintext_and_bad_config(void **state)
 	mesh_destroy(m);
 }
 
+/*
+ * An owner that waits through tp_wait alone (no zmq_poll, no tp_service of
+ * its own), as the replica thread does: the CURVE handshake is answered,
+ * every frame wakes the wait (none sleeps out its long timeout), and the
+ * owner's own fd wakes it and is reported.
+ */
+static void test_transport_wait_alone(void **state)
+{
+	(void)state;
+	struct mesh *m = mesh_new(2, false);
+	struct tp *t = m->n[0].tp;
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(efd >= 0);
+	for (uint32_t round = 1; round <= 20; round++) {
+		send_hb(m, 1, 1, round);
+		uint64_t deadline = tp_now_ms() + DEADLINE_MS;
+		struct tp_frame f;
+		while (tp_recv(t, &f) != 0) {
+			if (past(deadline))
+				fail_msg("round %u: nothing within %d ms", round, DEADLINE_MS);
+			bool own = true;
+			uint64_t t0 = tp_now_ms();
+			assert_true(tp_wait(t, efd, 60000, &own) >= 0);
+			assert_false(own);
+			if (tp_now_ms() - t0 > DEADLINE_MS)
+				fail_msg("round %u: a wait missed what woke it", round);
+		}
+		assert_int_equal(f.msg.type, OPX_MSG_HB_REQUEST);
+		assert_int_equal(f.msg.from, 2);
+		assert_int_equal(f.msg.u.hb_request.round, round);
+	}
+	uint64_t one = 1;
+	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
+	bool own = false;
+	assert_true(tp_wait(t, efd, 60000, &own) > 0);
+	assert_true(own);
+	/* nothing ready: the timeout */
+	assert_int_equal(read(efd, &one, sizeof(one)), sizeof(one));
+	uint64_t t0;
+	for (;;) { /* what is left (link events, a late handshake), then a quiet wait */
+		struct tp_frame f;
+		struct tp_event ev;
+		while (tp_recv(t, &f) == 0 || tp_next_event(t, &ev) == 0)
+			;
+		t0 = tp_now_ms();
+		if (tp_wait(t, efd, 20, &own) == 0)
+			break;
+	}
+	assert_false(own);
+	assert_true(tp_now_ms() - t0 >= 15);
+	close(efd);
+	mesh_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transport_two_nodes_exchange_every_type),
+		cmocka_unit_test(test_transport_wait_alone),
 		cmocka_unit_test(test_transport_three_nodes_all_pairs),
 		cmocka_unit_test(test_transport_restarted_peer_heard_again),
 		cmocka_unit_test(test_transport_unknown_key_refused),
