@@ -232,8 +232,12 @@ static int build_commit(struct ofs *o, struct kv_txn *t, void *arg)
 	}
 	if (rc)
 		return rc;
+	/* A commit of folded setattrs alone (an empty file tar made) changes
+	 * no data: its mtime stays, as a direct chmod's would. */
+	if (n->pend || n->trunc || n->nblk || size != a.size)
+		a.mtime_ns = now;
 	a.size = size;
-	a.mtime_ns = a.ctime_ns = now;
+	a.ctime_ns = now;
 	a.change++;
 	rc = ofs_fold_apply(n, &a, now); /* setattrs that waited for this commit */
 	if (rc)
@@ -403,7 +407,13 @@ static int create_file(struct ofs *o, uint64_t parent, const char *name, uint32_
 		rc = ofs_op_mknod(o, parent, name, S_IFREG | (mode & 07777), 0, cr, out);
 		if (rc)
 			return rc;
-		return ofs_open_node(o, out->ino, flags & ~O_TRUNC, f);
+		rc = ofs_open_node(o, out->ino, flags & ~O_TRUNC, f);
+		if (rc == 0) {
+			pthread_mutex_lock(&(*f)->n->mu);
+			(*f)->made = true;
+			pthread_mutex_unlock(&(*f)->n->mu);
+		}
+		return rc;
 	}
 	if (!ofs_name_is_valid(name, len))
 		return -EINVAL;
@@ -645,6 +655,7 @@ ssize_t ofs_op_write(struct ofs *o, struct ofs_file *f, const void *buf, size_t 
 	}
 	f->dirtied = true;
 	f->wrote = true;
+	f->made = false;
 	ofs_fold_note_write(n);
 	pthread_mutex_lock(&o->lock);
 	n->dirty = true;

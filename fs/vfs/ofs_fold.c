@@ -10,9 +10,12 @@
  *   handle that will commit at its close (it wrote, created or truncated
  *   through it), folds: that close, or an fsync, is then the durability
  *   point of its setattrs as of its data, and a crash before it loses only
- *   what was not promised yet. Any other caller (another process, a chmod
- *   by path from a shell, a file with nothing buffered) commits at once, as
- *   before, after the buffer it finds (ofs_op_setattr).
+ *   what was not promised yet. So does the handle whose O_EXCL open made
+ *   the file, until it writes: an empty file tar makes costs its create and
+ *   its close, not a round per setattr (the close commits them alone, the
+ *   mtime untouched). Any other caller (another process, a chmod by path
+ *   from a shell, a file with nothing buffered) commits at once, as before,
+ *   after the buffer it finds (ofs_op_setattr).
  * - Rights are checked at the call, against the attributes this node shows
  *   (applied or created here, with the earlier folds over them), with the
  *   errno a direct change would give. The commit checks each change again
@@ -68,16 +71,35 @@ void ofs_setattr_apply(struct ofs_attr *a, const struct ofs_setattr *sa, uint32_
 }
 
 /* Whether cr's thread holds n open for writing on a handle whose close
- * commits n's buffer. */
-static bool caller_writes(struct ofs *o, const struct onode *n, const struct ofs_cred *cr)
+ * commits n's buffer, or on the handle that made n and has not written it
+ * yet (*made then: its close commits only once a fold marks it, below).
+ * n->mu held. */
+static bool caller_writes(struct ofs *o, const struct onode *n, const struct ofs_cred *cr,
+			  bool *made)
 {
 	bool found = false;
+	*made = false;
 	pthread_mutex_lock(&o->lock);
-	for (const struct ofs_file *f = o->files; f && !found; f = f->next)
-		found = f->n == n && f->pid == cr->pid && f->dirtied &&
+	for (const struct ofs_file *f = o->files; f && !found; f = f->next) {
+		found = f->n == n && f->pid == cr->pid && (f->dirtied || f->made) &&
 			(f->flags & O_ACCMODE) != O_RDONLY;
+		*made = found && !f->dirtied;
+	}
 	pthread_mutex_unlock(&o->lock);
 	return found;
+}
+
+/* A fold now waits in n, which had nothing buffered: the handle that made
+ * it commits it at its flush (dirtied), as the last close does (dirty).
+ * n->mu held. */
+static void mark_made(struct ofs *o, struct onode *n, const struct ofs_cred *cr)
+{
+	pthread_mutex_lock(&o->lock);
+	n->dirty = true;
+	for (struct ofs_file *f = o->files; f; f = f->next)
+		if (f->n == n && f->pid == cr->pid && f->made && (f->flags & O_ACCMODE) != O_RDONLY)
+			f->dirtied = true;
+	pthread_mutex_unlock(&o->lock);
 }
 
 /* Applies fold f over a (its rights checked on a first): 0 or -errno. */
@@ -154,8 +176,9 @@ int ofs_fold_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
 	if (!n)
 		return 0;
 	int rc = 0;
+	bool made;
 	pthread_mutex_lock(&n->mu);
-	if (!n->dirty || n->nfold == OFS_FOLD_MAX || !caller_writes(o, n, cr))
+	if (n->nfold == OFS_FOLD_MAX || !caller_writes(o, n, cr, &made) || (!n->dirty && !made))
 		goto out;
 	struct ofs_attr a;
 	if (n->pend) {
@@ -191,6 +214,8 @@ int ofs_fold_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
 		memcpy(f->groups, cr->groups, cr->ngroups * sizeof(*cr->groups));
 	n->nfold++;
 	n->wrote_since_fold = false;
+	if (made && !n->dirty)
+		mark_made(o, n, cr);
 	*out = base;
 	ofs_overlay_locked(n, out);
 	rc = 1;

@@ -100,6 +100,8 @@ struct ofs_file {
 	int flags;    /* open(2) flags */
 	bool dirtied; /* wrote, truncated or created through this handle: its flush commits */
 	bool wrote;   /* wrote through this handle (a flush cannot be deferred) */
+	bool made;    /* under n->mu: this open made the file (O_EXCL) and has not
+		       * written it: its setattrs may fold (ofs_fold.c) */
 	int pid;      /* under ofs.lock: the thread that opened it (0: unknown), see
 		       * ofs_fold.c */
 	char *vbuf;   /* virtual files: content rendered at open */

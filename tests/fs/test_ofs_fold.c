@@ -6,9 +6,10 @@
  * descriptor, then close) costs one commit at the close, not one per call;
  * this node shows the new attributes at once, the other node with the
  * commit; rights are checked at the call with the errno a direct change
- * gives, and again at the commit; fsync commits the folded changes; a
- * caller that is not the file's writer, or a file with nothing buffered,
- * commits at once as before.
+ * gives, and again at the commit; fsync commits the folded changes; an
+ * empty file made with O_EXCL commits its setattrs at its close; a caller
+ * that is not the file's writer, or a file with nothing buffered that it
+ * did not just make, commits at once as before.
  */
 #include "test.h"
 
@@ -132,6 +133,67 @@ static void test_fold_tar_file_commits_once_at_close(void **state)
 	assert_int_equal(a.size, 10);
 	assert_true(a.ctime_ns >= before_close);
 	expect_content(f->p.n2, ino, "port = 80\n");
+}
+
+/* An empty file tar x makes: O_EXCL create, no write, then its owner, mode
+ * and times through the descriptor. They wait for the close, which commits
+ * them alone: two rounds, not five. A made file closed without setattrs
+ * costs no second round; one given only an owner keeps its mtime. */
+static void test_fold_empty_made_file(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	struct ofs_file *w;
+	assert_int_equal(ofs_op_getattr(f->p.n1, ROOT, &a), 0); /* the root made */
+	unsigned c0 = f->p.commits;
+	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "empty", 0600, O_WRONLY | O_CREAT | O_EXCL,
+				       &root_w, &a, &w),
+			 0);
+	uint64_t ino = a.ino;
+	struct ofs_setattr owner = {.mask = OFS_SET_UID | OFS_SET_GID, .uid = 1000, .gid = 300};
+	struct ofs_setattr mode = {.mask = OFS_SET_MODE, .mode = 0640};
+	struct ofs_setattr times = {.mask = OFS_SET_MTIME, .mtime_ns = 1600000000000000000};
+	assert_int_equal(setattr(f->p.n1, ino, &owner, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &mode, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &times, &root_w), 0);
+	assert_int_equal(f->p.commits, c0 + 1); /* the create alone */
+	a = attr_of(f->p.n1, ino);
+	assert_int_equal(a.mode, S_IFREG | 0640);
+	assert_int_equal(a.uid, 1000);
+	assert_int_equal(a.mtime_ns, 1600000000000000000);
+	assert_int_equal(attr_of(f->p.n2, ino).uid, 0);
+	assert_int_equal(ofs_op_flush(f->p.n1, w), 0);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 2);
+	a = attr_of(f->p.n2, ino);
+	assert_int_equal(a.mode, S_IFREG | 0640);
+	assert_int_equal(a.uid, 1000);
+	assert_int_equal(a.gid, 300);
+	assert_int_equal(a.mtime_ns, 1600000000000000000);
+	assert_int_equal(a.size, 0);
+
+	/* made and closed as it is: the create's round alone */
+	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "lock", 0600, O_WRONLY | O_CREAT | O_EXCL,
+				       &root_w, &a, &w),
+			 0);
+	assert_int_equal(ofs_op_flush(f->p.n1, w), 0);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 3);
+
+	/* an owner alone: the close commits it, the mtime stays the create's */
+	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "owned", 0600, O_WRONLY | O_CREAT | O_EXCL,
+				       &root_w, &a, &w),
+			 0);
+	ino = a.ino;
+	int64_t made_mtime = a.mtime_ns;
+	assert_int_equal(setattr(f->p.n1, ino, &owner, &root_w), 0);
+	assert_int_equal(f->p.commits, c0 + 4);
+	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
+	assert_int_equal(f->p.commits, c0 + 5);
+	a = attr_of(f->p.n2, ino);
+	assert_int_equal(a.uid, 1000);
+	assert_int_equal(a.mtime_ns, made_mtime);
+	assert_true(a.ctime_ns > made_mtime);
 }
 
 /* A create without O_EXCL is pending until its close: its setattrs join
@@ -323,6 +385,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fold_tar_file_commits_once_at_close, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_fold_empty_made_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_pending_create_one_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fold_fsync_commits_them, setup, teardown),

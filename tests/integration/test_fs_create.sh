@@ -208,7 +208,18 @@ n_tar=$(entries_of 'tar -C '"$M1"'/tx.$0 -xf '"$T/one.tar")
 n_cp=$(entries_of 'cp -a '"$T/one.conf $M1"'/cp.$0/')
 [ "$n_tar" = 2 ] || fail "tar x of one file commits $n_tar entries, not 2"
 [ "$n_cp" = 2 ] || fail "cp -a of one file commits $n_cp entries, not 2"
-log "tar x and cp -a of a file: two entries each"
+# An empty file: nothing written, its setattrs still wait for the close.
+: >"$T/empty.conf"
+chown 1234:4321 "$T/empty.conf"
+touch -d "2021-02-03 04:05:06" "$T/empty.conf"
+tar -C "$T" -cf "$T/empty.tar" empty.conf
+mkdir "$M1/te.1" "$M1/te.2" "$M1/te.3"
+n_empty=$(entries_of 'tar -C '"$M1"'/te.$0 -xf '"$T/empty.tar")
+[ "$n_empty" = 2 ] || fail "tar x of an empty file commits $n_empty entries, not 2"
+ctl 2 barrier >/dev/null
+[ "$(stat -c %s:%u:%g:%Y "$M2/te.1/empty.conf")" = "0:1234:4321:$(stat -c %Y "$T/empty.conf")" ] ||
+	fail "tar x of an empty file on node 2: $(stat -c %s:%u:%g:%Y "$M2/te.1/empty.conf")"
+log "tar x and cp -a of a file: two entries each; an empty file too"
 
 # A tree of config-like files: modes, owners, times and sizes of all kinds,
 # empty files, symlinks, nested directories.
