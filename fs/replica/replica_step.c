@@ -127,6 +127,13 @@ static void sync_config(struct replica *r)
 	r->step.heard_n = 0;
 }
 
+/* Voters a write needs: the configured write quorum, or a majority. */
+static size_t write_quorum(const struct replica *r)
+{
+	return r->members.write_quorum ? r->members.write_quorum
+				       : membership_voters(&r->members) / 2 + 1;
+}
+
 /*
  * This node leads and a write through it can be decided now: in the Accept
  * phase, and a quorum (itself included) of members linked to it say it is
@@ -150,8 +157,7 @@ static bool leading(struct replica *r, uint64_t now)
 		    membership_is_voter(&r->members, p->id))
 			followers++;
 	}
-	size_t quorum = r->members.write_quorum ? r->members.write_quorum
-						: membership_voters(&r->members) / 2 + 1;
+	size_t quorum = write_quorum(r);
 	return followers >= quorum;
 }
 
@@ -165,8 +171,7 @@ static bool leading(struct replica *r, uint64_t now)
  */
 static bool quorum_in_reach(struct replica *r, uint64_t now)
 {
-	size_t quorum = r->members.write_quorum ? r->members.write_quorum
-						: membership_voters(&r->members) / 2 + 1;
+	size_t quorum = write_quorum(r);
 	size_t own = 1;
 	for (size_t i = 0; i < OPX_MAX_NODES; i++) {
 		const struct replica_step_peer *p = &r->step.peers[i];
