@@ -13,8 +13,6 @@
 
 #include "log.h"
 
-#define MOUNTINFO_MAX (4u << 20) /* bytes read of /proc/self/mountinfo at most */
-
 /* Does the mountinfo field [f, end), with its octal escapes (\040 for a
  * space, \011, \012, \134), spell path? */
 static bool field_is(const char *f, const char *end, const char *path)
@@ -77,59 +75,33 @@ int ofs_mountinfo_dev(const char *mountinfo, const char *mountpoint, char *dev, 
 	return rc;
 }
 
-/* The whole of a /proc file (its size is unknown to stat): malloc'd. */
-static char *read_proc(const char *path)
+/* The device of the last mount on mountpoint in this process's mountinfo,
+ * read line by line: 0, -ENOENT, or -errno if it cannot be read. */
+static int mount_dev(const char *mountpoint, char *dev, size_t cap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	size_t cap = 16384, len = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		if (len + 1 == cap) {
-			char *p = cap < MOUNTINFO_MAX ? realloc(buf, cap * 2) : NULL;
-			if (!p) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = p;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(buf);
-			buf = NULL;
-			break;
-		}
-		if (n == 0) {
-			buf[len] = '\0';
-			break;
-		}
-		len += (size_t)n;
-	}
-	close(fd);
-	return buf;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	char *line = NULL;
+	size_t len = 0;
+	int rc = -ENOENT;
+	while (getline(&line, &len, f) > 0)
+		if (ofs_mountinfo_dev(line, mountpoint, dev, cap) == 0)
+			rc = 0; /* a later mount on the same path hides this one */
+	free(line);
+	fclose(f);
+	return rc;
 }
 
 int ofs_set_readahead(const char *mountpoint, uint32_t kb)
 {
 	if (kb == 0)
 		return 0;
-	char *info = read_proc("/proc/self/mountinfo");
-	if (!info) {
-		log_warn("fs: readahead left as it is: cannot read /proc/self/mountinfo: %s",
-			 strerror(errno));
-		return -EIO;
-	}
 	char dev[32], path[96];
-	int rc = ofs_mountinfo_dev(info, mountpoint, dev, sizeof(dev));
-	free(info);
+	int rc = mount_dev(mountpoint, dev, sizeof(dev));
 	if (rc) {
-		log_warn("fs: readahead left as it is: %s is not in /proc/self/mountinfo",
-			 mountpoint);
+		log_warn("fs: readahead left as it is: %s not found in /proc/self/mountinfo: %s",
+			 mountpoint, strerror(-rc));
 		return rc;
 	}
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
