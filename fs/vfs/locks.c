@@ -271,6 +271,21 @@ static int read_record(struct ofs_locks *l, const struct lk_key *res, struct lk_
 	return 0;
 }
 
+/* read_record, then load_leases: in that order, a holder granted between
+ * the two reads is missing from the view, never taken for stale. On an
+ * error nothing is left to free. */
+static int read_view(struct ofs_locks *l, const struct lk_key *res, struct lk_record *r,
+		     uint8_t **val, size_t *len, uint64_t *ver, struct leases *ls)
+{
+	int rc = read_record(l, res, r, val, len, ver);
+	if (rc == 0 && (rc = load_leases(l, ls)) != 0) {
+		lk_record_free(r);
+		free(*val);
+		*val = NULL;
+	}
+	return rc;
+}
+
 /* --- the node's own holdings and lease ---------------------------------------------- */
 
 /* Under mu. */
@@ -436,17 +451,9 @@ static int attempt(struct ofs_locks *l, enum ofs_lock_op op, const struct lk_key
 		bool retry = false;
 		struct dropped d = {.ls = &ls};
 		kv_txn_init(&t, 0, 0);
-		/* The record before the leases: a holder granted in between
-		 * is then missing from this view, not taken for stale. */
-		rc = read_record(l, res, &r, &old, &old_len, &ver);
+		rc = read_view(l, res, &r, &old, &old_len, &ver, &ls);
 		if (rc)
 			break;
-		rc = load_leases(l, &ls);
-		if (rc) {
-			lk_record_free(&r);
-			free(old);
-			break;
-		}
 		check_own_lease(l, &ls);
 		lk_drop_stale(&r, holder_valid_noting, &d);
 		struct lk_holder q = *q0;
@@ -1295,12 +1302,7 @@ int ofs_locks_test(struct ofs_locks *l, const struct lk_key *res, const struct l
 	uint8_t *old;
 	size_t len;
 	uint64_t ver;
-	/* The record before the leases, as in attempt. */
-	int rc = read_record(l, res, &r, &old, &len, &ver);
-	if (rc == 0 && (rc = load_leases(l, &ls)) != 0) {
-		lk_record_free(&r);
-		free(old);
-	}
+	int rc = read_view(l, res, &r, &old, &len, &ver, &ls);
 	if (rc == 0) {
 		lk_drop_stale(&r, holder_valid, &ls);
 		struct lk_holder mine = *q;
