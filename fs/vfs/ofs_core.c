@@ -382,7 +382,6 @@ static struct onode *table_add(struct ofs *o, uint64_t ino)
 	return n;
 }
 
-/* Frees n if nothing refers to it any more. Called with o->lock held. */
 /* n's memory: its buffered blocks, folded setattrs and lock, then n. */
 static void onode_free(struct onode *n)
 {
@@ -394,6 +393,7 @@ static void onode_free(struct onode *n)
 	free(n);
 }
 
+/* Frees n if nothing refers to it any more. Called with o->lock held. */
 static void maybe_free(struct ofs *o, struct onode *n)
 {
 	if (n->ref || n->nlookup || n->nopen || n->dirty)
