@@ -227,9 +227,15 @@ void tp_service(struct tp *t)
 	tp__peers_service(t, now);
 }
 
+/* Housekeeping is due: always, until the owner waits through tp_wait. */
+static bool service_is_due(const struct tp *t)
+{
+	return !t->waits || t->service_due || tp_now_ms() >= t->next_service_ms;
+}
+
 void tp__service_if_due(struct tp *t)
 {
-	if (!t->waits || t->service_due || tp_now_ms() >= t->next_service_ms)
+	if (service_is_due(t))
 		tp_service(t);
 }
 
@@ -488,9 +494,7 @@ int tp_recv(struct tp *t, struct tp_frame *out)
 		if (rc == -EAGAIN) {
 			/* Idle: answer handshakes and read link events (when due,
 			 * see tp_wait), then look once more. */
-			bool was_due =
-				!t->waits || t->service_due || tp_now_ms() >= t->next_service_ms;
-			if (!was_due)
+			if (!service_is_due(t))
 				return -EAGAIN;
 			tp_service(t);
 			rc = take_envelope(t);
