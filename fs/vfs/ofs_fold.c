@@ -70,36 +70,24 @@ void ofs_setattr_apply(struct ofs_attr *a, const struct ofs_setattr *sa, uint32_
 	a->ctime_ns = (sa->mask & OFS_SET_CTIME) ? sa->ctime_ns : now;
 }
 
-/* Whether cr's thread holds n open for writing on a handle whose close
- * commits n's buffer, or on the handle that made n and has not written it
- * yet (*made then: its close commits only once a fold marks it, below).
- * n->mu held. */
-static bool caller_writes(struct ofs *o, const struct onode *n, const struct ofs_cred *cr,
-			  bool *made)
+/*
+ * The handle through which cr's thread holds n open for writing and whose
+ * close commits n's buffer (it wrote, created or truncated through it), or
+ * that made n with O_EXCL and has not written it; NULL if none. n->mu held:
+ * a handle found stays valid while it is (a release frees its handle only
+ * after it has taken n->mu).
+ */
+static struct ofs_file *writer_handle(struct ofs *o, const struct onode *n,
+				      const struct ofs_cred *cr)
 {
-	bool found = false;
-	*made = false;
+	struct ofs_file *found = NULL;
 	pthread_mutex_lock(&o->lock);
-	for (const struct ofs_file *f = o->files; f && !found; f = f->next) {
-		found = f->n == n && f->pid == cr->pid && (f->dirtied || f->made) &&
-			(f->flags & O_ACCMODE) != O_RDONLY;
-		*made = found && !f->dirtied;
-	}
+	for (struct ofs_file *f = o->files; f && !found; f = f->next)
+		if (f->n == n && f->pid == cr->pid && (f->dirtied || f->made) &&
+		    (f->flags & O_ACCMODE) != O_RDONLY)
+			found = f;
 	pthread_mutex_unlock(&o->lock);
 	return found;
-}
-
-/* A fold now waits in n, which had nothing buffered: the handle that made
- * it commits it at its flush (dirtied), as the last close does (dirty).
- * n->mu held. */
-static void mark_made(struct ofs *o, struct onode *n, const struct ofs_cred *cr)
-{
-	pthread_mutex_lock(&o->lock);
-	n->dirty = true;
-	for (struct ofs_file *f = o->files; f; f = f->next)
-		if (f->n == n && f->pid == cr->pid && f->made && (f->flags & O_ACCMODE) != O_RDONLY)
-			f->dirtied = true;
-	pthread_mutex_unlock(&o->lock);
 }
 
 /* Applies fold f over a (its rights checked on a first): 0 or -errno. */
@@ -176,9 +164,10 @@ int ofs_fold_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
 	if (!n)
 		return 0;
 	int rc = 0;
-	bool made;
+	struct ofs_file *h;
 	pthread_mutex_lock(&n->mu);
-	if (n->nfold == OFS_FOLD_MAX || !caller_writes(o, n, cr, &made) || (!n->dirty && !made))
+	/* Nothing buffered: only the handle that made the file folds. */
+	if (n->nfold == OFS_FOLD_MAX || !(h = writer_handle(o, n, cr)) || (!n->dirty && h->dirtied))
 		goto out;
 	struct ofs_attr a;
 	if (n->pend) {
@@ -214,8 +203,14 @@ int ofs_fold_setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
 		memcpy(f->groups, cr->groups, cr->ngroups * sizeof(*cr->groups));
 	n->nfold++;
 	n->wrote_since_fold = false;
-	if (made && !n->dirty)
-		mark_made(o, n, cr);
+	if (!n->dirty) {
+		/* The first fold into a made file: its flush and last close
+		 * now commit. */
+		h->dirtied = true;
+		pthread_mutex_lock(&o->lock);
+		n->dirty = true;
+		pthread_mutex_unlock(&o->lock);
+	}
 	*out = base;
 	ofs_overlay_locked(n, out);
 	rc = 1;
