@@ -430,6 +430,16 @@ static uint64_t stored_decided(struct cl *c, uint32_t i)
 	return st.decided_idx;
 }
 
+/* Three nodes of batch size 1, synced after sending, n1 leading and entry
+ * 1 decided everywhere. */
+static void cl_three_started(struct cl *c, bool decide_with_next)
+{
+	cl_init_with(c, 3, 1, true, decide_with_next);
+	elect(c, 0);
+	append_at(c, 0, 1);
+	pump(c);
+}
+
 /* A decision is no write of its own: the decided index rides in front of
  * the next write (the next round's append, on every node), or goes alone
  * at the next tick when nothing follows. */
@@ -437,10 +447,7 @@ static void test_sync_order_decided_rides_with_next_write(void **state)
 {
 	(void)state;
 	struct cl c;
-	cl_init(&c, 3, 1, true);
-	elect(&c, 0);
-	append_at(&c, 0, 1);
-	pump(&c);
+	cl_three_started(&c, false);
 	uint64_t writes[N_MAX];
 	for (uint32_t i = 0; i < 3; i++)
 		writes[i] = c.rec[i].writes;
@@ -471,10 +478,7 @@ static void test_sync_order_decide_with_next(void **state)
 {
 	(void)state;
 	struct cl c;
-	cl_init_with(&c, 3, 1, true, true);
-	elect(&c, 0);
-	append_at(&c, 0, 1);
-	pump(&c);
+	cl_three_started(&c, true);
 	uint64_t before[N_MAX];
 	memcpy(before, c.decides_to, sizeof(before));
 	for (uint64_t k = 2; k <= 11; k++) {
@@ -534,10 +538,7 @@ static void test_sync_order_decide_with_next_stopsign(void **state)
 {
 	(void)state;
 	struct cl c;
-	cl_init_with(&c, 3, 1, true, true);
-	elect(&c, 0);
-	append_at(&c, 0, 1);
-	pump(&c);
+	cl_three_started(&c, true);
 	struct opx_cluster_config next = {.config_id = 2, .n_nodes = 3, .nodes = {1, 2, 3}};
 	assert_int_equal(opx_reconfigure(c.px[0], &next, NULL, 0), 0);
 	take(&c, 0);

@@ -81,6 +81,33 @@ static int setattr(struct ofs *o, uint64_t ino, const struct ofs_setattr *sa,
 	return ofs_op_setattr(o, ino, sa, cr, &a);
 }
 
+/* What tar x sets on a file it extracts, as root, and what it then shows. */
+#define TAR_MTIME 1600000000000000000
+static const struct ofs_setattr tar_times = {.mask = OFS_SET_MTIME, .mtime_ns = TAR_MTIME};
+static const struct ofs_setattr tar_owner = {
+	.mask = OFS_SET_UID | OFS_SET_GID, .uid = 1000, .gid = 300};
+static const struct ofs_setattr tar_mode = {.mask = OFS_SET_MODE, .mode = 0640};
+
+static void expect_tar_attrs(struct ofs *o, uint64_t ino, uint64_t size)
+{
+	struct ofs_attr a = attr_of(o, ino);
+	assert_int_equal(a.mode, S_IFREG | 0640);
+	assert_int_equal(a.uid, 1000);
+	assert_int_equal(a.gid, 300);
+	assert_int_equal(a.mtime_ns, TAR_MTIME);
+	assert_int_equal(a.size, size);
+}
+
+/* root_w's O_EXCL create of name on node 1 (a commit): its attributes. */
+static struct ofs_attr excl_create(struct fx *f, const char *name, struct ofs_file **w)
+{
+	struct ofs_attr a;
+	assert_int_equal(ofs_op_create(f->p.n1, ROOT, name, 0600, O_WRONLY | O_CREAT | O_EXCL,
+				       &root_w, &a, w),
+			 0);
+	return a;
+}
+
 /* What tar x does to a file it extracts, as root: O_EXCL create (a commit:
  * the cluster's answer), write, futimens, fchown, fchmod, close. The close
  * is the only other commit, and carries data and attributes. */
@@ -91,30 +118,20 @@ static void test_fold_tar_file_commits_once_at_close(void **state)
 	struct ofs_file *w;
 	assert_int_equal(ofs_op_getattr(f->p.n1, ROOT, &a), 0); /* the root made */
 	unsigned c0 = f->p.commits;
-	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "svc.conf", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &root_w, &a, &w),
-			 0);
+	a = excl_create(f, "svc.conf", &w);
 	uint64_t ino = a.ino;
 	assert_int_equal(f->p.commits, c0 + 1);
 	assert_int_equal(ofs_op_write(f->p.n1, w, "port = 80\n", 10, 0), 10);
-	struct ofs_setattr times = {.mask = OFS_SET_MTIME, .mtime_ns = 1600000000000000000};
-	struct ofs_setattr owner = {.mask = OFS_SET_UID | OFS_SET_GID, .uid = 1000, .gid = 300};
-	struct ofs_setattr mode = {.mask = OFS_SET_MODE, .mode = 0640};
-	assert_int_equal(ofs_op_setattr(f->p.n1, ino, &times, &root_w, &a), 0);
-	assert_int_equal(a.mtime_ns, 1600000000000000000);
+	assert_int_equal(ofs_op_setattr(f->p.n1, ino, &tar_times, &root_w, &a), 0);
+	assert_int_equal(a.mtime_ns, TAR_MTIME);
 	assert_int_equal(a.size, 10); /* the reply shows the buffer too */
-	assert_int_equal(setattr(f->p.n1, ino, &owner, &root_w), 0);
-	assert_int_equal(setattr(f->p.n1, ino, &mode, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &tar_owner, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &tar_mode, &root_w), 0);
 	assert_int_equal(f->p.commits, c0 + 1); /* all three wait for the close */
 
 	/* this node shows them at once; the other node sees the file as
 	 * created until the commit */
-	a = attr_of(f->p.n1, ino);
-	assert_int_equal(a.mode, S_IFREG | 0640);
-	assert_int_equal(a.uid, 1000);
-	assert_int_equal(a.gid, 300);
-	assert_int_equal(a.mtime_ns, 1600000000000000000);
-	assert_int_equal(a.size, 10);
+	expect_tar_attrs(f->p.n1, ino, 10);
 	a = attr_of(f->p.n2, ino);
 	assert_int_equal(a.mode, S_IFREG | 0600);
 	assert_int_equal(a.uid, 0);
@@ -125,13 +142,8 @@ static void test_fold_tar_file_commits_once_at_close(void **state)
 	assert_int_equal(f->p.commits, c0 + 2);
 	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
 	assert_int_equal(f->p.commits, c0 + 2);
-	a = attr_of(f->p.n2, ino);
-	assert_int_equal(a.mode, S_IFREG | 0640);
-	assert_int_equal(a.uid, 1000);
-	assert_int_equal(a.gid, 300);
-	assert_int_equal(a.mtime_ns, 1600000000000000000);
-	assert_int_equal(a.size, 10);
-	assert_true(a.ctime_ns >= before_close);
+	expect_tar_attrs(f->p.n2, ino, 10);
+	assert_true(attr_of(f->p.n2, ino).ctime_ns >= before_close);
 	expect_content(f->p.n2, ino, "port = 80\n");
 }
 
@@ -146,47 +158,30 @@ static void test_fold_empty_made_file(void **state)
 	struct ofs_file *w;
 	assert_int_equal(ofs_op_getattr(f->p.n1, ROOT, &a), 0); /* the root made */
 	unsigned c0 = f->p.commits;
-	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "empty", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &root_w, &a, &w),
-			 0);
+	a = excl_create(f, "empty", &w);
 	uint64_t ino = a.ino;
-	struct ofs_setattr owner = {.mask = OFS_SET_UID | OFS_SET_GID, .uid = 1000, .gid = 300};
-	struct ofs_setattr mode = {.mask = OFS_SET_MODE, .mode = 0640};
-	struct ofs_setattr times = {.mask = OFS_SET_MTIME, .mtime_ns = 1600000000000000000};
-	assert_int_equal(setattr(f->p.n1, ino, &owner, &root_w), 0);
-	assert_int_equal(setattr(f->p.n1, ino, &mode, &root_w), 0);
-	assert_int_equal(setattr(f->p.n1, ino, &times, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &tar_owner, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &tar_mode, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &tar_times, &root_w), 0);
 	assert_int_equal(f->p.commits, c0 + 1); /* the create alone */
-	a = attr_of(f->p.n1, ino);
-	assert_int_equal(a.mode, S_IFREG | 0640);
-	assert_int_equal(a.uid, 1000);
-	assert_int_equal(a.mtime_ns, 1600000000000000000);
+	expect_tar_attrs(f->p.n1, ino, 0);
 	assert_int_equal(attr_of(f->p.n2, ino).uid, 0);
 	assert_int_equal(ofs_op_flush(f->p.n1, w), 0);
 	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
 	assert_int_equal(f->p.commits, c0 + 2);
-	a = attr_of(f->p.n2, ino);
-	assert_int_equal(a.mode, S_IFREG | 0640);
-	assert_int_equal(a.uid, 1000);
-	assert_int_equal(a.gid, 300);
-	assert_int_equal(a.mtime_ns, 1600000000000000000);
-	assert_int_equal(a.size, 0);
+	expect_tar_attrs(f->p.n2, ino, 0);
 
 	/* made and closed as it is: the create's round alone */
-	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "lock", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &root_w, &a, &w),
-			 0);
+	a = excl_create(f, "lock", &w);
 	assert_int_equal(ofs_op_flush(f->p.n1, w), 0);
 	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
 	assert_int_equal(f->p.commits, c0 + 3);
 
 	/* an owner alone: the close commits it, the mtime stays the create's */
-	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "owned", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &root_w, &a, &w),
-			 0);
+	a = excl_create(f, "owned", &w);
 	ino = a.ino;
 	int64_t made_mtime = a.mtime_ns;
-	assert_int_equal(setattr(f->p.n1, ino, &owner, &root_w), 0);
+	assert_int_equal(setattr(f->p.n1, ino, &tar_owner, &root_w), 0);
 	assert_int_equal(f->p.commits, c0 + 4);
 	assert_int_equal(ofs_op_release(f->p.n1, w), 0);
 	assert_int_equal(f->p.commits, c0 + 5);
@@ -227,9 +222,7 @@ static void test_fold_fsync_commits_them(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &root_w, &a, &w),
-			 0);
+	a = excl_create(f, "f", &w);
 	assert_int_equal(ofs_op_write(f->p.n1, w, "abc", 3, 0), 3);
 	unsigned c0 = f->p.commits;
 	struct ofs_setattr owner = {.mask = OFS_SET_UID, .uid = 77};
@@ -249,9 +242,7 @@ static void test_fold_write_after_times(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &root_w, &a, &w),
-			 0);
+	a = excl_create(f, "f", &w);
 	assert_int_equal(ofs_op_write(f->p.n1, w, "abc", 3, 0), 3);
 	struct ofs_setattr times = {.mask = OFS_SET_MTIME | OFS_SET_ATIME,
 				    .mtime_ns = 1000000000,
@@ -354,9 +345,7 @@ static void test_fold_only_for_the_writer(void **state)
 	struct fx *f = *state;
 	struct ofs_attr a;
 	struct ofs_file *w;
-	assert_int_equal(ofs_op_create(f->p.n1, ROOT, "f", 0600, O_WRONLY | O_CREAT | O_EXCL,
-				       &root_w, &a, &w),
-			 0);
+	a = excl_create(f, "f", &w);
 	uint64_t ino = a.ino;
 	assert_int_equal(ofs_op_write(f->p.n1, w, "abc", 3, 0), 3);
 	unsigned c0 = f->p.commits;
