@@ -800,7 +800,7 @@ static void test_transport_wait_alone(void **state)
 	assert_true(own);
 	/* nothing ready: the timeout */
 	assert_int_equal(read(efd, &one, sizeof(one)), sizeof(one));
-	uint64_t t0;
+	uint64_t t0, deadline = tp_now_ms() + DEADLINE_MS;
 	for (;;) { /* what is left (link events, a late handshake), then a quiet wait */
 		struct tp_frame f;
 		struct tp_event ev;
@@ -809,6 +809,8 @@ static void test_transport_wait_alone(void **state)
 		t0 = tp_now_ms();
 		if (tp_wait(t, efd, 20, &own) == 0)
 			break;
+		if (past(deadline))
+			fail_msg("no quiet wait within %d ms", DEADLINE_MS);
 	}
 	assert_false(own);
 	assert_true(tp_now_ms() - t0 >= 15);
