@@ -38,6 +38,7 @@
 #include "ofs.h"
 #include "recover.h"
 #include "replica.h"
+#include "rocks_crc32c.h"
 #include "rocks_memory.h"
 #include "sdnotify.h"
 #include "snapshot_ctl.h"
@@ -715,6 +716,7 @@ int main(int argc, char **argv)
 	log_set_node(d.cfg.node_id);
 	log_set_level(d.cfg.log_level);
 	rocks_memory_set_budget((size_t)d.cfg.storage_memory_mb << 20);
+	log_info("omnifsd: RocksDB's checksums computed in %s", rocks_crc32c_engine());
 	if (clear_only) {
 		/* The unit's ExecStopPost: the daemon is gone (or, after systemd's
 		 * final SIGKILL, stuck dying); leave no dead mount behind. */

@@ -18,7 +18,7 @@ import sys
 
 # layer: (folder, library name, the layers it may use). Lower layers first.
 LAYERS = {
-    "consensus": ("consensus", ["consensus_core", "rocks_util", "consensus_rocksdb"], []),
+    "consensus": ("consensus", ["consensus_core", "rocks_util", "rocks_crc32c", "consensus_rocksdb"], []),
     "transport": ("transport", ["tp_codec", "transport"], ["consensus"]),
     "base": ("fs/base", ["omnifs_base"], []),
     "kv": ("fs/kv", ["omnifs_kv"], ["base", "consensus"]),
