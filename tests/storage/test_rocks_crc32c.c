@@ -74,27 +74,37 @@ static void test_crc32c_rfc3720_values(void **state)
 	assert_int_equal(rocks_crc32c_extend(0x1234, "", 0), 0x1234);
 }
 
+/* Ours against RocksDB's own on n bytes at buf, whole and in two pieces (as
+ * RocksDB extends a record's header, then its body). */
+static void check_length(rocks_crc32c_fn own, const char *buf, size_t n)
+{
+	uint32_t seed = (uint32_t)random();
+	uint32_t want = own(seed, buf, n);
+	assert_int_equal(rocks_crc32c_extend(seed, buf, n), want);
+	size_t cut = n / 3;
+	uint32_t part = rocks_crc32c_extend(seed, buf, cut);
+	assert_int_equal(rocks_crc32c_extend(part, buf + cut, n - cut), want);
+}
+
 static void test_crc32c_matches_rocksdb(void **state)
 {
 	rocks_crc32c_fn own = rocks_crc32c_rocksdb();
 	assert_non_null(own);
 	print_message("# engine: %s\n", rocks_crc32c_engine());
 
-	enum { MAX = 9000 };
+	/* The engine runs three chains over 3 x 4 KiB at a time: lengths
+	 * past twice that, and every one around each multiple of it. */
+	enum { CHUNK = 3 * 4096, MAX = 2 * CHUNK + 64 };
 	static char buf[MAX + 8];
 	srandom(42);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (char)random();
 	for (size_t off = 0; off < 8; off++) {
-		for (size_t n = 0; n <= MAX; n += n < 64 ? 1 : 97) {
-			uint32_t seed = (uint32_t)random();
-			uint32_t want = own(seed, buf + off, n);
-			assert_int_equal(rocks_crc32c_extend(seed, buf + off, n), want);
-			/* In two pieces, as RocksDB extends a record's header, then its body. */
-			size_t cut = n / 3;
-			uint32_t half = rocks_crc32c_extend(seed, buf + off, cut);
-			assert_int_equal(rocks_crc32c_extend(half, buf + off + cut, n - cut), want);
-		}
+		for (size_t n = 0; n <= MAX; n += n < 64 ? 1 : 97)
+			check_length(own, buf + off, n);
+		for (size_t k = 1; k <= 2; k++)
+			for (size_t n = k * CHUNK - 9; n <= k * CHUNK + 9; n++)
+				check_length(own, buf + off, n);
 	}
 }
 
