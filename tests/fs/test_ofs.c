@@ -649,6 +649,46 @@ static void test_ofs_truncate_and_sparse(void **state)
 	free(buf);
 }
 
+/* A file whose middle block was never written (a hole between two stored
+ * blocks) and whose last block is short reads back zeros exactly in the
+ * hole and past the short block, at any offset (the read fills the caller's
+ * buffer itself, which holds other bytes before). */
+static void test_ofs_read_holes_between_blocks(void **state)
+{
+	struct fx *f = *state;
+	struct ofs_attr a;
+	struct ofs_file *h;
+	const size_t bs = OFS_BLOCK_SIZE, n = 3 * OFS_BLOCK_SIZE;
+	char *buf = malloc(n);
+	memset(buf, 'a', bs);
+	assert_int_equal(ofs_op_create(f->n1, OFS_ROOT_INO, "holes", 0644, O_RDWR, &f->cr, &a, &h),
+			 0);
+	assert_int_equal(ofs_op_write(f->n1, h, buf, bs, 0), (ssize_t)bs);
+	memset(buf, 'c', 10);
+	assert_int_equal(ofs_op_write(f->n1, h, buf, 10, 2 * bs + 5), 10);
+	assert_int_equal(ofs_op_flush(f->n1, h), 0);
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+
+	/* Expected byte i: 'a' in block 0, 'c' at 2 bs + 5 .. + 15, else 0. */
+	const size_t size = 2 * bs + 15;
+	const size_t offs[] = {0, 7, bs - 3, bs + 9, 2 * bs, 2 * bs + 6};
+	assert_int_equal(ofs_op_open(f->n1, a.ino, O_RDONLY, &f->cr, &h), 0);
+	for (size_t k = 0; k < sizeof(offs) / sizeof(offs[0]); k++) {
+		memset(buf, 'x', n);
+		ssize_t got = ofs_op_read(f->n1, h, buf, n, offs[k]);
+		assert_int_equal(got, (ssize_t)(size - offs[k]));
+		for (size_t i = 0; i < (size_t)got; i++) {
+			size_t at = offs[k] + i;
+			char want = at < bs ? 'a' : at >= 2 * bs + 5 ? 'c' : 0;
+			if (buf[i] != want)
+				fail_msg("read at %zu: byte %zu is %d, not %d", offs[k], at, buf[i],
+					 want);
+		}
+	}
+	assert_int_equal(ofs_op_release(f->n1, h), 0);
+	free(buf);
+}
+
 static void test_ofs_xattrs(void **state)
 {
 	struct fx *f = *state;
@@ -1482,6 +1522,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_limits, setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_truncate_and_sparse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_read_holes_between_blocks, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_replays_other_nodes_changes, setup,
 						teardown),
