@@ -8,7 +8,6 @@
 #include "test.h"
 
 #include <dlfcn.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 
 #include "rocks_crc32c.h"
 #include "rocks_util.h"
+#include "tmpdir.h"
 
 #define CLUSTER	  0x5eedc0de8badf00dull
 #define N_KEYS	  64
@@ -34,22 +34,15 @@ static const struct rocks_kind kind = {
 
 static char dir[256];
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(dir, sizeof(dir), "%s/omnifs-crc32c-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdir_make(dir, sizeof(dir), "crc32c");
 }
 
 static int teardown(void **state)
 {
 	rocks_crc32c_use_hardware(true);
-	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(dir);
 }
 
 static bool hardware(void)

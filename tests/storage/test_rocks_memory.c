@@ -8,7 +8,6 @@
  */
 #include "test.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 
 #include "rocks_memory.h"
 #include "rocks_util.h"
+#include "tmpdir.h"
 
 #define CLUSTER	  0x5eedc0de12345678ull
 #define MIB	  (1024u * 1024u)
@@ -34,21 +34,14 @@ static const struct rocks_kind kind = {
 
 static char dir[256];
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(dir, sizeof(dir), "%s/omnifs-rocksmem-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdir_make(dir, sizeof(dir), "rocksmem");
 }
 
 static int teardown(void **state)
 {
-	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(dir);
 }
 
 /* Writes mib MiB of distinct keys into the store's "data" family, unsynced;
