@@ -739,8 +739,9 @@ int main(int argc, char **argv)
 	 * twenty threads that is megabytes held for nothing. One arena serves
 	 * a daemon whose threads mostly wait (each thread's cache still takes
 	 * its small blocks without the lock), and only the first arena's top
-	 * is given back by malloc_trim (see next_signal).
-	 * A large file moves through the daemon in buffers of megabytes (a
+	 * is given back by malloc_trim (see next_signal). */
+	mallopt(M_ARENA_MAX, 1);
+	/* A large file moves through the daemon in buffers of megabytes (a
 	 * step's entries, the batches that carry them to the log and the
 	 * state, the messages to the followers). Above the default mmap
 	 * threshold each was mapped fresh and unmapped when freed, so every
@@ -749,7 +750,6 @@ int main(int argc, char **argv)
 	 * from the arena, whose top is kept up to 32 MiB while the stream
 	 * lasts, they fault once; the periodic trim gives the pages back once
 	 * the burst is over. */
-	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_MMAP_THRESHOLD, 16 << 20);
 	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 
