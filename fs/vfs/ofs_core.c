@@ -203,32 +203,97 @@ int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, voi
 	return rc;
 }
 
-struct usage_sum {
-	int64_t bytes, inodes;
+/*
+ * Every node's record (the usage is their sum) and this node's shares (the
+ * guards of its changes and its inode counter), as of one applied index.
+ * One scan of the records reads both; the copy kept in o->nr is reused while
+ * the applied index is the same, since nothing else writes the state. A
+ * scan that overlaps an apply may see the newer state under the older
+ * index: as fresh as a read made just then, and it is kept only until the
+ * index moves. The proposer of a change is told of its apply after the
+ * index moved, so its next read sees its own change.
+ */
+struct ofs_noderecs {
+	uint64_t idx;	       /* kv_applied_idx when the scan began */
+	int64_t bytes, inodes; /* summed over every node (the root counts as one inode) */
+	bool bad;	       /* one of this node's records did not decode */
+	uint64_t max_next;     /* the largest next among this node's shares */
+	struct {
+		bool found;
+		struct ofs_noderec r;
+		uint64_t ver;
+	} share[OFS_NODE_SHARES];
 };
 
-static int sum_node(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		    uint64_t version)
+struct noderecs_scan {
+	struct ofs_noderecs *nr;
+	struct ofs_key mine; /* this node's share 0 key: the prefix of its shares */
+};
+
+static int scan_noderec(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
+			uint64_t version)
 {
-	struct usage_sum *u = arg;
+	struct noderecs_scan *s = arg;
+	struct ofs_noderecs *nr = s->nr;
 	struct ofs_noderec r;
-	if (ofs_noderec_decode(&r, val, val_len) == 0) {
-		u->bytes += r.bytes;
-		u->inodes += r.inodes;
+	bool decoded = ofs_noderec_decode(&r, val, val_len) == 0;
+	if (decoded) {
+		nr->bytes += r.bytes;
+		nr->inodes += r.inodes;
 	}
+	if (key_len < s->mine.len || memcmp(key, s->mine.b, s->mine.len) != 0)
+		return 0; /* another node's */
+	uint64_t node;
+	unsigned share;
+	if (!decoded || ofs_key_parse_node(key, key_len, &node, &share) != 0) {
+		nr->bad = true;
+		return 0;
+	}
+	if (r.next > nr->max_next)
+		nr->max_next = r.next;
+	nr->share[share].found = true;
+	nr->share[share].r = r;
+	nr->share[share].ver = version;
+	return 0;
+}
+
+/* The records as of now into *out: the kept copy, or a scan. 0 or -EIO. */
+static int noderecs_read(struct ofs *o, struct ofs_noderecs *out)
+{
+	uint64_t idx = kv_applied_idx(o->b.kv);
+	pthread_mutex_lock(&o->nr_lock);
+	bool kept = o->nr && o->nr->idx == idx;
+	if (kept)
+		*out = *o->nr;
+	pthread_mutex_unlock(&o->nr_lock);
+	if (kept)
+		return 0;
+	memset(out, 0, sizeof(*out));
+	out->idx = idx;
+	out->inodes = 1;
+	out->max_next = 1;
+	struct noderecs_scan s = {.nr = out};
+	struct ofs_key p;
+	ofs_key_node(&s.mine, o->cfg.node_id, 0);
+	ofs_key_node_prefix(&p);
+	if (ofs_kv_scan(o, p.b, p.len, NULL, 0, scan_noderec, &s) != 0)
+		return -EIO;
+	pthread_mutex_lock(&o->nr_lock);
+	if (!o->nr)
+		o->nr = calloc(1, sizeof(*o->nr)); /* none kept if it fails: only slower */
+	if (o->nr && o->nr->idx <= idx)		   /* never over a newer one */
+		*o->nr = *out;
+	pthread_mutex_unlock(&o->nr_lock);
 	return 0;
 }
 
 int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes)
 {
-	struct ofs_key p;
-	struct usage_sum u = {0, 1}; /* the root counts as one inode */
-	ofs_key_node_prefix(&p);
-	int rc = ofs_kv_scan(o, p.b, p.len, NULL, 0, sum_node, &u);
-	if (rc)
+	struct ofs_noderecs nr;
+	if (noderecs_read(o, &nr))
 		return -EIO;
-	*bytes = u.bytes < 0 ? 0 : u.bytes;
-	*inodes = u.inodes < 1 ? 1 : u.inodes;
+	*bytes = nr.bytes < 0 ? 0 : nr.bytes;
+	*inodes = nr.inodes < 1 ? 1 : nr.inodes;
 	return 0;
 }
 
@@ -252,51 +317,21 @@ static uint64_t ino_take(struct ofs *o, uint64_t r_next)
 	return c;
 }
 
-struct share_scan {
-	unsigned want;	      /* the share asked for */
-	bool found, bad;      /* found: the share exists; bad: a record did not decode */
-	struct ofs_noderec r; /* the share's */
-	uint64_t ver;	      /* its version */
-	uint64_t max_next;    /* the largest next among every share */
-};
-
-static int scan_share(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		      uint64_t version)
-{
-	struct share_scan *s = arg;
-	struct ofs_noderec r;
-	uint64_t node;
-	unsigned share;
-	if (ofs_key_parse_node(key, key_len, &node, &share) != 0 ||
-	    ofs_noderec_decode(&r, val, val_len) != 0) {
-		s->bad = true;
-		return 0;
-	}
-	if (r.next > s->max_next)
-		s->max_next = r.next;
-	if (share == s->want) {
-		s->found = true;
-		s->r = r;
-		s->ver = version;
-	}
-	return 0;
-}
-
 /* Share `share` of this node's record (key in *k): 0 with *r and its
  * version, -ENOENT with the defaults in *r, or -EIO. Either way r->next is
  * the largest among every share, so a number is never handed out twice. */
 static int noderec_read(struct ofs *o, unsigned share, struct ofs_key *k, struct ofs_noderec *r,
 			uint64_t *ver)
 {
-	struct share_scan s = {.want = share, .max_next = 1};
-	ofs_key_node(k, o->cfg.node_id, 0); /* the prefix of every share */
-	if (ofs_kv_scan(o, k->b, k->len, NULL, 0, scan_share, &s) != 0 || s.bad)
+	struct ofs_noderecs nr;
+	if (noderecs_read(o, &nr) != 0 || nr.bad)
 		return -EIO;
 	ofs_key_node(k, o->cfg.node_id, share);
-	*r = s.found ? s.r : (struct ofs_noderec){1, 0, 0};
-	r->next = s.max_next;
-	*ver = s.ver;
-	return s.found ? 0 : -ENOENT;
+	bool found = nr.share[share].found;
+	*r = found ? nr.share[share].r : (struct ofs_noderec){1, 0, 0};
+	r->next = nr.max_next;
+	*ver = nr.share[share].ver;
+	return found ? 0 : -ENOENT;
 }
 
 int ofs_ino_reserve(struct ofs *o, uint64_t *ino)
@@ -768,6 +803,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
 	o->b = *b;
 	o->wake_pipe[0] = o->wake_pipe[1] = -1;
 	pthread_mutex_init(&o->lock, NULL);
+	pthread_mutex_init(&o->nr_lock, NULL);
 	pthread_mutex_init(&o->iq_lock, NULL);
 	pthread_cond_init(&o->iq_cond, NULL);
 	pthread_cond_init(&o->iq_done_cond, NULL);
@@ -813,6 +849,8 @@ void ofs_destroy(struct ofs **op)
 		}
 	}
 	pthread_mutex_destroy(&o->lock);
+	pthread_mutex_destroy(&o->nr_lock);
+	free(o->nr);
 	pthread_mutex_destroy(&o->iq_lock);
 	pthread_cond_destroy(&o->iq_cond);
 	pthread_cond_destroy(&o->iq_done_cond);

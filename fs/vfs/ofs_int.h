@@ -207,6 +207,12 @@ struct ofs {
 			       * change being built or committed (ofs_run_txn) */
 	unsigned share_next;  /* under lock: where the search for a free share starts */
 
+	/* The node records as of one applied index (ofs_core.c: noderecs_read),
+	 * so the usage and this node's shares cost one scan per applied entry,
+	 * not one per create, write and commit. nr_lock is a leaf lock. */
+	pthread_mutex_t nr_lock;
+	struct ofs_noderecs *nr; /* under nr_lock; NULL: none read yet */
+
 	struct ofs_locks *locks;     /* cluster-wide locks (fuse_locks.c), set before mounting */
 	ofs_status_fn status_fn;     /* set before mounting */
 	struct ofs_metrics *metrics; /* set before mounting; NULL: requests are not timed */
