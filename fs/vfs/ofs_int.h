@@ -613,16 +613,20 @@ void ofs_replay_drain(struct ofs *o);
 /* Publishes the item being replayed (NULL: none) to the handlers. it is
  * borrowed until the next call. */
 void ofs_replay_set_current(struct ofs *o, const struct ofs_replay_item *it);
-/* For a replay's lookup: 1 with *out the entry as it was before the
+/* For a replay's lookup: 1 with *out the inode the name held before the
  * change, -ENOENT if it did not exist then, 0 if that is not known (answer
- * from the state now). */
-int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
-/* For a replay's getattr: 1 with *out the inode as it was before the
- * change, 0 if not known. */
-int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out);
-/* For a replay's mknod/mkdir/symlink: the entry now, or as the create left
- * it. 0 or -errno. */
-int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
+ * from the state now). *now: *out holds the inode's attributes as they are
+ * now (it still exists), not the view's. */
+int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
+		      bool *now);
+/* For a replay's getattr: 1 with *out the inode (its attributes now if it
+ * still exists, *now then true; else as it was before the change), 0 if
+ * not known. */
+int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out, bool *now);
+/* For a replay's create, mknod, mkdir or symlink: the entry now (*now
+ * true), or as the create left it. 0 or -errno. */
+int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
+		       bool *now);
 /* The path of name in directory ino (name NULL: of ino itself) relative to
  * the mount, "/a/b", into buf: in the state before it's change (the one the
  * kernel has when the items before it were replayed), or the current state

@@ -630,15 +630,19 @@ static int lookup_in(struct kv_view *v, uint64_t parent, const char *name, struc
  * content. The view answers only for what no longer exists (a directory
  * removed since, the file a rename replaced), which no reader can reach.
  */
-static void current_attr(struct ofs *o, struct ofs_attr *a)
+static bool current_attr(struct ofs *o, struct ofs_attr *a)
 {
 	struct ofs_attr now;
-	if (ofs_read_attr(o, a->ino, &now, NULL) == 0)
-		*a = now;
+	if (ofs_read_attr(o, a->ino, &now, NULL) != 0)
+		return false;
+	*a = now;
+	return true;
 }
 
-int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out)
+int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
+		      bool *now)
 {
+	*now = false;
 	int rc = 0;
 	pthread_mutex_lock(&o->rp_view_lock);
 	pthread_mutex_lock(&o->rp_lock);
@@ -664,12 +668,13 @@ int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct o
 		rc = lookup_in(v, parent, name, out);
 	pthread_mutex_unlock(&o->rp_view_lock);
 	if (rc == 1)
-		current_attr(o, out);
+		*now = current_attr(o, out);
 	return rc;
 }
 
-int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
+int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out, bool *now)
 {
+	*now = false;
 	pthread_mutex_lock(&o->rp_view_lock);
 	pthread_mutex_lock(&o->rp_lock);
 	struct kv_view *v = o->rp_cur ? o->rp_cur->view : NULL;
@@ -677,12 +682,14 @@ int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
 	int rc = v && view_attr(v, ino, out) == 0 ? 1 : 0;
 	pthread_mutex_unlock(&o->rp_view_lock);
 	if (rc == 1)
-		current_attr(o, out);
+		*now = current_attr(o, out);
 	return rc;
 }
 
-int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out)
+int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
+		       bool *now)
 {
+	*now = false;
 	struct ofs_attr recorded;
 	bool have = false;
 	pthread_mutex_lock(&o->rp_lock);
@@ -693,13 +700,17 @@ int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct 
 	}
 	pthread_mutex_unlock(&o->rp_lock);
 	int rc = ofs_op_lookup(o, parent, name, out);
-	if (!have)
+	if (!have) {
+		*now = rc == 0;
 		return rc;
+	}
 	/* The name may be another inode by now (removed and made again): the
 	 * create the kernel saw made the one recorded. */
 	if (rc != 0 || out->ino != recorded.ino) {
 		*out = recorded;
 		current_attr(o, out);
+		return 0;
 	}
+	*now = true;
 	return 0;
 }

@@ -735,6 +735,15 @@ static struct ofs_replay_item *expect_replay(struct fx *f, enum ofs_replay_kind 
 	return it;
 }
 
+/* a holds the inode's attributes as the state has them now. */
+static bool is_today(struct ofs *o, const struct ofs_attr *a)
+{
+	struct ofs_attr t;
+	return ofs_read_attr(o, a->ino, &t, NULL) == 0 && t.mode == a->mode &&
+	       t.nlink == a->nlink && t.size == a->size && t.mtime_ns == a->mtime_ns &&
+	       t.ctime_ns == a->ctime_ns && t.change == a->change;
+}
+
 /*
  * What node 2 replays on its mount for inotify, for node 1's changes: one
  * item per change, of the kind the change is, with the names as they were
@@ -872,15 +881,24 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	assert_int_equal(it->from.attr.ino, ino2);
 	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "h", path, sizeof(path)), 0);
 	assert_string_equal(path, "/d/h");
-	/* The replay's lookups on the way answer as then: d is still there. */
-	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a), 1);
+	/* The replay's lookups on the way answer as then: d is still there.
+	 * Attributes said to be today's (those the kernel may keep) are. */
+	bool now;
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a, &now), 1);
 	assert_int_equal(a.ino, d.ino);
-	assert_int_equal(ofs_replay_lookup(f->n2, d.ino, "h", &a), 1);
+	assert_true(!now || is_today(f->n2, &a));
+	assert_int_equal(ofs_replay_lookup(f->n2, d.ino, "h", &a, &now), 1);
 	assert_int_equal(a.ino, ino2);
-	assert_int_equal(ofs_replay_getattr(f->n2, d.ino, &a), 1);
-	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "none", &a), -ENOENT);
+	assert_true(!now || is_today(f->n2, &a));
+	assert_int_equal(ofs_replay_getattr(f->n2, d.ino, &a, &now), 1);
+	assert_true(!now || is_today(f->n2, &a));
+	/* The root still exists: its attributes as they are now, to keep. */
+	assert_int_equal(ofs_replay_getattr(f->n2, OFS_ROOT_INO, &a, &now), 1);
+	assert_true(now);
+	assert_true(is_today(f->n2, &a));
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "none", &a, &now), -ENOENT);
 	ofs_replay_set_current(f->n2, NULL);
-	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a), 0);
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a, &now), 0);
 	ofs_replay_item_free(it);
 	it = expect_replay(f, OFS_REPLAY_REMOVE);
 	assert_true(S_ISDIR(it->from.attr.mode));
