@@ -203,97 +203,13 @@ int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, voi
 	return rc;
 }
 
-/*
- * Every node's record (the usage is their sum) and this node's shares (the
- * guards of its changes and its inode counter), as of one applied index.
- * One scan of the records reads both; the copy kept in o->nr is reused while
- * the applied index is the same, since nothing else writes the state. A
- * scan that overlaps an apply may see the newer state under the older
- * index: as fresh as a read made just then, and it is kept only until the
- * index moves. The proposer of a change is told of its apply after the
- * index moved, so its next read sees its own change.
- */
-struct ofs_noderecs {
-	uint64_t idx;	       /* kv_applied_idx when the scan began */
-	int64_t bytes, inodes; /* summed over every node (the root counts as one inode) */
-	bool bad;	       /* one of this node's records did not decode */
-	uint64_t max_next;     /* the largest next among this node's shares */
-	struct {
-		bool found;
-		struct ofs_noderec r;
-		uint64_t ver;
-	} share[OFS_NODE_SHARES];
-};
-
-struct noderecs_scan {
-	struct ofs_noderecs *nr;
-	struct ofs_key mine; /* this node's share 0 key: the prefix of its shares */
-};
-
-static int scan_noderec(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-			uint64_t version)
-{
-	struct noderecs_scan *s = arg;
-	struct ofs_noderecs *nr = s->nr;
-	struct ofs_noderec r;
-	bool decoded = ofs_noderec_decode(&r, val, val_len) == 0;
-	if (decoded) {
-		nr->bytes += r.bytes;
-		nr->inodes += r.inodes;
-	}
-	if (key_len < s->mine.len || memcmp(key, s->mine.b, s->mine.len) != 0)
-		return 0; /* another node's */
-	uint64_t node;
-	unsigned share;
-	if (!decoded || ofs_key_parse_node(key, key_len, &node, &share) != 0) {
-		nr->bad = true;
-		return 0;
-	}
-	if (r.next > nr->max_next)
-		nr->max_next = r.next;
-	nr->share[share].found = true;
-	nr->share[share].r = r;
-	nr->share[share].ver = version;
-	return 0;
-}
-
-/* The records as of now into *out: the kept copy, or a scan. 0 or -EIO. */
-static int noderecs_read(struct ofs *o, struct ofs_noderecs *out)
-{
-	uint64_t idx = kv_applied_idx(o->b.kv);
-	pthread_mutex_lock(&o->nr_lock);
-	bool kept = o->nr && o->nr->idx == idx;
-	if (kept)
-		*out = *o->nr;
-	pthread_mutex_unlock(&o->nr_lock);
-	if (kept)
-		return 0;
-	memset(out, 0, sizeof(*out));
-	out->idx = idx;
-	out->inodes = 1;
-	out->max_next = 1;
-	struct noderecs_scan s = {.nr = out};
-	struct ofs_key p;
-	ofs_key_node(&s.mine, o->cfg.node_id, 0);
-	ofs_key_node_prefix(&p);
-	if (ofs_kv_scan(o, p.b, p.len, NULL, 0, scan_noderec, &s) != 0)
-		return -EIO;
-	pthread_mutex_lock(&o->nr_lock);
-	if (!o->nr)
-		o->nr = calloc(1, sizeof(*o->nr)); /* none kept if it fails: only slower */
-	if (o->nr && o->nr->idx <= idx)		   /* never over a newer one */
-		*o->nr = *out;
-	pthread_mutex_unlock(&o->nr_lock);
-	return 0;
-}
-
 int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes)
 {
-	struct ofs_noderecs nr;
-	if (noderecs_read(o, &nr))
+	struct ofs_nr_answer a;
+	if (ofs_noderecs_read(o, 0, &a))
 		return -EIO;
-	*bytes = nr.bytes < 0 ? 0 : nr.bytes;
-	*inodes = nr.inodes < 1 ? 1 : nr.inodes;
+	*bytes = a.bytes < 0 ? 0 : a.bytes;
+	*inodes = a.inodes < 1 ? 1 : a.inodes;
 	return 0;
 }
 
@@ -323,15 +239,14 @@ static uint64_t ino_take(struct ofs *o, uint64_t r_next)
 static int noderec_read(struct ofs *o, unsigned share, struct ofs_key *k, struct ofs_noderec *r,
 			uint64_t *ver)
 {
-	struct ofs_noderecs nr;
-	if (noderecs_read(o, &nr) != 0 || nr.bad)
+	struct ofs_nr_answer a;
+	if (ofs_noderecs_read(o, share, &a) != 0 || a.bad)
 		return -EIO;
 	ofs_key_node(k, o->cfg.node_id, share);
-	bool found = nr.share[share].found;
-	*r = found ? nr.share[share].r : (struct ofs_noderec){1, 0, 0};
-	r->next = nr.max_next;
-	*ver = nr.share[share].ver;
-	return found ? 0 : -ENOENT;
+	*r = a.found ? a.r : (struct ofs_noderec){1, 0, 0};
+	r->next = a.max_next;
+	*ver = a.ver;
+	return a.found ? 0 : -ENOENT;
 }
 
 int ofs_ino_reserve(struct ofs *o, uint64_t *ino)

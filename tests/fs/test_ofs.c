@@ -735,6 +735,50 @@ static struct ofs_replay_item *expect_replay(struct fx *f, enum ofs_replay_kind 
 	return it;
 }
 
+/*
+ * The node records a node keeps in memory follow the applied state: moved
+ * along by its apply hook, read again when an entry came without the hook.
+ * Every commit guards its share's version and takes an inode number from
+ * them, so a wrong version would fail the creates (each change takes the
+ * next share: 20 creates reuse shares the hook updated), a wrong counter
+ * would repeat a number, and a wrong sum would show in the usage.
+ */
+static void test_ofs_node_records_follow_the_state(void **state)
+{
+	struct fx *f = *state;
+	int64_t b0, i0, b, i;
+	char name[16];
+	uint64_t inos[22];
+	assert_int_equal(ofs_usage(f->n1, &b0, &i0), 0);
+	f->watch = f->n1; /* node 1's changes reach its own hook */
+	uint64_t conflicts = f->n1->stats.conflicts;
+	for (int k = 0; k < 20; k++) {
+		snprintf(name, sizeof(name), "f%d", k);
+		inos[k] = mkfile(f->n1, f, OFS_ROOT_INO, name, "abc");
+		assert_int_equal(ofs_usage(f->n1, &b, &i), 0);
+		assert_int_equal(b, b0 + 3 * (k + 1));
+		assert_int_equal(i, i0 + k + 1);
+	}
+	/* Not one guard failed: each version the table gave was right. */
+	assert_int_equal(f->n1->stats.conflicts, conflicts);
+	/* Node 2's change reaches no hook of node 1: its table is behind. */
+	inos[20] = mkfile(f->n2, f, OFS_ROOT_INO, "g", "hello");
+	assert_int_equal(ofs_usage(f->n1, &b, &i), 0);
+	assert_int_equal(b, b0 + 65);
+	assert_int_equal(i, i0 + 21);
+	inos[21] = mkfile(f->n1, f, OFS_ROOT_INO, "h", "z");
+	assert_int_equal(ofs_usage(f->n1, &b, &i), 0);
+	assert_int_equal(b, b0 + 66);
+	assert_int_equal(i, i0 + 22);
+	assert_int_equal(ofs_usage(f->n2, &b, &i), 0);
+	assert_int_equal(b, b0 + 66);
+	assert_int_equal(i, i0 + 22);
+	for (int k = 0; k < 22; k++)
+		for (int j = 0; j < k; j++)
+			assert_true(inos[j] != inos[k]);
+	f->watch = NULL;
+}
+
 /* a holds the inode's attributes as the state has them now. */
 static bool is_today(struct ofs *o, const struct ofs_attr *a)
 {
@@ -1501,6 +1545,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ofs_limits, setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_truncate_and_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_xattrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_node_records_follow_the_state, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_replays_other_nodes_changes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_replay_queue_is_bounded, setup, teardown),
