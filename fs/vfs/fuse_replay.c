@@ -13,8 +13,10 @@
  * change included; negative answers are not cached, names and attributes
  * taken from that view get no timeout, so nothing stale outlives the call,
  * while the attributes of an inode that still exists, read from the state
- * now as any getattr's, get the usual timeout: the next replay in the same
- * directory then asks only for what changed since), a create, mknod, mkdir or
+ * now as any getattr's, get the usual timeout unless the kernel is about to
+ * change them itself (the link count of an unlink's or rename's victim):
+ * the next replay in the same directory then asks only for what changed
+ * since), a create, mknod, mkdir or
  * symlink answers with the entry now, an unlink, rmdir or rename answers 0,
  * a setattr answers the
  * attributes now, and an open answers with a handle of its own on which

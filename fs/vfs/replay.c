@@ -639,6 +639,21 @@ static bool current_attr(struct ofs *o, struct ofs_attr *a)
 	return true;
 }
 
+/*
+ * Whether the kernel, once the replayed call returns, changes what it keeps
+ * of ino by itself: after an unlink, rmdir or rename it drops the link
+ * count of the inode that lost a name (it believes the call made that
+ * change). Attributes already showing the change would then be counted
+ * twice: such an inode's answers are for the call only.
+ */
+static bool kernel_adjusts(const struct ofs_replay_item *it, uint64_t ino)
+{
+	if (!it || (it->kind != OFS_REPLAY_REMOVE && it->kind != OFS_REPLAY_RENAME))
+		return false;
+	return (it->from.present && it->from.attr.ino == ino) ||
+	       (it->to.present && it->to.attr.ino == ino);
+}
+
 int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
 		      bool *now)
 {
@@ -666,9 +681,11 @@ int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct o
 	 * since (rm -r) is still there for the kernel until its own replay. */
 	if (v)
 		rc = lookup_in(v, parent, name, out);
+	/* The item stays current while rp_view_lock is held. */
+	bool adjusts = rc == 1 && kernel_adjusts(it, out->ino);
 	pthread_mutex_unlock(&o->rp_view_lock);
 	if (rc == 1)
-		*now = current_attr(o, out);
+		*now = current_attr(o, out) && !adjusts;
 	return rc;
 }
 
@@ -678,11 +695,12 @@ int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out, bool *
 	pthread_mutex_lock(&o->rp_view_lock);
 	pthread_mutex_lock(&o->rp_lock);
 	struct kv_view *v = o->rp_cur ? o->rp_cur->view : NULL;
+	bool adjusts = kernel_adjusts(o->rp_cur, ino);
 	pthread_mutex_unlock(&o->rp_lock);
 	int rc = v && view_attr(v, ino, out) == 0 ? 1 : 0;
 	pthread_mutex_unlock(&o->rp_view_lock);
 	if (rc == 1)
-		*now = current_attr(o, out);
+		*now = current_attr(o, out) && !adjusts;
 	return rc;
 }
 
