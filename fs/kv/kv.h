@@ -247,7 +247,8 @@ int kv_view_get(struct kv_view *v, const void *key, size_t key_len, void **value
  * thread.
  */
 uint64_t kv_view_size_estimate(struct kv_view *v);
-/* The same on a view of its own (a fresh, consistent read). */
+/* The same on the latest state (a fresh read of that one key; no snapshot
+ * is taken unless a state transfer switches the live state meanwhile). */
 int kv_get(struct kv_store *s, const void *key, size_t key_len, void **value, size_t *value_len,
 	   uint64_t *version);
 

@@ -55,11 +55,15 @@ struct kv_store {
 	rocksdb_readoptions_t *ropts; /* latest state (writer's reads) */
 	rocksdb_column_family_handle_t *cf_meta;
 	rocksdb_column_family_handle_t *cf_state[2];
-	int active;		  /* writer thread's copy of "active"; readers read the DB */
-	_Atomic uint64_t applied; /* written by the writer thread, read by any */
-	uint64_t feed_first;	  /* writer thread's copy of "feed-first" */
-	uint64_t feed_keep;	  /* indexes the feed keeps; writer thread */
-	bool blob_gc_on[2];	  /* per state family: collection on (kv_blob_gc.c); writer */
+	int active; /* the writer thread's copy of "active" (views read the DB's under their
+		     * snapshot; kv_get reads this one, atomically, within swap_seq) */
+	_Atomic uint32_t swap_seq; /* odd while kv_import_finish switches the live state:
+				    * a read without a snapshot that saw it change
+				    * retries on a view */
+	_Atomic uint64_t applied;  /* written by the writer thread, read by any */
+	uint64_t feed_first;	   /* writer thread's copy of "feed-first" */
+	uint64_t feed_keep;	   /* indexes the feed keeps; writer thread */
+	bool blob_gc_on[2];	   /* per state family: collection on (kv_blob_gc.c); writer */
 	char *path;
 	char errmsg[256]; /* writer calls only; "what: cause", without the path */
 };

@@ -399,22 +399,28 @@ int kv_import_finish(struct kv_store *s)
 	/* The entries below p.src were never applied here: the feed is whole
 	 * from p.src only. */
 	kv__feed_reset(s, wb, p.src);
+	/* Odd from before the switch until the old state is cleared: a kv_get
+	 * that overlaps any of it reads again on a view. */
+	atomic_fetch_add(&s->swap_seq, 1);
 	rc = kv__write(s, wb, true, "import: switch");
 	rocksdb_writebatch_destroy(wb);
-	if (rc)
+	if (rc) {
+		atomic_fetch_add(&s->swap_seq, 1);
 		return rc;
-	s->active = act;
+	}
+	__atomic_store_n(&s->active, act, __ATOMIC_RELEASE);
 	atomic_store(&s->applied, p.src);
 
 	/* The old state is garbage now (views opened before keep their
 	 * snapshot of it). A failure here only leaves it for the next import. */
 	wb = rocksdb_writebatch_create();
-	if (!wb)
-		return 0;
-	clear_cf(wb, s->cf_state[old]);
-	if (kv__write(s, wb, false, "import: clear old state"))
-		log_warn("kv: %s", s->errmsg);
-	rocksdb_writebatch_destroy(wb);
+	if (wb) {
+		clear_cf(wb, s->cf_state[old]);
+		if (kv__write(s, wb, false, "import: clear old state"))
+			log_warn("kv: %s", s->errmsg);
+		rocksdb_writebatch_destroy(wb);
+	}
+	atomic_fetch_add(&s->swap_seq, 1);
 	return 0;
 }
 

@@ -10,8 +10,13 @@
  * the state already applied, never proposing anything: a lookup or getattr
  * answers as the state was before the change (the item's view: the names on
  * the way are those the kernel has then, a directory removed by a later
- * change included; negative answers are not cached, positive ones get no
- * timeout, so nothing stale outlives the call), a create, mknod, mkdir or
+ * change included; negative answers are not cached, names and attributes
+ * taken from that view get no timeout, so nothing stale outlives the call,
+ * while the attributes of an inode that still exists, read from the state
+ * now as any getattr's, get the usual timeout unless the kernel is about to
+ * change them itself (the link count of an unlink's or rename's victim):
+ * the next replay in the same directory then asks only for what changed
+ * since), a create, mknod, mkdir or
  * symlink answers with the entry now, an unlink, rmdir or rename answers 0,
  * a setattr answers the
  * attributes now, and an open answers with a handle of its own on which
@@ -73,8 +78,18 @@ static bool from_replay(fuse_req_t req)
 
 /* --- the handlers ------------------------------------------------------------- */
 
-/* An entry the kernel takes for this call only (no timeouts). */
-static void reply_entry(fuse_req_t req, int rc, const struct ofs_attr *a)
+/* The timeout of what the replay answers: what the view says holds for
+ * this call only (0); what the state says now may be cached as any
+ * request's answer (then the change's next replay need not ask again). */
+static double timeout_of(uint64_t ino, bool now, double t)
+{
+	return now && !ofs_ino_is_virtual(ino) ? t : 0;
+}
+
+/* An entry whose name the view gave (entry_now false: the kernel keeps the
+ * name for this call only) and whose attributes are the view's or now's. */
+static void reply_entry(fuse_req_t req, int rc, const struct ofs_attr *a, bool entry_now,
+			bool attr_now)
 {
 	struct ofs *o = ofs_of(req);
 	if (rc) {
@@ -85,6 +100,8 @@ static void reply_entry(fuse_req_t req, int rc, const struct ofs_attr *a)
 	memset(&e, 0, sizeof(e));
 	e.ino = a->ino;
 	ofs_attr_to_stat(a, &e.attr);
+	e.entry_timeout = timeout_of(a->ino, entry_now, o->cfg.entry_timeout_s);
+	e.attr_timeout = timeout_of(a->ino, attr_now, o->cfg.attr_timeout_s);
 	ofs_lookup_ref(o, a->ino);
 	if (fuse_reply_entry(req, &e) != 0)
 		ofs_forget(o, a->ino, 1);
@@ -93,30 +110,34 @@ static void reply_entry(fuse_req_t req, int rc, const struct ofs_attr *a)
 static void rp_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ofs_attr a;
-	int rc = from_replay(req) ? ofs_replay_lookup(ofs_of(req), parent, name, &a) : 0;
+	bool now = false;
+	int rc = from_replay(req) ? ofs_replay_lookup(ofs_of(req), parent, name, &a, &now) : 0;
 	if (rc == 0)
 		base_of(req)->lookup(req, parent, name);
 	else
-		reply_entry(req, rc > 0 ? 0 : rc, &a);
+		reply_entry(req, rc > 0 ? 0 : rc, &a, false, now);
 }
 
 static void rp_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct ofs *o = ofs_of(req);
 	struct ofs_attr a;
-	if (!from_replay(req) || ofs_replay_getattr(ofs_of(req), ino, &a) != 1) {
+	bool now;
+	if (!from_replay(req) || ofs_replay_getattr(o, ino, &a, &now) != 1) {
 		base_of(req)->getattr(req, ino, fi);
 		return;
 	}
 	struct stat st;
 	ofs_attr_to_stat(&a, &st);
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, timeout_of(a.ino, now, o->cfg.attr_timeout_s));
 }
 
 static void created(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ofs_attr a;
-	int rc = ofs_replay_created(ofs_of(req), parent, name, &a);
-	reply_entry(req, rc, &a);
+	bool now;
+	int rc = ofs_replay_created(ofs_of(req), parent, name, &a, &now);
+	reply_entry(req, rc, &a, now, now);
 }
 
 static void rp_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -152,7 +173,8 @@ static void rp_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	struct ofs *o = ofs_of(req);
 	struct ofs_attr a;
-	int rc = ofs_replay_created(o, parent, name, &a);
+	bool now;
+	int rc = ofs_replay_created(o, parent, name, &a, &now);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -161,6 +183,8 @@ static void rp_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	memset(&e, 0, sizeof(e));
 	e.ino = a.ino;
 	ofs_attr_to_stat(&a, &e.attr);
+	e.entry_timeout = timeout_of(a.ino, now, o->cfg.entry_timeout_s);
+	e.attr_timeout = timeout_of(a.ino, now, o->cfg.attr_timeout_s);
 	fi->fh = REPLAY_FH;
 	fi->noflush = 1; /* see rp_open */
 	ofs_lookup_ref(o, a.ino);

@@ -140,6 +140,7 @@ void ofs_inval_queue_all(struct ofs *o)
 
 void ofs_on_state_replaced(struct ofs *o)
 {
+	ofs_noderecs_forget(o);
 	ofs_inval_queue_all(o);
 	ofs_count(o, &o->stats.invals_replaced, 1);
 	ofs_replay_state_replaced(o);
@@ -314,6 +315,7 @@ void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool pr
 		    op->type == KV_OP_DELETE_PREFIX)
 			inval_key(o, op->type == KV_OP_DELETE_PREFIX, op->key, op->key_len);
 	}
+	ofs_noderecs_applied(o, idx, t);
 	ofs_replay_on_applied(o, idx, t, proposed_here);
 }
 

@@ -203,32 +203,13 @@ int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, voi
 	return rc;
 }
 
-struct usage_sum {
-	int64_t bytes, inodes;
-};
-
-static int sum_node(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		    uint64_t version)
-{
-	struct usage_sum *u = arg;
-	struct ofs_noderec r;
-	if (ofs_noderec_decode(&r, val, val_len) == 0) {
-		u->bytes += r.bytes;
-		u->inodes += r.inodes;
-	}
-	return 0;
-}
-
 int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes)
 {
-	struct ofs_key p;
-	struct usage_sum u = {0, 1}; /* the root counts as one inode */
-	ofs_key_node_prefix(&p);
-	int rc = ofs_kv_scan(o, p.b, p.len, NULL, 0, sum_node, &u);
-	if (rc)
+	struct ofs_nr_answer a;
+	if (ofs_noderecs_read(o, 0, &a))
 		return -EIO;
-	*bytes = u.bytes < 0 ? 0 : u.bytes;
-	*inodes = u.inodes < 1 ? 1 : u.inodes;
+	*bytes = a.bytes < 0 ? 0 : a.bytes;
+	*inodes = a.inodes < 1 ? 1 : a.inodes;
 	return 0;
 }
 
@@ -252,51 +233,20 @@ static uint64_t ino_take(struct ofs *o, uint64_t r_next)
 	return c;
 }
 
-struct share_scan {
-	unsigned want;	      /* the share asked for */
-	bool found, bad;      /* found: the share exists; bad: a record did not decode */
-	struct ofs_noderec r; /* the share's */
-	uint64_t ver;	      /* its version */
-	uint64_t max_next;    /* the largest next among every share */
-};
-
-static int scan_share(void *arg, const void *key, size_t key_len, const void *val, size_t val_len,
-		      uint64_t version)
-{
-	struct share_scan *s = arg;
-	struct ofs_noderec r;
-	uint64_t node;
-	unsigned share;
-	if (ofs_key_parse_node(key, key_len, &node, &share) != 0 ||
-	    ofs_noderec_decode(&r, val, val_len) != 0) {
-		s->bad = true;
-		return 0;
-	}
-	if (r.next > s->max_next)
-		s->max_next = r.next;
-	if (share == s->want) {
-		s->found = true;
-		s->r = r;
-		s->ver = version;
-	}
-	return 0;
-}
-
 /* Share `share` of this node's record (key in *k): 0 with *r and its
  * version, -ENOENT with the defaults in *r, or -EIO. Either way r->next is
  * the largest among every share, so a number is never handed out twice. */
 static int noderec_read(struct ofs *o, unsigned share, struct ofs_key *k, struct ofs_noderec *r,
 			uint64_t *ver)
 {
-	struct share_scan s = {.want = share, .max_next = 1};
-	ofs_key_node(k, o->cfg.node_id, 0); /* the prefix of every share */
-	if (ofs_kv_scan(o, k->b, k->len, NULL, 0, scan_share, &s) != 0 || s.bad)
+	struct ofs_nr_answer a;
+	if (ofs_noderecs_read(o, share, &a) != 0 || a.bad)
 		return -EIO;
 	ofs_key_node(k, o->cfg.node_id, share);
-	*r = s.found ? s.r : (struct ofs_noderec){1, 0, 0};
-	r->next = s.max_next;
-	*ver = s.ver;
-	return s.found ? 0 : -ENOENT;
+	*r = a.found ? a.r : (struct ofs_noderec){1, 0, 0};
+	r->next = a.max_next;
+	*ver = a.ver;
+	return a.found ? 0 : -ENOENT;
 }
 
 int ofs_ino_reserve(struct ofs *o, uint64_t *ino)
@@ -768,6 +718,7 @@ struct ofs *ofs_new(const struct ofs_config *cfg, const struct ofs_backend *b)
 	o->b = *b;
 	o->wake_pipe[0] = o->wake_pipe[1] = -1;
 	pthread_mutex_init(&o->lock, NULL);
+	pthread_mutex_init(&o->nr_lock, NULL);
 	pthread_mutex_init(&o->iq_lock, NULL);
 	pthread_cond_init(&o->iq_cond, NULL);
 	pthread_cond_init(&o->iq_done_cond, NULL);
@@ -813,6 +764,8 @@ void ofs_destroy(struct ofs **op)
 		}
 	}
 	pthread_mutex_destroy(&o->lock);
+	pthread_mutex_destroy(&o->nr_lock);
+	free(o->nr);
 	pthread_mutex_destroy(&o->iq_lock);
 	pthread_cond_destroy(&o->iq_cond);
 	pthread_cond_destroy(&o->iq_done_cond);

@@ -207,6 +207,11 @@ struct ofs {
 			       * change being built or committed (ofs_run_txn) */
 	unsigned share_next;  /* under lock: where the search for a free share starts */
 
+	/* The node records as of one applied index (ofs_noderecs.c), read by a
+	 * scan and then followed by the apply hook. nr_lock is a leaf lock. */
+	pthread_mutex_t nr_lock;
+	struct ofs_noderecs *nr; /* under nr_lock; NULL: none kept */
+
 	struct ofs_locks *locks;     /* cluster-wide locks (fuse_locks.c), set before mounting */
 	ofs_status_fn status_fn;     /* set before mounting */
 	struct ofs_metrics *metrics; /* set before mounting; NULL: requests are not timed */
@@ -361,6 +366,23 @@ OFS__MUST_CHECK int ofs_put_attr(struct kv_txn *t, const struct ofs_attr *a);
 int ofs_run_txn(struct ofs *o, int (*build)(struct ofs *o, struct kv_txn *t, void *arg), void *arg);
 /* Usage of the whole cluster as this node sees it. */
 int ofs_usage(struct ofs *o, int64_t *bytes, int64_t *inodes);
+/* ofs_noderecs.c: the node records as the state has them now, for this
+ * node's share `share`: the usage summed over every node (the root counts
+ * as one inode), this node's largest counter, whether one of its records
+ * did not decode (bad), and the share's record and version if it exists
+ * (found). 0, -ENOMEM or -EIO. */
+struct ofs_nr_answer {
+	int64_t bytes, inodes;
+	uint64_t max_next;
+	bool bad, found;
+	struct ofs_noderec r;
+	uint64_t ver;
+};
+int ofs_noderecs_read(struct ofs *o, unsigned share, struct ofs_nr_answer *a);
+/* The apply hook's part: entry idx (applied) moves the table along. */
+void ofs_noderecs_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t);
+/* The state was replaced: the table is read again by the next read. */
+void ofs_noderecs_forget(struct ofs *o);
 /* Adds to this node's record in t (read, guard, put): to the share the
  * running ofs_run_txn holds (schema.h), share 0 outside one. *ino_out, if
  * not NULL, receives a fresh inode number. */
@@ -607,16 +629,20 @@ void ofs_replay_drain(struct ofs *o);
 /* Publishes the item being replayed (NULL: none) to the handlers. it is
  * borrowed until the next call. */
 void ofs_replay_set_current(struct ofs *o, const struct ofs_replay_item *it);
-/* For a replay's lookup: 1 with *out the entry as it was before the
+/* For a replay's lookup: 1 with *out the inode the name held before the
  * change, -ENOENT if it did not exist then, 0 if that is not known (answer
- * from the state now). */
-int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
-/* For a replay's getattr: 1 with *out the inode as it was before the
- * change, 0 if not known. */
-int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out);
-/* For a replay's mknod/mkdir/symlink: the entry now, or as the create left
- * it. 0 or -errno. */
-int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out);
+ * from the state now). *now: *out holds the inode's attributes as they are
+ * now (it still exists), not the view's. */
+int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
+		      bool *now);
+/* For a replay's getattr: 1 with *out the inode (its attributes now if it
+ * still exists, *now then true; else as it was before the change), 0 if
+ * not known. */
+int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out, bool *now);
+/* For a replay's create, mknod, mkdir or symlink: the entry now (*now
+ * true), or as the create left it. 0 or -errno. */
+int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
+		       bool *now);
 /* The path of name in directory ino (name NULL: of ino itself) relative to
  * the mount, "/a/b", into buf: in the state before it's change (the one the
  * kernel has when the items before it were replayed), or the current state

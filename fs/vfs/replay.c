@@ -630,15 +630,34 @@ static int lookup_in(struct kv_view *v, uint64_t parent, const char *name, struc
  * content. The view answers only for what no longer exists (a directory
  * removed since, the file a rename replaced), which no reader can reach.
  */
-static void current_attr(struct ofs *o, struct ofs_attr *a)
+static bool current_attr(struct ofs *o, struct ofs_attr *a)
 {
 	struct ofs_attr now;
-	if (ofs_read_attr(o, a->ino, &now, NULL) == 0)
-		*a = now;
+	if (ofs_read_attr(o, a->ino, &now, NULL) != 0)
+		return false;
+	*a = now;
+	return true;
 }
 
-int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out)
+/*
+ * Whether the kernel, once the replayed call returns, changes what it keeps
+ * of ino by itself: after an unlink, rmdir or rename it drops the link
+ * count of the inode that lost a name (it believes the call made that
+ * change). Attributes already showing the change would then be counted
+ * twice: such an inode's answers are for the call only.
+ */
+static bool kernel_adjusts(const struct ofs_replay_item *it, uint64_t ino)
 {
+	if (!it || (it->kind != OFS_REPLAY_REMOVE && it->kind != OFS_REPLAY_RENAME))
+		return false;
+	return (it->from.present && it->from.attr.ino == ino) ||
+	       (it->to.present && it->to.attr.ino == ino);
+}
+
+int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
+		      bool *now)
+{
+	*now = false;
 	int rc = 0;
 	pthread_mutex_lock(&o->rp_view_lock);
 	pthread_mutex_lock(&o->rp_lock);
@@ -662,27 +681,33 @@ int ofs_replay_lookup(struct ofs *o, uint64_t parent, const char *name, struct o
 	 * since (rm -r) is still there for the kernel until its own replay. */
 	if (v)
 		rc = lookup_in(v, parent, name, out);
+	/* The item stays current while rp_view_lock is held. */
+	bool adjusts = rc == 1 && kernel_adjusts(it, out->ino);
 	pthread_mutex_unlock(&o->rp_view_lock);
 	if (rc == 1)
-		current_attr(o, out);
+		*now = current_attr(o, out) && !adjusts;
 	return rc;
 }
 
-int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out)
+int ofs_replay_getattr(struct ofs *o, uint64_t ino, struct ofs_attr *out, bool *now)
 {
+	*now = false;
 	pthread_mutex_lock(&o->rp_view_lock);
 	pthread_mutex_lock(&o->rp_lock);
 	struct kv_view *v = o->rp_cur ? o->rp_cur->view : NULL;
+	bool adjusts = kernel_adjusts(o->rp_cur, ino);
 	pthread_mutex_unlock(&o->rp_lock);
 	int rc = v && view_attr(v, ino, out) == 0 ? 1 : 0;
 	pthread_mutex_unlock(&o->rp_view_lock);
 	if (rc == 1)
-		current_attr(o, out);
+		*now = current_attr(o, out) && !adjusts;
 	return rc;
 }
 
-int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out)
+int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct ofs_attr *out,
+		       bool *now)
 {
+	*now = false;
 	struct ofs_attr recorded;
 	bool have = false;
 	pthread_mutex_lock(&o->rp_lock);
@@ -693,13 +718,17 @@ int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct 
 	}
 	pthread_mutex_unlock(&o->rp_lock);
 	int rc = ofs_op_lookup(o, parent, name, out);
-	if (!have)
+	if (!have) {
+		*now = rc == 0;
 		return rc;
+	}
 	/* The name may be another inode by now (removed and made again): the
 	 * create the kernel saw made the one recorded. */
 	if (rc != 0 || out->ino != recorded.ino) {
 		*out = recorded;
 		current_attr(o, out);
+		return 0;
 	}
+	*now = true;
 	return 0;
 }

@@ -776,6 +776,59 @@ static struct ofs_replay_item *expect_replay(struct fx *f, enum ofs_replay_kind 
 }
 
 /*
+ * The node records a node keeps in memory follow the applied state: moved
+ * along by its apply hook, read again when an entry came without the hook.
+ * Every commit guards its share's version and takes an inode number from
+ * them, so a wrong version would fail the creates (each change takes the
+ * next share: 20 creates reuse shares the hook updated), a wrong counter
+ * would repeat a number, and a wrong sum would show in the usage.
+ */
+static void test_ofs_node_records_follow_the_state(void **state)
+{
+	struct fx *f = *state;
+	int64_t b0, i0, b, i;
+	char name[16];
+	uint64_t inos[22];
+	assert_int_equal(ofs_usage(f->n1, &b0, &i0), 0);
+	f->watch = f->n1; /* node 1's changes reach its own hook */
+	uint64_t conflicts = f->n1->stats.conflicts;
+	for (int k = 0; k < 20; k++) {
+		snprintf(name, sizeof(name), "f%d", k);
+		inos[k] = mkfile(f->n1, f, OFS_ROOT_INO, name, "abc");
+		assert_int_equal(ofs_usage(f->n1, &b, &i), 0);
+		assert_int_equal(b, b0 + 3 * (k + 1));
+		assert_int_equal(i, i0 + k + 1);
+	}
+	/* Not one guard failed: each version the table gave was right. */
+	assert_int_equal(f->n1->stats.conflicts, conflicts);
+	/* Node 2's change reaches no hook of node 1: its table is behind. */
+	inos[20] = mkfile(f->n2, f, OFS_ROOT_INO, "g", "hello");
+	assert_int_equal(ofs_usage(f->n1, &b, &i), 0);
+	assert_int_equal(b, b0 + 65);
+	assert_int_equal(i, i0 + 21);
+	inos[21] = mkfile(f->n1, f, OFS_ROOT_INO, "h", "z");
+	assert_int_equal(ofs_usage(f->n1, &b, &i), 0);
+	assert_int_equal(b, b0 + 66);
+	assert_int_equal(i, i0 + 22);
+	assert_int_equal(ofs_usage(f->n2, &b, &i), 0);
+	assert_int_equal(b, b0 + 66);
+	assert_int_equal(i, i0 + 22);
+	for (int k = 0; k < 22; k++)
+		for (int j = 0; j < k; j++)
+			assert_true(inos[j] != inos[k]);
+	f->watch = NULL;
+}
+
+/* a holds the inode's attributes as the state has them now. */
+static bool is_today(struct ofs *o, const struct ofs_attr *a)
+{
+	struct ofs_attr t;
+	return ofs_read_attr(o, a->ino, &t, NULL) == 0 && t.mode == a->mode &&
+	       t.nlink == a->nlink && t.size == a->size && t.mtime_ns == a->mtime_ns &&
+	       t.ctime_ns == a->ctime_ns && t.change == a->change;
+}
+
+/*
  * What node 2 replays on its mount for inotify, for node 1's changes: one
  * item per change, of the kind the change is, with the names as they were
  * before it and its paths as they were then; nothing for usage-only
@@ -912,15 +965,28 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	assert_int_equal(it->from.attr.ino, ino2);
 	assert_int_equal(ofs_replay_path(f->n2, it, d.ino, "h", path, sizeof(path)), 0);
 	assert_string_equal(path, "/d/h");
-	/* The replay's lookups on the way answer as then: d is still there. */
-	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a), 1);
+	/* The replay's lookups on the way answer as then: d is still there.
+	 * Attributes said to be today's (those the kernel may keep) are. */
+	bool now;
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a, &now), 1);
 	assert_int_equal(a.ino, d.ino);
-	assert_int_equal(ofs_replay_lookup(f->n2, d.ino, "h", &a), 1);
+	assert_true(!now || is_today(f->n2, &a));
+	assert_int_equal(ofs_replay_lookup(f->n2, d.ino, "h", &a, &now), 1);
 	assert_int_equal(a.ino, ino2);
-	assert_int_equal(ofs_replay_getattr(f->n2, d.ino, &a), 1);
-	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "none", &a), -ENOENT);
+	/* The inode the removal unlinks: the kernel drops its link count
+	 * itself after the call, so the answer is for the call only. */
+	assert_false(now);
+	assert_int_equal(ofs_replay_getattr(f->n2, ino2, &a, &now), 1);
+	assert_false(now);
+	assert_int_equal(ofs_replay_getattr(f->n2, d.ino, &a, &now), 1);
+	assert_true(!now || is_today(f->n2, &a));
+	/* The root still exists: its attributes as they are now, to keep. */
+	assert_int_equal(ofs_replay_getattr(f->n2, OFS_ROOT_INO, &a, &now), 1);
+	assert_true(now);
+	assert_true(is_today(f->n2, &a));
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "none", &a, &now), -ENOENT);
 	ofs_replay_set_current(f->n2, NULL);
-	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a), 0);
+	assert_int_equal(ofs_replay_lookup(f->n2, OFS_ROOT_INO, "d", &a, &now), 0);
 	ofs_replay_item_free(it);
 	it = expect_replay(f, OFS_REPLAY_REMOVE);
 	assert_true(S_ISDIR(it->from.attr.mode));
@@ -1525,6 +1591,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ofs_read_holes_between_blocks, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_xattrs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ofs_node_records_follow_the_state, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_replays_other_nodes_changes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ofs_replay_queue_is_bounded, setup, teardown),

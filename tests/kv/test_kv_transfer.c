@@ -238,6 +238,14 @@ static void *reader_main(void *arg)
 				 (unsigned long long)a);
 			break;
 		}
+		/* Point reads take no view: one that misses the receiver's own
+		 * key must find the source's (the switch came between them),
+		 * never neither (a read of the old state being cleared). */
+		if (kv_get(rd->s, "b-only/0", 8, NULL, NULL, NULL) == -ENOENT &&
+		    kv_get(rd->s, "key/0000", 8, NULL, NULL, NULL) == -ENOENT) {
+			snprintf(rd->failure, sizeof(rd->failure), "a point read found no state");
+			break;
+		}
 		atomic_fetch_add(old ? &rd->seen_old : &rd->seen_new, 1);
 		atomic_fetch_add(&rd->checks, 1);
 	}
