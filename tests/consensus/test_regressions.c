@@ -255,7 +255,7 @@ static void test_regressions_starved_followers_keep_leader(void **state)
 	/* Until it has seen how late they answer, the leader may miss its
 	 * quorum for a while, never for the three rounds after which the
 	 * replica fails writes with EROFS. */
-	print_message("leader without a quorum for at most %llu ticks in a row\n",
+	print_message("# leader without a quorum for at most %llu ticks in a row\n",
 		      (unsigned long long)longest_no_qc);
 	assert_true(longest_no_qc < 3 * STARVED_ELECTION);
 	wait_all_decided(s, sim_appended(s), 20 * STARVED_ELECTION);
