@@ -135,11 +135,13 @@ static rocks_crc32c_fn choose(void)
  * comes before librocksdb's in the lookup order. */
 uint32_t rocks_crc32c_extend(uint32_t crc, const char *buf, size_t n)
 {
-	/* Two threads racing here choose the same engine. */
-	rocks_crc32c_fn fn = atomic_load_explicit(&chosen, memory_order_relaxed);
+	/* Two threads racing here choose the same engine. Release and
+	 * acquire: a thread that finds the SSE4.2 engine chosen by another
+	 * sees the shift table that thread built. */
+	rocks_crc32c_fn fn = atomic_load_explicit(&chosen, memory_order_acquire);
 	if (!fn) {
 		fn = choose();
-		atomic_store_explicit(&chosen, fn, memory_order_relaxed);
+		atomic_store_explicit(&chosen, fn, memory_order_release);
 	}
 	return fn(crc, buf, n);
 }
@@ -147,7 +149,7 @@ uint32_t rocks_crc32c_extend(uint32_t crc, const char *buf, size_t n)
 const char *rocks_crc32c_engine(void)
 {
 #if ROCKS_CRC32C_SSE42
-	rocks_crc32c_fn fn = atomic_load_explicit(&chosen, memory_order_relaxed);
+	rocks_crc32c_fn fn = atomic_load_explicit(&chosen, memory_order_acquire);
 	if (!fn)
 		fn = choose();
 	return fn == extend_sse42 ? "SSE4.2" : "software";
@@ -167,6 +169,6 @@ bool rocks_crc32c_use_hardware(bool on)
 		fn = rocks_crc32c_rocksdb();
 	if (!fn)
 		return false;
-	atomic_store_explicit(&chosen, fn, memory_order_relaxed);
+	atomic_store_explicit(&chosen, fn, memory_order_release);
 	return true;
 }
