@@ -136,6 +136,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* No writeback cache: write() must reach the node's buffer, which
 	 * flush/fsync commit. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* The kernel clears set-user-ID and set-group-ID on write, truncate
+	 * and chown (a SETATTR of the mode, replicated like any other): our
+	 * write and setattr do not. libfuse 3.14 wants HANDLE_KILLPRIV by
+	 * default yet never sends it; later versions send it when wanted.
+	 * Its v2 would not spare the security.capability getxattr that comes
+	 * with the first write to each inode either (the kernel skips that
+	 * only once the inode is marked S_NOSEC, after such a write). */
+	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 	/* flock and fcntl locks come to us (fuse_locks.c): cluster-wide.
 	 * Without a lock keeper the kernel keeps them, node-local. */
 	struct ofs *o = userdata;
