@@ -184,13 +184,21 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 	}
 	pr->deadline_ms = deadline;
 	atomic_init(&pr->refs, 2);
+	/* Behind others not taken yet: the first of them wakes the replica
+	 * thread after queueing, and its next take empties the queue, this
+	 * one included (it takes up to REPLICA__TAKE_PER_TURN, above the
+	 * most in flight); while it holds the queue back (no quorum, a
+	 * configuration change) a wake would do nothing either. Many
+	 * proposers at once then wake it once, not each. */
+	bool behind = p->queue_head != NULL;
 	if (p->queue_tail)
 		p->queue_tail->next = pr;
 	else
 		p->queue_head = pr;
 	p->queue_tail = pr;
 	pthread_mutex_unlock(&p->lock);
-	wake_replica(p);
+	if (!behind)
+		wake_replica(p);
 
 	pthread_mutex_lock(&p->lock);
 	while (!pr->done) {
