@@ -3,9 +3,11 @@
  *
  * Memory: a proposal has two references, the waiter's and the table's. The
  * table's is dropped by the replica thread when it completes, fails or
- * expires the proposal; the waiter's when it returns. Whoever drops the last
- * frees it, so the replica thread may use a proposal's entry bytes until it
- * finishes the proposal, whatever the waiter does.
+ * expires the proposal, after waking its waiter; the waiter's when it
+ * returns. Whoever drops the last frees it, so the replica thread may use a
+ * proposal's entry bytes until it finishes the proposal, whatever the waiter
+ * does, and signal its condition variable after unlocking. The count is
+ * atomic for that last step, taken outside the lock.
  */
 #include "proposals.h"
 
@@ -52,23 +54,38 @@ static void proposal_free(struct proposal *pr)
 
 static void release(struct proposal *pr)
 {
-	if (--pr->refs == 0)
+	if (atomic_fetch_sub(&pr->refs, 1) == 1)
 		proposal_free(pr);
 }
 
-/* Under the lock: marks pr done with rc (and res if rc is 0) and drops the
- * table's reference. */
-static void finish(struct proposals *p, struct proposal *pr, int rc, const struct kv_result *res)
+/* Under the lock: marks pr done with rc (and res if rc is 0) and puts it on
+ * *woken, for wake_finished once the lock is released. */
+static void finish(struct proposals *p, struct proposal *pr, int rc, const struct kv_result *res,
+		   struct proposal **woken)
 {
 	pr->done = true;
 	pr->rc = rc;
 	if (res)
 		pr->res = *res;
 	p->n_in_flight--;
-	/* Its own waiter only: with one condition variable for all, every
-	 * completion woke every waiting proposer, to find its own not done. */
-	pthread_cond_signal(&pr->done_cond);
-	release(pr);
+	pr->woken = *woken;
+	*woken = pr;
+}
+
+/* Not under the lock: wakes the waiters of the proposals finish put on
+ * woken and drops the table's references. A waiter that has not started to
+ * wait yet sees done when it takes the lock, as finish set it under it. */
+static void wake_finished(struct proposal *woken)
+{
+	while (woken) {
+		struct proposal *pr = woken;
+		woken = pr->woken;
+		/* Its own waiter only: with one condition variable for all,
+		 * every completion woke every waiting proposer, to find its own
+		 * not done. */
+		pthread_cond_signal(&pr->done_cond);
+		release(pr);
+	}
 }
 
 /* Under the lock: removes pr from the singly linked list at *head. */
@@ -83,13 +100,13 @@ static void unlink_from(struct proposal **head, struct proposal *pr)
 	}
 }
 
-static void fail_list(struct proposals *p, struct proposal **head, int rc)
+static void fail_list(struct proposals *p, struct proposal **head, int rc, struct proposal **woken)
 {
 	while (*head) {
 		struct proposal *pr = *head;
 		*head = pr->next;
 		pr->next = NULL;
-		finish(p, pr, rc, NULL);
+		finish(p, pr, rc, NULL, woken);
 	}
 }
 
@@ -166,14 +183,22 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 		return rc != 0 ? rc : -ESHUTDOWN;
 	}
 	pr->deadline_ms = deadline;
-	pr->refs = 2;
+	atomic_init(&pr->refs, 2);
+	/* Behind others not taken yet: the first of them wakes the replica
+	 * thread after queueing, and its next take empties the queue, this
+	 * one included (it takes up to REPLICA__TAKE_PER_TURN, above the
+	 * most in flight); while it holds the queue back (no quorum, a
+	 * configuration change) a wake would do nothing either. Many
+	 * proposers at once then wake it once, not each. */
+	bool behind = p->queue_head != NULL;
 	if (p->queue_tail)
 		p->queue_tail->next = pr;
 	else
 		p->queue_head = pr;
 	p->queue_tail = pr;
 	pthread_mutex_unlock(&p->lock);
-	wake_replica(p);
+	if (!behind)
+		wake_replica(p);
 
 	pthread_mutex_lock(&p->lock);
 	while (!pr->done) {
@@ -188,8 +213,8 @@ int proposals_submit(struct proposals *p, const struct kv_txn *txn, uint64_t nod
 		if (rc == 0)
 			*res = pr->res;
 	}
-	release(pr);
 	pthread_mutex_unlock(&p->lock);
+	release(pr);
 	if (rc == 0 && p->latency)
 		metrics_observe_ns(p->latency, metrics_now_ns() - t0_ns);
 	return rc;
@@ -215,42 +240,49 @@ size_t proposals_take_queued(struct proposals *p, struct proposal **out, size_t 
 
 void proposals_complete(struct proposals *p, const struct kv_result *res)
 {
+	struct proposal *woken = NULL;
 	pthread_mutex_lock(&p->lock);
 	for (struct proposal *pr = p->in_flight; pr; pr = pr->next) {
 		if (pr->seq == res->seq) {
 			unlink_from(&p->in_flight, pr);
-			finish(p, pr, 0, res);
+			finish(p, pr, 0, res, &woken);
 			pthread_cond_broadcast(&p->changed);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
+	wake_finished(woken);
 }
 
 void proposals_fail_queued(struct proposals *p, int rc)
 {
+	struct proposal *woken = NULL;
 	pthread_mutex_lock(&p->lock);
 	if (p->queue_head) {
-		fail_list(p, &p->queue_head, rc);
+		fail_list(p, &p->queue_head, rc, &woken);
 		p->queue_tail = NULL;
 		pthread_cond_broadcast(&p->changed);
 	}
 	pthread_mutex_unlock(&p->lock);
+	wake_finished(woken);
 }
 
 void proposals_fail_all(struct proposals *p, int rc)
 {
+	struct proposal *woken = NULL;
 	pthread_mutex_lock(&p->lock);
-	fail_list(p, &p->queue_head, rc);
+	fail_list(p, &p->queue_head, rc, &woken);
 	p->queue_tail = NULL;
-	fail_list(p, &p->in_flight, rc);
+	fail_list(p, &p->in_flight, rc, &woken);
 	pthread_cond_broadcast(&p->changed);
 	pthread_mutex_unlock(&p->lock);
+	wake_finished(woken);
 }
 
 void proposals_expire(struct proposals *p, uint64_t now_ms)
 {
 	bool any = false;
+	struct proposal *woken = NULL;
 	pthread_mutex_lock(&p->lock);
 	struct proposal **lists[] = {&p->queue_head, &p->in_flight};
 	for (size_t l = 0; l < 2; l++) {
@@ -263,7 +295,7 @@ void proposals_expire(struct proposals *p, uint64_t now_ms)
 			}
 			*pp = pr->next;
 			pr->next = NULL;
-			finish(p, pr, -ETIMEDOUT, NULL);
+			finish(p, pr, -ETIMEDOUT, NULL, &woken);
 			any = true;
 		}
 	}
@@ -273,6 +305,7 @@ void proposals_expire(struct proposals *p, uint64_t now_ms)
 	if (any)
 		pthread_cond_broadcast(&p->changed);
 	pthread_mutex_unlock(&p->lock);
+	wake_finished(woken);
 }
 
 void proposals_for_each_in_flight(struct proposals *p,

@@ -14,12 +14,15 @@
  *
  * One mutex protects everything here; it is never held while calling out,
  * but for the callback of proposals_for_each_in_flight (the replica thread
- * appending to the core, which takes no lock of omnifs).
+ * appending to the core, which takes no lock of omnifs). Waiters are woken
+ * after it is released: a waiter woken under it would at once sleep again
+ * on the mutex, two more context switches per proposal.
  */
 #ifndef OMNIFS_PROPOSALS_H
 #define OMNIFS_PROPOSALS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,9 +39,10 @@ struct proposal {
 	struct kv_result res; /* what applying it did, valid once done with rc 0 */
 	bool done;
 	bool appended;		  /* handed to the core at least once */
-	unsigned refs;		  /* the waiter and the table each hold one */
+	atomic_uint refs;	  /* the waiter and the table each hold one */
 	pthread_cond_t done_cond; /* signalled when done: its waiter alone wakes */
 	struct proposal *next;	  /* in the queue or the in-flight list */
+	struct proposal *woken;	  /* finished, its waiter still to be woken */
 };
 
 struct proposals {

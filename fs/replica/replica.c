@@ -36,8 +36,12 @@
 #define REPLICA__MAX_IN_FLIGHT (KV_DEDUP_WINDOW / 2)
 /* How often the free space of the data dir is looked at. */
 #define REPLICA__DISK_CHECK_MS 10
-/* Proposals appended per turn, so one turn stays short. */
+/* Proposals appended per turn, so one turn stays short. At least the most
+ * in flight: a turn that takes the queue empties it, which proposers queued
+ * behind another count on to skip waking the thread (proposals_submit). */
 #define REPLICA__TAKE_PER_TURN 1024
+_Static_assert(REPLICA__TAKE_PER_TURN >= REPLICA__MAX_IN_FLIGHT,
+	       "a turn must take every queued proposal");
 /* How long a leader holds back a Decide that no follower waits for, in the
  * hope that the next AcceptDecide carries it (decide_with_next): longer
  * than a client takes to send its next write, short beside a tick. */

@@ -3,11 +3,13 @@
  * a proposer wakes the replica through the eventfd and gets the result the
  * replica completes it with; a proposal the replica fails or lets expire
  * fails its proposer; sequences grow; close fails everyone with ESHUTDOWN;
- * in-flight proposals are bounded.
+ * in-flight proposals are bounded; proposers queued behind one not taken
+ * yet do not wake the replica again.
  */
 #include "test.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +100,68 @@ static bool queued(struct fixture *f)
 	bool any = f->p.queue_head != NULL;
 	pthread_mutex_unlock(&f->p.lock);
 	return any;
+}
+
+/* How many proposals are queued, not taken yet. */
+static size_t n_queued(struct fixture *f)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&f->p.lock);
+	for (struct proposal *pr = f->p.queue_head; pr; pr = pr->next)
+		n++;
+	pthread_mutex_unlock(&f->p.lock);
+	return n;
+}
+
+/* The eventfd's count of wake-ups (0 if none), which it resets. */
+static uint64_t wakes(struct fixture *f)
+{
+	uint64_t n = 0;
+	return read(f->efd, &n, sizeof(n)) == sizeof(n) ? n : 0;
+}
+
+/* Completes the n proposals in pr with KV_APPLIED. */
+static void complete_all(struct fixture *f, struct proposal **pr, size_t n)
+{
+	uint64_t seqs[8];
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = pr[i]->seq; /* pr[i] may be freed once completed */
+	for (size_t i = 0; i < n; i++) {
+		struct kv_result res = {.status = KV_APPLIED, .seq = seqs[i]};
+		proposals_complete(&f->p, &res);
+	}
+}
+
+/* The first proposer queued wakes the replica; those queued behind it
+ * before the replica takes the queue do not (its take gets them all); the
+ * first one queued after the take wakes it again. */
+static void test_proposals_one_wake_for_a_queue(void **state)
+{
+	struct fixture *f = *state;
+	struct submitter s[4];
+	start(&s[0], &f->p, 10000);
+	struct pollfd pfd = {.fd = f->efd, .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 10000), 1); /* queued, then woke the replica */
+	start(&s[1], &f->p, 10000);
+	start(&s[2], &f->p, 10000);
+	for (int i = 0; i < 2000 && n_queued(f) < 3; i++)
+		usleep(1000);
+	struct proposal *pr[3];
+	assert_int_equal(proposals_take_queued(&f->p, pr, 3), 3);
+	complete_all(f, pr, 3);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(s[i].t, NULL); /* past its wake-up, if it made one */
+		assert_int_equal(s[i].rc, 0);
+	}
+	assert_int_equal(wakes(f), 1);
+
+	start(&s[3], &f->p, 10000);
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_int_equal(take(f, pr, 1), 1);
+	complete_all(f, pr, 1);
+	pthread_join(s[3].t, NULL);
+	assert_int_equal(s[3].rc, 0);
+	assert_int_equal(wakes(f), 1);
 }
 
 static void test_proposals_complete_wakes_the_proposer(void **state)
@@ -236,6 +300,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_bounded_and_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_each_proposer_gets_its_result, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_proposals_one_wake_for_a_queue, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
