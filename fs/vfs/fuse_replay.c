@@ -364,6 +364,13 @@ static int full_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t d
  * about another file comes, or when none came for OFS_REPLAY_LINGER_MS
  * after a change that left content, OFS_REPLAY_LINGER_EMPTY_MS after a
  * create or a change that left the file empty (content likely follows).
+ * Two exceptions close it at once. A change of attributes alone to a file
+ * with content: attributes set through the descriptor while writing commit
+ * with the content (ofs_fold.c), so that program had closed the file before
+ * (`cp f; chmod 755 f`), and its close comes first here too. And a file with
+ * content and an execute bit: the kernel refuses to run a file open for
+ * writing (ETXTBSY), and a script or program written on one node is run on
+ * another as soon as it is seen there.
  */
 #define OFS_REPLAY_LINGER_MS	   25
 #define OFS_REPLAY_LINGER_EMPTY_MS 1000
@@ -371,7 +378,8 @@ static int full_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t d
 struct held {
 	int fd; /* -1: none */
 	uint64_t ino;
-	bool full; /* the last change through it left content */
+	bool full;     /* the last change through it left content */
+	bool runnable; /* ... and an execute bit: not kept open after it */
 };
 
 static void set_holding(struct ofs *o, bool holding)
@@ -389,6 +397,7 @@ static void release_held(struct ofs *o, struct held *h)
 	h->fd = -1;
 	h->ino = 0;
 	h->full = false;
+	h->runnable = false;
 	set_holding(o, false);
 }
 
@@ -397,6 +406,7 @@ static void hold(struct ofs *o, struct held *h, int fd, uint64_t ino)
 	h->fd = fd;
 	h->ino = ino;
 	h->full = false;
+	h->runnable = false;
 	set_holding(o, true);
 }
 
@@ -417,6 +427,7 @@ static int do_create(struct ofs *o, const struct ofs_replay_item *it, const char
 		if (it->after.size > 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1))
 			return -errno;
 		h->full = it->after.size > 0;
+		h->runnable = (mode & 0111) != 0;
 		return 0;
 	}
 	if (S_ISDIR(mode))
@@ -440,7 +451,9 @@ static int do_modify(struct ofs *o, uint64_t ino, const char *path, struct held 
 	/* Keeps the size and writes nothing, yet the kernel reports IN_MODIFY. */
 	if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, 1))
 		return -errno;
-	h->full = ofs_read_attr(o, ino, &a, NULL) == 0 && a.size > 0;
+	bool known = ofs_read_attr(o, ino, &a, NULL) == 0;
+	h->full = known && a.size > 0;
+	h->runnable = known && (a.mode & 0111) != 0;
 	return 0;
 }
 
@@ -462,8 +475,9 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 {
 	char from[PATH_MAX], to[PATH_MAX];
 	int rc;
-	bool same_file = (it->kind == OFS_REPLAY_MODIFY || it->kind == OFS_REPLAY_ATTRIB) &&
-			 h->fd >= 0 && h->ino == it->ino;
+	bool same_file =
+		h->fd >= 0 && h->ino == it->ino &&
+		(it->kind == OFS_REPLAY_MODIFY || (it->kind == OFS_REPLAY_ATTRIB && !h->full));
 	if (!same_file)
 		release_held(o, h);
 	switch (it->kind) {
@@ -522,7 +536,7 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 static void *replay_main(void *arg)
 {
 	struct ofs *o = arg;
-	struct held h = {-1, 0, false};
+	struct held h = {-1, 0, false, false};
 	struct log_ratelimit rl = {.interval_ms = 10000};
 	bool stopped = false;
 	__atomic_store_n(&o->rp_tid, (int)gettid(), __ATOMIC_RELEASE);
@@ -542,6 +556,8 @@ static void *replay_main(void *arg)
 		 * must read the change (a late invalidation only delays). */
 		(void)ofs_wait_invalidations_upto(o, it->invals, 1000);
 		int rc = replay(o, it, &h); /* the current item since the pop */
+		if (h.full && h.runnable)
+			release_held(o, &h);
 		ofs_replay_set_current(o, NULL);
 		if (rc) {
 			/* Nothing the replay answered may stay cached. */

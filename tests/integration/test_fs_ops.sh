@@ -113,6 +113,21 @@ ctl 3 barrier
 grep -q "Permission denied" "$T/err" || fail "device node: $(cat "$T/err")"
 log "nosuid,nodev: a setuid copy of id runs as root, a device node does not open"
 
+# A script written and made executable on one node runs on another as soon
+# as that node shows it (the replay there, which shows the change to inotify
+# watchers, must not keep it open for writing: ETXTBSY), made executable
+# after it was written or written executable.
+for i in 1 2 3 4 5; do
+	printf '#!/bin/sh\necho ran %s\n' "$i" >"$M1/run$i"
+	chmod 755 "$M1/run$i"
+	printf '#!/bin/sh\necho installed %s\n' "$i" >"$T/inst$i"
+	install -m 755 "$T/inst$i" "$M1/inst$i"
+	ctl 2 barrier
+	[ "$("$M2/run$i" 2>&1)" = "ran $i" ] || fail "run$i on node 2: $("$M2/run$i" 2>&1)"
+	[ "$("$M2/inst$i" 2>&1)" = "installed $i" ] || fail "inst$i on node 2: $("$M2/inst$i" 2>&1)"
+done
+log "scripts made executable on node 1 run on node 2 at once"
+
 # The mount's readahead window is [fs] read_ahead_kb's default, 4096 KiB, not
 # the kernel's 128: large sequential reads come in 1 MiB requests, ahead.
 ra=$(cat "/sys/class/bdi/$(mountpoint -d "$M1")/read_ahead_kb")
