@@ -47,11 +47,11 @@ static void make_cache(void)
 	 * searches the index and a data block of each table file whose key
 	 * range covers the key, and the filesystem looks up many keys that
 	 * are absent (a new name, its guard, a file's writer record): once
-	 * the memtables had been flushed a few times, every such lookup
-	 * probed each level-0 file and each level below, so a node spent
-	 * more per change the more changes it had seen. The filter answers
-	 * "absent" from memory for all but about 1% of them (10 bits a key:
-	 * about 40 KiB a table file of this size, held in the cache above). */
+	 * the memtables had been flushed a few times, every such lookup read
+	 * a block of each level-0 file and of each level below, more blocks
+	 * the more table files the changes had made. The filter answers
+	 * "absent" from memory for all but about 1% of them (10 bits a key,
+	 * in the cache above, so within the budget). */
 	rocksdb_filterpolicy_t *bloom = rocksdb_filterpolicy_create_bloom_full(10);
 	if (bloom)
 		rocksdb_block_based_options_set_filter_policy(table, bloom); /* table owns it */
