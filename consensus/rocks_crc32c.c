@@ -131,28 +131,30 @@ static rocks_crc32c_fn choose(void)
 	return own;
 }
 
-/* Under RocksDB's name (see the header), this definition, in the program,
- * comes before librocksdb's in the lookup order. */
-uint32_t rocks_crc32c_extend(uint32_t crc, const char *buf, size_t n)
+/* The engine in use, chosen at the first call. Two threads racing here
+ * choose the same engine. Release and acquire: a thread that finds the
+ * SSE4.2 engine chosen by another sees the shift table that thread built. */
+static rocks_crc32c_fn current(void)
 {
-	/* Two threads racing here choose the same engine. Release and
-	 * acquire: a thread that finds the SSE4.2 engine chosen by another
-	 * sees the shift table that thread built. */
 	rocks_crc32c_fn fn = atomic_load_explicit(&chosen, memory_order_acquire);
 	if (!fn) {
 		fn = choose();
 		atomic_store_explicit(&chosen, fn, memory_order_release);
 	}
-	return fn(crc, buf, n);
+	return fn;
+}
+
+/* Under RocksDB's name (see the header), this definition, in the program,
+ * comes before librocksdb's in the lookup order. */
+uint32_t rocks_crc32c_extend(uint32_t crc, const char *buf, size_t n)
+{
+	return current()(crc, buf, n);
 }
 
 const char *rocks_crc32c_engine(void)
 {
 #if ROCKS_CRC32C_SSE42
-	rocks_crc32c_fn fn = atomic_load_explicit(&chosen, memory_order_acquire);
-	if (!fn)
-		fn = choose();
-	return fn == extend_sse42 ? "SSE4.2" : "software";
+	return current() == extend_sse42 ? "SSE4.2" : "software";
 #else
 	return "software";
 #endif
