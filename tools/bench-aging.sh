@@ -9,7 +9,7 @@
 # the median files/s and CPU per file of the first and of the last third of
 # the batches, and their ratio: 1.00x means the cluster did not age.
 #
-#   tools/bench-aging.sh [-b BATCHES] [-n FILES] [-o recycle|fresh|rewrite]
+#   tools/bench-aging.sh [-b BATCHES] [-n FILES] [-o recycle|fresh|rewrite] [-r]
 #
 # BATCHES (default 12) of FILES (default 500). What each batch writes:
 #   recycle  one directory, made, filled, then removed with rm -rf, the
@@ -17,20 +17,25 @@
 #   fresh    a new directory every batch, kept (the tree grows)
 #   rewrite  the same FILES names in one directory, rewritten every batch
 #            (a config tree: each write keeps a version in the history)
+# -r: each file holds its own random text (base64, which RocksDB's snappy
+# does not shrink), not the same 4 KiB of spaces: the stores then keep what
+# they are given, and compactions have that much to rewrite.
 # With OMNIFS_BUILD set, that build is used as it is (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batches=12
 files=500
 mode=recycle
+random=0
 usage() {
-	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b) batches="$2"; shift 2 ;;
 	-n) files="$2"; shift 2 ;;
+	-r) random=1; shift ;;
 	-o)
 		case "$2" in recycle | fresh | rewrite) mode=$2 ;; *) usage ;; esac
 		shift 2
@@ -48,6 +53,13 @@ leader=$(leader_id 1)
 M=$T/mnt/node$leader
 hz=$(getconf CLK_TCK)
 payload=$(printf '%4096s' x)
+payloads=()
+content="4 KiB"
+if [ "$random" = 1 ]; then
+	# One line of 4,096 base64 characters per file of a batch.
+	mapfile -t payloads < <(head -c $((files * 3072)) /dev/urandom | base64 -w 4096)
+	content="4 KiB of random text"
+fi
 
 # state_levels: the leader's state table files per level, as RocksDB last
 # logged them ("-" before its first flush).
@@ -58,7 +70,7 @@ state_levels() {
 	echo "${s:--}"
 }
 
-echo "aging: $batches batches of $files files of 4 KiB ($mode), one writer through the leader's" \
+echo "aging: $batches batches of $files files of $content ($mode), one writer through the leader's" \
 	"mount (node $leader); $(nproc) cores"
 printf '%5s | %8s | %11s | %s\n' batch files/s "CPU ms/file" "leader's state table files per level"
 rates=() cpus=()
@@ -71,7 +83,7 @@ for ((b = 1; b <= batches; b++)); do
 	esac
 	c0=$(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")
 	t0=$(date +%s.%N)
-	for ((k = 0; k < files; k++)); do printf '%s' "$payload" >"$d/f$k"; done
+	for ((k = 0; k < files; k++)); do printf '%s' "${payloads[k]:-$payload}" >"$d/f$k"; done
 	read -r rate cpu < <(python3 -c "
 t = $(date +%s.%N) - $t0
 cpu = ($(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") - $c0) * 1000 / $hz / $files
