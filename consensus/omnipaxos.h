@@ -46,6 +46,14 @@ struct opx_snapshot_ops {
 	/* base folded with the later delta. Returns 0 or a negative errno. */
 	int (*merge)(void *ctx, const uint8_t *base, uint32_t base_len, const uint8_t *delta,
 		     uint32_t delta_len, uint8_t **out, uint32_t *out_len);
+	/* Optional (NULL: create). The snapshot create would make of the n
+	 * entries from log index from on, made without them, for an
+	 * application whose snapshot does not depend on what the entries hold
+	 * (omnifs's is a count; its state is transferred apart). The core then
+	 * never reads entries back from storage to make one: a compaction would
+	 * read every entry since the last, all at once. */
+	int (*create_counted)(void *ctx, uint64_t from, uint32_t n, uint8_t **out,
+			      uint32_t *out_len);
 };
 
 struct opx_config {

@@ -291,14 +291,26 @@ int sp_store_stopsign(struct opx *px, const struct opx_stopsign *ss)
 int sp_make_snapshot(struct opx *px, uint64_t to, uint8_t **out, uint32_t *out_len)
 {
 	const struct opx_snapshot_ops *so = px->cfg.snapshot;
-	struct opx_entry_list l = {0};
 	uint8_t *base = NULL, *delta = NULL;
 	uint32_t base_len = 0, delta_len = 0;
-	int rc = sp_get_entries(px, px->compacted_idx, to, &l);
-	if (rc)
-		return rc;
-	rc = so->create(px->cfg.snapshot_ctx, l.entries, l.n, &delta, &delta_len);
-	opx_entry_list_clear(&l);
+	int rc;
+	if (so->create_counted) {
+		/* The entries sp_get_entries would find, without reading them. */
+		uint64_t from = px->compacted_idx;
+		uint64_t n = to > from ? to - from : 0;
+		if (n && to > px_log_end(px))
+			return -ENOENT;
+		if (n > UINT32_MAX)
+			return -ERANGE;
+		rc = so->create_counted(px->cfg.snapshot_ctx, from, (uint32_t)n, &delta, &delta_len);
+	} else {
+		struct opx_entry_list l = {0};
+		rc = sp_get_entries(px, px->compacted_idx, to, &l);
+		if (rc)
+			return rc;
+		rc = so->create(px->cfg.snapshot_ctx, l.entries, l.n, &delta, &delta_len);
+		opx_entry_list_clear(&l);
+	}
 	if (rc)
 		return rc;
 	if (px->has_snapshot) {

@@ -58,6 +58,13 @@ static int snap_create(void *ctx, const struct opx_entry *entries, uint32_t n, u
 	return marker_new(n, out, out_len);
 }
 
+/* The same count, without the entries read back from the log. */
+static int snap_create_counted(void *ctx, uint64_t from, uint32_t n, uint8_t **out,
+			       uint32_t *out_len)
+{
+	return marker_new(n, out, out_len);
+}
+
 /* A delta always continues its base (spec §5.6): the counts add up. */
 static int snap_merge(void *ctx, const uint8_t *base, uint32_t base_len, const uint8_t *delta,
 		      uint32_t delta_len, uint8_t **out, uint32_t *out_len)
@@ -69,6 +76,7 @@ static int snap_merge(void *ctx, const uint8_t *base, uint32_t base_len, const u
 const struct opx_snapshot_ops replica_snapshot_ops = {
 	.create = snap_create,
 	.merge = snap_merge,
+	.create_counted = snap_create_counted,
 };
 
 /*

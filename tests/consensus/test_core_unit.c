@@ -336,6 +336,103 @@ static void test_core_single_node(void **state)
 	opx_storage_mem_destroy(&sm);
 }
 
+/* Snapshots made by count: the core hands create_counted the range and
+ * reads no entry back (a compaction would read every entry since the last
+ * one at once); create is never called. */
+static struct {
+	const struct opx_storage_ops *mem;
+	uint32_t reads, counted_calls;
+	uint64_t from;
+	uint32_t n;
+} counted;
+
+static int counting_get_entries(void *impl, uint64_t from, uint64_t to, struct opx_entry_list *out)
+{
+	counted.reads++;
+	return counted.mem->get_entries(impl, from, to, out);
+}
+
+static int refusing_create(void *ctx, const struct opx_entry *e, uint32_t n, uint8_t **out,
+			   uint32_t *out_len)
+{
+	(void)ctx, (void)e, (void)n, (void)out, (void)out_len;
+	fail_msg("create called though create_counted is set");
+	return -EIO;
+}
+
+static int counted_create(void *ctx, uint64_t from, uint32_t n, uint8_t **out, uint32_t *out_len)
+{
+	(void)ctx;
+	counted.counted_calls++;
+	counted.from = from;
+	counted.n = n;
+	*out = malloc(8);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, &(uint64_t){n}, 8);
+	*out_len = 8;
+	return 0;
+}
+
+static int counted_merge(void *ctx, const uint8_t *base, uint32_t base_len, const uint8_t *delta,
+			 uint32_t delta_len, uint8_t **out, uint32_t *out_len)
+{
+	(void)ctx;
+	assert_int_equal(base_len, 8);
+	assert_int_equal(delta_len, 8);
+	uint64_t a, b;
+	memcpy(&a, base, 8);
+	memcpy(&b, delta, 8);
+	return counted_create(NULL, 0, (uint32_t)(a + b), out, out_len);
+}
+
+static void test_core_snapshot_by_count(void **state)
+{
+	(void)state;
+	static const struct opx_snapshot_ops ops = {
+		.create = refusing_create, .merge = counted_merge, .create_counted = counted_create};
+	struct opx_storage_mem *sm = opx_storage_mem_new();
+	struct opx_storage st = opx_storage_mem_storage(sm);
+	struct opx_storage_ops wrapped = *st.ops;
+	memset(&counted, 0, sizeof(counted));
+	counted.mem = st.ops;
+	wrapped.get_entries = counting_get_entries;
+	st.ops = &wrapped;
+	struct opx_config c = cfg3(1);
+	c.cluster.n_nodes = 1;
+	c.snapshot = &ops;
+	struct opx *px;
+	assert_int_equal(opx_new(&px, &c, st, NULL, 0), 0);
+	for (uint64_t v = 1; v <= 5; v++)
+		assert_int_equal(opx_append(px, &v, sizeof(v)), 0);
+	for (int i = 0; i < 100 && opx_decided_idx(px) < 5; i++)
+		assert_int_equal(opx_tick(px), 0);
+	assert_int_equal(opx_decided_idx(px), 5);
+
+	uint32_t reads = counted.reads;
+	assert_int_equal(opx_snapshot(px, true, 3, true), 0);
+	assert_int_equal(counted.reads, reads);
+	assert_int_equal(counted.counted_calls, 1);
+	assert_int_equal(counted.from, 0);
+	assert_int_equal(counted.n, 3);
+	assert_int_equal(opx_compacted_idx(px), 3);
+
+	assert_int_equal(opx_snapshot(px, true, 5, true), 0); /* a delta, merged */
+	assert_int_equal(counted.reads, reads);
+	assert_int_equal(counted.from, 0); /* the merge's count */
+	assert_int_equal(counted.n, 5);
+	uint8_t *snap;
+	uint32_t len;
+	assert_int_equal(st.ops->get_snapshot(st.impl, &snap, &len), 0);
+	uint64_t covered;
+	assert_int_equal(len, 8);
+	memcpy(&covered, snap, 8);
+	assert_int_equal(covered, 5);
+	free(snap);
+	opx_destroy(&px);
+	opx_storage_mem_destroy(&sm);
+}
+
 static void test_core_read(void **state)
 {
 	(void)state;
@@ -745,6 +842,7 @@ int main(void)
 		cmocka_unit_test(test_core_storage_mem),
 		cmocka_unit_test(test_core_msg_dup),
 		cmocka_unit_test(test_core_single_node),
+		cmocka_unit_test(test_core_snapshot_by_count),
 		cmocka_unit_test(test_core_read),
 		cmocka_unit_test(test_core_read_entries),
 		cmocka_unit_test(test_core_refuses_inconsistent_storage),
