@@ -302,7 +302,8 @@ int sp_make_snapshot(struct opx *px, uint64_t to, uint8_t **out, uint32_t *out_l
 			return -ENOENT;
 		if (n > UINT32_MAX)
 			return -ERANGE;
-		rc = so->create_counted(px->cfg.snapshot_ctx, from, (uint32_t)n, &delta, &delta_len);
+		rc = so->create_counted(px->cfg.snapshot_ctx, from, (uint32_t)n, &delta,
+					&delta_len);
 	} else {
 		struct opx_entry_list l = {0};
 		rc = sp_get_entries(px, px->compacted_idx, to, &l);

@@ -389,8 +389,9 @@ static int counted_merge(void *ctx, const uint8_t *base, uint32_t base_len, cons
 static void test_core_snapshot_by_count(void **state)
 {
 	(void)state;
-	static const struct opx_snapshot_ops ops = {
-		.create = refusing_create, .merge = counted_merge, .create_counted = counted_create};
+	static const struct opx_snapshot_ops ops = {.create = refusing_create,
+						    .merge = counted_merge,
+						    .create_counted = counted_create};
 	struct opx_storage_mem *sm = opx_storage_mem_new();
 	struct opx_storage st = opx_storage_mem_storage(sm);
 	struct opx_storage_ops wrapped = *st.ops;
