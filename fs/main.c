@@ -716,7 +716,6 @@ int main(int argc, char **argv)
 	log_set_node(d.cfg.node_id);
 	log_set_level(d.cfg.log_level);
 	rocks_memory_set_budget((size_t)d.cfg.storage_memory_mb << 20);
-	log_info("omnifsd: RocksDB's checksums computed in %s", rocks_crc32c_engine());
 	if (clear_only) {
 		/* The unit's ExecStopPost: the daemon is gone (or, after systemd's
 		 * final SIGKILL, stuck dying); leave no dead mount behind. */
@@ -724,6 +723,8 @@ int main(int argc, char **argv)
 			guard_release_stale(d.cfg.mountpoint, d.cfg.data_dir, STALE_WAIT_MS);
 		return 0;
 	}
+	/* Every path from here opens the stores. */
+	log_info("omnifsd: RocksDB's checksums computed in %s", rocks_crc32c_engine());
 	if (restore)
 		return recover_restore(&d.cfg, restore);
 	if (force_new)
