@@ -695,6 +695,7 @@ static void free_replica(struct replica *r)
 	free(r->heard);
 	replica_members_close(r);
 	replica_learn_close(r);
+	log_retain_free(&r->retained);
 	kv_close(&r->kv);
 	opx_rocks_close(&r->log);
 	pthread_mutex_destroy(&r->view_lock);
@@ -719,7 +720,11 @@ int replica_start(struct replica **out, const struct cfg *cfg, char *err, size_t
 	r->rl_members.interval_ms = 30000;
 	pthread_cond_init(&r->ctl_done, NULL);
 
-	int rc = open_stores(r, err, err_len);
+	int rc = log_retain_init(&r->retained, cfg->compact_retain_entries);
+	if (rc != 0)
+		snprintf(err, err_len, "out of memory");
+	if (rc == 0)
+		rc = open_stores(r, err, err_len);
 	if (rc == 0 && r->mode == REPLICA_MEMBER)
 		rc = replica_core_open(r, err, err_len);
 	if (rc == 0)

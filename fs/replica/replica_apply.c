@@ -100,6 +100,7 @@ static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *
 		goto out_free; /* storage failure: nothing was written */
 	r->applied_idx = idx + 1;
 	r->bytes_since_compaction += e->len;
+	log_retain_note(&r->retained, idx, e->len);
 	if (r->mode == REPLICA_LEARNER)
 		replica_learn_remember(r, idx, e->data, e->len);
 	bool mine = res.node_id == r->cfg.node_id;
@@ -180,7 +181,8 @@ int replica_apply_decided(struct replica *r)
  * Compaction policy: once the log holds more than [compaction] max_entries
  * decided entries (or max_bytes of them) beyond the compacted index, compact
  * it locally up to the applied index minus retain_entries, so followers that
- * are only slightly behind still catch up from the log.
+ * are only slightly behind still catch up from the log; of large entries,
+ * fewer: no more than a quarter of max_bytes (log_retain.h).
  */
 void replica_maybe_compact(struct replica *r)
 {
@@ -192,7 +194,9 @@ void replica_maybe_compact(struct replica *r)
 	if (applied > opx_decided_idx(r->px))
 		applied = opx_decided_idx(r->px);
 	uint64_t compacted = opx_compacted_idx(r->px);
-	uint64_t retain = r->cfg.compact_retain_entries;
+	uint64_t retain =
+		log_retain_keep(&r->retained, applied + r->members.base,
+				r->cfg.compact_retain_entries, r->cfg.compact_max_bytes / 4);
 	if (applied <= compacted + retain)
 		return;
 	bool over_entries = applied - compacted > r->cfg.compact_max_entries;

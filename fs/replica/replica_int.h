@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "log_retain.h"
 #include "membership.h"
 #include "metrics.h"
 #include "omnipaxos.h"
@@ -268,6 +269,7 @@ struct replica {
 	opx_node_id seen_leader; /* the last leader in accept phase publish_view saw */
 	uint64_t leader_changes; /* times it changed (the first counts), in the view */
 	uint64_t bytes_since_compaction;
+	struct log_retain retained; /* the sizes of the last entries applied */
 	opx_node_id last_leader;
 	struct opx_ballot last_promise;
 	uint64_t start_ms;

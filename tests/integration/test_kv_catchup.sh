@@ -4,10 +4,12 @@
 # holds exactly the same state as the others. While it runs, `omnifsctl
 # status` shows the bytes received and the source's estimate of the whole
 # (sampled: a fast transfer may finish between two looks); after it, the
-# JSON keeps the last transfer's figures, which must be there.
+# JSON keeps the last transfer's figures, which must be there. Then large
+# entries: a compaction keeps retain_entries entries below the applied index,
+# but no more than a quarter of max_bytes_mb of them.
 . "$(dirname "$0")/lib.sh"
 
-EXTRA_CONFIG="[compaction]\nmax_entries = 5000\nretain_entries = 500"
+EXTRA_CONFIG="[compaction]\nmax_entries = 5000\nretain_entries = 500\nmax_bytes_mb = 8"
 cluster_up 3 plaintext
 ctl 1 kv put first 1
 ctl 3 barrier
@@ -47,5 +49,16 @@ same_digest() { [ "$(ctl 1 digest)" = "$(ctl 3 digest)" ] && [ "$(ctl 2 digest)"
 wait_until 30 same_digest
 [ "$(ctl 3 kv list bulk/ | wc -l)" = 50000 ] || fail "n3 does not list the 50,000 keys"
 log "n3 caught up by state transfer: $(grep 'state transfer done' "$T/node3/log" | tail -1)"
+
+# 300 entries of 64 KiB (19 MiB): compactions every 8 MiB applied keep what
+# fits in 2 MiB (31 of them), not 500 entries (up to 31 MiB of these).
+"$OMNIFS_BUILD/tools/omnifs-kvload" -s "$T/node1/ctl.sock" -n 300 -c 8 -b 65536 -p big/ |
+	tee "$T/big.out"
+grep -q "puts 300 ok 0 failed" "$T/big.out" || fail "not every large put succeeded"
+ctl 1 barrier
+kept=$(($(status_field 1 applied_idx) - $(status_field 1 compacted_idx)))
+# At most 31 kept at the last compaction, plus 128 entries (8 MiB) since.
+[ "$kept" -le 160 ] || fail "n1's log keeps $kept entries of 64 KiB below the applied index"
+log "n1's log keeps $kept entries of 64 KiB"
 for i in 1 2 3; do stop_node "$i"; done
 log "PASS"
