@@ -11,6 +11,7 @@
  * conflict never names the requester); a key that parses is rebuilt byte for
  * byte.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,20 @@ static void check_keys(const uint8_t *in, size_t size)
 	}
 }
 
+/* Whether the POSIX locks of q's (node, owner) in r are disjoint. */
+static bool owner_disjoint(const struct lk_record *r, const struct lk_holder *q)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		for (uint32_t j = i + 1; j < r->n; j++) {
+			const struct lk_holder *a = &r->h[i], *b = &r->h[j];
+			if (a->node == q->node && b->node == q->node && a->owner == q->owner &&
+			    b->owner == q->owner && a->kind == LK_POSIX && b->kind == LK_POSIX &&
+			    a->start <= b->end && b->start <= a->end)
+				return false;
+		}
+	return true;
+}
+
 static void check_rules(struct lk_record *r)
 {
 	if (r->n == 0)
@@ -53,16 +68,12 @@ static void check_rules(struct lk_record *r)
 	int c = lk_find_conflict(r, &q);
 	if (c >= 0 && r->h[c].node == q.node && r->h[c].owner == q.owner && r->h[c].kind == q.kind)
 		abort();
-	if (c < 0 && q.kind == LK_POSIX && lk_apply(r, &q) == 0) {
-		for (uint32_t i = 0; i < r->n; i++)
-			for (uint32_t j = i + 1; j < r->n; j++) {
-				const struct lk_holder *a = &r->h[i], *b = &r->h[j];
-				if (a->node == q.node && b->node == q.node && a->owner == q.owner &&
-				    b->owner == q.owner && a->kind == LK_POSIX &&
-				    b->kind == LK_POSIX && a->start <= b->end && b->start <= a->end)
-					abort();
-			}
-	}
+	/* The rules keep the owner's locks disjoint; a record that decodes may
+	 * come with them overlapping already (the decoder checks each holder,
+	 * not the record), and then there is nothing to keep. */
+	if (c < 0 && q.kind == LK_POSIX && owner_disjoint(r, &q) && lk_apply(r, &q) == 0 &&
+	    !owner_disjoint(r, &q))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
