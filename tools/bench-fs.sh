@@ -165,10 +165,11 @@ ready() {
 # j in its own directory on MOUNT[j mod count]; prints files/s and the
 # daemons' CPU ms per file.
 writers_pass() {
-	local w=$1 per=$((files / $1)) j d t0 c0
+	local w=$1 per=$((files / $1)) j d t0 c0 used0 i
 	shift
 	local mounts=("$@") dirs=() pids=() payload
 	payload=$(printf '%4096s' x)
+	used0=$(inodes_used "${mounts[0]}")
 	for ((j = 0; j < w; j++)); do
 		d="${mounts[j % ${#mounts[@]}]}/writers.$w.$j.$$"
 		mkdir "$d"
@@ -189,10 +190,16 @@ cpu = ($(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") - $c0) * 1000 / $(get
 print(f'{n / t:.0f} {cpu:.2f}')")
 	# Removed before the line is printed: the caller reads the line and
 	# goes on to the next pass, which must not share the cluster with this
-	# removal.
+	# removal. Nor with the freeing of the removed files, which each node's
+	# reaper does some 2-3 s later (orphan_grace_ms): until then they still
+	# count as used inodes (15 s at most).
 	rm -rf "${dirs[@]}"
+	for ((i = 0; i < 150 && $(inodes_used "${mounts[0]}") > used0; i++)); do sleep 0.1; done
 	echo "$line"
 }
+
+# inodes_used MOUNT: the cluster's inodes in use, as statfs(2) reports them.
+inodes_used() { stat -f -c '%c %d' "$1" | awk '{ print $1 - $2 }'; }
 
 # writers_run: one writer, 8 through the leader's mount, 8 over the three
 # mounts, one writer again (the two single-writer passes bound the drift of
