@@ -17,20 +17,14 @@
 
 #include "rocks_crc32c.h"
 #include "rocks_util.h"
+#include "test_store.h"
 #include "tmpdir.h"
 
 #define CLUSTER	  0x5eedc0de8badf00dull
 #define N_KEYS	  64
 #define BIG_VALUE (64u * 1024) /* over ROCKS_BLOB_MIN_LEN: a blob */
 
-static const char *const cf_names[] = {"default", "data"};
-static const struct rocks_kind kind = {
-	.name = "crc32c test store",
-	.magic = "CRCTEST1",
-	.format = 1,
-	.cf_names = cf_names,
-	.n_cfs = 2,
-};
+static const struct rocks_kind kind = TEST_STORE_KIND("crc32c test store", "CRCTEST1");
 
 static char dir[256];
 
@@ -170,10 +164,9 @@ static void check_all(struct rocks_db *d, unsigned n)
 
 static void open_store(struct rocks_db *d, bool want_fresh)
 {
-	char path[320], err[512];
+	char err[512];
 	bool fresh;
-	snprintf(path, sizeof(path), "%s/store", dir);
-	int rc = rocks_db_open(d, path, &kind, CLUSTER, &fresh, err, sizeof(err));
+	int rc = test_store_open(d, dir, "store", &kind, CLUSTER, &fresh, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("open with the %s engine: %s", rocks_crc32c_engine(), err);
 	assert_int_equal(fresh, want_fresh);

@@ -22,6 +22,7 @@
 #include <rocksdb/c.h>
 
 #include "rocks_util.h"
+#include "test_store.h"
 #include "tmpdir.h"
 
 #define CLUSTER	  0x5eedc0de87654321ull
@@ -29,14 +30,7 @@
 #define PER_FLUSH 2000 /* keys in each */
 #define LOOKUPS	  4000
 
-static const char *const cf_names[] = {"default", "data"};
-static const struct rocks_kind kind = {
-	.name = "lookup test store",
-	.magic = "LOOKTST1",
-	.format = 1,
-	.cf_names = cf_names,
-	.n_cfs = 2,
-};
+static const struct rocks_kind kind = TEST_STORE_KIND("lookup test store", "LOOKTST1");
 
 static char dir[256];
 
@@ -121,10 +115,10 @@ static struct counts lookups(struct rocks_db *d, unsigned odd)
 static void test_rocks_lookups_absent_keys_read_no_data_blocks(void **state)
 {
 	struct rocks_db d;
-	char path[320], err[512];
+	char err[512];
 	bool fresh;
-	snprintf(path, sizeof(path), "%s/store", dir);
-	assert_int_equal(rocks_db_open(&d, path, &kind, CLUSTER, &fresh, err, sizeof(err)), 0);
+	assert_int_equal(
+		test_store_open(&d, dir, "store", &kind, CLUSTER, &fresh, err, sizeof(err)), 0);
 	fill(&d);
 	char *files = rocksdb_property_value_cf(d.db, d.cfs[1], "rocksdb.num-files-at-level0");
 	assert_non_null(files);

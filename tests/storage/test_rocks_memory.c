@@ -17,20 +17,14 @@
 
 #include "rocks_memory.h"
 #include "rocks_util.h"
+#include "test_store.h"
 #include "tmpdir.h"
 
 #define CLUSTER	  0x5eedc0de12345678ull
 #define MIB	  (1024u * 1024u)
 #define VALUE_LEN 1024
 
-static const char *const cf_names[] = {"default", "data"};
-static const struct rocks_kind kind = {
-	.name = "memory test store",
-	.magic = "MEMTEST1",
-	.format = 1,
-	.cf_names = cf_names,
-	.n_cfs = 2,
-};
+static const struct rocks_kind kind = TEST_STORE_KIND("memory test store", "MEMTEST1");
 
 static char dir[256];
 
@@ -84,10 +78,10 @@ static void read_all(struct rocks_db *d)
 
 static void open_store(struct rocks_db *d, const char *name)
 {
-	char path[320], err[512];
+	char err[512];
 	bool fresh;
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	assert_int_equal(rocks_db_open(d, path, &kind, CLUSTER, &fresh, err, sizeof(err)), 0);
+	assert_int_equal(test_store_open(d, dir, name, &kind, CLUSTER, &fresh, err, sizeof(err)),
+			 0);
 	assert_true(fresh);
 }
 
