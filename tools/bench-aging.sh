@@ -51,7 +51,6 @@ ELECTION_MS="${ELECTION_MS:-200}"
 fs_cluster 3 2>/dev/null # keygen's chatter; failures are reported on stdout
 leader=$(leader_id 1)
 M=$T/mnt/node$leader
-hz=$(getconf CLK_TCK)
 payload=$(printf '%4096s' x)
 payloads=()
 content="4 KiB"
@@ -84,10 +83,7 @@ for ((b = 1; b <= batches; b++)); do
 	c0=$(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")
 	t0=$(date +%s.%N)
 	for ((k = 0; k < files; k++)); do printf '%s' "${payloads[k]:-$payload}" >"$d/f$k"; done
-	read -r rate cpu < <(python3 -c "
-t = $(date +%s.%N) - $t0
-cpu = ($(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") - $c0) * 1000 / $hz / $files
-print(f'{$files / t:.0f} {cpu:.2f}')")
+	read -r rate cpu < <(files_rate "$files" "$t0" "$c0")
 	# Removed after the batch's figures are taken: the next batch pays for
 	# freeing them, as a node's next writes would.
 	[ "$mode" = recycle ] && rm -rf "$d"

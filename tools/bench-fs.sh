@@ -183,11 +183,7 @@ writers_pass() {
 	done
 	wait "${pids[@]}"
 	local line
-	line=$(python3 -c "
-n = $w * $per
-t = $(date +%s.%N) - $t0
-cpu = ($(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") - $c0) * 1000 / $(getconf CLK_TCK) / n
-print(f'{n / t:.0f} {cpu:.2f}')")
+	line=$(files_rate $((w * per)) "$t0" "$c0")
 	# Removed before the line is printed: the caller reads the line and
 	# goes on to the next pass, which must not share the cluster with this
 	# removal. Nor with the freeing of the removed files, which each node's

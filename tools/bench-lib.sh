@@ -30,3 +30,13 @@ cpu_ticks() {
 	for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
 	echo "$t"
 }
+
+# files_rate N T0 C0: "FILES/S CPU_MS" for N files written since T0 (date
+# +%s.%N) and C0 (cpu_ticks of nodes 1 to 3): the rate, and the daemons' CPU
+# per file in ms, summed over the nodes.
+files_rate() {
+	python3 -c "
+t = $(date +%s.%N) - $2
+cpu = ($(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") - $3) * 1000 / $(getconf CLK_TCK) / $1
+print(f'{$1 / t:.0f} {cpu:.2f}')"
+}
