@@ -194,14 +194,18 @@ void replica_maybe_compact(struct replica *r)
 	if (applied > opx_decided_idx(r->px))
 		applied = opx_decided_idx(r->px);
 	uint64_t compacted = opx_compacted_idx(r->px);
+	if (applied <= compacted)
+		return;
+	/* The two thresholds first: this runs every turn of the loop, and
+	 * what to keep walks up to retain_entries sizes. */
+	bool over_entries = applied - compacted > r->cfg.compact_max_entries;
+	bool over_bytes = r->bytes_since_compaction > r->cfg.compact_max_bytes;
+	if (!over_entries && !over_bytes)
+		return;
 	uint64_t retain =
 		log_retain_keep(&r->retained, applied + r->members.base,
 				r->cfg.compact_retain_entries, r->cfg.compact_max_bytes / 4);
 	if (applied <= compacted + retain)
-		return;
-	bool over_entries = applied - compacted > r->cfg.compact_max_entries;
-	bool over_bytes = r->bytes_since_compaction > r->cfg.compact_max_bytes;
-	if (!over_entries && !over_bytes)
 		return;
 	uint64_t target = applied - retain;
 	int rc = kv_sync(r->kv);
