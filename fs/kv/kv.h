@@ -166,6 +166,14 @@ struct kv_result {
 };
 
 /*
+ * Whether the state processed proposal seq of node_id (applied it, found a
+ * guard failed, or found it a duplicate), by the proposer's dedup record:
+ * what a state transferred from a peer tells of this node's proposals
+ * decided within it. Returns 0 (*seen set) or -EIO. Writer thread.
+ */
+int kv_proposal_seen(struct kv_store *s, uint64_t node_id, uint64_t seq, bool *seen);
+
+/*
  * Applies the decided entry at log_idx (borrowed), which must be
  * kv_applied_idx(): checks the guards and the dedup table and writes the
  * result, the dedup update and applied = log_idx + 1 in one WriteBatch

@@ -51,6 +51,15 @@ static int dedup_load(struct kv_store *s, uint64_t node, struct kv__dedup *d, bo
 	return 0;
 }
 
+int kv_proposal_seen(struct kv_store *s, uint64_t node_id, uint64_t seq, bool *seen)
+{
+	struct kv__dedup d;
+	bool has;
+	int rc = dedup_load(s, node_id, &d, &has);
+	*seen = rc == 0 && has && kv__dedup_seen(&d, seq);
+	return rc;
+}
+
 static void dedup_put(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t node,
 		      const struct kv__dedup *d)
 {

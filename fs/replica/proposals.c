@@ -308,6 +308,30 @@ void proposals_expire(struct proposals *p, uint64_t now_ms)
 	wake_finished(woken);
 }
 
+void proposals_settle(struct proposals *p,
+		      int (*decide)(void *ctx, const struct proposal *pr, struct kv_result *res),
+		      void *ctx)
+{
+	struct proposal *woken = NULL;
+	pthread_mutex_lock(&p->lock);
+	for (struct proposal **pp = &p->in_flight; *pp;) {
+		struct proposal *pr = *pp;
+		struct kv_result res;
+		int rc = decide(ctx, pr, &res);
+		if (rc == 0) {
+			pp = &pr->next;
+			continue;
+		}
+		*pp = pr->next;
+		pr->next = NULL;
+		finish(p, pr, rc > 0 ? 0 : rc, rc > 0 ? &res : NULL, &woken);
+	}
+	if (woken)
+		pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+	wake_finished(woken);
+}
+
 void proposals_for_each_in_flight(struct proposals *p,
 				  void (*fn)(void *ctx, const struct proposal *pr), void *ctx)
 {

@@ -10,7 +10,9 @@
  * it applies an entry carrying this node's id, completes the waiter
  * (proposals_complete). After a leader change it re-appends everything still
  * in flight with the same id (proposals_for_each_in_flight): the KV's
- * dedup table applies each id at most once.
+ * dedup table applies each id at most once. After a state transfer it
+ * finishes those the transferred state processed (proposals_settle): no
+ * entry of theirs is applied here any more.
  *
  * One mutex protects everything here; it is never held while calling out,
  * but for the callback of proposals_for_each_in_flight (the replica thread
@@ -97,6 +99,14 @@ void proposals_fail_all(struct proposals *p, int rc);
 
 /* Replica thread: fails proposals whose deadline passed with -ETIMEDOUT. */
 void proposals_expire(struct proposals *p, uint64_t now_ms);
+
+/* Replica thread: finishes the in-flight proposals decide (called under the
+ * lock, as proposals_for_each_in_flight's fn) returns non-zero for: 1
+ * completes one with *res, a negative errno fails it with that; 0 leaves it
+ * in flight. */
+void proposals_settle(struct proposals *p,
+		      int (*decide)(void *ctx, const struct proposal *pr, struct kv_result *res),
+		      void *ctx);
 
 /* Replica thread: calls fn for every in-flight proposal (to re-append),
  * newest first, under the lock: fn must not call back into p. */

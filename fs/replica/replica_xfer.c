@@ -58,6 +58,34 @@ static opx_node_id pick_source(struct replica *r)
 	return 0;
 }
 
+/*
+ * This node's proposals decided within what a transferred state covers are
+ * never applied here, so no apply completes them: the state's dedup record
+ * says which it processed. A barrier (an empty transaction) asked only for
+ * that. Any other's outcome (applied, or a guard that failed) is in the
+ * state but not knowable from here: it fails as one past its deadline does
+ * (-ETIMEDOUT), at once rather than commit_timeout_ms later.
+ */
+static int settle_transferred(void *ctx, const struct proposal *pr, struct kv_result *res)
+{
+	struct replica *r = ctx;
+	bool seen;
+	if (kv_proposal_seen(r->kv, r->cfg.node_id, pr->seq, &seen) != 0 || !seen)
+		return 0;
+	struct kv_txn t;
+	if (kv_txn_decode(&t, pr->entry, pr->len) != 0)
+		return -ETIMEDOUT;
+	bool barrier = t.n_ops == 0;
+	kv_txn_free(&t);
+	if (!barrier)
+		return -ETIMEDOUT;
+	*res = (struct kv_result){.status = KV_APPLIED,
+				  .node_id = r->cfg.node_id,
+				  .seq = pr->seq,
+				  .log_idx = r->applied_idx - 1}; /* decided there or before */
+	return 1;
+}
+
 static void finish_import(struct replica *r)
 {
 	int rc = kv_import_finish(r->kv);
@@ -74,6 +102,7 @@ static void finish_import(struct replica *r)
 	       (unsigned long long)r->applied_idx, (unsigned long long)r->xfer.bytes,
 	       (unsigned long long)r->xfer.source);
 	r->xfer.active = false;
+	proposals_settle(&r->props, settle_transferred, r);
 	atomic_fetch_add(&r->xfers_done, 1);
 	replica_members_after_import(r); /* its member table may be newer than ours */
 }

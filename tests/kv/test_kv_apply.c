@@ -399,6 +399,18 @@ static void test_kv_apply_dedup_model(void **state)
 	}
 	printf("# %d of 3000 duplicates\n", dups);
 	assert_true(dups > 100 && dups < 2900);
+	/* kv_proposal_seen reads the same record: processed (or below the
+	 * window) for the model, not for a sequence never sent, nor for another
+	 * node. */
+	for (uint64_t seq = 1; seq < MAX_SEQ; seq++) {
+		bool want = seq <= hwm && (hwm - seq >= KV_DEDUP_WINDOW || seen[seq]), got;
+		assert_int_equal(kv_proposal_seen(f->s, 11, seq, &got), 0);
+		if (got != want)
+			fail_msg("seq %llu: seen %d, want %d", (unsigned long long)seq, got, want);
+	}
+	bool other;
+	assert_int_equal(kv_proposal_seen(f->s, 12, hwm, &other), 0);
+	assert_false(other);
 	free(seen);
 }
 

@@ -4,7 +4,8 @@
  * replica completes it with; a proposal the replica fails or lets expire
  * fails its proposer; sequences grow; close fails everyone with ESHUTDOWN;
  * in-flight proposals are bounded; proposers queued behind one not taken
- * yet do not wake the replica again.
+ * yet do not wake the replica again; settle finishes the proposals a
+ * verdict names and leaves the others in flight.
  */
 #include "test.h"
 
@@ -210,6 +211,51 @@ static void test_proposals_fail_queued_and_expire(void **state)
 	assert_int_equal(proposals_in_flight(&f->p), 0);
 }
 
+/* What a state transfer settles (settle's verdicts by sequence): one
+ * proposal completes with the result given, one fails with the errno given,
+ * one stays in flight and completes later as usual. */
+struct verdicts {
+	uint64_t done, failed;
+};
+
+static int verdict(void *ctx, const struct proposal *pr, struct kv_result *res)
+{
+	const struct verdicts *v = ctx;
+	if (pr->seq == v->done) {
+		*res = (struct kv_result){.status = KV_APPLIED, .seq = pr->seq, .log_idx = 41};
+		return 1;
+	}
+	return pr->seq == v->failed ? -ETIMEDOUT : 0;
+}
+
+static void test_proposals_settle(void **state)
+{
+	struct fixture *f = *state;
+	struct submitter s[3];
+	struct proposal *pr[3];
+	for (int i = 0; i < 3; i++)
+		start(&s[i], &f->p, 10000);
+	assert_int_equal(take(f, pr, 3), 3);
+	struct verdicts v = {.done = pr[0]->seq, .failed = pr[1]->seq};
+	uint64_t later = pr[2]->seq;
+	proposals_settle(&f->p, verdict, &v);
+	assert_int_equal(proposals_in_flight(&f->p), 1);
+	struct kv_result res = {.status = KV_APPLIED, .seq = later, .log_idx = 50};
+	proposals_complete(&f->p, &res);
+	for (int i = 0; i < 3; i++)
+		pthread_join(s[i].t, NULL);
+	for (int i = 0; i < 3; i++) {
+		if (s[i].rc == 0 && s[i].res.seq == v.done)
+			assert_int_equal(s[i].res.log_idx, 41);
+		else if (s[i].rc == 0)
+			assert_int_equal(s[i].res.seq, later);
+		else
+			assert_int_equal(s[i].rc, -ETIMEDOUT);
+	}
+	assert_int_equal((s[0].rc != 0) + (s[1].rc != 0) + (s[2].rc != 0), 1);
+	assert_int_equal(proposals_in_flight(&f->p), 0);
+}
+
 /* Each completion wakes its own proposer with its own result, in any order,
  * and the room it makes lets a proposer waiting for a place in. */
 static void test_proposals_each_proposer_gets_its_result(void **state)
@@ -299,6 +345,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_proposals_fail_queued_and_expire, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_bounded_and_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proposals_settle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_each_proposer_gets_its_result, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_one_wake_for_a_queue, setup,
