@@ -16,9 +16,8 @@
  * entry of theirs is applied here any more.
  *
  * One mutex protects everything here; it is never held while calling out,
- * but for the callbacks of proposals_for_each_in_flight, _resend_due and
- * _settle (the replica thread appending to the core, or reading the KV,
- * neither of which takes a lock of omnifs). Waiters are woken
+ * but for the callback of proposals_for_each_in_flight (the replica thread
+ * appending to the core, which takes no lock of omnifs). Waiters are woken
  * after it is released: a waiter woken under it would at once sleep again
  * on the mutex, two more context switches per proposal.
  */
@@ -44,7 +43,7 @@ struct proposal {
 	bool done;
 	bool appended;		  /* handed to the core at least once */
 	uint64_t resend_ms;	  /* replica thread: when to hand it over again (0: unset) */
-	unsigned resends;	  /* times handed over again (proposals_resend_due) */
+	unsigned resends;	  /* how many times it was (proposals_resend_due) */
 	atomic_uint refs;	  /* the waiter and the table each hold one */
 	pthread_cond_t done_cond; /* signalled when done: its waiter alone wakes */
 	struct proposal *next;	  /* in the queue or the in-flight list */
