@@ -332,22 +332,6 @@ void proposals_settle(struct proposals *p,
 	wake_finished(woken);
 }
 
-void proposals_resend_due(struct proposals *p, uint64_t now_ms, uint64_t wait_ms,
-			  void (*fn)(void *ctx, const struct proposal *pr), void *ctx)
-{
-	pthread_mutex_lock(&p->lock);
-	for (struct proposal *pr = p->in_flight; pr; pr = pr->next) {
-		if (!pr->resend_ms) {
-			pr->resend_ms = now_ms + wait_ms;
-		} else if (now_ms >= pr->resend_ms) {
-			pr->resends++;
-			pr->resend_ms = now_ms + (wait_ms << (pr->resends < 6 ? pr->resends : 6));
-			fn(ctx, pr);
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
-}
-
 void proposals_for_each_in_flight(struct proposals *p,
 				  void (*fn)(void *ctx, const struct proposal *pr), void *ctx)
 {

@@ -9,9 +9,8 @@
  * queued entries (proposals_take_queued), appends them to the log and, when
  * it applies an entry carrying this node's id, completes the waiter
  * (proposals_complete). After a leader change it re-appends everything still
- * in flight with the same id (proposals_for_each_in_flight), and a follower
- * hands those left undecided to its core again (proposals_resend_due): the
- * KV's dedup table applies each id at most once. After a state transfer it
+ * in flight with the same id (proposals_for_each_in_flight): the KV's
+ * dedup table applies each id at most once. After a state transfer it
  * finishes those the transferred state processed (proposals_settle): no
  * entry of theirs is applied here any more.
  *
@@ -42,8 +41,6 @@ struct proposal {
 	struct kv_result res; /* what applying it did, valid once done with rc 0 */
 	bool done;
 	bool appended;		  /* handed to the core at least once */
-	uint64_t resend_ms;	  /* replica thread: when to hand it over again (0: unset) */
-	unsigned resends;	  /* how many times it was (proposals_resend_due) */
 	atomic_uint refs;	  /* the waiter and the table each hold one */
 	pthread_cond_t done_cond; /* signalled when done: its waiter alone wakes */
 	struct proposal *next;	  /* in the queue or the in-flight list */
@@ -110,13 +107,6 @@ void proposals_expire(struct proposals *p, uint64_t now_ms);
 void proposals_settle(struct proposals *p,
 		      int (*decide)(void *ctx, const struct proposal *pr, struct kv_result *res),
 		      void *ctx);
-
-/* Replica thread: calls fn (under the lock, as proposals_for_each_in_flight
- * does) for every in-flight proposal due to be handed to the core again:
- * wait_ms after it was first seen here in flight, then after twice that,
- * four times... (up to 64 times). */
-void proposals_resend_due(struct proposals *p, uint64_t now_ms, uint64_t wait_ms,
-			  void (*fn)(void *ctx, const struct proposal *pr), void *ctx);
 
 /* Replica thread: calls fn for every in-flight proposal (to re-append),
  * newest first, under the lock: fn must not call back into p. */

@@ -238,24 +238,6 @@ void replica_reappend_in_flight(struct replica *r)
 }
 
 /*
- * A member that is not the leader sends its proposals to the leader in
- * ProposalForward messages, once: the core keeps no copy. One lost on the
- * way (frames dropped while a link failed and came back, a full queue) left
- * its proposer waiting for commit_timeout_ms. So each one still in flight
- * goes to the core again after resend_timeout_ms, then after twice that,
- * and so on (a commit that is only slow costs few copies); the KV's dedup
- * table applies each id once. The leader's own are in its log, lost only
- * with its leadership, and then a new promise re-appends them.
- */
-static void reforward_due(struct replica *r, uint64_t now)
-{
-	if (opx_is_leader(r->px) || now - r->reforward_checked_ms < r->cfg.tick_ms)
-		return;
-	r->reforward_checked_ms = now;
-	proposals_resend_due(&r->props, now, r->cfg.resend_timeout_ms, reappend_cb, r);
-}
-
-/*
  * "Knows it cannot reach a majority": no quorum in any heartbeat round for
  * three rounds in a row, counted in ticks of the core's clock rather than in
  * wall time. A loop turn held up (a long synced write, a loaded machine) can
@@ -332,7 +314,6 @@ static void handle_proposals(struct replica *r, uint64_t now)
 		replica_step_relay(r, taken, n);
 		total += n;
 	}
-	reforward_due(r, now);
 }
 
 static void handle_incoming(struct replica *r, uint64_t now)

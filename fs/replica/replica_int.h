@@ -280,8 +280,7 @@ struct replica {
 	 * to it, hears one (replica_step.c). Written by the replica thread. */
 	atomic_bool quorum_in_reach;
 	uint64_t next_tick_ms;
-	uint64_t decides_owed_us;      /* since when the core holds back Decides (0: it does not) */
-	uint64_t reforward_checked_ms; /* last look for proposals to forward again */
+	uint64_t decides_owed_us; /* since when the core holds back Decides (0: it does not) */
 	uint64_t last_watchdog_ms;
 	uint64_t disk_checked_ms;	/* last look at the data dir's free space */
 	uint64_t blob_gc_checked_ms;	/* last look at the state's blob garbage */

@@ -5,8 +5,7 @@
  * fails its proposer; sequences grow; close fails everyone with ESHUTDOWN;
  * in-flight proposals are bounded; proposers queued behind one not taken
  * yet do not wake the replica again; settle finishes the proposals a
- * verdict names and leaves the others in flight; resends come due at
- * doubling intervals.
+ * verdict names and leaves the others in flight.
  */
 #include "test.h"
 
@@ -257,42 +256,6 @@ static void test_proposals_settle(void **state)
 	assert_int_equal(proposals_in_flight(&f->p), 0);
 }
 
-/* Resends of one in-flight proposal, by the clock given: first seen at
- * 1000, due at 1000 + 100, then 200, 400 later; completed, never again. */
-static void count_resend(void *ctx, const struct proposal *pr)
-{
-	(void)pr;
-	(*(int *)ctx)++;
-}
-
-static void test_proposals_resend_due(void **state)
-{
-	struct fixture *f = *state;
-	struct submitter s;
-	struct proposal *pr[1];
-	int n = 0;
-	start(&s, &f->p, 10000);
-	assert_int_equal(take(f, pr, 1), 1);
-	uint64_t seq = pr[0]->seq;
-	static const struct {
-		uint64_t now;
-		int total;
-	} steps[] = {{1000, 0}, {1099, 0}, {1100, 1}, {1250, 1}, {1299, 1},
-		     {1300, 2}, {1699, 2}, {1700, 3}, {1700, 3}};
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		proposals_resend_due(&f->p, steps[i].now, 100, count_resend, &n);
-		if (n != steps[i].total)
-			fail_msg("at %llu: %d resends, want %d", (unsigned long long)steps[i].now,
-				 n, steps[i].total);
-	}
-	struct kv_result res = {.status = KV_APPLIED, .seq = seq};
-	proposals_complete(&f->p, &res);
-	pthread_join(s.t, NULL);
-	assert_int_equal(s.rc, 0);
-	proposals_resend_due(&f->p, 100000, 100, count_resend, &n);
-	assert_int_equal(n, 3);
-}
-
 /* Each completion wakes its own proposer with its own result, in any order,
  * and the room it makes lets a proposer waiting for a place in. */
 static void test_proposals_each_proposer_gets_its_result(void **state)
@@ -383,7 +346,6 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_bounded_and_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_settle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_proposals_resend_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_each_proposer_gets_its_result, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_proposals_one_wake_for_a_queue, setup,
