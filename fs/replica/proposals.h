@@ -15,8 +15,9 @@
  * entry of theirs is applied here any more.
  *
  * One mutex protects everything here; it is never held while calling out,
- * but for the callback of proposals_for_each_in_flight (the replica thread
- * appending to the core, which takes no lock of omnifs). Waiters are woken
+ * but for the callbacks of proposals_for_each_in_flight and _settle (the
+ * replica thread appending to the core, or reading the KV, neither of which
+ * takes a lock of omnifs). Waiters are woken
  * after it is released: a waiter woken under it would at once sleep again
  * on the mutex, two more context switches per proposal.
  */
