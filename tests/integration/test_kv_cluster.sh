@@ -6,7 +6,8 @@
 #   resume within 4 election timeouts (the write pause is printed);
 # - the killed node restarts, catches up and agrees: the others' logs are
 #   compacted past it, so it catches up by state transfer, and its first
-#   write (a barrier, sent while it does) is answered.
+#   write (a barrier, sent as soon as it is up, before it has caught up) is
+#   answered.
 . "$(dirname "$0")/lib.sh"
 
 ELECTION_MS=200
