@@ -238,6 +238,33 @@ void replica_reappend_in_flight(struct replica *r)
 }
 
 /*
+ * A member that is not the leader sends each proposal to the leader once, in
+ * a ProposalForward the core keeps no copy of. It is lost with the frames in
+ * flight when the TCP connection carrying it fails (a reset, a heartbeat
+ * timeout) or, before that, when the link's send queue is full. Either way
+ * its proposer would wait for commit_timeout_ms although the leader is
+ * there. So the proposals still in flight are handed to the core again when
+ * the link to the leader comes back up (handle_incoming) and
+ * resend_timeout_ms after a forward could not be queued (send_queued); the
+ * KV's dedup table applies each id once. Only then: a commit that is merely
+ * slow costs no copies. (Relayed proposals are resent by replica_step.c.)
+ */
+static void reforward_later(struct replica *r, uint64_t at_ms)
+{
+	if (!r->reforward_at_ms || at_ms < r->reforward_at_ms)
+		r->reforward_at_ms = at_ms;
+}
+
+static void reforward_if_due(struct replica *r, uint64_t now)
+{
+	if (!r->reforward_at_ms || now < r->reforward_at_ms)
+		return;
+	r->reforward_at_ms = 0;
+	if (!opx_is_leader(r->px))
+		replica_reappend_in_flight(r);
+}
+
+/*
  * "Knows it cannot reach a majority": no quorum in any heartbeat round for
  * three rounds in a row, counted in ticks of the core's clock rather than in
  * wall time. A loop turn held up (a long synced write, a loaded machine) can
@@ -307,6 +334,7 @@ static void handle_proposals(struct replica *r, uint64_t now)
 	if (!opx_is_quorum_connected(r->px) && atomic_load(&r->had_qc) &&
 	    !atomic_load(&r->has_route))
 		return; /* lost it: wait for it, or for knowing it is gone */
+	reforward_if_due(r, now);
 	while (total < REPLICA__TAKE_PER_TURN &&
 	       (n = proposals_take_queued(&r->props, taken, 64)) > 0) {
 		for (size_t i = 0; i < n; i++)
@@ -343,6 +371,8 @@ static void handle_incoming(struct replica *r, uint64_t now)
 			       "replica: link to n%llu is up", (unsigned long long)ev.peer);
 			if (r->px)
 				opx_reconnected(r->px, ev.peer);
+			if (r->px && ev.peer == opx_promise(r->px).pid)
+				reforward_later(r, now);
 		} else {
 			log_kv(LOG_LEVEL_INFO, ev.peer, LOG_NO_INDEX,
 			       "replica: link to n%llu is down", (unsigned long long)ev.peer);
@@ -359,6 +389,8 @@ static void send_queued(struct replica *r)
 	size_t n = opx_take_outgoing(r->px, &out);
 	for (size_t i = 0; i < n; i++) {
 		int rc = tp_send_msg(r->tp, &out[i]);
+		if (rc == -EAGAIN && out[i].type == OPX_MSG_PROPOSAL_FORWARD)
+			reforward_later(r, proposals_now_ms() + r->cfg.resend_timeout_ms);
 		if (rc != 0 && rc != -EAGAIN)
 			log_kv(LOG_LEVEL_DEBUG, out[i].to, LOG_NO_INDEX,
 			       "replica: sending %s to n%llu: %s", opx_msg_type_name(out[i].type),

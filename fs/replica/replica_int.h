@@ -281,6 +281,7 @@ struct replica {
 	atomic_bool quorum_in_reach;
 	uint64_t next_tick_ms;
 	uint64_t decides_owed_us; /* since when the core holds back Decides (0: it does not) */
+	uint64_t reforward_at_ms; /* when to forward the proposals in flight again (0: no need) */
 	uint64_t last_watchdog_ms;
 	uint64_t disk_checked_ms;	/* last look at the data dir's free space */
 	uint64_t blob_gc_checked_ms;	/* last look at the state's blob garbage */

@@ -202,6 +202,34 @@ single_links() {
 	done
 }
 
+# reset_while_forwarding: a follower F's write is on its way to the leader L
+# when the TCP connection carrying it is reset (iptables: first F's packets
+# to L are dropped, so the write waits in F's socket buffer; then F answers
+# them with a reset, which loses it). The link comes back at once; the write
+# must be decided within WRITE_BOUND_S, not left to commit_timeout_ms.
+links_down_more() { [ "$(grep -c "link to n$2 down" "$T/node$1/log" || true)" -gt "$3" ]; }
+reset_while_forwarding() {
+	local L F t0 took rc=0
+	L=$(leader_id 1)
+	F=$(((L % 3) + 1))
+	log "--- reset: n$F's connection to the leader n$L reset under its write"
+	on "$F" iptables -I OUTPUT -d "$(addr "$L")" -p tcp -j DROP
+	t0=$(now)
+	ctl "$F" kv put reset/x 1 >"$T/reset.out" 2>&1 &
+	local put=$!
+	sleep 0.05
+	local downs
+	downs=$(grep -c "link to n$L down" "$T/node$F/log" || true)
+	on "$F" iptables -R OUTPUT 1 -d "$(addr "$L")" -p tcp -j REJECT --reject-with tcp-reset
+	wait_until 5 links_down_more "$F" "$L" "$downs"
+	on "$F" iptables -F OUTPUT
+	wait "$put" || rc=$?
+	took=$(elapsed "$t0")
+	[ "$rc" = 0 ] || fail "reset: the write on n$F failed after ${took}s: $(cat "$T/reset.out")"
+	python3 -c "import sys; sys.exit(0 if $took <= $WRITE_BOUND_S else 1)" ||
+		fail "reset: the write on n$F took ${took}s (bound ${WRITE_BOUND_S}s)"
+	log "reset: the write on n$F decided ${took}s after it was made"
+}
 started=$SECONDS
 
 # --- 3 nodes -------------------------------------------------------------------
@@ -214,6 +242,7 @@ t0=$(now)
 cut "$B" "$C"
 majority_ok chained "$t0" 1 2 3
 healed
+reset_while_forwarding
 cluster_down
 
 # --- 5 nodes -------------------------------------------------------------------
