@@ -105,40 +105,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Reads or writes exactly len bytes before deadline_ms. 0 or -errno;
- * -ECANCELED as soon as stop_fd (if >= 0: the server's stop pipe) is
- * readable, so a stopping server does not wait for idle clients. */
-static int io_full(int fd, void *buf, size_t len, bool writing, uint64_t deadline_ms, int stop_fd)
-{
-	char *p = buf;
-	while (len > 0) {
-		uint64_t now = now_ms();
-		if (now >= deadline_ms)
-			return -ETIMEDOUT;
-		struct pollfd pfd[2] = {{.fd = fd, .events = writing ? POLLOUT : POLLIN},
-					{.fd = stop_fd, .events = POLLIN}};
-		int pr = poll(pfd, stop_fd >= 0 ? 2 : 1, (int)(deadline_ms - now));
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0)
-			return -errno;
-		if (pr == 0)
-			return -ETIMEDOUT;
-		if (stop_fd >= 0 && pfd[1].revents)
-			return -ECANCELED;
-		ssize_t n = writing ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void put_u32(unsigned char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -148,6 +114,90 @@ static void put_u32(unsigned char *p, uint32_t v)
 static uint32_t get_u32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A request must arrive within this long once its first byte did; an idle
+ * connection between requests may wait this long too. */
+#define CTL__IO_TIMEOUT_MS   5000
+#define CTL__IDLE_TIMEOUT_MS 600000
+
+/*
+ * Reads or writes exactly the bytes of iov[0..n) (updated as it goes) before
+ * deadline_ms. 0 or -errno; -ECANCELED as soon as stop_fd (if >= 0: the
+ * server's stop pipe) is readable while waiting, so a stopping server does
+ * not wait for idle clients. Unless wait_first (a read that is known to
+ * wait: the next request, an answer), the call is tried before any poll:
+ * the bytes are usually there, or room for them, and a put's round trip
+ * was mostly poll(2) calls before each send and receive.
+ */
+static int io_vec(int fd, struct iovec *iov, int n, bool writing, uint64_t deadline_ms, int stop_fd,
+		  bool wait_first)
+{
+	while (n > 0 && iov[0].iov_len == 0) {
+		iov++;
+		n--;
+	}
+	bool wait = wait_first;
+	while (n > 0) {
+		if (wait) {
+			uint64_t now = now_ms();
+			if (now >= deadline_ms)
+				return -ETIMEDOUT;
+			struct pollfd pfd[2] = {{.fd = fd, .events = writing ? POLLOUT : POLLIN},
+						{.fd = stop_fd, .events = POLLIN}};
+			int pr = poll(pfd, stop_fd >= 0 ? 2 : 1, (int)(deadline_ms - now));
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr < 0)
+				return -errno;
+			if (pr == 0)
+				return -ETIMEDOUT;
+			if (stop_fd >= 0 && pfd[1].revents)
+				return -ECANCELED;
+		}
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t got = writing ? sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)
+				      : recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (got < 0 && errno == EINTR)
+			continue;
+		wait = got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+		if (wait)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -ECONNRESET;
+		size_t left = (size_t)got;
+		while (n > 0 && left >= iov[0].iov_len) {
+			left -= iov[0].iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov[0].iov_base = (char *)iov[0].iov_base + left;
+			iov[0].iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+static int io_full(int fd, void *buf, size_t len, bool writing, uint64_t deadline_ms, int stop_fd,
+		   bool wait_first)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	return io_vec(fd, &iov, 1, writing, deadline_ms, stop_fd, wait_first);
+}
+
+/* An answer: its header and body in one send, so the client wakes once. */
+static int send_answer(int fd, uint32_t status, const void *body, size_t len)
+{
+	unsigned char hdr[8];
+	put_u32(hdr, status);
+	put_u32(hdr + 4, (uint32_t)len);
+	struct iovec iov[2] = {{.iov_base = hdr, .iov_len = 8},
+			       {.iov_base = (void *)body, .iov_len = len}};
+	/* The answer goes out even when stopping: the command has run. */
+	return io_vec(fd, iov, 2, true, now_ms() + CTL__IO_TIMEOUT_MS, -1, false);
 }
 
 int ctl_parse_len(const unsigned char hdr[4], uint32_t *len)
@@ -174,11 +224,6 @@ int ctl_split_args(char *req, size_t len, char **argv)
 	return argc;
 }
 
-/* A request must arrive within this long once its first byte did; an idle
- * connection between requests may wait this long too. */
-#define CTL__IO_TIMEOUT_MS   5000
-#define CTL__IDLE_TIMEOUT_MS 600000
-
 /* Serves one request. Returns 0 to keep the connection, -1 to close it. */
 static int serve_request(struct ctl_server *s, int fd)
 {
@@ -189,7 +234,7 @@ static int serve_request(struct ctl_server *s, int fd)
 	uint32_t status;
 	int keep = -1;
 
-	if (io_full(fd, hdr, 4, false, now_ms() + CTL__IDLE_TIMEOUT_MS, stop) != 0)
+	if (io_full(fd, hdr, 4, false, now_ms() + CTL__IDLE_TIMEOUT_MS, stop, true) != 0)
 		goto out;
 	uint32_t len;
 	if (ctl_parse_len(hdr, &len) != 0) {
@@ -201,7 +246,7 @@ static int serve_request(struct ctl_server *s, int fd)
 	req = malloc(len);
 	if (!req)
 		goto out;
-	if (io_full(fd, req, len, false, now_ms() + CTL__IO_TIMEOUT_MS, stop) != 0)
+	if (io_full(fd, req, len, false, now_ms() + CTL__IO_TIMEOUT_MS, stop, false) != 0)
 		goto out;
 	char *argv[CTL_MAX_ARGS + 1];
 	int argc = ctl_split_args(req, len, argv);
@@ -220,12 +265,7 @@ static int serve_request(struct ctl_server *s, int fd)
 		goto out;
 	}
 reply:
-	put_u32(hdr, status);
-	put_u32(hdr + 4, (uint32_t)out.len);
-	/* The answer goes out even when stopping: the command has run. */
-	if (io_full(fd, hdr, 8, true, now_ms() + CTL__IO_TIMEOUT_MS, -1) != 0 ||
-	    (out.len &&
-	     io_full(fd, out.data, out.len, true, now_ms() + CTL__IO_TIMEOUT_MS, -1) != 0))
+	if (send_answer(fd, status, out.data, out.len) != 0)
 		keep = -1;
 out:
 	free(req);
@@ -238,13 +278,8 @@ int ctl_hold(const char *body, size_t len)
 	struct conn *c = current_conn;
 	if (!c || c->answered)
 		return -EINVAL;
-	unsigned char hdr[8];
-	put_u32(hdr, 0);
-	put_u32(hdr + 4, (uint32_t)len);
 	c->answered = true;
-	if (io_full(c->fd, hdr, 8, true, now_ms() + CTL__IO_TIMEOUT_MS, -1) != 0 ||
-	    (len &&
-	     io_full(c->fd, (void *)body, len, true, now_ms() + CTL__IO_TIMEOUT_MS, -1) != 0))
+	if (send_answer(c->fd, 0, body, len) != 0)
 		return -EPIPE;
 	/* The client sends nothing more: readable means it closed (or broke
 	 * the protocol, which ends the hold as well). */
@@ -527,11 +562,11 @@ int ctl_request(int fd, int argc, char **argv, uint32_t timeout_ms, uint32_t *st
 		memcpy(req + off, argv[i], n);
 		off += n;
 	}
-	int rc = io_full(fd, req, off, true, deadline, -1);
+	int rc = io_full(fd, req, off, true, deadline, -1, false);
 	free(req);
 	unsigned char hdr[8];
 	if (rc == 0)
-		rc = io_full(fd, hdr, 8, false, deadline, -1);
+		rc = io_full(fd, hdr, 8, false, deadline, -1, true);
 	if (rc != 0) {
 		snprintf(err, err_len, "talking to omnifsd: %s", strerror(-rc));
 		return rc;
@@ -543,7 +578,7 @@ int ctl_request(int fd, int argc, char **argv, uint32_t timeout_ms, uint32_t *st
 		snprintf(err, err_len, "out of memory");
 		return -ENOMEM;
 	}
-	rc = io_full(fd, *body, blen, false, deadline, -1);
+	rc = io_full(fd, *body, blen, false, deadline, -1, false); /* sent with its header */
 	if (rc != 0) {
 		free(*body);
 		*body = NULL;
