@@ -127,8 +127,8 @@ static uint32_t get_u32(const unsigned char *p)
  * server's stop pipe) is readable while waiting, so a stopping server does
  * not wait for idle clients. Unless wait_first (a read that is known to
  * wait: the next request, an answer), the call is tried before any poll:
- * the bytes are usually there, or room for them, and a put's round trip
- * was mostly poll(2) calls before each send and receive.
+ * the bytes are usually there, or room for them, and a poll(2) before each
+ * send and receive was half the system calls of a put.
  */
 static int io_vec(int fd, struct iovec *iov, int n, bool writing, uint64_t deadline_ms, int stop_fd,
 		  bool wait_first)
