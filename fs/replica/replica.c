@@ -255,13 +255,32 @@ static void reforward_later(struct replica *r, uint64_t at_ms)
 		r->reforward_at_ms = at_ms;
 }
 
+struct reforward {
+	struct replica *r;
+	unsigned n;
+};
+
+static void reforward_cb(void *ctx, const struct proposal *pr)
+{
+	struct reforward *rf = ctx;
+	append_one(rf->r, pr->entry, pr->len);
+	rf->n++;
+}
+
 static void reforward_if_due(struct replica *r, uint64_t now)
 {
 	if (!r->reforward_at_ms || now < r->reforward_at_ms)
 		return;
 	r->reforward_at_ms = 0;
-	if (!opx_is_leader(r->px))
-		replica_reappend_in_flight(r);
+	if (opx_is_leader(r->px))
+		return;
+	struct reforward rf = {r, 0};
+	proposals_for_each_in_flight(&r->props, reforward_cb, &rf);
+	if (rf.n)
+		log_kv(LOG_LEVEL_INFO, opx_promise(r->px).pid, LOG_NO_INDEX,
+		       "replica: forwarded %u undecided proposals to the leader n%llu again "
+		       "(its link came back, or a forward could not be queued)",
+		       rf.n, (unsigned long long)opx_promise(r->px).pid);
 }
 
 /*

@@ -228,6 +228,8 @@ reset_while_forwarding() {
 	[ "$rc" = 0 ] || fail "reset: the write on n$F failed after ${took}s: $(cat "$T/reset.out")"
 	python3 -c "import sys; sys.exit(0 if $took <= $WRITE_BOUND_S else 1)" ||
 		fail "reset: the write on n$F took ${took}s (bound ${WRITE_BOUND_S}s)"
+	grep -q "forwarded [0-9]* undecided proposals to the leader n$L again" "$T/node$F/log" ||
+		fail "reset: n$F did not say it forwarded its write again"
 	log "reset: the write on n$F decided ${took}s after it was made"
 }
 started=$SECONDS
