@@ -98,6 +98,8 @@ void tp__peer_set_up(struct tp *t, struct tp_peer *p, bool up, const char *why)
 		return;
 	p->up = up;
 	p->st.up = up;
+	if (!up)
+		p->st.downs++;
 	tp__log(t, TP_LOG_INFO, "transport: link to n%llu %s (%s)", (unsigned long long)p->cfg.id,
 		up ? "up" : "down", why);
 	push_event(t, up ? TP_EVENT_UP : TP_EVENT_DOWN, p->cfg.id);

@@ -209,6 +209,7 @@ struct tp_peer_stats {
 	uint64_t fault_out, fault_in; /* dropped by tp_set_fault */
 	uint64_t malformed;	      /* frames from this peer that failed a check */
 	uint64_t last_heard_ms;	      /* CLOCK_MONOTONIC ms of the last frame, 0: never */
+	uint64_t downs;		      /* times the link went down (a TP_EVENT_DOWN) */
 	bool up;		      /* as last reported by an event */
 };
 

@@ -241,6 +241,7 @@ static void status_json(struct replica *r, const struct replica_view *v, struct 
 		set_u64(po, "tx_frames", st->tx_frames);
 		set_u64(po, "rx_frames", st->rx_frames);
 		set_u64(po, "dropped", st->dropped_full + st->fault_out + st->fault_in);
+		set_u64(po, "link_failures", st->downs);
 		set_u64(po, "malformed", st->malformed);
 		json_array_append_new(peers, po);
 	}

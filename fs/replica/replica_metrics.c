@@ -34,7 +34,7 @@ static void counter(struct metrics_text *t, const char *name, const char *help, 
 	metrics_sample_u64(t, name, NULL, 0, v);
 }
 
-enum peer_value { PEER_TX_BYTES, PEER_RX_BYTES, PEER_UP };
+enum peer_value { PEER_TX_BYTES, PEER_RX_BYTES, PEER_UP, PEER_DOWNS };
 
 /* One family with a sample per peer, labelled peer="<id>". */
 static void by_peer(struct metrics_text *t, const struct replica_view *v, const char *name,
@@ -48,6 +48,7 @@ static void by_peer(struct metrics_text *t, const struct replica_view *v, const 
 		const struct tp_peer_stats *st = &v->peer_stats[i];
 		uint64_t value = which == PEER_TX_BYTES	  ? st->tx_bytes
 				 : which == PEER_RX_BYTES ? st->rx_bytes
+				 : which == PEER_DOWNS	  ? st->downs
 							  : st->up;
 		metrics_sample_u64(t, name, &l, 1, value);
 	}
@@ -104,6 +105,10 @@ void replica_metrics_write(struct replica *r, struct metrics_text *t)
 		"Bytes of frames received from each peer.", PEER_RX_BYTES);
 	by_peer(t, v, "omnifs_peer_connected", "gauge", "1 if the link to the peer is up, else 0.",
 		PEER_UP);
+	by_peer(t, v, "omnifs_peer_link_failures_total", "counter",
+		"Times the link to each peer went down: its connection lost, or nothing heard "
+		"for silence_ms.",
+		PEER_DOWNS);
 	counter(t, "omnifs_state_transfers_total",
 		"State transfers this node completed (it fetched a peer's whole state).",
 		atomic_load(&r->xfers_done));

@@ -70,7 +70,11 @@ for m in omnifs_applied_index omnifs_decided_index omnifs_compacted_index omnifs
 done
 for p in 2 3; do
 	val http1 omnifs_peer_connected peer="$p" >/dev/null || fail "no omnifs_peer_connected for n$p"
+	val http1 omnifs_peer_link_failures_total peer="$p" >/dev/null ||
+		fail "no omnifs_peer_link_failures_total for n$p"
 done
+# (a loaded machine may have let a link fall silent once already)
+failures3=$(val http1 omnifs_peer_link_failures_total peer=3)
 [ "$(val http1 omnifs_mounted)" = 1 ] || fail "node 1 says it is not mounted"
 [ "$(val http1 omnifs_resident_memory_bytes)" -gt 1000000 ] || fail "resident memory under 1 MB"
 [ "$(val http1 omnifs_rocksdb_memory_budget_bytes)" = $((16 << 20)) ] ||
@@ -139,6 +143,8 @@ stop_node 3
 n3_down() { scrape 1 down && [ "$(val down omnifs_peer_connected peer=3)" = 0 ]; }
 wait_until 60 n3_down
 python3 "$CHECK" check "$T/down" || fail "the page with a peer down does not parse"
+[ "$(val down omnifs_peer_link_failures_total peer=3)" -gt "$failures3" ] ||
+	fail "n1 does not count its link to the stopped n3 as failed"
 
 stop_node 2
 stop_node 1

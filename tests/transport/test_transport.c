@@ -651,6 +651,7 @@ static void test_transport_fault_switch(void **state)
 	while (tp_next_event(m->n[0].tp, &ev) == 0)
 		;
 	assert_true(pstats(m, 0, 2).up);
+	assert_int_equal(pstats(m, 0, 2).downs, 0);
 	assert_int_equal(tp_set_fault(m->n[0].tp, 0, false, true), 0);
 	send_hb(m, 1, 1, 51);
 	uint64_t deadline = tp_now_ms() + DEADLINE_MS;
@@ -663,6 +664,8 @@ static void test_transport_fault_switch(void **state)
 	}
 	wait_event(m, 0, TP_EVENT_DOWN, 2);
 	assert_false(pstats(m, 0, 2).up);
+	/* counted once, however long it lasts */
+	assert_int_equal(pstats(m, 0, 2).downs, 1);
 	send_hb(m, 0, 2, 4); /* outgoing still works */
 	expect_hb(m, 1, 1, 4);
 
