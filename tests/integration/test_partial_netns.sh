@@ -208,11 +208,19 @@ single_links() {
 # them with a reset, which loses it). The link comes back at once; the write
 # must be decided within WRITE_BOUND_S, not left to commit_timeout_ms.
 links_down_more() { [ "$(grep -c "link to n$2 down" "$T/node$1/log" || true)" -gt "$3" ]; }
+# link_failures I J: how many times node I's status counts its link to J failed.
+link_failures() {
+	ctl "$1" status --json | python3 -c '
+import json, sys
+print(next(p["link_failures"] for p in json.load(sys.stdin)["peers"] if p["id"] == int(sys.argv[1])))' "$2"
+}
 reset_while_forwarding() {
 	local L F t0 took rc=0
 	L=$(leader_id 1)
 	F=$(((L % 3) + 1))
 	log "--- reset: n$F's connection to the leader n$L reset under its write"
+	local failures
+	failures=$(link_failures "$F" "$L")
 	on "$F" iptables -I OUTPUT -d "$(addr "$L")" -p tcp -j DROP
 	t0=$(now)
 	ctl "$F" kv put reset/x 1 >"$T/reset.out" 2>&1 &
@@ -230,6 +238,8 @@ reset_while_forwarding() {
 		fail "reset: the write on n$F took ${took}s (bound ${WRITE_BOUND_S}s)"
 	grep -q "forwarded [0-9]* undecided proposals to the leader n$L again" "$T/node$F/log" ||
 		fail "reset: n$F did not say it forwarded its write again"
+	[ "$(link_failures "$F" "$L")" -gt "$failures" ] ||
+		fail "reset: n$F's status does not count the failure of its link to n$L"
 	log "reset: the write on n$F decided ${took}s after it was made"
 }
 started=$SECONDS
