@@ -375,9 +375,16 @@ static void status_text(struct replica *r, const struct replica_view *v, struct 
 			snprintf(lag_s, sizeof(lag_s), "-");
 		else
 			snprintf(lag_s, sizeof(lag_s), "%lld", lag);
-		ctl_buf_printf(out, "  n%-4llu %-22s %-11s heard %-12s lag %s\n",
+		/* A link that failed and came back looks healthy now: say so. */
+		char fails_s[48] = "";
+		uint64_t downs = v->peer_stats[i].downs;
+		if (downs)
+			snprintf(fails_s, sizeof(fails_s), "  link failed %llu time%s",
+				 (unsigned long long)downs, downs == 1 ? "" : "s");
+		ctl_buf_printf(out, "  n%-4llu %-22s %-11s heard %-12s lag %s%s\n",
 			       (unsigned long long)p->pid, peer_address(m, p->pid),
-			       p->heard_last_round ? "reachable" : "unreachable", ago_s, lag_s);
+			       p->heard_last_round ? "reachable" : "unreachable", ago_s, lag_s,
+			       fails_s);
 	}
 	free(m);
 }

@@ -240,6 +240,8 @@ reset_while_forwarding() {
 		fail "reset: n$F did not say it forwarded its write again"
 	[ "$(link_failures "$F" "$L")" -gt "$failures" ] ||
 		fail "reset: n$F's status does not count the failure of its link to n$L"
+	ctl "$F" status | grep -q "^  n$L .* link failed [0-9]* time" ||
+		fail "reset: n$F's status text does not show its link to n$L failed"
 	log "reset: the write on n$F decided ${took}s after it was made"
 }
 started=$SECONDS
