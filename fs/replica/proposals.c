@@ -332,13 +332,15 @@ void proposals_settle(struct proposals *p,
 	wake_finished(woken);
 }
 
-void proposals_for_each_in_flight(struct proposals *p,
-				  void (*fn)(void *ctx, const struct proposal *pr), void *ctx)
+unsigned proposals_for_each_in_flight(struct proposals *p,
+				      void (*fn)(void *ctx, const struct proposal *pr), void *ctx)
 {
+	unsigned n = 0;
 	pthread_mutex_lock(&p->lock);
-	for (struct proposal *pr = p->in_flight; pr; pr = pr->next)
+	for (struct proposal *pr = p->in_flight; pr; pr = pr->next, n++)
 		fn(ctx, pr);
 	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 unsigned proposals_in_flight(struct proposals *p)

@@ -110,9 +110,10 @@ void proposals_settle(struct proposals *p,
 		      void *ctx);
 
 /* Replica thread: calls fn for every in-flight proposal (to re-append),
- * newest first, under the lock: fn must not call back into p. */
-void proposals_for_each_in_flight(struct proposals *p,
-				  void (*fn)(void *ctx, const struct proposal *pr), void *ctx);
+ * newest first, under the lock: fn must not call back into p. Returns how
+ * many it called fn for. */
+unsigned proposals_for_each_in_flight(struct proposals *p,
+				      void (*fn)(void *ctx, const struct proposal *pr), void *ctx);
 
 /* Counts for status. */
 unsigned proposals_in_flight(struct proposals *p);

@@ -232,9 +232,9 @@ static void reappend_cb(void *ctx, const struct proposal *pr)
 	append_one(r, pr->entry, pr->len);
 }
 
-void replica_reappend_in_flight(struct replica *r)
+unsigned replica_reappend_in_flight(struct replica *r)
 {
-	proposals_for_each_in_flight(&r->props, reappend_cb, r);
+	return proposals_for_each_in_flight(&r->props, reappend_cb, r);
 }
 
 /*
@@ -255,18 +255,6 @@ static void reforward_later(struct replica *r, uint64_t at_ms)
 		r->reforward_at_ms = at_ms;
 }
 
-struct reforward {
-	struct replica *r;
-	unsigned n;
-};
-
-static void reforward_cb(void *ctx, const struct proposal *pr)
-{
-	struct reforward *rf = ctx;
-	append_one(rf->r, pr->entry, pr->len);
-	rf->n++;
-}
-
 static void reforward_if_due(struct replica *r, uint64_t now)
 {
 	if (!r->reforward_at_ms || now < r->reforward_at_ms)
@@ -274,13 +262,12 @@ static void reforward_if_due(struct replica *r, uint64_t now)
 	r->reforward_at_ms = 0;
 	if (opx_is_leader(r->px))
 		return;
-	struct reforward rf = {r, 0};
-	proposals_for_each_in_flight(&r->props, reforward_cb, &rf);
-	if (rf.n)
+	unsigned n = replica_reappend_in_flight(r);
+	if (n)
 		log_kv(LOG_LEVEL_INFO, opx_promise(r->px).pid, LOG_NO_INDEX,
 		       "replica: forwarded %u undecided proposals to the leader n%llu again "
 		       "(its link came back, or a forward could not be queued)",
-		       rf.n, (unsigned long long)opx_promise(r->px).pid);
+		       n, (unsigned long long)opx_promise(r->px).pid);
 }
 
 /*
@@ -348,7 +335,7 @@ static void handle_proposals(struct replica *r, uint64_t now)
 		bool had_leader = r->last_promise.pid != 0;
 		r->last_promise = promise;
 		if (had_leader)
-			proposals_for_each_in_flight(&r->props, reappend_cb, r);
+			replica_reappend_in_flight(r);
 	}
 	if (!opx_is_quorum_connected(r->px) && atomic_load(&r->had_qc) &&
 	    !atomic_load(&r->has_route))

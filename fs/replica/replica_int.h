@@ -402,7 +402,8 @@ void replica_log_synced(void *ctx, uint64_t ns);
 /* replica.c */
 void replica_fail(struct replica *r, const char *what, int rc);
 int replica_core_open(struct replica *r, char *err, size_t err_len);
-void replica_reappend_in_flight(struct replica *r);
+/* Hands every proposal in flight to the core again; returns how many. */
+unsigned replica_reappend_in_flight(struct replica *r);
 /* Proposes the next configuration (a stop-sign), from another thread. */
 int replica_propose_membership(struct replica *r, const struct membership *next);
 /* 1 if a node tried to connect with this key in the last minute (refused:
