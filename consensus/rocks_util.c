@@ -214,7 +214,9 @@ static int check_identity(struct rocks_db *d, const char *path, const struct roc
 	uint32_t format = get_le32((const uint8_t *)v + 8);
 	uint64_t cid = get_le64((const uint8_t *)v + 12);
 	rocksdb_free(v);
-	if (format != k->format) {
+	d->found_format = format;
+	if (format != k->format &&
+	    !(k->oldest_format && format >= k->oldest_format && format < k->format)) {
 		rocks_msg(
 			err, err_len,
 			"%s has %s format %u, this omnifs reads format %u: move it away or use a matching omnifs",
@@ -308,6 +310,7 @@ int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind 
 		goto out_close;
 	}
 	d->n_cfs = k->n_cfs;
+	d->found_format = k->format;
 	rocks_memory_add(d->db, d->cfs, d->n_cfs);
 
 	if (kind == DIR_NEW)

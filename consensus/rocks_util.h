@@ -30,6 +30,8 @@ struct rocks_kind {
 	const char *name;	     /* in messages: "consensus log", "KV state" */
 	const char *magic;	     /* 8 bytes that open its identity record */
 	uint32_t format;	     /* the on-disk format this build reads and writes */
+	uint32_t oldest_format;	     /* older formats from this one on are opened too
+				      * (the caller upgrades them); 0: none */
 	const char *const *cf_names; /* cf_names[0] is "default": it holds the identity */
 	size_t n_cfs;		     /* at most ROCKS_MAX_CFS */
 };
@@ -44,6 +46,7 @@ struct rocks_db {
 	rocksdb_readoptions_t *ropts;	 /* latest state, checksums verified */
 	rocksdb_column_family_handle_t *cfs[ROCKS_MAX_CFS];
 	size_t n_cfs;
+	uint32_t found_format; /* the format it was opened with (the kind's if fresh) */
 };
 
 /*

@@ -11,10 +11,22 @@
  * next synced write makes it durable anyway, since RocksDB's log is in order.
  * That saves one fsync per decision on every node. write_unsynced (the
  * leader's append, see storage.h) is the same batch without the sync, and
- * sync syncs RocksDB's log. Scalars use this file's
- * own fixed-width little-endian encodings and are validated when read back:
- * a value that does not decode is reported as -EIO with its name, never
- * trusted. Errors from RocksDB (a malloc'd string through errptr) are copied
+ * sync syncs the journal.
+ *
+ * The journal (log_journal.h) takes the place of RocksDB's own log: each
+ * batch is appended to it, then written to the memtables with RocksDB's log
+ * off, and a synced write syncs the journal. Its file is written in place,
+ * so its fdatasync need not commit a new file size as RocksDB's appends do:
+ * the sync every round waits for is about a third faster. When the journal
+ * is full, the memtables are flushed to table files and it starts again; a
+ * batch too large for it is written through RocksDB's log, synced, once the
+ * journal is empty (so replay never puts an older batch over it). Opening
+ * replays the journal, then flushes and empties it; closing does the same,
+ * so a log closed cleanly holds nothing outside RocksDB's files.
+ *
+ * Scalars use this file's own fixed-width little-endian encodings and are
+ * validated when read back: a value that does not decode is reported as
+ * -EIO with its name, never trusted. Errors from RocksDB (a malloc'd string through errptr) are copied
  * into errmsg and freed.
  *
  * It deliberately keeps no cache of the scalars: the core reads them once at
@@ -24,6 +36,7 @@
 #include "storage_rocksdb.h"
 
 #include "byteorder.h"
+#include "log_journal.h"
 #include "rocks_util.h"
 
 #include <errno.h>
@@ -57,6 +70,9 @@
 
 struct opx_rocks {
 	struct rocks_db rdb;
+	rocksdb_writeoptions_t *wnowal; /* RocksDB's log off: the journal has the batch */
+	rocksdb_flushoptions_t *fwait;	/* flushes that wait for their table files */
+	struct log_journal *journal;
 	/* Stored entries are exactly [trimmed, log_end). */
 	uint64_t trimmed;
 	uint64_t log_end;
@@ -70,6 +86,7 @@ static const struct rocks_kind log_kind = {
 	.name = "consensus log",
 	.magic = "omnifsLG",
 	.format = OPX_ROCKS_FORMAT,
+	.oldest_format = OPX_ROCKS_OLDEST_FORMAT,
 	.cf_names = cf_names,
 	.n_cfs = 2,
 };
@@ -346,6 +363,59 @@ static void report_sync(struct opx_rocks *r, const struct timespec *t0)
 		   (uint64_t)((t1.tv_sec - t0->tv_sec) * 1000000000 + (t1.tv_nsec - t0->tv_nsec)));
 }
 
+/* Makes every batch the journal holds durable in RocksDB's table files, and
+ * empties the journal. */
+static int flush_journal(struct opx_rocks *r)
+{
+	for (size_t c = 0; c < r->rdb.n_cfs; c++) {
+		char *e = NULL;
+		rocksdb_flush_cf(r->rdb.db, r->fwait, r->rdb.cfs[c], &e);
+		if (e)
+			return rocks_fail(r, "flush", e);
+	}
+	int rc = log_journal_reset(r->journal);
+	if (rc)
+		rocks_msg(r->errmsg, sizeof(r->errmsg), "journal reset: %s",
+			  strerror(log_journal_errno(r->journal)));
+	return rc;
+}
+
+/* Writes wb durably (sync) or not: into the journal, then the memtables. */
+static int commit(struct opx_rocks *r, rocksdb_writebatch_t *wb, bool sync)
+{
+	size_t len;
+	const char *rep = rocksdb_writebatch_data(wb, &len);
+	int rc = log_journal_append(r->journal, rep, len);
+	if (rc == -ENOSPC) {
+		rc = flush_journal(r);
+		if (!rc)
+			rc = log_journal_append(r->journal, rep, len);
+	}
+	char *e = NULL;
+	if (rc == -E2BIG) {
+		/* Through RocksDB's log, after everything the journal holds. */
+		rc = log_journal_is_empty(r->journal) ? 0 : flush_journal(r);
+		if (rc)
+			return rc;
+		rocksdb_write(r->rdb.db, r->rdb.wsync, wb, &e);
+		return e ? rocks_fail(r, "write", e) : 0;
+	}
+	if (rc) {
+		rocks_msg(r->errmsg, sizeof(r->errmsg), "journal write: %s",
+			  rc == -ENOMEM ? strerror(ENOMEM)
+					: strerror(log_journal_errno(r->journal)));
+		return rc;
+	}
+	rocksdb_write(r->rdb.db, r->wnowal, wb, &e);
+	if (e)
+		return rocks_fail(r, "write", e);
+	rc = sync ? log_journal_sync(r->journal) : 0;
+	if (rc)
+		rocks_msg(r->errmsg, sizeof(r->errmsg), "journal sync: %s",
+			  strerror(log_journal_errno(r->journal)));
+	return rc;
+}
+
 /* One WriteBatch of ops; synced unless it only moves the decided index (see
  * the top of this file) or the caller defers the sync (write_unsynced). */
 static int rocks_write(struct opx_rocks *r, const struct opx_storage_op *ops, size_t n,
@@ -364,14 +434,11 @@ static int rocks_write(struct opx_rocks *r, const struct opx_storage_op *ops, si
 		only_decided = only_decided && ops[i].type == OPX_OP_SET_DECIDED_IDX;
 	bool sync = !only_decided && !defer_sync;
 	if (!rc) {
-		char *e = NULL;
 		struct timespec t0;
 		bool timed = r->sync_fn && sync;
 		if (timed)
 			clock_gettime(CLOCK_MONOTONIC, &t0);
-		rocksdb_write(r->rdb.db, sync ? r->rdb.wsync : r->rdb.wnosync, wb, &e);
-		if (e)
-			rc = rocks_fail(r, "write", e);
+		rc = commit(r, wb, sync);
 		if (timed && !rc)
 			report_sync(r, &t0);
 	}
@@ -393,18 +460,20 @@ static int rocks_write_unsynced(void *impl, const struct opx_storage_op *ops, si
 	return rocks_write(impl, ops, n, true);
 }
 
-/* RocksDB writes its log in order: syncing it makes every write so far
- * durable, as a synced write would have. */
+/* The journal holds the batches in order: syncing it makes every write so
+ * far durable, as a synced write would have. */
 static int rocks_sync(void *impl)
 {
 	struct opx_rocks *r = impl;
-	char *e = NULL;
 	struct timespec t0;
 	if (r->sync_fn)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-	rocksdb_flush_wal(r->rdb.db, 1, &e);
-	if (e)
-		return rocks_fail(r, "sync", e);
+	int rc = log_journal_sync(r->journal);
+	if (rc) {
+		rocks_msg(r->errmsg, sizeof(r->errmsg), "journal sync: %s",
+			  strerror(log_journal_errno(r->journal)));
+		return rc;
+	}
 	if (r->sync_fn)
 		report_sync(r, &t0);
 	return 0;
@@ -584,7 +653,10 @@ const char *opx_rocks_errmsg(const struct opx_rocks *r)
 
 /* --- opening ---------------------------------------------------------------- */
 
-/* A new log: its identity, alone, synced. */
+/* A new log's identity, or an older format's upgraded: alone, synced,
+ * through RocksDB's own log: it is checked when the store opens, before the
+ * journal is replayed (and the journal is empty yet, so no batch of it can be
+ * replayed over this one). */
 static int write_identity(struct opx_rocks *r, uint64_t cluster_id)
 {
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
@@ -595,6 +667,38 @@ static int write_identity(struct opx_rocks *r, uint64_t cluster_id)
 	rocksdb_write(r->rdb.db, r->rdb.wsync, wb, &e);
 	rocksdb_writebatch_destroy(wb);
 	return e ? rocks_fail(r, "write identity", e) : 0;
+}
+
+/* A batch of the journal, replayed into the memtables. */
+static int replay_batch(void *ctx, const char *rec, size_t len)
+{
+	struct opx_rocks *r = ctx;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create_from(rec, len);
+	if (!wb)
+		return -ENOMEM;
+	char *e = NULL;
+	rocksdb_write(r->rdb.db, r->wnowal, wb, &e);
+	rocksdb_writebatch_destroy(wb);
+	return e ? rocks_fail(r, "replay of the journal", e) : 0;
+}
+
+/* Opens the journal in the log's directory and replays it. */
+static int open_journal(struct opx_rocks *r, const char *path, char *err, size_t err_len)
+{
+	r->wnowal = rocksdb_writeoptions_create();
+	r->fwait = rocksdb_flushoptions_create();
+	if (!r->wnowal || !r->fwait)
+		return -ENOMEM;
+	rocksdb_writeoptions_disable_WAL(r->wnowal, 1);
+	rocksdb_flushoptions_set_wait(r->fwait, 1);
+	char jpath[4096];
+	if ((size_t)snprintf(jpath, sizeof(jpath), "%s/journal", path) >= sizeof(jpath))
+		return -ENAMETOOLONG;
+	uint64_t replayed;
+	int rc = log_journal_open(&r->journal, jpath, replay_batch, r, &replayed, err, err_len);
+	if (rc == 0 && replayed > 0 && (rc = flush_journal(r)) != 0)
+		rocks_msg(err, err_len, "%s: %s", path, r->errmsg);
+	return rc;
 }
 
 /* Recovers trimmed and log_end, and checks the log starts where it should. */
@@ -644,6 +748,19 @@ int opx_rocks_open(struct opx_rocks **out, const char *path, uint64_t cluster_id
 	rc = rocks_db_open(&r->rdb, path, &log_kind, cluster_id, &fresh, err, err_len);
 	if (rc)
 		goto out_free;
+	if (!fresh && r->rdb.found_format < OPX_ROCKS_FORMAT) {
+		rc = write_identity(r, cluster_id);
+		if (rc) {
+			rocks_msg(err, err_len, "%s: upgrading its format: %s", path, r->errmsg);
+			goto out_free;
+		}
+	}
+	rc = open_journal(r, path, err, err_len);
+	if (rc) {
+		if (!err[0])
+			rocks_msg(err, err_len, "%s: journal: %s", path, strerror(-rc));
+		goto out_free;
+	}
 	rc = fresh ? write_identity(r, cluster_id) : 0;
 	if (!rc)
 		rc = recover_bounds(r);
@@ -664,7 +781,15 @@ void opx_rocks_close(struct opx_rocks **rp)
 	struct opx_rocks *r = *rp;
 	if (!r)
 		return;
+	/* Leave nothing outside RocksDB's files (see the top of this file). */
+	if (r->journal && !log_journal_is_empty(r->journal))
+		(void)flush_journal(r);
+	log_journal_close(&r->journal);
 	rocks_db_close(&r->rdb);
+	if (r->wnowal)
+		rocksdb_writeoptions_destroy(r->wnowal);
+	if (r->fwait)
+		rocksdb_flushoptions_destroy(r->fwait);
 	free(r);
 	*rp = NULL;
 }
@@ -693,11 +818,10 @@ int opx_rocks_reset(struct opx_rocks *r, uint32_t config_id)
 		rocksdb_writebatch_delete_cf(wb, r->rdb.cfs[CF_META], scalars[i],
 					     strlen(scalars[i]));
 	wb_put_idx(wb, r, K_CONFIG, config_id);
-	char *e = NULL;
-	rocksdb_write(r->rdb.db, r->rdb.wsync, wb, &e);
+	int rc = commit(r, wb, true);
 	rocksdb_writebatch_destroy(wb);
-	if (e)
-		return rocks_fail(r, "reset", e);
+	if (rc)
+		return rc;
 	r->trimmed = 0;
 	r->log_end = 0;
 	return 0;

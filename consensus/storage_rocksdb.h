@@ -24,8 +24,12 @@
 
 #include "storage.h"
 
-/* On-disk format of the log data dir; a dir of another format is refused. */
-#define OPX_ROCKS_FORMAT 1
+/* On-disk format of the log data dir; a dir of another format is refused.
+ * 2: recent batches in the journal (log_journal.h); 1: in RocksDB's own log
+ * alone, opened and upgraded to 2 (so an omnifs that reads only 1, and would
+ * not replay the journal, refuses the dir instead of losing its batches). */
+#define OPX_ROCKS_FORMAT	2
+#define OPX_ROCKS_OLDEST_FORMAT 1
 
 struct opx_rocks;
 

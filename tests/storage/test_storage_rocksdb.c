@@ -25,6 +25,8 @@
 
 #include <rocksdb/c.h>
 
+#include "log_journal.h"
+#include "rocks_memory.h"
 #include "storage_rocksdb.h"
 
 #define CLUSTER 0x5eedc0de12345678ull
@@ -630,13 +632,68 @@ static void test_storage_rocksdb_refuses_other_format(void **state)
 	id[8] = 99; /* format 99 */
 	memcpy(id + 12, "\x78\x56\x34\x12\xde\xc0\xed\x5e", 8);
 	raw_put(f->path, "identity", id, sizeof(id));
-	const char *words[] = {"format 99", "format 1", NULL};
+	const char *words[] = {"format 99", "format 2", NULL};
 	expect_refused(f, CLUSTER, -EINVAL, words);
+	id[8] = 0; /* format 0: older than the oldest opened */
+	raw_put(f->path, "identity", id, sizeof(id));
+	const char *words0[] = {"format 0", "format 2", NULL};
+	expect_refused(f, CLUSTER, -EINVAL, words0);
 
 	/* Another magic: not a log at all. */
 	raw_put(f->path, "identity", "something else", 14);
 	const char *words2[] = {"is not an omnifs consensus log", NULL};
 	expect_refused(f, CLUSTER, -EINVAL, words2);
+}
+
+/* Reads the format in the store's identity with plain RocksDB. */
+static uint32_t raw_format(const char *path)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	const char *names[2] = {"default", "log"};
+	const rocksdb_options_t *cfo[2] = {o, o};
+	rocksdb_column_family_handle_t *cfs[2];
+	char *e = NULL;
+	rocksdb_t *db = rocksdb_open_column_families(o, path, 2, names, cfo, cfs, &e);
+	if (e)
+		fail_msg("raw open: %s", e);
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	size_t len = 0;
+	char *v = rocksdb_get_cf(db, ro, cfs[0], "identity", 8, &len, &e);
+	assert_null(e);
+	assert_int_equal(len, 20);
+	uint32_t format = (uint8_t)v[8] | (uint32_t)(uint8_t)v[9] << 8 |
+			  (uint32_t)(uint8_t)v[10] << 16 | (uint32_t)(uint8_t)v[11] << 24;
+	rocksdb_free(v);
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_column_family_handle_destroy(cfs[0]);
+	rocksdb_column_family_handle_destroy(cfs[1]);
+	rocksdb_close(db);
+	rocksdb_options_destroy(o);
+	return format;
+}
+
+/* A log of format 1 (before the journal) opens with what it holds, and is
+ * upgraded at once: an omnifs that reads only format 1 refuses it then. */
+static void test_storage_rocksdb_upgrades_format_1(void **state)
+{
+	struct fixture *f = *state;
+	open_store(f);
+	append_tagged(f, "a", 2);
+	opx_rocks_close(&f->r);
+	assert_int_equal(raw_format(f->path), OPX_ROCKS_FORMAT);
+	uint8_t id[20] = "omnifsLG";
+	id[8] = 1;
+	memcpy(id + 12, "\x78\x56\x34\x12\xde\xc0\xed\x5e", 8);
+	raw_put(f->path, "identity", id, sizeof(id));
+	assert_int_equal(raw_format(f->path), 1);
+	open_store(f);
+	const char *want[] = {"a0", "a1"};
+	expect_entries(f, 0, 2, want);
+	append_tagged(f, "b", 1);
+	opx_rocks_close(&f->r);
+	assert_int_equal(raw_format(f->path), 2);
+	open_store(f);
+	assert_int_equal(load(f).log_end, 3);
 }
 
 static void test_storage_rocksdb_refuses_garbage(void **state)
@@ -757,28 +814,15 @@ static void test_storage_rocksdb_refuses_corrupt(void **state)
 
 #define BIG_LEN (2u * 1024 * 1024)
 
-/* Caps file sizes a little above the largest file in dir, so that the next
- * big write fails in the middle (EFBIG: what a full disk looks like to
- * RocksDB, without needing one). */
-static int cap_file_size(const char *dir)
+/* Caps the size files may be written to at 1 MiB, so that the next big write
+ * (into the journal, whose records so far take a few bytes) fails in the
+ * middle (EFBIG: what a full disk looks like, without needing one). */
+static int cap_file_size(void)
 {
-	off_t largest = 0;
-	char p[600];
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		struct stat sb;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (!stat(p, &sb) && sb.st_size > largest)
-			largest = sb.st_size;
-	}
-	closedir(d);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_FSIZE, &rl))
 		return -1;
-	rl.rlim_cur = (rlim_t)largest + 64 * 1024;
+	rl.rlim_cur = 1u << 20;
 	signal(SIGXFSZ, SIG_IGN);
 	return setrlimit(RLIMIT_FSIZE, &rl);
 }
@@ -790,7 +834,7 @@ static int failing_write_child(const char *path)
 	if (opx_rocks_open(&r, path, CLUSTER, err, sizeof(err)))
 		return 10;
 	struct opx_storage st = opx_rocks_storage(r);
-	if (cap_file_size(path))
+	if (cap_file_size())
 		return 11;
 	uint8_t *big = calloc(1, BIG_LEN);
 	if (!big)
@@ -840,6 +884,99 @@ static void test_storage_rocksdb_failed_write_changes_nothing(void **state)
 	expect_entries(f, 0, 1, want);
 	append_tagged(f, "b", 1);
 	assert_int_equal(load(f).log_end, 2);
+}
+
+/* --- the journal (log_journal.h) ------------------------------------------- */
+
+#define MIB (1u << 20)
+
+/* Entry i of the journal test: about a MiB (the last, the 70th, larger than
+ * the journal: the largest entry there is), each byte derived from i and its
+ * offset. */
+#define JOURNAL_TEST_ENTRIES 71
+static uint32_t journal_entry_len(uint32_t i)
+{
+	return i == 70 ? OPX_MAX_ENTRY_LEN : i % 2 ? MIB : MIB - i;
+}
+
+static uint8_t journal_entry_byte(uint32_t i, uint32_t off)
+{
+	return (uint8_t)(i * 31 + off / 4096);
+}
+
+/* Appends the test's entries, each synced in a batch of its own that also
+ * sets the decided index past it, and exits without closing the store: as a
+ * crash would (kill -9), minus the moment. The memory budget is large enough
+ * that RocksDB flushes no memtable of its own accord: what the journal drops
+ * must have been flushed by it. Run in a
+ * process of its own (exec'd, not only forked: a forked child has none of
+ * RocksDB's background threads, and the flushes the journal waits for would
+ * never come). */
+static int journal_child(const char *path)
+{
+	struct opx_rocks *r;
+	char err[512];
+	rocks_memory_set_budget((size_t)4 << 30);
+	if (opx_rocks_open(&r, path, CLUSTER, err, sizeof(err)))
+		return 10;
+	struct opx_storage st = opx_rocks_storage(r);
+	uint8_t *buf = malloc(journal_entry_len(70));
+	if (!buf)
+		return 11;
+	for (uint32_t i = 0; i < JOURNAL_TEST_ENTRIES; i++) {
+		struct opx_entry e = {.data = buf, .len = journal_entry_len(i)};
+		for (uint32_t off = 0; off < e.len; off++)
+			buf[off] = journal_entry_byte(i, off);
+		struct opx_storage_op ops[2] = {{.type = OPX_OP_APPEND_ENTRIES},
+						{.type = OPX_OP_SET_DECIDED_IDX}};
+		ops[0].u.append.entries = &e;
+		ops[0].u.append.n = 1;
+		ops[1].u.idx = i + 1;
+		int rc = st.ops->write_atomically(st.impl, ops, 2);
+		if (rc) {
+			printf("# entry %u: %d %s\n", i, rc, opx_rocks_errmsg(r));
+			return 12;
+		}
+	}
+	_exit(0);
+}
+
+/* More than the journal holds is written (so its batches are flushed and it
+ * starts again), then a batch larger than it (through RocksDB's own log, once
+ * the journal's batches are flushed: replayed after it, they would put the
+ * decided index back), then the process dies without closing: all of it
+ * comes back, and the last decided index. */
+static void test_storage_rocksdb_journal_full_and_too_big(void **state)
+{
+	TEST_SKIP_FORK_UNDER_TSAN();
+	struct fixture *f = *state;
+	const uint32_t n = JOURNAL_TEST_ENTRIES;
+	fflush(stdout);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_storage_rocksdb", "--journal-child", f->path,
+		      (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("child: status %#x", status);
+	open_store(f);
+	struct opx_storage_state s = load(f);
+	assert_int_equal(s.log_end, n);
+	assert_int_equal(s.decided_idx, n);
+	for (uint32_t i = 0; i < n; i++) {
+		struct opx_entry_list l = {0};
+		assert_int_equal(f->st.ops->get_entries(f->st.impl, i, i + 1, &l), 0);
+		assert_int_equal(l.n, 1);
+		assert_int_equal(l.entries[0].len, journal_entry_len(i));
+		for (uint32_t off = 0; off < l.entries[0].len; off += 4096)
+			if (l.entries[0].data[off] != journal_entry_byte(i, off))
+				fail_msg("entry %u differs at %u", i, off);
+		opx_entry_list_clear(&l);
+	}
 }
 
 /* --- crash test ------------------------------------------------------------- */
@@ -996,8 +1133,10 @@ static void test_storage_rocksdb_crash_keeps_acknowledged_writes(void **state)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--journal-child") == 0)
+		return journal_child(argv[2]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_fresh_store_is_empty, setup,
 						teardown),
@@ -1020,11 +1159,15 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_refuses_other_format, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_storage_rocksdb_upgrades_format_1, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_refuses_garbage, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_refuses_corrupt, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_rocksdb_failed_write_changes_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storage_rocksdb_journal_full_and_too_big,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_storage_rocksdb_crash_keeps_acknowledged_writes, setup, teardown),
