@@ -8,7 +8,7 @@
  * rests on a node remembering what was decided (decided entries are accepted
  * by a quorum, which is synced, and a new leader decides them again), so a
  * decided index lost in a machine crash merely comes back lower; and the
- * next synced write makes it durable anyway, since RocksDB's log is in order.
+ * next synced write makes it durable anyway, since the journal is in order.
  * That saves one fsync per decision on every node. write_unsynced (the
  * leader's append, see storage.h) is the same batch without the sync, and
  * sync syncs the journal.
