@@ -347,6 +347,11 @@ int log_journal_errno(const struct log_journal *j)
 	return j->sys_errno;
 }
 
+uint64_t log_journal_used(const struct log_journal *j)
+{
+	return j->tail;
+}
+
 bool log_journal_is_empty(const struct log_journal *j)
 {
 	return j->records == 0;

@@ -65,6 +65,9 @@ int log_journal_reset(struct log_journal *j);
 /* The errno of the last system call that failed (for messages: the -errno
  * returned is one of the few the log's callers tell apart). */
 int log_journal_errno(const struct log_journal *j);
+/* Bytes of the file in use (header and records): at most
+ * LOG_JOURNAL_MAX_BYTES. */
+uint64_t log_journal_used(const struct log_journal *j);
 /* True if no record was appended since the last reset (or open). */
 bool log_journal_is_empty(const struct log_journal *j);
 
