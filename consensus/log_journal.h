@@ -12,7 +12,9 @@
  * a torn header write leaves the older), then records of that generation one
  * after the other: magic, length, generation, CRC32C of all three and the
  * bytes, the bytes, padding to 8. It grows in zeroed chunks (each synced
- * before records go there) up to a fixed size. Opening replays the records of
+ * before records go there) up to a fixed size. Records wait in memory until
+ * a sync writes them, with the block the last one ends in, in whole blocks
+ * (O_DIRECT where the filesystem allows). Opening replays the records of
  * the current generation up to the first that is torn or of another
  * generation: what a crash left half-written is ignored, as RocksDB's
  * point-in-time recovery does.
@@ -52,7 +54,8 @@ int log_journal_open(struct log_journal **out, const char *path, log_journal_rep
 		     void *ctx, uint64_t *replayed, char *err, size_t err_len);
 void log_journal_close(struct log_journal **j);
 
-/* Writes a record after the others, unsynced. Returns 0; -ENOSPC if it does
+/* Adds a record after the others, unsynced (kept in memory until a sync, or
+ * the close, or until a few MiB wait: a crash may lose it). Returns 0; -ENOSPC if it does
  * not fit in what is left (make the records durable elsewhere, then
  * log_journal_reset, then append again); -E2BIG if it cannot fit even in an
  * empty journal; -EIO on a write error. */

@@ -421,6 +421,9 @@ static int commit(struct opx_rocks *r, rocksdb_writebatch_t *wb, bool sync)
 		rocksdb_write(r->rdb.db, r->rdb.wsync, wb, &e);
 		return e ? rocks_fail(r, "write", e) : 0;
 	}
+	/* Durable before it is visible: a write that fails changes nothing. */
+	if (!rc && sync)
+		rc = log_journal_sync(r->journal);
 	if (rc) {
 		rocks_msg(r->errmsg, sizeof(r->errmsg), "journal write: %s",
 			  rc == -ENOMEM ? strerror(ENOMEM)
@@ -431,11 +434,7 @@ static int commit(struct opx_rocks *r, rocksdb_writebatch_t *wb, bool sync)
 	if (e)
 		return rocks_fail(r, "write", e);
 	start_flush_early(r);
-	rc = sync ? log_journal_sync(r->journal) : 0;
-	if (rc)
-		rocks_msg(r->errmsg, sizeof(r->errmsg), "journal sync: %s",
-			  strerror(log_journal_errno(r->journal)));
-	return rc;
+	return 0;
 }
 
 /* One WriteBatch of ops; synced unless it only moves the decided index (see
