@@ -44,7 +44,8 @@
  */
 struct log_journal {
 	int fd;
-	bool direct;	    /* fd is O_DIRECT */
+	bool direct; /* fd is O_DIRECT */
+	char *path;
 	uint64_t gen;	    /* the current generation */
 	unsigned slot;	    /* the header slot that holds it */
 	uint8_t *hdr;	    /* the header block as on disk (aligned) */
@@ -130,10 +131,28 @@ static int noted(struct log_journal *j, int rc)
 	return rc;
 }
 
-/* Writes n bytes (whole blocks) at off (a block boundary). */
+/* Opens the file, O_DIRECT if direct. */
+static int open_file(struct log_journal *j, bool direct)
+{
+	int fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC | (direct ? O_DIRECT : 0), 0600);
+	if (fd < 0)
+		return io_error();
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = fd;
+	j->direct = direct;
+	return 0;
+}
+
+/* Writes n bytes (whole blocks) at off (a block boundary). Some filesystems
+ * take O_DIRECT at open and refuse the writes (EINVAL; a FUSE filesystem
+ * that opens its own file with the flag): the file is then opened again
+ * without it. */
 static int write_blocks(struct log_journal *j, const uint8_t *p, size_t n, uint64_t off)
 {
 	int rc = write_all(j->fd, p, n, off);
+	if (rc && j->direct && errno == EINVAL && open_file(j, false) == 0)
+		rc = write_all(j->fd, p, n, off);
 	if (!rc)
 		j->unsynced = true;
 	return rc;
@@ -268,7 +287,7 @@ static int sync_dir_of(const char *path)
 
 /* Reads the header: the newer valid slot. A file shorter than the header is
  * new (its creation was cut short). */
-static int load_header(struct log_journal *j, char *err, size_t err_len, const char *path)
+static int load_header(struct log_journal *j, int rfd, char *err, size_t err_len, const char *path)
 {
 	uint64_t g[2];
 	bool ok[2];
@@ -278,7 +297,7 @@ static int load_header(struct log_journal *j, char *err, size_t err_len, const c
 		rc = rc ? rc : write_header(j, 1);
 		return rc ? rc : sync_dir_of(path);
 	}
-	if (read_all(j->fd, j->hdr, HEADER_BYTES, 0) != 0) {
+	if (read_all(rfd, j->hdr, HEADER_BYTES, 0) != 0) {
 		snprintf(err, err_len, "%s: cannot read its header", path);
 		return -EIO;
 	}
@@ -311,26 +330,11 @@ static int reserve(struct log_journal *j, size_t need)
 	return 0;
 }
 
-/* Opens path, O_DIRECT if the filesystem takes it. */
-static int open_file(struct log_journal *j, const char *path)
+/* Replays the records through rfd (a plain descriptor) and keeps the block
+ * the tail is in. */
+static int replay_file(struct log_journal *j, int rfd, const char *path,
+		       log_journal_replay_fn replay, void *ctx, char *err, size_t err_len)
 {
-	j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_DIRECT, 0600);
-	j->direct = j->fd >= 0;
-	if (j->fd < 0 && errno == EINVAL)
-		j->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	return j->fd >= 0 ? 0 : io_error();
-}
-
-/* Replays the records through a plain descriptor, keeps the block the tail
- * is in, and drops what was read from the page cache. */
-static int replay_file(struct log_journal *j, const char *path, log_journal_replay_fn replay,
-		       void *ctx, char *err, size_t err_len)
-{
-	int rfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (rfd < 0) {
-		snprintf(err, err_len, "%s: %s", path, strerror(errno));
-		return io_error();
-	}
 	uint64_t tail;
 	int rc = replay_all(j, rfd, replay, ctx, &tail);
 	if (rc) {
@@ -348,8 +352,6 @@ static int replay_file(struct log_journal *j, const char *path, log_journal_repl
 			snprintf(err, err_len, "%s: reading its last block: %s", path,
 				 strerror(-rc));
 	}
-	(void)posix_fadvise(rfd, 0, 0, POSIX_FADV_DONTNEED);
-	close(rfd);
 	return rc;
 }
 
@@ -366,8 +368,20 @@ int log_journal_open(struct log_journal **out, const char *path, log_journal_rep
 	}
 	memset(hdr, 0, HEADER_BYTES);
 	j->hdr = hdr;
+	j->fd = -1;
+	int rfd = -1;
 	struct stat sb;
-	int rc = open_file(j, path);
+	j->path = strdup(path);
+	int rc = j->path ? 0 : -ENOMEM;
+	if (!rc) {
+		rc = open_file(j, true);
+		if (rc == -EIO && errno == EINVAL) /* O_DIRECT refused at open */
+			rc = open_file(j, false);
+	}
+	/* Read through a plain descriptor (O_DIRECT reads need aligned
+	 * buffers), dropped from the page cache once read. */
+	if (!rc && (rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = io_error();
 	if (rc || fstat(j->fd, &sb) != 0) {
 		rc = rc ? rc : io_error();
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
@@ -376,20 +390,24 @@ int log_journal_open(struct log_journal **out, const char *path, log_journal_rep
 	/* A size that is not whole blocks: a growth cut short; the rest of
 	 * its last block is written again before use. */
 	j->zeroed = (uint64_t)sb.st_size / BLOCK * BLOCK;
-	rc = load_header(j, err, err_len, path);
+	rc = load_header(j, rfd, err, err_len, path);
 	if (rc) {
 		if (!err[0])
 			snprintf(err, err_len, "%s: cannot write its header: %s", path,
 				 strerror(-rc));
 		goto fail;
 	}
-	rc = replay_file(j, path, replay, ctx, err, err_len);
+	rc = replay_file(j, rfd, path, replay, ctx, err, err_len);
 	if (rc)
 		goto fail;
+	(void)posix_fadvise(rfd, 0, 0, POSIX_FADV_DONTNEED);
+	close(rfd);
 	*replayed = j->records;
 	*out = j;
 	return 0;
 fail:
+	if (rfd >= 0)
+		close(rfd);
 	log_journal_close(&j);
 	return rc;
 }
@@ -409,6 +427,7 @@ void log_journal_close(struct log_journal **jp)
 		close(j->fd);
 	free(j->hdr);
 	free(j->buf);
+	free(j->path);
 	free(j);
 	*jp = NULL;
 }
