@@ -566,31 +566,48 @@ static void test_storage_rocksdb_refuses_other_cluster(void **state)
 	expect_entries(f, 0, 1, want);
 }
 
-/* Opens path with plain RocksDB (both column families) and puts key=value
- * into column family cf (0: the default one, 1: the log), or deletes key if
- * val is NULL. */
+/* The log's database opened with plain RocksDB (both column families). */
+struct raw_db {
+	rocksdb_options_t *o;
+	rocksdb_t *db;
+	rocksdb_column_family_handle_t *cfs[2];
+};
+
+static void raw_open(struct raw_db *r, const char *path)
+{
+	const char *names[2] = {"default", "log"};
+	char *e = NULL;
+	r->o = rocksdb_options_create();
+	const rocksdb_options_t *cfo[2] = {r->o, r->o};
+	r->db = rocksdb_open_column_families(r->o, path, 2, names, cfo, r->cfs, &e);
+	if (e)
+		fail_msg("raw open: %s", e);
+}
+
+static void raw_close(struct raw_db *r)
+{
+	rocksdb_column_family_handle_destroy(r->cfs[0]);
+	rocksdb_column_family_handle_destroy(r->cfs[1]);
+	rocksdb_close(r->db);
+	rocksdb_options_destroy(r->o);
+}
+
+/* Puts key=value into column family cf (0: the default one, 1: the log) of
+ * the log at path, or deletes key if val is NULL, with plain RocksDB. */
 static void raw_put_cf(const char *path, int cf, const char *key, size_t key_len, const void *val,
 		       size_t len)
 {
-	rocksdb_options_t *o = rocksdb_options_create();
-	const char *names[2] = {"default", "log"};
-	const rocksdb_options_t *cfo[2] = {o, o};
-	rocksdb_column_family_handle_t *cfs[2];
+	struct raw_db r;
 	char *e = NULL;
-	rocksdb_t *db = rocksdb_open_column_families(o, path, 2, names, cfo, cfs, &e);
-	if (e)
-		fail_msg("raw open: %s", e);
+	raw_open(&r, path);
 	rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
 	if (val)
-		rocksdb_put_cf(db, w, cfs[cf], key, key_len, val, len, &e);
+		rocksdb_put_cf(r.db, w, r.cfs[cf], key, key_len, val, len, &e);
 	else
-		rocksdb_delete_cf(db, w, cfs[cf], key, key_len, &e);
+		rocksdb_delete_cf(r.db, w, r.cfs[cf], key, key_len, &e);
 	assert_null(e);
 	rocksdb_writeoptions_destroy(w);
-	rocksdb_column_family_handle_destroy(cfs[0]);
-	rocksdb_column_family_handle_destroy(cfs[1]);
-	rocksdb_close(db);
-	rocksdb_options_destroy(o);
+	raw_close(&r);
 }
 
 static void raw_put(const char *path, const char *key, const void *val, size_t len)
@@ -648,27 +665,19 @@ static void test_storage_rocksdb_refuses_other_format(void **state)
 /* Reads the format in the store's identity with plain RocksDB. */
 static uint32_t raw_format(const char *path)
 {
-	rocksdb_options_t *o = rocksdb_options_create();
-	const char *names[2] = {"default", "log"};
-	const rocksdb_options_t *cfo[2] = {o, o};
-	rocksdb_column_family_handle_t *cfs[2];
+	struct raw_db r;
 	char *e = NULL;
-	rocksdb_t *db = rocksdb_open_column_families(o, path, 2, names, cfo, cfs, &e);
-	if (e)
-		fail_msg("raw open: %s", e);
+	raw_open(&r, path);
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	size_t len = 0;
-	char *v = rocksdb_get_cf(db, ro, cfs[0], "identity", 8, &len, &e);
+	char *v = rocksdb_get_cf(r.db, ro, r.cfs[0], "identity", 8, &len, &e);
 	assert_null(e);
 	assert_int_equal(len, 20);
 	uint32_t format = (uint8_t)v[8] | (uint32_t)(uint8_t)v[9] << 8 |
 			  (uint32_t)(uint8_t)v[10] << 16 | (uint32_t)(uint8_t)v[11] << 24;
 	rocksdb_free(v);
 	rocksdb_readoptions_destroy(ro);
-	rocksdb_column_family_handle_destroy(cfs[0]);
-	rocksdb_column_family_handle_destroy(cfs[1]);
-	rocksdb_close(db);
-	rocksdb_options_destroy(o);
+	raw_close(&r);
 	return format;
 }
 
