@@ -323,7 +323,8 @@ static int reserve(struct log_journal *j, size_t need)
 	void *p;
 	if (posix_memalign(&p, BLOCK, cap) != 0)
 		return -ENOMEM;
-	memcpy(p, j->buf, j->buf_len);
+	if (j->buf_len)
+		memcpy(p, j->buf, j->buf_len);
 	free(j->buf);
 	j->buf = p;
 	j->cap = cap;
