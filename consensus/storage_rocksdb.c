@@ -26,8 +26,8 @@
  *
  * Scalars use this file's own fixed-width little-endian encodings and are
  * validated when read back: a value that does not decode is reported as
- * -EIO with its name, never trusted. Errors from RocksDB (a malloc'd string through errptr) are copied
- * into errmsg and freed.
+ * -EIO with its name, never trusted. Errors from RocksDB (a malloc'd string
+ * through errptr) are copied into errmsg and freed.
  *
  * It deliberately keeps no cache of the scalars: the core reads them once at
  * start (load) and keeps its own. Only the bounds of the stored log (trimmed
