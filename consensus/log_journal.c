@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "byteorder.h"
@@ -44,8 +43,8 @@
  */
 struct log_journal {
 	int fd;
-	bool direct; /* fd is O_DIRECT */
-	char *path;
+	bool direct;	    /* fd is O_DIRECT */
+	char *path;	    /* to open it again without O_DIRECT */
 	uint64_t gen;	    /* the current generation */
 	unsigned slot;	    /* the header slot that holds it */
 	uint8_t *hdr;	    /* the header block as on disk (aligned) */
