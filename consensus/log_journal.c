@@ -52,7 +52,6 @@ struct log_journal {
 	size_t cap;	    /* of buf, a multiple of BLOCK */
 	uint64_t buf_off;   /* a multiple of BLOCK */
 	size_t buf_len;	    /* the tail is at buf_off + buf_len */
-	bool unwritten;	    /* buf holds records not written to the file yet */
 	size_t written_len; /* buf_len, and records, when buf was last written */
 	uint64_t written_records;
 	bool unsynced;	  /* the file holds writes not synced yet */
@@ -438,22 +437,20 @@ void log_journal_close(struct log_journal **jp)
  * that syncs, or the sync), so they were not added. */
 static int write_out(struct log_journal *j)
 {
-	if (!j->unwritten)
-		return 0;
+	if (j->records == j->written_records)
+		return 0; /* nothing appended since */
 	size_t n = (j->buf_len + BLOCK - 1) / BLOCK * BLOCK;
 	memset(j->buf + j->buf_len, 0, n - j->buf_len);
 	int rc = noted(j, write_blocks(j, j->buf, n, j->buf_off));
 	if (rc) {
 		j->buf_len = j->written_len;
 		j->records = j->written_records;
-		j->unwritten = false;
 		return rc;
 	}
 	size_t whole = j->buf_len / BLOCK * BLOCK;
 	memmove(j->buf, j->buf + whole, j->buf_len - whole);
 	j->buf_off += whole;
 	j->buf_len -= whole;
-	j->unwritten = false;
 	j->written_len = j->buf_len;
 	j->written_records = j->records;
 	return 0;
@@ -480,7 +477,6 @@ int log_journal_append(struct log_journal *j, const void *rec, size_t len)
 	put_le32(h + 20, 0);
 	memset(h + REC_HEAD + len, 0, padded(len) - REC_HEAD - len);
 	j->buf_len += padded(len);
-	j->unwritten = true;
 	j->records++;
 	return j->buf_len >= WRITE_OUT_AT ? write_out(j) : 0;
 }
@@ -500,7 +496,6 @@ int log_journal_reset(struct log_journal *j)
 		return rc;
 	j->buf_off = HEADER_BYTES;
 	j->buf_len = 0;
-	j->unwritten = false;
 	j->records = 0;
 	j->written_len = 0;
 	j->written_records = 0;

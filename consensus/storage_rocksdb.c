@@ -365,17 +365,27 @@ static void report_sync(struct opx_rocks *r, const struct timespec *t0)
 		   (uint64_t)((t1.tv_sec - t0->tv_sec) * 1000000000 + (t1.tv_nsec - t0->tv_nsec)));
 }
 
+/* Flushes the memtables of every column family with opts; stops at the
+ * first error. */
+static int flush_cfs(struct opx_rocks *r, const rocksdb_flushoptions_t *opts)
+{
+	for (size_t c = 0; c < r->rdb.n_cfs; c++) {
+		char *e = NULL;
+		rocksdb_flush_cf(r->rdb.db, opts, r->rdb.cfs[c], &e);
+		if (e)
+			return rocks_fail(r, "flush", e);
+	}
+	return 0;
+}
+
 /* Makes every batch the journal holds durable in RocksDB's table files, and
  * empties the journal. */
 static int flush_journal(struct opx_rocks *r)
 {
-	for (size_t c = 0; c < r->rdb.n_cfs; c++) {
-		char *e = NULL;
-		rocksdb_flush_cf(r->rdb.db, r->fwait, r->rdb.cfs[c], &e);
-		if (e)
-			return rocks_fail(r, "flush", e);
-	}
-	int rc = log_journal_reset(r->journal);
+	int rc = flush_cfs(r, r->fwait);
+	if (rc)
+		return rc;
+	rc = log_journal_reset(r->journal);
 	if (rc)
 		rocks_msg(r->errmsg, sizeof(r->errmsg), "journal reset: %s",
 			  strerror(log_journal_errno(r->journal)));
@@ -394,11 +404,7 @@ static void start_flush_early(struct opx_rocks *r)
 	if (r->flush_started || log_journal_used(r->journal) < LOG_JOURNAL_MAX_BYTES / 2)
 		return;
 	r->flush_started = true;
-	for (size_t c = 0; c < r->rdb.n_cfs; c++) {
-		char *e = NULL;
-		rocksdb_flush_cf(r->rdb.db, r->fstart, r->rdb.cfs[c], &e);
-		free(e);
-	}
+	(void)flush_cfs(r, r->fstart);
 }
 
 /* Writes wb durably (sync) or not: into the journal, then the memtables. */
