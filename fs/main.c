@@ -531,6 +531,7 @@ static int next_signal(struct daemon *d)
 static void *signal_main(void *arg)
 {
 	struct daemon *d = arg;
+	pthread_setname_np(pthread_self(), "ofs-signals");
 	int sig;
 	while ((sig = next_signal(d)) != 0) {
 		if (sig == SIGHUP)
@@ -591,6 +592,7 @@ static void serve_fs(struct daemon *d)
 static void *notifier_main(void *arg)
 {
 	struct daemon *d = arg;
+	pthread_setname_np(pthread_self(), "ofs-notify");
 	bool ready = false;
 	uint64_t waited_ms = 0;
 	const uint64_t ready_wait_ms = 10ull * d->cfg.election_timeout_ms + 5000;

@@ -318,6 +318,7 @@ static void serve_one(struct ctl_server *s, int fd)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	pthread_setname_np(pthread_self(), "ofs-ctl");
 	struct ctl_server *s = w->s;
 	serve_one(s, w->fd);
 	free(w);
@@ -359,6 +360,7 @@ static void spawn_worker(struct ctl_server *s, int fd)
 static void *accept_main(void *arg)
 {
 	struct ctl_server *s = arg;
+	pthread_setname_np(pthread_self(), "ofs-ctl-accept");
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = s->listen_fd, .events = POLLIN},
 					{.fd = s->stop_pipe[0], .events = POLLIN}};

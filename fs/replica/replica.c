@@ -600,6 +600,7 @@ static void one_turn(struct replica *r)
 static void *replica_main(void *arg)
 {
 	struct replica *r = arg;
+	pthread_setname_np(pthread_self(), "ofs-replica");
 	while (!atomic_load(&r->stop))
 		one_turn(r);
 	proposals_close(&r->props);

@@ -29,6 +29,7 @@ static void notify(void *ctx, uint64_t ino, const char *name, size_t name_len)
 static void *inval_main(void *arg)
 {
 	struct ofs *o = arg;
+	pthread_setname_np(pthread_self(), "ofs-inval");
 	for (;;) {
 		pthread_mutex_lock(&o->iq_lock);
 		while (!o->iq_head && !o->iq_all_covers && !o->iq_stop)

@@ -805,6 +805,7 @@ int ofs_run(struct ofs *o)
 static void *waker_main(void *arg)
 {
 	struct ofs *o = arg;
+	pthread_setname_np(pthread_self(), "ofs-waker");
 	bool woken = false;
 	for (;;) {
 		struct pollfd pfd = {.fd = o->wake_pipe[0], .events = POLLIN};

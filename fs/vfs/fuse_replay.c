@@ -536,6 +536,7 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 static void *replay_main(void *arg)
 {
 	struct ofs *o = arg;
+	pthread_setname_np(pthread_self(), "ofs-replay");
 	struct held h = {-1, 0, false, false};
 	struct log_ratelimit rl = {.interval_ms = 10000};
 	bool stopped = false;

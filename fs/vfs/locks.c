@@ -1103,6 +1103,7 @@ static void renew_once(struct ofs_locks *l, uint64_t epoch, uint64_t t0)
 static void *renewer_main(void *arg)
 {
 	struct ofs_locks *l = arg;
+	pthread_setname_np(pthread_self(), "ofs-lock-renew");
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop) {
 		struct timespec ts;
@@ -1152,6 +1153,7 @@ static void goodbye(struct ofs_locks *l)
 static void *keeper_main(void *arg)
 {
 	struct ofs_locks *l = arg;
+	pthread_setname_np(pthread_self(), "ofs-lock-keep");
 	uint64_t round = 0, next_tick = 0;
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop) {

@@ -593,6 +593,7 @@ int ofs_reap(struct ofs *o, int64_t now_ns)
 static void *reaper_main(void *arg)
 {
 	struct ofs *o = arg;
+	pthread_setname_np(pthread_self(), "ofs-reaper");
 	uint32_t round = 0; /* of 1 s: the history is trimmed every hist_trim_s */
 	pthread_mutex_lock(&o->reap_lock);
 	while (!o->reap_stop) {

@@ -131,6 +131,7 @@ struct after_init {
 static void *after_init_main(void *arg)
 {
 	struct after_init *a = arg;
+	pthread_setname_np(pthread_self(), "ofs-after-init");
 	struct statvfs sv;
 	if (statvfs(a->path, &sv) == 0)
 		ofs_set_readahead(a->path, a->kb);
