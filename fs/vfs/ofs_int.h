@@ -578,8 +578,6 @@ int ofs_dirent_list_add(struct ofs_dirent_list *l, uint64_t ino, uint8_t dtype, 
 			size_t len);
 
 /* inval.c: the queue (no FUSE) */
-/* Queues the name (or, name NULL, the inode ino); coarser past the bound. */
-void ofs_inval_queue(struct ofs *o, uint64_t ino, const char *name, size_t name_len);
 /* Queues OFS_INVAL_ALL (the state was replaced, or the queue overflowed). */
 void ofs_inval_queue_all(struct ofs *o);
 /* Pops one queued item (the thread, tests); false if the queue is empty. A

@@ -733,6 +733,8 @@ static void test_ofs_invalidates_for_other_nodes_only(void **state)
 	assert_int_equal(kv_txn_add_delete(&t, k.b, k.len), 0);
 	ofs_key_block(&k, ino + 1, 0); /* an inode node 1's kernel never saw */
 	assert_int_equal(kv_txn_add_put(&t, k.b, k.len, "x", 1), 0);
+	ofs_key_block(&k, ino, 0); /* ino again: told once for the entry */
+	assert_int_equal(kv_txn_add_put(&t, k.b, k.len, "x", 1), 0);
 	ofs_on_applied(f->n1, 10, &t, true);
 	struct inval_item *it;
 	assert_false(ofs_inval_pop(f->n1, &it)); /* own entries: nothing */
@@ -743,6 +745,7 @@ static void test_ofs_invalidates_for_other_nodes_only(void **state)
 		assert_true(ofs_inval_pop(f->n1, &it));
 		assert_int_equal(it->ino, ino);
 		assert_null(it->name);
+		assert_int_equal(it->covers, 2); /* a barrier counts both keys */
 		free(it);
 		assert_true(ofs_inval_pop(f->n1, &it));
 		assert_int_equal(it->ino, OFS_ROOT_INO);
