@@ -252,7 +252,15 @@ int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind 
 		rc = -ENOMEM;
 		goto out_close;
 	}
-	rocksdb_writeoptions_set_sync(d->wsync, 1);
+	if (k->no_wal) {
+		/* Every flush covers every family at once (automatic ones too),
+		 * so what a crash leaves is the store after one whole batch. */
+		rocksdb_options_set_atomic_flush(d->opts, 1);
+		rocksdb_writeoptions_disable_WAL(d->wsync, 1);
+		rocksdb_writeoptions_disable_WAL(d->wnosync, 1);
+	} else {
+		rocksdb_writeoptions_set_sync(d->wsync, 1);
+	}
 	rocksdb_readoptions_set_verify_checksums(d->ropts, 1);
 	rocksdb_options_set_paranoid_checks(d->opts, 1);
 	rocksdb_options_set_keep_log_file_num(d->opts, 4);
@@ -343,6 +351,68 @@ void rocks_db_close(struct rocks_db *d)
 	if (d->opts)
 		rocksdb_options_destroy(d->opts);
 	memset(d, 0, sizeof(*d));
+}
+
+/*
+ * RocksDB 7.8's C API flushes one column family at a time: rocksdb_flush_cf
+ * flushes only the one named, even with atomic_flush on. A manual compaction
+ * whose range overlaps a memtable flushes first, and with atomic_flush it
+ * flushes every family at once (DBImpl::CompactRange picks them all). So a
+ * mark goes into the default family and the compaction covers just that
+ * key. rocksdb_compact_range_cf_opt reports no error: whether every memtable
+ * is empty afterwards says whether the flush happened, and a failed flush
+ * leaves RocksDB refusing writes, so writing the mark again says why.
+ */
+#define FLUSH_MARK_KEY "flush-mark"
+
+/* NULL, or RocksDB's error (the caller frees it through rocks_error). */
+static char *put_flush_mark(struct rocks_db *d)
+{
+	static const char one = 1;
+	char *e = NULL;
+	rocksdb_put_cf(d->db, d->wnosync, d->cfs[0], FLUSH_MARK_KEY, strlen(FLUSH_MARK_KEY), &one,
+		       1, &e);
+	return e;
+}
+
+static bool memtables_empty(struct rocks_db *d)
+{
+	for (size_t c = 0; c < d->n_cfs; c++) {
+		uint64_t active = 1, imm = 1;
+		if (rocksdb_property_int_cf(d->db, d->cfs[c],
+					    "rocksdb.num-entries-active-mem-table", &active) != 0 ||
+		    rocksdb_property_int_cf(d->db, d->cfs[c], "rocksdb.num-immutable-mem-table",
+					    &imm) != 0 ||
+		    active != 0 || imm != 0)
+			return false;
+	}
+	return true;
+}
+
+int rocks_flush_all(struct rocks_db *d, const char *path, char *err, size_t err_len)
+{
+	char what[PATH_MAX + 64];
+	snprintf(what, sizeof(what), "%s: flush", path);
+	char *e = put_flush_mark(d);
+	if (e)
+		return rocks_error(e, err, err_len, what);
+	rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+	if (!co)
+		return -ENOMEM;
+	/* Not behind the automatic compactions running meanwhile. */
+	rocksdb_compactoptions_set_exclusive_manual_compaction(co, 0);
+	rocksdb_compact_range_cf_opt(d->db, d->cfs[0], co, FLUSH_MARK_KEY, strlen(FLUSH_MARK_KEY),
+				     FLUSH_MARK_KEY, strlen(FLUSH_MARK_KEY));
+	rocksdb_compactoptions_destroy(co);
+	if (memtables_empty(d))
+		return 0;
+	e = put_flush_mark(d);
+	if (e)
+		return rocks_error(e, err, err_len, what);
+	rocks_msg(err, err_len,
+		  "%s: RocksDB left memtables unflushed (its LOG in that directory may say why)",
+		  what);
+	return -EIO;
 }
 
 void rocks_identity_put(const struct rocks_db *d, rocksdb_writebatch_t *wb,

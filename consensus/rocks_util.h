@@ -34,6 +34,10 @@ struct rocks_kind {
 				      * (the caller upgrades them); 0: none */
 	const char *const *cf_names; /* cf_names[0] is "default": it holds the identity */
 	size_t n_cfs;		     /* at most ROCKS_MAX_CFS */
+	bool no_wal;		     /* written without RocksDB's write-ahead log: durable only
+		      * at flushes (rocks_flush_all), each of every column
+		      * family at one point; its owner redoes what a crash
+		      * lost from a log of its own */
 };
 
 /* An open store: the database, its options and its column families (in the
@@ -41,7 +45,7 @@ struct rocks_kind {
 struct rocks_db {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
-	rocksdb_writeoptions_t *wsync;	 /* sync on */
+	rocksdb_writeoptions_t *wsync;	 /* sync on (no_wal: as wnosync; see rocks_flush_all) */
 	rocksdb_writeoptions_t *wnosync; /* sync off */
 	rocksdb_readoptions_t *ropts;	 /* latest state, checksums verified */
 	rocksdb_column_family_handle_t *cfs[ROCKS_MAX_CFS];
@@ -62,6 +66,15 @@ int rocks_db_open(struct rocks_db *d, const char *path, const struct rocks_kind 
 		  uint64_t cluster_id, bool *fresh, char *err, size_t err_len);
 /* Closes what rocks_db_open opened (any part of it) and zeroes d. */
 void rocks_db_close(struct rocks_db *d);
+
+/*
+ * Makes every write so far durable in a no_wal store: flushes the memtables
+ * of all its column families at one point of the write sequence, so a crash
+ * leaves the store as it was after one whole write batch, never one family
+ * further than another. Returns 0, or -EIO / -ENOSPC with "path: ..." in
+ * err. Its only writer calls it (nothing may be written meanwhile).
+ */
+int rocks_flush_all(struct rocks_db *d, const char *path, char *err, size_t err_len);
 
 /* Puts the identity record of kind k for cluster_id into wb. */
 void rocks_identity_put(const struct rocks_db *d, rocksdb_writebatch_t *wb,

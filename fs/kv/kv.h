@@ -200,15 +200,20 @@ int kv_apply_malformed(struct kv_store *s, uint64_t log_idx, const void *entry, 
 		       bool sync, struct kv_result *res);
 
 /*
- * Makes every apply so far durable (fsyncs the write-ahead log). Applying
- * with sync false and calling this once per batch of entries is group
- * commit. After a machine crash, unsynced applies may be lost (whole, and
- * only the last ones), so the applied index goes back and the replica
- * replays those entries: the consensus log must therefore never be trimmed
- * past an applied index that has not been synced. Returns 0, -EIO, -ENOSPC.
- * Writer thread.
+ * Makes every apply so far durable. The state is written without a
+ * write-ahead log and is durable only where RocksDB flushed its memtables
+ * (on its own as they fill, or here), every column family at one point:
+ * after a crash of the process or the machine, the applies since the last
+ * flush are lost (whole, and only the last ones), so the applied index goes
+ * back and the replica replays those entries. The consensus log must
+ * therefore never be trimmed past kv_durable_applied_idx. A flush writes
+ * table files: not for every entry. Returns 0, -EIO, -ENOSPC. Writer thread.
  */
 int kv_sync(struct kv_store *s);
+
+/* The applied index a crash now would leave (what is flushed). 0 or -EIO.
+ * Writer thread. */
+int kv_durable_applied_idx(struct kv_store *s, uint64_t *idx);
 
 /*
  * Garbage collection of the state's blob files (the values of at least

@@ -47,12 +47,15 @@
 #define KV__M_FEED_FIRST "feed-first"
 #define KV__FEED_PREFIX	 0x01 /* below every meta name (they are ASCII words) */
 #define KV__FEED_KEY_LEN 9
+/* RocksDB's ReadTier kPersistedTier (the C API takes the enum's value). */
+#define KV__PERSISTED_TIER 2
 
 struct kv_store {
 	struct rocks_db rdb; /* owns the database, its options and column families */
 	/* Shortcuts into rdb, set once by kv_open. */
 	rocksdb_t *db;
-	rocksdb_readoptions_t *ropts; /* latest state (writer's reads) */
+	rocksdb_readoptions_t *ropts;	      /* latest state (writer's reads) */
+	rocksdb_readoptions_t *durable_ropts; /* what is flushed (kv_durable_applied_idx) */
 	rocksdb_column_family_handle_t *cf_meta;
 	rocksdb_column_family_handle_t *cf_state[2];
 	int active; /* the writer thread's copy of "active" (views read the DB's under their
@@ -65,6 +68,7 @@ struct kv_store {
 	uint64_t feed_keep;	   /* indexes the feed keeps; writer thread */
 	bool blob_gc_on[2];	   /* per state family: collection on (kv_blob_gc.c); writer */
 	char *path;
+	bool opened;	  /* kv_open succeeded: kv_close flushes */
 	char errmsg[256]; /* writer calls only; "what: cause", without the path */
 };
 

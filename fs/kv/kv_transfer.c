@@ -359,9 +359,11 @@ int kv_import_chunk(struct kv_store *s, const void *chunk, size_t len)
 	pr.cursor_len = prev_len;
 	pr.complete = flags & CHUNK_FLAG_LAST;
 	progress_put(s, wb, &pr);
-	/* Synced, so the progress a restarted receiver reports is on disk
-	 * with its data (one fsync per chunk is cheap at chunk sizes). */
-	rc = kv__write(s, wb, true, "import: chunk");
+	/* Not flushed: the progress is in the chunk's batch, so what a crash
+	 * leaves is some earlier chunk with its own progress, and a restarted
+	 * receiver asks for what follows it (a flush per 256 KiB chunk would
+	 * make a table file of each). The switch flushes. */
+	rc = kv__write(s, wb, false, "import: chunk");
 	rocksdb_writebatch_destroy(wb);
 	return rc;
 out_bad:
