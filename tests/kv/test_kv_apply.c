@@ -693,7 +693,7 @@ static int failing_apply_child(const char *path)
 		return 13;
 	printf("# failed apply: %d %s\n", rc, kv_errmsg(s));
 	fflush(stdout);
-	return 0; /* no close: the failed flush stops a daemon as it stands */
+	_exit(0); /* no close: a failed flush stops a daemon as it stands */
 }
 
 static pid_t exec_child(const char *mode, const char *path, const char *arg)
