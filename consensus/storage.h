@@ -74,6 +74,8 @@ struct opx_entry_list {
 
 /* Appends a copy of len bytes. Returns 0 or -ENOMEM (the list is unchanged). */
 int opx_entry_list_push(struct opx_entry_list *l, const void *data, uint32_t len);
+/* Appends data itself (malloc'd; the list frees it, also on -ENOMEM). */
+int opx_entry_list_adopt(struct opx_entry_list *l, void *data, uint32_t len);
 /* Frees every entry and the array; the list is empty and reusable after. */
 void opx_entry_list_clear(struct opx_entry_list *l);
 
