@@ -389,7 +389,7 @@ static bool memtables_empty(struct rocks_db *d)
 	return true;
 }
 
-int rocks_flush_all(struct rocks_db *d, const char *path, char *err, size_t err_len)
+int rocks_flush_start(struct rocks_db *d, const char *path, char *err, size_t err_len)
 {
 	char what[PATH_MAX + 64];
 	snprintf(what, sizeof(what), "%s: flush", path);
@@ -404,9 +404,17 @@ int rocks_flush_all(struct rocks_db *d, const char *path, char *err, size_t err_
 	rocksdb_compact_range_cf_opt(d->db, d->cfs[0], co, FLUSH_MARK_KEY, strlen(FLUSH_MARK_KEY),
 				     FLUSH_MARK_KEY, strlen(FLUSH_MARK_KEY));
 	rocksdb_compactoptions_destroy(co);
-	if (memtables_empty(d))
-		return 0;
-	e = put_flush_mark(d);
+	return 0;
+}
+
+int rocks_flush_all(struct rocks_db *d, const char *path, char *err, size_t err_len)
+{
+	int rc = rocks_flush_start(d, path, err, err_len);
+	if (rc || memtables_empty(d))
+		return rc;
+	char what[PATH_MAX + 64];
+	snprintf(what, sizeof(what), "%s: flush", path);
+	char *e = put_flush_mark(d);
 	if (e)
 		return rocks_error(e, err, err_len, what);
 	rocks_msg(err, err_len,

@@ -75,6 +75,11 @@ void rocks_db_close(struct rocks_db *d);
  * err. Its only writer calls it (nothing may be written meanwhile).
  */
 int rocks_flush_all(struct rocks_db *d, const char *path, char *err, size_t err_len);
+/* The same flush, while other threads may write: returns once it is done,
+ * without checking that every memtable is empty (writes made meanwhile are
+ * in them). A failed flush stops RocksDB's writes, which then say why.
+ * Returns 0, or -EIO / -ENOSPC / -ENOMEM if the flush could not start. */
+int rocks_flush_start(struct rocks_db *d, const char *path, char *err, size_t err_len);
 
 /* Puts the identity record of kind k for cluster_id into wb. */
 void rocks_identity_put(const struct rocks_db *d, rocksdb_writebatch_t *wb,

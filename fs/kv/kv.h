@@ -215,6 +215,12 @@ int kv_sync(struct kv_store *s);
  * Writer thread. */
 int kv_durable_applied_idx(struct kv_store *s, uint64_t *idx);
 
+/* kv_sync without waiting: a thread of the store's own flushes every apply
+ * so far, while the writer goes on; kv_durable_applied_idx tells when it
+ * is done. A flush that fails makes the writer's next write fail. Returns 0
+ * or -EAGAIN (no thread). Writer thread. */
+int kv_sync_start(struct kv_store *s);
+
 /*
  * Garbage collection of the state's blob files (the values of at least
  * ROCKS_BLOB_MIN_LEN bytes: file blocks), on only while there is garbage to

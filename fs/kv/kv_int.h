@@ -24,6 +24,7 @@
 #ifndef OMNIFS_KV_INT_H
 #define OMNIFS_KV_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,7 +69,12 @@ struct kv_store {
 	uint64_t feed_keep;	   /* indexes the feed keeps; writer thread */
 	bool blob_gc_on[2];	   /* per state family: collection on (kv_blob_gc.c); writer */
 	char *path;
-	bool opened;	  /* kv_open succeeded: kv_close flushes */
+	bool opened; /* kv_open succeeded: kv_close flushes */
+	/* The background flush (kv_sync_start), under flush_mu. */
+	pthread_mutex_t flush_mu;
+	pthread_cond_t flush_cv;
+	pthread_t flusher;
+	bool flusher_on, flush_wanted, flush_busy, flush_stop;
 	char errmsg[256]; /* writer calls only; "what: cause", without the path */
 };
 

@@ -101,7 +101,69 @@ bool kv__split_value(const char *raw, size_t len, uint64_t *version, const char 
 
 int kv_sync(struct kv_store *s)
 {
+	/* Not beside the background flush: its mark would land in the
+	 * memtables this one checks are empty. The writer alone asks for
+	 * that one, so none starts meanwhile. */
+	pthread_mutex_lock(&s->flush_mu);
+	while (s->flush_busy)
+		pthread_cond_wait(&s->flush_cv, &s->flush_mu);
+	s->flush_wanted = false; /* this one covers it */
+	pthread_mutex_unlock(&s->flush_mu);
 	return rocks_flush_all(&s->rdb, s->path, s->errmsg, sizeof(s->errmsg));
+}
+
+static void *flusher_main(void *arg)
+{
+	struct kv_store *s = arg;
+	pthread_setname_np(pthread_self(), "ofs-kv-flush");
+	pthread_mutex_lock(&s->flush_mu);
+	for (;;) {
+		while (!s->flush_wanted && !s->flush_stop)
+			pthread_cond_wait(&s->flush_cv, &s->flush_mu);
+		if (s->flush_stop)
+			break;
+		s->flush_wanted = false;
+		s->flush_busy = true;
+		pthread_mutex_unlock(&s->flush_mu);
+		char err[KV_ERR_MAX];
+		/* A flush that failed stops RocksDB's writes: the writer's next
+		 * one fails and says why. */
+		if (rocks_flush_start(&s->rdb, s->path, err, sizeof(err)))
+			log_warn("kv: %s", err);
+		pthread_mutex_lock(&s->flush_mu);
+		s->flush_busy = false;
+		pthread_cond_broadcast(&s->flush_cv);
+	}
+	pthread_mutex_unlock(&s->flush_mu);
+	return NULL;
+}
+
+int kv_sync_start(struct kv_store *s)
+{
+	int rc = 0;
+	pthread_mutex_lock(&s->flush_mu);
+	if (!s->flusher_on) {
+		rc = -pthread_create(&s->flusher, NULL, flusher_main, s);
+		s->flusher_on = rc == 0;
+	}
+	if (rc == 0) {
+		s->flush_wanted = true;
+		pthread_cond_signal(&s->flush_cv);
+	}
+	pthread_mutex_unlock(&s->flush_mu);
+	return rc;
+}
+
+static void stop_flusher(struct kv_store *s)
+{
+	pthread_mutex_lock(&s->flush_mu);
+	s->flush_stop = true;
+	pthread_cond_broadcast(&s->flush_cv);
+	bool on = s->flusher_on;
+	pthread_mutex_unlock(&s->flush_mu);
+	if (on)
+		pthread_join(s->flusher, NULL);
+	s->flusher_on = false;
 }
 
 int kv_durable_applied_idx(struct kv_store *s, uint64_t *idx)
@@ -170,6 +232,8 @@ int kv_open(struct kv_store **out, const char *path, uint64_t cluster_id, char *
 	struct kv_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	pthread_mutex_init(&s->flush_mu, NULL);
+	pthread_cond_init(&s->flush_cv, NULL);
 	s->path = strdup(path);
 	if (!s->path) {
 		rc = -ENOMEM;
@@ -220,10 +284,13 @@ void kv_close(struct kv_store **sp)
 	struct kv_store *s = *sp;
 	if (!s)
 		return;
+	stop_flusher(s);
 	/* So that a restart need not redo the last applies (RocksDB would
 	 * flush at close too, but say nothing if it failed). */
 	if (s->opened && kv_sync(s) != 0)
 		log_warn("kv: %s; the next start applies those entries again", s->errmsg);
+	pthread_mutex_destroy(&s->flush_mu);
+	pthread_cond_destroy(&s->flush_cv);
 	if (s->durable_ropts)
 		rocksdb_readoptions_destroy(s->durable_ropts);
 	rocks_db_close(&s->rdb);

@@ -586,7 +586,7 @@ static void one_turn(struct replica *r)
 	send_outgoing(r); /* compaction and state transfer may have queued messages */
 	replica_members_step(r, now);
 	proposals_expire(&r->props, now);
-	replica_maybe_compact(r);
+	replica_maybe_compact(r, now);
 	replica_tend_blob_gc(r, now);
 	if (atomic_load(&r->failed))
 		return;

@@ -4,9 +4,9 @@
  * Entries are read from the core in log order and applied one by one (each
  * apply is one RocksDB batch holding the change and the new applied index).
  * An entry this node proposed completes its proposer. The KV state is
- * written without fsync: the synced log is the truth and a restart replays
- * it from the applied index. So before the log is compacted past an index,
- * the KV is synced up to there.
+ * written without a write-ahead log or fsync (kv_sync): the synced log is
+ * the truth and a restart replays it from the applied index the state's
+ * last flush holds. So the log is compacted no further than that.
  *
  * Snapshots: the KV state itself is what a snapshot of the log would hold,
  * so the snapshot the core keeps and ships is only a marker: the number of
@@ -177,6 +177,9 @@ int replica_apply_decided(struct replica *r)
 	return rc;
 }
 
+/* How soon a compaction that waits for the state's flush looks again. */
+#define COMPACT__RECHECK_MS 20
+
 /*
  * Compaction policy: once the log holds more than [compaction] max_entries
  * decided entries (or max_bytes of them) beyond the compacted index, compact
@@ -184,7 +187,7 @@ int replica_apply_decided(struct replica *r)
  * are only slightly behind still catch up from the log; of large entries,
  * fewer: no more than a quarter of max_bytes (log_retain.h).
  */
-void replica_maybe_compact(struct replica *r)
+void replica_maybe_compact(struct replica *r, uint64_t now)
 {
 	if (!r->px || r->applied_idx < r->members.base)
 		return;
@@ -208,12 +211,23 @@ void replica_maybe_compact(struct replica *r)
 	if (applied <= compacted + retain)
 		return;
 	uint64_t target = applied - retain;
-	/* No further than the state a crash would leave (kv_sync): its flushes
-	 * as memtables fill usually cover the target; if not, one now. */
+	/* No further than the state a crash would leave (kv_sync). RocksDB's
+	 * flushes as memtables fill usually cover the target; if not, a flush
+	 * starts in the background, this compaction goes as far as the state
+	 * is durable, and the rest waits for that flush (looked at again after
+	 * COMPACT__RECHECK_MS). A flush in line stopped this thread for 17 to
+	 * 186 ms (median 72) at each compaction under 64 writing clients. */
+	if (now < r->compact_recheck_ms)
+		return;
 	uint64_t durable;
 	int rc = kv_durable_applied_idx(r->kv, &durable);
-	if (rc == 0 && durable < target + r->members.base)
-		rc = kv_sync(r->kv);
+	if (rc == 0 && durable < target + r->members.base) {
+		rc = kv_sync_start(r->kv);
+		r->compact_recheck_ms = now + COMPACT__RECHECK_MS;
+		if (rc == 0 && durable <= compacted + r->members.base)
+			return;
+		target = durable - r->members.base;
+	}
 	if (rc != 0) {
 		replica_fail(r, "making the KV state durable before compaction", rc);
 		return;

@@ -269,7 +269,8 @@ struct replica {
 	opx_node_id seen_leader; /* the last leader in accept phase publish_view saw */
 	uint64_t leader_changes; /* times it changed (the first counts), in the view */
 	uint64_t bytes_since_compaction;
-	struct log_retain retained; /* the sizes of the last entries applied */
+	uint64_t compact_recheck_ms; /* a compaction waits for the state's flush till then */
+	struct log_retain retained;  /* the sizes of the last entries applied */
 	opx_node_id last_leader;
 	struct opx_ballot last_promise;
 	uint64_t start_ms;
@@ -322,7 +323,7 @@ struct replica {
 int replica_apply_decided(struct replica *r);
 /* Applies one decided entry at global index idx (== applied_idx). */
 int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len);
-void replica_maybe_compact(struct replica *r);
+void replica_maybe_compact(struct replica *r, uint64_t now);
 /* Turns the state's blob garbage collection on or off (kv_blob_gc_tend),
  * looking once a second at most; if RocksDB refuses, warns and leaves it. */
 void replica_tend_blob_gc(struct replica *r, uint64_t now);
