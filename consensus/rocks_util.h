@@ -34,10 +34,10 @@ struct rocks_kind {
 				      * (the caller upgrades them); 0: none */
 	const char *const *cf_names; /* cf_names[0] is "default": it holds the identity */
 	size_t n_cfs;		     /* at most ROCKS_MAX_CFS */
-	bool no_wal;		     /* written without RocksDB's write-ahead log: durable only
-		      * at flushes (rocks_flush_all), each of every column
-		      * family at one point; its owner redoes what a crash
-		      * lost from a log of its own */
+	/* Written without RocksDB's write-ahead log: durable only at flushes
+	 * (rocks_flush_all), each of every column family at one point; its
+	 * owner redoes what a crash lost from a log of its own. */
+	bool no_wal;
 };
 
 /* An open store: the database, its options and its column families (in the
