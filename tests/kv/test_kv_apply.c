@@ -1073,6 +1073,44 @@ static void test_kv_apply_crash_keeps_a_prefix(void **state)
 	kv_close(&ref);
 }
 
+/* kv_sync_start flushes on a thread of the store's own while the writer
+ * goes on: the durable index reaches what was applied when it was asked,
+ * never more than was applied. */
+static void test_kv_apply_background_flush(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t x = kvt_seed(), durable = 0, i;
+	struct kv_result r;
+	for (i = 0; i < 200; i++) {
+		uint8_t *buf;
+		size_t len;
+		random_txn(&x, i, &buf, &len);
+		assert_int_equal(kv_apply(f->s, i, buf, len, false, &r), 0);
+		free(buf);
+	}
+	assert_int_equal(kv_durable_applied_idx(f->s, &durable), 0);
+	assert_true(durable < 200); /* small entries: nothing flushed yet */
+	assert_int_equal(kv_sync_start(f->s), 0);
+	/* Applies go on meanwhile, 10 s at most. */
+	for (int waited = 0; durable < 200 && waited < 10000; waited++) {
+		uint8_t *buf;
+		size_t len;
+		random_txn(&x, i, &buf, &len);
+		assert_int_equal(kv_apply(f->s, i, buf, len, false, &r), 0);
+		free(buf);
+		i++;
+		assert_int_equal(kv_durable_applied_idx(f->s, &durable), 0);
+		assert_true(durable <= kv_applied_idx(f->s));
+		usleep(1000);
+	}
+	printf("# flushed @%llu while applying up to @%llu\n", (unsigned long long)durable,
+	       (unsigned long long)i);
+	assert_true(durable >= 200);
+	assert_int_equal(kv_sync(f->s), 0); /* in line, after the thread's */
+	assert_int_equal(kv_durable_applied_idx(f->s, &durable), 0);
+	assert_int_equal(durable, kv_applied_idx(f->s));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--failing-child") == 0)
@@ -1094,6 +1132,7 @@ int main(int argc, char **argv)
 		T(test_kv_apply_deterministic_digest),
 		T(test_kv_apply_decoded_as_kv_apply),
 		T(test_kv_apply_crash_keeps_a_prefix),
+		T(test_kv_apply_background_flush),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
