@@ -389,13 +389,19 @@ static bool memtables_empty(struct rocks_db *d)
 	return true;
 }
 
-int rocks_flush_start(struct rocks_db *d, const char *path, char *err, size_t err_len)
+/* RocksDB's error e as "path: flush: e" in err; -EIO or -ENOSPC. */
+static int flush_error(const char *path, char *e, char *err, size_t err_len)
 {
 	char what[PATH_MAX + 64];
 	snprintf(what, sizeof(what), "%s: flush", path);
+	return rocks_error(e, err, err_len, what);
+}
+
+int rocks_flush_start(struct rocks_db *d, const char *path, char *err, size_t err_len)
+{
 	char *e = put_flush_mark(d);
 	if (e)
-		return rocks_error(e, err, err_len, what);
+		return flush_error(path, e, err, err_len);
 	rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
 	if (!co)
 		return -ENOMEM;
@@ -412,14 +418,13 @@ int rocks_flush_all(struct rocks_db *d, const char *path, char *err, size_t err_
 	int rc = rocks_flush_start(d, path, err, err_len);
 	if (rc || memtables_empty(d))
 		return rc;
-	char what[PATH_MAX + 64];
-	snprintf(what, sizeof(what), "%s: flush", path);
 	char *e = put_flush_mark(d);
 	if (e)
-		return rocks_error(e, err, err_len, what);
-	rocks_msg(err, err_len,
-		  "%s: RocksDB left memtables unflushed (its LOG in that directory may say why)",
-		  what);
+		return flush_error(path, e, err, err_len);
+	rocks_msg(
+		err, err_len,
+		"%s: flush: RocksDB left memtables unflushed (its LOG in that directory may say why)",
+		path);
 	return -EIO;
 }
 

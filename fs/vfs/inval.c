@@ -133,7 +133,7 @@ static void batch_add(struct inval_batch *b, uint64_t ino, const char *name, siz
 }
 
 /* Queues the batch's items in order, each coarser past the bound. */
-static void batch_queue(struct ofs *o, struct inval_batch *b)
+static void batch_queue(struct ofs *o, const struct inval_batch *b)
 {
 	size_t bound = o->cfg.inval_queue_max;
 	uint64_t coarse = 0, overflow = 0;
@@ -148,19 +148,16 @@ static void batch_queue(struct ofs *o, struct inval_batch *b)
 		collapse_locked(o, b->failed);
 		overflow++;
 	}
-	struct inval_item *it = b->head;
-	while (it) {
-		struct inval_item *next = it->next;
+	struct inval_item *next;
+	for (struct inval_item *it = b->head; it; it = next) {
+		next = it->next;
 		it->next = NULL;
+		bool queued = false;
 		if (o->iq_all_covers > 0) {
 			o->iq_all_covers += it->covers; /* the pending sweep covers it */
-			it->next = spare;
-			spare = it;
 		} else if (o->iq_len >= 2 * bound) {
 			collapse_locked(o, it->covers);
 			overflow++;
-			it->next = spare;
-			spare = it;
 		} else {
 			if (it->kind == OFS_INVAL_ENTRY && o->iq_len >= bound) {
 				it->kind = OFS_INVAL_DIR;
@@ -168,26 +165,24 @@ static void batch_queue(struct ofs *o, struct inval_batch *b)
 				it->name = NULL;
 				coarse++;
 			}
-			if (!append_locked(o, it)) {
-				it->next = spare;
-				spare = it;
-			}
+			queued = append_locked(o, it);
 		}
-		it = next;
+		if (!queued) {
+			it->next = spare;
+			spare = it;
+		}
 	}
 	pthread_cond_signal(&o->iq_cond);
 	pthread_mutex_unlock(&o->iq_lock);
-	while (spare) {
-		struct inval_item *next = spare->next;
+	for (; spare; spare = next) {
+		next = spare->next;
 		free_item(spare);
-		spare = next;
 	}
 	pthread_mutex_lock(&o->lock);
 	o->stats.invals_queued += b->n + b->failed;
 	o->stats.invals_coarse += coarse;
 	o->stats.invals_overflow += overflow;
 	pthread_mutex_unlock(&o->lock);
-	memset(b, 0, sizeof(*b));
 }
 
 void ofs_inval_queue_all(struct ofs *o)
