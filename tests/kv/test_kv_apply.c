@@ -696,24 +696,11 @@ static int failing_apply_child(const char *path)
 	_exit(0); /* no close: a failed flush stops a daemon as it stands */
 }
 
-static pid_t exec_child(const char *mode, const char *path, const char *arg)
+/* This program again, as a child in mode ("--failing-child", ...). */
+static pid_t exec_child(const char *mode, char *path, char *arg)
 {
-	fflush(stdout);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl("/proc/self/exe", "test_kv_apply", mode, path, arg, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
-static void expect_child_ok(pid_t pid)
-{
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		fail_msg("child: status %#x", status);
+	char *argv[] = {"test_kv_apply", (char *)mode, path, arg, NULL};
+	return test_exec_self(argv);
 }
 
 static void test_kv_apply_failed_write_writes_nothing(void **state)
@@ -726,7 +713,7 @@ static void test_kv_apply_failed_write_writes_nothing(void **state)
 
 	put1(f->s, 0, 0, "a", "1", KV_APPLIED);
 	kv_close(&f->s);
-	expect_child_ok(exec_child("--failing-child", f->path, ""));
+	test_expect_child_ok(exec_child("--failing-child", f->path, ""));
 
 	/* After the restart nothing of it is there, and it replays. */
 	f->s = kvt_open(f->path);
@@ -986,7 +973,7 @@ static int wait_flushes(struct kv_store *s, int ms)
 {
 	for (int waited = 0; waited < ms; waited += 10) {
 		uint64_t busy = 0, v;
-		for (int c = 0; c < 3; c++)
+		for (size_t c = 0; c < s->rdb.n_cfs; c++)
 			if (rocksdb_property_int_cf(s->db, s->rdb.cfs[c],
 						    "rocksdb.mem-table-flush-pending", &v) == 0)
 				busy += v;
@@ -1042,7 +1029,7 @@ static void test_kv_apply_crash_keeps_a_prefix(void **state)
 	unsigned long long durable = 0;
 	kv_close(&f->s);
 	snprintf(seed_text, sizeof(seed_text), "%llu", (unsigned long long)seed);
-	expect_child_ok(exec_child("--crash-child", f->path, seed_text));
+	test_expect_child_ok(exec_child("--crash-child", f->path, seed_text));
 	snprintf(p, sizeof(p), "%s.durable", f->path);
 	FILE *fp = fopen(p, "r");
 	assert_non_null(fp);

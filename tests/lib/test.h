@@ -9,6 +9,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -36,5 +40,29 @@
 			return;                                                       \
 		}                                                                     \
 	} while (0)
+
+/* Runs this test program again in a child, with arguments argv (argv[0]
+ * its name, NULL-terminated): a fresh process, where RocksDB starts its
+ * background threads again (they do not survive a fork). */
+static inline pid_t test_exec_self(char *const argv[])
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Waits for the child pid, which must exit 0. */
+static inline void test_expect_child_ok(pid_t pid)
+{
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("child: status %#x", status);
+}
 
 #endif /* OMNIFS_TEST_H */

@@ -868,15 +868,6 @@ static int failing_write_child(const char *path)
 	return 0;
 }
 
-/* Waits for the child pid, which must exit 0. */
-static void expect_child_ok(pid_t pid)
-{
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		fail_msg("child: status %#x", status);
-}
-
 static void test_storage_rocksdb_failed_write_changes_nothing(void **state)
 {
 	TEST_SKIP_FORK_UNDER_TSAN();
@@ -890,7 +881,7 @@ static void test_storage_rocksdb_failed_write_changes_nothing(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(failing_write_child(f->path));
-	expect_child_ok(pid);
+	test_expect_child_ok(pid);
 	open_store(f);
 	struct opx_storage_state s = load(f);
 	assert_int_equal(s.log_end, 1);
@@ -966,15 +957,8 @@ static void test_storage_rocksdb_journal_full_and_too_big(void **state)
 	TEST_SKIP_FORK_UNDER_TSAN();
 	struct fixture *f = *state;
 	const uint32_t n = JOURNAL_TEST_ENTRIES;
-	fflush(stdout);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl("/proc/self/exe", "test_storage_rocksdb", "--journal-child", f->path,
-		      (char *)NULL);
-		_exit(127);
-	}
-	expect_child_ok(pid);
+	char *argv[] = {"test_storage_rocksdb", "--journal-child", f->path, NULL};
+	test_expect_child_ok(test_exec_self(argv));
 	open_store(f);
 	struct opx_storage_state s = load(f);
 	assert_int_equal(s.log_end, n);
