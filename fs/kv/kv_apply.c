@@ -1,17 +1,22 @@
 /*
  * Applying decided log entries to the replicated KV, deterministically.
  *
- * One entry becomes one WriteBatch: the transaction's writes (if its guards
- * hold and its proposal id is new), the proposer's dedup record, and the new
- * applied index. Whatever happens to the transaction (applied, conflict,
- * duplicate, malformed) the applied index advances, so every node walks the
- * same log to the same state. Only storage failures write nothing. An
- * applied transaction's change note goes into the feed in the same batch
+ * A run of entries becomes one WriteBatch (kv_batch; one entry alone for
+ * kv_apply): each transaction's writes (if its guards hold and its proposal
+ * id is new), then the proposers' dedup records and the new applied index.
+ * Whatever happens to a transaction (applied, conflict, duplicate,
+ * malformed) the applied index advances, so every node walks the same log to
+ * the same state. Only storage failures write nothing. An applied
+ * transaction's change note goes into the feed in the same batch
  * (kv_feed.c).
  *
  * Every decision reads only the entry and the state before it: never the
  * clock, the node id or anything local. Reads here see the latest state
- * because this thread is the only writer.
+ * because this thread is the only writer; what the batch itself wrote they
+ * do not see, so an entry that would read it (a guard on a key the batch
+ * may have written, by a filter of its keys; a prefix delete, which lists
+ * the state's keys) waits for the batch's commit, and the dedup records the
+ * batch changes are kept in it.
  *
  * Dedup: per proposer node a high-water mark (highest sequence processed) and
  * a window of KV_DEDUP_WINDOW bits for the sequences just below it. A
@@ -183,9 +188,38 @@ static int delete_prefix(struct kv_store *s, rocksdb_writebatch_t *wb, const str
 	return 0;
 }
 
-static int add_writes(struct kv_store *s, rocksdb_writebatch_t *wb, const struct kv_txn *t,
+/* Two bits of the filter from one FNV-1a hash of the user key. */
+static void filter_bits(const uint8_t *key, size_t len, uint32_t bit[2])
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ key[i]) * 1099511628211ull;
+	bit[0] = (uint32_t)(h % KV__BATCH_FILTER_BITS);
+	bit[1] = (uint32_t)((h >> 32) % KV__BATCH_FILTER_BITS);
+}
+
+static void filter_add(struct kv_batch *b, const uint8_t *key, size_t len)
+{
+	uint32_t bit[2];
+	filter_bits(key, len, bit);
+	for (int i = 0; i < 2; i++)
+		b->written[bit[i] / 64] |= 1ull << (bit[i] % 64);
+}
+
+static bool filter_may_have(const struct kv_batch *b, const uint8_t *key, size_t len)
+{
+	uint32_t bit[2];
+	filter_bits(key, len, bit);
+	for (int i = 0; i < 2; i++)
+		if (!(b->written[bit[i] / 64] & (1ull << (bit[i] % 64))))
+			return false;
+	return true;
+}
+
+static int add_writes(struct kv_store *s, struct kv_batch *b, const struct kv_txn *t,
 		      uint64_t log_idx)
 {
+	rocksdb_writebatch_t *wb = b->wb;
 	rocksdb_column_family_handle_t *cf = s->cf_state[s->active];
 	static const char ns = KV__NS_KEY;
 	uint8_t ver[KV__VERSION_LEN];
@@ -200,15 +234,18 @@ static int add_writes(struct kv_store *s, rocksdb_writebatch_t *wb, const struct
 			const char *vparts[2] = {(const char *)ver, (const char *)op->value};
 			size_t vlens[2] = {sizeof(ver), op->value_len};
 			rocksdb_writebatch_putv_cf(wb, cf, 2, kparts, klens, 2, vparts, vlens);
+			filter_add(b, op->key, op->key_len);
 			break;
 		}
 		case KV_OP_DELETE:
 			rocksdb_writebatch_deletev_cf(wb, cf, 2, kparts, klens);
+			filter_add(b, op->key, op->key_len);
 			break;
 		case KV_OP_DELETE_PREFIX: {
 			int rc = delete_prefix(s, wb, t, i);
 			if (rc)
 				return rc;
+			b->wide = true;
 			break;
 		}
 		default:
@@ -218,61 +255,108 @@ static int add_writes(struct kv_store *s, rocksdb_writebatch_t *wb, const struct
 	return 0;
 }
 
-/* Stale and gap checks shared by the entry points: 1 if the entry is the
- * next one (go on), 0 if it is stale (res says so), -EINVAL on a gap. */
-static int check_next(struct kv_store *s, uint64_t log_idx, struct kv_result *res)
+/* --- batches ------------------------------------------------------------------- */
+
+static void batch_reset(struct kv_batch *b, uint64_t first)
 {
-	uint64_t applied = atomic_load(&s->applied);
+	if (b->wb)
+		rocksdb_writebatch_destroy(b->wb);
+	b->wb = NULL;
+	b->first = first;
+	b->n = 0;
+	b->wide = false;
+	b->n_nodes = 0;
+	memset(b->written, 0, sizeof(b->written));
+}
+
+static int batch_node_find(const struct kv_batch *b, uint64_t id)
+{
+	for (uint32_t i = 0; i < b->n_nodes; i++)
+		if (b->nodes[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+/* Whether t reads what the batch wrote (the state's reads do not see it
+ * yet) or needs a slot the batch has not got. */
+static bool must_commit_first(const struct kv_batch *b, const struct kv_txn *t)
+{
+	if (b->n == 0)
+		return false;
+	if (t->node_id && batch_node_find(b, t->node_id) < 0 && b->n_nodes == KV__BATCH_NODES)
+		return true;
+	for (uint32_t i = 0; i < t->n_ops; i++) {
+		const struct kv_op *op = &t->ops[i];
+		if (op->type == KV_OP_DELETE_PREFIX)
+			return true;
+		if (op->type >= KV_OP_GUARD_ABSENT &&
+		    (b->wide || filter_may_have(b, op->key, op->key_len)))
+			return true;
+	}
+	return false;
+}
+
+/* Stale and gap checks against the index due next: 1 if log_idx is it (go
+ * on), 0 if it is stale (res says so), -EINVAL on a gap. */
+static int check_next(struct kv_store *s, uint64_t next, uint64_t log_idx, struct kv_result *res)
+{
 	memset(res, 0, sizeof(*res));
 	res->log_idx = log_idx;
-	if (log_idx < applied) {
+	if (log_idx < next) {
 		res->status = KV_STALE;
 		return 0;
 	}
-	if (log_idx > applied) {
+	if (log_idx > next) {
 		kv__set_errmsg(s, "apply: @%llu would leave a gap after @%llu",
-			       (unsigned long long)log_idx, (unsigned long long)applied);
+			       (unsigned long long)log_idx, (unsigned long long)next);
 		return -EINVAL;
 	}
 	return 1;
 }
 
-/* Writes wb plus applied = log_idx + 1; destroys wb. */
-static int finish(struct kv_store *s, rocksdb_writebatch_t *wb, uint64_t log_idx, bool sync)
+/* check_next for the batch's next entry; makes its WriteBatch if empty. */
+static int batch_next(struct kv_store *s, struct kv_batch *b, uint64_t log_idx,
+		      struct kv_result *res)
 {
-	uint8_t idx[8];
-	put_le64(idx, log_idx + 1);
-	kv__feed_trim(s, wb, log_idx);
-	rocksdb_writebatch_put_cf(wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
-				  (const char *)idx, sizeof(idx));
-	int rc = kv__write(s, wb, sync, "apply");
-	if (!rc)
-		atomic_store(&s->applied, log_idx + 1);
-	rocksdb_writebatch_destroy(wb);
+	if (b->n == 0)
+		b->first = atomic_load(&s->applied);
+	int rc = check_next(s, b->first + b->n, log_idx, res);
+	if (rc == 1 && !b->wb && !(b->wb = rocksdb_writebatch_create()))
+		return -ENOMEM;
 	return rc;
 }
 
-int kv_apply_txn(struct kv_store *s, uint64_t log_idx, const struct kv_txn *t, bool sync,
-		 struct kv_result *res)
+/* t's proposer's dedup record as the batch has it (loaded from the state
+ * the first time). */
+static int batch_node(struct kv_store *s, struct kv_batch *b, uint64_t id, int *slot)
 {
-	int rc = check_next(s, log_idx, res);
-	if (rc <= 0)
-		return rc;
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	if (!wb)
-		return -ENOMEM;
+	int i = batch_node_find(b, id);
+	if (i < 0) {
+		i = (int)b->n_nodes;
+		b->nodes[i].id = id;
+		b->nodes[i].dirty = false;
+		int rc = dedup_load(s, id, &b->nodes[i].d, &b->nodes[i].has);
+		if (rc)
+			return rc;
+		b->n_nodes++;
+	}
+	*slot = i;
+	return 0;
+}
+
+static int add_txn(struct kv_store *s, struct kv_batch *b, uint64_t log_idx, const struct kv_txn *t,
+		   struct kv_result *res)
+{
 	res->node_id = t->node_id;
 	res->seq = t->seq;
-
-	struct kv__dedup d;
-	bool has = false;
+	int slot = -1, rc;
 	if (t->node_id) {
-		rc = dedup_load(s, t->node_id, &d, &has);
+		rc = batch_node(s, b, t->node_id, &slot);
 		if (rc)
-			goto out_destroy;
-		if (has && kv__dedup_seen(&d, t->seq)) {
+			return rc;
+		if (b->nodes[slot].has && kv__dedup_seen(&b->nodes[slot].d, t->seq)) {
 			res->status = KV_DUPLICATE;
-			return finish(s, wb, log_idx, sync);
+			return 0;
 		}
 	}
 	res->status = KV_APPLIED;
@@ -281,7 +365,7 @@ int kv_apply_txn(struct kv_store *s, uint64_t log_idx, const struct kv_txn *t, b
 			continue;
 		rc = guard_holds(s, &t->ops[i]);
 		if (rc < 0)
-			goto out_destroy;
+			return rc;
 		if (!rc) {
 			res->status = KV_CONFLICT;
 			res->conflict_op = i;
@@ -289,41 +373,119 @@ int kv_apply_txn(struct kv_store *s, uint64_t log_idx, const struct kv_txn *t, b
 		}
 	}
 	if (res->status == KV_APPLIED) {
-		rc = add_writes(s, wb, t, log_idx);
+		rc = add_writes(s, b, t, log_idx);
 		if (rc)
-			goto out_destroy;
-		kv__feed_put(s, wb, log_idx, t);
+			return rc;
+		kv__feed_put(s, b->wb, log_idx, t);
 	}
-	if (t->node_id) {
-		if (!has) {
+	if (slot >= 0) {
+		struct kv__dedup *d = &b->nodes[slot].d;
+		if (!b->nodes[slot].has) {
 			/* The first sequence seen from this node. */
-			d.hwm = t->seq;
-			d.window[0] = 1;
+			d->hwm = t->seq;
+			d->window[0] = 1;
+			b->nodes[slot].has = true;
 		} else {
-			kv__dedup_mark(&d, t->seq);
+			kv__dedup_mark(d, t->seq);
 		}
-		dedup_put(s, wb, t->node_id, &d);
+		b->nodes[slot].dirty = true;
 	}
-	return finish(s, wb, log_idx, sync);
-out_destroy:
-	rocksdb_writebatch_destroy(wb);
+	return 0;
+}
+
+int kv_batch_add(struct kv_store *s, struct kv_batch *b, uint64_t log_idx, const struct kv_txn *t,
+		 struct kv_result *res)
+{
+	if (b->n && must_commit_first(b, t))
+		return -EAGAIN;
+	int rc = batch_next(s, b, log_idx, res);
+	if (rc <= 0)
+		return rc;
+	rc = add_txn(s, b, log_idx, t, res);
+	if (rc) {
+		batch_reset(b, atomic_load(&s->applied));
+		return rc;
+	}
+	b->n++;
+	return 0;
+}
+
+int kv_batch_add_malformed(struct kv_store *s, struct kv_batch *b, uint64_t log_idx,
+			   const void *entry, size_t len, struct kv_result *res)
+{
+	int rc = batch_next(s, b, log_idx, res);
+	if (rc <= 0)
+		return rc;
+	res->status = KV_MALFORMED;
+	res->error = -EBADMSG;
+	if (!kv__txn_peek_id(entry, len, &res->node_id, &res->seq))
+		res->node_id = res->seq = 0;
+	b->n++;
+	return 0;
+}
+
+/* The proposers' dedup records, the feed's trim and applied = the last
+ * entry + 1 go in last: once per batch. */
+int kv_batch_commit(struct kv_store *s, struct kv_batch *b, bool sync)
+{
+	if (b->n == 0)
+		return 0;
+	uint64_t last = b->first + b->n - 1;
+	for (uint32_t i = 0; i < b->n_nodes; i++)
+		if (b->nodes[i].dirty)
+			dedup_put(s, b->wb, b->nodes[i].id, &b->nodes[i].d);
+	uint8_t idx[8];
+	put_le64(idx, last + 1);
+	kv__feed_trim(s, b->wb, last);
+	rocksdb_writebatch_put_cf(b->wb, s->cf_meta, KV__M_APPLIED, strlen(KV__M_APPLIED),
+				  (const char *)idx, sizeof(idx));
+	int rc = kv__write(s, b->wb, sync, "apply");
+	if (!rc)
+		atomic_store(&s->applied, last + 1);
+	batch_reset(b, atomic_load(&s->applied));
+	return rc;
+}
+
+uint32_t kv_batch_len(const struct kv_batch *b)
+{
+	return b->n;
+}
+
+struct kv_batch *kv_batch_new(void)
+{
+	return calloc(1, sizeof(struct kv_batch));
+}
+
+void kv_batch_free(struct kv_batch *b)
+{
+	if (!b)
+		return;
+	batch_reset(b, 0);
+	free(b);
+}
+
+/* --- one entry at a time ----------------------------------------------------------- */
+
+int kv_apply_txn(struct kv_store *s, uint64_t log_idx, const struct kv_txn *t, bool sync,
+		 struct kv_result *res)
+{
+	struct kv_batch b = {0};
+	int rc = kv_batch_add(s, &b, log_idx, t, res);
+	if (rc == 0)
+		rc = kv_batch_commit(s, &b, sync);
+	batch_reset(&b, 0);
 	return rc;
 }
 
 int kv_apply_malformed(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len,
 		       bool sync, struct kv_result *res)
 {
-	int rc = check_next(s, log_idx, res);
-	if (rc <= 0)
-		return rc;
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	if (!wb)
-		return -ENOMEM;
-	res->status = KV_MALFORMED;
-	res->error = -EBADMSG;
-	if (!kv__txn_peek_id(entry, len, &res->node_id, &res->seq))
-		res->node_id = res->seq = 0;
-	return finish(s, wb, log_idx, sync);
+	struct kv_batch b = {0};
+	int rc = kv_batch_add_malformed(s, &b, log_idx, entry, len, res);
+	if (rc == 0)
+		rc = kv_batch_commit(s, &b, sync);
+	batch_reset(&b, 0);
+	return rc;
 }
 
 int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len, bool sync,
@@ -331,7 +493,7 @@ int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len
 {
 	struct kv_txn t;
 	/* Stale and gap first: an entry already applied is not even decoded. */
-	int rc = check_next(s, log_idx, res);
+	int rc = check_next(s, atomic_load(&s->applied), log_idx, res);
 	if (rc <= 0)
 		return rc;
 	rc = kv_txn_decode(&t, entry, len);

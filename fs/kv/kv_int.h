@@ -92,6 +92,28 @@ struct kv__dedup {
 	uint64_t window[KV__DEDUP_WORDS];
 };
 
+/* Proposers a batch keeps the dedup records of (kv_apply.c): a cluster's
+ * voters and a few learners. */
+#define KV__BATCH_NODES 8
+/* Bits of the filter of state keys a batch wrote (two per key): a guard on
+ * a key that may be among them waits for the commit. */
+#define KV__BATCH_FILTER_BITS 8192
+
+/* A batch of applies (kv.h); kv_apply_txn uses one of a single entry. */
+struct kv_batch {
+	rocksdb_writebatch_t *wb; /* NULL while empty */
+	uint64_t first;		  /* log index of its first entry */
+	uint32_t n;		  /* entries in it */
+	bool wide;		  /* a prefix delete is in it: every key may be written */
+	uint32_t n_nodes;
+	struct {
+		uint64_t id;
+		bool has, dirty; /* has: a record exists (or was made in the batch) */
+		struct kv__dedup d;
+	} nodes[KV__BATCH_NODES];
+	uint64_t written[KV__BATCH_FILTER_BITS / 64];
+};
+
 /* snprintf into s->errmsg. */
 void kv__set_errmsg(struct kv_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Keeps a RocksDB error string (freed here) as "what: text" in errmsg and

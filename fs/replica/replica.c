@@ -754,6 +754,9 @@ static void free_replica(struct replica *r)
 	replica_members_close(r);
 	replica_learn_close(r);
 	log_retain_free(&r->retained);
+	if (r->applying)
+		kv_batch_free(r->applying->batch);
+	free(r->applying);
 	kv_close(&r->kv);
 	opx_rocks_close(&r->log);
 	pthread_mutex_destroy(&r->view_lock);

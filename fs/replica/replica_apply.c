@@ -1,9 +1,10 @@
 /*
  * Applying decided entries to the KV, and compacting the log.
  *
- * Entries are read from the core in log order and applied one by one (each
- * apply is one RocksDB batch holding the change and the new applied index).
- * An entry this node proposed completes its proposer. The KV state is
+ * Entries are read from the core in log order and applied in batches (one
+ * RocksDB batch holds the changes of the entries decided together and the
+ * new applied index). An entry this node proposed completes its proposer
+ * once its batch is written. The KV state is
  * written without a write-ahead log or fsync (kv_sync): the synced log is
  * the truth and a restart replays it from the applied index the state's
  * last flush holds. So the log is compacted no further than that.
@@ -79,6 +80,24 @@ const struct opx_snapshot_ops replica_snapshot_ops = {
 	.create_counted = snap_create_counted,
 };
 
+/* What follows an entry's apply, in log order, once the state has it. */
+static void applied(struct replica *r, uint64_t idx, const struct opx_entry *e,
+		    const struct kv_txn *t, const struct kv_result *res)
+{
+	r->applied_idx = idx + 1;
+	r->bytes_since_compaction += e->len;
+	log_retain_note(&r->retained, idx, e->len);
+	if (r->mode == REPLICA_LEARNER)
+		replica_learn_remember(r, idx, e->data, e->len);
+	bool mine = res->node_id == r->cfg.node_id;
+	/* A duplicate is a retry of an entry applied earlier, whose proposer was
+	 * completed then: there is nobody left to tell. */
+	if (mine && res->status != KV_DUPLICATE)
+		proposals_complete(&r->props, res);
+	if (r->hook && res->status == KV_APPLIED)
+		r->hook(r->hook_ctx, idx, t, mine);
+}
+
 /*
  * Decodes the entry once: the KV applies that transaction and the apply hook
  * reads the same one. An entry that does not decode is recorded as
@@ -96,21 +115,8 @@ static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *
 		rc = kv_apply_txn(r->kv, idx, &t, false, &res);
 	else
 		rc = kv_apply_malformed(r->kv, idx, e->data, e->len, false, &res);
-	if (rc != 0)
-		goto out_free; /* storage failure: nothing was written */
-	r->applied_idx = idx + 1;
-	r->bytes_since_compaction += e->len;
-	log_retain_note(&r->retained, idx, e->len);
-	if (r->mode == REPLICA_LEARNER)
-		replica_learn_remember(r, idx, e->data, e->len);
-	bool mine = res.node_id == r->cfg.node_id;
-	/* A duplicate is a retry of an entry applied earlier, whose proposer was
-	 * completed then: there is nobody left to tell. */
-	if (mine && res.status != KV_DUPLICATE)
-		proposals_complete(&r->props, &res);
-	if (r->hook && res.status == KV_APPLIED)
-		r->hook(r->hook_ctx, idx, &t, mine);
-out_free:
+	if (rc == 0) /* else a storage failure: nothing was written */
+		applied(r, idx, e, &t, &res);
 	kv_txn_free(&t);
 	return rc;
 }
@@ -122,9 +128,86 @@ int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint
 	return apply_entry(r, idx, &e);
 }
 
+/* --- decided entries, in batches ------------------------------------------------ */
+
+/* Bytes of entries in one batch at most: a large entry (a file's 4 MiB
+ * step) is applied alone, and a batch's WriteBatch stays small. */
+#define APPLY__BATCH_BYTES (4u << 20)
+
+static uint32_t batched(const struct replica *r)
+{
+	return r->applying ? r->applying->n : 0;
+}
+
+/* Forgets the entries of a batch the state dropped. */
+static void batch_forget(struct replica_applying *a)
+{
+	for (uint32_t i = 0; i < a->n; i++)
+		kv_txn_free(&a->e[i].t);
+	a->n = 0;
+	a->bytes = 0;
+}
+
+/* Writes the batch, then does what follows each of its entries, in order.
+ * On an error nothing of it was written: it is applied again next turn. */
+static int batch_commit(struct replica *r)
+{
+	struct replica_applying *a = r->applying;
+	if (!a || a->n == 0)
+		return 0;
+	int rc = kv_batch_commit(r->kv, a->batch, false);
+	for (uint32_t i = 0; i < a->n && rc == 0; i++)
+		applied(r, a->e[i].idx, a->e[i].entry, &a->e[i].t, &a->e[i].res);
+	batch_forget(a);
+	return rc;
+}
+
+/* Adds the decided entry at global index idx (entry borrowed until the
+ * batch's commit) to the state's batch, committing first where it must. */
+static int batch_entry(struct replica *r, uint64_t idx, const struct opx_entry *e)
+{
+	if (!r->applying) {
+		struct replica_applying *a = calloc(1, sizeof(*a));
+		if (!a || !(a->batch = kv_batch_new())) {
+			free(a);
+			return -ENOMEM;
+		}
+		r->applying = a;
+	}
+	struct replica_applying *a = r->applying;
+	int rc = 0;
+	if (a->n == REPLICA_APPLY_BATCH || (a->n && a->bytes + e->len > APPLY__BATCH_BYTES))
+		rc = batch_commit(r);
+	if (rc)
+		return rc;
+	struct replica_applied p = {.idx = idx, .entry = e};
+	rc = kv_txn_decode(&p.t, e->data, e->len);
+	if (rc == -ENOMEM)
+		return rc;
+	p.decoded = rc == 0;
+	do {
+		if (p.decoded)
+			rc = kv_batch_add(r->kv, a->batch, idx, &p.t, &p.res);
+		else
+			rc = kv_batch_add_malformed(r->kv, a->batch, idx, e->data, e->len, &p.res);
+		/* -EAGAIN: p reads what the batch wrote; once, as it is then empty */
+	} while (rc == -EAGAIN && (rc = batch_commit(r)) == 0);
+	if (rc) {
+		kv_txn_free(&p.t);
+		batch_forget(a); /* the state dropped its batch */
+		return rc;
+	}
+	a->e[a->n++] = p;
+	a->bytes += e->len;
+	return 0;
+}
+
 /*
  * Applies what is decided and not yet applied. The core counts its own log
- * from 0; omnifs counts globally: local index i is global base + i.
+ * from 0; omnifs counts globally: local index i is global base + i. Entries
+ * decided together go to the state in batches (kv_batch): one write of the
+ * state per batch, and what follows each entry (its proposer told, the apply
+ * hook) once the batch is written.
  */
 int replica_apply_decided(struct replica *r)
 {
@@ -146,11 +229,16 @@ int replica_apply_decided(struct replica *r)
 		return rc;
 	for (uint32_t i = 0; i < rd.n && rc == 0; i++) {
 		const struct opx_item *it = &rd.items[i];
-		bool next = it->idx + base == r->applied_idx;
+		if (it->kind != OPX_ITEM_DECIDED && it->kind != OPX_ITEM_UNDECIDED) {
+			rc = batch_commit(r); /* what follows reads applied_idx */
+			if (rc)
+				break;
+		}
+		bool next = it->idx + base == r->applied_idx + batched(r);
 		switch (it->kind) {
 		case OPX_ITEM_DECIDED:
 			if (next)
-				rc = apply_entry(r, it->idx + base, &it->entry);
+				rc = batch_entry(r, it->idx + base, &it->entry);
 			break;
 		case OPX_ITEM_SNAPSHOTTED:
 		case OPX_ITEM_TRIMMED:
@@ -173,8 +261,10 @@ int replica_apply_decided(struct replica *r)
 			break;
 		}
 	}
+	/* The batch borrows rd's entries: written before they are freed. */
+	int crc = batch_commit(r);
 	opx_read_free(&rd);
-	return rc;
+	return rc ? rc : crc;
 }
 
 /* How soon a compaction that waits for the state's flush looks again. */

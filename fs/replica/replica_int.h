@@ -234,6 +234,22 @@ struct replica_export {
 	uint64_t last_used_ms;
 };
 
+/* Decided entries applied to the state's batch and not yet committed
+ * (replica_apply.c). */
+#define REPLICA_APPLY_BATCH 256
+struct replica_applying {
+	struct kv_batch *batch;
+	uint32_t n;
+	uint64_t bytes;
+	struct replica_applied {
+		uint64_t idx;
+		const struct opx_entry *entry; /* in the read the batch came from */
+		struct kv_txn t;
+		bool decoded;
+		struct kv_result res;
+	} e[REPLICA_APPLY_BATCH];
+};
+
 struct replica {
 	struct cfg cfg;
 	char errmsg[256];
@@ -269,8 +285,9 @@ struct replica {
 	opx_node_id seen_leader; /* the last leader in accept phase publish_view saw */
 	uint64_t leader_changes; /* times it changed (the first counts), in the view */
 	uint64_t bytes_since_compaction;
-	uint64_t compact_recheck_ms; /* a compaction waits for the state's flush till then */
-	struct log_retain retained;  /* the sizes of the last entries applied */
+	uint64_t compact_recheck_ms;	   /* a compaction waits for the state's flush till then */
+	struct log_retain retained;	   /* the sizes of the last entries applied */
+	struct replica_applying *applying; /* decided entries in the state's batch */
 	opx_node_id last_leader;
 	struct opx_ballot last_promise;
 	uint64_t start_ms;

@@ -6,8 +6,10 @@
  * gapped indexes, read views and prefix iterators, persistence across
  * close/open, refusal of foreign/other-format/garbage dirs, and determinism:
  * two stores fed the same seeded random log have equal digests, a different
- * log gives a different one; and kv_apply_txn / kv_apply_malformed on an
- * entry decoded once give what kv_apply gives.
+ * log gives a different one; kv_apply_txn / kv_apply_malformed on an
+ * entry decoded once give what kv_apply gives; and batches (kv_batch) give
+ * every entry the result, and the state the digest, of one entry at a time,
+ * holding back what reads their own writes until their commit.
  */
 #include "test.h"
 
@@ -931,6 +933,204 @@ static void test_kv_apply_decoded_as_kv_apply(void **state)
 	kv_close(&b);
 }
 
+/* --- batches --------------------------------------------------------------------- */
+
+/* Adds t (decoded) or the malformed entry buf at idx to b, committing first
+ * when the batch says so; counts those commits, and the commits of more
+ * than one entry. */
+static void batch_add_or_commit(struct kv_store *s, struct kv_batch *b, uint64_t idx,
+				const uint8_t *buf, size_t len, struct kv_result *r, int *early,
+				int *multi)
+{
+	struct kv_txn t;
+	int drc = kv_txn_decode(&t, buf, len);
+	int rc = drc == 0 ? kv_batch_add(s, b, idx, &t, r)
+			  : kv_batch_add_malformed(s, b, idx, buf, len, r);
+	if (rc == -EAGAIN) {
+		(*early)++;
+		assert_true(kv_batch_len(b) > 0);
+		*multi += kv_batch_len(b) > 1;
+		assert_int_equal(kv_batch_commit(s, b, false), 0);
+		rc = drc == 0 ? kv_batch_add(s, b, idx, &t, r)
+			      : kv_batch_add_malformed(s, b, idx, buf, len, r);
+	}
+	assert_int_equal(rc, 0);
+	if (drc == 0)
+		kv_txn_free(&t);
+}
+
+/* A seeded log applied in batches of random sizes gives every entry the
+ * result it gets applied alone, and the same state: guards on keys written
+ * earlier in the batch, prefix deletes over them and duplicates within a
+ * batch included (the log's small key space makes them common). Until its
+ * commit a batch's entries are not applied. */
+static void test_kv_apply_batched_as_one_by_one(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t seed = kvt_seed(), x = seed, sizes = seed ^ 0x5bd1e995;
+	const int n = 1200;
+	char other[400];
+	uint8_t da[KV_DIGEST_LEN], db[KV_DIGEST_LEN];
+	int early = 0, multi = 0, malformed = 0;
+
+	snprintf(other, sizeof(other), "%s/batched", f->dir);
+	struct kv_store *s = kvt_open(other);
+	struct kv_batch *b = kv_batch_new();
+	assert_non_null(b);
+	struct kv_result want[64];
+	int i = 0;
+	while (i < n) {
+		int size = 1 + (int)(kvt_rand(&sizes) % 64), in = 0;
+		uint64_t first = kv_applied_idx(s);
+		assert_int_equal(first, (uint64_t)i);
+		for (; in < size && i < n; in++, i++) {
+			uint8_t *buf;
+			size_t len;
+			struct kv_result r;
+			random_txn(&x, (uint64_t)i, &buf, &len);
+			if (i % 41 == 9) {
+				len--; /* malformed */
+				malformed++;
+			}
+			assert_int_equal(kv_apply(f->s, (uint64_t)i, buf, len, false, &want[in]),
+					 0);
+			int before = early;
+			batch_add_or_commit(s, b, (uint64_t)i, buf, len, &r, &early, &multi);
+			if (early != before) {
+				/* The entries before it were committed: check them. */
+				assert_int_equal(kv_applied_idx(s), (uint64_t)i);
+				want[0] = want[in];
+				in = 0;
+			}
+			assert_int_equal(r.status, want[in].status);
+			assert_int_equal(r.error, want[in].error);
+			assert_int_equal(r.node_id, want[in].node_id);
+			assert_int_equal(r.seq, want[in].seq);
+			assert_int_equal(r.conflict_op, want[in].conflict_op);
+			assert_int_equal(r.log_idx, (uint64_t)i);
+			free(buf);
+		}
+		/* Nothing of an uncommitted batch is applied. */
+		assert_int_equal(kv_applied_idx(s) + kv_batch_len(b), (uint64_t)i);
+		if (kv_batch_len(b) > 1)
+			multi++;
+		assert_int_equal(kv_batch_commit(s, b, false), 0);
+		assert_int_equal(kv_batch_len(b), 0);
+		assert_int_equal(kv_applied_idx(s), (uint64_t)i);
+	}
+	printf("# %d commits of several entries, %d commits early, %d malformed\n", multi, early,
+	       malformed);
+	assert_true(multi > 10 && early > 10);
+	assert_int_equal(kv_digest(f->s, da), 0);
+	assert_int_equal(kv_digest(s, db), 0);
+	assert_memory_equal(da, db, KV_DIGEST_LEN);
+
+	/* And both survive a reopen alike (the batches' dedup records too). */
+	kv_close(&s);
+	s = kvt_open(other);
+	struct kv_txn t;
+	struct kv_result ra, rb;
+	kv_txn_init(&t, 1, 63);
+	assert_int_equal(kv_txn_add_put(&t, "after", 5, "x", 1), 0);
+	assert_int_equal(kv_apply_txn(s, (uint64_t)n, &t, false, &rb), 0);
+	assert_int_equal(kvt_apply(f->s, &t, &ra), 0);
+	assert_int_equal(rb.status, ra.status);
+	assert_int_equal(kv_digest(f->s, da), 0);
+	assert_int_equal(kv_digest(s, db), 0);
+	assert_memory_equal(da, db, KV_DIGEST_LEN);
+	kv_batch_free(b);
+	kv_close(&s);
+}
+
+static void add_put(struct kv_store *s, struct kv_batch *b, uint64_t idx, uint64_t node,
+		    uint64_t seq, const char *k, int want_rc, enum kv_status want)
+{
+	struct kv_txn t;
+	struct kv_result r;
+	kv_txn_init(&t, node, seq);
+	assert_int_equal(kv_txn_add_put(&t, k, strlen(k), "v", 1), 0);
+	assert_int_equal(kv_batch_add(s, b, idx, &t, &r), want_rc);
+	if (want_rc == 0)
+		assert_int_equal(r.status, want);
+	kv_txn_free(&t);
+}
+
+/* What a batch holds back until its commit, case by case. */
+static void test_kv_apply_batch_reads_wait_for_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_batch *b = kv_batch_new();
+	struct kv_txn t;
+	struct kv_result r;
+	assert_non_null(b);
+
+	add_put(f->s, b, 0, 1, 1, "k", 0, KV_APPLIED);
+	assert_int_equal(kv_applied_idx(f->s), 0);
+	check_value(f->s, "k", NULL, 0); /* not written yet */
+	/* A guard on a key of another entry needs no commit. */
+	kv_txn_init(&t, 1, 2);
+	assert_int_equal(kv_txn_add_guard_absent(&t, "other", 5), 0);
+	assert_int_equal(kv_batch_add(f->s, b, 1, &t, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED);
+	kv_txn_free(&t);
+	/* A guard on k reads what the batch wrote: after the commit. */
+	kv_txn_init(&t, 1, 3);
+	assert_int_equal(kv_txn_add_guard_version(&t, "k", 1, 0), 0);
+	assert_int_equal(kv_txn_add_put(&t, "k", 1, "w", 1), 0);
+	assert_int_equal(kv_batch_add(f->s, b, 2, &t, &r), -EAGAIN);
+	assert_int_equal(kv_batch_len(b), 2);
+	assert_int_equal(kv_batch_commit(f->s, b, false), 0);
+	assert_int_equal(kv_applied_idx(f->s), 2);
+	check_value(f->s, "k", "v", 0);
+	assert_int_equal(kv_batch_add(f->s, b, 2, &t, &r), 0);
+	assert_int_equal(r.status, KV_APPLIED); /* k is at version 0: the guard holds */
+	kv_txn_free(&t);
+
+	/* A proposal id seen earlier in the same batch is a duplicate. */
+	add_put(f->s, b, 3, 2, 7, "a", 0, KV_APPLIED);
+	add_put(f->s, b, 4, 2, 7, "b", 0, KV_DUPLICATE);
+	add_put(f->s, b, 5, 1, 3, "c", 0, KV_DUPLICATE); /* seen in the batch before */
+	/* A prefix delete lists the state: after the commit. */
+	kv_txn_init(&t, 0, 0);
+	assert_int_equal(kv_txn_add_delete_prefix(&t, "z", 1), 0);
+	assert_int_equal(kv_batch_add(f->s, b, 6, &t, &r), -EAGAIN);
+	assert_int_equal(kv_batch_commit(f->s, b, false), 0);
+	assert_int_equal(kv_batch_add(f->s, b, 6, &t, &r), 0);
+	kv_txn_free(&t);
+	/* After one, any guard waits for the commit. */
+	kv_txn_init(&t, 0, 0);
+	assert_int_equal(kv_txn_add_guard_absent(&t, "other", 5), 0);
+	assert_int_equal(kv_batch_add(f->s, b, 7, &t, &r), -EAGAIN);
+	kv_txn_free(&t);
+	assert_int_equal(kv_batch_commit(f->s, b, false), 0);
+	assert_int_equal(kv_applied_idx(f->s), 7);
+	check_value(f->s, "a", "v", 3);
+	check_value(f->s, "b", NULL, 0);
+	check_value(f->s, "c", NULL, 0);
+
+	/* Proposers beyond the batch's table: after the commit. */
+	uint64_t idx = 7;
+	for (uint64_t node = 10; node < 10 + KV__BATCH_NODES; node++)
+		add_put(f->s, b, idx++, node, 1, "n", 0, KV_APPLIED);
+	add_put(f->s, b, idx, 99, 1, "n", -EAGAIN, KV_APPLIED);
+	add_put(f->s, b, idx, 10, 2, "n", 0, KV_APPLIED); /* one it has: no commit */
+	assert_int_equal(kv_batch_commit(f->s, b, false), 0);
+	add_put(f->s, b, ++idx, 99, 1, "n", 0, KV_APPLIED);
+	/* A gap or a stale index, as kv_apply says. */
+	add_put(f->s, b, idx + 5, 98, 1, "n", -EINVAL, KV_APPLIED);
+	add_put(f->s, b, 3, 98, 1, "n", 0, KV_STALE);
+	assert_int_equal(kv_batch_commit(f->s, b, false), 0);
+	assert_int_equal(kv_applied_idx(f->s), idx + 1);
+
+	/* Committed with sync: durable at once. */
+	add_put(f->s, b, idx + 1, 98, 1, "s", 0, KV_APPLIED);
+	assert_int_equal(kv_batch_commit(f->s, b, true), 0);
+	uint64_t durable = 0;
+	assert_int_equal(kv_durable_applied_idx(f->s, &durable), 0);
+	assert_int_equal(durable, idx + 2);
+	kv_batch_free(b);
+}
+
 /* --- a crash -------------------------------------------------------------------- */
 
 /* The crash test's log: random entries, and every other one a put of
@@ -1118,6 +1318,8 @@ int main(int argc, char **argv)
 		T(test_kv_apply_failed_write_writes_nothing),
 		T(test_kv_apply_deterministic_digest),
 		T(test_kv_apply_decoded_as_kv_apply),
+		T(test_kv_apply_batched_as_one_by_one),
+		T(test_kv_apply_batch_reads_wait_for_commit),
 		T(test_kv_apply_crash_keeps_a_prefix),
 		T(test_kv_apply_background_flush),
 	};
