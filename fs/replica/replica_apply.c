@@ -162,6 +162,18 @@ static int batch_commit(struct replica *r)
 	return rc;
 }
 
+/*
+ * Whether the apply hook reads the state as it was just before t: the
+ * filesystem's does for a change proposed elsewhere (its replay for inotify
+ * resolves the change's names in a view of the state it opens after the
+ * entry before, see fs/vfs/replay.c). Such an entry starts a batch, so the
+ * hook of the entry before it runs once the state holds exactly that entry.
+ */
+static bool needs_state_before(const struct replica *r, const struct kv_txn *t)
+{
+	return r->hook && t->node_id != r->cfg.node_id;
+}
+
 /* Adds the decided entry at global index idx (entry borrowed until the
  * batch's commit) to the state's batch, committing first where it must. */
 static int batch_entry(struct replica *r, uint64_t idx, const struct opx_entry *e)
@@ -175,23 +187,25 @@ static int batch_entry(struct replica *r, uint64_t idx, const struct opx_entry *
 		r->applying = a;
 	}
 	struct replica_applying *a = r->applying;
-	int rc = 0;
-	if (a->n == REPLICA_APPLY_BATCH || (a->n && a->bytes + e->len > APPLY__BATCH_BYTES))
-		rc = batch_commit(r);
-	if (rc)
-		return rc;
 	struct replica_applied p = {.idx = idx, .entry = e};
-	rc = kv_txn_decode(&p.t, e->data, e->len);
+	int rc = kv_txn_decode(&p.t, e->data, e->len);
 	if (rc == -ENOMEM)
 		return rc;
 	p.decoded = rc == 0;
-	do {
+	rc = 0;
+	if (a->n && (a->n == REPLICA_APPLY_BATCH || a->bytes + e->len > APPLY__BATCH_BYTES ||
+		     (p.decoded && needs_state_before(r, &p.t))))
+		rc = batch_commit(r);
+	while (rc == 0) {
 		if (p.decoded)
 			rc = kv_batch_add(r->kv, a->batch, idx, &p.t, &p.res);
 		else
 			rc = kv_batch_add_malformed(r->kv, a->batch, idx, e->data, e->len, &p.res);
 		/* -EAGAIN: p reads what the batch wrote; once, as it is then empty */
-	} while (rc == -EAGAIN && (rc = batch_commit(r)) == 0);
+		if (rc != -EAGAIN)
+			break;
+		rc = batch_commit(r);
+	}
 	if (rc) {
 		kv_txn_free(&p.t);
 		batch_forget(a); /* the state dropped its batch */

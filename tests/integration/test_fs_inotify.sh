@@ -286,6 +286,35 @@ log "replays on B: $(status_field $B replays_done) done, $failed failed, $droppe
 [ "$dropped" = 0 ] || fail "replays dropped on an idle cluster"
 [ "$failed" = 0 ] || fail "replays failed"
 
+# Parallel writers on A: their changes are decided together, so B applies
+# them in batches; B's watcher still sees every file created, and B drops
+# no replay (each is resolved in the state just before its change).
+mkdir "$MA/par"
+for j in $(seq 1 8); do mkdir "$MA/par/w$j"; done
+synced
+wait_until 30 replay_idle
+dropped=$(status_field $B replays_dropped)
+watch "$T/par-events" -r "$MB/par"
+WRITERS=()
+for j in $(seq 1 8); do
+	(for k in $(seq 1 40); do echo "$k" >"$MA/par/w$j/f$k" || exit 1; done) &
+	WRITERS+=($!)
+done
+for w in "${WRITERS[@]}"; do wait "$w" || fail "a writer on A failed"; done
+synced
+wait_until 60 replay_idle
+creates() { grep -cE '/par/w[0-9]+/\|f[0-9]+\|[0-9]+ CREATE$' "$T/par-events" || true; }
+all_created() { [ "$(creates)" = 320 ]; }
+deadline=$((SECONDS + 30))
+until all_created; do
+	[ $SECONDS -lt $deadline ] || fail "B's watcher saw $(creates) of 320 files created by" \
+		"8 writers on A; $(($(status_field $B replays_dropped) - dropped)) replays dropped"
+	sleep 0.05
+done
+kill "$WATCH_PID" 2>/dev/null || true
+[ "$(status_field $B replays_dropped)" = "$dropped" ] || fail "replays dropped under parallel writers"
+log "8 parallel writers on A: B's watcher saw all 320 files created"
+
 # flood PREFIX: 400 files written on A, each retried while A sees no quorum
 # (a node was just stopped or started; slow under the sanitizers).
 flood() {
