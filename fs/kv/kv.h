@@ -205,8 +205,7 @@ int kv_apply_malformed(struct kv_store *s, uint64_t log_idx, const void *entry, 
  * (against the state and the entries before it in the batch), but nothing is
  * written, and kv_applied_idx does not move, until kv_batch_commit; a
  * proposer's dedup record and the applied index are then written once for
- * the batch instead of once per entry (under many clients, a third of the
- * writes to the state's memtables).
+ * the batch instead of once per entry, in one RocksDB write.
  *
  * kv_batch_add returns as kv_apply_txn does, plus -EAGAIN: t reads what the
  * batch writes (a guard on a key written in it, a prefix delete, which lists
