@@ -673,10 +673,42 @@ static int cap_file_size(const char *dir)
 	return setrlimit(RLIMIT_FSIZE, &rl);
 }
 
+/* Applies the big entry at 1 in a batch between two small ones, synced. */
+static int apply_batch_around(struct kv_store *s, const uint8_t *buf, size_t len)
+{
+	struct kv_batch *b = kv_batch_new();
+	struct kv_txn t, small;
+	struct kv_result r;
+	int rc = b ? kv_txn_decode(&t, buf, len) : -ENOMEM;
+	if (rc)
+		return rc;
+	kv_txn_init(&small, 2, 1);
+	rc = kv_txn_add_put(&small, "before", 6, "b", 1);
+	if (rc == 0)
+		rc = kv_batch_add(s, b, 1, &small, &r);
+	if (rc == 0)
+		rc = kv_batch_add(s, b, 2, &t, &r);
+	kv_txn_free(&small);
+	kv_txn_init(&small, 2, 2);
+	if (rc == 0)
+		rc = kv_txn_add_put(&small, "after", 5, "a", 1);
+	if (rc == 0)
+		rc = kv_batch_add(s, b, 3, &small, &r);
+	if (rc == 0 && kv_batch_len(b) != 3)
+		rc = -EPROTO;
+	if (rc == 0)
+		rc = kv_batch_commit(s, b, true);
+	kv_txn_free(&small);
+	kv_txn_free(&t);
+	kv_batch_free(b);
+	return rc;
+}
+
 /* The exec'd child (a fresh process: RocksDB's background threads do not
  * survive a fork, and the apply now needs them to flush): the synced apply
+ * (of the big entry alone, or in a batch of three if how is "batch")
  * fails, says so, and the applied index stays. */
-static int failing_apply_child(const char *path)
+static int failing_apply_child(const char *path, const char *how)
 {
 	struct kv_store *s;
 	struct kv_result r;
@@ -688,7 +720,8 @@ static int failing_apply_child(const char *path)
 		return 10;
 	if (cap_file_size(path))
 		return 11;
-	int rc = kv_apply(s, 1, buf, len, true, &r);
+	int rc = strcmp(how, "batch") == 0 ? apply_batch_around(s, buf, len)
+					   : kv_apply(s, 1, buf, len, true, &r);
 	if (rc != -EIO && rc != -ENOSPC)
 		return 12;
 	if (kv_applied_idx(s) != 1 || !kv_errmsg(s)[0])
@@ -722,6 +755,17 @@ static void test_kv_apply_failed_write_writes_nothing(void **state)
 	assert_int_equal(kv_applied_idx(f->s), 1);
 	check_value(f->s, "a", "1", 0);
 	check_value(f->s, "small", NULL, 0);
+	assert_int_equal(kv_get(f->s, "big", 3, NULL, NULL, NULL), -ENOENT);
+
+	/* The same entry in a batch between two small ones: nothing of the
+	 * batch is there either. */
+	kv_close(&f->s);
+	test_expect_child_ok(exec_child("--failing-child", f->path, "batch"));
+	f->s = kvt_open(f->path);
+	assert_int_equal(kv_applied_idx(f->s), 1);
+	check_value(f->s, "before", NULL, 0);
+	check_value(f->s, "small", NULL, 0);
+	check_value(f->s, "after", NULL, 0);
 	assert_int_equal(kv_get(f->s, "big", 3, NULL, NULL, NULL), -ENOENT);
 	big_entry(&buf, &len);
 	assert_int_equal(kv_apply(f->s, 1, buf, len, true, &r), 0);
@@ -1301,7 +1345,7 @@ static void test_kv_apply_background_flush(void **state)
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--failing-child") == 0)
-		return failing_apply_child(argv[2]);
+		return failing_apply_child(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "--crash-child") == 0)
 		return crash_child(argv[2], argv[3]);
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
