@@ -257,12 +257,12 @@ static int add_writes(struct kv_store *s, struct kv_batch *b, const struct kv_tx
 
 /* --- batches ------------------------------------------------------------------- */
 
-static void batch_reset(struct kv_batch *b, uint64_t first)
+/* Empties b (its first index is set by the next add). */
+static void batch_reset(struct kv_batch *b)
 {
 	if (b->wb)
 		rocksdb_writebatch_destroy(b->wb);
 	b->wb = NULL;
-	b->first = first;
 	b->n = 0;
 	b->wide = false;
 	b->n_nodes = 0;
@@ -396,14 +396,14 @@ static int add_txn(struct kv_store *s, struct kv_batch *b, uint64_t log_idx, con
 int kv_batch_add(struct kv_store *s, struct kv_batch *b, uint64_t log_idx, const struct kv_txn *t,
 		 struct kv_result *res)
 {
-	if (b->n && must_commit_first(b, t))
+	if (must_commit_first(b, t))
 		return -EAGAIN;
 	int rc = batch_next(s, b, log_idx, res);
 	if (rc <= 0)
 		return rc;
 	rc = add_txn(s, b, log_idx, t, res);
 	if (rc) {
-		batch_reset(b, atomic_load(&s->applied));
+		batch_reset(b);
 		return rc;
 	}
 	b->n++;
@@ -442,7 +442,7 @@ int kv_batch_commit(struct kv_store *s, struct kv_batch *b, bool sync)
 	int rc = kv__write(s, b->wb, sync, "apply");
 	if (!rc)
 		atomic_store(&s->applied, last + 1);
-	batch_reset(b, atomic_load(&s->applied));
+	batch_reset(b);
 	return rc;
 }
 
@@ -460,21 +460,20 @@ void kv_batch_free(struct kv_batch *b)
 {
 	if (!b)
 		return;
-	batch_reset(b, 0);
+	batch_reset(b);
 	free(b);
 }
 
 /* --- one entry at a time ----------------------------------------------------------- */
 
+/* A batch of one: after the add and the commit it holds nothing (an add or
+ * commit that fails empties it; a stale entry never fills it). */
 int kv_apply_txn(struct kv_store *s, uint64_t log_idx, const struct kv_txn *t, bool sync,
 		 struct kv_result *res)
 {
 	struct kv_batch b = {0};
 	int rc = kv_batch_add(s, &b, log_idx, t, res);
-	if (rc == 0)
-		rc = kv_batch_commit(s, &b, sync);
-	batch_reset(&b, 0);
-	return rc;
+	return rc ? rc : kv_batch_commit(s, &b, sync);
 }
 
 int kv_apply_malformed(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len,
@@ -482,10 +481,7 @@ int kv_apply_malformed(struct kv_store *s, uint64_t log_idx, const void *entry, 
 {
 	struct kv_batch b = {0};
 	int rc = kv_batch_add_malformed(s, &b, log_idx, entry, len, res);
-	if (rc == 0)
-		rc = kv_batch_commit(s, &b, sync);
-	batch_reset(&b, 0);
-	return rc;
+	return rc ? rc : kv_batch_commit(s, &b, sync);
 }
 
 int kv_apply(struct kv_store *s, uint64_t log_idx, const void *entry, size_t len, bool sync,

@@ -653,6 +653,11 @@ static int open_stores(struct replica *r, char *err, size_t err_len)
 		return rc;
 	kv_feed_set_keep(r->kv, r->cfg.feed_entries);
 	r->applied_idx = kv_applied_idx(r->kv);
+	r->applying.batch = kv_batch_new();
+	if (!r->applying.batch) {
+		snprintf(err, err_len, "out of memory");
+		return -ENOMEM;
+	}
 	rc = replica_members_load(r, err, err_len);
 	if (rc == 0 && r->mode == REPLICA_MEMBER)
 		rc = replica_log_open(r, err, err_len);
@@ -754,9 +759,7 @@ static void free_replica(struct replica *r)
 	replica_members_close(r);
 	replica_learn_close(r);
 	log_retain_free(&r->retained);
-	if (r->applying)
-		kv_batch_free(r->applying->batch);
-	free(r->applying);
+	kv_batch_free(r->applying.batch);
 	kv_close(&r->kv);
 	opx_rocks_close(&r->log);
 	pthread_mutex_destroy(&r->view_lock);

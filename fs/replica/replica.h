@@ -83,12 +83,18 @@ int replica_members_json(struct replica *r, struct ctl_buf *out);
 struct kv_store *replica_kv(struct replica *r);
 
 /*
- * Called on the replica thread after each applied entry, with the decoded
- * transaction (borrowed for the call) and whether this node proposed it; and
- * with t NULL (proposed_here false) when the state was replaced wholesale up
- * to idx (a state transfer finished): anything may have changed. The
- * filesystem uses it to invalidate kernel caches. It must not block on the
- * replica (no replica_propose, no replica_set_apply_hook from inside).
+ * Called on the replica thread after each applied entry, in log order, with
+ * the decoded transaction (borrowed for the call) and whether this node
+ * proposed it; and with t NULL (proposed_here false) when the state was
+ * replaced wholesale up to idx (a state transfer finished): anything may
+ * have changed. Entries are applied in batches and the hook runs once its
+ * entry's batch is written, so the state may already hold entries after
+ * idx; but an entry proposed elsewhere starts a batch while a hook is
+ * installed, so when the hook runs for the entry before it, the state holds
+ * exactly up to that entry (the filesystem's inotify replay opens its view
+ * of the state before such an entry then). The filesystem also invalidates
+ * kernel caches from it. It must not block on the replica (no
+ * replica_propose, no replica_set_apply_hook from inside).
  */
 typedef void (*replica_apply_hook)(void *ctx, uint64_t idx, const struct kv_txn *t,
 				   bool proposed_here);

@@ -98,46 +98,11 @@ static void applied(struct replica *r, uint64_t idx, const struct opx_entry *e,
 		r->hook(r->hook_ctx, idx, t, mine);
 }
 
-/*
- * Decodes the entry once: the KV applies that transaction and the apply hook
- * reads the same one. An entry that does not decode is recorded as
- * KV_MALFORMED (only the index advances), as every node does.
- */
-static int apply_entry(struct replica *r, uint64_t idx, const struct opx_entry *e)
-{
-	struct kv_result res;
-	struct kv_txn t;
-	int rc = kv_txn_decode(&t, e->data, e->len);
-	if (rc == -ENOMEM)
-		return rc;
-	bool decoded = rc == 0;
-	if (decoded)
-		rc = kv_apply_txn(r->kv, idx, &t, false, &res);
-	else
-		rc = kv_apply_malformed(r->kv, idx, e->data, e->len, false, &res);
-	if (rc == 0) /* else a storage failure: nothing was written */
-		applied(r, idx, e, &t, &res);
-	kv_txn_free(&t);
-	return rc;
-}
-
-/* An entry fetched from a peer (replica_step.c), applied as one from the log. */
-int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len)
-{
-	struct opx_entry e = {.data = data, .len = len};
-	return apply_entry(r, idx, &e);
-}
-
 /* --- decided entries, in batches ------------------------------------------------ */
 
 /* Bytes of entries in one batch at most: a large entry (a file's 4 MiB
  * step) is applied alone, and a batch's WriteBatch stays small. */
 #define APPLY__BATCH_BYTES (4u << 20)
-
-static uint32_t batched(const struct replica *r)
-{
-	return r->applying ? r->applying->n : 0;
-}
 
 /* Forgets the entries of a batch the state dropped. */
 static void batch_forget(struct replica_applying *a)
@@ -152,8 +117,8 @@ static void batch_forget(struct replica_applying *a)
  * On an error nothing of it was written: it is applied again next turn. */
 static int batch_commit(struct replica *r)
 {
-	struct replica_applying *a = r->applying;
-	if (!a || a->n == 0)
+	struct replica_applying *a = &r->applying;
+	if (a->n == 0)
 		return 0;
 	int rc = kv_batch_commit(r->kv, a->batch, false);
 	for (uint32_t i = 0; i < a->n && rc == 0; i++)
@@ -163,30 +128,27 @@ static int batch_commit(struct replica *r)
 }
 
 /*
- * Whether the apply hook reads the state as it was just before t: the
- * filesystem's does for a change proposed elsewhere (its replay for inotify
- * resolves the change's names in a view of the state it opens after the
- * entry before, see fs/vfs/replay.c). Such an entry starts a batch, so the
- * hook of the entry before it runs once the state holds exactly that entry.
+ * Whether t must start a batch, as the apply hook's contract says
+ * (replica.h): the filesystem's replay for inotify resolves a change
+ * proposed elsewhere in a view of the state it opens in the hook of the
+ * entry before (fs/vfs/replay.c), which must then hold exactly up to that
+ * entry.
  */
 static bool needs_state_before(const struct replica *r, const struct kv_txn *t)
 {
 	return r->hook && t->node_id != r->cfg.node_id;
 }
 
-/* Adds the decided entry at global index idx (entry borrowed until the
- * batch's commit) to the state's batch, committing first where it must. */
+/*
+ * Adds the decided entry at global index idx (entry borrowed until the
+ * batch's commit) to the state's batch, committing first where it must. The
+ * entry is decoded once: the KV applies that transaction and the apply hook
+ * reads the same one. An entry that does not decode is recorded as
+ * KV_MALFORMED (only the index advances), as every node does.
+ */
 static int batch_entry(struct replica *r, uint64_t idx, const struct opx_entry *e)
 {
-	if (!r->applying) {
-		struct replica_applying *a = calloc(1, sizeof(*a));
-		if (!a || !(a->batch = kv_batch_new())) {
-			free(a);
-			return -ENOMEM;
-		}
-		r->applying = a;
-	}
-	struct replica_applying *a = r->applying;
+	struct replica_applying *a = &r->applying;
 	struct replica_applied p = {.idx = idx, .entry = e};
 	int rc = kv_txn_decode(&p.t, e->data, e->len);
 	if (rc == -ENOMEM)
@@ -214,6 +176,15 @@ static int batch_entry(struct replica *r, uint64_t idx, const struct opx_entry *
 	a->e[a->n++] = p;
 	a->bytes += e->len;
 	return 0;
+}
+
+/* An entry fetched from a peer (replica_step.c), applied as one from the
+ * log, alone (no batch is pending between turns). */
+int replica_apply_one(struct replica *r, uint64_t idx, const uint8_t *data, uint32_t len)
+{
+	struct opx_entry e = {.data = data, .len = len};
+	int rc = batch_entry(r, idx, &e);
+	return rc ? rc : batch_commit(r);
 }
 
 /*
@@ -248,7 +219,7 @@ int replica_apply_decided(struct replica *r)
 			if (rc)
 				break;
 		}
-		bool next = it->idx + base == r->applied_idx + batched(r);
+		bool next = it->idx + base == r->applied_idx + r->applying.n;
 		switch (it->kind) {
 		case OPX_ITEM_DECIDED:
 			if (next)

@@ -285,9 +285,9 @@ struct replica {
 	opx_node_id seen_leader; /* the last leader in accept phase publish_view saw */
 	uint64_t leader_changes; /* times it changed (the first counts), in the view */
 	uint64_t bytes_since_compaction;
-	uint64_t compact_recheck_ms;	   /* a compaction waits for the state's flush till then */
-	struct log_retain retained;	   /* the sizes of the last entries applied */
-	struct replica_applying *applying; /* decided entries in the state's batch */
+	uint64_t compact_recheck_ms;	  /* a compaction waits for the state's flush till then */
+	struct log_retain retained;	  /* the sizes of the last entries applied */
+	struct replica_applying applying; /* decided entries in the state's batch */
 	opx_node_id last_leader;
 	struct opx_ballot last_promise;
 	uint64_t start_ms;
