@@ -299,6 +299,7 @@ WRITERS=()
 for j in $(seq 1 8); do
 	(for k in $(seq 1 40); do echo "$k" >"$MA/par/w$j/f$k" || exit 1; done) &
 	WRITERS+=($!)
+	CLEANUP_HOOKS+=("kill $! 2>/dev/null")
 done
 for w in "${WRITERS[@]}"; do wait "$w" || fail "a writer on A failed"; done
 synced

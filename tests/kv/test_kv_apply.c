@@ -82,6 +82,15 @@ static void check_value(struct kv_store *s, const char *key, const char *want, u
 	free(v);
 }
 
+/* a and b hold the same state at the same applied index. */
+static void expect_same_digest(struct kv_store *a, struct kv_store *b)
+{
+	uint8_t da[KV_DIGEST_LEN], db[KV_DIGEST_LEN];
+	assert_int_equal(kv_digest(a, da), 0);
+	assert_int_equal(kv_digest(b, db), 0);
+	assert_memory_equal(da, db, KV_DIGEST_LEN);
+}
+
 static void put1(struct kv_store *s, uint64_t node, uint64_t seq, const char *k, const char *v,
 		 enum kv_status want)
 {
@@ -680,8 +689,10 @@ static int apply_batch_around(struct kv_store *s, const uint8_t *buf, size_t len
 	struct kv_txn t, small;
 	struct kv_result r;
 	int rc = b ? kv_txn_decode(&t, buf, len) : -ENOMEM;
-	if (rc)
+	if (rc) {
+		kv_batch_free(b);
 		return rc;
+	}
 	kv_txn_init(&small, 2, 1);
 	rc = kv_txn_add_put(&small, "before", 6, "b", 1);
 	if (rc == 0)
@@ -909,7 +920,6 @@ static void test_kv_apply_decoded_as_kv_apply(void **state)
 	uint64_t seed = kvt_seed();
 	const int n = 300;
 	char other[400];
-	uint8_t da[KV_DIGEST_LEN], db[KV_DIGEST_LEN];
 	int malformed = 0;
 
 	snprintf(other, sizeof(other), "%s/decoded", f->dir);
@@ -959,9 +969,7 @@ static void test_kv_apply_decoded_as_kv_apply(void **state)
 	assert_int_equal(ra.status, KV_APPLIED);
 	check_value(b, "built", "yes", (uint64_t)n);
 
-	assert_int_equal(kv_digest(f->s, da), 0);
-	assert_int_equal(kv_digest(b, db), 0);
-	assert_memory_equal(da, db, KV_DIGEST_LEN);
+	expect_same_digest(f->s, b);
 
 	/* Stale and gap, as kv_apply. */
 	kv_txn_init(&t, 0, 0);
@@ -972,8 +980,7 @@ static void test_kv_apply_decoded_as_kv_apply(void **state)
 	assert_int_equal(kv_apply_txn(b, (uint64_t)n + 5, &t, false, &rb), -EINVAL);
 	assert_int_equal(kv_apply_malformed(b, (uint64_t)n + 5, "x", 1, false, &rb), -EINVAL);
 	assert_int_equal(kv_applied_idx(b), (uint64_t)n + 1);
-	assert_int_equal(kv_digest(b, db), 0);
-	assert_memory_equal(da, db, KV_DIGEST_LEN);
+	expect_same_digest(f->s, b);
 	kv_close(&b);
 }
 
@@ -1014,7 +1021,6 @@ static void test_kv_apply_batched_as_one_by_one(void **state)
 	uint64_t seed = kvt_seed(), x = seed, sizes = seed ^ 0x5bd1e995;
 	const int n = 1200;
 	char other[400];
-	uint8_t da[KV_DIGEST_LEN], db[KV_DIGEST_LEN];
 	int early = 0, multi = 0, malformed = 0;
 
 	snprintf(other, sizeof(other), "%s/batched", f->dir);
@@ -1041,7 +1047,8 @@ static void test_kv_apply_batched_as_one_by_one(void **state)
 			int before = early;
 			batch_add_or_commit(s, b, (uint64_t)i, buf, len, &r, &early, &multi);
 			if (early != before) {
-				/* The entries before it were committed: check them. */
+				/* The entries before it were committed: it starts
+				 * the batch. */
 				assert_int_equal(kv_applied_idx(s), (uint64_t)i);
 				want[0] = want[in];
 				in = 0;
@@ -1065,9 +1072,7 @@ static void test_kv_apply_batched_as_one_by_one(void **state)
 	printf("# %d commits of several entries, %d commits early, %d malformed\n", multi, early,
 	       malformed);
 	assert_true(multi > 10 && early > 10);
-	assert_int_equal(kv_digest(f->s, da), 0);
-	assert_int_equal(kv_digest(s, db), 0);
-	assert_memory_equal(da, db, KV_DIGEST_LEN);
+	expect_same_digest(f->s, s);
 
 	/* And both survive a reopen alike (the batches' dedup records too). */
 	kv_close(&s);
@@ -1079,9 +1084,7 @@ static void test_kv_apply_batched_as_one_by_one(void **state)
 	assert_int_equal(kv_apply_txn(s, (uint64_t)n, &t, false, &rb), 0);
 	assert_int_equal(kvt_apply(f->s, &t, &ra), 0);
 	assert_int_equal(rb.status, ra.status);
-	assert_int_equal(kv_digest(f->s, da), 0);
-	assert_int_equal(kv_digest(s, db), 0);
-	assert_memory_equal(da, db, KV_DIGEST_LEN);
+	expect_same_digest(f->s, s);
 	kv_batch_free(b);
 	kv_close(&s);
 }
@@ -1288,19 +1291,14 @@ static void test_kv_apply_crash_keeps_a_prefix(void **state)
 	assert_true(a > CRASH_ENTRIES / 2); /* flushed on its own past the sync */
 	assert_true(a < CRASH_ENTRIES);	    /* and the last ones were lost */
 
-	uint8_t got[KV_DIGEST_LEN], want[KV_DIGEST_LEN];
 	snprintf(p, sizeof(p), "%s/reference", f->dir);
 	struct kv_store *ref = kvt_open(p);
 	feed_crash_log(ref, seed, 0, a);
-	assert_int_equal(kv_digest(f->s, got), 0);
-	assert_int_equal(kv_digest(ref, want), 0);
-	assert_memory_equal(got, want, KV_DIGEST_LEN);
+	expect_same_digest(f->s, ref);
 
 	feed_crash_log(f->s, seed, a, CRASH_ENTRIES);
 	feed_crash_log(ref, seed, a, CRASH_ENTRIES);
-	assert_int_equal(kv_digest(f->s, got), 0);
-	assert_int_equal(kv_digest(ref, want), 0);
-	assert_memory_equal(got, want, KV_DIGEST_LEN);
+	expect_same_digest(f->s, ref);
 	kv_close(&ref);
 }
 
