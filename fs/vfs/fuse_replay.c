@@ -410,6 +410,20 @@ static void hold(struct ofs *o, struct held *h, int fd, uint64_t ino)
 	set_holding(o, true);
 }
 
+/*
+ * The IN_MODIFY of new content, on a file the thread holds open: a
+ * futimens of the mtime alone (the kernel reports IN_MODIFY for it, as for
+ * a write), which rp_setattr answers with the state's attributes, changing
+ * nothing. One request, where a write or a fallocate would be two: the
+ * kernel asks for the file's security.capability before either, to drop
+ * it as any write must.
+ */
+static int signal_modify(int fd)
+{
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {0, 0}};
+	return futimens(fd, ts) ? -errno : 0;
+}
+
 static int do_create(struct ofs *o, const struct ofs_replay_item *it, const char *path,
 		     struct held *h)
 {
@@ -424,8 +438,8 @@ static int do_create(struct ofs *o, const struct ofs_replay_item *it, const char
 		hold(o, h, fd, it->after.ino);
 		/* Created with its content in one change (ofs_pending.c): the
 		 * IN_MODIFY of its writes too, as do_modify makes it. */
-		if (it->after.size > 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1))
-			return -errno;
+		if (it->after.size > 0 && (rc = signal_modify(fd)) != 0)
+			return rc;
 		h->full = it->after.size > 0;
 		h->runnable = (mode & 0111) != 0;
 		return 0;
@@ -448,9 +462,9 @@ static int do_modify(struct ofs *o, uint64_t ino, const char *path, struct held 
 			return -errno;
 		hold(o, h, fd, ino);
 	}
-	/* Keeps the size and writes nothing, yet the kernel reports IN_MODIFY. */
-	if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, 1))
-		return -errno;
+	int rc = signal_modify(h->fd);
+	if (rc)
+		return rc;
 	bool known = ofs_read_attr(o, ino, &a, NULL) == 0;
 	h->full = known && a.size > 0;
 	h->runnable = known && (a.mode & 0111) != 0;

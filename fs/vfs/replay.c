@@ -9,11 +9,12 @@
  * replay thread performs on this node's own mount: a create becomes an
  * open(O_CREAT | O_EXCL), mkdir, symlink or mknod of the same name, a
  * removal an unlink or rmdir, a rename a rename, new content an open for
- * writing, a fallocate that changes nothing and a close (IN_MODIFY,
- * IN_CLOSE_WRITE), an attribute or xattr change a utimensat (IN_ATTRIB; of
- * the mtime alone, IN_MODIFY). The FUSE handlers recognise the thread's
- * requests and answer them from the state already applied, proposing
- * nothing: the kernel then emits exactly the events of a local change.
+ * writing, a futimens of the mtime alone that changes nothing and a close
+ * (IN_MODIFY, IN_CLOSE_WRITE), an attribute or xattr change a utimensat
+ * (IN_ATTRIB; of the mtime alone, IN_MODIFY). The FUSE handlers recognise
+ * the thread's requests and answer them from the state already applied,
+ * proposing nothing: the kernel then emits exactly the events of a local
+ * change.
  *
  * What the kernel must see is the name as it was before the change (a
  * removal looks the old name up; a create must find no name): the apply
