@@ -108,7 +108,7 @@ static void usage(FILE *f)
 		   "      --force-new-cluster [ID HOST:PORT [KEY]]\n"
 		   "                      after a majority is lost for good: this node alone\n"
 		   "                      (or with the new, empty node ID) forms the cluster,\n"
-		   "                      from this node's applied state\n"
+		   "                      continuing this node's log\n"
 		   "      --drop-state    move a damaged state aside: the next start fetches\n"
 		   "                      it from the other members\n"
 		   "      --yes           do not ask for a confirmation\n"

@@ -8,7 +8,8 @@
  * the configuration (id, base, members), and a log that belongs to an older
  * configuration is emptied for it at start (replica_log_open). The new
  * configuration's base is the state's applied index, so its log continues
- * the state exactly. The state itself is left as it is (its "M members"
+ * the state exactly (force-new-cluster first applies what the old log held
+ * beyond the state). The state itself is left as it is (its "M members"
  * table is an older configuration's, which the file overrides), so its
  * digest stays the one the snapshot or the survivor had.
  *
@@ -333,6 +334,42 @@ static int parse_member(const struct cfg *c, struct kv_store *kv, int argc, char
 	return 0;
 }
 
+/*
+ * Applies the log's entries [applied, end) (global indexes, the log's first
+ * entry being global base) to the state: what a survivor has beyond its
+ * state. A node killed or powered off keeps its state as of the last flush
+ * only (the log has the rest, synced), and the decided index it stores may
+ * trail what it decided and answered. The same apply as the replica's, in
+ * log order (an entry that does not decode is recorded as malformed, as
+ * every node records it), then one flush. -ENOENT if the log no longer
+ * holds one of them.
+ */
+static int apply_log_tail(struct kv_store *kv, struct opx_storage *st, uint64_t base,
+			  uint64_t applied, uint64_t end)
+{
+	for (uint64_t idx = applied; idx < end; idx++) {
+		struct opx_entry_list l = {0};
+		int rc = st->ops->get_entries(st->impl, idx - base, idx - base + 1, &l);
+		if (rc == 0 && l.n != 1)
+			rc = -ENOENT;
+		if (rc == 0) {
+			const struct opx_entry *e = &l.entries[0];
+			struct kv_txn t;
+			struct kv_result res;
+			rc = kv_txn_decode(&t, e->data, e->len);
+			if (rc == 0)
+				rc = kv_apply_txn(kv, idx, &t, false, &res);
+			else if (rc != -ENOMEM)
+				rc = kv_apply_malformed(kv, idx, e->data, e->len, false, &res);
+			kv_txn_free(&t);
+		}
+		opx_entry_list_clear(&l);
+		if (rc)
+			return rc;
+	}
+	return kv_sync(kv);
+}
+
 int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **argv)
 {
 	char path[PATH_MAX + 16], err[512];
@@ -384,27 +421,43 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 	bool log_current = log_config == cur->config_id;
 	uint64_t decided = log_current ? cur->base + ls.decided_idx : applied;
 	uint64_t accepted = log_current ? cur->base + ls.log_end : applied;
-	if (decided > applied) {
-		log_err("omnifsd: the log holds entries decided up to @%" PRIu64
-			" that the state has not applied (@%" PRIu64
-			"): start omnifsd once so that it applies them (it needs no quorum "
-			"for that), stop it, then run --force-new-cluster again",
-			decided, applied);
+	if (accepted > applied && applied < cur->base) {
+		log_err("omnifsd: the state (@%" PRIu64 ") is older than configuration %u, "
+			"which starts at @%" PRIu64 ": this node was still fetching it; carry "
+			"the cluster on from another survivor",
+			applied, cur->config_id, cur->base);
 		goto out;
 	}
+	/*
+	 * The new cluster continues this node's whole log: the entries the
+	 * state lacks are applied first (below, once confirmed). Those past
+	 * the decided index it knows may have been decided and answered by
+	 * the lost members (or by this node, whose stored decided index may
+	 * trail); dropping them could lose acknowledged writes, keeping them
+	 * at worst makes a write whose writer saw it fail take effect.
+	 */
+	uint64_t start = accepted > applied ? accepted : applied;
 	char ids[256];
 	membership_ids(cur, ids, sizeof(ids));
 	printf("node %" PRIu64 " of cluster %s, configuration %u (members %s)\n", c->node_id,
 	       c->cluster, cur->config_id, ids);
-	printf("applied state: @%" PRIu64 "; the new cluster starts from it\n", applied);
+	if (start > applied)
+		printf("applied state: @%" PRIu64
+		       ", behind this node's log (entries up to @%" PRIu64
+		       "): they are applied first; the new cluster starts from @%" PRIu64 "\n",
+		       applied, start - 1, start);
+	else
+		printf("applied state: @%" PRIu64 "; the new cluster starts from it\n", applied);
 	if (accepted > decided)
-		printf("may be lost: entries @%" PRIu64 "..@%" PRIu64
+		printf("kept, maybe never decided: entries @%" PRIu64 "..@%" PRIu64
 		       " are in this node's log but were not known decided here; the lost "
-		       "members may have decided them (and answered their writers)\n",
+		       "members may have decided them (and answered their writers); if they "
+		       "did not, their writers saw them fail (an error or a timeout), and they "
+		       "take effect now\n",
 		       decided, accepted - 1);
 	printf("may be lost: anything the lost members decided after @%" PRIu64
 	       " without this node (it never heard of it)\n",
-	       accepted > applied ? accepted - 1 : applied);
+	       start ? start - 1 : 0);
 	printf("the other members (%s but n%" PRIu64
 	       ") leave the cluster for good: wipe their data dirs before they start again\n",
 	       ids, c->node_id);
@@ -419,10 +472,22 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 		       c->node_id);
 	if (!yes && !confirmed("--force-new-cluster", c->cluster))
 		goto out;
+	if (start > applied) {
+		int rc = apply_log_tail(kv, &st, cur->base, applied, start);
+		if (rc) {
+			log_err("omnifsd: applying the log's entries @%" PRIu64 "..@%" PRIu64
+				" to the state: %s%s%s; the configuration is unchanged",
+				applied, start - 1, strerror(-rc), kv_errmsg(kv)[0] ? ": " : "",
+				kv_errmsg(kv));
+			goto out;
+		}
+		printf("applied the log's entries @%" PRIu64 "..@%" PRIu64 "\n", applied,
+		       start - 1);
+	}
 
 	memset(m, 0, sizeof(*m));
 	m->config_id = cur->config_id + 1;
-	m->base = applied;
+	m->base = start;
 	struct cfg_peer me = *self;
 	me.learner = false; /* a learner's copy carries the cluster on: it votes now */
 	if (own_key(c, &me) != 0)
@@ -448,9 +513,9 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 	membership_ids(m, new_ids, sizeof(new_ids));
 	log_notice("omnifsd: forced a new cluster: configuration %u from @%" PRIu64
 		   ", members %s (was %u, members %s)",
-		   m->config_id, applied, new_ids, cur->config_id, ids);
+		   m->config_id, start, new_ids, cur->config_id, ids);
 	printf("done: configuration %u from @%" PRIu64 ", members %s; start %s\n", m->config_id,
-	       applied, new_ids, add.id ? "both" : "it");
+	       start, new_ids, add.id ? "both" : "it");
 	status = 0;
 out:
 	opx_rocks_close(&lg);
