@@ -69,7 +69,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 }
 
 /* libmicrohttpd's own messages (a failed bind, a broken connection), as log lines. */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[256];
 	vsnprintf(line, sizeof(line), fmt, ap);
