@@ -776,8 +776,13 @@ int ofs_run(struct ofs *o)
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	if (!lc)
 		return -ENOMEM;
+	/* Workers that go idle stay (as many as may run): with fewer kept,
+	 * parallel writers, whose flushes each hold a worker for a round,
+	 * made the loop end and start a thread for about every third file
+	 * (8 writers: 1,265 threads in 3,200 files; 6% of the daemons' CPU
+	 * per file). */
 	fuse_loop_cfg_set_max_threads(lc, 16);
-	fuse_loop_cfg_set_idle_threads(lc, 4);
+	fuse_loop_cfg_set_idle_threads(lc, 16);
 	int rc = fuse_session_loop_mt(o->se, lc);
 	fuse_loop_cfg_destroy(lc);
 	if (handlers)
