@@ -172,8 +172,11 @@ static void batch_queue(struct ofs *o, const struct inval_batch *b)
 			spare = it;
 		}
 	}
-	pthread_cond_signal(&o->iq_cond);
 	pthread_mutex_unlock(&o->iq_lock);
+	/* After the unlock: the invalidation thread, woken under the lock,
+	 * would often run at once only to wait for it (two more context
+	 * switches on the applying thread's CPU). */
+	pthread_cond_signal(&o->iq_cond);
 	for (; spare; spare = next) {
 		next = spare->next;
 		free_item(spare);

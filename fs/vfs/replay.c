@@ -371,7 +371,8 @@ static void note_names(struct ofs *o, const struct kv_txn *t)
 	}
 }
 
-/* Under rp_lock: appends it, or drops it if the queue is full. */
+/* Under rp_lock: appends it, or drops it if the queue is full. The caller
+ * signals rp_cond once it has released the lock. */
 static bool push_locked(struct ofs *o, struct ofs_replay_item *it)
 {
 	if (o->rp_len >= OFS_REPLAY_QUEUE_MAX)
@@ -382,7 +383,6 @@ static bool push_locked(struct ofs *o, struct ofs_replay_item *it)
 		o->rp_head = it;
 	o->rp_tail = it;
 	o->rp_len++;
-	pthread_cond_signal(&o->rp_cond);
 	return true;
 }
 
@@ -417,6 +417,11 @@ void ofs_replay_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, 
 			pthread_mutex_lock(&o->rp_lock);
 			queued = push_locked(o, it);
 			pthread_mutex_unlock(&o->rp_lock);
+			/* After the unlock: the replay thread, woken under the
+			 * lock, would often run at once only to wait for it
+			 * (two more context switches on this thread's CPU). */
+			if (queued)
+				pthread_cond_signal(&o->rp_cond);
 			dropped = !queued;
 			if (queued)
 				before = NULL; /* the item's now */
