@@ -4,8 +4,8 @@
 #    killed too (kill -9: its state is kept as of its last flush, behind its
 #    log); it refuses --force-new-cluster without a confirmation, and a lost
 #    node's id as a new member; with --yes it says what may be lost, applies
-#    the log's decided entries its state lacks and becomes a one-member
-#    cluster from them (the digest it had before the kill), takes writes,
+#    the entries of its log that its state lacks and becomes a one-member
+#    cluster after them (the digest it had before the kill), takes writes,
 #    and grows back to three with `member add` (new ids 4 and 5); every file
 #    is on every node.
 # b) a node's state files are damaged: it refuses to start with a message
@@ -51,7 +51,7 @@ grep -q "may be lost" "$T/fnc.out" || fail "no word on what may be lost"
 grep -q "applied the log's entries" "$T/fnc.out" ||
 	fail "the state was not behind the log after kill -9"
 grep -q "the new cluster starts from @${digest3%% *}\$" "$T/fnc.out" ||
-	fail "not from the last decided entry (@${digest3%% *})"
+	fail "not after the last entry node 3 applied (@${digest3%% *})"
 start_node 3
 wait_until 30 mountpoint -q "$M3"
 wait_until 30 has_leader 3
