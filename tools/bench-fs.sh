@@ -23,7 +23,8 @@
 # `printf ... > file`: open O_TRUNC of a new name, write, close: one round a
 # file) by one writer, then shared among 8 writers at once, each in its own
 # directory, through the leader's mount and then spread over the three
-# mounts; files/s, the ratio to one writer and the daemons' CPU per file.
+# mounts; files/s, the ratio to one writer, the daemons' CPU per file and
+# their threads' context switches per file.
 # Run as root (mounts, and the page cache is dropped before the large reads).
 #
 #   tools/bench-fs.sh [-n FILES] [-m MIB] [-r ROUNDS]
@@ -162,10 +163,11 @@ ready() {
 # writes through both mounts in turns; each round swaps the two nodes' roles,
 # so a difference between them (not history's) cancels out.
 # writers_pass W MOUNT...: FILES files shared among W writers at once, writer
-# j in its own directory on MOUNT[j mod count]; prints files/s and the
-# daemons' CPU ms per file.
+# j in its own directory on MOUNT[j mod count]; prints files/s, the
+# daemons' CPU ms per file and their threads' context switches per file
+# (each costs the daemons CPU, and a virtual machine much more).
 writers_pass() {
-	local w=$1 per=$((files / $1)) j d t0 c0 used0 i
+	local w=$1 per=$((files / $1)) j d t0 c0 s0 used0 i
 	shift
 	local mounts=("$@") dirs=() pids=() payload
 	payload=$(printf '%4096s' x)
@@ -176,6 +178,7 @@ writers_pass() {
 		dirs+=("$d")
 	done
 	c0=$(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")
+	s0=$(switches_snap "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")
 	t0=$(date +%s.%N)
 	for d in "${dirs[@]}"; do
 		(for ((k = 0; k < per; k++)); do printf '%s' "$payload" >"$d/f$k"; done) &
@@ -183,7 +186,8 @@ writers_pass() {
 	done
 	wait "${pids[@]}"
 	local line
-	line=$(files_rate $((w * per)) "$t0" "$c0")
+	line="$(files_rate $((w * per)) "$t0" "$c0") $(python3 -c "
+print(f'{$(switches_since "$s0" "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") / $((w * per)):.1f}')")"
 	# Removed before the line is printed: the caller reads the line and
 	# goes on to the next pass, which must not share the cluster with this
 	# removal. Nor with the freeing of the removed files, which each node's
@@ -205,15 +209,16 @@ writers_run() {
 	local M=$T/mnt/node$leader
 	# row LABEL W MOUNT...: one pass, one line; the first sets the base.
 	row() {
-		local label=$1 rate cpu
+		local label=$1 rate cpu switches
 		shift
-		read -r rate cpu < <(writers_pass "$@")
+		read -r rate cpu switches < <(writers_pass "$@")
 		one=${one:-$rate}
-		printf '%-34s | %8s | %8sx | %s\n' "$label" "$rate" \
-			"$(python3 -c "print(f'{$rate / $one:.2f}')")" "$cpu"
+		printf '%-34s | %8s | %8sx | %11s | %s\n' "$label" "$rate" \
+			"$(python3 -c "print(f'{$rate / $one:.2f}')")" "$cpu" "$switches"
 	}
 	echo "group commit: $files files of 4 KiB (printf > file: one round each), leader node$leader"
-	printf '%-34s | %8s | %9s | %s\n' writers files/s "/1 writer" "CPU ms/file"
+	printf '%-34s | %8s | %9s | %11s | %s\n' writers files/s "/1 writer" "CPU ms/file" \
+		"switches/file"
 	row "1, leader's mount" 1 "$M"
 	row "8, leader's mount" 8 "$M"
 	row "8, over the 3 mounts" 8 "$T/mnt/node1" "$T/mnt/node2" "$T/mnt/node3"

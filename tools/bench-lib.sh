@@ -40,3 +40,22 @@ t = $(date +%s.%N) - $2
 cpu = ($(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") - $3) * 1000 / $(getconf CLK_TCK) / $1
 print(f'{$1 / t:.0f} {cpu:.2f}')"
 }
+
+# switches_snap PID...: each thread's context switches so far (voluntary and
+# not), one "TID COUNT" line per thread, for switches_since.
+switches_snap() {
+	local p
+	for p in "$@"; do
+		grep -H ctxt_switches /proc/"$p"/task/*/status 2>/dev/null
+	done | awk -F'[/:]' '{ n[$5] += $NF } END { for (t in n) print t, n[t] }'
+}
+
+# switches_since SNAP PID...: the context switches the processes' threads
+# made since SNAP (switches_snap's output), summed; a thread started since
+# counts from 0. A thread that ended since is not counted.
+switches_since() {
+	local snap=$1
+	shift
+	awk 'NR == FNR { before[$1] = $2; next } { n += $2 - before[$1] } END { print n + 0 }' \
+		<(echo "$snap") <(switches_snap "$@")
+}
