@@ -477,8 +477,9 @@ int recover_force_new_cluster(const struct cfg *c, bool yes, int argc, char **ar
 		if (rc) {
 			log_err("omnifsd: applying the log's entries @%" PRIu64 "..@%" PRIu64
 				" to the state: %s%s%s; the configuration is unchanged",
-				applied, start - 1, strerror(-rc), kv_errmsg(kv)[0] ? ": " : "",
-				kv_errmsg(kv));
+				applied, start - 1,
+				rc == -ENOENT ? "the log no longer holds them all" : strerror(-rc),
+				kv_errmsg(kv)[0] ? ": " : "", kv_errmsg(kv));
 			goto out;
 		}
 		printf("applied the log's entries @%" PRIu64 "..@%" PRIu64 "\n", applied,
