@@ -339,10 +339,10 @@ static int parse_member(const struct cfg *c, struct kv_store *kv, int argc, char
  * entry being global base) to the state: what a survivor has beyond its
  * state. A node killed or powered off keeps its state as of the last flush
  * only (the log has the rest, synced), and the decided index it stores may
- * trail what it decided and answered. The same apply as the replica's, in
- * log order (an entry that does not decode is recorded as malformed, as
- * every node records it), then one flush. -ENOENT if the log no longer
- * holds one of them.
+ * trail what it decided and answered. Applied in log order as every node
+ * applies them (kv_apply: an entry that does not decode is recorded as
+ * malformed), then one flush. -ENOENT if the log no longer holds one of
+ * them.
  */
 static int apply_log_tail(struct kv_store *kv, struct opx_storage *st, uint64_t base,
 			  uint64_t applied, uint64_t end)
@@ -352,17 +352,9 @@ static int apply_log_tail(struct kv_store *kv, struct opx_storage *st, uint64_t 
 		int rc = st->ops->get_entries(st->impl, idx - base, idx - base + 1, &l);
 		if (rc == 0 && l.n != 1)
 			rc = -ENOENT;
-		if (rc == 0) {
-			const struct opx_entry *e = &l.entries[0];
-			struct kv_txn t;
-			struct kv_result res;
-			rc = kv_txn_decode(&t, e->data, e->len);
-			if (rc == 0)
-				rc = kv_apply_txn(kv, idx, &t, false, &res);
-			else if (rc != -ENOMEM)
-				rc = kv_apply_malformed(kv, idx, e->data, e->len, false, &res);
-			kv_txn_free(&t);
-		}
+		struct kv_result res;
+		if (rc == 0)
+			rc = kv_apply(kv, idx, l.entries[0].data, l.entries[0].len, false, &res);
 		opx_entry_list_clear(&l);
 		if (rc)
 			return rc;
