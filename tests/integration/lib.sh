@@ -198,13 +198,16 @@ status_field() {
 	ctl "$1" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"
 }
 
-# wait_until SECONDS CMD...: polls CMD every 50 ms until it succeeds.
+# wait_until SECONDS CMD...: polls CMD every 50 ms until it succeeds. With
+# WAIT_WHY set to a command, a timeout's message ends with what it prints
+# (what was seen instead).
 wait_until() {
 	local limit=$1
 	shift
 	local deadline=$((SECONDS + limit))
 	until "$@"; do
-		[ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for: $*"
+		[ $SECONDS -lt $deadline ] ||
+			fail "timed out after ${limit}s waiting for: $*${WAIT_WHY:+: $($WAIT_WHY)}"
 		sleep 0.05
 	done
 }

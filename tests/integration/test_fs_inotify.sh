@@ -306,12 +306,11 @@ synced
 wait_until 60 replay_idle
 creates() { grep -cE '/par/w[0-9]+/\|f[0-9]+\|[0-9]+ CREATE$' "$T/par-events" || true; }
 all_created() { [ "$(creates)" = 320 ]; }
-deadline=$((SECONDS + 30))
-until all_created; do
-	[ $SECONDS -lt $deadline ] || fail "B's watcher saw $(creates) of 320 files created by" \
-		"8 writers on A; $(($(status_field $B replays_dropped) - dropped)) replays dropped"
-	sleep 0.05
-done
+seen_created() {
+	echo "B's watcher saw $(creates) of 320 files created by 8 writers on A;" \
+		"$(($(status_field $B replays_dropped) - dropped)) replays dropped"
+}
+WAIT_WHY=seen_created wait_until 30 all_created
 kill "$WATCH_PID" 2>/dev/null || true
 [ "$(status_field $B replays_dropped)" = "$dropped" ] || fail "replays dropped under parallel writers"
 log "8 parallel writers on A: B's watcher saw all 320 files created"
