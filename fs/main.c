@@ -208,7 +208,8 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 			",\"invals_queued\":%llu,\"invals_sent\":%llu,\"invals_coarse\":%llu,"
 			"\"invals_overflow\":%llu,\"invals_replaced\":%llu,"
 			"\"invals_all_sent\":%llu,\"replays_queued\":%llu,\"replays_done\":%llu,"
-			"\"replays_failed\":%llu,\"replays_dropped\":%llu,\"replays_pending\":%llu,"
+			"\"replays_failed\":%llu,\"replays_dropped\":%llu,\"replays_unseen\":%llu,"
+			"\"replays_pending\":%llu,"
 			"\"replay_p50_us\":%llu,\"replay_p99_us\":%llu,\"replay_max_us\":%llu",
 			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_sent,
 			(unsigned long long)st.invals_coarse,
@@ -218,6 +219,7 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 			(unsigned long long)st.replays_queued, (unsigned long long)st.replays_done,
 			(unsigned long long)st.replays_failed,
 			(unsigned long long)st.replays_dropped,
+			(unsigned long long)st.replays_unseen,
 			(unsigned long long)st.replays_pending,
 			(unsigned long long)st.replay_p50_us, (unsigned long long)st.replay_p99_us,
 			(unsigned long long)st.replay_max_us);
@@ -232,11 +234,12 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 			(unsigned long long)st.invals_replaced);
 		ctl_buf_printf(out,
 			       "replays for inotify: %llu queued, %llu done, %llu failed, "
-			       "%llu dropped\n",
+			       "%llu dropped, %llu unseen (no watch could see them)\n",
 			       (unsigned long long)st.replays_queued,
 			       (unsigned long long)st.replays_done,
 			       (unsigned long long)st.replays_failed,
-			       (unsigned long long)st.replays_dropped);
+			       (unsigned long long)st.replays_dropped,
+			       (unsigned long long)st.replays_unseen);
 	}
 }
 

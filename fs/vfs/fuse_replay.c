@@ -510,6 +510,12 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 		if (rc == 0)
 			ofs_names_learn(o, it->after.ino, it->to.parent, it->to.name,
 					strlen(it->to.name));
+		/* The kernel now holds the new directory for the replay alone:
+		 * let it go, so that the changes made in it while nobody here
+		 * looks at it need no replay either (ofs_replay_unseen). A
+		 * watch set on it meanwhile keeps it held. */
+		if (rc == 0 && S_ISDIR(it->after.mode))
+			inval_entry(o, &it->to);
 		return rc;
 	case OFS_REPLAY_REMOVE:
 		rc = full_path(o, it, it->from.parent, it->from.name, from, sizeof(from));
@@ -565,6 +571,17 @@ static void *replay_main(void *arg)
 		struct ofs_replay_item *it = ofs_replay_pop(o, until, &stopped);
 		if (!it) {
 			release_held(o, &h);
+			continue;
+		}
+		/* Nothing the kernel holds: no watch to tell (most changes, on a
+		 * node where nobody looks at their directory). The file held
+		 * open is another one (it is known): its close comes now, as
+		 * the replay of this item would have made it. */
+		if (ofs_replay_unseen(o, it)) {
+			release_held(o, &h);
+			ofs_replay_set_current(o, NULL);
+			ofs_count(o, &o->stats.replays_unseen, 1);
+			ofs_replay_item_free(it);
 			continue;
 		}
 		/* The kernel's caches first: a watcher that reads on the event

@@ -240,6 +240,8 @@ struct ofs_stats {
 	uint64_t replays_done;	  /* ... replayed: the kernel emitted their events */
 	uint64_t replays_failed;  /* ... tried, but the kernel refused the operation */
 	uint64_t replays_dropped; /* no replay: queue full, too late, or no state before */
+	uint64_t replays_unseen;  /* no replay needed: the kernel held none of the inodes
+				   * the change touches, so no watch could see it */
 	uint64_t replays_pending; /* now: queued or in progress, +1 while a file is held
 				   * open for the next change (not cumulative) */
 	/* From the apply to the end of the replay's call (the kernel emitted the

@@ -390,6 +390,17 @@ void ofs_lookup_ref(struct ofs *o, uint64_t ino)
 	pthread_mutex_unlock(&o->lock);
 }
 
+bool ofs_ino_known(struct ofs *o, uint64_t ino)
+{
+	if (ino == OFS_ROOT_INO || ofs_ino_is_virtual(ino))
+		return true; /* never counted (ofs_lookup_ref) */
+	pthread_mutex_lock(&o->lock);
+	const struct onode *n = table_find(o, ino);
+	bool known = n && (n->nlookup || n->nopen);
+	pthread_mutex_unlock(&o->lock);
+	return known;
+}
+
 void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
 {
 	pthread_mutex_lock(&o->lock);

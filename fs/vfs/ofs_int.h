@@ -397,6 +397,10 @@ struct onode *ofs_onode_get(struct ofs *o, uint64_t ino, bool create);
 void ofs_onode_put(struct ofs *o, struct onode *n);
 void ofs_lookup_ref(struct ofs *o, uint64_t ino); /* +1 kernel reference */
 void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup);
+/* Whether the kernel holds ino: looked up and not forgotten, or open (the
+ * root always). An inotify watch pins its inode in the kernel, so an inode
+ * not held has none. */
+bool ofs_ino_known(struct ofs *o, uint64_t ino);
 /* Is ino open on this node (an unlink must keep it as an orphan)? */
 bool ofs_is_open(struct ofs *o, uint64_t ino);
 /*
@@ -648,6 +652,8 @@ int ofs_replay_created(struct ofs *o, uint64_t parent, const char *name, struct 
 int ofs_replay_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t ino, const char *name,
 		    char *buf, size_t cap);
 void ofs_replay_item_free(struct ofs_replay_item *it); /* and its view */
+/* Whether no watch on the mount could see the events of it (replay.c). */
+bool ofs_replay_unseen(struct ofs *o, const struct ofs_replay_item *it);
 /* Counts one replay done lat_us after its apply (the status percentiles). */
 void ofs_replay_note_latency(struct ofs *o, uint64_t lat_us);
 /* Under rp_lock: the percentiles into st. */

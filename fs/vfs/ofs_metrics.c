@@ -107,6 +107,10 @@ void ofs_stats_metrics_write(struct ofs *o, struct metrics_text *t)
 		{"omnifs_replays_dropped_total", "counter",
 		 "Other nodes' changes not replayed for inotify watchers on this mount.",
 		 offsetof(struct ofs_stats, replays_dropped)},
+		{"omnifs_replays_unseen_total", "counter",
+		 "Other nodes' changes with no replay needed: the kernel held none of the inodes "
+		 "they touch, so no inotify watch on this mount could see them.",
+		 offsetof(struct ofs_stats, replays_unseen)},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		uint64_t v;

@@ -180,6 +180,47 @@ int ofs_replay_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t in
 	return rc;
 }
 
+/*
+ * Whether no inotify watch on this mount could see the events of it: the kernel
+ * holds neither an inode the change touches nor a directory whose entries
+ * it changes (a watch on a directory reports its entries' events too). A
+ * watch pins its inode, so the kernel holds every watched inode, and this
+ * daemon counts every inode the kernel holds (ofs_ino_known). A watch set
+ * up after this check looks the inode up first, and so it sees the state
+ * with this change in it, as a watch that came after the change should.
+ * A file with several names may be in a directory not known here: never
+ * unseen. (fanotify marks on the whole mount need no lookup; they do not
+ * see changes made elsewhere in directories nobody here has looked up.)
+ */
+bool ofs_replay_unseen(struct ofs *o, const struct ofs_replay_item *it)
+{
+	switch (it->kind) {
+	case OFS_REPLAY_CREATE:
+		return !ofs_ino_known(o, it->to.parent) && !ofs_ino_known(o, it->after.ino);
+	case OFS_REPLAY_REMOVE:
+		return !ofs_ino_known(o, it->from.parent) && !ofs_ino_known(o, it->from.attr.ino);
+	case OFS_REPLAY_RENAME:
+		return !ofs_ino_known(o, it->from.parent) && !ofs_ino_known(o, it->to.parent) &&
+		       !ofs_ino_known(o, it->from.attr.ino) &&
+		       !(it->to.present && ofs_ino_known(o, it->to.attr.ino));
+	case OFS_REPLAY_MODIFY:
+	case OFS_REPLAY_ATTRIB:
+		break;
+	}
+	if (!it->view || ofs_ino_known(o, it->ino))
+		return false;
+	struct ofs_attr a;
+	uint64_t parent;
+	char name[OFS_NAME_MAX + 1];
+	if (view_attr(it->view, it->ino, &a) != 0)
+		return false;
+	if (S_ISDIR(a.mode))
+		parent = a.parent;
+	else if (a.nlink != 1 || name_of(o, it->view, it->ino, &parent, name) != 0)
+		return false;
+	return !ofs_ino_known(o, parent);
+}
+
 void ofs_replay_item_free(struct ofs_replay_item *it)
 {
 	if (!it)

@@ -315,6 +315,47 @@ kill "$WATCH_PID" 2>/dev/null || true
 [ "$(status_field $B replays_dropped)" = "$dropped" ] || fail "replays dropped under parallel writers"
 log "8 parallel writers on A: B's watcher saw all 320 files created"
 
+# A directory nobody on B looks at: A's changes in it need no replay on B,
+# as no watch could see them (B's kernel holds none of its inodes once B's
+# replay of its mkdir lets the directory go); counted unseen, none done.
+# Once a watcher looks, they are replayed again, events and all.
+mkdir "$MA/quiet"
+synced
+wait_until 30 replay_idle
+probes=0
+probe_unseen() {
+	local before
+	before=$(status_field $B replays_unseen)
+	probes=$((probes + 1))
+	echo p >"$MA/quiet/probe$probes"
+	synced
+	wait_until 30 replay_idle
+	[ "$(status_field $B replays_unseen)" -gt "$before" ]
+}
+# (B's kernel forgets the directory a moment after the replay of its mkdir.)
+wait_until 10 probe_unseen
+done0=$(status_field $B replays_done)
+unseen0=$(status_field $B replays_unseen)
+for k in $(seq 1 20); do echo "$k" >"$MA/quiet/f$k"; done
+rm "$MA/quiet/f1"
+mv "$MA/quiet/f2" "$MA/quiet/g2"
+chmod 0600 "$MA/quiet/f3"
+synced
+wait_until 30 replay_idle
+unseen=$(($(status_field $B replays_unseen) - unseen0))
+replayed=$(($(status_field $B replays_done) - done0))
+[ "$unseen" = 23 ] && [ "$replayed" = 0 ] ||
+	fail "changes in a directory B never looked at: $unseen unseen, $replayed replayed (want 23, 0)"
+watch "$T/quiet-events" "$MB/quiet"
+echo 21 >"$MA/quiet/f21"
+rm "$MA/quiet/f4"
+synced
+wait_until 30 replay_idle
+finish "$MB/quiet" "$T/quiet-events"
+grep -q "|f21|0 CLOSE_WRITE" "$T/quiet-events" && grep -q "|f4|0 DELETE" "$T/quiet-events" ||
+	fail "a watcher set on the directory later missed A's changes: $(cat "$T/quiet-events")"
+log "a directory nobody watched: 23 changes unseen, none replayed; watched, replayed again"
+
 # flood PREFIX: 400 files written on A, each retried while A sees no quorum
 # (a node was just stopped or started; slow under the sanitizers).
 flood() {
