@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -337,6 +338,28 @@ static void inval_entry(struct ofs *o, const struct ofs_replay_entry *e)
 		log_debug("fs: replay: invalidation of %s failed: %s", e->name, strerror(-rc));
 }
 
+/* How long the thread waits for the kernel to forget a directory it let go
+ * (let_go): its FORGET comes within microseconds unless someone holds it. */
+#define LET_GO_WAIT_US 5000
+#define LET_GO_POLL_US 100
+
+/*
+ * The kernel holds a directory the replay just made for the replay alone:
+ * the thread lets it go, so that changes made in it while nobody here looks
+ * at it need no replay either (ofs_replay_unseen). Dropping its name makes
+ * the kernel evict it and send its FORGET at once; the thread waits for
+ * that (briefly: a watch set on it meanwhile keeps it held), as the changes
+ * made in a new directory often come right behind its creation.
+ */
+static void let_go(struct ofs *o, const struct ofs_replay_entry *e, uint64_t ino)
+{
+	inval_entry(o, e);
+	const struct timespec poll = {0, LET_GO_POLL_US * 1000};
+	for (unsigned waited = 0; waited < LET_GO_WAIT_US && ofs_ino_known(o, ino);
+	     waited += LET_GO_POLL_US)
+		nanosleep(&poll, NULL);
+}
+
 /* The mount's path of name in directory dir (name NULL: dir itself). */
 static int full_path(struct ofs *o, const struct ofs_replay_item *it, uint64_t dir,
 		     const char *name, char *buf, size_t cap)
@@ -510,12 +533,8 @@ static int replay(struct ofs *o, const struct ofs_replay_item *it, struct held *
 		if (rc == 0)
 			ofs_names_learn(o, it->after.ino, it->to.parent, it->to.name,
 					strlen(it->to.name));
-		/* The kernel now holds the new directory for the replay alone:
-		 * let it go, so that the changes made in it while nobody here
-		 * looks at it need no replay either (ofs_replay_unseen). A
-		 * watch set on it meanwhile keeps it held. */
 		if (rc == 0 && S_ISDIR(it->after.mode))
-			inval_entry(o, &it->to);
+			let_go(o, &it->to, it->after.ino);
 		return rc;
 	case OFS_REPLAY_REMOVE:
 		rc = full_path(o, it, it->from.parent, it->from.name, from, sizeof(from));
