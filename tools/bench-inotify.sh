@@ -12,9 +12,10 @@
 # the end of the replay's call (the kernel has emitted the events), p50/p99.
 # Rate: WRITERS processes (default 4) on A write small files (a create and a
 # content change each) as fast as they can for SECONDS (default 10), each in
-# its own directory; printed are A's changes applied on B per second, the
-# replays done per second, and how many were dropped (queue full or too
-# late): the replay keeps up when none are and the queue drains at once.
+# its own directory, watched on B (inotifywait -r); printed are A's changes
+# applied on B per second, the replays done per second, and how many were
+# dropped (queue full or too late): the replay keeps up when none are and
+# the queue drains at once.
 # Run as root (mounts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,6 +92,14 @@ EOF
 echo "latency, apply on B to the events on B (B's status, 100 us buckets):" \
 	"p50 $(stat_b replay_p50_us) us, p99 $(stat_b replay_p99_us) us, max $(stat_b replay_max_us) us"
 
+# One directory per writer (no conflicts on a shared parent), all watched
+# on B: a change nobody there could see needs no replay (replays_unseen).
+for w in $(seq 1 "$writers"); do mkdir "$A/rate/w$w"; done
+ctl 2 barrier >/dev/null
+inotifywait -m -r -e create,close_write "$B/rate" >/dev/null 2>"$T/rate-watch.err" &
+WATCHER=$!
+CLEANUP_HOOKS+=("kill $WATCHER 2>/dev/null")
+wait_until 20 grep -qs "Watches established" "$T/rate-watch.err"
 queued0=$(stat_b replays_queued)
 done0=$(stat_b replays_done)
 dropped0=$(stat_b replays_dropped)
@@ -98,7 +107,6 @@ start=$(date +%s.%N)
 pids=()
 for w in $(seq 1 "$writers"); do
 	(
-		mkdir "$A/rate/w$w" # one directory each: no conflicts on a shared parent
 		end=$((SECONDS + seconds))
 		i=0
 		while [ $SECONDS -lt $end ]; do
@@ -117,6 +125,7 @@ wait_until 120 drained
 finished=$(date +%s.%N)
 done1=$(stat_b replays_done)
 dropped1=$(stat_b replays_dropped)
+kill "$WATCHER" 2>/dev/null || true
 python3 - "$start" "$wrote" "$finished" "$((queued1 - queued0))" "$((done1 - done0))" \
 	"$((dropped1 - dropped0))" "$writers" "$(wc -l <"$T/write-errors" 2>/dev/null || echo 0)" <<'EOF'
 import sys
