@@ -412,6 +412,49 @@ static void note_names(struct ofs *o, const struct kv_txn *t)
 	}
 }
 
+/*
+ * ofs_replay_unseen for a change that only adds names (a create, mkdir,
+ * symlink or link), told from t alone once it is applied: the directories
+ * of its names, their inodes and every inode whose attributes, blocks or
+ * xattrs it writes, none held by the kernel. The item, its reads of the
+ * state before and the replay thread's turn are then spared. Other changes
+ * (false here) are looked at by the replay thread.
+ */
+static bool only_new_names_unseen(struct ofs *o, const struct kv_txn *t)
+{
+	bool names = false;
+	for (uint32_t i = 0; i < t->n_ops; i++) {
+		const struct kv_op *op = &t->ops[i];
+		uint64_t ino, child;
+		const char *name;
+		size_t len;
+		uint8_t dt;
+		if (op->type != KV_OP_PUT && op->type != KV_OP_DELETE &&
+		    op->type != KV_OP_DELETE_PREFIX)
+			continue;
+		switch (ofs_key_kind(op->key, op->key_len)) {
+		case OFS_K_DIRENT:
+			if (op->type != KV_OP_PUT ||
+			    ofs_key_parse_dirent(op->key, op->key_len, &ino, &name, &len) != 0 ||
+			    ofs_dirent_decode(op->value, op->value_len, &child, &dt) != 0 ||
+			    ofs_ino_known(o, ino) || ofs_ino_known(o, child))
+				return false;
+			names = true;
+			break;
+		case OFS_K_INODE:
+		case OFS_K_BLOCK:
+		case OFS_K_XATTR:
+			if (ofs_key_parse_ino(op->key, op->key_len, &ino) != 0 ||
+			    ofs_ino_known(o, ino))
+				return false;
+			break;
+		default:
+			break;
+		}
+	}
+	return names;
+}
+
 /* Under rp_lock: appends it, or drops it if the queue is full. The caller
  * signals rp_cond once it has released the lock. */
 static bool push_locked(struct ofs *o, struct ofs_replay_item *it)
@@ -444,7 +487,10 @@ void ofs_replay_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, 
 	if (before && kv_view_applied_idx(before) > idx)
 		kv_view_close(&before);
 	note_names(o, t);
-	if (!proposed_here) {
+	/* Applied already: a watch set up from here on sees it in the state. */
+	if (!proposed_here && only_new_names_unseen(o, t)) {
+		ofs_count(o, &o->stats.replays_unseen, 1);
+	} else if (!proposed_here) {
 		struct ofs_replay_item *it = calloc(1, sizeof(*it));
 		int rc = it ? item_of(o, t, before, it) : -ENOMEM;
 		bool queued = false, dropped = rc < 0;

@@ -866,6 +866,20 @@ static void test_ofs_replays_other_nodes_changes(void **state)
 	assert_true(S_ISDIR(it->after.mode));
 	ofs_replay_item_free(it);
 
+	/* A name made in a directory node 2's kernel does not hold: no watch
+	 * there could see it, no item (replay.c: only_new_names_unseen). */
+	struct ofs_attr q;
+	struct ofs_stats st0, st1;
+	assert_int_equal(ofs_op_mknod(f->n1, OFS_ROOT_INO, "q", S_IFDIR | 0755, 0, &f->cr, &q), 0);
+	ofs_replay_item_free(expect_replay(f, OFS_REPLAY_CREATE)); /* the root is held */
+	ofs_get_stats(f->n2, &st0);
+	mkfile(f->n1, f, q.ino, "unseen", "x");
+	assert_null(next_replay(f));
+	ofs_get_stats(f->n2, &st1);
+	assert_int_equal(st1.replays_unseen, st0.replays_unseen + 1);
+	/* d held from here on, as a watch on it holds it: items for it. */
+	ofs_lookup_ref(f->n2, d.ino);
+
 	uint64_t ino = mkfile(f->n1, f, d.ino, "f", "hello");
 	it = expect_replay(f, OFS_REPLAY_CREATE);
 	assert_int_equal(it->to.parent, d.ino);
