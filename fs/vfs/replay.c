@@ -395,19 +395,26 @@ static int item_of(struct ofs *o, const struct kv_txn *t, struct kv_view *before
 	return 1;
 }
 
+/* Whether op writes a directory entry: then its directory, name (len
+ * bytes, not terminated) and inode. */
+static bool entry_written(const struct kv_op *op, uint64_t *parent, const char **name, size_t *len,
+			  uint64_t *child)
+{
+	uint8_t dt;
+	return op->type == KV_OP_PUT && ofs_key_kind(op->key, op->key_len) == OFS_K_DIRENT &&
+	       ofs_key_parse_dirent(op->key, op->key_len, parent, name, len) == 0 &&
+	       ofs_dirent_decode(op->value, op->value_len, child, &dt) == 0;
+}
+
 /* Names every entry t writes, for ofs_replay_path and the change notes
  * (any node's changes). */
 static void note_names(struct ofs *o, const struct kv_txn *t)
 {
 	for (uint32_t i = 0; i < t->n_ops; i++) {
-		const struct kv_op *op = &t->ops[i];
 		uint64_t parent, child;
 		const char *name;
 		size_t len;
-		uint8_t dt;
-		if (op->type == KV_OP_PUT && ofs_key_kind(op->key, op->key_len) == OFS_K_DIRENT &&
-		    ofs_key_parse_dirent(op->key, op->key_len, &parent, &name, &len) == 0 &&
-		    ofs_dirent_decode(op->value, op->value_len, &child, &dt) == 0)
+		if (entry_written(&t->ops[i], &parent, &name, &len, &child))
 			ofs_names_learn(o, child, parent, name, len);
 	}
 }
@@ -428,15 +435,12 @@ static bool only_new_names_unseen(struct ofs *o, const struct kv_txn *t)
 		uint64_t ino, child;
 		const char *name;
 		size_t len;
-		uint8_t dt;
 		if (op->type != KV_OP_PUT && op->type != KV_OP_DELETE &&
 		    op->type != KV_OP_DELETE_PREFIX)
 			continue;
 		switch (ofs_key_kind(op->key, op->key_len)) {
 		case OFS_K_DIRENT:
-			if (op->type != KV_OP_PUT ||
-			    ofs_key_parse_dirent(op->key, op->key_len, &ino, &name, &len) != 0 ||
-			    ofs_dirent_decode(op->value, op->value_len, &child, &dt) != 0 ||
+			if (!entry_written(op, &ino, &name, &len, &child) ||
 			    ofs_ino_known(o, ino) || ofs_ino_known(o, child))
 				return false;
 			names = true;
