@@ -205,14 +205,15 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 	if (json) {
 		ctl_buf_printf(
 			out,
-			",\"invals_queued\":%llu,\"invals_sent\":%llu,\"invals_coarse\":%llu,"
+			",\"invals_queued\":%llu,\"invals_unheld\":%llu,\"invals_sent\":%llu,"
+			"\"invals_coarse\":%llu,"
 			"\"invals_overflow\":%llu,\"invals_replaced\":%llu,"
 			"\"invals_all_sent\":%llu,\"replays_queued\":%llu,\"replays_done\":%llu,"
 			"\"replays_failed\":%llu,\"replays_dropped\":%llu,\"replays_unseen\":%llu,"
 			"\"replays_pending\":%llu,"
 			"\"replay_p50_us\":%llu,\"replay_p99_us\":%llu,\"replay_max_us\":%llu",
-			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_sent,
-			(unsigned long long)st.invals_coarse,
+			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_unheld,
+			(unsigned long long)st.invals_sent, (unsigned long long)st.invals_coarse,
 			(unsigned long long)st.invals_overflow,
 			(unsigned long long)st.invals_replaced,
 			(unsigned long long)st.invals_all_sent,
@@ -226,10 +227,11 @@ static void fs_status_lines(struct daemon *d, bool json, struct ctl_buf *out)
 	} else {
 		ctl_buf_printf(
 			out,
-			"invalidations: %llu queued, %llu sent; coarser: %llu names as "
-			"directories, %llu overflows and %llu state transfers as everything\n",
+			"invalidations: %llu queued, %llu sent, %llu not needed (not cached "
+			"here); coarser: %llu names as directories, %llu overflows and %llu "
+			"state transfers as everything\n",
 			(unsigned long long)st.invals_queued, (unsigned long long)st.invals_sent,
-			(unsigned long long)st.invals_coarse,
+			(unsigned long long)st.invals_unheld, (unsigned long long)st.invals_coarse,
 			(unsigned long long)st.invals_overflow,
 			(unsigned long long)st.invals_replaced);
 		ctl_buf_printf(out,

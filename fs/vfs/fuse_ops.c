@@ -669,6 +669,82 @@ static const struct fuse_lowlevel_ops ofs_ll_ops = {
 	.flock = ofs_ll_flock,
 };
 
+/*
+ * Requests whose reply gives the kernel an inode run counted, around every
+ * other layer (ofs_entry_reply_begin): an entry applied meanwhile keeps its
+ * invalidations (inval.c). The ofs is taken before the call: the reply
+ * frees req.
+ */
+static const struct fuse_lowlevel_ops *inner_of(struct ofs *o)
+{
+	return o->entry_inner_ops;
+}
+
+#define ENTRY_REPLY(call)                     \
+	do {                                  \
+		struct ofs *o_ = ofs_of(req); \
+		ofs_entry_reply_begin(o_);    \
+		inner_of(o_)->call;           \
+		ofs_entry_reply_end(o_);      \
+	} while (0)
+
+static void ct_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	ENTRY_REPLY(lookup(req, parent, name));
+}
+
+static void ct_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	ENTRY_REPLY(mknod(req, parent, name, mode, rdev));
+}
+
+static void ct_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	ENTRY_REPLY(mkdir(req, parent, name, mode));
+}
+
+static void ct_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	ENTRY_REPLY(symlink(req, link, parent, name));
+}
+
+static void ct_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	ENTRY_REPLY(link(req, ino, newparent, newname));
+}
+
+static void ct_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	ENTRY_REPLY(create(req, parent, name, mode, fi));
+}
+
+static void ct_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	ENTRY_REPLY(readdirplus(req, ino, size, off, fi));
+}
+
+/* ops: inner, with the requests that give the kernel an inode counted. */
+static int count_entry_replies(struct ofs *o, struct fuse_lowlevel_ops *ops,
+			       const struct fuse_lowlevel_ops *inner)
+{
+	struct fuse_lowlevel_ops *copy = malloc(sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	*copy = *inner;
+	o->entry_inner_ops = copy;
+	*ops = *inner;
+	ops->lookup = ct_lookup;
+	ops->mknod = ct_mknod;
+	ops->mkdir = ct_mkdir;
+	ops->symlink = ct_symlink;
+	ops->link = ct_link;
+	ops->create = ct_create;
+	ops->readdirplus = ct_readdirplus;
+	return 0;
+}
+
 static void *waker_main(void *arg);
 
 /* A directory that is not already a mount point (a stale FUSE mount left by
@@ -720,9 +796,15 @@ int ofs_mount(struct ofs *o, const char *mountpoint)
 		return -ENOMEM;
 	o->mount_real = realpath(mountpoint, NULL); /* NULL: flushes never deferred */
 	/* The replay thread's requests are answered by wrappers around these
-	 * (fuse_replay.c); libfuse copies the table. */
-	struct fuse_lowlevel_ops ops;
-	ofs_replay_wrap(o, &ops, &ofs_ll_ops);
+	 * (fuse_replay.c), and the entry count wraps both; libfuse copies the
+	 * table. */
+	struct fuse_lowlevel_ops replayed, ops;
+	ofs_replay_wrap(o, &replayed, &ofs_ll_ops);
+	if (count_entry_replies(o, &ops, &replayed) != 0) {
+		log_err("fs: out of memory setting up the mount");
+		fuse_opt_free_args(&args);
+		goto out_free_mountpoint;
+	}
 	o->se = fuse_session_new(&args, &ops, sizeof(ops), o);
 	fuse_opt_free_args(&args);
 	if (!o->se) {
@@ -763,6 +845,8 @@ out_free_mountpoint:
 	o->mountpoint = NULL;
 	free(o->mount_real);
 	o->mount_real = NULL;
+	free(o->entry_inner_ops);
+	o->entry_inner_ops = NULL;
 	return -EIO;
 }
 
@@ -878,5 +962,7 @@ int ofs_unmount(struct ofs *o)
 	o->mountpoint = NULL;
 	free(o->mount_real);
 	o->mount_real = NULL;
+	free(o->entry_inner_ops);
+	o->entry_inner_ops = NULL;
 	return 0;
 }

@@ -20,7 +20,8 @@
  * Each degradation is counted in struct ofs_stats.
  *
  * Does not invalidate for entries proposed on this node: the kernel saw
- * those changes through the requests that made them.
+ * those changes through the requests that made them; nor for inodes the
+ * kernel does not hold (drop_unheld).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -327,13 +328,9 @@ int ofs_inval_expand(struct ofs *o, const struct inval_item *item, ofs_inval_fn 
 }
 
 /*
- * Queues what a write (PUT, DELETE, DELETE_PREFIX) of key makes stale. Every
- * touched inode and name is invalidated, known to the kernel or not: a
- * lookup may be in flight, its reply built from the state before this entry
- * and not yet counted; skipping the inode because its lookup count is still 0
- * would let that stale reply sit in the kernel's cache for attr_timeout (a
- * reader on this node then saw a file just written elsewhere as empty). For
- * an inode the kernel does not know, the notification is a cheap -ENOENT.
+ * Adds what a write (PUT, DELETE, DELETE_PREFIX) of key makes stale: every
+ * touched inode and name (drop_unheld then drops those the kernel cannot
+ * have cached).
  */
 static void inval_key(struct inval_batch *b, bool prefix, const void *key, size_t len)
 {
@@ -363,6 +360,46 @@ static void inval_key(struct inval_batch *b, bool prefix, const void *key, size_
 	}
 }
 
+/*
+ * Drops the batch's items for inodes the kernel does not hold (for a name:
+ * its directory). It caches nothing of those: no attributes, no pages, no
+ * names under them (a cached name, even a negative one, holds its
+ * directory). Telling it would be a no-op (ENOENT) that still costs the
+ * invalidation thread a turn and this thread a wake-up, for every change
+ * made on other nodes where nobody here looks.
+ *
+ * Not while a request that gives the kernel an inode runs (lookup, create,
+ * readdirplus...): it may have read the state before this entry and not
+ * counted its inode yet, and the kernel would cache that stale answer for
+ * attr_timeout. Such a request counts itself before it reads the state
+ * and stops after its count (ofs_entry_reply_begin). This entry is
+ * committed before the read below, a read-modify-write like the request's
+ * increment, so the two are ordered: the read sees the request, or the
+ * request comes after it and reads this entry, or its inode is counted.
+ */
+static void drop_unheld(struct ofs *o, struct inval_batch *b)
+{
+	if (__atomic_fetch_add(&o->entry_replies, 0, __ATOMIC_SEQ_CST) != 0)
+		return;
+	uint64_t dropped = 0;
+	struct inval_item **pp = &b->head;
+	b->tail = NULL;
+	while (*pp) {
+		struct inval_item *it = *pp;
+		if (ofs_ino_known(o, it->ino)) {
+			b->tail = it;
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		dropped += it->covers;
+		free_item(it);
+	}
+	b->n -= dropped;
+	if (dropped)
+		ofs_count(o, &o->stats.invals_unheld, dropped);
+}
+
 /* The invalidations first: the replay of this entry waits for them (see
  * ofs_inval_queued), so a watcher that reads on an event reads the change. */
 void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool proposed_here)
@@ -374,6 +411,8 @@ void ofs_on_applied(struct ofs *o, uint64_t idx, const struct kv_txn *t, bool pr
 		    op->type == KV_OP_DELETE_PREFIX)
 			inval_key(&b, op->type == KV_OP_DELETE_PREFIX, op->key, op->key_len);
 	}
+	if (b.head)
+		drop_unheld(o, &b);
 	batch_queue(o, &b);
 	ofs_noderecs_applied(o, idx, t);
 	ofs_replay_on_applied(o, idx, t, proposed_here);

@@ -228,6 +228,8 @@ struct ofs_stats {
 	uint64_t commits;	 /* transactions applied */
 	uint64_t conflicts;	 /* commits that failed a guard and were retried */
 	uint64_t invals_queued;	 /* kernel invalidations queued by ofs_on_applied */
+	uint64_t invals_unheld;	 /* ... not needed: the kernel held neither the inode nor,
+				  * for a name, its directory */
 	uint64_t invals_sent;	 /* ... and issued to the kernel */
 	uint64_t invals_pending; /* now: items in the queue (not cumulative) */
 	/* Degradations, never drops (see inval.c): */

@@ -401,6 +401,19 @@ bool ofs_ino_known(struct ofs *o, uint64_t ino)
 	return known;
 }
 
+/* Read-modify-writes, sequentially consistent: an entry's apply commits,
+ * then reads the count with one; the request adds to it, then reads the
+ * state. One of the two sees the other (inval.c, drop_unheld). */
+void ofs_entry_reply_begin(struct ofs *o)
+{
+	__atomic_add_fetch(&o->entry_replies, 1, __ATOMIC_SEQ_CST);
+}
+
+void ofs_entry_reply_end(struct ofs *o)
+{
+	__atomic_sub_fetch(&o->entry_replies, 1, __ATOMIC_SEQ_CST);
+}
+
 void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup)
 {
 	pthread_mutex_lock(&o->lock);

@@ -241,8 +241,10 @@ struct ofs {
 	struct inval_item *iq_dirs[OFS_IQ_DIR_SLOTS]; /* under iq_lock: queued OFS_INVAL_DIR
 						       * items by directory (a cache) */
 	bool iq_stop;				      /* under iq_lock */
-	bool iq_running;     /* under iq_lock (ofs_wait_invalidations reads it) */
-	pthread_t iq_thread; /* the mounting thread's */
+	bool iq_running;	/* under iq_lock (ofs_wait_invalidations reads it) */
+	pthread_t iq_thread;	/* the mounting thread's */
+	uint32_t entry_replies; /* atomic: requests running whose reply gives the kernel an
+				 * inode (ofs_entry_reply_begin) */
 
 	/* names of inodes last seen here, for change notes and the replay
 	 * (ofs_names.c; its own lock); NULL if it could not be allocated: paths
@@ -267,6 +269,8 @@ struct ofs {
 	bool rp_running;	   /* under rp_lock */
 	pthread_t rp_thread;	   /* the mounting thread's */
 	const void *rp_base_ops;   /* fuse_replay.c: the handlers it wraps */
+	void *entry_inner_ops;	   /* fuse_ops.c: the handlers the entry count wraps (owned,
+				    * while mounted) */
 
 	/* file history (ofs_history.c): the view's inodes (own lock), and the
 	 * changes of files too large to keep versions of (under lock) */
@@ -401,6 +405,15 @@ void ofs_forget(struct ofs *o, uint64_t ino, uint64_t nlookup);
  * root always). An inotify watch pins its inode in the kernel, so an inode
  * not held has none. */
 bool ofs_ino_known(struct ofs *o, uint64_t ino);
+/*
+ * Brackets a request whose reply gives the kernel an inode (lookup, the
+ * creates, link, readdirplus): begin before it reads the state, end after
+ * its ofs_lookup_ref. While one runs, an inode the kernel does not hold yet
+ * may be about to be cached with what the request read: its invalidations
+ * are not skipped (inval.c).
+ */
+void ofs_entry_reply_begin(struct ofs *o);
+void ofs_entry_reply_end(struct ofs *o);
 /* Is ino open on this node (an unlink must keep it as an orphan)? */
 bool ofs_is_open(struct ofs *o, uint64_t ino);
 /*

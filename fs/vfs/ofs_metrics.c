@@ -97,6 +97,10 @@ void ofs_stats_metrics_write(struct ofs *o, struct metrics_text *t)
 		{"omnifs_invalidations_queued_total", "counter",
 		 "Kernel cache invalidations queued for other nodes' changes.",
 		 offsetof(struct ofs_stats, invals_queued)},
+		{"omnifs_invalidations_unheld_total", "counter",
+		 "Kernel cache invalidations not needed for other nodes' changes: the kernel held "
+		 "neither the inode nor, for a name, its directory.",
+		 offsetof(struct ofs_stats, invals_unheld)},
 		{"omnifs_invalidations_sent_total", "counter",
 		 "Kernel cache invalidations issued to the kernel.",
 		 offsetof(struct ofs_stats, invals_sent)},

@@ -738,10 +738,19 @@ static void test_ofs_invalidates_for_other_nodes_only(void **state)
 	ofs_on_applied(f->n1, 10, &t, true);
 	struct inval_item *it;
 	assert_false(ofs_inval_pop(f->n1, &it)); /* own entries: nothing */
-	/* Other nodes' entries: every inode and name they touch, known to this
-	 * node's kernel or not (a lookup in flight may not be counted yet). */
+	/* Other nodes' entries: every inode and name they touch that this
+	 * node's kernel may cache; while a request that gives the kernel an
+	 * inode runs (its reply may hold the state before the entry, its inode
+	 * not counted yet), every one. */
+	struct ofs_stats st0, st1;
 	for (uint64_t idx = 11; idx <= 12; idx++) {
+		bool lookup_running = idx == 12;
+		ofs_get_stats(f->n1, &st0);
+		if (lookup_running)
+			ofs_entry_reply_begin(f->n1);
 		ofs_on_applied(f->n1, idx, &t, false);
+		if (lookup_running)
+			ofs_entry_reply_end(f->n1);
 		assert_true(ofs_inval_pop(f->n1, &it));
 		assert_int_equal(it->ino, ino);
 		assert_null(it->name);
@@ -752,14 +761,29 @@ static void test_ofs_invalidates_for_other_nodes_only(void **state)
 		assert_string_equal(it->name, "other");
 		free(it->name);
 		free(it);
-		assert_true(ofs_inval_pop(f->n1, &it));
-		assert_int_equal(it->ino, ino + 1);
-		assert_null(it->name);
-		free(it);
+		ofs_get_stats(f->n1, &st1);
+		if (lookup_running) {
+			assert_true(ofs_inval_pop(f->n1, &it));
+			assert_int_equal(it->ino, ino + 1);
+			assert_null(it->name);
+			free(it);
+			assert_int_equal(st1.invals_unheld, st0.invals_unheld);
+		} else {
+			assert_int_equal(st1.invals_unheld, st0.invals_unheld + 1);
+		}
 		assert_false(ofs_inval_pop(f->n1, &it));
-		if (idx == 11)
-			ofs_forget(f->n1, ino, 1); /* forgotten: still invalidated next time */
 	}
+	/* Forgotten by the kernel: nothing of it is cached any more. */
+	ofs_forget(f->n1, ino, 1);
+	ofs_get_stats(f->n1, &st0);
+	ofs_on_applied(f->n1, 13, &t, false);
+	assert_true(ofs_inval_pop(f->n1, &it));
+	assert_int_equal(it->ino, OFS_ROOT_INO); /* the root is always held */
+	free(it->name);
+	free(it);
+	assert_false(ofs_inval_pop(f->n1, &it));
+	ofs_get_stats(f->n1, &st1);
+	assert_int_equal(st1.invals_unheld, st0.invals_unheld + 3);
 	kv_txn_free(&t);
 }
 
@@ -1126,6 +1150,9 @@ static void test_ofs_invalidation_degrades_never_drops(void **state)
 	uint64_t fb = mkfile(f->n2, f, d.ino, "b", "2");
 	ofs_lookup_ref(f->n1, d.ino); /* node 1's kernel knows d and d/a */
 	ofs_lookup_ref(f->n1, fa);
+	/* A lookup runs throughout: the inodes below that node 1's kernel does
+	 * not hold are queued too (drop_unheld). */
+	ofs_entry_reply_begin(f->n1);
 
 	/* Up to the bound: names as they are; past it, their directory. */
 	feed_puts(f, OFS_ROOT_INO, 0, 4);
@@ -1192,6 +1219,7 @@ static void test_ofs_invalidation_degrades_never_drops(void **state)
 	assert_int_equal(it->covers, 1);
 	free(it);
 	assert_false(ofs_inval_pop(f->n1, &it));
+	ofs_entry_reply_end(f->n1);
 }
 
 static int render(void *ctx, enum ofs_status_file which, char *buf, size_t cap)
