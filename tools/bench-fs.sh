@@ -24,22 +24,27 @@
 # file) by one writer, then shared among 8 writers at once, each in its own
 # directory, through the leader's mount and then spread over the three
 # mounts; files/s, the ratio to one writer, the daemons' CPU per file and
-# their threads' context switches per file.
+# their threads' context switches per file. And, with -o copy only, how
+# programs that copy trees fare: `tar x` of FILES small config files (100
+# a directory; 10,000 unless -n says) and `cp -a` of a copy of /etc, into
+# the mount, a local directory and the passthrough; entries/s, the ratios,
+# and for omnifs the log entries and daemon CPU per entry (each copy is
+# compared with its source).
 # Run as root (mounts, and the page cache is dropped before the large reads).
 #
 #   tools/bench-fs.sh [-n FILES] [-m MIB] [-r ROUNDS]
-#                     [-o small|large|history|writers] [--follower]
+#                     [-o small|large|history|writers|copy] [--follower]
 #
 # FILES small files (default 2000, also per side in the history rounds), MIB
 # the large file's size (default 256), ROUNDS history rounds (default 4); -o
-# runs only one of the workloads (writers runs only when asked).
+# runs only one of the workloads (writers and copy run only when asked).
 # The mount used is the leader's; --follower uses a follower's (every change
 # is then forwarded to the leader). The large file is also read through a
 # third node's mount. Timing is the shipped default (election_timeout_ms 200);
 # ELECTION_MS=... in the environment sets another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=2000
+files=""
 mib=256
 rounds=4
 via=leader
@@ -53,21 +58,22 @@ while [ $# -gt 0 ]; do
 	-o)
 		case "$2" in
 		small | large) only=(-o "$2") ;;
-		history | writers) ;;
-		*) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+		history | writers | copy) ;;
+		*) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 		esac
 		workloads=$2
 		shift 2
 		;;
 	--follower) via=follower; shift ;;
-	*) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
+[ -n "$files" ] || { [ "$workloads" = copy ] && files=10000 || files=2000; }
 [[ "$files" =~ ^[1-9][0-9]*$ && "$rounds" =~ ^[1-9][0-9]*$ ]] ||
 	{ echo "bench-fs: -n and -r take a positive number" >&2; exit 2; }
 # fsbench: the small and large workloads against local and passthrough.
 fsbench=true
-case "$workloads" in history | writers) fsbench=false ;; esac
+case "$workloads" in history | writers | copy) fsbench=false ;; esac
 history=true
 [ "$workloads" = history ] || [ "$workloads" = "small large history" ] || history=false
 . tools/bench-lib.sh
@@ -225,6 +231,67 @@ writers_run() {
 	row "1 again, leader's mount" 1 "$M"
 }
 
+# copy_pass LABEL SOURCE CMD...: CMD (the copy, its target last) into
+# omnifs, then a local directory, then the passthrough; one table line.
+copy_pass() {
+	local label=$1 src=$2 n a0 a1 c0 t0 rate cpu line dest
+	shift 2
+	n=$(find "$src" -mindepth 1 | wc -l)
+	line=$(printf '%-22s | %7s' "$label" "$n")
+	local -a rates=()
+	for dest in "$T/mnt/node$node" "$LOCAL" "$T/pt-mnt"; do
+		rm -rf "$dest/copy"
+		mkdir "$dest/copy"
+		a0=$(status_field "$leader" applied_idx)
+		c0=$(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")
+		t0=$(date +%s.%N)
+		"$@" "$dest/copy"
+		read -r rate cpu < <(files_rate "$n" "$t0" "$c0")
+		a1=$(status_field "$leader" applied_idx)
+		# The tree each program copies is its source's: a copy that
+		# differs measured nothing.
+		diff -rq --no-dereference "$src" "$dest/copy/$(basename "$src")" >/dev/null ||
+			{ echo "bench-fs: $label into $dest: the copy differs from $src" >&2; exit 1; }
+		rates+=("$rate")
+		if [ "$dest" = "$T/mnt/node$node" ]; then
+			line+=$(printf ' | %8s %6s %6s' "$rate" \
+				"$(python3 -c "print(f'{($a1 - $a0) / $n:.2f}')")" "$cpu")
+		fi
+		rm -rf "$dest/copy"
+	done
+	line+=$(python3 -c "
+o, l, p = ${rates[0]}, ${rates[1]}, ${rates[2]}
+print(f' | {l:8.0f} | {p:8.0f} | {o / l:.3f}x, {o / p:.3f}x')")
+	echo "$line"
+}
+
+# copy_run: tar x of FILES config files, then cp -a of a copy of /etc.
+copy_run() {
+	local src=$T/copy-src
+	mkdir -p "$src"
+	python3 - "$src/configs.tar" "$files" <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as tar:
+    for i in range(int(sys.argv[2])):
+        data = ("# service %d\nname = svc%d\nport = %d\nenabled = true\n"
+                % (i, i, 8000 + i % 1000) * 4).encode()
+        info = tarfile.TarInfo("etc/app%03d/svc%05d.conf" % (i // 100, i))
+        info.size = len(data)
+        info.mtime = 1700000000
+        tar.addfile(info, io.BytesIO(data))
+EOF
+	tar -C "$src" -xf "$src/configs.tar"
+	cp -a /etc "$src/etc-copy"
+	echo "tree copies into node $node's mount ($via; leader node $leader), $LOCAL and the" \
+		"passthrough"
+	printf '%-22s | %7s | %8s %6s %6s | %8s | %8s | %s\n' copy entries omnifs/s log/e ms/e \
+		local/s pt/s "omnifs/local, /passthrough"
+	copy_pass "tar x (config files)" "$src/etc" tar -xf "$src/configs.tar" -C
+	copy_pass "cp -a (copy of /etc)" "$src/etc-copy" cp -a "$src/etc-copy"
+	echo "log/e: log entries per entry copied (about its consensus rounds); ms/e: the"
+	echo "daemons' CPU per entry, summed over the three nodes"
+}
+
 history_run() {
 	local round attempt i
 	for round in $(seq 0 $((rounds - 1))); do
@@ -323,7 +390,7 @@ for op, v in r.items():
 PY
 }
 
-if $fsbench; then passthrough_up; fi
+if $fsbench || [ "$workloads" = copy ]; then passthrough_up; fi
 # 3 nodes with mounts, CURVE, defaults otherwise; a file may hold the large one.
 ELECTION_MS="${ELECTION_MS:-200}"
 FS_CONFIG="[fs]\nmax_file_size_mb = $((mib > 64 ? mib * 2 : 128))"
@@ -339,3 +406,4 @@ fi
 if $fsbench; then fsbench_run; fi
 if $history; then history_run; fi
 if [ "$workloads" = writers ]; then writers_run; fi
+if [ "$workloads" = copy ]; then copy_run; fi
