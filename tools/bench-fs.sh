@@ -24,7 +24,9 @@
 # file) by one writer, then shared among 8 writers at once, each in its own
 # directory, through the leader's mount and then spread over the three
 # mounts; files/s, the ratio to one writer, the daemons' CPU per file and
-# their threads' context switches per file. And, with -o copy only, how
+# their threads' context switches per file, then that CPU per thread kind
+# (the leader's and the followers' replica, FUSE, ZeroMQ, RocksDB threads
+# ...). And, with -o copy only, how
 # programs that copy trees fare: `tar x` of FILES small config files (100
 # a directory; 10,000 unless -n says) and `cp -a` of a copy of /etc, into
 # the mount, a local directory and the passthrough; entries/s, the ratios,
@@ -59,13 +61,13 @@ while [ $# -gt 0 ]; do
 		case "$2" in
 		small | large) only=(-o "$2") ;;
 		history | writers | copy) ;;
-		*) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+		*) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 		esac
 		workloads=$2
 		shift 2
 		;;
 	--follower) via=follower; shift ;;
-	*) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 [ -n "$files" ] || { [ "$workloads" = copy ] && files=10000 || files=2000; }
@@ -171,7 +173,8 @@ ready() {
 # writers_pass W MOUNT...: FILES files shared among W writers at once, writer
 # j in its own directory on MOUNT[j mod count]; prints files/s, the
 # daemons' CPU ms per file and their threads' context switches per file
-# (each costs the daemons CPU, and a virtual machine much more).
+# (each costs the daemons CPU, and a virtual machine much more), then on a
+# second line that CPU per thread kind (threads_since).
 writers_pass() {
 	local w=$1 per=$((files / $1)) j d t0 c0 s0 used0 i
 	shift
@@ -185,6 +188,8 @@ writers_pass() {
 	done
 	c0=$(cpu_ticks "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")
 	s0=$(switches_snap "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}")
+	local th0
+	th0=$(threads_snap "$leader")
 	t0=$(date +%s.%N)
 	for d in "${dirs[@]}"; do
 		(for ((k = 0; k < per; k++)); do printf '%s' "$payload" >"$d/f$k"; done) &
@@ -194,6 +199,8 @@ writers_pass() {
 	local line
 	line="$(files_rate $((w * per)) "$t0" "$c0") $(python3 -c "
 print(f'{$(switches_since "$s0" "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") / $((w * per)):.1f}')")"
+	local threads
+	threads=$(threads_since "$th0" "$leader" $((w * per)))
 	# Removed before the line is printed: the caller reads the line and
 	# goes on to the next pass, which must not share the cluster with this
 	# removal. Nor with the freeing of the removed files, which each node's
@@ -202,6 +209,7 @@ print(f'{$(switches_since "$s0" "${PIDS[1]}" "${PIDS[2]}" "${PIDS[3]}") / $((w *
 	rm -rf "${dirs[@]}"
 	for ((i = 0; i < 150 && $(inodes_used "${mounts[0]}") > used0; i++)); do sleep 0.1; done
 	echo "$line"
+	echo "$threads"
 }
 
 # inodes_used MOUNT: the cluster's inodes in use, as statfs(2) reports them.
@@ -213,14 +221,17 @@ inodes_used() { stat -f -c '%c %d' "$1" | awk '{ print $1 - $2 }'; }
 writers_run() {
 	local one=""
 	local M=$T/mnt/node$leader
+	local threads=""
 	# row LABEL W MOUNT...: one pass, one line; the first sets the base.
+	# Its CPU per thread kind is kept for after the table.
 	row() {
-		local label=$1 rate cpu switches
+		local label=$1 rate cpu switches kinds
 		shift
-		read -r rate cpu switches < <(writers_pass "$@")
+		{ read -r rate cpu switches; read -r kinds; } < <(writers_pass "$@")
 		one=${one:-$rate}
 		printf '%-34s | %8s | %8sx | %11s | %s\n' "$label" "$rate" \
 			"$(python3 -c "print(f'{$rate / $one:.2f}')")" "$cpu" "$switches"
+		threads+="$label: $kinds"$'\n'
 	}
 	echo "group commit: $files files of 4 KiB (printf > file: one round each), leader node$leader"
 	printf '%-34s | %8s | %9s | %11s | %s\n' writers files/s "/1 writer" "CPU ms/file" \
@@ -229,6 +240,8 @@ writers_run() {
 	row "8, leader's mount" 8 "$M"
 	row "8, over the 3 mounts" 8 "$T/mnt/node1" "$T/mnt/node2" "$T/mnt/node3"
 	row "1 again, leader's mount" 1 "$M"
+	echo "daemon CPU ms per file by thread kind (L the leader's threads, F both followers'):"
+	printf '%s' "$threads"
 }
 
 # copy_pass LABEL SOURCE CMD...: CMD (the copy, its target last) into
