@@ -62,20 +62,19 @@ switches_since() {
 
 # threads_snap LEADER: every thread of nodes 1 to 3 with its CPU so far, one
 # "ROLE NAME TID TICKS" line each (ROLE L on the leader LEADER, F on a
-# follower; NAME the thread's name), for threads_since.
+# follower; NAME the thread's name), for threads_since. One read of all the
+# threads' stat files, as switches_snap does; a thread gone meanwhile is
+# left out.
 threads_snap() {
-	local i role t
+	local i
 	for i in 1 2 3; do
-		role=F
-		[ "$i" = "$1" ] && role=L
-		for t in /proc/"${PIDS[$i]}"/task/*; do
-			# comm sits in parentheses and may hold spaces: fields after it
-			awk -v r="$role" -v tid="${t##*/}" '{
-				s = $0; sub(/^[0-9]+ \(/, "", s); name = s; sub(/\) .*/, "", name)
-				gsub(/ /, "_", name); sub(/.*\) /, "", s); split(s, f, " ")
-				print r, name, tid, f[12] + f[13] }' "$t/stat" 2>/dev/null
-		done
-	done
+		grep -H '' /proc/"${PIDS[$i]}"/task/*/stat 2>/dev/null || true
+	done | awk -v lead="/proc/${PIDS[$1]}/" '{
+		# /proc/PID/task/TID/stat:PID (NAME) STATE ...: NAME may hold spaces
+		split($0, p, "/")
+		name = $0; sub(/^[^(]*\(/, "", name); sub(/\) [^)]*$/, "", name); gsub(/ /, "_", name)
+		rest = $0; sub(/.*\) /, "", rest); split(rest, f, " ")
+		print (index($0, lead) == 1 ? "L" : "F"), name, p[5], f[12] + f[13] }'
 }
 
 # threads_since SNAP LEADER N: the daemons' CPU since SNAP (threads_snap's
