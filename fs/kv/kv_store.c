@@ -326,10 +326,10 @@ uint64_t kv_view_size_estimate(struct kv_view *v)
  * Takes v's snapshot and tells which state family is live in it. The
  * writer's copy serves when no switch (kv_import_finish, swap_seq odd)
  * overlapped the snapshot's creation, as in kv_get; else the pointer is
- * read under the snapshot. The read it spares is of a key written only by imports, so it sat in a table
- * file: a lookup of the files' index and filter per view, and a follower
- * opens a view or two for every change it replays (4% of its replica
- * thread's time, one writer of small files).
+ * read under the snapshot. The read it spares is of a key written only by
+ * imports, so it sat in a table file: a lookup of the files' index and
+ * filter per view, and a follower opens a view or two for every change it
+ * replays (4% of its replica thread's time, one writer of small files).
  */
 static int snapshot_active(struct kv_store *s, struct kv_view *v, int *active, char *msg,
 			   size_t msg_len)
